@@ -1,0 +1,490 @@
+//! The envelope: everything needed to open an object except the KEK (SPEC.md §3).
+//!
+//! It travels in S3 user metadata as base64url text under [`META_ENVELOPE`], next to the key
+//! id in clear under [`META_KID`] so that a bucket listing can find objects on an old key
+//! without decoding anything. The binary form is fixed-layout so that `inspect` needs no key
+//! and decoding has no allocation.
+
+use base64ct::{Base64UrlUnpadded, Encoding};
+
+use crate::error::{Error, Result};
+use crate::kdf::ObjectKey;
+use crate::limits::{
+    KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN, MAX_PLAINTEXT_SIZE,
+    MIN_FRAME_EXP, DEFAULT_FRAME_EXP,
+};
+use crate::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
+
+/// S3 user-metadata key of the envelope (sent as `x-amz-meta-isec`).
+pub const META_ENVELOPE: &str = "isec";
+/// S3 user-metadata key of the key id, in clear (sent as `x-amz-meta-isec-kid`).
+pub const META_KID: &str = "isec-kid";
+/// The format version this build writes and reads.
+pub const VERSION: u8 = 1;
+/// Suite 1: AES-256-GCM frames, HKDF-SHA256, HMAC-SHA256 commitment via HKDF.
+pub const SUITE_AES256GCM_HKDF_SHA256: u8 = 1;
+/// Bytes of the header: the part bound into every derived key.
+pub const HEADER_LEN: usize = 49;
+/// Bytes of the header plus the commitment.
+pub const FIXED_LEN: usize = HEADER_LEN + KEY_LEN;
+
+/// How the body is cut into segments (SPEC.md §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One segment (number 0): a single PUT or a stream.
+    Single,
+    /// Multipart with a declared part size of `part_frames` frames; segment `n` is part `n`.
+    /// Every part but the last holds exactly `part_frames` full frames.
+    Parts {
+        /// Frames per part.
+        part_frames: u32,
+    },
+    /// Multipart with parts of arbitrary sizes, described by an authenticated segment table.
+    Table,
+}
+
+impl Layout {
+    fn code(&self) -> u8 {
+        match self {
+            Self::Single => 0,
+            Self::Parts { .. } => 1,
+            Self::Table => 2,
+        }
+    }
+
+    /// Stable name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Parts { .. } => "parts",
+            Self::Table => "table",
+        }
+    }
+}
+
+/// The key-bound format parameters of one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Frame size exponent: frames hold `1 << frame_exp` plaintext bytes.
+    pub frame_exp: u8,
+    /// Segment layout.
+    pub layout: Layout,
+    /// Plaintext size, when the writer knew it in advance.
+    pub declared_size: Option<u64>,
+    /// Random HKDF salt.
+    pub salt: [u8; KEY_LEN],
+}
+
+impl Header {
+    /// Plaintext bytes per frame.
+    #[must_use]
+    pub fn frame_size(&self) -> u64 {
+        1u64 << self.frame_exp
+    }
+
+    /// Plaintext bytes per part for [`Layout::Parts`].
+    #[must_use]
+    pub fn part_size(&self) -> Option<u64> {
+        match self.layout {
+            Layout::Parts { part_frames } => Some(u64::from(part_frames) << self.frame_exp),
+            _ => None,
+        }
+    }
+
+    /// Checks parameter ranges.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFrameSize`], [`Error::InvalidParameter`] or [`Error::LimitExceeded`].
+    pub fn validate(&self) -> Result<()> {
+        if !(MIN_FRAME_EXP..=MAX_FRAME_EXP).contains(&self.frame_exp) {
+            return Err(Error::InvalidFrameSize);
+        }
+        if let Layout::Parts { part_frames } = self.layout {
+            if part_frames == 0 || u64::from(part_frames) >= MAX_FRAMES_PER_SEGMENT {
+                return Err(Error::InvalidParameter);
+            }
+        }
+        if let Some(size) = self.declared_size {
+            if size > MAX_PLAINTEXT_SIZE {
+                return Err(Error::LimitExceeded);
+            }
+            if let Some(ps) = self.part_size() {
+                if size.div_ceil(ps) > u64::from(crate::limits::MAX_PARTS) {
+                    return Err(Error::LimitExceeded);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The 49 header bytes (SPEC.md §3.1).
+    #[must_use]
+    pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0] = VERSION;
+        b[1] = SUITE_AES256GCM_HKDF_SHA256;
+        b[2] = self.frame_exp;
+        b[3] = self.layout.code();
+        if let Layout::Parts { part_frames } = self.layout {
+            b[4..8].copy_from_slice(&part_frames.to_be_bytes());
+        }
+        if let Some(size) = self.declared_size {
+            b[8] = 1;
+            b[9..17].copy_from_slice(&size.to_be_bytes());
+        }
+        b[17..49].copy_from_slice(&self.salt);
+        b
+    }
+
+    fn from_bytes(b: &[u8; HEADER_LEN]) -> Result<Self> {
+        if b[0] != VERSION {
+            return Err(Error::UnsupportedVersion);
+        }
+        if b[1] != SUITE_AES256GCM_HKDF_SHA256 {
+            return Err(Error::UnsupportedSuite);
+        }
+        let part_frames = u32::from_be_bytes([b[4], b[5], b[6], b[7]]);
+        let layout = match b[3] {
+            0 => Layout::Single,
+            1 => Layout::Parts { part_frames },
+            2 => Layout::Table,
+            _ => return Err(Error::MalformedEnvelope),
+        };
+        if !matches!(layout, Layout::Parts { .. }) && part_frames != 0 {
+            return Err(Error::MalformedEnvelope);
+        }
+        let size = u64::from_be_bytes([b[9], b[10], b[11], b[12], b[13], b[14], b[15], b[16]]);
+        let declared_size = match b[8] {
+            0 if size == 0 => None,
+            1 => Some(size),
+            _ => return Err(Error::MalformedEnvelope),
+        };
+        let mut salt = [0u8; KEY_LEN];
+        salt.copy_from_slice(&b[17..49]);
+        let h = Self { frame_exp: b[2], layout, declared_size, salt };
+        h.validate()?;
+        Ok(h)
+    }
+}
+
+/// What the caller chooses when creating an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Params {
+    /// Frame size exponent (12..=23); 16 (64 KiB) by default.
+    pub frame_exp: u8,
+    /// Segment layout; [`Layout::Single`] by default.
+    pub layout: Layout,
+    /// Plaintext size, if known in advance; checked on decrypt.
+    pub declared_size: Option<u64>,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self { frame_exp: DEFAULT_FRAME_EXP, layout: Layout::Single, declared_size: None }
+    }
+}
+
+impl Params {
+    /// Parameters with frames of `frame_size` bytes (a power of two, 4 KiB..=8 MiB).
+    ///
+    /// # Errors
+    /// [`Error::InvalidFrameSize`] otherwise.
+    pub fn with_frame_size(mut self, frame_size: u64) -> Result<Self> {
+        if !frame_size.is_power_of_two() {
+            return Err(Error::InvalidFrameSize);
+        }
+        let exp = u8::try_from(frame_size.trailing_zeros()).map_err(|_| Error::InvalidFrameSize)?;
+        if !(MIN_FRAME_EXP..=MAX_FRAME_EXP).contains(&exp) {
+            return Err(Error::InvalidFrameSize);
+        }
+        self.frame_exp = exp;
+        Ok(self)
+    }
+
+    /// Multipart with a fixed part size in bytes, which must be a multiple of the frame size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if it is not a positive multiple of the frame size.
+    pub fn with_part_size(mut self, part_size: u64) -> Result<Self> {
+        let frame = 1u64 << self.frame_exp;
+        if part_size == 0 || part_size % frame != 0 {
+            return Err(Error::InvalidParameter);
+        }
+        let part_frames = u32::try_from(part_size / frame).map_err(|_| Error::InvalidParameter)?;
+        self.layout = Layout::Parts { part_frames };
+        Ok(self)
+    }
+}
+
+/// A key id: 1..=64 visible ASCII characters (S3 metadata values must be ASCII).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Kid {
+    len: u8,
+    bytes: [u8; MAX_KID_LEN],
+}
+
+impl Kid {
+    /// Validates and stores a key id.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if empty, too long, or not visible ASCII.
+    pub fn new(kid: &str) -> Result<Self> {
+        let b = kid.as_bytes();
+        if b.is_empty() || b.len() > MAX_KID_LEN || !b.iter().all(|c| (0x21..=0x7e).contains(c)) {
+            return Err(Error::InvalidParameter);
+        }
+        let mut bytes = [0u8; MAX_KID_LEN];
+        bytes[..b.len()].copy_from_slice(b);
+        Ok(Self { len: u8::try_from(b.len()).map_err(|_| Error::InvalidParameter)?, bytes })
+    }
+
+    /// The key id text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        // Only visible ASCII is ever stored, which is valid UTF-8.
+        core::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl core::fmt::Debug for Kid {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Kid({:?})", self.as_str())
+    }
+}
+
+/// A decoded envelope. Holds no secret: it can be logged and inspected without a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    header: Header,
+    commitment: [u8; KEY_LEN],
+    kid: Kid,
+    wrap_alg: WrapAlg,
+    wrapped: WrappedKey,
+}
+
+/// The key-free view of an envelope that `inspect` reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvelopeInfo<'a> {
+    /// Format version.
+    pub version: u8,
+    /// Cipher suite id.
+    pub suite: u8,
+    /// Key id.
+    pub kid: &'a str,
+    /// Wrap algorithm.
+    pub wrap_alg: WrapAlg,
+    /// Plaintext bytes per frame.
+    pub frame_size: u64,
+    /// Segment layout.
+    pub layout: Layout,
+    /// Plaintext bytes per part, for [`Layout::Parts`].
+    pub part_size: Option<u64>,
+    /// Declared plaintext size, if any.
+    pub declared_size: Option<u64>,
+    /// Length of the binary envelope.
+    pub envelope_len: usize,
+}
+
+impl Envelope {
+    /// Creates an envelope with a fresh random DEK and salt, wrapping the DEK with `wrapper`.
+    /// Returns the envelope and the key that encrypts the object.
+    ///
+    /// # Errors
+    /// Parameter errors from [`Header::validate`], [`Kid::new`], the wrapper's errors, and
+    /// [`Error::RandomnessUnavailable`].
+    #[cfg(feature = "getrandom")]
+    pub fn create(wrapper: &dyn KeyWrap, kid: &str, params: Params) -> Result<(Self, ObjectKey)> {
+        let dek = Dek::generate()?;
+        let mut salt = [0u8; KEY_LEN];
+        crate::random::fill(&mut salt)?;
+        Self::create_inner(wrapper, kid, params, &dek, salt)
+    }
+
+    /// [`Envelope::create`] with a caller-chosen DEK and salt, for deterministic vectors.
+    ///
+    /// # Errors
+    /// As [`Envelope::create`].
+    #[cfg(feature = "hazmat")]
+    pub fn create_with(wrapper: &dyn KeyWrap, kid: &str, params: Params, dek: &Dek, salt: [u8; KEY_LEN]) -> Result<(Self, ObjectKey)> {
+        Self::create_inner(wrapper, kid, params, dek, salt)
+    }
+
+    fn create_inner(wrapper: &dyn KeyWrap, kid: &str, params: Params, dek: &Dek, salt: [u8; KEY_LEN]) -> Result<(Self, ObjectKey)> {
+        let header = Header { frame_exp: params.frame_exp, layout: params.layout, declared_size: params.declared_size, salt };
+        header.validate()?;
+        let kid = Kid::new(kid)?;
+        let wrapped = wrapper.wrap(dek)?;
+        let (key, commitment) = ObjectKey::derive(dek, &header);
+        Ok((Self { header, commitment, kid, wrap_alg: wrapper.alg(), wrapped }, key))
+    }
+
+    /// Unwraps the DEK with `wrapper`, checks the commitment, and returns the object key.
+    ///
+    /// # Errors
+    /// [`Error::UnsupportedSuite`] if `wrapper` writes another wrap algorithm,
+    /// [`Error::UnwrapFailed`] for a wrong KEK, [`Error::CommitmentMismatch`] if the DEK does
+    /// not belong to this header.
+    pub fn open(&self, wrapper: &dyn KeyWrap) -> Result<ObjectKey> {
+        let dek = self.unwrap_dek(wrapper)?;
+        ObjectKey::derive_checked(&dek, &self.header, &self.commitment)
+    }
+
+    pub(crate) fn unwrap_dek(&self, wrapper: &dyn KeyWrap) -> Result<Dek> {
+        if wrapper.alg() != self.wrap_alg {
+            return Err(Error::UnsupportedSuite);
+        }
+        wrapper.unwrap(self.wrapped.as_bytes())
+    }
+
+    /// A new envelope for the same object under another key: the DEK is unwrapped with `old`,
+    /// checked against the commitment, and wrapped with `new`. The object body is untouched.
+    ///
+    /// # Errors
+    /// As [`Envelope::open`], plus [`Kid::new`] and `new`'s wrap errors.
+    pub fn rewrap(&self, old: &dyn KeyWrap, new: &dyn KeyWrap, new_kid: &str) -> Result<Self> {
+        let dek = self.unwrap_dek(old)?;
+        ObjectKey::derive_checked(&dek, &self.header, &self.commitment)?;
+        let kid = Kid::new(new_kid)?;
+        let wrapped = new.wrap(&dek)?;
+        Ok(Self { header: self.header, commitment: self.commitment, kid, wrap_alg: new.alg(), wrapped })
+    }
+
+    /// The key-bound parameters.
+    #[must_use]
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The key id.
+    #[must_use]
+    pub fn kid(&self) -> &str {
+        self.kid.as_str()
+    }
+
+    /// The wrap algorithm.
+    #[must_use]
+    pub fn wrap_alg(&self) -> WrapAlg {
+        self.wrap_alg
+    }
+
+    /// The key-free summary.
+    #[must_use]
+    pub fn info(&self) -> EnvelopeInfo<'_> {
+        EnvelopeInfo {
+            version: VERSION,
+            suite: SUITE_AES256GCM_HKDF_SHA256,
+            kid: self.kid.as_str(),
+            wrap_alg: self.wrap_alg,
+            frame_size: self.header.frame_size(),
+            layout: self.header.layout,
+            part_size: self.header.part_size(),
+            declared_size: self.header.declared_size,
+            envelope_len: self.encoded_len(),
+        }
+    }
+
+    /// Length of the binary form.
+    #[must_use]
+    pub fn encoded_len(&self) -> usize {
+        FIXED_LEN + 1 + usize::from(self.kid.len) + 2 + self.wrapped.as_bytes().len()
+    }
+
+    /// Writes the binary form into `out`, returning its length (SPEC.md §3.1).
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Envelope::encoded_len`].
+    pub fn encode_into(&self, out: &mut [u8]) -> Result<usize> {
+        let len = self.encoded_len();
+        let out = out.get_mut(..len).ok_or(Error::BufferTooSmall)?;
+        out[..HEADER_LEN].copy_from_slice(&self.header.to_bytes());
+        out[HEADER_LEN..FIXED_LEN].copy_from_slice(&self.commitment);
+        let mut at = FIXED_LEN;
+        let kid = &self.kid.bytes[..usize::from(self.kid.len)];
+        out[at] = self.kid.len;
+        out[at + 1..at + 1 + kid.len()].copy_from_slice(kid);
+        at += 1 + kid.len();
+        let wrapped = self.wrapped.as_bytes();
+        out[at] = self.wrap_alg as u8;
+        // WrappedKey caps its length at 200, so it fits a byte.
+        out[at + 1] = u8::try_from(wrapped.len()).map_err(|_| Error::LimitExceeded)?;
+        out[at + 2..at + 2 + wrapped.len()].copy_from_slice(wrapped);
+        Ok(len)
+    }
+
+    /// Parses the binary form. Key-free; checks structure and parameter ranges only.
+    ///
+    /// # Errors
+    /// [`Error::MalformedEnvelope`] for bad structure or trailing bytes,
+    /// [`Error::UnsupportedVersion`] / [`Error::UnsupportedSuite`] for unknown identifiers,
+    /// [`Error::InvalidFrameSize`] and [`Error::LimitExceeded`] for out-of-range parameters.
+    pub fn decode(b: &[u8]) -> Result<Self> {
+        if b.first().is_some_and(|v| *v != VERSION) {
+            return Err(Error::UnsupportedVersion);
+        }
+        if b.len() > MAX_ENVELOPE_LEN {
+            return Err(Error::MalformedEnvelope);
+        }
+        let header_bytes: &[u8; HEADER_LEN] = b.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(Error::MalformedEnvelope)?;
+        let header = Header::from_bytes(header_bytes)?;
+        let mut commitment = [0u8; KEY_LEN];
+        commitment.copy_from_slice(b.get(HEADER_LEN..FIXED_LEN).ok_or(Error::MalformedEnvelope)?);
+        let mut at = FIXED_LEN;
+        let kid_len = usize::from(*b.get(at).ok_or(Error::MalformedEnvelope)?);
+        let kid_bytes = b.get(at + 1..at + 1 + kid_len).ok_or(Error::MalformedEnvelope)?;
+        let kid_str = core::str::from_utf8(kid_bytes).map_err(|_| Error::MalformedEnvelope)?;
+        let kid = Kid::new(kid_str).map_err(|_| Error::MalformedEnvelope)?;
+        at += 1 + kid_len;
+        let wrap_alg = WrapAlg::from_byte(*b.get(at).ok_or(Error::MalformedEnvelope)?)?;
+        let wrapped_len = usize::from(*b.get(at + 1).ok_or(Error::MalformedEnvelope)?);
+        let wrapped_bytes = b.get(at + 2..at + 2 + wrapped_len).ok_or(Error::MalformedEnvelope)?;
+        if at + 2 + wrapped_len != b.len() {
+            return Err(Error::MalformedEnvelope);
+        }
+        if wrap_alg == WrapAlg::AesKwp && wrapped_len != KEY_LEN + 8 {
+            return Err(Error::MalformedEnvelope);
+        }
+        let wrapped = WrappedKey::from_slice(wrapped_bytes).map_err(|_| Error::MalformedEnvelope)?;
+        Ok(Self { header, commitment, kid, wrap_alg, wrapped })
+    }
+
+    /// Writes the metadata text (base64url, no padding) into `out`, returning it.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` cannot hold it (464 bytes always suffice).
+    pub fn encode_text<'o>(&self, out: &'o mut [u8]) -> Result<&'o str> {
+        let mut bin = [0u8; MAX_ENVELOPE_LEN];
+        let n = self.encode_into(&mut bin)?;
+        Base64UrlUnpadded::encode(&bin[..n], out).map_err(|_| Error::BufferTooSmall)
+    }
+
+    /// Parses the metadata text form.
+    ///
+    /// # Errors
+    /// [`Error::MalformedEnvelope`] for invalid or non-canonical base64url, else as
+    /// [`Envelope::decode`].
+    pub fn decode_text(text: &str) -> Result<Self> {
+        let mut bin = [0u8; MAX_ENVELOPE_LEN];
+        if text.len() > MAX_ENVELOPE_LEN.div_ceil(3) * 4 {
+            return Err(Error::MalformedEnvelope);
+        }
+        let b = Base64UrlUnpadded::decode(text, &mut bin).map_err(|_| Error::MalformedEnvelope)?;
+        Self::decode(b)
+    }
+
+    /// The binary form as a vector.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn to_bytes(&self) -> alloc::vec::Vec<u8> {
+        let mut v = alloc::vec![0u8; self.encoded_len()];
+        let _ = self.encode_into(&mut v);
+        v
+    }
+
+    /// The metadata text as a string.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    pub fn to_text(&self) -> alloc::string::String {
+        Base64UrlUnpadded::encode_string(&self.to_bytes())
+    }
+}

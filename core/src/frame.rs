@@ -1,0 +1,112 @@
+//! The stateless per-frame primitive: seal or open one frame of one segment.
+//!
+//! Both types are immutable after construction and `Sync`, so many threads (or a browser's
+//! workers, or a proxy's request handlers) can seal frames of the same segment at once;
+//! positions are passed in rather than counted here (as in RustCrypto's `StreamPrimitive`).
+//! The streaming contexts in [`crate::stream`] add the counting and the checks.
+//!
+//! Frame layout: `nonce (12) || ciphertext (n) || tag (16)`.
+
+use crate::cipher::FrameCipher;
+use crate::error::{Error, Result};
+use crate::limits::{FRAME_OVERHEAD, NONCE_LEN, TAG_LEN};
+use crate::nonce::{FramePosition, Nonce, Prefix};
+
+/// Seals frames of one encryption of one segment.
+pub struct SegmentSealer<C> {
+    cipher: C,
+    prefix: Prefix,
+}
+
+impl<C: FrameCipher> SegmentSealer<C> {
+    pub(crate) fn new(cipher: C, prefix: Prefix) -> Self {
+        Self { cipher, prefix }
+    }
+
+    /// The nonce prefix of this segment encryption.
+    #[must_use]
+    pub fn prefix(&self) -> &Prefix {
+        &self.prefix
+    }
+
+    /// Seals `plaintext` as the frame at `pos` into `out`, which must be exactly
+    /// `plaintext.len() + 28` bytes.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` has the wrong length.
+    pub fn seal_to(&self, pos: FramePosition, plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        if out.len() != plaintext.len() + FRAME_OVERHEAD {
+            return Err(Error::BufferTooSmall);
+        }
+        out[NONCE_LEN..NONCE_LEN + plaintext.len()].copy_from_slice(plaintext);
+        self.seal_in_place(pos, out)
+    }
+
+    /// Seals in place: `frame` holds the plaintext at `[12 .. len-16]`; the nonce and the
+    /// tag are written around it.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `frame` is shorter than 28 bytes.
+    pub fn seal_in_place(&self, pos: FramePosition, frame: &mut [u8]) -> Result<()> {
+        if frame.len() < FRAME_OVERHEAD {
+            return Err(Error::BufferTooSmall);
+        }
+        let nonce = Nonce::new(&self.prefix, pos);
+        let (head, rest) = frame.split_at_mut(NONCE_LEN);
+        head.copy_from_slice(&nonce.0);
+        let body_len = rest.len() - TAG_LEN;
+        let (body, tag) = rest.split_at_mut(body_len);
+        tag.copy_from_slice(&self.cipher.seal_in_place(&nonce.0, body)?);
+        Ok(())
+    }
+}
+
+/// Opens frames of one segment. Knows nothing of positions: callers check the returned
+/// nonce against where the frame stands before using the plaintext.
+pub struct SegmentOpener<C> {
+    cipher: C,
+}
+
+impl<C: FrameCipher> SegmentOpener<C> {
+    pub(crate) fn new(cipher: C) -> Self {
+        Self { cipher }
+    }
+
+    /// Verifies `frame` and writes its plaintext (`frame.len() - 28` bytes) to the front of
+    /// `out`. On failure `out` is wiped, so no unauthenticated plaintext survives.
+    ///
+    /// # Errors
+    /// [`Error::BadFrameLength`] for frames under 28 bytes, [`Error::BufferTooSmall`],
+    /// [`Error::AuthenticationFailed`].
+    pub fn open_to(&self, frame: &[u8], out: &mut [u8]) -> Result<usize> {
+        let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BadFrameLength)?;
+        let nonce = Nonce::read(frame)?;
+        let out = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&frame[NONCE_LEN + n..]);
+        match self.cipher.open_to(&nonce.0, &frame[NONCE_LEN..NONCE_LEN + n], &tag, out) {
+            Ok(()) => Ok(n),
+            Err(e) => {
+                out.fill(0);
+                Err(e)
+            }
+        }
+    }
+
+    /// Verifies `frame` in place; on success the plaintext is at `frame[12 .. 12 + n]` and
+    /// `n` is returned. On failure the frame is wiped.
+    ///
+    /// # Errors
+    /// As [`SegmentOpener::open_to`].
+    pub fn open_in_place(&self, frame: &mut [u8]) -> Result<usize> {
+        let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BadFrameLength)?;
+        let nonce = Nonce::read(frame)?;
+        match self.cipher.open_in_place(&nonce.0, &mut frame[NONCE_LEN..]) {
+            Ok(()) => Ok(n),
+            Err(e) => {
+                frame.fill(0);
+                Err(e)
+            }
+        }
+    }
+}

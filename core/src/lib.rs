@@ -1,0 +1,68 @@
+//! # isec-core
+//!
+//! Client-side envelope encryption for object storage. Each object gets a random DEK,
+//! wrapped under a key-encryption key named by a key id; the body is a sequence of
+//! AES-256-GCM frames whose nonces carry their position, so reordering, truncation and
+//! extension are detected without binding the ciphertext to the object's name: a byte copy
+//! of an object still decrypts, which is what lets copies stay server-side.
+//!
+//! `SPEC.md` at the repository root is the normative description of every byte; modules
+//! cite its sections. The crate is `no_std`; `alloc` adds the streaming contexts and one-shot
+//! helpers, `getrandom` fresh keys and prefixes, `aws-lc` the fast native frame cipher.
+//!
+//! ```
+//! # #[cfg(all(feature = "getrandom", feature = "alloc"))] {
+//! use isec_core::{Envelope, Kek, Params, oneshot, DefaultCipher};
+//!
+//! let kek = Kek::generate()?;
+//! let (envelope, key) = Envelope::create(&kek, "kek-2026", Params::default())?;
+//! let ciphertext = oneshot::encrypt::<DefaultCipher>(&key, b"hello")?;
+//!
+//! // Later, elsewhere: the envelope text travels in S3 metadata.
+//! let text = envelope.to_text();
+//! let key = Envelope::decode_text(&text)?.open(&kek)?;
+//! assert_eq!(oneshot::decrypt::<DefaultCipher>(&key, &ciphertext)?, b"hello");
+//! # }
+//! # Ok::<(), isec_core::Error>(())
+//! ```
+#![no_std]
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod cipher;
+pub mod envelope;
+pub mod error;
+pub mod frame;
+pub mod kdf;
+pub mod layout;
+pub mod limits;
+pub mod nonce;
+pub mod wrap;
+
+#[cfg(feature = "getrandom")]
+pub mod random;
+
+#[cfg(feature = "alloc")]
+pub mod oneshot;
+#[cfg(feature = "alloc")]
+pub mod segment_table;
+#[cfg(feature = "alloc")]
+pub mod stream;
+
+pub use cipher::{DefaultCipher, FrameCipher, RustCrypto};
+#[cfg(feature = "aws-lc")]
+pub use cipher::AwsLc;
+pub use envelope::{Envelope, EnvelopeInfo, Header, Layout, Params};
+pub use error::{Error, ErrorFamily, Result};
+pub use kdf::ObjectKey;
+pub use layout::{FrameSpec, RangePlan, Segment, Shape};
+pub use nonce::{FramePosition, Nonce, Prefix};
+pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};
+#[cfg(feature = "alloc")]
+pub use segment_table::SegmentTable;
+#[cfg(feature = "alloc")]
+pub use stream::{Decryptor, Encryptor};

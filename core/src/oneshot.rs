@@ -1,0 +1,137 @@
+//! One-shot helpers over the streaming contexts, for callers that hold whole objects.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::cipher::FrameCipher;
+use crate::envelope::Layout;
+use crate::error::{Error, Result};
+use crate::kdf::ObjectKey;
+use crate::layout::{Shape, frames_in};
+use crate::limits::FRAME_OVERHEAD;
+use crate::nonce::Prefix;
+use crate::segment_table::SegmentTable;
+use crate::stream::{Decryptor, Encryptor};
+
+/// Encrypts a whole single- or parts-layout object with fresh nonce prefixes.
+///
+/// # Errors
+/// As [`Encryptor::update`]; [`Error::InvalidParameter`] for the table layout.
+#[cfg(feature = "getrandom")]
+pub fn encrypt<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8]) -> Result<Vec<u8>> {
+    encrypt_inner::<C>(key, plaintext, &mut |_| crate::stream::random_prefix())
+}
+
+/// [`encrypt`] with caller-chosen prefixes (`prefix(segment_ordinal)`), for vectors.
+///
+/// # Errors
+/// As [`encrypt`].
+#[cfg(feature = "hazmat")]
+pub fn encrypt_with_prefixes<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8], prefix: &mut dyn FnMut(u32) -> Result<Prefix>) -> Result<Vec<u8>> {
+    encrypt_inner::<C>(key, plaintext, prefix)
+}
+
+fn encrypt_inner<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8], prefix: &mut dyn FnMut(u32) -> Result<Prefix>) -> Result<Vec<u8>> {
+    let header = key.header();
+    let shape = Shape::from_plaintext_len(header, plaintext.len() as u64)?;
+    let total = usize::try_from(shape.ciphertext_len()).map_err(|_| Error::LimitExceeded)?;
+    let mut out = vec![0u8; total];
+    for ordinal in 0..shape.segment_count() {
+        let seg = shape.segment(ordinal).ok_or(Error::InvalidState)?;
+        let pt = &plaintext[seg.pt_start as usize..(seg.pt_start + seg.pt_len) as usize];
+        let dst = &mut out[seg.ct_start as usize..(seg.ct_start + seg.ct_len) as usize];
+        let part = match header.layout {
+            Layout::Single => None,
+            _ => Some(seg.number),
+        };
+        seal_segment::<C>(key, part, seg.is_last, prefix(ordinal)?, pt, dst)?;
+    }
+    Ok(out)
+}
+
+/// Encrypts one segment (a part, or a whole single-layout body) into `out`, which must be
+/// exactly [`crate::layout::segment_ct_len`] bytes.
+fn seal_segment<C: FrameCipher>(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix, pt: &[u8], out: &mut [u8]) -> Result<()> {
+    let mut enc = Encryptor::<C>::build_for(key, part, is_last, prefix)?;
+    let n = enc.update(pt, out)?;
+    let m = enc.finish(&mut out[n..])?;
+    if n + m == out.len() { Ok(()) } else { Err(Error::InvalidState) }
+}
+
+/// Encrypts one multipart part in one call (any layout with parts).
+///
+/// # Errors
+/// As [`Encryptor::for_part`].
+#[cfg(feature = "getrandom")]
+pub fn encrypt_part<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, plaintext: &[u8]) -> Result<Vec<u8>> {
+    encrypt_part_inner::<C>(key, part_number, is_last, crate::stream::random_prefix()?, plaintext)
+}
+
+/// [`encrypt_part`] with a caller-chosen prefix, for vectors.
+///
+/// # Errors
+/// As [`encrypt_part`].
+#[cfg(feature = "hazmat")]
+pub fn encrypt_part_with_prefix<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, prefix: Prefix, plaintext: &[u8]) -> Result<Vec<u8>> {
+    encrypt_part_inner::<C>(key, part_number, is_last, prefix, plaintext)
+}
+
+fn encrypt_part_inner<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, prefix: Prefix, plaintext: &[u8]) -> Result<Vec<u8>> {
+    let frames = frames_in(plaintext.len() as u64, key.header().frame_size());
+    let len = plaintext.len() + usize::try_from(frames).map_err(|_| Error::LimitExceeded)? * FRAME_OVERHEAD;
+    let mut out = vec![0u8; len];
+    seal_segment::<C>(key, Some(part_number), is_last, prefix, plaintext, &mut out)?;
+    Ok(out)
+}
+
+/// Decrypts a whole single- or parts-layout object. All or nothing: no plaintext is
+/// returned unless every frame verified and the object ended where it should.
+///
+/// # Errors
+/// Any stream or authentication error.
+pub fn decrypt<C: FrameCipher>(key: &ObjectKey, ciphertext: &[u8]) -> Result<Vec<u8>> {
+    let dec = Decryptor::<C>::new(key)?;
+    run_decryptor(dec, ciphertext)
+}
+
+/// Decrypts a whole table-layout object given its encoded, authenticated segment table.
+///
+/// # Errors
+/// Segment-table errors, then as [`decrypt`].
+pub fn decrypt_with_table<C: FrameCipher>(key: &ObjectKey, table: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+    let table = SegmentTable::decode(table, key)?;
+    let shape = Shape::from_table(key.header(), table, ciphertext.len() as u64)?;
+    run_decryptor(Decryptor::<C>::with_shape(key, shape)?, ciphertext)
+}
+
+/// Decrypts the plaintext range `[start, end)` of an object of `ct_len` ciphertext bytes,
+/// fetching ciphertext through `fetch(ct_start, ct_end)`.
+///
+/// # Errors
+/// Shape errors for impossible lengths, then as [`decrypt`].
+pub fn decrypt_range<C: FrameCipher>(key: &ObjectKey, shape: Shape, start: u64, end: u64, fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+    let plan = shape.map_range(start, end);
+    let ct = if plan.ct_end > plan.ct_start { fetch(plan.ct_start, plan.ct_end)? } else { Vec::new() };
+    if ct.len() as u64 != plan.ct_end - plan.ct_start {
+        return Err(Error::Truncated);
+    }
+    run_decryptor(Decryptor::<C>::for_range(key, shape, &plan)?, &ct)
+}
+
+fn run_decryptor<C: FrameCipher>(mut dec: Decryptor<C>, ciphertext: &[u8]) -> Result<Vec<u8>> {
+    let mut out = vec![0u8; dec.update_len(ciphertext.len())];
+    let result = dec.update(ciphertext, &mut out).and_then(|n| {
+        let m = dec.finish(&mut out[n..])?;
+        Ok(n + m)
+    });
+    match result {
+        Ok(n) => {
+            out.truncate(n);
+            Ok(out)
+        }
+        Err(e) => {
+            out.fill(0);
+            Err(e)
+        }
+    }
+}

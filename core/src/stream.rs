@@ -1,0 +1,555 @@
+//! Sans-IO streaming encryption and decryption (SPEC.md §5-7).
+//!
+//! Neither context reads or writes anything: the caller pushes input of any size and gives
+//! an output buffer; the context says how much it wrote. Memory is one frame buffer,
+//! allocated at construction, never per frame. `finish` consumes the context, so nothing can
+//! be written after the final frame, and it is where truncation is reported.
+//!
+//! The decryptor releases a frame's plaintext only after the frame's tag verified and its
+//! nonce matched its position; on any failure the output region it was writing is wiped and
+//! the context refuses further use.
+
+use alloc::vec::Vec;
+
+use crate::cipher::FrameCipher;
+use crate::envelope::Layout;
+use crate::error::{Error, Result};
+use crate::frame::{SegmentOpener, SegmentSealer};
+use crate::kdf::ObjectKey;
+use crate::layout::{FrameSpec, RangePlan, Shape};
+use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, PREFIX_LEN};
+use crate::nonce::{FramePosition, Nonce, Prefix};
+
+/// A fresh random nonce prefix for one segment encryption.
+///
+/// # Errors
+/// [`Error::RandomnessUnavailable`].
+#[cfg(feature = "getrandom")]
+pub fn random_prefix() -> Result<Prefix> {
+    let mut p = [0u8; PREFIX_LEN];
+    crate::random::fill(&mut p)?;
+    Ok(p)
+}
+
+/// What the segment being encrypted must look like when it ends.
+#[derive(Debug, Clone, Copy)]
+struct SegmentRules {
+    /// Exact plaintext length required at finish, if known.
+    exact_len: Option<u64>,
+    /// Upper bound on plaintext length.
+    max_len: u64,
+    /// Whether the final frame also carries the object-end flag.
+    object_end: bool,
+}
+
+/// Streaming encryptor for one segment: a whole single-layout object, or one part.
+pub struct Encryptor<C: FrameCipher> {
+    sealer: SegmentSealer<C>,
+    frame: usize,
+    pending: Vec<u8>,
+    index: u64,
+    consumed: u64,
+    rules: SegmentRules,
+    failed: bool,
+}
+
+impl<C: FrameCipher> Encryptor<C> {
+    /// An encryptor for a whole [`Layout::Single`] object, with a fresh nonce prefix.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for other layouts; [`Error::RandomnessUnavailable`].
+    #[cfg(feature = "getrandom")]
+    pub fn new(key: &ObjectKey) -> Result<Self> {
+        Self::build(key, None, false, random_prefix()?)
+    }
+
+    /// An encryptor for part `part_number` (1..=10000) of a [`Layout::Parts`] or
+    /// [`Layout::Table`] object. Parts may be encrypted in any order, on any machine; a
+    /// retried part draws a new prefix, so its nonces never repeat. `is_last` marks the
+    /// object's final part (ignored by the table layout, whose table records it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a single-layout key, a part number out of range, or
+    /// `is_last` contradicting the declared size; [`Error::RandomnessUnavailable`].
+    #[cfg(feature = "getrandom")]
+    pub fn for_part(key: &ObjectKey, part_number: u32, is_last: bool) -> Result<Self> {
+        Self::build(key, Some(part_number), is_last, random_prefix()?)
+    }
+
+    /// [`Encryptor::new`] / [`Encryptor::for_part`] with a caller-chosen nonce prefix, for
+    /// deterministic vectors. Reusing a prefix for different plaintext of the same segment
+    /// breaks confidentiality and integrity.
+    ///
+    /// # Errors
+    /// As [`Encryptor::for_part`].
+    #[cfg(feature = "hazmat")]
+    pub fn with_prefix(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
+        Self::build(key, part, is_last, prefix)
+    }
+
+    pub(crate) fn build_for(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
+        Self::build(key, part, is_last, prefix)
+    }
+
+    fn build(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
+        let header = key.header();
+        let frame_u64 = header.frame_size();
+        let frame = usize::try_from(frame_u64).map_err(|_| Error::InvalidFrameSize)?;
+        let (segment, rules) = match (header.layout, part) {
+            (Layout::Single, None) => (
+                0,
+                SegmentRules { exact_len: header.declared_size, max_len: MAX_PLAINTEXT_SIZE, object_end: true },
+            ),
+            (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
+                let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
+                let start = u64::from(n - 1) * part_size;
+                let exact_len = match header.declared_size {
+                    Some(total) => {
+                        let last = total.div_ceil(part_size).max(1);
+                        if (u64::from(n) == last) != is_last || u64::from(n) > last {
+                            return Err(Error::InvalidParameter);
+                        }
+                        Some((total - start).min(part_size))
+                    }
+                    None if !is_last => Some(part_size),
+                    None => None,
+                };
+                (n, SegmentRules { exact_len, max_len: part_size, object_end: is_last })
+            }
+            (Layout::Table, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
+                (n, SegmentRules { exact_len: None, max_len: MAX_PLAINTEXT_SIZE, object_end: false })
+            }
+            _ => return Err(Error::InvalidParameter),
+        };
+        let sealer = key.sealer::<C>(segment, prefix)?;
+        Ok(Self { sealer, frame, pending: Vec::with_capacity(frame), index: 0, consumed: 0, rules, failed: false })
+    }
+
+    /// Exact number of bytes [`Encryptor::update`] writes for `input_len` more bytes.
+    #[must_use]
+    pub fn update_len(&self, input_len: usize) -> usize {
+        let total = self.pending.len() + input_len;
+        if total == 0 { 0 } else { (total - 1) / self.frame * (self.frame + FRAME_OVERHEAD) }
+    }
+
+    /// Exact number of bytes [`Encryptor::finish`] writes.
+    #[must_use]
+    pub fn finish_len(&self) -> usize {
+        self.pending.len() + FRAME_OVERHEAD
+    }
+
+    /// Plaintext bytes taken so far.
+    #[must_use]
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    /// Encrypts `input`, writing every frame that is now complete to `out`. A full frame is
+    /// held back until more input arrives, since only then is it known not to be the last.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Encryptor::update_len`] (nothing
+    /// is consumed), [`Error::InvalidParameter`] past the part or declared size,
+    /// [`Error::LimitExceeded`] past the frame limit, [`Error::InvalidState`] after an error.
+    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.failed {
+            return Err(Error::InvalidState);
+        }
+        let need = self.update_len(input.len());
+        if out.len() < need {
+            return Err(Error::BufferTooSmall);
+        }
+        let new_total = self.consumed.checked_add(input.len() as u64).ok_or(Error::LimitExceeded)?;
+        if new_total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| new_total > e) {
+            return Err(Error::InvalidParameter);
+        }
+        let frames = (need / (self.frame + FRAME_OVERHEAD)) as u64;
+        if self.index + frames + 1 > MAX_FRAMES_PER_SEGMENT {
+            return Err(Error::LimitExceeded);
+        }
+        let r = self.update_inner(input, out);
+        if r.is_err() {
+            self.failed = true;
+        }
+        self.consumed = new_total;
+        r
+    }
+
+    fn update_inner(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let f = self.frame;
+        let mut written = 0;
+        if !self.pending.is_empty() {
+            let take = (f - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() == f && !input.is_empty() {
+                let dst = &mut out[..f + FRAME_OVERHEAD];
+                self.sealer.seal_to(self.position(false), &self.pending, dst)?;
+                self.index += 1;
+                self.pending.clear();
+                written += f + FRAME_OVERHEAD;
+            }
+        }
+        while input.len() > f {
+            let dst = &mut out[written..written + f + FRAME_OVERHEAD];
+            self.sealer.seal_to(self.position(false), &input[..f], dst)?;
+            self.index += 1;
+            input = &input[f..];
+            written += f + FRAME_OVERHEAD;
+        }
+        self.pending.extend_from_slice(input);
+        Ok(written)
+    }
+
+    fn position(&self, last: bool) -> FramePosition {
+        FramePosition {
+            // Bounded by MAX_FRAMES_PER_SEGMENT, checked in `update`.
+            index: u32::try_from(self.index).unwrap_or(u32::MAX),
+            segment_end: last,
+            object_end: last && self.rules.object_end,
+        }
+    }
+
+    /// Seals the final frame into `out` and ends the segment.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Encryptor::finish_len`],
+    /// [`Error::InvalidParameter`] if the segment is shorter than its part or declared size,
+    /// [`Error::InvalidState`] after an error.
+    pub fn finish(self, out: &mut [u8]) -> Result<usize> {
+        if self.failed {
+            return Err(Error::InvalidState);
+        }
+        if self.rules.exact_len.is_some_and(|e| e != self.consumed) {
+            return Err(Error::InvalidParameter);
+        }
+        let n = self.finish_len();
+        let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
+        self.sealer.seal_to(self.position(true), &self.pending, dst)?;
+        Ok(n)
+    }
+}
+
+/// Which frames a decryptor expects.
+enum Plan {
+    /// Sequential decryption of a single- or parts-layout object of unknown length: frames are
+    /// full-size until one carries the object-end flag.
+    Open { part_frames: Option<u64>, segment: u32, ordinal: u32 },
+    /// Frames known from the object's shape: a whole table-layout object or a range.
+    Known { shape: Shape, next: Option<FrameSpec>, want_start: u64, want_end: u64 },
+}
+
+/// Streaming decryptor: a whole object, or a range of one.
+pub struct Decryptor<C: FrameCipher> {
+    key: ObjectKey,
+    plan: Plan,
+    frame: usize,
+    pending: Vec<u8>,
+    scratch: Vec<u8>,
+    opener: Option<(u32, SegmentOpener<C>)>,
+    prefix: Option<Prefix>,
+    index: u64,
+    done: bool,
+    failed: bool,
+    released: u64,
+}
+
+impl<C: FrameCipher> Decryptor<C> {
+    /// Decrypts a whole [`Layout::Single`] or [`Layout::Parts`] object from its first byte,
+    /// without knowing its length.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a table-layout key (use [`Decryptor::with_shape`]).
+    pub fn new(key: &ObjectKey) -> Result<Self> {
+        let header = key.header();
+        let (part_frames, segment) = match header.layout {
+            Layout::Single => (None, 0),
+            Layout::Parts { part_frames } => (Some(u64::from(part_frames)), 1),
+            Layout::Table => return Err(Error::InvalidParameter),
+        };
+        Self::build(key.clone(), Plan::Open { part_frames, segment, ordinal: 0 })
+    }
+
+    /// Decrypts a whole object whose shape is known (required for the table layout).
+    ///
+    /// # Errors
+    /// As [`Decryptor::for_range`].
+    pub fn with_shape(key: &ObjectKey, shape: Shape) -> Result<Self> {
+        let plan = shape.map_range(0, shape.plaintext_len());
+        Self::for_range(key, shape, &plan)
+    }
+
+    /// Decrypts the ciphertext `[plan.ct_start, plan.ct_end)` and releases only the planned
+    /// plaintext range. Every frame fetched is authenticated, and its nonce checked against
+    /// its position in the object.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the shape does not fit the key's header.
+    pub fn for_range(key: &ObjectKey, shape: Shape, plan: &RangePlan) -> Result<Self> {
+        if shape.frame_size() != key.header().frame_size() {
+            return Err(Error::InvalidParameter);
+        }
+        let want_start = plan.pt_start;
+        let want_end = plan.pt_start + plan.len;
+        let next = if plan.len == 0 && shape.plaintext_len() > 0 {
+            None
+        } else if plan.len == 0 {
+            // An empty object still has one (empty) frame to authenticate.
+            shape.first_frame()
+        } else {
+            shape.frame_at(want_start)
+        };
+        let mut d = Self::build(key.clone(), Plan::Known { shape, next, want_start, want_end })?;
+        if let Plan::Known { next: None, .. } = d.plan {
+            d.done = true;
+        }
+        Ok(d)
+    }
+
+    fn build(key: ObjectKey, plan: Plan) -> Result<Self> {
+        let frame = usize::try_from(key.header().frame_size()).map_err(|_| Error::InvalidFrameSize)?;
+        // Only ranges release part of a frame, and need somewhere to verify it first.
+        let scratch = match plan {
+            Plan::Known { .. } => Vec::with_capacity(frame + FRAME_OVERHEAD),
+            Plan::Open { .. } => Vec::new(),
+        };
+        Ok(Self {
+            key,
+            plan,
+            frame,
+            pending: Vec::with_capacity(frame + FRAME_OVERHEAD),
+            scratch,
+            opener: None,
+            prefix: None,
+            index: 0,
+            done: false,
+            failed: false,
+            released: 0,
+        })
+    }
+
+    /// An upper bound on what [`Decryptor::update`] writes for `input_len` more bytes.
+    #[must_use]
+    pub fn update_len(&self, input_len: usize) -> usize {
+        self.pending.len() + input_len
+    }
+
+    /// An upper bound on what [`Decryptor::finish`] writes.
+    #[must_use]
+    pub fn finish_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Plaintext bytes released so far.
+    #[must_use]
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    /// Whether the final expected frame has been verified.
+    #[must_use]
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Feeds ciphertext; writes the plaintext of every frame that is complete and verified.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Decryptor::update_len`], any
+    /// stream or authentication error (after which the context refuses further use).
+    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.failed {
+            return Err(Error::InvalidState);
+        }
+        if out.len() < self.update_len(input.len()) {
+            return Err(Error::BufferTooSmall);
+        }
+        let r = self.update_inner(input, out);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Ends the input: decrypts a final short frame if one is pending and reports truncation.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the final frame never arrived; stream and authentication
+    /// errors of the last frame.
+    pub fn finish(mut self, out: &mut [u8]) -> Result<usize> {
+        if self.failed {
+            return Err(Error::InvalidState);
+        }
+        if self.done {
+            return Ok(0);
+        }
+        if self.pending.is_empty() {
+            return Err(Error::Truncated);
+        }
+        let pending = core::mem::take(&mut self.pending);
+        let n = self.process(&pending, true, out)?;
+        if !self.done {
+            return Err(Error::Truncated);
+        }
+        Ok(n)
+    }
+
+    /// Length of the next frame, and whether that is exact (known shape) or the full-frame
+    /// length that only a final frame may undercut.
+    fn next_need(&self) -> Option<usize> {
+        match &self.plan {
+            Plan::Open { .. } => Some(self.frame + FRAME_OVERHEAD),
+            Plan::Known { next, .. } => next.as_ref().and_then(|f| usize::try_from(f.ct_len()).ok()),
+        }
+    }
+
+    fn update_inner(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut written = 0;
+        while !input.is_empty() {
+            if self.done {
+                return Err(Error::TrailingData);
+            }
+            let need = self.next_need().ok_or(Error::TrailingData)?;
+            if self.pending.is_empty() && input.len() >= need {
+                let (frame, rest) = input.split_at(need);
+                written += self.process(frame, false, &mut out[written..])?;
+                input = rest;
+            } else {
+                let take = (need - self.pending.len()).min(input.len());
+                self.pending.extend_from_slice(&input[..take]);
+                input = &input[take..];
+                if self.pending.len() == need {
+                    let pending = core::mem::take(&mut self.pending);
+                    let r = self.process(&pending, false, &mut out[written..]);
+                    self.pending = pending;
+                    self.pending.clear();
+                    written += r?;
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Checks one complete frame against its expected position, opens it, releases the
+    /// wanted plaintext, and advances. `at_end` marks a short frame given by `finish`.
+    fn process(&mut self, frame: &[u8], at_end: bool, out: &mut [u8]) -> Result<usize> {
+        if frame.len() < FRAME_OVERHEAD {
+            return Err(Error::Truncated);
+        }
+        let nonce = Nonce::read(frame)?;
+        let pos = nonce.position()?;
+        let pt_len = frame.len() - FRAME_OVERHEAD;
+        // Where the frame must stand, and what to keep of its plaintext.
+        let (segment, keep) = match &mut self.plan {
+            Plan::Open { part_frames, segment, ordinal } => {
+                if u64::from(pos.index) != self.index {
+                    return Err(Error::FrameOutOfOrder);
+                }
+                match part_frames {
+                    None if pos.segment_end != pos.object_end => return Err(Error::BadFrameFlags),
+                    Some(pf) if !pos.object_end && pos.segment_end != (self.index + 1 == *pf) => {
+                        return Err(Error::BadFrameFlags);
+                    }
+                    Some(pf) if self.index >= *pf => return Err(Error::BadFrameFlags),
+                    _ => {}
+                }
+                if at_end && !pos.object_end {
+                    return Err(Error::Truncated);
+                }
+                if pt_len == 0 && (self.index > 0 || *ordinal > 0) {
+                    return Err(Error::BadFrameLength);
+                }
+                (*segment, (0, pt_len))
+            }
+            Plan::Known { next, want_start, want_end, .. } => {
+                let spec = next.ok_or(Error::TrailingData)?;
+                if spec.ct_len() != frame.len() as u64 {
+                    return Err(if at_end { Error::Truncated } else { Error::BadFrameLength });
+                }
+                if pos.index != spec.position.index {
+                    return Err(Error::FrameOutOfOrder);
+                }
+                // The shape came from the object's length; a final flag earlier than that
+                // length means bytes were appended, a missing one means the end was cut.
+                if spec.position.object_end && !pos.object_end {
+                    return Err(Error::Truncated);
+                }
+                if pos.object_end && !spec.position.object_end {
+                    return Err(Error::TrailingData);
+                }
+                if pos != spec.position {
+                    return Err(Error::BadFrameFlags);
+                }
+                let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
+                let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
+                (spec.segment.number, (lo as usize, hi.max(lo) as usize))
+            }
+        };
+        if u64::from(pos.index) == 0 || self.prefix.is_none() {
+            self.prefix = Some(nonce.prefix());
+        } else if self.prefix != Some(nonce.prefix()) {
+            return Err(Error::FrameOutOfOrder);
+        }
+        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
+            self.opener = Some((segment, self.key.opener::<C>(segment)?));
+        }
+        let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
+        let (lo, hi) = keep;
+        let released = if lo == 0 && hi == pt_len {
+            let dst = out.get_mut(..pt_len).ok_or(Error::BufferTooSmall)?;
+            opener.open_to(frame, dst)?;
+            pt_len
+        } else {
+            // A partial frame: verify in scratch, copy only the wanted slice out.
+            let mut scratch = core::mem::take(&mut self.scratch);
+            scratch.clear();
+            scratch.extend_from_slice(frame);
+            let r = opener.open_in_place(&mut scratch);
+            let n = hi - lo;
+            let res = r.and_then(|_| {
+                let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
+                dst.copy_from_slice(&scratch[12 + lo..12 + hi]);
+                Ok(n)
+            });
+            scratch.fill(0);
+            scratch.clear();
+            self.scratch = scratch;
+            res?
+        };
+        self.released += released as u64;
+        self.advance(pos)?;
+        Ok(released)
+    }
+
+    fn advance(&mut self, pos: FramePosition) -> Result<()> {
+        match &mut self.plan {
+            Plan::Open { segment, ordinal, .. } => {
+                if pos.object_end {
+                    self.done = true;
+                } else if pos.segment_end {
+                    *segment += 1;
+                    *ordinal += 1;
+                    if *segment > MAX_PARTS {
+                        return Err(Error::LimitExceeded);
+                    }
+                    self.index = 0;
+                    self.prefix = None;
+                } else {
+                    self.index += 1;
+                }
+            }
+            Plan::Known { shape, next, want_end, .. } => {
+                let cur = next.take().ok_or(Error::InvalidState)?;
+                let following = shape.next_frame(&cur);
+                *next = following.filter(|f| f.pt_start < *want_end);
+                if next.is_none() {
+                    self.done = true;
+                }
+                if cur.position.segment_end {
+                    self.prefix = None;
+                }
+            }
+        }
+        Ok(())
+    }
+}
