@@ -163,7 +163,7 @@ impl Header {
         let mut salt = [0u8; KEY_LEN];
         salt.copy_from_slice(&b[17..49]);
         let h = Self { frame_exp: b[2], layout, declared_size, salt };
-        h.validate()?;
+        h.validate().map_err(|e| if e == Error::InvalidParameter { Error::MalformedEnvelope } else { e })?;
         Ok(h)
     }
 }
@@ -214,6 +214,13 @@ impl Params {
         let part_frames = u32::try_from(part_size / frame).map_err(|_| Error::InvalidParameter)?;
         self.layout = Layout::Parts { part_frames };
         Ok(self)
+    }
+
+    /// Multipart with parts of any size, described after completion by a segment table.
+    #[must_use]
+    pub fn with_table(mut self) -> Self {
+        self.layout = Layout::Table;
+        self
     }
 }
 

@@ -47,6 +47,10 @@ pub mod wrap;
 pub mod random;
 
 #[cfg(feature = "alloc")]
+pub mod keyring;
+#[cfg(feature = "alloc")]
+pub mod legacy;
+#[cfg(feature = "alloc")]
 pub mod oneshot;
 #[cfg(feature = "alloc")]
 pub mod segment_table;
@@ -62,6 +66,8 @@ pub use kdf::ObjectKey;
 pub use layout::{FrameSpec, RangePlan, Segment, Shape};
 pub use nonce::{FramePosition, Nonce, Prefix};
 pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};
+#[cfg(feature = "alloc")]
+pub use keyring::{KeyInfo, KeyState, Keyring};
 #[cfg(feature = "alloc")]
 pub use segment_table::SegmentTable;
 #[cfg(feature = "alloc")]

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::frame::{SegmentOpener, SegmentSealer};
 use crate::kdf::ObjectKey;
 use crate::layout::{FrameSpec, RangePlan, Shape};
-use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, PREFIX_LEN};
+use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, NONCE_LEN, PREFIX_LEN};
 use crate::nonce::{FramePosition, Nonce, Prefix};
 
 /// A fresh random nonce prefix for one segment encryption.
@@ -276,7 +276,16 @@ impl<C: FrameCipher> Decryptor<C> {
     /// As [`Decryptor::for_range`].
     pub fn with_shape(key: &ObjectKey, shape: Shape) -> Result<Self> {
         let plan = shape.map_range(0, shape.plaintext_len());
-        Self::for_range(key, shape, &plan)
+        let first = shape.first_frame();
+        let mut d = Self::for_range(key, shape, &plan)?;
+        // The whole object is read even when empty: its one empty frame is authenticated.
+        if plan.len == 0 {
+            if let Plan::Known { next, .. } = &mut d.plan {
+                *next = first;
+                d.done = next.is_none();
+            }
+        }
+        Ok(d)
     }
 
     /// Decrypts the ciphertext `[plan.ct_start, plan.ct_end)` and releases only the planned
@@ -291,14 +300,8 @@ impl<C: FrameCipher> Decryptor<C> {
         }
         let want_start = plan.pt_start;
         let want_end = plan.pt_start + plan.len;
-        let next = if plan.len == 0 && shape.plaintext_len() > 0 {
-            None
-        } else if plan.len == 0 {
-            // An empty object still has one (empty) frame to authenticate.
-            shape.first_frame()
-        } else {
-            shape.frame_at(want_start)
-        };
+        // An empty range fetches nothing and so authenticates nothing; it releases nothing.
+        let next = if plan.len == 0 { None } else { shape.frame_at(want_start) };
         let mut d = Self::build(key.clone(), Plan::Known { shape, next, want_start, want_end })?;
         if let Plan::Known { next: None, .. } = d.plan {
             d.done = true;
@@ -364,8 +367,12 @@ impl<C: FrameCipher> Decryptor<C> {
         if out.len() < self.update_len(input.len()) {
             return Err(Error::BufferTooSmall);
         }
+        let bound = self.update_len(input.len());
         let r = self.update_inner(input, out);
         if r.is_err() {
+            // Frames verified earlier in this call were written, but the caller gets no
+            // count for them: wipe so that an error never leaves plaintext behind.
+            out[..bound].fill(0);
             self.failed = true;
         }
         r
@@ -430,18 +437,71 @@ impl<C: FrameCipher> Decryptor<C> {
         Ok(written)
     }
 
-    /// Checks one complete frame against its expected position, opens it, releases the
-    /// wanted plaintext, and advances. `at_end` marks a short frame given by `finish`.
+    /// Opens one complete frame, checks it stands where it should, releases the wanted
+    /// plaintext, and advances. `at_end` marks a short frame given by `finish`.
+    ///
+    /// Authentication comes first: every nonce bit is covered by the tag, so a tampered nonce
+    /// reports `authentication_failed`, while the position errors (`frame_out_of_order`,
+    /// `truncated`, ...) name authentic frames standing in the wrong place. Either way the
+    /// output region is wiped before the error returns.
     fn process(&mut self, frame: &[u8], at_end: bool, out: &mut [u8]) -> Result<usize> {
         if frame.len() < FRAME_OVERHEAD {
             return Err(Error::Truncated);
         }
-        let nonce = Nonce::read(frame)?;
-        let pos = nonce.position()?;
         let pt_len = frame.len() - FRAME_OVERHEAD;
-        // Where the frame must stand, and what to keep of its plaintext.
-        let (segment, keep) = match &mut self.plan {
-            Plan::Open { part_frames, segment, ordinal } => {
+        let (segment, lo, hi) = match &self.plan {
+            Plan::Open { segment, .. } => (*segment, 0, pt_len),
+            Plan::Known { next, want_start, want_end, .. } => {
+                let spec = next.ok_or(Error::TrailingData)?;
+                if spec.ct_len() != frame.len() as u64 {
+                    return Err(if at_end { Error::Truncated } else { Error::BadFrameLength });
+                }
+                let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
+                let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
+                (spec.segment.number, lo as usize, hi.max(lo) as usize)
+            }
+        };
+        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
+            self.opener = Some((segment, self.key.opener::<C>(segment)?));
+        }
+        let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
+        let n = hi - lo;
+        let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
+        if lo == 0 && hi == pt_len {
+            opener.open_to(frame, dst)?;
+        } else {
+            // A partial frame: verify in scratch, copy only the wanted slice out.
+            let mut scratch = core::mem::take(&mut self.scratch);
+            scratch.clear();
+            scratch.extend_from_slice(frame);
+            let r = opener.open_in_place(&mut scratch);
+            if r.is_ok() {
+                dst.copy_from_slice(&scratch[NONCE_LEN + lo..NONCE_LEN + hi]);
+            }
+            scratch.fill(0);
+            scratch.clear();
+            self.scratch = scratch;
+            r?;
+        }
+        let nonce = Nonce::read(frame)?;
+        let checked = nonce.position().and_then(|pos| self.check_position(&nonce, pos, at_end, pt_len).map(|()| pos));
+        match checked {
+            Ok(pos) => {
+                self.released += n as u64;
+                self.advance(pos)?;
+                Ok(n)
+            }
+            Err(e) => {
+                dst.fill(0);
+                Err(e)
+            }
+        }
+    }
+
+    /// The position rules of SPEC.md §5.3 for an authentic frame.
+    fn check_position(&mut self, nonce: &Nonce, pos: FramePosition, at_end: bool, pt_len: usize) -> Result<()> {
+        match &self.plan {
+            Plan::Open { part_frames, ordinal, .. } => {
                 if u64::from(pos.index) != self.index {
                     return Err(Error::FrameOutOfOrder);
                 }
@@ -459,13 +519,9 @@ impl<C: FrameCipher> Decryptor<C> {
                 if pt_len == 0 && (self.index > 0 || *ordinal > 0) {
                     return Err(Error::BadFrameLength);
                 }
-                (*segment, (0, pt_len))
             }
-            Plan::Known { next, want_start, want_end, .. } => {
+            Plan::Known { next, .. } => {
                 let spec = next.ok_or(Error::TrailingData)?;
-                if spec.ct_len() != frame.len() as u64 {
-                    return Err(if at_end { Error::Truncated } else { Error::BadFrameLength });
-                }
                 if pos.index != spec.position.index {
                     return Err(Error::FrameOutOfOrder);
                 }
@@ -480,45 +536,16 @@ impl<C: FrameCipher> Decryptor<C> {
                 if pos != spec.position {
                     return Err(Error::BadFrameFlags);
                 }
-                let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
-                let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
-                (spec.segment.number, (lo as usize, hi.max(lo) as usize))
             }
-        };
-        if u64::from(pos.index) == 0 || self.prefix.is_none() {
+        }
+        // Frames of one segment encryption share a prefix: no splicing of two uploads of
+        // the same part.
+        if pos.index == 0 || self.prefix.is_none() {
             self.prefix = Some(nonce.prefix());
         } else if self.prefix != Some(nonce.prefix()) {
             return Err(Error::FrameOutOfOrder);
         }
-        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
-            self.opener = Some((segment, self.key.opener::<C>(segment)?));
-        }
-        let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
-        let (lo, hi) = keep;
-        let released = if lo == 0 && hi == pt_len {
-            let dst = out.get_mut(..pt_len).ok_or(Error::BufferTooSmall)?;
-            opener.open_to(frame, dst)?;
-            pt_len
-        } else {
-            // A partial frame: verify in scratch, copy only the wanted slice out.
-            let mut scratch = core::mem::take(&mut self.scratch);
-            scratch.clear();
-            scratch.extend_from_slice(frame);
-            let r = opener.open_in_place(&mut scratch);
-            let n = hi - lo;
-            let res = r.and_then(|_| {
-                let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
-                dst.copy_from_slice(&scratch[12 + lo..12 + hi]);
-                Ok(n)
-            });
-            scratch.fill(0);
-            scratch.clear();
-            self.scratch = scratch;
-            res?
-        };
-        self.released += released as u64;
-        self.advance(pos)?;
-        Ok(released)
+        Ok(())
     }
 
     fn advance(&mut self, pos: FramePosition) -> Result<()> {
@@ -526,6 +553,11 @@ impl<C: FrameCipher> Decryptor<C> {
             Plan::Open { segment, ordinal, .. } => {
                 if pos.object_end {
                     self.done = true;
+                    match self.key.header().declared_size {
+                        Some(d) if self.released < d => return Err(Error::Truncated),
+                        Some(d) if self.released > d => return Err(Error::TrailingData),
+                        _ => {}
+                    }
                 } else if pos.segment_end {
                     *segment += 1;
                     *ordinal += 1;

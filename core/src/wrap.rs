@@ -205,7 +205,7 @@ impl KeyWrap for Kek {
             return Err(Error::UnwrapFailed);
         }
         let kek = KekAes256::from(self.0);
-        let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN + 8]);
+        let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let dek = kek
             .unwrap_with_padding(wrapped, &mut out[..])
             .map_err(|_| Error::UnwrapFailed)?;

@@ -1,0 +1,295 @@
+//! The keyring: KEKs by stable key id, their lifecycle states, and the one active key
+//! (SPEC.md §10).
+//!
+//! Rotation of a KEK never touches object bodies: add the new key, make it active (the old
+//! one becomes decrypt-only), rewrap envelopes in the background, then disable the old key.
+//! Every step keeps serving reads and writes.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::envelope::{Envelope, Kid, Params, VERSION};
+use crate::error::{Error, Result};
+use crate::kdf::ObjectKey;
+use crate::wrap::{Kek, KeyWrap};
+
+/// Format version number given to the legacy proxy's objects for [`Keyring::set_min_version`].
+pub const LEGACY_VERSION: u8 = 0;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyState {
+    /// Wraps new DEKs and unwraps old ones. At most one key is active.
+    Active,
+    /// Unwraps only: a retired key whose objects still await rewrap.
+    DecryptOnly,
+    /// Neither: kept so that its objects report `key_disabled` rather than `unknown_kid`.
+    Disabled,
+}
+
+impl KeyState {
+    /// Stable name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::DecryptOnly => "decrypt_only",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    /// Parses a stable name.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an unknown name.
+    pub fn from_name(s: &str) -> Result<Self> {
+        match s {
+            "active" => Ok(Self::Active),
+            "decrypt_only" => Ok(Self::DecryptOnly),
+            "disabled" => Ok(Self::Disabled),
+            _ => Err(Error::InvalidParameter),
+        }
+    }
+}
+
+/// Where a key's material lives.
+enum Source {
+    /// A local KEK (raw bytes, or the legacy secret-string derivation).
+    Local(Kek),
+    /// A wrapper outside the process (a KMS), reached through a binding.
+    External(Box<dyn KeyWrap + Send + Sync>),
+}
+
+struct Entry {
+    kid: String,
+    state: KeyState,
+    legacy: bool,
+    source: Source,
+}
+
+impl Entry {
+    fn wrapper(&self) -> &dyn KeyWrap {
+        match &self.source {
+            Source::Local(k) => k,
+            Source::External(w) => w.as_ref(),
+        }
+    }
+}
+
+/// A set of KEKs by key id.
+#[derive(Default)]
+pub struct Keyring {
+    entries: Vec<Entry>,
+    min_version: u8,
+}
+
+impl core::fmt::Debug for Keyring {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut l = f.debug_list();
+        for e in &self.entries {
+            l.entry(&(e.kid.as_str(), e.state.name()));
+        }
+        l.finish()
+    }
+}
+
+/// One key's public description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// Lifecycle state.
+    pub state: KeyState,
+    /// Whether the key comes from the legacy secret-string derivation.
+    pub legacy: bool,
+    /// Whether an external wrapper holds the key.
+    pub external: bool,
+}
+
+impl Keyring {
+    /// An empty keyring.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn insert(&mut self, kid: &str, state: KeyState, legacy: bool, source: Source) -> Result<()> {
+        Kid::new(kid)?;
+        if self.entries.iter().any(|e| e.kid == kid) {
+            return Err(Error::InvalidParameter);
+        }
+        if state == KeyState::Active {
+            self.demote_active();
+        }
+        self.entries.push(Entry { kid: kid.into(), state, legacy, source });
+        Ok(())
+    }
+
+    fn demote_active(&mut self) {
+        for e in &mut self.entries {
+            if e.state == KeyState::Active {
+                e.state = KeyState::DecryptOnly;
+            }
+        }
+    }
+
+    /// Adds a raw 32-byte KEK. Adding an active key demotes the previous active key to
+    /// decrypt-only, so exactly one key is ever active.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an invalid or duplicate key id.
+    pub fn add_kek(&mut self, kid: &str, kek: Kek, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::Local(kek))
+    }
+
+    /// Adds the legacy proxy's key, derived as SHA-256 of its configured secret string. It is
+    /// always decrypt-only: an unsalted hash of a string is not fit to protect new objects.
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_legacy_secret_string(&mut self, kid: &str, secret: &str) -> Result<()> {
+        self.insert(kid, KeyState::DecryptOnly, true, Source::Local(Kek::legacy_from_secret_string(secret)))
+    }
+
+    /// Adds an external wrapper (KMS) under `kid`.
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_external(&mut self, kid: &str, wrapper: Box<dyn KeyWrap + Send + Sync>, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::External(wrapper))
+    }
+
+    /// Changes a key's state. Making a key active demotes the previous active key; legacy
+    /// keys cannot become active.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`]; [`Error::InvalidParameter`] to activate a legacy key.
+    pub fn set_state(&mut self, kid: &str, state: KeyState) -> Result<()> {
+        let i = self.entries.iter().position(|e| e.kid == kid).ok_or(Error::UnknownKid)?;
+        if state == KeyState::Active {
+            if self.entries[i].legacy {
+                return Err(Error::InvalidParameter);
+            }
+            self.demote_active();
+        }
+        self.entries[i].state = state;
+        Ok(())
+    }
+
+    /// Refuses to decrypt objects whose format version is below `version`
+    /// ([`LEGACY_VERSION`] for the legacy proxy's objects, 1 for isec v1).
+    pub fn set_min_version(&mut self, version: u8) {
+        self.min_version = version;
+    }
+
+    /// The minimum format version.
+    #[must_use]
+    pub fn min_version(&self) -> u8 {
+        self.min_version
+    }
+
+    /// The keys, in insertion order.
+    #[must_use]
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.entries
+            .iter()
+            .map(|e| KeyInfo { kid: e.kid.clone(), state: e.state, legacy: e.legacy, external: matches!(e.source, Source::External(_)) })
+            .collect()
+    }
+
+    /// The active key id.
+    ///
+    /// # Errors
+    /// [`Error::KeyNotActive`] if no key is active.
+    pub fn active_kid(&self) -> Result<&str> {
+        self.entries.iter().find(|e| e.state == KeyState::Active).map(|e| e.kid.as_str()).ok_or(Error::KeyNotActive)
+    }
+
+    /// The state of `kid`, if present.
+    #[must_use]
+    pub fn state(&self, kid: &str) -> Option<KeyState> {
+        self.entries.iter().find(|e| e.kid == kid).map(|e| e.state)
+    }
+
+    fn entry(&self, kid: &str) -> Result<&Entry> {
+        self.entries.iter().find(|e| e.kid == kid).ok_or(Error::UnknownKid)
+    }
+
+    /// The wrapper that may unwrap under `kid`, after the state checks.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`].
+    pub fn unwrapper(&self, kid: &str) -> Result<&dyn KeyWrap> {
+        let e = self.entry(kid)?;
+        if e.state == KeyState::Disabled {
+            return Err(Error::KeyDisabled);
+        }
+        Ok(e.wrapper())
+    }
+
+    /// The local KEK of `kid` for reading legacy objects, after the version and state checks.
+    ///
+    /// # Errors
+    /// [`Error::VersionRefused`] if legacy objects are below the minimum version, else as
+    /// [`Keyring::unwrapper`]; [`Error::UnsupportedSuite`] for an external key.
+    pub fn legacy_kek(&self, kid: &str) -> Result<&Kek> {
+        if self.min_version > LEGACY_VERSION {
+            return Err(Error::VersionRefused);
+        }
+        let e = self.entry(kid)?;
+        if e.state == KeyState::Disabled {
+            return Err(Error::KeyDisabled);
+        }
+        match &e.source {
+            Source::Local(k) => Ok(k),
+            Source::External(_) => Err(Error::UnsupportedSuite),
+        }
+    }
+
+    /// A new envelope under the active key.
+    ///
+    /// # Errors
+    /// [`Error::KeyNotActive`] without an active key, else as [`Envelope::create`].
+    #[cfg(feature = "getrandom")]
+    pub fn create_envelope(&self, params: Params) -> Result<(Envelope, ObjectKey)> {
+        let kid = self.active_kid()?;
+        Envelope::create(self.entry(kid)?.wrapper(), kid, params)
+    }
+
+    /// [`Keyring::create_envelope`] with a caller-chosen DEK and salt.
+    ///
+    /// # Errors
+    /// As [`Keyring::create_envelope`].
+    #[cfg(feature = "hazmat")]
+    pub fn create_envelope_with(&self, params: Params, dek: &crate::wrap::Dek, salt: [u8; 32]) -> Result<(Envelope, ObjectKey)> {
+        let kid = self.active_kid()?;
+        Envelope::create_with(self.entry(kid)?.wrapper(), kid, params, dek, salt)
+    }
+
+    /// Opens an envelope with the key its kid names.
+    ///
+    /// # Errors
+    /// [`Error::VersionRefused`], [`Error::UnknownKid`], [`Error::KeyDisabled`], then as
+    /// [`Envelope::open`].
+    pub fn open(&self, envelope: &Envelope) -> Result<ObjectKey> {
+        if VERSION < self.min_version {
+            return Err(Error::VersionRefused);
+        }
+        envelope.open(self.unwrapper(envelope.kid())?)
+    }
+
+    /// The same object's envelope under the active key: the DEK is unwrapped with the key
+    /// the envelope names, checked against the commitment, and wrapped again. Neither the
+    /// DEK nor the object body leaves core.
+    ///
+    /// # Errors
+    /// As [`Keyring::open`] and [`Keyring::active_kid`].
+    pub fn rewrap(&self, envelope: &Envelope) -> Result<Envelope> {
+        if VERSION < self.min_version {
+            return Err(Error::VersionRefused);
+        }
+        let kid = self.active_kid()?;
+        envelope.rewrap(self.unwrapper(envelope.kid())?, self.entry(kid)?.wrapper(), kid)
+    }
+}

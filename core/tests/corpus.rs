@@ -1,0 +1,287 @@
+//! Runs the shared corpus in `tests/vectors/` through every Rust path, on both backends:
+//! one-shot, streaming with awkward split points, and ranged. No format logic lives here:
+//! every expectation comes from the vector files.
+
+use std::path::PathBuf;
+
+use isec_core::layout::Shape;
+use isec_core::{oneshot, AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto, SegmentTable};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors")
+}
+
+fn load(name: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join(name)).expect("vector file")).expect("json")
+}
+
+fn keyring() -> Keyring {
+    let keys = load("keys.json");
+    let mut ring = Keyring::new();
+    for (kid, k) in keys["keys"].as_object().expect("keys") {
+        let kek = Kek::from_slice(&hex::decode(k["kek"].as_str().unwrap()).unwrap()).unwrap();
+        ring.add_kek(kid, kek, KeyState::DecryptOnly).unwrap();
+    }
+    ring
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn code(r: Result<impl Sized, Error>) -> Option<&'static str> {
+    r.err().map(|e| e.code())
+}
+
+#[test]
+fn manifest_lists_every_file_with_its_hash_and_count() {
+    let m = load("manifest.json");
+    let files = m["files"].as_array().unwrap();
+    assert!(files.len() >= 6);
+    for f in files {
+        let name = f["file"].as_str().unwrap();
+        let bytes = std::fs::read(dir().join(name)).unwrap();
+        assert_eq!(hex::encode(Sha256::digest(&bytes)), f["sha256"].as_str().unwrap(), "{name} hash");
+        let doc: Value = serde_json::from_slice(&bytes).unwrap();
+        if let Some(tests) = doc["tests"].as_array() {
+            assert_eq!(tests.len() as u64, f["tests"].as_u64().unwrap(), "{name} count");
+            let mut ids: Vec<u64> = tests.iter().map(|t| t["tcId"].as_u64().unwrap()).collect();
+            ids.dedup();
+            assert_eq!(ids.len(), tests.len(), "{name}: tcIds unique");
+        }
+    }
+}
+
+#[test]
+fn envelope_vectors() {
+    let ring = keyring();
+    let doc = load("envelope.json");
+    let mut checked = 0;
+    for t in doc["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let decoded = Envelope::decode_text(t["envelope"].as_str().unwrap());
+        let stage = t["stage"].as_str();
+        if stage == Some("decode") {
+            assert_eq!(code(decoded), t["error"].as_str(), "tc {id}");
+            checked += 1;
+            continue;
+        }
+        let env = decoded.unwrap_or_else(|e| panic!("tc {id}: {e}"));
+        if let Some(i) = t.get("inspect") {
+            let info = env.info();
+            assert_eq!(info.kid, i["kid"].as_str().unwrap(), "tc {id}");
+            assert_eq!(info.frame_size, i["frame_size"].as_u64().unwrap(), "tc {id}");
+            assert_eq!(info.layout.name(), i["layout"].as_str().unwrap(), "tc {id}");
+            assert_eq!(info.part_size, i["part_size"].as_u64(), "tc {id}");
+            assert_eq!(info.declared_size, i["declared_size"].as_u64(), "tc {id}");
+            assert_eq!(info.wrap_alg.name(), i["wrap_alg"].as_str().unwrap(), "tc {id}");
+            assert_eq!(info.envelope_len as u64, i["envelope_len"].as_u64().unwrap(), "tc {id}");
+            assert_eq!(env.to_text(), t["envelope"].as_str().unwrap(), "tc {id}: re-encode");
+        }
+        let opened = ring.open(&env);
+        match t["result"].as_str().unwrap() {
+            "valid" => assert!(opened.is_ok(), "tc {id}: {:?}", opened.err()),
+            _ => assert_eq!(code(opened), t["error"].as_str(), "tc {id}"),
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, doc["numberOfTests"].as_u64().unwrap());
+    // The key schedule of test 1.
+    let ks = &doc["key_schedule"];
+    let env = Envelope::decode_text(doc["tests"][0]["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(hex::encode(env.header().to_bytes()), ks["header"].as_str().unwrap());
+    let key = ring.open(&env).unwrap();
+    assert_eq!(hex::encode(*key.segment_key(0)), ks["segment_key_0"].as_str().unwrap());
+    assert_eq!(hex::encode(*key.segment_key(1)), ks["segment_key_1"].as_str().unwrap());
+}
+
+#[test]
+fn nonce_vectors() {
+    for t in load("nonces.json")["tests"].as_array().unwrap() {
+        let bytes: [u8; 12] = hex::decode(t["nonce"].as_str().unwrap()).unwrap().try_into().unwrap();
+        let n = Nonce(bytes);
+        if t["result"] == "valid" {
+            let prefix: [u8; 7] = hex::decode(t["prefix"].as_str().unwrap()).unwrap().try_into().unwrap();
+            let pos = FramePosition {
+                index: t["index"].as_u64().unwrap() as u32,
+                segment_end: t["segment_end"].as_bool().unwrap(),
+                object_end: t["object_end"].as_bool().unwrap(),
+            };
+            assert_eq!(Nonce::new(&prefix, pos), n);
+            assert_eq!(n.position().unwrap(), pos);
+            assert_eq!(n.prefix(), prefix);
+        } else {
+            assert_eq!(code(n.position()), t["error"].as_str(), "tc {}", t["tcId"]);
+        }
+    }
+}
+
+#[test]
+fn range_vectors() {
+    for t in load("ranges.json")["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let env = Envelope::decode_text(t["envelope"].as_str().unwrap()).unwrap();
+        let shape = Shape::from_ciphertext_len(env.header(), t["ciphertext_len"].as_u64().unwrap());
+        if t["result"] == "invalid" {
+            assert_eq!(code(shape), t["error"].as_str(), "tc {id}");
+            continue;
+        }
+        let shape = shape.unwrap();
+        let plan = shape.map_range(t["range"][0].as_u64().unwrap(), t["range"][1].as_u64().unwrap());
+        let e = &t["expect"];
+        assert_eq!(
+            (plan.ct_start, plan.ct_end, plan.skip, plan.len),
+            (e["ct_start"].as_u64().unwrap(), e["ct_end"].as_u64().unwrap(), e["skip"].as_u64().unwrap(), e["len"].as_u64().unwrap()),
+            "tc {id}"
+        );
+    }
+}
+
+/// Decrypts in pieces of the given sizes (cycled); returns what was released and the outcome.
+fn streaming<C: FrameCipher>(mut dec: Decryptor<C>, ct: &[u8], sizes: &[usize]) -> (Vec<u8>, Result<(), Error>) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let mut i = 0;
+    while at < ct.len() {
+        let end = (at + sizes[i % sizes.len()].max(1)).min(ct.len());
+        i += 1;
+        let mut buf = vec![0u8; dec.update_len(end - at)];
+        match dec.update(&ct[at..end], &mut buf) {
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                // A failed call must leave no plaintext behind in the buffer it was given.
+                assert!(buf.iter().all(|b| *b == 0), "plaintext left in the buffer of a failed update");
+                return (out, Err(e));
+            }
+        }
+        at = end;
+    }
+    let mut buf = vec![0u8; dec.finish_len()];
+    match dec.finish(&mut buf) {
+        Ok(n) => {
+            out.extend_from_slice(&buf[..n]);
+            (out, Ok(()))
+        }
+        Err(e) => (out, Err(e)),
+    }
+}
+
+fn object_vectors<C: FrameCipher>(file: &str) -> usize {
+    let ring = keyring();
+    let doc = load(file);
+    let mut n = 0;
+    for t in doc["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let env = Envelope::decode_text(t["envelope"].as_str().unwrap()).unwrap();
+        let key = ring.open(&env).unwrap();
+        let ct = hex::decode(t["ciphertext"].as_str().unwrap()).unwrap();
+        let pt_len = t["plaintext_len"].as_u64().unwrap() as usize;
+        let pt = pattern(pt_len);
+        let error = t["error"].as_str();
+        let ranged_error = t["ranged_error"].as_str().or(error);
+        let released = t["released"].as_u64().unwrap() as usize;
+        let table = t["segment_table"].as_str().map(|h| hex::decode(h).unwrap());
+        let frame = env.header().frame_size() as usize;
+
+        // One-shot: all or nothing.
+        let one = match &table {
+            Some(tb) => oneshot::decrypt_with_table::<C>(&key, tb, &ct),
+            None => oneshot::decrypt::<C>(&key, &ct),
+        };
+        match error {
+            None => assert_eq!(one.as_deref().unwrap_or_else(|e| panic!("tc {id}: {e}")), &pt[..], "tc {id}"),
+            Some(e) => assert_eq!(code(one), Some(e), "tc {id} one-shot"),
+        }
+
+        // Streaming with awkward split points.
+        let splits: [&[usize]; 6] = [&[1], &[frame - 1], &[frame + 1], &[frame + 27, frame + 29], &[7, 4099, 13, 65_536], &[usize::MAX]];
+        for sizes in splits {
+
+            let dec = match &table {
+                Some(tb) => {
+                    let shape = SegmentTable::decode(tb, &key).and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64));
+                    match shape {
+                        Ok(s) => Decryptor::<C>::with_shape(&key, s).unwrap(),
+                        Err(e) => {
+                            assert_eq!(Some(e.code()), error, "tc {id} table");
+                            continue;
+                        }
+                    }
+                }
+                None => Decryptor::<C>::new(&key).unwrap(),
+            };
+            let (out, r) = streaming(dec, &ct, sizes);
+            assert_eq!(code(r), error, "tc {id} streaming {sizes:?}");
+            if sizes == [1] || error.is_none() {
+                assert_eq!(out.len(), released, "tc {id} released with splits {sizes:?}");
+            } else {
+                assert!(out.len() <= released, "tc {id} released {} > {released} with splits {sizes:?}", out.len());
+            }
+            assert_eq!(out, pt[..out.len()], "tc {id} released plaintext");
+        }
+
+        // Ranged: the whole object through the range path, and sub-ranges of valid objects.
+        let shape = match &table {
+            Some(tb) => SegmentTable::decode(tb, &key).and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64)),
+            None => Shape::from_ciphertext_len(key.header(), ct.len() as u64),
+        };
+        let ranges: Vec<(u64, u64)> = if error.is_none() {
+            let l = pt_len as u64;
+            vec![(0, l), (0, 1), (1, l / 2 + 1), (l / 3, l), (l.saturating_sub(1), l + 5), (l, l + 1), (4096, 8193)]
+        } else {
+            vec![(0, pt_len as u64 + 1)]
+        };
+        for (a, b) in ranges {
+            let r = shape.clone().and_then(|s| {
+                oneshot::decrypt_range::<C>(&key, s, a, b, &mut |s, e| Ok(ct[s as usize..e as usize].to_vec()))
+            });
+            match ranged_error {
+                None => {
+                    let lo = (a as usize).min(pt_len);
+                    let hi = (b as usize).min(pt_len).max(lo);
+                    assert_eq!(r.as_deref().unwrap_or_else(|e| panic!("tc {id} range {a}..{b}: {e}")), &pt[lo..hi], "tc {id} range {a}..{b}");
+                }
+                Some(_) => {}
+            }
+        }
+        // The whole object through the shape-driven path (what a ranged reader of the full
+        // object does after a HEAD), with odd splits.
+        if let Some(e) = ranged_error {
+            for sizes in [&[1usize][..], &[frame + 1], &[usize::MAX]] {
+                let r = shape.clone().and_then(|s| {
+                    let dec = Decryptor::<C>::with_shape(&key, s)?;
+                    let (out, r) = streaming(dec, &ct, sizes);
+                    assert!(out.len() <= released.max(pt_len), "tc {id}");
+                    assert_eq!(out, pt[..out.len()], "tc {id} released plaintext (ranged)");
+                    r
+                });
+                assert_eq!(code(r), Some(e), "tc {id} ranged {sizes:?}");
+            }
+        }
+        n += 1;
+    }
+    assert_eq!(n as u64, doc["numberOfTests"].as_u64().unwrap());
+    n
+}
+
+#[test]
+fn frame_vectors_rustcrypto() {
+    assert!(object_vectors::<RustCrypto>("frames.json") > 20);
+}
+
+#[test]
+fn frame_vectors_awslc() {
+    assert!(object_vectors::<AwsLc>("frames.json") > 20);
+}
+
+#[test]
+fn multipart_vectors_rustcrypto() {
+    assert!(object_vectors::<RustCrypto>("multipart.json") >= 10);
+}
+
+#[test]
+fn multipart_vectors_awslc() {
+    assert!(object_vectors::<AwsLc>("multipart.json") >= 10);
+}

@@ -1,0 +1,134 @@
+//! Property tests: round trips, streaming equals one-shot, ranges equal slices, on both
+//! frame-cipher backends and every frame size.
+
+use isec_core::layout::Shape;
+use isec_core::{oneshot, AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto};
+use proptest::prelude::*;
+
+fn plaintext(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn setup(frame_exp: u8, part_frames: Option<u32>, declared: Option<u64>) -> (Envelope, isec_core::ObjectKey) {
+    let kek = Kek::from_bytes([7u8; 32]);
+    let mut params = Params::default().with_frame_size(1 << frame_exp).unwrap();
+    if let Some(pf) = part_frames {
+        params = params.with_part_size(u64::from(pf) << frame_exp).unwrap();
+    }
+    params.declared_size = declared;
+    Envelope::create_with(&kek, "test-kek", params, &Dek::from_bytes([9u8; 32]), [3u8; 32]).unwrap()
+}
+
+fn stream_encrypt<C: FrameCipher>(key: &isec_core::ObjectKey, pt: &[u8], splits: &[usize]) -> Vec<u8> {
+    let mut enc = Encryptor::<C>::with_prefix(key, None, true, [1; 7]).unwrap();
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for &s in splits.iter().chain(std::iter::once(&usize::MAX)) {
+        let end = at.saturating_add(s).min(pt.len());
+        let mut buf = vec![0u8; enc.update_len(end - at)];
+        let n = enc.update(&pt[at..end], &mut buf).unwrap();
+        assert_eq!(n, buf.len());
+        out.extend_from_slice(&buf[..n]);
+        at = end;
+        if at == pt.len() {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; enc.finish_len()];
+    let n = enc.finish(&mut buf).unwrap();
+    out.extend_from_slice(&buf[..n]);
+    out
+}
+
+fn stream_decrypt<C: FrameCipher>(key: &isec_core::ObjectKey, ct: &[u8], splits: &[usize]) -> Result<Vec<u8>, isec_core::Error> {
+    let mut dec = Decryptor::<C>::new(key)?;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for &s in splits.iter().chain(std::iter::once(&usize::MAX)) {
+        let end = at.saturating_add(s).min(ct.len());
+        let mut buf = vec![0u8; dec.update_len(end - at)];
+        let n = dec.update(&ct[at..end], &mut buf)?;
+        out.extend_from_slice(&buf[..n]);
+        at = end;
+        if at == ct.len() {
+            break;
+        }
+    }
+    let mut buf = vec![0u8; dec.finish_len()];
+    let n = dec.finish(&mut buf)?;
+    out.extend_from_slice(&buf[..n]);
+    Ok(out)
+}
+
+fn check_all<C: FrameCipher>(exp: u8, len: usize, splits: &[usize], range: (u64, u64)) {
+    let (_, key) = setup(exp, None, None);
+    let pt = plaintext(len);
+    let one = oneshot::encrypt_with_prefixes::<C>(&key, &pt, &mut |_| Ok([1; 7])).unwrap();
+    let streamed = stream_encrypt::<C>(&key, &pt, splits);
+    assert_eq!(one, streamed, "streaming encrypt differs from one-shot");
+    assert_eq!(oneshot::decrypt::<C>(&key, &one).unwrap(), pt);
+    assert_eq!(stream_decrypt::<C>(&key, &one, splits).unwrap(), pt);
+    let shape = Shape::from_ciphertext_len(key.header(), one.len() as u64).unwrap();
+    assert_eq!(shape.plaintext_len(), len as u64);
+    let (a, b) = range;
+    let got = oneshot::decrypt_range::<C>(&key, shape, a, b, &mut |s, e| Ok(one[s as usize..e as usize].to_vec())).unwrap();
+    let lo = (a as usize).min(len);
+    let hi = (b as usize).min(len).max(lo);
+    assert_eq!(got, &pt[lo..hi]);
+}
+
+#[test]
+fn backends_agree_byte_for_byte() {
+    let (_, key) = setup(12, None, None);
+    let pt = plaintext(20_000);
+    let a = oneshot::encrypt_with_prefixes::<RustCrypto>(&key, &pt, &mut |_| Ok([5; 7])).unwrap();
+    let b = oneshot::encrypt_with_prefixes::<AwsLc>(&key, &pt, &mut |_| Ok([5; 7])).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(oneshot::decrypt::<AwsLc>(&key, &a).unwrap(), pt);
+    assert_eq!(oneshot::decrypt::<RustCrypto>(&key, &b).unwrap(), pt);
+}
+
+#[test]
+fn multipart_parts_in_any_order_assemble() {
+    let (_, key) = setup(12, Some(3), Some(40_000));
+    let pt = plaintext(40_000);
+    let part = 3 * 4096;
+    let n = 40_000usize.div_ceil(part);
+    let mut parts: Vec<(u32, Vec<u8>)> = (1..=n as u32)
+        .rev()
+        .map(|p| {
+            let s = (p as usize - 1) * part;
+            let e = (s + part).min(pt.len());
+            (p, oneshot::encrypt_part::<AwsLc>(&key, p, p as usize == n, &pt[s..e]).unwrap())
+        })
+        .collect();
+    parts.sort_by_key(|(p, _)| *p);
+    let obj: Vec<u8> = parts.into_iter().flat_map(|(_, c)| c).collect();
+    assert_eq!(oneshot::decrypt::<AwsLc>(&key, &obj).unwrap(), pt);
+    let shape = Shape::from_ciphertext_len(key.header(), obj.len() as u64).unwrap();
+    let got = oneshot::decrypt_range::<AwsLc>(&key, shape, 12_000, 30_000, &mut |s, e| Ok(obj[s as usize..e as usize].to_vec())).unwrap();
+    assert_eq!(got, &pt[12_000..30_000]);
+}
+
+#[test]
+fn retried_part_never_reuses_a_nonce() {
+    let (_, key) = setup(12, Some(2), None);
+    let a = oneshot::encrypt_part::<AwsLc>(&key, 1, false, &plaintext(8192)).unwrap();
+    let b = oneshot::encrypt_part::<AwsLc>(&key, 1, false, &vec![0xAA; 8192]).unwrap();
+    assert_ne!(a[..12], b[..12]);
+    assert_ne!(a[4096 + 28..4096 + 40], b[4096 + 28..4096 + 40]);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, .. ProptestConfig::default() })]
+
+    #[test]
+    fn roundtrip_stream_range_rustcrypto(exp in 12u8..=14, len in 0usize..70_000, s1 in 1usize..9000, s2 in 1usize..20, a in 0u64..80_000, w in 0u64..40_000) {
+        check_all::<RustCrypto>(exp, len, &[s1, s2, 1, (1usize << exp) + 1, (1usize << exp) - 1], (a, a + w));
+    }
+
+    #[test]
+    fn roundtrip_stream_range_awslc(exp in 12u8..=14, len in 0usize..70_000, s1 in 1usize..9000, s2 in 1usize..20, a in 0u64..80_000, w in 0u64..40_000) {
+        check_all::<AwsLc>(exp, len, &[s1, s2, 1, (1usize << exp) + 1, (1usize << exp) - 1], (a, a + w));
+    }
+}

@@ -1,0 +1,474 @@
+//! Deterministic generator of the isec spec corpus (`tests/vectors/`).
+//!
+//! Every random input (DEKs, salts, nonce prefixes) is derived from the case name with
+//! SHA-256, so the files are reproducible byte for byte; a test compares them with the
+//! checked-in copies. Expected outcomes are written down per case from SPEC.md's rules, not
+//! computed by running the decryptor: the corpus is the contract the code must meet.
+
+use std::collections::BTreeMap;
+
+use isec_core::envelope::HEADER_LEN;
+use isec_core::{oneshot, Dek, Envelope, Kek, Layout, Nonce, FramePosition, ObjectKey, Params, RustCrypto, SegmentTable, Shape};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Plaintext of length `n`: byte `i` is `i % 251` (shared with every harness).
+#[must_use]
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+fn h(label: &str) -> [u8; 32] {
+    Sha256::digest(label.as_bytes()).into()
+}
+
+fn prefix(label: &str) -> [u8; 7] {
+    let d = h(label);
+    let mut p = [0u8; 7];
+    p.copy_from_slice(&d[..7]);
+    p
+}
+
+/// The named KEKs of `keys.json`.
+#[must_use]
+pub fn keks() -> Vec<(&'static str, Kek)> {
+    vec![("kek-a", Kek::from_bytes(h("isec-vector-kek:kek-a"))), ("kek-b", Kek::from_bytes(h("isec-vector-kek:kek-b")))]
+}
+
+fn kek(name: &str) -> Kek {
+    keks().into_iter().find(|(n, _)| *n == name).map(|(_, k)| k).unwrap_or_else(|| Kek::from_bytes([0; 32]))
+}
+
+type R<T> = Result<T, isec_core::Error>;
+
+fn make_envelope(name: &str, kid: &str, params: Params) -> R<(Envelope, ObjectKey)> {
+    Envelope::create_with(&kek(kid), kid, params, &Dek::from_bytes(h(&format!("isec-vector-dek:{name}"))), h(&format!("isec-vector-salt:{name}")))
+}
+
+fn params(frame: u64, part: Option<u64>, declared: Option<u64>) -> R<Params> {
+    let mut p = Params::default().with_frame_size(frame)?;
+    if let Some(ps) = part {
+        p = p.with_part_size(ps)?;
+    }
+    p.declared_size = declared;
+    Ok(p)
+}
+
+fn encrypt(name: &str, key: &ObjectKey, pt: &[u8]) -> R<Vec<u8>> {
+    oneshot::encrypt_with_prefixes::<RustCrypto>(key, pt, &mut |i| Ok(prefix(&format!("isec-vector-prefix:{name}:{i}"))))
+}
+
+/// Frame boundaries `(start, end)` of a single- or parts-layout ciphertext.
+fn frames(key: &ObjectKey, ct_len: usize) -> R<Vec<(usize, usize)>> {
+    let shape = Shape::from_ciphertext_len(key.header(), ct_len as u64)?;
+    let mut out = Vec::new();
+    let mut f = shape.first_frame();
+    while let Some(fr) = f {
+        out.push((fr.ct_start as usize, (fr.ct_start + fr.ct_len()) as usize));
+        f = shape.next_frame(&fr);
+    }
+    Ok(out)
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+fn notes_frames() -> Value {
+    json!({
+        "Tampered": "ciphertext bytes were changed after encryption",
+        "Reordered": "authentic frames or parts stand in the wrong place",
+        "Truncated": "the ciphertext ends early",
+        "Extended": "bytes follow the final frame",
+        "SwappedEnvelope": "the ciphertext is paired with another object's envelope",
+        "EdgeSize": "plaintext length at a frame boundary or empty",
+        "RangedDiffers": "a ranged read learns the total length first and so may report a different code; see ranged_error",
+        "Released": "released is the most plaintext a streaming decryptor may release before the error: exactly that much when fed one byte at a time, at most that much for any other split, since an update call that fails releases nothing"
+    })
+}
+
+struct Case {
+    comment: String,
+    flags: Vec<&'static str>,
+    ct: Vec<u8>,
+    error: Option<&'static str>,
+    ranged_error: Option<&'static str>,
+    released: usize,
+}
+
+fn valid(comment: &str, flags: Vec<&'static str>, ct: Vec<u8>, released: usize) -> Case {
+    Case { comment: comment.into(), flags, ct, error: None, ranged_error: None, released }
+}
+
+fn bad(comment: &str, flags: Vec<&'static str>, ct: Vec<u8>, error: &'static str, released: usize) -> Case {
+    Case { comment: comment.into(), flags, ct, error: Some(error), ranged_error: None, released }
+}
+
+fn flip(mut v: Vec<u8>, at: usize, mask: u8) -> Vec<u8> {
+    v[at] ^= mask;
+    v
+}
+
+fn object_case(id: &mut u64, env: &Envelope, pt_len: usize, c: Case, table: Option<&[u8]>) -> Value {
+    *id += 1;
+    let mut v = json!({
+        "tcId": *id,
+        "comment": c.comment,
+        "flags": c.flags,
+        "envelope": env.to_text(),
+        "plaintext_len": pt_len,
+        "ciphertext": hex::encode(&c.ct),
+        "result": if c.error.is_some() { "invalid" } else { "valid" },
+        "released": c.released,
+    });
+    if let Some(t) = table {
+        v["segment_table"] = json!(hex::encode(t));
+    }
+    if let Some(e) = c.error {
+        v["error"] = json!(e);
+        if let Some(r) = c.ranged_error {
+            v["ranged_error"] = json!(r);
+        }
+    }
+    v
+}
+
+fn frames_file() -> R<Value> {
+    let f = 4096usize;
+    let mut tests = Vec::new();
+    let mut id = 0u64;
+
+    // Object A: 10000 bytes in 4 KiB frames: 4096 + 4096 + 1808.
+    let (env_a, key_a) = make_envelope("A", "kek-a", params(4096, None, None)?)?;
+    let pt_a = pattern(10_000);
+    let a = encrypt("A", &key_a, &pt_a)?;
+    let fa = frames(&key_a, a.len())?;
+    let (f0, f1, f2) = (&a[fa[0].0..fa[0].1], &a[fa[1].0..fa[1].1], &a[fa[2].0..fa[2].1]);
+    let cases = vec![
+        valid("three frames, short final frame", vec![], a.clone(), 10_000),
+        bad("bit flipped in frame 1 ciphertext", vec!["Tampered"], flip(a.clone(), fa[1].0 + 100, 0x01), "authentication_failed", f),
+        bad("bit flipped in frame 0 tag", vec!["Tampered"], flip(a.clone(), fa[0].1 - 1, 0x80), "authentication_failed", 0),
+        bad("bit flipped in frame 2 nonce prefix", vec!["Tampered"], flip(a.clone(), fa[2].0, 0x01), "authentication_failed", 2 * f),
+        bad("frame 0 nonce index changed", vec!["Tampered"], flip(a.clone(), fa[0].0 + 10, 0x01), "authentication_failed", 0),
+        bad("frame 0 flags set to final", vec!["Tampered"], flip(a.clone(), fa[0].0 + 11, 0x03), "authentication_failed", 0),
+        bad("frames 0 and 1 swapped", vec!["Reordered"], cat(&[f1, f0, f2]), "frame_out_of_order", 0),
+        bad("frame 1 dropped", vec!["Reordered"], cat(&[f0, f2]), "frame_out_of_order", f),
+        bad("frame 0 duplicated", vec!["Reordered"], cat(&[f0, f0, f1, f2]), "frame_out_of_order", f),
+        bad("final frame dropped (cut at a frame boundary)", vec!["Truncated"], cat(&[f0, f1]), "truncated", 2 * f),
+        bad("last 10 bytes cut (inside the final frame)", vec!["Truncated"], a[..a.len() - 10].to_vec(), "authentication_failed", 2 * f),
+        bad("cut inside frame 1", vec!["Truncated"], a[..fa[1].0 + 2000].to_vec(), "authentication_failed", f),
+        bad("empty ciphertext", vec!["Truncated"], Vec::new(), "truncated", 0),
+        bad("20 bytes: shorter than one frame", vec!["Truncated"], a[..20].to_vec(), "truncated", 0),
+        bad("frame 1 appended after the final frame", vec!["Extended"], cat(&[&a, f1]), "authentication_failed", 2 * f),
+        bad("one zero byte appended", vec!["Extended"], cat(&[&a, &[0]]), "authentication_failed", 2 * f),
+    ];
+    for c in cases {
+        tests.push(object_case(&mut id, &env_a, 10_000, c, None));
+    }
+
+    // Object B: exactly two full frames (8192 bytes).
+    let (env_b, key_b) = make_envelope("B", "kek-a", params(4096, None, None)?)?;
+    let b = encrypt("B", &key_b, &pattern(2 * f))?;
+    let fb = frames(&key_b, b.len())?;
+    let mut c = bad("5 bytes appended after a full final frame", vec!["Extended", "RangedDiffers"], cat(&[&b, &[1, 2, 3, 4, 5]]), "trailing_data", 2 * f);
+    c.ranged_error = Some("truncated");
+    let cases = vec![
+        valid("two full frames: the final frame is full", vec!["EdgeSize"], b.clone(), 2 * f),
+        c,
+        bad("frame 0 appended after a full final frame", vec!["Extended"], cat(&[&b, &b[fb[0].0..fb[0].1]]), "trailing_data", 2 * f),
+        bad("final full frame dropped", vec!["Truncated"], b[..fb[0].1].to_vec(), "truncated", f),
+    ];
+    for c in cases {
+        tests.push(object_case(&mut id, &env_b, 2 * f, c, None));
+    }
+
+    // Object C: the empty object is one empty final frame.
+    let (env_c, key_c) = make_envelope("C", "kek-b", params(4096, None, Some(0))?)?;
+    let cobj = encrypt("C", &key_c, &[])?;
+    tests.push(object_case(&mut id, &env_c, 0, valid("empty plaintext, declared size 0", vec!["EdgeSize"], cobj.clone(), 0), None));
+    let mut doubled = bad("empty object with its frame doubled: read as one 28-byte-payload frame", vec!["Extended", "RangedDiffers"], cat(&[&cobj, &cobj]), "authentication_failed", 0);
+    doubled.ranged_error = Some("trailing_data");
+    tests.push(object_case(&mut id, &env_c, 0, doubled, None));
+    tests.push(object_case(&mut id, &env_a, 10_000, bad("object A's envelope on object C's body", vec!["SwappedEnvelope"], cobj.clone(), "authentication_failed", 0), None));
+    let mut swapped = bad("object C's envelope (declared size 0) on object A's body", vec!["SwappedEnvelope", "RangedDiffers"], a.clone(), "authentication_failed", 0);
+    swapped.ranged_error = Some("trailing_data");
+    tests.push(object_case(&mut id, &env_c, 0, swapped, None));
+
+    // Object D: one byte, 64 KiB frames (the default), declared size.
+    let (env_d, key_d) = make_envelope("D", "kek-a", params(65_536, None, Some(1))?)?;
+    tests.push(object_case(&mut id, &env_d, 1, valid("one byte, default 64 KiB frames", vec!["EdgeSize"], encrypt("D", &key_d, &pattern(1))?, 1), None));
+
+    Ok(json!({
+        "schema": "isec-frames-v1",
+        "algorithm": "isec v1 single-layout objects (SPEC.md §5)",
+        "plaintext": "byte i of a plaintext of length n is i % 251",
+        "notes": notes_frames(),
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+fn multipart_file() -> R<Value> {
+    let f = 4096usize;
+    let mut tests = Vec::new();
+    let mut id = 0u64;
+
+    // Parts layout: 8 KiB parts (2 frames), 20000 bytes: parts of 8192, 8192, 3616.
+    let (env, key) = make_envelope("P", "kek-a", params(4096, Some(8192), Some(20_000))?)?;
+    let pt = pattern(20_000);
+    let part = |n: u32, attempt: u32| -> R<Vec<u8>> {
+        let s = (n as usize - 1) * 8192;
+        let e = (s + 8192).min(pt.len());
+        oneshot::encrypt_part_with_prefix::<RustCrypto>(&key, n, n == 3, prefix(&format!("isec-vector-prefix:P:{n}:{attempt}")), &pt[s..e])
+    };
+    let (p1, p2, p3) = (part(1, 0)?, part(2, 0)?, part(3, 0)?);
+    let p1_retry = part(1, 1)?;
+    let spliced = cat(&[&p1[..f + 28], &p1_retry[f + 28..]]);
+    let ranged = |mut c: Case, e: &'static str| {
+        c.ranged_error = Some(e);
+        c.flags.push("RangedDiffers");
+        c
+    };
+    let cases = vec![
+        valid("three parts encrypted independently", vec![], cat(&[&p1, &p2, &p3]), 20_000),
+        bad("parts 1 and 2 swapped", vec!["Reordered"], cat(&[&p2, &p1, &p3]), "authentication_failed", 0),
+        ranged(bad("part 2 missing (declared size says 20000)", vec!["Reordered"], cat(&[&p1, &p3]), "authentication_failed", 8192), "truncated"),
+        ranged(bad("part 1 duplicated (declared size says 20000)", vec!["Reordered"], cat(&[&p1, &p1, &p2, &p3]), "authentication_failed", 8192), "trailing_data"),
+        bad("last part missing", vec!["Truncated"], cat(&[&p1, &p2]), "truncated", 16_384),
+        bad("frames of two attempts of part 1 spliced", vec!["Reordered"], cat(&[&spliced, &p2, &p3]), "frame_out_of_order", f),
+    ];
+    let mut retried = valid("part 1 retried with a fresh prefix; the retry is what was completed", vec![], cat(&[&p1_retry, &p2, &p3]), 20_000);
+    retried.flags = vec![];
+    for c in cases.into_iter().chain(std::iter::once(retried)) {
+        let v = object_case(&mut id, &env, 20_000, c, None);
+        tests.push(v);
+    }
+
+    // Table layout: parts 1, 2, 4 of 5000, 5000 and 300 bytes (a gap in part numbers).
+    let (tenv, tkey) = make_envelope("T", "kek-b", params(4096, None, None)?.with_table())?;
+    let tpt = pattern(10_300);
+    let tpart = |n: u32, s: usize, e: usize| oneshot::encrypt_part_with_prefix::<RustCrypto>(&tkey, n, false, prefix(&format!("isec-vector-prefix:T:{n}")), &tpt[s..e]);
+    let (t1, t2, t4) = (tpart(1, 0, 5000)?, tpart(2, 5000, 10_000)?, tpart(4, 10_000, 10_300)?);
+    let table = SegmentTable::new(vec![(1, 5000), (2, 5000), (4, 300)])?.encode(&tkey);
+    let bad_table = flip(table.clone(), 10, 0x01);
+    let whole = cat(&[&t1, &t2, &t4]);
+    let mut cases = vec![
+        (valid("relay parts of arbitrary sizes with a segment table", vec![], whole.clone(), 10_300), table.clone()),
+        (bad("parts 1 and 2 swapped", vec!["Reordered"], cat(&[&t2, &t1, &t4]), "authentication_failed", 0), table.clone()),
+        (bad("last part missing", vec!["Truncated"], cat(&[&t1, &t2]), "truncated", 0), table.clone()),
+        (bad("segment table tampered", vec!["Tampered"], whole.clone(), "authentication_failed", 0), bad_table),
+    ];
+    for (c, t) in cases.drain(..) {
+        tests.push(object_case(&mut id, &tenv, 10_300, c, Some(&t)));
+    }
+
+    Ok(json!({
+        "schema": "isec-multipart-v1",
+        "algorithm": "isec v1 parts and table layouts (SPEC.md §6)",
+        "plaintext": "byte i of a plaintext of length n is i % 251",
+        "notes": notes_frames(),
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+/// Re-encodes an envelope with some header bytes changed, keeping everything else.
+fn patch_envelope(env: &Envelope, f: impl FnOnce(&mut Vec<u8>)) -> String {
+    let mut b = env.to_bytes();
+    f(&mut b);
+    base64url(&b)
+}
+
+fn base64url(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n = match c.len() {
+            3 => (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8) | u32::from(c[2]),
+            2 => (u32::from(c[0]) << 16) | (u32::from(c[1]) << 8),
+            _ => u32::from(c[0]) << 16,
+        };
+        let chars = c.len() + 1;
+        for i in 0..chars {
+            s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    s
+}
+
+fn envelope_file() -> R<Value> {
+    let (env, key) = make_envelope("E", "kek-a", params(65_536, None, Some(123_456))?)?;
+    let (env_p, _) = make_envelope("E2", "kek-b", params(1 << 20, Some(8 << 20), None)?)?;
+    let (env_t, _) = make_envelope("E3", "kek-a", params(4096, None, None)?.with_table())?;
+    let kid_at = isec_core::envelope::FIXED_LEN;
+    let wrap_at = kid_at + 1 + env.kid().len();
+    let mut tests = Vec::new();
+    let mut id = 0u64;
+    let mut push = |comment: &str, flags: Vec<&str>, text: String, result: Value| {
+        id += 1;
+        let mut v = json!({"tcId": id, "comment": comment, "flags": flags, "envelope": text});
+        if let Value::Object(m) = result {
+            for (k, x) in m {
+                v[k] = x;
+            }
+        }
+        tests.push(v);
+    };
+    let info = |e: &Envelope| {
+        let i = e.info();
+        json!({"version": i.version, "suite": i.suite, "kid": i.kid, "wrap_alg": i.wrap_alg.name(), "frame_size": i.frame_size,
+               "layout": i.layout.name(), "part_size": i.part_size, "declared_size": i.declared_size, "envelope_len": i.envelope_len})
+    };
+    push("single layout, 64 KiB frames, declared size", vec![], env.to_text(), json!({"result": "valid", "inspect": info(&env)}));
+    push("parts layout, 1 MiB frames, 8 MiB parts", vec![], env_p.to_text(), json!({"result": "valid", "inspect": info(&env_p)}));
+    push("table layout", vec![], env_t.to_text(), json!({"result": "valid", "inspect": info(&env_t)}));
+    let dec = |e: &str| json!({"result": "invalid", "stage": "decode", "error": e});
+    let opn = |e: &str| json!({"result": "invalid", "stage": "open", "error": e});
+    push("empty text", vec!["Malformed"], String::new(), dec("malformed_envelope"));
+    push("not base64url", vec!["Malformed"], format!("{}*", &env.to_text()[1..]), dec("malformed_envelope"));
+    push("padded base64", vec!["Malformed"], format!("{}=", env.to_text()), dec("malformed_envelope"));
+    push("version 2", vec!["Version"], patch_envelope(&env, |b| b[0] = 2), dec("unsupported_version"));
+    push("suite 9", vec!["Version"], patch_envelope(&env, |b| b[1] = 9), dec("unsupported_suite"));
+    push("frame exponent 11 (2 KiB)", vec!["Params"], patch_envelope(&env, |b| b[2] = 11), dec("invalid_frame_size"));
+    push("frame exponent 24 (16 MiB)", vec!["Params"], patch_envelope(&env, |b| b[2] = 24), dec("invalid_frame_size"));
+    push("unknown layout 7", vec!["Params"], patch_envelope(&env, |b| b[3] = 7), dec("malformed_envelope"));
+    push("part frames set on a single layout", vec!["Params"], patch_envelope(&env, |b| b[7] = 1), dec("malformed_envelope"));
+    push("parts layout with zero frames per part", vec!["Params"], patch_envelope(&env_p, |b| b[4..8].copy_from_slice(&[0; 4])), dec("malformed_envelope"));
+    push("declared-size flag 2", vec!["Params"], patch_envelope(&env, |b| b[8] = 2), dec("malformed_envelope"));
+    push("declared size above the 16 TiB limit", vec!["Params"], patch_envelope(&env, |b| b[9..17].copy_from_slice(&((1u64 << 44) + 1).to_be_bytes())), dec("limit_exceeded"));
+    push("trailing byte", vec!["Malformed"], patch_envelope(&env, |b| b.push(0)), dec("malformed_envelope"));
+    push("last byte missing", vec!["Malformed"], patch_envelope(&env, |b| { b.pop(); }), dec("malformed_envelope"));
+    push("cut inside the header", vec!["Malformed"], patch_envelope(&env, |b| b.truncate(30)), dec("malformed_envelope"));
+    push("key id with a space", vec!["Malformed"], patch_envelope(&env, |b| b[kid_at + 2] = b' '), dec("malformed_envelope"));
+    push("key id length zero", vec!["Malformed"], patch_envelope(&env, |b| b[kid_at] = 0), dec("malformed_envelope"));
+    push("unknown wrap algorithm 9", vec!["Version"], patch_envelope(&env, |b| b[wrap_at] = 9), dec("unsupported_suite"));
+    push("AES-KWP blob of 39 bytes", vec!["Malformed"], patch_envelope(&env, |b| { b[wrap_at + 1] = 39; b.pop(); }), dec("malformed_envelope"));
+    push("frame size changed, commitment kept", vec!["Binding"], patch_envelope(&env, |b| b[2] = 13), opn("commitment_mismatch"));
+    push("declared size changed", vec!["Binding"], patch_envelope(&env, |b| b[16] ^= 1), opn("commitment_mismatch"));
+    push("salt changed", vec!["Binding"], patch_envelope(&env, |b| b[20] ^= 1), opn("commitment_mismatch"));
+    push("commitment changed", vec!["Binding"], patch_envelope(&env, |b| b[HEADER_LEN + 5] ^= 1), opn("commitment_mismatch"));
+    push("wrapped DEK changed", vec!["Tampered"], patch_envelope(&env, |b| b[wrap_at + 5] ^= 1), opn("unwrap_failed"));
+    push("key id changed to another known key", vec!["Binding"], patch_envelope(&env, |b| b[kid_at + 5] = b'b'), opn("unwrap_failed"));
+    push("key id changed to an unknown key", vec!["Binding"], patch_envelope(&env, |b| b[kid_at + 5] = b'z'), opn("unknown_kid"));
+
+    // Key schedule of envelope 1, for implementations in other languages.
+    let kdf = json!({
+        "comment": "key schedule of test 1: DEK, salt and header give the commitment and segment keys (SPEC.md §4)",
+        "dek": hex::encode(h("isec-vector-dek:E")),
+        "salt": hex::encode(h("isec-vector-salt:E")),
+        "header": hex::encode(env.header().to_bytes()),
+        "commitment": hex::encode(&env.to_bytes()[HEADER_LEN..HEADER_LEN + 32]),
+        "segment_key_0": hex::encode(*key.segment_key(0)),
+        "segment_key_1": hex::encode(*key.segment_key(1)),
+    });
+    Ok(json!({
+        "schema": "isec-envelope-v1",
+        "algorithm": "isec v1 envelope (SPEC.md §3-4)",
+        "notes": {
+            "Malformed": "structure or text encoding is wrong: rejected by decode, key-free",
+            "Version": "unknown version, suite or wrap algorithm",
+            "Params": "a format parameter is out of range",
+            "Binding": "a key-bound field was altered: detected when opening",
+            "Tampered": "bytes of the wrapped DEK were changed"
+        },
+        "stages": {"decode": "Envelope text to envelope, no key", "open": "unwrap the DEK with the KEK named by the kid (keys.json) and check the commitment"},
+        "numberOfTests": tests.len(),
+        "tests": tests,
+        "key_schedule": kdf,
+    }))
+}
+
+fn nonces_file() -> Value {
+    let p = prefix("isec-vector-prefix:nonces");
+    let mut tests = Vec::new();
+    let mut id = 0;
+    for (index, seg, obj) in [(0u32, false, false), (1, false, false), (0xFFFF_FFFE, true, false), (7, true, true), (0, true, true)] {
+        id += 1;
+        let n = Nonce::new(&p, FramePosition { index, segment_end: seg, object_end: obj });
+        tests.push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p), "index": index,
+            "segment_end": seg, "object_end": obj, "nonce": hex::encode(n.0), "result": "valid"}));
+    }
+    for (flags, comment) in [(0x02u8, "object end without segment end"), (0x04, "unknown flag bit 0x04"), (0x80, "unknown flag bit 0x80")] {
+        id += 1;
+        let mut n = Nonce::new(&p, FramePosition { index: 3, segment_end: false, object_end: false }).0;
+        n[11] = flags;
+        tests.push(json!({"tcId": id, "comment": comment, "flags": ["BadFlags"], "nonce": hex::encode(n), "result": "invalid", "error": "bad_frame_flags"}));
+    }
+    json!({
+        "schema": "isec-nonces-v1",
+        "algorithm": "frame nonce: prefix(7) || index u32 BE || flags (SPEC.md §5.1)",
+        "notes": {"BadFlags": "flag bits that no writer sets"},
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    })
+}
+
+fn ranges_file() -> R<Value> {
+    // Shapes only need headers; objects come from frames.json (object A) for decrypts.
+    let (env_s, _) = make_envelope("RS", "kek-a", params(4096, None, None)?)?;
+    let (env_p, _) = make_envelope("RP", "kek-a", params(4096, Some(8192), None)?)?;
+    let mut tests = Vec::new();
+    let mut id = 0u64;
+    let sizes = [(0usize, &env_s), (1, &env_s), (4096, &env_s), (10_000, &env_s), (20_000, &env_p), (16_384, &env_p)];
+    for (pt_len, env) in sizes {
+        let shape = Shape::from_plaintext_len(env.header(), pt_len as u64)?;
+        let ranges = [(0u64, 0u64), (0, 1), (0, pt_len as u64), (4095, 4097), (4096, 8192), (100, 9000), (8191, 8193), (pt_len as u64, pt_len as u64 + 10), (pt_len as u64 + 5, pt_len as u64 + 100), (3, 2)];
+        for (a, b) in ranges {
+            let plan = shape.map_range(a, b);
+            id += 1;
+            tests.push(json!({
+                "tcId": id, "comment": format!("{} layout, {} bytes, range [{a}, {b})", env.header().layout.name(), pt_len), "flags": [],
+                "envelope": env.to_text(), "ciphertext_len": shape.ciphertext_len(), "range": [a, b],
+                "expect": {"ct_start": plan.ct_start, "ct_end": plan.ct_end, "skip": plan.skip, "len": plan.len},
+                "result": "valid"
+            }));
+        }
+    }
+    for (ct_len, err, comment) in [(0u64, "truncated", "zero-length ciphertext"), (27, "truncated", "shorter than a frame"), (4124 + 28, "bad_frame_length", "empty frame after a full one"), (4124 + 10, "truncated", "10 bytes after a full frame")] {
+        id += 1;
+        tests.push(json!({"tcId": id, "comment": comment, "flags": ["ImpossibleLength"], "envelope": env_s.to_text(), "ciphertext_len": ct_len,
+            "range": [0, 1], "result": "invalid", "error": err}));
+    }
+    Ok(json!({
+        "schema": "isec-ranges-v1",
+        "algorithm": "plaintext range [a, b) to ciphertext bytes [ct_start, ct_end) and the slice [skip, skip+len) of their plaintext (SPEC.md §7)",
+        "notes": {"ImpossibleLength": "no plaintext encrypts to this ciphertext length"},
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+fn keys_file() -> Value {
+    let keys: serde_json::Map<String, Value> = keks().into_iter().map(|(n, k)| (n.to_string(), json!({"kid": n, "kek": hex::encode(k.expose_secret()), "state": "active"}))).collect();
+    json!({"schema": "isec-keys-v1", "comment": "KEKs named by key id; every case opens its envelope with the KEK its kid names", "keys": keys})
+}
+
+/// Every corpus file, name to pretty JSON text, including `manifest.json`.
+///
+/// # Errors
+/// Any core error while building vectors (a bug in the generator or core).
+pub fn generate() -> R<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    let docs = [
+        ("keys.json", keys_file()),
+        ("envelope.json", envelope_file()?),
+        ("nonces.json", nonces_file()),
+        ("frames.json", frames_file()?),
+        ("ranges.json", ranges_file()?),
+        ("multipart.json", multipart_file()?),
+    ];
+    let mut manifest = Vec::new();
+    for (name, doc) in docs {
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n";
+        let count = doc.get("numberOfTests").and_then(Value::as_u64).unwrap_or(0);
+        manifest.push(json!({"file": name, "sha256": hex::encode(Sha256::digest(text.as_bytes())), "tests": count, "schema": doc["schema"]}));
+        files.insert(name.to_string(), text);
+    }
+    let m = json!({"schema": "isec-manifest-v1", "format_version": 1, "comment": "every corpus file with its SHA-256 and case count; harnesses walk this list", "files": manifest});
+    files.insert("manifest.json".into(), serde_json::to_string_pretty(&m).unwrap_or_default() + "\n");
+    Ok(files)
+}
+
+/// Silences the unused-import lint when `Layout` is only used through methods.
+#[doc(hidden)]
+pub const _LAYOUT: Option<Layout> = None;
