@@ -286,10 +286,23 @@ impl Keyring {
     /// # Errors
     /// As [`Keyring::open`] and [`Keyring::active_kid`].
     pub fn rewrap(&self, envelope: &Envelope) -> Result<Envelope> {
+        let kid = self.active_kid()?;
+        self.rewrap_to(envelope, kid)
+    }
+
+    /// [`Keyring::rewrap`] to a named key, which must be the active key: envelopes are only
+    /// ever created under the active key.
+    ///
+    /// # Errors
+    /// [`Error::KeyNotActive`] if `kid` is not active, else as [`Keyring::open`].
+    pub fn rewrap_to(&self, envelope: &Envelope, kid: &str) -> Result<Envelope> {
         if VERSION < self.min_version {
             return Err(Error::VersionRefused);
         }
-        let kid = self.active_kid()?;
-        envelope.rewrap(self.unwrapper(envelope.kid())?, self.entry(kid)?.wrapper(), kid)
+        let target = self.entry(kid)?;
+        if target.state != KeyState::Active {
+            return Err(Error::KeyNotActive);
+        }
+        envelope.rewrap(self.unwrapper(envelope.kid())?, target.wrapper(), kid)
     }
 }

@@ -365,6 +365,26 @@ impl Shape {
         self.frame(&seg, idx)
     }
 
+    /// The largest frame boundary (ciphertext offset where a frame starts, or the end) at or
+    /// below `offset`.
+    #[must_use]
+    pub fn ct_boundary_floor(&self, offset: u64) -> u64 {
+        if offset >= self.ct_len {
+            return self.ct_len;
+        }
+        let full = self.frame_size() + OVERHEAD;
+        let seg = match &self.kind {
+            // Every frame but the object's last is full, so boundaries are evenly spaced.
+            Kind::Single | Kind::Parts { .. } => return offset / full * full,
+            #[cfg(feature = "alloc")]
+            Kind::Table(t) => t.ordinal_at_ct(offset),
+        };
+        match self.segment(u32::try_from(seg).unwrap_or(u32::MAX)) {
+            Some(s) => s.ct_start + (offset - s.ct_start) / full * full,
+            None => 0,
+        }
+    }
+
     /// Maps the plaintext range `[start, end)` to the ciphertext to fetch. The range is
     /// clamped to the object; a range that is empty after clamping needs no fetch.
     #[must_use]

@@ -47,11 +47,19 @@ pub mod wrap;
 pub mod random;
 
 #[cfg(feature = "alloc")]
+pub mod copy;
+#[cfg(feature = "alloc")]
 pub mod keyring;
 #[cfg(feature = "alloc")]
 pub mod legacy;
 #[cfg(feature = "alloc")]
+pub mod metadata;
+#[cfg(feature = "alloc")]
 pub mod oneshot;
+#[cfg(feature = "alloc")]
+pub mod reencrypt;
+#[cfg(feature = "alloc")]
+pub mod scan;
 #[cfg(feature = "alloc")]
 pub mod segment_table;
 #[cfg(feature = "alloc")]

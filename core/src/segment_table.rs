@@ -98,6 +98,16 @@ impl SegmentTable {
         .min(self.entries.len().saturating_sub(1))
     }
 
+    /// The ordinal of the segment holding ciphertext offset `offset` (after
+    /// `index_ciphertext`).
+    pub(crate) fn ordinal_at_ct(&self, offset: u64) -> usize {
+        match self.ct_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i.saturating_sub(1),
+        }
+        .min(self.entries.len().saturating_sub(1))
+    }
+
     /// Encodes and authenticates the table under `key`.
     #[must_use]
     pub fn encode(&self, key: &ObjectKey) -> Vec<u8> {

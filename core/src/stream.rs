@@ -87,6 +87,19 @@ impl<C: FrameCipher> Encryptor<C> {
         Self::build(key, part, is_last, prefix)
     }
 
+    /// A single-layout encryptor that continues after `frames_done` full frames written with
+    /// `prefix`: the same bytes a fresh encryptor would write from there. For resuming
+    /// re-encryption from a checkpoint.
+    pub(crate) fn resume_at(key: &ObjectKey, prefix: Prefix, frames_done: u64) -> Result<Self> {
+        let mut e = Self::build(key, None, true, prefix)?;
+        e.index = frames_done;
+        e.consumed = frames_done.checked_mul(key.header().frame_size()).ok_or(Error::LimitExceeded)?;
+        if e.index >= MAX_FRAMES_PER_SEGMENT || e.rules.exact_len.is_some_and(|x| e.consumed > x) {
+            return Err(Error::InvalidParameter);
+        }
+        Ok(e)
+    }
+
     pub(crate) fn build_for(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
         Self::build(key, part, is_last, prefix)
     }

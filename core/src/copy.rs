@@ -1,0 +1,366 @@
+//! The copy decision: how to copy an object as cheaply as the format allows (SPEC.md §12).
+//!
+//! Nothing in an isec (or legacy proxy) ciphertext depends on the object's name, so a byte
+//! copy is always a valid object. What can force more work is metadata: a REPLACE directive
+//! must carry the envelope over, a change of key needs a rewrapped envelope, S3 caps a single
+//! CopyObject at 5 GiB, and some policies (DEK rotation, legacy migration, encrypting plain
+//! objects) need new ciphertext. This is a pure function of metadata, sizes and the keyring:
+//! it never reads object bytes, and it picks the cheapest valid plan.
+
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use crate::envelope::{Envelope, Layout, META_ENVELOPE, META_KID};
+use crate::error::{Error, Result};
+use crate::keyring::Keyring;
+use crate::layout::Shape;
+use crate::metadata::{self, ISEC_KEYS, LEGACY_KEYS, LegacyKind, META_TABLE, ObjectFormat};
+
+/// S3's limits that shape a copy; smaller values make tests cheap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CopyLimits {
+    /// Largest object one CopyObject may copy (5 GiB).
+    pub single_copy_max: u64,
+    /// Smallest UploadPartCopy part except the last (5 MiB).
+    pub part_min: u64,
+    /// Largest UploadPartCopy part (5 GiB).
+    pub part_max: u64,
+    /// Most parts in one multipart upload (10000).
+    pub max_parts: u32,
+    /// User-metadata budget in bytes (2 KB).
+    pub metadata_max: usize,
+}
+
+impl Default for CopyLimits {
+    fn default() -> Self {
+        Self { single_copy_max: 5 << 30, part_min: 5 << 20, part_max: 5 << 30, max_parts: 10_000, metadata_max: 2048 }
+    }
+}
+
+/// The S3 metadata directive of the copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Directive {
+    /// Keep the source's metadata.
+    Copy,
+    /// Replace it with new user metadata.
+    Replace,
+}
+
+/// Everything the decision looks at.
+#[derive(Debug, Clone)]
+pub struct CopyRequest<'a> {
+    /// The source's user metadata as HEAD returns it.
+    pub source_metadata: &'a [(&'a str, &'a str)],
+    /// The source's stored (ciphertext) size.
+    pub source_size: u64,
+    /// Whether the source has a sidecar object (isec segment table, or the legacy proxy's
+    /// object-keyed sidecar).
+    pub source_sidecar: bool,
+    /// For table-layout sources above the single-copy limit: the object's shape, so part
+    /// boundaries fall on frame boundaries.
+    pub source_shape: Option<&'a Shape>,
+    /// The metadata directive.
+    pub directive: Directive,
+    /// New user metadata for [`Directive::Replace`].
+    pub new_metadata: &'a [(&'a str, &'a str)],
+    /// Key id the destination must be under (`None`: keep the source's).
+    pub target_kid: Option<&'a str>,
+    /// Give the destination a new DEK (re-encrypt).
+    pub rotate_dek: bool,
+    /// Convert legacy proxy objects to isec while copying.
+    pub migrate_legacy: bool,
+    /// The destination must be encrypted even if the source is not.
+    pub require_encryption: bool,
+    /// S3 limits.
+    pub limits: CopyLimits,
+}
+
+impl<'a> CopyRequest<'a> {
+    /// A request with the defaults: COPY directive, no key change, S3's limits.
+    #[must_use]
+    pub fn new(source_metadata: &'a [(&'a str, &'a str)], source_size: u64) -> Self {
+        Self {
+            source_metadata,
+            source_size,
+            source_sidecar: false,
+            source_shape: None,
+            directive: Directive::Copy,
+            new_metadata: &[],
+            target_kid: None,
+            rotate_dek: false,
+            migrate_legacy: false,
+            require_encryption: false,
+            limits: CopyLimits::default(),
+        }
+    }
+}
+
+/// The kind of copy, cheapest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum CopyAction {
+    /// CopyObject with the COPY directive.
+    Native,
+    /// CopyObject with the REPLACE directive and the metadata in the plan.
+    NativeReplace,
+    /// CreateMultipartUpload with the plan's metadata, UploadPartCopy per range, Complete.
+    PartCopy,
+    /// Download, decrypt, encrypt, upload: only when nothing cheaper is valid.
+    Reencrypt,
+}
+
+impl CopyAction {
+    /// Stable name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::NativeReplace => "native_replace",
+            Self::PartCopy => "part_copy",
+            Self::Reencrypt => "reencrypt",
+        }
+    }
+}
+
+/// Why a copy must re-encrypt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReencryptReason {
+    /// The caller asked for a new DEK.
+    DekRotation,
+    /// The caller asked to migrate a legacy proxy object to isec.
+    LegacyMigration,
+    /// A legacy object must change key: its format has no rewrap.
+    LegacyKeyChange,
+    /// The source is plaintext and the destination must be encrypted.
+    EncryptPlaintext,
+}
+
+impl ReencryptReason {
+    /// Stable code.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::DekRotation => "dek_rotation",
+            Self::LegacyMigration => "legacy_migration",
+            Self::LegacyKeyChange => "legacy_key_change",
+            Self::EncryptPlaintext => "encrypt_plaintext",
+        }
+    }
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyPlan {
+    /// What to do.
+    pub action: CopyAction,
+    /// The destination's complete user metadata, when it is not the source's as-is.
+    pub metadata: Option<Vec<(String, String)>>,
+    /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
+    pub ranges: Vec<(u64, u64)>,
+    /// Whether the source's sidecar must be copied to the destination's sidecar key.
+    pub copy_sidecar: bool,
+    /// Whether the plan's envelope was rewrapped under another key.
+    pub rewrapped: bool,
+    /// Why, for [`CopyAction::Reencrypt`].
+    pub reason: Option<ReencryptReason>,
+    /// S3 requests the plan makes (sidecar copy included).
+    pub requests: u64,
+    /// Object bytes that pass through the client (down plus up).
+    pub client_bytes: u64,
+}
+
+/// Decides how to copy. `keyring` is needed only when a key must change or the source must
+/// be re-encrypted; the decision checks that the keyring can do what the plan needs.
+///
+/// # Errors
+/// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::KeyNotActive`] when the keyring
+/// cannot do the plan; [`Error::LimitExceeded`] when the metadata would exceed S3's budget or
+/// the parts S3's count; the source's own error when its metadata is unreadable and the copy
+/// needs more than a byte copy.
+pub fn decide(req: &CopyRequest<'_>, keyring: Option<&Keyring>) -> Result<CopyPlan> {
+    let format = metadata::classify(req.source_metadata, req.source_sidecar);
+    match format {
+        ObjectFormat::Plaintext => plaintext(req),
+        ObjectFormat::Isec(env) => isec(req, &env, keyring),
+        ObjectFormat::Legacy { kid, kind } => legacy(req, kid.as_deref(), &kind, keyring),
+        ObjectFormat::Unreadable(e) => {
+            // A byte copy preserves even what we cannot parse; anything else would need it.
+            if req.directive == Directive::Copy && req.target_kid.is_none() && !req.rotate_dek && req.source_size <= req.limits.single_copy_max {
+                Ok(native(req, None, req.source_sidecar, false))
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+fn plaintext(req: &CopyRequest<'_>) -> Result<CopyPlan> {
+    if req.require_encryption {
+        return Ok(reencrypt(req, ReencryptReason::EncryptPlaintext));
+    }
+    let meta = match req.directive {
+        Directive::Copy => None,
+        Directive::Replace => Some(metadata::merge(req.new_metadata, &[], &[])),
+    };
+    plan_bytes(req, meta, false, false, &[], byte_ranges)
+}
+
+fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Result<CopyPlan> {
+    if req.rotate_dek {
+        let ring = keyring.ok_or(Error::UnknownKid)?;
+        ring.unwrapper(env.kid())?;
+        ring.active_kid()?;
+        return Ok(reencrypt(req, ReencryptReason::DekRotation));
+    }
+    let (env, rewrapped) = match req.target_kid {
+        Some(t) if t != env.kid() => (keyring.ok_or(Error::UnknownKid)?.rewrap_to(env, t)?, true),
+        _ => (env.clone(), false),
+    };
+    let mut carry = alloc::vec![(META_ENVELOPE.to_string(), env.to_text()), (META_KID.to_string(), env.kid().to_string())];
+    if let Some(t) = metadata::get(req.source_metadata, META_TABLE) {
+        carry.push((META_TABLE.to_string(), t.to_string()));
+    }
+    let sidecar = env.header().layout == Layout::Table && req.source_sidecar;
+    let meta = (req.directive == Directive::Replace || rewrapped).then(|| base_metadata(req, &carry, &ISEC_KEYS));
+    let header = *env.header();
+    let shape = match (header.layout, req.source_shape) {
+        (Layout::Table, s) => s.cloned(),
+        _ => Some(Shape::from_ciphertext_len(&header, req.source_size)?),
+    };
+    let mut plan = plan_bytes(req, meta, sidecar, rewrapped, &carry, |size, limits| match &shape {
+        Some(s) => frame_ranges(s, size, limits),
+        None => byte_ranges(size, limits),
+    })?;
+    plan.rewrapped = rewrapped;
+    Ok(plan)
+}
+
+fn legacy(req: &CopyRequest<'_>, kid: Option<&str>, kind: &LegacyKind, keyring: Option<&Keyring>) -> Result<CopyPlan> {
+    let key_change = req.target_kid.is_some_and(|t| Some(t) != kid);
+    if req.migrate_legacy || req.rotate_dek || key_change {
+        if let (Some(ring), Some(k)) = (keyring, kid) {
+            ring.legacy_kek(k)?;
+            ring.active_kid()?;
+        }
+        let reason = if req.migrate_legacy || req.rotate_dek { ReencryptReason::LegacyMigration } else { ReencryptReason::LegacyKeyChange };
+        return Ok(reencrypt(req, reason));
+    }
+    let carry: Vec<(String, String)> = LEGACY_KEYS
+        .iter()
+        .filter_map(|k| metadata::get(req.source_metadata, k).map(|v| ((*k).to_string(), v.to_string())))
+        .collect();
+    let sidecar = matches!(kind, LegacyKind::SidecarOnly) || (req.source_sidecar && !matches!(kind, LegacyKind::Staged { .. }));
+    let meta = (req.directive == Directive::Replace).then(|| base_metadata(req, &carry, &LEGACY_KEYS));
+    plan_bytes(req, meta, sidecar, false, &carry, byte_ranges)
+}
+
+/// The destination's metadata: the user's (new, or the source's for COPY) with the format's
+/// keys set from `carry`.
+fn base_metadata(req: &CopyRequest<'_>, carry: &[(String, String)], reserved: &[&str]) -> Vec<(String, String)> {
+    let user = match req.directive {
+        Directive::Replace => req.new_metadata,
+        Directive::Copy => req.source_metadata,
+    };
+    metadata::merge(user, carry, reserved)
+}
+
+type Ranger<'r> = dyn Fn(u64, &CopyLimits) -> Result<Vec<(u64, u64)>> + 'r;
+
+fn plan_bytes(
+    req: &CopyRequest<'_>,
+    meta: Option<Vec<(String, String)>>,
+    sidecar: bool,
+    rewrapped: bool,
+    carry: &[(String, String)],
+    ranger: impl Fn(u64, &CopyLimits) -> Result<Vec<(u64, u64)>>,
+) -> Result<CopyPlan> {
+    let ranger: &Ranger<'_> = &ranger;
+    if let Some(m) = &meta {
+        if metadata::metadata_size(m) > req.limits.metadata_max {
+            return Err(Error::LimitExceeded);
+        }
+    }
+    if req.source_size <= req.limits.single_copy_max {
+        return Ok(native(req, meta, sidecar, rewrapped));
+    }
+    // A multipart upload takes its metadata at creation: always explicit.
+    let meta = meta.unwrap_or_else(|| base_metadata(req, carry, &[]));
+    let ranges = ranger(req.source_size, &req.limits)?;
+    Ok(CopyPlan {
+        action: CopyAction::PartCopy,
+        metadata: Some(meta),
+        requests: 2 + ranges.len() as u64 + u64::from(sidecar),
+        ranges,
+        copy_sidecar: sidecar,
+        rewrapped,
+        reason: None,
+        client_bytes: 0,
+    })
+}
+
+fn native(_req: &CopyRequest<'_>, meta: Option<Vec<(String, String)>>, sidecar: bool, rewrapped: bool) -> CopyPlan {
+    CopyPlan {
+        action: if meta.is_some() { CopyAction::NativeReplace } else { CopyAction::Native },
+        metadata: meta,
+        ranges: Vec::new(),
+        copy_sidecar: sidecar,
+        rewrapped,
+        reason: None,
+        requests: 1 + u64::from(sidecar),
+        client_bytes: 0,
+    }
+}
+
+fn reencrypt(req: &CopyRequest<'_>, reason: ReencryptReason) -> CopyPlan {
+    let size = req.source_size;
+    let puts = if size <= req.limits.single_copy_max { 1 } else { 2 + size.div_ceil(req.limits.part_max.max(1)) };
+    CopyPlan {
+        action: CopyAction::Reencrypt,
+        metadata: None,
+        ranges: Vec::new(),
+        copy_sidecar: false,
+        rewrapped: false,
+        reason: Some(reason),
+        requests: 1 + puts,
+        client_bytes: 2 * size,
+    }
+}
+
+/// Ranges of at most `part_max` bytes, for sources whose frame boundaries do not matter.
+fn byte_ranges(size: u64, limits: &CopyLimits) -> Result<Vec<(u64, u64)>> {
+    let step = limits.part_max.max(1);
+    let ranges: Vec<(u64, u64)> = (0..size.div_ceil(step)).map(|i| (i * step, ((i + 1) * step).min(size))).collect();
+    check_parts(&ranges, limits)?;
+    Ok(ranges)
+}
+
+/// Ranges of at most `part_max` bytes that start and end on frame boundaries.
+fn frame_ranges(shape: &Shape, size: u64, limits: &CopyLimits) -> Result<Vec<(u64, u64)>> {
+    if shape.ciphertext_len() != size {
+        return Err(Error::InvalidParameter);
+    }
+    let mut ranges = Vec::new();
+    let mut start = 0u64;
+    while start < size {
+        let end = if size - start <= limits.part_max { size } else { shape.ct_boundary_floor(start + limits.part_max) };
+        if end <= start {
+            return Err(Error::InvalidParameter);
+        }
+        ranges.push((start, end));
+        start = end;
+    }
+    check_parts(&ranges, limits)?;
+    Ok(ranges)
+}
+
+fn check_parts(ranges: &[(u64, u64)], limits: &CopyLimits) -> Result<()> {
+    if ranges.len() > limits.max_parts as usize {
+        return Err(Error::LimitExceeded);
+    }
+    let last = ranges.len().saturating_sub(1);
+    for (i, (s, e)) in ranges.iter().enumerate() {
+        if e - s > limits.part_max || (i < last && e - s < limits.part_min) {
+            return Err(Error::InvalidParameter);
+        }
+    }
+    Ok(())
+}
