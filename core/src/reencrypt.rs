@@ -186,12 +186,14 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `rate` bytes per second (0: unlimited), with a burst of a tenth of a second's worth
-    /// (at least `min_burst`, so one frame can always pass).
+    /// `rate` bytes per second (0: unlimited), with a burst of one second's worth (at least
+    /// `min_burst`, so one frame can always pass): callers that poll up to once a second
+    /// still get the full rate.
     #[must_use]
     pub fn new(rate: u64, min_burst: u64) -> Self {
-        let burst = (rate / 10).max(min_burst);
-        Self { rate, burst, tokens: burst, last_ms: None }
+        let burst = rate.max(min_burst);
+        // Start nearly empty: a full bucket at start would exceed the rate by a second's worth.
+        Self { rate, burst, tokens: min_burst.min(burst), last_ms: None }
     }
 
     /// How many of `want` bytes may pass at `now_ms`; those are taken from the bucket.

@@ -878,3 +878,68 @@ mod properties {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Migration: legacy objects re-encrypted to isec through the re-encryption job.
+
+#[test]
+fn legacy_objects_migrate_to_isec() {
+    use isec_core::reencrypt::{LegacySource, Reencryption, Source};
+    use isec_core::{Envelope, KeyState, Keyring, Params};
+
+    let Some(dir) = vectors("migration of the framed multipart vector") else { return };
+    let v = json(&dir, "multipart_v2_framed.json");
+    let pt = plaintext(u(&v["plaintext"], "len") as usize);
+    let ct = read_body(&dir, &v["object_ciphertext"]);
+    let sidecar = sidecar_of(&v["sidecar"]);
+    let meta = LegacyMetadata::from_lookup(|_| None).unwrap();
+    let obj = LegacyObject::new(&meta, Some(&sidecar), ct.len() as u64).unwrap();
+
+    let mut ring = Keyring::new();
+    ring.add_legacy_secret_string("AKIAVECTORTEST000001", s(&v["kek"], "kek_secret")).unwrap();
+    ring.add_kek("isec-2026", Kek::from_bytes([42; 32]), KeyState::Active).unwrap();
+    let source = || -> Box<dyn Source> { Box::new(LegacySource::<AwsLc>::new(&ring, obj.clone(), None).unwrap()) };
+
+    // Run part way, checkpoint, resume in a new job, finish.
+    let params = Params::default().with_frame_size(1 << 20).unwrap();
+    let mut job = Reencryption::<AwsLc>::start(&ring, source(), params, 0).unwrap();
+    let mut out = Vec::new();
+    let mut now = 0;
+    while job.source_offset() < (ct.len() / 2) as u64 {
+        let at = job.source_offset() as usize;
+        let end = (at + 3_000_001).min(ct.len());
+        let mut buf = vec![0u8; job.update_len(end - at)];
+        let step = job.update(&ct[at..end], &mut buf, now).unwrap();
+        out.extend_from_slice(&buf[..step.written]);
+        now += 1;
+    }
+    let cp = job.checkpoint();
+    let env_text = job.target_envelope().to_text();
+    drop(job);
+    let keep = isec_core::reencrypt::Checkpoint::parse(&cp).unwrap().target_offset().unwrap() as usize;
+    out.truncate(keep);
+    let mut job = Reencryption::<AwsLc>::resume(&ring, source(), &cp, 0).unwrap();
+    assert_eq!(job.target_offset() as usize, keep);
+    while (job.source_offset() as usize) < ct.len() {
+        let at = job.source_offset() as usize;
+        let end = (at + 5_000_000).min(ct.len());
+        let mut buf = vec![0u8; job.update_len(end - at)];
+        let step = job.update(&ct[at..end], &mut buf, now).unwrap();
+        out.extend_from_slice(&buf[..step.written]);
+    }
+    let mut buf = vec![0u8; job.finish_len()];
+    let n = job.finish(&mut buf).unwrap();
+    out.extend_from_slice(&buf[..n]);
+    assert!(job.progress().finished);
+
+    let env = Envelope::decode_text(&env_text).unwrap();
+    assert_eq!(env.kid(), "isec-2026");
+    let key = ring.open(&env).unwrap();
+    assert_eq!(isec_core::oneshot::decrypt::<AwsLc>(&key, &out).unwrap(), pt, "migrated object decrypts to the original plaintext");
+
+    // A keyring that refuses legacy objects refuses to migrate them.
+    let mut strict = Keyring::new();
+    strict.add_legacy_secret_string("AKIAVECTORTEST000001", s(&v["kek"], "kek_secret")).unwrap();
+    strict.set_min_version(1);
+    assert_eq!(LegacySource::<AwsLc>::new(&strict, obj.clone(), None).err(), Some(Error::VersionRefused));
+}
