@@ -14,12 +14,9 @@
 use std::time::{Duration, Instant};
 
 use criterion::{
-    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-    measurement::WallTime,
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main, measurement::WallTime,
 };
-use isec_benches::{
-    FRAME_SIZES, Framed, Raw, RawAead, RawAwsLc, RawRustCrypto, TOTAL, frame_label,
-};
+use isec_benches::{FRAME_SIZES, Framed, Raw, RawAead, RawAwsLc, RawRustCrypto, TOTAL, frame_label};
 use isec_core::{AwsLc, FrameCipher, RustCrypto};
 
 fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {

@@ -9,9 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use isec_benches::{
-    FRAME_SIZES, Framed, Raw, RawAead, RawAwsLc, RawRustCrypto, TOTAL, frame_label,
-};
+use isec_benches::{FRAME_SIZES, Framed, Raw, RawAead, RawAwsLc, RawRustCrypto, TOTAL, frame_label};
 use isec_core::{AwsLc, FrameCipher, RustCrypto};
 
 /// Durations of one variant over all rounds.
@@ -51,11 +49,7 @@ struct Row {
     oop: Option<Samples>,
 }
 
-fn run_backend<A: RawAead, C: FrameCipher>(
-    rounds: usize,
-    rows: &mut Vec<Row>,
-    oop: Option<fn(&mut Raw<A>, bool)>,
-) {
+fn run_backend<A: RawAead, C: FrameCipher>(rounds: usize, rows: &mut Vec<Row>, oop: Option<fn(&mut Raw<A>, bool)>) {
     for fs in FRAME_SIZES {
         let mut raw = Raw::<A>::new(fs);
         let mut framed = Framed::<C>::new(fs);
@@ -105,23 +99,12 @@ fn run_backend<A: RawAead, C: FrameCipher>(
 }
 
 fn aws_lc_oop(raw: &mut Raw<RawAwsLc>, encrypt: bool) {
-    if encrypt {
-        raw.seal_all_out_of_place()
-    } else {
-        raw.open_all_out_of_place()
-    }
+    if encrypt { raw.seal_all_out_of_place() } else { raw.open_all_out_of_place() }
 }
 
 fn main() {
-    let rounds = std::env::var("ISEC_BENCH_ROUNDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(15usize)
-        .max(1);
-    eprintln!(
-        "framed/raw: {} MiB per run, {rounds} rounds (+1 warm-up), median reported",
-        TOTAL >> 20
-    );
+    let rounds = std::env::var("ISEC_BENCH_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(15usize).max(1);
+    eprintln!("framed/raw: {} MiB per run, {rounds} rounds (+1 warm-up), median reported", TOTAL >> 20);
     let start = Instant::now();
     let mut rows = Vec::new();
     run_backend::<RawAwsLc, AwsLc>(rounds, &mut rows, Some(aws_lc_oop));

@@ -17,9 +17,7 @@ use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use isec_core::limits::FRAME_OVERHEAD;
-use isec_core::{
-    AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, ObjectKey, Params, RustCrypto,
-};
+use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, ObjectKey, Params, RustCrypto};
 
 /// Plaintext processed per measured iteration: 64 MiB, far larger than L1/L2 (on the
 /// 2-core bench VM the shared L3 is 260 MiB, so results are partly L3-bound and noisy).
@@ -34,27 +32,16 @@ pub const TAG_LEN: usize = 16;
 /// Human label of a frame size: `4KiB`, `64KiB`, `1MiB`.
 #[must_use]
 pub fn frame_label(fs: usize) -> String {
-    if fs >= 1 << 20 {
-        format!("{}MiB", fs >> 20)
-    } else {
-        format!("{}KiB", fs >> 10)
-    }
+    if fs >= 1 << 20 { format!("{}MiB", fs >> 20) } else { format!("{}KiB", fs >> 10) }
 }
 
 /// The object key every framed variant uses: fixed KEK, DEK and salt (hazmat constructors).
 #[must_use]
 pub fn object_key(fs: usize) -> ObjectKey {
-    let params = Params::default()
-        .with_frame_size(fs as u64)
-        .expect("frame size");
-    let (_, key) = Envelope::create_with(
-        &Kek::from_bytes([1; 32]),
-        "bench",
-        params,
-        &Dek::from_bytes([2; 32]),
-        [3; 32],
-    )
-    .expect("envelope");
+    let params = Params::default().with_frame_size(fs as u64).expect("frame size");
+    let (_, key) =
+        Envelope::create_with(&Kek::from_bytes([1; 32]), "bench", params, &Dek::from_bytes([2; 32]), [3; 32])
+            .expect("envelope");
     key
 }
 
@@ -91,9 +78,7 @@ impl RawAead for RawAwsLc {
     const NAME: &'static str = AwsLc::NAME;
 
     fn new(key: &[u8; 32]) -> Self {
-        Self(LessSafeKey::new(
-            UnboundKey::new(&AES_256_GCM, key).expect("aws-lc key"),
-        ))
+        Self(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).expect("aws-lc key")))
     }
 
     fn seal(&self, nonce: [u8; 12], buf: &mut [u8]) -> [u8; TAG_LEN] {
@@ -119,14 +104,7 @@ impl RawAwsLc {
     pub fn seal_to(&self, nonce: [u8; 12], pt: &[u8], ct: &mut [u8]) -> [u8; TAG_LEN] {
         let mut tag = [0u8; TAG_LEN];
         self.0
-            .seal_out_of_place_scatter(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                pt,
-                ct,
-                &[],
-                &mut tag,
-            )
+            .seal_out_of_place_scatter(Nonce::assume_unique_for_key(nonce), Aad::empty(), pt, ct, &[], &mut tag)
             .expect("aws-lc seal out of place");
         tag
     }
@@ -135,13 +113,7 @@ impl RawAwsLc {
     /// decryption.
     pub fn open_to(&self, nonce: [u8; 12], ct: &[u8], tag: &[u8; TAG_LEN], pt: &mut [u8]) {
         self.0
-            .open_separate_gather(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::empty(),
-                ct,
-                tag,
-                pt,
-            )
+            .open_separate_gather(Nonce::assume_unique_for_key(nonce), Aad::empty(), ct, tag, pt)
             .expect("aws-lc open out of place");
     }
 }
@@ -157,16 +129,11 @@ impl RawAead for RawRustCrypto {
     }
 
     fn seal(&self, nonce: [u8; 12], buf: &mut [u8]) -> [u8; TAG_LEN] {
-        self.0
-            .encrypt_in_place_detached(&nonce.into(), &[], buf)
-            .expect("rustcrypto seal")
-            .into()
+        self.0.encrypt_in_place_detached(&nonce.into(), &[], buf).expect("rustcrypto seal").into()
     }
 
     fn open(&self, nonce: [u8; 12], buf: &mut [u8], tag: &[u8; TAG_LEN]) {
-        self.0
-            .decrypt_in_place_detached(&nonce.into(), &[], buf, tag.into())
-            .expect("rustcrypto open");
+        self.0.decrypt_in_place_detached(&nonce.into(), &[], buf, tag.into()).expect("rustcrypto open");
     }
 }
 
@@ -211,12 +178,7 @@ impl<A: RawAead> Raw<A> {
 
     /// Seals every frame-sized chunk of the working buffer in place (timed).
     pub fn seal_all(&mut self) {
-        for (i, (chunk, tag)) in self
-            .work
-            .chunks_mut(self.fs)
-            .zip(self.seal_tags.iter_mut())
-            .enumerate()
-        {
+        for (i, (chunk, tag)) in self.work.chunks_mut(self.fs).zip(self.seal_tags.iter_mut()).enumerate() {
             *tag = self.aead.seal(chunk_nonce(i), chunk);
         }
         black_box(&self.seal_tags);
@@ -230,12 +192,7 @@ impl<A: RawAead> Raw<A> {
 
     /// Verifies and decrypts every chunk in place (timed). Call [`Raw::prepare_open`] first.
     pub fn open_all(&mut self) {
-        for (i, (chunk, tag)) in self
-            .work
-            .chunks_mut(self.fs)
-            .zip(self.open_tags.iter())
-            .enumerate()
-        {
+        for (i, (chunk, tag)) in self.work.chunks_mut(self.fs).zip(self.open_tags.iter()).enumerate() {
             self.aead.open(chunk_nonce(i), chunk, tag);
         }
         black_box(&self.work);
@@ -246,11 +203,8 @@ impl Raw<RawAwsLc> {
     /// Seals every chunk of the working buffer into a separate output buffer, no copy.
     pub fn seal_all_out_of_place(&mut self) {
         let pt = &self.work;
-        for (i, ((src, dst), tag)) in pt
-            .chunks(self.fs)
-            .zip(self.out.chunks_mut(self.fs))
-            .zip(self.seal_tags.iter_mut())
-            .enumerate()
+        for (i, ((src, dst), tag)) in
+            pt.chunks(self.fs).zip(self.out.chunks_mut(self.fs)).zip(self.seal_tags.iter_mut()).enumerate()
         {
             *tag = self.aead.seal_to(chunk_nonce(i), src, dst);
         }
@@ -259,12 +213,8 @@ impl Raw<RawAwsLc> {
 
     /// Opens every chunk of the ciphertext into the output buffer, no copy.
     pub fn open_all_out_of_place(&mut self) {
-        for (i, ((src, dst), tag)) in self
-            .ciphertext
-            .chunks(self.fs)
-            .zip(self.out.chunks_mut(self.fs))
-            .zip(self.open_tags.iter())
-            .enumerate()
+        for (i, ((src, dst), tag)) in
+            self.ciphertext.chunks(self.fs).zip(self.out.chunks_mut(self.fs)).zip(self.open_tags.iter()).enumerate()
         {
             self.aead.open_to(chunk_nonce(i), src, tag, dst);
         }
@@ -313,8 +263,7 @@ impl<C: FrameCipher> Framed<C> {
     /// `Encryptor::with_prefix` + one `update` of the whole plaintext + `finish`, into the
     /// reused output buffer (timed). Returns the ciphertext length.
     pub fn encrypt(&mut self) -> usize {
-        let mut enc =
-            Encryptor::<C>::with_prefix(&self.key, None, true, [4; 7]).expect("encryptor");
+        let mut enc = Encryptor::<C>::with_prefix(&self.key, None, true, [4; 7]).expect("encryptor");
         let n = enc.update(&self.pt, &mut self.out).expect("update");
         let m = enc.finish(&mut self.out[n..]).expect("finish");
         black_box(&self.out);

@@ -184,7 +184,11 @@ pub fn decide(req: &CopyRequest<'_>, keyring: Option<&Keyring>) -> Result<CopyPl
         ObjectFormat::Legacy { kid, kind } => legacy(req, kid.as_deref(), &kind, keyring),
         ObjectFormat::Unreadable(e) => {
             // A byte copy preserves even what we cannot parse; anything else would need it.
-            if req.directive == Directive::Copy && req.target_kid.is_none() && !req.rotate_dek && req.source_size <= req.limits.single_copy_max {
+            if req.directive == Directive::Copy
+                && req.target_kid.is_none()
+                && !req.rotate_dek
+                && req.source_size <= req.limits.single_copy_max
+            {
                 Ok(native(req, None, req.source_sidecar, false))
             } else {
                 Err(e)
@@ -215,7 +219,8 @@ fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Res
         Some(t) if t != env.kid() => (keyring.ok_or(Error::UnknownKid)?.rewrap_to(env, t)?, true),
         _ => (env.clone(), false),
     };
-    let mut carry = alloc::vec![(META_ENVELOPE.to_string(), env.to_text()), (META_KID.to_string(), env.kid().to_string())];
+    let mut carry =
+        alloc::vec![(META_ENVELOPE.to_string(), env.to_text()), (META_KID.to_string(), env.kid().to_string())];
     if let Some(t) = metadata::get(req.source_metadata, META_TABLE) {
         carry.push((META_TABLE.to_string(), t.to_string()));
     }
@@ -241,14 +246,19 @@ fn legacy(req: &CopyRequest<'_>, kid: Option<&str>, kind: &LegacyKind, keyring: 
             ring.legacy_kek(k)?;
             ring.active_kid()?;
         }
-        let reason = if req.migrate_legacy || req.rotate_dek { ReencryptReason::LegacyMigration } else { ReencryptReason::LegacyKeyChange };
+        let reason = if req.migrate_legacy || req.rotate_dek {
+            ReencryptReason::LegacyMigration
+        } else {
+            ReencryptReason::LegacyKeyChange
+        };
         return Ok(reencrypt(req, reason));
     }
     let carry: Vec<(String, String)> = LEGACY_KEYS
         .iter()
         .filter_map(|k| metadata::get(req.source_metadata, k).map(|v| ((*k).to_string(), v.to_string())))
         .collect();
-    let sidecar = matches!(kind, LegacyKind::SidecarOnly) || (req.source_sidecar && !matches!(kind, LegacyKind::Staged { .. }));
+    let sidecar =
+        matches!(kind, LegacyKind::SidecarOnly) || (req.source_sidecar && !matches!(kind, LegacyKind::Staged { .. }));
     let meta = (req.directive == Directive::Replace).then(|| base_metadata(req, &carry, &LEGACY_KEYS));
     plan_bytes(req, meta, sidecar, false, &carry, byte_ranges)
 }

@@ -10,8 +10,8 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use crate::error::{Error, Result};
 use crate::kdf::ObjectKey;
 use crate::limits::{
-    KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN, MAX_PLAINTEXT_SIZE,
-    MIN_FRAME_EXP, DEFAULT_FRAME_EXP,
+    DEFAULT_FRAME_EXP, KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN,
+    MAX_PLAINTEXT_SIZE, MIN_FRAME_EXP,
 };
 use crate::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
 
@@ -313,12 +313,25 @@ impl Envelope {
     /// # Errors
     /// As [`Envelope::create`].
     #[cfg(feature = "hazmat")]
-    pub fn create_with(wrapper: &dyn KeyWrap, kid: &str, params: Params, dek: &Dek, salt: [u8; KEY_LEN]) -> Result<(Self, ObjectKey)> {
+    pub fn create_with(
+        wrapper: &dyn KeyWrap,
+        kid: &str,
+        params: Params,
+        dek: &Dek,
+        salt: [u8; KEY_LEN],
+    ) -> Result<(Self, ObjectKey)> {
         Self::create_inner(wrapper, kid, params, dek, salt)
     }
 
-    fn create_inner(wrapper: &dyn KeyWrap, kid: &str, params: Params, dek: &Dek, salt: [u8; KEY_LEN]) -> Result<(Self, ObjectKey)> {
-        let header = Header { frame_exp: params.frame_exp, layout: params.layout, declared_size: params.declared_size, salt };
+    fn create_inner(
+        wrapper: &dyn KeyWrap,
+        kid: &str,
+        params: Params,
+        dek: &Dek,
+        salt: [u8; KEY_LEN],
+    ) -> Result<(Self, ObjectKey)> {
+        let header =
+            Header { frame_exp: params.frame_exp, layout: params.layout, declared_size: params.declared_size, salt };
         header.validate()?;
         let kid = Kid::new(kid)?;
         let wrapped = wrapper.wrap(dek)?;
@@ -432,7 +445,8 @@ impl Envelope {
         if b.len() > MAX_ENVELOPE_LEN {
             return Err(Error::MalformedEnvelope);
         }
-        let header_bytes: &[u8; HEADER_LEN] = b.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(Error::MalformedEnvelope)?;
+        let header_bytes: &[u8; HEADER_LEN] =
+            b.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or(Error::MalformedEnvelope)?;
         let header = Header::from_bytes(header_bytes)?;
         let mut commitment = [0u8; KEY_LEN];
         commitment.copy_from_slice(b.get(HEADER_LEN..FIXED_LEN).ok_or(Error::MalformedEnvelope)?);

@@ -104,9 +104,7 @@ impl Error {
     #[must_use]
     pub const fn family(&self) -> ErrorFamily {
         match self {
-            Self::AuthenticationFailed | Self::CommitmentMismatch | Self::UnwrapFailed => {
-                ErrorFamily::Authentication
-            }
+            Self::AuthenticationFailed | Self::CommitmentMismatch | Self::UnwrapFailed => ErrorFamily::Authentication,
             Self::UnknownKid
             | Self::KeyDisabled
             | Self::KeyNotActive

@@ -59,11 +59,7 @@ impl ObjectKey {
     /// Derives the object key and checks it against `commitment` in constant time.
     pub(crate) fn derive_checked(dek: &Dek, header: &Header, commitment: &[u8; KEY_LEN]) -> Result<Self> {
         let (key, expected) = Self::derive(dek, header);
-        if bool::from(expected.ct_eq(commitment)) {
-            Ok(key)
-        } else {
-            Err(Error::CommitmentMismatch)
-        }
+        if bool::from(expected.ct_eq(commitment)) { Ok(key) } else { Err(Error::CommitmentMismatch) }
     }
 
     fn expand(&self, label: &[u8], context: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {

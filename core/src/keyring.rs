@@ -194,7 +194,12 @@ impl Keyring {
     pub fn keys(&self) -> Vec<KeyInfo> {
         self.entries
             .iter()
-            .map(|e| KeyInfo { kid: e.kid.clone(), state: e.state, legacy: e.legacy, external: matches!(e.source, Source::External(_)) })
+            .map(|e| KeyInfo {
+                kid: e.kid.clone(),
+                state: e.state,
+                legacy: e.legacy,
+                external: matches!(e.source, Source::External(_)),
+            })
             .collect()
     }
 
@@ -262,7 +267,12 @@ impl Keyring {
     /// # Errors
     /// As [`Keyring::create_envelope`].
     #[cfg(feature = "hazmat")]
-    pub fn create_envelope_with(&self, params: Params, dek: &crate::wrap::Dek, salt: [u8; 32]) -> Result<(Envelope, ObjectKey)> {
+    pub fn create_envelope_with(
+        &self,
+        params: Params,
+        dek: &crate::wrap::Dek,
+        salt: [u8; 32],
+    ) -> Result<(Envelope, ObjectKey)> {
         let kid = self.active_kid()?;
         Envelope::create_with(self.entry(kid)?.wrapper(), kid, params, dek, salt)
     }

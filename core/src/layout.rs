@@ -103,7 +103,11 @@ pub fn segment_pt_len(ct_len: u64, frame: u64) -> Result<u64> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Kind {
     Single,
-    Parts { part_size: u64, part_ct: u64, count: u32 },
+    Parts {
+        part_size: u64,
+        part_ct: u64,
+        count: u32,
+    },
     #[cfg(feature = "alloc")]
     Table(SegmentTable),
 }
@@ -198,7 +202,8 @@ impl Shape {
                 if count > u64::from(MAX_PARTS) {
                     return Err(Error::LimitExceeded);
                 }
-                (count - 1) * segment_ct_len(part_size, frame)? + segment_ct_len(pt_len - (count - 1) * part_size, frame)?
+                (count - 1) * segment_ct_len(part_size, frame)?
+                    + segment_ct_len(pt_len - (count - 1) * part_size, frame)?
             }
             Layout::Table => return Err(Error::InvalidParameter),
         };
@@ -260,10 +265,7 @@ impl Shape {
     #[must_use]
     pub fn frame_count(&self) -> u64 {
         let frame = self.frame_size();
-        (0..self.segment_count())
-            .filter_map(|i| self.segment(i))
-            .map(|s| frames_in(s.pt_len, frame))
-            .sum()
+        (0..self.segment_count()).filter_map(|i| self.segment(i)).map(|s| frames_in(s.pt_len, frame)).sum()
     }
 
     /// Whether this layout marks the object's last frame in its nonce. The table layout
@@ -293,9 +295,7 @@ impl Shape {
                 (ordinal + 1, pt_start, pt_len, u64::from(ordinal) * part_ct)
             }
             #[cfg(feature = "alloc")]
-            Kind::Table(t) => {
-                t.segment(usize::try_from(ordinal).ok()?)?
-            }
+            Kind::Table(t) => t.segment(usize::try_from(ordinal).ok()?)?,
         };
         let ct_len = pt_len + frames_in(pt_len, frame) * OVERHEAD;
         Some(Segment { number, ordinal, is_last, pt_start, pt_len, ct_start, ct_len })
@@ -373,15 +373,14 @@ impl Shape {
             return self.ct_len;
         }
         let full = self.frame_size() + OVERHEAD;
-        let seg = match &self.kind {
+        match &self.kind {
             // Every frame but the object's last is full, so boundaries are evenly spaced.
-            Kind::Single | Kind::Parts { .. } => return offset / full * full,
+            Kind::Single | Kind::Parts { .. } => offset / full * full,
             #[cfg(feature = "alloc")]
-            Kind::Table(t) => t.ordinal_at_ct(offset),
-        };
-        match self.segment(u32::try_from(seg).unwrap_or(u32::MAX)) {
-            Some(s) => s.ct_start + (offset - s.ct_start) / full * full,
-            None => 0,
+            Kind::Table(t) => {
+                let seg = u32::try_from(t.ordinal_at_ct(offset)).unwrap_or(u32::MAX);
+                self.segment(seg).map_or(0, |s| s.ct_start + (offset - s.ct_start) / full * full)
+            }
         }
     }
 

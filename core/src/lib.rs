@@ -65,18 +65,18 @@ pub mod segment_table;
 #[cfg(feature = "alloc")]
 pub mod stream;
 
-pub use cipher::{DefaultCipher, FrameCipher, RustCrypto};
 #[cfg(feature = "aws-lc")]
 pub use cipher::AwsLc;
+pub use cipher::{DefaultCipher, FrameCipher, RustCrypto};
 pub use envelope::{Envelope, EnvelopeInfo, Header, Layout, Params};
 pub use error::{Error, ErrorFamily, Result};
 pub use kdf::ObjectKey;
-pub use layout::{FrameSpec, RangePlan, Segment, Shape};
-pub use nonce::{FramePosition, Nonce, Prefix};
-pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};
 #[cfg(feature = "alloc")]
 pub use keyring::{KeyInfo, KeyState, Keyring};
+pub use layout::{FrameSpec, RangePlan, Segment, Shape};
+pub use nonce::{FramePosition, Nonce, Prefix};
 #[cfg(feature = "alloc")]
 pub use segment_table::SegmentTable;
 #[cfg(feature = "alloc")]
 pub use stream::{Decryptor, Encryptor};
+pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};

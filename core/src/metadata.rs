@@ -19,7 +19,8 @@ pub const TABLE_SIDECAR_SUFFIX: &str = ".isec-table";
 /// Metadata keys isec owns on its objects; a metadata REPLACE carries them over.
 pub const ISEC_KEYS: [&str; 3] = [META_ENVELOPE, META_KID, META_TABLE];
 /// Metadata keys the legacy proxy owns on its objects.
-pub const LEGACY_KEYS: [&str; 6] = ["isec", "isec-kid", "client-etag", "plaintext-size", "s3proxy-format", "s3proxy-generation"];
+pub const LEGACY_KEYS: [&str; 6] =
+    ["isec", "isec-kid", "client-etag", "plaintext-size", "s3proxy-format", "s3proxy-generation"];
 /// The legacy proxy's sidecar for an object key: `.s3proxy-internal/<key>.meta`.
 pub const LEGACY_SIDECAR_PREFIX: &str = ".s3proxy-internal/";
 
@@ -55,7 +56,7 @@ pub enum ObjectFormat {
     /// No encryption metadata.
     Plaintext,
     /// An isec object.
-    Isec(Envelope),
+    Isec(alloc::boxed::Box<Envelope>),
     /// A legacy proxy object.
     Legacy {
         /// The writer's key id, where recorded.
@@ -128,7 +129,7 @@ pub fn classify(meta: &[(&str, &str)], legacy_sidecar: bool) -> ObjectFormat {
     match get(meta, META_ENVELOPE) {
         Some(v) if is_legacy_wrapped_dek(v) => ObjectFormat::Legacy { kid, kind: LegacyKind::Single },
         Some(v) => match Envelope::decode_text(v) {
-            Ok(e) => ObjectFormat::Isec(e),
+            Ok(e) => ObjectFormat::Isec(alloc::boxed::Box::new(e)),
             Err(e) => ObjectFormat::Unreadable(e),
         },
         None if legacy_sidecar => ObjectFormat::Legacy { kid, kind: LegacyKind::SidecarOnly },

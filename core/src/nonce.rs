@@ -66,10 +66,8 @@ impl Nonce {
     /// # Errors
     /// [`Error::BadFrameLength`] if fewer than 12 bytes are given.
     pub fn read(frame: &[u8]) -> Result<Self> {
-        let bytes: [u8; NONCE_LEN] = frame
-            .get(..NONCE_LEN)
-            .and_then(|b| b.try_into().ok())
-            .ok_or(Error::BadFrameLength)?;
+        let bytes: [u8; NONCE_LEN] =
+            frame.get(..NONCE_LEN).and_then(|b| b.try_into().ok()).ok_or(Error::BadFrameLength)?;
         Ok(Self(bytes))
     }
 

@@ -27,19 +27,27 @@ pub fn encrypt<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8]) -> Result<Vec<
 /// # Errors
 /// As [`encrypt`].
 #[cfg(feature = "hazmat")]
-pub fn encrypt_with_prefixes<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8], prefix: &mut dyn FnMut(u32) -> Result<Prefix>) -> Result<Vec<u8>> {
+pub fn encrypt_with_prefixes<C: FrameCipher>(
+    key: &ObjectKey,
+    plaintext: &[u8],
+    prefix: &mut dyn FnMut(u32) -> Result<Prefix>,
+) -> Result<Vec<u8>> {
     encrypt_inner::<C>(key, plaintext, prefix)
 }
 
-fn encrypt_inner<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8], prefix: &mut dyn FnMut(u32) -> Result<Prefix>) -> Result<Vec<u8>> {
+fn encrypt_inner<C: FrameCipher>(
+    key: &ObjectKey,
+    plaintext: &[u8],
+    prefix: &mut dyn FnMut(u32) -> Result<Prefix>,
+) -> Result<Vec<u8>> {
     let header = key.header();
     let shape = Shape::from_plaintext_len(header, plaintext.len() as u64)?;
     let total = usize::try_from(shape.ciphertext_len()).map_err(|_| Error::LimitExceeded)?;
     let mut out = vec![0u8; total];
     for ordinal in 0..shape.segment_count() {
         let seg = shape.segment(ordinal).ok_or(Error::InvalidState)?;
-        let pt = &plaintext[seg.pt_start as usize..(seg.pt_start + seg.pt_len) as usize];
-        let dst = &mut out[seg.ct_start as usize..(seg.ct_start + seg.ct_len) as usize];
+        let pt = plaintext.get(idx(seg.pt_start)?..idx(seg.pt_start + seg.pt_len)?).ok_or(Error::InvalidState)?;
+        let dst = out.get_mut(idx(seg.ct_start)?..idx(seg.ct_start + seg.ct_len)?).ok_or(Error::InvalidState)?;
         let part = match header.layout {
             Layout::Single => None,
             _ => Some(seg.number),
@@ -51,7 +59,14 @@ fn encrypt_inner<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8], prefix: &mut
 
 /// Encrypts one segment (a part, or a whole single-layout body) into `out`, which must be
 /// exactly [`crate::layout::segment_ct_len`] bytes.
-fn seal_segment<C: FrameCipher>(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix, pt: &[u8], out: &mut [u8]) -> Result<()> {
+fn seal_segment<C: FrameCipher>(
+    key: &ObjectKey,
+    part: Option<u32>,
+    is_last: bool,
+    prefix: Prefix,
+    pt: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
     let mut enc = Encryptor::<C>::build_for(key, part, is_last, prefix)?;
     let n = enc.update(pt, out)?;
     let m = enc.finish(&mut out[n..])?;
@@ -63,7 +78,12 @@ fn seal_segment<C: FrameCipher>(key: &ObjectKey, part: Option<u32>, is_last: boo
 /// # Errors
 /// As [`Encryptor::for_part`].
 #[cfg(feature = "getrandom")]
-pub fn encrypt_part<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn encrypt_part<C: FrameCipher>(
+    key: &ObjectKey,
+    part_number: u32,
+    is_last: bool,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     encrypt_part_inner::<C>(key, part_number, is_last, crate::stream::random_prefix()?, plaintext)
 }
 
@@ -72,11 +92,23 @@ pub fn encrypt_part<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: 
 /// # Errors
 /// As [`encrypt_part`].
 #[cfg(feature = "hazmat")]
-pub fn encrypt_part_with_prefix<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, prefix: Prefix, plaintext: &[u8]) -> Result<Vec<u8>> {
+pub fn encrypt_part_with_prefix<C: FrameCipher>(
+    key: &ObjectKey,
+    part_number: u32,
+    is_last: bool,
+    prefix: Prefix,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     encrypt_part_inner::<C>(key, part_number, is_last, prefix, plaintext)
 }
 
-fn encrypt_part_inner<C: FrameCipher>(key: &ObjectKey, part_number: u32, is_last: bool, prefix: Prefix, plaintext: &[u8]) -> Result<Vec<u8>> {
+fn encrypt_part_inner<C: FrameCipher>(
+    key: &ObjectKey,
+    part_number: u32,
+    is_last: bool,
+    prefix: Prefix,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
     let frames = frames_in(plaintext.len() as u64, key.header().frame_size());
     let len = plaintext.len() + usize::try_from(frames).map_err(|_| Error::LimitExceeded)? * FRAME_OVERHEAD;
     let mut out = vec![0u8; len];
@@ -109,7 +141,13 @@ pub fn decrypt_with_table<C: FrameCipher>(key: &ObjectKey, table: &[u8], ciphert
 ///
 /// # Errors
 /// Shape errors for impossible lengths, then as [`decrypt`].
-pub fn decrypt_range<C: FrameCipher>(key: &ObjectKey, shape: Shape, start: u64, end: u64, fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<u8>>) -> Result<Vec<u8>> {
+pub fn decrypt_range<C: FrameCipher>(
+    key: &ObjectKey,
+    shape: Shape,
+    start: u64,
+    end: u64,
+    fetch: &mut dyn FnMut(u64, u64) -> Result<Vec<u8>>,
+) -> Result<Vec<u8>> {
     let plan = shape.map_range(start, end);
     let ct = if plan.ct_end > plan.ct_start { fetch(plan.ct_start, plan.ct_end)? } else { Vec::new() };
     if ct.len() as u64 != plan.ct_end - plan.ct_start {
@@ -134,4 +172,9 @@ fn run_decryptor<C: FrameCipher>(mut dec: Decryptor<C>, ciphertext: &[u8]) -> Re
             Err(e)
         }
     }
+}
+
+/// A u64 offset as an index; objects held in memory always fit.
+fn idx(x: u64) -> Result<usize> {
+    usize::try_from(x).map_err(|_| Error::LimitExceeded)
 }

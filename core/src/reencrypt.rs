@@ -300,7 +300,15 @@ impl<C: FrameCipher> Reencryption<C> {
     /// # Errors
     /// As [`Reencryption::start`].
     #[cfg(feature = "hazmat")]
-    pub fn start_with(keyring: &Keyring, source: Box<dyn Source>, params: Params, rate: u64, dek: &crate::wrap::Dek, salt: [u8; 32], prefix: Prefix) -> Result<Self> {
+    pub fn start_with(
+        keyring: &Keyring,
+        source: Box<dyn Source>,
+        params: Params,
+        rate: u64,
+        dek: &crate::wrap::Dek,
+        salt: [u8; 32],
+        prefix: Prefix,
+    ) -> Result<Self> {
         let mut params = params;
         params.layout = crate::envelope::Layout::Single;
         params.declared_size = Some(source.plaintext_len());
@@ -331,7 +339,14 @@ impl<C: FrameCipher> Reencryption<C> {
         Self::build(source, env, key, cp.prefix, cp.frames_done, rate)
     }
 
-    fn build(source: Box<dyn Source>, env: Envelope, key: ObjectKey, prefix: Prefix, frames_done: u64, rate: u64) -> Result<Self> {
+    fn build(
+        source: Box<dyn Source>,
+        env: Envelope,
+        key: ObjectKey,
+        prefix: Prefix,
+        frames_done: u64,
+        rate: u64,
+    ) -> Result<Self> {
         let frame = env.header().frame_size();
         let pt_offset = frames_done * frame;
         let (src_offset, decryptor) = source.open_from(pt_offset)?;

@@ -44,7 +44,8 @@ impl ScanClass {
     }
 
     /// Every class, in report order.
-    pub const ALL: [ScanClass; 6] = [Self::Current, Self::NeedsRewrap, Self::NeedsReencrypt, Self::Plaintext, Self::Unreadable, Self::Sidecar];
+    pub const ALL: [ScanClass; 6] =
+        [Self::Current, Self::NeedsRewrap, Self::NeedsReencrypt, Self::Plaintext, Self::Unreadable, Self::Sidecar];
 }
 
 /// Object count and stored bytes.

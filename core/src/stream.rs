@@ -109,10 +109,9 @@ impl<C: FrameCipher> Encryptor<C> {
         let frame_u64 = header.frame_size();
         let frame = usize::try_from(frame_u64).map_err(|_| Error::InvalidFrameSize)?;
         let (segment, rules) = match (header.layout, part) {
-            (Layout::Single, None) => (
-                0,
-                SegmentRules { exact_len: header.declared_size, max_len: MAX_PLAINTEXT_SIZE, object_end: true },
-            ),
+            (Layout::Single, None) => {
+                (0, SegmentRules { exact_len: header.declared_size, max_len: MAX_PLAINTEXT_SIZE, object_end: true })
+            }
             (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
                 let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
                 let start = u64::from(n - 1) * part_size;
@@ -471,13 +470,18 @@ impl<C: FrameCipher> Decryptor<C> {
                 }
                 let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
                 let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
-                (spec.segment.number, lo as usize, hi.max(lo) as usize)
+                // Both lie within one frame, so they fit any usize.
+                let lo = usize::try_from(lo).map_err(|_| Error::LimitExceeded)?;
+                let hi = usize::try_from(hi).map_err(|_| Error::LimitExceeded)?;
+                (spec.segment.number, lo, hi.max(lo))
             }
         };
         if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
             self.opener = Some((segment, self.key.opener::<C>(segment)?));
         }
-        let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
+        let Some((_, opener)) = self.opener.as_ref() else {
+            return Err(Error::InvalidState);
+        };
         let n = hi - lo;
         let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
         if lo == 0 && hi == pt_len {

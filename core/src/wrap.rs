@@ -206,9 +206,7 @@ impl KeyWrap for Kek {
         }
         let kek = KekAes256::from(self.0);
         let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
-        let dek = kek
-            .unwrap_with_padding(wrapped, &mut out[..])
-            .map_err(|_| Error::UnwrapFailed)?;
+        let dek = kek.unwrap_with_padding(wrapped, &mut out[..]).map_err(|_| Error::UnwrapFailed)?;
         let bytes: [u8; KEY_LEN] = dek.try_into().map_err(|_| Error::UnwrapFailed)?;
         Ok(Dek(bytes))
     }

@@ -5,7 +5,10 @@
 use std::path::PathBuf;
 
 use isec_core::layout::Shape;
-use isec_core::{oneshot, AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto, SegmentTable};
+use isec_core::{
+    AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto,
+    SegmentTable, oneshot,
+};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -133,7 +136,12 @@ fn range_vectors() {
         let e = &t["expect"];
         assert_eq!(
             (plan.ct_start, plan.ct_end, plan.skip, plan.len),
-            (e["ct_start"].as_u64().unwrap(), e["ct_end"].as_u64().unwrap(), e["skip"].as_u64().unwrap(), e["len"].as_u64().unwrap()),
+            (
+                e["ct_start"].as_u64().unwrap(),
+                e["ct_end"].as_u64().unwrap(),
+                e["skip"].as_u64().unwrap(),
+                e["len"].as_u64().unwrap()
+            ),
             "tc {id}"
         );
     }
@@ -196,12 +204,13 @@ fn object_vectors<C: FrameCipher>(file: &str) -> usize {
         }
 
         // Streaming with awkward split points.
-        let splits: [&[usize]; 6] = [&[1], &[frame - 1], &[frame + 1], &[frame + 27, frame + 29], &[7, 4099, 13, 65_536], &[usize::MAX]];
+        let splits: [&[usize]; 6] =
+            [&[1], &[frame - 1], &[frame + 1], &[frame + 27, frame + 29], &[7, 4099, 13, 65_536], &[usize::MAX]];
         for sizes in splits {
-
             let dec = match &table {
                 Some(tb) => {
-                    let shape = SegmentTable::decode(tb, &key).and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64));
+                    let shape = SegmentTable::decode(tb, &key)
+                        .and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64));
                     match shape {
                         Ok(s) => Decryptor::<C>::with_shape(&key, s).unwrap(),
                         Err(e) => {
@@ -224,7 +233,9 @@ fn object_vectors<C: FrameCipher>(file: &str) -> usize {
 
         // Ranged: the whole object through the range path, and sub-ranges of valid objects.
         let shape = match &table {
-            Some(tb) => SegmentTable::decode(tb, &key).and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64)),
+            Some(tb) => {
+                SegmentTable::decode(tb, &key).and_then(|st| Shape::from_table(key.header(), st, ct.len() as u64))
+            }
             None => Shape::from_ciphertext_len(key.header(), ct.len() as u64),
         };
         let ranges: Vec<(u64, u64)> = if error.is_none() {
@@ -241,7 +252,11 @@ fn object_vectors<C: FrameCipher>(file: &str) -> usize {
                 None => {
                     let lo = (a as usize).min(pt_len);
                     let hi = (b as usize).min(pt_len).max(lo);
-                    assert_eq!(r.as_deref().unwrap_or_else(|e| panic!("tc {id} range {a}..{b}: {e}")), &pt[lo..hi], "tc {id} range {a}..{b}");
+                    assert_eq!(
+                        r.as_deref().unwrap_or_else(|e| panic!("tc {id} range {a}..{b}: {e}")),
+                        &pt[lo..hi],
+                        "tc {id} range {a}..{b}"
+                    );
                 }
                 Some(_) => {}
             }

@@ -30,7 +30,9 @@ fn vectors_dir() -> Option<PathBuf> {
     // a wrong one is reported rather than quietly replaced by the default location.
     let candidates = match std::env::var_os("ISEC_SHARED_VECTORS") {
         Some(p) => vec![PathBuf::from(&p).join("s3proxy"), PathBuf::from(p)],
-        None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/s3proxy")],
+        None => {
+            vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/s3proxy")]
+        }
     };
     if let Some(found) = candidates.iter().find(|p| p.join("single_put.json").is_file()) {
         return Some(found.clone());
@@ -208,7 +210,8 @@ fn check_range(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], pt: &[u8], a: u64
 fn check_ranges(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], pt: &[u8], seed: u64) {
     let n = pt.len() as u64;
     let mut rng = Rng(seed | 1);
-    let mut ranges = vec![(0, 0), (0, 1), (0, n), (n.saturating_sub(1), n), (n, n + 10), (0, u64::MAX), (n / 2, n / 2 + 1)];
+    let mut ranges =
+        vec![(0, 0), (0, 1), (0, n), (n.saturating_sub(1), n), (n, n + 10), (0, u64::MAX), (n / 2, n / 2 + 1)];
     for seal in obj.seals().skip(1) {
         let b = seal.pt_offset;
         ranges.extend([(b - 1, b + 1), (b.saturating_sub(5), b), (b, (b + 5).min(n)), (b - 1, b + SEAL_PLAINTEXT + 2)]);
@@ -252,7 +255,9 @@ fn check_refusals(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], rng: &mut Rng)
 
 #[test]
 fn single_put_vectors() {
-    let Some(dir) = vectors("single_put.json (one-seal objects)") else { return };
+    let Some(dir) = vectors("single_put.json (one-seal objects)") else {
+        return;
+    };
     let v = json(&dir, "single_put.json");
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 6);
@@ -304,7 +309,9 @@ fn single_put_vectors() {
 
 #[test]
 fn wrong_kek_is_unwrap_failed() {
-    let Some(dir) = vectors("wrong KEK on single_put_1") else { return };
+    let Some(dir) = vectors("wrong KEK on single_put_1") else {
+        return;
+    };
     let v = json(&dir, "single_put.json");
     let meta = metadata_of(&v["cases"][1]["object_metadata"]["pr107_07bca1bf"]);
     let wrapped = meta.wrapped_dek_b64().unwrap();
@@ -405,7 +412,9 @@ fn parse_json_text(j: &str) -> Result<LegacySidecar, Error> {
 
 #[test]
 fn malformed_sidecar_json() {
-    let Some(dir) = vectors("sidecar JSON consistency checks") else { return };
+    let Some(dir) = vectors("sidecar JSON consistency checks") else {
+        return;
+    };
     let v = json(&dir, "multipart_v2_framed.json");
     let good = s(&v["sidecar"], "json_utf8");
     // The test's own gzip writer round-trips the real JSON.
@@ -421,7 +430,10 @@ fn malformed_sidecar_json() {
         ("internal order", good.replace("\"ipn\":22", "\"ipn\":21")),
         ("part cs", good.replace("\"cs\":17825907", "\"cs\":17825935")),
         ("ip ps", good.replace("\"ipn\":22,\"ps\":8912897", "\"ipn\":22,\"ps\":8912896")),
-        ("frame rule", good.replace("\"ipn\":22,\"ps\":8912897,\"cs\":8912953", "\"ipn\":22,\"ps\":8912897,\"cs\":8912981")),
+        (
+            "frame rule",
+            good.replace("\"ipn\":22,\"ps\":8912897,\"cs\":8912953", "\"ipn\":22,\"ps\":8912897,\"cs\":8912981"),
+        ),
         ("dek", good.replace("4RlQyRtACp6zdsP0GA5eUaAyYMqYPkjCmqtvpLANiAs/bM6P0UW94w==", "4RlQyRtA")),
         ("type", good.replace("\"ts\":24117258", "\"ts\":\"24117258\"")),
         ("negative", good.replace("\"pn\":1,", "\"pn\":-1,")),
@@ -453,7 +465,9 @@ fn malformed_sidecar_json() {
 
 #[test]
 fn streaming_put_vector() {
-    let Some(dir) = vectors("streaming_put_v2.json (streamed PUT)") else { return };
+    let Some(dir) = vectors("streaming_put_v2.json (streamed PUT)") else {
+        return;
+    };
     let v = json(&dir, "streaming_put_v2.json");
     let n = u(&v["plaintext"], "len") as usize;
     let pt = plaintext(n);
@@ -547,7 +561,9 @@ fn check_reorder(
 
 #[test]
 fn framed_multipart_vector() {
-    let Some(dir) = vectors("multipart_v2_framed.json (framed multipart)") else { return };
+    let Some(dir) = vectors("multipart_v2_framed.json (framed multipart)") else {
+        return;
+    };
     let v = json(&dir, "multipart_v2_framed.json");
     let n = u(&v["plaintext"], "len") as usize;
     let pt = plaintext(n);
@@ -597,9 +613,10 @@ fn framed_multipart_vector() {
     check_ranges(&key, &checked, &ct, &pt, 33);
     check_refusals(&key, &checked, &ct, &mut Rng(34));
     // Internal parts 21 and 22 both start with a full 8 MiB seal.
-    let (a, b) = (seals.iter().find(|s| s.nonce == NonceRule::Frame { internal_part: 21, frame_index: 0 }), seals
-        .iter()
-        .find(|s| s.nonce == NonceRule::Frame { internal_part: 22, frame_index: 0 }));
+    let (a, b) = (
+        seals.iter().find(|s| s.nonce == NonceRule::Frame { internal_part: 21, frame_index: 0 }),
+        seals.iter().find(|s| s.nonce == NonceRule::Frame { internal_part: 22, frame_index: 0 }),
+    );
     check_reorder(&key, &obj, &checked, &ct, &pt, a.unwrap(), b.unwrap());
 }
 
@@ -608,7 +625,9 @@ fn framed_multipart_vector() {
 
 #[test]
 fn staged_multipart_vector() {
-    let Some(dir) = vectors("multipart_v3_staged.json (staged multipart)") else { return };
+    let Some(dir) = vectors("multipart_v3_staged.json (staged multipart)") else {
+        return;
+    };
     let v = json(&dir, "multipart_v3_staged.json");
     let n = u(&v["plaintext"], "len") as usize;
     let pt = plaintext(n);
@@ -665,7 +684,8 @@ fn staged_multipart_vector() {
     // Without a nonce binding, two staged seals of equal length can be swapped.
     let loose_swap = (seals[1], seals[2]);
     let mut swapped = ct.clone();
-    let (a0, b0, len) = (loose_swap.0.ct_offset as usize, loose_swap.1.ct_offset as usize, loose_swap.0.ct_len as usize);
+    let (a0, b0, len) =
+        (loose_swap.0.ct_offset as usize, loose_swap.1.ct_offset as usize, loose_swap.0.ct_len as usize);
     swapped[a0..a0 + len].copy_from_slice(&ct[b0..b0 + len]);
     swapped[b0..b0 + len].copy_from_slice(&ct[a0..a0 + len]);
     assert_ne!(legacy::decrypt::<AwsLc>(&key, &obj, &swapped).unwrap(), pt);
@@ -700,7 +720,9 @@ fn staged_multipart_vector() {
 
 #[test]
 fn nonce_and_size_vectors() {
-    let Some(dir) = vectors("nonce_and_sizes.json (nonce derivations, splits)") else { return };
+    let Some(dir) = vectors("nonce_and_sizes.json (nonce derivations, splits)") else {
+        return;
+    };
     let v = json(&dir, "nonce_and_sizes.json");
     for c in v["derive_part_nonce"].as_array().unwrap() {
         let (id, pn) = (s(c, "upload_id"), u(c, "part_number") as u32);
@@ -732,7 +754,9 @@ fn nonce_and_size_vectors() {
 
 #[test]
 fn decryptor_contract() {
-    let Some(dir) = vectors("decryptor buffer, wipe and state contract") else { return };
+    let Some(dir) = vectors("decryptor buffer, wipe and state contract") else {
+        return;
+    };
     let v = json(&dir, "streaming_put_v2.json");
     let ct = read_body(&dir, &v["object_ciphertext"]);
     let sidecar = sidecar_of(&v["sidecars"]["pr107-07bca1bf"]["sidecar"]);
@@ -887,7 +911,9 @@ fn legacy_objects_migrate_to_isec() {
     use isec_core::reencrypt::{LegacySource, Reencryption, Source};
     use isec_core::{Envelope, KeyState, Keyring, Params};
 
-    let Some(dir) = vectors("migration of the framed multipart vector") else { return };
+    let Some(dir) = vectors("migration of the framed multipart vector") else {
+        return;
+    };
     let v = json(&dir, "multipart_v2_framed.json");
     let pt = plaintext(u(&v["plaintext"], "len") as usize);
     let ct = read_body(&dir, &v["object_ciphertext"]);
@@ -935,7 +961,11 @@ fn legacy_objects_migrate_to_isec() {
     let env = Envelope::decode_text(&env_text).unwrap();
     assert_eq!(env.kid(), "isec-2026");
     let key = ring.open(&env).unwrap();
-    assert_eq!(isec_core::oneshot::decrypt::<AwsLc>(&key, &out).unwrap(), pt, "migrated object decrypts to the original plaintext");
+    assert_eq!(
+        isec_core::oneshot::decrypt::<AwsLc>(&key, &out).unwrap(),
+        pt,
+        "migrated object decrypts to the original plaintext"
+    );
 
     // A keyring that refuses legacy objects refuses to migrate them.
     let mut strict = Keyring::new();

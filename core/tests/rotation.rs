@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use isec_core::copy::{decide, CopyAction, CopyLimits, CopyRequest, Directive, ReencryptReason};
+use isec_core::copy::{CopyAction, CopyLimits, CopyRequest, Directive, ReencryptReason, decide};
 use isec_core::layout::Shape;
 use isec_core::reencrypt::{Checkpoint, IsecSource, RateLimiter, Reencryption};
 use isec_core::scan::{ScanClass, ScanPlanner};
-use isec_core::{oneshot, AwsLc, Dek, Envelope, Error, Kek, KeyState, Keyring, Params, SegmentTable};
+use isec_core::{AwsLc, Dek, Envelope, Error, Kek, KeyState, Keyring, Params, SegmentTable, oneshot};
 
 fn kek(n: u8) -> Kek {
     Kek::from_bytes([n; 32])
@@ -257,7 +257,7 @@ fn copy_above_the_limit_uses_frame_aligned_part_copies() {
         let mut s = Store::default();
         put(&mut s, "a", &env, ct.clone(), &[("k", "v")]);
         let owned = s.objects["a"].1.clone();
-    let meta = view(&owned);
+        let meta = view(&owned);
         let mut req = CopyRequest::new(&meta, ct.len() as u64);
         req.limits = limits;
         let plan = decide(&req, Some(&r)).unwrap();
@@ -312,7 +312,10 @@ fn copy_reencrypts_only_when_asked_or_forced() {
     let mut req = CopyRequest::new(&meta, ct.len() as u64);
     req.rotate_dek = true;
     let plan = decide(&req, Some(&r)).unwrap();
-    assert_eq!((plan.action, plan.reason, plan.client_bytes), (CopyAction::Reencrypt, Some(ReencryptReason::DekRotation), 2 * ct.len() as u64));
+    assert_eq!(
+        (plan.action, plan.reason, plan.client_bytes),
+        (CopyAction::Reencrypt, Some(ReencryptReason::DekRotation), 2 * ct.len() as u64)
+    );
 
     // Plaintext: native unless the destination must be encrypted.
     let plain = [("owner", "x")];
@@ -336,7 +339,8 @@ fn copy_reencrypts_only_when_asked_or_forced() {
 #[test]
 fn copy_legacy_objects() {
     let wrapped = "n5924w5wF5rU9jKHoBMcgIuW1jNgfqKKVDgalifQhPLLnbW1vRvWoA==";
-    let meta = [("isec", wrapped), ("isec-kid", "AKIA1"), ("client-etag", "e"), ("plaintext-size", "0"), ("owner", "o")];
+    let meta =
+        [("isec", wrapped), ("isec-kid", "AKIA1"), ("client-etag", "e"), ("plaintext-size", "0"), ("owner", "o")];
     let p = decide(&CopyRequest::new(&meta, 28), None).unwrap();
     assert_eq!((p.action, p.copy_sidecar), (CopyAction::Native, false));
     let mut rep = CopyRequest::new(&meta, 28);
@@ -362,7 +366,13 @@ fn copy_legacy_objects() {
     assert_eq!(decide(&kc, None).unwrap().reason, Some(ReencryptReason::LegacyKeyChange));
 }
 
-fn run_job(job: &mut Reencryption<AwsLc>, src: &[u8], chunk: usize, out: &mut Vec<u8>, stop_after: Option<usize>) -> bool {
+fn run_job(
+    job: &mut Reencryption<AwsLc>,
+    src: &[u8],
+    chunk: usize,
+    out: &mut Vec<u8>,
+    stop_after: Option<usize>,
+) -> bool {
     let mut now = 0u64;
     let mut calls = 0;
     loop {
@@ -400,7 +410,9 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
         Box::new(IsecSource::<AwsLc>::new(&r2, &env, shape).unwrap())
     };
     let params = Params::default().with_frame_size(4096).unwrap();
-    let mut job = Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7]).unwrap();
+    let mut job =
+        Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
+            .unwrap();
     let mut full = Vec::new();
     assert!(run_job(&mut job, &ct, 1000, &mut full, None));
     let p = job.progress();
@@ -413,7 +425,9 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
     // Interrupt after every number of calls, checkpoint, resume, finish: identical bytes.
     let mut seen_frames = std::collections::BTreeSet::new();
     for stop in 1..80 {
-        let mut job = Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7]).unwrap();
+        let mut job =
+            Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
+                .unwrap();
         let mut out = Vec::new();
         if run_job(&mut job, &ct, 300, &mut out, Some(stop)) {
             continue;
@@ -431,7 +445,9 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
     assert_eq!(seen_frames, (0..=5).collect(), "a checkpoint taken at every output frame boundary");
 
     // Checkpoints are authenticated and bound to their source.
-    let mut job = Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7]).unwrap();
+    let mut job =
+        Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
+            .unwrap();
     let mut out = Vec::new();
     run_job(&mut job, &ct, 5000, &mut out, Some(2));
     let mut cp = job.checkpoint();
@@ -440,8 +456,10 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, source(), &cp, 0).err(), Some(Error::AuthenticationFailed));
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, source(), b"junk", 0).err(), Some(Error::MalformedCheckpoint));
     let (env2, ct2) = encrypt_under(&old_only(), Params::default(), &pattern(10));
-    let other: Box<dyn isec_core::reencrypt::Source> =
-        Box::new(IsecSource::<AwsLc>::new(&r2, &env2, Shape::from_ciphertext_len(env2.header(), ct2.len() as u64).unwrap()).unwrap());
+    let other: Box<dyn isec_core::reencrypt::Source> = Box::new(
+        IsecSource::<AwsLc>::new(&r2, &env2, Shape::from_ciphertext_len(env2.header(), ct2.len() as u64).unwrap())
+            .unwrap(),
+    );
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, other, &job.checkpoint(), 0).err(), Some(Error::MalformedCheckpoint));
 }
 
@@ -453,7 +471,8 @@ fn reencryption_pauses_and_keeps_its_rate() {
     let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
     let src = Box::new(IsecSource::<AwsLc>::new(&r, &env, shape).unwrap());
     let rate = 100_000u64; // bytes per second
-    let mut job = Reencryption::<AwsLc>::start(&r, src, Params::default().with_frame_size(4096).unwrap(), rate).unwrap();
+    let mut job =
+        Reencryption::<AwsLc>::start(&r, src, Params::default().with_frame_size(4096).unwrap(), rate).unwrap();
     job.pause();
     let mut buf = vec![0u8; job.update_len(10_000)];
     let s = job.update(&ct[..10_000], &mut buf, 0).unwrap();

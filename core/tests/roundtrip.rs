@@ -2,7 +2,7 @@
 //! frame-cipher backends and every frame size.
 
 use isec_core::layout::Shape;
-use isec_core::{oneshot, AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto};
+use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto, oneshot};
 use proptest::prelude::*;
 
 fn plaintext(n: usize) -> Vec<u8> {
@@ -40,7 +40,11 @@ fn stream_encrypt<C: FrameCipher>(key: &isec_core::ObjectKey, pt: &[u8], splits:
     out
 }
 
-fn stream_decrypt<C: FrameCipher>(key: &isec_core::ObjectKey, ct: &[u8], splits: &[usize]) -> Result<Vec<u8>, isec_core::Error> {
+fn stream_decrypt<C: FrameCipher>(
+    key: &isec_core::ObjectKey,
+    ct: &[u8],
+    splits: &[usize],
+) -> Result<Vec<u8>, isec_core::Error> {
     let mut dec = Decryptor::<C>::new(key)?;
     let mut out = Vec::new();
     let mut at = 0usize;
@@ -71,7 +75,8 @@ fn check_all<C: FrameCipher>(exp: u8, len: usize, splits: &[usize], range: (u64,
     let shape = Shape::from_ciphertext_len(key.header(), one.len() as u64).unwrap();
     assert_eq!(shape.plaintext_len(), len as u64);
     let (a, b) = range;
-    let got = oneshot::decrypt_range::<C>(&key, shape, a, b, &mut |s, e| Ok(one[s as usize..e as usize].to_vec())).unwrap();
+    let got =
+        oneshot::decrypt_range::<C>(&key, shape, a, b, &mut |s, e| Ok(one[s as usize..e as usize].to_vec())).unwrap();
     let lo = (a as usize).min(len);
     let hi = (b as usize).min(len).max(lo);
     assert_eq!(got, &pt[lo..hi]);
@@ -106,7 +111,10 @@ fn multipart_parts_in_any_order_assemble() {
     let obj: Vec<u8> = parts.into_iter().flat_map(|(_, c)| c).collect();
     assert_eq!(oneshot::decrypt::<AwsLc>(&key, &obj).unwrap(), pt);
     let shape = Shape::from_ciphertext_len(key.header(), obj.len() as u64).unwrap();
-    let got = oneshot::decrypt_range::<AwsLc>(&key, shape, 12_000, 30_000, &mut |s, e| Ok(obj[s as usize..e as usize].to_vec())).unwrap();
+    let got = oneshot::decrypt_range::<AwsLc>(&key, shape, 12_000, 30_000, &mut |s, e| {
+        Ok(obj[s as usize..e as usize].to_vec())
+    })
+    .unwrap();
     assert_eq!(got, &pt[12_000..30_000]);
 }
 

@@ -19,23 +19,15 @@ impl FrameCipher for RustCrypto {
     }
 
     fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> Result<[u8; TAG_LEN]> {
-        let tag = self
-            .0
-            .encrypt_in_place_detached(nonce.into(), &[], buf)
-            .map_err(|_| Error::LimitExceeded)?;
+        let tag = self.0.encrypt_in_place_detached(nonce.into(), &[], buf).map_err(|_| Error::LimitExceeded)?;
         Ok(tag.into())
     }
 
     fn open_in_place(&self, nonce: &[u8; NONCE_LEN], ct_and_tag: &mut [u8]) -> Result<()> {
-        let split = ct_and_tag
-            .len()
-            .checked_sub(TAG_LEN)
-            .ok_or(Error::BadFrameLength)?;
+        let split = ct_and_tag.len().checked_sub(TAG_LEN).ok_or(Error::BadFrameLength)?;
         let (ct, tag) = ct_and_tag.split_at_mut(split);
         let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| Error::BadFrameLength)?;
-        self.0
-            .decrypt_in_place_detached(nonce.into(), &[], ct, (&tag).into())
-            .map_err(|_| Error::AuthenticationFailed)
+        self.0.decrypt_in_place_detached(nonce.into(), &[], ct, (&tag).into()).map_err(|_| Error::AuthenticationFailed)
     }
 
     fn open_to(&self, nonce: &[u8; NONCE_LEN], ct: &[u8], tag: &[u8; TAG_LEN], out: &mut [u8]) -> Result<()> {
@@ -43,8 +35,6 @@ impl FrameCipher for RustCrypto {
             return Err(Error::BufferTooSmall);
         }
         out.copy_from_slice(ct);
-        self.0
-            .decrypt_in_place_detached(nonce.into(), &[], out, tag.into())
-            .map_err(|_| Error::AuthenticationFailed)
+        self.0.decrypt_in_place_detached(nonce.into(), &[], out, tag.into()).map_err(|_| Error::AuthenticationFailed)
     }
 }

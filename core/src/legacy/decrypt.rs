@@ -103,7 +103,12 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
     ///
     /// # Errors
     /// As [`LegacyDecryptor::for_range`].
-    pub fn with_seal_limit(key: &LegacyKey, object: &LegacyObject, range: Option<&LegacyRange>, max_seal: usize) -> Result<Self> {
+    pub fn with_seal_limit(
+        key: &LegacyKey,
+        object: &LegacyObject,
+        range: Option<&LegacyRange>,
+        max_seal: usize,
+    ) -> Result<Self> {
         let (first, end, want_start, want_end) = match range {
             None => (0, object.seal_count(), 0, object.plaintext_len()),
             Some(r) => {
@@ -300,7 +305,12 @@ pub fn decrypt<C: FrameCipher>(key: &LegacyKey, object: &LegacyObject, ciphertex
 /// # Errors
 /// [`Error::InvalidParameter`] if `range` is not this object's plan; [`Error::Truncated`] /
 /// [`Error::TrailingData`] if `fetched` is not the planned length; as [`decrypt`].
-pub fn decrypt_range<C: FrameCipher>(key: &LegacyKey, object: &LegacyObject, range: &LegacyRange, fetched: &[u8]) -> Result<Vec<u8>> {
+pub fn decrypt_range<C: FrameCipher>(
+    key: &LegacyKey,
+    object: &LegacyObject,
+    range: &LegacyRange,
+    fetched: &[u8],
+) -> Result<Vec<u8>> {
     let d = LegacyDecryptor::<C>::with_seal_limit(key, object, Some(range), usize::MAX)?;
     check_len(fetched.len(), range.ct_end.saturating_sub(range.ct_start))?;
     run(d, fetched, range.len)

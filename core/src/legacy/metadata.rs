@@ -169,7 +169,9 @@ impl LegacyMetadata {
     #[must_use]
     pub fn sidecar_key(&self, object_key: &str) -> Option<String> {
         match (self.format, self.generation) {
-            (Some(LegacyFormat::MultipartV3), Some(g)) => Some(format!("{INTERNAL_PREFIX}generations/{}.meta", hex(&g))),
+            (Some(LegacyFormat::MultipartV3), Some(g)) => {
+                Some(format!("{INTERNAL_PREFIX}generations/{}.meta", hex(&g)))
+            }
             _ if self.isec.is_some() => None,
             _ => Some(format!("{INTERNAL_PREFIX}{object_key}.meta")),
         }
@@ -307,6 +309,9 @@ mod tests {
         );
         let streamed = LegacyMetadata::from_lookup(|_| None).unwrap();
         assert!(!streamed.is_legacy());
-        assert_eq!(streamed.sidecar_key("path/to/object.bin").as_deref(), Some(".s3proxy-internal/path/to/object.bin.meta"));
+        assert_eq!(
+            streamed.sidecar_key("path/to/object.bin").as_deref(),
+            Some(".s3proxy-internal/path/to/object.bin.meta")
+        );
     }
 }

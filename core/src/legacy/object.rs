@@ -12,7 +12,9 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::legacy::metadata::{decode_wrapped, parse_hex32};
 use crate::legacy::sidecar::seal_count;
-use crate::legacy::{LegacyFormat, LegacyMetadata, LegacySidecar, SEAL_OVERHEAD, SEAL_PLAINTEXT, frame_nonce, part_nonce};
+use crate::legacy::{
+    LegacyFormat, LegacyMetadata, LegacySidecar, SEAL_OVERHEAD, SEAL_PLAINTEXT, frame_nonce, part_nonce,
+};
 use crate::limits::{MAX_PLAINTEXT_SIZE, NONCE_LEN};
 
 /// How the proxy laid the object out.
@@ -212,7 +214,9 @@ impl LegacyObject {
         // Format tag and sidecar version must tell the same story.
         match (meta.format(), layout) {
             (Some(LegacyFormat::SingleV3), _) => return Err(Error::MalformedLegacy),
-            (Some(LegacyFormat::MultipartV3), l) if l != LegacyLayout::Staged => return Err(Error::MalformedLegacy),
+            (Some(LegacyFormat::MultipartV3), l) if l != LegacyLayout::Staged => {
+                return Err(Error::MalformedLegacy);
+            }
             _ => {}
         }
         if let (Some(g), Some(sg)) = (meta.generation(), s.generation()) {
@@ -238,37 +242,43 @@ impl LegacyObject {
 
         let mut segments = Vec::new();
         let (mut pt, mut ct, mut seals) = (0u64, 0u64, 0u64);
-        let mut push = |part_number: u32, internal_part: Option<u32>, ps: u64, cs: u64, rule: SegmentRule| -> Result<()> {
-            let n = seal_count(ps, cs)?;
-            let rule = match (rule, n) {
-                // A lone part seal uses the part nonce; a multi-seal part without internal
-                // parts is nothing the proxy was seen to write, so its nonces stay unchecked.
-                (SegmentRule::Part(_), 2..) => SegmentRule::Random,
-                (r, _) => r,
+        let mut push =
+            |part_number: u32, internal_part: Option<u32>, ps: u64, cs: u64, rule: SegmentRule| -> Result<()> {
+                let n = seal_count(ps, cs)?;
+                let rule = match (rule, n) {
+                    // A lone part seal uses the part nonce; a multi-seal part without internal
+                    // parts is nothing the proxy was seen to write, so its nonces stay unchecked.
+                    (SegmentRule::Part(_), 2..) => SegmentRule::Random,
+                    (r, _) => r,
+                };
+                segments.push(LegacySegment {
+                    part_number,
+                    internal_part,
+                    pt_offset: pt,
+                    pt_len: ps,
+                    ct_offset: ct,
+                    ct_len: cs,
+                    seal_count: n,
+                    first_seal: seals,
+                    rule,
+                });
+                pt = pt.checked_add(ps).ok_or(Error::MalformedLegacy)?;
+                ct = ct.checked_add(cs).ok_or(Error::MalformedLegacy)?;
+                seals = seals.checked_add(u64::from(n)).ok_or(Error::MalformedLegacy)?;
+                Ok(())
             };
-            segments.push(LegacySegment {
-                part_number,
-                internal_part,
-                pt_offset: pt,
-                pt_len: ps,
-                ct_offset: ct,
-                ct_len: cs,
-                seal_count: n,
-                first_seal: seals,
-                rule,
-            });
-            pt = pt.checked_add(ps).ok_or(Error::MalformedLegacy)?;
-            ct = ct.checked_add(cs).ok_or(Error::MalformedLegacy)?;
-            seals = seals.checked_add(u64::from(n)).ok_or(Error::MalformedLegacy)?;
-            Ok(())
-        };
         for part in s.parts() {
             if part.internal_parts.is_empty() {
-                let rule = if layout == LegacyLayout::Staged { SegmentRule::Random } else { SegmentRule::Part(part.number) };
+                let rule =
+                    if layout == LegacyLayout::Staged { SegmentRule::Random } else { SegmentRule::Part(part.number) };
                 push(part.number, None, part.plaintext_size, part.ciphertext_size, rule)?;
             } else {
                 for ip in &part.internal_parts {
-                    let rule = if layout == LegacyLayout::Staged { SegmentRule::Random } else { SegmentRule::Frame(ip.number) };
+                    let rule = if layout == LegacyLayout::Staged {
+                        SegmentRule::Random
+                    } else {
+                        SegmentRule::Frame(ip.number)
+                    };
                     push(part.number, Some(ip.number), ip.plaintext_size, ip.ciphertext_size, rule)?;
                 }
             }
@@ -389,9 +399,9 @@ impl LegacyObject {
 
     /// Every seal, in order.
     pub fn seals(&self) -> impl Iterator<Item = LegacySeal> + '_ {
-        self.segments.iter().flat_map(move |seg| {
-            (0..u64::from(seg.seal_count)).filter_map(move |j| self.seal(seg.first_seal + j))
-        })
+        self.segments
+            .iter()
+            .flat_map(move |seg| (0..u64::from(seg.seal_count)).filter_map(move |j| self.seal(seg.first_seal + j)))
     }
 
     /// The nonce seal `seal` must carry, when its layout derives nonces and the upload id
@@ -439,7 +449,15 @@ impl LegacyObject {
         let end = end.min(self.pt_len);
         let start = start.min(end);
         if start == end {
-            return Ok(LegacyRange { ct_start: 0, ct_end: 0, skip: 0, len: 0, pt_start: start, first_seal: 0, end_seal: 0 });
+            return Ok(LegacyRange {
+                ct_start: 0,
+                ct_end: 0,
+                skip: 0,
+                len: 0,
+                pt_start: start,
+                first_seal: 0,
+                end_seal: 0,
+            });
         }
         let first = self.seal_index_at(start).and_then(|i| self.seal(i)).ok_or(Error::InvalidState)?;
         let last = self.seal_index_at(end - 1).and_then(|i| self.seal(i)).ok_or(Error::InvalidState)?;

@@ -311,14 +311,14 @@ mod tests {
         let s = LegacySidecar::from_json(ok.as_bytes()).unwrap();
         assert_eq!(s.ciphertext_size(), 35);
         for bad in [
-            json(r#"{"pn":1,"ps":7,"cs":35}"#, 8, 1),                           // ts
-            json(r#"{"pn":1,"ps":7,"cs":35}"#, 7, 2),                           // pc
-            json(r#"{"pn":1,"ps":7,"cs":36}"#, 7, 1),                           // cs - ps
-            json(r#"{"pn":2,"ps":7,"cs":35},{"pn":1,"ps":0,"cs":28}"#, 7, 2),   // order
-            json(r#"{"pn":0,"ps":7,"cs":35}"#, 7, 1),                           // pn 0
+            json(r#"{"pn":1,"ps":7,"cs":35}"#, 8, 1),                                 // ts
+            json(r#"{"pn":1,"ps":7,"cs":35}"#, 7, 2),                                 // pc
+            json(r#"{"pn":1,"ps":7,"cs":36}"#, 7, 1),                                 // cs - ps
+            json(r#"{"pn":2,"ps":7,"cs":35},{"pn":1,"ps":0,"cs":28}"#, 7, 2),         // order
+            json(r#"{"pn":0,"ps":7,"cs":35}"#, 7, 1),                                 // pn 0
             json(r#"{"pn":1,"ps":7,"cs":63,"ip":[{"ipn":1,"ps":7,"cs":35}]}"#, 7, 1), // ip sum
-            json(r#"{"pn":1,"ps":-7,"cs":35}"#, 7, 1),                          // type
-            json(r#"{"pn":1,"ps":7,"cs":35,"ps":7}"#, 7, 1),                    // duplicate
+            json(r#"{"pn":1,"ps":-7,"cs":35}"#, 7, 1),                                // type
+            json(r#"{"pn":1,"ps":7,"cs":35,"ps":7}"#, 7, 1),                          // duplicate
             alloc::string::String::from("{\"v\":2}"),
             alloc::string::String::from("[]"),
         ] {

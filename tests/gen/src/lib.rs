@@ -1,15 +1,25 @@
 //! Deterministic generator of the isec spec corpus (`tests/vectors/`).
 //!
+//! A test tool over small, in-memory objects: lengths and offsets always fit `usize`.
+//!
 //! Every random input (DEKs, salts, nonce prefixes) is derived from the case name with
 //! SHA-256, so the files are reproducible byte for byte; a test compares them with the
 //! checked-in copies. Expected outcomes are written down per case from SPEC.md's rules, not
 //! computed by running the decryptor: the corpus is the contract the code must meet.
 
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::unwrap_used,
+    reason = "test-vector generator over small in-memory objects"
+)]
+
 use std::collections::BTreeMap;
 
 use isec_core::envelope::HEADER_LEN;
-use isec_core::{oneshot, Dek, Envelope, Kek, Layout, Nonce, FramePosition, ObjectKey, Params, RustCrypto, SegmentTable, Shape};
-use serde_json::{json, Value};
+use isec_core::{
+    Dek, Envelope, FramePosition, Kek, Layout, Nonce, ObjectKey, Params, RustCrypto, SegmentTable, Shape, oneshot,
+};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// Plaintext of length `n`: byte `i` is `i % 251` (shared with every harness).
@@ -42,7 +52,13 @@ fn kek(name: &str) -> Kek {
 type R<T> = Result<T, isec_core::Error>;
 
 fn make_envelope(name: &str, kid: &str, params: Params) -> R<(Envelope, ObjectKey)> {
-    Envelope::create_with(&kek(kid), kid, params, &Dek::from_bytes(h(&format!("isec-vector-dek:{name}"))), h(&format!("isec-vector-salt:{name}")))
+    Envelope::create_with(
+        &kek(kid),
+        kid,
+        params,
+        &Dek::from_bytes(h(&format!("isec-vector-dek:{name}"))),
+        h(&format!("isec-vector-salt:{name}")),
+    )
 }
 
 fn params(frame: u64, part: Option<u64>, declared: Option<u64>) -> R<Params> {
@@ -55,7 +71,9 @@ fn params(frame: u64, part: Option<u64>, declared: Option<u64>) -> R<Params> {
 }
 
 fn encrypt(name: &str, key: &ObjectKey, pt: &[u8]) -> R<Vec<u8>> {
-    oneshot::encrypt_with_prefixes::<RustCrypto>(key, pt, &mut |i| Ok(prefix(&format!("isec-vector-prefix:{name}:{i}"))))
+    oneshot::encrypt_with_prefixes::<RustCrypto>(key, pt, &mut |i| {
+        Ok(prefix(&format!("isec-vector-prefix:{name}:{i}")))
+    })
 }
 
 /// Frame boundaries `(start, end)` of a single- or parts-layout ciphertext.
@@ -146,16 +164,52 @@ fn frames_file() -> R<Value> {
     let (f0, f1, f2) = (&a[fa[0].0..fa[0].1], &a[fa[1].0..fa[1].1], &a[fa[2].0..fa[2].1]);
     let cases = vec![
         valid("three frames, short final frame", vec![], a.clone(), 10_000),
-        bad("bit flipped in frame 1 ciphertext", vec!["Tampered"], flip(a.clone(), fa[1].0 + 100, 0x01), "authentication_failed", f),
-        bad("bit flipped in frame 0 tag", vec!["Tampered"], flip(a.clone(), fa[0].1 - 1, 0x80), "authentication_failed", 0),
-        bad("bit flipped in frame 2 nonce prefix", vec!["Tampered"], flip(a.clone(), fa[2].0, 0x01), "authentication_failed", 2 * f),
-        bad("frame 0 nonce index changed", vec!["Tampered"], flip(a.clone(), fa[0].0 + 10, 0x01), "authentication_failed", 0),
-        bad("frame 0 flags set to final", vec!["Tampered"], flip(a.clone(), fa[0].0 + 11, 0x03), "authentication_failed", 0),
+        bad(
+            "bit flipped in frame 1 ciphertext",
+            vec!["Tampered"],
+            flip(a.clone(), fa[1].0 + 100, 0x01),
+            "authentication_failed",
+            f,
+        ),
+        bad(
+            "bit flipped in frame 0 tag",
+            vec!["Tampered"],
+            flip(a.clone(), fa[0].1 - 1, 0x80),
+            "authentication_failed",
+            0,
+        ),
+        bad(
+            "bit flipped in frame 2 nonce prefix",
+            vec!["Tampered"],
+            flip(a.clone(), fa[2].0, 0x01),
+            "authentication_failed",
+            2 * f,
+        ),
+        bad(
+            "frame 0 nonce index changed",
+            vec!["Tampered"],
+            flip(a.clone(), fa[0].0 + 10, 0x01),
+            "authentication_failed",
+            0,
+        ),
+        bad(
+            "frame 0 flags set to final",
+            vec!["Tampered"],
+            flip(a.clone(), fa[0].0 + 11, 0x03),
+            "authentication_failed",
+            0,
+        ),
         bad("frames 0 and 1 swapped", vec!["Reordered"], cat(&[f1, f0, f2]), "frame_out_of_order", 0),
         bad("frame 1 dropped", vec!["Reordered"], cat(&[f0, f2]), "frame_out_of_order", f),
         bad("frame 0 duplicated", vec!["Reordered"], cat(&[f0, f0, f1, f2]), "frame_out_of_order", f),
         bad("final frame dropped (cut at a frame boundary)", vec!["Truncated"], cat(&[f0, f1]), "truncated", 2 * f),
-        bad("last 10 bytes cut (inside the final frame)", vec!["Truncated"], a[..a.len() - 10].to_vec(), "authentication_failed", 2 * f),
+        bad(
+            "last 10 bytes cut (inside the final frame)",
+            vec!["Truncated"],
+            a[..a.len() - 10].to_vec(),
+            "authentication_failed",
+            2 * f,
+        ),
         bad("cut inside frame 1", vec!["Truncated"], a[..fa[1].0 + 2000].to_vec(), "authentication_failed", f),
         bad("empty ciphertext", vec!["Truncated"], Vec::new(), "truncated", 0),
         bad("20 bytes: shorter than one frame", vec!["Truncated"], a[..20].to_vec(), "truncated", 0),
@@ -170,12 +224,24 @@ fn frames_file() -> R<Value> {
     let (env_b, key_b) = make_envelope("B", "kek-a", params(4096, None, None)?)?;
     let b = encrypt("B", &key_b, &pattern(2 * f))?;
     let fb = frames(&key_b, b.len())?;
-    let mut c = bad("5 bytes appended after a full final frame", vec!["Extended", "RangedDiffers"], cat(&[&b, &[1, 2, 3, 4, 5]]), "trailing_data", 2 * f);
+    let mut c = bad(
+        "5 bytes appended after a full final frame",
+        vec!["Extended", "RangedDiffers"],
+        cat(&[&b, &[1, 2, 3, 4, 5]]),
+        "trailing_data",
+        2 * f,
+    );
     c.ranged_error = Some("truncated");
     let cases = vec![
         valid("two full frames: the final frame is full", vec!["EdgeSize"], b.clone(), 2 * f),
         c,
-        bad("frame 0 appended after a full final frame", vec!["Extended"], cat(&[&b, &b[fb[0].0..fb[0].1]]), "trailing_data", 2 * f),
+        bad(
+            "frame 0 appended after a full final frame",
+            vec!["Extended"],
+            cat(&[&b, &b[fb[0].0..fb[0].1]]),
+            "trailing_data",
+            2 * f,
+        ),
         bad("final full frame dropped", vec!["Truncated"], b[..fb[0].1].to_vec(), "truncated", f),
     ];
     for c in cases {
@@ -185,18 +251,54 @@ fn frames_file() -> R<Value> {
     // Object C: the empty object is one empty final frame.
     let (env_c, key_c) = make_envelope("C", "kek-b", params(4096, None, Some(0))?)?;
     let cobj = encrypt("C", &key_c, &[])?;
-    tests.push(object_case(&mut id, &env_c, 0, valid("empty plaintext, declared size 0", vec!["EdgeSize"], cobj.clone(), 0), None));
-    let mut doubled = bad("empty object with its frame doubled: read as one 28-byte-payload frame", vec!["Extended", "RangedDiffers"], cat(&[&cobj, &cobj]), "authentication_failed", 0);
+    tests.push(object_case(
+        &mut id,
+        &env_c,
+        0,
+        valid("empty plaintext, declared size 0", vec!["EdgeSize"], cobj.clone(), 0),
+        None,
+    ));
+    let mut doubled = bad(
+        "empty object with its frame doubled: read as one 28-byte-payload frame",
+        vec!["Extended", "RangedDiffers"],
+        cat(&[&cobj, &cobj]),
+        "authentication_failed",
+        0,
+    );
     doubled.ranged_error = Some("trailing_data");
     tests.push(object_case(&mut id, &env_c, 0, doubled, None));
-    tests.push(object_case(&mut id, &env_a, 10_000, bad("object A's envelope on object C's body", vec!["SwappedEnvelope"], cobj.clone(), "authentication_failed", 0), None));
-    let mut swapped = bad("object C's envelope (declared size 0) on object A's body", vec!["SwappedEnvelope", "RangedDiffers"], a.clone(), "authentication_failed", 0);
+    tests.push(object_case(
+        &mut id,
+        &env_a,
+        10_000,
+        bad(
+            "object A's envelope on object C's body",
+            vec!["SwappedEnvelope"],
+            cobj.clone(),
+            "authentication_failed",
+            0,
+        ),
+        None,
+    ));
+    let mut swapped = bad(
+        "object C's envelope (declared size 0) on object A's body",
+        vec!["SwappedEnvelope", "RangedDiffers"],
+        a.clone(),
+        "authentication_failed",
+        0,
+    );
     swapped.ranged_error = Some("trailing_data");
     tests.push(object_case(&mut id, &env_c, 0, swapped, None));
 
     // Object D: one byte, 64 KiB frames (the default), declared size.
     let (env_d, key_d) = make_envelope("D", "kek-a", params(65_536, None, Some(1))?)?;
-    tests.push(object_case(&mut id, &env_d, 1, valid("one byte, default 64 KiB frames", vec!["EdgeSize"], encrypt("D", &key_d, &pattern(1))?, 1), None));
+    tests.push(object_case(
+        &mut id,
+        &env_d,
+        1,
+        valid("one byte, default 64 KiB frames", vec!["EdgeSize"], encrypt("D", &key_d, &pattern(1))?, 1),
+        None,
+    ));
 
     Ok(json!({
         "schema": "isec-frames-v1",
@@ -219,7 +321,13 @@ fn multipart_file() -> R<Value> {
     let part = |n: u32, attempt: u32| -> R<Vec<u8>> {
         let s = (n as usize - 1) * 8192;
         let e = (s + 8192).min(pt.len());
-        oneshot::encrypt_part_with_prefix::<RustCrypto>(&key, n, n == 3, prefix(&format!("isec-vector-prefix:P:{n}:{attempt}")), &pt[s..e])
+        oneshot::encrypt_part_with_prefix::<RustCrypto>(
+            &key,
+            n,
+            n == 3,
+            prefix(&format!("isec-vector-prefix:P:{n}:{attempt}")),
+            &pt[s..e],
+        )
     };
     let (p1, p2, p3) = (part(1, 0)?, part(2, 0)?, part(3, 0)?);
     let p1_retry = part(1, 1)?;
@@ -232,12 +340,41 @@ fn multipart_file() -> R<Value> {
     let cases = vec![
         valid("three parts encrypted independently", vec![], cat(&[&p1, &p2, &p3]), 20_000),
         bad("parts 1 and 2 swapped", vec!["Reordered"], cat(&[&p2, &p1, &p3]), "authentication_failed", 0),
-        ranged(bad("part 2 missing (declared size says 20000)", vec!["Reordered"], cat(&[&p1, &p3]), "authentication_failed", 8192), "truncated"),
-        ranged(bad("part 1 duplicated (declared size says 20000)", vec!["Reordered"], cat(&[&p1, &p1, &p2, &p3]), "authentication_failed", 8192), "trailing_data"),
+        ranged(
+            bad(
+                "part 2 missing (declared size says 20000)",
+                vec!["Reordered"],
+                cat(&[&p1, &p3]),
+                "authentication_failed",
+                8192,
+            ),
+            "truncated",
+        ),
+        ranged(
+            bad(
+                "part 1 duplicated (declared size says 20000)",
+                vec!["Reordered"],
+                cat(&[&p1, &p1, &p2, &p3]),
+                "authentication_failed",
+                8192,
+            ),
+            "trailing_data",
+        ),
         bad("last part missing", vec!["Truncated"], cat(&[&p1, &p2]), "truncated", 16_384),
-        bad("frames of two attempts of part 1 spliced", vec!["Reordered"], cat(&[&spliced, &p2, &p3]), "frame_out_of_order", f),
+        bad(
+            "frames of two attempts of part 1 spliced",
+            vec!["Reordered"],
+            cat(&[&spliced, &p2, &p3]),
+            "frame_out_of_order",
+            f,
+        ),
     ];
-    let mut retried = valid("part 1 retried with a fresh prefix; the retry is what was completed", vec![], cat(&[&p1_retry, &p2, &p3]), 20_000);
+    let mut retried = valid(
+        "part 1 retried with a fresh prefix; the retry is what was completed",
+        vec![],
+        cat(&[&p1_retry, &p2, &p3]),
+        20_000,
+    );
     retried.flags = vec![];
     for c in cases.into_iter().chain(std::iter::once(retried)) {
         let v = object_case(&mut id, &env, 20_000, c, None);
@@ -247,14 +384,25 @@ fn multipart_file() -> R<Value> {
     // Table layout: parts 1, 2, 4 of 5000, 5000 and 300 bytes (a gap in part numbers).
     let (tenv, tkey) = make_envelope("T", "kek-b", params(4096, None, None)?.with_table())?;
     let tpt = pattern(10_300);
-    let tpart = |n: u32, s: usize, e: usize| oneshot::encrypt_part_with_prefix::<RustCrypto>(&tkey, n, false, prefix(&format!("isec-vector-prefix:T:{n}")), &tpt[s..e]);
+    let tpart = |n: u32, s: usize, e: usize| {
+        oneshot::encrypt_part_with_prefix::<RustCrypto>(
+            &tkey,
+            n,
+            false,
+            prefix(&format!("isec-vector-prefix:T:{n}")),
+            &tpt[s..e],
+        )
+    };
     let (t1, t2, t4) = (tpart(1, 0, 5000)?, tpart(2, 5000, 10_000)?, tpart(4, 10_000, 10_300)?);
     let table = SegmentTable::new(vec![(1, 5000), (2, 5000), (4, 300)])?.encode(&tkey);
     let bad_table = flip(table.clone(), 10, 0x01);
     let whole = cat(&[&t1, &t2, &t4]);
     let mut cases = vec![
         (valid("relay parts of arbitrary sizes with a segment table", vec![], whole.clone(), 10_300), table.clone()),
-        (bad("parts 1 and 2 swapped", vec!["Reordered"], cat(&[&t2, &t1, &t4]), "authentication_failed", 0), table.clone()),
+        (
+            bad("parts 1 and 2 swapped", vec!["Reordered"], cat(&[&t2, &t1, &t4]), "authentication_failed", 0),
+            table.clone(),
+        ),
         (bad("last part missing", vec!["Truncated"], cat(&[&t1, &t2]), "truncated", 0), table.clone()),
         (bad("segment table tampered", vec!["Tampered"], whole.clone(), "authentication_failed", 0), bad_table),
     ];
@@ -319,8 +467,18 @@ fn envelope_file() -> R<Value> {
         json!({"version": i.version, "suite": i.suite, "kid": i.kid, "wrap_alg": i.wrap_alg.name(), "frame_size": i.frame_size,
                "layout": i.layout.name(), "part_size": i.part_size, "declared_size": i.declared_size, "envelope_len": i.envelope_len})
     };
-    push("single layout, 64 KiB frames, declared size", vec![], env.to_text(), json!({"result": "valid", "inspect": info(&env)}));
-    push("parts layout, 1 MiB frames, 8 MiB parts", vec![], env_p.to_text(), json!({"result": "valid", "inspect": info(&env_p)}));
+    push(
+        "single layout, 64 KiB frames, declared size",
+        vec![],
+        env.to_text(),
+        json!({"result": "valid", "inspect": info(&env)}),
+    );
+    push(
+        "parts layout, 1 MiB frames, 8 MiB parts",
+        vec![],
+        env_p.to_text(),
+        json!({"result": "valid", "inspect": info(&env_p)}),
+    );
     push("table layout", vec![], env_t.to_text(), json!({"result": "valid", "inspect": info(&env_t)}));
     let dec = |e: &str| json!({"result": "invalid", "stage": "decode", "error": e});
     let opn = |e: &str| json!({"result": "invalid", "stage": "open", "error": e});
@@ -332,24 +490,89 @@ fn envelope_file() -> R<Value> {
     push("frame exponent 11 (2 KiB)", vec!["Params"], patch_envelope(&env, |b| b[2] = 11), dec("invalid_frame_size"));
     push("frame exponent 24 (16 MiB)", vec!["Params"], patch_envelope(&env, |b| b[2] = 24), dec("invalid_frame_size"));
     push("unknown layout 7", vec!["Params"], patch_envelope(&env, |b| b[3] = 7), dec("malformed_envelope"));
-    push("part frames set on a single layout", vec!["Params"], patch_envelope(&env, |b| b[7] = 1), dec("malformed_envelope"));
-    push("parts layout with zero frames per part", vec!["Params"], patch_envelope(&env_p, |b| b[4..8].copy_from_slice(&[0; 4])), dec("malformed_envelope"));
+    push(
+        "part frames set on a single layout",
+        vec!["Params"],
+        patch_envelope(&env, |b| b[7] = 1),
+        dec("malformed_envelope"),
+    );
+    push(
+        "parts layout with zero frames per part",
+        vec!["Params"],
+        patch_envelope(&env_p, |b| b[4..8].copy_from_slice(&[0; 4])),
+        dec("malformed_envelope"),
+    );
     push("declared-size flag 2", vec!["Params"], patch_envelope(&env, |b| b[8] = 2), dec("malformed_envelope"));
-    push("declared size above the 16 TiB limit", vec!["Params"], patch_envelope(&env, |b| b[9..17].copy_from_slice(&((1u64 << 44) + 1).to_be_bytes())), dec("limit_exceeded"));
+    push(
+        "declared size above the 16 TiB limit",
+        vec!["Params"],
+        patch_envelope(&env, |b| b[9..17].copy_from_slice(&((1u64 << 44) + 1).to_be_bytes())),
+        dec("limit_exceeded"),
+    );
     push("trailing byte", vec!["Malformed"], patch_envelope(&env, |b| b.push(0)), dec("malformed_envelope"));
-    push("last byte missing", vec!["Malformed"], patch_envelope(&env, |b| { b.pop(); }), dec("malformed_envelope"));
-    push("cut inside the header", vec!["Malformed"], patch_envelope(&env, |b| b.truncate(30)), dec("malformed_envelope"));
-    push("key id with a space", vec!["Malformed"], patch_envelope(&env, |b| b[kid_at + 2] = b' '), dec("malformed_envelope"));
+    push(
+        "last byte missing",
+        vec!["Malformed"],
+        patch_envelope(&env, |b| {
+            b.pop();
+        }),
+        dec("malformed_envelope"),
+    );
+    push(
+        "cut inside the header",
+        vec!["Malformed"],
+        patch_envelope(&env, |b| b.truncate(30)),
+        dec("malformed_envelope"),
+    );
+    push(
+        "key id with a space",
+        vec!["Malformed"],
+        patch_envelope(&env, |b| b[kid_at + 2] = b' '),
+        dec("malformed_envelope"),
+    );
     push("key id length zero", vec!["Malformed"], patch_envelope(&env, |b| b[kid_at] = 0), dec("malformed_envelope"));
-    push("unknown wrap algorithm 9", vec!["Version"], patch_envelope(&env, |b| b[wrap_at] = 9), dec("unsupported_suite"));
-    push("AES-KWP blob of 39 bytes", vec!["Malformed"], patch_envelope(&env, |b| { b[wrap_at + 1] = 39; b.pop(); }), dec("malformed_envelope"));
-    push("frame size changed, commitment kept", vec!["Binding"], patch_envelope(&env, |b| b[2] = 13), opn("commitment_mismatch"));
+    push(
+        "unknown wrap algorithm 9",
+        vec!["Version"],
+        patch_envelope(&env, |b| b[wrap_at] = 9),
+        dec("unsupported_suite"),
+    );
+    push(
+        "AES-KWP blob of 39 bytes",
+        vec!["Malformed"],
+        patch_envelope(&env, |b| {
+            b[wrap_at + 1] = 39;
+            b.pop();
+        }),
+        dec("malformed_envelope"),
+    );
+    push(
+        "frame size changed, commitment kept",
+        vec!["Binding"],
+        patch_envelope(&env, |b| b[2] = 13),
+        opn("commitment_mismatch"),
+    );
     push("declared size changed", vec!["Binding"], patch_envelope(&env, |b| b[16] ^= 1), opn("commitment_mismatch"));
     push("salt changed", vec!["Binding"], patch_envelope(&env, |b| b[20] ^= 1), opn("commitment_mismatch"));
-    push("commitment changed", vec!["Binding"], patch_envelope(&env, |b| b[HEADER_LEN + 5] ^= 1), opn("commitment_mismatch"));
+    push(
+        "commitment changed",
+        vec!["Binding"],
+        patch_envelope(&env, |b| b[HEADER_LEN + 5] ^= 1),
+        opn("commitment_mismatch"),
+    );
     push("wrapped DEK changed", vec!["Tampered"], patch_envelope(&env, |b| b[wrap_at + 5] ^= 1), opn("unwrap_failed"));
-    push("key id changed to another known key", vec!["Binding"], patch_envelope(&env, |b| b[kid_at + 5] = b'b'), opn("unwrap_failed"));
-    push("key id changed to an unknown key", vec!["Binding"], patch_envelope(&env, |b| b[kid_at + 5] = b'z'), opn("unknown_kid"));
+    push(
+        "key id changed to another known key",
+        vec!["Binding"],
+        patch_envelope(&env, |b| b[kid_at + 5] = b'b'),
+        opn("unwrap_failed"),
+    );
+    push(
+        "key id changed to an unknown key",
+        vec!["Binding"],
+        patch_envelope(&env, |b| b[kid_at + 5] = b'z'),
+        opn("unknown_kid"),
+    );
 
     // Key schedule of envelope 1, for implementations in other languages.
     let kdf = json!({
@@ -382,13 +605,18 @@ fn nonces_file() -> Value {
     let p = prefix("isec-vector-prefix:nonces");
     let mut tests = Vec::new();
     let mut id = 0;
-    for (index, seg, obj) in [(0u32, false, false), (1, false, false), (0xFFFF_FFFE, true, false), (7, true, true), (0, true, true)] {
+    for (index, seg, obj) in
+        [(0u32, false, false), (1, false, false), (0xFFFF_FFFE, true, false), (7, true, true), (0, true, true)]
+    {
         id += 1;
         let n = Nonce::new(&p, FramePosition { index, segment_end: seg, object_end: obj });
-        tests.push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p), "index": index,
+        tests
+            .push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p), "index": index,
             "segment_end": seg, "object_end": obj, "nonce": hex::encode(n.0), "result": "valid"}));
     }
-    for (flags, comment) in [(0x02u8, "object end without segment end"), (0x04, "unknown flag bit 0x04"), (0x80, "unknown flag bit 0x80")] {
+    for (flags, comment) in
+        [(0x02u8, "object end without segment end"), (0x04, "unknown flag bit 0x04"), (0x80, "unknown flag bit 0x80")]
+    {
         id += 1;
         let mut n = Nonce::new(&p, FramePosition { index: 3, segment_end: false, object_end: false }).0;
         n[11] = flags;
@@ -412,7 +640,18 @@ fn ranges_file() -> R<Value> {
     let sizes = [(0usize, &env_s), (1, &env_s), (4096, &env_s), (10_000, &env_s), (20_000, &env_p), (16_384, &env_p)];
     for (pt_len, env) in sizes {
         let shape = Shape::from_plaintext_len(env.header(), pt_len as u64)?;
-        let ranges = [(0u64, 0u64), (0, 1), (0, pt_len as u64), (4095, 4097), (4096, 8192), (100, 9000), (8191, 8193), (pt_len as u64, pt_len as u64 + 10), (pt_len as u64 + 5, pt_len as u64 + 100), (3, 2)];
+        let ranges = [
+            (0u64, 0u64),
+            (0, 1),
+            (0, pt_len as u64),
+            (4095, 4097),
+            (4096, 8192),
+            (100, 9000),
+            (8191, 8193),
+            (pt_len as u64, pt_len as u64 + 10),
+            (pt_len as u64 + 5, pt_len as u64 + 100),
+            (3, 2),
+        ];
         for (a, b) in ranges {
             let plan = shape.map_range(a, b);
             id += 1;
@@ -424,7 +663,12 @@ fn ranges_file() -> R<Value> {
             }));
         }
     }
-    for (ct_len, err, comment) in [(0u64, "truncated", "zero-length ciphertext"), (27, "truncated", "shorter than a frame"), (4124 + 28, "bad_frame_length", "empty frame after a full one"), (4124 + 10, "truncated", "10 bytes after a full frame")] {
+    for (ct_len, err, comment) in [
+        (0u64, "truncated", "zero-length ciphertext"),
+        (27, "truncated", "shorter than a frame"),
+        (4124 + 28, "bad_frame_length", "empty frame after a full one"),
+        (4124 + 10, "truncated", "10 bytes after a full frame"),
+    ] {
         id += 1;
         tests.push(json!({"tcId": id, "comment": comment, "flags": ["ImpossibleLength"], "envelope": env_s.to_text(), "ciphertext_len": ct_len,
             "range": [0, 1], "result": "invalid", "error": err}));
@@ -439,7 +683,10 @@ fn ranges_file() -> R<Value> {
 }
 
 fn keys_file() -> Value {
-    let keys: serde_json::Map<String, Value> = keks().into_iter().map(|(n, k)| (n.to_string(), json!({"kid": n, "kek": hex::encode(k.expose_secret()), "state": "active"}))).collect();
+    let keys: serde_json::Map<String, Value> = keks()
+        .into_iter()
+        .map(|(n, k)| (n.to_string(), json!({"kid": n, "kek": hex::encode(k.expose_secret()), "state": "active"})))
+        .collect();
     json!({"schema": "isec-keys-v1", "comment": "KEKs named by key id; every case opens its envelope with the KEK its kid names", "keys": keys})
 }
 
