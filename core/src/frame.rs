@@ -38,8 +38,12 @@ impl<C: FrameCipher> SegmentSealer<C> {
         if out.len() != plaintext.len() + FRAME_OVERHEAD {
             return Err(Error::BufferTooSmall);
         }
-        out[NONCE_LEN..NONCE_LEN + plaintext.len()].copy_from_slice(plaintext);
-        self.seal_in_place(pos, out)
+        let nonce = Nonce::new(&self.prefix, pos);
+        let (head, rest) = out.split_at_mut(NONCE_LEN);
+        head.copy_from_slice(&nonce.0);
+        let (body, tag) = rest.split_at_mut(plaintext.len());
+        tag.copy_from_slice(&self.cipher.seal_to(&nonce.0, plaintext, body)?);
+        Ok(())
     }
 
     /// Seals in place: `frame` holds the plaintext at `[12 .. len-16]`; the nonce and the

@@ -222,6 +222,57 @@ impl<C: FrameCipher> Encryptor<C> {
         }
     }
 
+    /// Seals one full, non-final frame in place, for callers that read plaintext straight
+    /// into their output buffer: `frame` is `[12 free bytes][frame-size plaintext][16 free
+    /// bytes]`; the nonce and tag are written around the plaintext. This skips the copy
+    /// [`Encryptor::update`] makes. It cannot be mixed with buffered input.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] unless `frame` is exactly frame size + 28 bytes,
+    /// [`Error::InvalidState`] if `update` left input buffered or after an error,
+    /// [`Error::InvalidParameter`] past the part or declared size, [`Error::LimitExceeded`].
+    pub fn seal_frame_in_place(&mut self, frame: &mut [u8]) -> Result<()> {
+        if self.failed || !self.pending.is_empty() {
+            return Err(Error::InvalidState);
+        }
+        if frame.len() != self.frame + FRAME_OVERHEAD {
+            return Err(Error::BufferTooSmall);
+        }
+        // A full frame followed by more data: the object must still have room for it.
+        let after = self.consumed + self.frame as u64;
+        if after >= self.rules.max_len || self.rules.exact_len.is_some_and(|e| after >= e) {
+            return Err(Error::InvalidParameter);
+        }
+        if self.index + 2 > MAX_FRAMES_PER_SEGMENT {
+            return Err(Error::LimitExceeded);
+        }
+        self.sealer.seal_in_place(self.position(false), frame)?;
+        self.index += 1;
+        self.consumed = after;
+        Ok(())
+    }
+
+    /// Seals the final frame in place (`[12][0..=frame-size plaintext][16]`) and ends the
+    /// segment; the in-place counterpart of [`Encryptor::finish`].
+    ///
+    /// # Errors
+    /// As [`Encryptor::seal_frame_in_place`], and [`Error::InvalidParameter`] if the segment
+    /// is shorter than its part or declared size.
+    pub fn finish_in_place(self, frame: &mut [u8]) -> Result<()> {
+        if self.failed || !self.pending.is_empty() {
+            return Err(Error::InvalidState);
+        }
+        let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BufferTooSmall)?;
+        if n > self.frame || (n == 0 && self.consumed > 0) {
+            return Err(Error::BufferTooSmall);
+        }
+        let total = self.consumed + n as u64;
+        if total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| e != total) {
+            return Err(Error::InvalidParameter);
+        }
+        self.sealer.seal_in_place(self.position(true), frame)
+    }
+
     /// Seals the final frame into `out` and ends the segment.
     ///
     /// # Errors
@@ -413,6 +464,71 @@ impl<C: FrameCipher> Decryptor<C> {
         Ok(n)
     }
 
+    /// Opens the next frame in place, for callers that read whole frames into a buffer
+    /// (every frame is frame size + 28 bytes except the object's last). On success the
+    /// verified plaintext to release is `frame[range]`; on failure the frame is wiped.
+    /// It cannot be mixed with buffered input of [`Decryptor::update`].
+    ///
+    /// # Errors
+    /// As [`Decryptor::update`].
+    pub fn open_frame_in_place(&mut self, frame: &mut [u8]) -> Result<core::ops::Range<usize>> {
+        if self.failed || !self.pending.is_empty() {
+            return Err(Error::InvalidState);
+        }
+        if self.done {
+            self.failed = true;
+            return Err(Error::TrailingData);
+        }
+        let full = self.frame + FRAME_OVERHEAD;
+        // A short frame can only be the last one; treat it as the end of input.
+        let at_end = frame.len() < full;
+        let r = self.process_in_place(frame, at_end);
+        if r.is_err() {
+            frame.fill(0);
+            self.failed = true;
+        }
+        r
+    }
+
+    fn process_in_place(&mut self, frame: &mut [u8], at_end: bool) -> Result<core::ops::Range<usize>> {
+        if frame.len() < FRAME_OVERHEAD {
+            return Err(Error::Truncated);
+        }
+        let pt_len = frame.len() - FRAME_OVERHEAD;
+        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
+        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
+            self.opener = Some((segment, self.key.opener::<C>(segment)?));
+        }
+        let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
+        let nonce = Nonce::read(frame)?;
+        opener.open_in_place(frame)?;
+        let pos = nonce.position()?;
+        self.check_position(&nonce, pos, at_end, pt_len)?;
+        self.released += (hi - lo) as u64;
+        self.advance(pos)?;
+        Ok(NONCE_LEN + lo..NONCE_LEN + hi)
+    }
+
+    /// The segment a frame of `len` bytes belongs to and the slice of its plaintext to keep.
+    fn locate(&self, len: usize, at_end: bool) -> Result<(u32, usize, usize)> {
+        let pt_len = len - FRAME_OVERHEAD;
+        match &self.plan {
+            Plan::Open { segment, .. } => Ok((*segment, 0, pt_len)),
+            Plan::Known { next, want_start, want_end, .. } => {
+                let spec = next.ok_or(Error::TrailingData)?;
+                if spec.ct_len() != len as u64 {
+                    return Err(if at_end { Error::Truncated } else { Error::BadFrameLength });
+                }
+                let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
+                let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
+                // Both lie within one frame, so they fit any usize.
+                let lo = usize::try_from(lo).map_err(|_| Error::LimitExceeded)?;
+                let hi = usize::try_from(hi).map_err(|_| Error::LimitExceeded)?;
+                Ok((spec.segment.number, lo, hi.max(lo)))
+            }
+        }
+    }
+
     /// Length of the next frame, and whether that is exact (known shape) or the full-frame
     /// length that only a final frame may undercut.
     fn next_need(&self) -> Option<usize> {
@@ -461,21 +577,7 @@ impl<C: FrameCipher> Decryptor<C> {
             return Err(Error::Truncated);
         }
         let pt_len = frame.len() - FRAME_OVERHEAD;
-        let (segment, lo, hi) = match &self.plan {
-            Plan::Open { segment, .. } => (*segment, 0, pt_len),
-            Plan::Known { next, want_start, want_end, .. } => {
-                let spec = next.ok_or(Error::TrailingData)?;
-                if spec.ct_len() != frame.len() as u64 {
-                    return Err(if at_end { Error::Truncated } else { Error::BadFrameLength });
-                }
-                let lo = (*want_start).max(spec.pt_start) - spec.pt_start;
-                let hi = (*want_end).min(spec.pt_start + spec.pt_len).max(spec.pt_start) - spec.pt_start;
-                // Both lie within one frame, so they fit any usize.
-                let lo = usize::try_from(lo).map_err(|_| Error::LimitExceeded)?;
-                let hi = usize::try_from(hi).map_err(|_| Error::LimitExceeded)?;
-                (spec.segment.number, lo, hi.max(lo))
-            }
-        };
+        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
         if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
             self.opener = Some((segment, self.key.opener::<C>(segment)?));
         }

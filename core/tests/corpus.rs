@@ -20,14 +20,30 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(dir().join(name)).expect("vector file")).expect("json")
 }
 
-fn keyring() -> Keyring {
+/// A keyring from keys.json: with `states`, exactly those kids in those states; without,
+/// every key decrypt-only.
+fn keyring_with(states: Option<&Value>) -> Keyring {
     let keys = load("keys.json");
     let mut ring = Keyring::new();
-    for (kid, k) in keys["keys"].as_object().expect("keys") {
-        let kek = Kek::from_slice(&hex::decode(k["kek"].as_str().unwrap()).unwrap()).unwrap();
-        ring.add_kek(kid, kek, KeyState::DecryptOnly).unwrap();
+    let all = keys["keys"].as_object().expect("keys");
+    let wanted: Vec<(String, KeyState)> = match states.and_then(Value::as_object) {
+        Some(m) => m.iter().map(|(k, v)| (k.clone(), KeyState::from_name(v.as_str().unwrap()).unwrap())).collect(),
+        None => all.keys().map(|k| (k.clone(), KeyState::DecryptOnly)).collect(),
+    };
+    for (kid, state) in wanted {
+        let k = &all[&kid];
+        if let Some(secret) = k["legacy_secret"].as_str() {
+            ring.add_legacy_secret_string(&kid, secret).unwrap();
+        } else {
+            let kek = Kek::from_slice(&hex::decode(k["kek"].as_str().unwrap()).unwrap()).unwrap();
+            ring.add_kek(&kid, kek, state).unwrap();
+        }
     }
     ring
+}
+
+fn keyring() -> Keyring {
+    keyring_with(None)
 }
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -299,4 +315,115 @@ fn multipart_vectors_rustcrypto() {
 #[test]
 fn multipart_vectors_awslc() {
     assert!(object_vectors::<AwsLc>("multipart.json") >= 10);
+}
+
+fn pairs(v: &Value) -> Vec<(String, String)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p[0].as_str().unwrap().to_string(), p[1].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn view(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+}
+
+#[test]
+fn copy_decision_vectors() {
+    use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
+    let doc = load("copy_decisions.json");
+    for t in doc["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let r = &t["request"];
+        let meta = pairs(&r["source_metadata"]);
+        let new_meta = pairs(&r["new_metadata"]);
+        let (meta, new_meta) = (view(&meta), view(&new_meta));
+        let l = &r["limits"];
+        let mut req = CopyRequest::new(&meta, r["source_size"].as_u64().unwrap());
+        req.source_sidecar = r["source_sidecar"].as_bool().unwrap();
+        req.directive = if r["directive"] == "COPY" { Directive::Copy } else { Directive::Replace };
+        req.new_metadata = &new_meta;
+        req.target_kid = r["target_kid"].as_str();
+        req.rotate_dek = r["rotate_dek"].as_bool().unwrap();
+        req.migrate_legacy = r["migrate_legacy"].as_bool().unwrap();
+        req.require_encryption = r["require_encryption"].as_bool().unwrap();
+        req.limits = CopyLimits {
+            single_copy_max: l["single_copy_max"].as_u64().unwrap(),
+            part_min: l["part_min"].as_u64().unwrap(),
+            part_max: l["part_max"].as_u64().unwrap(),
+            max_parts: l["max_parts"].as_u64().unwrap() as u32,
+            metadata_max: l["metadata_max"].as_u64().unwrap() as usize,
+        };
+        let ring = keyring_with(Some(&t["keys"]));
+        let got = decide(&req, Some(&ring));
+        if t["result"] == "invalid" {
+            assert_eq!(code(got), t["error"].as_str(), "tc {id}");
+            continue;
+        }
+        let p = got.unwrap_or_else(|e| panic!("tc {id}: {e}"));
+        let e = &t["expect"];
+        assert_eq!(p.action.name(), e["action"].as_str().unwrap(), "tc {id}");
+        assert_eq!(
+            p.metadata.as_deref().map(|m| m.to_vec()),
+            e["metadata"].as_array().map(|_| pairs(&e["metadata"])),
+            "tc {id}"
+        );
+        let ranges: Vec<(u64, u64)> =
+            e["ranges"].as_array().unwrap().iter().map(|r| (r[0].as_u64().unwrap(), r[1].as_u64().unwrap())).collect();
+        assert_eq!(p.ranges, ranges, "tc {id}");
+        assert_eq!(p.copy_sidecar, e["copy_sidecar"].as_bool().unwrap(), "tc {id}");
+        assert_eq!(p.rewrapped, e["rewrapped"].as_bool().unwrap(), "tc {id}");
+        assert_eq!(p.reason.map(|r| r.code()), e["reason"].as_str(), "tc {id}");
+        assert_eq!(p.requests, e["requests"].as_u64().unwrap(), "tc {id}");
+        assert_eq!(p.client_bytes, e["client_bytes"].as_u64().unwrap(), "tc {id}");
+    }
+}
+
+#[test]
+fn rotation_vectors() {
+    let doc = load("rotation.json");
+    for t in doc["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let mut ring = keyring_with(Some(&t["keys"]));
+        ring.set_min_version(t["min_version"].as_u64().unwrap() as u8);
+        let env = Envelope::decode_text(t["envelope"].as_str().unwrap()).unwrap();
+        match t["operation"].as_str().unwrap() {
+            "open" => match t["result"].as_str().unwrap() {
+                "valid" => assert!(ring.open(&env).is_ok(), "tc {id}"),
+                _ => assert_eq!(code(ring.open(&env)), t["error"].as_str(), "tc {id}"),
+            },
+            "rewrap" => {
+                let r = ring.rewrap(&env);
+                match t["result"].as_str().unwrap() {
+                    "valid" => {
+                        let e = r.unwrap();
+                        assert_eq!(e.to_text(), t["expect"]["envelope"].as_str().unwrap(), "tc {id}");
+                        assert_eq!(e.kid(), t["expect"]["kid"].as_str().unwrap(), "tc {id}");
+                    }
+                    _ => assert_eq!(code(r), t["error"].as_str(), "tc {id}"),
+                }
+            }
+            op => panic!("tc {id}: unknown operation {op}"),
+        }
+    }
+}
+
+#[test]
+fn legacy_vectors() {
+    use isec_core::legacy::{self, LegacyKey, LegacyMetadata, LegacyObject};
+    let doc = load("legacy.json");
+    for t in doc["tests"].as_array().unwrap() {
+        let id = &t["tcId"];
+        let meta = pairs(&t["metadata"]);
+        let ct = hex::decode(t["ciphertext"].as_str().unwrap()).unwrap();
+        let kek = Kek::legacy_from_secret_string(t["legacy_secret"].as_str().unwrap());
+        let r = LegacyMetadata::from_pairs(&meta)
+            .and_then(|m| LegacyObject::new(&m, None, ct.len() as u64))
+            .and_then(|obj| LegacyKey::open_object(&kek, &obj).and_then(|k| legacy::decrypt::<AwsLc>(&k, &obj, &ct)));
+        match t["result"].as_str().unwrap() {
+            "valid" => assert_eq!(r.unwrap(), pattern(t["plaintext_len"].as_u64().unwrap() as usize), "tc {id}"),
+            _ => assert_eq!(code(r), t["error"].as_str(), "tc {id}"),
+        }
+    }
 }

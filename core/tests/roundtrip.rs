@@ -140,3 +140,60 @@ proptest! {
         check_all::<AwsLc>(exp, len, &[s1, s2, 1, (1usize << exp) + 1, (1usize << exp) - 1], (a, a + w));
     }
 }
+
+/// Encrypts frame by frame in place (plaintext read straight into the output buffer).
+fn in_place_encrypt<C: FrameCipher>(key: &isec_core::ObjectKey, pt: &[u8]) -> Vec<u8> {
+    let f = key.header().frame_size() as usize;
+    let frames = pt.len().div_ceil(f).max(1);
+    let mut out = vec![0u8; pt.len() + frames * 28];
+    let mut enc = Encryptor::<C>::with_prefix(key, None, true, [1; 7]).unwrap();
+    for i in 0..frames - 1 {
+        let frame = &mut out[i * (f + 28)..(i + 1) * (f + 28)];
+        frame[12..12 + f].copy_from_slice(&pt[i * f..(i + 1) * f]);
+        enc.seal_frame_in_place(frame).unwrap();
+    }
+    let last = &mut out[(frames - 1) * (f + 28)..];
+    let n = last.len() - 28;
+    last[12..12 + n].copy_from_slice(&pt[(frames - 1) * f..]);
+    enc.finish_in_place(last).unwrap();
+    out
+}
+
+#[test]
+fn in_place_frames_match_the_streaming_api() {
+    for len in [0usize, 1, 4095, 4096, 4097, 3 * 4096, 20_000] {
+        let (_, key) = setup(12, None, None);
+        let pt = plaintext(len);
+        let streamed = stream_encrypt::<AwsLc>(&key, &pt, &[7, 5000]);
+        let mut in_place = in_place_encrypt::<AwsLc>(&key, &pt);
+        assert_eq!(in_place, streamed, "len {len}");
+        assert_eq!(in_place_encrypt::<RustCrypto>(&key, &pt), streamed, "len {len}");
+        // Decrypt frame by frame in place.
+        let mut dec = Decryptor::<AwsLc>::new(&key).unwrap();
+        let mut got = Vec::new();
+        for frame in in_place.chunks_mut(4096 + 28) {
+            let r = dec.open_frame_in_place(frame).unwrap();
+            got.extend_from_slice(&frame[r]);
+        }
+        assert_eq!(dec.finish(&mut []).unwrap(), 0);
+        assert_eq!(got, pt);
+    }
+    // A tampered frame is wiped and refused; a truncated stream is reported.
+    let (_, key) = setup(12, None, None);
+    let mut ct = in_place_encrypt::<AwsLc>(&key, &plaintext(10_000));
+    ct[4124 + 50] ^= 1;
+    let mut dec = Decryptor::<AwsLc>::new(&key).unwrap();
+    let mut frames = ct.chunks_mut(4124);
+    assert!(dec.open_frame_in_place(frames.next().unwrap()).is_ok());
+    let f1 = frames.next().unwrap();
+    assert_eq!(dec.open_frame_in_place(f1).err(), Some(isec_core::Error::AuthenticationFailed));
+    assert!(f1.iter().all(|b| *b == 0));
+    let mut ok = in_place_encrypt::<AwsLc>(&key, &plaintext(10_000));
+    let mut dec = Decryptor::<AwsLc>::new(&key).unwrap();
+    dec.open_frame_in_place(&mut ok[..4124]).unwrap();
+    assert_eq!(dec.finish(&mut []).err(), Some(isec_core::Error::Truncated));
+    // Sealing past the declared size is refused.
+    let (_, key) = setup(12, None, Some(4096));
+    let mut enc = Encryptor::<AwsLc>::with_prefix(&key, None, true, [1; 7]).unwrap();
+    assert_eq!(enc.seal_frame_in_place(&mut vec![0; 4124]).err(), Some(isec_core::Error::InvalidParameter));
+}

@@ -27,6 +27,24 @@ impl FrameCipher for AwsLc {
         Ok(out)
     }
 
+    fn seal_to(&self, nonce: &[u8; NONCE_LEN], plaintext: &[u8], out: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        if out.len() != plaintext.len() {
+            return Err(Error::BufferTooSmall);
+        }
+        let mut tag = [0u8; TAG_LEN];
+        self.0
+            .seal_out_of_place_scatter(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::empty(),
+                plaintext,
+                out,
+                &[],
+                &mut tag,
+            )
+            .map_err(|_| Error::LimitExceeded)?;
+        Ok(tag)
+    }
+
     fn open_in_place(&self, nonce: &[u8; NONCE_LEN], ct_and_tag: &mut [u8]) -> Result<()> {
         self.0
             .open_in_place(Nonce::assume_unique_for_key(*nonce), Aad::empty(), ct_and_tag)

@@ -33,6 +33,20 @@ pub trait FrameCipher: Sized + Send + Sync {
     /// [`crate::Error::LimitExceeded`] if `buf` exceeds GCM's per-message limit.
     fn seal_in_place(&self, nonce: &[u8; NONCE_LEN], buf: &mut [u8]) -> Result<[u8; TAG_LEN]>;
 
+    /// Encrypts `plaintext` into `out` (same length) and returns the tag, skipping a copy
+    /// where the backend has an out-of-place primitive.
+    ///
+    /// # Errors
+    /// [`crate::Error::BufferTooSmall`] if the lengths differ; as
+    /// [`FrameCipher::seal_in_place`].
+    fn seal_to(&self, nonce: &[u8; NONCE_LEN], plaintext: &[u8], out: &mut [u8]) -> Result<[u8; TAG_LEN]> {
+        if out.len() != plaintext.len() {
+            return Err(crate::Error::BufferTooSmall);
+        }
+        out.copy_from_slice(plaintext);
+        self.seal_in_place(nonce, out)
+    }
+
     /// Verifies the tag at the end of `ct_and_tag` and decrypts the rest in place. On failure
     /// the content is unspecified; callers wipe it (see [`crate::frame`]).
     ///

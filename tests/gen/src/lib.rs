@@ -682,12 +682,653 @@ fn ranges_file() -> R<Value> {
     }))
 }
 
+/// The legacy proxy's configured secret in the shared vectors.
+const LEGACY_SECRET: &str = "vector-kek-secret";
+
+fn ring_with(states: &[(&str, isec_core::KeyState)]) -> isec_core::Keyring {
+    let mut r = isec_core::Keyring::new();
+    for (kid, st) in states {
+        // The corpus keyrings hold at most one active key; AKIA... names the legacy key.
+        let _ = if kid.starts_with("AKIA") {
+            r.add_legacy_secret_string(kid, LEGACY_SECRET)
+        } else {
+            r.add_kek(kid, kek(kid), *st)
+        };
+    }
+    r
+}
+
+fn states_json(states: &[(&str, isec_core::KeyState)]) -> Value {
+    let m: serde_json::Map<String, Value> = states.iter().map(|(k, s)| ((*k).to_string(), json!(s.name()))).collect();
+    Value::Object(m)
+}
+
+fn pairs_json(p: &[(String, String)]) -> Value {
+    json!(p.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>())
+}
+
+fn copy_decisions_file() -> R<Value> {
+    use isec_core::KeyState::{Active, DecryptOnly, Disabled};
+    use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
+    let small = CopyLimits {
+        single_copy_max: 100_000,
+        part_min: 20_000,
+        part_max: 40_000,
+        max_parts: 10_000,
+        metadata_max: 2048,
+    };
+    let (env_a, _) = make_envelope("CA", "kek-a", params(4096, None, None)?)?;
+    let (env_p, _) = make_envelope("CP", "kek-a", params(4096, Some(3 * 4096), None)?)?;
+    let isec_meta = |e: &Envelope| {
+        vec![
+            ("isec".to_string(), e.to_text()),
+            ("isec-kid".to_string(), e.kid().to_string()),
+            ("owner".to_string(), "alice".to_string()),
+        ]
+    };
+    let legacy_meta = vec![
+        ("isec".to_string(), "n5924w5wF5rU9jKHoBMcgIuW1jNgfqKKVDgalifQhPLLnbW1vRvWoA==".to_string()),
+        ("isec-kid".to_string(), "AKIAVECTORTEST000001".to_string()),
+        ("client-etag".to_string(), "d41d8cd98f00b204e9800998ecf8427e".to_string()),
+        ("plaintext-size".to_string(), "0".to_string()),
+        ("owner".to_string(), "bob".to_string()),
+    ];
+    let staged = vec![
+        ("s3proxy-format".to_string(), "multipart-v3".to_string()),
+        (
+            "s3proxy-generation".to_string(),
+            "718d67941541df9c560f6a3bca2ae74bfddaa78e5006a98c31a7b7cd38f2fece".to_string(),
+        ),
+    ];
+    let plain = vec![("owner".to_string(), "carol".to_string())];
+    let ct_a = Shape::from_plaintext_len(env_a.header(), 50_000)?.ciphertext_len();
+    let ct_a_big = Shape::from_plaintext_len(env_a.header(), 250_001)?.ciphertext_len();
+    let ct_p_big = Shape::from_plaintext_len(env_p.header(), 250_001)?.ciphertext_len();
+    let new_meta =
+        vec![("owner".to_string(), "dave".to_string()), ("x-amz-meta-isec".to_string(), "stale".to_string())];
+    let rings: [(&str, Vec<(&str, isec_core::KeyState)>); 6] = [
+        ("a-active", vec![("kek-a", Active)]),
+        ("b-active", vec![("kek-a", DecryptOnly), ("kek-b", Active)]),
+        ("a-disabled", vec![("kek-a", Disabled), ("kek-b", Active)]),
+        ("none", vec![]),
+        ("b-decrypt-only", vec![("kek-a", Active), ("kek-b", DecryptOnly)]),
+        ("legacy", vec![("AKIAVECTORTEST000001", DecryptOnly), ("kek-b", Active)]),
+    ];
+    struct C<'a> {
+        want: &'a str,
+        comment: &'a str,
+        meta: &'a [(String, String)],
+        size: u64,
+        sidecar: bool,
+        directive: Directive,
+        new_meta: &'a [(String, String)],
+        target: Option<&'a str>,
+        rotate: bool,
+        migrate: bool,
+        require: bool,
+        ring: usize,
+        limits: CopyLimits,
+    }
+    let d = CopyLimits::default();
+    let ia = isec_meta(&env_a);
+    let ip = isec_meta(&env_p);
+    let huge = vec![("note".to_string(), "x".repeat(2000))];
+    let broken = vec![("isec".to_string(), "AQE".to_string())];
+    let cases = vec![
+        C {
+            want: "native",
+            comment: "isec, same key, COPY: native copy",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: d,
+        },
+        C {
+            want: "native_replace",
+            comment: "isec, REPLACE: native copy carrying the envelope; a stale isec value is overwritten",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Replace,
+            new_meta: &new_meta,
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: d,
+        },
+        C {
+            want: "native_replace",
+            comment: "isec into the active key kek-b: native copy with a rewrapped envelope",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: Some("kek-b"),
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 1,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "isec into kek-a, its own key: nothing to rewrap",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: Some("kek-a"),
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 1,
+            limits: d,
+        },
+        C {
+            want: "key_not_active",
+            comment: "isec into a key that is not active",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: Some("kek-b"),
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 4,
+            limits: d,
+        },
+        C {
+            want: "key_disabled",
+            comment: "isec into kek-b when the source key is disabled",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: Some("kek-b"),
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 2,
+            limits: d,
+        },
+        C {
+            want: "part_copy",
+            comment: "isec above the single-copy limit: frame-aligned part copy",
+            meta: &ia,
+            size: ct_a_big,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: small,
+        },
+        C {
+            want: "part_copy",
+            comment: "isec parts layout above the limit: frame-aligned part copy",
+            meta: &ip,
+            size: ct_p_big,
+            sidecar: false,
+            directive: Directive::Replace,
+            new_meta: &new_meta,
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: small,
+        },
+        C {
+            want: "reencrypt",
+            comment: "isec, new DEK requested: re-encrypt",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: true,
+            migrate: false,
+            require: false,
+            ring: 1,
+            limits: d,
+        },
+        C {
+            want: "limit_exceeded",
+            comment: "isec, REPLACE over the metadata budget",
+            meta: &ia,
+            size: ct_a,
+            sidecar: false,
+            directive: Directive::Replace,
+            new_meta: &huge,
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: d,
+        },
+        C {
+            want: "truncated",
+            comment: "isec with a size no object of its layout has",
+            meta: &ia,
+            size: 4124 + 5,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 0,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "plaintext COPY: native",
+            meta: &plain,
+            size: 10,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "part_copy",
+            comment: "plaintext above the limit: byte-range part copy",
+            meta: &plain,
+            size: 250_000,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: small,
+        },
+        C {
+            want: "reencrypt",
+            comment: "plaintext into an encrypted-only destination: re-encrypt",
+            meta: &plain,
+            size: 10,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: true,
+            ring: 0,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "legacy single object, COPY: native",
+            meta: &legacy_meta,
+            size: 28,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "native_replace",
+            comment: "legacy single object, REPLACE: carries the legacy keys",
+            meta: &legacy_meta,
+            size: 28,
+            sidecar: false,
+            directive: Directive::Replace,
+            new_meta: &new_meta,
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "legacy streamed object (no metadata, object-keyed sidecar): copy the sidecar too",
+            meta: &[],
+            size: 1000,
+            sidecar: true,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "legacy staged object: generation-keyed sidecar needs no copy",
+            meta: &staged,
+            size: 1000,
+            sidecar: true,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "reencrypt",
+            comment: "legacy object with migration requested: re-encrypt",
+            meta: &legacy_meta,
+            size: 28,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: true,
+            require: false,
+            ring: 5,
+            limits: d,
+        },
+        C {
+            want: "reencrypt",
+            comment: "legacy object into another key: its format has no rewrap",
+            meta: &legacy_meta,
+            size: 28,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: Some("kek-b"),
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 5,
+            limits: d,
+        },
+        C {
+            want: "native",
+            comment: "unreadable envelope, COPY: a byte copy preserves it",
+            meta: &broken,
+            size: 10,
+            sidecar: false,
+            directive: Directive::Copy,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+        C {
+            want: "malformed_envelope",
+            comment: "unreadable envelope, REPLACE: refused",
+            meta: &broken,
+            size: 10,
+            sidecar: false,
+            directive: Directive::Replace,
+            new_meta: &[],
+            target: None,
+            rotate: false,
+            migrate: false,
+            require: false,
+            ring: 3,
+            limits: d,
+        },
+    ];
+    let mut tests = Vec::new();
+    for (i, c) in cases.iter().enumerate() {
+        let meta: Vec<(&str, &str)> = c.meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let nm: Vec<(&str, &str)> = c.new_meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let mut req = CopyRequest::new(&meta, c.size);
+        req.source_sidecar = c.sidecar;
+        req.directive = c.directive;
+        req.new_metadata = &nm;
+        req.target_kid = c.target;
+        req.rotate_dek = c.rotate;
+        req.migrate_legacy = c.migrate;
+        req.require_encryption = c.require;
+        req.limits = c.limits;
+        let (ring_name, states) = &rings[c.ring];
+        let ring = ring_with(states);
+        let mut v = json!({
+            "tcId": i + 1, "comment": c.comment, "flags": [],
+            "request": {
+                "source_metadata": pairs_json(c.meta), "source_size": c.size, "source_sidecar": c.sidecar,
+                "directive": if c.directive == Directive::Copy { "COPY" } else { "REPLACE" },
+                "new_metadata": pairs_json(c.new_meta), "target_kid": c.target, "rotate_dek": c.rotate,
+                "migrate_legacy": c.migrate, "require_encryption": c.require,
+                "limits": {"single_copy_max": c.limits.single_copy_max, "part_min": c.limits.part_min, "part_max": c.limits.part_max, "max_parts": c.limits.max_parts, "metadata_max": c.limits.metadata_max},
+            },
+            "keyring": ring_name, "keys": states_json(states),
+        });
+        let decided = decide(&req, Some(&ring));
+        let got = match &decided {
+            Ok(p) => p.action.name(),
+            Err(e) => e.code(),
+        };
+        // Each case's outcome is written by hand from SPEC.md §12; the full plan is recorded.
+        if got != c.want {
+            eprintln!("copy case {}: expected {}, decided {got}", i + 1, c.want);
+            return Err(isec_core::Error::InvalidState);
+        }
+        match decided {
+            Ok(p) => {
+                v["result"] = json!("valid");
+                v["expect"] = json!({
+                    "action": p.action.name(), "metadata": p.metadata.as_ref().map(|m| pairs_json(m)),
+                    "ranges": p.ranges.iter().map(|(a, b)| json!([a, b])).collect::<Vec<_>>(),
+                    "copy_sidecar": p.copy_sidecar, "rewrapped": p.rewrapped, "reason": p.reason.map(|r| r.code()),
+                    "requests": p.requests, "client_bytes": p.client_bytes,
+                });
+            }
+            Err(e) => {
+                v["result"] = json!("invalid");
+                v["error"] = json!(e.code());
+            }
+        }
+        tests.push(v);
+    }
+    Ok(json!({
+        "schema": "isec-copy-decisions-v1",
+        "algorithm": "copy decision (SPEC.md §12): cheapest valid plan from metadata, sizes, directive, target key and keyring",
+        "notes": {},
+        "keys_file": "keys.json",
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+fn rotation_file() -> R<Value> {
+    use isec_core::KeyState::{Active, DecryptOnly, Disabled};
+    let (env, _) = make_envelope("RO", "kek-a", params(4096, None, Some(10_000))?)?;
+    let text = env.to_text();
+    let mut tests = Vec::new();
+    let mut id = 0;
+    let mut push = |comment: &str,
+                    op: &str,
+                    states: &[(&str, isec_core::KeyState)],
+                    min_version: u8,
+                    result: Result<Value, isec_core::Error>| {
+        id += 1;
+        let mut v = json!({"tcId": id, "comment": comment, "flags": [], "operation": op, "envelope": text, "keys": states_json(states), "min_version": min_version});
+        match result {
+            Ok(x) => {
+                v["result"] = json!("valid");
+                v["expect"] = x;
+            }
+            Err(e) => {
+                v["result"] = json!("invalid");
+                v["error"] = json!(e.code());
+            }
+        }
+        tests.push(v);
+    };
+    let run_open = |states: &[(&str, isec_core::KeyState)], minv: u8| {
+        let mut r = ring_with(states);
+        r.set_min_version(minv);
+        r.open(&env).map(|_| json!(null))
+    };
+    let run_rewrap = |states: &[(&str, isec_core::KeyState)], minv: u8| {
+        let mut r = ring_with(states);
+        r.set_min_version(minv);
+        r.rewrap(&env).map(|e| json!({"envelope": e.to_text(), "kid": e.kid()}))
+    };
+    for (comment, states, minv) in [
+        ("open with the active key", vec![("kek-a", Active)], 0u8),
+        ("open with a decrypt-only key", vec![("kek-a", DecryptOnly)], 0),
+        ("open with a disabled key", vec![("kek-a", Disabled)], 0),
+        ("open with the key missing", vec![("kek-b", Active)], 0),
+        ("open with minimum version 1", vec![("kek-a", Active)], 1),
+        ("open with minimum version 2", vec![("kek-a", Active)], 2),
+    ] {
+        push(comment, "open", &states, minv, run_open(&states, minv));
+    }
+    for (comment, states, minv) in [
+        (
+            "rewrap kek-a -> kek-b (active); AES-KWP is deterministic, so the new envelope is exact",
+            vec![("kek-a", DecryptOnly), ("kek-b", Active)],
+            0u8,
+        ),
+        ("rewrap with no active key", vec![("kek-a", DecryptOnly), ("kek-b", DecryptOnly)], 0),
+        ("rewrap when the source key is disabled", vec![("kek-a", Disabled), ("kek-b", Active)], 0),
+        ("rewrap to the key it is already under", vec![("kek-a", Active)], 0),
+    ] {
+        push(comment, "rewrap", &states, minv, run_rewrap(&states, minv));
+    }
+    // The rewrapped envelope opens under the new key alone, not under the old.
+    let rewrapped = ring_with(&[("kek-a", DecryptOnly), ("kek-b", Active)]).rewrap(&env)?;
+    let old_only = ring_with(&[("kek-a", Active)]);
+    id += 1;
+    tests.push(json!({"tcId": id, "comment": "the rewrapped envelope under the old key alone", "flags": [], "operation": "open",
+        "envelope": rewrapped.to_text(), "keys": states_json(&[("kek-a", Active)]), "min_version": 0, "result": "invalid",
+        "error": old_only.open(&rewrapped).err().map(|e| e.code())}));
+    Ok(json!({
+        "schema": "isec-rotation-v1",
+        "algorithm": "keyring states, minimum version and rewrap (SPEC.md §10)",
+        "notes": {},
+        "keys_file": "keys.json",
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+fn legacy_file() -> R<Value> {
+    use isec_core::{FrameCipher, KeyWrap};
+    let secret = "vector-kek-secret";
+    let kek = Kek::legacy_from_secret_string(secret);
+    let mut tests = Vec::new();
+    let mut id = 0;
+    for n in [0usize, 1, 5000] {
+        let name = format!("L{n}");
+        let dek = Dek::from_bytes(h(&format!("isec-vector-dek:{name}")));
+        let wrapped = kek.wrap(&dek)?;
+        let nonce: [u8; 12] = h(&format!("isec-vector-nonce:{name}"))[..12].try_into().unwrap_or([0; 12]);
+        let pt = pattern(n);
+        let mut body = pt.clone();
+        let cipher = RustCrypto::new(dek.expose())?;
+        let tag = cipher.seal_in_place(&nonce, &mut body)?;
+        let ct = [&nonce[..], &body, &tag].concat();
+        let wrapped_b64 = std_base64(wrapped.as_bytes());
+        let meta = vec![
+            ("isec".to_string(), wrapped_b64.clone()),
+            ("isec-kid".to_string(), "AKIAVECTORTEST000001".to_string()),
+            ("plaintext-size".to_string(), n.to_string()),
+        ];
+        let mut case = |comment: &str, meta: &[(String, String)], secret: &str, ct: &[u8], result: Result<(), &str>| {
+            id += 1;
+            let mut v = json!({"tcId": id, "comment": comment, "flags": [], "metadata": pairs_json(meta), "legacy_secret": secret,
+                "kid": "AKIAVECTORTEST000001", "plaintext_len": n, "ciphertext": hex::encode(ct)});
+            match result {
+                Ok(()) => v["result"] = json!("valid"),
+                Err(e) => {
+                    v["result"] = json!("invalid");
+                    v["error"] = json!(e);
+                }
+            }
+            tests.push(v);
+        };
+        case(&format!("single seal of {n} bytes"), &meta, secret, &ct, Ok(()));
+        case(
+            "oldest metadata: no kid",
+            &meta[..1].iter().cloned().chain(std::iter::once(meta[2].clone())).collect::<Vec<_>>(),
+            secret,
+            &ct,
+            Ok(()),
+        );
+        case("wrong secret string", &meta, "another-secret", &ct, Err("unwrap_failed"));
+        case("flipped tag byte", &meta, secret, &flip(ct.clone(), ct.len() - 1, 1), Err("authentication_failed"));
+        let mut short = meta.clone();
+        short[2].1 = (n + 1).to_string();
+        case("plaintext-size larger than the body", &short, secret, &ct, Err("truncated"));
+    }
+    Ok(json!({
+        "schema": "isec-legacy-v1",
+        "algorithm": "the previous proxy's single-seal objects (SPEC.md §11): nonce || AES-256-GCM || tag, DEK in AES-KWP under SHA-256(secret)",
+        "notes": {},
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
+fn std_base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::new();
+    for c in b.chunks(3) {
+        let n =
+            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                s.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
+}
+
 fn keys_file() -> Value {
-    let keys: serde_json::Map<String, Value> = keks()
+    let mut keys: serde_json::Map<String, Value> = keks()
         .into_iter()
-        .map(|(n, k)| (n.to_string(), json!({"kid": n, "kek": hex::encode(k.expose_secret()), "state": "active"})))
+        .map(|(n, k)| (n.to_string(), json!({"kid": n, "kek": hex::encode(k.expose_secret())})))
         .collect();
-    json!({"schema": "isec-keys-v1", "comment": "KEKs named by key id; every case opens its envelope with the KEK its kid names", "keys": keys})
+    keys.insert("AKIAVECTORTEST000001".into(), json!({"kid": "AKIAVECTORTEST000001", "legacy_secret": LEGACY_SECRET}));
+    json!({
+        "schema": "isec-keys-v1",
+        "comment": "KEKs by key id. kek: raw 32-byte KEK in hex; legacy_secret: the previous proxy's key, SHA-256 of the string, always decrypt-only. Cases with a `keys` object build a keyring of exactly those kids in those states; other cases open with every key decrypt-only.",
+        "keys": keys
+    })
 }
 
 /// Every corpus file, name to pretty JSON text, including `manifest.json`.
@@ -703,6 +1344,9 @@ pub fn generate() -> R<BTreeMap<String, String>> {
         ("frames.json", frames_file()?),
         ("ranges.json", ranges_file()?),
         ("multipart.json", multipart_file()?),
+        ("copy_decisions.json", copy_decisions_file()?),
+        ("rotation.json", rotation_file()?),
+        ("legacy.json", legacy_file()?),
     ];
     let mut manifest = Vec::new();
     for (name, doc) in docs {
