@@ -1,5 +1,7 @@
 //! Shared fixtures for the isec benchmarks: the object keys, the 64 MiB buffers, the raw
-//! AES-256-GCM calls of each backend, and the framed (isec streaming) encrypt and decrypt.
+//! AES-256-GCM calls of each backend (in place, and out of place on aws-lc), and the framed
+//! encrypt and decrypt, both through the copying streaming API (`update`) and through the
+//! in-place frame API (`seal_frame_in_place` / `open_frame_in_place`).
 //!
 //! Every variant works on buffers allocated and touched once, then reused: fresh memory
 //! costs a page fault per 4 KiB, which would halve the measured throughput and hide the
@@ -16,7 +18,7 @@ use std::hint::black_box;
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
-use isec_core::limits::FRAME_OVERHEAD;
+use isec_core::limits::{FRAME_OVERHEAD, NONCE_LEN};
 use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, ObjectKey, Params, RustCrypto};
 
 /// Plaintext processed per measured iteration: 64 MiB, far larger than L1/L2 (on the
@@ -199,7 +201,16 @@ impl<A: RawAead> Raw<A> {
     }
 }
 
+/// A backend's raw out-of-place variant, where it has one: `(fixture, encrypt)` runs
+/// [`Raw::seal_all_out_of_place`] or [`Raw::open_all_out_of_place`].
+pub type OutOfPlace<A> = fn(&mut Raw<A>, bool);
+
 impl Raw<RawAwsLc> {
+    /// The [`OutOfPlace`] variant of aws-lc (timed).
+    pub fn out_of_place(&mut self, encrypt: bool) {
+        if encrypt { self.seal_all_out_of_place() } else { self.open_all_out_of_place() }
+    }
+
     /// Seals every chunk of the working buffer into a separate output buffer, no copy.
     pub fn seal_all_out_of_place(&mut self) {
         let pt = &self.work;
@@ -222,27 +233,40 @@ impl Raw<RawAwsLc> {
     }
 }
 
-/// Framed fixture: an object key, the plaintext, its isec ciphertext, and a reused output
-/// buffer large enough for either direction.
+/// Framed fixture: an object key, the plaintext, its isec ciphertext, a reused output
+/// buffer large enough for either direction (streaming API), and a reused buffer of frame
+/// slots (in-place API).
+///
+/// The slots buffer has the ciphertext's layout: `TOTAL / fs` slots of `fs + 28` bytes,
+/// each `[12-byte nonce][fs bytes][16-byte tag]` (64 MiB divides evenly, so the final frame
+/// is full too). In-place encryption seals whatever the slots hold (after construction the
+/// plaintext sits at offset 12 of each; later rounds re-seal ciphertext, at the same cost,
+/// as the raw in-place fixture does); in-place decryption needs the ciphertext restored
+/// first with [`Framed::prepare_decrypt_in_place`], untimed.
 pub struct Framed<C> {
     key: ObjectKey,
+    fs: usize,
     pt: Vec<u8>,
     ct: Vec<u8>,
     out: Vec<u8>,
+    slots: Vec<u8>,
     _cipher: core::marker::PhantomData<C>,
 }
 
 impl<C: FrameCipher> Framed<C> {
-    /// Builds the key and buffers and checks one round trip.
+    /// Builds the key and buffers and checks one round trip through each API; the in-place
+    /// ciphertext must equal the streamed one byte for byte.
     #[must_use]
     pub fn new(fs: usize) -> Self {
         let frames = TOTAL.div_ceil(fs).max(1);
         let ct_len = TOTAL + frames * FRAME_OVERHEAD;
         let mut f = Self {
             key: object_key(fs),
+            fs,
             pt: plaintext(TOTAL),
             ct: vec![0u8; ct_len],
             out: vec![0u8; ct_len],
+            slots: vec![0u8; ct_len],
             _cipher: core::marker::PhantomData,
         };
         let n = f.encrypt();
@@ -251,6 +275,16 @@ impl<C: FrameCipher> Framed<C> {
         let m = f.decrypt();
         assert_eq!(m, TOTAL);
         assert!(f.out[..m] == f.pt[..], "framed {} round trip", C::NAME);
+
+        f.place_plaintext();
+        f.encrypt_in_place();
+        assert!(f.slots == f.ct, "framed {} in-place ciphertext differs from the streamed one", C::NAME);
+        f.prepare_decrypt_in_place();
+        assert_eq!(f.decrypt_in_place(), TOTAL);
+        let slot = fs + FRAME_OVERHEAD;
+        for (frame, chunk) in f.slots.chunks(slot).zip(f.pt.chunks(fs)) {
+            assert!(frame[NONCE_LEN..NONCE_LEN + chunk.len()] == *chunk, "framed {} in-place round trip", C::NAME);
+        }
         f
     }
 
@@ -278,5 +312,48 @@ impl<C: FrameCipher> Framed<C> {
         let m = dec.finish(&mut self.out[n..]).expect("finish");
         black_box(&self.out);
         n + m
+    }
+
+    /// Copies the plaintext to offset 12 of every frame slot (untimed setup; optional for
+    /// [`Framed::encrypt_in_place`], whose cost does not depend on the content).
+    pub fn place_plaintext(&mut self) {
+        let slot = self.fs + FRAME_OVERHEAD;
+        for (frame, chunk) in self.slots.chunks_mut(slot).zip(self.pt.chunks(self.fs)) {
+            frame[NONCE_LEN..NONCE_LEN + chunk.len()].copy_from_slice(chunk);
+        }
+    }
+
+    /// `Encryptor::with_prefix` + `seal_frame_in_place` on every slot but the last +
+    /// `finish_in_place` on the last (timed): the caller read its plaintext straight into
+    /// the frame slots, so nothing is copied.
+    pub fn encrypt_in_place(&mut self) {
+        let slot = self.fs + FRAME_OVERHEAD;
+        let mut enc = Encryptor::<C>::with_prefix(&self.key, None, true, [4; 7]).expect("encryptor");
+        let frames = self.slots.len().div_ceil(slot);
+        let (body, last) = self.slots.split_at_mut((frames - 1) * slot);
+        for frame in body.chunks_exact_mut(slot) {
+            enc.seal_frame_in_place(frame).expect("seal frame in place");
+        }
+        enc.finish_in_place(last).expect("finish in place");
+        black_box(&self.slots);
+    }
+
+    /// Puts the ciphertext back into the frame slots (untimed setup for
+    /// [`Framed::decrypt_in_place`], which turns it into plaintext).
+    pub fn prepare_decrypt_in_place(&mut self) {
+        self.slots.copy_from_slice(&self.ct);
+    }
+
+    /// `Decryptor::new` + `open_frame_in_place` on every slot + `finish(&mut [])` (timed).
+    /// Call [`Framed::prepare_decrypt_in_place`] first. Returns the plaintext length.
+    pub fn decrypt_in_place(&mut self) -> usize {
+        let mut dec = Decryptor::<C>::new(&self.key).expect("decryptor");
+        let mut n = 0;
+        for frame in self.slots.chunks_mut(self.fs + FRAME_OVERHEAD) {
+            n += dec.open_frame_in_place(frame).expect("open frame in place").len();
+        }
+        assert_eq!(dec.finish(&mut []).expect("finish"), 0);
+        black_box(&self.slots);
+        n
     }
 }

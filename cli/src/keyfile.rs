@@ -1,0 +1,79 @@
+//! The keyring file: JSON `{"min_version": 0, "keys": [{"kid", "kek" (hex) | "legacy_secret",
+//! "state"}]}`. Written with mode 0600; the KEKs in it are secrets.
+
+use std::fs;
+use std::path::Path;
+
+use isec_core::{Kek, KeyState, Keyring};
+use serde_json::{Value, json};
+
+use crate::fail::{CliError, Res};
+
+/// Reads a keyring file.
+pub fn load(path: &Path) -> Res<Keyring> {
+    let doc = read_doc(path)?;
+    let mut ring = Keyring::new();
+    for k in doc["keys"].as_array().ok_or_else(|| CliError::usage(format!("{}: no \"keys\" array", path.display())))? {
+        let kid = k["kid"].as_str().ok_or_else(|| CliError::usage(format!("{}: key without kid", path.display())))?;
+        let state = KeyState::from_name(k["state"].as_str().unwrap_or("decrypt_only"))
+            .map_err(|e| CliError::core(e, format!("{}: key {kid}", path.display())))?;
+        let added = if let Some(secret) = k["legacy_secret"].as_str() {
+            ring.add_legacy_secret_string(kid, secret)
+        } else {
+            let raw = hex::decode(k["kek"].as_str().unwrap_or(""))
+                .map_err(|_| CliError::usage(format!("{}: key {kid}: kek is not hex", path.display())))?;
+            Kek::from_slice(&raw).and_then(|kek| ring.add_kek(kid, kek, state))
+        };
+        added.map_err(|e| CliError::core(e, format!("{}: key {kid}", path.display())))?;
+    }
+    if let Some(v) = doc["min_version"].as_u64() {
+        ring.set_min_version(u8::try_from(v).unwrap_or(u8::MAX));
+    }
+    Ok(ring)
+}
+
+fn read_doc(path: &Path) -> Res<Value> {
+    let text = fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| CliError::usage(format!("{}: not a keyring file: {e}", path.display())))
+}
+
+/// Adds a fresh random KEK to the keyring file (creating it); an active key demotes the
+/// previous active key to decrypt-only.
+pub fn add_generated(path: &Path, kid: &str, state: KeyState) -> Res<()> {
+    let mut doc = if path.exists() { read_doc(path)? } else { json!({"min_version": 0, "keys": []}) };
+    // Validate against the same rules the keyring applies.
+    let mut probe = if path.exists() { load(path)? } else { Keyring::new() };
+    let kek = Kek::generate().map_err(|e| CliError::core(e, "randomness".into()))?;
+    probe.add_kek(kid, kek.clone(), state).map_err(|e| CliError::core(e, format!("key {kid}")))?;
+    let keys =
+        doc["keys"].as_array_mut().ok_or_else(|| CliError::usage(format!("{}: no \"keys\" array", path.display())))?;
+    if state == KeyState::Active {
+        for k in keys.iter_mut() {
+            if k["state"] == "active" {
+                k["state"] = json!("decrypt_only");
+            }
+        }
+    }
+    keys.push(json!({"kid": kid, "kek": hex::encode(kek.expose_secret()), "state": state.name()}));
+    write_secret(path, &serde_json::to_string_pretty(&doc).unwrap_or_default())
+}
+
+fn write_secret(path: &Path, text: &str) -> Res<()> {
+    #[cfg(unix)]
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| CliError::io(path, e))?;
+        f.write_all(text.as_bytes()).map_err(|e| CliError::io(path, e))
+    }
+    #[cfg(not(unix))]
+    {
+        fs::write(path, text).map_err(|e| CliError::io(path, e))
+    }
+}

@@ -1,0 +1,141 @@
+//! `isec copy-plan` and `isec scan`: decisions from metadata alone.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use isec_core::Keyring;
+use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
+use isec_core::metadata::legacy_sidecar_key;
+use isec_core::scan::{ScanClass, ScanPlanner};
+use serde_json::json;
+
+use crate::fail::{CliError, Context, Res};
+use crate::meta::{self, Meta};
+
+/// Options of `copy-plan`.
+pub struct PlanArgs<'a> {
+    pub meta: Meta,
+    pub size: u64,
+    pub sidecar: bool,
+    pub replace: bool,
+    pub new_meta: Meta,
+    pub target_kid: Option<&'a str>,
+    pub rotate_dek: bool,
+    pub migrate_legacy: bool,
+    pub require_encryption: bool,
+    pub single_copy_max: Option<u64>,
+    pub as_json: bool,
+}
+
+/// `isec copy-plan`.
+pub fn copy_plan(ring: Option<&Keyring>, a: &PlanArgs<'_>) -> Res<()> {
+    let meta = meta::view(&a.meta);
+    let new_meta = meta::view(&a.new_meta);
+    let mut req = CopyRequest::new(&meta, a.size);
+    req.source_sidecar = a.sidecar;
+    req.directive = if a.replace { Directive::Replace } else { Directive::Copy };
+    req.new_metadata = &new_meta;
+    req.target_kid = a.target_kid;
+    req.rotate_dek = a.rotate_dek;
+    req.migrate_legacy = a.migrate_legacy;
+    req.require_encryption = a.require_encryption;
+    if let Some(m) = a.single_copy_max {
+        req.limits = CopyLimits { single_copy_max: m, ..CopyLimits::default() };
+    }
+    let p = decide(&req, ring).ctx(|| "copy decision".into())?;
+    if a.as_json {
+        println!(
+            "{}",
+            json!({
+                "action": p.action.name(), "reason": p.reason.map(|r| r.code()), "rewrapped": p.rewrapped,
+                "copy_sidecar": p.copy_sidecar, "requests": p.requests, "client_bytes": p.client_bytes,
+                "ranges": p.ranges.iter().map(|(s, e)| json!([s, e])).collect::<Vec<_>>(),
+                "metadata": p.metadata.as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()),
+            })
+        );
+    } else {
+        println!("action:        {}", p.action.name());
+        if let Some(r) = p.reason {
+            println!("reason:        {}", r.code());
+        }
+        println!("requests:      {}", p.requests);
+        println!("client bytes:  {}", p.client_bytes);
+        println!("rewrapped:     {}", p.rewrapped);
+        println!("copy sidecar:  {}", p.copy_sidecar);
+        if !p.ranges.is_empty() {
+            println!("part ranges:   {} (UploadPartCopy x-amz-copy-source-range, inclusive)", p.ranges.len());
+            for (i, (s, e)) in p.ranges.iter().enumerate() {
+                println!("  part {:>5}: bytes={}-{}", i + 1, s, e - 1);
+            }
+        }
+        if let Some(m) = &p.metadata {
+            println!("metadata (REPLACE / CreateMultipartUpload):");
+            for (k, v) in m {
+                println!("  x-amz-meta-{k}: {v}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `isec scan DIR`: objects are files; `<object>.meta.json` beside each holds its metadata;
+/// legacy sidecars live under `DIR/.s3proxy-internal/`.
+pub fn scan(ring: &Keyring, dir: &Path, as_json: bool) -> Res<()> {
+    let mut planner = ScanPlanner::new(ring);
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    for path in files {
+        let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
+        if rel.ends_with(".meta.json") {
+            continue;
+        }
+        let size = fs::metadata(&path).map_err(|e| CliError::io(&path, e))?.len();
+        let meta_path = PathBuf::from(format!("{}.meta.json", path.display()));
+        let meta = if meta_path.exists() { meta::read(&meta_path)? } else { Vec::new() };
+        let sidecar = dir.join(legacy_sidecar_key(&rel)).exists();
+        planner.add(&rel, &meta::view(&meta), size, sidecar);
+    }
+    let left = planner.remaining();
+    if as_json {
+        let classes: serde_json::Map<_, _> = ScanClass::ALL
+            .iter()
+            .map(|c| {
+                (c.name().to_string(), json!({"objects": planner.tally(*c).objects, "bytes": planner.tally(*c).bytes}))
+            })
+            .collect();
+        let kids: Vec<_> = planner
+            .by_kid()
+            .map(|(k, c, t)| json!({"kid": k, "class": c.name(), "objects": t.objects, "bytes": t.bytes}))
+            .collect();
+        println!(
+            "{}",
+            json!({"classes": classes, "by_kid": kids, "remaining": {"objects": left.objects, "bytes": left.bytes}})
+        );
+    } else {
+        println!("{:<16} {:>10} {:>16}", "class", "objects", "bytes");
+        for c in ScanClass::ALL {
+            let t = planner.tally(c);
+            println!("{:<16} {:>10} {:>16}", c.name(), t.objects, t.bytes);
+        }
+        println!("\n{:<24} {:<16} {:>10} {:>16}", "kid", "class", "objects", "bytes");
+        for (k, c, t) in planner.by_kid() {
+            println!("{:<24} {:<16} {:>10} {:>16}", k, c.name(), t.objects, t.bytes);
+        }
+        println!("\nleft to rotate: {} objects, {} bytes", left.objects, left.bytes);
+    }
+    Ok(())
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Res<()> {
+    for entry in fs::read_dir(dir).map_err(|e| CliError::io(dir, e))? {
+        let entry = entry.map_err(|e| CliError::io(dir, e))?;
+        let p = entry.path();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
