@@ -106,3 +106,12 @@ impl ObjectKey {
         Ok(SegmentOpener::new(C::new(&self.segment_key(segment))?))
     }
 }
+
+/// Plain HKDF-SHA256 (RFC 5869), the primitive under the key schedule, for known-answer tests.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] if `okm` is longer than 255 * 32 bytes.
+#[cfg(feature = "hazmat")]
+pub fn hkdf_sha256(salt: &[u8], ikm: &[u8], info: &[u8], okm: &mut [u8]) -> Result<()> {
+    Hkdf::<Sha256>::new(Some(salt), ikm).expand(info, okm).map_err(|_| Error::InvalidParameter)
+}
