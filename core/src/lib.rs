@@ -46,6 +46,10 @@ pub mod wrap;
 #[cfg(feature = "getrandom")]
 pub mod random;
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(feature = "alloc")]
 pub mod copy;
 #[cfg(feature = "alloc")]

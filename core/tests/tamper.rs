@@ -14,7 +14,10 @@
 //!   of 1 byte, F-1, F+1 and all at once;
 //! - shape: `Shape::from_ciphertext_len` (table: `Shape::from_table`) then
 //!   `oneshot::decrypt_range` over `[0, u64::MAX)` and `Decryptor::with_shape` with the same
-//!   splits.
+//!   splits;
+//! - in place: `Decryptor::open_frame_in_place` on whole frames (the sequential reader cuts
+//!   `F + 28`-byte frames and a short rest; the shape-driven one cuts the shape's frames),
+//!   then `finish`.
 //!
 //! Expected codes are derived from the SPEC below, case by case (see `cases`). The
 //! shape-driven path of the regular layouts learns the object's length before its frames and
@@ -583,6 +586,77 @@ fn splits(f: usize) -> [usize; 4] {
     [1, f - 1, f + 1, usize::MAX]
 }
 
+/// Frames of `F + 28` bytes and a short rest: how a sequential reader cuts a body.
+fn open_cuts(len: usize, f: usize) -> Vec<usize> {
+    let full = f + OVER;
+    let mut v = vec![full; len / full];
+    if len % full > 0 {
+        v.push(len % full);
+    }
+    v
+}
+
+/// The frames of a shape, in order: how a shape-driven reader cuts a body.
+fn shape_cuts(shape: &Shape) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut next = shape.first_frame();
+    while let Some(fr) = next {
+        v.push(fr.ct_len() as usize);
+        next = shape.next_frame(&fr);
+    }
+    v
+}
+
+/// Opens `ct` frame by frame in place, cut at `cuts`; then `finish`. A failed call must
+/// leave its frame wiped and the context refusing further use.
+fn in_place<C: FrameCipher>(
+    mut dec: Decryptor<C>,
+    ct: &[u8],
+    cuts: &[usize],
+    ctx: &dyn Fn() -> String,
+) -> (Vec<u8>, Result<(), Error>) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &n in cuts {
+        let given = &ct[at..at + n];
+        let mut frame = given.to_vec();
+        at += n;
+        match dec.open_frame_in_place(&mut frame) {
+            Ok(r) => out.extend_from_slice(&frame[r]),
+            Err(e) => {
+                // Wiped, or (refused before opening, e.g. input after the final frame) still
+                // the ciphertext it was given: never plaintext.
+                assert!(
+                    frame.iter().all(|x| *x == 0) || frame == given,
+                    "{}: plaintext left in a frame that failed in place ({e:?})",
+                    ctx()
+                );
+                let mut junk = [0u8; 64];
+                assert_eq!(
+                    dec.open_frame_in_place(&mut junk).err(),
+                    Some(Error::InvalidState),
+                    "{}: usable after error",
+                    ctx()
+                );
+                assert_eq!(dec.finish(&mut junk).err(), Some(Error::InvalidState), "{}: finish after error", ctx());
+                return (out, Err(e));
+            }
+        }
+    }
+    assert_eq!(at, ct.len());
+    let mut b = vec![0u8; dec.finish_len()];
+    match dec.finish(&mut b) {
+        Ok(n) => {
+            out.extend_from_slice(&b[..n]);
+            (out, Ok(()))
+        }
+        Err(e) => {
+            assert!(b.iter().all(|x| *x == 0), "{}: plaintext left in the buffer of a failed finish ({e:?})", ctx());
+            (out, Err(e))
+        }
+    }
+}
+
 fn table_shape(key: &ObjectKey, table: &[u8], ct_len: usize) -> Result<Shape, Error> {
     let t = SegmentTable::decode(table, key)?;
     Shape::from_table(key.header(), t, ct_len as u64)
@@ -614,6 +688,13 @@ fn check_intact<C: FrameCipher>(o: &Obj, buf: &mut Vec<u8>) {
         assert_eq!(r, Ok(()), "{} (shape)", ctx());
         assert_eq!(out, o.pt, "{} (shape)", ctx());
     }
+    let ctx = || format!("{name} intact in place");
+    if o.lay != Lay::Table {
+        let (out, r) = in_place(Decryptor::<C>::new(key).unwrap(), &o.ct, &open_cuts(o.ct.len(), o.f), &ctx);
+        assert_eq!((out == o.pt, r), (true, Ok(())), "{}", ctx());
+    }
+    let (out, r) = in_place(Decryptor::<C>::with_shape(key, shape.clone()).unwrap(), &o.ct, &shape_cuts(&shape), &ctx);
+    assert_eq!((out == o.pt, r), (true, Ok(())), "{} (shape)", ctx());
     let len = o.pt.len() as u64;
     for (a, b) in [(0, u64::MAX), (1, len.saturating_sub(1)), (len / 2, len / 2 + 1), (len, u64::MAX)] {
         let got =
@@ -702,6 +783,13 @@ fn run_case<C: FrameCipher>(o: &Obj, c: &Case, buf: &mut Vec<u8>) -> usize {
         assert_code(r, &c.open, &ctx);
         check_release(&out, &ctx);
     }
+    if o.lay != Lay::Table {
+        let ctx = || format!("{name} in place");
+        let (out, r) = in_place(Decryptor::<C>::new(key).unwrap(), &c.ct, &open_cuts(c.ct.len(), o.f), &ctx);
+        assert_code(r, &c.open, &ctx);
+        check_release(&out, &ctx);
+        runs += 1;
+    }
 
     // Shape-driven: the range path over the whole object, and a whole-object decryptor.
     let shape = match shape {
@@ -725,6 +813,12 @@ fn run_case<C: FrameCipher>(o: &Obj, c: &Case, buf: &mut Vec<u8>) -> usize {
     } else {
         assert_code(r.map(|v| v.len()), &c.known, &|| format!("{name} range"));
     }
+    let ctx = || format!("{name} with_shape in place");
+    let (out, r) = in_place(Decryptor::<C>::with_shape(key, shape.clone()).unwrap(), &c.ct, &shape_cuts(&shape), &ctx);
+    // For the table layout this is the sequential path, with its codes.
+    assert_code(r, if o.lay == Lay::Table { &c.open } else { &c.known }, &ctx);
+    check_release(&out, &ctx);
+    runs += 1;
     if o.lay != Lay::Table {
         for split in splits(o.f) {
             let ctx = || format!("{name} with_shape split {split}");
@@ -1089,6 +1183,9 @@ fn forged_matrix<C: FrameCipher>(specs: &[Forged]) {
             let (_, r) = stream(Decryptor::<C>::new(&key).unwrap(), &ct, split, &mut buf, &ctx);
             assert_code(r, &[spec.open], &ctx);
         }
+        let ctx = || format!("{name} in place");
+        let (_, r) = in_place(Decryptor::<C>::new(&key).unwrap(), &ct, &open_cuts(ct.len(), f), &ctx);
+        assert_code(r, &[spec.open], &ctx);
         match Shape::from_ciphertext_len(key.header(), ct.len() as u64) {
             Err(e) => assert_code::<()>(Err(e), spec.known, &|| format!("{name} shape")),
             Ok(shape) => {

@@ -1,0 +1,230 @@
+//! Entry points for the fuzz targets under `fuzz/` (feature `fuzzing`; not a public API).
+//!
+//! Each function takes arbitrary bytes, drives one parser or state machine with them, and
+//! asserts the invariants that must hold for every input: no panic, output only when the
+//! input authenticated, and agreement between the one-shot, streaming and ranged paths.
+#![allow(
+    clippy::missing_panics_doc,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "fuzz harness: a panic is the finding"
+)]
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::copy::{CopyLimits, CopyRequest, Directive, decide};
+use crate::envelope::{Envelope, Params};
+use crate::kdf::ObjectKey;
+use crate::keyring::{KeyState, Keyring};
+use crate::layout::Shape;
+use crate::stream::Decryptor;
+use crate::wrap::{Dek, Kek};
+use crate::{RustCrypto, oneshot};
+
+fn key(frame_exp: u8, part: bool) -> (Envelope, ObjectKey) {
+    let mut p = Params::default().with_frame_size(1 << frame_exp).unwrap();
+    if part {
+        p = p.with_part_size(3 << frame_exp).unwrap();
+    }
+    Envelope::create_with(&Kek::from_bytes([1; 32]), "fuzz", p, &Dek::from_bytes([2; 32]), [3; 32]).unwrap()
+}
+
+/// Splits `data` into chunks whose sizes come from `sizes` (cycled).
+fn chunks<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut i = 0;
+    while at < data.len() {
+        let s = sizes.get(i % sizes.len().max(1)).map_or(data.len(), |b| usize::from(*b) * 37 + 1);
+        let end = (at + s).min(data.len());
+        out.push(&data[at..end]);
+        at = end;
+        i += 1;
+    }
+    out
+}
+
+fn stream(dec: Decryptor<RustCrypto>, ct: &[u8], sizes: &[u8]) -> (Vec<u8>, crate::Result<()>) {
+    let mut dec = dec;
+    let mut out = Vec::new();
+    for c in chunks(ct, sizes) {
+        let mut buf = vec![0u8; dec.update_len(c.len())];
+        match dec.update(c, &mut buf) {
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => {
+                assert!(buf.iter().all(|b| *b == 0), "plaintext left behind after an error");
+                return (out, Err(e));
+            }
+        }
+    }
+    let mut buf = vec![0u8; dec.finish_len()];
+    match dec.finish(&mut buf) {
+        Ok(n) => {
+            out.extend_from_slice(&buf[..n]);
+            (out, Ok(()))
+        }
+        Err(e) => (out, Err(e)),
+    }
+}
+
+/// Envelope text and binary decoding; a decoded envelope re-encodes to the same bytes.
+pub fn envelope_decode(data: &[u8]) {
+    if let Ok(e) = Envelope::decode(data) {
+        assert_eq!(e.to_bytes(), data);
+        let _ = e.info();
+    }
+    if let Ok(text) = core::str::from_utf8(data) {
+        if let Ok(e) = Envelope::decode_text(text) {
+            assert_eq!(e.to_text(), text);
+        }
+    }
+}
+
+/// Streaming decryption of arbitrary ciphertext with arbitrary chunking: it must fail (the
+/// key is fixed and the fuzzer cannot forge a tag) and release nothing unauthenticated.
+pub fn stream_decrypt(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else { return };
+    let (sizes, ct) = rest.split_at(rest.len().min(usize::from(ctl % 8)));
+    let (_, k) = key(12, ctl & 0x80 != 0);
+    let (out, r) = stream(Decryptor::<RustCrypto>::new(&k).unwrap(), ct, sizes);
+    assert!(r.is_err(), "forged ciphertext accepted");
+    assert!(out.is_empty(), "plaintext released from forged frames");
+}
+
+/// Differential: a real object, mutated by the input; one-shot, streaming (arbitrary
+/// chunking) and a full ranged read must agree, and success implies the true plaintext.
+pub fn differential(data: &[u8]) {
+    let Some((&ctl, rest)) = data.split_first() else { return };
+    let (_, k) = key(12, ctl & 1 != 0);
+    let len = usize::from(ctl >> 1) * 97;
+    let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let mut ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok([9; 7])).unwrap();
+    // Mutations: (op, position, value) triples.
+    for m in rest.chunks(4).take(4) {
+        if m.len() < 4 {
+            break;
+        }
+        let pos = usize::from(u16::from_le_bytes([m[1], m[2]]));
+        match m[0] % 4 {
+            0 if !ct.is_empty() => {
+                let p = pos % ct.len();
+                ct[p] ^= m[3] | 1;
+            }
+            1 => ct.truncate(pos.min(ct.len())),
+            2 => ct.insert(pos.min(ct.len()), m[3]),
+            _ if !ct.is_empty() => {
+                let p = pos % ct.len();
+                ct.remove(p);
+            }
+            _ => {}
+        }
+    }
+    let one = oneshot::decrypt::<RustCrypto>(&k, &ct);
+    let (streamed, sr) = stream(Decryptor::<RustCrypto>::new(&k).unwrap(), &ct, rest);
+    assert_eq!(one.as_ref().err(), sr.as_ref().err(), "one-shot and streaming disagree");
+    assert!(pt.starts_with(&streamed), "streaming released something other than the plaintext");
+    if let Ok(o) = &one {
+        assert_eq!(o, &pt, "accepted a modified object");
+    }
+    let ranged = Shape::from_ciphertext_len(k.header(), ct.len() as u64).and_then(|s| {
+        let dec = Decryptor::<RustCrypto>::with_shape(&k, s)?;
+        let (out, r) = stream(dec, &ct, rest);
+        r.map(|()| out)
+    });
+    assert_eq!(ranged.is_ok(), one.is_ok(), "ranged and one-shot disagree");
+    if let Ok(r) = ranged {
+        assert_eq!(r, pt);
+    }
+}
+
+/// Ranged decryption with arbitrary ranges over a valid object: the output is the slice.
+pub fn ranged_decrypt(data: &[u8]) {
+    if data.len() < 17 {
+        return;
+    }
+    let len = usize::from(u16::from_le_bytes([data[0], data[1]]));
+    let a = u64::from_le_bytes(data[1..9].try_into().unwrap()) % (len as u64 + 10);
+    let b = u64::from_le_bytes(data[9..17].try_into().unwrap()) % (len as u64 + 10);
+    let (_, k) = key(12, data[0] & 1 != 0);
+    let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok([9; 7])).unwrap();
+    let shape = Shape::from_ciphertext_len(k.header(), ct.len() as u64).unwrap();
+    let plan = shape.map_range(a, b);
+    assert!(plan.ct_start <= plan.ct_end && plan.ct_end <= ct.len() as u64);
+    let got =
+        oneshot::decrypt_range::<RustCrypto>(&k, shape, a, b, &mut |s, e| Ok(ct[s as usize..e as usize].to_vec()))
+            .unwrap();
+    let lo = (a as usize).min(len);
+    let hi = (b as usize).min(len).max(lo);
+    assert_eq!(got, &pt[lo..hi]);
+}
+
+/// Segment-table decoding under a fixed key, and shape construction from it.
+pub fn segment_table(data: &[u8]) {
+    let (env, k) = Envelope::create_with(
+        &Kek::from_bytes([1; 32]),
+        "fuzz",
+        Params::default().with_table(),
+        &Dek::from_bytes([2; 32]),
+        [3; 32],
+    )
+    .unwrap();
+    if let Ok(t) = crate::SegmentTable::decode(data, &k) {
+        let _ = Shape::from_table(env.header(), t, u64::from(data.first().copied().unwrap_or(0)) * 1000);
+    }
+    if let Ok(t) = crate::SegmentTable::new(
+        data.chunks_exact(3).map(|c| (u32::from(c[0]), u64::from(u16::from_le_bytes([c[1], c[2]])))).collect(),
+    ) {
+        let enc = t.encode(&k);
+        assert_eq!(crate::SegmentTable::decode(&enc, &k).unwrap(), t);
+    }
+}
+
+/// The legacy sidecar parser (base64, gzip, JSON) with a small cap.
+pub fn legacy_sidecar(data: &[u8]) {
+    let _ = crate::legacy::LegacySidecar::parse(data, 1 << 16);
+    let _ = crate::legacy::LegacySidecar::from_json(data);
+}
+
+/// The copy decision on arbitrary metadata and sizes.
+pub fn copy_decision(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    let mut parts = text.split('\n');
+    let size = parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let pairs: Vec<(&str, &str)> = parts.filter_map(|l| l.split_once('=')).collect();
+    let mut ring = Keyring::new();
+    ring.add_kek("fuzz", Kek::from_bytes([1; 32]), KeyState::Active).unwrap();
+    for directive in [Directive::Copy, Directive::Replace] {
+        let mut req = CopyRequest::new(&pairs, size);
+        req.directive = directive;
+        req.new_metadata = &pairs;
+        req.target_kid = pairs.first().map(|(k, _)| *k);
+        req.limits =
+            CopyLimits { single_copy_max: 1 << 20, part_min: 1 << 16, part_max: 1 << 18, ..CopyLimits::default() };
+        if let Ok(p) = decide(&req, Some(&ring)) {
+            let mut at = 0;
+            for (s, e) in &p.ranges {
+                assert_eq!(*s, at);
+                assert!(e > s && e - s <= req.limits.part_max);
+                at = *e;
+            }
+            assert!(p.ranges.is_empty() || at == size);
+        }
+    }
+}
+
+/// Checkpoint restore: arbitrary bytes as a checkpoint for a real source never panic and
+/// never resume unless authentic.
+pub fn checkpoint_restore(data: &[u8]) {
+    use crate::reencrypt::{Checkpoint, IsecSource, Reencryption};
+    let _ = Checkpoint::parse(data);
+    let mut ring = Keyring::new();
+    ring.add_kek("fuzz", Kek::from_bytes([1; 32]), KeyState::Active).unwrap();
+    let (env, k) = key(12, false);
+    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &[7u8; 5000], &mut |_| Ok([9; 7])).unwrap();
+    let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
+    let src = alloc::boxed::Box::new(IsecSource::<RustCrypto>::new(&ring, &env, shape).unwrap());
+    assert!(Reencryption::<RustCrypto>::resume(&ring, src, data, 0).is_err(), "forged checkpoint accepted");
+}

@@ -1,0 +1,34 @@
+//! The fuzz targets' entry points on seeded random inputs, so that every test run exercises
+//! them (the long runs live under fuzz/, see fuzz/README.md).
+
+use isec_core::fuzzing;
+use proptest::prelude::*;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+    #[test]
+    fn entry_points_hold_their_invariants(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        fuzzing::envelope_decode(&data);
+        fuzzing::stream_decrypt(&data);
+        fuzzing::differential(&data);
+        fuzzing::ranged_decrypt(&data);
+        fuzzing::segment_table(&data);
+        fuzzing::legacy_sidecar(&data);
+        fuzzing::copy_decision(&data);
+        fuzzing::checkpoint_restore(&data);
+    }
+}
+
+#[test]
+fn differential_with_targeted_mutations() {
+    // ctl byte 0..=255 picks size and layout; then (op, pos lo, pos hi, value) quads.
+    for ctl in [0u8, 1, 2, 3, 85, 86, 170, 255] {
+        for op in 0u8..4 {
+            for pos in [0u16, 5, 11, 12, 27, 28, 4095, 4123, 4124, 4125, 8248, 9000] {
+                let p = pos.to_le_bytes();
+                fuzzing::differential(&[ctl, op, p[0], p[1], 0x5a]);
+            }
+        }
+    }
+}
