@@ -21,3 +21,16 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
+
+step "fuzz targets: short smoke runs (long runs are recorded in fuzz/README.md)"
+if rustup toolchain list | grep -q '^nightly'; then
+  if [ ! -x .tools/bin/cargo-fuzz ]; then
+    CARGO_TARGET_DIR="$PWD/target/tools-build" cargo install -q cargo-fuzz --locked --root "$PWD/.tools"
+  fi
+  for t in $(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v isec-fuzz); do
+    (cd fuzz && PATH="$PWD/../.tools/bin:$PATH" cargo +nightly fuzz run --sanitizer none "$t" -- -max_total_time="${ISEC_FUZZ_SECONDS:-10}" -rss_limit_mb=2048 2>&1 | tail -n 2)
+  done
+else
+  echo "NOT RUN: fuzz smoke runs need the nightly toolchain, which this machine lacks"
+fi
+
