@@ -207,7 +207,7 @@ impl Params {
     /// # Errors
     /// [`Error::InvalidParameter`] if it is not a positive multiple of the frame size.
     pub fn with_part_size(mut self, part_size: u64) -> Result<Self> {
-        let frame = 1u64 << self.frame_exp;
+        let frame = 1u64.checked_shl(u32::from(self.frame_exp)).ok_or(Error::InvalidFrameSize)?;
         if part_size == 0 || part_size % frame != 0 {
             return Err(Error::InvalidParameter);
         }

@@ -161,6 +161,7 @@ impl Shape {
     /// [`Shape::from_table`]), and a declared-size mismatch as [`Error::Truncated`] or
     /// [`Error::TrailingData`].
     pub fn from_ciphertext_len(header: &Header, ct_len: u64) -> Result<Self> {
+        header.validate()?;
         let frame = header.frame_size();
         let (kind, pt_len) = match header.layout {
             Layout::Single => (Kind::Single, segment_pt_len(ct_len, frame)?),
@@ -180,6 +181,9 @@ impl Shape {
             }
             Layout::Table => return Err(Error::InvalidParameter),
         };
+        if pt_len > MAX_PLAINTEXT_SIZE {
+            return Err(Error::LimitExceeded);
+        }
         check_declared(header, pt_len)?;
         Ok(Self { frame_exp: header.frame_exp, kind, pt_len, ct_len })
     }
@@ -190,6 +194,7 @@ impl Shape {
     /// # Errors
     /// [`Error::LimitExceeded`], [`Error::InvalidParameter`] for a table layout.
     pub fn from_plaintext_len(header: &Header, pt_len: u64) -> Result<Self> {
+        header.validate()?;
         if pt_len > MAX_PLAINTEXT_SIZE {
             return Err(Error::LimitExceeded);
         }
@@ -220,6 +225,7 @@ impl Shape {
         if header.layout != Layout::Table {
             return Err(Error::InvalidParameter);
         }
+        header.validate()?;
         let expect_ct = table.index_ciphertext(header.frame_size())?;
         if ct_len < expect_ct {
             return Err(Error::Truncated);

@@ -114,7 +114,7 @@ impl<C: FrameCipher> Encryptor<C> {
             }
             (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
                 let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
-                let start = u64::from(n - 1) * part_size;
+                let start = u64::from(n - 1).checked_mul(part_size).ok_or(Error::LimitExceeded)?;
                 let exact_len = match header.declared_size {
                     Some(total) => {
                         let last = total.div_ceil(part_size).max(1);
@@ -140,8 +140,8 @@ impl<C: FrameCipher> Encryptor<C> {
     /// Exact number of bytes [`Encryptor::update`] writes for `input_len` more bytes.
     #[must_use]
     pub fn update_len(&self, input_len: usize) -> usize {
-        let total = self.pending.len() + input_len;
-        if total == 0 { 0 } else { (total - 1) / self.frame * (self.frame + FRAME_OVERHEAD) }
+        let total = self.pending.len().saturating_add(input_len);
+        if total == 0 { 0 } else { ((total - 1) / self.frame).saturating_mul(self.frame + FRAME_OVERHEAD) }
     }
 
     /// Exact number of bytes [`Encryptor::finish`] writes.
@@ -361,6 +361,9 @@ impl<C: FrameCipher> Decryptor<C> {
         if shape.frame_size() != key.header().frame_size() {
             return Err(Error::InvalidParameter);
         }
+        if *plan != shape.map_range(plan.pt_start, plan.pt_start.saturating_add(plan.len)) {
+            return Err(Error::InvalidParameter);
+        }
         let want_start = plan.pt_start;
         let want_end = plan.pt_start + plan.len;
         // An empty range fetches nothing and so authenticates nothing; it releases nothing.
@@ -397,7 +400,7 @@ impl<C: FrameCipher> Decryptor<C> {
     /// An upper bound on what [`Decryptor::update`] writes for `input_len` more bytes.
     #[must_use]
     pub fn update_len(&self, input_len: usize) -> usize {
-        self.pending.len() + input_len
+        self.pending.len().saturating_add(input_len)
     }
 
     /// An upper bound on what [`Decryptor::finish`] writes.
@@ -456,12 +459,13 @@ impl<C: FrameCipher> Decryptor<C> {
         if self.pending.is_empty() {
             return Err(Error::Truncated);
         }
+        let bound = self.finish_len().min(out.len());
         let pending = core::mem::take(&mut self.pending);
-        let n = self.process(&pending, true, out)?;
-        if !self.done {
-            return Err(Error::Truncated);
+        let r = self.process(&pending, true, out).and_then(|n| if self.done { Ok(n) } else { Err(Error::Truncated) });
+        if r.is_err() {
+            out[..bound].fill(0);
         }
-        Ok(n)
+        r
     }
 
     /// Opens the next frame in place, for callers that read whole frames into a buffer
@@ -476,6 +480,7 @@ impl<C: FrameCipher> Decryptor<C> {
             return Err(Error::InvalidState);
         }
         if self.done {
+            frame.fill(0);
             self.failed = true;
             return Err(Error::TrailingData);
         }

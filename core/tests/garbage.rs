@@ -7,7 +7,8 @@
 //! the output-buffer contract of `Encryptor::update` / `Decryptor::update`.
 //!
 //! Every proptest runs a modest number of cases (`CASES_*`), without failure persistence (no
-//! regression files are written next to the sources).
+//! regression files are written next to the sources). The `regression_*` tests at the end are
+//! minimal, deterministic reproductions of what the properties found.
 
 use isec_core::layout::{RangePlan, Shape};
 use isec_core::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
@@ -91,32 +92,39 @@ fn check_envelope_bytes(b: &[u8]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Envelope-shaped bytes: each field is usually well-formed and consistent with the others
+/// (so that decoding gets deep), sometimes anything.
 fn structured_envelope() -> impl Strategy<Value = Vec<u8>> {
+    let byte_or = |good: std::ops::RangeInclusive<u8>| prop_oneof![12 => good, 1 => any::<u8>()];
     (
+        (byte_or(1..=1), byte_or(1..=1), byte_or(11..=24), byte_or(0..=2)),
+        (any::<bool>(), part_frames()),
+        (byte_or(0..=1), prop_oneof![4 => 0u64..=MAX_PLAINTEXT_SIZE, 1 => u64_edge()]),
         (
-            prop_oneof![Just(1u8), any::<u8>()],
-            prop_oneof![Just(1u8), any::<u8>()],
-            prop_oneof![3 => 11u8..25, 1 => any::<u8>()],
-            prop_oneof![3 => 0u8..4, 1 => any::<u8>()],
+            prop_oneof![8 => Just(None), 1 => any::<u8>().prop_map(Some)],
+            pvec(prop_oneof![30 => 0x21u8..0x7f, 1 => any::<u8>()], 0..70),
         ),
-        prop_oneof![Just(0u32), part_frames()],
-        (prop_oneof![3 => 0u8..3, 1 => any::<u8>()], u64_edge()),
-        (prop_oneof![3 => 1u8..70, 1 => any::<u8>()], pvec(prop_oneof![8 => 0x21u8..0x7f, 1 => any::<u8>()], 0..70)),
-        (prop_oneof![3 => 0u8..4, 1 => any::<u8>()], prop_oneof![Just(40u8), any::<u8>()], pvec(any::<u8>(), 0..210)),
-        pvec(any::<u8>(), 0..3),
+        (
+            byte_or(1..=2),
+            prop_oneof![8 => Just(None), 1 => any::<u8>().prop_map(Some)],
+            prop_oneof![Just(40usize), 0usize..210],
+        ),
+        prop_oneof![8 => Just(vec![]), 1 => pvec(any::<u8>(), 1..3)],
     )
-        .prop_map(|((v, s, e, l), pf, (flag, size), (kid_len, kid), (alg, wlen, wrapped), extra)| {
+        .prop_map(|((v, s, e, l), (pf_ok, pf), (flag, size), (kid_len, kid), (alg, wlen, wrapped), extra)| {
             let mut b = vec![v, s, e, l];
+            // Frames per part: zero unless the layout has parts, when consistent.
+            let pf = if pf_ok { if l == 1 { pf } else { 0 } } else { pf };
             b.extend_from_slice(&pf.to_be_bytes());
             b.push(flag);
-            b.extend_from_slice(&size.to_be_bytes());
+            b.extend_from_slice(&(if flag == 0 { 0 } else { size }).to_be_bytes());
             b.extend_from_slice(&[0x33; 32]);
             b.extend_from_slice(&[0x44; 32]);
-            b.push(kid_len);
+            b.push(kid_len.unwrap_or(kid.len() as u8));
             b.extend_from_slice(&kid);
             b.push(alg);
-            b.push(wlen);
-            b.extend_from_slice(&wrapped);
+            b.push(wlen.unwrap_or(wrapped as u8));
+            b.extend((0..wrapped).map(|i| i as u8));
             b.extend_from_slice(&extra);
             b
         })
@@ -290,7 +298,7 @@ proptest! {
     }
 
     #[test]
-    fn segment_table_new_encode_decode(entries in table_entries(), edits in pvec(edit(), 0..3)) {
+    fn segment_table_new_encode_decode(entries in prop_oneof![table_entries(), valid_table_entries()], edits in pvec(edit(), 0..3)) {
         let key = table_key();
         if let Ok(t) = SegmentTable::new(entries.clone()) {
             prop_assert_eq!(t.entries(), &entries[..]);
@@ -683,17 +691,33 @@ proptest! {
     }
 
     /// A range plan with arbitrary fields (it is a plain struct a caller may build or receive)
-    /// is refused or decrypted, never a panic, and releases nothing but plaintext.
+    /// is refused or decrypted, never a panic, and releases nothing but plaintext; a plan from
+    /// `map_range` releases exactly its range.
     #[test]
-    fn decryptor_for_arbitrary_plan(len in 1usize..13_000, ct_start in u64_edge(), ct_end in u64_edge(), skip in u64_edge(), plen in u64_edge(), pt_start in u64_edge()) {
-        let o = object::<AwsLc>(Lay::Single, len, false, 1);
-        let shape = Shape::from_ciphertext_len(o.key.header(), o.ct.len() as u64).unwrap();
-        let plan = RangePlan { ct_start, ct_end, skip, len: plen, pt_start };
-        if let Ok(dec) = Decryptor::<AwsLc>::for_range(&o.key, shape.clone(), &plan) {
-            let from = shape.frame_at(pt_start).map_or(0, |f| f.ct_start) as usize;
-            let (out, _) = feed(dec, &o.ct[from..], &[usize::MAX], None);
-            let at = pt_start.min(len as u64) as usize;
-            prop_assert!(o.pt[at..].starts_with(&out), "released bytes that are not the plaintext at {}", at);
+    fn decryptor_for_arbitrary_plan(l in lay(), len in 1usize..13_000, ct_start in u64_edge(), ct_end in u64_edge(), skip in u64_edge(), plen in u64_edge(), pt_start in u64_edge(), mapped in any::<bool>(), s in sizes()) {
+        let o = object::<AwsLc>(l, len, false, 3000);
+        let shape = match &o.table {
+            Some(t) => Shape::from_table(o.key.header(), SegmentTable::decode(t, &o.key).unwrap(), o.ct.len() as u64).unwrap(),
+            None => Shape::from_ciphertext_len(o.key.header(), o.ct.len() as u64).unwrap(),
+        };
+        let plan = if mapped {
+            shape.map_range(pt_start % (len as u64 + 2), (pt_start % (len as u64 + 2)).saturating_add(plen))
+        } else {
+            RangePlan { ct_start, ct_end, skip, len: plen, pt_start }
+        };
+        match Decryptor::<AwsLc>::for_range(&o.key, shape.clone(), &plan) {
+            Ok(dec) => {
+                let from = (plan.ct_start as usize).min(o.ct.len());
+                let to = (plan.ct_end as usize).clamp(from, o.ct.len());
+                let (out, r) = feed(dec, &o.ct[from..to], &s, None);
+                let at = (plan.pt_start as usize).min(len);
+                prop_assert!(o.pt[at..].starts_with(&out), "released bytes that are not the plaintext at {}", at);
+                if mapped {
+                    prop_assert_eq!(r, Ok(()));
+                    prop_assert_eq!(out.len() as u64, plan.len);
+                }
+            }
+            Err(e) => prop_assert!(!mapped, "refused a plan from map_range: {:?}", e),
         }
     }
 }
@@ -834,22 +858,33 @@ fn regression_for_part_start_overflows() {
     assert!(matches!(r, Err(Error::LimitExceeded | Error::InvalidParameter)), "{:?}", r.err());
 }
 
-/// `Decryptor::for_range` trusts the plan's fields: `pt_start + len` overflows, and a plan
-/// starting past the object slices the frame buffer out of range. `RangePlan` is a plain
-/// struct with public fields (a proxy may receive one), so a plan that `map_range` would not
-/// have produced must be refused.
+/// `Decryptor::for_range` trusts the plan's fields: `pt_start + len` overflows (a panic in
+/// debug builds), and a plan starting past the object slices the frame buffer out of range
+/// (a panic in every build). `RangePlan` is a plain struct with public fields (a proxy may
+/// receive one), so a plan that `map_range` would not have produced must be refused.
 #[test]
 fn regression_for_range_trusts_the_plan() {
     let o = object::<RustCrypto>(Lay::Single, 1, false, 1);
     let shape = Shape::from_ciphertext_len(o.key.header(), o.ct.len() as u64).unwrap();
     let overflowing = RangePlan { ct_start: 0, ct_end: 29, skip: 0, len: u64::MAX, pt_start: 1 };
     let past_end = RangePlan { ct_start: 0, ct_end: 29, skip: 0, len: 5, pt_start: 100 };
-    for plan in [overflowing, past_end] {
-        if let Ok(dec) = Decryptor::<RustCrypto>::for_range(&o.key, shape.clone(), &plan) {
-            let (out, _) = feed(dec, &o.ct, &[usize::MAX], None);
-            assert!(out.is_empty(), "{plan:?} released {out:?}");
-        }
-    }
+    let outcomes: Vec<_> = [overflowing, past_end]
+        .iter()
+        .map(|plan| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                match Decryptor::<RustCrypto>::for_range(&o.key, shape.clone(), plan) {
+                    Ok(dec) => feed(dec, &o.ct, &[usize::MAX], None).0.is_empty(),
+                    Err(_) => true,
+                }
+            }))
+            .ok()
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [Some(true), Some(true)],
+        "overflowing plan / plan past the end: refused, or nothing released"
+    );
 }
 
 /// `Shape::from_ciphertext_len` accepts lengths whose plaintext exceeds the 2^44-byte object
@@ -877,23 +912,28 @@ fn regression_shape_over_plaintext_limit() {
 fn regression_update_len_overflows() {
     let o = object::<RustCrypto>(Lay::Single, 0, false, 1);
     let enc = Encryptor::<RustCrypto>::with_prefix(&o.key, None, true, [1; 7]).unwrap();
-    assert!(enc.update_len(usize::MAX) >= usize::MAX / 2);
+    let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| enc.update_len(usize::MAX) >= usize::MAX / 2));
     let mut dec = Decryptor::<RustCrypto>::new(&o.key).unwrap();
     assert_eq!(dec.update(&[0u8; 5], &mut [0u8; 5]), Ok(0));
-    assert!(dec.update_len(usize::MAX) >= usize::MAX - 5);
+    let d = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dec.update_len(usize::MAX) >= usize::MAX - 5));
+    assert_eq!((e.ok(), d.ok()), (Some(true), Some(true)), "Encryptor / Decryptor update_len(usize::MAX)");
 }
 
-/// `Header` and `Params` have public fields; a value no decoder would produce reaches
-/// `1u64 << frame_exp` (shift overflow) or a division by a zero part size.
+/// `Header` and `Params` have public fields; values no decoder would produce reach
+/// `1u64 << frame_exp` (shift overflow: a panic in debug builds, a frame size of 1 in release
+/// builds) and `pt_len.div_ceil(part_size)` with a zero part size (a panic in every build).
 #[test]
 fn regression_unvalidated_header_panics() {
     let wide = Header { frame_exp: 64, layout: Layout::Single, declared_size: None, salt: [0; 32] };
-    assert!(Shape::from_ciphertext_len(&wide, 100).is_err());
+    let r = std::panic::catch_unwind(|| Shape::from_ciphertext_len(&wide, 100).is_err());
     let zero_parts =
         Header { frame_exp: 12, layout: Layout::Parts { part_frames: 0 }, declared_size: None, salt: [0; 32] };
-    if let Ok(shape) = Shape::from_ciphertext_len(&zero_parts, 28 + 29) {
-        let _ = shape.map_range(0, 1);
-    }
+    let z = std::panic::catch_unwind(|| Shape::from_plaintext_len(&zero_parts, 1).is_err());
     let p = Params { frame_exp: 64, layout: Layout::Single, declared_size: None };
-    assert!(p.with_part_size(1 << 20).is_err());
+    let q = std::panic::catch_unwind(|| p.with_part_size(1 << 20).is_err());
+    assert_eq!(
+        (r.ok(), z.ok(), q.ok()),
+        (Some(true), Some(true), Some(true)),
+        "frame_exp 64 shape / zero part size / frame_exp 64 params"
+    );
 }

@@ -28,7 +28,22 @@
 //! No-release rule: whatever a streaming decryptor released must be a prefix of the true
 //! plaintext that ends at a frame boundary and contains only frames lying entirely before the
 //! first modified ciphertext byte; the buffer given to a failing `update` / `finish` must be
-//! all zeros afterwards; and the context must refuse further use (`invalid_state`).
+//! all zeros afterwards (a frame refused in place: zeros, or the untouched ciphertext when it
+//! was refused before opening); and the context must refuse further use (`invalid_state`).
+//!
+//! Damage, per object (`cases`, `envelope_cases`): one-bit flips in every region of every
+//! frame (prefix, index, flags, body, tag) plus ranges over the damaged / an intact frame;
+//! adjacent frames swapped; each frame dropped; each frame duplicated; truncation at every
+//! frame boundary and inside every frame (nonce, body, tag); 1 byte, 27 bytes, a copy of the
+//! first and of the last frame appended; a frame of another object; a frame of a retried
+//! encryption of the same segment; the envelope of another object and of an object with
+//! another frame size; for the table layout, every byte of the table flipped, the table cut,
+//! extended, or taken from another object; and in the envelope: wrong KEK, frame size,
+//! declared size, salt, commitment, layout, part size, wrapped DEK, kid, version, suite,
+//! wrap algorithm, trailing byte.
+//!
+//! Finally, objects a key holder sealed at positions no conforming writer uses (`forged_*`):
+//! only the position rules of SPEC.md §5.3 step 3 can refuse them.
 
 use isec_core::layout::Shape;
 use isec_core::{
@@ -127,6 +142,8 @@ struct Obj {
     retry_ct: Vec<u8>,
     /// Another object (other DEK and salt) of the same shape.
     other_key: ObjectKey,
+    /// An object key of the same layout with another frame size (4 <-> 8, 16 -> 8 KiB).
+    other_frame_key: ObjectKey,
     other_ct: Vec<u8>,
     other_table: Option<Vec<u8>>,
 }
@@ -232,13 +249,33 @@ fn build<C: FrameCipher>(lay: Lay, f: usize, len: usize, v: Variant) -> Obj {
     let p = params(lay, f, v, declared.then_some(len as u64));
     let (env, key) = Envelope::create_with(&kek(), KID, p, &Dek::from_bytes([0x11; 32]), [0x22; 32]).unwrap();
     let (_, other_key) = Envelope::create_with(&kek(), KID, p, &Dek::from_bytes([0x33; 32]), [0x44; 32]).unwrap();
+    let f2 = if f == 4096 { 8192 } else { f / 2 };
+    let p2 = params(lay, f2, v, declared.then_some(len as u64));
+    let (_, other_frame_key) =
+        Envelope::create_with(&kek(), KID, p2, &Dek::from_bytes([0x77; 32]), [0x88; 32]).unwrap();
     let pt = plaintext(len);
     let segs = segments(lay, f, v, len);
     let frames = frames_of(lay, f, &segs);
     let (ct, table) = seal::<C>(&key, lay, &segs, &pt, 0xa1);
     let (retry_ct, _) = seal::<C>(&key, lay, &segs, &pt, 0xb2);
     let (other_ct, other_table) = seal::<C>(&other_key, lay, &segs, &pt, 0xa1);
-    let o = Obj { lay, f, v, declared, pt, env, key, ct, table, frames, retry_ct, other_key, other_ct, other_table };
+    let o = Obj {
+        lay,
+        f,
+        v,
+        declared,
+        pt,
+        env,
+        key,
+        ct,
+        table,
+        frames,
+        retry_ct,
+        other_key,
+        other_frame_key,
+        other_ct,
+        other_table,
+    };
     // The model of the frames matches what the writer produced, nonce by nonce (SPEC.md §5.1).
     let last = o.frames.last().unwrap();
     assert_eq!(last.ct_end(), o.ct.len(), "{}: frame model", o.name());
@@ -317,10 +354,20 @@ struct Case {
     known: Vec<Error>,
     /// Most plaintext a streaming decryptor may release.
     bound: usize,
-    /// Decrypt with the other object's key (its envelope was swapped in).
-    other_key: bool,
+    /// Decrypt with another object's key (its envelope was swapped in).
+    key: KeySel,
     /// A replacement segment table.
     table: Option<Vec<u8>>,
+    /// Plaintext ranges read through the range path: `Some(code)` must fail with it (the
+    /// range fetches the damage), `None` must return the plaintext (it does not).
+    sub: Vec<(u64, u64, Option<Error>)>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum KeySel {
+    Own,
+    Other,
+    OtherFrame,
 }
 
 /// The end of the last frame lying entirely before the first byte where `ct` differs from
@@ -337,11 +384,11 @@ fn cases(o: &Obj) -> Vec<Case> {
     let last = o.frames[n - 1];
     let last_full = last.ct_len == full;
     let table = o.lay == Lay::Table;
-    let mut push = |name: String, ct: Vec<u8>, open: Error, frames_say: Error| {
+    let mk = |name: String, ct: Vec<u8>, open: Error, frames_say: Error| {
         let known = known_exp(o, ct.len(), frames_say);
         let open = if table { known.clone() } else { vec![open] };
         let bound = release_bound(o, &ct);
-        out.push(Case { name, ct, open, known, bound, other_key: false, table: None });
+        Case { name, ct, open, known, bound, key: KeySel::Own, table: None, sub: Vec::new() }
     };
     let frame = |i: usize| &o.ct[o.frames[i].ct_start..o.frames[i].ct_end()];
     let same_seg = |i: usize, j: usize| o.frames[i].seg == o.frames[j].seg;
@@ -365,7 +412,16 @@ fn cases(o: &Obj) -> Vec<Case> {
         for (region, off, bit) in spots {
             let mut ct = o.ct.clone();
             ct[fr.ct_start + off] ^= bit;
-            push(format!("flip {region} byte {off} bit {bit:#04x} of frame {i}"), ct, Auth, Auth);
+            out.push(mk(format!("flip {region} byte {off} bit {bit:#04x} of frame {i}"), ct, Auth, Auth));
+            // A range that fetches the damaged frame fails; one that does not still opens.
+            let sub = &mut out.last_mut().unwrap().sub;
+            if fr.pt_len > 0 {
+                sub.push((fr.pt_start as u64, fr.pt_end() as u64, Some(Auth)));
+                sub.push((fr.pt_end() as u64 - 1, fr.pt_end() as u64, Some(Auth)));
+            }
+            if let Some(g) = o.frames.iter().find(|g| g.seg != fr.seg || g.idx != fr.idx).filter(|g| g.pt_len > 0) {
+                sub.push((g.pt_start as u64, g.pt_end() as u64, None));
+            }
         }
     }
 
@@ -379,7 +435,13 @@ fn cases(o: &Obj) -> Vec<Case> {
         ct.extend_from_slice(frame(i));
         ct.extend_from_slice(&o.ct[b.ct_end()..]);
         let e = if same_seg(i, i + 1) && a.ct_len == b.ct_len { Ooo } else { Auth };
-        push(format!("swap frames {i} and {}", i + 1), ct, e, e);
+        out.push(mk(format!("swap frames {i} and {}", i + 1), ct, e, e));
+        // A range over either frame alone fetches a frame standing in the other's place.
+        for fr in [a, b] {
+            if fr.pt_len > 0 {
+                out.last_mut().unwrap().sub.push((fr.pt_start as u64, fr.pt_end() as u64, Some(e)));
+            }
+        }
     }
 
     // A frame dropped: the next one lands in its slot (out of order, or another segment's
@@ -394,7 +456,7 @@ fn cases(o: &Obj) -> Vec<Case> {
         } else {
             Auth
         };
-        push(format!("drop frame {i}"), ct, e, e);
+        out.push(mk(format!("drop frame {i}"), ct, e, e));
     }
 
     // A frame duplicated in place.
@@ -411,12 +473,12 @@ fn cases(o: &Obj) -> Vec<Case> {
             // A short final frame followed by more bytes is read as one longer frame.
             Auth
         };
-        push(format!("duplicate frame {i}"), ct, e, e);
+        out.push(mk(format!("duplicate frame {i}"), ct, e, e));
     }
 
     // Truncation at every frame boundary: the object-end frame never arrives.
     for (k, fr) in o.frames.iter().enumerate() {
-        push(format!("truncate before frame {k}"), o.ct[..fr.ct_start].to_vec(), Truncated, Truncated);
+        out.push(mk(format!("truncate before frame {k}"), o.ct[..fr.ct_start].to_vec(), Truncated, Truncated));
     }
 
     // Truncation inside frames: under 28 bytes is not a frame (`truncated`); from 28 bytes on,
@@ -427,7 +489,12 @@ fn cases(o: &Obj) -> Vec<Case> {
         offs.dedup();
         for off in offs.into_iter().filter(|&x| x > 0 && x < fr.ct_len) {
             let e = if off < OVER { Truncated } else { Auth };
-            push(format!("truncate inside frame {k} after {off} bytes"), o.ct[..fr.ct_start + off].to_vec(), e, Auth);
+            out.push(mk(
+                format!("truncate inside frame {k} after {off} bytes"),
+                o.ct[..fr.ct_start + off].to_vec(),
+                e,
+                Auth,
+            ));
         }
     }
 
@@ -441,7 +508,7 @@ fn cases(o: &Obj) -> Vec<Case> {
         let mut ct = o.ct.clone();
         ct.extend_from_slice(&extra);
         let e = if last_full { TrailingData } else { Auth };
-        push(format!("append {what}"), ct, e, e);
+        out.push(mk(format!("append {what}"), ct, e, e));
     }
 
     // A frame of another object (another DEK) in place of one of ours.
@@ -449,7 +516,7 @@ fn cases(o: &Obj) -> Vec<Case> {
         let fr = o.frames[i];
         let mut ct = o.ct.clone();
         ct[fr.ct_start..fr.ct_end()].copy_from_slice(&o.other_ct[fr.ct_start..fr.ct_end()]);
-        push(format!("foreign frame {i}"), ct, Auth, Auth);
+        out.push(mk(format!("foreign frame {i}"), ct, Auth, Auth));
     }
 
     // A frame of a retried encryption of the same segment (same key, same plaintext, other
@@ -475,7 +542,8 @@ fn cases(o: &Obj) -> Vec<Case> {
             open,
             known,
             bound,
-            other_key: false,
+            key: KeySel::Own,
+            sub: Vec::new(),
             table: None,
         });
     }
@@ -488,9 +556,26 @@ fn cases(o: &Obj) -> Vec<Case> {
         open: vec![Auth],
         known: vec![Auth],
         bound: 0,
-        other_key: true,
+        key: KeySel::Other,
+        sub: Vec::new(),
         table: None,
     });
+
+    // The envelope of an object with another frame size: the sequential reader cuts the body
+    // at the wrong places and nothing authenticates; a length-first reader may already find
+    // the length impossible for that frame size.
+    if !table {
+        out.push(Case {
+            name: "envelope of an object with another frame size".into(),
+            ct: o.ct.clone(),
+            open: vec![Auth],
+            known: vec![Auth, Truncated, BadFrameLength, TrailingData],
+            bound: 0,
+            key: KeySel::OtherFrame,
+            table: None,
+            sub: Vec::new(),
+        });
+    }
 
     if let Some(tb) = &o.table {
         let mut tcase = |name: String, t: Vec<u8>, e: Error| {
@@ -500,7 +585,8 @@ fn cases(o: &Obj) -> Vec<Case> {
                 open: vec![e],
                 known: vec![e],
                 bound: 0,
-                other_key: false,
+                key: KeySel::Own,
+                sub: Vec::new(),
                 table: Some(t),
             });
         };
@@ -732,7 +818,11 @@ fn assert_code<T: std::fmt::Debug>(r: Result<T, Error>, allowed: &[Error], ctx: 
 
 /// Runs one damaged object through every path; returns the number of path runs.
 fn run_case<C: FrameCipher>(o: &Obj, c: &Case, buf: &mut Vec<u8>) -> usize {
-    let key = if c.other_key { &o.other_key } else { &o.key };
+    let key = match c.key {
+        KeySel::Own => &o.key,
+        KeySel::Other => &o.other_key,
+        KeySel::OtherFrame => &o.other_frame_key,
+    };
     let table = c.table.as_ref().or(o.table.as_ref());
     let name = format!("{} / {} [{}]", o.name(), c.name, C::NAME);
     let boundaries: Vec<usize> = std::iter::once(0).chain(o.frames.iter().map(Fr::pt_end)).collect();
@@ -812,6 +902,23 @@ fn run_case<C: FrameCipher>(o: &Obj, c: &Case, buf: &mut Vec<u8>) -> usize {
         }
     } else {
         assert_code(r.map(|v| v.len()), &c.known, &|| format!("{name} range"));
+    }
+    for &(a, b, want) in &c.sub {
+        let r =
+            oneshot::decrypt_range::<C>(
+                key,
+                shape.clone(),
+                a,
+                b,
+                &mut |s, e| Ok(c.ct[s as usize..e as usize].to_vec()),
+            );
+        match want {
+            Some(e) => assert_code(r.map(|v| v.len()), &[e], &|| format!("{name} range {a}..{b}")),
+            None => {
+                assert_eq!(r.as_deref(), Ok(&o.pt[a as usize..b as usize]), "{name} range {a}..{b} (intact frames)")
+            }
+        }
+        runs += 1;
     }
     let ctx = || format!("{name} with_shape in place");
     let (out, r) = in_place(Decryptor::<C>::with_shape(key, shape.clone()).unwrap(), &c.ct, &shape_cuts(&shape), &ctx);
