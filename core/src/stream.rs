@@ -507,11 +507,85 @@ impl<C: FrameCipher> Decryptor<C> {
         let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
         let nonce = Nonce::read(frame)?;
         opener.open_in_place(frame)?;
+        self.accept_authentic(&nonce, pt_len, at_end, lo, hi)
+    }
+
+    /// The steps after a frame's tag verified: position checks, release, advance.
+    fn accept_authentic(
+        &mut self,
+        nonce: &Nonce,
+        pt_len: usize,
+        at_end: bool,
+        lo: usize,
+        hi: usize,
+    ) -> Result<core::ops::Range<usize>> {
         let pos = nonce.position()?;
-        self.check_position(&nonce, pos, at_end, pt_len)?;
+        self.check_position(nonce, pos, at_end, pt_len)?;
         self.released += (hi - lo) as u64;
         self.advance(pos)?;
         Ok(NONCE_LEN + lo..NONCE_LEN + hi)
+    }
+
+    /// For a frame cipher outside Rust (the browser's WebCrypto, which is asynchronous): the
+    /// segment whose key ([`ObjectKey::segment_key`]) opens the next frame, which is
+    /// `frame_len` bytes long (`at_end`: the last bytes of the input). The caller then
+    /// verifies and decrypts the frame with AES-256-GCM (nonce = its first 12 bytes, empty
+    /// AAD) and reports the outcome with [`Decryptor::external_accept`] or
+    /// [`Decryptor::external_reject`]. Every format rule stays here; only AES runs outside.
+    ///
+    /// # Errors
+    /// Length errors as [`Decryptor::update`]; [`Error::InvalidState`] after an error or
+    /// with input buffered by `update`.
+    pub fn external_segment(&mut self, frame_len: usize, at_end: bool) -> Result<u32> {
+        if self.failed || !self.pending.is_empty() {
+            return Err(Error::InvalidState);
+        }
+        if self.done {
+            self.failed = true;
+            return Err(Error::TrailingData);
+        }
+        if frame_len < FRAME_OVERHEAD {
+            self.failed = true;
+            return Err(Error::Truncated);
+        }
+        let r = self.locate(frame_len, at_end).map(|(segment, _, _)| segment);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Reports a frame the external cipher verified: `nonce` is the frame's first 12 bytes.
+    /// Returns the range of the frame's plaintext (offsets within the frame, as from
+    /// [`Decryptor::open_frame_in_place`]) that may be released; on an error the caller must
+    /// discard the frame's plaintext.
+    ///
+    /// # Errors
+    /// Position errors (`frame_out_of_order`, `bad_frame_flags`, `truncated`,
+    /// `trailing_data`) and [`Error::InvalidState`].
+    pub fn external_accept(
+        &mut self,
+        nonce: &[u8; NONCE_LEN],
+        frame_len: usize,
+        at_end: bool,
+    ) -> Result<core::ops::Range<usize>> {
+        if self.failed || frame_len < FRAME_OVERHEAD {
+            self.failed = true;
+            return Err(Error::InvalidState);
+        }
+        let r = self
+            .locate(frame_len, at_end)
+            .and_then(|(_, lo, hi)| self.accept_authentic(&Nonce(*nonce), frame_len - FRAME_OVERHEAD, at_end, lo, hi));
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    /// Reports that the external cipher rejected the frame's tag.
+    pub fn external_reject(&mut self) -> Error {
+        self.failed = true;
+        Error::AuthenticationFailed
     }
 
     /// The segment a frame of `len` bytes belongs to and the slice of its plaintext to keep.

@@ -197,3 +197,81 @@ fn in_place_frames_match_the_streaming_api() {
     let mut enc = Encryptor::<AwsLc>::with_prefix(&key, None, true, [1; 7]).unwrap();
     assert_eq!(enc.seal_frame_in_place(&mut vec![0; 4124]).err(), Some(isec_core::Error::InvalidParameter));
 }
+
+/// Emulates a frame cipher outside Rust (WebCrypto) with the RustCrypto backend: the
+/// decryptor decides the segment and checks positions; the "external" side only runs AES.
+fn external_decrypt(key: &isec_core::ObjectKey, ct: &[u8]) -> Result<Vec<u8>, isec_core::Error> {
+    let f = key.header().frame_size() as usize + 28;
+    let mut dec = Decryptor::<RustCrypto>::new(key)?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < ct.len() {
+        let end = (at + f).min(ct.len());
+        let at_end = end - at < f;
+        let seg = dec.external_segment(end - at, at_end)?;
+        let cipher = RustCrypto::new(&key.segment_key(seg)).unwrap();
+        let mut frame = ct[at..end].to_vec();
+        let nonce: [u8; 12] = frame[..12].try_into().unwrap();
+        match cipher.open_in_place(&nonce, &mut frame[12..]) {
+            Ok(()) => {
+                let r = dec.external_accept(&nonce, end - at, at_end)?;
+                out.extend_from_slice(&frame[r]);
+            }
+            Err(_) => return Err(dec.external_reject()),
+        }
+        at = end;
+    }
+    dec.finish(&mut [])?;
+    Ok(out)
+}
+
+#[test]
+fn external_cipher_path_matches_the_native_decryptor() {
+    for (part, len) in [(None, 0usize), (None, 10_000), (Some(2), 20_000), (Some(1), 8192)] {
+        let (_, key) = setup(12, part, None);
+        let pt = plaintext(len);
+        let ct = match part {
+            None => oneshot::encrypt::<AwsLc>(&key, &pt).unwrap(),
+            Some(pf) => {
+                let ps = pf as usize * 4096;
+                let n = len.div_ceil(ps).max(1);
+                (1..=n)
+                    .flat_map(|p| {
+                        let s = (p - 1) * ps;
+                        oneshot::encrypt_part::<AwsLc>(&key, p as u32, p == n, &pt[s..(s + ps).min(len)]).unwrap()
+                    })
+                    .collect()
+            }
+        };
+        assert_eq!(external_decrypt(&key, &ct).unwrap(), pt);
+        // Tampering, reordering and truncation give the native decryptor's codes.
+        let mut bad = ct.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 1;
+        assert_eq!(external_decrypt(&key, &bad).err(), oneshot::decrypt::<AwsLc>(&key, &bad).err());
+        if ct.len() > 2 * 4124 {
+            let swapped = [&ct[4124..8248], &ct[..4124], &ct[8248..]].concat();
+            assert_eq!(external_decrypt(&key, &swapped).err(), oneshot::decrypt::<AwsLc>(&key, &swapped).err());
+            assert_eq!(external_decrypt(&key, &ct[..8248]).err(), oneshot::decrypt::<AwsLc>(&key, &ct[..8248]).err());
+        }
+    }
+}
+
+#[test]
+fn unsealed_frames_sealed_outside_equal_native_frames() {
+    use isec_core::cipher::Unsealed;
+    for len in [0usize, 5, 4096, 10_000] {
+        let (_, key) = setup(12, None, None);
+        let pt = plaintext(len);
+        let native = stream_encrypt::<RustCrypto>(&key, &pt, &[1000]);
+        let mut frames = stream_encrypt::<Unsealed>(&key, &pt, &[1000]);
+        let cipher = RustCrypto::new(&key.segment_key(0)).unwrap();
+        for frame in frames.chunks_mut(4096 + 28) {
+            let nonce: [u8; 12] = frame[..12].try_into().unwrap();
+            let n = frame.len();
+            let tag = cipher.seal_in_place(&nonce, &mut frame[12..n - 16]).unwrap();
+            frame[n - 16..].copy_from_slice(&tag);
+        }
+        assert_eq!(frames, native, "len {len}");
+    }
+}

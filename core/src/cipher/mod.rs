@@ -8,6 +8,11 @@
 mod rustcrypto;
 pub use rustcrypto::RustCrypto;
 
+#[cfg(feature = "external-cipher")]
+mod unsealed;
+#[cfg(feature = "external-cipher")]
+pub use unsealed::Unsealed;
+
 #[cfg(feature = "aws-lc")]
 mod awslc;
 #[cfg(feature = "aws-lc")]
