@@ -1,0 +1,264 @@
+//! Argument types. Each converts a JS value without copying where it can, and reports a
+//! value of the wrong type through the one error mapper (`invalid_parameter`, `TypeError`),
+//! so no napi-rs status code ever reaches the caller.
+
+#![allow(unsafe_code)] // Node-API reads of typed arrays and numbers; each block says why it holds.
+
+use std::ptr;
+
+use napi::bindgen_prelude::{FromNapiRef, FromNapiValue, TypeName, Uint8Array, ValidateNapiValue};
+use napi::{ValueType, sys};
+
+use crate::error::{Failure, js_error};
+
+fn type_error(env: sys::napi_env, what: &str) -> napi::Error {
+    js_error(env, &Failure::Type(format!("expected {what}")))
+}
+
+/// `(data, len)` of a `Uint8Array` (a `Buffer` is one), or `None` for anything else.
+unsafe fn u8_view(env: sys::napi_env, v: sys::napi_value) -> Option<(*mut u8, usize)> {
+    let mut is_ta = false;
+    // SAFETY: `env` and `v` come from the current callback.
+    if unsafe { sys::napi_is_typedarray(env, v, &mut is_ta) } != sys::Status::napi_ok || !is_ta {
+        return None;
+    }
+    let (mut kind, mut len, mut data, mut ab, mut off) = (0, 0usize, ptr::null_mut(), ptr::null_mut(), 0usize);
+    // SAFETY: `v` is a typed array (checked above).
+    let st = unsafe { sys::napi_get_typedarray_info(env, v, &mut kind, &mut len, &mut data, &mut ab, &mut off) };
+    if st != sys::Status::napi_ok || kind != sys::TypedarrayType::uint8_array {
+        return None;
+    }
+    Some((data.cast(), len))
+}
+
+/// A borrowed `Uint8Array | Buffer`, for synchronous calls: no copy. Valid for the call.
+pub struct Bytes<'a>(pub &'a [u8]);
+
+impl FromNapiValue for Bytes<'_> {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: the view belongs to a JS object the caller holds for the whole call.
+        match unsafe { u8_view(env, v) } {
+            Some((_, 0)) => Ok(Bytes(&[])),
+            Some((p, n)) => Ok(Bytes(unsafe { std::slice::from_raw_parts(p, n) })),
+            None => Err(type_error(env, "a Uint8Array or Buffer")),
+        }
+    }
+}
+
+impl TypeName for Bytes<'_> {
+    fn type_name() -> &'static str {
+        "Uint8Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for Bytes<'_> {}
+
+/// A caller's output buffer (`Uint8Array | Buffer`) that a synchronous call writes into.
+pub struct BytesMut<'a>(pub &'a mut [u8]);
+
+impl FromNapiValue for BytesMut<'_> {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: as for `Bytes`; overlap with an input is refused by `disjoint`.
+        match unsafe { u8_view(env, v) } {
+            Some((_, 0)) => Ok(BytesMut(&mut [])),
+            Some((p, n)) => Ok(BytesMut(unsafe { std::slice::from_raw_parts_mut(p, n) })),
+            None => Err(type_error(env, "a Uint8Array or Buffer")),
+        }
+    }
+}
+
+impl TypeName for BytesMut<'_> {
+    fn type_name() -> &'static str {
+        "Uint8Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for BytesMut<'_> {}
+
+/// Refuses an output buffer that overlaps the input (the two would alias).
+pub fn disjoint(input: &[u8], out: &[u8]) -> crate::error::Fallible<()> {
+    let (a, b) = (input.as_ptr() as usize, out.as_ptr() as usize);
+    if input.is_empty() || out.is_empty() || a + input.len() <= b || b + out.len() <= a {
+        Ok(())
+    } else {
+        Err(Failure::Detail(isec_core::Error::InvalidParameter, "output buffer overlaps the input".into()))
+    }
+}
+
+/// An owned reference to a `Uint8Array | Buffer`, for async tasks: the bytes stay in JS
+/// memory (no copy) and the caller must not change them until the promise settles.
+pub struct OwnedBytes(pub Uint8Array);
+
+impl FromNapiValue for OwnedBytes {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        // SAFETY: checked to be a Uint8Array before napi-rs takes a reference to it.
+        if unsafe { u8_view(env, v) }.is_none() {
+            return Err(type_error(env, "a Uint8Array or Buffer"));
+        }
+        Ok(OwnedBytes(unsafe { Uint8Array::from_napi_value(env, v) }?))
+    }
+}
+
+impl TypeName for OwnedBytes {
+    fn type_name() -> &'static str {
+        "Uint8Array"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for OwnedBytes {}
+
+/// A non-negative integer up to 2^53 given as a JS number (`Infinity` reads as "no bound").
+#[derive(Debug, Clone, Copy)]
+pub struct U64(pub u64);
+
+impl FromNapiValue for U64 {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let mut t = 0;
+        // SAFETY: `v` comes from the current callback.
+        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_number {
+            return Err(type_error(env, "a number"));
+        }
+        let mut d = 0f64;
+        // SAFETY: `v` is a number.
+        unsafe { sys::napi_get_value_double(env, v, &mut d) };
+        if d == f64::INFINITY {
+            return Ok(U64(u64::MAX));
+        }
+        if !(d.is_finite() && d >= 0.0 && d.fract() == 0.0 && d <= 9_007_199_254_740_992.0) {
+            return Err(js_error(
+                env,
+                &Failure::Detail(isec_core::Error::InvalidParameter, format!("{d} is not a non-negative integer")),
+            ));
+        }
+        // In range and integral (checked above).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Ok(U64(d as u64))
+    }
+}
+
+impl TypeName for U64 {
+    fn type_name() -> &'static str {
+        "number"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Number
+    }
+}
+
+impl ValidateNapiValue for U64 {}
+
+impl U64 {
+    /// As a `u32`, or `invalid_parameter`.
+    pub fn u32(self) -> crate::error::Fallible<u32> {
+        u32::try_from(self.0).map_err(|_| Failure::Core(isec_core::Error::InvalidParameter))
+    }
+    /// As a `usize`, or `invalid_parameter`.
+    pub fn usize(self) -> crate::error::Fallible<usize> {
+        usize::try_from(self.0).map_err(|_| Failure::Core(isec_core::Error::InvalidParameter))
+    }
+}
+
+/// A JS string.
+pub struct Text(pub String);
+
+impl FromNapiValue for Text {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let mut t = 0;
+        // SAFETY: `v` comes from the current callback.
+        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_string {
+            return Err(type_error(env, "a string"));
+        }
+        // SAFETY: `v` is a string.
+        Ok(Text(unsafe { String::from_napi_value(env, v) }?))
+    }
+}
+
+impl TypeName for Text {
+    fn type_name() -> &'static str {
+        "string"
+    }
+    fn value_type() -> ValueType {
+        ValueType::String
+    }
+}
+
+impl ValidateNapiValue for Text {}
+
+/// A JS boolean.
+#[derive(Debug, Clone, Copy)]
+pub struct Flag(pub bool);
+
+impl FromNapiValue for Flag {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let mut t = 0;
+        // SAFETY: `v` comes from the current callback.
+        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_boolean {
+            return Err(type_error(env, "a boolean"));
+        }
+        // SAFETY: `v` is a boolean.
+        Ok(Flag(unsafe { bool::from_napi_value(env, v) }?))
+    }
+}
+
+impl TypeName for Flag {
+    fn type_name() -> &'static str {
+        "boolean"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Boolean
+    }
+}
+
+impl ValidateNapiValue for Flag {}
+
+/// An instance of one of this addon's classes (or of a JS subclass of it).
+pub struct Ref<T: 'static>(pub &'static T);
+
+impl<T: FromNapiRef + 'static> FromNapiValue for Ref<T>
+where
+    &'static T: ValidateNapiValue,
+{
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let mut t = 0;
+        // SAFETY: `v` comes from the current callback.
+        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_object {
+            return Err(type_error(env, "an isec object"));
+        }
+        // `from_napi_ref` alone unwraps any class's instance: check the class first.
+        // SAFETY: as above.
+        if unsafe { <&'static T as ValidateNapiValue>::validate(env, v) }.is_err() {
+            return Err(type_error(env, "an isec object of another class"));
+        }
+        match unsafe { T::from_napi_ref(env, v) } {
+            Ok(r) => Ok(Ref(r)),
+            Err(_) => Err(type_error(env, "an isec object of another class")),
+        }
+    }
+}
+
+impl<T: 'static> TypeName for Ref<T> {
+    fn type_name() -> &'static str {
+        "object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl<T: FromNapiRef + 'static> ValidateNapiValue for Ref<T> where &'static T: ValidateNapiValue {}
+
+impl<T: 'static> std::ops::Deref for Ref<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        self.0
+    }
+}

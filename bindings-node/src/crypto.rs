@@ -1,0 +1,838 @@
+//! One-shot and streaming encryption, shapes, ranges and segment tables.
+//!
+//! Sync functions borrow their input (`&[u8]`, no copy) and run on the calling thread.
+//! Async functions (`...Async`, wrapped with `AbortSignal` support in lib/index.js) hold a
+//! reference to the caller's bytes and run the same Rust functions on the libuv pool. The
+//! whole-object paths drive core's streaming contexts in 4 MiB steps so that a cancellation
+//! is seen between steps; the bytes and errors are those of core's `oneshot` calls (the
+//! corpus runs both paths); core's `oneshot` functions have no cancellation hook.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+
+use isec_core::envelope::Layout;
+use isec_core::layout::Shape as CoreShape;
+use isec_core::{AwsLc, Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
+use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, U64, disjoint};
+use crate::error::{Failure, Fallible, js_error, throw};
+use crate::keys::{Envelope, ObjectKey};
+
+/// The frame cipher of this addon: AWS-LC's AES-256-GCM.
+pub type C = AwsLc;
+
+/// Input consumed between two cancellation checks.
+const STEP: usize = 4 << 20;
+
+fn f(x: u64) -> f64 {
+    // Offsets are below 2^45 (SPEC.md §8), exact in a double.
+    #[allow(clippy::cast_precision_loss)]
+    let v = x as f64;
+    v
+}
+
+fn usize_of(x: u64) -> Fallible<usize> {
+    usize::try_from(x).map_err(|_| Failure::Core(CoreError::LimitExceeded))
+}
+
+/// Cancels async calls that were given it; `lib/index.js` ties one to each `AbortSignal`.
+#[napi]
+pub struct CancelToken {
+    pub(crate) flag: Arc<AtomicBool>,
+}
+
+#[napi]
+impl CancelToken {
+    /// A token that is not cancelled.
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { flag: Arc::default() }
+    }
+
+    /// Makes work holding this token stop at its next check (`ABORT_ERR`).
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `cancel` was called.
+    #[napi(getter)]
+    pub fn cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+}
+
+pub(crate) type Cancel = Option<Arc<AtomicBool>>;
+
+pub(crate) fn token(t: Option<Ref<CancelToken>>) -> Cancel {
+    t.map(|t| t.flag.clone())
+}
+
+pub(crate) fn check(c: &Cancel) -> Fallible<()> {
+    match c {
+        Some(flag) if flag.load(Ordering::SeqCst) => Err(Failure::Aborted),
+        _ => Ok(()),
+    }
+}
+
+/// Work for the libuv pool that yields bytes.
+pub struct Work {
+    job: Option<Box<dyn FnOnce() -> Fallible<Vec<u8>> + Send>>,
+    cancel: Cancel,
+}
+
+impl Work {
+    pub(crate) fn new(cancel: Cancel, job: impl FnOnce() -> Fallible<Vec<u8>> + Send + 'static) -> AsyncTask<Self> {
+        AsyncTask::new(Self { job: Some(Box::new(job)), cancel })
+    }
+}
+
+impl Task for Work {
+    type Output = Fallible<Vec<u8>>;
+    type JsValue = Buffer;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        if let Err(e) = check(&self.cancel) {
+            return Ok(Err(e));
+        }
+        Ok(self.job.take().map_or(Err(Failure::Core(CoreError::InvalidState)), |job| job()))
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
+        output.map(Buffer::from).map_err(|e| js_error(env.raw(), &e))
+    }
+}
+
+/// A whole single- or parts-layout object, checking `cancel` between steps.
+pub(crate) fn encrypt_steps(key: &CoreKey, pt: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    // The shape gives the exact output length and the same errors as `oneshot::encrypt`.
+    let shape = CoreShape::from_plaintext_len(key.header(), pt.len() as u64)?;
+    let mut out = vec![0u8; usize_of(shape.ciphertext_len())?];
+    let mut w = 0;
+    for ordinal in 0..shape.segment_count() {
+        check(cancel)?;
+        let seg = shape.segment(ordinal).ok_or(CoreError::InvalidState)?;
+        let body = &pt[usize_of(seg.pt_start)?..usize_of(seg.pt_start + seg.pt_len)?];
+        let mut enc = match key.header().layout {
+            Layout::Single => isec_core::Encryptor::<C>::new(key)?,
+            _ => isec_core::Encryptor::<C>::for_part(key, seg.number, seg.is_last)?,
+        };
+        for chunk in body.chunks(STEP) {
+            check(cancel)?;
+            w += enc.update(chunk, &mut out[w..])?;
+        }
+        w += enc.finish(&mut out[w..])?;
+    }
+    out.truncate(w);
+    Ok(out)
+}
+
+/// Runs a decryptor over a whole ciphertext in steps; all or nothing, as `oneshot`.
+fn decrypt_steps(mut dec: isec_core::Decryptor<C>, ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    let mut out = vec![0u8; dec.update_len(ct.len())];
+    let mut w = 0;
+    let r = (|| {
+        for chunk in ct.chunks(STEP) {
+            check(cancel)?;
+            w += dec.update(chunk, &mut out[w..])?;
+        }
+        w += dec.finish(&mut out[w..])?;
+        Ok(())
+    })();
+    match r {
+        Ok(()) => {
+            out.truncate(w);
+            Ok(out)
+        }
+        Err(e) => {
+            out.fill(0);
+            Err(e)
+        }
+    }
+}
+
+pub(crate) fn decrypt_whole(key: &CoreKey, ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    decrypt_steps(isec_core::Decryptor::<C>::new(key)?, ct, cancel)
+}
+
+pub(crate) fn decrypt_table(key: &CoreKey, table: &[u8], ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    let table = CoreTable::decode(table, key)?;
+    let shape = CoreShape::from_table(key.header(), table, ct.len() as u64)?;
+    decrypt_steps(isec_core::Decryptor::<C>::with_shape(key, shape)?, ct, cancel)
+}
+
+fn decrypt_range(key: &CoreKey, shape: &CoreShape, start: u64, end: u64, fetched: &[u8]) -> Fallible<Vec<u8>> {
+    let plan = shape.map_range(start, end);
+    let expect = (plan.ct_start, plan.ct_end);
+    Ok(oneshot::decrypt_range::<C>(key, shape.clone(), start, end, &mut |s, e| {
+        if (s, e) != expect {
+            return Err(CoreError::InvalidState);
+        }
+        Ok(fetched.to_vec())
+    })?)
+}
+
+// ----------------------------------------------------------------------------------------
+// One-shot functions
+
+/// Encrypts a whole single- or parts-layout object (fresh nonce prefixes).
+#[napi]
+pub fn encrypt_sync(
+    env: Env,
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] plaintext: Bytes,
+) -> napi::Result<Buffer> {
+    encrypt_steps(&key.inner, plaintext.0, &None).map(Buffer::from).map_err(|e| throw(&env, e))
+}
+
+/// `encryptSync` on the libuv pool.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn encrypt_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] plaintext: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<Work> {
+    let k = key.inner.clone();
+    let c = crate::crypto::token(token);
+    Work::new(c.clone(), move || encrypt_steps(&k, &plaintext.0, &c))
+}
+
+/// Decrypts a whole single- or parts-layout object: all or nothing.
+#[napi]
+pub fn decrypt_sync(
+    env: Env,
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] ciphertext: Bytes,
+) -> napi::Result<Buffer> {
+    decrypt_whole(&key.inner, ciphertext.0, &None).map(Buffer::from).map_err(|e| throw(&env, e))
+}
+
+/// `decryptSync` on the libuv pool.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn decrypt_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] ciphertext: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<Work> {
+    let k = key.inner.clone();
+    let c = token_of(token);
+    Work::new(c.clone(), move || decrypt_whole(&k, &ciphertext.0, &c))
+}
+
+fn token_of(t: Option<Ref<CancelToken>>) -> Cancel {
+    token(t)
+}
+
+/// Encrypts part `partNumber` (1..=10000) of a parts- or table-layout object.
+#[napi]
+pub fn encrypt_part_sync(
+    env: Env,
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "number")] part_number: U64,
+    #[napi(ts_arg_type = "boolean")] is_last: Flag,
+    #[napi(ts_arg_type = "Uint8Array")] plaintext: Bytes,
+) -> napi::Result<Buffer> {
+    let r = part_number.u32().and_then(|n| Ok(oneshot::encrypt_part::<C>(&key.inner, n, is_last.0, plaintext.0)?));
+    r.map(Buffer::from).map_err(|e| throw(&env, e))
+}
+
+/// `encryptPartSync` on the libuv pool.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn encrypt_part_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "number")] part_number: U64,
+    #[napi(ts_arg_type = "boolean")] is_last: Flag,
+    #[napi(ts_arg_type = "Uint8Array")] plaintext: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<Work> {
+    let k = key.inner.clone();
+    Work::new(token_of(token), move || {
+        let n = part_number.u32()?;
+        Ok(oneshot::encrypt_part::<C>(&k, n, is_last.0, &plaintext.0)?)
+    })
+}
+
+/// Decrypts a whole table-layout object with its encoded segment table.
+#[napi]
+pub fn decrypt_with_table_sync(
+    env: Env,
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] table: Bytes,
+    #[napi(ts_arg_type = "Uint8Array")] ciphertext: Bytes,
+) -> napi::Result<Buffer> {
+    decrypt_table(&key.inner, table.0, ciphertext.0, &None).map(Buffer::from).map_err(|e| throw(&env, e))
+}
+
+/// `decryptWithTableSync` on the libuv pool.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn decrypt_with_table_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Uint8Array")] table: OwnedBytes,
+    #[napi(ts_arg_type = "Uint8Array")] ciphertext: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<Work> {
+    let k = key.inner.clone();
+    let c = token_of(token);
+    Work::new(c.clone(), move || decrypt_table(&k, &table.0, &ciphertext.0, &c))
+}
+
+/// Decrypts the plaintext range `[start, end)` from `fetched`, the ciphertext bytes
+/// `shape.mapRange(start, end)` said to fetch.
+#[napi]
+pub fn decrypt_range_sync(
+    env: Env,
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
+    #[napi(ts_arg_type = "number")] start: U64,
+    #[napi(ts_arg_type = "number")] end: U64,
+    #[napi(ts_arg_type = "Uint8Array")] fetched: Bytes,
+) -> napi::Result<Buffer> {
+    decrypt_range(&key.inner, &shape.inner, start.0, end.0, fetched.0).map(Buffer::from).map_err(|e| throw(&env, e))
+}
+
+/// `decryptRangeSync` on the libuv pool.
+#[napi(ts_return_type = "Promise<Buffer>")]
+pub fn decrypt_range_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
+    #[napi(ts_arg_type = "number")] start: U64,
+    #[napi(ts_arg_type = "number")] end: U64,
+    #[napi(ts_arg_type = "Uint8Array")] fetched: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<Work> {
+    let (k, s) = (key.inner.clone(), shape.inner.clone());
+    Work::new(token_of(token), move || decrypt_range(&k, &s, start.0, end.0, &fetched.0))
+}
+
+// ----------------------------------------------------------------------------------------
+// Shapes and ranges
+
+/// The ciphertext to fetch for a plaintext range, and what to keep of it (SPEC.md §7).
+#[napi(object, object_from_js = false)]
+pub struct RangePlan {
+    /// First ciphertext byte to fetch.
+    pub ct_start: f64,
+    /// End of the fetch (exclusive); equal to `ctStart` when nothing is needed.
+    pub ct_end: f64,
+    /// Plaintext bytes dropped from the front of the first frame.
+    pub skip: f64,
+    /// Plaintext bytes returned.
+    pub len: f64,
+    /// The range after clamping: `[ptStart, ptStart + len)`.
+    pub pt_start: f64,
+    /// The HTTP `Range` header for the fetch, absent when nothing is needed.
+    pub http_range: Option<String>,
+}
+
+/// One segment (the body, or one part) of an object.
+#[napi(object, object_from_js = false)]
+pub struct SegmentInfo {
+    pub number: u32,
+    pub ordinal: u32,
+    pub is_last: bool,
+    pub pt_start: f64,
+    pub pt_len: f64,
+    pub ct_start: f64,
+    pub ct_len: f64,
+}
+
+/// An object's geometry once its size is known.
+#[napi]
+pub struct Shape {
+    pub(crate) inner: CoreShape,
+}
+
+/// The shape of an object from its envelope and stored (ciphertext) length; single and
+/// parts layouts (table-layout objects: `Shape.fromTable`).
+#[napi]
+pub fn shape_for(
+    env: Env,
+    #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+    #[napi(ts_arg_type = "number")] ciphertext_length: U64,
+) -> napi::Result<Shape> {
+    CoreShape::from_ciphertext_len(envelope.inner.header(), ciphertext_length.0)
+        .map(|inner| Shape { inner })
+        .map_err(|e| throw(&env, e))
+}
+
+#[napi]
+impl Shape {
+    /// The shape an encryptor will produce for `plaintextLength` bytes.
+    #[napi(factory)]
+    pub fn for_plaintext(
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+        #[napi(ts_arg_type = "number")] plaintext_length: U64,
+    ) -> napi::Result<Self> {
+        CoreShape::from_plaintext_len(envelope.inner.header(), plaintext_length.0)
+            .map(|inner| Self { inner })
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// The shape of a table-layout object from its encoded table (verified with `key`).
+    #[napi(factory)]
+    pub fn from_table(
+        env: Env,
+        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+        #[napi(ts_arg_type = "Uint8Array")] table: Bytes,
+        #[napi(ts_arg_type = "number")] ciphertext_length: U64,
+    ) -> napi::Result<Self> {
+        let r = CoreTable::decode(table.0, &key.inner)
+            .and_then(|t| CoreShape::from_table(key.inner.header(), t, ciphertext_length.0));
+        r.map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// Maps the plaintext range `[start, end)` (clamped to the object) to the ciphertext to
+    /// fetch. `end` may be `Infinity`.
+    #[napi]
+    pub fn map_range(
+        &self,
+        #[napi(ts_arg_type = "number")] start: U64,
+        #[napi(ts_arg_type = "number")] end: U64,
+    ) -> RangePlan {
+        let p = self.inner.map_range(start.0, end.0);
+        RangePlan {
+            ct_start: f(p.ct_start),
+            ct_end: f(p.ct_end),
+            skip: f(p.skip),
+            len: f(p.len),
+            pt_start: f(p.pt_start),
+            http_range: p.http_range(),
+        }
+    }
+
+    #[napi(getter)]
+    pub fn plaintext_length(&self) -> f64 {
+        f(self.inner.plaintext_len())
+    }
+
+    #[napi(getter)]
+    pub fn ciphertext_length(&self) -> f64 {
+        f(self.inner.ciphertext_len())
+    }
+
+    #[napi(getter)]
+    pub fn frame_size(&self) -> f64 {
+        f(self.inner.frame_size())
+    }
+
+    #[napi(getter)]
+    pub fn segment_count(&self) -> u32 {
+        self.inner.segment_count()
+    }
+
+    #[napi(getter)]
+    pub fn frame_count(&self) -> f64 {
+        f(self.inner.frame_count())
+    }
+
+    /// Segment `ordinal` (0-based), or `null` past the end.
+    #[napi]
+    pub fn segment(&self, #[napi(ts_arg_type = "number")] ordinal: U64) -> Option<SegmentInfo> {
+        let s = self.inner.segment(u32::try_from(ordinal.0).ok()?)?;
+        Some(SegmentInfo {
+            number: s.number,
+            ordinal: s.ordinal,
+            is_last: s.is_last,
+            pt_start: f(s.pt_start),
+            pt_len: f(s.pt_len),
+            ct_start: f(s.ct_start),
+            ct_len: f(s.ct_len),
+        })
+    }
+
+    /// The largest frame boundary at or below ciphertext offset `offset`.
+    #[napi]
+    pub fn ct_boundary_floor(&self, #[napi(ts_arg_type = "number")] offset: U64) -> f64 {
+        f(self.inner.ct_boundary_floor(offset.0))
+    }
+}
+
+/// Part numbers and plaintext lengths of a table-layout object (SPEC.md §6.3).
+#[napi]
+pub struct SegmentTable {
+    inner: CoreTable,
+}
+
+#[napi]
+impl SegmentTable {
+    /// A table from `[partNumber, plaintextLength]` pairs in object order.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        #[napi(ts_arg_type = "Array<[number, number]>")] entries: Vec<Vec<U64>>,
+    ) -> napi::Result<Self> {
+        let r = (|| {
+            let pairs = entries
+                .iter()
+                .map(|e| match e.as_slice() {
+                    [n, l] => Ok((n.u32()?, l.0)),
+                    _ => Err(Failure::Detail(CoreError::InvalidParameter, "entries are [partNumber, length]".into())),
+                })
+                .collect::<Fallible<Vec<_>>>()?;
+            Ok(CoreTable::new(pairs)?)
+        })();
+        r.map(|inner| Self { inner }).map_err(|e: Failure| throw(&env, e))
+    }
+
+    /// Verifies and decodes an encoded table.
+    #[napi(factory)]
+    pub fn decode(
+        env: Env,
+        #[napi(ts_arg_type = "Uint8Array")] bytes: Bytes,
+        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    ) -> napi::Result<Self> {
+        CoreTable::decode(bytes.0, &key.inner).map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// Encodes and authenticates the table under `key`.
+    #[napi]
+    pub fn encode(&self, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> Buffer {
+        self.inner.encode(&key.inner).into()
+    }
+
+    /// `[partNumber, plaintextLength]` pairs.
+    #[napi(getter, ts_return_type = "Array<[number, number]>")]
+    pub fn entries(&self) -> Vec<Vec<f64>> {
+        self.inner.entries().iter().map(|&(n, l)| vec![f64::from(n), f(l)]).collect()
+    }
+
+    /// Total plaintext bytes.
+    #[napi(getter)]
+    pub fn plaintext_length(&self) -> f64 {
+        f(self.inner.plaintext_len())
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Streaming contexts
+
+type Shared<T> = Arc<Mutex<Option<T>>>;
+
+fn busy() -> Failure {
+    Failure::Detail(CoreError::InvalidState, "an async update is still running".into())
+}
+
+fn finished() -> Failure {
+    Failure::Detail(CoreError::InvalidState, "the context has finished or failed".into())
+}
+
+/// Locks a context for a synchronous call; refuses while an async update holds it.
+fn hold<T>(ctx: &Shared<T>) -> Fallible<MutexGuard<'_, Option<T>>> {
+    match ctx.try_lock() {
+        Ok(g) => Ok(g),
+        Err(TryLockError::WouldBlock) => Err(busy()),
+        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
+    }
+}
+
+/// What the streaming contexts share: update into a buffer, finish into a buffer.
+pub(crate) trait Stream: Send + 'static {
+    fn update_len(&self, n: usize) -> usize;
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize>;
+    fn finish_len(&self) -> usize;
+    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize>;
+}
+
+impl Stream for isec_core::Encryptor<C> {
+    fn update_len(&self, n: usize) -> usize {
+        isec_core::Encryptor::update_len(self, n)
+    }
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::Encryptor::update(self, input, out)
+    }
+    fn finish_len(&self) -> usize {
+        isec_core::Encryptor::finish_len(self)
+    }
+    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::Encryptor::finish(self, out)
+    }
+}
+
+impl Stream for isec_core::Decryptor<C> {
+    fn update_len(&self, n: usize) -> usize {
+        isec_core::Decryptor::update_len(self, n)
+    }
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::Decryptor::update(self, input, out)
+    }
+    fn finish_len(&self) -> usize {
+        isec_core::Decryptor::finish_len(self)
+    }
+    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::Decryptor::finish(self, out)
+    }
+}
+
+impl Stream for isec_core::legacy::LegacyDecryptor<C> {
+    fn update_len(&self, n: usize) -> usize {
+        isec_core::legacy::LegacyDecryptor::update_len(self, n)
+    }
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::legacy::LegacyDecryptor::update(self, input, out)
+    }
+    fn finish_len(&self) -> usize {
+        isec_core::legacy::LegacyDecryptor::finish_len(self)
+    }
+    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
+        isec_core::legacy::LegacyDecryptor::finish(self, out)
+    }
+}
+
+/// A context shared between sync calls and async updates. A failed update drops nothing:
+/// core's context refuses further use itself (`invalid_state`).
+pub(crate) struct Ctx<T: Stream>(Shared<T>);
+
+impl<T: Stream> Ctx<T> {
+    pub(crate) fn new(t: T) -> Self {
+        Self(Arc::new(Mutex::new(Some(t))))
+    }
+
+    fn run_update(ctx: &mut Option<T>, input: &[u8]) -> Fallible<Vec<u8>> {
+        let c = ctx.as_mut().ok_or_else(finished)?;
+        let mut out = vec![0u8; c.update_len(input.len())];
+        let n = c.update(input, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    pub(crate) fn update(&self, input: &[u8]) -> Fallible<Vec<u8>> {
+        Self::run_update(&mut *hold(&self.0)?, input)
+    }
+
+    pub(crate) fn update_into(&self, input: &[u8], out: &mut [u8]) -> Fallible<usize> {
+        disjoint(input, out)?;
+        let mut g = hold(&self.0)?;
+        Ok(g.as_mut().ok_or_else(finished)?.update(input, out)?)
+    }
+
+    pub(crate) fn update_len(&self, n: usize) -> Fallible<usize> {
+        Ok(hold(&self.0)?.as_ref().ok_or_else(finished)?.update_len(n))
+    }
+
+    pub(crate) fn finish_len(&self) -> Fallible<usize> {
+        Ok(hold(&self.0)?.as_ref().ok_or_else(finished)?.finish_len())
+    }
+
+    pub(crate) fn finish(&self) -> Fallible<Vec<u8>> {
+        let c = hold(&self.0)?.take().ok_or_else(finished)?;
+        let mut out = vec![0u8; c.finish_len()];
+        let n = c.finish(&mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    pub(crate) fn finish_into(&self, out: &mut [u8]) -> Fallible<usize> {
+        let c = hold(&self.0)?.take().ok_or_else(finished)?;
+        Ok(c.finish(out)?)
+    }
+
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Fallible<R> {
+        Ok(f(hold(&self.0)?.as_ref().ok_or_else(finished)?))
+    }
+
+    pub(crate) fn update_async(&self, input: OwnedBytes, cancel: Cancel) -> AsyncTask<Work> {
+        let shared = self.0.clone();
+        Work::new(cancel, move || {
+            let mut g = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            Self::run_update(&mut g, &input.0)
+        })
+    }
+}
+
+/// Streaming encryptor of one segment: a whole single-layout object, or one part.
+#[napi]
+pub struct Encryptor {
+    ctx: Ctx<isec_core::Encryptor<C>>,
+}
+
+#[napi]
+impl Encryptor {
+    /// An encryptor for a whole single-layout object.
+    #[napi(constructor)]
+    pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
+        isec_core::Encryptor::<C>::new(&key.inner).map(|e| Self { ctx: Ctx::new(e) }).map_err(|e| throw(&env, e))
+    }
+
+    /// An encryptor for part `partNumber` (1..=10000) of a multipart object.
+    #[napi(factory)]
+    pub fn for_part(
+        env: Env,
+        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+        #[napi(ts_arg_type = "number")] part_number: U64,
+        #[napi(ts_arg_type = "boolean")] is_last: Flag,
+    ) -> napi::Result<Self> {
+        let r = part_number.u32().and_then(|n| Ok(isec_core::Encryptor::<C>::for_part(&key.inner, n, is_last.0)?));
+        r.map(|e| Self { ctx: Ctx::new(e) }).map_err(|e| throw(&env, e))
+    }
+
+    /// Encrypts `chunk`; returns every frame now complete (a full frame is held back until
+    /// more input shows it is not the last).
+    #[napi]
+    pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
+        self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
+    }
+
+    /// `update` writing into `output` (at least `updateLength(chunk.length)` bytes); returns
+    /// the bytes written.
+    #[napi]
+    pub fn update_into(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
+        #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
+    ) -> napi::Result<f64> {
+        self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// `update` on the libuv pool.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn update_async(
+        &self,
+        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
+        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+    ) -> AsyncTask<Work> {
+        self.ctx.update_async(chunk, token_of(token))
+    }
+
+    /// Exact bytes `update` returns for `n` more input bytes.
+    #[napi]
+    pub fn update_length(&self, env: Env, #[napi(ts_arg_type = "number")] n: U64) -> napi::Result<f64> {
+        n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// Exact bytes `final` returns.
+    #[napi(getter)]
+    pub fn final_length(&self, env: Env) -> napi::Result<f64> {
+        self.ctx.finish_len().map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// Plaintext bytes taken so far.
+    #[napi(getter)]
+    pub fn consumed(&self, env: Env) -> napi::Result<f64> {
+        self.ctx.with(|e| f(e.consumed())).map_err(|e| throw(&env, e))
+    }
+
+    /// Seals the final frame and ends the segment.
+    #[napi(js_name = "final")]
+    pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
+        self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
+    }
+
+    /// `final` writing into `output` (at least `finalLength` bytes).
+    #[napi]
+    pub fn final_into(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: BytesMut) -> napi::Result<f64> {
+        self.ctx.finish_into(output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+    }
+}
+
+/// Streaming decryptor: a whole object, or a range of one. Releases a frame only after its
+/// tag verified and its position checked; `final` reports truncation.
+#[napi]
+pub struct Decryptor {
+    ctx: Ctx<isec_core::Decryptor<C>>,
+}
+
+#[napi]
+impl Decryptor {
+    /// Decrypts a whole single- or parts-layout object from its first byte.
+    #[napi(constructor)]
+    pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
+        isec_core::Decryptor::<C>::new(&key.inner).map(|d| Self { ctx: Ctx::new(d) }).map_err(|e| throw(&env, e))
+    }
+
+    /// Decrypts a whole object of known shape (required for the table layout).
+    #[napi(factory)]
+    pub fn with_shape(
+        env: Env,
+        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+        #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
+    ) -> napi::Result<Self> {
+        isec_core::Decryptor::<C>::with_shape(&key.inner, shape.inner.clone())
+            .map(|d| Self { ctx: Ctx::new(d) })
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// Decrypts the ciphertext `shape.mapRange(start, end)` names and releases exactly the
+    /// plaintext `[start, end)` (clamped).
+    #[napi(factory)]
+    pub fn for_range(
+        env: Env,
+        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+        #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
+        #[napi(ts_arg_type = "number")] start: U64,
+        #[napi(ts_arg_type = "number")] end: U64,
+    ) -> napi::Result<Self> {
+        let plan = shape.inner.map_range(start.0, end.0);
+        isec_core::Decryptor::<C>::for_range(&key.inner, shape.inner.clone(), &plan)
+            .map(|d| Self { ctx: Ctx::new(d) })
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// Feeds ciphertext; returns the plaintext of every frame completed and verified.
+    #[napi]
+    pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
+        self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
+    }
+
+    /// `update` writing into `output` (at least `updateLength(chunk.length)` bytes).
+    #[napi]
+    pub fn update_into(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
+        #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
+    ) -> napi::Result<f64> {
+        self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// `update` on the libuv pool.
+    #[napi(ts_return_type = "Promise<Buffer>")]
+    pub fn update_async(
+        &self,
+        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
+        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+    ) -> AsyncTask<Work> {
+        self.ctx.update_async(chunk, token_of(token))
+    }
+
+    /// An upper bound on what `update` returns for `n` more bytes.
+    #[napi]
+    pub fn update_length(&self, env: Env, #[napi(ts_arg_type = "number")] n: U64) -> napi::Result<f64> {
+        n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// An upper bound on what `final` returns.
+    #[napi(getter)]
+    pub fn final_length(&self, env: Env) -> napi::Result<f64> {
+        self.ctx.finish_len().map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+    }
+
+    /// Plaintext bytes released so far.
+    #[napi(getter)]
+    pub fn released(&self, env: Env) -> napi::Result<f64> {
+        self.ctx.with(|d| f(d.released())).map_err(|e| throw(&env, e))
+    }
+
+    /// Whether the final expected frame has been verified.
+    #[napi(getter)]
+    pub fn done(&self, env: Env) -> napi::Result<bool> {
+        self.ctx.with(isec_core::Decryptor::is_done).map_err(|e| throw(&env, e))
+    }
+
+    /// Ends the input: decrypts a final short frame and reports truncation.
+    #[napi(js_name = "final")]
+    pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
+        self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
+    }
+
+    /// `final` writing into `output` (at least `finalLength` bytes).
+    #[napi]
+    pub fn final_into(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: BytesMut) -> napi::Result<f64> {
+        self.ctx.finish_into(output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+    }
+}

@@ -1,0 +1,500 @@
+//! Envelopes, object keys and the keyring.
+//!
+//! External (KMS) keys: core's `KeyWrap` is synchronous and a JS wrapper is async, so the
+//! binding runs each keyring operation in rounds (the JS `Keyring` in `lib/index.js` drives
+//! them). An external key is registered in core as a [`Prefetched`] wrapper. When core asks
+//! it to wrap or unwrap something it has no answer for, it records the request and fails
+//! with `external_wrapper_failed`; JS then awaits the user's wrapper, adds the answer, and
+//! runs the same core operation again, which now finds its answer. Core makes every decision
+//! (which key, its state, the commitment check) in every round; the binding only carries
+//! bytes. Fresh DEKs are the one wrinkle: core draws a new DEK per attempt, so when an answer
+//! for wrapping a DEK is present, the retry creates the envelope with that DEK and a fresh
+//! salt (`create_envelope_with`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use isec_core::envelope::Layout;
+use isec_core::keyring::KeyState;
+use isec_core::layout::Shape as CoreShape;
+use isec_core::wrap::{Dek, WrapAlg, WrappedKey};
+use isec_core::{Error as CoreError, Kek, KeyWrap, ObjectKey as CoreKey, Params};
+use napi::Env;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::convert::{Bytes, Flag, Ref, Text, U64};
+use crate::error::{Failure, Fallible, throw};
+
+fn f(x: u64) -> f64 {
+    // Sizes are below 2^44 (SPEC.md §8), exact in a double.
+    #[allow(clippy::cast_precision_loss)]
+    let v = x as f64;
+    v
+}
+
+pub(crate) fn state_from(name: &str) -> Fallible<KeyState> {
+    KeyState::from_name(name).map_err(|e| Failure::Detail(e, format!("unknown key state {name:?}")))
+}
+
+/// A decoded envelope. Holds no secret.
+#[napi]
+pub struct Envelope {
+    pub(crate) inner: isec_core::Envelope,
+}
+
+/// The key-free description of an envelope (SPEC.md §3.3).
+#[napi(object, object_from_js = false)]
+pub struct EnvelopeInfo {
+    pub version: u32,
+    pub suite: u32,
+    pub kid: String,
+    /// `aes-kwp` or `external`.
+    pub wrap_alg: String,
+    pub frame_size: f64,
+    /// `single`, `parts` or `table`.
+    pub layout: String,
+    pub part_size: Option<f64>,
+    pub declared_size: Option<f64>,
+    pub envelope_length: u32,
+    /// With a ciphertext length (single and parts layouts): the plaintext length.
+    pub plaintext_length: Option<f64>,
+    /// With a ciphertext length: frames in the object.
+    pub frame_count: Option<f64>,
+    /// With a ciphertext length: segments (parts) in the object.
+    pub segment_count: Option<u32>,
+}
+
+pub(crate) fn info(env: &isec_core::Envelope, ct_len: Option<u64>) -> Fallible<EnvelopeInfo> {
+    let i = env.info();
+    let shape = match (ct_len, env.header().layout) {
+        (Some(len), Layout::Single | Layout::Parts { .. }) => Some(CoreShape::from_ciphertext_len(env.header(), len)?),
+        _ => None,
+    };
+    Ok(EnvelopeInfo {
+        version: u32::from(i.version),
+        suite: u32::from(i.suite),
+        kid: i.kid.to_string(),
+        wrap_alg: i.wrap_alg.name().to_string(),
+        frame_size: f(i.frame_size),
+        layout: i.layout.name().to_string(),
+        part_size: i.part_size.map(f),
+        declared_size: i.declared_size.map(f),
+        envelope_length: u32::try_from(i.envelope_len).unwrap_or(u32::MAX),
+        plaintext_length: shape.as_ref().map(|s| f(s.plaintext_len())),
+        frame_count: shape.as_ref().map(|s| f(s.frame_count())),
+        segment_count: shape.as_ref().map(CoreShape::segment_count),
+    })
+}
+
+#[napi]
+impl Envelope {
+    /// Parses the binary form (SPEC.md §3.1). Key-free.
+    #[napi(factory)]
+    pub fn decode(env: Env, #[napi(ts_arg_type = "Uint8Array")] bytes: Bytes) -> napi::Result<Self> {
+        isec_core::Envelope::decode(bytes.0).map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// Parses the metadata text form (base64url, `x-amz-meta-isec`).
+    #[napi(factory)]
+    pub fn decode_text(env: Env, #[napi(ts_arg_type = "string")] text: Text) -> napi::Result<Self> {
+        isec_core::Envelope::decode_text(&text.0).map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// The binary form.
+    #[napi]
+    pub fn encode(&self) -> Buffer {
+        self.inner.to_bytes().into()
+    }
+
+    /// The metadata text (base64url without padding).
+    #[napi]
+    pub fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+
+    /// The key-free summary; with the object's ciphertext length also its plaintext length
+    /// and frame and segment counts.
+    #[napi]
+    pub fn inspect(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "number")] ciphertext_length: Option<U64>,
+    ) -> napi::Result<EnvelopeInfo> {
+        info(&self.inner, ciphertext_length.map(|l| l.0)).map_err(|e| throw(&env, e))
+    }
+
+    /// The key id.
+    #[napi(getter)]
+    pub fn kid(&self) -> String {
+        self.inner.kid().to_string()
+    }
+
+    /// `aes-kwp` or `external`.
+    #[napi(getter)]
+    pub fn wrap_alg(&self) -> String {
+        self.inner.wrap_alg().name().to_string()
+    }
+
+    /// Plaintext bytes per frame.
+    #[napi(getter)]
+    pub fn frame_size(&self) -> f64 {
+        f(self.inner.header().frame_size())
+    }
+
+    /// `single`, `parts` or `table`.
+    #[napi(getter)]
+    pub fn layout(&self) -> String {
+        self.inner.header().layout.name().to_string()
+    }
+
+    /// The 49 header bytes every derived key is bound to.
+    #[napi]
+    pub fn header(&self) -> Buffer {
+        self.inner.header().to_bytes().to_vec().into()
+    }
+
+    /// Whether two envelopes are byte-identical.
+    #[napi]
+    pub fn equals(&self, #[napi(ts_arg_type = "Envelope")] other: Ref<Envelope>) -> bool {
+        self.inner == other.inner
+    }
+}
+
+/// The key of one object, after its commitment verified. Opaque: no key bytes reach JS.
+#[napi]
+pub struct ObjectKey {
+    pub(crate) inner: CoreKey,
+}
+
+#[napi]
+impl ObjectKey {
+    /// Plaintext bytes per frame.
+    #[napi(getter)]
+    pub fn frame_size(&self) -> f64 {
+        f(self.inner.header().frame_size())
+    }
+
+    /// `single`, `parts` or `table`.
+    #[napi(getter)]
+    pub fn layout(&self) -> String {
+        self.inner.header().layout.name().to_string()
+    }
+
+    /// Plaintext bytes per part (parts layout).
+    #[napi(getter)]
+    pub fn part_size(&self) -> Option<f64> {
+        self.inner.header().part_size().map(f)
+    }
+
+    /// The declared plaintext size, if any.
+    #[napi(getter)]
+    pub fn declared_size(&self) -> Option<f64> {
+        self.inner.header().declared_size.map(f)
+    }
+}
+
+/// Options of a new envelope.
+#[napi(object, object_to_js = false)]
+pub struct EnvelopeOptions {
+    /// Frame size in bytes: a power of two from 4096 to 8388608 (default 65536).
+    #[napi(ts_type = "number")]
+    pub frame_size: Option<U64>,
+    /// Multipart with a fixed part size (a multiple of the frame size).
+    #[napi(ts_type = "number")]
+    pub part_size: Option<U64>,
+    /// Multipart with parts of any size, described by a segment table.
+    #[napi(ts_type = "boolean")]
+    pub table: Option<Flag>,
+    /// The plaintext size, if known; checked on decrypt.
+    #[napi(ts_type = "number")]
+    pub declared_size: Option<U64>,
+}
+
+pub(crate) fn params(opts: Option<&EnvelopeOptions>) -> Fallible<Params> {
+    let mut p = Params::default();
+    let Some(o) = opts else { return Ok(p) };
+    if let Some(fs) = o.frame_size {
+        p = p.with_frame_size(fs.0)?;
+    }
+    match (o.part_size, o.table.is_some_and(|t| t.0)) {
+        (Some(_), true) => {
+            return Err(Failure::Detail(CoreError::InvalidParameter, "partSize and table exclude each other".into()));
+        }
+        (Some(ps), false) => p = p.with_part_size(ps.0)?,
+        (None, true) => p = p.with_table(),
+        (None, false) => {}
+    }
+    p.declared_size = o.declared_size.map(|d| d.0);
+    Ok(p)
+}
+
+/// A new envelope and the key that encrypts its object.
+#[napi(object, object_from_js = false)]
+pub struct CreatedEnvelope {
+    pub envelope: Envelope,
+    pub key: ObjectKey,
+}
+
+/// One key's public description.
+#[napi(object, object_from_js = false)]
+pub struct KeyInfo {
+    pub kid: String,
+    /// `active`, `decrypt_only` or `disabled`.
+    pub state: String,
+    pub legacy: bool,
+    pub external: bool,
+}
+
+/// A request an external key could not answer synchronously.
+#[napi(object, object_from_js = false)]
+pub struct ExternalRequest {
+    pub kid: String,
+    /// `wrap` (input: the DEK) or `unwrap` (input: the wrapped DEK).
+    pub op: String,
+    pub input: Buffer,
+}
+
+/// The answer of an external wrapper to an [`ExternalRequest`].
+#[napi(object, object_to_js = false)]
+pub struct ExternalAnswer {
+    pub kid: String,
+    pub op: String,
+    pub input: Buffer,
+    pub output: Buffer,
+}
+
+#[derive(Default)]
+pub(crate) struct Exchange {
+    answers: Vec<(String, bool, Vec<u8>, Vec<u8>)>,
+    request: Option<(String, bool, Vec<u8>)>,
+}
+
+fn lock(ex: &Mutex<Exchange>) -> std::sync::MutexGuard<'_, Exchange> {
+    ex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An external key as core sees it: answers from the current round, else a recorded request.
+struct Prefetched {
+    kid: String,
+    exchange: Arc<Mutex<Exchange>>,
+}
+
+impl Prefetched {
+    fn answer(&self, wrap: bool, input: &[u8]) -> Option<Vec<u8>> {
+        let mut ex = lock(&self.exchange);
+        let found = ex.answers.iter().find(|a| a.0 == self.kid && a.1 == wrap && a.2 == input).map(|a| a.3.clone());
+        if found.is_none() && ex.request.is_none() {
+            ex.request = Some((self.kid.clone(), wrap, input.to_vec()));
+        }
+        found
+    }
+}
+
+impl KeyWrap for Prefetched {
+    fn alg(&self) -> WrapAlg {
+        WrapAlg::External
+    }
+
+    fn wrap(&self, dek: &Dek) -> isec_core::Result<WrappedKey> {
+        let out = self.answer(true, dek.expose()).ok_or(CoreError::ExternalWrapperFailed)?;
+        WrappedKey::from_slice(&out).map_err(|_| CoreError::ExternalWrapperFailed)
+    }
+
+    fn unwrap(&self, wrapped: &[u8]) -> isec_core::Result<Dek> {
+        let out = self.answer(false, wrapped).ok_or(CoreError::ExternalWrapperFailed)?;
+        let bytes: [u8; 32] = out.as_slice().try_into().map_err(|_| CoreError::ExternalWrapperFailed)?;
+        Ok(Dek::from_bytes(bytes))
+    }
+}
+
+/// KEKs by key id, their states and the one active key (SPEC.md §10).
+///
+/// The JS `Keyring` (lib/index.js) extends this class with `addExternal` and the async
+/// `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve external keys.
+#[napi]
+pub struct Keyring {
+    pub(crate) inner: isec_core::Keyring,
+    pub(crate) exchange: Arc<Mutex<Exchange>>,
+}
+
+impl Keyring {
+    /// The DEK of a pending wrap answer for the active key, if this round has one.
+    pub(crate) fn answered_dek(&self) -> Option<Dek> {
+        let kid = self.inner.active_kid().ok()?;
+        let ex = lock(&self.exchange);
+        let a = ex.answers.iter().find(|a| a.0 == kid && a.1)?;
+        let bytes: [u8; 32] = a.2.as_slice().try_into().ok()?;
+        Some(Dek::from_bytes(bytes))
+    }
+
+    fn create(&self, opts: Option<&EnvelopeOptions>) -> Fallible<CreatedEnvelope> {
+        let p = params(opts)?;
+        let (e, k) = match self.answered_dek() {
+            Some(dek) => {
+                let mut salt = [0u8; 32];
+                isec_core::random::fill(&mut salt)?;
+                self.inner.create_envelope_with(p, &dek, salt)?
+            }
+            None => self.inner.create_envelope(p)?,
+        };
+        Ok(CreatedEnvelope { envelope: Envelope { inner: e }, key: ObjectKey { inner: k } })
+    }
+}
+
+#[napi]
+impl Keyring {
+    /// An empty keyring.
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Self { inner: isec_core::Keyring::new(), exchange: Arc::default() }
+    }
+
+    /// Adds a raw 32-byte KEK in `state` (`active`, `decrypt_only`, `disabled`; default
+    /// `active`). Adding an active key demotes the previous one to decrypt-only.
+    #[napi]
+    pub fn add_kek(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "Uint8Array")] kek: Bytes,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
+    ) -> napi::Result<()> {
+        let r = (|| {
+            let state = state_from(state.as_ref().map_or("active", |s| s.0.as_str()))?;
+            let kek = Kek::from_slice(kek.0)
+                .map_err(|e| Failure::Detail(e, format!("a KEK is 32 bytes, not {}", kek.0.len())))?;
+            self.inner.add_kek(&kid.0, kek, state)?;
+            Ok(())
+        })();
+        r.map_err(|e: Failure| throw(&env, e))
+    }
+
+    /// Adds the legacy proxy's key, SHA-256 of its secret string; always decrypt-only.
+    #[napi]
+    pub fn add_legacy_secret_string(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "string")] secret: Text,
+    ) -> napi::Result<()> {
+        self.inner.add_legacy_secret_string(&kid.0, &secret.0).map_err(|e| throw(&env, e))
+    }
+
+    /// Registers an external key whose wrapper lives in JS (see `addExternal`).
+    #[napi(js_name = "_registerExternal")]
+    pub fn register_external(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
+    ) -> napi::Result<()> {
+        let r = (|| {
+            let state = state_from(state.as_ref().map_or("active", |s| s.0.as_str()))?;
+            let w = Prefetched { kid: kid.0.clone(), exchange: self.exchange.clone() };
+            self.inner.add_external(&kid.0, Box::new(w), state)?;
+            Ok(())
+        })();
+        r.map_err(|e: Failure| throw(&env, e))
+    }
+
+    /// Sets this round's answers from external wrappers and forgets any pending request.
+    #[napi(js_name = "_setAnswers")]
+    pub fn set_answers(&self, answers: Vec<ExternalAnswer>) {
+        let mut ex = lock(&self.exchange);
+        ex.request = None;
+        ex.answers =
+            answers.into_iter().map(|a| (a.kid, a.op == "wrap", a.input.to_vec(), a.output.to_vec())).collect();
+    }
+
+    /// The request an external key recorded in the last failed call, if any.
+    #[napi(js_name = "_takeRequest")]
+    pub fn take_request(&self) -> Option<ExternalRequest> {
+        let mut ex = lock(&self.exchange);
+        ex.request.take().map(|(kid, wrap, input)| ExternalRequest {
+            kid,
+            op: if wrap { "wrap" } else { "unwrap" }.to_string(),
+            input: input.into(),
+        })
+    }
+
+    /// Changes a key's state; activating one demotes the previous active key.
+    #[napi]
+    pub fn set_state(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Text,
+    ) -> napi::Result<()> {
+        let r = state_from(&state.0).and_then(|s| Ok(self.inner.set_state(&kid.0, s)?));
+        r.map_err(|e| throw(&env, e))
+    }
+
+    /// Refuses objects of a format version below `version` (0: legacy proxy, 1: isec v1).
+    #[napi]
+    pub fn set_min_version(&mut self, env: Env, #[napi(ts_arg_type = "number")] version: U64) -> napi::Result<()> {
+        let v = u8::try_from(version.0).map_err(|_| throw(&env, CoreError::InvalidParameter))?;
+        self.inner.set_min_version(v);
+        Ok(())
+    }
+
+    /// The minimum format version.
+    #[napi(getter)]
+    pub fn min_version(&self) -> u32 {
+        u32::from(self.inner.min_version())
+    }
+
+    /// The keys, in insertion order.
+    #[napi]
+    pub fn keys(&self) -> Vec<KeyInfo> {
+        self.inner
+            .keys()
+            .into_iter()
+            .map(|k| KeyInfo { kid: k.kid, state: k.state.name().to_string(), legacy: k.legacy, external: k.external })
+            .collect()
+    }
+
+    /// The active key id, or `null` when no key is active.
+    #[napi(getter)]
+    pub fn active_kid(&self) -> Option<String> {
+        self.inner.active_kid().ok().map(ToString::to_string)
+    }
+
+    /// A new envelope under the active key (local keys; `createEnvelope` also serves
+    /// external ones).
+    #[napi]
+    pub fn create_envelope_sync(&self, env: Env, options: Option<EnvelopeOptions>) -> napi::Result<CreatedEnvelope> {
+        self.create(options.as_ref()).map_err(|e| throw(&env, e))
+    }
+
+    /// Opens an envelope with the key its kid names.
+    #[napi]
+    pub fn open_sync(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+    ) -> napi::Result<ObjectKey> {
+        self.inner.open(&envelope.inner).map(|inner| ObjectKey { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// The same object's envelope under the active key; the body is untouched.
+    #[napi]
+    pub fn rewrap_sync(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+    ) -> napi::Result<Envelope> {
+        self.inner.rewrap(&envelope.inner).map(|inner| Envelope { inner }).map_err(|e| throw(&env, e))
+    }
+
+    /// `rewrapSync` to a named key, which must be the active key.
+    #[napi]
+    pub fn rewrap_to_sync(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+        #[napi(ts_arg_type = "string")] kid: Text,
+    ) -> napi::Result<Envelope> {
+        self.inner.rewrap_to(&envelope.inner, &kid.0).map(|inner| Envelope { inner }).map_err(|e| throw(&env, e))
+    }
+}

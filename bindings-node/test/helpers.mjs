@@ -1,0 +1,73 @@
+// Shared test plumbing: corpus loading, keyrings from keys.json, plaintext pattern.
+// No format logic: every expectation comes from the vector files.
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+export const isec = require('../lib/index.js')
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+export const VECTORS = join(ROOT, 'tests', 'vectors')
+
+export function load(name) {
+  return JSON.parse(readFileSync(join(VECTORS, name), 'utf8'))
+}
+
+export const hex = (s) => Buffer.from(s, 'hex')
+
+/** Byte i of a plaintext of length n is i % 251 (the corpus' generator). */
+export function pattern(n) {
+  const b = Buffer.alloc(n)
+  for (let i = 0; i < n; i++) b[i] = i % 251
+  return b
+}
+
+/**
+ * A keyring from keys.json: with `states`, exactly those kids in those states; without,
+ * every key decrypt-only.
+ */
+export function keyringWith(states) {
+  const keys = load('keys.json').keys
+  const ring = new isec.Keyring()
+  const wanted = states ? Object.entries(states) : Object.keys(keys).map((k) => [k, 'decrypt_only'])
+  for (const [kid, state] of wanted) {
+    const k = keys[kid]
+    if (k.legacy_secret) ring.addLegacySecretString(kid, k.legacy_secret)
+    else ring.addKek(kid, hex(k.kek), state)
+  }
+  return ring
+}
+
+/** The error code of a call, or null when it succeeds. */
+export function codeOf(fn) {
+  try {
+    fn()
+    return null
+  } catch (e) {
+    if (typeof e.code !== 'string') throw e
+    return e.code
+  }
+}
+
+export async function codeOfAsync(p) {
+  try {
+    await p
+    return null
+  } catch (e) {
+    if (typeof e.code !== 'string') throw e
+    return e.code
+  }
+}
+
+/** A small deterministic generator for split sizes. */
+export function rng(seed) {
+  let s = BigInt(seed) | 1n
+  return (n) => {
+    s ^= (s << 13n) & 0xffffffffffffffffn
+    s ^= s >> 7n
+    s ^= (s << 17n) & 0xffffffffffffffffn
+    return Number(s % BigInt(n))
+  }
+}

@@ -1,0 +1,222 @@
+// Keyring, external (async) key wrappers, multipart, segment tables, copy, scan and
+// re-encryption through the binding.
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { isec, pattern, codeOf, codeOfAsync } from './helpers.mjs'
+
+/** A toy KMS: AES-KWP is core's business, so this one just XORs with a secret pad. */
+function toyKms() {
+  const pad = randomBytes(32)
+  const calls = []
+  const xor = (b) => Buffer.from(b.map((x, i) => x ^ pad[i % 32]))
+  return {
+    calls,
+    wrapper: {
+      wrap: async (kid, dek) => {
+        calls.push(['wrap', kid])
+        await new Promise((r) => setTimeout(r, 1))
+        return Buffer.concat([Buffer.from('kms1'), xor(dek)])
+      },
+      unwrap: async (kid, wrapped) => {
+        calls.push(['unwrap', kid])
+        return xor(wrapped.subarray(4))
+      },
+    },
+  }
+}
+
+test('local keyring: states, min version, keys(), activeKid, sync and async agree', async () => {
+  const ring = new isec.Keyring()
+  assert.equal(ring.activeKid, null)
+  assert.equal(codeOf(() => ring.createEnvelopeSync()), 'key_not_active')
+  ring.addKek('k1', randomBytes(32))
+  ring.addKek('k2', randomBytes(32), 'decrypt_only')
+  ring.addLegacySecretString('legacy', 'secret')
+  assert.equal(ring.activeKid, 'k1')
+  const { envelope, key } = await ring.createEnvelope({ frameSize: 4096 })
+  const ct = isec.encryptSync(key, pattern(9000))
+  assert.deepEqual(isec.decryptSync(await ring.open(envelope), ct), pattern(9000))
+  ring.setState('k2', 'active')
+  assert.deepEqual(
+    ring.keys().map((k) => [k.kid, k.state, k.legacy, k.external]),
+    [
+      ['k1', 'decrypt_only', false, false],
+      ['k2', 'active', false, false],
+      ['legacy', 'decrypt_only', true, false],
+    ],
+  )
+  const moved = await ring.rewrap(envelope)
+  assert.equal(moved.kid, 'k2')
+  assert.deepEqual(moved.header(), envelope.header())
+  assert.deepEqual(isec.decryptSync(ring.openSync(moved), ct), pattern(9000))
+  assert.equal(await codeOfAsync(ring.rewrapTo(envelope, 'k1')), 'key_not_active')
+  assert.equal(codeOf(() => ring.setState('legacy', 'active')), 'invalid_parameter')
+  ring.setState('k1', 'disabled')
+  assert.equal(codeOf(() => ring.openSync(envelope)), 'key_disabled')
+  ring.setMinVersion(2)
+  assert.equal(codeOf(() => ring.openSync(moved)), 'version_refused')
+  assert.equal(codeOf(() => ring.addKek('k2', randomBytes(32))), 'invalid_parameter')
+})
+
+test('external keys: async wrap and unwrap in rounds, failures are external_wrapper_failed', async () => {
+  const kms = toyKms()
+  const ring = new isec.Keyring()
+  ring.addExternal('kms', kms.wrapper)
+  const { envelope, key } = await ring.createEnvelope()
+  assert.equal(envelope.wrapAlg, 'external')
+  assert.equal(envelope.kid, 'kms')
+  assert.deepEqual(kms.calls, [['wrap', 'kms']])
+  const ct = isec.encryptSync(key, Buffer.from('hello'))
+  const opened = await ring.open(envelope)
+  assert.equal(isec.decryptSync(opened, ct).toString(), 'hello')
+  assert.equal(codeOf(() => ring.openSync(envelope)), 'external_wrapper_failed')
+  ring.keys().forEach((k) => assert.equal(k.external, true))
+  // Rotate to a local key and back to the KMS: rewrap touches only the envelope.
+  ring.addKek('local', randomBytes(32))
+  const local = await ring.rewrap(envelope)
+  assert.equal(local.wrapAlg, 'aes-kwp')
+  assert.equal(isec.decryptSync(ring.openSync(local), ct).toString(), 'hello')
+  ring.setState('kms', 'active')
+  const back = await ring.rewrapTo(local, 'kms')
+  assert.equal(isec.decryptSync(await ring.open(back), ct).toString(), 'hello')
+  // A wrapper that rejects, or answers with a wrong DEK.
+  const bad = new isec.Keyring()
+  bad.addExternal('kms', { wrap: async () => { throw new Error('KMS down') }, unwrap: async () => randomBytes(32) })
+  await assert.rejects(bad.createEnvelope(), (e) => e.code === 'external_wrapper_failed' && e.cause.message === 'KMS down')
+  assert.equal(await codeOfAsync(bad.open(envelope)), 'commitment_mismatch')
+  const short = new isec.Keyring()
+  short.addExternal('kms', { wrap: async () => Buffer.alloc(0), unwrap: async () => Buffer.alloc(5) })
+  assert.equal(await codeOfAsync(short.open(envelope)), 'external_wrapper_failed')
+  assert.equal(await codeOfAsync(short.createEnvelope()), 'external_wrapper_failed')
+  assert.throws(() => short.addExternal('x', {}), (e) => e.code === 'invalid_parameter')
+  // Concurrent opens do not mix their rounds.
+  const keys = await Promise.all([1, 2, 3, 4].map(() => ring.open(envelope)))
+  for (const k of keys) assert.equal(isec.decryptSync(k, ct).toString(), 'hello')
+})
+
+test('multipart: parts in any order, table layout with its segment table, shapes', async () => {
+  const ring = new isec.Keyring()
+  ring.addKek('k', randomBytes(32))
+  const pt = pattern(20000)
+  const { envelope, key } = ring.createEnvelopeSync({ frameSize: 4096, partSize: 8192 })
+  const parts = [3, 1, 2].map((n) => [n, isec.encryptPartSync(key, n, n === 3, pt.subarray((n - 1) * 8192, n * 8192))])
+  const ct = Buffer.concat(parts.sort((a, b) => a[0] - b[0]).map((p) => p[1]))
+  assert.deepEqual(isec.decryptSync(key, ct), pt)
+  assert.deepEqual(await isec.encryptPart(key, 1, false, pt.subarray(0, 8192)).then((b) => b.length), 8192 + 2 * 28)
+  const shape = isec.shapeFor(envelope, ct.length)
+  assert.equal(shape.segmentCount, 3)
+  assert.equal(shape.plaintextLength, 20000)
+  assert.deepEqual(isec.decryptSync(key, await isec.encrypt(key, pt)), pt)
+  assert.equal(envelope.inspect(ct.length).plaintextLength, 20000)
+  // Table layout.
+  const t = ring.createEnvelopeSync({ frameSize: 4096, table: true })
+  const sizes = [[2, 5000], [5, 1], [9, 5299]]
+  let at = 0
+  const bodies = sizes.map(([n, len]) => {
+    const b = isec.encryptPartSync(t.key, n, false, pt.subarray(at, at + len))
+    at += len
+    return b
+  })
+  const table = new isec.SegmentTable(sizes)
+  const encoded = table.encode(t.key)
+  assert.deepEqual(isec.SegmentTable.decode(encoded, t.key).entries, sizes)
+  const tct = Buffer.concat(bodies)
+  assert.deepEqual(isec.decryptWithTableSync(t.key, encoded, tct), pt.subarray(0, 10300))
+  const tshape = isec.Shape.fromTable(t.key, encoded, tct.length)
+  const plan = tshape.mapRange(4999, 5002)
+  assert.deepEqual(isec.decryptRangeSync(t.key, tshape, 4999, 5002, tct.subarray(plan.ctStart, plan.ctEnd)), pt.subarray(4999, 5002))
+  assert.equal(codeOf(() => new isec.SegmentTable([[2, 1], [1, 1]])), 'malformed_segment_table')
+})
+
+test('copy decision and bucket scan', () => {
+  const ring = new isec.Keyring()
+  ring.addKek('old', randomBytes(32))
+  const { envelope } = ring.createEnvelopeSync({ frameSize: 4096 })
+  ring.addKek('new', randomBytes(32))
+  const meta = { isec: envelope.toText(), 'isec-kid': 'old', owner: 'alice' }
+  const plan = isec.decideCopy({ sourceMetadata: meta, sourceSize: 28, targetKid: 'new' }, ring)
+  assert.equal(plan.action, 'native_replace')
+  assert.equal(plan.rewrapped, true)
+  assert.equal(isec.Envelope.decodeText(Object.fromEntries(plan.metadata).isec).kid, 'new')
+  assert.equal(isec.decideCopy({ sourceMetadata: meta, sourceSize: 28 }).action, 'native')
+  assert.equal(isec.classifyMetadata(meta).format, 'isec')
+  const scan = new isec.ScanPlanner(ring)
+  assert.equal(scan.add('a', meta, 100), 'needs_rewrap')
+  assert.equal(scan.add('b', {}, 5), 'plaintext')
+  assert.equal(scan.add('a.isec-table', {}, 5), 'sidecar')
+  assert.deepEqual(scan.remaining(), { objects: 1, bytes: 100 })
+  assert.deepEqual(scan.tally('plaintext'), { objects: 1, bytes: 5 })
+  assert.equal(scan.byKid().length, 3)
+  assert.equal(codeOf(() => scan.tally('nope')), 'invalid_parameter')
+})
+
+test('re-encryption: pause, rate limit, checkpoint and resume to byte-identical output', () => {
+  const ring = new isec.Keyring()
+  ring.addKek('old', randomBytes(32))
+  const src = ring.createEnvelopeSync({ frameSize: 4096 })
+  const pt = pattern(50000)
+  const ct = isec.encryptSync(src.key, pt)
+  ring.addKek('new', randomBytes(32))
+  const shape = isec.shapeFor(src.envelope, ct.length)
+  const run = (job, out, stopAt) => {
+    let now = 0
+    while (job.sourceOffset < ct.length) {
+      if (stopAt !== undefined && job.targetOffset >= stopAt) return false
+      const step = job.update(ct.subarray(job.sourceOffset, job.sourceOffset + 3000), now)
+      out.push(step.output)
+      now += step.waitMs || 1
+    }
+    out.push(job.finish())
+    return true
+  }
+  const job = isec.ReencryptionJob.startIsec(ring, src.envelope, shape, { frameSize: 4096 })
+  job.pause()
+  assert.equal(job.update(ct.subarray(0, 100), 0).consumed, 0)
+  assert.equal(job.progress.paused, true)
+  job.unpause()
+  const first = []
+  assert.equal(run(job, first, 20000), false)
+  const cp = job.checkpoint()
+  const info = isec.ReencryptionJob.parseCheckpoint(cp)
+  assert.ok(info.targetOffset > 0)
+  assert.equal(info.envelope.kid, 'new')
+  const resumed = isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, cp)
+  const rest = []
+  assert.equal(run(resumed, rest), true)
+  assert.equal(resumed.progress.finished, true)
+  const out = Buffer.concat([Buffer.concat(first).subarray(0, info.targetOffset), ...rest])
+  const newKey = ring.openSync(resumed.targetEnvelope)
+  assert.deepEqual(isec.decryptSync(newKey, out), pt)
+  // Uninterrupted run with the same checkpoint's envelope and prefix gives the same bytes.
+  const again = isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, cp)
+  const whole = []
+  run(again, whole)
+  assert.deepEqual(Buffer.concat(whole), Buffer.concat(rest))
+  // A checkpoint of another source, a forged one.
+  const other = isec.shapeFor(src.envelope, ct.length - 1000 - 28 * 0)
+  assert.equal(codeOf(() => isec.ReencryptionJob.resumeIsec(ring, src.envelope, other, cp)), 'malformed_checkpoint')
+  const forged = Buffer.from(cp)
+  forged[forged.length - 1] ^= 1
+  assert.equal(codeOf(() => isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, forged)), 'authentication_failed')
+  // Rate limit: 4096 bytes per second lets about one frame through per second.
+  const slow = isec.ReencryptionJob.startIsec(ring, src.envelope, shape, { frameSize: 4096, rate: 4096 })
+  slow.update(ct.subarray(0, 20000), 0)
+  const step = slow.update(ct.subarray(slow.sourceOffset, slow.sourceOffset + 20000), 0)
+  assert.equal(step.consumed, 0)
+  assert.ok(step.waitMs > 0)
+})
+
+test('re-encryption under an external active key', async () => {
+  const kms = toyKms()
+  const ring = new isec.Keyring()
+  ring.addKek('old', randomBytes(32))
+  const src = ring.createEnvelopeSync()
+  const ct = isec.encryptSync(src.key, pattern(1000))
+  ring.addExternal('kms', kms.wrapper)
+  const shape = isec.shapeFor(src.envelope, ct.length)
+  const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, src.envelope, shape))
+  const out = Buffer.concat([job.update(ct, 0).output, job.finish()])
+  assert.equal(job.targetEnvelope.kid, 'kms')
+  assert.deepEqual(isec.decryptSync(await ring.open(job.targetEnvelope), out), pattern(1000))
+})
