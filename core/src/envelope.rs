@@ -323,7 +323,7 @@ impl Envelope {
         Self::create_inner(wrapper, kid, params, dek, salt)
     }
 
-    fn create_inner(
+    pub(crate) fn create_inner(
         wrapper: &dyn KeyWrap,
         kid: &str,
         params: Params,

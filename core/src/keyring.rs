@@ -262,6 +262,19 @@ impl Keyring {
         Envelope::create(self.entry(kid)?.wrapper(), kid, params)
     }
 
+    /// [`Keyring::create_envelope`] around a DEK from [`crate::Dek::generate`], with a fresh
+    /// salt: for asynchronous external wrappers, which wrap the DEK between two attempts.
+    ///
+    /// # Errors
+    /// As [`Keyring::create_envelope`].
+    #[cfg(feature = "getrandom")]
+    pub fn create_envelope_for_dek(&self, params: Params, dek: &crate::wrap::Dek) -> Result<(Envelope, ObjectKey)> {
+        let mut salt = [0u8; 32];
+        crate::random::fill(&mut salt)?;
+        let kid = self.active_kid()?;
+        Envelope::create_inner(self.entry(kid)?.wrapper(), kid, params, dek, salt)
+    }
+
     /// [`Keyring::create_envelope`] with a caller-chosen DEK and salt.
     ///
     /// # Errors

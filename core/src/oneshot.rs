@@ -156,6 +156,25 @@ pub fn decrypt_range<C: FrameCipher>(
     run_decryptor(Decryptor::<C>::for_range(key, shape, &plan)?, &ct)
 }
 
+/// Decrypts the plaintext range `[start, end)` from ciphertext already fetched for it (the
+/// bytes `[ct_start, ct_end)` of [`Shape::map_range`]), without a fetch callback.
+///
+/// # Errors
+/// [`Error::Truncated`] if `fetched` has the wrong length, then as [`decrypt`].
+pub fn decrypt_fetched<C: FrameCipher>(
+    key: &ObjectKey,
+    shape: Shape,
+    start: u64,
+    end: u64,
+    fetched: &[u8],
+) -> Result<Vec<u8>> {
+    let plan = shape.map_range(start, end);
+    if fetched.len() as u64 != plan.ct_end - plan.ct_start {
+        return Err(Error::Truncated);
+    }
+    run_decryptor(Decryptor::<C>::for_range(key, shape, &plan)?, fetched)
+}
+
 fn run_decryptor<C: FrameCipher>(mut dec: Decryptor<C>, ciphertext: &[u8]) -> Result<Vec<u8>> {
     let mut out = vec![0u8; dec.update_len(ciphertext.len())];
     let result = dec.update(ciphertext, &mut out).and_then(|n| {

@@ -295,6 +295,26 @@ impl<C: FrameCipher> Reencryption<C> {
         Self::build(source, env, key, crate::stream::random_prefix()?, 0, rate)
     }
 
+    /// [`Reencryption::start`] around a DEK from [`crate::Dek::generate`] (fresh salt and
+    /// prefix), for asynchronous external wrappers that wrap the DEK between two attempts.
+    ///
+    /// # Errors
+    /// As [`Reencryption::start`].
+    #[cfg(feature = "getrandom")]
+    pub fn start_for_dek(
+        keyring: &Keyring,
+        source: Box<dyn Source>,
+        params: Params,
+        rate: u64,
+        dek: &crate::wrap::Dek,
+    ) -> Result<Self> {
+        let mut params = params;
+        params.layout = crate::envelope::Layout::Single;
+        params.declared_size = Some(source.plaintext_len());
+        let (env, key) = keyring.create_envelope_for_dek(params, dek)?;
+        Self::build(source, env, key, crate::stream::random_prefix()?, 0, rate)
+    }
+
     /// [`Reencryption::start`] with a caller-chosen DEK, salt and prefix, for vectors.
     ///
     /// # Errors

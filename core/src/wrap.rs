@@ -34,8 +34,9 @@ impl Dek {
         &self.0
     }
 
-    /// The raw key bytes, for deterministic test vectors only.
-    #[cfg(feature = "hazmat")]
+    /// The raw key bytes. Needed by external wrappers implemented outside core (a KMS
+    /// Encrypt call must see the DEK it wraps) and by deterministic test vectors; nothing
+    /// else should call it.
     #[must_use]
     pub fn expose(&self) -> &[u8; KEY_LEN] {
         &self.0
