@@ -323,6 +323,10 @@ impl Envelope {
         Self::create_inner(wrapper, kid, params, dek, salt)
     }
 
+    #[cfg_attr(
+        not(any(feature = "getrandom", feature = "hazmat")),
+        allow(dead_code, reason = "only the creating constructors use it")
+    )]
     pub(crate) fn create_inner(
         wrapper: &dyn KeyWrap,
         kid: &str,

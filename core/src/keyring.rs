@@ -9,9 +9,9 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::envelope::{Envelope, Kid, VERSION};
 #[cfg(any(feature = "getrandom", feature = "hazmat"))]
 use crate::envelope::Params;
+use crate::envelope::{Envelope, Kid, VERSION};
 use crate::error::{Error, Result};
 use crate::kdf::ObjectKey;
 use crate::wrap::{Kek, KeyWrap};

@@ -17,7 +17,9 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::{Envelope, Params};
+use crate::envelope::Envelope;
+#[cfg(any(feature = "getrandom", feature = "hazmat"))]
+use crate::envelope::Params;
 use crate::error::{Error, Result};
 use crate::kdf::{LABEL_CHECKPOINT_MAC, ObjectKey};
 use crate::keyring::Keyring;
