@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::frame::{SegmentOpener, SegmentSealer};
 use crate::kdf::ObjectKey;
 use crate::layout::{FrameSpec, RangePlan, Shape};
-use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, NONCE_LEN, PREFIX_LEN};
+use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, NONCE_LEN};
 use crate::nonce::{FramePosition, Nonce, Prefix};
 
 /// A fresh random nonce prefix for one segment encryption.
@@ -26,7 +26,7 @@ use crate::nonce::{FramePosition, Nonce, Prefix};
 /// [`Error::RandomnessUnavailable`].
 #[cfg(feature = "getrandom")]
 pub fn random_prefix() -> Result<Prefix> {
-    let mut p = [0u8; PREFIX_LEN];
+    let mut p = [0u8; crate::limits::PREFIX_LEN];
     crate::random::fill(&mut p)?;
     Ok(p)
 }
