@@ -86,6 +86,7 @@ impl ObjectKey {
     }
 
     /// A MAC key for the given label (segment tables, checkpoints).
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code, reason = "segment tables and checkpoints need alloc"))]
     pub(crate) fn mac_key(&self, label: &[u8]) -> Zeroizing<[u8; KEY_LEN]> {
         self.expand(label, &[])
     }

@@ -35,6 +35,10 @@ pub fn encrypt_with_prefixes<C: FrameCipher>(
     encrypt_inner::<C>(key, plaintext, prefix)
 }
 
+#[cfg_attr(
+    not(any(feature = "getrandom", feature = "hazmat")),
+    allow(dead_code, reason = "used by the random and hazmat front ends")
+)]
 fn encrypt_inner<C: FrameCipher>(
     key: &ObjectKey,
     plaintext: &[u8],
