@@ -106,6 +106,10 @@ pub fn encrypt_part_with_prefix<C: FrameCipher>(
     encrypt_part_inner::<C>(key, part_number, is_last, prefix, plaintext)
 }
 
+#[cfg_attr(
+    not(any(feature = "getrandom", feature = "hazmat")),
+    allow(dead_code, reason = "used by the random and hazmat front ends")
+)]
 fn encrypt_part_inner<C: FrameCipher>(
     key: &ObjectKey,
     part_number: u32,
