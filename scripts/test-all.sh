@@ -22,6 +22,9 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
 
+step "Node package (bindings-node): build, index.d.ts drift, node --test"
+bash scripts/test-node.sh
+
 step "fuzz targets: short smoke runs (long runs are recorded in fuzz/README.md)"
 if rustup toolchain list | grep -q '^nightly'; then
   if [ ! -x .tools/bin/cargo-fuzz ]; then
