@@ -25,6 +25,9 @@ cargo test --workspace
 step "Node package (bindings-node): build, index.d.ts drift, node --test"
 bash scripts/test-node.sh
 
+step "Python package (bindings-py): build, stubtest, pytest"
+bash scripts/test-python.sh
+
 step "fuzz targets: short smoke runs (long runs are recorded in fuzz/README.md)"
 if rustup toolchain list | grep -q '^nightly'; then
   if [ ! -x .tools/bin/cargo-fuzz ]; then

@@ -1,0 +1,328 @@
+//! Key-free decisions over metadata: object classification, the copy decision (SPEC.md §12)
+//! and the bucket scan planner (SPEC.md §14).
+
+use isec_core::Error;
+use isec_core::copy::{self, CopyLimits, CopyPlan, CopyRequest, Directive};
+use isec_core::metadata::{self, LegacyKind, ObjectFormat};
+use isec_core::scan::{ScanClass, ScanPlanner, Tally};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{Pairs, py_bool};
+use crate::envelope::PyEnvelope;
+use crate::errors::{OrRaise, clear_callback_error, to_py};
+use crate::keyring::PyKeyring;
+use crate::layout::PyShape;
+
+/// What an object's metadata says it is.
+#[pyclass(module = "isec", name = "ObjectFormat", frozen, get_all)]
+pub(crate) struct PyObjectFormat {
+    /// `plaintext`, `isec`, `legacy` or `unreadable`.
+    format: &'static str,
+    /// The key id the object is under, if any.
+    kid: Option<String>,
+    /// The decoded envelope of an isec object.
+    envelope: Option<PyEnvelope>,
+    /// For legacy objects: `single`, `staged` or `sidecar_only`.
+    legacy_kind: Option<&'static str>,
+    /// For staged legacy objects: the generation (hex).
+    generation: Option<String>,
+    /// For unreadable objects: the error code.
+    error: Option<&'static str>,
+}
+
+#[pymethods]
+impl PyObjectFormat {
+    fn __repr__(&self) -> String {
+        format!("ObjectFormat(format={:?}, kid={:?})", self.format, self.kid)
+    }
+}
+
+/// Classifies an object from its user metadata (SPEC.md §3.2, §11.1); `legacy_sidecar` says
+/// whether the legacy proxy's object-keyed sidecar exists.
+#[pyfunction]
+#[pyo3(signature = (metadata, legacy_sidecar=false))]
+pub(crate) fn classify(metadata: Pairs, legacy_sidecar: bool) -> PyObjectFormat {
+    let f = metadata::classify(&metadata.view(), legacy_sidecar);
+    let mut out = PyObjectFormat {
+        format: f.name(),
+        kid: f.kid().map(str::to_string),
+        envelope: None,
+        legacy_kind: None,
+        generation: None,
+        error: None,
+    };
+    match f {
+        ObjectFormat::Isec(env) => out.envelope = Some(PyEnvelope { inner: *env }),
+        ObjectFormat::Legacy { kind, .. } => {
+            out.legacy_kind = Some(match kind {
+                LegacyKind::Single => "single",
+                LegacyKind::Staged { generation } => {
+                    out.generation = Some(generation);
+                    "staged"
+                }
+                LegacyKind::SidecarOnly => "sidecar_only",
+            });
+        }
+        ObjectFormat::Unreadable(e) => out.error = Some(e.code()),
+        ObjectFormat::Plaintext => {}
+    }
+    out
+}
+
+/// The legacy proxy's sidecar object key for `object_key`.
+#[pyfunction]
+pub(crate) fn legacy_sidecar_key(object_key: &str) -> String {
+    metadata::legacy_sidecar_key(object_key)
+}
+
+/// The isec segment-table sidecar key for `object_key`.
+#[pyfunction]
+pub(crate) fn table_sidecar_key(object_key: &str) -> String {
+    metadata::table_sidecar_key(object_key)
+}
+
+/// S3's limits that shape a copy; defaults are S3's (5 GiB single copy, 5 MiB..5 GiB parts,
+/// 10000 parts, 2 KB metadata).
+#[pyclass(module = "isec", name = "CopyLimits", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyCopyLimits {
+    single_copy_max: u64,
+    part_min: u64,
+    part_max: u64,
+    max_parts: u32,
+    metadata_max: usize,
+}
+
+impl From<&PyCopyLimits> for CopyLimits {
+    fn from(l: &PyCopyLimits) -> Self {
+        CopyLimits {
+            single_copy_max: l.single_copy_max,
+            part_min: l.part_min,
+            part_max: l.part_max,
+            max_parts: l.max_parts,
+            metadata_max: l.metadata_max,
+        }
+    }
+}
+
+#[pymethods]
+impl PyCopyLimits {
+    #[new]
+    #[pyo3(signature = (*, single_copy_max=None, part_min=None, part_max=None, max_parts=None, metadata_max=None))]
+    fn new(
+        single_copy_max: Option<u64>,
+        part_min: Option<u64>,
+        part_max: Option<u64>,
+        max_parts: Option<u32>,
+        metadata_max: Option<usize>,
+    ) -> Self {
+        let d = CopyLimits::default();
+        Self {
+            single_copy_max: single_copy_max.unwrap_or(d.single_copy_max),
+            part_min: part_min.unwrap_or(d.part_min),
+            part_max: part_max.unwrap_or(d.part_max),
+            max_parts: max_parts.unwrap_or(d.max_parts),
+            metadata_max: metadata_max.unwrap_or(d.metadata_max),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CopyLimits(single_copy_max={}, part_min={}, part_max={}, max_parts={}, metadata_max={})",
+            self.single_copy_max, self.part_min, self.part_max, self.max_parts, self.metadata_max
+        )
+    }
+}
+
+/// The copy decision: the cheapest valid plan.
+#[pyclass(module = "isec", name = "CopyPlan", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyCopyPlan {
+    /// `native`, `native_replace`, `part_copy` or `reencrypt`.
+    action: &'static str,
+    /// The destination's complete user metadata, when it is not the source's as-is.
+    metadata: Option<Vec<(String, String)>>,
+    /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
+    ranges: Vec<(u64, u64)>,
+    /// Whether the source's sidecar must be copied too.
+    copy_sidecar: bool,
+    /// Whether the envelope was rewrapped under another key.
+    rewrapped: bool,
+    /// Why, for `reencrypt`.
+    reason: Option<&'static str>,
+    /// S3 requests the plan makes.
+    requests: u64,
+    /// Object bytes that pass through the client.
+    client_bytes: u64,
+}
+
+impl From<CopyPlan> for PyCopyPlan {
+    fn from(p: CopyPlan) -> Self {
+        Self {
+            action: p.action.name(),
+            metadata: p.metadata,
+            ranges: p.ranges,
+            copy_sidecar: p.copy_sidecar,
+            rewrapped: p.rewrapped,
+            reason: p.reason.map(|r| r.code()),
+            requests: p.requests,
+            client_bytes: p.client_bytes,
+        }
+    }
+}
+
+#[pymethods]
+impl PyCopyPlan {
+    /// The plan as a dict (the corpus's `expect` object, with lists for pairs).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("action", self.action)?;
+        let meta: Option<Vec<Vec<&str>>> =
+            self.metadata.as_ref().map(|m| m.iter().map(|(k, v)| vec![k.as_str(), v.as_str()]).collect());
+        d.set_item("metadata", meta)?;
+        let ranges: Vec<Vec<u64>> = self.ranges.iter().map(|(a, b)| vec![*a, *b]).collect();
+        d.set_item("ranges", ranges)?;
+        d.set_item("copy_sidecar", self.copy_sidecar)?;
+        d.set_item("rewrapped", self.rewrapped)?;
+        d.set_item("reason", self.reason)?;
+        d.set_item("requests", self.requests)?;
+        d.set_item("client_bytes", self.client_bytes)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "CopyPlan(action={:?}, ranges={}, copy_sidecar={}, rewrapped={}, reason={:?}, requests={})",
+            self.action,
+            self.ranges.len(),
+            py_bool(self.copy_sidecar),
+            py_bool(self.rewrapped),
+            self.reason,
+            self.requests
+        )
+    }
+}
+
+/// Decides how to copy an object as cheaply as the format allows: a pure function of the
+/// source's metadata and stored size, the directive (`COPY` or `REPLACE`), the target key
+/// and the keyring. Raises what the keyring cannot do (`unknown_kid`, `key_disabled`,
+/// `key_not_active`), `limit_exceeded` over S3's budgets, and the source's own error when its
+/// metadata is unreadable and more than a byte copy is needed.
+#[pyfunction]
+#[pyo3(signature = (
+    source_metadata, source_size, *, keyring=None, source_sidecar=false, source_shape=None,
+    directive="COPY", new_metadata=None, target_kid=None, rotate_dek=false, migrate_legacy=false,
+    require_encryption=false, limits=None
+))]
+#[allow(clippy::too_many_arguments)] // One keyword argument per field of core's CopyRequest.
+pub(crate) fn decide_copy(
+    source_metadata: Pairs,
+    source_size: u64,
+    keyring: Option<PyRef<'_, PyKeyring>>,
+    source_sidecar: bool,
+    source_shape: Option<PyRef<'_, PyShape>>,
+    directive: &str,
+    new_metadata: Option<Pairs>,
+    target_kid: Option<&str>,
+    rotate_dek: bool,
+    migrate_legacy: bool,
+    require_encryption: bool,
+    limits: Option<PyRef<'_, PyCopyLimits>>,
+) -> PyResult<PyCopyPlan> {
+    let directive = if directive.eq_ignore_ascii_case("COPY") {
+        Directive::Copy
+    } else if directive.eq_ignore_ascii_case("REPLACE") {
+        Directive::Replace
+    } else {
+        return Err(to_py(Error::InvalidParameter));
+    };
+    let meta = source_metadata.view();
+    let new_meta = new_metadata.unwrap_or(Pairs(Vec::new()));
+    let new_view = new_meta.view();
+    let mut req = CopyRequest::new(&meta, source_size);
+    req.source_sidecar = source_sidecar;
+    req.source_shape = source_shape.as_ref().map(|s| &s.inner);
+    req.directive = directive;
+    req.new_metadata = &new_view;
+    req.target_kid = target_kid;
+    req.rotate_dek = rotate_dek;
+    req.migrate_legacy = migrate_legacy;
+    req.require_encryption = require_encryption;
+    if let Some(l) = &limits {
+        req.limits = CopyLimits::from(&**l);
+    }
+    clear_callback_error();
+    let plan = copy::decide(&req, keyring.as_ref().map(|k| &k.inner)).or_raise()?;
+    Ok(plan.into())
+}
+
+fn class_by_name(name: &str) -> PyResult<ScanClass> {
+    ScanClass::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| to_py(Error::InvalidParameter))
+}
+
+/// Object count and stored bytes.
+#[pyclass(module = "isec", name = "Tally", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyTally {
+    objects: u64,
+    bytes: u64,
+}
+
+impl From<Tally> for PyTally {
+    fn from(t: Tally) -> Self {
+        Self { objects: t.objects, bytes: t.bytes }
+    }
+}
+
+#[pymethods]
+impl PyTally {
+    fn __repr__(&self) -> String {
+        format!("Tally(objects={}, bytes={})", self.objects, self.bytes)
+    }
+}
+
+/// Aggregates a bucket scan: how many objects and bytes are on which key and format, and so
+/// how much rotation work is left. Fed one listing entry at a time; needs no object bytes
+/// and no key material.
+#[pyclass(module = "isec", name = "ScanPlanner")]
+pub(crate) struct PyScanPlanner {
+    inner: ScanPlanner,
+}
+
+#[pymethods]
+impl PyScanPlanner {
+    /// A planner judging against `keyring`'s key states (no key material is kept).
+    #[new]
+    fn new(keyring: &PyKeyring) -> Self {
+        Self { inner: ScanPlanner::new(&keyring.inner) }
+    }
+
+    /// The class names, in report order.
+    #[staticmethod]
+    fn classes() -> Vec<&'static str> {
+        ScanClass::ALL.iter().map(|c| c.name()).collect()
+    }
+
+    /// Classifies one listing entry and counts it; returns its class name (`current`,
+    /// `needs_rewrap`, `needs_reencrypt`, `plaintext`, `unreadable`, `sidecar`).
+    #[pyo3(signature = (key, metadata, size, legacy_sidecar=false))]
+    fn add(&mut self, key: &str, metadata: Pairs, size: u64, legacy_sidecar: bool) -> &'static str {
+        self.inner.add(key, &metadata.view(), size, legacy_sidecar).name()
+    }
+
+    /// Count and bytes of one class.
+    fn tally(&self, class_name: &str) -> PyResult<PyTally> {
+        Ok(self.inner.tally(class_by_name(class_name)?).into())
+    }
+
+    /// `(kid, class, objects, bytes)` rows, sorted by kid then class; `-` stands for no kid.
+    fn by_kid(&self) -> Vec<(String, &'static str, u64, u64)> {
+        self.inner.by_kid().map(|(k, c, t)| (k.to_string(), c.name(), t.objects, t.bytes)).collect()
+    }
+
+    /// Objects and bytes that still need work (rewrap or re-encryption).
+    fn remaining(&self) -> PyTally {
+        self.inner.remaining().into()
+    }
+}

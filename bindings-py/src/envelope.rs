@@ -1,0 +1,302 @@
+//! Envelopes, object keys and frame nonces (SPEC.md §3-5).
+
+use isec_core::envelope::Header;
+use isec_core::layout::Shape;
+use isec_core::limits::NONCE_LEN;
+use isec_core::{Envelope, Error, FramePosition, Nonce, ObjectKey, Prefix};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::buffers::In;
+use crate::errors::{OrRaise, to_py};
+
+/// A decoded envelope: everything needed to open an object except the KEK. Holds no secret.
+#[pyclass(module = "isec", name = "Envelope", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyEnvelope {
+    pub(crate) inner: Envelope,
+}
+
+/// The key-free summary `inspect` reports (SPEC.md §3.3).
+#[pyclass(module = "isec", name = "EnvelopeInfo", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyEnvelopeInfo {
+    version: u8,
+    suite: u8,
+    kid: String,
+    wrap_alg: String,
+    frame_size: u64,
+    layout: String,
+    part_size: Option<u64>,
+    declared_size: Option<u64>,
+    envelope_len: usize,
+}
+
+#[pymethods]
+impl PyEnvelopeInfo {
+    /// The fields as a dict (the corpus's `inspect` object).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("version", self.version)?;
+        d.set_item("suite", self.suite)?;
+        d.set_item("kid", &self.kid)?;
+        d.set_item("wrap_alg", &self.wrap_alg)?;
+        d.set_item("frame_size", self.frame_size)?;
+        d.set_item("layout", &self.layout)?;
+        d.set_item("part_size", self.part_size)?;
+        d.set_item("declared_size", self.declared_size)?;
+        d.set_item("envelope_len", self.envelope_len)?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "EnvelopeInfo(kid={:?}, layout={:?}, frame_size={}, part_size={:?}, declared_size={:?}, wrap_alg={:?})",
+            self.kid, self.layout, self.frame_size, self.part_size, self.declared_size, self.wrap_alg
+        )
+    }
+}
+
+#[pymethods]
+impl PyEnvelope {
+    /// Parses the metadata text (base64url, no padding).
+    #[staticmethod]
+    fn decode_text(text: &str) -> PyResult<Self> {
+        Ok(Self { inner: Envelope::decode_text(text).or_raise()? })
+    }
+
+    /// Parses the binary form.
+    #[staticmethod]
+    fn decode(data: In) -> PyResult<Self> {
+        Ok(Self { inner: Envelope::decode(data.as_slice()).or_raise()? })
+    }
+
+    /// The metadata text (for `x-amz-meta-isec`).
+    fn to_text(&self) -> String {
+        self.inner.to_text()
+    }
+
+    /// The binary form.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_bytes())
+    }
+
+    /// The key id (for `x-amz-meta-isec-kid`).
+    #[getter]
+    fn kid(&self) -> &str {
+        self.inner.kid()
+    }
+
+    /// `aes-kwp` or `external`.
+    #[getter]
+    fn wrap_alg(&self) -> &'static str {
+        self.inner.wrap_alg().name()
+    }
+
+    /// Plaintext bytes per frame.
+    #[getter]
+    fn frame_size(&self) -> u64 {
+        self.inner.header().frame_size()
+    }
+
+    /// `single`, `parts` or `table`.
+    #[getter]
+    fn layout(&self) -> &'static str {
+        self.inner.header().layout.name()
+    }
+
+    /// Plaintext bytes per part (parts layout).
+    #[getter]
+    fn part_size(&self) -> Option<u64> {
+        self.inner.header().part_size()
+    }
+
+    /// The declared plaintext size, if any.
+    #[getter]
+    fn declared_size(&self) -> Option<u64> {
+        self.inner.header().declared_size
+    }
+
+    /// The random HKDF salt.
+    #[getter]
+    fn salt<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.header().salt)
+    }
+
+    /// The header bytes bound into every derived key (SPEC.md §3.1).
+    fn header_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.header().to_bytes())
+    }
+
+    /// The key-free summary.
+    fn info(&self) -> PyEnvelopeInfo {
+        let i = self.inner.info();
+        PyEnvelopeInfo {
+            version: i.version,
+            suite: i.suite,
+            kid: i.kid.to_string(),
+            wrap_alg: i.wrap_alg.name().to_string(),
+            frame_size: i.frame_size,
+            layout: i.layout.name().to_string(),
+            part_size: i.part_size,
+            declared_size: i.declared_size,
+            envelope_len: i.envelope_len,
+        }
+    }
+
+    /// `info()` as a dict; with the object's ciphertext length, also its plaintext length
+    /// and frame and segment counts (single and parts layouts).
+    #[pyo3(signature = (ciphertext_len=None))]
+    fn inspect<'py>(&self, py: Python<'py>, ciphertext_len: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
+        let d = self.info().to_dict(py)?;
+        if let Some(len) = ciphertext_len {
+            let shape = Shape::from_ciphertext_len(self.inner.header(), len).or_raise()?;
+            d.set_item("ciphertext_len", len)?;
+            d.set_item("plaintext_len", shape.plaintext_len())?;
+            d.set_item("frames", shape.frame_count())?;
+            d.set_item("segments", shape.segment_count())?;
+        }
+        Ok(d)
+    }
+
+    /// The metadata text.
+    fn __str__(&self) -> String {
+        self.inner.to_text()
+    }
+
+    fn __repr__(&self) -> String {
+        let h = self.inner.header();
+        format!(
+            "Envelope(kid={:?}, layout={:?}, frame_size={}, declared_size={:?})",
+            self.inner.kid(),
+            h.layout.name(),
+            h.frame_size(),
+            h.declared_size
+        )
+    }
+}
+
+/// The per-object key that `Keyring.open` / `Keyring.create_envelope` return. It never
+/// exposes key material; it says which format parameters it is bound to.
+#[pyclass(module = "isec", name = "ObjectKey", frozen)]
+pub(crate) struct PyObjectKey {
+    pub(crate) inner: ObjectKey,
+}
+
+#[pymethods]
+impl PyObjectKey {
+    /// Plaintext bytes per frame.
+    #[getter]
+    fn frame_size(&self) -> u64 {
+        self.inner.header().frame_size()
+    }
+
+    /// `single`, `parts` or `table`.
+    #[getter]
+    fn layout(&self) -> &'static str {
+        self.inner.header().layout.name()
+    }
+
+    /// Plaintext bytes per part (parts layout).
+    #[getter]
+    fn part_size(&self) -> Option<u64> {
+        self.inner.header().part_size()
+    }
+
+    /// The declared plaintext size, if any.
+    #[getter]
+    fn declared_size(&self) -> Option<u64> {
+        self.inner.header().declared_size
+    }
+
+    fn __repr__(&self) -> String {
+        let h = self.inner.header();
+        format!("ObjectKey(layout={:?}, frame_size={})", h.layout.name(), h.frame_size())
+    }
+}
+
+/// The header of an `Envelope` or an `ObjectKey`.
+pub(crate) fn header_of(obj: &Bound<'_, PyAny>) -> PyResult<Header> {
+    if let Ok(e) = obj.cast::<PyEnvelope>() {
+        return Ok(*e.get().inner.header());
+    }
+    if let Ok(k) = obj.cast::<PyObjectKey>() {
+        return Ok(*k.get().inner.header());
+    }
+    Err(PyTypeError::new_err("expected an Envelope or an ObjectKey"))
+}
+
+/// Where a frame stands, as its nonce says (SPEC.md §5.1).
+#[pyclass(module = "isec", name = "FramePosition", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyFramePosition {
+    index: u32,
+    segment_end: bool,
+    object_end: bool,
+}
+
+#[pymethods]
+impl PyFramePosition {
+    #[new]
+    #[pyo3(signature = (index, segment_end=false, object_end=false))]
+    fn new(index: u32, segment_end: bool, object_end: bool) -> Self {
+        Self { index, segment_end, object_end }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "FramePosition(index={}, segment_end={}, object_end={})",
+            self.index,
+            if self.segment_end { "True" } else { "False" },
+            if self.object_end { "True" } else { "False" }
+        )
+    }
+}
+
+/// A 12-byte frame nonce: prefix(7) || index u32 BE || flags (SPEC.md §5.1).
+#[pyclass(module = "isec", name = "Nonce", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyNonce {
+    inner: Nonce,
+}
+
+#[pymethods]
+impl PyNonce {
+    /// A nonce from its bytes (exactly the nonce length).
+    #[new]
+    fn new(data: In) -> PyResult<Self> {
+        let b = data.as_slice();
+        let bytes: [u8; NONCE_LEN] = b.try_into().map_err(|_| to_py(Error::InvalidParameter))?;
+        Ok(Self { inner: Nonce(bytes) })
+    }
+
+    /// The nonce of the frame at `position` in the segment encryption with `prefix`.
+    #[staticmethod]
+    fn build(prefix: In, position: &PyFramePosition) -> PyResult<Self> {
+        let p: Prefix = prefix.as_slice().try_into().map_err(|_| to_py(Error::InvalidParameter))?;
+        let pos =
+            FramePosition { index: position.index, segment_end: position.segment_end, object_end: position.object_end };
+        Ok(Self { inner: Nonce::new(&p, pos) })
+    }
+
+    /// The segment prefix.
+    #[getter]
+    fn prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.prefix())
+    }
+
+    /// The decoded position; `bad_frame_flags` for flags no writer sets.
+    fn position(&self) -> PyResult<PyFramePosition> {
+        let p = self.inner.position().or_raise()?;
+        Ok(PyFramePosition { index: p.index, segment_end: p.segment_end, object_end: p.object_end })
+    }
+
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.0)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Nonce({})", crate::convert::hex(&self.inner.0))
+    }
+}

@@ -1,0 +1,243 @@
+//! The keyring, and external (KMS) wrappers written in Python (SPEC.md §10).
+
+use isec_core::keyring::KeyInfo;
+use isec_core::legacy::LegacyKey;
+use isec_core::limits::KEY_LEN;
+use isec_core::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
+use isec_core::{Error, Kek, KeyState, Keyring, Params};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::In;
+use crate::envelope::{PyEnvelope, PyObjectKey};
+use crate::errors::{OrRaise, clear_callback_error, stash_callback_error, to_py};
+use crate::legacy::{PyLegacyKey, PyLegacyObject};
+
+/// A key wrapper whose `wrap(kid, dek)` and `unwrap(kid, wrapped)` are Python methods (an
+/// AWS KMS or Vault transit client). Any exception they raise, or a result that is not
+/// bytes-like, becomes core's `external_wrapper_failed`, with the original chained as its
+/// `__cause__`.
+struct PyKeyWrap {
+    kid: String,
+    obj: Py<PyAny>,
+}
+
+impl PyKeyWrap {
+    fn call(&self, method: &str, arg: &[u8]) -> Result<Vec<u8>, Error> {
+        Python::attach(|py| {
+            let result = self
+                .obj
+                .bind(py)
+                .call_method1(method, (self.kid.as_str(), PyBytes::new(py, arg)))
+                .and_then(|r| In::get(&r).map(|b| b.as_slice().to_vec()));
+            result.map_err(|e| {
+                stash_callback_error(e);
+                Error::ExternalWrapperFailed
+            })
+        })
+    }
+}
+
+impl KeyWrap for PyKeyWrap {
+    fn alg(&self) -> WrapAlg {
+        WrapAlg::External
+    }
+
+    fn wrap(&self, dek: &Dek) -> Result<WrappedKey, Error> {
+        let wrapped = self.call("wrap", dek.expose())?;
+        if wrapped.is_empty() {
+            return Err(Error::ExternalWrapperFailed);
+        }
+        WrappedKey::from_slice(&wrapped)
+    }
+
+    fn unwrap(&self, wrapped: &[u8]) -> Result<Dek, Error> {
+        let mut dek = self.call("unwrap", wrapped)?;
+        let bytes: Result<[u8; KEY_LEN], _> = dek.as_slice().try_into();
+        dek.fill(0);
+        bytes.map(Dek::from_bytes).map_err(|_| Error::ExternalWrapperFailed)
+    }
+}
+
+/// One key's public description.
+#[pyclass(module = "isec", name = "KeyInfo", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyKeyInfo {
+    kid: String,
+    state: String,
+    legacy: bool,
+    external: bool,
+}
+
+impl From<KeyInfo> for PyKeyInfo {
+    fn from(k: KeyInfo) -> Self {
+        Self { kid: k.kid, state: k.state.name().to_string(), legacy: k.legacy, external: k.external }
+    }
+}
+
+#[pymethods]
+impl PyKeyInfo {
+    fn __repr__(&self) -> String {
+        format!(
+            "KeyInfo(kid={:?}, state={:?}, legacy={}, external={})",
+            self.kid,
+            self.state,
+            if self.legacy { "True" } else { "False" },
+            if self.external { "True" } else { "False" }
+        )
+    }
+}
+
+/// KEKs by key id, their states (`active`, `decrypt_only`, `disabled`) and the one active key.
+#[pyclass(module = "isec", name = "Keyring")]
+pub(crate) struct PyKeyring {
+    pub(crate) inner: Keyring,
+}
+
+fn state(name: &str) -> PyResult<KeyState> {
+    KeyState::from_name(name).or_raise()
+}
+
+#[pymethods]
+impl PyKeyring {
+    #[new]
+    fn new() -> Self {
+        Self { inner: Keyring::new() }
+    }
+
+    /// Adds a raw 32-byte KEK. Adding an active key demotes the previous active key.
+    #[pyo3(signature = (kid, kek, state="active"))]
+    fn add_kek(&mut self, kid: &str, kek: In, state: &str) -> PyResult<()> {
+        let s = self::state(state)?;
+        let kek = Kek::from_slice(kek.as_slice()).or_raise()?;
+        self.inner.add_kek(kid, kek, s).or_raise()
+    }
+
+    /// Adds the legacy proxy's key (SHA-256 of its secret string); always decrypt-only.
+    fn add_legacy_secret_string(&mut self, kid: &str, secret: &str) -> PyResult<()> {
+        self.inner.add_legacy_secret_string(kid, secret).or_raise()
+    }
+
+    /// Adds an external wrapper: an object with `wrap(kid: str, dek: bytes) -> bytes` and
+    /// `unwrap(kid: str, wrapped: bytes) -> bytes`.
+    #[pyo3(signature = (kid, wrapper, state="active"))]
+    fn add_external(&mut self, kid: &str, wrapper: Bound<'_, PyAny>, state: &str) -> PyResult<()> {
+        for method in ["wrap", "unwrap"] {
+            let callable = wrapper.getattr(method).map(|m| m.is_callable()).unwrap_or(false);
+            if !callable {
+                return Err(PyTypeError::new_err(format!("the wrapper has no callable '{method}' method")));
+            }
+        }
+        let s = self::state(state)?;
+        let w = PyKeyWrap { kid: kid.to_string(), obj: wrapper.unbind() };
+        self.inner.add_external(kid, Box::new(w), s).or_raise()
+    }
+
+    /// Changes a key's state; activating a key demotes the previous active key.
+    fn set_state(&mut self, kid: &str, state: &str) -> PyResult<()> {
+        let s = self::state(state)?;
+        self.inner.set_state(kid, s).or_raise()
+    }
+
+    /// Refuses objects whose format version is below `version` (0: legacy proxy, 1: isec v1).
+    fn set_min_version(&mut self, version: u8) {
+        self.inner.set_min_version(version);
+    }
+
+    /// The minimum format version.
+    #[getter]
+    fn min_version(&self) -> u8 {
+        self.inner.min_version()
+    }
+
+    /// The keys, in insertion order.
+    fn keys(&self) -> Vec<PyKeyInfo> {
+        self.inner.keys().into_iter().map(PyKeyInfo::from).collect()
+    }
+
+    /// The active key id, or None.
+    #[getter]
+    fn active_kid(&self) -> Option<String> {
+        self.inner.active_kid().ok().map(str::to_string)
+    }
+
+    /// The state of `kid`, or None if the keyring lacks it.
+    fn state(&self, kid: &str) -> Option<&'static str> {
+        self.inner.state(kid).map(|s| s.name())
+    }
+
+    /// A new envelope under the active key, and the key that encrypts the object.
+    /// `part_size` selects the parts layout, `table=True` the table layout.
+    #[pyo3(signature = (*, frame_size=None, part_size=None, table=false, declared_size=None))]
+    fn create_envelope(
+        &self,
+        frame_size: Option<u64>,
+        part_size: Option<u64>,
+        table: bool,
+        declared_size: Option<u64>,
+    ) -> PyResult<(PyEnvelope, PyObjectKey)> {
+        let mut params = Params::default();
+        if let Some(f) = frame_size {
+            params = params.with_frame_size(f).or_raise()?;
+        }
+        params = match (part_size, table) {
+            (Some(_), true) => return Err(to_py(Error::InvalidParameter)),
+            (Some(p), false) => params.with_part_size(p).or_raise()?,
+            (None, true) => params.with_table(),
+            (None, false) => params,
+        };
+        params.declared_size = declared_size;
+        clear_callback_error();
+        let (env, key) = self.inner.create_envelope(params).or_raise()?;
+        Ok((PyEnvelope { inner: env }, PyObjectKey { inner: key }))
+    }
+
+    /// Opens an envelope with the key its kid names: the object key.
+    fn open(&self, envelope: &PyEnvelope) -> PyResult<PyObjectKey> {
+        clear_callback_error();
+        Ok(PyObjectKey { inner: self.inner.open(&envelope.inner).or_raise()? })
+    }
+
+    /// Opens a legacy proxy object's DEK with the legacy key for `kid` (default: the kid the
+    /// object records).
+    #[pyo3(signature = (object, kid=None))]
+    fn open_legacy(&self, object: &PyLegacyObject, kid: Option<&str>) -> PyResult<PyLegacyKey> {
+        let kid = kid.or(object.inner.kid()).ok_or_else(|| to_py(Error::UnknownKid))?;
+        let kek = self.inner.legacy_kek(kid).or_raise()?;
+        Ok(PyLegacyKey { inner: LegacyKey::open_object(kek, &object.inner).or_raise()? })
+    }
+
+    /// The same object's envelope under the active key (metadata only; the body is untouched).
+    fn rewrap(&self, envelope: &PyEnvelope) -> PyResult<PyEnvelope> {
+        clear_callback_error();
+        Ok(PyEnvelope { inner: self.inner.rewrap(&envelope.inner).or_raise()? })
+    }
+
+    /// `rewrap` to a named key, which must be the active key.
+    fn rewrap_to(&self, envelope: &PyEnvelope, kid: &str) -> PyResult<PyEnvelope> {
+        clear_callback_error();
+        Ok(PyEnvelope { inner: self.inner.rewrap_to(&envelope.inner, kid).or_raise()? })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.keys().len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Keyring({:?})", self.inner)
+    }
+}
+
+/// A fresh random 32-byte KEK.
+#[pyfunction]
+pub(crate) fn generate_kek(py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
+    let kek = Kek::generate().or_raise()?;
+    Ok(PyBytes::new(py, kek.expose_secret()))
+}
+
+/// The legacy proxy's KEK for a secret string: SHA-256 of it (SPEC.md §11).
+#[pyfunction]
+pub(crate) fn legacy_kek_from_secret<'py>(py: Python<'py>, secret: &str) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, Kek::legacy_from_secret_string(secret).expose_secret())
+}

@@ -1,0 +1,241 @@
+//! Object geometry, range mapping and segment tables (SPEC.md §6-7).
+
+use isec_core::SegmentTable;
+use isec_core::layout::{RangePlan, Segment, Shape};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::In;
+use crate::envelope::{PyObjectKey, header_of};
+use crate::errors::OrRaise;
+
+/// An object's geometry: where every segment and frame stands.
+#[pyclass(module = "isec", name = "Shape", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyShape {
+    pub(crate) inner: Shape,
+}
+
+/// The ciphertext to fetch for a plaintext range, and what to keep of it.
+#[pyclass(module = "isec", name = "RangePlan", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyRangePlan {
+    pub(crate) inner: RangePlan,
+}
+
+/// One segment: the whole body, or one multipart part.
+#[pyclass(module = "isec", name = "Segment", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PySegment {
+    number: u32,
+    ordinal: u32,
+    is_last: bool,
+    pt_start: u64,
+    pt_len: u64,
+    ct_start: u64,
+    ct_len: u64,
+}
+
+impl From<Segment> for PySegment {
+    fn from(s: Segment) -> Self {
+        Self {
+            number: s.number,
+            ordinal: s.ordinal,
+            is_last: s.is_last,
+            pt_start: s.pt_start,
+            pt_len: s.pt_len,
+            ct_start: s.ct_start,
+            ct_len: s.ct_len,
+        }
+    }
+}
+
+#[pymethods]
+impl PySegment {
+    fn __repr__(&self) -> String {
+        format!(
+            "Segment(number={}, ordinal={}, pt_start={}, pt_len={}, ct_start={}, ct_len={})",
+            self.number, self.ordinal, self.pt_start, self.pt_len, self.ct_start, self.ct_len
+        )
+    }
+}
+
+#[pymethods]
+impl PyShape {
+    /// The geometry of a single- or parts-layout object from its ciphertext length (HEAD's
+    /// Content-Length). `header` is the object's `Envelope` or `ObjectKey`.
+    #[staticmethod]
+    fn from_ciphertext_len(header: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyResult<Self> {
+        Ok(Self { inner: Shape::from_ciphertext_len(&header_of(header)?, ciphertext_len).or_raise()? })
+    }
+
+    /// The geometry a single- or parts-layout object of `plaintext_len` bytes will have.
+    #[staticmethod]
+    fn from_plaintext_len(header: &Bound<'_, PyAny>, plaintext_len: u64) -> PyResult<Self> {
+        Ok(Self { inner: Shape::from_plaintext_len(&header_of(header)?, plaintext_len).or_raise()? })
+    }
+
+    /// The geometry of a table-layout object from its encoded segment table (verified
+    /// under `key`) and its ciphertext length.
+    #[staticmethod]
+    fn from_table(key: &PyObjectKey, table: In, ciphertext_len: u64) -> PyResult<Self> {
+        let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
+        Ok(Self { inner: Shape::from_table(key.inner.header(), t, ciphertext_len).or_raise()? })
+    }
+
+    #[getter]
+    fn plaintext_len(&self) -> u64 {
+        self.inner.plaintext_len()
+    }
+
+    #[getter]
+    fn ciphertext_len(&self) -> u64 {
+        self.inner.ciphertext_len()
+    }
+
+    #[getter]
+    fn frame_size(&self) -> u64 {
+        self.inner.frame_size()
+    }
+
+    #[getter]
+    fn segment_count(&self) -> u32 {
+        self.inner.segment_count()
+    }
+
+    #[getter]
+    fn frame_count(&self) -> u64 {
+        self.inner.frame_count()
+    }
+
+    /// The segment at `ordinal`, or None.
+    fn segment(&self, ordinal: u32) -> Option<PySegment> {
+        self.inner.segment(ordinal).map(PySegment::from)
+    }
+
+    /// Maps the plaintext range `[start, end)` (clamped to the object) to the ciphertext to
+    /// fetch.
+    fn map_range(&self, start: u64, end: u64) -> PyRangePlan {
+        PyRangePlan { inner: self.inner.map_range(start, end) }
+    }
+
+    /// The largest frame boundary at or below ciphertext offset `offset`.
+    fn ct_boundary_floor(&self, offset: u64) -> u64 {
+        self.inner.ct_boundary_floor(offset)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Shape(plaintext_len={}, ciphertext_len={}, frame_size={}, segments={})",
+            self.inner.plaintext_len(),
+            self.inner.ciphertext_len(),
+            self.inner.frame_size(),
+            self.inner.segment_count()
+        )
+    }
+}
+
+/// The geometry of a single- or parts-layout object from its envelope and ciphertext length.
+#[pyfunction]
+pub(crate) fn shape_for(envelope: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyResult<PyShape> {
+    PyShape::from_ciphertext_len(envelope, ciphertext_len)
+}
+
+#[pymethods]
+impl PyRangePlan {
+    /// First ciphertext byte to fetch.
+    #[getter]
+    fn ct_start(&self) -> u64 {
+        self.inner.ct_start
+    }
+
+    /// End of the fetch (exclusive); equal to `ct_start` when nothing is needed.
+    #[getter]
+    fn ct_end(&self) -> u64 {
+        self.inner.ct_end
+    }
+
+    /// Plaintext bytes to drop from the front of the first fetched frame.
+    #[getter]
+    fn skip(&self) -> u64 {
+        self.inner.skip
+    }
+
+    /// Plaintext bytes the range holds.
+    #[getter]
+    fn len(&self) -> u64 {
+        self.inner.len
+    }
+
+    /// Start of the clamped range.
+    #[getter]
+    fn pt_start(&self) -> u64 {
+        self.inner.pt_start
+    }
+
+    /// The HTTP `Range` header value for the fetch, or None when nothing is needed.
+    #[getter]
+    fn http_range(&self) -> Option<String> {
+        self.inner.http_range()
+    }
+
+    /// Whether nothing needs fetching.
+    fn is_empty(&self) -> bool {
+        self.inner.is_empty()
+    }
+
+    fn __repr__(&self) -> String {
+        let p = &self.inner;
+        format!(
+            "RangePlan(ct_start={}, ct_end={}, skip={}, len={}, pt_start={})",
+            p.ct_start, p.ct_end, p.skip, p.len, p.pt_start
+        )
+    }
+}
+
+/// The authenticated segment table of a table-layout object (SPEC.md §6.3).
+#[pyclass(module = "isec", name = "SegmentTable", frozen, eq)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PySegmentTable {
+    inner: SegmentTable,
+}
+
+#[pymethods]
+impl PySegmentTable {
+    /// A table from `(part_number, plaintext_len)` pairs in object order.
+    #[new]
+    fn new(entries: Vec<(u32, u64)>) -> PyResult<Self> {
+        Ok(Self { inner: SegmentTable::new(entries).or_raise()? })
+    }
+
+    /// Verifies (under `key`) and decodes an encoded table.
+    #[staticmethod]
+    fn decode(data: In, key: &PyObjectKey) -> PyResult<Self> {
+        Ok(Self { inner: SegmentTable::decode(data.as_slice(), &key.inner).or_raise()? })
+    }
+
+    /// The encoded, authenticated table.
+    fn encode<'py>(&self, py: Python<'py>, key: &PyObjectKey) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.encode(&key.inner))
+    }
+
+    /// `(part_number, plaintext_len)` pairs.
+    #[getter]
+    fn entries(&self) -> Vec<(u32, u64)> {
+        self.inner.entries().to_vec()
+    }
+
+    /// Total plaintext bytes.
+    #[getter]
+    fn plaintext_len(&self) -> u64 {
+        self.inner.plaintext_len()
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.entries().len()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SegmentTable({:?})", self.inner.entries())
+    }
+}

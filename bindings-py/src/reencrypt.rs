@@ -1,0 +1,417 @@
+//! DEK rotation and legacy migration: core's resumable, throttled re-encryption job
+//! (SPEC.md §13), with the caller's clock and I/O.
+#![allow(unsafe_code)] // One `unsafe impl Send/Sync` for the job; see `Job`.
+
+use isec_core::layout::Shape;
+use isec_core::legacy::{LegacyDecryptor, LegacyObject};
+use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Progress, Reencryption, Source, Step};
+use isec_core::{AwsLc, Decryptor, Envelope, Error, Params};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
+use crate::envelope::PyEnvelope;
+use crate::errors::{OrRaise, to_py};
+use crate::keyring::PyKeyring;
+use crate::layout::PyShape;
+use crate::legacy::PyLegacyObject;
+use crate::streaming::SCRATCH_KEEP;
+
+/// An isec object to re-encrypt under a new DEK: its envelope (opened with `keyring`) and
+/// its shape. The source is opened when the job starts or resumes, and checked here.
+#[pyclass(module = "isec", name = "IsecSource", frozen)]
+pub(crate) struct PyIsecSource {
+    keyring: Py<PyKeyring>,
+    envelope: Envelope,
+    shape: Shape,
+}
+
+#[pymethods]
+impl PyIsecSource {
+    #[new]
+    fn new(keyring: Bound<'_, PyKeyring>, envelope: &PyEnvelope, shape: &PyShape) -> PyResult<Self> {
+        let py = keyring.py();
+        let s = Self { keyring: keyring.unbind(), envelope: envelope.inner.clone(), shape: shape.inner.clone() };
+        s.open(keyring_ref(&s.keyring, py)?)?;
+        Ok(s)
+    }
+
+    #[getter]
+    fn plaintext_len(&self) -> u64 {
+        self.shape.plaintext_len()
+    }
+
+    #[getter]
+    fn ciphertext_len(&self) -> u64 {
+        self.shape.ciphertext_len()
+    }
+}
+
+impl PyIsecSource {
+    fn open(&self, ring: PyRef<'_, PyKeyring>) -> PyResult<Box<dyn Source>> {
+        let s = IsecSource::<AwsLc>::new(&ring.inner, &self.envelope, self.shape.clone()).or_raise()?;
+        Ok(Box::new(s))
+    }
+}
+
+/// A legacy proxy object to migrate to isec, opened with the keyring's legacy key for `kid`
+/// (default: the kid the object records).
+#[pyclass(module = "isec", name = "LegacySource", frozen)]
+pub(crate) struct PyLegacySource {
+    keyring: Py<PyKeyring>,
+    object: LegacyObject,
+    kid: Option<String>,
+}
+
+#[pymethods]
+impl PyLegacySource {
+    #[new]
+    #[pyo3(signature = (keyring, object, kid=None))]
+    fn new(keyring: Bound<'_, PyKeyring>, object: &PyLegacyObject, kid: Option<String>) -> PyResult<Self> {
+        let py = keyring.py();
+        let s = Self { keyring: keyring.unbind(), object: object.inner.clone(), kid };
+        s.open(keyring_ref(&s.keyring, py)?)?;
+        Ok(s)
+    }
+
+    #[getter]
+    fn plaintext_len(&self) -> u64 {
+        self.object.plaintext_len()
+    }
+
+    #[getter]
+    fn ciphertext_len(&self) -> u64 {
+        self.object.ciphertext_len()
+    }
+}
+
+impl PyLegacySource {
+    fn open(&self, ring: PyRef<'_, PyKeyring>) -> PyResult<Box<dyn Source>> {
+        let s = LegacySource::<AwsLc>::new(&ring.inner, self.object.clone(), self.kid.as_deref()).or_raise()?;
+        Ok(Box::new(s))
+    }
+}
+
+fn keyring_ref<'py>(k: &'py Py<PyKeyring>, py: Python<'py>) -> PyResult<PyRef<'py, PyKeyring>> {
+    Ok(k.bind(py).borrow())
+}
+
+fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn Source>> {
+    if let Ok(s) = source.cast::<PyIsecSource>() {
+        let s = s.get();
+        return s.open(keyring_ref(&s.keyring, py)?);
+    }
+    if let Ok(s) = source.cast::<PyLegacySource>() {
+        let s = s.get();
+        return s.open(keyring_ref(&s.keyring, py)?);
+    }
+    Err(PyTypeError::new_err("source must be an IsecSource or a LegacySource"))
+}
+
+/// The job, made `Send` and `Sync` for Python.
+///
+/// `Reencryption` holds `Box<dyn Source>` and `Box<dyn SourceDecrypt>`, trait objects core
+/// declares without `Send`/`Sync` bounds. Every source built in this crate is an
+/// `IsecSource<AwsLc>` or a `LegacySource<AwsLc>`, whose decryptors are `Decryptor<AwsLc>`
+/// and `LegacyDecryptor<AwsLc>`; all four are `Send + Sync` (checked at compile time below),
+/// so the job is too. Access is serialized by pyo3's borrow checking of the pyclass.
+struct Job(Reencryption<AwsLc>);
+
+// SAFETY: see `Job`: every trait object inside is one of the four types checked below.
+unsafe impl Send for Job {}
+// SAFETY: as above; shared access only reads (`progress`, `checkpoint`).
+unsafe impl Sync for Job {}
+
+impl Job {
+    /// `Reencryption::update`, through the `Send` wrapper so that it can run detached.
+    fn update(&mut self, input: &[u8], out: &mut [u8], now_ms: u64) -> Result<Step, Error> {
+        self.0.update(input, out, now_ms)
+    }
+}
+
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<IsecSource<AwsLc>>();
+    send_sync::<LegacySource<AwsLc>>();
+    send_sync::<Decryptor<AwsLc>>();
+    send_sync::<LegacyDecryptor<AwsLc>>();
+};
+
+/// How far a job is.
+#[pyclass(module = "isec", name = "Progress", frozen, eq, get_all)]
+#[derive(Clone, PartialEq)]
+pub(crate) struct PyProgress {
+    bytes_done: u64,
+    bytes_left: u64,
+    frames_done: u64,
+    frames_left: u64,
+    finished: bool,
+    paused: bool,
+}
+
+impl From<Progress> for PyProgress {
+    fn from(p: Progress) -> Self {
+        Self {
+            bytes_done: p.bytes_done,
+            bytes_left: p.bytes_left,
+            frames_done: p.frames_done,
+            frames_left: p.frames_left,
+            finished: p.finished,
+            paused: p.paused,
+        }
+    }
+}
+
+#[pymethods]
+impl PyProgress {
+    fn __repr__(&self) -> String {
+        format!(
+            "Progress(bytes_done={}, bytes_left={}, frames_done={}, frames_left={}, finished={}, paused={})",
+            self.bytes_done,
+            self.bytes_left,
+            self.frames_done,
+            self.frames_left,
+            crate::convert::py_bool(self.finished),
+            crate::convert::py_bool(self.paused)
+        )
+    }
+}
+
+/// What one `update` did: source bytes consumed (offer the rest again), output bytes
+/// written, and, when the rate limit let nothing through, milliseconds to wait. `output` is
+/// the new ciphertext for `update` (None for `update_into`).
+#[pyclass(module = "isec", name = "ReencryptStep", frozen, get_all)]
+pub(crate) struct PyStep {
+    consumed: usize,
+    written: usize,
+    wait_ms: u64,
+    output: Option<Py<PyBytes>>,
+}
+
+impl PyStep {
+    fn new(s: Step, output: Option<Py<PyBytes>>) -> Self {
+        Self { consumed: s.consumed, written: s.written, wait_ms: s.wait_ms, output }
+    }
+}
+
+#[pymethods]
+impl PyStep {
+    fn __repr__(&self) -> String {
+        format!("ReencryptStep(consumed={}, written={}, wait_ms={})", self.consumed, self.written, self.wait_ms)
+    }
+}
+
+/// A re-encryption job: one source object to one new single-layout isec object under the
+/// keyring's active key and a new DEK. Sans-IO: read source ciphertext from
+/// `source_offset`, feed it to `update` with the current time in milliseconds, write the
+/// output at `target_offset`, and `finish`. `checkpoint()` returns bytes from which
+/// `Reencryption.resume` continues with byte-identical output. After an error, `update` and
+/// `finish` raise `invalid_state`; `checkpoint()` still describes the last good boundary.
+#[pyclass(module = "isec", name = "Reencryption")]
+pub(crate) struct PyReencryption {
+    job: Job,
+    failed: bool,
+    scratch: Vec<u8>,
+}
+
+impl PyReencryption {
+    fn live(&mut self) -> PyResult<&mut Job> {
+        if self.failed {
+            return Err(to_py(Error::InvalidState));
+        }
+        Ok(&mut self.job)
+    }
+
+    fn lock_on_err<T>(&mut self, r: PyResult<T>) -> PyResult<T> {
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+}
+
+#[pymethods]
+impl PyReencryption {
+    /// Starts a job writing `source` (an `IsecSource` or `LegacySource`) as a new object
+    /// under `keyring`'s active key, with frames of `frame_size` bytes; `rate` is bytes per
+    /// second (0: unlimited).
+    #[staticmethod]
+    #[pyo3(signature = (keyring, source, *, frame_size=None, rate=0))]
+    fn start(
+        py: Python<'_>,
+        keyring: &PyKeyring,
+        source: &Bound<'_, PyAny>,
+        frame_size: Option<u64>,
+        rate: u64,
+    ) -> PyResult<Self> {
+        let mut params = Params::default();
+        if let Some(f) = frame_size {
+            params = params.with_frame_size(f).or_raise()?;
+        }
+        let src = open_source(py, source)?;
+        let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate).or_raise()?;
+        Ok(Self { job: Job(job), failed: false, scratch: Vec::new() })
+    }
+
+    /// Resumes a job from `checkpoint` bytes. Output already written up to the resumed
+    /// `target_offset` stays; anything past it is rewritten identically.
+    #[staticmethod]
+    #[pyo3(signature = (keyring, source, checkpoint, *, rate=0))]
+    fn resume(
+        py: Python<'_>,
+        keyring: &PyKeyring,
+        source: &Bound<'_, PyAny>,
+        checkpoint: In,
+        rate: u64,
+    ) -> PyResult<Self> {
+        let src = open_source(py, source)?;
+        let job = Reencryption::<AwsLc>::resume(&keyring.inner, src, checkpoint.as_slice(), rate).or_raise()?;
+        Ok(Self { job: Job(job), failed: false, scratch: Vec::new() })
+    }
+
+    /// The new object's envelope (store it as the output's metadata).
+    #[getter]
+    fn target_envelope(&self) -> PyEnvelope {
+        PyEnvelope { inner: self.job.0.target_envelope().clone() }
+    }
+
+    /// Where the next source ciphertext byte to feed comes from.
+    #[getter]
+    fn source_offset(&self) -> u64 {
+        self.job.0.source_offset()
+    }
+
+    /// Where the next output byte goes in the new object.
+    #[getter]
+    fn target_offset(&self) -> u64 {
+        self.job.0.target_offset()
+    }
+
+    /// Progress in bytes and frames.
+    #[getter]
+    fn progress(&self) -> PyProgress {
+        self.job.0.progress().into()
+    }
+
+    /// Stops taking input until `unpause`.
+    fn pause(&mut self) {
+        self.job.0.pause();
+    }
+
+    /// Takes input again.
+    fn unpause(&mut self) {
+        self.job.0.unpause();
+    }
+
+    /// Changes the rate limit (bytes per second; 0: none).
+    fn set_rate(&mut self, rate: u64) {
+        self.job.0.set_rate(rate);
+    }
+
+    /// Upper bound on what `update` writes for `input_len` bytes.
+    fn update_len(&self, input_len: usize) -> usize {
+        self.job.0.update_len(input_len)
+    }
+
+    /// Upper bound on what `finish` writes.
+    fn finish_len(&self) -> usize {
+        self.job.0.finish_len()
+    }
+
+    /// Feeds source ciphertext read from `source_offset`; takes what the rate limit allows
+    /// at `now_ms` (nothing while paused). The step's `output` is the new ciphertext.
+    fn update(&mut self, py: Python<'_>, data: In, now_ms: u64) -> PyResult<PyStep> {
+        let input = data.as_slice();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let r = self.live().and_then(|job| {
+            let need = job.0.update_len(input.len());
+            if scratch.len() < need {
+                scratch.resize(need, 0);
+            }
+            let out = &mut scratch[..need];
+            let step = maybe_detach(py, input.len(), || job.update(input, out, now_ms)).or_raise()?;
+            let bytes = PyBytes::new(py, &scratch[..step.written]).unbind();
+            Ok(PyStep::new(step, Some(bytes)))
+        });
+        if scratch.len() <= SCRATCH_KEEP {
+            self.scratch = scratch;
+        }
+        self.lock_on_err(r)
+    }
+
+    /// `update` writing into `out` (at least `update_len(len(data))` bytes).
+    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out, now_ms: u64) -> PyResult<PyStep> {
+        let r = self.live().and_then(|job| {
+            let (input, out) = disjoint(&data, &mut out);
+            let r = maybe_detach(py, input.len(), || job.update(&input, out, now_ms));
+            wipe(input);
+            Ok(PyStep::new(r.or_raise()?, None))
+        });
+        self.lock_on_err(r)
+    }
+
+    /// Ends the job once all source ciphertext was fed: verifies the source's end and
+    /// returns the final output bytes.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let r = self.live().and_then(|job| {
+            let mut out = vec![0u8; job.0.finish_len()];
+            let n = job.0.finish(&mut out).or_raise()?;
+            Ok(PyBytes::new(py, &out[..n]))
+        });
+        self.lock_on_err(r)
+    }
+
+    /// `finish` into `out` (at least `finish_len()` bytes); returns the count.
+    fn finish_into(&mut self, mut out: Out) -> PyResult<usize> {
+        let r = self.live().and_then(|job| job.0.finish(out.as_mut_slice()).or_raise());
+        self.lock_on_err(r)
+    }
+
+    /// An authenticated checkpoint for the last output frame boundary.
+    fn checkpoint<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.job.0.checkpoint())
+    }
+}
+
+/// The key-free fields of a checkpoint (for progress reports; `resume` checks its MAC).
+#[pyclass(module = "isec", name = "Checkpoint", frozen)]
+pub(crate) struct PyCheckpoint {
+    inner: Checkpoint,
+}
+
+#[pymethods]
+impl PyCheckpoint {
+    /// Parses a checkpoint's structure.
+    #[staticmethod]
+    fn parse(data: In) -> PyResult<Self> {
+        Ok(Self { inner: Checkpoint::parse(data.as_slice()).or_raise()? })
+    }
+
+    #[getter]
+    fn source_identity<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.source_identity)
+    }
+
+    #[getter]
+    fn source_ciphertext_len(&self) -> u64 {
+        self.inner.source_ciphertext_len
+    }
+
+    /// The new object's envelope.
+    #[getter]
+    fn envelope(&self) -> PyResult<PyEnvelope> {
+        Ok(PyEnvelope { inner: Envelope::decode(&self.inner.envelope).map_err(|_| to_py(Error::MalformedCheckpoint))? })
+    }
+
+    #[getter]
+    fn frames_done(&self) -> u64 {
+        self.inner.frames_done
+    }
+
+    /// Bytes of the new object that are final: where output resumes.
+    #[getter]
+    fn target_offset(&self) -> PyResult<u64> {
+        self.inner.target_offset().or_raise()
+    }
+}

@@ -1,0 +1,277 @@
+//! Streaming and one-shot encryption and decryption (SPEC.md §5-7).
+
+use isec_core::{AwsLc, Decryptor, Encryptor, Error, SegmentTable, oneshot};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::{In, Out, maybe_detach};
+use crate::envelope::PyObjectKey;
+use crate::errors::OrRaise;
+use crate::layout::{PyRangePlan, PyShape};
+use crate::streaming::Stream;
+
+/// Streaming encryptor for a whole single-layout object (`Encryptor(key)`) or one part of a
+/// parts- or table-layout object (`Encryptor.for_part(key, n, is_last)`).
+///
+/// `update` / `update_into` take any amount of plaintext and return the frames completed by
+/// it; `finalize` / `finalize_into` write the final frame. After `finalize`, or after any
+/// error, every call raises `UsageError` (`invalid_state`).
+#[pyclass(module = "isec", name = "Encryptor")]
+pub(crate) struct PyEncryptor {
+    s: Stream<Encryptor<AwsLc>>,
+}
+
+#[pymethods]
+impl PyEncryptor {
+    #[new]
+    fn new(key: &PyObjectKey) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Encryptor::new(&key.inner).or_raise()?) })
+    }
+
+    /// An encryptor for part `part_number` (1..=10000); `is_last` marks the object's last part.
+    #[staticmethod]
+    fn for_part(key: &PyObjectKey, part_number: u32, is_last: bool) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Encryptor::for_part(&key.inner, part_number, is_last).or_raise()?) })
+    }
+
+    /// Exact number of bytes `update` returns for `input_len` more bytes.
+    fn update_len(&self, input_len: usize) -> PyResult<usize> {
+        Ok(self.s.ctx()?.update_len(input_len))
+    }
+
+    /// Exact number of bytes `finalize` returns.
+    fn finalize_len(&self) -> PyResult<usize> {
+        Ok(self.s.ctx()?.finish_len())
+    }
+
+    /// Plaintext bytes taken so far.
+    #[getter]
+    fn consumed(&self) -> PyResult<u64> {
+        Ok(self.s.ctx()?.consumed())
+    }
+
+    /// Whether the encryptor is finalized or failed.
+    #[getter]
+    fn locked(&self) -> bool {
+        self.s.is_locked()
+    }
+
+    /// Encrypts `data`; returns every frame it completed.
+    fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
+        self.s.update(py, &data)
+    }
+
+    /// Encrypts `data` into `out` (at least `update_len(len(data))` bytes); returns the count.
+    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
+        self.s.update_into(py, &data, &mut out)
+    }
+
+    /// Writes the final frame and ends the segment.
+    fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.s.finalize(py)
+    }
+
+    /// Writes the final frame into `out` (at least `finalize_len()` bytes); returns the count.
+    fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
+        self.s.finalize_into(&mut out)
+    }
+
+    /// Seals one full, non-final frame in place, for callers that read plaintext straight
+    /// into their output buffer: `frame` is exactly frame size + `FRAME_OVERHEAD` bytes,
+    /// the plaintext after the first 12; the nonce and tag are written around it. Cannot be
+    /// mixed with buffered `update` input.
+    fn seal_frame_in_place(&mut self, py: Python<'_>, mut frame: Out) -> PyResult<()> {
+        let f = frame.as_mut_slice();
+        self.s.run(|ctx, _| maybe_detach(py, f.len(), || ctx.seal_frame_in_place(f)).or_raise())
+    }
+
+    /// Seals the final frame in place (`[12][0..=frame size plaintext][16]`) and ends the
+    /// segment.
+    fn finalize_in_place(&mut self, mut frame: Out) -> PyResult<()> {
+        self.s.take()?.finish_in_place(frame.as_mut_slice()).or_raise()
+    }
+}
+
+/// Streaming decryptor. Releases a frame's plaintext only after its tag verified and its
+/// nonce matched its position. `Decryptor(key)` reads a whole single- or parts-layout object
+/// of unknown length; `with_shape`, `with_table` and `for_range` read objects whose shape is
+/// known. `finalize` reports truncation. After any error every call raises `invalid_state`.
+#[pyclass(module = "isec", name = "Decryptor")]
+pub(crate) struct PyDecryptor {
+    s: Stream<Decryptor<AwsLc>>,
+}
+
+#[pymethods]
+impl PyDecryptor {
+    #[new]
+    fn new(key: &PyObjectKey) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Decryptor::new(&key.inner).or_raise()?) })
+    }
+
+    /// A decryptor for a whole object of known shape.
+    #[staticmethod]
+    fn with_shape(key: &PyObjectKey, shape: &PyShape) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Decryptor::with_shape(&key.inner, shape.inner.clone()).or_raise()?) })
+    }
+
+    /// A decryptor for a whole table-layout object: its encoded segment table and length.
+    #[staticmethod]
+    fn with_table(key: &PyObjectKey, table: In, ciphertext_len: u64) -> PyResult<Self> {
+        let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
+        let shape = isec_core::Shape::from_table(key.inner.header(), t, ciphertext_len).or_raise()?;
+        Ok(Self { s: Stream::new(Decryptor::with_shape(&key.inner, shape).or_raise()?) })
+    }
+
+    /// A decryptor for the ciphertext `[plan.ct_start, plan.ct_end)` that releases exactly
+    /// the planned plaintext range.
+    #[staticmethod]
+    fn for_range(key: &PyObjectKey, shape: &PyShape, plan: &PyRangePlan) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Decryptor::for_range(&key.inner, shape.inner.clone(), &plan.inner).or_raise()?) })
+    }
+
+    /// Upper bound on what `update` returns for `input_len` more bytes.
+    fn update_len(&self, input_len: usize) -> PyResult<usize> {
+        Ok(self.s.ctx()?.update_len(input_len))
+    }
+
+    /// Upper bound on what `finalize` returns.
+    fn finalize_len(&self) -> PyResult<usize> {
+        Ok(self.s.ctx()?.finish_len())
+    }
+
+    /// Plaintext bytes released so far.
+    #[getter]
+    fn released(&self) -> PyResult<u64> {
+        Ok(self.s.ctx()?.released())
+    }
+
+    /// Whether the final expected frame has been verified.
+    #[getter]
+    fn is_done(&self) -> PyResult<bool> {
+        Ok(self.s.ctx()?.is_done())
+    }
+
+    /// Whether the decryptor is finalized or failed.
+    #[getter]
+    fn locked(&self) -> bool {
+        self.s.is_locked()
+    }
+
+    /// Decrypts `data`; returns the plaintext of every frame it completed and verified.
+    fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
+        self.s.update(py, &data)
+    }
+
+    /// Decrypts `data` into `out` (at least `update_len(len(data))` bytes); returns the count.
+    /// On error, the part of `out` this call wrote is wiped.
+    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
+        self.s.update_into(py, &data, &mut out)
+    }
+
+    /// Ends the input: decrypts a final short frame if pending, reports truncation.
+    fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.s.finalize(py)
+    }
+
+    /// `finalize` into `out` (at least `finalize_len()` bytes); returns the count.
+    fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
+        self.s.finalize_into(&mut out)
+    }
+
+    /// Opens the next whole frame in place (every frame is frame size + `FRAME_OVERHEAD`
+    /// bytes except the object's last); returns the `(start, end)` of the verified plaintext
+    /// to release within `frame`. Cannot be mixed with buffered `update` input. After the
+    /// last frame, `finalize()` confirms the object is complete.
+    fn open_frame_in_place(&mut self, py: Python<'_>, mut frame: Out) -> PyResult<(usize, usize)> {
+        let f = frame.as_mut_slice();
+        let r = self.s.run(|ctx, _| maybe_detach(py, f.len(), || ctx.open_frame_in_place(f)).or_raise())?;
+        Ok((r.start, r.end))
+    }
+}
+
+fn bytes_of(py: Python<'_>, v: Vec<u8>) -> Bound<'_, PyBytes> {
+    PyBytes::new(py, &v)
+}
+
+/// Encrypts a whole single- or parts-layout object.
+#[pyfunction]
+pub(crate) fn encrypt<'py>(py: Python<'py>, key: &PyObjectKey, data: In) -> PyResult<Bound<'py, PyBytes>> {
+    let input = data.as_slice();
+    let k = &key.inner;
+    let ct = maybe_detach(py, input.len(), || oneshot::encrypt::<AwsLc>(k, input)).or_raise()?;
+    Ok(bytes_of(py, ct))
+}
+
+/// Decrypts a whole single- or parts-layout object: all or nothing.
+#[pyfunction]
+pub(crate) fn decrypt<'py>(py: Python<'py>, key: &PyObjectKey, data: In) -> PyResult<Bound<'py, PyBytes>> {
+    let input = data.as_slice();
+    let k = &key.inner;
+    let pt = maybe_detach(py, input.len(), || oneshot::decrypt::<AwsLc>(k, input)).or_raise()?;
+    Ok(bytes_of(py, pt))
+}
+
+/// Encrypts one multipart part (parts or table layout) in one call.
+#[pyfunction]
+pub(crate) fn encrypt_part<'py>(
+    py: Python<'py>,
+    key: &PyObjectKey,
+    part_number: u32,
+    is_last: bool,
+    data: In,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let input = data.as_slice();
+    let k = &key.inner;
+    let ct =
+        maybe_detach(py, input.len(), || oneshot::encrypt_part::<AwsLc>(k, part_number, is_last, input)).or_raise()?;
+    Ok(bytes_of(py, ct))
+}
+
+/// Decrypts a whole table-layout object with its encoded segment table: all or nothing.
+#[pyfunction]
+pub(crate) fn decrypt_with_table<'py>(
+    py: Python<'py>,
+    key: &PyObjectKey,
+    table: In,
+    data: In,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let (t, input) = (table.as_slice(), data.as_slice());
+    let k = &key.inner;
+    let pt = maybe_detach(py, input.len(), || oneshot::decrypt_with_table::<AwsLc>(k, t, input)).or_raise()?;
+    Ok(bytes_of(py, pt))
+}
+
+/// Decrypts the plaintext range `[start, end)` of an object of `shape`, fetching the
+/// ciphertext it needs through `fetch(ct_start, ct_end) -> bytes` (called at most once, not
+/// at all for an empty range). Exceptions `fetch` raises propagate unchanged.
+#[pyfunction]
+pub(crate) fn decrypt_range<'py>(
+    py: Python<'py>,
+    key: &PyObjectKey,
+    shape: &PyShape,
+    start: u64,
+    end: u64,
+    fetch: Py<PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let plan = shape.inner.map_range(start, end);
+    let fetched_len = usize::try_from(plan.ct_end - plan.ct_start).unwrap_or(usize::MAX);
+    let mut raised: Option<PyErr> = None;
+    let (k, shape) = (&key.inner, shape.inner.clone());
+    let r = maybe_detach(py, fetched_len, || {
+        let mut fetcher = |a: u64, b: u64| -> Result<Vec<u8>, Error> {
+            Python::attach(|py| {
+                let r = fetch.bind(py).call1((a, b)).and_then(|v| In::get(&v).map(|b| b.as_slice().to_vec()));
+                r.map_err(|e| {
+                    raised = Some(e);
+                    // Stands for "the caller's fetch failed"; that exception replaces it below.
+                    Error::InvalidState
+                })
+            })
+        };
+        oneshot::decrypt_range::<AwsLc>(k, shape, start, end, &mut fetcher)
+    });
+    if let Some(e) = raised {
+        return Err(e);
+    }
+    Ok(bytes_of(py, r.or_raise()?))
+}
