@@ -254,6 +254,20 @@ impl Keyring {
         }
     }
 
+    /// Opens a legacy proxy object with the legacy key of `kid` (or of the object's own kid).
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`] if neither names a key, else as [`Keyring::legacy_kek`] and
+    /// [`crate::legacy::LegacyKey::open_object`].
+    pub fn open_legacy(
+        &self,
+        object: &crate::legacy::LegacyObject,
+        kid: Option<&str>,
+    ) -> Result<crate::legacy::LegacyKey> {
+        let kid = kid.or(object.kid()).ok_or(Error::UnknownKid)?;
+        crate::legacy::LegacyKey::open_object(self.legacy_kek(kid)?, object)
+    }
+
     /// A new envelope under the active key.
     ///
     /// # Errors

@@ -28,8 +28,9 @@ use crate::limits::FRAME_OVERHEAD;
 use crate::nonce::Prefix;
 use crate::stream::{Decryptor, Encryptor};
 
-/// A decryptor the job can drive: isec's own, or the legacy proxy's.
-pub trait SourceDecrypt {
+/// A decryptor the job can drive: isec's own, or the legacy proxy's. `Send + Sync` so that
+/// bindings can run jobs on worker threads.
+pub trait SourceDecrypt: Send + Sync {
     /// Upper bound on plaintext written by `update` for `input_len` more bytes.
     fn update_len(&self, input_len: usize) -> usize;
     /// Feeds ciphertext; writes verified plaintext.
@@ -62,7 +63,7 @@ impl<C: FrameCipher> SourceDecrypt for Decryptor<C> {
 }
 
 /// A source object that can be decrypted from any plaintext offset.
-pub trait Source {
+pub trait Source: Send + Sync {
     /// Plaintext bytes in the object.
     fn plaintext_len(&self) -> u64;
     /// Stored ciphertext bytes.
@@ -149,9 +150,7 @@ impl<C: FrameCipher + 'static> LegacySource<C> {
     /// [`Error::VersionRefused`] if the keyring refuses legacy objects, key errors, and
     /// [`Error::UnwrapFailed`].
     pub fn new(keyring: &Keyring, object: crate::legacy::LegacyObject, kid: Option<&str>) -> Result<Self> {
-        let kid = kid.or(object.kid()).ok_or(Error::UnknownKid)?;
-        let kek = keyring.legacy_kek(kid)?;
-        let key = crate::legacy::LegacyKey::open_object(kek, &object)?;
+        let key = keyring.open_legacy(&object, kid)?;
         let mut h = Sha256::new();
         h.update(b"legacy source");
         h.update(object.wrapped_dek_b64().as_bytes());
