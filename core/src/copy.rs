@@ -338,6 +338,10 @@ fn reencrypt(req: &CopyRequest<'_>, reason: ReencryptReason) -> CopyPlan {
 /// Ranges of at most `part_max` bytes, for sources whose frame boundaries do not matter.
 fn byte_ranges(size: u64, limits: &CopyLimits) -> Result<Vec<(u64, u64)>> {
     let step = limits.part_max.max(1);
+    // Refuse before allocating: a hostile size must not make us build billions of ranges.
+    if size.div_ceil(step) > u64::from(limits.max_parts) {
+        return Err(Error::LimitExceeded);
+    }
     let ranges: Vec<(u64, u64)> = (0..size.div_ceil(step)).map(|i| (i * step, ((i + 1) * step).min(size))).collect();
     check_parts(&ranges, limits)?;
     Ok(ranges)
@@ -356,6 +360,9 @@ fn frame_ranges(shape: &Shape, size: u64, limits: &CopyLimits) -> Result<Vec<(u6
             return Err(Error::InvalidParameter);
         }
         ranges.push((start, end));
+        if ranges.len() > limits.max_parts as usize {
+            return Err(Error::LimitExceeded);
+        }
         start = end;
     }
     check_parts(&ranges, limits)?;

@@ -32,3 +32,14 @@ fn differential_with_targeted_mutations() {
         }
     }
 }
+
+#[test]
+fn regression_copy_decision_huge_plaintext_size() {
+    // Found by the copy_decision fuzz target: a 5.5 PB plaintext "object" used to build
+    // billions of part ranges before counting them.
+    fuzzing::copy_decision(b"5525555255555555\n5\n55\n5\nX\nX555555\n5\n55\n5\nX\nX");
+    let plain: [(&str, &str); 0] = [];
+    let mut req = isec_core::copy::CopyRequest::new(&plain, 5_525_555_255_555_555);
+    req.limits.part_max = 1 << 18;
+    assert_eq!(isec_core::copy::decide(&req, None).err(), Some(isec_core::Error::LimitExceeded));
+}
