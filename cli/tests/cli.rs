@@ -74,6 +74,11 @@ fn encrypt_decrypt_inspect_and_ranges() {
     assert_eq!(info["plaintext_len"], 300_001);
     assert_eq!(info["frame_size"], 65_536);
 
+    // Inspect's failure paths: a missing metadata file is an I/O error; unreadable metadata
+    // is reported with its code.
+    fails(isec(d).env_remove("ISEC_KEYRING").args(["inspect", "--meta", "missing.json"]), 4, "missing.json");
+    let bad: Value = serde_json::from_str(&ok(isec(d).args(["inspect", "--envelope", "AAAA", "--json"]))).unwrap();
+    assert_eq!((bad["format"].as_str(), bad["error"].as_str()), (Some("unreadable"), Some("unsupported_version")));
     for (a, b) in [(0u64, 0u64), (65_530, 65_545), (100_000, 299_999), (300_000, 300_000), (299_990, 400_000)] {
         ok(isec(d).args(["decrypt", "obj.isec", "part.bin", "--range", &format!("{a}-{b}")]));
         let want = &data(300_001)[a as usize..=(b as usize).min(300_000)];
