@@ -1,0 +1,333 @@
+//! Reader for the previous proxy's objects (SPEC.md §11): read and migrate only. Its seals
+//! run on the wasm backend (core has no external-cipher path for them).
+
+use isec_core::cipher::RustCrypto;
+use isec_core::legacy::{
+    self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
+    LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacyRange, LegacySidecar as CoreSidecar,
+};
+use isec_core::{Error as CoreError, Kek};
+use js_sys::Object;
+use wasm_bindgen::prelude::*;
+
+use crate::error::{Failure, Fallible};
+use crate::{num, pairs, set, to_u64};
+
+/// The legacy proxy's user metadata on one object.
+#[wasm_bindgen(js_name = LegacyMetadata)]
+pub struct LegacyMetadata {
+    inner: CoreMeta,
+}
+
+#[wasm_bindgen(js_class = LegacyMetadata)]
+impl LegacyMetadata {
+    /// Parses metadata as S3 returns it (names with or without `x-amz-meta-`).
+    #[wasm_bindgen(js_name = fromPairs)]
+    pub fn from_pairs(
+        #[wasm_bindgen(unchecked_param_type = "Metadata")] metadata: JsValue,
+    ) -> Result<LegacyMetadata, Failure> {
+        Ok(Self { inner: CoreMeta::from_pairs(&pairs(&metadata, "metadata")?)? })
+    }
+
+    /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
+    #[wasm_bindgen(getter, js_name = isLegacy)]
+    #[must_use]
+    pub fn is_legacy(&self) -> bool {
+        self.inner.is_legacy()
+    }
+
+    /// The key id, if recorded.
+    #[wasm_bindgen(getter, js_name = kid)]
+    #[must_use]
+    pub fn kid(&self) -> Option<String> {
+        self.inner.kid().map(ToString::to_string)
+    }
+
+    /// The recorded plaintext size.
+    #[wasm_bindgen(getter, js_name = plaintextSize)]
+    #[must_use]
+    pub fn plaintext_size(&self) -> Option<f64> {
+        self.inner.plaintext_size().map(num)
+    }
+
+    /// `single-v3`, `multipart-v3`, or `undefined`.
+    #[wasm_bindgen(getter, js_name = format)]
+    #[must_use]
+    pub fn format(&self) -> Option<String> {
+        self.inner.format().map(|f| f.as_str().to_string())
+    }
+
+    /// The bucket key of the sidecar this object needs, or `undefined`.
+    #[wasm_bindgen(js_name = sidecarKey)]
+    #[must_use]
+    pub fn sidecar_key(&self, #[wasm_bindgen(js_name = objectKey)] object_key: &str) -> Option<String> {
+        self.inner.sidecar_key(object_key)
+    }
+}
+
+/// A parsed and checked legacy sidecar.
+#[wasm_bindgen(js_name = LegacySidecar)]
+pub struct LegacySidecar {
+    inner: CoreSidecar,
+}
+
+#[wasm_bindgen(js_class = LegacySidecar)]
+impl LegacySidecar {
+    /// Parses a sidecar object's body (base64 of gzip of JSON), inflating at most
+    /// `maxInflated` bytes (default 16 MiB).
+    #[wasm_bindgen(js_name = parse)]
+    pub fn parse(
+        body: &[u8],
+        #[wasm_bindgen(js_name = maxInflated)] max_inflated: Option<f64>,
+    ) -> Result<LegacySidecar, Failure> {
+        let cap = match max_inflated {
+            Some(m) => usize::try_from(to_u64(m, "maxInflated", false)?).unwrap_or(usize::MAX),
+            None => DEFAULT_SIDECAR_CAP,
+        };
+        Ok(Self { inner: CoreSidecar::parse(body, cap)? })
+    }
+
+    /// Parses and checks the sidecar's JSON.
+    #[wasm_bindgen(js_name = fromJson)]
+    pub fn from_json(json: &[u8]) -> Result<LegacySidecar, Failure> {
+        Ok(Self { inner: CoreSidecar::from_json(json)? })
+    }
+
+    /// Number of parts.
+    #[wasm_bindgen(getter, js_name = partCount)]
+    #[must_use]
+    pub fn part_count(&self) -> u32 {
+        self.inner.part_count()
+    }
+
+    /// Total plaintext size.
+    #[wasm_bindgen(getter, js_name = totalSize)]
+    #[must_use]
+    pub fn total_size(&self) -> f64 {
+        num(self.inner.total_size())
+    }
+
+    /// Total ciphertext size.
+    #[wasm_bindgen(getter, js_name = ciphertextSize)]
+    #[must_use]
+    pub fn ciphertext_size(&self) -> f64 {
+        num(self.inner.ciphertext_size())
+    }
+
+    /// The multipart upload id, where recorded.
+    #[wasm_bindgen(getter, js_name = uploadId)]
+    #[must_use]
+    pub fn upload_id(&self) -> Option<String> {
+        self.inner.upload_id().map(ToString::to_string)
+    }
+}
+
+/// A legacy object's geometry and key reference, checked against its body's length.
+#[wasm_bindgen(js_name = LegacyObject)]
+pub struct LegacyObject {
+    pub(crate) inner: CoreObject,
+}
+
+fn layout_name(l: LegacyLayout) -> &'static str {
+    match l {
+        LegacyLayout::Single => "single",
+        LegacyLayout::Streamed => "streamed",
+        LegacyLayout::Framed => "framed",
+        LegacyLayout::Staged => "staged",
+    }
+}
+
+fn range_js(r: &LegacyRange) -> Object {
+    let o = Object::new();
+    set(&o, "ctStart", num(r.ct_start));
+    set(&o, "ctEnd", num(r.ct_end));
+    set(&o, "skip", num(r.skip));
+    set(&o, "len", num(r.len));
+    set(&o, "ptStart", num(r.pt_start));
+    set(&o, "firstSeal", num(r.first_seal));
+    set(&o, "endSeal", num(r.end_seal));
+    set(&o, "httpRange", r.http_range());
+    o
+}
+
+#[wasm_bindgen(js_class = LegacyObject)]
+impl LegacyObject {
+    /// Describes an object without a sidecar from its metadata and its stored length.
+    #[wasm_bindgen(js_name = create)]
+    pub fn create(
+        metadata: &LegacyMetadata,
+        #[wasm_bindgen(js_name = ciphertextLength)] ciphertext_length: f64,
+    ) -> Result<LegacyObject, Failure> {
+        let len = to_u64(ciphertext_length, "ciphertextLength", false)?;
+        Ok(Self { inner: CoreObject::new(&metadata.inner, None, len)? })
+    }
+
+    /// Describes an object from its metadata, its sidecar and its stored length.
+    #[wasm_bindgen(js_name = withSidecar)]
+    pub fn with_sidecar(
+        metadata: &LegacyMetadata,
+        sidecar: &LegacySidecar,
+        #[wasm_bindgen(js_name = ciphertextLength)] ciphertext_length: f64,
+    ) -> Result<LegacyObject, Failure> {
+        let len = to_u64(ciphertext_length, "ciphertextLength", false)?;
+        Ok(Self { inner: CoreObject::new(&metadata.inner, Some(&sidecar.inner), len)? })
+    }
+
+    /// The same object with its multipart upload id, so derived nonces are checked.
+    #[wasm_bindgen(js_name = withUploadId)]
+    pub fn with_upload_id(&self, upload_id: &str) -> Result<LegacyObject, Failure> {
+        Ok(Self { inner: self.inner.clone().with_upload_id(upload_id)? })
+    }
+
+    /// `single`, `streamed`, `framed` or `staged`.
+    #[wasm_bindgen(getter, js_name = layout)]
+    #[must_use]
+    pub fn layout(&self) -> String {
+        layout_name(self.inner.layout()).to_string()
+    }
+
+    /// The key id, where recorded.
+    #[wasm_bindgen(getter, js_name = kid)]
+    #[must_use]
+    pub fn kid(&self) -> Option<String> {
+        self.inner.kid().map(ToString::to_string)
+    }
+
+    /// Plaintext bytes.
+    #[wasm_bindgen(getter, js_name = plaintextLength)]
+    #[must_use]
+    pub fn plaintext_length(&self) -> f64 {
+        num(self.inner.plaintext_len())
+    }
+
+    /// Ciphertext bytes.
+    #[wasm_bindgen(getter, js_name = ciphertextLength)]
+    #[must_use]
+    pub fn ciphertext_length(&self) -> f64 {
+        num(self.inner.ciphertext_len())
+    }
+
+    /// The wrapped DEK (standard base64) the metadata or sidecar named.
+    #[wasm_bindgen(getter, js_name = wrappedDekB64)]
+    #[must_use]
+    pub fn wrapped_dek_b64(&self) -> String {
+        self.inner.wrapped_dek_b64().to_string()
+    }
+
+    /// Number of seals.
+    #[wasm_bindgen(getter, js_name = sealCount)]
+    #[must_use]
+    pub fn seal_count(&self) -> f64 {
+        num(self.inner.seal_count())
+    }
+
+    /// The whole seals covering plaintext `[start, end)` (clamped; `end` may be `Infinity`).
+    #[wasm_bindgen(js_name = planRange, unchecked_return_type = "LegacyRange")]
+    pub fn plan_range(&self, start: f64, end: f64) -> Result<Object, Failure> {
+        let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
+        Ok(range_js(&self.inner.plan_range(a, b)?))
+    }
+}
+
+/// A legacy object's DEK.
+#[wasm_bindgen(js_name = LegacyKey)]
+pub struct LegacyKey {
+    pub(crate) inner: CoreLegacyKey,
+}
+
+#[wasm_bindgen(js_class = LegacyKey)]
+impl LegacyKey {
+    /// Unwraps the DEK the proxy stored (standard base64) with a raw 32-byte KEK.
+    #[wasm_bindgen(js_name = open)]
+    pub fn open(kek: &[u8], #[wasm_bindgen(js_name = wrappedB64)] wrapped_b64: &str) -> Result<LegacyKey, Failure> {
+        let kek = Kek::from_slice(kek).map_err(|e| Failure::Detail(e, "a KEK is 32 bytes".into()))?;
+        Ok(Self { inner: CoreLegacyKey::open(&kek, wrapped_b64)? })
+    }
+
+    /// Unwraps the DEK with the proxy's KEK derived from its secret string.
+    #[wasm_bindgen(js_name = fromSecretString)]
+    pub fn from_secret_string(
+        secret: &str,
+        #[wasm_bindgen(js_name = wrappedB64)] wrapped_b64: &str,
+    ) -> Result<LegacyKey, Failure> {
+        Ok(Self { inner: CoreLegacyKey::open(&Kek::legacy_from_secret_string(secret), wrapped_b64)? })
+    }
+}
+
+/// Streaming decryptor of a legacy object or a planned range of one (wasm backend,
+/// synchronous).
+#[wasm_bindgen(js_name = LegacyDecryptor)]
+pub struct LegacyDecryptor {
+    inner: Option<CoreLegacyDecryptor<RustCrypto>>,
+}
+
+impl LegacyDecryptor {
+    fn ctx(&mut self) -> Fallible<&mut CoreLegacyDecryptor<RustCrypto>> {
+        self.inner.as_mut().ok_or(Failure::Core(CoreError::InvalidState))
+    }
+}
+
+#[wasm_bindgen(js_class = LegacyDecryptor)]
+impl LegacyDecryptor {
+    /// Decrypts the whole object from its first byte.
+    #[wasm_bindgen(constructor)]
+    pub fn new(key: &LegacyKey, object: &LegacyObject) -> Result<LegacyDecryptor, Failure> {
+        Ok(Self { inner: Some(CoreLegacyDecryptor::new(&key.inner, &object.inner)?) })
+    }
+
+    /// Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`.
+    #[wasm_bindgen(js_name = forRange)]
+    pub fn for_range(key: &LegacyKey, object: &LegacyObject, start: f64, end: f64) -> Result<LegacyDecryptor, Failure> {
+        let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
+        let plan = object.inner.plan_range(a, b)?;
+        Ok(Self { inner: Some(CoreLegacyDecryptor::for_range(&key.inner, &object.inner, &plan)?) })
+    }
+
+    /// Feeds ciphertext; returns the plaintext of every seal completed and verified.
+    #[wasm_bindgen(js_name = update)]
+    pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Failure> {
+        let d = self.ctx()?;
+        let mut out = vec![0u8; d.update_len(chunk.len())];
+        let n = d.update(chunk, &mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Ends the input; reports missing seals.
+    #[wasm_bindgen(js_name = final)]
+    pub fn final_(&mut self) -> Result<Vec<u8>, Failure> {
+        let d = self.inner.take().ok_or(Failure::Core(CoreError::InvalidState))?;
+        let mut out = vec![0u8; d.finish_len()];
+        let n = d.finish(&mut out)?;
+        out.truncate(n);
+        Ok(out)
+    }
+
+    /// Plaintext bytes released so far.
+    #[wasm_bindgen(getter, js_name = released)]
+    #[must_use]
+    pub fn released(&self) -> f64 {
+        self.inner.as_ref().map_or(0.0, |d| num(d.released()))
+    }
+}
+
+/// Decrypts a whole legacy object held in memory (all or nothing).
+#[wasm_bindgen(js_name = legacyDecrypt)]
+pub fn legacy_decrypt(key: &LegacyKey, object: &LegacyObject, ciphertext: &[u8]) -> Result<Vec<u8>, Failure> {
+    Ok(core_legacy::decrypt::<RustCrypto>(&key.inner, &object.inner, ciphertext)?)
+}
+
+/// Decrypts plaintext `[start, end)` from `fetched`, the bytes `object.planRange(start,
+/// end)` said to fetch.
+#[wasm_bindgen(js_name = legacyDecryptRange)]
+pub fn legacy_decrypt_range(
+    key: &LegacyKey,
+    object: &LegacyObject,
+    start: f64,
+    end: f64,
+    fetched: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
+    let plan = object.inner.plan_range(a, b)?;
+    Ok(core_legacy::decrypt_range::<RustCrypto>(&key.inner, &object.inner, &plan, fetched)?)
+}

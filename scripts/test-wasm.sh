@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The browser package (bindings-wasm) from a fresh machine: installs what it lacks (the
+# wasm32 target; the wasm-bindgen CLI pinned to the crate's exact version, into .tools/;
+# Debian's chromium; npm packages inside bindings-wasm/), builds the web and nodejs outputs,
+# and runs the Node tests (API, byte identity of the backends, the shared corpus on both
+# backends) and the headless-Chromium tests (corpus, 256 MiB stream in bounded memory).
+# Non-interactive (CI=true, no stdin); exits non-zero on any failure.
+#
+# The upload example's end-to-end test against Garage (scripts/garage.sh) runs when a garage
+# binary is already installed (.tools/bin/garage); ISEC_WASM_E2E=1 installs it first (about
+# 8 minutes of building on first use), ISEC_WASM_E2E=0 skips it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+export CI="${CI:-true}"
+export npm_config_yes=true npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+export DEBIAN_FRONTEND=noninteractive
+export PATH="$repo/.tools/bin:$PATH"
+export CARGO_TARGET_DIR="$repo/target/isec-wasm"
+
+step() { printf '\n==> %s\n' "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
+start=$SECONDS
+
+step "wasm32-unknown-unknown target"
+rustup target add wasm32-unknown-unknown >/dev/null
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+want="$(sed -n 's/^wasm-bindgen = "=\(.*\)"$/\1/p' bindings-wasm/Cargo.toml)"
+step "wasm-bindgen CLI $want (repo-local, .tools/bin)"
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$want" ]; then
+  mkdir -p .tools
+  [ -f .tools/.gitignore ] || printf '*\n' >.tools/.gitignore
+  # Without --locked: the CLI's lockfile pins a crate version this registry lacks.
+  CARGO_TARGET_DIR="$repo/target/tools-build" cargo install -q wasm-bindgen-cli --version "$want" --root "$repo/.tools" </dev/null
+fi
+wasm-bindgen --version
+
+step "Chromium (Debian package) and Node.js"
+if ! command -v chromium >/dev/null; then
+  as_root apt-get update -q </dev/null
+  as_root apt-get install -y -q chromium </dev/null
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  as_root apt-get update -q </dev/null
+  as_root apt-get install -y -q nodejs npm </dev/null
+fi
+chromium --version 2>/dev/null || true
+node --version
+
+step "npm packages (bindings-wasm/node_modules)"
+(cd bindings-wasm && npm ci --no-audit --no-fund --no-progress </dev/null)
+
+step "formatting and lints (bindings-wasm, wasm32)"
+cargo fmt --manifest-path bindings-wasm/Cargo.toml -- --check
+(cd bindings-wasm && cargo clippy -q --release --target wasm32-unknown-unknown --locked --all-features -- -D warnings </dev/null)
+
+step "build: cargo (wasm32) + wasm-bindgen --target web / --target nodejs"
+bash bindings-wasm/scripts/build.sh </dev/null
+
+cd bindings-wasm
+step "Node tests (nodejs build; both backends)"
+node --test test/node/ </dev/null
+
+step "headless Chromium tests (web build; both backends)"
+node --test test/browser/ </dev/null
+
+e2e="${ISEC_WASM_E2E:-auto}"
+if [ "$e2e" = auto ]; then
+  if [ -x "$repo/.tools/bin/garage" ] || [ -n "${ISEC_GARAGE_BIN:-}" ]; then e2e=1; else e2e=0; fi
+fi
+if [ "$e2e" = 1 ]; then
+  step "upload example end to end against Garage (scripts/garage.sh)"
+  bash "$repo/scripts/garage.sh" install </dev/null
+  node --test examples/upload/e2e.test.mjs </dev/null
+else
+  echo "NOT RUN: the upload example against Garage (no garage binary; ISEC_WASM_E2E=1 builds one)"
+fi
+
+step "test-wasm.sh passed in $((SECONDS - start)) s"
