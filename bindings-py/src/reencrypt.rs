@@ -1,11 +1,10 @@
 //! DEK rotation and legacy migration: core's resumable, throttled re-encryption job
 //! (SPEC.md §13), with the caller's clock and I/O.
-#![allow(unsafe_code)] // One `unsafe impl Send/Sync` for the job; see `Job`.
 
 use isec_core::layout::Shape;
-use isec_core::legacy::{LegacyDecryptor, LegacyObject};
+use isec_core::legacy::LegacyObject;
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Progress, Reencryption, Source, Step};
-use isec_core::{AwsLc, Decryptor, Envelope, Error, Params};
+use isec_core::{AwsLc, Envelope, Error, Params};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -109,33 +108,13 @@ fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn So
     Err(PyTypeError::new_err("source must be an IsecSource or a LegacySource"))
 }
 
-/// The job, made `Send` and `Sync` for Python.
-///
-/// `Reencryption` holds `Box<dyn Source>` and `Box<dyn SourceDecrypt>`, trait objects core
-/// declares without `Send`/`Sync` bounds. Every source built in this crate is an
-/// `IsecSource<AwsLc>` or a `LegacySource<AwsLc>`, whose decryptors are `Decryptor<AwsLc>`
-/// and `LegacyDecryptor<AwsLc>`; all four are `Send + Sync` (checked at compile time below),
-/// so the job is too. Access is serialized by pyo3's borrow checking of the pyclass.
-struct Job(Reencryption<AwsLc>);
-
-// SAFETY: see `Job`: every trait object inside is one of the four types checked below.
-unsafe impl Send for Job {}
-// SAFETY: as above; shared access only reads (`progress`, `checkpoint`).
-unsafe impl Sync for Job {}
-
-impl Job {
-    /// `Reencryption::update`, through the `Send` wrapper so that it can run detached.
-    fn update(&mut self, input: &[u8], out: &mut [u8], now_ms: u64) -> Result<Step, Error> {
-        self.0.update(input, out, now_ms)
-    }
-}
-
+// The job runs detached from the GIL (`maybe_detach` needs `Send`) and lives in a pyclass
+// (`Send + Sync`): core's `Source` and `SourceDecrypt` trait objects carry both bounds, so the
+// job has them without any wrapper. Checked here so that a change in core fails the build
+// with this message rather than deep inside pyo3's macros.
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
-    send_sync::<IsecSource<AwsLc>>();
-    send_sync::<LegacySource<AwsLc>>();
-    send_sync::<Decryptor<AwsLc>>();
-    send_sync::<LegacyDecryptor<AwsLc>>();
+    send_sync::<Reencryption<AwsLc>>();
 };
 
 /// How far a job is.
@@ -210,13 +189,13 @@ impl PyStep {
 /// `finish` raise `invalid_state`; `checkpoint()` still describes the last good boundary.
 #[pyclass(module = "isec", name = "Reencryption")]
 pub(crate) struct PyReencryption {
-    job: Job,
+    job: Reencryption<AwsLc>,
     failed: bool,
     scratch: Vec<u8>,
 }
 
 impl PyReencryption {
-    fn live(&mut self) -> PyResult<&mut Job> {
+    fn live(&mut self) -> PyResult<&mut Reencryption<AwsLc>> {
         if self.failed {
             return Err(to_py(Error::InvalidState));
         }
@@ -251,7 +230,7 @@ impl PyReencryption {
         }
         let src = open_source(py, source)?;
         let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate).or_raise()?;
-        Ok(Self { job: Job(job), failed: false, scratch: Vec::new() })
+        Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
     /// Resumes a job from `checkpoint` bytes. Output already written up to the resumed
@@ -267,56 +246,56 @@ impl PyReencryption {
     ) -> PyResult<Self> {
         let src = open_source(py, source)?;
         let job = Reencryption::<AwsLc>::resume(&keyring.inner, src, checkpoint.as_slice(), rate).or_raise()?;
-        Ok(Self { job: Job(job), failed: false, scratch: Vec::new() })
+        Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
     /// The new object's envelope (store it as the output's metadata).
     #[getter]
     fn target_envelope(&self) -> PyEnvelope {
-        PyEnvelope { inner: self.job.0.target_envelope().clone() }
+        PyEnvelope { inner: self.job.target_envelope().clone() }
     }
 
     /// Where the next source ciphertext byte to feed comes from.
     #[getter]
     fn source_offset(&self) -> u64 {
-        self.job.0.source_offset()
+        self.job.source_offset()
     }
 
     /// Where the next output byte goes in the new object.
     #[getter]
     fn target_offset(&self) -> u64 {
-        self.job.0.target_offset()
+        self.job.target_offset()
     }
 
     /// Progress in bytes and frames.
     #[getter]
     fn progress(&self) -> PyProgress {
-        self.job.0.progress().into()
+        self.job.progress().into()
     }
 
     /// Stops taking input until `unpause`.
     fn pause(&mut self) {
-        self.job.0.pause();
+        self.job.pause();
     }
 
     /// Takes input again.
     fn unpause(&mut self) {
-        self.job.0.unpause();
+        self.job.unpause();
     }
 
     /// Changes the rate limit (bytes per second; 0: none).
     fn set_rate(&mut self, rate: u64) {
-        self.job.0.set_rate(rate);
+        self.job.set_rate(rate);
     }
 
     /// Upper bound on what `update` writes for `input_len` bytes.
     fn update_len(&self, input_len: usize) -> usize {
-        self.job.0.update_len(input_len)
+        self.job.update_len(input_len)
     }
 
     /// Upper bound on what `finish` writes.
     fn finish_len(&self) -> usize {
-        self.job.0.finish_len()
+        self.job.finish_len()
     }
 
     /// Feeds source ciphertext read from `source_offset`; takes what the rate limit allows
@@ -325,7 +304,7 @@ impl PyReencryption {
         let input = data.as_slice();
         let mut scratch = std::mem::take(&mut self.scratch);
         let r = self.live().and_then(|job| {
-            let need = job.0.update_len(input.len());
+            let need = job.update_len(input.len());
             if scratch.len() < need {
                 scratch.resize(need, 0);
             }
@@ -355,8 +334,8 @@ impl PyReencryption {
     /// returns the final output bytes.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let r = self.live().and_then(|job| {
-            let mut out = vec![0u8; job.0.finish_len()];
-            let n = job.0.finish(&mut out).or_raise()?;
+            let mut out = vec![0u8; job.finish_len()];
+            let n = job.finish(&mut out).or_raise()?;
             Ok(PyBytes::new(py, &out[..n]))
         });
         self.lock_on_err(r)
@@ -364,13 +343,13 @@ impl PyReencryption {
 
     /// `finish` into `out` (at least `finish_len()` bytes); returns the count.
     fn finish_into(&mut self, mut out: Out) -> PyResult<usize> {
-        let r = self.live().and_then(|job| job.0.finish(out.as_mut_slice()).or_raise());
+        let r = self.live().and_then(|job| job.finish(out.as_mut_slice()).or_raise());
         self.lock_on_err(r)
     }
 
     /// An authenticated checkpoint for the last output frame boundary.
     fn checkpoint<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.job.0.checkpoint())
+        PyBytes::new(py, &self.job.checkpoint())
     }
 }
 
