@@ -588,6 +588,36 @@ impl<C: FrameCipher> Decryptor<C> {
         Error::AuthenticationFailed
     }
 
+    /// For an external cipher that decrypts several frames concurrently: the segment of the
+    /// frame `ahead` frames after the next one, provided every frame before it is accepted
+    /// and none of them ends the object. `None` when no such frame is expected (past a known
+    /// shape's end, beyond the part limit, or after the decryptor finished or failed).
+    ///
+    /// A frame decrypted under this guess is still checked by
+    /// [`Decryptor::external_segment`] when its turn comes; an authentic object always
+    /// matches the guess, so a mismatch means the object is malformed at an earlier frame.
+    #[must_use]
+    pub fn external_segment_ahead(&self, ahead: u64) -> Option<u32> {
+        if self.failed || self.done {
+            return None;
+        }
+        match &self.plan {
+            Plan::Open { part_frames: None, segment, .. } => Some(*segment),
+            Plan::Open { part_frames: Some(pf), segment, .. } => {
+                let later = self.index.checked_add(ahead)?.checked_div(*pf)?;
+                let s = u64::from(*segment).checked_add(later)?;
+                u32::try_from(s).ok().filter(|s| *s <= MAX_PARTS)
+            }
+            Plan::Known { shape, next, want_end, .. } => {
+                let mut f = (*next)?;
+                for _ in 0..ahead {
+                    f = shape.next_frame(&f).filter(|g| g.pt_start < *want_end)?;
+                }
+                Some(f.segment.number)
+            }
+        }
+    }
+
     /// The segment a frame of `len` bytes belongs to and the slice of its plaintext to keep.
     fn locate(&self, len: usize, at_end: bool) -> Result<(u32, usize, usize)> {
         let pt_len = len - FRAME_OVERHEAD;
@@ -781,5 +811,92 @@ impl<C: FrameCipher> Decryptor<C> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "hazmat"))]
+mod tests {
+    use super::*;
+    use crate::cipher::RustCrypto;
+    use crate::envelope::{Envelope, Params};
+    use crate::oneshot;
+    use crate::wrap::{Dek, Kek};
+    use alloc::vec;
+
+    fn key(part_frames: Option<u32>) -> ObjectKey {
+        let mut params = Params::default().with_frame_size(4096).unwrap();
+        if let Some(pf) = part_frames {
+            params = params.with_part_size(u64::from(pf) * 4096).unwrap();
+        }
+        let kek = Kek::from_bytes([7; 32]);
+        Envelope::create_with(&kek, "k", params, &Dek::from_bytes([9; 32]), [3; 32]).unwrap().1
+    }
+
+    /// Every prediction made ahead of a frame equals the segment `external_segment` names
+    /// when that frame's turn comes.
+    fn check_predictions(key: &ObjectKey, mut dec: Decryptor<RustCrypto>, frames: &[&[u8]]) {
+        let mut predicted: Vec<Vec<u32>> = vec![Vec::new(); frames.len()];
+        for (i, frame) in frames.iter().enumerate() {
+            for ahead in 0..20u64 {
+                let j = i + usize::try_from(ahead).unwrap();
+                if let (Some(s), Some(p)) = (dec.external_segment_ahead(ahead), predicted.get_mut(j)) {
+                    p.push(s);
+                }
+            }
+            let seg = dec.external_segment(frame.len(), false).unwrap();
+            assert!(!predicted[i].is_empty(), "frame {i}: no prediction");
+            assert!(predicted[i].iter().all(|p| *p == seg), "frame {i}: {:?} vs {seg}", predicted[i]);
+            let cipher = RustCrypto::new(&key.segment_key(seg)).unwrap();
+            let mut f = frame.to_vec();
+            let nonce: [u8; NONCE_LEN] = f[..NONCE_LEN].try_into().unwrap();
+            cipher.open_in_place(&nonce, &mut f[NONCE_LEN..]).unwrap();
+            dec.external_accept(&nonce, frame.len(), false).unwrap();
+        }
+        assert_eq!(dec.external_segment_ahead(0), None, "done");
+    }
+
+    #[test]
+    fn segments_ahead_match_the_segments_named_later() {
+        let frame = 4096 + FRAME_OVERHEAD;
+        for (pf, len) in
+            [(None, 10 * 4096 + 5usize), (Some(1u32), 5 * 4096), (Some(3), 10 * 4096 + 1), (Some(4), 8 * 4096)]
+        {
+            let k = key(pf);
+            let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let ct = match pf {
+                None => oneshot::encrypt::<RustCrypto>(&k, &pt).unwrap(),
+                Some(pf) => {
+                    let ps = pf as usize * 4096;
+                    let n = len.div_ceil(ps);
+                    (1..=n)
+                        .flat_map(|p| {
+                            let body = &pt[(p - 1) * ps..(p * ps).min(len)];
+                            oneshot::encrypt_part::<RustCrypto>(&k, p as u32, p == n, body).unwrap()
+                        })
+                        .collect()
+                }
+            };
+            let frames: Vec<&[u8]> = ct.chunks(frame).collect();
+            check_predictions(&k, Decryptor::new(&k).unwrap(), &frames);
+            // A known shape: the whole object, and a range starting mid-object.
+            let shape = Shape::from_ciphertext_len(k.header(), ct.len() as u64).unwrap();
+            check_predictions(&k, Decryptor::with_shape(&k, shape.clone()).unwrap(), &frames);
+            let plan = shape.map_range(4096 + 1, len as u64 - 4096);
+            let a = usize::try_from(plan.ct_start).unwrap();
+            let b = usize::try_from(plan.ct_end).unwrap();
+            let ranged: Vec<&[u8]> = ct[a..b].chunks(frame).collect();
+            check_predictions(&k, Decryptor::for_range(&k, shape, &plan).unwrap(), &ranged);
+        }
+    }
+
+    #[test]
+    fn no_segment_ahead_after_a_failure() {
+        let k = key(Some(2));
+        let mut dec = Decryptor::<RustCrypto>::new(&k).unwrap();
+        assert_eq!(dec.external_segment_ahead(0), Some(1));
+        assert_eq!(dec.external_segment_ahead(5), Some(3));
+        assert_eq!(dec.external_segment_ahead(u64::MAX), None);
+        let _ = dec.external_reject();
+        assert_eq!(dec.external_segment_ahead(0), None);
     }
 }
