@@ -8,8 +8,8 @@
 //! runs the same core operation again, which now finds its answer. Core makes every decision
 //! (which key, its state, the commitment check) in every round; the binding only carries
 //! bytes. Fresh DEKs are the one wrinkle: core draws a new DEK per attempt, so when an answer
-//! for wrapping a DEK is present, the retry creates the envelope with that DEK and a fresh
-//! salt (`create_envelope_with`).
+//! for wrapping a DEK is present, the retry creates the envelope with that DEK (core draws a
+//! fresh salt: `create_envelope_for_dek`).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -330,11 +330,7 @@ impl Keyring {
     fn create(&self, opts: Option<&EnvelopeOptions>) -> Fallible<CreatedEnvelope> {
         let p = params(opts)?;
         let (e, k) = match self.answered_dek() {
-            Some(dek) => {
-                let mut salt = [0u8; 32];
-                isec_core::random::fill(&mut salt)?;
-                self.inner.create_envelope_with(p, &dek, salt)?
-            }
+            Some(dek) => self.inner.create_envelope_for_dek(p, &dek)?,
             None => self.inner.create_envelope(p)?,
         };
         Ok(CreatedEnvelope { envelope: Envelope { inner: e }, key: ObjectKey { inner: k } })

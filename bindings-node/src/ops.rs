@@ -429,10 +429,7 @@ fn start(keyring: &Keyring, source: Box<dyn Source>, o: Option<&ReencryptOptions
 }
 
 fn start_answered(k: &Keyring, s: Box<dyn Source>, p: Params, rate: u64, dek: &Dek) -> Fallible<Reencryption<C>> {
-    let mut salt = [0u8; 32];
-    isec_core::random::fill(&mut salt)?;
-    let prefix = isec_core::stream::random_prefix()?;
-    Ok(Reencryption::<C>::start_with(&k.inner, s, p, rate, dek, salt, prefix)?)
+    Ok(Reencryption::<C>::start_for_dek(&k.inner, s, p, rate, dek)?)
 }
 
 fn isec_source(k: &Keyring, e: &Envelope, s: &Shape) -> Fallible<Box<dyn Source>> {

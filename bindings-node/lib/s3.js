@@ -1,0 +1,970 @@
+'use strict'
+// `@isec/node/s3`: isec objects through an `@aws-sdk/client-s3` v3 client.
+//
+// The helper only moves bytes and sequences S3 requests. Every decision is isec-core's,
+// reached through the addon: the envelope and the object key (`Keyring`), part encryption
+// with a fresh nonce prefix per call (`encryptPart`), the shape of a stored object and the
+// ciphertext a plaintext range needs (`shapeFor`, `Shape#mapRange`), verified range
+// decryption (`decryptRange`), the copy plan with the destination's metadata and the
+// UploadPartCopy ranges (`decideCopy`), and re-encryption (`ReencryptionJob`).
+//
+// Errors: S3 failures are the SDK's own errors, untouched; isec failures are the addon's
+// `Error`s with core's `code`.
+
+const fs = require('node:fs')
+const { pipeline } = require('node:stream')
+const isec = require('./index.js')
+
+let sdk
+/** The peer dependency, loaded on first use so that `@isec/node` works without it. */
+function s3() {
+  if (sdk === undefined) {
+    try {
+      sdk = require('@aws-sdk/client-s3')
+    } catch (cause) {
+      const e = isec.isecError('invalid_parameter', '@isec/node/s3 needs the peer dependency @aws-sdk/client-s3 (v3)')
+      e.cause = cause
+      throw e
+    }
+  }
+  return sdk
+}
+
+const MiB = 1024 * 1024
+/** S3's smallest part (all but the last). */
+const S3_MIN_PART = 5 * MiB
+/** Where the envelope travels (SPEC.md §3.2); S3 returns user metadata keys lower-cased. */
+const META_ENVELOPE = 'isec'
+/** Headers a metadata REPLACE would otherwise reset; kept from the source unless given. */
+const CARRIED_HEADERS = ['ContentType', 'ContentEncoding', 'ContentDisposition', 'ContentLanguage', 'CacheControl', 'Expires']
+/** Response fields passed through from the SDK's output. */
+const OUTPUT_FIELDS = [
+  'ETag',
+  'VersionId',
+  'LastModified',
+  'ContentType',
+  'ContentEncoding',
+  'ContentDisposition',
+  'ContentLanguage',
+  'CacheControl',
+  'Expires',
+  'Metadata',
+  '$metadata',
+]
+
+const invalid = (message) => isec.isecError('invalid_parameter', message)
+
+function pick(obj, names) {
+  const out = {}
+  for (const n of names) if (obj[n] !== undefined) out[n] = obj[n]
+  return out
+}
+
+function throwIfAborted(signal) {
+  if (signal && signal.aborted) {
+    const e = isec.isecError('ABORT_ERR')
+    if (signal.reason !== undefined) e.cause = signal.reason
+    throw e
+  }
+}
+
+/** A signal that fires when `outer` does or when the returned `abort` is called. */
+function linked(outer) {
+  const ac = new AbortController()
+  const forward = () => ac.abort(outer.reason)
+  if (outer) {
+    if (outer.aborted) ac.abort(outer.reason)
+    else outer.addEventListener('abort', forward, { once: true })
+  }
+  return {
+    signal: ac.signal,
+    abort: (reason) => ac.abort(reason),
+    dispose: () => outer && outer.removeEventListener('abort', forward),
+  }
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    throwIfAborted(signal)
+    const t = setTimeout(done, ms)
+    function done() {
+      if (signal) signal.removeEventListener('abort', onAbort)
+      resolve()
+    }
+    function onAbort() {
+      clearTimeout(t)
+      try {
+        throwIfAborted(signal)
+      } catch (e) {
+        reject(e)
+      }
+    }
+    if (signal) signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
+ * Runs `run(item)` for each item `pull()` yields (until it yields `null`), at most `limit`
+ * at a time. `pull` is only called when a slot is free, so a producer that reads its items
+ * lazily holds at most `limit + 1` of them. The first failure stops pulling, aborts the
+ * others through `abort`, and is rethrown once they settled.
+ */
+async function bounded(limit, pull, run, abort) {
+  const running = new Set()
+  let failure = null
+  for (;;) {
+    if (failure) break
+    if (running.size >= limit) {
+      await Promise.race(running)
+      continue
+    }
+    let item
+    try {
+      item = await pull()
+    } catch (e) {
+      failure = { e }
+      break
+    }
+    if (item === null) break
+    const p = run(item)
+      .catch((e) => {
+        if (!failure) {
+          failure = { e }
+          abort(e)
+        }
+      })
+      .finally(() => running.delete(p))
+    running.add(p)
+  }
+  if (failure) abort(failure.e)
+  await Promise.all(running)
+  if (failure) throw failure.e
+}
+
+/** Reads a body (an SDK stream) whole; `expected` preallocates when the length is known. */
+async function collect(body, expected) {
+  if (body == null) return Buffer.alloc(0)
+  if (Number.isSafeInteger(expected) && expected >= 0) {
+    const out = Buffer.allocUnsafe(expected)
+    let n = 0
+    for await (const chunk of body) {
+      if (n + chunk.length > expected) throw invalid(`response body longer than its Content-Length ${expected}`)
+      out.set(chunk, n)
+      n += chunk.length
+    }
+    return n === expected ? out : out.subarray(0, n)
+  }
+  const chunks = []
+  for await (const chunk of body) chunks.push(chunk)
+  return Buffer.concat(chunks)
+}
+
+function toBuffer(chunk) {
+  if (typeof chunk === 'string') return Buffer.from(chunk)
+  if (Buffer.isBuffer(chunk)) return chunk
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+  throw invalid('stream chunks must be Buffer, Uint8Array or string')
+}
+
+/**
+ * Plaintext to upload, read in pieces of a requested size: `take(n)` returns the next
+ * (at most) `n` bytes, `ahead(n)` how many of the next `n` are there (reading a stream
+ * that far), `size` the total when known. Buffers are sliced without copying; files are
+ * read at offsets; streams are pulled only as far as asked.
+ */
+async function openSource(body, contentLength) {
+  if (body instanceof Uint8Array) {
+    const buf = toBuffer(body)
+    let pos = 0
+    return {
+      size: buf.length,
+      async take(n) {
+        const out = buf.subarray(pos, Math.min(buf.length, pos + n))
+        pos += out.length
+        return out
+      },
+      async ahead(n) {
+        return Math.min(n, buf.length - pos)
+      },
+      async close() {},
+    }
+  }
+  if (typeof body === 'string') {
+    const fh = await fs.promises.open(body, 'r')
+    let size
+    try {
+      size = (await fh.stat()).size
+    } catch (e) {
+      await fh.close()
+      throw e
+    }
+    let pos = 0
+    return {
+      size,
+      async take(n) {
+        const len = Math.min(n, size - pos)
+        const out = Buffer.allocUnsafe(len)
+        let got = 0
+        while (got < len) {
+          const { bytesRead } = await fh.read(out, got, len - got, pos + got)
+          if (bytesRead === 0) throw invalid(`${body} shrank while it was read`)
+          got += bytesRead
+        }
+        pos += len
+        return out
+      },
+      async ahead(n) {
+        return Math.min(n, size - pos)
+      },
+      close: () => fh.close(),
+    }
+  }
+  if (body != null && typeof body[Symbol.asyncIterator] === 'function') {
+    const it = body[Symbol.asyncIterator]()
+    const held = []
+    let heldLen = 0
+    let ended = false
+    const fill = async (n) => {
+      while (heldLen < n && !ended) {
+        const { value, done } = await it.next()
+        if (done) ended = true
+        else {
+          const b = toBuffer(value)
+          if (b.length > 0) {
+            held.push(b)
+            heldLen += b.length
+          }
+        }
+      }
+    }
+    return {
+      size: contentLength,
+      async ahead(n) {
+        await fill(n)
+        return Math.min(n, heldLen)
+      },
+      async take(n) {
+        await fill(n)
+        const want = Math.min(n, heldLen)
+        const parts = []
+        let got = 0
+        while (got < want) {
+          const b = held[0]
+          if (b.length <= want - got) {
+            parts.push(held.shift())
+            got += b.length
+          } else {
+            parts.push(b.subarray(0, want - got))
+            held[0] = b.subarray(want - got)
+            got = want
+          }
+        }
+        heldLen -= want
+        return parts.length === 1 ? parts[0] : Buffer.concat(parts, want)
+      },
+      async close() {
+        if (!ended && typeof it.return === 'function') await it.return()
+      },
+    }
+  }
+  throw invalid('Body must be a Buffer, a Uint8Array, a file path or a Readable')
+}
+
+function copySource(bucket, key, versionId) {
+  const path = `${bucket}/${key.split('/').map(encodeURIComponent).join('/')}`
+  return versionId ? `${path}?versionId=${encodeURIComponent(versionId)}` : path
+}
+
+const pairsToObject = (pairs) => Object.fromEntries(pairs)
+
+/** Retries a part only for failures that another attempt can fix. */
+function retryable(e, signal) {
+  if (signal && signal.aborted) return false
+  if (e && typeof e.family === 'string') return false // an isec error: deterministic
+  if (e && (e.name === 'AbortError' || e.code === 'ABORT_ERR')) return false
+  const status = e && e.$metadata && e.$metadata.httpStatusCode
+  if (status === undefined) return true // no response: connection or timeout
+  return status >= 500 || status === 408 || status === 429
+}
+
+/**
+ * isec objects in S3 through an `@aws-sdk/client-s3` v3 `S3Client`.
+ *
+ * Uploads: at most `multipartThreshold` bytes (default: `partSize`) go in one PutObject as
+ * a single-layout object; larger or unsized bodies go as a parts-layout object whose parts
+ * are encrypted independently on the libuv pool and uploaded `concurrency` at a time.
+ * Memory stays near `(concurrency + 1) * partSize` plaintext plus `concurrency` ciphertext
+ * parts whatever the body's size.
+ *
+ * Retries: the SDK's own retries resend a part's ciphertext byte for byte (the same
+ * encryption, never a new one under the same nonces). When those are exhausted on a
+ * transient failure, the helper encrypts the part again (`partAttempts` in all): every
+ * `encryptPart` draws a fresh 56-bit nonce prefix from core, so no nonce is used for two
+ * different encryptions under the part's key (SPEC.md §5.1). A failed upload is aborted.
+ */
+class IsecS3 {
+  #client
+  #ring
+  #partSize
+  #concurrency
+  #threshold
+  #frameSize
+  #copyLimits
+  #partAttempts
+  #rate
+
+  /**
+   * @param client an `S3Client`
+   * @param keyring the `Keyring` that opens and creates envelopes
+   * @param options `{ partSize = 8 MiB, concurrency = 4, multipartThreshold = partSize,
+   *   frameSize, partAttempts = 3, copyLimits, reencryptRate }`
+   */
+  constructor(client, keyring, options = {}) {
+    if (client == null || typeof client.send !== 'function') throw invalid('IsecS3 needs an S3Client')
+    if (!(keyring instanceof isec.Keyring)) throw invalid('IsecS3 needs an isec Keyring')
+    const {
+      partSize = 8 * MiB,
+      concurrency = 4,
+      multipartThreshold = partSize,
+      frameSize,
+      partAttempts = 3,
+      copyLimits,
+      reencryptRate = 0,
+    } = options
+    for (const [name, v, min] of [
+      ['partSize', partSize, S3_MIN_PART],
+      ['concurrency', concurrency, 1],
+      ['multipartThreshold', multipartThreshold, 0],
+      ['partAttempts', partAttempts, 1],
+      ['reencryptRate', reencryptRate, 0],
+    ]) {
+      if (!Number.isSafeInteger(v) || v < min) throw invalid(`${name} must be an integer of at least ${min}`)
+    }
+    this.#client = client
+    this.#ring = keyring
+    this.#partSize = partSize
+    this.#concurrency = concurrency
+    this.#threshold = multipartThreshold
+    this.#frameSize = frameSize
+    this.#partAttempts = partAttempts
+    this.#copyLimits = copyLimits
+    this.#rate = reencryptRate
+  }
+
+  /** The wrapped client. */
+  get client() {
+    return this.#client
+  }
+
+  /** The keyring. */
+  get keyring() {
+    return this.#ring
+  }
+
+  #send(command, signal) {
+    throwIfAborted(signal)
+    return this.#client.send(command, signal ? { abortSignal: signal } : undefined)
+  }
+
+  /**
+   * The complete user metadata of an object under `envelope`: the caller's, with the
+   * format's keys set from the envelope. Core's copy decision builds exactly this for a
+   * metadata REPLACE (reserved keys overwritten, S3's 2 KB budget checked), so a PUT takes
+   * it from there rather than knowing the format's keys here.
+   */
+  #objectMetadata(envelope, user, plaintextLength) {
+    const plan = isec.decideCopy({
+      sourceMetadata: { [META_ENVELOPE]: envelope.toText() },
+      sourceSize: isec.Shape.forPlaintext(envelope, plaintextLength).ciphertextLength,
+      directive: 'REPLACE',
+      newMetadata: user || {},
+    })
+    return pairsToObject(plan.metadata)
+  }
+
+  /** The envelope and key of an isec object from its metadata; other formats are refused. */
+  async #open(metadata, what, allowPlaintext) {
+    const meta = metadata || {}
+    const cls = isec.classifyMetadata(meta)
+    switch (cls.format) {
+      case 'isec': {
+        const envelope = isec.Envelope.decodeText(meta[META_ENVELOPE])
+        return { envelope, key: await this.#ring.open(envelope) }
+      }
+      case 'plaintext':
+        if (allowPlaintext) return null
+        throw invalid(`${what} is not encrypted (no isec envelope); pass allowPlaintext to read it as stored`)
+      case 'legacy':
+        throw invalid(`${what} is a legacy proxy object; read it with LegacyDecryptor or migrate it`)
+      default:
+        throw isec.isecError(cls.error || 'malformed_envelope', `${what}: its isec metadata does not parse`)
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Upload
+
+  /**
+   * Encrypts and uploads an object. `Body`: a Buffer or Uint8Array, a file path, or a
+   * Readable (its length in `ContentLength` if known). Other PutObject / CreateMultipartUpload
+   * fields (`ContentType`, `CacheControl`, `StorageClass`, ...) pass through.
+   */
+  async putObject(params) {
+    const { Bucket, Key, Body, Metadata, ContentLength, signal, ...rest } = params || {}
+    if (rest.ContentMD5 !== undefined || rest.Range !== undefined) throw invalid('ContentMD5 would describe the plaintext')
+    throwIfAborted(signal)
+    const src = await openSource(Body, ContentLength)
+    try {
+      // Unknown length: read just past the threshold to learn whether one PUT suffices.
+      const n = src.size ?? (await src.ahead(this.#threshold + 1))
+      if (n <= this.#threshold) {
+        const data = await src.take(n)
+        if (data.length !== n || (await src.ahead(1)) !== 0) throw invalid(`Body is not ContentLength (${n}) bytes long`)
+        return await this.#putSingle(Bucket, Key, data, Metadata, rest, signal)
+      }
+      return await this.#putParts(Bucket, Key, src, Metadata, rest, signal)
+    } finally {
+      await src.close()
+    }
+  }
+
+  async #putSingle(Bucket, Key, plaintext, userMeta, rest, signal) {
+    const opts = { declaredSize: plaintext.length }
+    if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
+    const { envelope, key } = await this.#ring.createEnvelope(opts)
+    const Metadata = this.#objectMetadata(envelope, userMeta, plaintext.length)
+    const body = await isec.encrypt(key, plaintext, { signal })
+    const { PutObjectCommand } = s3()
+    const r = await this.#send(
+      new PutObjectCommand({ ...rest, Bucket, Key, Body: body, ContentLength: body.length, Metadata }),
+      signal,
+    )
+    return {
+      ...pick(r, ['ETag', 'VersionId', '$metadata']),
+      envelope,
+      kid: envelope.kid,
+      parts: 0,
+      plaintextLength: plaintext.length,
+      ciphertextLength: body.length,
+    }
+  }
+
+  async #putParts(Bucket, Key, src, userMeta, rest, signal) {
+    const partSize = this.#partSize
+    const opts = { partSize }
+    if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
+    if (src.size !== undefined) opts.declaredSize = src.size
+    const { envelope, key } = await this.#ring.createEnvelope(opts)
+    const Metadata = this.#objectMetadata(envelope, userMeta, src.size ?? 0)
+    const { UploadPartCommand } = s3()
+
+    // Parts of exactly `partSize`, the last one shorter; one byte of look-ahead tells
+    // whether a part is the last, which its encryption must know (SPEC.md §6.2).
+    let number = 0
+    let plaintextLength = 0
+    let done = false
+    const pull = async () => {
+      if (done) return null
+      const data = await src.take(partSize)
+      const isLast = (await src.ahead(1)) === 0
+      number += 1
+      done = isLast
+      plaintextLength += data.length
+      return { number, isLast, data }
+    }
+
+    const UploadId = await this.#createUpload({ ...rest, Bucket, Key, Metadata }, signal)
+    const parts = []
+    let ciphertextLength = 0
+    const inner = linked(signal)
+    try {
+      await bounded(
+        this.#concurrency,
+        pull,
+        async ({ number: PartNumber, isLast, data }) => {
+          for (let attempt = 1; ; attempt++) {
+            // A fresh encryption per attempt: core draws a new nonce prefix each time.
+            const body = await isec.encryptPart(key, PartNumber, isLast, data, { signal: inner.signal })
+            try {
+              const r = await this.#send(
+                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
+                inner.signal,
+              )
+              parts.push({ PartNumber, ETag: r.ETag })
+              ciphertextLength += body.length
+              return
+            } catch (e) {
+              if (attempt >= this.#partAttempts || !retryable(e, inner.signal)) throw e
+            }
+          }
+        },
+        (reason) => inner.abort(reason),
+      )
+      const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
+      return {
+        ...pick(r, ['ETag', 'VersionId', '$metadata']),
+        envelope,
+        kid: envelope.kid,
+        parts: parts.length,
+        plaintextLength,
+        ciphertextLength,
+      }
+    } catch (e) {
+      await this.#abortUpload(Bucket, Key, UploadId)
+      throw e
+    } finally {
+      inner.dispose()
+    }
+  }
+
+  /**
+   * Starts a multipart upload. The request itself is not cancelled midway: a server that
+   * created the upload must give us its id so that a failure can abort it.
+   */
+  async #createUpload(input, signal) {
+    const { CreateMultipartUploadCommand } = s3()
+    throwIfAborted(signal)
+    const created = await this.#client.send(new CreateMultipartUploadCommand(input))
+    try {
+      throwIfAborted(signal)
+    } catch (e) {
+      await this.#abortUpload(input.Bucket, input.Key, created.UploadId)
+      throw e
+    }
+    return created.UploadId
+  }
+
+  /** Completes an upload: the point of no return, so a signal is checked before, not during. */
+  #complete(Bucket, Key, UploadId, parts, signal) {
+    const { CompleteMultipartUploadCommand } = s3()
+    throwIfAborted(signal)
+    parts.sort((a, b) => a.PartNumber - b.PartNumber)
+    return this.#client.send(
+      new CompleteMultipartUploadCommand({ Bucket, Key, UploadId, MultipartUpload: { Parts: parts } }),
+    )
+  }
+
+  async #abortUpload(Bucket, Key, UploadId) {
+    const { AbortMultipartUploadCommand } = s3()
+    try {
+      await this.#client.send(new AbortMultipartUploadCommand({ Bucket, Key, UploadId }))
+    } catch {
+      // The upload's own failure is the one to report; a lifecycle rule reaps leftovers.
+    }
+  }
+
+  /**
+   * Uploads `total` bytes arriving from `chunks` (already isec ciphertext) as they are:
+   * one PutObject when they fit a part, else a multipart upload of `partSize` pieces
+   * (S3 concatenates them into the same bytes). Used for re-encrypted copies.
+   */
+  async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal) {
+    const { PutObjectCommand, UploadPartCommand } = s3()
+    const src = await openSource(chunks, total)
+    try {
+      if (total <= this.#partSize) {
+        const body = await src.take(total)
+        if (body.length !== total || (await src.ahead(1)) !== 0) {
+          throw isec.isecError('invalid_state', `re-encryption produced other than ${total} bytes`)
+        }
+        return await this.#send(
+          new PutObjectCommand({ ...rest, Bucket, Key, Body: body, ContentLength: total, Metadata }),
+          signal,
+        )
+      }
+      const UploadId = await this.#createUpload({ ...rest, Bucket, Key, Metadata }, signal)
+      const parts = []
+      const inner = linked(signal)
+      let sent = 0
+      let number = 0
+      try {
+        await bounded(
+          this.#concurrency,
+          async () => {
+            const data = await src.take(this.#partSize)
+            if (data.length === 0) return null
+            sent += data.length
+            return { PartNumber: ++number, data }
+          },
+          async ({ PartNumber, data }) => {
+            const r = await this.#send(
+              new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: data, ContentLength: data.length }),
+              inner.signal,
+            )
+            parts.push({ PartNumber, ETag: r.ETag })
+          },
+          (reason) => inner.abort(reason),
+        )
+        if (sent !== total) throw isec.isecError('invalid_state', `re-encryption produced ${sent} of ${total} bytes`)
+        return await this.#complete(Bucket, Key, UploadId, parts, signal)
+      } catch (e) {
+        await this.#abortUpload(Bucket, Key, UploadId)
+        throw e
+      } finally {
+        inner.dispose()
+      }
+    } finally {
+      await src.close()
+    }
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Download
+
+  /**
+   * The object's metadata and what its envelope says, without a key: `format`
+   * (`isec`, `plaintext`, `legacy`, `unreadable`), `kid`, `envelope` and `info`
+   * (`Envelope#inspect` with the stored length) for isec objects, `plaintextLength`.
+   */
+  async headObject(params) {
+    const { Bucket, Key, VersionId, signal } = params || {}
+    const { HeadObjectCommand } = s3()
+    const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
+    const cls = isec.classifyMetadata(h.Metadata || {})
+    const out = { ...pick(h, OUTPUT_FIELDS), ContentLength: h.ContentLength, format: cls.format, kid: cls.kid }
+    if (cls.format === 'isec') {
+      out.envelope = isec.Envelope.decodeText(h.Metadata[META_ENVELOPE])
+      out.info = out.envelope.inspect(h.ContentLength)
+      out.plaintextLength = out.info.plaintextLength
+    } else if (cls.format === 'plaintext') {
+      out.plaintextLength = h.ContentLength
+    } else if (cls.error) {
+      out.error = cls.error
+    }
+    return out
+  }
+
+  /**
+   * Downloads and decrypts a whole object into a Buffer: all or nothing. Plaintext
+   * objects are refused unless `allowPlaintext`.
+   */
+  async getObject(params) {
+    const { Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false } = params || {}
+    const { GetObjectCommand } = s3()
+    const r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
+    let opened
+    try {
+      opened = await this.#open(r.Metadata, `s3://${Bucket}/${Key}`, allowPlaintext)
+    } catch (e) {
+      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+      throw e
+    }
+    const stored = await collect(r.Body, r.ContentLength)
+    const Body = opened ? await isec.decrypt(opened.key, stored, { signal }) : stored
+    return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid: opened ? opened.envelope.kid : undefined }
+  }
+
+  /**
+   * Downloads an object as a Readable of plaintext (a `DecryptStream` fed by the response
+   * body). Frames are released as they verify: a consumer that must not act on a prefix
+   * of a damaged object waits for `end` (an error ends the stream instead). With `start`
+   * and/or `end`, only the ciphertext `Shape#mapRange(start, end)` names is fetched.
+   */
+  async getObjectStream(params) {
+    const { Bucket, Key, VersionId, signal, start, end, streamOptions } = params || {}
+    const { GetObjectCommand } = s3()
+    const ranged = start !== undefined || end !== undefined
+    let r
+    let opened
+    let shape
+    let range
+    if (ranged) {
+      const h = await this.headObject({ Bucket, Key, VersionId, signal })
+      opened = await this.#open(h.Metadata, `s3://${Bucket}/${Key}`, false)
+      shape = isec.shapeFor(opened.envelope, h.ContentLength)
+      const plan = shape.mapRange(start ?? 0, end ?? Infinity)
+      range = [plan.ptStart, plan.ptStart + plan.len]
+      if (plan.httpRange === undefined) {
+        const { Readable } = require('node:stream')
+        return { ...pick(h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.envelope.kid, range }
+      }
+      r = await this.#send(
+        new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
+        signal,
+      )
+    } else {
+      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
+      try {
+        opened = await this.#open(r.Metadata, `s3://${Bucket}/${Key}`, false)
+        shape = isec.shapeFor(opened.envelope, r.ContentLength)
+      } catch (e) {
+        if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+        throw e
+      }
+    }
+    const dec = new isec.DecryptStream(opened.key, { ...streamOptions, shape, range })
+    pipeline(r.Body, dec, () => {})
+    if (signal) {
+      const onAbort = () => {
+        try {
+          throwIfAborted(signal)
+        } catch (e) {
+          dec.destroy(e)
+        }
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      dec.once('close', () => signal.removeEventListener('abort', onAbort))
+    }
+    return { ...pick(r, OUTPUT_FIELDS), Body: dec, kid: opened.envelope.kid, range }
+  }
+
+  /**
+   * Plaintext `[start, end)` (end exclusive, clamped to the object; `end` may be omitted
+   * for "to the end"). Fetches only the frames core's range mapping names, with one HEAD
+   * before (skipped when `head`, a previous `headObject` result, is given) and an
+   * `If-Match` on its ETag so both requests see the same object.
+   */
+  async getRange(params) {
+    const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
+    const h = head || (await this.headObject({ Bucket, Key, VersionId, signal }))
+    const { envelope, key } = await this.#open(h.Metadata, `s3://${Bucket}/${Key}`, false)
+    const shape = isec.shapeFor(envelope, h.ContentLength)
+    const plan = shape.mapRange(start, end)
+    const range = [plan.ptStart, plan.ptStart + plan.len]
+    const base = { ...pick(h, OUTPUT_FIELDS), kid: envelope.kid, range, plaintextLength: shape.plaintextLength }
+    if (plan.httpRange === undefined) return { ...base, Body: Buffer.alloc(0) }
+    const { GetObjectCommand } = s3()
+    const r = await this.#send(
+      new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
+      signal,
+    )
+    const fetched = await collect(r.Body, plan.ctEnd - plan.ctStart)
+    const Body = await isec.decryptRange(key, shape, range[0], range[1], fetched, { signal })
+    return { ...base, Body }
+  }
+
+  // ----------------------------------------------------------------------------------------
+  // Copy and rewrap
+
+  /**
+   * Copies `SourceBucket/SourceKey` to `Bucket/Key` the way core's copy decision says
+   * (SPEC.md §12): CopyObject with COPY (`native`), CopyObject with REPLACE and the plan's
+   * metadata (`native_replace`: a REPLACE directive, or a key change by rewrap), a
+   * multipart upload of UploadPartCopy over the plan's ranges (`part_copy`), or download,
+   * decrypt, encrypt, upload (`reencrypt`: `rotateDek`, or `requireEncryption` for a
+   * plaintext source). The source is pinned by its ETag for every request.
+   */
+  async copyObject(params) {
+    const {
+      SourceBucket,
+      SourceKey,
+      SourceVersionId,
+      Bucket,
+      Key,
+      MetadataDirective = 'COPY',
+      Metadata,
+      targetKid,
+      rotateDek = false,
+      requireEncryption = false,
+      signal,
+      ...rest
+    } = params || {}
+    const { HeadObjectCommand } = s3()
+    const h = await this.#send(
+      new HeadObjectCommand({ Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId }),
+      signal,
+    )
+    const plan = await this.#plan(h, { MetadataDirective, Metadata, targetKid, rotateDek, requireEncryption })
+    return this.#execute(plan, h, {
+      SourceBucket,
+      SourceKey,
+      SourceVersionId,
+      Bucket,
+      Key,
+      MetadataDirective,
+      Metadata,
+      signal,
+      rest,
+    })
+  }
+
+  /**
+   * Puts an object's envelope under `newKid` (default: the keyring's active key) in place:
+   * a CopyObject of the object onto itself with REPLACE and the rewrapped envelope. No
+   * object bytes move; user metadata and the content headers are kept. An object already
+   * under that key is left alone (`rewrapped: false`).
+   */
+  async rewrap(params) {
+    const { Bucket, Key, VersionId, newKid, signal } = params || {}
+    const { HeadObjectCommand } = s3()
+    const kid = newKid ?? this.#ring.activeKid
+    if (kid == null) throw isec.isecError('key_not_active', 'the keyring has no active key')
+    const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
+    const plan = await this.#plan(h, { MetadataDirective: 'COPY', targetKid: kid })
+    if (!plan.rewrapped) return { action: 'none', plan, rewrapped: false, kid: isec.classifyMetadata(h.Metadata || {}).kid }
+    return this.#execute(plan, h, {
+      SourceBucket: Bucket,
+      SourceKey: Key,
+      SourceVersionId: VersionId,
+      Bucket,
+      Key,
+      MetadataDirective: 'COPY',
+      signal,
+      rest: {},
+    })
+  }
+
+  async #plan(h, o) {
+    const meta = h.Metadata || {}
+    if (isec.classifyMetadata(meta).format === 'legacy') {
+      // Its sidecars and re-encryption need the legacy reader, which this helper does not drive.
+      throw invalid('legacy proxy objects are copied with the core copy plan and the legacy reader, not IsecS3')
+    }
+    const request = {
+      sourceMetadata: meta,
+      sourceSize: h.ContentLength,
+      directive: o.MetadataDirective,
+      newMetadata: o.Metadata || {},
+      rotateDek: !!o.rotateDek,
+      requireEncryption: !!o.requireEncryption,
+    }
+    if (o.targetKid != null) request.targetKid = o.targetKid
+    if (this.#copyLimits) request.limits = this.#copyLimits
+    // External keys answer asynchronously: run the decision until they have (it rewraps).
+    return this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
+  }
+
+  async #execute(plan, h, p) {
+    const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, MetadataDirective, Metadata, signal, rest } = p
+    const { CopyObjectCommand, UploadPartCopyCommand } = s3()
+    const CopySource = copySource(SourceBucket, SourceKey, SourceVersionId)
+    // A REPLACE resets the content headers: keep the source's unless the caller set them.
+    const headers = MetadataDirective === 'COPY' ? pick(h, CARRIED_HEADERS) : {}
+    const out = (r, extra) => ({ ...pick(r || {}, ['ETag', 'VersionId', '$metadata']), action: plan.action, plan, ...extra })
+    switch (plan.action) {
+      case 'native': {
+        const r = await this.#send(
+          new CopyObjectCommand({
+            ...rest,
+            Bucket,
+            Key,
+            CopySource,
+            CopySourceIfMatch: h.ETag,
+            MetadataDirective: 'COPY',
+          }),
+          signal,
+        )
+        return out(r.CopyObjectResult, { rewrapped: plan.rewrapped })
+      }
+      case 'native_replace': {
+        const r = await this.#send(
+          new CopyObjectCommand({
+            ...headers,
+            ...rest,
+            Bucket,
+            Key,
+            CopySource,
+            CopySourceIfMatch: h.ETag,
+            MetadataDirective: 'REPLACE',
+            Metadata: pairsToObject(plan.metadata),
+          }),
+          signal,
+        )
+        return out(r.CopyObjectResult, { rewrapped: plan.rewrapped })
+      }
+      case 'part_copy': {
+        const UploadId = await this.#createUpload(
+          { ...headers, ...rest, Bucket, Key, Metadata: pairsToObject(plan.metadata) },
+          signal,
+        )
+        const parts = []
+        const inner = linked(signal)
+        let i = 0
+        try {
+          await bounded(
+            this.#concurrency,
+            async () => (i < plan.ranges.length ? { PartNumber: i + 1, range: plan.ranges[i++] } : null),
+            async ({ PartNumber, range: [s, e] }) => {
+              const r = await this.#send(
+                new UploadPartCopyCommand({
+                  Bucket,
+                  Key,
+                  UploadId,
+                  PartNumber,
+                  CopySource,
+                  CopySourceIfMatch: h.ETag,
+                  CopySourceRange: `bytes=${s}-${e - 1}`,
+                }),
+                inner.signal,
+              )
+              parts.push({ PartNumber, ETag: r.CopyPartResult.ETag })
+            },
+            (reason) => inner.abort(reason),
+          )
+          const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
+          return out(r, { rewrapped: plan.rewrapped, parts: parts.length })
+        } catch (e) {
+          await this.#abortUpload(Bucket, Key, UploadId)
+          throw e
+        } finally {
+          inner.dispose()
+        }
+      }
+      case 'reencrypt': {
+        // The destination's user metadata is what a native copy would have given it.
+        const user = MetadataDirective === 'COPY' ? h.Metadata || {} : Metadata || {}
+        const src = { Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId, IfMatch: h.ETag }
+        if (plan.reason === 'encrypt_plaintext') {
+          const { GetObjectCommand } = s3()
+          const g = await this.#send(new GetObjectCommand(src), signal)
+          const r = await this.putObject({
+            ...headers,
+            ...rest,
+            Bucket,
+            Key,
+            Body: g.Body,
+            ContentLength: h.ContentLength,
+            Metadata: user,
+            signal,
+          })
+          return out(r, { reason: plan.reason, kid: r.kid, envelope: r.envelope })
+        }
+        if (plan.reason !== 'dek_rotation') throw invalid(`re-encryption for ${plan.reason} is not driven by IsecS3`)
+        return this.#reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out })
+      }
+      default:
+        throw isec.isecError('invalid_state', `unknown copy action ${plan.action}`)
+    }
+  }
+
+  /** Core's re-encryption job from the source's GET body straight into the upload. */
+  async #reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out }) {
+    const envelope = isec.Envelope.decodeText(h.Metadata[META_ENVELOPE])
+    const shape = isec.shapeFor(envelope, h.ContentLength)
+    const opts = { rate: this.#rate }
+    if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
+    const ring = this.#ring
+    const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, envelope, shape, opts))
+    const target = job.targetEnvelope
+    const total = isec.Shape.forPlaintext(target, shape.plaintextLength).ciphertextLength
+    const Metadata = this.#objectMetadata(target, user, shape.plaintextLength)
+    const { GetObjectCommand } = s3()
+    const inner = linked(signal)
+    const g = await this.#send(new GetObjectCommand(src), inner.signal)
+    async function* output() {
+      for await (const c of g.Body) {
+        let chunk = toBuffer(c)
+        while (chunk.length > 0) {
+          const step = job.update(chunk, Date.now())
+          if (step.output.length > 0) yield step.output
+          chunk = chunk.subarray(step.consumed)
+          if (step.consumed === 0 && step.waitMs > 0) await sleep(step.waitMs, inner.signal)
+        }
+      }
+      const last = job.finish()
+      if (last.length > 0) yield last
+    }
+    try {
+      const r = await this.#putBytes(Bucket, Key, total, output(), Metadata, { ...headers, ...rest }, inner.signal)
+      return out(r, { reason: plan.reason, kid: target.kid, envelope: target })
+    } catch (e) {
+      inner.abort(e)
+      if (g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()
+      throw e
+    } finally {
+      inner.dispose()
+    }
+  }
+}
+
+module.exports = { IsecS3, S3_MIN_PART }

@@ -1,0 +1,782 @@
+// The S3 helper (`@isec/node/s3`) against a real S3-compatible server: Garage on 127.0.0.1,
+// started by scripts/garage.sh (scripts/test-node.sh exports its env). Without a server
+// these tests are skipped, except under CI=true, where a missing server fails them.
+// ISEC_S3=0 skips them outside CI.
+import { test, describe, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import crypto from 'node:crypto'
+import http from 'node:http'
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Readable } from 'node:stream'
+import { createRequire } from 'node:module'
+import { isec, ROOT, codeOfAsync } from './helpers.mjs'
+
+const require = createRequire(import.meta.url)
+const MiB = 1024 * 1024
+const CI = process.env.CI === 'true'
+const BUCKET = process.env.ISEC_S3_NODE_BUCKET || 'isec-node'
+
+function garageEnv() {
+  if (process.env.ISEC_S3_ENDPOINT) return process.env
+  const f = join(ROOT, 'target', 'garage', 'env')
+  if (!existsSync(f)) return null
+  const env = {}
+  for (const line of readFileSync(f, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line)
+    if (m) env[m[1]] = m[2]
+  }
+  return env
+}
+
+let sdk = null
+let ENV = null
+let skip = false
+if (process.env.ISEC_S3 === '0') {
+  if (CI) throw new Error('ISEC_S3=0 cannot skip the S3 tests under CI=true')
+  skip = 'ISEC_S3=0'
+} else {
+  ENV = garageEnv()
+  try {
+    sdk = require('@aws-sdk/client-s3')
+  } catch (e) {
+    if (CI) throw e
+    skip = '@aws-sdk/client-s3 is not installed (npm install)'
+  }
+  if (!skip && !ENV) {
+    if (CI) throw new Error('no S3 server: CI must run these tests (scripts/test-node.sh starts Garage)')
+    skip = 'no Garage running (bash scripts/garage.sh start)'
+  }
+}
+
+const { IsecS3 } = require('../lib/s3.js')
+
+// ---------------------------------------------------------------------------------------
+// Clients that count what crosses the connection
+
+/** An http.Agent that keeps every socket it opened, to read their byte counters. */
+class CountingAgent extends http.Agent {
+  sockets_ = []
+  createConnection(options, cb) {
+    const s = super.createConnection(options, cb)
+    this.sockets_.push(s)
+    return s
+  }
+  get bytes() {
+    return this.sockets_.reduce((n, s) => n + s.bytesRead + s.bytesWritten, 0)
+  }
+}
+
+function bodyLength(body) {
+  if (body == null) return 0
+  if (typeof body === 'string') return Buffer.byteLength(body)
+  if (body instanceof Uint8Array) return body.length
+  return NaN // a stream: counted from its Content-Length header instead
+}
+
+/**
+ * An S3Client whose middleware records each command and sums request and response body
+ * sizes, and whose agent counts the bytes on its sockets.
+ */
+function countingClient(extra = {}) {
+  const agent = new CountingAgent({ keepAlive: true, maxSockets: 16 })
+  const client = new sdk.S3Client({
+    endpoint: ENV.ISEC_S3_ENDPOINT,
+    region: ENV.ISEC_S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
+    requestHandler: { httpAgent: agent },
+    ...extra,
+  })
+  const log = { commands: [], up: 0, down: 0, agent, requests: [] }
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const req = args.request
+      let up = bodyLength(req.body)
+      if (Number.isNaN(up)) up = Number(req.headers['content-length'] ?? 0)
+      log.up += up
+      log.commands.push(context.commandName)
+      const out = await next(args)
+      // A HEAD response's Content-Length is the object's, not a body.
+      const down = req.method === 'HEAD' ? 0 : Number(out.response.headers['content-length'] ?? 0)
+      log.down += down
+      log.requests.push({ command: context.commandName, up, down, range: req.headers.range })
+      return out
+    },
+    { step: 'finalizeRequest', name: 'isecTestCount' },
+  )
+  log.reset = () => {
+    log.commands.length = 0
+    log.requests.length = 0
+    log.up = 0
+    log.down = 0
+    log.agentStart = agent.bytes
+  }
+  log.socketBytes = () => agent.bytes - (log.agentStart ?? 0)
+  return { client, log }
+}
+
+async function counters() {
+  const text = await (await fetch(ENV.ISEC_S3_METRICS)).text()
+  const out = {}
+  for (const m of text.matchAll(/^api_s3_request_counter\{([^}]*)\}\s+(\S+)/gm)) {
+    const ep = /api_endpoint="([^"]+)"/.exec(m[1])
+    if (ep) out[ep[1]] = (out[ep[1]] ?? 0) + Number(m[2])
+  }
+  return out
+}
+
+const delta = (a, b, name) => (b[name] ?? 0) - (a[name] ?? 0)
+
+// ---------------------------------------------------------------------------------------
+
+const prefix = `node-${process.pid}-${crypto.randomBytes(3).toString('hex')}/`
+const K = (name) => prefix + name
+const KEKS = { 'kek-a': crypto.randomBytes(32), 'kek-b': crypto.randomBytes(32) }
+
+function ring(states) {
+  const r = new isec.Keyring()
+  for (const [kid, state] of Object.entries(states)) r.addKek(kid, KEKS[kid], state)
+  return r
+}
+
+/** Deterministic pseudo-random plaintext, different per seed (AES-CTR keystream). */
+function data(n, seed = 1) {
+  const key = crypto.createHash('sha256').update(`plaintext-${seed}`).digest().subarray(0, 16)
+  return crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n))
+}
+
+async function raw(client, Key) {
+  const r = await client.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key }))
+  return Buffer.from(await r.Body.transformToByteArray())
+}
+
+async function rawHead(client, Key) {
+  return client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+}
+
+async function uploadsFor(client, Key) {
+  const r = await client.send(new sdk.ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: Key }))
+  return (r.Uploads ?? []).filter((u) => u.Key === Key)
+}
+
+async function* chunked(buf, sizes) {
+  let pos = 0
+  let i = 0
+  while (pos < buf.length) {
+    const n = sizes[i++ % sizes.length]
+    yield buf.subarray(pos, pos + n)
+    pos += n
+    await new Promise(setImmediate)
+  }
+}
+
+describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
+  let client
+  let log
+  const ringA = () => ring({ 'kek-a': 'active' })
+  const PART = 5 * MiB
+
+  before(async () => {
+    ;({ client, log } = countingClient())
+    try {
+      await client.send(new sdk.HeadBucketCommand({ Bucket: BUCKET }))
+    } catch {
+      // Our own bucket, made with the same key and CORS as the shared one.
+      execFileSync('bash', [join(ROOT, 'scripts', 'garage.sh'), 'bucket', BUCKET], { stdio: 'inherit' })
+      await client.send(new sdk.HeadBucketCommand({ Bucket: BUCKET }))
+    }
+  })
+
+  after(async () => {
+    if (!client) return
+    let token
+    do {
+      const r = await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
+      )
+      for (const o of r.Contents ?? []) await client.send(new sdk.DeleteObjectCommand({ Bucket: BUCKET, Key: o.Key }))
+      token = r.IsTruncated ? r.NextContinuationToken : undefined
+    } while (token)
+    client.destroy()
+  })
+
+  test('constructor checks its arguments', () => {
+    assert.throws(() => new IsecS3({}, ringA()), { code: 'invalid_parameter' })
+    assert.throws(() => new IsecS3(client, {}), { code: 'invalid_parameter' })
+    assert.throws(() => new IsecS3(client, ringA(), { partSize: 1 * MiB }), { code: 'invalid_parameter' })
+    assert.throws(() => new IsecS3(client, ringA(), { concurrency: 0 }), { code: 'invalid_parameter' })
+  })
+
+  test('single PUT round trip keeps user metadata and content type; stored bytes are ciphertext', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const body = data(100_000, 7)
+    const put = await s3.putObject({
+      Bucket: BUCKET,
+      Key: K('single'),
+      Body: body,
+      Metadata: { owner: 'alice', isec: 'forged', 'isec-kid': 'forged' },
+      ContentType: 'application/x-test',
+    })
+    assert.equal(put.parts, 0)
+    assert.equal(put.kid, 'kek-a')
+    const stored = await raw(client, K('single'))
+    assert.equal(stored.length, put.ciphertextLength)
+    assert.equal(stored.indexOf(body.subarray(0, 64)), -1)
+
+    const h = await s3.headObject({ Bucket: BUCKET, Key: K('single') })
+    assert.equal(h.format, 'isec')
+    assert.equal(h.kid, 'kek-a')
+    assert.equal(h.info.layout, 'single')
+    assert.equal(h.plaintextLength, body.length)
+    assert.equal(h.ContentType, 'application/x-test')
+    assert.equal(h.Metadata.owner, 'alice')
+    // The caller's values under the format's keys were replaced by the envelope's.
+    assert.equal(h.Metadata['isec-kid'], 'kek-a')
+    assert.ok(h.envelope.equals(put.envelope))
+
+    const got = await s3.getObject({ Bucket: BUCKET, Key: K('single') })
+    assert.ok(got.Body.equals(body))
+    assert.equal(got.ContentType, 'application/x-test')
+    assert.equal(got.kid, 'kek-a')
+
+    // Empty objects too, from a Buffer and from an empty stream.
+    await s3.putObject({ Bucket: BUCKET, Key: K('empty'), Body: Buffer.alloc(0) })
+    assert.equal((await s3.getObject({ Bucket: BUCKET, Key: K('empty') })).Body.length, 0)
+    await s3.putObject({ Bucket: BUCKET, Key: K('empty-stream'), Body: Readable.from([]) })
+    assert.equal((await s3.getObject({ Bucket: BUCKET, Key: K('empty-stream') })).Body.length, 0)
+  })
+
+  test('multipart from a Buffer: parts encrypted and uploaded in parallel, object decrypts', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 3 })
+    const body = data(2 * PART + 12_345, 11)
+    log.reset()
+    const put = await s3.putObject({ Bucket: BUCKET, Key: K('multi'), Body: body })
+    assert.equal(put.parts, 3)
+    assert.deepEqual(
+      log.commands.filter((c) => c !== 'UploadPartCommand'),
+      ['CreateMultipartUploadCommand', 'CompleteMultipartUploadCommand'],
+    )
+    assert.equal(log.commands.filter((c) => c === 'UploadPartCommand').length, 3)
+    const h = await s3.headObject({ Bucket: BUCKET, Key: K('multi') })
+    assert.equal(h.info.layout, 'parts')
+    assert.equal(h.info.partSize, PART)
+    assert.equal(h.info.declaredSize, body.length)
+    assert.equal(h.info.segmentCount, 3)
+    assert.equal(h.ContentLength, isec.Shape.forPlaintext(put.envelope, body.length).ciphertextLength)
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('multi') })).Body.equals(body))
+  })
+
+  test('multipart from a stream of unknown length, from a file, and an exact multiple of the part size', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 2 })
+    const body = data(2 * PART + 777, 13)
+    const put = await s3.putObject({
+      Bucket: BUCKET,
+      Key: K('stream'),
+      Body: Readable.from(chunked(body, [65_536, 1, 300_001, 4096])),
+    })
+    assert.equal(put.parts, 3)
+    assert.equal(put.plaintextLength, body.length)
+    const h = await s3.headObject({ Bucket: BUCKET, Key: K('stream') })
+    assert.equal(h.info.declaredSize, undefined)
+    const streamed = await s3.getObjectStream({ Bucket: BUCKET, Key: K('stream') })
+    const chunks = []
+    for await (const c of streamed.Body) chunks.push(c)
+    assert.ok(Buffer.concat(chunks).equals(body))
+
+    const exact = data(2 * PART, 17)
+    const put2 = await s3.putObject({ Bucket: BUCKET, Key: K('exact'), Body: Readable.from(chunked(exact, [1 << 20])) })
+    assert.equal(put2.parts, 2)
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('exact') })).Body.equals(exact))
+
+    const dir = mkdtempSync(join(tmpdir(), 'isec-s3-'))
+    try {
+      const file = join(dir, 'in.bin')
+      const fbody = data(PART + 99, 19)
+      writeFileSync(file, fbody)
+      const put3 = await s3.putObject({ Bucket: BUCKET, Key: K('file'), Body: file })
+      assert.equal(put3.parts, 2)
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('file') })).Body.equals(fbody))
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+
+    // A stream that is not as long as it claims is refused before anything is stored.
+    const short = Readable.from([Buffer.alloc(10)])
+    assert.equal(await codeOfAsync(s3.putObject({ Bucket: BUCKET, Key: K('short'), Body: short, ContentLength: 11 })), 'invalid_parameter')
+    const long = Readable.from(chunked(data(PART + 10, 3), [1 << 20]))
+    assert.notEqual(await codeOfAsync(s3.putObject({ Bucket: BUCKET, Key: K('long'), Body: long, ContentLength: PART + 5 })), null)
+    assert.deepEqual(await uploadsFor(client, K('long')), [])
+  })
+
+  test('ranged gets fetch only the mapped ciphertext, across part boundaries too', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const body = data(2 * PART + 5000, 23)
+    await s3.putObject({ Bucket: BUCKET, Key: K('ranged'), Body: body })
+    const head = await s3.headObject({ Bucket: BUCKET, Key: K('ranged') })
+    const shape = isec.shapeFor(head.envelope, head.ContentLength)
+    const cases = [
+      [0, 1],
+      [0, 100_000],
+      [PART - 10, PART + 10], // across the first part boundary
+      [PART - 65_536, 2 * PART + 1], // spans a whole part
+      [2 * PART + 4000, 2 * PART + 5000], // the tail
+      [2 * PART + 4990, 3 * PART], // clamped to the object
+      [123_456, 123_456 + 65_536 * 2 + 3],
+    ]
+    for (const [a, b] of cases) {
+      log.reset()
+      const r = await s3.getRange({ Bucket: BUCKET, Key: K('ranged'), start: a, end: b, head })
+      const want = body.subarray(a, Math.min(b, body.length))
+      assert.ok(r.Body.equals(want), `range [${a}, ${b})`)
+      assert.deepEqual(r.range, [a, a + want.length])
+      const plan = shape.mapRange(a, b)
+      assert.deepEqual(
+        log.requests.map((q) => [q.command, q.range, q.down]),
+        [['GetObjectCommand', plan.httpRange, plan.ctEnd - plan.ctStart]],
+      )
+      assert.ok(plan.ctEnd - plan.ctStart < want.length + 2 * (65_536 + 28) + 28 * Math.ceil(want.length / 65_536))
+    }
+    // Without a head: one HEAD, then the ranged GET.
+    log.reset()
+    const r = await s3.getRange({ Bucket: BUCKET, Key: K('ranged'), start: PART, end: PART + 3 })
+    assert.ok(r.Body.equals(body.subarray(PART, PART + 3)))
+    assert.deepEqual(log.commands, ['HeadObjectCommand', 'GetObjectCommand'])
+    // An empty range fetches nothing.
+    log.reset()
+    const e = await s3.getRange({ Bucket: BUCKET, Key: K('ranged'), start: 50, end: 50, head })
+    assert.equal(e.Body.length, 0)
+    assert.deepEqual(log.commands, [])
+    // The streaming form.
+    const st = await s3.getObjectStream({ Bucket: BUCKET, Key: K('ranged'), start: PART - 3, end: PART + 70_000 })
+    const chunks = []
+    for await (const c of st.Body) chunks.push(c)
+    assert.ok(Buffer.concat(chunks).equals(body.subarray(PART - 3, PART + 70_000)))
+  })
+
+  test('copy: native COPY and REPLACE with the plan metadata', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const body = data(300_000, 29)
+    await s3.putObject({ Bucket: BUCKET, Key: K('c-src'), Body: body, Metadata: { a: '1' }, ContentType: 'text/plain' })
+
+    const c1 = await s3.copyObject({ SourceBucket: BUCKET, SourceKey: K('c-src'), Bucket: BUCKET, Key: K('c-native') })
+    assert.equal(c1.action, 'native')
+    const h1 = await rawHead(client, K('c-native'))
+    assert.deepEqual(h1.Metadata, (await rawHead(client, K('c-src'))).Metadata)
+    assert.equal(h1.ContentType, 'text/plain')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('c-native') })).Body.equals(body))
+
+    const c2 = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('c-src'),
+      Bucket: BUCKET,
+      Key: K('c-replace'),
+      MetadataDirective: 'REPLACE',
+      Metadata: { b: '2', isec: 'stale' },
+      ContentType: 'text/csv',
+    })
+    assert.equal(c2.action, 'native_replace')
+    assert.equal(c2.rewrapped, false)
+    const h2 = await rawHead(client, K('c-replace'))
+    assert.equal(h2.Metadata.b, '2')
+    assert.equal(h2.Metadata.a, undefined)
+    assert.equal(h2.Metadata.isec, (await rawHead(client, K('c-src'))).Metadata.isec)
+    assert.equal(h2.ContentType, 'text/csv')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('c-replace') })).Body.equals(body))
+  })
+
+  test('copy: another kid rewraps into a native REPLACE; only the new key reads the copy', async () => {
+    const body = data(200_000, 31)
+    await new IsecS3(client, ringA()).putObject({
+      Bucket: BUCKET,
+      Key: K('x-src'),
+      Body: body,
+      Metadata: { keep: 'yes' },
+      ContentType: 'image/png',
+    })
+    const both = ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' })
+    const s3 = new IsecS3(client, both)
+    const c = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('x-src'),
+      Bucket: BUCKET,
+      Key: K('x-dst'),
+      targetKid: 'kek-b',
+    })
+    assert.equal(c.action, 'native_replace')
+    assert.equal(c.rewrapped, true)
+    const h = await rawHead(client, K('x-dst'))
+    assert.equal(h.Metadata['isec-kid'], 'kek-b')
+    assert.equal(h.Metadata.keep, 'yes')
+    assert.equal(h.ContentType, 'image/png')
+    assert.ok((await raw(client, K('x-dst'))).equals(await raw(client, K('x-src'))))
+    const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('x-dst') })).Body.equals(body))
+    assert.equal(await codeOfAsync(onlyB.getObject({ Bucket: BUCKET, Key: K('x-src') })), 'unknown_kid')
+  })
+
+  test('copy: part_copy with small copy limits runs UploadPartCopy over frame-aligned ranges', async () => {
+    const limits = { singleCopyMax: 1 * MiB, partMin: 5 * MiB, partMax: 6 * MiB }
+    const s3 = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }), {
+      partSize: PART,
+      copyLimits: limits,
+    })
+    const body = data(13 * MiB + 3, 37)
+    await new IsecS3(client, ringA(), { partSize: PART }).putObject({
+      Bucket: BUCKET,
+      Key: K('p-src'),
+      Body: body,
+      Metadata: { m: 'v' },
+      ContentType: 'video/mp4',
+    })
+    const head = await rawHead(client, K('p-src'))
+    const env = isec.Envelope.decodeText(head.Metadata.isec)
+    const shape = isec.shapeFor(env, head.ContentLength)
+    log.reset()
+    const c = await s3.copyObject({ SourceBucket: BUCKET, SourceKey: K('p-src'), Bucket: BUCKET, Key: K('p-dst') })
+    assert.equal(c.action, 'part_copy')
+    assert.equal(c.parts, c.plan.ranges.length)
+    assert.ok(c.plan.ranges.length >= 3)
+    for (const [s, e] of c.plan.ranges) {
+      assert.equal(shape.ctBoundaryFloor(s), s)
+      assert.ok(e === head.ContentLength || shape.ctBoundaryFloor(e) === e)
+    }
+    assert.equal(log.commands.filter((x) => x === 'UploadPartCopyCommand').length, c.plan.ranges.length)
+    assert.equal(log.commands.filter((x) => /^(GetObject|PutObject|UploadPart)Command$/.test(x)).length, 0)
+    const h = await rawHead(client, K('p-dst'))
+    assert.equal(h.ContentType, 'video/mp4')
+    assert.equal(h.Metadata.m, 'v')
+    assert.ok((await raw(client, K('p-dst'))).equals(await raw(client, K('p-src'))))
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('p-dst') })).Body.equals(body))
+
+    // With a key change the parts carry the rewrapped envelope.
+    const c2 = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('p-src'),
+      Bucket: BUCKET,
+      Key: K('p-dst-b'),
+      targetKid: 'kek-b',
+    })
+    assert.equal(c2.action, 'part_copy')
+    assert.equal(c2.rewrapped, true)
+    const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('p-dst-b') })).Body.equals(body))
+  })
+
+  test('copy: reencrypt for a DEK rotation and for a plaintext source', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const body = data(PART + 4321, 41)
+    await s3.putObject({ Bucket: BUCKET, Key: K('r-src'), Body: body, Metadata: { r: '1' }, ContentType: 'a/b' })
+    log.reset()
+    const c = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('r-src'),
+      Bucket: BUCKET,
+      Key: K('r-dst'),
+      rotateDek: true,
+    })
+    assert.equal(c.action, 'reencrypt')
+    assert.equal(c.reason, 'dek_rotation')
+    assert.ok(log.commands.includes('GetObjectCommand'))
+    const src = await s3.headObject({ Bucket: BUCKET, Key: K('r-src') })
+    const dst = await s3.headObject({ Bucket: BUCKET, Key: K('r-dst') })
+    assert.ok(!dst.envelope.equals(src.envelope))
+    assert.notDeepEqual(dst.envelope.header(), src.envelope.header())
+    assert.equal(dst.info.layout, 'single')
+    assert.equal(dst.info.declaredSize, body.length)
+    assert.equal(dst.Metadata.r, '1')
+    assert.equal(dst.ContentType, 'a/b')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('r-dst') })).Body.equals(body))
+
+    // A plaintext source under requireEncryption becomes an isec object.
+    const plain = data(PART + 10, 43)
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('plain'), Body: plain, Metadata: { p: 'q' } }))
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('plain') })), 'invalid_parameter')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('plain'), allowPlaintext: true })).Body.equals(plain))
+    const c2 = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('plain'),
+      Bucket: BUCKET,
+      Key: K('plain-enc'),
+      requireEncryption: true,
+    })
+    assert.equal(c2.action, 'reencrypt')
+    assert.equal(c2.reason, 'encrypt_plaintext')
+    const h = await s3.headObject({ Bucket: BUCKET, Key: K('plain-enc') })
+    assert.equal(h.format, 'isec')
+    assert.equal(h.Metadata.p, 'q')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('plain-enc') })).Body.equals(plain))
+    // Without requireEncryption a plaintext object is byte-copied.
+    const c3 = await s3.copyObject({ SourceBucket: BUCKET, SourceKey: K('plain'), Bucket: BUCKET, Key: K('plain-copy') })
+    assert.equal(c3.action, 'native')
+  })
+
+  test('rewrap in place: metadata only; afterwards only the new KEK is needed', async () => {
+    const body = data(2 * PART + 1, 47)
+    await new IsecS3(client, ringA(), { partSize: PART }).putObject({
+      Bucket: BUCKET,
+      Key: K('rw'),
+      Body: body,
+      Metadata: { who: 'bob' },
+      ContentType: 'application/json',
+      CacheControl: 'no-store',
+    })
+    const before = await raw(client, K('rw'))
+    const s3 = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }))
+    log.reset()
+    const r = await s3.rewrap({ Bucket: BUCKET, Key: K('rw') })
+    assert.equal(r.action, 'native_replace')
+    assert.equal(r.rewrapped, true)
+    assert.deepEqual(log.commands, ['HeadObjectCommand', 'CopyObjectCommand'])
+    assert.ok(log.up + log.down < 4096, `${log.up + log.down} body bytes`)
+    const h = await rawHead(client, K('rw'))
+    assert.equal(h.Metadata['isec-kid'], 'kek-b')
+    assert.equal(h.Metadata.who, 'bob')
+    assert.equal(h.ContentType, 'application/json')
+    assert.equal(h.CacheControl, 'no-store')
+    assert.ok((await raw(client, K('rw'))).equals(before))
+    const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('rw') })).Body.equals(body))
+    const ranged = await onlyB.getRange({ Bucket: BUCKET, Key: K('rw'), start: PART - 1, end: PART + 1 })
+    assert.ok(ranged.Body.equals(body.subarray(PART - 1, PART + 1)))
+    // Already under the target key: nothing to do, no copy made.
+    log.reset()
+    const again = await onlyB.rewrap({ Bucket: BUCKET, Key: K('rw'), newKid: 'kek-b' })
+    assert.equal(again.rewrapped, false)
+    assert.deepEqual(log.commands, ['HeadObjectCommand'])
+    // A key the keyring does not hold is core's error, before any request changes anything.
+    assert.equal(await codeOfAsync(onlyB.rewrap({ Bucket: BUCKET, Key: K('rw'), newKid: 'kek-zzz' })), 'unknown_kid')
+  })
+
+  test('native copies and rewrap move no object bytes: Garage counters and the client connection', async () => {
+    const limits = { singleCopyMax: 1 * MiB, partMin: 5 * MiB, partMax: 6 * MiB }
+    const body = data(12 * MiB + 17, 53)
+    await new IsecS3(client, ringA(), { partSize: PART }).putObject({ Bucket: BUCKET, Key: K('n-src'), Body: body })
+    const s3 = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }))
+    const s3parts = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }), { copyLimits: limits })
+    // Garage's counters are server-wide: another suite's traffic on the same server can
+    // disturb one round, never every round, while a copy that moved data always would.
+    let last
+    for (let round = 0; round < 3; round++) {
+      const m0 = await counters()
+      log.reset()
+      const a = await s3.copyObject({ SourceBucket: BUCKET, SourceKey: K('n-src'), Bucket: BUCKET, Key: K('n-1') })
+      const b = await s3.copyObject({
+        SourceBucket: BUCKET,
+        SourceKey: K('n-src'),
+        Bucket: BUCKET,
+        Key: K('n-2'),
+        MetadataDirective: 'REPLACE',
+        Metadata: { z: '1' },
+      })
+      const c = await s3.rewrap({ Bucket: BUCKET, Key: K('n-1') })
+      const d = await s3parts.copyObject({ SourceBucket: BUCKET, SourceKey: K('n-src'), Bucket: BUCKET, Key: K('n-3') })
+      const m1 = await counters()
+      assert.deepEqual([a.action, b.action, c.action, d.action], ['native', 'native_replace', 'native_replace', 'part_copy'])
+      const bodies = log.up + log.down
+      const sockets = log.socketBytes()
+      last = {
+        get: delta(m0, m1, 'GetObject'),
+        put: delta(m0, m1, 'PutObject'),
+        part: delta(m0, m1, 'UploadPart'),
+        copy: delta(m0, m1, 'CopyObject'),
+        partCopy: delta(m0, m1, 'UploadPartCopy'),
+        bodies,
+        sockets,
+      }
+      // What this client sent: only metadata requests, whatever the server saw.
+      assert.equal(log.commands.filter((x) => /^(GetObject|PutObject|UploadPart)Command$/.test(x)).length, 0)
+      assert.ok(bodies < 8 * 1024, `${bodies} body bytes for a ${body.length}-byte object`)
+      assert.ok(sockets < 64 * 1024, `${sockets} bytes on the connection`)
+      assert.ok(last.copy >= 3 && last.partCopy >= d.plan.ranges.length, JSON.stringify(last))
+      if (last.get === 0 && last.put === 0 && last.part === 0) break
+    }
+    assert.deepEqual([last.get, last.put, last.part], [0, 0, 0], JSON.stringify(last))
+    const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('n-1') })).Body.equals(body))
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('n-2') })).Body.equals(body))
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('n-3') })).Body.equals(body))
+  })
+
+  test('a tampered stored object is a typed error on every read path', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const body = data(300_000, 59)
+    await s3.putObject({ Bucket: BUCKET, Key: K('t'), Body: body })
+    const h = await rawHead(client, K('t'))
+    const stored = await raw(client, K('t'))
+    stored[200_000] ^= 1
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('t'), Body: stored, Metadata: h.Metadata }))
+
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('t') })), 'authentication_failed')
+    assert.equal(
+      await codeOfAsync(s3.getRange({ Bucket: BUCKET, Key: K('t'), start: 199_000, end: 199_100 })),
+      'authentication_failed',
+    )
+    // Ranges away from the damaged frame still read.
+    const ok = await s3.getRange({ Bucket: BUCKET, Key: K('t'), start: 0, end: 1000 })
+    assert.ok(ok.Body.equals(body.subarray(0, 1000)))
+    const st = await s3.getObjectStream({ Bucket: BUCKET, Key: K('t') })
+    let released = 0
+    const err = await codeOfAsync(
+      (async () => {
+        for await (const c of st.Body) released += c.length
+      })(),
+    )
+    assert.equal(err, 'authentication_failed')
+    assert.ok(released < 200_000, 'no plaintext released past the damaged frame')
+
+    // A truncated object too, and a swapped envelope (another object's metadata).
+    // Cut on a frame boundary, so the stored length alone looks like a shorter object.
+    const cut = stored.subarray(0, 2 * (65_536 + 28))
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('t2'), Body: cut, Metadata: h.Metadata }))
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('t2') })), 'truncated')
+    const other = await s3.putObject({ Bucket: BUCKET, Key: K('t3'), Body: data(10, 1) })
+    await client.send(
+      new sdk.PutObjectCommand({
+        Bucket: BUCKET,
+        Key: K('t4'),
+        Body: await raw(client, K('t')),
+        Metadata: { isec: other.envelope.toText(), 'isec-kid': 'kek-a' },
+      }),
+    )
+    assert.notEqual(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('t4') })), null)
+  })
+
+  test('S3 errors stay SDK errors; isec errors carry core codes', async () => {
+    const s3 = new IsecS3(client, ringA())
+    await assert.rejects(s3.getObject({ Bucket: BUCKET, Key: K('missing') }), (e) => {
+      assert.ok(e instanceof sdk.S3ServiceException)
+      assert.equal(e.name, 'NoSuchKey')
+      return true
+    })
+    await assert.rejects(s3.headObject({ Bucket: BUCKET, Key: K('missing') }), sdk.S3ServiceException)
+    await s3.putObject({ Bucket: BUCKET, Key: K('e'), Body: Buffer.from('x') })
+    const stranger = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    await assert.rejects(stranger.getObject({ Bucket: BUCKET, Key: K('e') }), (e) => {
+      assert.equal(e.code, 'unknown_kid')
+      assert.equal(e.family, 'key')
+      return true
+    })
+    const ringDisabled = ring({ 'kek-a': 'disabled' })
+    assert.equal(await codeOfAsync(new IsecS3(client, ringDisabled).getObject({ Bucket: BUCKET, Key: K('e') })), 'key_disabled')
+    const noActive = ring({ 'kek-a': 'decrypt_only' })
+    assert.equal(
+      await codeOfAsync(new IsecS3(client, noActive).putObject({ Bucket: BUCKET, Key: K('e2'), Body: Buffer.from('x') })),
+      'key_not_active',
+    )
+    // Unparseable isec metadata: the decoder's code.
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('bad'), Body: 'x', Metadata: { isec: 'AQ' } }))
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('bad') })), 'malformed_envelope')
+  })
+
+  test('a part that fails is encrypted again with a fresh nonce prefix; a failed upload is aborted', async () => {
+    const { client: flaky } = countingClient({ maxAttempts: 1 })
+    const attempts = []
+    let failures = 1
+    flaky.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'UploadPartCommand') {
+          const body = args.input.Body
+          attempts.push({ part: args.input.PartNumber, prefix: isec.parseNonce(body.subarray(0, 12)).prefix })
+          if (args.input.PartNumber === 2 && failures > 0) {
+            failures -= 1
+            const e = new Error('connection reset (injected)')
+            e.$metadata = {}
+            throw e
+          }
+        }
+        return next(args)
+      },
+      { step: 'initialize', name: 'isecTestFlaky' },
+    )
+    try {
+      const body = data(2 * PART + 3, 61)
+      const s3 = new IsecS3(flaky, ringA(), { partSize: PART, concurrency: 1, partAttempts: 2 })
+      const put = await s3.putObject({ Bucket: BUCKET, Key: K('retry'), Body: body })
+      assert.equal(put.parts, 3)
+      const two = attempts.filter((a) => a.part === 2)
+      assert.equal(two.length, 2)
+      assert.ok(!two[0].prefix.equals(two[1].prefix), 'the retry drew a fresh nonce prefix')
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('retry') })).Body.equals(body))
+      // The uploaded part 2 is the second encryption.
+      const stored = await raw(client, K('retry'))
+      const shape = isec.shapeFor(put.envelope, stored.length)
+      const seg = shape.segment(1)
+      assert.ok(isec.parseNonce(stored.subarray(seg.ctStart, seg.ctStart + 12)).prefix.equals(two[1].prefix))
+
+      // With one attempt the failure is the caller's, and the upload is aborted.
+      failures = 1
+      const once = new IsecS3(flaky, ringA(), { partSize: PART, concurrency: 2, partAttempts: 1 })
+      await assert.rejects(once.putObject({ Bucket: BUCKET, Key: K('retry-fail'), Body: body }), /injected/)
+      assert.deepEqual(await uploadsFor(client, K('retry-fail')), [])
+      await assert.rejects(rawHead(client, K('retry-fail')), sdk.S3ServiceException)
+    } finally {
+      flaky.destroy()
+    }
+  })
+
+  test('AbortSignal cancels uploads and downloads', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 1 })
+    const body = data(3 * PART, 67)
+    const ac = new AbortController()
+    const p = s3.putObject({ Bucket: BUCKET, Key: K('abort'), Body: body, signal: ac.signal })
+    setTimeout(() => ac.abort(new Error('stop')), 20)
+    await assert.rejects(p, (e) => e.code === 'ABORT_ERR' || e.name === 'AbortError')
+    assert.deepEqual(await uploadsFor(client, K('abort')), [])
+    await assert.rejects(rawHead(client, K('abort')), sdk.S3ServiceException)
+
+    const done = new AbortController()
+    done.abort()
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('single'), signal: done.signal })), 'ABORT_ERR')
+
+    await s3.putObject({ Bucket: BUCKET, Key: K('abort-read'), Body: body })
+    const ac2 = new AbortController()
+    const st = await s3.getObjectStream({ Bucket: BUCKET, Key: K('abort-read'), signal: ac2.signal })
+    let n = 0
+    await assert.rejects(
+      (async () => {
+        for await (const c of st.Body) {
+          n += c.length
+          if (n > 0) ac2.abort()
+        }
+      })(),
+      (e) => e.code === 'ABORT_ERR',
+    )
+    assert.ok(n < body.length)
+  })
+
+  test('an external (KMS-style) key works through the helper', async () => {
+    const kms = crypto.randomBytes(32)
+    const wrapper = {
+      async wrap(kid, dek) {
+        const iv = crypto.randomBytes(12)
+        const c = crypto.createCipheriv('aes-256-gcm', kms, iv)
+        return Buffer.concat([iv, c.update(dek), c.final(), c.getAuthTag()])
+      },
+      async unwrap(kid, w) {
+        const d = crypto.createDecipheriv('aes-256-gcm', kms, w.subarray(0, 12))
+        d.setAuthTag(w.subarray(w.length - 16))
+        return Buffer.concat([d.update(w.subarray(12, w.length - 16)), d.final()])
+      },
+    }
+    const r = ring({ 'kek-a': 'decrypt_only' })
+    r.addExternal('kms-1', wrapper, 'active')
+    const s3 = new IsecS3(client, r, { partSize: PART })
+    const body = data(PART + 5, 71)
+    const put = await s3.putObject({ Bucket: BUCKET, Key: K('kms'), Body: body })
+    assert.equal(put.kid, 'kms-1')
+    const h = await s3.headObject({ Bucket: BUCKET, Key: K('kms') })
+    assert.equal(h.info.wrapAlg, 'external')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('kms') })).Body.equals(body))
+    // An object under the local key moves under the external one by rewrap.
+    const small = data(1000, 73)
+    await new IsecS3(client, ringA()).putObject({ Bucket: BUCKET, Key: K('kms-rw'), Body: small })
+    const rw = await s3.rewrap({ Bucket: BUCKET, Key: K('kms-rw') })
+    assert.equal(rw.rewrapped, true)
+    const onlyKms = new isec.Keyring()
+    onlyKms.addExternal('kms-1', wrapper, 'active')
+    assert.ok((await new IsecS3(client, onlyKms).getObject({ Bucket: BUCKET, Key: K('kms-rw') })).Body.equals(small))
+  })
+})
