@@ -4,8 +4,14 @@
 # and no standard input. Everything it installs stays in bindings-py/.venv (pip's download
 # cache and cargo's registry cache aside).
 #
+# The S3 helper's tests (tests/test_s3.py) run against Garage on 127.0.0.1
+# (scripts/garage.sh): a server already running is used as it is (test-all.sh starts one for
+# every suite); otherwise this script starts one and stops it on exit. ISEC_S3=0 skips them
+# (refused under CI=true, where they must run).
+#
 #   bash scripts/test-python.sh            # the whole suite
 #   bash scripts/test-python.sh -k corpus  # extra arguments go to pytest
+#   ISEC_S3=0 bash scripts/test-python.sh  # without the S3 server
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,13 +27,36 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version'
 
-step "tools: maturin, pytest, mypy, numpy"
-"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy
+step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra)"
+"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34"
 
 step "the package: pip install ./bindings-py (maturin, release build)"
 # --no-build-isolation: use the maturin just installed (found on PATH by its PEP 517 hook)
 # rather than fetching another copy into a temporary environment.
 PATH="$PWD/$venv/bin:$PATH" "$venv/bin/pip" install -q --no-build-isolation --force-reinstall --no-deps ./bindings-py
+
+if [ "${ISEC_S3:-1}" = 0 ] && [ "${CI:-}" != true ]; then
+  step "S3 server: none (ISEC_S3=0: the S3 helper's tests skip)"
+else
+  if [ "${ISEC_S3:-1}" = 0 ]; then
+    echo "ISEC_S3=0 is ignored under CI=true: the S3 helper's tests must run" >&2
+    unset ISEC_S3
+  fi
+  step "S3 server: Garage on 127.0.0.1 (scripts/garage.sh), bucket isec-py"
+  if bash scripts/garage.sh status </dev/null 2>/dev/null; then
+    echo "using the running server"
+  else
+    # Only a server this script started is stopped on exit.
+    trap 'bash scripts/garage.sh stop </dev/null || true' EXIT
+    bash scripts/garage.sh start </dev/null >/dev/null
+  fi
+  bash scripts/garage.sh bucket isec-py </dev/null
+  set -a
+  # shellcheck disable=SC1091
+  . "${ISEC_GARAGE_STATE:-target/garage}/env"
+  set +a
+  export ISEC_PY_BUCKET=isec-py
+fi
 
 step "pytest"
 # From bindings-py/tests' parent so the installed package is what gets imported.

@@ -124,3 +124,70 @@ def splitter(sizes: list[int]) -> Callable[[bytes], Iterator[memoryview]]:
             i += 1
 
     return cut
+
+
+# --- the S3 server (scripts/garage.sh) --------------------------------------------------------
+
+S3_VARS = ("ISEC_S3_ENDPOINT", "ISEC_S3_ACCESS_KEY_ID", "ISEC_S3_SECRET_ACCESS_KEY")
+
+
+def s3_environment() -> dict[str, str] | None:
+    """The server's ISEC_S3_* variables: from the environment (scripts/test-python.sh
+    exports them), else from the env file of a server `scripts/garage.sh start` left running."""
+    if all(os.environ.get(v) for v in S3_VARS):
+        return {k: v for k, v in os.environ.items() if k.startswith("ISEC_")}
+    env_file = Path(os.environ.get("ISEC_GARAGE_STATE", REPO / "target" / "garage")) / "env"
+    if env_file.is_file():
+        pairs = (line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+        found = {k.strip(): v.strip() for k, v in pairs}
+        if all(found.get(v) for v in S3_VARS):
+            return found
+    return None
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> dict[str, str]:
+    """Skips the S3 tests when no server is configured, except under CI=true, where they
+    must run (a missing server fails them); ISEC_S3=0 skips them outside CI."""
+    ci = os.environ.get("CI") == "true"
+    if os.environ.get("ISEC_S3") == "0" and not ci:
+        pytest.skip("NOT CHECKED: S3 helper against a server: ISEC_S3=0")
+    env = s3_environment()
+    if env is None:
+        msg = "no S3 server: ISEC_S3_* unset and no target/garage/env (scripts/garage.sh start)"
+        if ci:
+            pytest.fail(f"{msg}: CI must test the S3 helper against Garage")
+        pytest.skip(f"NOT CHECKED: S3 helper against a server: {msg}")
+    return env
+
+
+def s3_client_for(env: dict[str, str], endpoint: str | None = None) -> Any:
+    boto3 = pytest.importorskip("boto3") if os.environ.get("CI") != "true" else __import__("boto3")
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint or env["ISEC_S3_ENDPOINT"],
+        region_name=env.get("ISEC_S3_REGION", "garage"),
+        aws_access_key_id=env["ISEC_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["ISEC_S3_SECRET_ACCESS_KEY"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2, "mode": "standard"}),
+    )
+
+
+@pytest.fixture(scope="session")
+def s3_raw(s3_env: dict[str, str]) -> Any:
+    """A plain boto3 client on the server: what an attacker or another tool sees."""
+    return s3_client_for(s3_env)
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_env: dict[str, str], s3_raw: Any) -> str:
+    """This suite's own bucket (ISEC_PY_BUCKET, default isec-py; created by
+    scripts/test-python.sh with `scripts/garage.sh bucket`)."""
+    name = os.environ.get("ISEC_PY_BUCKET", "isec-py")
+    try:
+        s3_raw.head_bucket(Bucket=name)
+    except Exception as e:  # noqa: BLE001 - any failure means the bucket is not usable
+        pytest.fail(f"bucket {name!r} is not usable ({e}): run `scripts/garage.sh bucket {name}`")
+    return name

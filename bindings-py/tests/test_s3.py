@@ -1,0 +1,769 @@
+"""isec.s3 against a real S3 server (Garage on 127.0.0.1, scripts/garage.sh): round trips,
+ranges, every copy branch, rewrap, tampering, and the proof that the native copies move no
+object bytes through the client (the server's request counters and a byte count of the
+client's own connection)."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import socket
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import isec
+import isec.s3
+
+from .conftest import expect_error, pattern, s3_client_for
+
+MIB = 1 << 20
+PART = 5 * MIB  # S3's smallest part but the last
+FRAME = isec.DEFAULT_FRAME_SIZE
+CT_FRAME = FRAME + isec.FRAME_OVERHEAD
+
+
+@pytest.fixture
+def ring() -> isec.Keyring:
+    r = isec.Keyring()
+    r.add_kek("kek-1", isec.generate_kek())
+    return r
+
+
+@pytest.fixture
+def client(s3_raw: Any, ring: isec.Keyring) -> isec.s3.Client:
+    return isec.s3.Client(s3_raw, ring, part_size=PART, max_workers=3)
+
+
+@pytest.fixture
+def name() -> Iterator[Callable[[str], str]]:
+    """Unique object keys per test, so runs and suites never collide."""
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    yield lambda suffix: f"{prefix}/{suffix}"
+
+
+def raw_get(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
+    r = s3.get_object(Bucket=bucket, Key=key)
+    return r["Body"].read(), r
+
+
+def random_bytes(n: int) -> bytes:
+    return os.urandom(n)
+
+
+# --- put and get ---------------------------------------------------------------------------------
+
+
+def test_single_put_get_round_trip(client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any) -> None:
+    key = name("single")
+    data = pattern(300_001)
+    put = client.put_object(s3_bucket, key, data, metadata={"Owner": "ops"}, content_type="text/csv")
+    assert put.parts == 0 and put.plaintext_len == len(data)
+    assert put.envelope.layout == "single" and put.envelope.declared_size == len(data)
+
+    stored, r = raw_get(s3_raw, s3_bucket, key)
+    assert len(stored) == put.ciphertext_len == len(data) + isec.FRAME_OVERHEAD * -(-len(data) // FRAME)
+    assert data[:4096] not in stored
+    assert r["Metadata"] == {"owner": "ops", "isec": put.envelope.to_text(), "isec-kid": "kek-1"}
+    assert r["ContentType"] == "text/csv"
+
+    assert client.get_object(s3_bucket, key) == data
+    info = client.head_object(s3_bucket, key)
+    assert (info.format, info.kid, info.plaintext_len, info.ciphertext_len) == ("isec", "kek-1", len(data), len(stored))
+    assert info.details["frames"] == -(-len(data) // FRAME) and info.content_type == "text/csv"
+
+    empty = name("empty")
+    assert client.put_object(s3_bucket, empty, b"").ciphertext_len == isec.FRAME_OVERHEAD
+    assert client.get_object(s3_bucket, empty) == b""
+
+
+def test_multipart_put_get_round_trip(client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any) -> None:
+    key = name("multi")
+    data = random_bytes(2 * PART + 123_457)
+    put = client.put_object(s3_bucket, key, bytearray(data), metadata={"a": "1"})
+    assert put.parts == 3 and put.plaintext_len == len(data)
+    env = put.envelope
+    assert (env.layout, env.part_size, env.declared_size) == ("parts", PART, len(data))
+    head = s3_raw.head_object(Bucket=s3_bucket, Key=key)
+    assert head["ETag"].endswith('-3"'), "a real three-part upload"
+    assert head["ContentLength"] == put.ciphertext_len
+    assert client.get_object(s3_bucket, key) == data
+    assert b"".join(client.iter_object(s3_bucket, key, chunk_size=777_777)) == data
+
+
+def test_put_from_path_file_and_unknown_length_stream(
+    client: isec.s3.Client, s3_bucket: str, name: Any, tmp_path: Path
+) -> None:
+    data = random_bytes(PART + 4321)
+    path = tmp_path / "in.bin"
+    path.write_bytes(data)
+    by_path = client.put_object(s3_bucket, name("path"), path)
+    assert by_path.parts == 2 and by_path.envelope.declared_size == len(data)
+    with open(path, "rb") as f:
+        f.seek(1000)
+        by_file = client.put_object(s3_bucket, name("file"), f)
+    assert by_file.envelope.declared_size == len(data) - 1000
+
+    class Pipe:
+        """A stream of unknown length that returns short reads, like a socket."""
+
+        def __init__(self, b: bytes) -> None:
+            self.b, self.at = b, 0
+
+        def read(self, n: int = -1) -> bytes:
+            n = min(n if n >= 0 else len(self.b), 100_000)
+            out = self.b[self.at : self.at + n]
+            self.at += len(out)
+            return out
+
+    streamed = client.put_object(s3_bucket, name("pipe"), Pipe(data))
+    assert streamed.parts == 2 and streamed.envelope.declared_size is None
+    small = client.put_object(s3_bucket, name("pipe-small"), Pipe(data[:1000]))
+    assert small.parts == 0 and small.envelope.declared_size == 1000
+    exact = client.put_object(s3_bucket, name("pipe-exact"), Pipe(data[:PART]))
+    assert exact.parts == 0 and exact.plaintext_len == PART
+
+    assert client.get_object(s3_bucket, name("path")) == data
+    assert client.get_object(s3_bucket, name("file")) == data[1000:]
+    assert client.get_object(s3_bucket, name("pipe")) == data
+    assert client.get_object(s3_bucket, name("pipe-small")) == data[:1000]
+    assert client.get_object(s3_bucket, name("pipe-exact")) == data[:PART]
+    out = tmp_path / "out.bin"
+    assert client.download_file(s3_bucket, name("pipe"), out) == len(data)
+    assert out.read_bytes() == data
+
+
+class Recorder:
+    """An S3 client that records calls, can fail chosen ones, and measures how many
+    UploadPart calls ran at once."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: Callable[[str, dict[str, Any]], bool] = lambda op, kw: False
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+        self.hook: Callable[[str, dict[str, Any]], None] = lambda op, kw: None
+
+    def __getattr__(self, op: str) -> Any:
+        real = getattr(self.inner, op)
+
+        def call(**kw: Any) -> Any:
+            with self.lock:
+                self.calls.append((op, kw))
+                failing = self.fail(op, kw)
+                if op == "upload_part":
+                    self.active += 1
+                    self.max_active = max(self.max_active, self.active)
+            try:
+                self.hook(op, kw)
+                if op == "upload_part":
+                    time.sleep(0.05)  # long enough for the pool's other workers to start
+                if failing:
+                    raise ConnectionError(f"injected failure of {op}")
+                return real(**kw)
+            finally:
+                if op == "upload_part":
+                    with self.lock:
+                        self.active -= 1
+
+        return call
+
+    def ops(self, op: str) -> list[dict[str, Any]]:
+        return [kw for o, kw in self.calls if o == op]
+
+
+def test_parts_upload_in_parallel(s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any) -> None:
+    rec = Recorder(s3_raw)
+    c = isec.s3.Client(rec, ring, part_size=PART, max_workers=3)
+    data = random_bytes(4 * PART + 1)
+    assert c.put_object(s3_bucket, name("par"), data).parts == 5
+    assert rec.max_active >= 2, "parts were uploaded one at a time"
+    assert sorted(kw["PartNumber"] for kw in rec.ops("upload_part")) == [1, 2, 3, 4, 5]
+    assert c.get_object(s3_bucket, name("par")) == data
+
+
+def test_retried_part_is_encrypted_again_under_new_nonces(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    rec = Recorder(s3_raw)
+    failed: list[int] = []
+
+    def once(op: str, kw: dict[str, Any]) -> bool:
+        if op == "upload_part" and kw["PartNumber"] == 2 and not failed:
+            failed.append(2)
+            return True
+        return False
+
+    rec.fail = once
+    c = isec.s3.Client(rec, ring, part_size=PART, max_workers=2, part_retries=1)
+    data = random_bytes(2 * PART + 10)
+    assert c.put_object(s3_bucket, name("retry"), data).parts == 3
+    tries = [kw["Body"] for kw in rec.ops("upload_part") if kw["PartNumber"] == 2]
+    assert len(tries) == 2 and len(tries[0]) == len(tries[1])
+    # The same plaintext at the same position, but a fresh nonce prefix: every frame differs,
+    # nonce included.
+    first, second = bytes(tries[0]), bytes(tries[1])
+    assert all(first[i : i + 12] != second[i : i + 12] for i in range(0, len(first), CT_FRAME))
+    stored, _ = raw_get(s3_raw, s3_bucket, name("retry"))
+    assert stored[PART + PART // FRAME * isec.FRAME_OVERHEAD :][: len(second)] == second
+    assert c.get_object(s3_bucket, name("retry")) == data
+
+
+def test_failed_upload_is_aborted(s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any) -> None:
+    rec = Recorder(s3_raw)
+    rec.fail = lambda op, kw: op == "upload_part" and kw["PartNumber"] == 2
+    c = isec.s3.Client(rec, ring, part_size=PART, max_workers=2, part_retries=1)
+    key = name("aborted")
+    with pytest.raises(ConnectionError):
+        c.put_object(s3_bucket, key, random_bytes(3 * PART))
+    assert len(rec.ops("abort_multipart_upload")) == 1 and not rec.ops("complete_multipart_upload")
+    uploads = s3_raw.list_multipart_uploads(Bucket=s3_bucket, Prefix=key).get("Uploads", [])
+    assert uploads == []
+    with pytest.raises(s3_raw.exceptions.NoSuchKey):
+        s3_raw.get_object(Bucket=s3_bucket, Key=key)
+
+
+# --- ranges --------------------------------------------------------------------------------------
+
+
+def test_ranged_gets_fetch_only_the_frames_they_need(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    rec = Recorder(s3_raw)
+    c = isec.s3.Client(rec, ring, part_size=PART)
+    key = name("ranges")
+    data = random_bytes(2 * PART + 99_999)
+    c.put_object(s3_bucket, key, data)
+    n = len(data)
+    cases = [
+        (0, 1),
+        (n - 1, n),  # the last byte
+        (PART - 10, PART + 10),  # across the part 1 / part 2 boundary
+        (2 * PART - 1, 2 * PART + 1),  # into the last part
+        (FRAME - 1, FRAME + 1),  # across a frame boundary
+        (12_345, 3 * FRAME + 7),
+        (0, n),
+        (n - 5, n + 1000),  # clamped like a slice
+        (500, 500),  # empty: nothing fetched
+        (n + 10, n + 20),
+    ]
+    for a, b in cases:
+        rec.calls.clear()
+        assert c.get_range(s3_bucket, key, a, b) == data[a:b], (a, b)
+        gets = rec.ops("get_object")
+        if data[a:b]:
+            (get,) = gets
+            lo, hi = map(int, re.fullmatch(r"bytes=(\d+)-(\d+)", get["Range"]).groups())  # type: ignore[union-attr]
+            frames_needed = (b - 1) // FRAME - a // FRAME + 1 + 1  # +1: a part boundary adds one
+            assert hi - lo + 1 <= frames_needed * CT_FRAME, (a, b, get["Range"])
+            assert get["IfMatch"].startswith('"')
+        else:
+            assert gets == []
+    assert c.get_range(s3_bucket, key, n - 3) == data[-3:]
+    with pytest.raises(ValueError):
+        c.get_range(s3_bucket, key, -1, 5)
+
+
+def test_ranged_get_is_pinned_to_the_object_it_planned_for(
+    s3_raw: Any, client: isec.s3.Client, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    key = name("pinned")
+    client.put_object(s3_bucket, key, pattern(200_000))
+    rec = Recorder(s3_raw)
+
+    def overwrite_after_head(op: str, kw: dict[str, Any]) -> None:
+        if op == "get_object":
+            s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=b"replaced")
+
+    rec.hook = overwrite_after_head
+    c = isec.s3.Client(rec, ring)
+    with pytest.raises(s3_raw.exceptions.ClientError) as e:
+        c.get_range(s3_bucket, key, 10, 20)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def test_tampered_objects_raise_typed_errors(
+    client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any
+) -> None:
+    key = name("tamper")
+    data = random_bytes(3 * FRAME + 5)
+    client.put_object(s3_bucket, key, data)
+    stored, r = raw_get(s3_raw, s3_bucket, key)
+    meta = r["Metadata"]
+
+    flipped = bytearray(stored)
+    flipped[CT_FRAME + 40] ^= 1  # inside frame 1
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=bytes(flipped), Metadata=meta)
+    with expect_error("authentication_failed"):
+        client.get_object(s3_bucket, key)
+    with expect_error("authentication_failed"):
+        client.get_range(s3_bucket, key, FRAME + 1, FRAME + 2)
+    with expect_error("authentication_failed"):
+        b"".join(client.iter_object(s3_bucket, key))
+    assert client.get_range(s3_bucket, key, 0, 10) == data[:10], "frame 0 is intact and verifies"
+
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=stored[: 3 * CT_FRAME], Metadata=meta)  # the last frame dropped
+    with pytest.raises(isec.IsecError) as e:
+        client.get_object(s3_bucket, key)
+    assert e.value.code == "truncated", e.value.code
+
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=stored, Metadata={**meta, "isec": meta["isec"][:-4]})
+    with pytest.raises(isec.FormatError):
+        client.get_object(s3_bucket, key)
+
+    other = isec.Keyring()
+    other.add_kek("kek-9", isec.generate_kek())
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=stored, Metadata=meta)
+    with expect_error("unknown_kid"):
+        isec.s3.Client(s3_raw, other).get_object(s3_bucket, key)
+
+    # S3's own errors stay the S3 client's.
+    with pytest.raises(s3_raw.exceptions.NoSuchKey):
+        client.get_object(s3_bucket, name("missing"))
+
+
+def test_plaintext_objects_are_refused_unless_allowed(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    key = name("plain")
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=b"not encrypted")
+    strict = isec.s3.Client(s3_raw, ring)
+    with pytest.raises(isec.s3.PlaintextObjectError):
+        strict.get_object(s3_bucket, key)
+    with pytest.raises(isec.s3.PlaintextObjectError):
+        strict.get_range(s3_bucket, key, 0, 3)
+    assert strict.head_object(s3_bucket, key).format == "plaintext"
+    lenient = isec.s3.Client(s3_raw, ring, allow_plaintext=True)
+    assert lenient.get_object(s3_bucket, key) == b"not encrypted"
+    assert lenient.get_range(s3_bucket, key, 4, 7) == b"enc"
+
+
+def test_reserved_metadata_keys_are_refused(client: isec.s3.Client, s3_bucket: str, name: Any) -> None:
+    for k in ("isec", "ISEC-KID", "x-amz-meta-isec-table"):
+        with pytest.raises(ValueError):
+            client.put_object(s3_bucket, name("reserved"), b"x", metadata={k: "forged"})
+
+
+# --- the proof: what moved -----------------------------------------------------------------------
+
+
+ENDPOINTS = ("GetObject", "PutObject", "UploadPart", "CopyObject", "UploadPartCopy")
+
+
+def counters(env: dict[str, str]) -> dict[str, float]:
+    """Garage's per-endpoint request counters (Prometheus text, ISEC_S3_METRICS)."""
+    with urllib.request.urlopen(env["ISEC_S3_METRICS"], timeout=5) as r:
+        text = r.read().decode()
+    out = dict.fromkeys(ENDPOINTS, 0.0)
+    for m in re.finditer(r'^api_s3_request_counter\{api_endpoint="(\w+)"\} (\S+)$', text, re.M):
+        if m.group(1) in out:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+class CountingRelay:
+    """A TCP relay on 127.0.0.1 in front of the S3 server that counts every byte of the
+    client's connections, both ways (requests with headers, responses with bodies)."""
+
+    def __init__(self, target: str) -> None:
+        m = re.fullmatch(r"https?://([^:/]+):(\d+)/?", target)
+        assert m, target
+        self.target = (m.group(1), int(m.group(2)))
+        self.up = self.down = 0
+        self.lock = threading.Lock()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.2)
+        self.endpoint = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.stopping = False
+        self.threads = [threading.Thread(target=self.accept, daemon=True)]
+        self.threads[0].start()
+
+    def accept(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target, timeout=30)
+            for a, b, up in ((conn, upstream, True), (upstream, conn, False)):
+                t = threading.Thread(target=self.pump, args=(a, b, up), daemon=True)
+                t.start()
+                self.threads.append(t)
+
+    def pump(self, src: socket.socket, dst: socket.socket, up: bool) -> None:
+        try:
+            while chunk := src.recv(1 << 16):
+                with self.lock:
+                    if up:
+                        self.up += len(chunk)
+                    else:
+                        self.down += len(chunk)
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def reset(self) -> None:
+        with self.lock:
+            self.up = self.down = 0
+
+    def close(self) -> None:
+        self.stopping = True
+        self.server.close()
+        for t in self.threads:
+            t.join(timeout=2)
+
+
+@pytest.fixture
+def relay(s3_env: dict[str, str]) -> Iterator[CountingRelay]:
+    r = CountingRelay(s3_env["ISEC_S3_ENDPOINT"])
+    yield r
+    r.close()
+
+
+def measured(
+    env: dict[str, str], relay: CountingRelay, op: Callable[[], isec.s3.CopyResult], *, tries: int = 3
+) -> tuple[isec.s3.CopyResult, dict[str, float], int]:
+    """Runs `op` and returns its result, the change of each request counter, and the bytes
+    that crossed the client's connection. The counters are the whole server's: another
+    client's requests in the same instant would show too, so a measurement is taken again
+    (up to `tries` times) when the data-moving counters changed; each `op` is repeatable.
+    A copy that moved data itself shows it in every try."""
+    for _ in range(tries):
+        before = counters(env)
+        relay.reset()
+        result = op()
+        moved = relay.up + relay.down
+        after = counters(env)
+        delta = {k: after[k] - before[k] for k in ENDPOINTS}
+        if not any(delta[k] for k in ("GetObject", "PutObject", "UploadPart")):
+            break
+    return result, delta, moved
+
+
+def test_native_copies_move_no_object_bytes(
+    s3_env: dict[str, str], s3_raw: Any, relay: CountingRelay, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    """Every branch that the core plans as a server-side copy (native, native_replace, the
+    cross-kid rewrap, part_copy, rewrap in place) makes no GetObject, PutObject or UploadPart
+    request, and the client's connection carries a few KiB for a multi-MiB object."""
+    src = name("proof-src")
+    data = random_bytes(7 * MIB + 3)
+    isec.s3.Client(s3_raw, ring, part_size=PART).put_object(s3_bucket, src, data, content_type="image/png")
+    ring.add_kek("kek-2", isec.generate_kek(), "decrypt_only")
+    counted = isec.s3.Client(s3_client_for(s3_env, relay.endpoint), ring, part_size=PART)
+    limits = isec.CopyLimits(single_copy_max=4 * MIB, part_min=1 * MIB, part_max=2 * MIB)
+    part_copier = isec.s3.Client(s3_client_for(s3_env, relay.endpoint), ring, copy_limits=limits)
+
+    def rewrap_to_the_other_kid() -> isec.s3.CopyResult:
+        now = s3_raw.head_object(Bucket=s3_bucket, Key=name("proof-rewrap"))["Metadata"]["isec-kid"]
+        ring.set_state("kek-2" if now == "kek-1" else "kek-1", "active")
+        try:
+            return counted.rewrap(s3_bucket, name("proof-rewrap"))
+        finally:
+            ring.set_state("kek-1", "active")
+
+    def copy_under_kek2() -> isec.s3.CopyResult:
+        ring.set_state("kek-2", "active")
+        try:
+            return counted.copy_object(s3_bucket, src, s3_bucket, name("proof-kid"), target_kid="kek-2")
+        finally:
+            ring.set_state("kek-1", "active")
+
+    isec.s3.Client(s3_raw, ring).copy_object(s3_bucket, src, s3_bucket, name("proof-rewrap"))
+
+    cases: list[tuple[str, Callable[[], isec.s3.CopyResult], str]] = [
+        ("native", lambda: counted.copy_object(s3_bucket, src, s3_bucket, name("proof-native")), "CopyObject"),
+        (
+            "native_replace",
+            lambda: counted.copy_object(
+                s3_bucket, src, s3_bucket, name("proof-replace"), metadata_directive="REPLACE", new_metadata={"x": "y"}
+            ),
+            "CopyObject",
+        ),
+        ("native_replace", copy_under_kek2, "CopyObject"),
+        ("native_replace", rewrap_to_the_other_kid, "CopyObject"),
+        ("part_copy", lambda: part_copier.copy_object(s3_bucket, src, s3_bucket, name("proof-parts")), "UploadPartCopy"),
+    ]
+    for action, op, endpoint in cases:
+        result, delta, moved = measured(s3_env, relay, op)
+        print(f"{action:15} {endpoint:15} counters {delta} client connection {moved} B for {len(data)} B")
+        assert result.action == action, (action, result.plan)
+        assert delta["GetObject"] == delta["PutObject"] == delta["UploadPart"] == 0, (action, delta)
+        expected = len(result.plan.ranges) if endpoint == "UploadPartCopy" else 1
+        assert delta[endpoint] >= expected, (action, delta)
+        assert result.plan.client_bytes == 0
+        assert 0 < moved < 16 * 1024, f"{action}: {moved} bytes crossed the client's connection for {len(data)}"
+
+    # Each copy is a real, readable object.
+    reader = isec.s3.Client(s3_raw, ring)
+    for k in ("proof-native", "proof-replace", "proof-kid", "proof-parts", "proof-rewrap"):
+        assert reader.get_object(s3_bucket, name(k)) == data, k
+
+    # The contrast: a re-encrypting copy does move the object both ways.
+    _, delta, moved = measured(
+        s3_env,
+        relay,
+        lambda: counted.copy_object(s3_bucket, src, s3_bucket, name("proof-rotate"), rotate_dek=True),
+        tries=1,
+    )
+    print(f"reencrypt       counters {delta} client connection {moved} B for {len(data)} B")
+    assert delta["GetObject"] >= 1 and delta["UploadPart"] >= 2
+    assert moved > 2 * len(data)
+
+
+# --- copy branches -------------------------------------------------------------------------------
+
+
+def test_copy_native_keeps_everything(client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any) -> None:
+    src, dst = name("c-src"), name("c-dst")
+    data = random_bytes(100_000)
+    client.put_object(s3_bucket, src, data, metadata={"k": "v"}, content_type="text/plain")
+    r = client.copy_object(s3_bucket, src, s3_bucket, dst)
+    assert r.action == "native" and r.plan.metadata is None and r.requests == 1 and r.etag
+    a, ra = raw_get(s3_raw, s3_bucket, src)
+    b, rb = raw_get(s3_raw, s3_bucket, dst)
+    assert a == b and ra["Metadata"] == rb["Metadata"] and rb["ContentType"] == "text/plain"
+    assert client.get_object(s3_bucket, dst) == data
+
+
+def test_copy_replace_carries_the_envelope(client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any) -> None:
+    src, dst = name("r-src"), name("r-dst")
+    data = random_bytes(70_000)
+    put = client.put_object(s3_bucket, src, data, metadata={"old": "1"}, content_type="text/plain")
+    r = client.copy_object(
+        s3_bucket,
+        src,
+        s3_bucket,
+        dst,
+        metadata_directive="REPLACE",
+        new_metadata={"new": "2", "isec": "forged"},
+        content_type="application/json",
+    )
+    assert r.action == "native_replace" and not r.plan.rewrapped
+    _, rb = raw_get(s3_raw, s3_bucket, dst)
+    # The user's "isec" value is overwritten by the source's envelope, never trusted.
+    assert rb["Metadata"] == {"new": "2", "isec": put.envelope.to_text(), "isec-kid": "kek-1"}
+    assert rb["ContentType"] == "application/json"
+    assert client.get_object(s3_bucket, dst) == data
+
+    # REPLACE without a content type keeps the source's.
+    r = client.copy_object(s3_bucket, src, s3_bucket, name("r-dst2"), metadata_directive="REPLACE")
+    assert s3_raw.head_object(Bucket=s3_bucket, Key=name("r-dst2"))["ContentType"] == "text/plain"
+
+
+def test_copy_under_another_kid_rewraps_without_moving_bytes(
+    client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    src, dst = name("k-src"), name("k-dst")
+    data = random_bytes(50_000)
+    put = client.put_object(s3_bucket, src, data, metadata={"m": "1"})
+    kek2 = isec.generate_kek()
+    ring.add_kek("kek-2", kek2)  # now active
+    r = client.copy_object(s3_bucket, src, s3_bucket, dst, target_kid="kek-2")
+    assert r.action == "native_replace" and r.plan.rewrapped
+    a, ra = raw_get(s3_raw, s3_bucket, src)
+    b, rb = raw_get(s3_raw, s3_bucket, dst)
+    assert a == b, "the body is byte-identical: only the wrapped DEK changed"
+    assert rb["Metadata"]["isec-kid"] == "kek-2" and rb["Metadata"]["m"] == "1"
+    assert ra["Metadata"]["isec"] == put.envelope.to_text(), "the source is untouched"
+    only2 = isec.Keyring()
+    only2.add_kek("kek-2", kek2)
+    assert isec.s3.Client(s3_raw, only2).get_object(s3_bucket, dst) == data
+    with expect_error("unknown_kid"):
+        isec.s3.Client(s3_raw, only2).get_object(s3_bucket, src)
+    ring.set_state("kek-1", "disabled")
+    with expect_error("key_disabled"):
+        client.copy_object(s3_bucket, src, s3_bucket, name("k-dst2"), target_kid="kek-2")
+
+
+def test_part_copy_follows_the_planned_frame_aligned_ranges(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    rec = Recorder(s3_raw)
+    limits = isec.CopyLimits(single_copy_max=4 * MIB, part_min=1 * MIB, part_max=2 * MIB)
+    c = isec.s3.Client(rec, ring, part_size=PART, copy_limits=limits)
+    src, dst = name("p-src"), name("p-dst")
+    data = random_bytes(6 * MIB + 12_345)
+    put = c.put_object(s3_bucket, src, data, metadata={"u": "v"}, content_type="text/x-log")
+    rec.calls.clear()
+    r = c.copy_object(s3_bucket, src, s3_bucket, dst)
+    assert r.action == "part_copy" and len(r.plan.ranges) == 4
+    copies = rec.ops("upload_part_copy")
+    sent = sorted((kw["PartNumber"], kw["CopySourceRange"]) for kw in copies)
+    assert sent == [(n, f"bytes={s}-{e - 1}") for n, (s, e) in enumerate(r.plan.ranges, start=1)]
+    # Every cut is on a frame boundary of the source (parts of PART bytes: frames restart at
+    # each part's ciphertext start).
+    part_ct = PART + PART // FRAME * isec.FRAME_OVERHEAD
+    for _, end in r.plan.ranges[:-1]:
+        assert (end % part_ct) % CT_FRAME == 0, end
+    assert not rec.ops("get_object") and not rec.ops("upload_part")
+    head = s3_raw.head_object(Bucket=s3_bucket, Key=dst)
+    assert head["ETag"].endswith('-4"') and head["ContentType"] == "text/x-log"
+    assert head["Metadata"] == {"u": "v", "isec": put.envelope.to_text(), "isec-kid": "kek-1"}
+    assert c.get_object(s3_bucket, dst) == data
+    assert c.get_range(s3_bucket, dst, 2 * MIB - 5, 2 * MIB + 5) == data[2 * MIB - 5 : 2 * MIB + 5]
+
+
+def test_reencrypt_for_dek_rotation(client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any) -> None:
+    for size, label in ((300_000, "small"), (PART + 777, "multipart")):
+        src, dst = name(f"d-src-{label}"), name(f"d-dst-{label}")
+        data = random_bytes(size)
+        put = client.put_object(s3_bucket, src, data, metadata={"keep": "me"}, content_type="text/x-a")
+        ring.add_kek(f"kek-{label}", isec.generate_kek())
+        r = client.copy_object(s3_bucket, src, s3_bucket, dst, rotate_dek=True)
+        assert r.action == "reencrypt" and r.plan.reason == "dek_rotation"
+        info = client.head_object(s3_bucket, dst)
+        assert info.envelope is not None and info.kid == f"kek-{label}"
+        assert info.envelope.salt != put.envelope.salt and info.envelope.declared_size == size
+        assert info.metadata["keep"] == "me" and info.content_type == "text/x-a"
+        assert raw_get(s3_raw, s3_bucket, src)[0] != raw_get(s3_raw, s3_bucket, dst)[0]
+        assert client.get_object(s3_bucket, dst) == data
+
+
+def test_reencrypt_plaintext_source(s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any) -> None:
+    c = isec.s3.Client(s3_raw, ring, part_size=PART)
+    src, dst = name("pt-src"), name("pt-dst")
+    data = random_bytes(PART + 5)
+    s3_raw.put_object(Bucket=s3_bucket, Key=src, Body=data, Metadata={"origin": "legacy-app"})
+    plain = c.copy_object(s3_bucket, src, s3_bucket, name("pt-copy"))
+    assert plain.action == "native"
+    r = c.copy_object(s3_bucket, src, s3_bucket, dst, require_encryption=True)
+    assert r.action == "reencrypt" and r.plan.reason == "encrypt_plaintext"
+    info = c.head_object(s3_bucket, dst)
+    assert info.format == "isec" and info.metadata["origin"] == "legacy-app"
+    assert c.get_object(s3_bucket, dst) == data
+
+
+# --- rewrap --------------------------------------------------------------------------------------
+
+
+def test_rewrap_in_place(
+    client: isec.s3.Client, s3_env: dict[str, str], s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    key = name("rewrap")
+    data = random_bytes(3 * MIB)
+    put = client.put_object(s3_bucket, key, data, metadata={"who": "me"}, content_type="video/mp4")
+    before, _ = raw_get(s3_raw, s3_bucket, key)
+    kek2 = isec.generate_kek()
+    ring.add_kek("kek-2", kek2)
+    r = client.rewrap(s3_bucket, key)
+    assert r.action == "native_replace" and r.plan.rewrapped and r.etag is not None
+    after, ra = raw_get(s3_raw, s3_bucket, key)
+    assert after == before, "rewrap moves no object bytes"
+    assert ra["ContentType"] == "video/mp4" and ra["Metadata"]["who"] == "me"
+    new_env = isec.Envelope.decode_text(ra["Metadata"]["isec"])
+    assert new_env.kid == "kek-2" and new_env.salt == put.envelope.salt
+
+    only2 = isec.Keyring()
+    only2.add_kek("kek-2", kek2)
+    assert isec.s3.Client(s3_raw, only2).get_object(s3_bucket, key) == data
+    only1 = isec.Keyring()
+    with expect_error("unknown_kid"):
+        isec.s3.Client(s3_raw, only1).get_object(s3_bucket, key)
+
+    # Already under the target: nothing to do, nothing written.
+    again = client.rewrap(s3_bucket, key, "kek-2")
+    assert again.action == "native" and again.etag is None and again.requests == 0
+    # Without an active key there is nothing to rewrap to.
+    bare = isec.Keyring()
+    bare.add_kek("kek-2", kek2, "decrypt_only")
+    with expect_error("key_not_active"):
+        isec.s3.Client(s3_raw, bare).rewrap(s3_bucket, key)
+
+
+def test_rewrap_refuses_an_object_that_changed_under_it(
+    client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    key = name("race")
+    client.put_object(s3_bucket, key, b"first")
+    replacement = client.put_object(s3_bucket, name("race-other"), b"second")
+    ring.add_kek("kek-2", isec.generate_kek())
+    rec = Recorder(s3_raw)
+
+    def overwrite(op: str, kw: dict[str, Any]) -> None:
+        if op == "copy_object":
+            other, r = raw_get(s3_raw, s3_bucket, name("race-other"))
+            s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=other, Metadata=r["Metadata"])
+
+    rec.hook = overwrite
+    with pytest.raises(s3_raw.exceptions.ClientError) as e:
+        isec.s3.Client(rec, ring).rewrap(s3_bucket, key)
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    # The concurrent writer's object is intact: its envelope still matches its body.
+    assert client.get_object(s3_bucket, key) == b"second"
+    assert client.head_object(s3_bucket, key).envelope == replacement.envelope
+
+
+# --- table layout (objects written by relays) -----------------------------------------------------
+
+
+def test_table_layout_objects_read_range_and_copy(
+    client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    """A relay's object: parts of any size, a MAC'd segment table in a sidecar object."""
+    key = name("table")
+    env, okey = ring.create_envelope(table=True)
+    sizes = [(1, PART + 1000), (2, 70_000), (4, 333)]
+    data = random_bytes(sum(s for _, s in sizes))
+    mpu = s3_raw.create_multipart_upload(
+        Bucket=s3_bucket, Key=key, Metadata={"isec": env.to_text(), "isec-kid": env.kid}
+    )
+    parts, at = [], 0
+    for n, s in sizes:
+        body = isec.encrypt_part(okey, n, False, data[at : at + s])
+        at += s
+        r = s3_raw.upload_part(Bucket=s3_bucket, Key=key, UploadId=mpu["UploadId"], PartNumber=n, Body=body)
+        parts.append({"PartNumber": n, "ETag": r["ETag"]})
+    s3_raw.complete_multipart_upload(
+        Bucket=s3_bucket, Key=key, UploadId=mpu["UploadId"], MultipartUpload={"Parts": parts}
+    )
+    s3_raw.put_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(key), Body=isec.SegmentTable(sizes).encode(okey))
+
+    assert client.get_object(s3_bucket, key) == data
+    assert b"".join(client.iter_object(s3_bucket, key)) == data
+    a = PART + 990
+    assert client.get_range(s3_bucket, key, a, a + 20) == data[a : a + 20]
+
+    dst = name("table-copy")
+    r = client.copy_object(s3_bucket, key, s3_bucket, dst)
+    assert r.action == "native" and r.plan.copy_sidecar and r.requests == 2
+    assert client.get_object(s3_bucket, dst) == data
+
+    bad = bytearray(isec.SegmentTable(sizes).encode(okey))
+    bad[-1] ^= 1
+    s3_raw.put_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(dst), Body=bytes(bad))
+    with expect_error("authentication_failed"):
+        client.get_object(s3_bucket, dst)
+
+
+def test_part_retries_and_workers_are_validated(s3_raw: Any, ring: isec.Keyring) -> None:
+    for kw in ({"part_size": 0}, {"max_workers": 0}, {"part_retries": -1}):
+        with pytest.raises(ValueError):
+            isec.s3.Client(s3_raw, ring, **kw)  # type: ignore[arg-type]
+
+
+def test_file_object_body_is_read_from_its_position(client: isec.s3.Client, s3_bucket: str, name: Any) -> None:
+    buf = io.BytesIO(b"skip" + b"payload")
+    buf.read(4)
+    client.put_object(s3_bucket, name("pos"), buf)
+    assert client.get_object(s3_bucket, name("pos")) == b"payload"
