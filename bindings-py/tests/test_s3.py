@@ -152,6 +152,7 @@ class Recorder:
         self.active = 0
         self.max_active = 0
         self.hook: Callable[[str, dict[str, Any]], None] = lambda op, kw: None
+        self.error: Callable[[str], Exception] = lambda op: ConnectionError(f"injected failure of {op}")
 
     def __getattr__(self, op: str) -> Any:
         real = getattr(self.inner, op)
@@ -168,7 +169,7 @@ class Recorder:
                 if op == "upload_part":
                     time.sleep(0.05)  # long enough for the pool's other workers to start
                 if failing:
-                    raise ConnectionError(f"injected failure of {op}")
+                    raise self.error(op)
                 return real(**kw)
             finally:
                 if op == "upload_part":
@@ -230,6 +231,19 @@ def test_failed_upload_is_aborted(s3_raw: Any, ring: isec.Keyring, s3_bucket: st
     assert uploads == []
     with pytest.raises(s3_raw.exceptions.NoSuchKey):
         s3_raw.get_object(Bucket=s3_bucket, Key=key)
+    assert len([kw for kw in rec.ops("upload_part") if kw["PartNumber"] == 2]) == 2, "one retry"
+
+    # A refusal (4xx) is not retried: it would only be refused again.
+    from botocore.exceptions import ClientError
+
+    rec.calls.clear()
+    rec.error = lambda op: ClientError(
+        {"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, op
+    )
+    with pytest.raises(ClientError):
+        c.put_object(s3_bucket, key, random_bytes(3 * PART))
+    assert len([kw for kw in rec.ops("upload_part") if kw["PartNumber"] == 2]) == 1
+    assert len(rec.ops("abort_multipart_upload")) == 1
 
 
 # --- ranges --------------------------------------------------------------------------------------

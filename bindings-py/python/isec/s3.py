@@ -54,6 +54,7 @@ from ._isec import (
     CopyPlan,
     Decryptor,
     Envelope,
+    IsecError,
     IsecSource,
     Keyring,
     ObjectKey,
@@ -241,7 +242,9 @@ class Client:
                 details = env.inspect(size)
                 pt = details.get("plaintext_len")
                 plaintext_len = pt if isinstance(pt, int) else None
-            except Exception:  # noqa: BLE001 - the table layout, or a stored size the layout cannot have
+            except IsecError:
+                # The table layout (its length needs the table), or a stored size the layout
+                # cannot have: the envelope's own fields still describe the object.
                 details = env.inspect()
         return ObjectInfo(
             bucket=bucket,
@@ -446,9 +449,9 @@ class Client:
             try:
                 r = self.s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body)
                 return {"PartNumber": n, "ETag": r["ETag"]}, memoryview(body).nbytes
-            except Exception:
+            except Exception as e:
                 attempt += 1
-                if attempt > self.part_retries:
+                if attempt > self.part_retries or _refused(e):
                     raise
 
     # --- get -----------------------------------------------------------------------------------
@@ -596,7 +599,8 @@ class Client:
         (SPEC.md §10.2). An object already under ``new_kid`` is left alone (``etag`` None)."""
         kid = new_kid if new_kid is not None else self.keyring.active_kid
         if kid is None:
-            self.keyring.create_envelope()  # raises the core's key_not_active
+            # No active key: let the core raise its typed key_not_active.
+            self.keyring.create_envelope()
         return self.copy_object(bucket, key, bucket, key, target_kid=kid)
 
     def _execute(
@@ -751,6 +755,14 @@ class Client:
 def _encrypting(okey: ObjectKey, n: int, last: bool, data: Buffer) -> Callable[[], Buffer]:
     """A part body maker: a fresh encryption (fresh nonce prefix) at every call."""
     return lambda: encrypt_part(okey, n, last, data)
+
+
+def _refused(e: Exception) -> bool:
+    """Whether S3 answered with a client error that a retry would only repeat (access
+    denied, no such upload...), as opposed to a lost connection, a timeout or a 5xx."""
+    response = getattr(e, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
 
 
 def _constant(body: bytes) -> Callable[[], Buffer]:
