@@ -43,10 +43,14 @@ def client(s3_raw: Any, ring: isec.Keyring) -> isec.s3.Client:
 
 
 @pytest.fixture
-def name() -> Iterator[Callable[[str], str]]:
-    """Unique object keys per test, so runs and suites never collide."""
+def name(s3_raw: Any, s3_bucket: str) -> Iterator[Callable[[str], str]]:
+    """Unique object keys per test, so runs and suites never collide; deleted afterwards
+    (sidecars included), so a long-running server does not fill up."""
     prefix = f"t-{uuid.uuid4().hex[:12]}"
     yield lambda suffix: f"{prefix}/{suffix}"
+    listed = s3_raw.list_objects_v2(Bucket=s3_bucket, Prefix=prefix).get("Contents", [])
+    if listed:
+        s3_raw.delete_objects(Bucket=s3_bucket, Delete={"Objects": [{"Key": o["Key"]} for o in listed]})
 
 
 def raw_get(s3: Any, bucket: str, key: str) -> tuple[bytes, dict[str, Any]]:
