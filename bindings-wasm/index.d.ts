@@ -66,8 +66,6 @@ export declare function fetchAndDecryptRange(
 export declare function toBytes(chunk: BufferSource): Uint8Array
 
 interface StreamStrategies {
-  /** Input gathered before each call into the context (default: 16 frames, at least 1 MiB). */
-  batchBytes?: number
   writableStrategy?: QueuingStrategy<BufferSource>
   readableStrategy?: QueuingStrategy<Uint8Array>
 }

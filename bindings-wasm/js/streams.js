@@ -3,10 +3,14 @@
 //   file.stream().pipeThrough(new EncryptStream(key)).pipeTo(upload)
 //   response.body.pipeThrough(new DecryptStream(key)).pipeTo(sink)
 //
-// Each stream holds one core context, which buffers at most one frame. Backpressure is the
-// TransformStream's own: `transform` returns the context's promise, so the next chunk is not
-// taken until the previous one is encrypted (or verified and decrypted) and enqueued, and
-// the readable side holds no more than its high-water mark. No format logic lives here.
+// Each stream holds one core context. On the WebCrypto backend, frames go to WebCrypto as
+// soon as they are complete and several stay in flight while the stream reads on (a
+// context's `_pump`), so WebCrypto's thread keeps working while this one reads the source;
+// their output is enqueued in order by later calls and by `flush`. Backpressure is the
+// TransformStream's own, plus the context's bound on frames in flight: `transform` waits
+// for the oldest frame when that bound is reached. No chunk is kept after `transform`
+// returns (a frame split across chunks is copied into the context's one frame buffer). No
+// format logic lives here.
 
 /** A chunk as bytes: Uint8Array, any ArrayBufferView, or ArrayBuffer. */
 export function toBytes(chunk) {
@@ -17,41 +21,21 @@ export function toBytes(chunk) {
 }
 
 export function makeStreams(wasm) {
-  // `parts`: enqueue the output as the pieces the context hands over (WebCrypto's own result
-  // buffers) instead of one concatenated array. DecryptStream does (each piece is a frame's
-  // plaintext); EncryptStream does not, since its pieces alternate 12-byte nonces with
-  // ciphertexts, and one chunk per call serves uploads and readers better than a copy saved.
-  //
-  // Chunks are gathered until `batchBytes` (default: 16 frames, at least 1 MiB) before the
-  // context is called, so that several frames' WebCrypto calls run at once (each costs tens of
-  // microseconds on its own); `Blob.stream()` delivers chunks of 64 KiB or so. Chunks written
-  // to the stream are kept until then, as a WritableStream's chunks may be.
-  function transformer(ctx, parts, batchBytes) {
-    const batch = batchBytes ?? Math.max(1 << 20, 16 * ctx.frameCiphertextLength)
-    let pending = []
-    let pendingBytes = 0
-    const enqueue = (controller, out) => {
-      if (parts) for (const piece of out) controller.enqueue(piece)
-      else if (out.length > 0) controller.enqueue(out)
-    }
-    const drain = async (controller) => {
-      if (pending.length === 0) return
-      const chunks = pending
-      pending = []
-      pendingBytes = 0
-      enqueue(controller, await (parts ? ctx.updateParts(chunks) : ctx.update(chunks)))
+  // Output is enqueued as the pieces the context hands over, without concatenation: for
+  // encryption each frame's 12-byte nonce and then WebCrypto's `ciphertext || tag` buffer,
+  // for decryption each frame's verified plaintext.
+  function transformer(ctx) {
+    const enqueue = (controller, pieces) => {
+      for (const piece of pieces) controller.enqueue(piece)
     }
     return {
       async transform(chunk, controller) {
         const bytes = toBytes(chunk)
         if (bytes.length === 0) return
-        pending.push(bytes)
-        pendingBytes += bytes.length
-        if (pendingBytes >= batch) await drain(controller)
+        enqueue(controller, await ctx._pump(bytes))
       },
       async flush(controller) {
-        await drain(controller)
-        enqueue(controller, await (parts ? ctx.finalParts() : ctx.final()))
+        enqueue(controller, await ctx.finalParts())
         ctx.free()
       },
     }
@@ -63,12 +47,12 @@ export function makeStreams(wasm) {
    */
   class EncryptStream extends TransformStream {
     constructor(key, options = {}) {
-      const { partNumber, isLast = false, backend, batchBytes, writableStrategy, readableStrategy } = options
+      const { partNumber, isLast = false, backend, writableStrategy, readableStrategy } = options
       const ctx =
         partNumber === undefined
           ? new wasm.Encryptor(key, { backend })
           : wasm.Encryptor.forPart(key, partNumber, isLast, { backend })
-      super(transformer(ctx, false, batchBytes), writableStrategy, readableStrategy)
+      super(transformer(ctx), writableStrategy, readableStrategy)
       this.backend = ctx.backend
     }
   }
@@ -82,7 +66,7 @@ export function makeStreams(wasm) {
    */
   class DecryptStream extends TransformStream {
     constructor(key, options = {}) {
-      const { shape, start, end, backend, batchBytes, writableStrategy, readableStrategy } = options
+      const { shape, start, end, backend, writableStrategy, readableStrategy } = options
       let ctx
       if (start !== undefined || end !== undefined) {
         if (!shape) throw wasm.isecError('invalid_parameter', 'a ranged DecryptStream needs { shape }')
@@ -92,7 +76,7 @@ export function makeStreams(wasm) {
       } else {
         ctx = new wasm.Decryptor(key, { backend })
       }
-      super(transformer(ctx, true, batchBytes), writableStrategy, readableStrategy)
+      super(transformer(ctx), writableStrategy, readableStrategy)
       this.backend = ctx.backend
     }
   }

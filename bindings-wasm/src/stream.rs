@@ -12,6 +12,7 @@
 //! one is pending is `invalid_state`), and after any error it refuses further use.
 
 use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use isec_core::cipher::{RustCrypto, Unsealed};
@@ -22,12 +23,12 @@ use isec_core::{
 };
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
 use crate::error::{Failure, Fallible, to_js};
 use crate::keys::ObjectKey;
 use crate::ops::Shape;
-use crate::webcrypto::{self, MAX_IN_FLIGHT, Sink, Subtle};
+use crate::webcrypto::{self, Sink, Subtle};
 use crate::{Backend, num, to_u64};
 
 fn u32_of(x: usize) -> Fallible<u32> {
@@ -125,18 +126,76 @@ enum EncCtx {
     Web(WebEnc),
 }
 
-/// Seals frames of one segment encryption with WebCrypto under the segment's key, imported
-/// once.
-pub(crate) struct Sealer {
-    subtle: Subtle,
-    key: CoreKey,
+/// A frame whose WebCrypto call is in flight.
+struct Flight {
+    nonce: [u8; NONCE_LEN],
+    /// Encryption: the plaintext length; decryption: the whole frame's length.
+    len: usize,
+    /// Decryption: the segment whose key the frame went out under, and whether it ends the
+    /// input.
     segment: u32,
-    crypto_key: Option<JsValue>,
+    at_end: bool,
+    /// `None`: a frame too short to hold a tag, never sent (core rejects it in its turn).
+    call: Option<JsFuture>,
 }
 
-impl Sealer {
-    pub(crate) fn new(key: &CoreKey, segment: u32) -> Fallible<Self> {
-        Ok(Self { subtle: webcrypto::require()?, key: key.clone(), segment, crypto_key: None })
+/// An encryptor whose frames WebCrypto seals. Core decides every frame's nonce, position and
+/// the size limits through its in-place API (`seal_frame_in_place`, `finish_in_place`),
+/// given a frame-sized scratch buffer in wasm memory; with `cipher::Unsealed` it writes the
+/// nonce and leaves the body alone, so the plaintext itself never enters wasm memory: it goes
+/// from the caller's chunks straight to `crypto.subtle.encrypt`, which copies it when called.
+///
+/// Frames are sent as soon as they are complete and known not to be the last (core's own
+/// encryptor likewise holds back a full frame until more input arrives); up to
+/// `webcrypto::window` of them are in flight while later input is cut, and their results
+/// are written out in order. A frame split across chunks, and the held-back frame, are
+/// gathered in one frame-sized array reused for every frame (no caller's chunk is kept
+/// beyond the call that passed it).
+struct WebEnc {
+    enc: Option<CoreEnc<Unsealed>>,
+    subtle: Subtle,
+    key: CoreKey,
+    /// SPEC.md §4: segment 0 for the single layout, the part number otherwise.
+    segment: u32,
+    crypto_key: Option<JsValue>,
+    /// Plaintext bytes per frame.
+    frame: usize,
+    window: usize,
+    /// The frame being gathered (JS memory, reused), and how much of it is filled.
+    buf: Option<Uint8Array>,
+    held: usize,
+    /// Frame-sized scratch for core's in-place calls: nonce in front, body untouched.
+    scratch: Vec<u8>,
+    flights: VecDeque<Flight>,
+}
+
+impl WebEnc {
+    fn new(key: &CoreKey, part: Option<(u32, bool)>, prefix: Option<isec_core::Prefix>) -> Fallible<Self> {
+        let full = frame_ct_len(key)?;
+        Ok(Self {
+            enc: Some(make_encryptor(key, part, prefix)?),
+            subtle: webcrypto::require()?,
+            key: key.clone(),
+            segment: part.map_or(0, |p| p.0),
+            crypto_key: None,
+            frame: full - FRAME_OVERHEAD,
+            window: webcrypto::window(full),
+            buf: None,
+            held: 0,
+            scratch: vec![0u8; full],
+            flights: VecDeque::new(),
+        })
+    }
+
+    fn core(&mut self) -> Fallible<&mut CoreEnc<Unsealed>> {
+        self.enc.as_mut().ok_or(Failure::Core(CoreError::InvalidState))
+    }
+
+    fn buffer(&mut self) -> Fallible<Uint8Array> {
+        if self.buf.is_none() {
+            self.buf = Some(Uint8Array::new_with_length(u32_of(self.frame)?));
+        }
+        self.buf.clone().ok_or(Failure::Core(CoreError::InvalidState))
     }
 
     async fn crypto_key(&mut self) -> Fallible<JsValue> {
@@ -148,125 +207,129 @@ impl Sealer {
         Ok(k)
     }
 
-    /// The frames `nonce || AES-256-GCM(plaintext) || tag`: concatenated, or as pieces.
-    pub(crate) async fn seal(&mut self, frames: &[(Uint8Array, [u8; NONCE_LEN])], parts: bool) -> Fallible<JsValue> {
-        if frames.is_empty() {
-            return Ok(Sink::new(parts, 0)?.into_js());
+    /// Writes the oldest frame in flight, once sealed.
+    async fn land(&mut self, sink: &mut Sink) -> Fallible<()> {
+        if let Some(f) = self.flights.pop_front() {
+            let call = f.call.ok_or(Failure::Core(CoreError::InvalidState))?;
+            sink.put_frame(&f.nonce, &webcrypto::sealed(call.await, f.len)?)?;
         }
-        let k = self.crypto_key().await?;
-        webcrypto::seal_frames(&self.subtle, &k, frames, parts).await
-    }
-}
-
-/// An encryptor whose frames WebCrypto seals. Core decides every frame's nonce, position and
-/// the size limits through its in-place API (`seal_frame_in_place`, `finish_in_place`),
-/// given a frame-sized scratch buffer in wasm memory; with `cipher::Unsealed` it writes the
-/// nonce and leaves the body alone, so the plaintext itself never enters wasm memory: it goes
-/// from the caller's chunks straight to `crypto.subtle.encrypt`. As core's own streaming
-/// encryptor does, a full frame is held back until more input shows it is not the last.
-struct WebEnc {
-    enc: CoreEnc<Unsealed>,
-    sealer: Sealer,
-    /// Plaintext bytes per frame.
-    frame: usize,
-    /// The frame being filled (JS memory), and how much of it is filled.
-    held: Option<Uint8Array>,
-    held_len: usize,
-    /// Frame-sized scratch for core's in-place calls: nonce in front, body untouched.
-    scratch: Vec<u8>,
-}
-
-type PtFrame = (Uint8Array, [u8; NONCE_LEN]);
-
-impl WebEnc {
-    fn new(key: &CoreKey, part: Option<(u32, bool)>, prefix: Option<isec_core::Prefix>) -> Fallible<Self> {
-        let frame = frame_ct_len(key)? - FRAME_OVERHEAD;
-        Ok(Self {
-            enc: make_encryptor(key, part, prefix)?,
-            // SPEC.md §4: segment 0 for the single layout, the part number otherwise.
-            sealer: Sealer::new(key, part.map_or(0, |p| p.0))?,
-            frame,
-            held: None,
-            held_len: 0,
-            scratch: vec![0u8; frame + FRAME_OVERHEAD],
-        })
+        Ok(())
     }
 
-    /// Core's nonce for the next full, non-final frame.
-    fn next_nonce(&mut self) -> Fallible<[u8; NONCE_LEN]> {
-        self.enc.seal_frame_in_place(&mut self.scratch)?;
-        let mut n = [0u8; NONCE_LEN];
-        n.copy_from_slice(&self.scratch[..NONCE_LEN]);
-        Ok(n)
+    /// Writes frames in flight, oldest first, until at most `keep` remain.
+    async fn drain(&mut self, keep: usize, sink: &mut Sink) -> Fallible<()> {
+        while self.flights.len() > keep {
+            self.land(sink).await?;
+        }
+        Ok(())
     }
 
-    /// The frames `chunk` completes (each known not to be the last), with their nonces. The
-    /// held frame is a fresh array owned here, handed to WebCrypto as it is once complete.
-    fn cut(&mut self, chunk: &Uint8Array) -> Fallible<Vec<PtFrame>> {
+    /// Sends one frame's plaintext with its nonce from core (`None`: the next full frame,
+    /// known not to be the last), after making room in the window.
+    async fn send(&mut self, pt: &Uint8Array, nonce: Option<[u8; NONCE_LEN]>, sink: &mut Sink) -> Fallible<()> {
+        let keep = self.window - 1;
+        self.drain(keep, sink).await?;
+        let key = self.crypto_key().await?;
+        let nonce = match nonce {
+            Some(n) => n,
+            None => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                let r = self.core().and_then(|e| Ok(e.seal_frame_in_place(&mut scratch)?));
+                let mut n = [0u8; NONCE_LEN];
+                n.copy_from_slice(&scratch[..NONCE_LEN]);
+                self.scratch = scratch;
+                r?;
+                n
+            }
+        };
+        let call = webcrypto::seal(&self.subtle, &key, &nonce, pt)?;
+        self.flights.push_back(Flight {
+            nonce,
+            len: pt.length() as usize,
+            segment: self.segment,
+            at_end: false,
+            call: Some(call),
+        });
+        Ok(())
+    }
+
+    /// Whether `n` more bytes only fill the held frame (nothing to send): the caller may then
+    /// [`WebEnc::absorb`] them without going async.
+    fn absorbs(&self, n: usize) -> bool {
+        self.held + n <= self.frame
+    }
+
+    /// Copies `chunk` into the held frame; only when [`WebEnc::absorbs`] said so.
+    fn absorb(&mut self, chunk: &Uint8Array) -> Fallible<()> {
+        let buf = self.buffer()?;
+        buf.set(chunk, u32_of(self.held)?);
+        self.held += chunk.length() as usize;
+        Ok(())
+    }
+
+    /// Cuts `chunk` into frames and sends every frame that more input shows is not the last.
+    async fn push(&mut self, chunk: &Uint8Array, sink: &mut Sink) -> Fallible<()> {
         let f = self.frame;
         let len = chunk.length() as usize;
-        let mut frames = Vec::new();
         let mut at = 0;
         while at < len {
-            if self.held_len == f {
-                // More input follows the held full frame: it is not the last.
-                let held = self.held.take().ok_or(Failure::Core(CoreError::InvalidState))?;
-                frames.push((held, self.next_nonce()?));
-                self.held_len = 0;
-            } else if self.held_len == 0 && len - at > f {
-                frames.push((chunk.subarray(u32_of(at)?, u32_of(at + f)?), self.next_nonce()?));
+            if self.held == f {
+                // More input follows the held full frame: it is not the last. WebCrypto
+                // copies it when called, so the buffer is free again right after.
+                let buf = self.buffer()?;
+                self.send(&buf, None, sink).await?;
+                self.held = 0;
+            } else if self.held == 0 && len - at > f {
+                self.send(&chunk.subarray(u32_of(at)?, u32_of(at + f)?), None, sink).await?;
                 at += f;
-            } else if self.held_len == 0 {
-                // The rest of the chunk (at most a frame): a copy, since the caller may reuse
-                // its buffer once this call resolves.
-                self.held = Some(chunk.slice(u32_of(at)?, u32_of(len)?));
-                self.held_len = len - at;
-                at = len;
             } else {
-                let take = (f - self.held_len).min(len - at);
-                let held = self.held.take().ok_or(Failure::Core(CoreError::InvalidState))?;
-                let grown = if held.length() as usize >= self.held_len + take {
-                    held
-                } else {
-                    let g = Uint8Array::new_with_length(u32_of(f)?);
-                    g.set(&held.subarray(0, u32_of(self.held_len)?), 0);
-                    g
-                };
-                grown.set(&chunk.subarray(u32_of(at)?, u32_of(at + take)?), u32_of(self.held_len)?);
-                self.held = Some(grown);
-                self.held_len += take;
+                let take = (f - self.held).min(len - at);
+                self.absorb(&chunk.subarray(u32_of(at)?, u32_of(at + take)?))?;
                 at += take;
             }
         }
-        Ok(frames)
+        Ok(())
     }
 
-    /// The final frame: what is held (possibly empty), sealed as the segment's last.
-    fn last(self) -> Fallible<(PtFrame, Sealer)> {
-        let Self { enc, sealer, held, held_len, mut scratch, .. } = self;
-        let frame = scratch.get_mut(..held_len + FRAME_OVERHEAD).ok_or(Failure::Core(CoreError::InvalidState))?;
+    /// Seals the held bytes (possibly none) as the segment's last frame and writes every
+    /// frame still in flight.
+    async fn finish(mut self, sink: &mut Sink) -> Fallible<()> {
+        let held = self.held;
+        let enc = self.enc.take().ok_or(Failure::Core(CoreError::InvalidState))?;
+        let frame = self.scratch.get_mut(..held + FRAME_OVERHEAD).ok_or(Failure::Core(CoreError::InvalidState))?;
         enc.finish_in_place(frame)?;
-        let mut n = [0u8; NONCE_LEN];
-        n.copy_from_slice(&frame[..NONCE_LEN]);
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&frame[..NONCE_LEN]);
         let pt = match held {
-            Some(h) => h.subarray(0, u32_of(held_len)?),
-            None => Uint8Array::new_with_length(0),
+            0 => Uint8Array::new_with_length(0),
+            _ => self.buffer()?.subarray(0, u32_of(held)?),
         };
-        Ok(((pt, n), sealer))
+        self.send(&pt, Some(nonce), sink).await?;
+        self.drain(0, sink).await
     }
 
-    /// Bytes `update` returns for `n` more input bytes: the frames it completes.
+    /// Bytes of frames in flight, once sealed.
+    fn in_flight(&self) -> usize {
+        self.flights.iter().map(|f| f.len + FRAME_OVERHEAD).sum()
+    }
+
+    /// Bytes `update` returns for `n` more input bytes: the frames in flight and those it
+    /// completes.
     fn update_len(&self, n: usize) -> usize {
-        let total = self.held_len + n;
-        if total == 0 { 0 } else { (total - 1) / self.frame * (self.frame + FRAME_OVERHEAD) }
+        let total = self.held + n;
+        let sent = if total == 0 { 0 } else { (total - 1) / self.frame * (self.frame + FRAME_OVERHEAD) };
+        self.in_flight() + sent
     }
 
-    /// A whole segment: `update(pt)` then `final()`.
-    async fn run(mut self, pt: &Uint8Array) -> Fallible<Uint8Array> {
-        let mut frames = self.cut(pt)?;
-        let (last, mut sealer) = self.last()?;
-        frames.push(last);
-        Ok(sealer.seal(&frames, false).await?.unchecked_into())
+    /// Plaintext bytes taken so far.
+    fn consumed(&self) -> u64 {
+        self.enc.as_ref().map_or(0, CoreEnc::consumed) + self.held as u64
+    }
+
+    /// A whole segment: `update(pt)` then `final()`, written to `sink`.
+    async fn run(mut self, pt: &Uint8Array, sink: &mut Sink) -> Fallible<()> {
+        self.push(pt, sink).await?;
+        self.finish(sink).await
     }
 }
 
@@ -306,7 +369,10 @@ impl Encryptor {
         }
     }
 
-    fn update_impl(&self, chunk: &JsValue, parts: bool) -> Promise {
+    /// `update` (`pump` false: every frame the input completes is written before the promise
+    /// resolves) or the streams' `_pump` (`pump` true: frames may stay in flight, written by
+    /// a later call; output as pieces).
+    fn update_impl(&self, chunk: &JsValue, parts: bool, pump: bool) -> Promise {
         let chunks = match chunks_of(chunk) {
             Ok(c) => c,
             Err(e) => return settle(Err(e)),
@@ -321,17 +387,26 @@ impl Encryptor {
                 *self.slot.borrow_mut() = Slot::Ready(EncCtx::Wasm(e));
                 settle(r.map(|v| wasm_out(&v, parts)))
             }
+            EncCtx::Web(mut w) if (pump || w.flights.is_empty()) && w.absorbs(total_len(&chunks)) => {
+                // Input that only fills the held frame: no WebCrypto call, no await.
+                let r = chunks.iter().try_for_each(|c| w.absorb(c)).and_then(|()| Ok(Sink::new(parts, 0)?.into_js()));
+                *self.slot.borrow_mut() = if r.is_ok() { Slot::Ready(EncCtx::Web(w)) } else { Slot::Done };
+                settle(r)
+            }
             EncCtx::Web(mut w) => {
-                let frames = chunks.iter().try_fold(Vec::new(), |mut all, c| {
-                    all.extend(w.cut(c)?);
-                    Ok::<_, Failure>(all)
-                });
                 let slot = self.slot.clone();
                 future_to_promise(async move {
-                    let r = match frames {
-                        Ok(frames) => w.sealer.seal(&frames, parts).await,
-                        Err(e) => Err(e),
-                    };
+                    let r = async {
+                        let mut sink = Sink::new(parts, w.update_len(total_len(&chunks)))?;
+                        for c in &chunks {
+                            w.push(c, &mut sink).await?;
+                        }
+                        if !pump {
+                            w.drain(0, &mut sink).await?;
+                        }
+                        Ok::<_, Failure>(sink.into_js())
+                    }
+                    .await;
                     // Core marked itself failed on its own errors; WebCrypto failures too.
                     *slot.borrow_mut() = if r.is_ok() { Slot::Ready(EncCtx::Web(w)) } else { Slot::Done };
                     r.map_err(|e| to_js(&e))
@@ -348,12 +423,15 @@ impl Encryptor {
         *self.slot.borrow_mut() = Slot::Done;
         match ctx {
             EncCtx::Wasm(e) => settle(wasm_finish(e).map(|v| wasm_out(&v, parts))),
-            EncCtx::Web(w) => match w.last() {
-                Err(e) => settle(Err(e)),
-                Ok((last, mut sealer)) => {
-                    future_to_promise(async move { sealer.seal(&[last], parts).await.map_err(|e| to_js(&e)) })
+            EncCtx::Web(w) => future_to_promise(async move {
+                let r = async {
+                    let mut sink = Sink::new(parts, w.in_flight() + w.held + FRAME_OVERHEAD)?;
+                    w.finish(&mut sink).await?;
+                    Ok::<_, Failure>(sink.into_js())
                 }
-            },
+                .await;
+                r.map_err(|e| to_js(&e))
+            }),
         }
     }
 }
@@ -416,7 +494,7 @@ impl Encryptor {
     pub fn final_length(&self) -> f64 {
         num(self.len_of(|c| match c {
             EncCtx::Wasm(e) => e.finish_len(),
-            EncCtx::Web(w) => w.held_len + FRAME_OVERHEAD,
+            EncCtx::Web(w) => w.in_flight() + w.held + FRAME_OVERHEAD,
         }) as u64)
     }
 
@@ -426,7 +504,7 @@ impl Encryptor {
     pub fn consumed(&self) -> f64 {
         match &*self.slot.borrow() {
             Slot::Ready(EncCtx::Wasm(e)) => num(e.consumed()),
-            Slot::Ready(EncCtx::Web(w)) => num(w.enc.consumed() + w.held_len as u64),
+            Slot::Ready(EncCtx::Web(w)) => num(w.consumed()),
             _ => 0.0,
         }
     }
@@ -439,7 +517,7 @@ impl Encryptor {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] chunk: &JsValue,
     ) -> Promise {
-        self.update_impl(chunk, false)
+        self.update_impl(chunk, false, false)
     }
 
     /// `update` resolving to the output as pieces, without concatenating them (what
@@ -449,7 +527,16 @@ impl Encryptor {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] chunk: &JsValue,
     ) -> Promise {
-        self.update_impl(chunk, true)
+        self.update_impl(chunk, true, false)
+    }
+
+    /// What `EncryptStream` calls: `updateParts`, except that frames may stay in flight in
+    /// WebCrypto when the call resolves (a later call or `finalParts` hands them over), so
+    /// that WebCrypto keeps working while the stream reads its next chunk. The chunk itself
+    /// is not kept.
+    #[wasm_bindgen(js_name = _pump, skip_typescript)]
+    pub fn pump(&self, chunk: &JsValue) -> Promise {
+        self.update_impl(chunk, true, true)
     }
 
     /// Seals the final frame and ends the segment; resolves to it.
@@ -559,18 +646,30 @@ enum Cut {
 }
 
 /// A decryptor whose frames WebCrypto opens; every check is core's. The ciphertext stays in
-/// JS memory: core needs only each frame's length and nonce, and WebCrypto reads the frames
-/// from views of the caller's chunks (a frame split across chunks is copied into one
-/// frame-sized buffer).
+/// JS memory: core needs only each frame's length and nonce, and WebCrypto reads each frame
+/// from a view of the caller's chunk (a frame split across chunks is gathered in one
+/// frame-sized array, reused for every such frame; no caller's chunk is kept beyond the call
+/// that passed it).
+///
+/// Frames are sent as soon as they are complete, up to `webcrypto::window` at a time, each
+/// under the key of the segment core predicts for it (`external_segment_ahead`); in order,
+/// core then names the frame's segment (`external_segment`), which for an authentic object is
+/// the predicted one, and accepts or rejects it (`external_accept` / `external_reject`).
+/// Plaintext is released only after that.
 struct WebDec {
     dec: CoreDec<RustCrypto>,
     cut: Cut,
-    /// A partial frame: its first `held` bytes.
-    partial: Option<Uint8Array>,
+    /// Full frame length (frame size + 28).
+    full: usize,
+    window: usize,
+    /// A frame split across chunks: its first `held` bytes (JS memory, reused).
+    buf: Option<Uint8Array>,
     held: usize,
     subtle: Subtle,
     key: CoreKey,
-    crypto_key: Option<(u32, JsValue)>,
+    /// Segment keys imported so far (the current segment's and the next one's).
+    crypto_keys: VecDeque<(u32, JsValue)>,
+    flights: VecDeque<Flight>,
     failed: bool,
 }
 
@@ -595,14 +694,18 @@ impl WebDec {
     }
 
     fn build(key: &CoreKey, dec: CoreDec<RustCrypto>, cut: Cut) -> Fallible<Self> {
+        let full = frame_ct_len(key)?;
         Ok(Self {
             dec,
             cut,
-            partial: None,
+            full,
+            window: webcrypto::window(full),
+            buf: None,
             held: 0,
             subtle: webcrypto::require()?,
             key: key.clone(),
-            crypto_key: None,
+            crypto_keys: VecDeque::new(),
+            flights: VecDeque::new(),
             failed: false,
         })
     }
@@ -621,110 +724,140 @@ impl WebDec {
         }
     }
 
-    /// Cuts the complete frames of the held partial frame plus `chunk`; keeps what is left
-    /// of a frame. Returns the frames and the bytes past the last expected frame.
-    fn cut_frames(&mut self, chunk: &Uint8Array) -> Fallible<(Vec<Uint8Array>, usize)> {
-        let len = chunk.length() as usize;
-        let mut frames = Vec::new();
-        let mut at = 0usize;
-        while at < len {
-            let Some(need) = self.need() else { break };
-            if self.held > 0 || len - at < need {
-                // A frame split across chunks: gathered in a fresh frame-sized array, which
-                // becomes the frame once complete.
-                let buf = match self.partial.take() {
-                    Some(b) if b.length() as usize >= need => b,
-                    Some(b) => {
-                        let g = Uint8Array::new_with_length(u32_of(need)?);
-                        g.set(&b.subarray(0, u32_of(self.held)?), 0);
-                        g
-                    }
-                    None => Uint8Array::new_with_length(u32_of(need)?),
-                };
-                let take = (need - self.held).min(len - at);
-                buf.set(&chunk.subarray(u32_of(at)?, u32_of(at + take)?), u32_of(self.held)?);
-                self.held += take;
-                at += take;
-                if self.held < need {
-                    self.partial = Some(buf);
-                    break;
-                }
-                frames.push(buf.subarray(0, u32_of(need)?));
-                self.held = 0;
-            } else {
-                frames.push(chunk.subarray(u32_of(at)?, u32_of(at + need)?));
-                at += need;
-            }
-            self.advance_cut();
+    fn buffer(&mut self) -> Fallible<Uint8Array> {
+        if self.buf.is_none() {
+            self.buf = Some(Uint8Array::new_with_length(u32_of(self.full)?));
         }
-        Ok((frames, len - at))
+        self.buf.clone().ok_or(Failure::Core(CoreError::InvalidState))
     }
 
     async fn crypto_key(&mut self, segment: u32) -> Fallible<JsValue> {
-        if let Some((s, k)) = &self.crypto_key {
-            if *s == segment {
-                return Ok(k.clone());
-            }
+        if let Some((_, k)) = self.crypto_keys.iter().find(|(s, _)| *s == segment) {
+            return Ok(k.clone());
         }
         let k = webcrypto::segment_key(&self.subtle, &self.key, segment, "decrypt").await?;
-        self.crypto_key = Some((segment, k.clone()));
+        if self.crypto_keys.len() >= 2 {
+            self.crypto_keys.pop_front();
+        }
+        self.crypto_keys.push_back((segment, k.clone()));
         Ok(k)
     }
 
-    /// Opens `frames` in order, putting the plaintext core releases into `sink`. `at_end`:
-    /// the last frame ends the input.
-    async fn open_frames(&mut self, frames: &[Uint8Array], at_end: bool, sink: &mut Sink) -> Fallible<()> {
-        let last = frames.len().saturating_sub(1);
-        let len = |f: &Uint8Array| f.length() as usize;
-        let mut i = 0;
-        while i < frames.len() {
-            let segment = self.dec.external_segment(len(&frames[i]), at_end && i == last)?;
-            let key = self.crypto_key(segment).await?;
-            let end = (i + MAX_IN_FLIGHT).min(frames.len());
-            // WebCrypto copies each frame when the call starts; the nonces core checks are
-            // read at the same moment, so both see the same bytes.
-            let (pending, nonces) = webcrypto::open_frames(&self.subtle, &key, &frames[i..end])?;
-            let settled: Array = pending
-                .await
-                .map_err(|e| Failure::Caused(CoreError::InvalidState, "WebCrypto decrypt failed".into(), e))?
-                .unchecked_into();
-            let mut j = i;
-            while j < end {
-                let n = len(&frames[j]);
-                let end_here = at_end && j == last;
-                // Frames after the first were decrypted with the batch's key on the guess that
-                // they are in its segment; core says which segment each one is in.
-                if j > i && self.dec.external_segment(n, end_here)? != segment {
-                    break;
-                }
-                let Some(pt) = webcrypto::settled_plaintext(&settled.get(u32_of(j - i)?)) else {
-                    return Err(self.dec.external_reject().into());
-                };
-                let r = self.dec.external_accept(&nonces[j - i], n, end_here)?;
-                let (lo, hi) = (u32_of(r.start - NONCE_LEN)?, u32_of(r.end - NONCE_LEN)?);
-                sink.put(&pt.subarray(lo, hi));
-                j += 1;
-            }
-            i = j;
+    /// Checks the oldest frame in flight with core and releases what core allows.
+    async fn land(&mut self, sink: &mut Sink) -> Fallible<()> {
+        let Some(f) = self.flights.pop_front() else { return Ok(()) };
+        let segment = self.dec.external_segment(f.len, f.at_end)?;
+        if segment != f.segment {
+            // Cannot happen: core predicted this frame's segment from the frames it has
+            // accepted since. Nothing of the frame is released.
+            return Err(Failure::Detail(CoreError::InvalidState, "frame segment differs from the prediction".into()));
+        }
+        let outcome = match f.call {
+            Some(call) => call.await.ok(),
+            None => None,
+        };
+        let Some(pt) = outcome else {
+            return Err(self.dec.external_reject().into());
+        };
+        let pt = Uint8Array::new(&pt);
+        let r = self.dec.external_accept(&f.nonce, f.len, f.at_end)?;
+        let (lo, hi) = (u32_of(r.start - NONCE_LEN)?, u32_of(r.end - NONCE_LEN)?);
+        if hi > pt.length() {
+            return Err(Failure::Caused(
+                CoreError::InvalidState,
+                "WebCrypto decrypt failed".into(),
+                JsValue::from_str("unexpected output length"),
+            ));
+        }
+        sink.put(&pt.subarray(lo, hi));
+        Ok(())
+    }
+
+    async fn drain(&mut self, keep: usize, sink: &mut Sink) -> Fallible<()> {
+        while self.flights.len() > keep {
+            self.land(sink).await?;
         }
         Ok(())
     }
 
-    /// Feeds ciphertext; puts released plaintext into `sink`.
-    async fn feed(&mut self, chunks: &[Uint8Array], sink: &mut Sink) -> Fallible<()> {
+    /// Sends one whole frame to WebCrypto, after making room in the window.
+    async fn send(&mut self, frame: &Uint8Array, at_end: bool, sink: &mut Sink) -> Fallible<()> {
+        let keep = self.window - 1;
+        self.drain(keep, sink).await?;
+        let len = frame.length() as usize;
+        let ahead = self.flights.len() as u64;
+        let mut flight = Flight { nonce: [0; NONCE_LEN], len, segment: 0, at_end, call: None };
+        // No prediction: no frame is expected there; core names the error in its turn.
+        if let (Some(segment), true) = (self.dec.external_segment_ahead(ahead), len >= FRAME_OVERHEAD) {
+            let key = self.crypto_key(segment).await?;
+            // The nonce core checks is read when WebCrypto copies the frame: both see the
+            // same bytes.
+            frame.subarray(0, u32_of(NONCE_LEN)?).copy_to(&mut flight.nonce);
+            flight.call = Some(webcrypto::open(&self.subtle, &key, &flight.nonce, frame)?);
+            flight.segment = segment;
+        }
+        self.flights.push_back(flight);
+        Ok(())
+    }
+
+    /// Whether `n` more bytes only extend a split frame (nothing to send, nothing pending):
+    /// the caller may then [`WebDec::absorb`] them without going async.
+    fn absorbs(&self, n: usize) -> bool {
+        !self.failed && self.need().is_some_and(|need| self.held + n < need)
+    }
+
+    fn absorb(&mut self, chunk: &Uint8Array) -> Fallible<()> {
+        let buf = self.buffer()?;
+        buf.set(chunk, u32_of(self.held)?);
+        self.held += chunk.length() as usize;
+        Ok(())
+    }
+
+    /// Cuts `chunk` into frames and sends each complete one. Returns the bytes past the last
+    /// expected frame.
+    async fn push(&mut self, chunk: &Uint8Array, sink: &mut Sink) -> Fallible<usize> {
+        let len = chunk.length() as usize;
+        let mut at = 0usize;
+        while at < len {
+            let Some(need) = self.need() else { break };
+            if self.held > 0 || len - at < need {
+                let take = (need - self.held).min(len - at);
+                self.absorb(&chunk.subarray(u32_of(at)?, u32_of(at + take)?))?;
+                at += take;
+                if self.held < need {
+                    break;
+                }
+                self.held = 0;
+                self.advance_cut();
+                // WebCrypto copies the frame when called: the buffer is free again after.
+                let frame = self.buffer()?.subarray(0, u32_of(need)?);
+                self.send(&frame, false, sink).await?;
+            } else {
+                self.advance_cut();
+                self.send(&chunk.subarray(u32_of(at)?, u32_of(at + need)?), false, sink).await?;
+                at += need;
+            }
+        }
+        Ok(len - at)
+    }
+
+    /// Feeds ciphertext; puts released plaintext into `sink`. `pump`: frames may stay in
+    /// flight.
+    async fn feed(&mut self, chunks: &[Uint8Array], pump: bool, sink: &mut Sink) -> Fallible<()> {
         if self.failed {
             return Err(Failure::Core(CoreError::InvalidState));
         }
         let r = async {
-            let (mut frames, mut beyond) = (Vec::new(), 0);
+            let mut beyond = 0;
             for c in chunks {
-                let (f, b) = self.cut_frames(c)?;
-                frames.extend(f);
-                beyond += b;
+                beyond += self.push(c, sink).await?;
             }
-            self.open_frames(&frames, false, sink).await?;
-            // Bytes after the final frame: core names the error (trailing_data).
-            if (beyond > 0 || self.held > 0) && self.dec.is_done() {
+            if !pump || beyond > 0 {
+                self.drain(0, sink).await?;
+            }
+            // Bytes after the final frame: core names the error (trailing_data), once every
+            // frame before them has been checked.
+            if (beyond > 0 || self.held > 0) && self.flights.is_empty() && self.dec.is_done() {
                 self.dec.external_segment(beyond.max(self.held), false)?;
             }
             Ok(())
@@ -736,27 +869,25 @@ impl WebDec {
         r
     }
 
-    /// Ends the input: opens a final short frame, if any, and lets core report truncation.
+    /// Ends the input: checks the frames in flight, opens a final short frame, if any, and
+    /// lets core report truncation.
     async fn end(mut self, sink: &mut Sink) -> Fallible<()> {
         if self.failed {
             return Err(Failure::Core(CoreError::InvalidState));
         }
         if self.held > 0 {
-            let frame = self
-                .partial
-                .take()
-                .map(|p| p.subarray(0, p.length().min(u32::try_from(self.held).unwrap_or(u32::MAX))))
-                .ok_or(Failure::Core(CoreError::InvalidState))?;
+            let frame = self.buffer()?.subarray(0, u32_of(self.held)?);
             self.held = 0;
-            self.open_frames(&[frame], true, sink).await?;
+            self.send(&frame, true, sink).await?;
         }
+        self.drain(0, sink).await?;
         self.dec.finish(&mut [])?;
         Ok(())
     }
 
-    /// Upper bound of plaintext from what is held plus `n` more bytes.
+    /// Upper bound of plaintext from what is in flight and held plus `n` more bytes.
     fn bound(&self, n: usize) -> usize {
-        self.held + n
+        self.flights.iter().map(|f| f.len).sum::<usize>() + self.held + n
     }
 }
 
@@ -764,7 +895,7 @@ impl WebDec {
 async fn web_all(mut web: WebDec, ct: Uint8Array) -> Fallible<JsValue> {
     let mut sink = Sink::new(false, ct.length() as usize)?;
     let r = async {
-        web.feed(std::slice::from_ref(&ct), &mut sink).await?;
+        web.feed(std::slice::from_ref(&ct), false, &mut sink).await?;
         web.end(&mut sink).await
     }
     .await;
@@ -800,7 +931,9 @@ impl Decryptor {
         Ok(Self { slot: Rc::new(RefCell::new(Slot::Ready(ctx))), backend, released: Rc::default(), full })
     }
 
-    fn update_impl(&self, chunk: &JsValue, parts: bool) -> Promise {
+    /// `update` (`pump` false) or the streams' `_pump` (`pump` true: frames may stay in
+    /// flight, released by a later call; output as pieces).
+    fn update_impl(&self, chunk: &JsValue, parts: bool, pump: bool) -> Promise {
         let chunks = match chunks_of(chunk) {
             Ok(c) => c,
             Err(e) => return settle(Err(e)),
@@ -818,12 +951,21 @@ impl Decryptor {
                 }
                 settle(r.map(|v| wasm_out(&v, parts)))
             }
+            DecCtx::Web(mut w) if (pump || w.flights.is_empty()) && w.absorbs(total_len(&chunks)) => {
+                // Input that only extends a split frame: no WebCrypto call, no await.
+                let r = chunks.iter().try_for_each(|c| w.absorb(c)).and_then(|()| Ok(Sink::new(parts, 0)?.into_js()));
+                if r.is_err() {
+                    w.failed = true;
+                }
+                *self.slot.borrow_mut() = Slot::Ready(DecCtx::Web(w));
+                settle(r)
+            }
             DecCtx::Web(mut w) => {
                 let (slot, released) = (self.slot.clone(), self.released.clone());
                 future_to_promise(async move {
                     let r = async {
                         let mut sink = Sink::new(parts, w.bound(total_len(&chunks)))?;
-                        match w.feed(&chunks, &mut sink).await {
+                        match w.feed(&chunks, pump, &mut sink).await {
                             Ok(()) => Ok(sink),
                             Err(e) => {
                                 sink.wipe();
@@ -969,7 +1111,7 @@ impl Decryptor {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] chunk: &JsValue,
     ) -> Promise {
-        self.update_impl(chunk, false)
+        self.update_impl(chunk, false, false)
     }
 
     /// `update` resolving to the plaintext as pieces, without concatenating them (what
@@ -979,7 +1121,16 @@ impl Decryptor {
         &self,
         #[wasm_bindgen(unchecked_param_type = "Uint8Array | Uint8Array[]")] chunk: &JsValue,
     ) -> Promise {
-        self.update_impl(chunk, true)
+        self.update_impl(chunk, true, false)
+    }
+
+    /// What `DecryptStream` calls: `updateParts`, except that frames may stay in flight in
+    /// WebCrypto when the call resolves (a later call or `finalParts` releases them once
+    /// verified), so that WebCrypto keeps working while the stream reads its next chunk. The
+    /// chunk itself is not kept.
+    #[wasm_bindgen(js_name = _pump, skip_typescript)]
+    pub fn pump(&self, chunk: &JsValue) -> Promise {
+        self.update_impl(chunk, true, true)
     }
 
     /// Ends the input: decrypts a final short frame and reports truncation.
@@ -1059,7 +1210,7 @@ fn to_uint8(mut v: Vec<u8>) -> Uint8Array {
 }
 
 /// A whole single- or parts-layout object on WebCrypto: each segment of core's shape through
-/// its own encryptor, written where the shape puts it.
+/// its own encryptor, written straight where the shape puts it (no intermediate copy).
 async fn web_encrypt(key: CoreKey, pt: Uint8Array) -> Fallible<Uint8Array> {
     let shape = CoreShape::from_plaintext_len(key.header(), u64::from(pt.length()))?;
     let out = Uint8Array::new_with_length(idx(shape.ciphertext_len())?);
@@ -1068,13 +1219,20 @@ async fn web_encrypt(key: CoreKey, pt: Uint8Array) -> Fallible<Uint8Array> {
         let seg = shape.segment(ordinal).ok_or(Failure::Core(CoreError::InvalidState))?;
         let part = parts.then_some((seg.number, seg.is_last));
         let body = pt.subarray(idx(seg.pt_start)?, idx(seg.pt_start + seg.pt_len)?);
-        let ct = WebEnc::new(&key, part, None)?.run(&body).await?;
-        if u64::from(ct.length()) != seg.ct_len {
+        let mut sink = Sink::region(&out, idx(seg.ct_start)?);
+        WebEnc::new(&key, part, None)?.run(&body, &mut sink).await?;
+        if sink.len() != seg.ct_len {
             return Err(Failure::Core(CoreError::InvalidState));
         }
-        out.set(&ct, idx(seg.ct_start)?);
     }
     Ok(out)
+}
+
+/// One segment on WebCrypto, into an array of its own.
+async fn web_encrypt_segment(w: WebEnc, pt: Uint8Array) -> Fallible<JsValue> {
+    let mut sink = Sink::new(false, w.update_len(pt.length() as usize) + w.frame + FRAME_OVERHEAD)?;
+    w.run(&pt, &mut sink).await?;
+    Ok(sink.into_js())
 }
 
 /// Encrypts a whole single- or parts-layout object (fresh nonce prefixes).
@@ -1119,7 +1277,7 @@ pub fn encrypt_part(
             Err(e) => settle(Err(e)),
             Ok(w) => {
                 let pt = plaintext.clone();
-                future_to_promise(async move { w.run(&pt).await.map(Into::into).map_err(|e| to_js(&e)) })
+                future_to_promise(async move { web_encrypt_segment(w, pt).await.map_err(|e| to_js(&e)) })
             }
         },
     }

@@ -14,9 +14,18 @@ use wasm_bindgen_futures::JsFuture;
 use crate::error::{Failure, Fallible};
 use crate::set;
 
-/// Frames whose `subtle` calls are in flight at once. Each call costs tens of microseconds
-/// of fixed overhead, which concurrency hides; this bounds the memory held by pending calls.
-pub(crate) const MAX_IN_FLIGHT: usize = 16;
+/// Bytes of frames whose `subtle` calls may be in flight at once, per context, and the
+/// bounds on that many frames. Each call carries tens of microseconds of fixed cost and a hop
+/// to WebCrypto's thread; keeping several queued hides both, and keeps that thread busy
+/// while this one copies results and reads input. The bound caps what pending calls hold.
+const IN_FLIGHT_BYTES: usize = 4 << 20;
+const MIN_IN_FLIGHT: usize = 4;
+const MAX_IN_FLIGHT: usize = 16;
+
+/// How many frames of `frame_ct_len` bytes a context keeps in flight.
+pub(crate) fn window(frame_ct_len: usize) -> usize {
+    (IN_FLIGHT_BYTES / frame_ct_len.max(1)).clamp(MIN_IN_FLIGHT, MAX_IN_FLIGHT)
+}
 
 #[wasm_bindgen]
 extern "C" {
@@ -76,10 +85,10 @@ pub(crate) async fn segment_key(subtle: &Subtle, key: &ObjectKey, segment: u32, 
     JsFuture::from(p).await.map_err(|e| backend_failure("importKey", e))
 }
 
-fn gcm(iv: &Uint8Array) -> Object {
+fn gcm(nonce: &[u8; NONCE_LEN]) -> Object {
     let o = Object::new();
     set(&o, "name", "AES-GCM");
-    set(&o, "iv", iv.clone());
+    set(&o, "iv", Uint8Array::from(&nonce[..]));
     o
 }
 
@@ -87,11 +96,45 @@ fn u32_of(x: usize) -> Fallible<u32> {
     u32::try_from(x).map_err(|_| Failure::Core(CoreError::LimitExceeded))
 }
 
-/// Where released bytes go: one array (the `update` / `final` API), or a list of pieces
-/// handed on without concatenation (`updateParts` / `finalParts`, what the streams use: no
-/// output buffer to allocate and fill).
+/// Starts sealing one frame's plaintext under `key` with `nonce`; resolves to
+/// `ciphertext || tag`. WebCrypto copies `plaintext` before this returns, so the caller may
+/// reuse its buffer at once.
+pub(crate) fn seal(
+    subtle: &Subtle,
+    key: &JsValue,
+    nonce: &[u8; NONCE_LEN],
+    plaintext: &Uint8Array,
+) -> Fallible<JsFuture> {
+    let p = subtle.encrypt(&gcm(nonce), key, plaintext).map_err(|e| backend_failure("encrypt", e))?;
+    Ok(JsFuture::from(p))
+}
+
+/// The sealed frame body of a settled `seal`, checked to be `plaintext_len + 16` bytes.
+pub(crate) fn sealed(outcome: Result<JsValue, JsValue>, plaintext_len: usize) -> Fallible<Uint8Array> {
+    let sealed = Uint8Array::new(&outcome.map_err(|e| backend_failure("encrypt", e))?);
+    if sealed.length() as usize != plaintext_len + TAG_LEN {
+        return Err(backend_failure("encrypt", JsValue::from_str("unexpected output length")));
+    }
+    Ok(sealed)
+}
+
+/// Starts verifying and decrypting one whole frame (`nonce || ciphertext || tag`, at least
+/// 28 bytes) under `key`, with `nonce` the frame's first 12 bytes as read by the caller at
+/// this moment: WebCrypto copies the frame before this returns, so both see the same bytes
+/// and the caller may reuse its buffer at once. Never fails here; a rejected promise is a
+/// frame that did not verify.
+pub(crate) fn open(subtle: &Subtle, key: &JsValue, nonce: &[u8; NONCE_LEN], frame: &Uint8Array) -> Fallible<JsFuture> {
+    let body = frame.subarray(u32_of(NONCE_LEN)?, frame.length());
+    let p = subtle.decrypt(&gcm(nonce), key, &body).unwrap_or_else(|e| Promise::reject(&e));
+    Ok(JsFuture::from(p))
+}
+
+/// Where released bytes go: one array (the `update` / `final` API and the one-shot
+/// functions, which may write into a region of a larger array), or a list of pieces handed
+/// on without concatenation (`updateParts` / `finalParts` and the streams: no output buffer
+/// to allocate and fill; each frame's bytes stay in WebCrypto's result buffer).
 pub(crate) enum Sink {
-    Concat { out: Uint8Array, written: u32 },
+    Concat { out: Uint8Array, start: u32, at: u32 },
     Parts { list: Array, bytes: u64 },
 }
 
@@ -101,15 +144,20 @@ impl Sink {
         Ok(if parts {
             Self::Parts { list: Array::new(), bytes: 0 }
         } else {
-            Self::Concat { out: Uint8Array::new_with_length(u32_of(cap)?), written: 0 }
+            Self::Concat { out: Uint8Array::new_with_length(u32_of(cap)?), start: 0, at: 0 }
         })
+    }
+
+    /// Writes into `out` from offset `start` on.
+    pub(crate) fn region(out: &Uint8Array, start: u32) -> Self {
+        Self::Concat { out: out.clone(), start, at: start }
     }
 
     pub(crate) fn put(&mut self, piece: &Uint8Array) {
         match self {
-            Self::Concat { out, written } => {
-                out.set(piece, *written);
-                *written += piece.length();
+            Self::Concat { out, at, .. } => {
+                out.set(piece, *at);
+                *at += piece.length();
             }
             Self::Parts { list, bytes } => {
                 if piece.length() > 0 {
@@ -120,10 +168,27 @@ impl Sink {
         }
     }
 
+    /// A sealed frame: its nonce, then WebCrypto's `ciphertext || tag`.
+    pub(crate) fn put_frame(&mut self, nonce: &[u8; NONCE_LEN], sealed: &Uint8Array) -> Fallible<()> {
+        match self {
+            Self::Concat { out, at, .. } => {
+                let end = at.checked_add(u32_of(NONCE_LEN)?).ok_or(Failure::Core(CoreError::LimitExceeded))?;
+                out.subarray(*at, end).copy_from(nonce);
+                *at = end;
+            }
+            Self::Parts { list, bytes } => {
+                list.push(&Uint8Array::from(&nonce[..]));
+                *bytes += NONCE_LEN as u64;
+            }
+        }
+        self.put(sealed);
+        Ok(())
+    }
+
     /// Bytes put so far.
     pub(crate) fn len(&self) -> u64 {
         match self {
-            Self::Concat { written, .. } => u64::from(*written),
+            Self::Concat { start, at, .. } => u64::from(*at - *start),
             Self::Parts { bytes, .. } => *bytes,
         }
     }
@@ -131,8 +196,8 @@ impl Sink {
     /// Zeroes what was put (it must not be released after an error).
     pub(crate) fn wipe(&self) {
         match self {
-            Self::Concat { out, .. } => {
-                out.fill(0, 0, out.length());
+            Self::Concat { out, start, at } => {
+                out.fill(0, *start, *at);
             }
             Self::Parts { list, .. } => {
                 for p in list.iter() {
@@ -143,86 +208,11 @@ impl Sink {
         }
     }
 
-    /// The result: a `Uint8Array`, or an array of them.
+    /// The result: a `Uint8Array` (what was put), or an array of them.
     pub(crate) fn into_js(self) -> JsValue {
         match self {
-            Self::Concat { out, written } => out.subarray(0, written).into(),
+            Self::Concat { out, start, at } => out.subarray(start, at).into(),
             Self::Parts { list, .. } => list.into(),
         }
     }
-}
-
-/// Seals frames: each `(plaintext, nonce)` becomes `nonce || ciphertext || tag`, all
-/// concatenated in order, [`MAX_IN_FLIGHT`] calls at a time. WebCrypto copies each plaintext
-/// when its call starts.
-pub(crate) async fn seal_frames(
-    subtle: &Subtle,
-    key: &JsValue,
-    frames: &[(Uint8Array, [u8; NONCE_LEN])],
-    parts: bool,
-) -> Fallible<JsValue> {
-    let total: usize = frames.iter().map(|(p, _)| p.length() as usize + NONCE_LEN + TAG_LEN).sum();
-    let mut sink = Sink::new(parts, total)?;
-    for batch in frames.chunks(MAX_IN_FLIGHT) {
-        let calls = Array::new();
-        let mut ivs = Vec::with_capacity(batch.len());
-        for (pt, nonce) in batch {
-            let iv = Uint8Array::from(&nonce[..]);
-            let p = subtle.encrypt(&gcm(&iv), key, pt).map_err(|e| backend_failure("encrypt", e))?;
-            calls.push(&p);
-            ivs.push((iv, pt.length() as usize));
-        }
-        let done = JsFuture::from(Promise::all(&calls)).await.map_err(|e| backend_failure("encrypt", e))?;
-        let done: Array = done.unchecked_into();
-        for (i, (iv, len)) in ivs.iter().enumerate() {
-            let sealed = Uint8Array::new(&done.get(u32_of(i)?));
-            if sealed.length() as usize != len + TAG_LEN {
-                return Err(backend_failure("encrypt", JsValue::from_str("unexpected output length")));
-            }
-            sink.put(iv);
-            sink.put(&sealed);
-        }
-    }
-    Ok(sink.into_js())
-}
-
-/// Starts verifying and decrypting `frames` (each one whole frame) under `key`; returns
-/// what resolves to one `PromiseSettledResult` per frame (never rejecting) and each frame's
-/// nonce, read when WebCrypto copied the frame.
-pub(crate) fn open_frames(
-    subtle: &Subtle,
-    key: &JsValue,
-    frames: &[Uint8Array],
-) -> Fallible<(JsFuture, Vec<[u8; NONCE_LEN]>)> {
-    let calls = Array::new();
-    let mut nonces = Vec::with_capacity(frames.len());
-    for f in frames {
-        if (f.length() as usize) < NONCE_LEN + TAG_LEN {
-            // Core rejects such a frame before using this outcome.
-            calls.push(&Promise::reject(&JsValue::from_str("frame too short")));
-            nonces.push([0; NONCE_LEN]);
-            continue;
-        }
-        let body = u32_of(NONCE_LEN)?;
-        let iv = f.subarray(0, body);
-        let mut nonce = [0u8; NONCE_LEN];
-        iv.copy_to(&mut nonce);
-        let p = match subtle.decrypt(&gcm(&Uint8Array::from(&nonce[..])), key, &f.subarray(body, f.length())) {
-            Ok(p) => p,
-            Err(e) => Promise::reject(&e),
-        };
-        calls.push(&p);
-        nonces.push(nonce);
-    }
-    Ok((JsFuture::from(Promise::all_settled(&calls)), nonces))
-}
-
-/// The plaintext of a settled decrypt, or `None` when WebCrypto rejected the frame (its tag
-/// did not verify).
-pub(crate) fn settled_plaintext(outcome: &JsValue) -> Option<Uint8Array> {
-    let status = Reflect::get(outcome, &"status".into()).ok()?.as_string()?;
-    if status != "fulfilled" {
-        return None;
-    }
-    Some(Uint8Array::new(&Reflect::get(outcome, &"value".into()).ok()?))
 }
