@@ -11,6 +11,7 @@
 # Non-interactive (CI=true, no stdin); exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root="$PWD"
 caller_ci="${CI:-}"
 export CI="${CI:-true}"
 export npm_config_yes=true npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
@@ -26,7 +27,7 @@ build_dir="$(mktemp -d "${TMPDIR:-/tmp}/isec-node-build.XXXXXX")"
 started_garage=0
 cleanup() {
   rm -rf "$build_dir"
-  if [ "$started_garage" = 1 ]; then bash scripts/garage.sh stop </dev/null || true; fi
+  if [ "$started_garage" = 1 ]; then bash "$root/scripts/garage.sh" stop </dev/null || true; fi
 }
 trap cleanup EXIT
 

@@ -36,7 +36,14 @@ const S3_MIN_PART = 5 * MiB
 /** Where the envelope travels (SPEC.md §3.2); S3 returns user metadata keys lower-cased. */
 const META_ENVELOPE = 'isec'
 /** Headers a metadata REPLACE would otherwise reset; kept from the source unless given. */
-const CARRIED_HEADERS = ['ContentType', 'ContentEncoding', 'ContentDisposition', 'ContentLanguage', 'CacheControl', 'Expires']
+const CARRIED_HEADERS = [
+  'ContentType',
+  'ContentEncoding',
+  'ContentDisposition',
+  'ContentLanguage',
+  'CacheControl',
+  'Expires',
+]
 /** Response fields passed through from the SDK's output. */
 const OUTPUT_FIELDS = [
   'ETag',
@@ -411,7 +418,8 @@ class IsecS3 {
    */
   async putObject(params) {
     const { Bucket, Key, Body, Metadata, ContentLength, signal, ...rest } = params || {}
-    if (rest.ContentMD5 !== undefined || rest.Range !== undefined) throw invalid('ContentMD5 would describe the plaintext')
+    // Checksums of the caller's bytes would not match the ciphertext; the SDK sums what it sends.
+    if (rest.ContentMD5 !== undefined) throw invalid('ContentMD5 would describe the plaintext, not the stored bytes')
     throwIfAborted(signal)
     const src = await openSource(Body, ContentLength)
     try {
@@ -419,7 +427,9 @@ class IsecS3 {
       const n = src.size ?? (await src.ahead(this.#threshold + 1))
       if (n <= this.#threshold) {
         const data = await src.take(n)
-        if (data.length !== n || (await src.ahead(1)) !== 0) throw invalid(`Body is not ContentLength (${n}) bytes long`)
+        if (data.length !== n || (await src.ahead(1)) !== 0) {
+          throw invalid(`Body is not ContentLength (${n}) bytes long`)
+        }
         return await this.#putSingle(Bucket, Key, data, Metadata, rest, signal)
       }
       return await this.#putParts(Bucket, Key, src, Metadata, rest, signal)
@@ -651,7 +661,8 @@ class IsecS3 {
     }
     const stored = await collect(r.Body, r.ContentLength)
     const Body = opened ? await isec.decrypt(opened.key, stored, { signal }) : stored
-    return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid: opened ? opened.envelope.kid : undefined }
+    const kid = opened ? opened.envelope.kid : undefined
+    return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid }
   }
 
   /**
@@ -791,7 +802,9 @@ class IsecS3 {
     if (kid == null) throw isec.isecError('key_not_active', 'the keyring has no active key')
     const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
     const plan = await this.#plan(h, { MetadataDirective: 'COPY', targetKid: kid })
-    if (!plan.rewrapped) return { action: 'none', plan, rewrapped: false, kid: isec.classifyMetadata(h.Metadata || {}).kid }
+    if (!plan.rewrapped) {
+      return { action: 'none', plan, rewrapped: false, kid: isec.classifyMetadata(h.Metadata || {}).kid }
+    }
     return this.#execute(plan, h, {
       SourceBucket: Bucket,
       SourceKey: Key,
@@ -830,7 +843,12 @@ class IsecS3 {
     const CopySource = copySource(SourceBucket, SourceKey, SourceVersionId)
     // A REPLACE resets the content headers: keep the source's unless the caller set them.
     const headers = MetadataDirective === 'COPY' ? pick(h, CARRIED_HEADERS) : {}
-    const out = (r, extra) => ({ ...pick(r || {}, ['ETag', 'VersionId', '$metadata']), action: plan.action, plan, ...extra })
+    const out = (r, extra) => ({
+      ...pick(r || {}, ['ETag', 'VersionId', '$metadata']),
+      action: plan.action,
+      plan,
+      ...extra,
+    })
     switch (plan.action) {
       case 'native': {
         const r = await this.#send(
