@@ -2,22 +2,30 @@
 // (scripts/garage.sh): a 21 MiB file picked in the page is encrypted in a Worker and
 // uploaded as parallel multipart parts; S3 holds ciphertext with the envelope in its
 // metadata; ranged downloads fetch only their frames and decrypt; the whole object streams
-// back to the file's SHA-256.
+// back to the file's SHA-256. Then the Python package (bindings-py) reads the same object:
+// a plain SigV4 GET, the envelope opened through the same KMS, the whole object and byte
+// ranges decrypted (read_back.py), equal to the file's bytes.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 
 import { startExample } from './server.mjs'
 import { presign } from './sigv4.mjs'
 import { launch } from '../../test/browser/chromium.js'
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..')
-let server, browser, dir, s3
+const here = path.dirname(fileURLToPath(import.meta.url))
+const repo = path.resolve(here, '../../..')
+// This suite's own bucket on the shared server (scripts/garage.sh bucket).
+const BUCKET = process.env.ISEC_WASM_BUCKET ?? 'isec-wasm'
+// The Python package's interpreter (scripts/test-python.sh builds it into this venv).
+const PYTHON = process.env.ISEC_PYTHON ?? path.join(repo, 'bindings-py/.venv/bin/python')
+let server, browser, dir, s3, garageEnv
 const startedGarage = { value: false }
 
 before(async () => {
@@ -34,16 +42,17 @@ before(async () => {
     execFileSync('bash', [garage, 'start'], { stdio: ['ignore', 'ignore', 'inherit'] })
     startedGarage.value = true
   }
-  const env = Object.fromEntries(
+  execFileSync('bash', [garage, 'bucket', BUCKET], { stdio: ['ignore', 'ignore', 'inherit'] })
+  const env = (garageEnv = Object.fromEntries(
     execFileSync('bash', [garage, 'env'], { encoding: 'utf8' })
       .split('\n')
       .filter((l) => l.includes('='))
       .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  )
+  ))
   s3 = {
     endpoint: env.ISEC_S3_ENDPOINT,
     region: env.ISEC_S3_REGION,
-    bucket: env.ISEC_S3_BUCKET,
+    bucket: BUCKET,
     accessKeyId: env.ISEC_S3_ACCESS_KEY_ID,
     secretAccessKey: env.ISEC_S3_SECRET_ACCESS_KEY,
   }
@@ -110,4 +119,38 @@ test('upload example: Worker encryption, parallel multipart upload, ranged downl
   assert.equal(all.sha256, createHash('sha256').update(data).digest('hex'))
   assert.deepEqual(errors, [])
   await page.close()
+
+  // The Python package reads the object the browser wrote. Asynchronously: the toy KMS it
+  // calls is served by this process.
+  const out = path.join(dir, 'python')
+  const ranges = [[0, 1], [0, 100], [8 * 1024 * 1024 - 10, 8 * 1024 * 1024 + 10], [123_456, 1_234_567], [data.length - 5, data.length], [data.length - 70_000, data.length + 100]]
+  const { stdout } = await promisify(execFile)(
+    PYTHON,
+    [
+      path.join(here, 'read_back.py'),
+      '--bucket', BUCKET,
+      '--key', up.key,
+      '--kms', server.url,
+      '--out', out,
+      ...ranges.flatMap(([a, b]) => ['--range', `${a}:${b}`]),
+    ],
+    { encoding: 'utf8', env: { ...process.env, ...garageEnv }, maxBuffer: 1 << 20 },
+  )
+  const py = JSON.parse(stdout)
+  console.log(`python isec ${py.isec}: read ${py.ciphertext_len} stored bytes, ${py.ranges.length} ranges`)
+  assert.equal(py.kid, 'demo-kms')
+  assert.equal(py.kid_meta, 'demo-kms')
+  assert.equal(py.wrap_alg, 'external')
+  assert.equal(py.layout, 'parts')
+  assert.equal(py.ciphertext_len, up.ciphertextSize)
+  assert.equal(py.plaintext_len, data.length)
+  assert.ok((await readFile(path.join(out, 'whole.bin'))).equals(data), 'python: whole object')
+  assert.ok((await readFile(path.join(out, 'stream.bin'))).equals(data), 'python: streamed object')
+  for (const [i, [a, b]] of ranges.entries()) {
+    const want = data.subarray(a, Math.min(b, data.length))
+    const got = await readFile(path.join(out, `range-${a}-${b}.bin`))
+    assert.ok(got.equals(want), `python: range ${a}..${b}`)
+    assert.equal(py.ranges[i].len, want.length)
+    assert.ok(py.ranges[i].fetched <= want.length + 2 * (65536 + 28), `python: range ${a}..${b} fetched ${py.ranges[i].fetched}`)
+  }
 })
