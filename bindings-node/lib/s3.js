@@ -35,6 +35,9 @@ const MiB = 1024 * 1024
 const S3_MIN_PART = 5 * MiB
 /** Where the envelope travels (SPEC.md §3.2); S3 returns user metadata keys lower-cased. */
 const META_ENVELOPE = 'isec'
+/** A table-layout object's segment table: inline in metadata, or in a sidecar (SPEC.md §6.3). */
+const META_TABLE = 'isec-table'
+const TABLE_SIDECAR_SUFFIX = '.isec-table'
 /** Headers a metadata REPLACE would otherwise reset; kept from the source unless given. */
 const CARRIED_HEADERS = [
   'ContentType',
@@ -389,14 +392,22 @@ class IsecS3 {
     return pairsToObject(plan.metadata)
   }
 
-  /** The envelope and key of an isec object from its metadata; other formats are refused. */
-  async #open(metadata, what, allowPlaintext) {
+  /**
+   * The envelope, key and shape of a stored isec object from its metadata and stored
+   * length; other formats are refused (plaintext ones give `null` with `allowPlaintext`).
+   * A table-layout object's shape needs its segment table (verified under the key).
+   */
+  async #open(Bucket, Key, metadata, storedLength, signal, allowPlaintext = false) {
     const meta = metadata || {}
+    const what = `s3://${Bucket}/${Key}`
     const cls = isec.classifyMetadata(meta)
     switch (cls.format) {
       case 'isec': {
         const envelope = isec.Envelope.decodeText(meta[META_ENVELOPE])
-        return { envelope, key: await this.#ring.open(envelope) }
+        const key = await this.#ring.open(envelope)
+        if (envelope.layout !== 'table') return { envelope, key, shape: isec.shapeFor(envelope, storedLength) }
+        const table = await this.#table(Bucket, Key, meta, signal)
+        return { envelope, key, table, shape: isec.Shape.fromTable(key, table, storedLength) }
       }
       case 'plaintext':
         if (allowPlaintext) return null
@@ -406,6 +417,15 @@ class IsecS3 {
       default:
         throw isec.isecError(cls.error || 'malformed_envelope', `${what}: its isec metadata does not parse`)
     }
+  }
+
+  /** A table-layout object's encoded segment table: inline, else its sidecar object. */
+  async #table(Bucket, Key, meta, signal) {
+    // The table carries its own MAC, checked under the object key before any use.
+    if (typeof meta[META_TABLE] === 'string') return Buffer.from(meta[META_TABLE], 'base64url')
+    const { GetObjectCommand } = s3()
+    const r = await this.#send(new GetObjectCommand({ Bucket, Key: Key + TABLE_SIDECAR_SUFFIX }), signal)
+    return collect(r.Body, r.ContentLength)
   }
 
   // ----------------------------------------------------------------------------------------
@@ -654,13 +674,15 @@ class IsecS3 {
     const r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
     let opened
     try {
-      opened = await this.#open(r.Metadata, `s3://${Bucket}/${Key}`, allowPlaintext)
+      opened = await this.#open(Bucket, Key, r.Metadata, r.ContentLength, signal, allowPlaintext)
     } catch (e) {
       if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
       throw e
     }
     const stored = await collect(r.Body, r.ContentLength)
-    const Body = opened ? await isec.decrypt(opened.key, stored, { signal }) : stored
+    let Body = stored
+    if (opened && opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
+    else if (opened) Body = await isec.decrypt(opened.key, stored, { signal })
     const kid = opened ? opened.envelope.kid : undefined
     return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid }
   }
@@ -681,8 +703,8 @@ class IsecS3 {
     let range
     if (ranged) {
       const h = await this.headObject({ Bucket, Key, VersionId, signal })
-      opened = await this.#open(h.Metadata, `s3://${Bucket}/${Key}`, false)
-      shape = isec.shapeFor(opened.envelope, h.ContentLength)
+      opened = await this.#open(Bucket, Key, h.Metadata, h.ContentLength, signal)
+      shape = opened.shape
       const plan = shape.mapRange(start ?? 0, end ?? Infinity)
       range = [plan.ptStart, plan.ptStart + plan.len]
       if (plan.httpRange === undefined) {
@@ -696,8 +718,8 @@ class IsecS3 {
     } else {
       r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
       try {
-        opened = await this.#open(r.Metadata, `s3://${Bucket}/${Key}`, false)
-        shape = isec.shapeFor(opened.envelope, r.ContentLength)
+        opened = await this.#open(Bucket, Key, r.Metadata, r.ContentLength, signal)
+        shape = opened.shape
       } catch (e) {
         if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
         throw e
@@ -728,8 +750,7 @@ class IsecS3 {
   async getRange(params) {
     const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
     const h = head || (await this.headObject({ Bucket, Key, VersionId, signal }))
-    const { envelope, key } = await this.#open(h.Metadata, `s3://${Bucket}/${Key}`, false)
-    const shape = isec.shapeFor(envelope, h.ContentLength)
+    const { envelope, key, shape } = await this.#open(Bucket, Key, h.Metadata, h.ContentLength, signal)
     const plan = shape.mapRange(start, end)
     const range = [plan.ptStart, plan.ptStart + plan.len]
     const base = { ...pick(h, OUTPUT_FIELDS), kid: envelope.kid, range, plaintextLength: shape.plaintextLength }
@@ -775,7 +796,14 @@ class IsecS3 {
       new HeadObjectCommand({ Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId }),
       signal,
     )
-    const plan = await this.#plan(h, { MetadataDirective, Metadata, targetKid, rotateDek, requireEncryption })
+    const plan = await this.#plan(SourceBucket, SourceKey, h, {
+      MetadataDirective,
+      Metadata,
+      targetKid,
+      rotateDek,
+      requireEncryption,
+      signal,
+    })
     return this.#execute(plan, h, {
       SourceBucket,
       SourceKey,
@@ -801,7 +829,7 @@ class IsecS3 {
     const kid = newKid ?? this.#ring.activeKid
     if (kid == null) throw isec.isecError('key_not_active', 'the keyring has no active key')
     const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
-    const plan = await this.#plan(h, { MetadataDirective: 'COPY', targetKid: kid })
+    const plan = await this.#plan(Bucket, Key, h, { MetadataDirective: 'COPY', targetKid: kid, signal })
     if (!plan.rewrapped) {
       return { action: 'none', plan, rewrapped: false, kid: isec.classifyMetadata(h.Metadata || {}).kid }
     }
@@ -817,15 +845,23 @@ class IsecS3 {
     })
   }
 
-  async #plan(h, o) {
+  async #plan(SourceBucket, SourceKey, h, o) {
     const meta = h.Metadata || {}
-    if (isec.classifyMetadata(meta).format === 'legacy') {
+    const cls = isec.classifyMetadata(meta)
+    if (cls.format === 'legacy') {
       // Its sidecars and re-encryption need the legacy reader, which this helper does not drive.
       throw invalid('legacy proxy objects are copied with the core copy plan and the legacy reader, not IsecS3')
+    }
+    // Whether a segment-table sidecar exists is the one fact the decision needs from S3
+    // beyond the HEAD; only table-layout objects can have one.
+    let sourceSidecar = false
+    if (cls.format === 'isec' && isec.Envelope.decodeText(meta[META_ENVELOPE]).layout === 'table') {
+      sourceSidecar = await this.#exists(SourceBucket, SourceKey + TABLE_SIDECAR_SUFFIX, o.signal)
     }
     const request = {
       sourceMetadata: meta,
       sourceSize: h.ContentLength,
+      sourceSidecar,
       directive: o.MetadataDirective,
       newMetadata: o.Metadata || {},
       rotateDek: !!o.rotateDek,
@@ -837,10 +873,33 @@ class IsecS3 {
     return this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
   }
 
+  async #exists(Bucket, Key, signal) {
+    const { HeadObjectCommand } = s3()
+    try {
+      await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
+      return true
+    } catch (e) {
+      if (e && e.$metadata && e.$metadata.httpStatusCode === 404) return false
+      throw e
+    }
+  }
+
   async #execute(plan, h, p) {
     const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, MetadataDirective, Metadata, signal, rest } = p
     const { CopyObjectCommand, UploadPartCopyCommand } = s3()
     const CopySource = copySource(SourceBucket, SourceKey, SourceVersionId)
+    if (plan.copySidecar && (SourceBucket !== Bucket || SourceKey !== Key)) {
+      // The table first: a copy whose object landed without it would not be readable.
+      await this.#send(
+        new CopyObjectCommand({
+          Bucket,
+          Key: Key + TABLE_SIDECAR_SUFFIX,
+          CopySource: copySource(SourceBucket, SourceKey + TABLE_SIDECAR_SUFFIX),
+          MetadataDirective: 'COPY',
+        }),
+        signal,
+      )
+    }
     // A REPLACE resets the content headers: keep the source's unless the caller set them.
     const headers = MetadataDirective === 'COPY' ? pick(h, CARRIED_HEADERS) : {}
     const out = (r, extra) => ({
@@ -947,8 +1006,7 @@ class IsecS3 {
 
   /** Core's re-encryption job from the source's GET body straight into the upload. */
   async #reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out }) {
-    const envelope = isec.Envelope.decodeText(h.Metadata[META_ENVELOPE])
-    const shape = isec.shapeFor(envelope, h.ContentLength)
+    const { envelope, shape } = await this.#open(src.Bucket, src.Key, h.Metadata, h.ContentLength, signal)
     const opts = { rate: this.#rate }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     const ring = this.#ring

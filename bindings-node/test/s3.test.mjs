@@ -284,6 +284,60 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('multi') })).Body.equals(body))
   })
 
+  test('parts go up in parallel, at most `concurrency` at once, reading the body only that far ahead', async () => {
+    const { client: watched } = countingClient()
+    const concurrency = 2
+    const chunk = 64 * 1024
+    let pulled = 0
+    let inflight = 0
+    let maxInflight = 0
+    let completed = 0
+    let maxAhead = 0
+    let barrierMet = false
+    watched.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName !== 'UploadPartCommand') return next(args)
+        inflight += 1
+        maxInflight = Math.max(maxInflight, inflight)
+        maxAhead = Math.max(maxAhead, pulled - completed * PART)
+        // Hold the first part until a second one is under way (a sequential uploader
+        // never gets there and the flag stays false after the timeout).
+        if (args.input.PartNumber === 1) {
+          const t0 = Date.now()
+          while (inflight < 2 && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 5))
+          barrierMet = inflight >= 2
+        }
+        try {
+          return await next(args)
+        } finally {
+          inflight -= 1
+          completed += 1
+        }
+      },
+      { step: 'initialize', name: 'isecTestInflight' },
+    )
+    try {
+      const body = data(6 * PART + 1, 5)
+      async function* source() {
+        for (let pos = 0; pos < body.length; pos += chunk) {
+          const c = body.subarray(pos, pos + chunk)
+          pulled += c.length
+          yield c
+        }
+      }
+      const s3 = new IsecS3(watched, ringA(), { partSize: PART, concurrency })
+      const put = await s3.putObject({ Bucket: BUCKET, Key: K('parallel'), Body: Readable.from(source()) })
+      assert.equal(put.parts, 7)
+      assert.ok(barrierMet, 'a second part was uploading while the first was held')
+      assert.ok(maxInflight <= concurrency, `${maxInflight} parts in flight`)
+      // Held: the parts in flight plus the one being read and its look-ahead chunk.
+      assert.ok(maxAhead <= (concurrency + 1) * PART + chunk, `read ${maxAhead} bytes ahead of the uploads`)
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('parallel') })).Body.equals(body))
+    } finally {
+      watched.destroy()
+    }
+  })
+
   test('multipart from a stream of unknown length, from a file, and an exact multiple of the part size', async () => {
     const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 2 })
     const body = data(2 * PART + 777, 13)
@@ -629,6 +683,93 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('n-1') })).Body.equals(body))
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('n-2') })).Body.equals(body))
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('n-3') })).Body.equals(body))
+  })
+
+  test('table-layout objects (relay uploads): table inline or in a sidecar; reads, copies, rewrap', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART })
+    const p1 = data(PART + 100, 81)
+    const p3 = data(70_000, 83)
+    const body = Buffer.concat([p1, p3])
+    /** A relay's object: parts 1 and 3 of arbitrary sizes, its table where `inline` says. */
+    async function putTable(Key, inline) {
+      const { envelope, key } = ringA().createEnvelopeSync({ table: true })
+      const parts = [
+        [1, p1],
+        [3, p3],
+      ]
+      const table = new isec.SegmentTable(parts.map(([n, pt]) => [n, pt.length])).encode(key)
+      const Metadata = { isec: envelope.toText(), 'isec-kid': envelope.kid }
+      if (inline) Metadata['isec-table'] = table.toString('base64url')
+      else await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: `${Key}.isec-table`, Body: table }))
+      const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key, Metadata }))
+      const done = []
+      for (const [PartNumber, pt] of parts) {
+        const Body = isec.encryptPartSync(key, PartNumber, false, pt)
+        const r = await client.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key, UploadId, PartNumber, Body }))
+        done.push({ PartNumber, ETag: r.ETag })
+      }
+      await client.send(
+        new sdk.CompleteMultipartUploadCommand({ Bucket: BUCKET, Key, UploadId, MultipartUpload: { Parts: done } }),
+      )
+      return table
+    }
+    await putTable(K('tbl-inline'), true)
+    const table = await putTable(K('tbl-side'), false)
+
+    for (const Key of [K('tbl-inline'), K('tbl-side')]) {
+      const h = await s3.headObject({ Bucket: BUCKET, Key })
+      assert.equal(h.info.layout, 'table')
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(body), Key)
+      const r = await s3.getRange({ Bucket: BUCKET, Key, start: PART + 50, end: PART + 20_000 })
+      assert.ok(r.Body.equals(body.subarray(PART + 50, PART + 20_000)), Key)
+      const st = await s3.getObjectStream({ Bucket: BUCKET, Key })
+      const chunks = []
+      for await (const c of st.Body) chunks.push(c)
+      assert.ok(Buffer.concat(chunks).equals(body), Key)
+    }
+
+    // Copies: the inline table travels in metadata; a sidecar is copied along (core's plan).
+    const c1 = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('tbl-inline'),
+      Bucket: BUCKET,
+      Key: K('tbl-c1'),
+    })
+    assert.deepEqual([c1.action, c1.plan.copySidecar], ['native', false])
+    const c2 = await s3.copyObject({ SourceBucket: BUCKET, SourceKey: K('tbl-side'), Bucket: BUCKET, Key: K('tbl-c2') })
+    assert.deepEqual([c2.action, c2.plan.copySidecar], ['native', true])
+    assert.ok((await raw(client, K('tbl-c2') + '.isec-table')).equals(table))
+    for (const Key of [K('tbl-c1'), K('tbl-c2')]) {
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(body), Key)
+    }
+
+    // Rewrap in place: the sidecar's MAC key comes from the unchanged DEK, so it stays valid.
+    const both = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }))
+    assert.equal((await both.rewrap({ Bucket: BUCKET, Key: K('tbl-side') })).rewrapped, true)
+    const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('tbl-side') })).Body.equals(body))
+
+    // A DEK rotation re-encrypts it into a single-layout object.
+    const rot = await onlyB.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('tbl-side'),
+      Bucket: BUCKET,
+      Key: K('tbl-rot'),
+      rotateDek: true,
+    })
+    assert.equal(rot.action, 'reencrypt')
+    assert.equal((await onlyB.headObject({ Bucket: BUCKET, Key: K('tbl-rot') })).info.layout, 'single')
+    assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('tbl-rot') })).Body.equals(body))
+
+    // A forged table (another length for part 3) fails its MAC.
+    const forged = Buffer.from(table)
+    forged[forged.length - 40] ^= 1
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('tbl-c2') + '.isec-table', Body: forged }))
+    assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('tbl-c2') })), 'authentication_failed')
+    assert.equal(
+      await codeOfAsync(s3.getRange({ Bucket: BUCKET, Key: K('tbl-c2'), start: 0, end: 10 })),
+      'authentication_failed',
+    )
   })
 
   test('a tampered stored object is a typed error on every read path', async () => {
