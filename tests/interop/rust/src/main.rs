@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use isec_core::{
-    DefaultCipher, Decryptor, Encryptor, Envelope, Error, Kek, KeyState, Keyring, ObjectKey, Params, SegmentTable,
+    Decryptor, DefaultCipher, Encryptor, Envelope, Error, Kek, KeyState, Keyring, ObjectKey, Params, SegmentTable,
     Shape, oneshot,
 };
 use serde_json::{Map, Value, json};
@@ -78,7 +78,7 @@ fn sha256_hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err("odd hex".into());
     }
     (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| e.to_string())).collect()
@@ -140,7 +140,12 @@ fn usize_of(x: u64) -> usize {
 
 /// Encrypts one object as the plan says; returns the ciphertext and, for the table layout,
 /// the encoded segment table.
-fn encrypt_object(spec: &Spec, key: &ObjectKey, pt: &[u8], sizes: &[usize]) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
+fn encrypt_object(
+    spec: &Spec,
+    key: &ObjectKey,
+    pt: &[u8],
+    sizes: &[usize],
+) -> Result<(Vec<u8>, Option<Vec<u8>>), Error> {
     let stream = spec.api == "stream";
     match spec.layout.as_str() {
         "single" if stream => Ok((stream_encrypt(Encryptor::<C>::new(key)?, pt, sizes)?, None)),
@@ -411,7 +416,8 @@ fn read_writer(plan: &Value, dir: &Path, writer: &str, ring: &Keyring, specs: &[
 fn read(name: &str, dir: &Path, plan: &Value) -> Result<(), String> {
     let start = Instant::now();
     let ring = keyring(plan)?;
-    let specs = plan["objects"].as_array().ok_or("plan: objects")?.iter().map(Spec::parse).collect::<Result<Vec<_>, _>>()?;
+    let specs =
+        plan["objects"].as_array().ok_or("plan: objects")?.iter().map(Spec::parse).collect::<Result<Vec<_>, _>>()?;
     let mut cells = Map::new();
     for writer in plan["writers"].as_array().ok_or("plan: writers")? {
         let w = writer.as_str().ok_or("plan: writer")?;
@@ -421,7 +427,8 @@ fn read(name: &str, dir: &Path, plan: &Value) -> Result<(), String> {
             json!({"total": c.total, "passed": c.passed, "failures": c.failures, "negatives": c.negatives}),
         );
     }
-    let doc = json!({"reader": name, "ms": start.elapsed().as_millis() as u64, "cells": cells});
+    let doc =
+        json!({"reader": name, "ms": u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX), "cells": cells});
     let out = dir.join("results");
     fs::create_dir_all(&out).map_err(|e| e.to_string())?;
     fs::write(out.join(format!("{name}.json")), doc.to_string()).map_err(|e| e.to_string())

@@ -1,0 +1,875 @@
+// No panic across the boundary: whatever a caller or an attacker hands the addon, the answer
+// is an Error carrying one of core's codes (`err.code`, `err.family`), never a crash of the
+// process (a Rust panic cannot unwind through N-API: it aborts node), a hang or an unbounded
+// allocation.
+//
+// errors.test.mjs checks one trigger per code and a list of wrong types; this adds garbage
+// envelope bytes and text and other parsers' garbage (thousands of seeded cases), every
+// truncation, envelopes and objects claiming huge sizes and counts (each in a child node under
+// a 2 GiB address-space limit and a timeout, whose peak RSS is checked), every argument of
+// every call replaced by values of other types and out-of-range numbers, oversized inputs,
+// wrong output buffers for the `*Into` calls, detached buffers under async work, and calls
+// after `final` and after an error.
+//
+// Classes seen: `Error` with a core code; `TypeError` with code `invalid_parameter` for an
+// argument of the wrong JS type. `AbortError` (`ABORT_ERR`) only for an aborted signal.
+import { test as nodeTest } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { fileURLToPath } from 'node:url'
+import zlib from 'node:zlib'
+
+// A child run (one huge-size case, see the end of the file) registers no tests.
+const CHILD = process.env.ISEC_NO_PANIC_CHILD
+const test = CHILD ? () => {} : nodeTest
+const require = createRequire(import.meta.url)
+const isec = require('../lib/index.js')
+
+const FILE = fileURLToPath(import.meta.url)
+const ROOT = path.resolve(path.dirname(FILE), '..', '..')
+const vectors = (name) => JSON.parse(readFileSync(path.join(ROOT, 'tests/vectors', name), 'utf8'))
+const CODES = new Map(isec.errorCodes().map((c) => [c.code, c.family]))
+const F = 4096
+const MIB = 1 << 20
+const RSS_BOUND = 256 * MIB
+
+// --- outcomes ---------------------------------------------------------------------------
+
+/** A throw that is not an Error with one of core's codes. */
+class Foreign extends Error {}
+
+/** 'ok' or the core code of what `fn` threw (sync or async); anything else is Foreign. */
+async function outcome(fn) {
+  try {
+    await fn()
+    return 'ok'
+  } catch (e) {
+    return classify(e)
+  }
+}
+
+function classify(e) {
+  if (e instanceof Error && typeof e.code === 'string' && CODES.has(e.code)) {
+    if (e.family !== CODES.get(e.code)) throw new Foreign(`${e.code} with family ${e.family}`)
+    if (e instanceof TypeError && e.code !== 'invalid_parameter') throw new Foreign(`TypeError with code ${e.code}`)
+    return e.code
+  }
+  const what = e instanceof Error ? `${e.constructor.name}: ${e.message}` : `a thrown ${typeof e}: ${String(e)}`
+  throw new Foreign(`${what} (code ${e?.code}) crossed the boundary without a core code`)
+}
+
+async function codeOf(fn) {
+  const got = await outcome(fn)
+  assert.notEqual(got, 'ok', 'expected a typed error, the call succeeded')
+  return got
+}
+
+test('the code set is core\'s (core/src/error.rs)', () => {
+  const src = readFileSync(path.join(ROOT, 'core/src/error.rs'), 'utf8')
+  const body = src.split('pub const fn code(&self)')[1].split('pub const fn family')[0]
+  const core = new Set([...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]))
+  assert.ok(core.size >= 26)
+  assert.deepEqual(new Set(CODES.keys()), core)
+})
+
+test('outcome() rejects what is not a typed error', async () => {
+  for (const bad of [() => { throw new Error('x') }, () => { throw 'str' }, () => { throw Object.assign(new TypeError('t'), { code: 'ERR_X' }) }]) {
+    await assert.rejects(outcome(bad), Foreign)
+  }
+  assert.equal(await outcome(() => isec.Envelope.decode(Buffer.alloc(0))), 'malformed_envelope')
+})
+
+// --- fixtures ---------------------------------------------------------------------------
+
+function ringWith() {
+  const r = new isec.Keyring()
+  r.addKek('kek-a', Buffer.from(vectors('keys.json').keys['kek-a'].kek, 'hex'))
+  return r
+}
+
+function world() {
+  const w = {}
+  w.ring = ringWith()
+  ;({ envelope: w.env, key: w.key } = w.ring.createEnvelopeSync({ frameSize: F }))
+  w.pt = Buffer.alloc(10240).map((_, i) => i % 256)
+  w.ct = isec.encryptSync(w.key, w.pt)
+  w.shape = isec.shapeFor(w.env, w.ct.length)
+  ;({ envelope: w.penv, key: w.pkey } = w.ring.createEnvelopeSync({ frameSize: F, partSize: 2 * F }))
+  w.pct = isec.encryptSync(w.pkey, w.pt)
+  ;({ envelope: w.tenv, key: w.tkey } = w.ring.createEnvelopeSync({ frameSize: F, table: true }))
+  w.tct = Buffer.concat([isec.encryptPartSync(w.tkey, 1, false, w.pt.subarray(0, 5000)), isec.encryptPartSync(w.tkey, 3, false, w.pt.subarray(5000))])
+  w.table = new isec.SegmentTable([[1, 5000], [3, w.pt.length - 5000]]).encode(w.tkey)
+  const job = isec.ReencryptionJob.startIsec(w.ring, w.env, w.shape, { frameSize: F })
+  job.update(w.ct.subarray(0, 2 * (F + 28)), 0)
+  w.checkpoint = job.checkpoint()
+  const lv = vectors('legacy.json').tests[10] // a 5000-byte single seal
+  w.lsecret = lv.legacy_secret
+  w.lmeta = isec.LegacyMetadata.fromPairs(lv.metadata)
+  w.lct = Buffer.from(lv.ciphertext, 'hex')
+  w.lobj = isec.LegacyObject.create(w.lmeta, null, w.lct.length)
+  w.lkey = isec.LegacyKey.fromSecretString(lv.legacy_secret, w.lobj.wrappedDekB64)
+  w.lptLen = lv.plaintext_len
+  w.lring = new isec.Keyring()
+  w.lring.addLegacySecretString(lv.kid, lv.legacy_secret)
+  w.lkid = lv.kid
+  return w
+}
+
+const W = world()
+
+// --- garbage ----------------------------------------------------------------------------
+
+const DECODE_CODES = new Set(['malformed_envelope', 'unsupported_version', 'unsupported_suite', 'invalid_frame_size', 'limit_exceeded'])
+
+/** xorshift64*, seeded: the same garbage on every run. */
+function rng(seed) {
+  let s = BigInt(seed) | 1n
+  const next = () => {
+    s ^= s >> 12n
+    s ^= (s << 25n) & 0xffffffffffffffffn
+    s ^= s >> 27n
+    return Number(((s * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn) >> 11n) / 2 ** 53
+  }
+  const int = (n) => Math.floor(next() * n)
+  return {
+    int,
+    random: next,
+    bytes: (n) => Buffer.from(Array.from({ length: n }, () => int(256))),
+    pick: (a) => a[int(a.length)],
+  }
+}
+
+function structuredEnvelope(r) {
+  const kid = Buffer.from(Array.from({ length: r.int(70) }, () => r.pick([...Buffer.from('abcz-09 '), 0, 0x7f, 0xff])))
+  const wrappedLen = r.pick([40, 40, 0, 1, 200, 201, 255, r.int(256)])
+  const u32 = Buffer.alloc(4)
+  u32.writeUInt32BE(r.pick([0, 1, 2, 0xffffffff, r.int(2 ** 32)]))
+  const u64 = Buffer.alloc(8)
+  u64.writeBigUInt64BE(r.pick([0n, 1n, 1n << 44n, (1n << 44n) + 1n, (1n << 64n) - 1n, BigInt(r.int(2 ** 52))]))
+  let b = Buffer.concat([
+    Buffer.from([r.pick([1, 1, 1, 0, 2, 255]), r.pick([1, 1, 1, 0, 2]), r.pick([12, 16, 23, 11, 24, 0, 255, r.int(256)]), r.pick([0, 1, 2, 3, 255])]),
+    u32,
+    Buffer.from([r.pick([0, 1, 1, 2])]),
+    u64,
+    r.bytes(64),
+    Buffer.from([r.random() < 0.8 ? kid.length : r.int(256)]),
+    kid,
+    Buffer.from([r.pick([1, 1, 2, 0, 3]), wrappedLen]),
+    r.bytes(wrappedLen),
+  ])
+  if (r.random() < 0.2) b = b.subarray(0, r.int(b.length + 1))
+  if (r.random() < 0.1) b = Buffer.concat([b, r.bytes(1 + r.int(20))])
+  return b
+}
+
+test('garbage envelope bytes: typed errors; what decodes re-encodes to itself and stays typed', async () => {
+  const r = rng(20260101)
+  const good = W.env.encode()
+  let accepted = 0
+  for (let i = 0; i < 6000; i++) {
+    let raw
+    if (i % 3 === 0) raw = r.bytes(r.int(400))
+    else if (i % 3 === 1) raw = structuredEnvelope(r)
+    else {
+      const b = [...good]
+      for (let k = 1 + r.int(5); k > 0; k--) {
+        const at = r.int(b.length + 1)
+        const op = r.int(3)
+        if (op === 0 && at < b.length) b[at] = r.int(256)
+        else if (op === 1) b.splice(at, 0, ...r.bytes(1 + r.int(3)))
+        else b.splice(at, 1 + r.int(3))
+      }
+      raw = Buffer.from(b)
+    }
+    const got = await outcome(() => isec.Envelope.decode(raw))
+    if (got !== 'ok') {
+      assert.ok(DECODE_CODES.has(got), `${raw.toString('hex')}: ${got}`)
+      continue
+    }
+    accepted++
+    const env = isec.Envelope.decode(raw)
+    assert.deepEqual(env.encode(), raw, 'accepted envelope does not re-encode to its input')
+    assert.deepEqual(isec.Envelope.decodeText(env.toText()).encode(), raw)
+    for (const n of [0, 28, r.int(MIB), r.int(2 ** 52), 2 ** 53, Number.MAX_VALUE]) {
+      await outcome(() => env.inspect(n))
+      await outcome(() => isec.shapeFor(env, n).mapRange(r.int(2 ** 52), r.int(2 ** 52)))
+    }
+    await outcome(() => W.ring.openSync(env))
+  }
+  assert.ok(accepted > 50, `only ${accepted} garbage envelopes decoded: the generator does not reach past decoding`)
+})
+
+test('garbage envelope text: typed errors; what decodes re-encodes to itself; classification never throws', async () => {
+  const r = rng(20260102)
+  const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const alphabets = [b64, b64 + '=+/', Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join(''), 'é€\u0000\ud800\u{1f600}\t\n A']
+  const good = W.env.toText()
+  for (let i = 0; i < 6000; i++) {
+    let text
+    if (i % 4 === 3) {
+      const t = [...good]
+      for (let k = 1 + r.int(3); k > 0; k--) t[r.int(t.length)] = r.pick([...alphabets[i % 3]])
+      text = t.join('')
+    } else {
+      const a = [...alphabets[i % 4]]
+      text = Array.from({ length: r.pick([r.int(500), r.int(4000)]) }, () => r.pick(a)).join('')
+    }
+    const got = await outcome(() => isec.Envelope.decodeText(text))
+    if (got === 'ok') assert.equal(isec.Envelope.decodeText(text).toText(), text)
+    else assert.ok(DECODE_CODES.has(got), `${text.slice(0, 60)}: ${got}`)
+    const c = isec.classifyMetadata({ isec: text, 'isec-kid': text.slice(0, 10) })
+    assert.ok(['isec', 'legacy', 'unreadable', 'plaintext'].includes(c.format))
+    if (c.format === 'unreadable') assert.ok(CODES.has(c.error), c.error)
+  }
+})
+
+test('garbage for every other parser and authenticated input', async () => {
+  const r = rng(20260103)
+  const gz = zlib.gzipSync('{"version": 1, "parts": []}')
+  const parsers = {
+    'SegmentTable.decode': (b) => isec.SegmentTable.decode(b, W.tkey),
+    'Shape.fromTable': (b) => isec.Shape.fromTable(W.tkey, b, W.tct.length),
+    'ReencryptionJob.parseCheckpoint': (b) => isec.ReencryptionJob.parseCheckpoint(b),
+    'ReencryptionJob.resumeIsec': (b) => isec.ReencryptionJob.resumeIsec(W.ring, W.env, W.shape, b),
+    'LegacySidecar.parse': (b) => isec.LegacySidecar.parse(b),
+    'LegacySidecar.parse(gzip)': (b) => isec.LegacySidecar.parse(Buffer.from(Buffer.concat([gz.subarray(0, 10), b]).toString('base64'))),
+    'LegacySidecar.fromJson': (b) => isec.LegacySidecar.fromJson(b),
+    'LegacyKey.open': (b) => isec.LegacyKey.open(Buffer.alloc(32), b.toString('base64')),
+    'LegacyMetadata.fromPairs': (b) => isec.LegacyMetadata.fromPairs({ isec: b.toString('latin1'), 'plaintext-size': String(b.length) }),
+    parseNonce: (b) => isec.parseNonce(b.subarray(0, 12)),
+    decryptSync: (b) => isec.decryptSync(W.key, b),
+    'decryptSync(parts)': (b) => isec.decryptSync(W.pkey, b),
+    decryptWithTableSync: (b) => isec.decryptWithTableSync(W.tkey, W.table, b),
+    legacyDecryptSync: (b) => isec.legacyDecryptSync(W.lkey, W.lobj, b),
+    decrypt: (b) => isec.decrypt(W.key, b),
+  }
+  const seeds = {
+    'SegmentTable.decode': W.table,
+    'Shape.fromTable': W.table,
+    'ReencryptionJob.parseCheckpoint': W.checkpoint,
+    'ReencryptionJob.resumeIsec': W.checkpoint,
+    decryptSync: W.ct,
+    'decryptSync(parts)': W.pct,
+    decryptWithTableSync: W.tct,
+    legacyDecryptSync: W.lct,
+    decrypt: W.ct,
+  }
+  const authenticated = new Set(Object.keys(seeds).filter((k) => k !== 'ReencryptionJob.parseCheckpoint'))
+  for (const [name, parse] of Object.entries(parsers)) {
+    const seed = seeds[name]
+    for (let i = 0; i < 400; i++) {
+      let raw
+      if (seed && r.random() < 0.7) {
+        const b = Buffer.from(seed)
+        for (let k = 1 + r.int(3); k > 0; k--) b[r.int(b.length)] ^= 1 << r.int(8)
+        raw = r.random() < 0.3 ? b.subarray(0, r.int(b.length + 1)) : b
+      } else raw = r.bytes(r.int(300))
+      const got = await outcome(() => parse(raw))
+      if (authenticated.has(name) && !raw.equals(seed)) assert.notEqual(got, 'ok', `${name} accepted ${raw.toString('hex').slice(0, 80)}`)
+    }
+  }
+})
+
+// --- truncations ------------------------------------------------------------------------
+
+test('every truncation and extension of an envelope is malformed_envelope', async () => {
+  for (const env of [W.env, W.penv, W.tenv, W.ring.createEnvelopeSync({ declaredSize: 123 }).envelope]) {
+    const raw = env.encode()
+    const text = env.toText()
+    for (let n = 0; n < raw.length; n++) assert.equal(await codeOf(() => isec.Envelope.decode(raw.subarray(0, n))), 'malformed_envelope', `${n}`)
+    for (let n = 0; n < text.length; n++) assert.equal(await codeOf(() => isec.Envelope.decodeText(text.slice(0, n))), 'malformed_envelope', `${n}`)
+    for (const extra of [Buffer.from([0]), Buffer.alloc(7, 1), Buffer.alloc(300)]) {
+      assert.equal(await codeOf(() => isec.Envelope.decode(Buffer.concat([raw, extra]))), 'malformed_envelope')
+    }
+    for (const extra of ['A', 'AA', '=', 'AAAA', ' ']) assert.equal(await codeOf(() => isec.Envelope.decodeText(text + extra)), 'malformed_envelope')
+  }
+})
+
+test('every truncation of a ciphertext, segment table, checkpoint and legacy body', async () => {
+  const stream = new Set(['truncated', 'authentication_failed', 'bad_frame_length'])
+  for (const [key, env, ct] of [[W.key, W.env, W.ct], [W.pkey, W.penv, W.pct]]) {
+    for (let n = 0; n < ct.length; n++) {
+      const part = ct.subarray(0, n)
+      assert.ok(stream.has(await codeOf(() => isec.decryptSync(key, part))), `${n}`)
+      const d = new isec.Decryptor(key)
+      assert.ok(stream.has(await codeOf(() => (d.update(part), d.final()))), `${n}`)
+      assert.ok(['ok', 'truncated', 'bad_frame_length'].includes(await outcome(() => isec.shapeFor(env, n))), `${n}`)
+    }
+  }
+  for (let n = 0; n < W.tct.length; n++) assert.equal(await codeOf(() => isec.decryptWithTableSync(W.tkey, W.table, W.tct.subarray(0, n))), 'truncated')
+  for (let n = 0; n < W.table.length; n++) {
+    assert.ok(['malformed_segment_table', 'authentication_failed'].includes(await codeOf(() => isec.SegmentTable.decode(W.table.subarray(0, n), W.tkey))))
+  }
+  for (let n = 0; n < W.checkpoint.length; n++) {
+    const got = await codeOf(() => isec.ReencryptionJob.resumeIsec(W.ring, W.env, W.shape, W.checkpoint.subarray(0, n)))
+    assert.ok(['malformed_checkpoint', 'authentication_failed'].includes(got), `${n}: ${got}`)
+  }
+  for (let n = 0; n < W.lct.length; n++) {
+    const got = await codeOf(() => isec.legacyDecryptSync(W.lkey, W.lobj, W.lct.subarray(0, n)))
+    assert.ok(['truncated', 'authentication_failed', 'malformed_legacy'].includes(got), `${n}: ${got}`)
+  }
+})
+
+// --- argument types ---------------------------------------------------------------------
+
+/** Every entry point with valid arguments; contexts fresh per call (an error locks them). */
+function calls(w) {
+  const plan = w.shape.mapRange(10, 5000)
+  const fetched = w.ct.subarray(plan.ctStart, plan.ctEnd)
+  const lplan = w.lobj.planRange(0, 5)
+  const start = () => isec.ReencryptionJob.startIsec(w.ring, w.env, w.shape, {})
+  return [
+    ['Envelope.decode', (b) => isec.Envelope.decode(b), [w.env.encode()]],
+    ['Envelope.decodeText', (t) => isec.Envelope.decodeText(t), [w.env.toText()]],
+    ['Envelope.inspect', (n) => w.env.inspect(n), [w.ct.length]],
+    ['Envelope.equals', (o) => w.env.equals(o), [w.penv]],
+    ['Keyring.addKek', (k, b, s) => new isec.Keyring().addKek(k, b, s), ['kid', Buffer.alloc(32), 'decrypt_only']],
+    ['Keyring.addLegacySecretString', (k, s) => new isec.Keyring().addLegacySecretString(k, s), ['kid', 'secret']],
+    ['Keyring.setState', (k, s) => ringWith().setState(k, s), ['kek-a', 'decrypt_only']],
+    ['Keyring.setMinVersion', (v) => ringWith().setMinVersion(v), [1]],
+    ['Keyring.createEnvelopeSync', (o) => w.ring.createEnvelopeSync(o), [{ frameSize: F, partSize: 2 * F, declaredSize: 100 }]],
+    ['Keyring.createEnvelope', (o) => w.ring.createEnvelope(o), [{ frameSize: F, table: true }]],
+    ['Keyring.openSync', (e) => w.ring.openSync(e), [w.env]],
+    ['Keyring.open', (e) => w.ring.open(e), [w.env]],
+    ['Keyring.rewrapSync', (e) => w.ring.rewrapSync(e), [w.env]],
+    ['Keyring.rewrapToSync', (e, k) => w.ring.rewrapToSync(e, k), [w.env, 'kek-a']],
+    ['Keyring.legacyKey', (o, k) => w.lring.legacyKey(o, k), [w.lobj, w.lkid]],
+    ['Keyring.addExternal', (k, wr, s) => new isec.Keyring().addExternal(k, wr, s), ['kms', { wrap: () => 1, unwrap: () => 1 }, 'active']],
+    ['encryptSync', (k, p) => isec.encryptSync(k, p), [w.key, w.pt]],
+    ['encrypt', (k, p, o) => isec.encrypt(k, p, o), [w.key, w.pt, {}]],
+    ['decryptSync', (k, c) => isec.decryptSync(k, c), [w.key, w.ct]],
+    ['decrypt', (k, c, o) => isec.decrypt(k, c, o), [w.key, w.ct, {}]],
+    ['decryptAsync', (k, c, t) => isec.decryptAsync(k, c, t), [w.key, w.ct, new isec.CancelToken()]],
+    ['encryptPartSync', (k, n, l, p) => isec.encryptPartSync(k, n, l, p), [w.pkey, 1, false, w.pt.subarray(0, 2 * F)]],
+    ['encryptPart', (k, n, l, p) => isec.encryptPart(k, n, l, p), [w.pkey, 1, false, w.pt.subarray(0, 2 * F)]],
+    ['decryptWithTableSync', (k, t, c) => isec.decryptWithTableSync(k, t, c), [w.tkey, w.table, w.tct]],
+    ['decryptWithTable', (k, t, c) => isec.decryptWithTable(k, t, c), [w.tkey, w.table, w.tct]],
+    ['decryptRangeSync', (k, s, a, b, f) => isec.decryptRangeSync(k, s, a, b, f), [w.key, w.shape, 10, 5000, fetched]],
+    ['decryptRange', (k, s, a, b, f) => isec.decryptRange(k, s, a, b, f), [w.key, w.shape, 10, 5000, fetched]],
+    ['shapeFor', (e, n) => isec.shapeFor(e, n), [w.env, w.ct.length]],
+    ['Shape.forPlaintext', (e, n) => isec.Shape.forPlaintext(e, n), [w.env, 100]],
+    ['Shape.fromTable', (k, t, n) => isec.Shape.fromTable(k, t, n), [w.tkey, w.table, w.tct.length]],
+    ['Shape.mapRange', (a, b) => w.shape.mapRange(a, b), [10, 20]],
+    ['Shape.segment', (n) => w.shape.segment(n), [0]],
+    ['Shape.ctBoundaryFloor', (n) => w.shape.ctBoundaryFloor(n), [5000]],
+    ['SegmentTable', (e) => new isec.SegmentTable(e), [[[1, 5], [2, 7]]]],
+    ['SegmentTable.decode', (b, k) => isec.SegmentTable.decode(b, k), [w.table, w.tkey]],
+    ['SegmentTable.encode', (k) => new isec.SegmentTable([[1, 5]]).encode(k), [w.tkey]],
+    ['Encryptor', (k) => new isec.Encryptor(k), [w.key]],
+    ['Encryptor.forPart', (k, n, l) => isec.Encryptor.forPart(k, n, l), [w.pkey, 2, false]],
+    ['Encryptor.update', (c) => new isec.Encryptor(w.key).update(c), [w.pt]],
+    ['Encryptor.updateInto', (c, o) => new isec.Encryptor(w.key).updateInto(c, o), [w.pt, Buffer.alloc(w.ct.length)]],
+    ['Encryptor.updateAsync', (c, t) => new isec.Encryptor(w.key).updateAsync(c, t), [w.pt, new isec.CancelToken()]],
+    ['Encryptor.updateLength', (n) => new isec.Encryptor(w.key).updateLength(n), [100]],
+    ['Encryptor.finalInto', (o) => new isec.Encryptor(w.key).finalInto(o), [Buffer.alloc(100)]],
+    ['Decryptor', (k) => new isec.Decryptor(k), [w.key]],
+    ['Decryptor.withShape', (k, s) => isec.Decryptor.withShape(k, s), [w.key, w.shape]],
+    ['Decryptor.forRange', (k, s, a, b) => isec.Decryptor.forRange(k, s, a, b), [w.key, w.shape, 10, 5000]],
+    ['Decryptor.update', (c) => new isec.Decryptor(w.key).update(c), [w.ct]],
+    ['Decryptor.updateInto', (c, o) => new isec.Decryptor(w.key).updateInto(c, o), [w.ct, Buffer.alloc(w.ct.length)]],
+    ['Decryptor.updateAsync', (c) => new isec.Decryptor(w.key).updateAsync(c), [w.ct]],
+    ['Decryptor.updateLength', (n) => new isec.Decryptor(w.key).updateLength(n), [100]],
+    ['Decryptor.finalInto', (o) => new isec.Decryptor(w.key).finalInto(o), [Buffer.alloc(10)]],
+    ['buildNonce', (p, i, s, o) => isec.buildNonce(p, i, s, o), [Buffer.alloc(7), 1, false, false]],
+    ['parseNonce', (b) => isec.parseNonce(b), [Buffer.alloc(12)]],
+    ['classifyMetadata', (m, s) => isec.classifyMetadata(m, s), [{ isec: w.env.toText() }, false]],
+    ['decideCopy', (q, r) => isec.decideCopy(q, r), [{ sourceMetadata: { isec: w.env.toText() }, sourceSize: w.ct.length, targetKid: 'kek-a' }, w.ring]],
+    ['isecError', (c, m) => isec.isecError(c, m), ['truncated', 'message']],
+    ['ScanPlanner', (r) => new isec.ScanPlanner(r), [w.ring]],
+    ['ScanPlanner.add', (k, m, s, l) => new isec.ScanPlanner(w.ring).add(k, m, s, l), ['key', { isec: w.env.toText() }, w.ct.length, false]],
+    ['ScanPlanner.tally', (n) => new isec.ScanPlanner(w.ring).tally(n), ['current']],
+    ['ReencryptionJob.startIsec', (r, e, s, o) => isec.ReencryptionJob.startIsec(r, e, s, o), [w.ring, w.env, w.shape, { frameSize: F, rate: 0 }]],
+    ['ReencryptionJob.resumeIsec', (r, e, s, c) => isec.ReencryptionJob.resumeIsec(r, e, s, c), [w.ring, w.env, w.shape, w.checkpoint]],
+    ['ReencryptionJob.startLegacy', (r, o, opt) => isec.ReencryptionJob.startLegacy(r, o, opt), [w.lring, w.lobj, { kid: w.lkid }]],
+    ['ReencryptionJob.parseCheckpoint', (c) => isec.ReencryptionJob.parseCheckpoint(c), [w.checkpoint]],
+    ['ReencryptionJob.update', (c, t) => start().update(c, t), [w.ct.subarray(0, 100), 0]],
+    ['ReencryptionJob.setRate', (r) => start().setRate(r), [100]],
+    ['LegacyMetadata.fromPairs', (m) => isec.LegacyMetadata.fromPairs(m), [{ isec: 'A'.repeat(54) + '==', 'plaintext-size': '5' }]],
+    ['LegacySidecar.parse', (b, m) => isec.LegacySidecar.parse(b, m), [Buffer.from('H4sI'), 1000]],
+    ['LegacySidecar.fromJson', (b) => isec.LegacySidecar.fromJson(b), [Buffer.from('{}')]],
+    ['LegacyObject.create', (m, s, n) => isec.LegacyObject.create(m, s, n), [w.lmeta, null, w.lct.length]],
+    ['LegacyObject.planRange', (a, b) => w.lobj.planRange(a, b), [5, 10]],
+    ['LegacyObject.withUploadId', (u) => w.lobj.withUploadId(u), ['upload']],
+    ['LegacyKey.open', (k, b) => isec.LegacyKey.open(k, b), [Buffer.alloc(32), w.lobj.wrappedDekB64]],
+    ['LegacyKey.fromSecretString', (s, b) => isec.LegacyKey.fromSecretString(s, b), [w.lsecret, w.lobj.wrappedDekB64]],
+    ['LegacyDecryptor', (k, o) => new isec.LegacyDecryptor(k, o), [w.lkey, w.lobj]],
+    ['LegacyDecryptor.forRange', (k, o, a, b) => isec.LegacyDecryptor.forRange(k, o, a, b), [w.lkey, w.lobj, 1, 2]],
+    ['LegacyDecryptor.update', (c) => new isec.LegacyDecryptor(w.lkey, w.lobj).update(c), [w.lct]],
+    ['LegacyDecryptor.updateInto', (c, o) => new isec.LegacyDecryptor(w.lkey, w.lobj).updateInto(c, o), [w.lct, Buffer.alloc(w.lct.length)]],
+    ['legacyDecryptSync', (k, o, c) => isec.legacyDecryptSync(k, o, c), [w.lkey, w.lobj, w.lct]],
+    ['legacyDecrypt', (k, o, c) => isec.legacyDecrypt(k, o, c), [w.lkey, w.lobj, w.lct]],
+    ['legacyDecryptRangeSync', (k, o, a, b, c) => isec.legacyDecryptRangeSync(k, o, a, b, c), [w.lkey, w.lobj, 0, 5, w.lct.subarray(lplan.ctStart, lplan.ctEnd)]],
+    ['EncryptStream', (k, o) => new isec.EncryptStream(k, o), [w.pkey, { partNumber: 1, isLast: false }]],
+    ['DecryptStream', (k, o) => new isec.DecryptStream(k, o), [w.key, { shape: w.shape, range: [1, 5] }]],
+    ['LegacyDecryptStream', (k, o, opt) => new isec.LegacyDecryptStream(k, o, opt), [w.lkey, w.lobj, { range: [1, 5] }]],
+  ]
+}
+
+class Other {}
+
+/** Values of other JS types than `good` (and isec objects of other classes). */
+function wrongValues(w, good) {
+  const kind = (v) => (v === null ? 'null' : ArrayBuffer.isView(v) ? 'view' : Array.isArray(v) ? 'array' : typeof v === 'object' ? v.constructor?.name ?? 'object' : typeof v)
+  const all = [undefined, null, 'text', 7, true, [], [1, 2], {}, { a: 1 }, () => 1, Symbol('s'), 10n, new Other(), new Date(0),
+    new Uint16Array(2), new ArrayBuffer(4), new DataView(new ArrayBuffer(4)), w.env, w.key, w.shape, w.ring, w.lobj, new isec.CancelToken()]
+  return all.filter((v) => kind(v) !== kind(good))
+}
+
+/** Numbers outside what a parameter holds (and NaN): a value error, typed. */
+const BAD_NUMBERS = [-1, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 64, Number.MAX_VALUE]
+
+/** Runs every substitution; returns the throws that carried no core code. */
+async function substitutions(w) {
+  const untyped = []
+  let tried = 0
+  for (const [name, fn, args] of calls(w)) {
+    for (let i = 0; i < args.length; i++) {
+      const bads = typeof args[i] === 'number' ? [...wrongValues(w, args[i]), ...BAD_NUMBERS] : wrongValues(w, args[i])
+      for (const bad of bads) {
+        const a = [...args]
+        a[i] = bad
+        tried++
+        try {
+          await outcome(() => fn(...a))
+        } catch (e) {
+          if (!(e instanceof Foreign)) throw e
+          untyped.push(`${name}(arg ${i} = ${describe(bad)}): ${e.message}`)
+        }
+      }
+    }
+  }
+  return { tried, untyped }
+}
+
+function describe(v) {
+  if (typeof v === 'symbol' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
+  if (typeof v === 'function') return 'a function'
+  if (v && typeof v === 'object') return `a ${v.constructor?.name ?? 'object'}`
+  return JSON.stringify(v) ?? String(v)
+}
+
+test('valid calls succeed or throw typed', async () => {
+  for (const [name, fn, args] of calls(W)) {
+    await outcome(() => fn(...args)).catch((e) => assert.fail(`${name}: ${e.message}`))
+  }
+})
+
+let subs
+const SUBS = () => (subs ??= substitutions(W))
+
+test('wrong argument types and out-of-range numbers: no crash, no hang, only Errors', async () => {
+  const { tried, untyped } = await SUBS()
+  assert.ok(tried > 1500, `${tried}`)
+  // Every throw was an Error (outcome() turns anything else into a listed Foreign, and
+  // non-Errors are listed with "a thrown"), and the process is still here.
+  assert.deepEqual(untyped.filter((u) => u.includes('a thrown')), [])
+})
+
+test('wrong argument types and out-of-range numbers: every error carries a core code (the package promises TypeError + invalid_parameter)', async () => {
+  const untyped = [...(await SUBS()).untyped]
+  // Also: napi-rs's own errors on misuse of the classes.
+  const extra = [
+    ['new ObjectKey()', () => new isec.ObjectKey()],
+    ['new Envelope()', () => new isec.Envelope()],
+    ['new Shape()', () => new isec.Shape()],
+    ['ObjectKey.frameSize on a foreign this', () => Object.getOwnPropertyDescriptor(isec.ObjectKey.prototype, 'frameSize').get.call(W.env)],
+  ]
+  // A method called on an object of another class is refused by V8 itself ("Illegal
+  // invocation", a TypeError without code) before the addon runs: accepted, and checked to
+  // be no worse than that.
+  for (const fn of [() => isec.Encryptor.prototype.update.call({}, Buffer.alloc(1)), () => isec.Decryptor.prototype.update.call(new isec.Encryptor(W.key), W.ct)]) {
+    assert.throws(fn, (e) => e instanceof TypeError && /Illegal invocation/.test(e.message))
+  }
+  for (const [name, fn] of extra) {
+    try {
+      await outcome(fn)
+    } catch (e) {
+      untyped.push(`${name}: ${e.message}`)
+    }
+  }
+  assert.deepEqual(untyped, [], `${untyped.length} throws without a core code:\n${untyped.join('\n')}`)
+})
+
+// --- oversized inputs -------------------------------------------------------------------
+
+test('oversized inputs: kids, keys, frame and part sizes, wrapped keys, parser inputs', async () => {
+  assert.equal(await codeOf(() => new isec.Keyring().addKek('k'.repeat(65), Buffer.alloc(32))), 'invalid_parameter')
+  assert.equal(await outcome(() => new isec.Keyring().addKek('k'.repeat(64), Buffer.alloc(32))), 'ok')
+  for (const kid of ['', 'a b', 'é', 'a\u0000', '\u007f']) assert.equal(await codeOf(() => new isec.Keyring().addKek(kid, Buffer.alloc(32))), 'invalid_parameter', kid)
+  for (const n of [31, 33, MIB]) assert.equal(await codeOf(() => new isec.Keyring().addKek('k', Buffer.alloc(n))), 'invalid_parameter')
+  assert.ok(['invalid_parameter', 'unknown_kid'].includes(await codeOf(() => W.ring.rewrapToSync(W.env, 'x'.repeat(65)))))
+  for (const fs of [0, 1, 2048, 3000, 4095, 4097, 2 ** 24, 2 ** 40]) {
+    assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ frameSize: fs })), 'invalid_frame_size', `${fs}`)
+  }
+  for (const ps of [0, 1, F + 1, 2 ** 32 * F]) {
+    assert.ok(['invalid_parameter', 'limit_exceeded'].includes(await codeOf(() => W.ring.createEnvelopeSync({ frameSize: F, partSize: ps }))), `${ps}`)
+  }
+  assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ declaredSize: 2 ** 44 + 1 })), 'limit_exceeded')
+  assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ partSize: 16 * F, table: true })), 'invalid_parameter')
+  // External wrappers that misbehave: oversized, empty, wrong type, throwing, rejecting.
+  const outs = [Buffer.alloc(201), Buffer.alloc(MIB), Buffer.alloc(0), 'text', null, 5, new Uint16Array(20)]
+  for (const out of outs) {
+    for (const asAsync of [false, true]) {
+      const r = new isec.Keyring()
+      r.addExternal('kms', { wrap: () => (asAsync ? Promise.resolve(out) : out), unwrap: () => out })
+      const got = await codeOf(() => r.createEnvelope())
+      assert.ok(['external_wrapper_failed', 'invalid_parameter', 'limit_exceeded'].includes(got), `${describe(out)}: ${got}`)
+    }
+  }
+  for (const thrower of [() => { throw new Error('down') }, () => Promise.reject(new Error('down')), () => { throw 'str' }]) {
+    const r = new isec.Keyring()
+    r.addExternal('kms', { wrap: thrower, unwrap: thrower })
+    assert.equal(await codeOf(() => r.createEnvelope()), 'external_wrapper_failed')
+  }
+  assert.equal(await codeOf(() => new isec.Keyring().addExternal('k'.repeat(65), { wrap() {}, unwrap() {} })), 'invalid_parameter')
+  // A wrapper whose unwrap returns a DEK of the wrong length.
+  const store = new Map()
+  const echo = new isec.Keyring()
+  echo.addExternal('kms', {
+    wrap: (kid, dek) => {
+      const h = Buffer.concat([Buffer.from('w'), dek.subarray(0, 8)])
+      store.set(h.toString('hex'), Buffer.from(dek))
+      return h
+    },
+    unwrap: (kid, wrapped) => Buffer.concat([store.get(Buffer.from(wrapped).toString('hex')), Buffer.from('extra')]),
+  })
+  const { envelope } = await echo.createEnvelope()
+  assert.ok(['external_wrapper_failed', 'unwrap_failed', 'invalid_parameter'].includes(await codeOf(() => echo.open(envelope))))
+  // Big inputs to the parsers are refused by size.
+  for (const text of ['A'.repeat(465), 'A'.repeat(MIB)]) assert.equal(await codeOf(() => isec.Envelope.decodeText(text)), 'malformed_envelope')
+  assert.ok(DECODE_CODES.has(await codeOf(() => isec.Envelope.decode(Buffer.alloc(349)))))
+  assert.equal(await codeOf(() => isec.parseNonce(Buffer.alloc(13))), 'invalid_parameter')
+  assert.equal(await codeOf(() => isec.buildNonce(Buffer.alloc(8), 0, false, false)), 'invalid_parameter')
+  assert.equal(await codeOf(() => new isec.SegmentTable(Array.from({ length: 10_001 }, (_, i) => [i + 1, 1]))), 'malformed_segment_table')
+  assert.ok(['malformed_segment_table', 'authentication_failed'].includes(await codeOf(() => isec.SegmentTable.decode(Buffer.alloc(MIB), W.tkey))))
+  assert.equal(await codeOf(() => isec.ReencryptionJob.parseCheckpoint(Buffer.concat([Buffer.from('ISCK\x01'), Buffer.alloc(MIB)]))), 'malformed_checkpoint')
+  assert.ok(['sidecar_too_large', 'malformed_legacy'].includes(await codeOf(() => isec.LegacySidecar.parse(Buffer.alloc(17 * MIB, 65)))))
+  const big = { isec: 'A'.repeat(MIB), 'isec-kid': 'k'.repeat(65536), ['x'.repeat(1000)]: 'y' }
+  assert.equal(isec.classifyMetadata(big).format, 'unreadable')
+  assert.ok(['ok', 'malformed_legacy'].includes(await outcome(() => isec.LegacyMetadata.fromPairs(big))))
+  assert.equal(await outcome(() => isec.LegacyKey.fromSecretString('s'.repeat(MIB), W.lobj.wrappedDekB64)), 'unwrap_failed')
+})
+
+// --- output buffers ---------------------------------------------------------------------
+
+test('*Into with wrong output buffers; shared memory; detached buffers under async work', async () => {
+  const need = new isec.Encryptor(W.key).updateLength(W.pt.length)
+  for (const n of [0, 1, need - 1]) assert.equal(await codeOf(() => new isec.Encryptor(W.key).updateInto(W.pt, Buffer.alloc(n))), 'buffer_too_small')
+  for (const out of [new Uint16Array(need), new ArrayBuffer(need), new DataView(new ArrayBuffer(need)), 'x'.repeat(need), [0]]) {
+    assert.equal(await codeOf(() => new isec.Encryptor(W.key).updateInto(W.pt, out)), 'invalid_parameter')
+  }
+  assert.equal(await codeOf(() => new isec.Encryptor(W.key).finalInto(Buffer.alloc(27))), 'buffer_too_small')
+  const dneed = new isec.Decryptor(W.key).updateLength(W.ct.length)
+  for (const n of [0, 1, dneed - 1]) assert.equal(await codeOf(() => new isec.Decryptor(W.key).updateInto(W.ct, Buffer.alloc(n))), 'buffer_too_small')
+  const d = new isec.Decryptor(W.key)
+  d.update(W.ct.subarray(0, 100))
+  assert.ok(['buffer_too_small', 'truncated'].includes(await codeOf(() => d.finalInto(Buffer.alloc(1)))))
+  assert.equal(await codeOf(() => new isec.LegacyDecryptor(W.lkey, W.lobj).updateInto(W.lct, Buffer.alloc(10))), 'buffer_too_small')
+  // Input and output in one ArrayBuffer: refused, or right.
+  for (const [inAt, outAt] of [[0, 0], [0, 5], [5, 0], [0, need + W.pt.length]]) {
+    const mem = Buffer.alloc(2 * need + 2 * W.pt.length)
+    W.pt.copy(mem, inAt)
+    const e = new isec.Encryptor(W.key)
+    const got = await outcome(() => e.updateInto(mem.subarray(inAt, inAt + W.pt.length), mem.subarray(outAt, outAt + need)))
+    if (got === 'ok') {
+      const ct = Buffer.concat([mem.subarray(outAt, outAt + need), e.final()])
+      assert.deepEqual(isec.decryptSync(W.key, ct), W.pt, `in ${inAt}, out ${outAt}`)
+    } else assert.equal(got, 'invalid_parameter', `in ${inAt}, out ${outAt}`)
+  }
+  // A detached output or input buffer.
+  const detached = new Uint8Array(need)
+  structuredClone(detached.buffer, { transfer: [detached.buffer] })
+  assert.ok(['buffer_too_small', 'invalid_parameter'].includes(await codeOf(() => new isec.Encryptor(W.key).updateInto(W.pt, detached))))
+  assert.equal(await outcome(() => isec.encryptSync(W.key, detached)), 'ok')
+  // Detaching the input while the libuv pool works on it: the right answer or a typed error.
+  for (const [run, check] of [
+    [(buf) => isec.encrypt(W.key, buf), (out) => assert.deepEqual(isec.decryptSync(W.key, out), Buffer.alloc(8 * MIB, 7))],
+    [(buf) => new isec.Encryptor(W.key).updateAsync(buf), (out) => assert.ok(out.length > 0)],
+  ]) {
+    const buf = new Uint8Array(8 * MIB).fill(7)
+    const p = run(buf)
+    structuredClone(buf.buffer, { transfer: [buf.buffer] })
+    let out
+    const got = await outcome(async () => (out = await p))
+    if (got === 'ok') check(out)
+  }
+})
+
+// --- state ------------------------------------------------------------------------------
+
+test('contexts refuse every call after final and after an error', async () => {
+  const bad = Buffer.from(W.ct)
+  bad[50] ^= 1
+  const e = new isec.Encryptor(W.key)
+  e.update(W.pt)
+  e.final()
+  for (const call of [() => e.update(Buffer.alloc(1)), () => e.updateInto(Buffer.alloc(1), Buffer.alloc(100)), () => e.updateAsync(Buffer.alloc(1)), () => e.final(), () => e.finalInto(Buffer.alloc(100))]) {
+    assert.equal(await codeOf(call), 'invalid_state')
+  }
+  const d = new isec.Decryptor(W.key)
+  d.update(W.ct)
+  d.final()
+  for (const call of [() => d.update(W.ct), () => d.final(), () => d.updateAsync(W.ct)]) assert.equal(await codeOf(call), 'invalid_state')
+  for (const make of [() => new isec.Decryptor(W.key), () => isec.Decryptor.withShape(W.key, W.shape)]) {
+    for (const fail of [(x) => x.update(bad), (x) => x.updateAsync(bad), (x) => x.updateInto(bad, Buffer.alloc(bad.length))]) {
+      const x = make()
+      assert.equal(await codeOf(() => fail(x)), 'authentication_failed')
+      for (const call of [() => x.update(W.ct), () => x.update(Buffer.alloc(0)), () => x.updateInto(W.ct, Buffer.alloc(W.ct.length)), () => x.updateAsync(W.ct), () => x.final(), () => x.finalInto(Buffer.alloc(F))]) {
+        assert.equal(await codeOf(call), 'invalid_state')
+      }
+    }
+  }
+  const r = isec.Decryptor.forRange(W.key, W.shape, 0, 10)
+  assert.ok(['trailing_data', 'invalid_parameter'].includes(await codeOf(() => r.update(W.ct))))
+  assert.equal(await codeOf(() => r.update(Buffer.alloc(1))), 'invalid_state')
+  const lbad = Buffer.from(W.lct)
+  lbad[lbad.length - 1] ^= 1
+  const ld = new isec.LegacyDecryptor(W.lkey, W.lobj)
+  assert.equal(await codeOf(() => (ld.update(lbad), ld.final())), 'authentication_failed')
+  assert.equal(await codeOf(() => ld.update(W.lct)), 'invalid_state')
+  assert.equal(await codeOf(() => ld.final()), 'invalid_state')
+  // Re-encryption after finish and after a source error.
+  const job = isec.ReencryptionJob.startIsec(W.ring, W.env, W.shape, { frameSize: F })
+  const out = []
+  for (let at = 0; at < W.ct.length;) {
+    const step = job.update(W.ct.subarray(at), 0)
+    at += step.consumed
+    out.push(step.output)
+  }
+  out.push(job.finish())
+  assert.deepEqual(isec.decryptSync(W.ring.openSync(job.targetEnvelope), Buffer.concat(out)), W.pt)
+  assert.equal(await codeOf(() => job.update(Buffer.alloc(1), 0)), 'invalid_state')
+  assert.equal(await codeOf(() => job.finish()), 'invalid_state')
+  const job2 = isec.ReencryptionJob.startIsec(W.ring, W.env, W.shape, { frameSize: F })
+  assert.equal(await codeOf(() => job2.update(bad, 0)), 'authentication_failed')
+  assert.equal(await codeOf(() => job2.update(W.ct, 0)), 'invalid_state')
+  assert.equal(await codeOf(() => job2.finish()), 'invalid_state')
+  // Streams report the typed error through 'error'.
+  const got = await outcome(() => pipeline(Readable.from([bad.subarray(0, 5000), bad.subarray(5000)]), new isec.DecryptStream(W.key), async function* (src) { for await (const _ of src); }))
+  assert.equal(got, 'authentication_failed')
+  const ac = new AbortController()
+  ac.abort()
+  await assert.rejects(isec.decrypt(W.key, W.ct, { signal: ac.signal }), (err) => err.code === 'ABORT_ERR')
+})
+
+test('an encryptor refuses every call after an error (SPEC.md §9: invalid_state is a call after an error)', async () => {
+  // A part encryptor given more than its part: the error, then nothing more from it. The
+  // Python package locks the context here; this addon answers the next update with output.
+  const ep = isec.Encryptor.forPart(W.pkey, 1, false)
+  assert.equal(await codeOf(() => ep.update(Buffer.alloc(2 * F + 1))), 'invalid_parameter')
+  assert.equal(await codeOf(() => ep.update(Buffer.alloc(F + 1))), 'invalid_state')
+  assert.equal(await codeOf(() => ep.final()), 'invalid_state')
+})
+
+test('async calls in flight on one context: refused, or applied in call order', async () => {
+  // Eight updateAsync calls on one encryptor before any settles. Either all but the first
+  // are refused (invalid_state, as the wasm package does), or the output, concatenated in
+  // call order, decrypts to the input in call order. Taking them in whatever order the libuv
+  // pool runs them writes frames out of order: an object that no reader will open.
+  let misordered = 0
+  for (let i = 0; i < 1000; i++) {
+    const chunks = Array.from({ length: 8 }, (_, k) => Buffer.alloc(20000, k + 1))
+    const e = new isec.Encryptor(W.key)
+    const outs = await Promise.allSettled(chunks.map((c) => e.updateAsync(c)))
+    const refused = outs.filter((o) => o.status === 'rejected')
+    for (const o of refused) assert.equal(classify(o.reason), 'invalid_state')
+    if (refused.length > 0) continue
+    const ct = Buffer.concat([...outs.map((o) => o.value), e.final()])
+    let pt = null
+    await outcome(() => (pt = isec.decryptSync(W.key, ct)))
+    if (pt === null || !pt.equals(Buffer.concat(chunks))) misordered++
+  }
+  assert.equal(misordered, 0, `${misordered} of 1000 objects written out of call order`)
+})
+
+// --- huge sizes and counts, in a child process ------------------------------------------
+
+async function hugeDeclaredSize() {
+  const problems = []
+  const ring = ringWith()
+  const { envelope: env, key } = ring.createEnvelopeSync({ frameSize: F, declaredSize: 2 ** 44 })
+  const shape = isec.Shape.forPlaintext(env, 2 ** 44)
+  if (shape.frameCount !== 2 ** 32) problems.push(`frameCount ${shape.frameCount}`)
+  if (env.inspect(shape.ciphertextLength).plaintextLength !== 2 ** 44) problems.push('inspect')
+  for (const [a, b] of [[0, 10], [2 ** 44 - 5, 2 ** 44], [2 ** 43 - 3, 2 ** 43 + 3]]) {
+    const plan = shape.mapRange(a, b)
+    const dr = isec.Decryptor.forRange(key, shape, a, b)
+    const got = await outcome(() => (dr.update(Buffer.alloc(plan.ctEnd - plan.ctStart)), dr.final()))
+    if (got !== 'authentication_failed') problems.push(`range ${a}..${b} of garbage: ${got}`)
+    const got2 = await outcome(() => isec.decryptRangeSync(key, shape, a, b, Buffer.alloc(plan.ctEnd - plan.ctStart)))
+    if (got2 !== 'authentication_failed') problems.push(`decryptRangeSync ${a}..${b}: ${got2}`)
+  }
+  const d = new isec.Decryptor(key)
+  const got = await outcome(() => { for (let i = 0; i < 8; i++) d.update(Buffer.alloc(MIB)) })
+  if (got !== 'authentication_failed') problems.push(`stream of garbage: ${got}`)
+  const e = new isec.Encryptor(key)
+  e.update(Buffer.alloc(MIB))
+  if ((await outcome(() => e.final())) === 'ok') problems.push('1 MiB finished under a declared size of 16 TiB')
+  for (const n of [shape.ciphertextLength + 1, shape.ciphertextLength - 1, 2 ** 53]) {
+    if ((await outcome(() => isec.shapeFor(env, n))) === 'ok') problems.push(`shape of ${n} bytes accepted`)
+  }
+  const job = isec.ReencryptionJob.startIsec(ring, env, shape, { frameSize: F })
+  const gotJob = await outcome(() => job.update(Buffer.alloc(F + 28), 0))
+  if (gotJob !== 'authentication_failed') problems.push(`re-encryption of garbage: ${gotJob}`)
+  return problems
+}
+
+async function craftedHeaders() {
+  const problems = []
+  const ring = ringWith()
+  const raw = ring.createEnvelopeSync({ frameSize: F }).envelope.encode()
+  const u64 = (v) => { const b = Buffer.alloc(9); b[0] = 1; b.writeBigUInt64BE(v, 1); return b }
+  const variants = {
+    'declared 2**64-1': [8, u64((1n << 64n) - 1n)],
+    'declared 2**44': [8, u64(1n << 44n)],
+    'parts of 2**32-1 frames of 8 MiB': [2, Buffer.from([0x17, 1, 0xff, 0xff, 0xff, 0xff])],
+    'parts of 1 frame of 4 KiB': [2, Buffer.from([0x0c, 1, 0, 0, 0, 1])],
+    'table, 8 MiB frames': [2, Buffer.from([0x17, 2, 0, 0, 0, 0])],
+  }
+  for (const [name, [at, patch]] of Object.entries(variants)) {
+    const b = Buffer.from(raw)
+    patch.copy(b, at)
+    const got = await outcome(() => isec.Envelope.decode(b))
+    if (got !== 'ok') {
+      if (!(name === 'declared 2**64-1' && got === 'limit_exceeded')) problems.push(`${name}: decode ${got}`)
+      continue
+    }
+    const env = isec.Envelope.decode(b)
+    for (const n of [0, 28, 2 ** 40, 2 ** 53, Number.MAX_SAFE_INTEGER]) {
+      await outcome(() => env.inspect(n))
+      await outcome(() => isec.shapeFor(env, n).mapRange(0, Infinity))
+    }
+    if ((await outcome(() => ring.openSync(env))) !== 'commitment_mismatch') problems.push(`${name}: opened despite the changed header`)
+  }
+  const { key } = ring.createEnvelopeSync({ frameSize: 2 ** 23, partSize: 2 ** 40 })
+  for (const n of [1, 10_000, 10_001]) for (const last of [true, false]) await outcome(() => isec.Encryptor.forPart(key, n, last).update(Buffer.alloc(1)))
+  const d = new isec.Decryptor(key)
+  const got = await outcome(() => { for (let i = 0; i < 12; i++) d.update(Buffer.alloc(MIB)) })
+  if (got !== 'authentication_failed') problems.push(`8 MiB frames, garbage: ${got}`)
+  return problems
+}
+
+async function hugePartCounts() {
+  const problems = []
+  const ring = ringWith()
+  const { envelope: env, key } = ring.createEnvelopeSync({ frameSize: F, partSize: F })
+  const partCt = F + 28
+  if (isec.shapeFor(env, 10_000 * partCt).segmentCount !== 10_000) problems.push('10000 parts')
+  if ((await outcome(() => isec.shapeFor(env, 10_001 * partCt))) !== 'limit_exceeded') problems.push('10001 parts accepted')
+  for (const n of [0, 10_001, 2 ** 32 - 1]) {
+    if ((await outcome(() => isec.Encryptor.forPart(key, n, true))) !== 'invalid_parameter') problems.push(`part number ${n} accepted`)
+  }
+  const { key: tkey } = ring.createEnvelopeSync({ frameSize: F, table: true })
+  const enc = new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 30])).encode(tkey)
+  const got = await outcome(() => isec.Shape.fromTable(tkey, enc, 10))
+  if (got !== 'truncated') problems.push(`10000 x 1 GiB table on 10 bytes: ${got}`)
+  if ((await outcome(() => new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 32])))) !== 'malformed_segment_table') problems.push('table over 2**44 accepted')
+  for (const size of [10_000 * partCt, 2 ** 44 + 1, 2 ** 53]) await outcome(() => isec.decideCopy({ sourceMetadata: { isec: env.toText() }, sourceSize: size }, ring))
+  const plan = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 2 ** 53 }))
+  if (plan !== 'limit_exceeded') problems.push(`plaintext copy of 2**53 bytes: ${plan}`)
+  return problems
+}
+
+async function hostileLegacySizes() {
+  const problems = []
+  const wrapped = W.lobj.wrappedDekB64 // a real wrapped DEK, so the key opens and frames are read
+  for (const size of ['18446744073709551615', '18446744073709551616', '-1', '1e9', '9'.repeat(100), ' 5', '0x10']) {
+    const got = await outcome(() => isec.LegacyMetadata.fromPairs({ isec: wrapped, 'plaintext-size': size }))
+    if (got !== 'ok') continue
+    const meta = isec.LegacyMetadata.fromPairs({ isec: wrapped, 'plaintext-size': size })
+    for (const n of [28, 2 ** 52, 2 ** 53]) await outcome(() => isec.LegacyObject.create(meta, null, n).planRange(0, Infinity))
+  }
+  const sidecar = (doc) => isec.LegacySidecar.fromJson(Buffer.from(JSON.stringify({ v: 2, dek: wrapped, ...doc })))
+  // Three parts of 4 TiB: 1.5 million seals, read at a range in the middle and streamed.
+  const ps = 2 ** 42
+  const cs = ps + 28 * Math.ceil(ps / (8 * MIB))
+  const obj = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs({}), sidecar({ pc: 3, ts: 3 * ps, parts: [1, 2, 3].map((pn) => ({ pn, ps, cs })) }), 3 * cs)
+  if (obj.sealCount !== 3 * Math.ceil(ps / (8 * MIB))) problems.push(`seal count ${obj.sealCount}`)
+  const [a, b] = [2 ** 43, 2 ** 43 + 10]
+  const plan = obj.planRange(a, b)
+  if (plan.ctEnd - plan.ctStart > 8 * MIB + 28) problems.push(`a 10-byte range fetches ${plan.ctEnd - plan.ctStart} bytes`)
+  const fetched = Buffer.alloc(plan.ctEnd - plan.ctStart)
+  for (const [name, fn] of [
+    ['forRange', () => isec.LegacyDecryptor.forRange(W.lkey, obj, a, b).update(fetched)],
+    ['legacyDecryptRangeSync', () => isec.legacyDecryptRangeSync(W.lkey, obj, a, b, fetched)],
+    ['stream', () => { const d = new isec.LegacyDecryptor(W.lkey, obj); for (let i = 0; i < 20; i++) d.update(Buffer.alloc(MIB)) }],
+  ]) {
+    const got = await outcome(fn)
+    if (got !== 'authentication_failed') problems.push(`4 TiB parts, ${name} of garbage: ${got}`)
+  }
+  if ((await outcome(() => isec.legacyDecryptSync(W.lkey, obj, Buffer.alloc(100)))) !== 'truncated') problems.push('12 TiB object from 100 bytes')
+  // One seal of 1 TiB (a sidecar part, and a single-PUT object): never buffered whole.
+  const lone = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs({}), sidecar({ pc: 1, ts: 2 ** 40, parts: [{ pn: 1, ps: 2 ** 40, cs: 2 ** 40 + 28 }] }), 2 ** 40 + 28)
+  const single = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs({ isec: wrapped, 'plaintext-size': String(2 ** 40) }), null, 2 ** 40 + 28)
+  const lring = new isec.Keyring()
+  lring.addLegacySecretString(W.lkid, W.lsecret)
+  lring.addKek('new', Buffer.alloc(32))
+  for (const [name, o] of [['lone seal', lone], ['single PUT', single]]) {
+    for (const [how, fn] of [
+      ['stream', () => { const d = new isec.LegacyDecryptor(W.lkey, o); for (let i = 0; i < 40; i++) d.update(Buffer.alloc(MIB)) }],
+      ['range', () => isec.LegacyDecryptor.forRange(W.lkey, o, 5, 10)],
+      ['re-encryption', () => { const j = isec.ReencryptionJob.startLegacy(lring, o, { kid: W.lkid }); for (let i = 0; i < 40; i++) j.update(Buffer.alloc(MIB), 0) }],
+    ]) {
+      const got = await outcome(fn)
+      if (got === 'ok') problems.push(`1 TiB seal (${name}), ${how}: 40 MiB buffered without an error`)
+    }
+  }
+  // A gzip bomb (64 MiB of spaces in 64 KiB) under the default 16 MiB cap, and under 32 MiB.
+  const gz = zlib.createGzip({ level: 9 })
+  const out = []
+  gz.on('data', (c) => out.push(c))
+  const ended = once(gz, 'end')
+  const space = Buffer.alloc(MIB, 32)
+  gz.write('{')
+  for (let i = 0; i < 64; i++) if (!gz.write(space)) await once(gz, 'drain')
+  gz.end('}')
+  await ended
+  const bomb = Buffer.from(Buffer.concat(out).toString('base64'))
+  for (const cap of [undefined, 32 * MIB]) {
+    const got = await outcome(() => isec.LegacySidecar.parse(bomb, cap))
+    if (got !== 'sidecar_too_large') problems.push(`gzip bomb, cap ${cap}: ${got}`)
+  }
+  return problems
+}
+
+async function copyWithCallerLimits() {
+  // Copy limits are the caller's; a maxParts above S3's 10000 must not become an
+  // allocation of maxParts ranges.
+  const got = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 4e9, limits: { singleCopyMax: 0, partMin: 0, partMax: 1, maxParts: 4e9 } }))
+  return got === 'ok' ? ['4e9 one-byte parts planned'] : []
+}
+
+const ISOLATED = { hugeDeclaredSize, craftedHeaders, hugePartCounts, hostileLegacySizes, copyWithCallerLimits }
+
+if (process.env.ISEC_NO_PANIC_CHILD) {
+  let problems
+  try {
+    problems = await ISOLATED[process.env.ISEC_NO_PANIC_CHILD]()
+  } catch (e) {
+    problems = [String(e.stack ?? e)]
+  }
+  process.stdout.write(`${JSON.stringify({ problems, maxRss: process.resourceUsage().maxRSS * 1024 })}\n`)
+  process.exit(0)
+}
+
+for (const name of Object.keys(ISOLATED)) {
+  test(`huge sizes and counts in a child node (2 GiB address space): ${name}`, { skip: process.platform !== 'linux' && 'ulimit -v and maxRSS' }, () => {
+    // In a child: a Rust panic or a failed allocation aborts node. `copyWithCallerLimits`
+    // fails while core builds maxParts ranges (it aborts on the failed allocation).
+    const env = { ...process.env, ISEC_NO_PANIC_CHILD: name, RUST_BACKTRACE: '0' }
+    delete env.NODE_TEST_CONTEXT
+    delete env.NODE_OPTIONS
+    const p = spawnSync('/bin/sh', ['-c', 'ulimit -v 2097152 && exec "$0" "$@"', process.execPath, FILE], { env, encoding: 'utf8', timeout: 300_000 })
+    assert.equal(p.status, 0, `${name}: child died (${p.status ?? p.signal}): ${(p.stderr ?? '').trim().slice(-800)}`)
+    const report = JSON.parse(p.stdout.trim().split('\n').pop())
+    console.log(`${name}: peak RSS ${(report.maxRss / MIB).toFixed(0)} MiB`)
+    assert.deepEqual(report.problems, [])
+    assert.ok(report.maxRss < RSS_BOUND, `${name}: peak RSS ${(report.maxRss / MIB).toFixed(0)} MiB`)
+  })
+}
