@@ -155,6 +155,8 @@ class World:
         self.lkek = isec.legacy_kek_from_secret(lv["legacy_secret"])
         self.lkey = isec.LegacyKey.open_object(self.lkek, self.lobj)
         self.lpt_len = lv["plaintext_len"]
+        self.lkid = lv["kid"]
+        self.lsecret = lv["legacy_secret"]
 
 
 @pytest.fixture(scope="module")
@@ -873,57 +875,81 @@ def _huge_part_counts() -> list[str]:
 
 def _hostile_legacy_sizes() -> list[str]:
     problems = []
-    wrapped = base64.b64encode(bytes(40)).decode()
+    w = World()
+    wrapped = w.lobj.wrapped_dek_b64  # a real wrapped DEK: the key opens and seals are read
     for size in ("18446744073709551615", "18446744073709551616", "-1", "1e9", "9" * 100, " 5", "0x10"):
-        m = outcome(lambda size=size: isec.LegacyMetadata({"isec": wrapped, "plaintext-size": size}), type_error_ok=False)
-        if m == "ok":
-            meta = isec.LegacyMetadata({"isec": wrapped, "plaintext-size": size})
-            for n in (28, 1 << 62, (1 << 64) - 1):
-                got = outcome(lambda meta=meta, n=n: isec.LegacyObject(meta, n).seals(), type_error_ok=False)
-                if got == "ok" and len(isec.LegacyObject(meta, n).seals()) > 1 << 20:
-                    problems.append(f"{size}/{n}: a million seals listed")
-    big = (1 << 62) + 28 * (1 << 39)
-    sidecars = [
-        {"version": 1, "part_count": 10**9, "total_size": 1 << 62, "ciphertext_size": big, "parts": []},
-        {
-            "version": 1,
-            "part_count": 1,
-            "total_size": 1 << 62,
-            "ciphertext_size": big,
-            "wrapped_dek": wrapped,
-            "parts": [{"part_number": 1, "size": 1 << 62, "cipher_size": big}],
-        },
-        {
-            "version": 1,
-            "part_count": 2,
-            "total_size": 0,
-            "ciphertext_size": 28 * (1 << 40),
-            "wrapped_dek": wrapped,
-            "parts": [{"part_number": 1, "size": 0, "cipher_size": 28 * (1 << 40)}],
-        },
-    ]
-    for doc in sidecars:
-        got = outcome(lambda doc=doc: isec.LegacySidecar.from_json(json.dumps(doc).encode()), type_error_ok=False)
-        if got != "ok":
+        if outcome(lambda size=size: isec.LegacyMetadata({"isec": wrapped, "plaintext-size": size})) != "ok":
             continue
-        side = isec.LegacySidecar.from_json(json.dumps(doc).encode())
-        meta = isec.LegacyMetadata({"isec-kid": "k"})
-        got = outcome(lambda side=side, meta=meta: isec.LegacyObject(meta, doc["ciphertext_size"], side), type_error_ok=False)
-        if got == "ok":
-            obj = isec.LegacyObject(meta, doc["ciphertext_size"], side)
-            if obj.seal_count > 1 << 20:
-                outcome(obj.seals, type_error_ok=False)
+        meta = isec.LegacyMetadata({"isec": wrapped, "plaintext-size": size})
+        for n in (28, 1 << 52, (1 << 64) - 1):
+            outcome(lambda meta=meta, n=n: isec.LegacyObject(meta, n).plan_range(0, (1 << 64) - 1), type_error_ok=False)
+
+    def sidecar(**doc: Any) -> isec.LegacySidecar:
+        return isec.LegacySidecar.from_json(json.dumps({"v": 2, "dek": wrapped, **doc}).encode())
+
+    # Three parts of 4 TiB: 1.5 million seals, read at a range in the middle and streamed.
+    ps = 1 << 42
+    seals = -(-ps // (8 * MIB))
+    cs = ps + 28 * seals
+    obj = isec.LegacyObject(
+        isec.LegacyMetadata({}), 3 * cs, sidecar(pc=3, ts=3 * ps, parts=[{"pn": n, "ps": ps, "cs": cs} for n in (1, 2, 3)])
+    )
+    if obj.seal_count != 3 * seals:
+        problems.append(f"seal count {obj.seal_count}")
+    a, b = 1 << 43, (1 << 43) + 10
+    plan = obj.plan_range(a, b)
+    if plan.ct_end - plan.ct_start > 8 * MIB + 28:
+        problems.append(f"a 10-byte range fetches {plan.ct_end - plan.ct_start} bytes")
+    fetched = bytes(plan.ct_end - plan.ct_start)
+
+    def stream(o: isec.LegacyObject) -> None:
+        d = isec.LegacyDecryptor(w.lkey, o)
+        for _ in range(40):
+            d.update(bytes(MIB))
+
+    for name, fn in (
+        ("for_range", lambda: isec.LegacyDecryptor.for_range(w.lkey, obj, plan).update(fetched)),
+        ("legacy_decrypt_range", lambda: isec.legacy_decrypt_range(w.lkey, obj, plan, fetched)),
+        ("stream", lambda: stream(obj)),
+    ):
+        got = outcome(fn, type_error_ok=False)
+        if got != "authentication_failed":
+            problems.append(f"4 TiB parts, {name} of garbage: {got}")
+    if outcome(lambda: isec.legacy_decrypt(w.lkey, obj, bytes(100)), type_error_ok=False) != "truncated":
+        problems.append("12 TiB object from 100 bytes")
+    for i in (0, obj.seal_count - 1, obj.seal_count, 1 << 40):
+        outcome(lambda i=i: obj.seal(i), type_error_ok=False)
+    # One seal of 1 TiB (a sidecar part, and a single-PUT object): never buffered whole.
+    lone = isec.LegacyObject(
+        isec.LegacyMetadata({}), (1 << 40) + 28, sidecar(pc=1, ts=1 << 40, parts=[{"pn": 1, "ps": 1 << 40, "cs": (1 << 40) + 28}])
+    )
+    single = isec.LegacyObject(isec.LegacyMetadata({"isec": wrapped, "plaintext-size": str(1 << 40)}), (1 << 40) + 28)
+    ring = isec.Keyring()
+    ring.add_legacy_secret_string(w.lkid, w.lsecret)
+    ring.add_kek("new", bytes(32))
+
+    def reencrypt(o: isec.LegacyObject) -> None:
+        job = isec.Reencryption.start(ring, isec.LegacySource(ring, o, w.lkid))
+        for _ in range(40):
+            job.update(bytes(MIB), 0)
+
+    for name, o in (("lone seal", lone), ("single PUT", single)):
+        for how, fn in (
+            ("stream", lambda o=o: stream(o)),
+            ("range", lambda o=o: isec.LegacyDecryptor.for_range(w.lkey, o, o.plan_range(5, 10))),
+            ("re-encryption", lambda o=o: reencrypt(o)),
+        ):
+            if outcome(fn, type_error_ok=False) == "ok":
+                problems.append(f"1 TiB seal ({name}), {how}: 40 MiB buffered without an error")
     # A gzip bomb: 64 MiB of spaces in a small sidecar body, under the default 16 MiB cap
     # (compressed in pieces, so that the test itself stays small in memory).
     co = zlib.compressobj(9, zlib.DEFLATED, 31)
     pieces = [co.compress(b"{")] + [co.compress(b" " * MIB) for _ in range(64)] + [co.compress(b"}"), co.flush()]
     bomb = base64.b64encode(b"".join(pieces))
-    got = outcome(lambda: isec.LegacySidecar.parse(bomb), type_error_ok=False)
-    if got != "sidecar_too_large":
-        problems.append(f"gzip bomb: {got}")
-    got = outcome(lambda: isec.LegacySidecar.parse(bomb, 32 * MIB), type_error_ok=False)
-    if got != "sidecar_too_large":
-        problems.append(f"gzip bomb, 32 MiB cap: {got}")
+    for cap in (isec.LEGACY_SIDECAR_CAP, 32 * MIB):
+        got = outcome(lambda cap=cap: isec.LegacySidecar.parse(bomb, cap), type_error_ok=False)
+        if got != "sidecar_too_large":
+            problems.append(f"gzip bomb, cap {cap}: {got}")
     return problems
 
 
@@ -964,11 +990,13 @@ def _child(case: str) -> None:
         problems = ISOLATED[case]()
     except Foreign as e:
         problems = [str(e)]
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"problems": problems, "maxrss": maxrss}))
+    # VmHWM: the peak RSS of this process image (ru_maxrss would carry the forking parent's).
+    with open("/proc/self/status") as f:
+        hwm = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"problems": problems, "maxrss": hwm * 1024}))
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limit and ru_maxrss in KiB")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="address-space limit and /proc/self/status")
 @pytest.mark.parametrize("case", sorted(ISOLATED))
 def test_huge_sizes_and_counts_in_a_child(case: str) -> None:
     """In a child process (a Rust abort must not take pytest down): typed errors, no crash,
@@ -982,5 +1010,6 @@ def test_huge_sizes_and_counts_in_a_child(case: str) -> None:
     )
     assert p.returncode == 0, f"{case}: child died ({p.returncode}): {p.stderr.strip()[-800:]}"
     report = json.loads(p.stdout.strip().splitlines()[-1])
+    print(f"{case}: peak RSS {report['maxrss'] / MIB:.0f} MiB")
     assert report["problems"] == [], report["problems"]
     assert report["maxrss"] < RSS_BOUND, f"{case}: peak RSS {report['maxrss'] / MIB:.0f} MiB"
