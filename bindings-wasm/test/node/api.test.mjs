@@ -279,3 +279,88 @@ test('WHATWG streams: EncryptStream and DecryptStream with backpressure and erro
     await rejects(collect(new Blob([cut]).stream().pipeThrough(new isec.DecryptStream(key, { backend }))), 'truncated')
   }
 })
+
+/** Writes `pt` into `stream` in chunks of the given sizes, from ONE buffer the writer
+ * overwrites as soon as each write resolves (as a reader that reuses its buffer does), and
+ * collects what comes out. */
+async function throughReused(stream, pt, sizes) {
+  const outP = collect(stream.readable)
+  const w = stream.writable.getWriter()
+  const buf = new Uint8Array(Math.max(...sizes))
+  for (let at = 0, i = 0; at < pt.length; i++) {
+    const n = Math.min(sizes[i % sizes.length], pt.length - at)
+    const view = buf.subarray(0, n)
+    view.set(pt.subarray(at, at + n))
+    await w.write(view)
+    view.fill(0xee)
+    at += n
+  }
+  await w.close()
+  return Buffer.concat(await outP)
+}
+
+test('streams keep no chunk after it is written, with frames in flight across writes', async () => {
+  // Frames in flight across many writes, chunks smaller than, equal to, larger than and
+  // straddling frames; the writer reuses its buffer after every write.
+  const { key } = ring().createEnvelopeSync({ frameSize: 4096 })
+  const pt = pattern(40 * 4096 + 123, 5)
+  const splits = [[4096], [1000], [4096 * 3 + 7], [1, 4095, 4097, 50_000], [4124]]
+  for (const backend of BACKENDS) {
+    for (const sizes of splits) {
+      const ct = await throughReused(new isec.EncryptStream(key, { backend }), pt, sizes)
+      assert.deepEqual(await isec.decrypt(key, ct, { backend: 'wasm' }), pt, `${backend} encrypt ${sizes}`)
+      const back = await throughReused(new isec.DecryptStream(key, { backend }), ct, sizes)
+      assert.deepEqual(new Uint8Array(back), pt, `${backend} decrypt ${sizes}`)
+    }
+  }
+})
+
+test('pipelined decryption across part boundaries: segments predicted by core, tampering stops release', async () => {
+  // Two frames per part, so the 16 frames in flight span eight parts.
+  const { envelope, key } = ring().createEnvelopeSync({ frameSize: 4096, partSize: 2 * 4096 })
+  const pt = pattern(41 * 4096 + 5, 9)
+  const parts = []
+  const P = 2 * 4096
+  const count = Math.ceil(pt.length / P)
+  for (let n = 1; n <= count; n++) parts.push(await isec.encryptPart(key, n, n === count, pt.subarray((n - 1) * P, n * P)))
+  const ct = Buffer.concat(parts)
+  assert.equal(ct.length, isec.Shape.forPlaintext(envelope, pt.length).ciphertextLength)
+  for (const backend of BACKENDS) {
+    assert.deepEqual(await isec.decrypt(key, ct, { backend }), pt)
+    for (const sizes of [[4124], [100_000], [777]]) {
+      const out = await throughReused(new isec.DecryptStream(key, { backend }), ct, sizes)
+      assert.deepEqual(new Uint8Array(out), pt, `${backend} ${sizes}`)
+    }
+    // A ranged stream starting mid-part.
+    const shape = isec.Shape.fromCiphertextLength(envelope, ct.length)
+    const plan = shape.mapRange(3 * 4096 + 10, 30 * 4096 + 1)
+    const ranged = await throughReused(
+      new isec.DecryptStream(key, { backend, shape, start: 3 * 4096 + 10, end: 30 * 4096 + 1 }),
+      ct.subarray(plan.ctStart, plan.ctEnd),
+      [5000],
+    )
+    assert.deepEqual(new Uint8Array(ranged), pt.subarray(3 * 4096 + 10, 30 * 4096 + 1))
+    // A tampered frame in part 7: only frames before it come out, and the stream errors.
+    const bad = Buffer.from(ct)
+    const at = 13 * (4096 + 28) + 100
+    bad[at] ^= 1
+    const chunks = []
+    await rejects(
+      (async () => {
+        for await (const c of new Blob([bad]).stream().pipeThrough(new isec.DecryptStream(key, { backend }))) chunks.push(c)
+      })(),
+      'authentication_failed',
+    )
+    const released = Buffer.concat(chunks)
+    assert.ok(released.length <= 13 * 4096, `${backend}: released ${released.length}`)
+    assert.deepEqual(new Uint8Array(released), pt.subarray(0, released.length))
+    // Two parts swapped (each part has its own segment key) and a part dropped: refused
+    // with the code of the synchronous wasm decryptor.
+    for (const reordered of [[parts[1], parts[0], ...parts.slice(2)], [parts[0], ...parts.slice(2)]]) {
+      const body = Buffer.concat(reordered)
+      const code = (await throws(() => isec.decryptSync(key, body), 'authentication_failed')).code
+      await rejects(isec.decrypt(key, body, { backend }), code)
+      await rejects(collect(new Blob([body]).stream().pipeThrough(new isec.DecryptStream(key, { backend }))), code)
+    }
+  }
+})
