@@ -614,6 +614,6 @@ pub(crate) fn legacy_generation_for<'py>(py: Python<'py>, wrapped_dek: In) -> Bo
 
 /// The ciphertext sizes of the seals the proxy writes for a segment of `plaintext_len` bytes.
 #[pyfunction]
-pub(crate) fn legacy_split_seals(plaintext_len: u64) -> Vec<u64> {
-    legacy::split_seals(plaintext_len).collect()
+pub(crate) fn legacy_split_seals(plaintext_len: u64) -> PyResult<Vec<u64>> {
+    Ok(legacy::split_seals(plaintext_len).or_raise()?.collect())
 }

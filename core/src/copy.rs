@@ -31,6 +31,17 @@ pub struct CopyLimits {
     pub metadata_max: usize,
 }
 
+impl CopyLimits {
+    /// Refuses limits no S3 accepts, before any plan is sized by them: a caller-supplied
+    /// `max_parts` of four billion must not turn into four billion ranges.
+    fn check(&self) -> Result<()> {
+        let sane = self.part_max >= 1
+            && self.part_min <= self.part_max
+            && (1..=crate::limits::MAX_PARTS).contains(&self.max_parts);
+        if sane { Ok(()) } else { Err(Error::InvalidParameter) }
+    }
+}
+
 impl Default for CopyLimits {
     fn default() -> Self {
         Self { single_copy_max: 5 << 30, part_min: 5 << 20, part_max: 5 << 30, max_parts: 10_000, metadata_max: 2048 }
@@ -147,17 +158,51 @@ impl ReencryptReason {
     }
 }
 
+/// Which companion object a plan copies beside the object itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sidecar {
+    /// isec's segment table, `<key>.isec-table` (SPEC.md §6.3).
+    Table,
+    /// The legacy proxy's `.s3proxy-internal/<key>.meta` (SPEC.md §11).
+    Legacy,
+}
+
+impl Sidecar {
+    /// The sidecar's object key for the object at `object_key`.
+    #[must_use]
+    pub fn key(&self, object_key: &str) -> String {
+        match self {
+            Self::Table => metadata::table_sidecar_key(object_key),
+            Self::Legacy => metadata::legacy_sidecar_key(object_key),
+        }
+    }
+
+    /// Stable name.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Legacy => "legacy",
+        }
+    }
+}
+
 /// The decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyPlan {
     /// What to do.
     pub action: CopyAction,
-    /// The destination's complete user metadata, when it is not the source's as-is.
+    /// The destination's complete user metadata, when it is not the source's as-is. For
+    /// [`CopyAction::Reencrypt`]: the user metadata only, to which the new envelope's keys are
+    /// added with [`metadata::object_metadata`].
     pub metadata: Option<Vec<(String, String)>>,
     /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
     pub ranges: Vec<(u64, u64)>,
     /// Whether the source's sidecar must be copied to the destination's sidecar key.
     pub copy_sidecar: bool,
+    /// Which sidecar, when `copy_sidecar`: its keys come from [`Sidecar::key`], first the
+    /// source's then the destination's. Copied before the object, which is unreadable without it.
+    pub sidecar: Option<Sidecar>,
     /// Whether the plan's envelope was rewrapped under another key.
     pub rewrapped: bool,
     /// Why, for [`CopyAction::Reencrypt`].
@@ -177,6 +222,7 @@ pub struct CopyPlan {
 /// the parts S3's count; the source's own error when its metadata is unreadable and the copy
 /// needs more than a byte copy.
 pub fn decide(req: &CopyRequest<'_>, keyring: Option<&Keyring>) -> Result<CopyPlan> {
+    req.limits.check()?;
     let format = metadata::classify(req.source_metadata, req.source_sidecar);
     match format {
         ObjectFormat::Plaintext => plaintext(req),
@@ -189,7 +235,7 @@ pub fn decide(req: &CopyRequest<'_>, keyring: Option<&Keyring>) -> Result<CopyPl
                 && !req.rotate_dek
                 && req.source_size <= req.limits.single_copy_max
             {
-                Ok(native(req, None, req.source_sidecar, false))
+                Ok(native(req, None, req.source_sidecar.then_some(Sidecar::Legacy), false))
             } else {
                 Err(e)
             }
@@ -205,7 +251,7 @@ fn plaintext(req: &CopyRequest<'_>) -> Result<CopyPlan> {
         Directive::Copy => None,
         Directive::Replace => Some(metadata::merge(req.new_metadata, &[], &[])),
     };
-    plan_bytes(req, meta, false, false, &[], byte_ranges)
+    plan_bytes(req, meta, None, false, &[], byte_ranges)
 }
 
 fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Result<CopyPlan> {
@@ -224,7 +270,7 @@ fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Res
     if let Some(t) = metadata::get(req.source_metadata, META_TABLE) {
         carry.push((META_TABLE.to_string(), t.to_string()));
     }
-    let sidecar = env.header().layout == Layout::Table && req.source_sidecar;
+    let sidecar = (env.header().layout == Layout::Table && req.source_sidecar).then_some(Sidecar::Table);
     let meta = (req.directive == Directive::Replace || rewrapped).then(|| base_metadata(req, &carry, &ISEC_KEYS));
     let header = *env.header();
     let shape = match (header.layout, req.source_shape) {
@@ -257,8 +303,9 @@ fn legacy(req: &CopyRequest<'_>, kid: Option<&str>, kind: &LegacyKind, keyring: 
         .iter()
         .filter_map(|k| metadata::get(req.source_metadata, k).map(|v| ((*k).to_string(), v.to_string())))
         .collect();
-    let sidecar =
-        matches!(kind, LegacyKind::SidecarOnly) || (req.source_sidecar && !matches!(kind, LegacyKind::Staged { .. }));
+    let sidecar = (matches!(kind, LegacyKind::SidecarOnly)
+        || (req.source_sidecar && !matches!(kind, LegacyKind::Staged { .. })))
+    .then_some(Sidecar::Legacy);
     let meta = (req.directive == Directive::Replace).then(|| base_metadata(req, &carry, &LEGACY_KEYS));
     plan_bytes(req, meta, sidecar, false, &carry, byte_ranges)
 }
@@ -278,7 +325,7 @@ type Ranger<'r> = dyn Fn(u64, &CopyLimits) -> Result<Vec<(u64, u64)>> + 'r;
 fn plan_bytes(
     req: &CopyRequest<'_>,
     meta: Option<Vec<(String, String)>>,
-    sidecar: bool,
+    sidecar: Option<Sidecar>,
     rewrapped: bool,
     carry: &[(String, String)],
     ranger: impl Fn(u64, &CopyLimits) -> Result<Vec<(u64, u64)>>,
@@ -298,24 +345,31 @@ fn plan_bytes(
     Ok(CopyPlan {
         action: CopyAction::PartCopy,
         metadata: Some(meta),
-        requests: 2 + ranges.len() as u64 + u64::from(sidecar),
+        requests: 2 + ranges.len() as u64 + u64::from(sidecar.is_some()),
         ranges,
-        copy_sidecar: sidecar,
+        copy_sidecar: sidecar.is_some(),
+        sidecar,
         rewrapped,
         reason: None,
         client_bytes: 0,
     })
 }
 
-fn native(_req: &CopyRequest<'_>, meta: Option<Vec<(String, String)>>, sidecar: bool, rewrapped: bool) -> CopyPlan {
+fn native(
+    _req: &CopyRequest<'_>,
+    meta: Option<Vec<(String, String)>>,
+    sidecar: Option<Sidecar>,
+    rewrapped: bool,
+) -> CopyPlan {
     CopyPlan {
         action: if meta.is_some() { CopyAction::NativeReplace } else { CopyAction::Native },
         metadata: meta,
         ranges: Vec::new(),
-        copy_sidecar: sidecar,
+        copy_sidecar: sidecar.is_some(),
+        sidecar,
         rewrapped,
         reason: None,
-        requests: 1 + u64::from(sidecar),
+        requests: 1 + u64::from(sidecar.is_some()),
         client_bytes: 0,
     }
 }
@@ -323,11 +377,16 @@ fn native(_req: &CopyRequest<'_>, meta: Option<Vec<(String, String)>>, sidecar: 
 fn reencrypt(req: &CopyRequest<'_>, reason: ReencryptReason) -> CopyPlan {
     let size = req.source_size;
     let puts = if size <= req.limits.single_copy_max { 1 } else { 2 + size.div_ceil(req.limits.part_max.max(1)) };
+    let user = match req.directive {
+        Directive::Replace => req.new_metadata,
+        Directive::Copy => req.source_metadata,
+    };
     CopyPlan {
         action: CopyAction::Reencrypt,
-        metadata: None,
+        metadata: Some(metadata::user_metadata(user)),
         ranges: Vec::new(),
         copy_sidecar: false,
+        sidecar: None,
         rewrapped: false,
         reason: Some(reason),
         requests: 1 + puts,

@@ -10,7 +10,7 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use crate::error::{Error, Result};
 use crate::kdf::ObjectKey;
 use crate::limits::{
-    DEFAULT_FRAME_EXP, KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN,
+    DEFAULT_FRAME_EXP, KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN, MAX_PARTS,
     MAX_PLAINTEXT_SIZE, MIN_FRAME_EXP,
 };
 use crate::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
@@ -110,7 +110,7 @@ impl Header {
                 return Err(Error::LimitExceeded);
             }
             if let Some(ps) = self.part_size() {
-                if size.div_ceil(ps) > u64::from(crate::limits::MAX_PARTS) {
+                if size.div_ceil(ps) > u64::from(MAX_PARTS) {
                     return Err(Error::LimitExceeded);
                 }
             }
@@ -214,6 +214,42 @@ impl Params {
         let part_frames = u32::try_from(part_size / frame).map_err(|_| Error::InvalidParameter)?;
         self.layout = Layout::Parts { part_frames };
         Ok(self)
+    }
+
+    /// Multipart for an object of `plaintext_len` bytes with parts of about `preferred`
+    /// bytes: the preferred size rounded up to whole frames, grown (in whole frames) until the
+    /// object fits S3's 10000 parts; the chosen size is in [`Params::part_size`]. An object of
+    /// one part or less is still multipart (one part).
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when the object is larger than the format allows or its parts
+    /// would exceed S3's 5 GiB part limit; [`Error::InvalidParameter`] for `preferred == 0`.
+    pub fn with_parts_for(self, plaintext_len: u64, preferred: u64) -> Result<Self> {
+        const S3_PART_MAX: u64 = 5 << 30;
+        if preferred == 0 {
+            return Err(Error::InvalidParameter);
+        }
+        if plaintext_len > MAX_PLAINTEXT_SIZE {
+            return Err(Error::LimitExceeded);
+        }
+        let frame = 1u64.checked_shl(u32::from(self.frame_exp)).ok_or(Error::InvalidFrameSize)?;
+        let fit = plaintext_len.div_ceil(u64::from(MAX_PARTS));
+        let part = preferred.max(fit).div_ceil(frame).saturating_mul(frame);
+        if part > S3_PART_MAX {
+            return Err(Error::LimitExceeded);
+        }
+        self.with_part_size(part)
+    }
+
+    /// The plaintext bytes of every part but the last, for the parts layout.
+    #[must_use]
+    pub fn part_size(&self) -> Option<u64> {
+        match self.layout {
+            Layout::Parts { part_frames } => {
+                u64::from(part_frames).checked_mul(1u64.checked_shl(u32::from(self.frame_exp))?)
+            }
+            _ => None,
+        }
     }
 
     /// Multipart with parts of any size, described after completion by a segment table.

@@ -64,6 +64,8 @@ pub enum Error {
     RandomnessUnavailable,
     /// The operation is not valid in the context's current state (e.g. after an error).
     InvalidState,
+    /// The object carries no encryption metadata of any kind, and the caller needs it encrypted.
+    NotEncrypted,
 }
 
 impl Error {
@@ -97,6 +99,7 @@ impl Error {
             Self::SidecarTooLarge => "sidecar_too_large",
             Self::RandomnessUnavailable => "randomness_unavailable",
             Self::InvalidState => "invalid_state",
+            Self::NotEncrypted => "not_encrypted",
         }
     }
 
@@ -122,7 +125,8 @@ impl Error {
             | Self::InvalidFrameSize
             | Self::MalformedCheckpoint
             | Self::MalformedLegacy
-            | Self::SidecarTooLarge => ErrorFamily::Format,
+            | Self::SidecarTooLarge
+            | Self::NotEncrypted => ErrorFamily::Format,
             Self::InvalidParameter
             | Self::BufferTooSmall
             | Self::LimitExceeded
@@ -132,7 +136,7 @@ impl Error {
     }
 
     /// Every variant, for bindings that build their error tables and for exhaustive tests.
-    pub const ALL: [Error; 26] = [
+    pub const ALL: [Error; 27] = [
         Self::MalformedEnvelope,
         Self::UnsupportedVersion,
         Self::UnsupportedSuite,
@@ -159,6 +163,7 @@ impl Error {
         Self::SidecarTooLarge,
         Self::RandomnessUnavailable,
         Self::InvalidState,
+        Self::NotEncrypted,
     ];
 
     /// Looks a variant up by its code (for corpus harnesses in other languages' tooling).
@@ -226,6 +231,7 @@ impl fmt::Display for Error {
             Self::SidecarTooLarge => "legacy sidecar exceeds the size cap",
             Self::RandomnessUnavailable => "randomness source unavailable",
             Self::InvalidState => "operation invalid in the current state",
+            Self::NotEncrypted => "object is not encrypted",
         };
         write!(f, "{text} ({})", self.code())
     }

@@ -162,3 +162,46 @@ pub fn merge(user: &[(&str, &str)], carry: &[(String, String)], reserved: &[&str
     out.extend(carry.iter().cloned());
     out
 }
+
+/// The user's part of an object's metadata: every key a format owns (isec's and the legacy
+/// proxy's) removed, keys normalised. What a re-encrypting copy carries to its destination.
+#[must_use]
+pub fn user_metadata(meta: &[(&str, &str)]) -> Vec<(String, String)> {
+    meta.iter()
+        .map(|(k, v)| (normalize(k), v.to_string()))
+        .filter(|(k, _)| !ISEC_KEYS.contains(&k.as_str()) && !LEGACY_KEYS.contains(&k.as_str()))
+        .collect()
+}
+
+/// The complete metadata of a new isec object: `user` (format keys in it dropped) plus the
+/// envelope's `isec` and `isec-kid`, so that every writer produces the same keys.
+#[must_use]
+pub fn object_metadata(user: &[(&str, &str)], envelope: &Envelope) -> Vec<(String, String)> {
+    let carry = [(META_ENVELOPE.to_string(), envelope.to_text()), (META_KID.to_string(), envelope.kid().to_string())];
+    merge(user, &carry, &LEGACY_KEYS)
+}
+
+/// Where a table-layout object's segment table is (SPEC.md §6.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TableSource {
+    /// Inline in the `isec-table` metadata value: the decoded table bytes (MAC not yet checked).
+    Inline(Vec<u8>),
+    /// In the sidecar object [`table_sidecar_key`] of the object's key.
+    Sidecar,
+}
+
+/// Where to read a table-layout object's segment table from its metadata. The bytes are
+/// only decoded here; `Shape::from_table` checks their MAC.
+///
+/// # Errors
+/// [`Error::MalformedSegmentTable`] when the inline value is not base64url, or decodes to
+/// more than a table of the maximum part count can hold.
+pub fn table_source(meta: &[(&str, &str)]) -> Result<TableSource, Error> {
+    let Some(text) = get(meta, META_TABLE) else { return Ok(TableSource::Sidecar) };
+    // 1 + 4 + 12 per entry + 32: the largest valid table; anything longer is refused unread.
+    let max = 1 + 4 + 12 * crate::limits::MAX_PARTS as usize + 32;
+    if text.len() > max.div_ceil(3) * 4 {
+        return Err(Error::MalformedSegmentTable);
+    }
+    base64ct::Base64UrlUnpadded::decode_vec(text).map(TableSource::Inline).map_err(|_| Error::MalformedSegmentTable)
+}

@@ -41,5 +41,6 @@ fn regression_copy_decision_huge_plaintext_size() {
     let plain: [(&str, &str); 0] = [];
     let mut req = isec_core::copy::CopyRequest::new(&plain, 5_525_555_255_555_555);
     req.limits.part_max = 1 << 18;
+    req.limits.part_min = 1 << 18;
     assert_eq!(isec_core::copy::decide(&req, None).err(), Some(isec_core::Error::LimitExceeded));
 }

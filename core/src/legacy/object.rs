@@ -476,9 +476,16 @@ impl LegacyObject {
 /// The ciphertext sizes of the seals the proxy writes for a segment of `plaintext_len`
 /// bytes: `min(8 MiB, remaining) + 28` each, and one empty seal for empty input. Useful to
 /// predict a body's layout (and its length) before writing or migrating it.
-pub fn split_seals(plaintext_len: u64) -> impl Iterator<Item = u64> {
+///
+/// # Errors
+/// [`Error::LimitExceeded`] above [`MAX_PLAINTEXT_SIZE`]: no object is that
+/// large, and a caller collecting the sizes must not be led into a huge allocation.
+pub fn split_seals(plaintext_len: u64) -> Result<impl Iterator<Item = u64>> {
+    if plaintext_len > MAX_PLAINTEXT_SIZE {
+        return Err(Error::LimitExceeded);
+    }
     let n = plaintext_len.div_ceil(SEAL_PLAINTEXT).max(1);
-    (0..n).map(move |i| (plaintext_len - i * SEAL_PLAINTEXT).min(SEAL_PLAINTEXT) + SEAL_OVERHEAD)
+    Ok((0..n).map(move |i| (plaintext_len - i * SEAL_PLAINTEXT).min(SEAL_PLAINTEXT) + SEAL_OVERHEAD))
 }
 
 #[cfg(test)]
@@ -498,7 +505,7 @@ mod tests {
             (17_825_795, &[8_388_636, 8_388_636, 1_048_607]),
         ];
         for (n, want) in cases {
-            assert_eq!(split_seals(n).collect::<Vec<_>>(), want, "{n}");
+            assert_eq!(split_seals(n).unwrap().collect::<Vec<_>>(), want, "{n}");
             let cs: u64 = want.iter().sum();
             assert_eq!(seal_count(n, cs).unwrap() as usize, want.len());
         }
