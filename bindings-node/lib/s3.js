@@ -389,7 +389,14 @@ class IsecS3 {
       directive: 'REPLACE',
       newMetadata: user || {},
     })
-    return pairsToObject(plan.metadata)
+    const meta = pairsToObject(plan.metadata)
+    // What a reader will see: user keys of the legacy proxy's format would make core
+    // classify the object as the proxy's, so such metadata is refused.
+    const cls = isec.classifyMetadata(meta)
+    if (cls.format !== 'isec' || cls.kid !== envelope.kid) {
+      throw invalid(`user metadata would make the object read as ${cls.format}, not isec`)
+    }
+    return meta
   }
 
   /**
@@ -411,7 +418,7 @@ class IsecS3 {
       }
       case 'plaintext':
         if (allowPlaintext) return null
-        throw invalid(`${what} is not encrypted (no isec envelope); pass allowPlaintext to read it as stored`)
+        throw isec.isecError('not_encrypted', `${what} has no isec envelope; pass allowPlaintext to read it as stored`)
       case 'legacy':
         throw invalid(`${what} is a legacy proxy object; read it with LegacyDecryptor or migrate it`)
       default:
@@ -978,8 +985,10 @@ class IsecS3 {
         }
       }
       case 'reencrypt': {
-        // The destination's user metadata is what a native copy would have given it.
-        const user = MetadataDirective === 'COPY' ? h.Metadata || {} : Metadata || {}
+        // The destination's user metadata: the plan's (format keys removed) where core gives
+        // it, else what a native copy would have kept; the new envelope's keys are added.
+        let user = MetadataDirective === 'COPY' ? h.Metadata || {} : Metadata || {}
+        if (plan.metadata) user = pairsToObject(plan.metadata)
         const src = { Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId, IfMatch: h.ETag }
         if (plan.reason === 'encrypt_plaintext') {
           const { GetObjectCommand } = s3()
