@@ -858,6 +858,11 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const noActive = ring({ 'kek-a': 'decrypt_only' })
     const inactive = new IsecS3(client, noActive).putObject({ Bucket: BUCKET, Key: K('e2'), Body: Buffer.from('x') })
     assert.equal(await codeOfAsync(inactive), 'key_not_active')
+    // More parts than S3 allows: core refuses the envelope before any upload starts.
+    const tooMany = 10_001 * 8 * MiB
+    const huge = s3.putObject({ Bucket: BUCKET, Key: K('huge'), Body: Readable.from([]), ContentLength: tooMany })
+    assert.equal(await codeOfAsync(huge), 'limit_exceeded')
+    assert.deepEqual(await uploadsFor(client, K('huge')), [])
     // Unparseable isec metadata: the decoder's code.
     await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K('bad'), Body: 'x', Metadata: { isec: 'AQ' } }))
     assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('bad') })), 'malformed_envelope')
