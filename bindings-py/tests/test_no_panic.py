@@ -115,7 +115,7 @@ def test_codes_are_cores() -> None:
     src = (REPO / "core" / "src" / "error.rs").read_text()
     body = src.split("pub const fn code(&self)", 1)[1].split("pub const fn family", 1)[0]
     core_codes = set(re.findall(r'=> "([a-z_]+)"', body))
-    assert len(core_codes) == 26
+    assert len(core_codes) >= 26
     assert set(CODES) == core_codes
 
 
