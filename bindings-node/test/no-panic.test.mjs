@@ -541,6 +541,18 @@ test('oversized inputs: kids, keys, frame and part sizes, wrapped keys, parser i
   })
   const { envelope } = await echo.createEnvelope()
   assert.ok(['external_wrapper_failed', 'unwrap_failed', 'invalid_parameter'].includes(await codeOf(() => echo.open(envelope))))
+  // Envelopes whose kid or wrapped DEK are over their limits (SPEC.md §3.1), by field.
+  const head = W.env.encode().subarray(0, 81)
+  const field = (...parts) => Buffer.concat([head, ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Uint8Array.from(p)))])
+  const fields = {
+    'kid of 65': [field([65], 'k'.repeat(65), [1, 40], new Array(40).fill(0)), 'malformed_envelope'],
+    'kid of 64': [field([64], 'k'.repeat(64), [1, 40], new Array(40).fill(0)), 'ok'],
+    'external wrapped DEK of 201': [field([5], 'kek-a', [2, 201], new Array(201).fill(0)), 'malformed_envelope'],
+    'external wrapped DEK of 200': [field([5], 'kek-a', [2, 200], new Array(200).fill(0)), 'ok'],
+    'AES-KWP wrapped DEK of 41': [field([5], 'kek-a', [1, 41], new Array(41).fill(0)), 'malformed_envelope'],
+    'wrapped length past the end': [field([5], 'kek-a', [2, 255], new Array(10).fill(0)), 'malformed_envelope'],
+  }
+  for (const [name, [bytes, want]] of Object.entries(fields)) assert.equal(await outcome(() => isec.Envelope.decode(bytes)), want, name)
   // Big inputs to the parsers are refused by size.
   for (const text of ['A'.repeat(465), 'A'.repeat(MIB)]) assert.equal(await codeOf(() => isec.Envelope.decodeText(text)), 'malformed_envelope')
   assert.ok(DECODE_CODES.has(await codeOf(() => isec.Envelope.decode(Buffer.alloc(349)))))

@@ -614,6 +614,19 @@ def test_oversized_inputs(w: World) -> None:
     env, _ = good.create_envelope()
     assert code_of(lambda: good.open(env)) in {"external_wrapper_failed", "unwrap_failed", "invalid_parameter"}
 
+    # Envelopes whose kid or wrapped DEK are over their limits (SPEC.md §3.1), by field.
+    head = w.env.to_bytes()[:81]
+    fields = {
+        "kid of 65": (bytes([65]) + b"k" * 65 + bytes([1, 40]) + bytes(40), "malformed_envelope"),
+        "kid of 64": (bytes([64]) + b"k" * 64 + bytes([1, 40]) + bytes(40), "ok"),
+        "external wrapped DEK of 201": (bytes([5]) + b"kek-a" + bytes([2, 201]) + bytes(201), "malformed_envelope"),
+        "external wrapped DEK of 200": (bytes([5]) + b"kek-a" + bytes([2, 200]) + bytes(200), "ok"),
+        "AES-KWP wrapped DEK of 41": (bytes([5]) + b"kek-a" + bytes([1, 41]) + bytes(41), "malformed_envelope"),
+        "wrapped length past the end": (bytes([5]) + b"kek-a" + bytes([2, 255]) + bytes(10), "malformed_envelope"),
+    }
+    for name, (tail, want) in fields.items():
+        assert outcome(lambda tail=tail: isec.Envelope.decode(head + tail), type_error_ok=False) == want, name
+
     # Big inputs to the parsers: refused by size, not read through.
     for text in ("A" * 465, "A" * (1 << 20)):
         assert code_of(lambda text=text: isec.Envelope.decode_text(text)) == "malformed_envelope"
