@@ -28,6 +28,8 @@ import zlib from 'node:zlib'
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
 const test = CHILD ? () => {} : nodeTest
+/** Writes a child's report and waits until it is flushed: a pipe is written asynchronously. */
+const writeOut = (text) => new Promise((resolve) => process.stdout.write(text, resolve))
 const require = createRequire(import.meta.url)
 const isec = require('../lib/index.js')
 
@@ -868,7 +870,7 @@ if (process.env.ISEC_NO_PANIC_CHILD) {
   }
   // VmHWM: the peak RSS of this process image (ru_maxrss would carry the forking parent's).
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
-  process.stdout.write(`${JSON.stringify({ problems, maxRss: Number(hwm[1]) * 1024 })}\n`)
+  await writeOut(`${JSON.stringify({ problems, maxRss: Number(hwm[1]) * 1024 })}\n`)
   process.exit(0)
 }
 

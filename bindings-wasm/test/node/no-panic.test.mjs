@@ -27,6 +27,8 @@ import init from '../../node.mjs'
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
 const test = CHILD ? () => {} : nodeTest
+/** Writes a child's report and waits until it is flushed: a pipe is written asynchronously. */
+const writeOut = (text) => new Promise((resolve) => process.stdout.write(text, resolve))
 const isec = await init()
 const FILE = fileURLToPath(import.meta.url)
 const ROOT = path.resolve(path.dirname(FILE), '..', '..', '..')
@@ -906,12 +908,12 @@ if (CHILD?.startsWith('subs:')) {
     total.crashes.push(...r.crashes)
     total.untyped.push(...r.untyped)
   }
-  process.stdout.write(`${JSON.stringify(total)}\n`)
+  await writeOut(`${JSON.stringify(total)}\n`)
   process.exit(0)
 }
 
 if (CHILD === 'bytes') {
-  process.stdout.write(`${JSON.stringify(await nonBytes())}\n`)
+  await writeOut(`${JSON.stringify(await nonBytes())}\n`)
   process.exit(0)
 }
 
@@ -924,7 +926,7 @@ if (CHILD) {
   }
   // VmHWM: the peak RSS of this process image (ru_maxrss would carry the forking parent's).
   const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
-  process.stdout.write(`${JSON.stringify({ problems, maxRss: Number(hwm[1]) * 1024, wasmMemory: isec.wasmMemoryBytes() })}\n`)
+  await writeOut(`${JSON.stringify({ problems, maxRss: Number(hwm[1]) * 1024, wasmMemory: isec.wasmMemoryBytes() })}\n`)
   process.exit(0)
 }
 
