@@ -2,13 +2,13 @@
 //! and the bucket scan planner (SPEC.md §14).
 
 use isec_core::Error;
-use isec_core::copy::{self, CopyLimits, CopyPlan, CopyRequest, Directive};
-use isec_core::metadata::{self, LegacyKind, ObjectFormat};
+use isec_core::copy::{self, CopyLimits, CopyPlan, CopyRequest, Directive, Sidecar};
+use isec_core::metadata::{self, LegacyKind, ObjectFormat, TableSource};
 use isec_core::scan::{ScanClass, ScanPlanner, Tally};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
-use crate::convert::{Pairs, py_bool};
+use crate::convert::{Pairs, py_bool, py_opt};
 use crate::envelope::PyEnvelope;
 use crate::errors::{OrRaise, clear_callback_error, to_py};
 use crate::keyring::PyKeyring;
@@ -82,6 +82,46 @@ pub(crate) fn table_sidecar_key(object_key: &str) -> String {
     metadata::table_sidecar_key(object_key)
 }
 
+/// Pairs as a dict, in their order (a key given twice keeps its last value).
+fn dict_of<'py>(py: Python<'py>, pairs: &[(String, String)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in pairs {
+        d.set_item(k, v)?;
+    }
+    Ok(d)
+}
+
+/// The complete metadata of a new isec object: `user` (keys normalised, the format's own
+/// keys dropped) with `envelope`'s `isec` and `isec-kid`. Every writer builds it here, so
+/// no object gets a stale envelope value a caller passed along.
+#[pyfunction]
+pub(crate) fn object_metadata<'py>(
+    py: Python<'py>,
+    user: Pairs,
+    envelope: &PyEnvelope,
+) -> PyResult<Bound<'py, PyDict>> {
+    dict_of(py, &metadata::object_metadata(&user.view(), &envelope.inner))
+}
+
+/// The user's part of an object's metadata: every key isec or the legacy proxy owns removed,
+/// keys normalised (lower case, no `x-amz-meta-`). What a re-encrypted copy carries over.
+#[pyfunction]
+pub(crate) fn user_metadata<'py>(py: Python<'py>, metadata: Pairs) -> PyResult<Bound<'py, PyDict>> {
+    dict_of(py, &metadata::user_metadata(&metadata.view()))
+}
+
+/// Where a table-layout object's segment table is: the table bytes when the metadata holds
+/// it inline (`isec-table`), None when it is in the sidecar object `table_sidecar_key(key)`.
+/// The bytes are only decoded: `Shape.from_table` checks their MAC. Raises
+/// `malformed_segment_table` for an inline value that is not a table's encoding.
+#[pyfunction]
+pub(crate) fn table_source<'py>(py: Python<'py>, metadata: Pairs) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    Ok(match metadata::table_source(&metadata.view()).or_raise()? {
+        TableSource::Inline(bytes) => Some(PyBytes::new(py, &bytes)),
+        TableSource::Sidecar => None,
+    })
+}
+
 /// S3's limits that shape a copy; defaults are S3's (5 GiB single copy, 5 MiB..5 GiB parts,
 /// 10000 parts, 2 KB metadata).
 #[pyclass(module = "isec", name = "CopyLimits", frozen, eq, get_all)]
@@ -136,24 +176,35 @@ impl PyCopyLimits {
 }
 
 /// The copy decision: the cheapest valid plan.
-#[pyclass(module = "isec", name = "CopyPlan", frozen, eq, get_all)]
+#[pyclass(module = "isec", name = "CopyPlan", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub(crate) struct PyCopyPlan {
     /// `native`, `native_replace`, `part_copy` or `reencrypt`.
+    #[pyo3(get)]
     action: &'static str,
-    /// The destination's complete user metadata, when it is not the source's as-is.
+    /// The destination's complete user metadata, when it is not the source's as-is; for
+    /// `reencrypt`, the user part only (the new envelope's keys come from `object_metadata`).
+    #[pyo3(get)]
     metadata: Option<Vec<(String, String)>>,
     /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
+    #[pyo3(get)]
     ranges: Vec<(u64, u64)>,
     /// Whether the source's sidecar must be copied too.
+    #[pyo3(get)]
     copy_sidecar: bool,
+    /// Which sidecar, when one is copied.
+    side: Option<Sidecar>,
     /// Whether the envelope was rewrapped under another key.
+    #[pyo3(get)]
     rewrapped: bool,
     /// Why, for `reencrypt`.
+    #[pyo3(get)]
     reason: Option<&'static str>,
     /// S3 requests the plan makes.
+    #[pyo3(get)]
     requests: u64,
     /// Object bytes that pass through the client.
+    #[pyo3(get)]
     client_bytes: u64,
 }
 
@@ -164,6 +215,7 @@ impl From<CopyPlan> for PyCopyPlan {
             metadata: p.metadata,
             ranges: p.ranges,
             copy_sidecar: p.copy_sidecar,
+            side: p.sidecar,
             rewrapped: p.rewrapped,
             reason: p.reason.map(|r| r.code()),
             requests: p.requests,
@@ -174,6 +226,19 @@ impl From<CopyPlan> for PyCopyPlan {
 
 #[pymethods]
 impl PyCopyPlan {
+    /// The sidecar the plan copies before the object: `table` (isec's segment table) or
+    /// `legacy` (the previous proxy's), or None.
+    #[getter]
+    fn sidecar(&self) -> Option<&'static str> {
+        self.side.map(|s| s.name())
+    }
+
+    /// The key of the plan's sidecar for the object at `object_key` (the source's, then the
+    /// destination's); None when the plan copies no sidecar.
+    fn sidecar_key(&self, object_key: &str) -> Option<String> {
+        self.side.map(|s| s.key(object_key))
+    }
+
     /// The plan as a dict (the corpus's `expect` object, with lists for pairs).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
@@ -193,10 +258,10 @@ impl PyCopyPlan {
 
     fn __repr__(&self) -> String {
         format!(
-            "CopyPlan(action={:?}, ranges={}, copy_sidecar={}, rewrapped={}, reason={:?}, requests={})",
+            "CopyPlan(action={:?}, ranges={}, sidecar={}, rewrapped={}, reason={:?}, requests={})",
             self.action,
             self.ranges.len(),
-            py_bool(self.copy_sidecar),
+            py_opt(self.sidecar()),
             py_bool(self.rewrapped),
             self.reason,
             self.requests

@@ -51,8 +51,12 @@ pub(crate) fn clear_callback_error() {
 /// The mapping: a core error becomes the exception class of its family, with `.code` and
 /// `.family` set. Messages are core's own text.
 pub(crate) fn to_py(e: Error) -> PyErr {
+    to_py_with(e, e.to_string())
+}
+
+/// [`to_py`] with another message (core's text with a detail in front).
+fn to_py_with(e: Error, message: String) -> PyErr {
     Python::attach(|py| {
-        let message = e.to_string();
         let err = match e.family() {
             ErrorFamily::Authentication => AuthenticationError::new_err(message),
             ErrorFamily::Key => IsecKeyError::new_err(message),
@@ -95,6 +99,28 @@ pub(crate) fn error_codes(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
+/// The exception this package raises for `code`, built by the same mapping as every other
+/// error, for the Python layer's own failures (an S3 object that is not encrypted), so that
+/// they carry core's code and family like the rest. `detail` goes in front of core's text.
+/// An unknown code raises `invalid_parameter`.
+#[pyfunction]
+#[pyo3(signature = (code, detail=None))]
+pub(crate) fn isec_error(py: Python<'_>, code: &str, detail: Option<&str>) -> PyResult<Py<PyAny>> {
+    let Some(e) = Error::from_code(code) else {
+        return Err(to_py_with(
+            Error::InvalidParameter,
+            format!("unknown error code {code:?}: {}", Error::InvalidParameter),
+        ));
+    };
+    // A stale callback exception is no cause of an error the Python layer raises itself.
+    clear_callback_error();
+    let err = match detail {
+        Some(d) => to_py_with(e, format!("{d}: {e}")),
+        None => to_py(e),
+    };
+    Ok(err.into_value(py).into_any())
+}
+
 /// Registers the exception classes.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -105,5 +131,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("FormatError", py.get_type::<FormatError>())?;
     m.add("UsageError", py.get_type::<UsageError>())?;
     m.add_function(wrap_pyfunction!(error_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(isec_error, m)?)?;
     Ok(())
 }

@@ -1,13 +1,13 @@
 //! Object geometry, range mapping and segment tables (SPEC.md §6-7).
 
-use isec_core::SegmentTable;
 use isec_core::layout::{RangePlan, Segment, Shape};
+use isec_core::{Error, Params, SegmentTable};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::In;
 use crate::envelope::{PyObjectKey, header_of};
-use crate::errors::OrRaise;
+use crate::errors::{OrRaise, to_py};
 
 /// An object's geometry: where every segment and frame stands.
 #[pyclass(module = "isec", name = "Shape", frozen, eq)]
@@ -139,6 +139,24 @@ impl PyShape {
 #[pyfunction]
 pub(crate) fn shape_for(envelope: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyResult<PyShape> {
     PyShape::from_ciphertext_len(envelope, ciphertext_len)
+}
+
+/// The part size of a multipart upload of `plaintext_len` bytes with parts of about
+/// `preferred` bytes (SPEC.md §6.2): rounded up to whole frames of `frame_size` (default
+/// 64 KiB) and grown, in whole frames, to the smallest size that fits S3's 10000 parts. Pass
+/// it to `Keyring.create_envelope(part_size=...)`. Raises `invalid_parameter` for
+/// `preferred == 0`, `invalid_frame_size`, and `limit_exceeded` when the object is larger
+/// than the format allows or its parts would exceed S3's 5 GiB.
+#[pyfunction]
+#[pyo3(signature = (plaintext_len, preferred, *, frame_size=None))]
+pub(crate) fn fit_part_size(plaintext_len: u64, preferred: u64, frame_size: Option<u64>) -> PyResult<u64> {
+    let mut params = Params::default();
+    if let Some(f) = frame_size {
+        params = params.with_frame_size(f).or_raise()?;
+    }
+    let params = params.with_parts_for(plaintext_len, preferred).or_raise()?;
+    // A parts-layout Params always has a part size; the fallback is unreachable.
+    params.part_size().ok_or_else(|| to_py(Error::InvalidParameter))
 }
 
 #[pymethods]

@@ -39,6 +39,7 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<layout::PySegment>()?;
     m.add_class::<layout::PySegmentTable>()?;
     m.add_function(wrap_pyfunction!(layout::shape_for, m)?)?;
+    m.add_function(wrap_pyfunction!(layout::fit_part_size, m)?)?;
 
     m.add_class::<stream::PyEncryptor>()?;
     m.add_class::<stream::PyDecryptor>()?;
@@ -57,6 +58,9 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decisions::decide_copy, m)?)?;
     m.add_function(wrap_pyfunction!(decisions::legacy_sidecar_key, m)?)?;
     m.add_function(wrap_pyfunction!(decisions::table_sidecar_key, m)?)?;
+    m.add_function(wrap_pyfunction!(decisions::table_source, m)?)?;
+    m.add_function(wrap_pyfunction!(decisions::object_metadata, m)?)?;
+    m.add_function(wrap_pyfunction!(decisions::user_metadata, m)?)?;
 
     m.add_class::<reencrypt::PyIsecSource>()?;
     m.add_class::<reencrypt::PyLegacySource>()?;

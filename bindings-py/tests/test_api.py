@@ -5,6 +5,7 @@ re-encryption job."""
 from __future__ import annotations
 
 import array
+import base64
 import io
 import mmap
 import os
@@ -561,6 +562,122 @@ def test_copy_decision_defaults_and_arguments(ring: isec.Keyring) -> None:
         isec.decide_copy(meta, len(ct), directive="MOVE")
     with expect_error("unknown_kid"):
         isec.decide_copy(meta, len(ct), target_kid="other")  # a key change needs a keyring
+
+
+def test_object_and_user_metadata(ring: isec.Keyring) -> None:
+    env, _ = ring.create_envelope()
+    other, _ = ring.create_envelope()
+    user = {"X-Amz-Meta-Owner": "ana", "isec": other.to_text(), "ISEC-KID": "old", "s3proxy-format": "x", "n": "1"}
+    meta = isec.object_metadata(user, env)
+    # Keys normalised, stale format values dropped, the envelope's own keys last.
+    assert list(meta.items()) == [("owner", "ana"), ("n", "1"), ("isec", env.to_text()), ("isec-kid", "kek-a")]
+    assert isec.classify(meta).envelope == env
+    assert isec.object_metadata([("a", "b")], env) == {"a": "b", "isec": env.to_text(), "isec-kid": "kek-a"}
+
+    stored = {
+        **meta,
+        "isec-table": "AQID",
+        "client-etag": "e",
+        "plaintext-size": "3",
+        "s3proxy-generation": "g",
+        "x-amz-meta-Colour": "blue",
+    }
+    assert isec.user_metadata(stored) == {"owner": "ana", "n": "1", "colour": "blue"}
+    assert isec.user_metadata([]) == {}
+    with pytest.raises(TypeError):
+        isec.user_metadata({"a": 1})  # type: ignore[dict-item]
+
+
+def test_table_source_inline_sidecar_and_malformed(ring: isec.Keyring) -> None:
+    _, key = ring.create_envelope(table=True)
+    table = isec.SegmentTable([(1, 5), (3, 7)]).encode(key)
+    inline = base64.urlsafe_b64encode(table).rstrip(b"=").decode()
+    got = isec.table_source({"isec": "e", "isec-table": inline})
+    assert got == table and isec.SegmentTable.decode(got, key).plaintext_len == 12
+    assert isec.table_source({"X-Amz-Meta-Isec-Table": inline}) == table
+    assert isec.table_source({"isec": "e"}) is None, "no inline table: it is in the sidecar"
+    with expect_error("malformed_segment_table"):
+        isec.table_source({"isec-table": "AQ+D"})  # standard base64, not base64url
+    with expect_error("malformed_segment_table"):
+        isec.table_source({"isec-table": "A" * 200_000})  # longer than any table
+
+
+def test_fit_part_size() -> None:
+    frame = isec.DEFAULT_FRAME_SIZE
+    assert isec.fit_part_size(100 << 20, 5_000_000) == 77 * frame  # rounded up to whole frames
+    assert isec.fit_part_size(100 << 20, 8 << 20) == 8 << 20  # already fits: unchanged
+    assert isec.fit_part_size(10, 8 << 20) == 8 << 20  # one part
+    big = 1 << 40
+    part = isec.fit_part_size(big, 8 << 20)
+    assert part % frame == 0 and -(-big // part) <= isec.MAX_PARTS < -(-big // (part - frame)), "smallest fit"
+    assert isec.fit_part_size(big, 8 << 20, frame_size=4096) % 4096 == 0
+    assert isec.fit_part_size(10_000 * 4096 + 1, 4096, frame_size=4096) == 8192
+    with expect_error("invalid_parameter"):
+        isec.fit_part_size(10, 0)
+    with expect_error("limit_exceeded"):
+        isec.fit_part_size(1 << 45, 8 << 20)  # above the format's maximum object
+    with expect_error("limit_exceeded"):
+        isec.fit_part_size(1, 6 << 30)  # above S3's 5 GiB part
+    with expect_error("invalid_frame_size"):
+        isec.fit_part_size(10, 4096, frame_size=3000)
+    r = isec.Keyring()
+    r.add_kek("k", bytes(32))
+    env, key = r.create_envelope(part_size=isec.fit_part_size(3 << 20, 1 << 20), declared_size=3 << 20)
+    assert env.part_size == 1 << 20 and key.layout == "parts"
+
+
+def test_copy_plan_names_its_sidecar(ring: isec.Keyring) -> None:
+    env, _ = ring.create_envelope(table=True)
+    meta = {"isec": env.to_text(), "isec-kid": env.kid}
+    plan = isec.decide_copy(meta, 0, source_sidecar=True)
+    assert (plan.action, plan.copy_sidecar, plan.sidecar) == ("native", True, "table")
+    assert plan.sidecar_key("a/b") == "a/b.isec-table" == isec.table_sidecar_key("a/b")
+    assert 'sidecar="table"' in repr(plan)
+    inline = isec.decide_copy({**meta, "isec-table": "AQID"}, 0)
+    assert (inline.copy_sidecar, inline.sidecar, inline.sidecar_key("a/b")) == (False, None, None)
+    legacy = {"isec": "n5924w5wF5rU9jKHoBMcgIuW1jNgfqKKVDgalifQhPLLnbW1vRvWoA==", "isec-kid": "AKIA"}
+    plan = isec.decide_copy(legacy, 28, source_sidecar=True)
+    assert (plan.sidecar, plan.sidecar_key("a/b")) == ("legacy", isec.legacy_sidecar_key("a/b"))
+    plain = isec.decide_copy({"owner": "x"}, 5)
+    assert (plain.sidecar, plain.sidecar_key("a")) == (None, None)
+
+
+def test_reencrypt_plans_carry_user_metadata_only(ring: isec.Keyring) -> None:
+    env, _ = ring.create_envelope()
+    meta = {"isec": env.to_text(), "isec-kid": env.kid, "X-Amz-Meta-Owner": "ana"}
+    plan = isec.decide_copy(meta, 100, keyring=ring, rotate_dek=True)
+    assert plan.action == "reencrypt" and plan.metadata == [("owner", "ana")]
+    plan = isec.decide_copy(
+        meta, 100, keyring=ring, rotate_dek=True, directive="REPLACE", new_metadata={"team": "b", "isec": "forged"}
+    )
+    assert plan.metadata == [("team", "b")]
+    plain = isec.decide_copy({"origin": "app"}, 10, keyring=ring, require_encryption=True)
+    assert (plain.reason, plain.metadata) == ("encrypt_plaintext", [("origin", "app")])
+
+
+def test_copy_limits_no_s3_accepts_are_refused(ring: isec.Keyring) -> None:
+    env, _ = ring.create_envelope()
+    meta = {"isec": env.to_text(), "isec-kid": env.kid}
+    for limits in (
+        isec.CopyLimits(max_parts=4_000_000_000, part_min=1, part_max=1),
+        isec.CopyLimits(max_parts=0),
+        isec.CopyLimits(part_min=0, part_max=0),
+        isec.CopyLimits(part_min=10, part_max=5),
+    ):
+        with expect_error("invalid_parameter"):
+            isec.decide_copy(meta, 1 << 40, limits=limits)
+
+
+def test_isec_error_builds_the_core_mapping() -> None:
+    e = isec.isec_error("not_encrypted", "s3://b/k")
+    assert type(e) is isec.FormatError and isinstance(e, isec.IsecError)
+    assert (e.code, e.family) == ("not_encrypted", "format")
+    assert str(e) == "s3://b/k: object is not encrypted (not_encrypted)"
+    for code, family in isec.error_codes().items():
+        err = isec.isec_error(code)
+        assert (err.code, err.family) == (code, family)
+    with expect_error("invalid_parameter"):
+        isec.isec_error("no_such_code")
 
 
 def test_scan_planner(ring: isec.Keyring) -> None:

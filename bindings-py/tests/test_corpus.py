@@ -320,7 +320,17 @@ def run_copy(doc: Any, t: Any) -> None:
         with expect_error(t["error"]):
             decide()
         return
-    assert decide().to_dict() == t["expect"]
+    plan = decide()
+    assert plan.to_dict() == t["expect"]
+    # The plan names the sidecar it copies: isec's table beside an isec object, the previous
+    # proxy's beside a legacy one.
+    if plan.copy_sidecar:
+        fmt = isec.classify([tuple(p) for p in r["source_metadata"]], r["source_sidecar"]).format
+        assert plan.sidecar == {"isec": "table", "legacy": "legacy"}[fmt]
+        key = {"table": isec.table_sidecar_key, "legacy": isec.legacy_sidecar_key}[plan.sidecar]("a/b")
+        assert plan.sidecar_key("a/b") == key
+    else:
+        assert (plan.sidecar, plan.sidecar_key("a/b")) == (None, None)
 
 
 # --- rotation.json ---------------------------------------------------------------------------

@@ -3,12 +3,14 @@ class of its family with its stable `.code`; bad input never escapes as anything
 
 from __future__ import annotations
 
+import io
 import random
 from collections.abc import Callable
 
 import pytest
 
 import isec
+import isec.s3
 
 from .conftest import FAMILY_CLASS, REPO, class_for, expect_error, keyring_with, load
 
@@ -93,6 +95,16 @@ def _table_tampered() -> None:
     isec.SegmentTable.decode(bytes(t), key)
 
 
+def _not_encrypted() -> None:
+    """The S3 helper reading an object without encryption metadata (an S3 client that
+    answers every GET with a plaintext body)."""
+    class PlainS3:
+        def get_object(self, **kw: object) -> dict[str, object]:
+            return {"Body": io.BytesIO(b"plain"), "Metadata": {"owner": "x"}, "ETag": '"e"'}
+
+    isec.s3.Client(PlainS3(), _ring()).get_object("bucket", "key")
+
+
 TRIGGERS: dict[str, Callable[[], object]] = {
     "malformed_envelope": lambda: isec.Envelope.decode_text("AQ="),
     "unsupported_version": lambda: isec.Envelope.decode(b"\x02" * 130),
@@ -124,6 +136,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "malformed_legacy": lambda: isec.LegacyMetadata({"plaintext-size": "-1"}),
     "sidecar_too_large": lambda: isec.LegacySidecar.parse(b"A" * 10_000, 16),
     "invalid_state": _finalized_twice,
+    "not_encrypted": _not_encrypted,
 }
 
 # The CSPRNG cannot be made to fail from Python.

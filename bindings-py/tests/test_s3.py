@@ -5,6 +5,7 @@ client's own connection)."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import re
@@ -337,9 +338,13 @@ def test_tampered_objects_raise_typed_errors(
         client.get_object(s3_bucket, key)
     assert e.value.code == "truncated", e.value.code
 
-    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=stored, Metadata={**meta, "isec": meta["isec"][:-4]})
-    with pytest.raises(isec.FormatError):
+    cut = {**meta, "isec": meta["isec"][:-4]}
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=stored, Metadata=cut)
+    code = isec.classify(cut).error
+    assert code is not None
+    with expect_error(code) as e:
         client.get_object(s3_bucket, key)
+    assert f"s3://{s3_bucket}/{key}" in str(e.value)
 
     other = isec.Keyring()
     other.add_kek("kek-9", isec.generate_kek())
@@ -356,22 +361,37 @@ def test_plaintext_objects_are_refused_unless_allowed(
     s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
 ) -> None:
     key = name("plain")
-    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=b"not encrypted")
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=b"not encrypted", Metadata={"owner": "x"})
     strict = isec.s3.Client(s3_raw, ring)
-    with pytest.raises(isec.s3.PlaintextObjectError):
-        strict.get_object(s3_bucket, key)
-    with pytest.raises(isec.s3.PlaintextObjectError):
-        strict.get_range(s3_bucket, key, 0, 3)
+    # The core's code: a FormatError like any other isec error, naming the object.
+    for read in (
+        lambda: strict.get_object(s3_bucket, key),
+        lambda: strict.get_range(s3_bucket, key, 0, 3),
+        lambda: b"".join(strict.iter_object(s3_bucket, key)),
+    ):
+        with expect_error("not_encrypted") as e:
+            read()
+        assert isinstance(e.value, isec.IsecError) and e.value.family == "format"
+        assert f"s3://{s3_bucket}/{key}" in str(e.value)
     assert strict.head_object(s3_bucket, key).format == "plaintext"
     lenient = isec.s3.Client(s3_raw, ring, allow_plaintext=True)
     assert lenient.get_object(s3_bucket, key) == b"not encrypted"
     assert lenient.get_range(s3_bucket, key, 4, 7) == b"enc"
 
 
-def test_reserved_metadata_keys_are_refused(client: isec.s3.Client, s3_bucket: str, name: Any) -> None:
-    for k in ("isec", "ISEC-KID", "x-amz-meta-isec-table"):
-        with pytest.raises(ValueError):
-            client.put_object(s3_bucket, name("reserved"), b"x", metadata={k: "forged"})
+def test_reserved_metadata_keys_are_refused(
+    client: isec.s3.Client, s3_raw: Any, s3_bucket: str, name: Any
+) -> None:
+    # isec's keys and the previous proxy's: the core's user_metadata would drop them.
+    for k in ("isec", "ISEC-KID", "x-amz-meta-isec-table", "client-etag", "Plaintext-Size", "s3proxy-format"):
+        with pytest.raises(ValueError, match=k):
+            client.put_object(s3_bucket, name("reserved"), b"x", metadata={k: "forged", "ok": "1"})
+    with pytest.raises(s3_raw.exceptions.ClientError):
+        s3_raw.head_object(Bucket=s3_bucket, Key=name("reserved"))
+    # Keys are normalised by the core as S3 would store them.
+    put = client.put_object(s3_bucket, name("normalised"), b"x", metadata={"X-Amz-Meta-Owner": "ana", "Team": "b"})
+    stored = s3_raw.head_object(Bucket=s3_bucket, Key=name("normalised"))["Metadata"]
+    assert stored == {"owner": "ana", "team": "b", "isec": put.envelope.to_text(), "isec-kid": "kek-1"}
 
 
 # --- the proof: what moved -----------------------------------------------------------------------
@@ -658,6 +678,29 @@ def test_reencrypt_for_dek_rotation(client: isec.s3.Client, s3_raw: Any, ring: i
         assert client.get_object(s3_bucket, dst) == data
 
 
+def test_reencrypt_with_replace_takes_the_new_user_metadata_only(
+    client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    src, dst = name("rr-src"), name("rr-dst")
+    data = random_bytes(40_000)
+    put = client.put_object(s3_bucket, src, data, metadata={"old": "1"})
+    r = client.copy_object(
+        s3_bucket,
+        src,
+        s3_bucket,
+        dst,
+        rotate_dek=True,
+        metadata_directive="REPLACE",
+        new_metadata={"New": "2", "isec": "forged", "isec-table": "forged", "plaintext-size": "9"},
+    )
+    assert r.action == "reencrypt" and r.plan.metadata == [("new", "2")]
+    stored = s3_raw.head_object(Bucket=s3_bucket, Key=dst)["Metadata"]
+    env = isec.Envelope.decode_text(stored["isec"])
+    assert stored == {"new": "2", "isec": env.to_text(), "isec-kid": "kek-1"}
+    assert env.salt != put.envelope.salt
+    assert client.get_object(s3_bucket, dst) == data
+
+
 def test_reencrypt_plaintext_source(s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any) -> None:
     c = isec.s3.Client(s3_raw, ring, part_size=PART)
     src, dst = name("pt-src"), name("pt-dst")
@@ -763,8 +806,13 @@ def test_table_layout_objects_read_range_and_copy(
     assert client.get_range(s3_bucket, key, a, a + 20) == data[a : a + 20]
 
     dst = name("table-copy")
-    r = client.copy_object(s3_bucket, key, s3_bucket, dst)
-    assert r.action == "native" and r.plan.copy_sidecar and r.requests == 2
+    rec = Recorder(s3_raw)
+    r = isec.s3.Client(rec, ring).copy_object(s3_bucket, key, s3_bucket, dst)
+    assert r.action == "native" and r.plan.copy_sidecar and r.plan.sidecar == "table" and r.requests == 2
+    # The sidecar first, under the plan's key for each side, then the object.
+    copies = [(kw["Key"], kw["CopySource"]["Key"]) for kw in rec.ops("copy_object")]
+    assert copies == [(isec.table_sidecar_key(dst), isec.table_sidecar_key(key)), (dst, key)]
+    assert raw_get(s3_raw, s3_bucket, isec.table_sidecar_key(dst))[0] == isec.SegmentTable(sizes).encode(okey)
     assert client.get_object(s3_bucket, dst) == data
 
     bad = bytearray(isec.SegmentTable(sizes).encode(okey))
@@ -785,3 +833,103 @@ def test_file_object_body_is_read_from_its_position(client: isec.s3.Client, s3_b
     buf.read(4)
     client.put_object(s3_bucket, name("pos"), buf)
     assert client.get_object(s3_bucket, name("pos")) == b"payload"
+
+
+def test_table_layout_with_an_inline_table(
+    client: isec.s3.Client, s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
+) -> None:
+    """A table small enough for metadata (``isec-table``): read without a sidecar, copied
+    without one, and dropped by a re-encryption into another layout."""
+    key = name("inline")
+    env, okey = ring.create_envelope(table=True)
+    sizes = [(1, 70_000), (2, 5_000)]
+    data = random_bytes(sum(s for _, s in sizes))
+    body = isec.encrypt_part(okey, 1, False, data[:70_000]) + isec.encrypt_part(okey, 2, False, data[70_000:])
+    table = isec.SegmentTable(sizes).encode(okey)
+    inline = base64.urlsafe_b64encode(table).rstrip(b"=").decode()
+    meta = {"isec": env.to_text(), "isec-kid": env.kid, "isec-table": inline, "owner": "relay"}
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=body, Metadata=meta)
+
+    rec = Recorder(s3_raw)
+    c = isec.s3.Client(rec, ring)
+    assert c.get_object(s3_bucket, key) == data
+    assert c.get_range(s3_bucket, key, 69_990, 70_010) == data[69_990:70_010]
+    assert all(not kw["Key"].endswith(".isec-table") for kw in rec.ops("get_object")), "no sidecar read"
+
+    dst = name("inline-copy")
+    r = c.copy_object(s3_bucket, key, s3_bucket, dst)
+    assert (r.action, r.plan.copy_sidecar, r.plan.sidecar, r.requests) == ("native", False, None, 1)
+    assert s3_raw.head_object(Bucket=s3_bucket, Key=dst)["Metadata"] == meta
+    with pytest.raises(s3_raw.exceptions.ClientError):
+        s3_raw.head_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(dst))
+    assert client.get_object(s3_bucket, dst) == data
+
+    rotated = name("inline-rotated")
+    r = client.copy_object(s3_bucket, key, s3_bucket, rotated, rotate_dek=True)
+    assert r.action == "reencrypt" and r.plan.metadata == [("owner", "relay")]
+    stored = s3_raw.head_object(Bucket=s3_bucket, Key=rotated)["Metadata"]
+    assert set(stored) == {"owner", "isec", "isec-kid"}, "the old table does not describe the new object"
+    assert isec.Envelope.decode_text(stored["isec"]).layout == "single"
+    assert client.get_object(s3_bucket, rotated) == data
+
+    bad = {**meta, "isec-table": inline[:-2] + ("A" if inline[-2] != "A" else "B") + inline[-1]}
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=body, Metadata=bad)
+    with expect_error("authentication_failed"):
+        client.get_object(s3_bucket, key)
+
+
+class MemoryS3:
+    """Just enough of an S3 client, in memory, for uploads of many small parts."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, dict[str, str]]] = {}
+        self.uploads: dict[str, dict[int, bytes]] = {}
+        self.meta: dict[str, dict[str, str]] = {}
+        self.lock = threading.Lock()
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, Metadata: dict[str, str], **kw: Any) -> Any:
+        self.objects[Key] = (bytes(Body), dict(Metadata))
+        return {"ETag": '"1"'}
+
+    def create_multipart_upload(self, *, Bucket: str, Key: str, Metadata: dict[str, str], **kw: Any) -> Any:
+        upload = f"u{len(self.uploads)}"
+        self.uploads[upload], self.meta[upload] = {}, dict(Metadata)
+        return {"UploadId": upload}
+
+    def upload_part(self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: Any) -> Any:
+        with self.lock:
+            self.uploads[UploadId][PartNumber] = bytes(Body)
+        return {"ETag": f'"{PartNumber}"'}
+
+    def complete_multipart_upload(self, *, Bucket: str, Key: str, UploadId: str, MultipartUpload: Any) -> Any:
+        parts = self.uploads.pop(UploadId)
+        numbers = [p["PartNumber"] for p in MultipartUpload["Parts"]]
+        assert numbers == sorted(parts) and len(numbers) <= isec.MAX_PARTS
+        self.objects[Key] = (b"".join(parts[n] for n in numbers), self.meta.pop(UploadId))
+        return {"ETag": f'"x-{len(numbers)}"'}
+
+    def abort_multipart_upload(self, **kw: Any) -> Any:
+        self.uploads.pop(kw["UploadId"], None)
+
+    def get_object(self, *, Bucket: str, Key: str, **kw: Any) -> Any:
+        body, meta = self.objects[Key]
+        return {"Body": io.BytesIO(body), "Metadata": meta, "ContentLength": len(body), "ETag": '"1"'}
+
+
+def test_part_size_grows_to_fit_ten_thousand_parts(ring: isec.Keyring) -> None:
+    """More than 10000 parts of the configured size: the core's part size (whole frames,
+    the smallest that fits) is used, and the object is stored in at most 10000 parts."""
+    s3 = MemoryS3()
+    frame = isec.MIN_FRAME_SIZE
+    c = isec.s3.Client(s3, ring, part_size=frame, frame_size=frame, max_workers=2)
+    data = random_bytes(isec.MAX_PARTS * frame + 1)
+    put = c.put_object("b", "big", data)
+    want = isec.fit_part_size(len(data), frame, frame_size=frame)
+    assert want == 2 * frame
+    assert put.envelope.part_size == want and put.parts == -(-len(data) // want) <= isec.MAX_PARTS
+    assert c.get_object("b", "big") == data
+    # A part size that is not whole frames is rounded up by the core, not refused.
+    odd = isec.s3.Client(s3, ring, part_size=frame + 1, frame_size=frame)
+    put = odd.put_object("b", "odd", data[: 3 * frame])
+    assert (put.envelope.part_size, put.parts) == (2 * frame, 2)
+    assert odd.get_object("b", "odd") == data[: 3 * frame]

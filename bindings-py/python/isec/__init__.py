@@ -86,7 +86,9 @@ from ._isec import (
     encrypt,
     encrypt_part,
     error_codes,
+    fit_part_size,
     generate_kek,
+    isec_error,
     legacy_decrypt,
     legacy_decrypt_range,
     legacy_frame_nonce,
@@ -95,8 +97,11 @@ from ._isec import (
     legacy_part_nonce,
     legacy_sidecar_key,
     legacy_split_seals,
+    object_metadata,
     shape_for,
     table_sidecar_key,
+    table_source,
+    user_metadata,
 )
 
 try:
@@ -169,7 +174,9 @@ __all__ = [
     "encrypt_file",
     "encrypt_part",
     "error_codes",
+    "fit_part_size",
     "generate_kek",
+    "isec_error",
     "legacy_decrypt",
     "legacy_decrypt_range",
     "legacy_frame_nonce",
@@ -178,6 +185,9 @@ __all__ = [
     "legacy_part_nonce",
     "legacy_sidecar_key",
     "legacy_split_seals",
+    "object_metadata",
     "shape_for",
     "table_sidecar_key",
+    "table_source",
+    "user_metadata",
 ]

@@ -66,7 +66,9 @@ __all__ = [
     "encrypt",
     "encrypt_part",
     "error_codes",
+    "fit_part_size",
     "generate_kek",
+    "isec_error",
     "legacy_decrypt",
     "legacy_decrypt_range",
     "legacy_frame_nonce",
@@ -75,8 +77,11 @@ __all__ = [
     "legacy_part_nonce",
     "legacy_sidecar_key",
     "legacy_split_seals",
+    "object_metadata",
     "shape_for",
     "table_sidecar_key",
+    "table_source",
+    "user_metadata",
 ]
 
 # --- errors -------------------------------------------------------------------------------
@@ -97,6 +102,10 @@ class UsageError(IsecError): ...
 
 def error_codes() -> dict[str, str]:
     """Every error code with its family name."""
+
+def isec_error(code: str, detail: str | None = None) -> IsecError:
+    """The exception of `code` (its family's class, with `.code` and `.family`), for
+    failures the Python layer detects itself; raise it. `detail` goes before core's text."""
 
 # --- constants re-exported from core ------------------------------------------------------
 
@@ -309,6 +318,9 @@ class Shape:
     def __eq__(self, value: object, /) -> bool: ...
 
 def shape_for(envelope: Envelope | ObjectKey, ciphertext_len: int) -> Shape: ...
+def fit_part_size(plaintext_len: int, preferred: int, *, frame_size: int | None = None) -> int:
+    """The part size for a multipart upload of `plaintext_len` bytes: `preferred` rounded up
+    to whole frames and grown to fit S3's 10000 parts (SPEC.md §6.2)."""
 @final
 class SegmentTable:
     def __new__(cls, entries: Iterable[tuple[int, int]]) -> SegmentTable: ...
@@ -393,6 +405,16 @@ class ObjectFormat:
 def classify(metadata: _Metadata, legacy_sidecar: bool = False) -> ObjectFormat: ...
 def legacy_sidecar_key(object_key: str) -> str: ...
 def table_sidecar_key(object_key: str) -> str: ...
+def table_source(metadata: _Metadata) -> bytes | None:
+    """A table-layout object's segment table when inline in its metadata; None when it is
+    in the sidecar object `table_sidecar_key(key)`."""
+
+def object_metadata(user: _Metadata, envelope: Envelope) -> dict[str, str]:
+    """The complete metadata of a new isec object: `user` without format keys, plus
+    `envelope`'s `isec` and `isec-kid`."""
+
+def user_metadata(metadata: _Metadata) -> dict[str, str]:
+    """The user's part of an object's metadata: every isec and legacy key removed."""
 @final
 class CopyLimits:
     def __new__(
@@ -426,6 +448,11 @@ class CopyPlan:
     def ranges(self) -> list[tuple[int, int]]: ...
     @property
     def copy_sidecar(self) -> bool: ...
+    @property
+    def sidecar(self) -> str | None:
+        """`table`, `legacy` or None: the sidecar copied before the object."""
+    def sidecar_key(self, object_key: str) -> str | None:
+        """The plan's sidecar key for the object at `object_key`; None without a sidecar."""
     @property
     def rewrapped(self) -> bool: ...
     @property

@@ -15,15 +15,17 @@
     s3.rewrap("bucket", "report.pdf", "kek-2027")
 
 Every decision is the core's: which copy to make and with which metadata
-(:func:`isec.decide_copy`), which ciphertext bytes a plaintext range needs
-(:meth:`isec.Shape.map_range`), how an envelope is rewrapped. This module only turns those
-answers into S3 requests. Nothing here imports boto3: any object with boto3's S3 client
-methods works.
+(:func:`isec.decide_copy`), which sidecar goes along (:meth:`isec.CopyPlan.sidecar_key`),
+which ciphertext bytes a plaintext range needs (:meth:`isec.Shape.map_range`), how an
+envelope is rewrapped, which metadata a new object gets (:func:`isec.object_metadata`),
+where a segment table is (:func:`isec.table_source`), how big parts must be
+(:func:`isec.fit_part_size`). This module only turns those answers into S3 requests.
+Nothing here imports boto3: any object with boto3's S3 client methods works.
 
 Errors: S3 failures stay the client's own exceptions (``botocore.exceptions.ClientError``
 and friends); format and key failures are :class:`isec.IsecError` subclasses with their
-stable ``code``. Reading an object that is not encrypted raises
-:class:`PlaintextObjectError` unless the client was made with ``allow_plaintext=True``.
+stable ``code``. Reading an object that is not encrypted raises :class:`isec.FormatError`
+with code ``not_encrypted`` unless the client was made with ``allow_plaintext=True``.
 
 Consistency: a call that HEADs an object and then reads or copies it sends the HEAD's ETag
 as ``If-Match`` / ``x-amz-copy-source-if-match``, so a concurrent overwrite makes the call
@@ -32,7 +34,6 @@ fail (HTTP 412) rather than pair one object's envelope with another object's bod
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import os
@@ -45,11 +46,6 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, Union, cast
 
 from ._files import PathOrFile
 from ._isec import (
-    DEFAULT_FRAME_SIZE,
-    MAX_PARTS,
-    META_ENVELOPE,
-    META_KID,
-    META_TABLE,
     CopyLimits,
     CopyPlan,
     Decryptor,
@@ -67,7 +63,12 @@ from ._isec import (
     decrypt_with_table,
     encrypt,
     encrypt_part,
+    fit_part_size,
+    isec_error,
+    object_metadata,
     table_sidecar_key,
+    table_source,
+    user_metadata,
 )
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ __all__ = [
     "Client",
     "CopyResult",
     "ObjectInfo",
-    "PlaintextObjectError",
     "PutResult",
     "Readable",
     "UnsupportedObjectError",
@@ -110,14 +110,6 @@ multipart. A multiple of every frame size up to 8 MiB, and above S3's 5 MiB part
 # Headers a metadata REPLACE would otherwise drop: copied from the source's HEAD unless the
 # caller gives new values.
 _KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
-
-
-class PlaintextObjectError(Exception):
-    """The object carries no isec metadata, and the client requires encryption.
-
-    Without the check, anyone who can write to the bucket could replace an encrypted object
-    with plaintext of their choosing and have it read back as authentic. Clients that serve
-    mixed buckets pass ``allow_plaintext=True``."""
 
 
 class UnsupportedObjectError(Exception):
@@ -187,12 +179,16 @@ class Client:
 
     ``part_size``: plaintext bytes per part; objects larger than one part are uploaded as a
     multipart upload in the parts layout (SPEC.md §6.2), each part encrypted independently
-    and uploaded by a pool of ``max_workers`` threads (the crypto releases the GIL). For
-    objects of more than 10000 parts the part size grows to fit. ``frame_size``: the frame
+    and uploaded by a pool of ``max_workers`` threads (the crypto releases the GIL). For an
+    upload of known size the core rounds the part size up to whole frames and grows it to
+    fit S3's 10000 parts (:func:`isec.fit_part_size`). ``frame_size``: the frame
     size of new objects (default 64 KiB). ``copy_limits``: S3's limits that shape copies
     (smaller values make tests cheap). ``part_retries``: how often one part upload is
     retried after the S3 client itself gave up. ``reencrypt_rate``: bytes per second for
-    re-encrypting copies (0: unlimited).
+    re-encrypting copies (0: unlimited). ``allow_plaintext``: read objects that carry no
+    encryption metadata as they are. Without it they raise ``not_encrypted``: anyone who
+    can write to the bucket could otherwise replace an encrypted object with plaintext of
+    their choosing and have it read back as authentic.
     """
 
     def __init__(
@@ -281,11 +277,12 @@ class Client:
         parallel; a failure aborts the upload. Sizes are declared in the envelope whenever
         they are known (buffers, paths, seekable files), so a reader also checks the total
         length. Streams of unknown length are read one part ahead, to know which part is last.
-        ``metadata`` is user metadata (keys without ``x-amz-meta-``); ``extra_args`` go to
-        PutObject / CreateMultipartUpload as they are (``ServerSideEncryption``, ``Tagging``...).
+        ``metadata`` is user metadata (keys with or without ``x-amz-meta-``; a key the format
+        owns, such as ``isec``, raises ``ValueError``); ``extra_args`` go to PutObject /
+        CreateMultipartUpload as they are (``ServerSideEncryption``, ``Tagging``...).
         """
         extra = self._extra(content_type, extra_args)
-        user = _user_metadata(metadata)
+        user = _caller_metadata(metadata)
         with _reader(body) as (read, size):
             if size is not None:
                 return self._put_known(bucket, key, read, size, user, extra)
@@ -305,7 +302,7 @@ class Client:
             if len(data) != size:
                 raise ValueError(f"the body ended after {len(data)} of {size} bytes")
             return self._put_single(bucket, key, data, user, extra, declared=size)
-        part = self._part_size_for(size)
+        part = fit_part_size(size, self.part_size, frame_size=self.frame_size)
         env, okey = self.keyring.create_envelope(frame_size=self.frame_size, part_size=part, declared_size=size)
         count = -(-size // part)
 
@@ -317,7 +314,7 @@ class Client:
                     raise ValueError(f"the body ended before its announced {size} bytes")
                 yield self._uploaded_part(bucket, key, n, _encrypting(okey, n, n == count, data))
 
-        etag, ct_len, n_parts = self._multipart(bucket, key, _object_metadata(env, user), extra, parts())
+        etag, ct_len, n_parts = self._multipart(bucket, key, object_metadata(user, env), extra, parts())
         return PutResult(etag, env, size, ct_len, n_parts)
 
     def _put_stream(
@@ -348,7 +345,7 @@ class Client:
                 cur = ahead
                 ahead = read(self.part_size) if len(cur) == self.part_size else memoryview(b"")
 
-        etag, ct_len, n_parts = self._multipart(bucket, key, _object_metadata(env, user), extra, parts())
+        etag, ct_len, n_parts = self._multipart(bucket, key, object_metadata(user, env), extra, parts())
         return PutResult(etag, env, total, ct_len, n_parts)
 
     def _put_single(
@@ -363,17 +360,8 @@ class Client:
     ) -> PutResult:
         env, okey = self.keyring.create_envelope(frame_size=self.frame_size, declared_size=declared)
         ct = encrypt(okey, data)
-        r = self.s3.put_object(Bucket=bucket, Key=key, Body=ct, Metadata=_object_metadata(env, user), **extra)
+        r = self.s3.put_object(Bucket=bucket, Key=key, Body=ct, Metadata=object_metadata(user, env), **extra)
         return PutResult(str(r.get("ETag", "")), env, declared, len(ct), 0)
-
-    def _part_size_for(self, size: int) -> int:
-        """``part_size``, or the smallest multiple of the frame size that fits ``size`` in
-        S3's 10000 parts."""
-        if -(-size // self.part_size) <= MAX_PARTS:
-            return self.part_size
-        frame = self.frame_size or DEFAULT_FRAME_SIZE
-        need = -(-size // MAX_PARTS)
-        return -(-need // frame) * frame
 
     def _multipart(
         self,
@@ -576,7 +564,8 @@ class Client:
             okey = self._open(src)
             assert okey is not None
             shape = self._shape(src, okey)
-            sidecar = META_TABLE not in src.metadata
+            # A table that is not inline is in the sidecar, which the copy must take along.
+            sidecar = table_source(src.metadata) is None
         plan = decide_copy(
             src.metadata,
             src.ciphertext_len,
@@ -590,7 +579,7 @@ class Client:
             require_encryption=require_encryption,
             limits=self.copy_limits,
         )
-        return self._execute(plan, src, dst_bucket, dst_key, metadata_directive, new_metadata, content_type, extra_args)
+        return self._execute(plan, src, dst_bucket, dst_key, content_type, extra_args)
 
     def rewrap(self, bucket: str, key: str, new_kid: str | None = None) -> CopyResult:
         """Puts the object's DEK under ``new_kid`` (default: the keyring's active key) in
@@ -609,8 +598,6 @@ class Client:
         src: ObjectInfo,
         dst_bucket: str,
         dst_key: str,
-        directive: str,
-        new_metadata: Mapping[str, str] | None,
         content_type: str | None,
         extra_args: Mapping[str, Any] | None,
     ) -> CopyResult:
@@ -621,14 +608,10 @@ class Client:
         if plan.action == "native" and same and not asked:
             return CopyResult(plan, None, 0)
         requests = 0
-        if plan.copy_sidecar:
+        src_side, dst_side = plan.sidecar_key(src.key), plan.sidecar_key(dst_key)
+        if src_side is not None and dst_side is not None:
             # The sidecar first: a destination whose table is missing would be unreadable.
-            side = table_sidecar_key(src.key)
-            self.s3.copy_object(
-                Bucket=dst_bucket,
-                Key=table_sidecar_key(dst_key),
-                CopySource={"Bucket": src.bucket, "Key": side},
-            )
+            self.s3.copy_object(Bucket=dst_bucket, Key=dst_side, CopySource={"Bucket": src.bucket, "Key": src_side})
             requests += 1
         if plan.action in ("native", "native_replace"):
             args: dict[str, Any] = {"CopySourceIfMatch": src.etag}
@@ -663,7 +646,7 @@ class Client:
             etag, _, count = self._multipart(dst_bucket, dst_key, meta, headers, parts)
             return CopyResult(plan, etag, requests + count + 2)
         if plan.action == "reencrypt":
-            return self._reencrypt(plan, src, dst_bucket, dst_key, directive, new_metadata, headers)
+            return self._reencrypt(plan, src, dst_bucket, dst_key, headers)
         raise AssertionError(f"unknown copy action {plan.action!r}")
 
     def _reencrypt(
@@ -672,12 +655,11 @@ class Client:
         src: ObjectInfo,
         dst_bucket: str,
         dst_key: str,
-        directive: str,
-        new_metadata: Mapping[str, str] | None,
         headers: dict[str, Any],
     ) -> CopyResult:
-        replace = directive.upper() == "REPLACE"
-        user = _user_metadata(new_metadata if replace else _strip_isec(src.metadata))
+        # The destination's user metadata, format keys removed: the new metadata for REPLACE,
+        # the source's for COPY (the core sets it on every reencrypt plan).
+        user = dict(plan.metadata or ())
         r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
         with contextlib.closing(r["Body"]) as body:
             if src.format == "plaintext":
@@ -694,7 +676,7 @@ class Client:
                 rate=self.reencrypt_rate,
             )
             out_len = Shape.from_plaintext_len(job.target_envelope, shape.plaintext_len).ciphertext_len
-            meta = _object_metadata(job.target_envelope, user)
+            meta = object_metadata(user, job.target_envelope)
             stream = _job_output(job, body.iter_chunks(MIB))
             if out_len <= self.part_size:
                 ct = b"".join(stream)
@@ -724,13 +706,14 @@ class Client:
         """The object key of an isec object; None for a plaintext object the client accepts."""
         if info.format == "isec" and info.envelope is not None:
             return self.keyring.open(info.envelope)
+        where = f"s3://{info.bucket}/{info.key}"
         if info.format == "plaintext":
             if self.allow_plaintext:
                 return None
-            raise PlaintextObjectError(f"s3://{info.bucket}/{info.key} is not encrypted")
-        if info.format == "unreadable":
-            # The core's own typed error for what is wrong with the envelope.
-            Envelope.decode_text(info.metadata.get(META_ENVELOPE, ""))
+            raise isec_error("not_encrypted", where)
+        if info.format == "unreadable" and info.error is not None:
+            # The core's own code for what is wrong with the metadata.
+            raise isec_error(info.error, where)
         raise UnsupportedObjectError(f"s3://{info.bucket}/{info.key} is a {info.format} object ({info.error})")
 
     def _shape(self, info: ObjectInfo, okey: ObjectKey) -> Shape:
@@ -740,10 +723,10 @@ class Client:
 
     def _table(self, info: ObjectInfo) -> bytes:
         """A table-layout object's segment table: inline in metadata, or its sidecar object
-        (SPEC.md §6.3). The core verifies its MAC before using it."""
-        inline = info.metadata.get(META_TABLE)
+        (SPEC.md §6.3), as the core locates it. The core verifies its MAC before using it."""
+        inline = table_source(info.metadata)
         if inline is not None:
-            return base64.urlsafe_b64decode(inline + "=" * (-len(inline) % 4))
+            return inline
         r = self.s3.get_object(Bucket=info.bucket, Key=table_sidecar_key(info.key))
         with contextlib.closing(r["Body"]) as body:
             return bytes(body.read())
@@ -770,25 +753,16 @@ def _constant(body: bytes) -> Callable[[], Buffer]:
     return lambda: body
 
 
-def _user_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in (metadata or {}).items():
-        name = k.lower()
-        if name.startswith("x-amz-meta-"):
-            name = name[len("x-amz-meta-") :]
-        if name in (META_ENVELOPE, META_KID, META_TABLE):
-            raise ValueError(f"metadata key {k!r} is isec's own")
-        out[name] = v
-    return out
-
-
-def _strip_isec(metadata: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in metadata.items() if k.lower() not in (META_ENVELOPE, META_KID, META_TABLE)}
-
-
-def _object_metadata(envelope: Envelope, user: Mapping[str, str]) -> dict[str, str]:
-    """The metadata of a new isec object (SPEC.md §3.2)."""
-    return {**user, META_ENVELOPE: envelope.to_text(), META_KID: envelope.kid}
+def _caller_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """The caller's metadata for a new object, normalised by the core. A key the format owns
+    is refused rather than dropped: a caller who sets ``isec`` made a mistake, and silently
+    losing a value would hide it."""
+    given = dict(metadata or {})
+    user = user_metadata(given)
+    if len(user) != len(given):
+        owned = sorted(k for k, v in given.items() if not user_metadata({k: v}))
+        raise ValueError(f"metadata keys {owned} belong to the encryption format")
+    return user
 
 
 def _job_output(job: Reencryption, chunks: Iterable[bytes]) -> Iterator[bytes]:
