@@ -161,16 +161,27 @@ impl<C: FrameCipher> Encryptor<C> {
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] if `out` is shorter than [`Encryptor::update_len`] (nothing
-    /// is consumed), [`Error::InvalidParameter`] past the part or declared size,
+    /// is consumed; the call can be repeated with a larger buffer),
+    /// [`Error::InvalidParameter`] past the part or declared size,
     /// [`Error::LimitExceeded`] past the frame limit, [`Error::InvalidState`] after an error.
+    /// Any other error ends the encryptor, as it ends a decryptor (SPEC.md §5.3): a caller
+    /// that ignored one cannot go on to produce an object with a hole in it.
     pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         if self.failed {
             return Err(Error::InvalidState);
         }
-        let need = self.update_len(input.len());
-        if out.len() < need {
+        if out.len() < self.update_len(input.len()) {
             return Err(Error::BufferTooSmall);
         }
+        let r = self.update_checked(input, out);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn update_checked(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        let need = self.update_len(input.len());
         let new_total = self.consumed.checked_add(input.len() as u64).ok_or(Error::LimitExceeded)?;
         if new_total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| new_total > e) {
             return Err(Error::InvalidParameter);
@@ -179,12 +190,9 @@ impl<C: FrameCipher> Encryptor<C> {
         if self.index + frames + 1 > MAX_FRAMES_PER_SEGMENT {
             return Err(Error::LimitExceeded);
         }
-        let r = self.update_inner(input, out);
-        if r.is_err() {
-            self.failed = true;
-        }
+        let written = self.update_inner(input, out)?;
         self.consumed = new_total;
-        r
+        Ok(written)
     }
 
     fn update_inner(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
@@ -238,6 +246,14 @@ impl<C: FrameCipher> Encryptor<C> {
         if frame.len() != self.frame + FRAME_OVERHEAD {
             return Err(Error::BufferTooSmall);
         }
+        let r = self.seal_frame_checked(frame);
+        if r.is_err() {
+            self.failed = true;
+        }
+        r
+    }
+
+    fn seal_frame_checked(&mut self, frame: &mut [u8]) -> Result<()> {
         // A full frame followed by more data: the object must still have room for it.
         let after = self.consumed + self.frame as u64;
         if after >= self.rules.max_len || self.rules.exact_len.is_some_and(|e| after >= e) {

@@ -937,3 +937,26 @@ fn regression_unvalidated_header_panics() {
         "frame_exp 64 shape / zero part size / frame_exp 64 params"
     );
 }
+
+/// An encryptor refused input past its part's size; it must not go on accepting input after
+/// that (the bytes it refused would be a hole in the object), nor seal frames in place.
+#[test]
+fn encryptor_locks_after_refusing_input() {
+    let f = 4096usize;
+    let p = Params::default().with_frame_size(f as u64).unwrap().with_part_size(2 * f as u64).unwrap();
+    let (_, key) = Envelope::create_with(&kek(), "k", p, &Dek::from_bytes([3; 32]), [4; 32]).unwrap();
+    let pt = plaintext(2 * f + 1);
+    let mut enc = Encryptor::<RustCrypto>::for_part(&key, 1, false).unwrap();
+    let mut out = vec![0u8; enc.update_len(pt.len())];
+    assert_eq!(enc.update(&pt, &mut out), Err(Error::InvalidParameter));
+    assert_eq!(enc.update(&pt[..10], &mut vec![0u8; 4200]), Err(Error::InvalidState));
+    let mut frame = vec![0u8; f + 28];
+    assert_eq!(enc.seal_frame_in_place(&mut frame), Err(Error::InvalidState));
+    assert_eq!(enc.finish(&mut out), Err(Error::InvalidState));
+
+    // A buffer one byte short is the one retryable refusal: nothing consumed, no lock.
+    let mut enc = Encryptor::<RustCrypto>::for_part(&key, 1, false).unwrap();
+    let need = enc.update_len(f + 1);
+    assert_eq!(enc.update(&pt[..=f], &mut vec![0u8; need - 1]), Err(Error::BufferTooSmall));
+    assert_eq!(enc.update(&pt[..=f], &mut vec![0u8; need]), Ok(need));
+}
