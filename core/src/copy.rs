@@ -376,7 +376,12 @@ fn native(
 
 fn reencrypt(req: &CopyRequest<'_>, reason: ReencryptReason) -> CopyPlan {
     let size = req.source_size;
-    let puts = if size <= req.limits.single_copy_max { 1 } else { 2 + size.div_ceil(req.limits.part_max.max(1)) };
+    // Estimates only, saturating: a hostile size must not overflow them.
+    let puts = if size <= req.limits.single_copy_max {
+        1
+    } else {
+        size.div_ceil(req.limits.part_max.max(1)).saturating_add(2)
+    };
     let user = match req.directive {
         Directive::Replace => req.new_metadata,
         Directive::Copy => req.source_metadata,
@@ -389,8 +394,8 @@ fn reencrypt(req: &CopyRequest<'_>, reason: ReencryptReason) -> CopyPlan {
         sidecar: None,
         rewrapped: false,
         reason: Some(reason),
-        requests: 1 + puts,
-        client_bytes: 2 * size,
+        requests: puts.saturating_add(1),
+        client_bytes: size.saturating_mul(2),
     }
 }
 

@@ -44,3 +44,17 @@ fn regression_copy_decision_huge_plaintext_size() {
     req.limits.part_min = 1 << 18;
     assert_eq!(isec_core::copy::decide(&req, None).err(), Some(isec_core::Error::LimitExceeded));
 }
+
+#[test]
+fn regression_copy_decision_reencrypt_estimate_overflow() {
+    // Found by the copy_decision fuzz target (20-minute run): a re-encrypting plan for a
+    // source of more than u64::MAX / 2 bytes overflowed its client-bytes estimate.
+    fuzzing::copy_decision(include_bytes!("fuzz-regressions/copy_decision_reencrypt_overflow.bin"));
+    let plain: [(&str, &str); 0] = [];
+    let mut req = isec_core::copy::CopyRequest::new(&plain, u64::MAX);
+    req.require_encryption = true;
+    req.limits.part_max = 1;
+    req.limits.part_min = 1;
+    let plan = isec_core::copy::decide(&req, None).unwrap();
+    assert_eq!((plan.client_bytes, plan.requests), (u64::MAX, u64::MAX));
+}
