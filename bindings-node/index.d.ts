@@ -85,6 +85,8 @@ export declare class Encryptor {
 
 /** A decoded envelope. Holds no secret. */
 export declare class Envelope {
+  /** Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`. */
+  constructor()
   /** Parses the binary form (SPEC.md §3.1). Key-free. */
   static decode(bytes: Uint8Array): Envelope
   /** Parses the metadata text form (base64url, `x-amz-meta-isec`). */
@@ -182,6 +184,8 @@ export declare class LegacyDecryptor {
 
 /** A legacy object's DEK. */
 export declare class LegacyKey {
+  /** Not constructible with `new`: made by `LegacyKey.open`, `LegacyKey.fromSecretString` or `Keyring.legacyKey`. */
+  constructor()
   /** Unwraps the DEK the proxy stored (standard base64) with a raw 32-byte KEK. */
   static open(kek: Uint8Array, wrappedB64: string): LegacyKey
   /** Unwraps the DEK with the proxy's KEK derived from its secret string. */
@@ -190,6 +194,8 @@ export declare class LegacyKey {
 
 /** The legacy proxy's user metadata on one object. */
 export declare class LegacyMetadata {
+  /** Not constructible with `new`: made by `LegacyMetadata.fromPairs`. */
+  constructor()
   /** Parses metadata as S3 returns it (names with or without `x-amz-meta-`). */
   static fromPairs(metadata: Array<[string, string]> | Record<string, string>): LegacyMetadata
   /** Whether a wrapped DEK or a format tag marks the object as the proxy's. */
@@ -207,6 +213,8 @@ export declare class LegacyMetadata {
 
 /** A legacy object's geometry and key reference, checked against its body's length. */
 export declare class LegacyObject {
+  /** Not constructible with `new`: made by `LegacyObject.create`. */
+  constructor()
   /** Describes an object from its metadata, its sidecar (if any) and its stored length. */
   static create(metadata: LegacyMetadata, sidecar: LegacySidecar | null, ciphertextLength: number): LegacyObject
   /** The same object with its multipart upload id, so derived nonces are checked. */
@@ -225,6 +233,8 @@ export declare class LegacyObject {
 
 /** A parsed and checked legacy sidecar. */
 export declare class LegacySidecar {
+  /** Not constructible with `new`: made by `LegacySidecar.parse` or `LegacySidecar.fromJson`. */
+  constructor()
   /**
    * Parses a sidecar object's body (base64 of gzip of JSON), inflating at most
    * `maxInflated` bytes (default 16 MiB).
@@ -243,6 +253,8 @@ export declare class LegacySidecar {
 
 /** The key of one object, after its commitment verified. Opaque: no key bytes reach JS. */
 export declare class ObjectKey {
+  /** Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`. */
+  constructor()
   /** Plaintext bytes per frame. */
   get frameSize(): number
   /** `single`, `parts` or `table`. */
@@ -259,6 +271,8 @@ export declare class ObjectKey {
  * `targetOffset`, keep `checkpoint()` to resume after a crash.
  */
 export declare class ReencryptionJob {
+  /** Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`. */
+  constructor()
   /**
    * Starts re-encrypting an isec object (`shape` from its stored length or table) under
    * the keyring's active key.
@@ -330,6 +344,8 @@ export declare class SegmentTable {
 
 /** An object's geometry once its size is known. */
 export declare class Shape {
+  /** Not constructible with `new`: made by `shapeFor`, `Shape.forPlaintext` or `Shape.fromTable`. */
+  constructor()
   /** The shape an encryptor will produce for `plaintextLength` bytes. */
   static forPlaintext(envelope: Envelope, plaintextLength: number): Shape
   /** The shape of a table-layout object from its encoded table (verified with `key`). */
@@ -371,6 +387,8 @@ export interface Classification {
   kid?: string
   /** For `unreadable`: the error code the metadata gives. */
   error?: string
+  /** For `isec`: the object's envelope, decoded from the metadata. */
+  envelope?: Envelope
 }
 
 /**
@@ -392,11 +410,19 @@ export interface CopyLimitsInput {
 export interface CopyPlan {
   /** `native`, `native_replace`, `part_copy` or `reencrypt`. */
   action: string
-  /** The destination's complete user metadata, when not the source's as-is. */
-  metadata?: Array<[string, string]> | null
+  /**
+   * The destination's complete user metadata, when not the source's as-is; for
+   * `reencrypt`, its user metadata only, to which `objectMetadata` adds the new envelope.
+   */
+  metadata: Array<[string, string]> | null
   /** Source byte ranges `[start, end)` for UploadPartCopy. */
   ranges: Array<[number, number]>
   copySidecar: boolean
+  /**
+   * The sidecar to copy before the object, when `copySidecar`: `table` or `legacy`
+   * (its keys: `sidecarKey(sidecar, sourceKey)` and `sidecarKey(sidecar, destinationKey)`).
+   */
+  sidecar: 'table' | 'legacy' | null
   rewrapped: boolean
   /**
    * For `reencrypt`: `dek_rotation`, `legacy_migration`, `legacy_key_change` or
@@ -497,6 +523,12 @@ export interface EnvelopeOptions {
   table?: boolean
   /** The plaintext size, if known; checked on decrypt. */
   declaredSize?: number
+  /**
+   * Multipart for an object of `size` plaintext bytes with parts of about `preferred`
+   * bytes: rounded up to whole frames and grown until the object fits S3's 10000 parts
+   * (SPEC.md §6.2). The chosen size is the key's and the envelope's `partSize`.
+   */
+  fitParts?: FitParts
 }
 
 /** One error code and its family. */
@@ -522,6 +554,14 @@ export interface ExternalRequest {
   /** `wrap` (input: the DEK) or `unwrap` (input: the wrapped DEK). */
   op: string
   input: Buffer
+}
+
+/** An object size and a preferred part size, for `EnvelopeOptions.fitParts`. */
+export interface FitParts {
+  /** The object's plaintext size in bytes. */
+  size: number
+  /** The part size to start from, in bytes. */
+  preferred: number
 }
 
 /**
@@ -585,6 +625,9 @@ export interface Limits {
   maxPlaintextSize: number
 }
 
+/** Bytes S3 counts against its 2 KB user-metadata limit (names and values, UTF-8). */
+export declare function metadataSize(metadata: Array<[string, string]> | Record<string, string>): number
+
 /** A frame nonce's fields (SPEC.md §5.1). */
 export interface NonceFields {
   prefix: Buffer
@@ -592,6 +635,13 @@ export interface NonceFields {
   segmentEnd: boolean
   objectEnd: boolean
 }
+
+/**
+ * The complete user metadata of a new isec object under `envelope`: `user` with every key a
+ * format owns dropped, plus the envelope's own keys. Every writer of a new object (a PUT, a
+ * re-encrypting copy) uses it, so all of them write the same keys.
+ */
+export declare function objectMetadata(user: Array<[string, string]> | Record<string, string>, envelope: Envelope): Array<[string, string]>
 
 /** Parses a 12-byte frame nonce. */
 export declare function parseNonce(nonce: Uint8Array): NonceFields
@@ -659,8 +709,27 @@ export interface SegmentInfo {
  */
 export declare function shapeFor(envelope: Envelope, ciphertextLength: number): Shape
 
+/**
+ * The object key of an object's sidecar: `table` (its segment table) or `legacy` (the
+ * legacy proxy's), as a copy plan's `sidecar` names it.
+ */
+export declare function sidecarKey(kind: 'table' | 'legacy', objectKey: string): string
+
+/**
+ * Where a table-layout object's segment table is: its encoded bytes when the metadata
+ * holds it inline (not yet verified: `Shape.fromTable` checks its MAC), or `null` when it is
+ * in the sidecar object `sidecarKey('table', objectKey)`.
+ */
+export declare function tableSource(metadata: Array<[string, string]> | Record<string, string>): Buffer | null
+
 /** Object count and stored bytes. */
 export interface Tally {
   objects: number
   bytes: number
 }
+
+/**
+ * The user's part of an object's metadata: every key isec or the legacy proxy owns removed,
+ * names normalised (lower case, no `x-amz-meta-`).
+ */
+export declare function userMetadata(metadata: Array<[string, string]> | Record<string, string>): Array<[string, string]>

@@ -15,13 +15,24 @@ const native = require('../index.js')
 /** Chunks at least this large are processed on the libuv pool. */
 const ASYNC_THRESHOLD = 256 * 1024
 
+/** `options` as given (`{}` when absent); anything but an object is a typed `TypeError`. */
+function optionsOf(options, what) {
+  if (options === undefined) return {}
+  if (options === null || typeof options !== 'object') {
+    const e = native.isecError('invalid_parameter', `${what} options must be an object`)
+    Object.setPrototypeOf(e, TypeError.prototype)
+    throw e
+  }
+  return options
+}
+
 class CryptoTransform extends Transform {
   #ctx
   #token = new native.CancelToken()
   #threshold
 
-  constructor(ctx, options = {}) {
-    const { asyncThreshold = ASYNC_THRESHOLD, ...rest } = options
+  constructor(ctx, options) {
+    const { asyncThreshold = ASYNC_THRESHOLD, ...rest } = optionsOf(options, 'stream')
     super({ ...rest, readableObjectMode: false, writableObjectMode: false })
     this.#ctx = ctx
     this.#threshold = asyncThreshold
@@ -70,8 +81,8 @@ class CryptoTransform extends Transform {
  * part of a multipart object.
  */
 class EncryptStream extends CryptoTransform {
-  constructor(key, options = {}) {
-    const { partNumber, isLast = false, ...rest } = options
+  constructor(key, options) {
+    const { partNumber, isLast = false, ...rest } = optionsOf(options, 'EncryptStream')
     const ctx = partNumber === undefined ? new native.Encryptor(key) : native.Encryptor.forPart(key, partNumber, isLast)
     super(ctx, rest)
   }
@@ -87,8 +98,8 @@ class EncryptStream extends CryptoTransform {
  * (as `decryptFile` does).
  */
 class DecryptStream extends CryptoTransform {
-  constructor(key, options = {}) {
-    const { shape, range, ...rest } = options
+  constructor(key, options) {
+    const { shape, range, ...rest } = optionsOf(options, 'DecryptStream')
     let ctx
     if (range) {
       if (!shape) throw native.isecError('invalid_parameter', 'a range needs the object shape')
@@ -104,8 +115,8 @@ class DecryptStream extends CryptoTransform {
 
 /** Decrypts a legacy proxy object's body (or, with `{ range }`, a planned range of it). */
 class LegacyDecryptStream extends CryptoTransform {
-  constructor(key, object, options = {}) {
-    const { range, ...rest } = options
+  constructor(key, object, options) {
+    const { range, ...rest } = optionsOf(options, 'LegacyDecryptStream')
     const ctx = range
       ? native.LegacyDecryptor.forRange(key, object, range[0], range[1])
       : new native.LegacyDecryptor(key, object)
@@ -116,8 +127,8 @@ class LegacyDecryptStream extends CryptoTransform {
 const FILE_CHUNK = 1024 * 1024
 
 /** Encrypts file `src` to file `dst` (single layout) with `stream.pipeline`. */
-async function encryptFile(key, src, dst, options = {}) {
-  const { signal, highWaterMark = FILE_CHUNK } = options
+async function encryptFile(key, src, dst, options) {
+  const { signal, highWaterMark = FILE_CHUNK } = optionsOf(options, 'encryptFile')
   await pipeline(
     fs.createReadStream(src, { highWaterMark }),
     new EncryptStream(key),
@@ -131,8 +142,8 @@ async function encryptFile(key, src, dst, options = {}) {
  * next to `dst`, renamed over it only when the whole object verified; on any error the
  * temporary file is removed and `dst` is untouched.
  */
-async function decryptFile(key, src, dst, options = {}) {
-  const { signal, shape, highWaterMark = FILE_CHUNK } = options
+async function decryptFile(key, src, dst, options) {
+  const { signal, shape, highWaterMark = FILE_CHUNK } = optionsOf(options, 'decryptFile')
   const tmp = path.join(path.dirname(dst), `.${path.basename(dst)}.${crypto.randomBytes(6).toString('hex')}.partial`)
   try {
     await pipeline(

@@ -7,7 +7,7 @@
 use std::ptr;
 
 use napi::bindgen_prelude::{FromNapiRef, FromNapiValue, TypeName, Uint8Array, ValidateNapiValue};
-use napi::{ValueType, sys};
+use napi::{Status, ValueType, sys};
 
 use crate::error::{Failure, js_error};
 
@@ -262,3 +262,110 @@ impl<T: 'static> std::ops::Deref for Ref<T> {
         self.0
     }
 }
+
+/// An options or request object (`#[napi(object)]` input). napi-rs' own conversion reports a
+/// missing field or a value that is no object with its own status codes (or a pending V8
+/// exception); this reports them as `invalid_parameter` `TypeError`s like every other
+/// argument, and passes the errors of fields converted by this module's types through.
+pub struct Obj<T>(pub T);
+
+impl<T: FromNapiValue> FromNapiValue for Obj<T> {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let mut t = 0;
+        // SAFETY: `v` comes from the current callback.
+        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_object {
+            return Err(type_error(env, &format!("an object ({})", input_name::<T>())));
+        }
+        // SAFETY: `v` is an object of the current callback.
+        match unsafe { T::from_napi_value(env, v) } {
+            Ok(x) => Ok(Obj(x)),
+            // Built by `js_error` (a field of this module's types): already typed.
+            Err(e) if e.status == Status::GenericFailure => Err(e),
+            Err(e) => {
+                if e.status == Status::PendingException {
+                    let mut pending = ptr::null_mut();
+                    // SAFETY: clears the exception V8 raised during the conversion, replaced below.
+                    unsafe { sys::napi_get_and_clear_last_exception(env, &mut pending) };
+                }
+                Err(js_error(env, &Failure::Type(format!("{} in {}", e.reason, input_name::<T>()))))
+            }
+        }
+    }
+}
+
+/// The JS-facing name of an input object (its Rust and TypeScript names agree), for messages.
+fn input_name<T>() -> &'static str {
+    std::any::type_name::<T>().rsplit("::").next().unwrap_or("options")
+}
+
+impl<T> TypeName for Obj<T> {
+    fn type_name() -> &'static str {
+        "object"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl<T: FromNapiValue> ValidateNapiValue for Obj<T> {}
+
+impl<T> std::ops::Deref for Obj<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+/// Element `i` of a JS array (or array-like object).
+pub(crate) unsafe fn element(env: sys::napi_env, arr: sys::napi_value, i: u32) -> Option<sys::napi_value> {
+    let mut v = ptr::null_mut();
+    // SAFETY: `arr` is an object of the current callback.
+    (unsafe { sys::napi_get_element(env, arr, i, &mut v) } == sys::Status::napi_ok).then_some(v)
+}
+
+/// The length of a JS array, or `None` for anything else.
+pub(crate) unsafe fn array_length(env: sys::napi_env, v: sys::napi_value) -> Option<u32> {
+    let mut is_array = false;
+    // SAFETY: `v` comes from the current callback.
+    if unsafe { sys::napi_is_array(env, v, &mut is_array) } != sys::Status::napi_ok || !is_array {
+        return None;
+    }
+    let mut n = 0;
+    // SAFETY: `v` is an array.
+    (unsafe { sys::napi_get_array_length(env, v, &mut n) } == sys::Status::napi_ok).then_some(n)
+}
+
+/// `Array<[number, number]>`: a segment table's `[partNumber, plaintextLength]` entries.
+pub struct NumberPairs(pub Vec<(U64, U64)>);
+
+impl FromNapiValue for NumberPairs {
+    unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
+        let expected = || type_error(env, "Array<[number, number]>");
+        // SAFETY: every value read below belongs to the current callback.
+        unsafe {
+            let n = array_length(env, v).ok_or_else(expected)?;
+            let mut out = Vec::with_capacity(n.min(10_001) as usize);
+            for i in 0..n {
+                let pair = element(env, v, i).ok_or_else(expected)?;
+                if array_length(env, pair) != Some(2) {
+                    return Err(expected());
+                }
+                let a = U64::from_napi_value(env, element(env, pair, 0).ok_or_else(expected)?)?;
+                let b = U64::from_napi_value(env, element(env, pair, 1).ok_or_else(expected)?)?;
+                out.push((a, b));
+            }
+            Ok(NumberPairs(out))
+        }
+    }
+}
+
+impl TypeName for NumberPairs {
+    fn type_name() -> &'static str {
+        "Array<[number, number]>"
+    }
+    fn value_type() -> ValueType {
+        ValueType::Object
+    }
+}
+
+impl ValidateNapiValue for NumberPairs {}

@@ -8,7 +8,7 @@
 //! corpus runs both paths); core's `oneshot` functions have no cancellation hook.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use isec_core::envelope::Layout;
 use isec_core::layout::Shape as CoreShape;
@@ -17,7 +17,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, U64, disjoint};
+use crate::convert::{Bytes, BytesMut, Flag, NumberPairs, OwnedBytes, Ref, U64, disjoint};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, ObjectKey};
 
@@ -83,11 +83,27 @@ pub(crate) fn check(c: &Cancel) -> Fallible<()> {
 pub struct Work {
     job: Option<Box<dyn FnOnce() -> Fallible<Vec<u8>> + Send>>,
     cancel: Cancel,
+    /// Runs on the JS thread when the promise settles, before any reaction to it.
+    settle: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl Work {
     pub(crate) fn new(cancel: Cancel, job: impl FnOnce() -> Fallible<Vec<u8>> + Send + 'static) -> AsyncTask<Self> {
-        AsyncTask::new(Self { job: Some(Box::new(job)), cancel })
+        AsyncTask::new(Self { job: Some(Box::new(job)), cancel, settle: None })
+    }
+
+    /// Work that checks its own cancellation, and calls `settle` when its promise settles.
+    pub(crate) fn settling(
+        job: impl FnOnce() -> Fallible<Vec<u8>> + Send + 'static,
+        settle: impl FnOnce() + Send + 'static,
+    ) -> AsyncTask<Self> {
+        AsyncTask::new(Self { job: Some(Box::new(job)), cancel: None, settle: Some(Box::new(settle)) })
+    }
+
+    fn settled(&mut self) {
+        if let Some(f) = self.settle.take() {
+            f();
+        }
     }
 }
 
@@ -103,7 +119,13 @@ impl Task for Work {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
+        self.settled();
         output.map(Buffer::from).map_err(|e| js_error(env.raw(), &e))
+    }
+
+    fn reject(&mut self, _env: Env, err: napi::Error) -> napi::Result<Buffer> {
+        self.settled();
+        Err(err)
     }
 }
 
@@ -361,6 +383,15 @@ pub fn shape_for(
 
 #[napi]
 impl Shape {
+    /// Not constructible with `new`: made by `shapeFor`, `Shape.forPlaintext` or `Shape.fromTable`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(
+            &env,
+            Failure::Type("Shape objects are made by shapeFor, Shape.forPlaintext or Shape.fromTable, not new".into()),
+        ))
+    }
+
     /// The shape an encryptor will produce for `plaintextLength` bytes.
     #[napi(factory)]
     pub fn for_plaintext(
@@ -462,18 +493,9 @@ pub struct SegmentTable {
 impl SegmentTable {
     /// A table from `[partNumber, plaintextLength]` pairs in object order.
     #[napi(constructor)]
-    pub fn new(
-        env: Env,
-        #[napi(ts_arg_type = "Array<[number, number]>")] entries: Vec<Vec<U64>>,
-    ) -> napi::Result<Self> {
+    pub fn new(env: Env, #[napi(ts_arg_type = "Array<[number, number]>")] entries: NumberPairs) -> napi::Result<Self> {
         let r = (|| {
-            let pairs = entries
-                .iter()
-                .map(|e| match e.as_slice() {
-                    [n, l] => Ok((n.u32()?, l.0)),
-                    _ => Err(Failure::Detail(CoreError::InvalidParameter, "entries are [partNumber, length]".into())),
-                })
-                .collect::<Fallible<Vec<_>>>()?;
+            let pairs = entries.0.iter().map(|(n, l)| Ok((n.u32()?, l.0))).collect::<Fallible<Vec<_>>>()?;
             Ok(CoreTable::new(pairs)?)
         })();
         r.map(|inner| Self { inner }).map_err(|e: Failure| throw(&env, e))
@@ -514,20 +536,28 @@ impl SegmentTable {
 type Shared<T> = Arc<Mutex<Option<T>>>;
 
 fn busy() -> Failure {
-    Failure::Detail(CoreError::InvalidState, "an async update is still running".into())
+    Failure::Detail(CoreError::InvalidState, "an updateAsync of this context has not settled".into())
 }
 
 fn finished() -> Failure {
     Failure::Detail(CoreError::InvalidState, "the context has finished or failed".into())
 }
 
-/// Locks a context for a synchronous call; refuses while an async update holds it.
-fn hold<T>(ctx: &Shared<T>) -> Fallible<MutexGuard<'_, Option<T>>> {
-    match ctx.try_lock() {
-        Ok(g) => Ok(g),
-        Err(TryLockError::WouldBlock) => Err(busy()),
-        Err(TryLockError::Poisoned(p)) => Ok(p.into_inner()),
-    }
+/// The context itself. A call never waits for it: while an async update holds it, calls are
+/// refused before they get here (see [`Flight`]).
+fn lock<T>(ctx: &Shared<T>) -> MutexGuard<'_, Option<T>> {
+    ctx.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An `updateAsync` in flight. Both flags are set and read on the JS thread only (by calls,
+/// and by the promise settling), so what a context sees is the order in which JS called it:
+/// a second call while one is in flight cannot overtake it on the libuv pool.
+#[derive(Default)]
+struct Flight {
+    busy: AtomicBool,
+    /// A call that would have fed the stream was refused meanwhile: its input is missing
+    /// from the stream, which therefore locks once the call in flight settles.
+    lock_when_settled: AtomicBool,
 }
 
 /// What the streaming contexts share: update into a buffer, finish into a buffer.
@@ -583,17 +613,47 @@ impl Stream for isec_core::legacy::LegacyDecryptor<C> {
     }
 }
 
-/// A context shared between sync calls and async updates. A failed update drops nothing:
-/// core's context refuses further use itself (`invalid_state`).
-pub(crate) struct Ctx<T: Stream>(Shared<T>);
+/// A streaming context as JS sees it: one call at a time (an `updateAsync` counts until it
+/// settles; calls meanwhile are `invalid_state`), and locked after `final` and after any
+/// error of a call that feeds or ends it (SPEC.md §5.3: a failed context refuses further
+/// use), so a caller that ignores an error cannot go on to write a stream with a gap.
+pub(crate) struct Ctx<T: Stream> {
+    ctx: Shared<T>,
+    flight: Arc<Flight>,
+}
 
 impl<T: Stream> Ctx<T> {
     pub(crate) fn new(t: T) -> Self {
-        Self(Arc::new(Mutex::new(Some(t))))
+        Self { ctx: Arc::new(Mutex::new(Some(t))), flight: Arc::default() }
     }
 
-    fn run_update(ctx: &mut Option<T>, input: &[u8]) -> Fallible<Vec<u8>> {
-        let c = ctx.as_mut().ok_or_else(finished)?;
+    /// The context for a call that feeds or ends the stream.
+    fn feed(&self) -> Fallible<MutexGuard<'_, Option<T>>> {
+        if self.flight.busy.load(Ordering::SeqCst) {
+            self.flight.lock_when_settled.store(true, Ordering::SeqCst);
+            return Err(busy());
+        }
+        Ok(lock(&self.ctx))
+    }
+
+    /// The context for a call that only reads it.
+    fn query(&self) -> Fallible<MutexGuard<'_, Option<T>>> {
+        if self.flight.busy.load(Ordering::SeqCst) {
+            return Err(busy());
+        }
+        Ok(lock(&self.ctx))
+    }
+
+    /// Runs `f` on the live context; an error locks it.
+    fn run<R>(slot: &mut Option<T>, f: impl FnOnce(&mut T) -> Fallible<R>) -> Fallible<R> {
+        let r = f(slot.as_mut().ok_or_else(finished)?);
+        if r.is_err() {
+            *slot = None;
+        }
+        r
+    }
+
+    fn update_vec(c: &mut T, input: &[u8]) -> Fallible<Vec<u8>> {
         let mut out = vec![0u8; c.update_len(input.len())];
         let n = c.update(input, &mut out)?;
         out.truncate(n);
@@ -601,25 +661,26 @@ impl<T: Stream> Ctx<T> {
     }
 
     pub(crate) fn update(&self, input: &[u8]) -> Fallible<Vec<u8>> {
-        Self::run_update(&mut *hold(&self.0)?, input)
+        Self::run(&mut *self.feed()?, |c| Self::update_vec(c, input))
     }
 
     pub(crate) fn update_into(&self, input: &[u8], out: &mut [u8]) -> Fallible<usize> {
-        disjoint(input, out)?;
-        let mut g = hold(&self.0)?;
-        Ok(g.as_mut().ok_or_else(finished)?.update(input, out)?)
+        Self::run(&mut *self.feed()?, |c| {
+            disjoint(input, out)?;
+            Ok(c.update(input, out)?)
+        })
     }
 
     pub(crate) fn update_len(&self, n: usize) -> Fallible<usize> {
-        Ok(hold(&self.0)?.as_ref().ok_or_else(finished)?.update_len(n))
+        Ok(self.query()?.as_ref().ok_or_else(finished)?.update_len(n))
     }
 
     pub(crate) fn finish_len(&self) -> Fallible<usize> {
-        Ok(hold(&self.0)?.as_ref().ok_or_else(finished)?.finish_len())
+        Ok(self.query()?.as_ref().ok_or_else(finished)?.finish_len())
     }
 
     pub(crate) fn finish(&self) -> Fallible<Vec<u8>> {
-        let c = hold(&self.0)?.take().ok_or_else(finished)?;
+        let c = self.feed()?.take().ok_or_else(finished)?;
         let mut out = vec![0u8; c.finish_len()];
         let n = c.finish(&mut out)?;
         out.truncate(n);
@@ -627,20 +688,36 @@ impl<T: Stream> Ctx<T> {
     }
 
     pub(crate) fn finish_into(&self, out: &mut [u8]) -> Fallible<usize> {
-        let c = hold(&self.0)?.take().ok_or_else(finished)?;
+        let c = self.feed()?.take().ok_or_else(finished)?;
         Ok(c.finish(out)?)
     }
 
     pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Fallible<R> {
-        Ok(f(hold(&self.0)?.as_ref().ok_or_else(finished)?))
+        Ok(f(self.query()?.as_ref().ok_or_else(finished)?))
     }
 
+    /// `update` on the libuv pool. A cancellation seen before the input was consumed fails
+    /// the call and, like any error, locks the context: the input is missing from the stream.
     pub(crate) fn update_async(&self, input: OwnedBytes, cancel: Cancel) -> AsyncTask<Work> {
-        let shared = self.0.clone();
-        Work::new(cancel, move || {
-            let mut g = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            Self::run_update(&mut g, &input.0)
-        })
+        if let Err(e) = self.feed() {
+            return Work::new(None, move || Err(e));
+        }
+        self.flight.busy.store(true, Ordering::SeqCst);
+        let (shared, flight) = (self.ctx.clone(), self.flight.clone());
+        let job_ctx = shared.clone();
+        let job = move || {
+            Self::run(&mut lock(&job_ctx), |c| {
+                check(&cancel)?;
+                Self::update_vec(c, &input.0)
+            })
+        };
+        let settle = move || {
+            flight.busy.store(false, Ordering::SeqCst);
+            if flight.lock_when_settled.swap(false, Ordering::SeqCst) {
+                *lock(&shared) = None;
+            }
+        };
+        Work::settling(job, settle)
     }
 }
 

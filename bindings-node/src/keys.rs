@@ -22,7 +22,7 @@ use napi::Env;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
-use crate::convert::{Bytes, Flag, Ref, Text, U64};
+use crate::convert::{Bytes, Flag, Obj, Ref, Text, U64};
 use crate::error::{Failure, Fallible, throw};
 
 fn f(x: u64) -> f64 {
@@ -88,6 +88,18 @@ pub(crate) fn info(env: &isec_core::Envelope, ct_len: Option<u64>) -> Fallible<E
 
 #[napi]
 impl Envelope {
+    /// Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(
+            &env,
+            Failure::Type(
+                "Envelope objects are made by Envelope.decode, Envelope.decodeText or Keyring.createEnvelope, not new"
+                    .into(),
+            ),
+        ))
+    }
+
     /// Parses the binary form (SPEC.md §3.1). Key-free.
     #[napi(factory)]
     pub fn decode(env: Env, #[napi(ts_arg_type = "Uint8Array")] bytes: Bytes) -> napi::Result<Self> {
@@ -168,6 +180,15 @@ pub struct ObjectKey {
 
 #[napi]
 impl ObjectKey {
+    /// Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(
+            &env,
+            Failure::Type("ObjectKey objects are made by Keyring.open or Keyring.createEnvelope, not new".into()),
+        ))
+    }
+
     /// Plaintext bytes per frame.
     #[napi(getter)]
     pub fn frame_size(&self) -> f64 {
@@ -208,6 +229,22 @@ pub struct EnvelopeOptions {
     /// The plaintext size, if known; checked on decrypt.
     #[napi(ts_type = "number")]
     pub declared_size: Option<U64>,
+    /// Multipart for an object of `size` plaintext bytes with parts of about `preferred`
+    /// bytes: rounded up to whole frames and grown until the object fits S3's 10000 parts
+    /// (SPEC.md §6.2). The chosen size is the key's and the envelope's `partSize`.
+    #[napi(ts_type = "FitParts")]
+    pub fit_parts: Option<Obj<FitParts>>,
+}
+
+/// An object size and a preferred part size, for `EnvelopeOptions.fitParts`.
+#[napi(object, object_to_js = false)]
+pub struct FitParts {
+    /// The object's plaintext size in bytes.
+    #[napi(ts_type = "number")]
+    pub size: U64,
+    /// The part size to start from, in bytes.
+    #[napi(ts_type = "number")]
+    pub preferred: U64,
 }
 
 pub(crate) fn params(opts: Option<&EnvelopeOptions>) -> Fallible<Params> {
@@ -216,13 +253,15 @@ pub(crate) fn params(opts: Option<&EnvelopeOptions>) -> Fallible<Params> {
     if let Some(fs) = o.frame_size {
         p = p.with_frame_size(fs.0)?;
     }
-    match (o.part_size, o.table.is_some_and(|t| t.0)) {
-        (Some(_), true) => {
-            return Err(Failure::Detail(CoreError::InvalidParameter, "partSize and table exclude each other".into()));
+    match (o.part_size, o.fit_parts.as_deref(), o.table.is_some_and(|t| t.0)) {
+        (Some(ps), None, false) => p = p.with_part_size(ps.0)?,
+        (None, Some(fit), false) => p = p.with_parts_for(fit.size.0, fit.preferred.0)?,
+        (None, None, true) => p = p.with_table(),
+        (None, None, false) => {}
+        _ => {
+            let m = "partSize, fitParts and table exclude each other";
+            return Err(Failure::Detail(CoreError::InvalidParameter, m.into()));
         }
-        (Some(ps), false) => p = p.with_part_size(ps.0)?,
-        (None, true) => p = p.with_table(),
-        (None, false) => {}
     }
     p.declared_size = o.declared_size.map(|d| d.0);
     Ok(p)
@@ -459,8 +498,12 @@ impl Keyring {
     /// A new envelope under the active key (local keys; `createEnvelope` also serves
     /// external ones).
     #[napi]
-    pub fn create_envelope_sync(&self, env: Env, options: Option<EnvelopeOptions>) -> napi::Result<CreatedEnvelope> {
-        self.create(options.as_ref()).map_err(|e| throw(&env, e))
+    pub fn create_envelope_sync(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
+    ) -> napi::Result<CreatedEnvelope> {
+        self.create(options.as_deref()).map_err(|e| throw(&env, e))
     }
 
     /// Opens an envelope with the key its kid names.

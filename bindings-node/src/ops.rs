@@ -4,19 +4,21 @@
 
 use std::sync::Arc;
 
-use isec_core::copy::{self, CopyLimits, CopyRequest, Directive};
+use isec_core::copy::{self, CopyLimits, CopyRequest, Directive, Sidecar};
 use isec_core::legacy::{self, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar};
-use isec_core::metadata::{self, ObjectFormat};
+use isec_core::metadata::{self, ObjectFormat, TableSource};
 use isec_core::nonce::{FramePosition, Nonce};
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source};
 use isec_core::scan::{ScanClass, ScanPlanner as CorePlanner};
 use isec_core::wrap::Dek;
 use isec_core::{Error as CoreError, Kek, Params};
-use napi::bindgen_prelude::{AsyncTask, Buffer, FromNapiValue, ToNapiValue, TypeName, Unknown, ValidateNapiValue};
+use napi::bindgen_prelude::{
+    AsyncTask, Buffer, Either, FromNapiValue, Null, ToNapiValue, TypeName, Unknown, ValidateNapiValue,
+};
 use napi::{Env, ValueType, sys};
 use napi_derive::napi;
 
-use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, Text, U64};
+use crate::convert::{Bytes, BytesMut, Flag, Obj, OwnedBytes, Ref, Text, U64, element};
 use crate::crypto::{C, CancelToken, Ctx, Shape, Work, check, token};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, EnvelopeOptions, Keyring, params};
@@ -49,12 +51,6 @@ unsafe fn string_at(env: sys::napi_env, v: sys::napi_value) -> Option<String> {
     }
     // SAFETY: `v` is a string.
     unsafe { String::from_napi_value(env, v) }.ok()
-}
-
-unsafe fn element(env: sys::napi_env, arr: sys::napi_value, i: u32) -> Option<sys::napi_value> {
-    let mut v = std::ptr::null_mut();
-    // SAFETY: `arr` is an array or object of the current callback.
-    (unsafe { sys::napi_get_element(env, arr, i, &mut v) } == sys::Status::napi_ok).then_some(v)
 }
 
 unsafe fn length(env: sys::napi_env, arr: sys::napi_value) -> Option<u32> {
@@ -138,6 +134,8 @@ pub struct Classification {
     pub kid: Option<String>,
     /// For `unreadable`: the error code the metadata gives.
     pub error: Option<String>,
+    /// For `isec`: the object's envelope, decoded from the metadata.
+    pub envelope: Option<Envelope>,
 }
 
 /// Classifies an object from its user metadata (and whether the legacy proxy's
@@ -148,14 +146,13 @@ pub fn classify_metadata(
     #[napi(ts_arg_type = "boolean")] legacy_sidecar: Option<Flag>,
 ) -> Classification {
     let fmt = metadata::classify(&metadata.view(), legacy_sidecar.is_some_and(|b| b.0));
-    Classification {
-        format: fmt.name().to_string(),
-        kid: fmt.kid().map(ToString::to_string),
-        error: match fmt {
-            ObjectFormat::Unreadable(e) => Some(e.code().to_string()),
-            _ => None,
-        },
-    }
+    let (format, kid) = (fmt.name().to_string(), fmt.kid().map(ToString::to_string));
+    let (error, envelope) = match fmt {
+        ObjectFormat::Unreadable(e) => (Some(e.code().to_string()), None),
+        ObjectFormat::Isec(e) => (None, Some(Envelope { inner: *e })),
+        _ => (None, None),
+    };
+    Classification { format, kid, error, envelope }
 }
 
 /// S3 limits that shape a copy (defaults: S3's).
@@ -198,7 +195,8 @@ pub struct CopyRequestInput {
     pub migrate_legacy: Option<Flag>,
     #[napi(ts_type = "boolean")]
     pub require_encryption: Option<Flag>,
-    pub limits: Option<CopyLimitsInput>,
+    #[napi(ts_type = "CopyLimitsInput")]
+    pub limits: Option<Obj<CopyLimitsInput>>,
 }
 
 /// The cheapest valid copy plan.
@@ -206,13 +204,18 @@ pub struct CopyRequestInput {
 pub struct CopyPlan {
     /// `native`, `native_replace`, `part_copy` or `reencrypt`.
     pub action: String,
-    /// The destination's complete user metadata, when not the source's as-is.
+    /// The destination's complete user metadata, when not the source's as-is; for
+    /// `reencrypt`, its user metadata only, to which `objectMetadata` adds the new envelope.
     #[napi(ts_type = "Array<[string, string]> | null")]
-    pub metadata: Option<Vec<Vec<String>>>,
+    pub metadata: Either<Vec<Vec<String>>, Null>,
     /// Source byte ranges `[start, end)` for UploadPartCopy.
     #[napi(ts_type = "Array<[number, number]>")]
     pub ranges: Vec<Vec<f64>>,
     pub copy_sidecar: bool,
+    /// The sidecar to copy before the object, when `copySidecar`: `table` or `legacy`
+    /// (its keys: `sidecarKey(sidecar, sourceKey)` and `sidecarKey(sidecar, destinationKey)`).
+    #[napi(ts_type = "'table' | 'legacy' | null")]
+    pub sidecar: Either<String, Null>,
     pub rewrapped: bool,
     /// For `reencrypt`: `dek_rotation`, `legacy_migration`, `legacy_key_change` or
     /// `encrypt_plaintext`.
@@ -225,10 +228,10 @@ pub struct CopyPlan {
 #[napi]
 pub fn decide_copy(
     env: Env,
-    request: CopyRequestInput,
+    #[napi(ts_arg_type = "CopyRequestInput")] request: Obj<CopyRequestInput>,
     #[napi(ts_arg_type = "Keyring")] keyring: Option<Ref<Keyring>>,
 ) -> napi::Result<CopyPlan> {
-    decide(&request, keyring.as_ref().map(|k| &k.inner)).map_err(|e| throw(&env, e))
+    decide(&request.0, keyring.as_ref().map(|k| &k.inner)).map_err(|e| throw(&env, e))
 }
 
 fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallible<CopyPlan> {
@@ -260,14 +263,75 @@ fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallibl
     let p = copy::decide(&req, keyring)?;
     Ok(CopyPlan {
         action: p.action.name().to_string(),
-        metadata: p.metadata.as_deref().map(pairs_out),
+        metadata: p.metadata.as_deref().map_or(Either::B(Null), |m| Either::A(pairs_out(m))),
         ranges: p.ranges.iter().map(|&(a, b)| vec![f(a), f(b)]).collect(),
         copy_sidecar: p.copy_sidecar,
+        sidecar: p.sidecar.map_or(Either::B(Null), |s| Either::A(s.name().to_string())),
         rewrapped: p.rewrapped,
         reason: p.reason.map(|r| r.code().to_string()),
         requests: f(p.requests),
         client_bytes: f(p.client_bytes),
     })
+}
+
+// ----------------------------------------------------------------------------------------
+// What every S3 writer and reader asks (SPEC.md §3.2, §6.3, §12)
+
+/// The complete user metadata of a new isec object under `envelope`: `user` with every key a
+/// format owns dropped, plus the envelope's own keys. Every writer of a new object (a PUT, a
+/// re-encrypting copy) uses it, so all of them write the same keys.
+#[napi(ts_return_type = "Array<[string, string]>")]
+pub fn object_metadata(
+    #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] user: Pairs,
+    #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+) -> Vec<Vec<String>> {
+    pairs_out(&metadata::object_metadata(&user.view(), &envelope.inner))
+}
+
+/// The user's part of an object's metadata: every key isec or the legacy proxy owns removed,
+/// names normalised (lower case, no `x-amz-meta-`).
+#[napi(ts_return_type = "Array<[string, string]>")]
+pub fn user_metadata(
+    #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] metadata: Pairs,
+) -> Vec<Vec<String>> {
+    pairs_out(&metadata::user_metadata(&metadata.view()))
+}
+
+/// Bytes S3 counts against its 2 KB user-metadata limit (names and values, UTF-8).
+#[napi]
+pub fn metadata_size(#[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] metadata: Pairs) -> f64 {
+    f(metadata::metadata_size(&metadata.0) as u64)
+}
+
+/// Where a table-layout object's segment table is: its encoded bytes when the metadata
+/// holds it inline (not yet verified: `Shape.fromTable` checks its MAC), or `null` when it is
+/// in the sidecar object `sidecarKey('table', objectKey)`.
+#[napi(ts_return_type = "Buffer | null")]
+pub fn table_source(
+    env: Env,
+    #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] metadata: Pairs,
+) -> napi::Result<Either<Buffer, Null>> {
+    match metadata::table_source(&metadata.view()) {
+        Ok(TableSource::Inline(bytes)) => Ok(Either::A(bytes.into())),
+        Ok(TableSource::Sidecar) => Ok(Either::B(Null)),
+        Err(e) => Err(throw(&env, e)),
+    }
+}
+
+/// The object key of an object's sidecar: `table` (its segment table) or `legacy` (the
+/// legacy proxy's), as a copy plan's `sidecar` names it.
+#[napi]
+pub fn sidecar_key(
+    env: Env,
+    #[napi(ts_arg_type = "'table' | 'legacy'")] kind: Text,
+    #[napi(ts_arg_type = "string")] object_key: Text,
+) -> napi::Result<String> {
+    let sidecar = match kind.0.as_str() {
+        "table" => Sidecar::Table,
+        "legacy" => Sidecar::Legacy,
+        k => return Err(throw(&env, detail(CoreError::InvalidParameter, format!("unknown sidecar kind {k:?}")))),
+    };
+    Ok(sidecar.key(&object_key.0))
 }
 
 // ----------------------------------------------------------------------------------------
@@ -404,8 +468,13 @@ pub struct CheckpointInfo {
 }
 
 fn reencrypt_params(o: Option<&ReencryptOptions>) -> Fallible<Params> {
-    let eo =
-        EnvelopeOptions { frame_size: o.and_then(|o| o.frame_size), part_size: None, table: None, declared_size: None };
+    let eo = EnvelopeOptions {
+        frame_size: o.and_then(|o| o.frame_size),
+        part_size: None,
+        table: None,
+        declared_size: None,
+        fit_parts: None,
+    };
     params(Some(&eo))
 }
 
@@ -443,6 +512,12 @@ fn legacy_source(k: &Keyring, o: &LegacyObject, opts: Option<&ReencryptOptions>)
 
 #[napi]
 impl ReencryptionJob {
+    /// Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(&env, Failure::Type("ReencryptionJob objects are made by ReencryptionJob.startIsec, startLegacy, resumeIsec or resumeLegacy, not new".into())))
+    }
+
     /// Starts re-encrypting an isec object (`shape` from its stored length or table) under
     /// the keyring's active key.
     #[napi(factory)]
@@ -451,10 +526,10 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
         #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
-        options: Option<ReencryptOptions>,
+        #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         isec_source(&keyring, &envelope, &shape)
-            .and_then(|s| start(&keyring, s, options.as_ref()))
+            .and_then(|s| start(&keyring, s, options.as_deref()))
             .map_err(|e| throw(&env, e))
     }
 
@@ -464,10 +539,10 @@ impl ReencryptionJob {
         env: Env,
         #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
         #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
-        options: Option<ReencryptOptions>,
+        #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
-        legacy_source(&keyring, &object, options.as_ref())
-            .and_then(|s| start(&keyring, s, options.as_ref()))
+        legacy_source(&keyring, &object, options.as_deref())
+            .and_then(|s| start(&keyring, s, options.as_deref()))
             .map_err(|e| throw(&env, e))
     }
 
@@ -479,7 +554,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
         #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
         #[napi(ts_arg_type = "Uint8Array")] checkpoint: Bytes,
-        options: Option<ReencryptOptions>,
+        #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         let rate = options.as_ref().and_then(|o| o.rate).map_or(0, |r| r.0);
         isec_source(&keyring, &envelope, &shape)
@@ -495,10 +570,10 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
         #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
         #[napi(ts_arg_type = "Uint8Array")] checkpoint: Bytes,
-        options: Option<ReencryptOptions>,
+        #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         let rate = options.as_ref().and_then(|o| o.rate).map_or(0, |r| r.0);
-        legacy_source(&keyring, &object, options.as_ref())
+        legacy_source(&keyring, &object, options.as_deref())
             .and_then(|s| Ok(Reencryption::<C>::resume(&keyring.inner, s, checkpoint.0, rate)?))
             .map(|inner| Self { inner })
             .map_err(|e| throw(&env, e))
@@ -615,6 +690,12 @@ pub struct LegacyMetadata {
 
 #[napi]
 impl LegacyMetadata {
+    /// Not constructible with `new`: made by `LegacyMetadata.fromPairs`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(&env, Failure::Type("LegacyMetadata objects are made by LegacyMetadata.fromPairs, not new".into())))
+    }
+
     /// Parses metadata as S3 returns it (names with or without `x-amz-meta-`).
     #[napi(factory)]
     pub fn from_pairs(
@@ -672,6 +753,17 @@ pub struct LegacySidecar {
 
 #[napi]
 impl LegacySidecar {
+    /// Not constructible with `new`: made by `LegacySidecar.parse` or `LegacySidecar.fromJson`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(
+            &env,
+            Failure::Type(
+                "LegacySidecar objects are made by LegacySidecar.parse or LegacySidecar.fromJson, not new".into(),
+            ),
+        ))
+    }
+
     /// Parses a sidecar object's body (base64 of gzip of JSON), inflating at most
     /// `maxInflated` bytes (default 16 MiB).
     #[napi(factory)]
@@ -749,6 +841,12 @@ pub struct LegacyObject {
 
 #[napi]
 impl LegacyObject {
+    /// Not constructible with `new`: made by `LegacyObject.create`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(&env, Failure::Type("LegacyObject objects are made by LegacyObject.create, not new".into())))
+    }
+
     /// Describes an object from its metadata, its sidecar (if any) and its stored length.
     #[napi(factory)]
     pub fn create(
@@ -836,6 +934,12 @@ pub struct LegacyKey {
 
 #[napi]
 impl LegacyKey {
+    /// Not constructible with `new`: made by `LegacyKey.open`, `LegacyKey.fromSecretString` or `Keyring.legacyKey`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        Err(throw(&env, Failure::Type("LegacyKey objects are made by LegacyKey.open, LegacyKey.fromSecretString or Keyring.legacyKey, not new".into())))
+    }
+
     /// Unwraps the DEK the proxy stored (standard base64) with a raw 32-byte KEK.
     #[napi(factory)]
     pub fn open(

@@ -169,6 +169,7 @@ const runners = {
       assert.deepEqual(p.metadata ?? null, e.metadata, id)
       assert.deepEqual(p.ranges, e.ranges, id)
       assert.equal(p.copySidecar, e.copy_sidecar, id)
+      assert.equal(p.sidecar !== null, e.copy_sidecar, id)
       assert.equal(p.rewrapped, e.rewrapped, id)
       assert.equal(p.reason ?? null, e.reason, id)
       assert.equal(p.requests, e.requests, id)

@@ -2,9 +2,27 @@
 // err.family = its family; bad input gives typed errors, never napi-rs status codes.
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { isec, load, keyringWith } from './helpers.mjs'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { isec, load, keyringWith, ROOT } from './helpers.mjs'
 
 const FAMILIES = new Set(['authentication', 'key', 'stream', 'format', 'usage'])
+
+/** Core's own list: the length of `Error::ALL` and the codes `Error::code` returns. */
+function coreCodes() {
+  const src = readFileSync(join(ROOT, 'core', 'src', 'error.rs'), 'utf8')
+  const count = Number(/pub const ALL: \[Error; (\d+)\]/.exec(src)[1])
+  const body = src.split('pub const fn code(&self)')[1].split('pub const fn family')[0]
+  return { count, codes: [...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]) }
+}
+
+/** SPEC.md §9's table: code -> family. */
+function specCodes() {
+  const spec = readFileSync(join(ROOT, 'SPEC.md'), 'utf8')
+  const table = spec.split('## 9. Errors')[1].split('## 10.')[0]
+  const rows = [...table.matchAll(/^\| `([a-z_]+)` \| ([a-z]+) \|/gm)]
+  return Object.fromEntries(rows.map((m) => [m[1], m[2]]))
+}
 
 function thrown(fn) {
   try {
@@ -24,7 +42,11 @@ function assertIsec(e, code) {
 
 test('errorCodes lists core codes with their families; isecError builds each', () => {
   const codes = isec.errorCodes()
-  assert.equal(codes.length, 26)
+  const core = coreCodes()
+  assert.equal(codes.length, core.count)
+  assert.equal(core.codes.length, core.count)
+  assert.deepEqual(codes.map((c) => c.code).sort(), [...core.codes].sort())
+  assert.deepEqual(Object.fromEntries(codes.map((c) => [c.code, c.family])), specCodes())
   for (const { code, family } of codes) {
     assert.ok(FAMILIES.has(family))
     const e = isec.isecError(code)
@@ -37,6 +59,7 @@ test('errorCodes lists core codes with their families; isecError builds each', (
   assert.equal(byCode.unknown_kid, 'key')
   assert.equal(byCode.malformed_envelope, 'format')
   assert.equal(byCode.invalid_parameter, 'usage')
+  assert.equal(byCode.not_encrypted, 'format')
   assertIsec(thrown(() => isec.isecError('no_such_code')), 'invalid_parameter')
 })
 
