@@ -1,8 +1,39 @@
 //! Small argument conversions shared by several modules.
 
+use isec_core::Error;
+use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{Borrowed, FromPyObject};
+
+use crate::errors::detailed;
+
+/// An integer argument. A Python int the Rust type cannot hold (negative, or too large) is
+/// a wrong value like any other the API refuses, so it raises `invalid_parameter` (as the
+/// Node and wasm packages answer -1) instead of the `OverflowError` of pyo3's conversion,
+/// which has no code. Anything but an int still raises `TypeError`.
+#[derive(Clone, Copy)]
+pub(crate) struct Int<T>(pub(crate) T);
+
+impl<'a, 'py, T> FromPyObject<'a, 'py> for Int<T>
+where
+    T: FromPyObject<'a, 'py>,
+    T::Error: Into<PyErr>,
+{
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = obj.py();
+        T::extract(obj).map(Int).map_err(|e| {
+            let e: PyErr = e.into();
+            if e.is_instance_of::<PyOverflowError>(py) {
+                detailed(Error::InvalidParameter, "integer out of range")
+            } else {
+                e
+            }
+        })
+    }
+}
 
 /// S3 user metadata as `(name, value)` pairs, from a mapping (`dict`, boto3's `Metadata`)
 /// or an iterable of 2-tuples.

@@ -8,7 +8,7 @@ use isec_core::scan::{ScanClass, ScanPlanner, Tally};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::convert::{Pairs, py_bool, py_opt};
+use crate::convert::{Int, Pairs, py_bool, py_opt};
 use crate::envelope::PyEnvelope;
 use crate::errors::{OrRaise, clear_callback_error, to_py};
 use crate::keyring::PyKeyring;
@@ -151,19 +151,19 @@ impl PyCopyLimits {
     #[new]
     #[pyo3(signature = (*, single_copy_max=None, part_min=None, part_max=None, max_parts=None, metadata_max=None))]
     fn new(
-        single_copy_max: Option<u64>,
-        part_min: Option<u64>,
-        part_max: Option<u64>,
-        max_parts: Option<u32>,
-        metadata_max: Option<usize>,
+        single_copy_max: Option<Int<u64>>,
+        part_min: Option<Int<u64>>,
+        part_max: Option<Int<u64>>,
+        max_parts: Option<Int<u32>>,
+        metadata_max: Option<Int<usize>>,
     ) -> Self {
         let d = CopyLimits::default();
         Self {
-            single_copy_max: single_copy_max.unwrap_or(d.single_copy_max),
-            part_min: part_min.unwrap_or(d.part_min),
-            part_max: part_max.unwrap_or(d.part_max),
-            max_parts: max_parts.unwrap_or(d.max_parts),
-            metadata_max: metadata_max.unwrap_or(d.metadata_max),
+            single_copy_max: single_copy_max.map_or(d.single_copy_max, |v| v.0),
+            part_min: part_min.map_or(d.part_min, |v| v.0),
+            part_max: part_max.map_or(d.part_max, |v| v.0),
+            max_parts: max_parts.map_or(d.max_parts, |v| v.0),
+            metadata_max: metadata_max.map_or(d.metadata_max, |v| v.0),
         }
     }
 
@@ -283,7 +283,7 @@ impl PyCopyPlan {
 #[allow(clippy::too_many_arguments)] // One keyword argument per field of core's CopyRequest.
 pub(crate) fn decide_copy(
     source_metadata: Pairs,
-    source_size: u64,
+    source_size: Int<u64>,
     keyring: Option<PyRef<'_, PyKeyring>>,
     source_sidecar: bool,
     source_shape: Option<PyRef<'_, PyShape>>,
@@ -305,7 +305,7 @@ pub(crate) fn decide_copy(
     let meta = source_metadata.view();
     let new_meta = new_metadata.unwrap_or(Pairs(Vec::new()));
     let new_view = new_meta.view();
-    let mut req = CopyRequest::new(&meta, source_size);
+    let mut req = CopyRequest::new(&meta, source_size.0);
     req.source_sidecar = source_sidecar;
     req.source_shape = source_shape.as_ref().map(|s| &s.inner);
     req.directive = directive;
@@ -372,8 +372,8 @@ impl PyScanPlanner {
     /// Classifies one listing entry and counts it; returns its class name (`current`,
     /// `needs_rewrap`, `needs_reencrypt`, `plaintext`, `unreadable`, `sidecar`).
     #[pyo3(signature = (key, metadata, size, legacy_sidecar=false))]
-    fn add(&mut self, key: &str, metadata: Pairs, size: u64, legacy_sidecar: bool) -> &'static str {
-        self.inner.add(key, &metadata.view(), size, legacy_sidecar).name()
+    fn add(&mut self, key: &str, metadata: Pairs, size: Int<u64>, legacy_sidecar: bool) -> &'static str {
+        self.inner.add(key, &metadata.view(), size.0, legacy_sidecar).name()
     }
 
     /// Count and bytes of one class.

@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::buffers::In;
+use crate::convert::Int;
 use crate::errors::{OrRaise, to_py};
 
 /// A decoded envelope: everything needed to open an object except the KEK. Holds no secret.
@@ -148,9 +149,9 @@ impl PyEnvelope {
     /// `info()` as a dict; with the object's ciphertext length, also its plaintext length
     /// and frame and segment counts (single and parts layouts).
     #[pyo3(signature = (ciphertext_len=None))]
-    fn inspect<'py>(&self, py: Python<'py>, ciphertext_len: Option<u64>) -> PyResult<Bound<'py, PyDict>> {
+    fn inspect<'py>(&self, py: Python<'py>, ciphertext_len: Option<Int<u64>>) -> PyResult<Bound<'py, PyDict>> {
         let d = self.info().to_dict(py)?;
-        if let Some(len) = ciphertext_len {
+        if let Some(Int(len)) = ciphertext_len {
             let shape = Shape::from_ciphertext_len(self.inner.header(), len).or_raise()?;
             d.set_item("ciphertext_len", len)?;
             d.set_item("plaintext_len", shape.plaintext_len())?;
@@ -240,8 +241,8 @@ pub(crate) struct PyFramePosition {
 impl PyFramePosition {
     #[new]
     #[pyo3(signature = (index, segment_end=false, object_end=false))]
-    fn new(index: u32, segment_end: bool, object_end: bool) -> Self {
-        Self { index, segment_end, object_end }
+    fn new(index: Int<u32>, segment_end: bool, object_end: bool) -> Self {
+        Self { index: index.0, segment_end, object_end }
     }
 
     fn __repr__(&self) -> String {

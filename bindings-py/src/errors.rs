@@ -54,7 +54,12 @@ pub(crate) fn to_py(e: Error) -> PyErr {
     to_py_with(e, e.to_string())
 }
 
-/// [`to_py`] with another message (core's text with a detail in front).
+/// [`to_py`] with a detail in front of core's text.
+pub(crate) fn detailed(e: Error, detail: &str) -> PyErr {
+    to_py_with(e, format!("{detail}: {e}"))
+}
+
+/// [`to_py`] with another message.
 fn to_py_with(e: Error, message: String) -> PyErr {
     Python::attach(|py| {
         let err = match e.family() {
@@ -115,7 +120,7 @@ pub(crate) fn isec_error(py: Python<'_>, code: &str, detail: Option<&str>) -> Py
     // A stale callback exception is no cause of an error the Python layer raises itself.
     clear_callback_error();
     let err = match detail {
-        Some(d) => to_py_with(e, format!("{d}: {e}")),
+        Some(d) => detailed(e, d),
         None => to_py(e),
     };
     Ok(err.into_value(py).into_any())

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::In;
+use crate::convert::Int;
 use crate::envelope::{PyEnvelope, PyObjectKey};
 use crate::errors::{OrRaise, clear_callback_error, stash_callback_error, to_py};
 use crate::legacy::{PyLegacyKey, PyLegacyObject};
@@ -141,8 +142,8 @@ impl PyKeyring {
     }
 
     /// Refuses objects whose format version is below `version` (0: legacy proxy, 1: isec v1).
-    fn set_min_version(&mut self, version: u8) {
-        self.inner.set_min_version(version);
+    fn set_min_version(&mut self, version: Int<u8>) {
+        self.inner.set_min_version(version.0);
     }
 
     /// The minimum format version.
@@ -172,22 +173,22 @@ impl PyKeyring {
     #[pyo3(signature = (*, frame_size=None, part_size=None, table=false, declared_size=None))]
     fn create_envelope(
         &self,
-        frame_size: Option<u64>,
-        part_size: Option<u64>,
+        frame_size: Option<Int<u64>>,
+        part_size: Option<Int<u64>>,
         table: bool,
-        declared_size: Option<u64>,
+        declared_size: Option<Int<u64>>,
     ) -> PyResult<(PyEnvelope, PyObjectKey)> {
         let mut params = Params::default();
-        if let Some(f) = frame_size {
+        if let Some(Int(f)) = frame_size {
             params = params.with_frame_size(f).or_raise()?;
         }
         params = match (part_size, table) {
             (Some(_), true) => return Err(to_py(Error::InvalidParameter)),
-            (Some(p), false) => params.with_part_size(p).or_raise()?,
+            (Some(Int(p)), false) => params.with_part_size(p).or_raise()?,
             (None, true) => params.with_table(),
             (None, false) => params,
         };
-        params.declared_size = declared_size;
+        params.declared_size = declared_size.map(|d| d.0);
         clear_callback_error();
         let (env, key) = self.inner.create_envelope(params).or_raise()?;
         Ok((PyEnvelope { inner: env }, PyObjectKey { inner: key }))

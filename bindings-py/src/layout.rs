@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::In;
+use crate::convert::Int;
 use crate::envelope::{PyObjectKey, header_of};
 use crate::errors::{OrRaise, to_py};
 
@@ -65,22 +66,22 @@ impl PyShape {
     /// The geometry of a single- or parts-layout object from its ciphertext length (HEAD's
     /// Content-Length). `header` is the object's `Envelope` or `ObjectKey`.
     #[staticmethod]
-    fn from_ciphertext_len(header: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyResult<Self> {
-        Ok(Self { inner: Shape::from_ciphertext_len(&header_of(header)?, ciphertext_len).or_raise()? })
+    fn from_ciphertext_len(header: &Bound<'_, PyAny>, ciphertext_len: Int<u64>) -> PyResult<Self> {
+        Ok(Self { inner: Shape::from_ciphertext_len(&header_of(header)?, ciphertext_len.0).or_raise()? })
     }
 
     /// The geometry a single- or parts-layout object of `plaintext_len` bytes will have.
     #[staticmethod]
-    fn from_plaintext_len(header: &Bound<'_, PyAny>, plaintext_len: u64) -> PyResult<Self> {
-        Ok(Self { inner: Shape::from_plaintext_len(&header_of(header)?, plaintext_len).or_raise()? })
+    fn from_plaintext_len(header: &Bound<'_, PyAny>, plaintext_len: Int<u64>) -> PyResult<Self> {
+        Ok(Self { inner: Shape::from_plaintext_len(&header_of(header)?, plaintext_len.0).or_raise()? })
     }
 
     /// The geometry of a table-layout object from its encoded segment table (verified
     /// under `key`) and its ciphertext length.
     #[staticmethod]
-    fn from_table(key: &PyObjectKey, table: In, ciphertext_len: u64) -> PyResult<Self> {
+    fn from_table(key: &PyObjectKey, table: In, ciphertext_len: Int<u64>) -> PyResult<Self> {
         let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
-        Ok(Self { inner: Shape::from_table(key.inner.header(), t, ciphertext_len).or_raise()? })
+        Ok(Self { inner: Shape::from_table(key.inner.header(), t, ciphertext_len.0).or_raise()? })
     }
 
     #[getter]
@@ -109,19 +110,19 @@ impl PyShape {
     }
 
     /// The segment at `ordinal`, or None.
-    fn segment(&self, ordinal: u32) -> Option<PySegment> {
-        self.inner.segment(ordinal).map(PySegment::from)
+    fn segment(&self, ordinal: Int<u32>) -> Option<PySegment> {
+        self.inner.segment(ordinal.0).map(PySegment::from)
     }
 
     /// Maps the plaintext range `[start, end)` (clamped to the object) to the ciphertext to
     /// fetch.
-    fn map_range(&self, start: u64, end: u64) -> PyRangePlan {
-        PyRangePlan { inner: self.inner.map_range(start, end) }
+    fn map_range(&self, start: Int<u64>, end: Int<u64>) -> PyRangePlan {
+        PyRangePlan { inner: self.inner.map_range(start.0, end.0) }
     }
 
     /// The largest frame boundary at or below ciphertext offset `offset`.
-    fn ct_boundary_floor(&self, offset: u64) -> u64 {
-        self.inner.ct_boundary_floor(offset)
+    fn ct_boundary_floor(&self, offset: Int<u64>) -> u64 {
+        self.inner.ct_boundary_floor(offset.0)
     }
 
     fn __repr__(&self) -> String {
@@ -137,7 +138,7 @@ impl PyShape {
 
 /// The geometry of a single- or parts-layout object from its envelope and ciphertext length.
 #[pyfunction]
-pub(crate) fn shape_for(envelope: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyResult<PyShape> {
+pub(crate) fn shape_for(envelope: &Bound<'_, PyAny>, ciphertext_len: Int<u64>) -> PyResult<PyShape> {
     PyShape::from_ciphertext_len(envelope, ciphertext_len)
 }
 
@@ -149,12 +150,16 @@ pub(crate) fn shape_for(envelope: &Bound<'_, PyAny>, ciphertext_len: u64) -> PyR
 /// than the format allows or its parts would exceed S3's 5 GiB.
 #[pyfunction]
 #[pyo3(signature = (plaintext_len, preferred, *, frame_size=None))]
-pub(crate) fn fit_part_size(plaintext_len: u64, preferred: u64, frame_size: Option<u64>) -> PyResult<u64> {
+pub(crate) fn fit_part_size(
+    plaintext_len: Int<u64>,
+    preferred: Int<u64>,
+    frame_size: Option<Int<u64>>,
+) -> PyResult<u64> {
     let mut params = Params::default();
-    if let Some(f) = frame_size {
+    if let Some(Int(f)) = frame_size {
         params = params.with_frame_size(f).or_raise()?;
     }
-    let params = params.with_parts_for(plaintext_len, preferred).or_raise()?;
+    let params = params.with_parts_for(plaintext_len.0, preferred.0).or_raise()?;
     // A parts-layout Params always has a part size; the fallback is unreachable.
     params.part_size().ok_or_else(|| to_py(Error::InvalidParameter))
 }
@@ -222,7 +227,8 @@ pub(crate) struct PySegmentTable {
 impl PySegmentTable {
     /// A table from `(part_number, plaintext_len)` pairs in object order.
     #[new]
-    fn new(entries: Vec<(u32, u64)>) -> PyResult<Self> {
+    fn new(entries: Vec<(Int<u32>, Int<u64>)>) -> PyResult<Self> {
+        let entries = entries.into_iter().map(|(n, len)| (n.0, len.0)).collect();
         Ok(Self { inner: SegmentTable::new(entries).or_raise()? })
     }
 

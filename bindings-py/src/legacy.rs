@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::buffers::{In, Out, maybe_detach};
-use crate::convert::{Pairs, py_opt};
+use crate::convert::{Int, Pairs, py_opt};
 use crate::errors::OrRaise;
 use crate::streaming::Stream;
 
@@ -94,9 +94,9 @@ pub(crate) struct PyLegacySidecar {
 impl PyLegacySidecar {
     /// Parses a sidecar object's body; `max_inflated` caps the JSON's size.
     #[staticmethod]
-    #[pyo3(signature = (body, max_inflated=DEFAULT_SIDECAR_CAP))]
-    fn parse(py: Python<'_>, body: In, max_inflated: usize) -> PyResult<Self> {
-        let b = body.as_slice();
+    #[pyo3(signature = (body, max_inflated=Int(DEFAULT_SIDECAR_CAP)))]
+    fn parse(py: Python<'_>, body: In, max_inflated: Int<usize>) -> PyResult<Self> {
+        let (b, max_inflated) = (body.as_slice(), max_inflated.0);
         let inner = maybe_detach(py, b.len(), || LegacySidecar::parse(b, max_inflated)).or_raise()?;
         Ok(Self { inner })
     }
@@ -374,8 +374,8 @@ impl PyLegacyObject {
     /// length (HEAD's Content-Length).
     #[new]
     #[pyo3(signature = (metadata, ciphertext_len, sidecar=None))]
-    fn new(metadata: &PyLegacyMetadata, ciphertext_len: u64, sidecar: Option<&PyLegacySidecar>) -> PyResult<Self> {
-        let inner = LegacyObject::new(&metadata.inner, sidecar.map(|s| &s.inner), ciphertext_len).or_raise()?;
+    fn new(metadata: &PyLegacyMetadata, ciphertext_len: Int<u64>, sidecar: Option<&PyLegacySidecar>) -> PyResult<Self> {
+        let inner = LegacyObject::new(&metadata.inner, sidecar.map(|s| &s.inner), ciphertext_len.0).or_raise()?;
         Ok(Self { inner })
     }
 
@@ -426,8 +426,8 @@ impl PyLegacyObject {
     }
 
     /// Seal `index`, or None past the end.
-    fn seal(&self, index: u64) -> Option<PyLegacySeal> {
-        self.inner.seal(index).map(|inner| PyLegacySeal { inner })
+    fn seal(&self, index: Int<u64>) -> Option<PyLegacySeal> {
+        self.inner.seal(index.0).map(|inner| PyLegacySeal { inner })
     }
 
     /// Every seal, in order.
@@ -441,13 +441,13 @@ impl PyLegacyObject {
     }
 
     /// The largest seal among seals `[first, end)`, in ciphertext bytes.
-    fn max_seal_len(&self, first: u64, end: u64) -> u64 {
-        self.inner.max_seal_len(first, end)
+    fn max_seal_len(&self, first: Int<u64>, end: Int<u64>) -> u64 {
+        self.inner.max_seal_len(first.0, end.0)
     }
 
     /// Maps the plaintext range `[start, end)` (clamped) to the whole seals covering it.
-    fn plan_range(&self, start: u64, end: u64) -> PyResult<PyLegacyRange> {
-        Ok(PyLegacyRange { inner: self.inner.plan_range(start, end).or_raise()? })
+    fn plan_range(&self, start: Int<u64>, end: Int<u64>) -> PyResult<PyLegacyRange> {
+        Ok(PyLegacyRange { inner: self.inner.plan_range(start.0, end.0).or_raise()? })
     }
 
     fn __repr__(&self) -> String {
@@ -542,15 +542,15 @@ impl PyLegacyDecryptor {
     fn with_seal_limit(
         key: &PyLegacyKey,
         object: &PyLegacyObject,
-        max_seal: usize,
+        max_seal: Int<usize>,
         range: Option<&PyLegacyRange>,
     ) -> PyResult<Self> {
-        let d = LegacyDecryptor::with_seal_limit(&key.inner, &object.inner, range.map(|r| &r.inner), max_seal);
+        let d = LegacyDecryptor::with_seal_limit(&key.inner, &object.inner, range.map(|r| &r.inner), max_seal.0);
         Ok(Self { s: Stream::new(d.or_raise()?) })
     }
 
-    fn update_len(&self, input_len: usize) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len))
+    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
+        Ok(self.s.ctx()?.update_len(input_len.0))
     }
 
     fn finalize_len(&self) -> PyResult<usize> {
@@ -591,8 +591,8 @@ impl PyLegacyDecryptor {
 
 /// `SHA-256(upload_id + decimal(part_number))[:12]`: a streamed PUT's backend-part nonce.
 #[pyfunction]
-pub(crate) fn legacy_part_nonce<'py>(py: Python<'py>, upload_id: &str, part_number: u32) -> Bound<'py, PyBytes> {
-    PyBytes::new(py, &legacy::part_nonce(upload_id, part_number))
+pub(crate) fn legacy_part_nonce<'py>(py: Python<'py>, upload_id: &str, part_number: Int<u32>) -> Bound<'py, PyBytes> {
+    PyBytes::new(py, &legacy::part_nonce(upload_id, part_number.0))
 }
 
 /// `SHA-256("{upload_id}:{internal_part}:{frame_index}")[:12]`: a framed upload's seal nonce.
@@ -600,10 +600,10 @@ pub(crate) fn legacy_part_nonce<'py>(py: Python<'py>, upload_id: &str, part_numb
 pub(crate) fn legacy_frame_nonce<'py>(
     py: Python<'py>,
     upload_id: &str,
-    internal_part: u32,
-    frame_index: u32,
+    internal_part: Int<u32>,
+    frame_index: Int<u32>,
 ) -> Bound<'py, PyBytes> {
-    PyBytes::new(py, &legacy::frame_nonce(upload_id, internal_part, frame_index))
+    PyBytes::new(py, &legacy::frame_nonce(upload_id, internal_part.0, frame_index.0))
 }
 
 /// The staged layout's generation for a wrapped DEK: SHA-256 of it.
@@ -614,6 +614,6 @@ pub(crate) fn legacy_generation_for<'py>(py: Python<'py>, wrapped_dek: In) -> Bo
 
 /// The ciphertext sizes of the seals the proxy writes for a segment of `plaintext_len` bytes.
 #[pyfunction]
-pub(crate) fn legacy_split_seals(plaintext_len: u64) -> PyResult<Vec<u64>> {
-    Ok(legacy::split_seals(plaintext_len).or_raise()?.collect())
+pub(crate) fn legacy_split_seals(plaintext_len: Int<u64>) -> PyResult<Vec<u64>> {
+    Ok(legacy::split_seals(plaintext_len.0).or_raise()?.collect())
 }

@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
+use crate::convert::Int;
 use crate::envelope::PyEnvelope;
 use crate::errors::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
@@ -216,36 +217,42 @@ impl PyReencryption {
     /// under `keyring`'s active key, with frames of `frame_size` bytes; `rate` is bytes per
     /// second (0: unlimited).
     #[staticmethod]
-    #[pyo3(signature = (keyring, source, *, frame_size=None, rate=0))]
+    #[pyo3(
+        signature = (keyring, source, *, frame_size=None, rate=Int(0)),
+        text_signature = "(keyring, source, *, frame_size=None, rate=0)"
+    )]
     fn start(
         py: Python<'_>,
         keyring: &PyKeyring,
         source: &Bound<'_, PyAny>,
-        frame_size: Option<u64>,
-        rate: u64,
+        frame_size: Option<Int<u64>>,
+        rate: Int<u64>,
     ) -> PyResult<Self> {
         let mut params = Params::default();
-        if let Some(f) = frame_size {
+        if let Some(Int(f)) = frame_size {
             params = params.with_frame_size(f).or_raise()?;
         }
         let src = open_source(py, source)?;
-        let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate).or_raise()?;
+        let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate.0).or_raise()?;
         Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
     /// Resumes a job from `checkpoint` bytes. Output already written up to the resumed
     /// `target_offset` stays; anything past it is rewritten identically.
     #[staticmethod]
-    #[pyo3(signature = (keyring, source, checkpoint, *, rate=0))]
+    #[pyo3(
+        signature = (keyring, source, checkpoint, *, rate=Int(0)),
+        text_signature = "(keyring, source, checkpoint, *, rate=0)"
+    )]
     fn resume(
         py: Python<'_>,
         keyring: &PyKeyring,
         source: &Bound<'_, PyAny>,
         checkpoint: In,
-        rate: u64,
+        rate: Int<u64>,
     ) -> PyResult<Self> {
         let src = open_source(py, source)?;
-        let job = Reencryption::<AwsLc>::resume(&keyring.inner, src, checkpoint.as_slice(), rate).or_raise()?;
+        let job = Reencryption::<AwsLc>::resume(&keyring.inner, src, checkpoint.as_slice(), rate.0).or_raise()?;
         Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
@@ -284,13 +291,13 @@ impl PyReencryption {
     }
 
     /// Changes the rate limit (bytes per second; 0: none).
-    fn set_rate(&mut self, rate: u64) {
-        self.job.set_rate(rate);
+    fn set_rate(&mut self, rate: Int<u64>) {
+        self.job.set_rate(rate.0);
     }
 
     /// Upper bound on what `update` writes for `input_len` bytes.
-    fn update_len(&self, input_len: usize) -> usize {
-        self.job.update_len(input_len)
+    fn update_len(&self, input_len: Int<usize>) -> usize {
+        self.job.update_len(input_len.0)
     }
 
     /// Upper bound on what `finish` writes.
@@ -300,8 +307,8 @@ impl PyReencryption {
 
     /// Feeds source ciphertext read from `source_offset`; takes what the rate limit allows
     /// at `now_ms` (nothing while paused). The step's `output` is the new ciphertext.
-    fn update(&mut self, py: Python<'_>, data: In, now_ms: u64) -> PyResult<PyStep> {
-        let input = data.as_slice();
+    fn update(&mut self, py: Python<'_>, data: In, now_ms: Int<u64>) -> PyResult<PyStep> {
+        let (input, now_ms) = (data.as_slice(), now_ms.0);
         let mut scratch = std::mem::take(&mut self.scratch);
         let r = self.live().and_then(|job| {
             let need = job.update_len(input.len());
@@ -320,7 +327,8 @@ impl PyReencryption {
     }
 
     /// `update` writing into `out` (at least `update_len(len(data))` bytes).
-    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out, now_ms: u64) -> PyResult<PyStep> {
+    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out, now_ms: Int<u64>) -> PyResult<PyStep> {
+        let now_ms = now_ms.0;
         let r = self.live().and_then(|job| {
             let (input, out) = disjoint(&data, &mut out);
             let r = maybe_detach(py, input.len(), || job.update(&input, out, now_ms));

@@ -5,6 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::{In, Out, maybe_detach};
+use crate::convert::Int;
 use crate::envelope::PyObjectKey;
 use crate::errors::OrRaise;
 use crate::layout::{PyRangePlan, PyShape};
@@ -30,13 +31,13 @@ impl PyEncryptor {
 
     /// An encryptor for part `part_number` (1..=10000); `is_last` marks the object's last part.
     #[staticmethod]
-    fn for_part(key: &PyObjectKey, part_number: u32, is_last: bool) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Encryptor::for_part(&key.inner, part_number, is_last).or_raise()?) })
+    fn for_part(key: &PyObjectKey, part_number: Int<u32>, is_last: bool) -> PyResult<Self> {
+        Ok(Self { s: Stream::new(Encryptor::for_part(&key.inner, part_number.0, is_last).or_raise()?) })
     }
 
     /// Exact number of bytes `update` returns for `input_len` more bytes.
-    fn update_len(&self, input_len: usize) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len))
+    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
+        Ok(self.s.ctx()?.update_len(input_len.0))
     }
 
     /// Exact number of bytes `finalize` returns.
@@ -116,9 +117,9 @@ impl PyDecryptor {
 
     /// A decryptor for a whole table-layout object: its encoded segment table and length.
     #[staticmethod]
-    fn with_table(key: &PyObjectKey, table: In, ciphertext_len: u64) -> PyResult<Self> {
+    fn with_table(key: &PyObjectKey, table: In, ciphertext_len: Int<u64>) -> PyResult<Self> {
         let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
-        let shape = isec_core::Shape::from_table(key.inner.header(), t, ciphertext_len).or_raise()?;
+        let shape = isec_core::Shape::from_table(key.inner.header(), t, ciphertext_len.0).or_raise()?;
         Ok(Self { s: Stream::new(Decryptor::with_shape(&key.inner, shape).or_raise()?) })
     }
 
@@ -130,8 +131,8 @@ impl PyDecryptor {
     }
 
     /// Upper bound on what `update` returns for `input_len` more bytes.
-    fn update_len(&self, input_len: usize) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len))
+    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
+        Ok(self.s.ctx()?.update_len(input_len.0))
     }
 
     /// Upper bound on what `finalize` returns.
@@ -216,11 +217,11 @@ pub(crate) fn decrypt<'py>(py: Python<'py>, key: &PyObjectKey, data: In) -> PyRe
 pub(crate) fn encrypt_part<'py>(
     py: Python<'py>,
     key: &PyObjectKey,
-    part_number: u32,
+    part_number: Int<u32>,
     is_last: bool,
     data: In,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let input = data.as_slice();
+    let (input, part_number) = (data.as_slice(), part_number.0);
     let k = &key.inner;
     let ct =
         maybe_detach(py, input.len(), || oneshot::encrypt_part::<AwsLc>(k, part_number, is_last, input)).or_raise()?;
@@ -249,10 +250,11 @@ pub(crate) fn decrypt_range<'py>(
     py: Python<'py>,
     key: &PyObjectKey,
     shape: &PyShape,
-    start: u64,
-    end: u64,
+    start: Int<u64>,
+    end: Int<u64>,
     fetch: Py<PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let (start, end) = (start.0, end.0);
     let plan = shape.inner.map_range(start, end);
     let fetched_len = usize::try_from(plan.ct_end - plan.ct_start).unwrap_or(usize::MAX);
     let mut raised: Option<PyErr> = None;

@@ -281,8 +281,24 @@ def test_wrong_python_types_raise_type_error(ring: isec.Keyring) -> None:
         isec.Decryptor("key")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
         isec.Shape.from_ciphertext_len("envelope", 10)  # type: ignore[arg-type]
-    with pytest.raises(OverflowError):
-        isec.shape_for(env, -1)
+    # An int the parameter cannot hold is a wrong value like any other: invalid_parameter.
+    for bad_int in (-1, 1 << 64):
+        with expect_error("invalid_parameter"):
+            isec.shape_for(env, bad_int)
+        with expect_error("invalid_parameter"):
+            isec.encrypt_part(key, bad_int, True, b"x")
+        with expect_error("invalid_parameter"):
+            isec.CopyLimits(max_parts=bad_int)
+        with expect_error("invalid_parameter"):
+            isec.SegmentTable([(1, bad_int)])
+        with expect_error("invalid_parameter"):
+            isec.encrypt_file(io.BytesIO(b"x"), io.BytesIO(), key, chunk_size=bad_int)
+    with expect_error("invalid_parameter"):
+        isec.Keyring().set_min_version(256)  # a u8
+    with expect_error("invalid_parameter"):
+        isec.encrypt_file(io.BytesIO(b"x"), io.BytesIO(), key, chunk_size=0)
+    with pytest.raises(TypeError):
+        isec.shape_for(env, 1.0)  # type: ignore[arg-type]
 
 
 # --- streaming contracts ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Union
 
-from ._isec import Decryptor, Encryptor, LegacyDecryptor, ObjectKey
+from ._isec import Decryptor, Encryptor, LegacyDecryptor, ObjectKey, isec_error
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -108,10 +108,11 @@ def _pump(
     chunk_size: int,
 ) -> int:
     if chunk_size <= 0:
-        raise ValueError("chunk_size must be positive")
+        raise isec_error("invalid_parameter", f"chunk_size {chunk_size} is not positive")
+    # Sized by the core first: a chunk size no buffer can have is its typed error.
+    outbuf = bytearray(ctx.update_len(chunk_size))
     inbuf = bytearray(chunk_size)
     inview = memoryview(inbuf)
-    outbuf = bytearray(ctx.update_len(chunk_size))
     written = 0
     while True:
         n = _read_into(src, inview)
