@@ -196,6 +196,30 @@ fn params_part_size() {
 }
 
 #[test]
+fn params_parts_for_boundaries() {
+    const S3_PART_MAX: u64 = 5 << 30;
+    let p = Params::default();
+    // The largest object: parts grow to fit 10000 and stay whole 64 KiB frames.
+    let big = p.with_parts_for(MAX_PLAINTEXT_SIZE, 8 << 20).unwrap();
+    assert_eq!(big.part_size(), Some(26_844 * 65_536));
+    assert!(MAX_PLAINTEXT_SIZE.div_ceil(26_844 * 65_536) <= u64::from(MAX_PARTS));
+    assert!(MAX_PLAINTEXT_SIZE.div_ceil(26_843 * 65_536) > u64::from(MAX_PARTS));
+    assert_eq!(p.with_parts_for(MAX_PLAINTEXT_SIZE + 1, 8 << 20), Err(Error::LimitExceeded));
+    // S3's 5 GiB part maximum is allowed exactly.
+    let max = p.with_parts_for(1, S3_PART_MAX).unwrap();
+    assert_eq!((max.part_size(), max.layout), (Some(S3_PART_MAX), Layout::Parts { part_frames: 81_920 }));
+    assert_eq!(p.with_parts_for(1, S3_PART_MAX + 1), Err(Error::LimitExceeded));
+    // Rounded up to whole frames of the chosen size; an empty object is one part.
+    let small = params(4096).with_parts_for(10, 4097).unwrap();
+    assert_eq!((small.part_size(), small.frame_exp), (Some(8192), 12));
+    assert_eq!(params(4096).with_parts_for(0, 1).unwrap().part_size(), Some(4096));
+    assert_eq!(p.with_parts_for(0, 0), Err(Error::InvalidParameter));
+    assert_eq!(Params { frame_exp: 64, ..p }.with_parts_for(1, 1), Err(Error::InvalidFrameSize));
+    assert_eq!(Params { frame_exp: 64, layout: Layout::Parts { part_frames: 1 }, ..p }.part_size(), None);
+    assert_eq!(p.with_table().part_size(), None);
+}
+
+#[test]
 fn kid_rules() {
     for ok in ["a", "!", "~", "kek-2026", &"x".repeat(MAX_KID_LEN)] {
         let kid = Kid::new(ok).unwrap();
@@ -626,12 +650,14 @@ fn frame(segment: Segment, position: FramePosition, pt: (u64, u64), ct_start: u6
     FrameSpec { segment, position, pt_start: pt.0, pt_len: pt.1, ct_start }
 }
 
-/// All frames reached by `first_frame` / `next_frame`.
+/// All frames reached by `first_frame` / `next_frame`; a walk that never ends fails instead
+/// of hanging.
 fn walk(shape: &Shape) -> Vec<FrameSpec> {
     let mut out = Vec::new();
     let mut f = shape.first_frame();
     while let Some(x) = f {
         out.push(x);
+        assert!(out.len() <= 64, "next_frame does not advance: {x:?}");
         f = shape.next_frame(&x);
     }
     out
