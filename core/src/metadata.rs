@@ -178,7 +178,8 @@ pub fn user_metadata(meta: &[(&str, &str)]) -> Vec<(String, String)> {
 #[must_use]
 pub fn object_metadata(user: &[(&str, &str)], envelope: &Envelope) -> Vec<(String, String)> {
     let carry = [(META_ENVELOPE.to_string(), envelope.to_text()), (META_KID.to_string(), envelope.kid().to_string())];
-    merge(user, &carry, &LEGACY_KEYS)
+    let reserved: Vec<&str> = ISEC_KEYS.iter().chain(LEGACY_KEYS.iter()).copied().collect();
+    merge(user, &carry, &reserved)
 }
 
 /// Where a table-layout object's segment table is (SPEC.md §6.3).

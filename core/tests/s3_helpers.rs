@@ -16,7 +16,13 @@ fn ring() -> Keyring {
 #[test]
 fn object_metadata_sets_envelope_keys_and_drops_stale_ones() {
     let (env, _) = ring().create_envelope(Params::default()).unwrap();
-    let user = [("X-Amz-Meta-Owner", "ana"), ("isec", "stale"), ("isec-kid", "old"), ("s3proxy-format", "x")];
+    let user = [
+        ("X-Amz-Meta-Owner", "ana"),
+        ("isec", "stale"),
+        ("isec-kid", "old"),
+        ("isec-table", "AQID"),
+        ("s3proxy-format", "x"),
+    ];
     let m = metadata::object_metadata(&user, &env);
     assert_eq!(
         m,
