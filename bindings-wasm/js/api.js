@@ -3,9 +3,25 @@
 // decision's optional arguments, and the WHATWG streams (./streams.js). No format logic
 // lives here: every decision is made by isec-core inside the wasm module.
 
-import { makeStreams, toBytes } from './streams.js'
+import { makeGuard, SIGNATURES } from './guard.js'
+import { makeStreams, toBytes as bytesOrThrow } from './streams.js'
 
-export function bind(wasm) {
+SIGNATURES.decideCopy = ['any', 'Keyring?']
+SIGNATURES.fetchAndDecryptRange = { async: true, params: ['ObjectKey', 'Envelope', 'number', 'number', 'number', 'function', 'any'] }
+SIGNATURES.toBytes = ['any']
+
+export function bind(raw) {
+  // Every export with its arguments checked (js/guard.js); classes are wasm-bindgen's, so
+  // `instanceof` tests against them hold for objects the module itself returns.
+  const { guardClass, guardFunction, check, typeError } = makeGuard(raw)
+  const isClass = (name, v) => typeof v === 'function' && /^[A-Z]/.test(name) && typeof v.prototype?.free === 'function'
+  const classes = Object.fromEntries(Object.entries(raw).filter(([n, v]) => isClass(n, v)))
+  const wasm = {}
+  for (const [name, v] of Object.entries(raw)) {
+    wasm[name] = isClass(name, v) ? guardClass(name, v, classes) : typeof v === 'function' ? guardFunction(name, v, classes) : v
+  }
+  const toBytes = (chunk) => bytesOrThrow(chunk, typeError)
+
   /**
    * KEKs by key id, their states and the one active key. Local keys work synchronously
    * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
@@ -96,18 +112,12 @@ export function bind(wasm) {
     }
   }
 
-  function typeError(message) {
-    const e = wasm.isecError('invalid_parameter', message)
-    Object.setPrototypeOf(e, TypeError.prototype)
-    return e
-  }
-
   /**
    * Decides how to copy an object as cheaply as the format allows (SPEC.md §12); reads no
    * object bytes. `keyring` is needed when a key must change or the source re-encrypted.
    */
   function decideCopy(request, keyring) {
-    const shape = request && request.sourceShape
+    const shape = check('decideCopy', 0, 'Shape?', request?.sourceShape, classes)
     if (keyring != null && shape != null) return wasm._decideCopyKeyringShape(request, keyring, shape)
     if (keyring != null) return wasm._decideCopyKeyring(request, keyring)
     if (shape != null) return wasm._decideCopyShape(request, shape)
@@ -120,11 +130,18 @@ export function bind(wasm) {
    * GET with `plan.httpRange`). Single and parts layouts; pass `{ shape }` for a table.
    */
   async function fetchAndDecryptRange(key, envelope, ciphertextLength, start, end, fetchRange, options = {}) {
-    const shape = options.shape ?? wasm.Shape.fromCiphertextLength(envelope, ciphertextLength)
+    const shape = check('fetchAndDecryptRange', 6, 'Shape?', options?.shape, classes) ?? wasm.Shape.fromCiphertextLength(envelope, ciphertextLength)
     const plan = shape.mapRange(start, end)
     const fetched = plan.ctEnd > plan.ctStart ? toBytes(await fetchRange(plan.ctStart, plan.ctEnd, plan)) : new Uint8Array(0)
     return wasm.decryptRange(key, shape, start, end, fetched, options)
   }
 
-  return { ...wasm, Keyring, decideCopy, fetchAndDecryptRange, toBytes, ...makeStreams(wasm) }
+  return {
+    ...wasm,
+    Keyring: guardClass('Keyring', Keyring, classes),
+    decideCopy: guardFunction('decideCopy', decideCopy, classes),
+    fetchAndDecryptRange: guardFunction('fetchAndDecryptRange', fetchAndDecryptRange, classes),
+    toBytes: guardFunction('toBytes', toBytes, classes),
+    ...makeStreams(wasm, { toBytes, check, classes }),
+  }
 }

@@ -12,18 +12,29 @@
 // returns (a frame split across chunks is copied into the context's one frame buffer). No
 // format logic lives here.
 
-/** A chunk as bytes: Uint8Array, any ArrayBufferView, or ArrayBuffer. */
-export function toBytes(chunk) {
+/** A chunk as bytes: Uint8Array, any ArrayBufferView, or ArrayBuffer; else `refuse`'s error. */
+export function toBytes(chunk, refuse = (m) => new TypeError(m)) {
   if (chunk instanceof Uint8Array) return chunk
   if (ArrayBuffer.isView(chunk)) return new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
   if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk)
-  throw new TypeError('isec streams take Uint8Array, ArrayBufferView or ArrayBuffer chunks')
+  throw refuse('isec takes Uint8Array, ArrayBufferView or ArrayBuffer chunks')
 }
 
-export function makeStreams(wasm) {
+/** The streams over `wasm` (the checked exports); `check` refuses arguments of wrong types. */
+export function makeStreams(wasm, { toBytes, check, classes }) {
   // Output is enqueued as the pieces the context hands over, without concatenation: for
   // encryption each frame's 12-byte nonce and then WebCrypto's `ciphertext || tag` buffer,
   // for decryption each frame's verified plaintext.
+  /** A stream's options: none (undefined or null) or an object, with queuing strategies that
+   * are objects when given. */
+  function streamOptions(where, i, options) {
+    if (options == null) return {}
+    check(where, i, 'object', options, classes)
+    check(where, i, 'object?', options.writableStrategy, classes)
+    check(where, i, 'object?', options.readableStrategy, classes)
+    return options
+  }
+
   function transformer(ctx) {
     const enqueue = (controller, pieces) => {
       for (const piece of pieces) controller.enqueue(piece)
@@ -46,8 +57,8 @@ export function makeStreams(wasm) {
    * one part of a multipart object. `backend`: `'auto'` (default), `'webcrypto'`, `'wasm'`.
    */
   class EncryptStream extends TransformStream {
-    constructor(key, options = {}) {
-      const { partNumber, isLast = false, backend, writableStrategy, readableStrategy } = options
+    constructor(key, options) {
+      const { partNumber, isLast = false, backend, writableStrategy, readableStrategy } = streamOptions('new EncryptStream', 1, options)
       const ctx =
         partNumber === undefined
           ? new wasm.Encryptor(key, { backend })
@@ -65,8 +76,8 @@ export function makeStreams(wasm) {
    * reordering or truncation.
    */
   class DecryptStream extends TransformStream {
-    constructor(key, options = {}) {
-      const { shape, start, end, backend, writableStrategy, readableStrategy } = options
+    constructor(key, options) {
+      const { shape, start, end, backend, writableStrategy, readableStrategy } = streamOptions('new DecryptStream', 1, options)
       let ctx
       if (start !== undefined || end !== undefined) {
         if (!shape) throw wasm.isecError('invalid_parameter', 'a ranged DecryptStream needs { shape }')
@@ -83,8 +94,8 @@ export function makeStreams(wasm) {
 
   /** Decrypts a legacy proxy object's stream (wasm backend). */
   class LegacyDecryptStream extends TransformStream {
-    constructor(key, object, options = {}) {
-      const { start, end, writableStrategy, readableStrategy } = options
+    constructor(key, object, options) {
+      const { start, end, writableStrategy, readableStrategy } = streamOptions('new LegacyDecryptStream', 2, options)
       const ctx =
         start !== undefined || end !== undefined
           ? wasm.LegacyDecryptor.forRange(key, object, start ?? 0, end ?? Infinity)

@@ -16,30 +16,42 @@ if [ "$have" != "$want" ]; then
   exit 1
 fi
 
-cargo build --release --target wasm32-unknown-unknown --locked 2>&1 | grep -v '^\s*$' || true
-test "${PIPESTATUS[0]}" -eq 0
-wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/isec_wasm.wasm"
+# Builds the crate (extra cargo arguments: features) and prints the path of its .wasm. Both
+# builds share one target directory: only isec-wasm itself differs between them, and cargo
+# keeps each build's artifact apart (the path comes from cargo's own report).
+build_wasm() {
+  cargo build --release --target wasm32-unknown-unknown --locked "$@" \
+    --message-format=json-render-diagnostics </dev/null |
+    node -e '
+      let wasm
+      require("readline").createInterface({ input: process.stdin }).on("line", (l) => {
+        const m = JSON.parse(l)
+        if (m.reason === "compiler-artifact" && m.target.name === "isec_wasm") wasm = m.filenames.find((f) => f.endsWith(".wasm"))
+      }).on("close", () => { if (!wasm) process.exit(1); console.log(wasm) })'
+}
+
+wasm="$(build_wasm)"
 rm -rf pkg/web pkg/node
 wasm-bindgen --target web --out-dir pkg/web "$wasm"
 wasm-bindgen --target nodejs --out-dir pkg/node "$wasm"
 printf '%s\n' '{ "type": "commonjs" }' > pkg/node/package.json
 
 # The same crate with test hooks, for the Node tests only (test/node/identical.test.mjs).
-cargo build --release --target wasm32-unknown-unknown --locked --features test-hooks \
-  --target-dir "$CARGO_TARGET_DIR/test-hooks" 2>&1 | grep -v '^\s*$' || true
-test "${PIPESTATUS[0]}" -eq 0
+wasm="$(build_wasm --features test-hooks)"
 rm -rf pkg/test-node
-wasm-bindgen --target nodejs --out-dir pkg/test-node "$CARGO_TARGET_DIR/test-hooks/wasm32-unknown-unknown/release/isec_wasm.wasm"
+wasm-bindgen --target nodejs --out-dir pkg/test-node "$wasm"
 printf '%s\n' '{ "type": "commonjs" }' > pkg/test-node/package.json
 # wasm-opt from the npm `binaryen` package (Debian's binaryen 108 miscompiles -Oz): about a
-# fifth smaller, and the wasm AES backend faster. ISEC_WASM_OPT=0 skips it.
+# fifth smaller, and the wasm AES backend faster. The web and nodejs outputs share one .wasm
+# (wasm-bindgen writes the same module for both): optimised once. The test-hooks build is
+# left as it is. ISEC_WASM_OPT=0 skips it.
 opt="$here/node_modules/binaryen/bin/wasm-opt"
 if [ "${ISEC_WASM_OPT:-1}" != 0 ] && [ -f "$opt" ]; then
-  for d in pkg/web pkg/node pkg/test-node; do
-    node "$opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
-      --enable-mutable-globals --enable-reference-types --enable-multivalue \
-      "$d/isec_wasm_bg.wasm" -o "$d/isec_wasm_bg.wasm"
-  done
+  cmp -s pkg/web/isec_wasm_bg.wasm pkg/node/isec_wasm_bg.wasm || { echo "build.sh: the web and nodejs .wasm differ" >&2; exit 1; }
+  node "$opt" -O3 --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    --enable-mutable-globals --enable-reference-types --enable-multivalue --enable-simd \
+    pkg/web/isec_wasm_bg.wasm -o pkg/web/isec_wasm_bg.wasm
+  cp pkg/web/isec_wasm_bg.wasm pkg/node/isec_wasm_bg.wasm
 elif [ "${ISEC_WASM_OPT:-1}" != 0 ]; then
   echo "build.sh: node_modules/binaryen missing (npm install); .wasm not optimised" >&2
 fi

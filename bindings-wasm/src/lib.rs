@@ -10,8 +10,7 @@
 //!   it with `crypto.subtle.encrypt` under the segment key, imported once per segment as a
 //!   non-extractable `CryptoKey`; decryption runs `Decryptor::external_segment`,
 //!   `crypto.subtle.decrypt` and `external_accept` / `external_reject`, so every check of
-//!   SPEC.md §5.3 stays in core (SPEC.md §5.4). Several frames of one segment are in flight
-//!   at once.
+//!   SPEC.md §5.3 stays in core (SPEC.md §5.4). Several frames are in flight at once.
 //! - `wasm`: core's RustCrypto AES-GCM compiled to WebAssembly, synchronous.
 //!
 //! Both produce the same bytes and the same error codes (test/ checks it on the corpus).

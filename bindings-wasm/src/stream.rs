@@ -4,9 +4,10 @@
 //! `webcrypto` backend (SPEC.md §5.4) runs core's encryptor with `cipher::Unsealed` and
 //! seals the frames it writes with `crypto.subtle.encrypt`; it decrypts through
 //! `Decryptor::external_segment` / `external_accept` / `external_reject` around
-//! `crypto.subtle.decrypt`. Frames of one segment are decrypted concurrently: the segment of
-//! the next frame is known once the previous frame is accepted, and a frame whose segment
-//! turns out to differ from the batch's is simply decrypted again with the right key.
+//! `crypto.subtle.decrypt`. Several frames are in flight at once, in a sliding window that
+//! outlives a call when a stream drives the context (`_pump`): encryption takes each frame's
+//! nonce from core as it sends it; decryption sends each frame under the segment key core
+//! predicts for it (`Decryptor::external_segment_ahead`) and has core check it in order.
 //!
 //! The async methods return promises; a context runs one call at a time (a second call while
 //! one is pending is `invalid_state`), and after any error it refuses further use.
@@ -46,7 +47,7 @@ fn busy() -> Failure {
 }
 
 fn finished() -> Failure {
-    Failure::Detail(CoreError::InvalidState, "the context has finished".into())
+    Failure::Detail(CoreError::InvalidState, "the context has finished, or failed".into())
 }
 
 fn needs_wasm(what: &str) -> Failure {
@@ -384,7 +385,8 @@ impl Encryptor {
         match ctx {
             EncCtx::Wasm(mut e) => {
                 let r = wasm_update(&mut e, &joined(&chunks));
-                *self.slot.borrow_mut() = Slot::Ready(EncCtx::Wasm(e));
+                // After an error the context refuses every call, on either backend.
+                *self.slot.borrow_mut() = if r.is_ok() { Slot::Ready(EncCtx::Wasm(e)) } else { Slot::Done };
                 settle(r.map(|v| wasm_out(&v, parts)))
             }
             EncCtx::Web(mut w) if (pump || w.flights.is_empty()) && w.absorbs(total_len(&chunks)) => {
@@ -555,12 +557,16 @@ impl Encryptor {
     #[wasm_bindgen(js_name = updateSync)]
     pub fn update_sync(&self, chunk: &[u8]) -> Result<Vec<u8>, Failure> {
         let mut slot = self.slot.borrow_mut();
-        match &mut *slot {
+        let r = match &mut *slot {
             Slot::Ready(EncCtx::Wasm(e)) => wasm_update(e, chunk),
-            Slot::Ready(EncCtx::Web(_)) => Err(needs_wasm("updateSync")),
-            Slot::Busy => Err(busy()),
-            Slot::Done => Err(finished()),
+            Slot::Ready(EncCtx::Web(_)) => return Err(needs_wasm("updateSync")),
+            Slot::Busy => return Err(busy()),
+            Slot::Done => return Err(finished()),
+        };
+        if r.is_err() {
+            *slot = Slot::Done;
         }
+        r
     }
 
     /// `final` for the wasm backend, synchronously.
@@ -945,7 +951,7 @@ impl Decryptor {
         match ctx {
             DecCtx::Wasm(mut d) => {
                 let r = wasm_dec_update(&mut d, &joined(&chunks));
-                *self.slot.borrow_mut() = Slot::Ready(DecCtx::Wasm(d));
+                *self.slot.borrow_mut() = if r.is_ok() { Slot::Ready(DecCtx::Wasm(d)) } else { Slot::Done };
                 if let Ok(v) = &r {
                     *self.released.borrow_mut() += v.len() as u64;
                 }
@@ -1151,12 +1157,13 @@ impl Decryptor {
         let mut slot = self.slot.borrow_mut();
         let r = match &mut *slot {
             Slot::Ready(DecCtx::Wasm(d)) => wasm_dec_update(d, chunk),
-            Slot::Ready(DecCtx::Web(_)) => Err(needs_wasm("updateSync")),
-            Slot::Busy => Err(busy()),
-            Slot::Done => Err(finished()),
+            Slot::Ready(DecCtx::Web(_)) => return Err(needs_wasm("updateSync")),
+            Slot::Busy => return Err(busy()),
+            Slot::Done => return Err(finished()),
         };
-        if let Ok(v) = &r {
-            *self.released.borrow_mut() += v.len() as u64;
+        match &r {
+            Ok(v) => *self.released.borrow_mut() += v.len() as u64,
+            Err(_) => *slot = Slot::Done,
         }
         r
     }

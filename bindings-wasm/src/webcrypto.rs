@@ -12,7 +12,6 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
 use crate::error::{Failure, Fallible};
-use crate::set;
 
 /// Bytes of frames whose `subtle` calls may be in flight at once, per context, and the
 /// bounds on that many frames. Each call carries tens of microseconds of fixed cost and a hop
@@ -85,10 +84,19 @@ pub(crate) async fn segment_key(subtle: &Subtle, key: &ObjectKey, segment: u32, 
     JsFuture::from(p).await.map_err(|e| backend_failure("importKey", e))
 }
 
+thread_local! {
+    /// The strings of every call's algorithm object, made once rather than decoded from
+    /// wasm memory per frame.
+    static GCM_STRINGS: [JsValue; 3] = [JsValue::from_str("name"), JsValue::from_str("AES-GCM"), JsValue::from_str("iv")];
+}
+
+/// `{ name: 'AES-GCM', iv: nonce }`.
 fn gcm(nonce: &[u8; NONCE_LEN]) -> Object {
     let o = Object::new();
-    set(&o, "name", "AES-GCM");
-    set(&o, "iv", Uint8Array::from(&nonce[..]));
+    GCM_STRINGS.with(|[name, aes_gcm, iv]| {
+        let _ = Reflect::set(&o, name, aes_gcm);
+        let _ = Reflect::set(&o, iv, &Uint8Array::from(&nonce[..]));
+    });
     o
 }
 
