@@ -15,7 +15,10 @@ import type { CryptoStreamOptions, Keyring } from './index'
 export declare const S3_MIN_PART: number
 
 export interface IsecS3Options {
-  /** Plaintext bytes per part of a multipart upload (default 8 MiB, at least 5 MiB, a multiple of the frame size). */
+  /**
+   * Plaintext bytes per part of a multipart upload (default 8 MiB, at least 5 MiB): rounded up
+   * to whole frames, and grown by core until a body of known length fits 10000 parts.
+   */
   partSize?: number
   /** Parts encrypted and uploaded (or copied) at once (default 4). */
   concurrency?: number
@@ -25,7 +28,7 @@ export interface IsecS3Options {
   frameSize?: number
   /** Encryptions per part, each with a fresh nonce prefix, when uploads fail transiently (default 3). */
   partAttempts?: number
-  /** S3 limits for the copy decision (defaults: S3's; smaller ones exercise `part_copy`). */
+  /** S3 limits for the copy decision (defaults: S3's; smaller ones exercise `part_copy`); `metadataMax` also bounds new objects' metadata. */
   copyLimits?: CopyLimitsInput
   /** Bytes per second of re-encrypting copies (0: unlimited). */
   reencryptRate?: number
@@ -61,7 +64,7 @@ export type PutObjectParams = Omit<CreateMultipartUploadCommandInput, 'Bucket' |
     Body: Uint8Array | string | Readable | AsyncIterable<Uint8Array | string>
     /** The stream's length, when known (declared in the envelope and checked). */
     ContentLength?: number
-    /** User metadata; values under the format's own keys are replaced by the envelope's. */
+    /** User metadata; keys a format owns are dropped and the envelope's added (core's `objectMetadata`). */
     Metadata?: Record<string, string>
   }
 

@@ -2,11 +2,15 @@
 // `@isec/node/s3`: isec objects through an `@aws-sdk/client-s3` v3 client.
 //
 // The helper only moves bytes and sequences S3 requests. Every decision is isec-core's,
-// reached through the addon: the envelope and the object key (`Keyring`), part encryption
-// with a fresh nonce prefix per call (`encryptPart`), the shape of a stored object and the
-// ciphertext a plaintext range needs (`shapeFor`, `Shape#mapRange`), verified range
-// decryption (`decryptRange`), the copy plan with the destination's metadata and the
-// UploadPartCopy ranges (`decideCopy`), and re-encryption (`ReencryptionJob`).
+// reached through the addon: what an object is and its envelope (`classifyMetadata`), the
+// metadata of a new object (`objectMetadata`), where a segment table is (`tableSource`,
+// `sidecarKey`), the envelope and the object key with a part size that fits S3's part count
+// (`Keyring`, `fitParts`), part encryption with a fresh nonce prefix per call
+// (`encryptPart`), the shape of a stored object and the ciphertext a plaintext range needs
+// (`shapeFor`, `Shape#mapRange`), verified range decryption (`decryptRange`), the copy plan
+// with the destination's metadata, its sidecar and the UploadPartCopy ranges
+// (`decideCopy`), and re-encryption (`ReencryptionJob`). No metadata key of the format is
+// named here.
 //
 // Errors: S3 failures are the SDK's own errors, untouched; isec failures are the addon's
 // `Error`s with core's `code`.
@@ -33,11 +37,8 @@ function s3() {
 const MiB = 1024 * 1024
 /** S3's smallest part (all but the last). */
 const S3_MIN_PART = 5 * MiB
-/** Where the envelope travels (SPEC.md §3.2); S3 returns user metadata keys lower-cased. */
-const META_ENVELOPE = 'isec'
-/** A table-layout object's segment table: inline in metadata, or in a sidecar (SPEC.md §6.3). */
-const META_TABLE = 'isec-table'
-const TABLE_SIDECAR_SUFFIX = '.isec-table'
+/** S3's user-metadata budget in bytes (names and values, as `metadataSize` counts them). */
+const S3_METADATA_MAX = 2048
 /** Headers a metadata REPLACE would otherwise reset; kept from the source unless given. */
 const CARRIED_HEADERS = [
   'ContentType',
@@ -377,25 +378,15 @@ class IsecS3 {
   }
 
   /**
-   * The complete user metadata of an object under `envelope`: the caller's, with the
-   * format's keys set from the envelope. Core's copy decision builds exactly this for a
-   * metadata REPLACE (reserved keys overwritten, S3's 2 KB budget checked), so a PUT takes
-   * it from there rather than knowing the format's keys here.
+   * The complete user metadata of a new object under `envelope`, as core makes it for every
+   * writer (the caller's keys, any key a format owns dropped, the envelope's added), checked
+   * against S3's budget before anything is uploaded.
    */
-  #objectMetadata(envelope, user, plaintextLength) {
-    const plan = isec.decideCopy({
-      sourceMetadata: { [META_ENVELOPE]: envelope.toText() },
-      sourceSize: isec.Shape.forPlaintext(envelope, plaintextLength).ciphertextLength,
-      directive: 'REPLACE',
-      newMetadata: user || {},
-    })
-    const meta = pairsToObject(plan.metadata)
-    // What a reader will see: user keys of the legacy proxy's format would make core
-    // classify the object as the proxy's, so such metadata is refused.
-    const cls = isec.classifyMetadata(meta)
-    if (cls.format !== 'isec' || cls.kid !== envelope.kid) {
-      throw invalid(`user metadata would make the object read as ${cls.format}, not isec`)
-    }
+  #objectMetadata(envelope, user) {
+    const meta = pairsToObject(isec.objectMetadata(user || {}, envelope))
+    const max = (this.#copyLimits && this.#copyLimits.metadataMax) ?? S3_METADATA_MAX
+    const size = isec.metadataSize(meta)
+    if (size > max) throw isec.isecError('limit_exceeded', `user metadata of ${size} bytes, over S3's ${max}`)
     return meta
   }
 
@@ -410,7 +401,7 @@ class IsecS3 {
     const cls = isec.classifyMetadata(meta)
     switch (cls.format) {
       case 'isec': {
-        const envelope = isec.Envelope.decodeText(meta[META_ENVELOPE])
+        const { envelope } = cls
         const key = await this.#ring.open(envelope)
         if (envelope.layout !== 'table') return { envelope, key, shape: isec.shapeFor(envelope, storedLength) }
         const table = await this.#table(Bucket, Key, meta, signal)
@@ -426,12 +417,13 @@ class IsecS3 {
     }
   }
 
-  /** A table-layout object's encoded segment table: inline, else its sidecar object. */
+  /** A table-layout object's encoded segment table: where core's `tableSource` says. */
   async #table(Bucket, Key, meta, signal) {
     // The table carries its own MAC, checked under the object key before any use.
-    if (typeof meta[META_TABLE] === 'string') return Buffer.from(meta[META_TABLE], 'base64url')
+    const inline = isec.tableSource(meta)
+    if (inline !== null) return inline
     const { GetObjectCommand } = s3()
-    const r = await this.#send(new GetObjectCommand({ Bucket, Key: Key + TABLE_SIDECAR_SUFFIX }), signal)
+    const r = await this.#send(new GetObjectCommand({ Bucket, Key: isec.sidecarKey('table', Key) }), signal)
     return collect(r.Body, r.ContentLength)
   }
 
@@ -469,7 +461,7 @@ class IsecS3 {
     const opts = { declaredSize: plaintext.length }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     const { envelope, key } = await this.#ring.createEnvelope(opts)
-    const Metadata = this.#objectMetadata(envelope, userMeta, plaintext.length)
+    const Metadata = this.#objectMetadata(envelope, userMeta)
     const body = await isec.encrypt(key, plaintext, { signal })
     const { PutObjectCommand } = s3()
     const r = await this.#send(
@@ -487,12 +479,15 @@ class IsecS3 {
   }
 
   async #putParts(Bucket, Key, src, userMeta, rest, signal) {
-    const partSize = this.#partSize
-    const opts = { partSize }
+    // Core picks the part size: `partSize` in whole frames, grown until a body of known
+    // length fits S3's 10000 parts. A body of unknown length (size 0 here) keeps it, and
+    // fails at part 10001.
+    const opts = { fitParts: { size: src.size ?? 0, preferred: this.#partSize } }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     if (src.size !== undefined) opts.declaredSize = src.size
     const { envelope, key } = await this.#ring.createEnvelope(opts)
-    const Metadata = this.#objectMetadata(envelope, userMeta, src.size ?? 0)
+    const partSize = key.partSize
+    const Metadata = this.#objectMetadata(envelope, userMeta)
     const { UploadPartCommand } = s3()
 
     // Parts of exactly `partSize`, the last one shorter; one byte of look-ahead tells
@@ -592,14 +587,16 @@ class IsecS3 {
 
   /**
    * Uploads `total` bytes arriving from `chunks` (already isec ciphertext) as they are:
-   * one PutObject when they fit a part, else a multipart upload of `partSize` pieces
-   * (S3 concatenates them into the same bytes). Used for re-encrypted copies.
+   * one PutObject when they fit a part, else a multipart upload of `partSize` pieces, larger
+   * when S3's part count needs it (S3 concatenates them into the same bytes). Used for
+   * re-encrypted copies.
    */
   async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal) {
     const { PutObjectCommand, UploadPartCommand } = s3()
+    const partSize = Math.max(this.#partSize, Math.ceil(total / isec.limits().maxParts))
     const src = await openSource(chunks, total)
     try {
-      if (total <= this.#partSize) {
+      if (total <= partSize) {
         const body = await src.take(total)
         if (body.length !== total || (await src.ahead(1)) !== 0) {
           throw isec.isecError('invalid_state', `re-encryption produced other than ${total} bytes`)
@@ -618,7 +615,7 @@ class IsecS3 {
         await bounded(
           this.#concurrency,
           async () => {
-            const data = await src.take(this.#partSize)
+            const data = await src.take(partSize)
             if (data.length === 0) return null
             sent += data.length
             return { PartNumber: ++number, data }
@@ -660,7 +657,7 @@ class IsecS3 {
     const cls = isec.classifyMetadata(h.Metadata || {})
     const out = { ...pick(h, OUTPUT_FIELDS), ContentLength: h.ContentLength, format: cls.format, kid: cls.kid }
     if (cls.format === 'isec') {
-      out.envelope = isec.Envelope.decodeText(h.Metadata[META_ENVELOPE])
+      out.envelope = cls.envelope
       out.info = out.envelope.inspect(h.ContentLength)
       out.plaintextLength = out.info.plaintextLength
     } else if (cls.format === 'plaintext') {
@@ -818,7 +815,6 @@ class IsecS3 {
       Bucket,
       Key,
       MetadataDirective,
-      Metadata,
       signal,
       rest,
     })
@@ -860,10 +856,11 @@ class IsecS3 {
       throw invalid('legacy proxy objects are copied with the core copy plan and the legacy reader, not IsecS3')
     }
     // Whether a segment-table sidecar exists is the one fact the decision needs from S3
-    // beyond the HEAD; only table-layout objects can have one.
+    // beyond the HEAD: only table-layout objects have one, when their table is not inline.
+    const table = cls.format === 'isec' && cls.envelope.layout === 'table'
     let sourceSidecar = false
-    if (cls.format === 'isec' && isec.Envelope.decodeText(meta[META_ENVELOPE]).layout === 'table') {
-      sourceSidecar = await this.#exists(SourceBucket, SourceKey + TABLE_SIDECAR_SUFFIX, o.signal)
+    if (table && isec.tableSource(meta) === null) {
+      sourceSidecar = await this.#exists(SourceBucket, isec.sidecarKey('table', SourceKey), o.signal)
     }
     const request = {
       sourceMetadata: meta,
@@ -877,7 +874,13 @@ class IsecS3 {
     if (o.targetKid != null) request.targetKid = o.targetKid
     if (this.#copyLimits) request.limits = this.#copyLimits
     // External keys answer asynchronously: run the decision until they have (it rewraps).
-    return this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
+    const decide = () => this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
+    const plan = await decide()
+    if (!table || plan.action !== 'part_copy') return plan
+    // Copied in parts: with the object's shape (from its verified table) core puts every
+    // part boundary on a frame boundary.
+    request.sourceShape = (await this.#open(SourceBucket, SourceKey, meta, h.ContentLength, o.signal)).shape
+    return decide()
   }
 
   async #exists(Bucket, Key, signal) {
@@ -892,16 +895,16 @@ class IsecS3 {
   }
 
   async #execute(plan, h, p) {
-    const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, MetadataDirective, Metadata, signal, rest } = p
+    const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, MetadataDirective, signal, rest } = p
     const { CopyObjectCommand, UploadPartCopyCommand } = s3()
     const CopySource = copySource(SourceBucket, SourceKey, SourceVersionId)
-    if (plan.copySidecar && (SourceBucket !== Bucket || SourceKey !== Key)) {
-      // The table first: a copy whose object landed without it would not be readable.
+    if (plan.sidecar !== null && (SourceBucket !== Bucket || SourceKey !== Key)) {
+      // The sidecar first: a copy whose object landed without it would not be readable.
       await this.#send(
         new CopyObjectCommand({
           Bucket,
-          Key: Key + TABLE_SIDECAR_SUFFIX,
-          CopySource: copySource(SourceBucket, SourceKey + TABLE_SIDECAR_SUFFIX),
+          Key: isec.sidecarKey(plan.sidecar, Key),
+          CopySource: copySource(SourceBucket, isec.sidecarKey(plan.sidecar, SourceKey)),
           MetadataDirective: 'COPY',
         }),
         signal,
@@ -985,10 +988,9 @@ class IsecS3 {
         }
       }
       case 'reencrypt': {
-        // The destination's user metadata: the plan's (format keys removed) where core gives
-        // it, else what a native copy would have kept; the new envelope's keys are added.
-        let user = MetadataDirective === 'COPY' ? h.Metadata || {} : Metadata || {}
-        if (plan.metadata) user = pairsToObject(plan.metadata)
+        // The destination's user metadata is the plan's (the source's or the REPLACE's, every
+        // format key removed); the new envelope's keys are added by `objectMetadata`.
+        const user = pairsToObject(plan.metadata || [])
         const src = { Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId, IfMatch: h.ETag }
         if (plan.reason === 'encrypt_plaintext') {
           const { GetObjectCommand } = s3()
@@ -1022,7 +1024,7 @@ class IsecS3 {
     const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, envelope, shape, opts))
     const target = job.targetEnvelope
     const total = isec.Shape.forPlaintext(target, shape.plaintextLength).ciphertextLength
-    const Metadata = this.#objectMetadata(target, user, shape.plaintextLength)
+    const Metadata = this.#objectMetadata(target, user)
     const { GetObjectCommand } = s3()
     const inner = linked(signal)
     const g = await this.#send(new GetObjectCommand(src), inner.signal)

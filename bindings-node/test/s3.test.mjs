@@ -256,15 +256,18 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const tooBig = s3.putObject({ Bucket: BUCKET, Key: K('big-meta'), Body: body, Metadata: big })
     assert.equal(await codeOfAsync(tooBig), 'limit_exceeded')
     await assert.rejects(rawHead(client, K('big-meta')), sdk.S3ServiceException)
-    // User keys of the legacy proxy's format would make readers take the object for its.
-    const proxyLike = s3.putObject({
+    // User keys of the legacy proxy's format are dropped (core's objectMetadata): readers
+    // take the object for what it is.
+    await s3.putObject({
       Bucket: BUCKET,
       Key: K('proxy-meta'),
       Body: body,
-      Metadata: { 's3proxy-format': 'single-v3' },
+      Metadata: { 's3proxy-format': 'single-v3', 'plaintext-size': '1', keep: 'me' },
     })
-    assert.equal(await codeOfAsync(proxyLike), 'invalid_parameter')
-    await assert.rejects(rawHead(client, K('proxy-meta')), sdk.S3ServiceException)
+    const proxyHead = await rawHead(client, K('proxy-meta'))
+    assert.deepEqual(Object.keys(proxyHead.Metadata).sort(), ['isec', 'isec-kid', 'keep'])
+    assert.equal((await s3.headObject({ Bucket: BUCKET, Key: K('proxy-meta') })).format, 'isec')
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('proxy-meta') })).Body.equals(body))
 
     // Empty objects too, from a Buffer and from an empty stream.
     await s3.putObject({ Bucket: BUCKET, Key: K('empty'), Body: Buffer.alloc(0) })
@@ -389,6 +392,46 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const longPut = s3.putObject({ Bucket: BUCKET, Key: K('long'), Body: long, ContentLength: PART + 5 })
     assert.equal(await codeOfAsync(longPut), 'invalid_parameter')
     assert.deepEqual(await uploadsFor(client, K('long')), [])
+  })
+
+  test('part sizes come from core: grown to fit 10000 parts for a known length, whole frames', async () => {
+    const { client: watched } = countingClient()
+    const created = []
+    watched.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CreateMultipartUploadCommand') created.push(args.input.Metadata)
+        return next(args)
+      },
+      { step: 'initialize', name: 'isecTestCreated' },
+    )
+    const frame = 65_536
+    try {
+      // 10001 parts of 5 MiB would be one too many: the envelope takes larger parts. The
+      // stream then ends after 1 MiB, which core refuses against the declared size.
+      const s3 = new IsecS3(watched, ringA(), { partSize: PART })
+      const size = 10_001 * PART
+      const short = Readable.from([data(MiB, 3)])
+      const put = s3.putObject({ Bucket: BUCKET, Key: K('grown'), Body: short, ContentLength: size })
+      assert.equal(await codeOfAsync(put), 'invalid_parameter')
+      assert.equal(created.length, 1)
+      const info = isec.classifyMetadata(created[0]).envelope.inspect()
+      assert.equal(info.partSize, Math.ceil(size / 10_000 / frame) * frame)
+      assert.ok(info.partSize > PART)
+      assert.equal(info.declaredSize, size)
+      // The smallest whole-frame size that fits.
+      assert.ok(Math.ceil(size / info.partSize) <= 10_000)
+      assert.ok(Math.ceil(size / (info.partSize - frame)) > 10_000)
+      assert.deepEqual(await uploadsFor(client, K('grown')), [])
+    } finally {
+      watched.destroy()
+    }
+    // A partSize of no whole number of frames is rounded up to one.
+    const odd = new IsecS3(client, ringA(), { partSize: PART + 1 })
+    const body = data(2 * PART + 10, 5)
+    const put = await odd.putObject({ Bucket: BUCKET, Key: K('odd-part'), Body: body })
+    assert.equal(put.envelope.inspect().partSize, PART + frame)
+    assert.equal(put.parts, 2)
+    assert.ok((await odd.getObject({ Bucket: BUCKET, Key: K('odd-part') })).Body.equals(body))
   })
 
   test('ranged gets fetch only the mapped ciphertext, across part boundaries too', async () => {
@@ -573,8 +616,26 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     assert.equal(dst.info.layout, 'single')
     assert.equal(dst.info.declaredSize, body.length)
     assert.equal(dst.Metadata.r, '1')
+    // The plan's user metadata plus the new envelope's keys, nothing of the source's envelope.
+    assert.deepEqual(Object.keys(dst.Metadata).sort(), ['isec', 'isec-kid', 'r'])
+    assert.equal(dst.Metadata.isec, c.envelope.toText())
     assert.equal(dst.ContentType, 'a/b')
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('r-dst') })).Body.equals(body))
+    // With REPLACE: the new user metadata, format keys in it dropped.
+    const c1 = await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('r-src'),
+      Bucket: BUCKET,
+      Key: K('r-dst2'),
+      rotateDek: true,
+      MetadataDirective: 'REPLACE',
+      Metadata: { n: '2', isec: 'stale', 's3proxy-format': 'single-v3' },
+    })
+    assert.equal(c1.action, 'reencrypt')
+    const m1 = (await rawHead(client, K('r-dst2'))).Metadata
+    assert.deepEqual(Object.keys(m1).sort(), ['isec', 'isec-kid', 'n'])
+    assert.equal(m1.isec, c1.envelope.toText())
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('r-dst2') })).Body.equals(body))
 
     // A plaintext source under requireEncryption becomes an isec object.
     const plain = data(PART + 10, 43)
@@ -699,13 +760,16 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const p1 = data(PART + 100, 81)
     const p3 = data(70_000, 83)
     const body = Buffer.concat([p1, p3])
-    /** A relay's object: parts 1 and 3 of arbitrary sizes, its table where `inline` says. */
-    async function putTable(Key, inline) {
-      const { envelope, key } = ringA().createEnvelopeSync({ table: true })
-      const parts = [
+    /** A relay's object: parts (default 1 and 3) of arbitrary sizes, its table where `inline` says. */
+    async function putTable(
+      Key,
+      inline,
+      parts = [
         [1, p1],
         [3, p3],
-      ]
+      ],
+    ) {
+      const { envelope, key } = ringA().createEnvelopeSync({ table: true })
       const table = new isec.SegmentTable(parts.map(([n, pt]) => [n, pt.length])).encode(key)
       const Metadata = { isec: envelope.toText(), 'isec-kid': envelope.kid }
       if (inline) Metadata['isec-table'] = table.toString('base64url')
@@ -751,6 +815,33 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     for (const Key of [K('tbl-c1'), K('tbl-c2')]) {
       assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(body), Key)
     }
+
+    // Copied in parts (small copy limits): the verified table gives core the object's shape,
+    // so every part starts on a frame boundary; the sidecar is copied first.
+    const bigParts = [
+      [1, data(6 * MiB + 100, 85)],
+      [2, data(5 * MiB + 3, 87)],
+      [4, data(70_000, 89)],
+    ]
+    const bigBody = Buffer.concat(bigParts.map(([, pt]) => pt))
+    const bigTable = await putTable(K('tbl-big'), false, bigParts)
+    const limits = { singleCopyMax: 1 * MiB, partMin: 5 * MiB, partMax: 6 * MiB }
+    const inParts = new IsecS3(client, ringA(), { copyLimits: limits })
+    log.reset()
+    const c3 = await inParts.copyObject({ SourceBucket: BUCKET, SourceKey: K('tbl-big'), Bucket: BUCKET, Key: K('tbl-c3') })
+    assert.deepEqual([c3.action, c3.plan.sidecar], ['part_copy', 'table'])
+    assert.ok(c3.plan.ranges.length >= 2)
+    const h3 = await rawHead(client, K('tbl-big'))
+    const bigKey = ringA().openSync(isec.classifyMetadata(h3.Metadata).envelope)
+    const bigShape = isec.Shape.fromTable(bigKey, bigTable, h3.ContentLength)
+    for (const [start] of c3.plan.ranges) assert.equal(bigShape.ctBoundaryFloor(start), start)
+    // Without the shape core cuts at plain byte offsets, which the check above would catch.
+    const blind = isec.decideCopy({ sourceMetadata: h3.Metadata, sourceSize: h3.ContentLength, sourceSidecar: true, limits })
+    assert.ok(blind.ranges.some(([start]) => bigShape.ctBoundaryFloor(start) !== start))
+    const copies = log.commands.filter((x) => /^(CopyObject|UploadPartCopy)Command$/.test(x))
+    assert.deepEqual(copies, ['CopyObjectCommand', ...c3.plan.ranges.map(() => 'UploadPartCopyCommand')])
+    assert.ok((await raw(client, K('tbl-c3') + '.isec-table')).equals(bigTable))
+    assert.ok((await inParts.getObject({ Bucket: BUCKET, Key: K('tbl-c3') })).Body.equals(bigBody))
 
     // Rewrap in place: the sidecar's MAC key comes from the unchanged DEK, so it stays valid.
     const both = new IsecS3(client, ring({ 'kek-a': 'decrypt_only', 'kek-b': 'active' }))
@@ -858,9 +949,9 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const noActive = ring({ 'kek-a': 'decrypt_only' })
     const inactive = new IsecS3(client, noActive).putObject({ Bucket: BUCKET, Key: K('e2'), Body: Buffer.from('x') })
     assert.equal(await codeOfAsync(inactive), 'key_not_active')
-    // More parts than S3 allows: core refuses the envelope before any upload starts.
-    const tooMany = 10_001 * 8 * MiB
-    const huge = s3.putObject({ Bucket: BUCKET, Key: K('huge'), Body: Readable.from([]), ContentLength: tooMany })
+    // Larger than the format allows: core refuses the envelope before any upload starts.
+    const tooBig = 2 ** 44 + 1
+    const huge = s3.putObject({ Bucket: BUCKET, Key: K('huge'), Body: Readable.from([]), ContentLength: tooBig })
     assert.equal(await codeOfAsync(huge), 'limit_exceeded')
     assert.deepEqual(await uploadsFor(client, K('huge')), [])
     // Unparseable isec metadata: the decoder's code.
