@@ -1,0 +1,38 @@
+// Compiled (never run) by test/types.test.mjs with `tsc --strict`: the declarations of the
+// package and of its S3 helper describe the calls as the tests make them, and refuse what
+// the addon refuses.
+import * as isec from '../../lib/index'
+import { IsecS3, type CopyResult, type PutObjectResult } from '../../lib/s3'
+import { S3Client } from '@aws-sdk/client-s3'
+
+export async function usage(kek: Uint8Array, meta: Record<string, string>): Promise<void> {
+  const ring = new isec.Keyring()
+  ring.addKek('kek-a', kek, 'active')
+  const { envelope, key } = await ring.createEnvelope({ fitParts: { size: 2 ** 40, preferred: 8 << 20 } })
+  const part: number | undefined | null = key.partSize
+  const pairs: Array<[string, string]> = isec.objectMetadata({ owner: 'a' }, envelope)
+  const user: Array<[string, string]> = isec.userMetadata(Object.fromEntries(pairs))
+  const size: number = isec.metadataSize(user)
+  const table: Buffer | null = isec.tableSource(meta)
+  const sidecar: string = isec.sidecarKey('table', 'a/b')
+  const cls = isec.classifyMetadata(meta)
+  const env: isec.Envelope | undefined = cls.envelope
+  const plan = isec.decideCopy({ sourceMetadata: meta, sourceSize: 10, limits: { metadataMax: 2048 } }, ring)
+  const kind: 'table' | 'legacy' | null = plan.sidecar
+  const planMeta: Array<[string, string]> | null = plan.metadata
+  if (plan.sidecar !== null) isec.sidecarKey(plan.sidecar, 'k')
+  void [part, size, table, sidecar, env, kind, planMeta]
+
+  // @ts-expect-error: a sidecar is 'table' or 'legacy'
+  isec.sidecarKey('other', 'k')
+  // @ts-expect-error: fitParts needs both sizes
+  ring.createEnvelopeSync({ fitParts: { size: 10 } })
+  // @ts-expect-error: metadata values are strings
+  isec.objectMetadata({ n: 1 }, envelope)
+
+  const s3 = new IsecS3(new S3Client({}), ring, { partSize: 8 << 20, copyLimits: { singleCopyMax: 1 << 20 } })
+  const put: PutObjectResult = await s3.putObject({ Bucket: 'b', Key: 'k', Body: Buffer.alloc(1), Metadata: { a: 'b' } })
+  const copy: CopyResult = await s3.copyObject({ SourceBucket: 'b', SourceKey: 'k', Bucket: 'b', Key: 'c' })
+  const copied: 'table' | 'legacy' | null = copy.plan.sidecar
+  void [put.envelope.kid, copied]
+}
