@@ -22,11 +22,27 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
 
+step "S3 server for the package tests: Garage on 127.0.0.1 (scripts/garage.sh; built once into .tools/)"
+# One server for every suite below; each suite makes its own bucket. Stopped on exit.
+bash scripts/garage.sh install </dev/null
+trap 'bash scripts/garage.sh stop || true' EXIT
+bash scripts/garage.sh start </dev/null >/dev/null
+bash scripts/garage.sh check </dev/null
+
 step "Node package (bindings-node): build, index.d.ts drift, node --test"
 bash scripts/test-node.sh
 
 step "Python package (bindings-py): build, stubtest, pytest"
 bash scripts/test-python.sh
+
+step "Node <-> Python: objects written by each S3 helper read by the other (tests/cross)"
+node --test tests/cross/ </dev/null
+
+step "browser package (bindings-wasm): build, Node and headless-Chromium tests, upload end to end"
+bash scripts/test-wasm.sh
+
+step "interop matrix: every writer read by every reader (scripts/interop.sh)"
+bash scripts/interop.sh </dev/null
 
 step "fuzz targets: short smoke runs (long runs are recorded in fuzz/README.md)"
 if rustup toolchain list | grep -q '^nightly'; then
