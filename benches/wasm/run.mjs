@@ -1,7 +1,7 @@
 // Runs bench.html in headless Chromium and prints MB/s, ratios and the .wasm size.
 // Not a test:
 //   bash bindings-wasm/scripts/build.sh          # or scripts/test-wasm.sh
-//   cd benches/wasm && npm ci && node run.mjs [--mib 64 --wasm-mib 16 --reps 5 --only wasm,raw]
+//   cd benches/wasm && npm ci && node run.mjs [--mib 64 --wasm-mib 16 --reps 5 --only wasm,raw --frames 65536]
 // Builds its two baselines first: the age-encryption bundle (esbuild) and RustCrypto's
 // aes-gcm for wasm32 with and without simd128 (cargo + the wasm-bindgen CLI that
 // scripts/test-wasm.sh installs into .tools/bin). Writes results-latest.json.
@@ -52,7 +52,7 @@ const BASELINES = {
 const server = await serve()
 const browser = await launch()
 try {
-  const only = arg('only') ? `&only=${encodeURIComponent(arg('only'))}` : ''
+  const only = (arg('only') ? `&only=${encodeURIComponent(arg('only'))}` : '') + (arg('frames') ? `&frames=${arg('frames')}` : '')
   const q = `mib=${arg('mib', 64)}&wasmMib=${arg('wasm-mib', 16)}&reps=${arg('reps', 5)}${only}`
   const r = await runPage(browser.context, `${server.url}/benches/bench.html?${q}`, { timeout: 1_800_000 })
   const get = (impl, frame, op) => r.rows.find((x) => x.impl === impl && x.frame === frame && x.op === op)?.mbps
