@@ -26,9 +26,9 @@ export DEBIAN_FRONTEND=noninteractive
 export PATH="$repo/.tools/bin:$PATH"
 export CARGO_TARGET_DIR="$repo/target/isec-wasm"
 
-step() { printf '\n==> %s\n' "$*"; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 start=$SECONDS
+step() { printf '\n==> [%d s] %s\n' "$((SECONDS - start))" "$*"; }
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo -n "$@"; fi; }
 
 step "wasm32-unknown-unknown target"
 rustup target add wasm32-unknown-unknown >/dev/null
