@@ -522,6 +522,8 @@ fn object<C: FrameCipher>(lay: Lay, len: usize, declared: bool, table_part: usiz
     let (ct, table) = match lay {
         Lay::Single | Lay::Parts(_) => (oneshot::encrypt::<C>(&key, &pt).unwrap(), None),
         Lay::Table => {
+            // Part numbers 1, 3, 5, ...: at most 5000 parts keeps them within S3's 10000.
+            let table_part = table_part.max(len.div_ceil(5000));
             let chunks: Vec<&[u8]> = if pt.is_empty() { vec![&pt[..]] } else { pt.chunks(table_part).collect() };
             let mut ct = Vec::new();
             let mut entries = Vec::new();
