@@ -87,46 +87,50 @@ def on_two_threads(work: Callable[[int], object]) -> None:
 
 
 def test_two_threads_scale() -> None:
-    """Two threads encrypting separate objects take well under twice the time of one.
+    """Two threads encrypting separate objects use two cores at once.
 
-    This host's two vCPUs are not always both available, so the measurement is interleaved
-    with a yardstick that surely runs in parallel (hashlib, which also releases the GIL),
-    and the best of several rounds of each counts: isec must scale like the yardstick does,
-    and below 1.6x when the yardstick shows the machine can."""
+    Measured as parallelism, not speed: the process's CPU time over the wall time of the
+    two-thread run. With the GIL held around the crypto only one thread could run it at a
+    time (ratio about 1.0); released, both run (ratio near 2.0). This host's two vCPUs are
+    not always both free, so a yardstick that surely runs in parallel (hashlib, which also
+    releases the GIL) is measured in the same rounds, the best round of each counts, and the
+    check is skipped, saying so, when even the yardstick found no second core."""
     ring = isec.Keyring()
     ring.add_kek("k", isec.generate_kek())
     keys = [ring.create_envelope()[1] for _ in range(2)]
-    chunk = bytes(MIB)
+    piece = 256 << 10  # above the GIL-release threshold
+    chunk = bytes(piece)
 
     def encrypt_object(i: int) -> None:
         enc = isec.Encryptor(keys[i])
-        out = bytearray(enc.update_len(MIB) + MIB)
-        for _ in range(768):  # 768 MiB per object: ~0.1 s per run
+        out = bytearray(enc.update_len(piece) + piece)
+        for _ in range(3072):  # 768 MiB per object: ~0.1 s per run
             enc.update_into(chunk, out)
         enc.finalize()
 
     def hash_object(i: int) -> None:
         h = hashlib.sha256()
-        for _ in range(96):
+        for _ in range(384):
             h.update(chunk)
 
+    def parallelism(work: Callable[[int], object]) -> float:
+        c0, t0 = time.process_time(), time.perf_counter()
+        on_two_threads(work)
+        return (time.process_time() - c0) / (time.perf_counter() - t0)
+
     encrypt_object(0)  # warm up
-    e1 = e2 = h1 = h2 = float("inf")
+    p_isec = p_hash = 0.0
     for _ in range(10):
-        e1 = min(e1, timed(lambda: encrypt_object(0)))
-        e2 = min(e2, timed(lambda: on_two_threads(encrypt_object)))
-        h1 = min(h1, timed(lambda: hash_object(0)))
-        h2 = min(h2, timed(lambda: on_two_threads(hash_object)))
-        if e2 < 1.6 * e1:
-            return  # twice the work in well under twice the time
-    isec_ratio, yardstick = e2 / e1, h2 / h1
-    if yardstick >= 1.5:
+        p_isec = max(p_isec, parallelism(encrypt_object))
+        p_hash = max(p_hash, parallelism(hash_object))
+        if p_isec >= 1.4:
+            return  # both threads were inside isec at once for most of the run
+    if p_hash < 1.4:
         pytest.skip(
-            f"NOT CHECKED: this machine did not run two GIL-free threads faster than one "
-            f"(sha256: {yardstick:.2f}x the time for twice the work; isec: {isec_ratio:.2f}x)"
+            f"NOT CHECKED: this machine did not give two GIL-free threads two cores "
+            f"(sha256: {p_hash:.2f} CPU-seconds per second; isec: {p_isec:.2f})"
         )
-    # Serialized threads would take ~2x.
-    assert isec_ratio < max(1.6, 1.15 * yardstick), (
-        f"2 threads took {e2:.3f}s for twice the work of {e1:.3f}s ({isec_ratio:.2f}x) "
-        f"while sha256 threads took {yardstick:.2f}x"
+    # A held GIL would keep isec near 1.0 while the yardstick shows the second core.
+    assert p_isec >= min(1.4, 0.85 * p_hash), (
+        f"two encrypting threads used {p_isec:.2f} CPU-seconds per second; sha256 threads {p_hash:.2f}"
     )
