@@ -28,6 +28,10 @@ pub enum Error {
     UnknownKid,
     /// The key exists but is disabled: it neither encrypts nor decrypts.
     KeyDisabled,
+    /// The key id names a key of another kind than the object needs: a previous-proxy
+    /// secret named by an isec envelope (necessarily a forgery: such keys never wrap), or an
+    /// isec KEK named by a previous-proxy object.
+    WrongKeyKind,
     /// The key may decrypt but not create envelopes (decrypt-only, or not the active key).
     KeyNotActive,
     /// The object's format version is below the keyring's minimum.
@@ -81,6 +85,7 @@ impl Error {
             Self::BufferTooSmall => "buffer_too_small",
             Self::UnknownKid => "unknown_kid",
             Self::KeyDisabled => "key_disabled",
+            Self::WrongKeyKind => "wrong_key_kind",
             Self::KeyNotActive => "key_not_active",
             Self::VersionRefused => "version_refused",
             Self::UnwrapFailed => "unwrap_failed",
@@ -110,6 +115,7 @@ impl Error {
             Self::AuthenticationFailed | Self::CommitmentMismatch | Self::UnwrapFailed => ErrorFamily::Authentication,
             Self::UnknownKid
             | Self::KeyDisabled
+            | Self::WrongKeyKind
             | Self::KeyNotActive
             | Self::VersionRefused
             | Self::ExternalWrapperFailed => ErrorFamily::Key,
@@ -136,7 +142,7 @@ impl Error {
     }
 
     /// Every variant, for bindings that build their error tables and for exhaustive tests.
-    pub const ALL: [Error; 27] = [
+    pub const ALL: [Error; 28] = [
         Self::MalformedEnvelope,
         Self::UnsupportedVersion,
         Self::UnsupportedSuite,
@@ -145,6 +151,7 @@ impl Error {
         Self::BufferTooSmall,
         Self::UnknownKid,
         Self::KeyDisabled,
+        Self::WrongKeyKind,
         Self::KeyNotActive,
         Self::VersionRefused,
         Self::UnwrapFailed,
@@ -213,6 +220,7 @@ impl fmt::Display for Error {
             Self::BufferTooSmall => "output buffer too small",
             Self::UnknownKid => "no key with this key id",
             Self::KeyDisabled => "key is disabled",
+            Self::WrongKeyKind => "key id names a key of another kind (previous-proxy secret or isec KEK)",
             Self::KeyNotActive => "key is not the active key for encryption",
             Self::VersionRefused => "object format version is below the keyring minimum",
             Self::UnwrapFailed => "could not unwrap the data key",

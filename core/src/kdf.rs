@@ -9,7 +9,7 @@
 use hkdf::Hkdf;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::cipher::FrameCipher;
 use crate::envelope::{HEADER_LEN, Header};
@@ -27,6 +27,8 @@ pub const LABEL_FRAME_KEY: &[u8] = b"isec/v1/frame-key";
 pub const LABEL_TABLE_MAC: &[u8] = b"isec/v1/segment-table-mac";
 /// HKDF info label of the re-encryption checkpoint MAC key.
 pub const LABEL_CHECKPOINT_MAC: &[u8] = b"isec/v1/checkpoint-mac";
+/// HKDF info label of the source half of a re-encryption checkpoint's MAC key.
+pub const LABEL_CHECKPOINT_SOURCE: &[u8] = b"isec/v1/checkpoint-source";
 
 /// The per-object secret from which every frame key derives. Wiped on drop.
 ///
@@ -48,9 +50,12 @@ impl ObjectKey {
     /// Derives the object key and the commitment for `dek` under `header`.
     pub(crate) fn derive(dek: &Dek, header: &Header) -> (Self, [u8; KEY_LEN]) {
         let header_bytes = header.to_bytes();
-        let (prk, _) = Hkdf::<Sha256>::extract(Some(&header.salt), dek.bytes());
+        let (mut prk, _) = Hkdf::<Sha256>::extract(Some(&header.salt), dek.bytes());
         let mut prk_bytes = Zeroizing::new([0u8; KEY_LEN]);
         prk_bytes.copy_from_slice(&prk);
+        // The returned array is a copy on the stack; the HKDF and HMAC states wipe
+        // themselves on drop (hmac's and sha2's `zeroize` features).
+        prk.as_mut_slice().zeroize();
         let key = Self { prk: prk_bytes, header: *header, header_bytes };
         let commitment = *key.expand(LABEL_COMMITMENT, &[]);
         (key, commitment)
@@ -78,10 +83,16 @@ impl ObjectKey {
         &self.header
     }
 
-    /// The AES-256-GCM key of segment `segment`. Exposed for backends outside Rust (the
-    /// browser's WebCrypto), which import it as a non-extractable key.
+    /// The AES-256-GCM key of segment `segment`. Exposed only for backends outside Rust
+    /// (the browser's WebCrypto, feature `external-cipher`), which import it as a
+    /// non-extractable key, and under `hazmat`: whoever holds it chooses nonces themselves.
+    #[cfg(any(feature = "hazmat", feature = "external-cipher"))]
     #[must_use]
     pub fn segment_key(&self, segment: u32) -> Zeroizing<[u8; KEY_LEN]> {
+        self.frame_key(segment)
+    }
+
+    fn frame_key(&self, segment: u32) -> Zeroizing<[u8; KEY_LEN]> {
         self.expand(LABEL_FRAME_KEY, &segment.to_be_bytes())
     }
 
@@ -91,12 +102,19 @@ impl ObjectKey {
         self.expand(label, &[])
     }
 
-    /// A sealer for one encryption of `segment` with nonce prefix `prefix`.
+    /// A sealer for one encryption of `segment` with nonce prefix `prefix`, and caller-chosen
+    /// frame positions: nonce choice, hence `hazmat` (the streaming [`crate::Encryptor`]
+    /// draws prefixes and counts positions itself).
     ///
     /// # Errors
     /// As [`FrameCipher::new`].
+    #[cfg(feature = "hazmat")]
     pub fn sealer<C: FrameCipher>(&self, segment: u32, prefix: Prefix) -> Result<SegmentSealer<C>> {
-        Ok(SegmentSealer::new(C::new(&self.segment_key(segment))?, prefix))
+        self.segment_sealer(segment, prefix)
+    }
+
+    pub(crate) fn segment_sealer<C: FrameCipher>(&self, segment: u32, prefix: Prefix) -> Result<SegmentSealer<C>> {
+        Ok(SegmentSealer::new(C::new(&self.frame_key(segment))?, prefix))
     }
 
     /// An opener for `segment`.
@@ -104,8 +122,24 @@ impl ObjectKey {
     /// # Errors
     /// As [`FrameCipher::new`].
     pub fn opener<C: FrameCipher>(&self, segment: u32) -> Result<SegmentOpener<C>> {
-        Ok(SegmentOpener::new(C::new(&self.segment_key(segment))?))
+        Ok(SegmentOpener::new(C::new(&self.frame_key(segment))?))
     }
+}
+
+/// HMAC-SHA256 of the concatenation of `parts` under `key` (segment tables, checkpoints).
+/// The HMAC state wipes itself on drop (hmac's `zeroize` feature).
+#[cfg(feature = "alloc")]
+pub(crate) fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut out = [0u8; 32];
+    // HMAC accepts keys of any length, so construction cannot fail.
+    if let Ok(mut m) = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+        for p in parts {
+            m.update(p);
+        }
+        out.copy_from_slice(&m.finalize().into_bytes());
+    }
+    out
 }
 
 /// Plain HKDF-SHA256 (RFC 5869), the primitive under the key schedule, for known-answer tests.

@@ -223,23 +223,36 @@ impl Keyring {
         self.entries.iter().find(|e| e.kid == kid).ok_or(Error::UnknownKid)
     }
 
-    /// The wrapper that may unwrap under `kid`, after the state checks.
+    /// The wrapper that may unwrap isec envelopes under `kid`, after the state and kind
+    /// checks.
+    ///
+    /// A previous-proxy secret never wraps an isec DEK (it can never be active), so an isec
+    /// envelope naming one is a forgery by whoever knows SHA-256 of the secret, which is
+    /// brute-forceable offline when the secret is weak: it is refused before any unwrap.
     ///
     /// # Errors
-    /// [`Error::UnknownKid`], [`Error::KeyDisabled`].
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`] for a legacy key.
     pub fn unwrapper(&self, kid: &str) -> Result<&dyn KeyWrap> {
         let e = self.entry(kid)?;
         if e.state == KeyState::Disabled {
             return Err(Error::KeyDisabled);
+        }
+        if e.legacy {
+            return Err(Error::WrongKeyKind);
         }
         Ok(e.wrapper())
     }
 
     /// The local KEK of `kid` for reading legacy objects, after the version and state checks.
     ///
+    /// Only keys added with [`Keyring::add_legacy_secret_string`] qualify: an isec KEK
+    /// used as a previous-proxy key would let anyone holding an old proxy object's
+    /// metadata probe isec keys with it.
+    ///
     /// # Errors
-    /// [`Error::VersionRefused`] if legacy objects are below the minimum version, else as
-    /// [`Keyring::unwrapper`]; [`Error::UnsupportedSuite`] for an external key.
+    /// [`Error::VersionRefused`] if legacy objects are below the minimum version,
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`] for a key that
+    /// is not a previous-proxy secret.
     pub fn legacy_kek(&self, kid: &str) -> Result<&Kek> {
         if self.min_version > LEGACY_VERSION {
             return Err(Error::VersionRefused);
@@ -249,8 +262,8 @@ impl Keyring {
             return Err(Error::KeyDisabled);
         }
         match &e.source {
-            Source::Local(k) => Ok(k),
-            Source::External(_) => Err(Error::UnsupportedSuite),
+            Source::Local(k) if e.legacy => Ok(k),
+            _ => Err(Error::WrongKeyKind),
         }
     }
 

@@ -307,6 +307,17 @@ impl Shape {
         Some(Segment { number, ordinal, is_last, pt_start, pt_len, ct_start, ct_len })
     }
 
+    /// The nonce prefix every frame of `segment` must carry, where the layout records one
+    /// (the table layout, SPEC.md §6.3); `None` where only the frames' agreement is checked.
+    #[must_use]
+    pub fn recorded_prefix(&self, segment: &Segment) -> Option<crate::nonce::Prefix> {
+        match &self.kind {
+            Kind::Single | Kind::Parts { .. } => None,
+            #[cfg(feature = "alloc")]
+            Kind::Table(t) => t.prefix(usize::try_from(segment.ordinal).ok()?),
+        }
+    }
+
     /// The segment holding plaintext offset `offset` (the last segment for `offset >= len`).
     #[must_use]
     pub fn segment_at(&self, offset: u64) -> Option<Segment> {

@@ -3,28 +3,34 @@
 //!
 //! Like everything in core it does no I/O and reads no clock. The caller fetches source
 //! ciphertext from [`Reencryption::source_offset`], feeds it to [`Reencryption::update`] with
-//! the current time, and stores what comes out at [`Reencryption::target_offset`]. At any
-//! moment [`Reencryption::checkpoint`] gives bytes that, after a crash, resume the job with
-//! byte-identical output: the new envelope and nonce prefix are in it, and the job restarts
-//! at the last output frame boundary, re-reading the source from the frame that holds it.
+//! the current time, and stores what comes out at [`Reencryption::target_offset`]. The new
+//! object is written in the parts layout, so that it maps onto an S3 multipart upload and,
+//! above all, so that a resumed job never encrypts anything under a nonce it used before:
+//! [`Reencryption::checkpoint`] records whole parts only, and the part being written when the
+//! job stopped is encrypted again from its start under a fresh nonce prefix. (Resuming a
+//! single segment mid-way would need the old prefix again, which is safe only if the source
+//! bytes at every offset are fixed; the previous proxy's objects do not guarantee that.)
+
+#![cfg_attr(
+    not(any(feature = "getrandom", feature = "hazmat")),
+    allow(dead_code, unused_imports, reason = "jobs start only where nonce prefixes can be drawn or given")
+)]
 
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::Envelope;
-#[cfg(any(feature = "getrandom", feature = "hazmat"))]
-use crate::envelope::Params;
+use crate::envelope::{Envelope, Layout, Params};
 use crate::error::{Error, Result};
-use crate::kdf::{LABEL_CHECKPOINT_MAC, ObjectKey};
+use crate::kdf::{LABEL_CHECKPOINT_MAC, LABEL_CHECKPOINT_SOURCE, ObjectKey, hmac_sha256};
 use crate::keyring::Keyring;
 use crate::layout::Shape;
-use crate::limits::FRAME_OVERHEAD;
+use crate::limits::{FRAME_OVERHEAD, KEY_LEN};
 use crate::nonce::Prefix;
 use crate::stream::{Decryptor, Encryptor};
 
@@ -45,6 +51,12 @@ pub trait SourceDecrypt: Send + Sync {
     /// # Errors
     /// As `update`, and [`Error::Truncated`].
     fn finish(self: Box<Self>, out: &mut [u8]) -> Result<usize>;
+    /// The object plaintext offset below which everything released so far is
+    /// authenticated, for decryptors that release a long seal before its tag arrives
+    /// (`None`: everything released is authenticated). The job never checkpoints past it.
+    fn verified_pt_end(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<C: FrameCipher> SourceDecrypt for Decryptor<C> {
@@ -70,6 +82,10 @@ pub trait Source: Send + Sync {
     fn ciphertext_len(&self) -> u64;
     /// A digest that changes if the object (its metadata or size) changes.
     fn identity(&self) -> [u8; 32];
+    /// A secret only a holder of the source's key knows: half of a checkpoint's MAC key, so
+    /// that being able to wrap a DEK under some kid of the keyring is not enough to mint a
+    /// checkpoint for this source.
+    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]>;
     /// The ciphertext offset to read from, and a decryptor that releases plaintext from
     /// exactly `pt_offset` to the end when fed the ciphertext from that offset.
     ///
@@ -112,7 +128,14 @@ impl<C: FrameCipher + 'static> Source for IsecSource<C> {
     fn identity(&self) -> [u8; 32] {
         self.identity
     }
+    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        self.key.mac_key(LABEL_CHECKPOINT_SOURCE)
+    }
     fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)> {
+        if pt_offset == 0 {
+            // The whole object, so that an empty one's single frame is read and verified.
+            return Ok((0, Box::new(Decryptor::<C>::with_shape(&self.key, self.shape.clone())?)));
+        }
         let plan = self.shape.map_range(pt_offset, self.shape.plaintext_len());
         let dec = Decryptor::<C>::for_range(&self.key, self.shape.clone(), &plan)?;
         Ok((plan.ct_start, Box::new(dec)))
@@ -170,7 +193,14 @@ impl<C: FrameCipher + 'static> Source for LegacySource<C> {
     fn identity(&self) -> [u8; 32] {
         self.identity
     }
+    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
+        Zeroizing::new(hmac_sha256(self.key.dek().expose(), &[LABEL_CHECKPOINT_SOURCE]))
+    }
     fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)> {
+        if pt_offset == 0 {
+            // The whole object, so that an empty one's single seal is read and verified.
+            return Ok((0, Box::new(crate::legacy::LegacyDecryptor::<C>::new(&self.key, &self.object)?)));
+        }
         let range = self.object.plan_range(pt_offset, self.object.plaintext_len())?;
         let dec = crate::legacy::LegacyDecryptor::<C>::for_range(&self.key, &self.object, &range)?;
         Ok((range.ct_start, Box::new(dec)))
@@ -232,15 +262,17 @@ impl RateLimiter {
 
 /// How much of a job is done and left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Progress {
     /// Plaintext bytes re-encrypted and written out.
     pub bytes_done: u64,
     /// Plaintext bytes left.
     pub bytes_left: u64,
-    /// Output frames written.
-    pub frames_done: u64,
-    /// Output frames left.
-    pub frames_left: u64,
+    /// Output parts completely written (a checkpoint resumes after the last of them that
+    /// holds only authenticated plaintext).
+    pub parts_done: u32,
+    /// Output parts in the new object.
+    pub parts_total: u32,
     /// Whether the final frame has been written.
     pub finished: bool,
     /// Whether the job is paused.
@@ -259,45 +291,84 @@ pub struct Step {
 }
 
 const CHECKPOINT_MAGIC: &[u8; 4] = b"ISCK";
-const CHECKPOINT_VERSION: u8 = 1;
+const CHECKPOINT_VERSION: u8 = 2;
+/// Part size of the new object when the caller's parameters do not name one: S3's 5 MiB
+/// minimum rounded up to 8 MiB, grown to fit 10000 parts.
+pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
 
-/// A re-encryption job: one source object to one new isec object under a new DEK.
+/// Where the new object's nonce prefixes come from: fresh randomness for every part
+/// encryption, or (hazmat, for vectors) one caller-chosen prefix for every part, which is
+/// safe only because the job is never resumed with it.
+#[derive(Clone, Copy)]
+enum Prefixes {
+    #[cfg(feature = "getrandom")]
+    Random,
+    #[cfg(feature = "hazmat")]
+    Fixed(Prefix),
+}
+
+impl Prefixes {
+    fn next(self) -> Result<Prefix> {
+        match self {
+            #[cfg(feature = "getrandom")]
+            Self::Random => crate::stream::random_prefix(),
+            #[cfg(feature = "hazmat")]
+            Self::Fixed(p) => Ok(p),
+        }
+    }
+}
+
+/// A re-encryption job: one source object to one new isec object under a new DEK, written
+/// in the parts layout.
 pub struct Reencryption<C: FrameCipher> {
     source: Box<dyn Source>,
     decryptor: Option<Box<dyn SourceDecrypt>>,
     encryptor: Option<Encryptor<C>>,
     target_env: Envelope,
     target_key: ObjectKey,
-    prefix: Prefix,
-    frame: u64,
-    /// Output frames and plaintext already written before this run (from a checkpoint).
-    base_frames: u64,
+    prefixes: Prefixes,
+    /// Plaintext bytes per part, and the number of parts.
+    part_size: u64,
+    parts: u32,
+    /// The part being encrypted (1-based) and the parts whose output is complete.
+    part: u32,
+    parts_written: u32,
+    /// Object plaintext offset of the next byte fed to the encryptor.
+    pt_offset: u64,
     src_offset: u64,
     out_offset: u64,
     scratch: Vec<u8>,
     limiter: RateLimiter,
+    min_burst: u64,
     paused: bool,
     finished: bool,
     failed: bool,
 }
 
+/// The new object's parameters: the caller's frame size and part size (or
+/// [`DEFAULT_PART_SIZE`]), fitted to 10000 parts, with the declared size.
+fn target_params(params: Params, plaintext_len: u64) -> Result<Params> {
+    let preferred = params.part_size().unwrap_or(DEFAULT_PART_SIZE);
+    let mut p = Params { layout: Layout::Single, declared_size: None, ..params }.with_parts_for(plaintext_len, preferred)?;
+    p.declared_size = Some(plaintext_len);
+    Ok(p)
+}
+
 impl<C: FrameCipher> Reencryption<C> {
-    /// Starts a job that writes `source` as a new single-layout object under the keyring's
-    /// active key, with frames of `params.frame_exp`. `rate` is bytes per second (0: none).
+    /// Starts a job that writes `source` as a new parts-layout object under the keyring's
+    /// active key, with frames of `params.frame_exp` and parts of `params`' part size (or
+    /// [`DEFAULT_PART_SIZE`]), grown to fit 10000 parts. `rate` is bytes per second (0: none).
     ///
     /// # Errors
-    /// As [`Keyring::create_envelope`].
+    /// As [`Keyring::create_envelope`] and [`Params::with_parts_for`].
     #[cfg(feature = "getrandom")]
     pub fn start(keyring: &Keyring, source: Box<dyn Source>, params: Params, rate: u64) -> Result<Self> {
-        let mut params = params;
-        params.layout = crate::envelope::Layout::Single;
-        params.declared_size = Some(source.plaintext_len());
-        let (env, key) = keyring.create_envelope(params)?;
-        Self::build(source, env, key, crate::stream::random_prefix()?, 0, rate)
+        let (env, key) = keyring.create_envelope(target_params(params, source.plaintext_len())?)?;
+        Self::build(source, env, key, Prefixes::Random, 0, rate)
     }
 
     /// [`Reencryption::start`] around a DEK from [`crate::Dek::generate`] (fresh salt and
-    /// prefix), for asynchronous external wrappers that wrap the DEK between two attempts.
+    /// prefixes), for asynchronous external wrappers that wrap the DEK between two attempts.
     ///
     /// # Errors
     /// As [`Reencryption::start`].
@@ -309,14 +380,13 @@ impl<C: FrameCipher> Reencryption<C> {
         rate: u64,
         dek: &crate::wrap::Dek,
     ) -> Result<Self> {
-        let mut params = params;
-        params.layout = crate::envelope::Layout::Single;
-        params.declared_size = Some(source.plaintext_len());
-        let (env, key) = keyring.create_envelope_for_dek(params, dek)?;
-        Self::build(source, env, key, crate::stream::random_prefix()?, 0, rate)
+        let (env, key) = keyring.create_envelope_for_dek(target_params(params, source.plaintext_len())?, dek)?;
+        Self::build(source, env, key, Prefixes::Random, 0, rate)
     }
 
-    /// [`Reencryption::start`] with a caller-chosen DEK, salt and prefix, for vectors.
+    /// [`Reencryption::start`] with a caller-chosen DEK, salt and nonce prefix (the same for
+    /// every part, each of which has its own key), for vectors. Never resume such a job with
+    /// the same prefix: [`Reencryption::resume`] always draws fresh ones.
     ///
     /// # Errors
     /// As [`Reencryption::start`].
@@ -330,65 +400,111 @@ impl<C: FrameCipher> Reencryption<C> {
         salt: [u8; 32],
         prefix: Prefix,
     ) -> Result<Self> {
-        let mut params = params;
-        params.layout = crate::envelope::Layout::Single;
-        params.declared_size = Some(source.plaintext_len());
-        let (env, key) = keyring.create_envelope_with(params, dek, salt)?;
-        Self::build(source, env, key, prefix, 0, rate)
+        let (env, key) = keyring.create_envelope_with(target_params(params, source.plaintext_len())?, dek, salt)?;
+        Self::build(source, env, key, Prefixes::Fixed(prefix), 0, rate)
     }
 
-    /// Resumes from a checkpoint. The job continues at the checkpoint's output frame
-    /// boundary; the caller discards output past [`Reencryption::target_offset`].
+    /// Resumes from a checkpoint: the job continues at the first part the checkpoint does
+    /// not cover, under fresh nonce prefixes; the caller discards output past
+    /// [`Reencryption::target_offset`] (in S3: the parts after the checkpoint's).
+    ///
+    /// A checkpoint is accepted only if its MAC verifies under a key derived from both the
+    /// new object's key and the source's key, and its envelope is under the keyring's
+    /// active key: being able to wrap a DEK under some kid of the keyring (a decrypt-only
+    /// KEK, an encrypt-only KMS grant) is not enough to make the job write under a DEK of
+    /// one's choosing.
     ///
     /// # Errors
     /// [`Error::MalformedCheckpoint`] for a damaged checkpoint or one of another source,
+    /// [`Error::KeyNotActive`] if its envelope is not under the active key,
     /// [`Error::AuthenticationFailed`] if its MAC fails, and the keyring's errors.
+    #[cfg(feature = "getrandom")]
     pub fn resume(keyring: &Keyring, source: Box<dyn Source>, checkpoint: &[u8], rate: u64) -> Result<Self> {
         let cp = Checkpoint::parse(checkpoint)?;
-        if cp.source_identity != source.identity() {
+        if cp.source_identity != source.identity() || cp.source_ciphertext_len != source.ciphertext_len() {
             return Err(Error::MalformedCheckpoint);
         }
         let env = Envelope::decode(&cp.envelope).map_err(|_| Error::MalformedCheckpoint)?;
+        if env.kid() != keyring.active_kid()? {
+            return Err(Error::KeyNotActive);
+        }
         let key = keyring.open(&env)?;
-        let mac = checkpoint_mac(&key, &checkpoint[..checkpoint.len() - 32]);
+        let mac = checkpoint_mac(&key, source.as_ref(), &checkpoint[..checkpoint.len() - 32]);
         if !bool::from(mac.ct_eq(&checkpoint[checkpoint.len() - 32..])) {
             return Err(Error::AuthenticationFailed);
         }
-        if cp.frames_done.checked_mul(env.header().frame_size()).is_none_or(|p| p > source.plaintext_len()) {
+        let header = env.header();
+        let (Layout::Parts { .. }, Some(size)) = (header.layout, header.declared_size) else {
+            return Err(Error::MalformedCheckpoint);
+        };
+        let part_size = header.part_size().ok_or(Error::MalformedCheckpoint)?;
+        if size != source.plaintext_len() || u64::from(cp.parts_done) > size.div_ceil(part_size).max(1) {
             return Err(Error::MalformedCheckpoint);
         }
-        Self::build(source, env, key, cp.prefix, cp.frames_done, rate)
+        Self::build(source, env, key, Prefixes::Random, cp.parts_done, rate)
     }
 
     fn build(
         source: Box<dyn Source>,
         env: Envelope,
         key: ObjectKey,
-        prefix: Prefix,
-        frames_done: u64,
+        prefixes: Prefixes,
+        parts_done: u32,
         rate: u64,
     ) -> Result<Self> {
-        let frame = env.header().frame_size();
-        let pt_offset = frames_done * frame;
-        let (src_offset, decryptor) = source.open_from(pt_offset)?;
-        let encryptor = Encryptor::<C>::resume_at(&key, prefix, frames_done)?;
-        Ok(Self {
+        let header = env.header();
+        let frame = header.frame_size();
+        let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
+        let total = source.plaintext_len();
+        let parts = u32::try_from(total.div_ceil(part_size).max(1)).map_err(|_| Error::LimitExceeded)?;
+        let part_ct = part_size + part_size.div_ceil(frame) * FRAME_OVERHEAD as u64;
+        let min_burst = frame + FRAME_OVERHEAD as u64;
+        let mut job = Self {
             source,
-            decryptor: Some(decryptor),
-            encryptor: Some(encryptor),
+            decryptor: None,
+            encryptor: None,
             target_env: env,
             target_key: key,
-            prefix,
-            frame,
-            base_frames: frames_done,
-            src_offset,
-            out_offset: frames_done * (frame + FRAME_OVERHEAD as u64),
+            prefixes,
+            part_size,
+            parts,
+            part: parts_done + 1,
+            parts_written: parts_done,
+            pt_offset: u64::from(parts_done) * part_size,
+            src_offset: 0,
+            out_offset: u64::from(parts_done) * part_ct,
             scratch: Vec::new(),
-            limiter: RateLimiter::new(rate, frame + FRAME_OVERHEAD as u64),
+            limiter: RateLimiter::new(rate, min_burst),
+            min_burst,
             paused: false,
             finished: false,
             failed: false,
-        })
+        };
+        if parts_done == parts {
+            // A checkpoint taken after `finish`: the new object is complete; nothing to redo.
+            job.out_offset = job.target_len();
+            job.finished = true;
+            return Ok(job);
+        }
+        let (src_offset, decryptor) = job.source.open_from(job.pt_offset)?;
+        job.src_offset = src_offset;
+        job.decryptor = Some(decryptor);
+        job.encryptor = Some(job.part_encryptor(job.part)?);
+        Ok(job)
+    }
+
+    fn part_encryptor(&self, part: u32) -> Result<Encryptor<C>> {
+        Encryptor::build_for(&self.target_key, Some(part), part == self.parts, self.prefixes.next()?)
+    }
+
+    /// Plaintext bytes of part `part`.
+    fn part_len(&self, part: u32) -> u64 {
+        let start = u64::from(part - 1) * self.part_size;
+        (self.source.plaintext_len() - start.min(self.source.plaintext_len())).min(self.part_size)
+    }
+
+    fn target_len(&self) -> u64 {
+        Shape::from_plaintext_len(self.target_env.header(), self.source.plaintext_len()).map_or(0, |s| s.ciphertext_len())
     }
 
     /// The new object's envelope (store it with the output).
@@ -409,6 +525,14 @@ impl<C: FrameCipher> Reencryption<C> {
         self.out_offset
     }
 
+    /// Ciphertext bytes of every part of the new object but the last: the output from
+    /// `(n - 1) * target_part_len()` to `n * target_part_len()` is part `n` of an S3 upload.
+    #[must_use]
+    pub fn target_part_len(&self) -> u64 {
+        let frame = self.target_env.header().frame_size();
+        self.part_size + self.part_size.div_ceil(frame) * FRAME_OVERHEAD as u64
+    }
+
     /// Stops taking input until [`Reencryption::unpause`].
     pub fn pause(&mut self) {
         self.paused = true;
@@ -421,25 +545,19 @@ impl<C: FrameCipher> Reencryption<C> {
 
     /// Changes the rate limit (bytes per second; 0: none).
     pub fn set_rate(&mut self, rate: u64) {
-        self.limiter = RateLimiter::new(rate, self.frame + FRAME_OVERHEAD as u64);
+        self.limiter = RateLimiter::new(rate, self.min_burst);
     }
 
-    fn frames_done(&self) -> u64 {
-        self.out_offset / (self.frame + FRAME_OVERHEAD as u64)
-    }
-
-    /// Progress in bytes and frames.
+    /// Progress in bytes and parts.
     #[must_use]
     pub fn progress(&self) -> Progress {
-        let total_pt = self.source.plaintext_len();
-        let total_frames = total_pt.div_ceil(self.frame).max(1);
-        let frames_done = if self.finished { total_frames } else { self.frames_done().min(total_frames) };
-        let bytes_done = if self.finished { total_pt } else { (frames_done * self.frame).min(total_pt) };
+        let total = self.source.plaintext_len();
+        let bytes_done = if self.finished { total } else { self.pt_offset.min(total) };
         Progress {
             bytes_done,
-            bytes_left: total_pt - bytes_done,
-            frames_done,
-            frames_left: total_frames - frames_done,
+            bytes_left: total - bytes_done,
+            parts_done: if self.finished { self.parts } else { self.checkpoint_parts() },
+            parts_total: self.parts,
             finished: self.finished,
             paused: self.paused,
         }
@@ -448,15 +566,26 @@ impl<C: FrameCipher> Reencryption<C> {
     /// Upper bound on what `update` writes for `input_len` bytes.
     #[must_use]
     pub fn update_len(&self, input_len: usize) -> usize {
-        let pt = self.decryptor.as_ref().map_or(0, |d| d.update_len(input_len));
-        self.encryptor.as_ref().map_or(0, |e| e.update_len(pt))
+        let (Some(dec), Some(enc)) = (self.decryptor.as_ref(), self.encryptor.as_ref()) else {
+            return 0;
+        };
+        let pt = dec.update_len(input_len).saturating_add(enc.update_len(0)).saturating_add(self.frame_len());
+        // Every frame adds 28 bytes; each part boundary crossed closes one more frame.
+        let frame = self.frame_len().max(1);
+        let part = usize::try_from(self.part_size).unwrap_or(usize::MAX).max(1);
+        let frames = (pt / frame).saturating_add(pt / part).saturating_add(3);
+        pt.saturating_add(frames.saturating_mul(FRAME_OVERHEAD))
+    }
+
+    fn frame_len(&self) -> usize {
+        usize::try_from(self.target_env.header().frame_size()).unwrap_or(usize::MAX)
     }
 
     /// Upper bound on what `finish` writes.
     #[must_use]
     pub fn finish_len(&self) -> usize {
         let pt = self.decryptor.as_ref().map_or(0, |d| d.finish_len());
-        self.encryptor.as_ref().map_or(0, |e| e.update_len(pt) + e.finish_len() + pt + FRAME_OVERHEAD)
+        self.update_len(0).saturating_add(pt).saturating_add(FRAME_OVERHEAD)
     }
 
     /// Feeds source ciphertext read from [`Reencryption::source_offset`]; takes as much as the
@@ -480,8 +609,7 @@ impl<C: FrameCipher> Reencryption<C> {
         if allowed == 0 {
             return Ok(Step { consumed: 0, written: 0, wait_ms: self.limiter.wait_ms(input.len() as u64).max(1) });
         }
-        let r = self.pump(&input[..allowed], out);
-        match r {
+        match self.pump(&input[..allowed], out) {
             Ok(written) => {
                 self.src_offset += allowed as u64;
                 self.out_offset += written as u64;
@@ -495,17 +623,42 @@ impl<C: FrameCipher> Reencryption<C> {
     }
 
     fn pump(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        let (Some(dec), Some(enc)) = (self.decryptor.as_mut(), self.encryptor.as_mut()) else {
-            return Err(Error::InvalidState);
-        };
+        let dec = self.decryptor.as_mut().ok_or(Error::InvalidState)?;
         let need = dec.update_len(input.len());
         if self.scratch.len() < need {
             self.scratch.resize(need, 0);
         }
-        let n = dec.update(input, &mut self.scratch[..need])?;
-        let r = enc.update(&self.scratch[..n], out);
-        self.scratch[..n].fill(0);
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let r = dec.update(input, &mut scratch[..need]).and_then(|n| self.encrypt(&scratch[..n], out));
+        scratch[..need].fill(0);
+        self.scratch = scratch;
         r
+    }
+
+    /// Encrypts verified plaintext into the current part, closing every part it completes
+    /// (all but the last, which `finish` closes) and opening the next under a fresh prefix.
+    fn encrypt(&mut self, mut pt: &[u8], out: &mut [u8]) -> Result<usize> {
+        let mut written = 0;
+        while !pt.is_empty() {
+            let part_len = self.part_len(self.part);
+            let enc = self.encryptor.as_mut().ok_or(Error::InvalidState)?;
+            let room = part_len - enc.consumed();
+            let take = usize::try_from(room).unwrap_or(usize::MAX).min(pt.len());
+            if take == 0 {
+                return Err(Error::TrailingData);
+            }
+            written += enc.update(&pt[..take], &mut out[written..])?;
+            pt = &pt[take..];
+            self.pt_offset += take as u64;
+            if take as u64 == room && self.part < self.parts {
+                let enc = self.encryptor.take().ok_or(Error::InvalidState)?;
+                written += enc.finish(&mut out[written..])?;
+                self.parts_written = self.part;
+                self.part += 1;
+                self.encryptor = Some(self.part_encryptor(self.part)?);
+            }
+        }
+        Ok(written)
     }
 
     /// Ends the job once all source ciphertext was fed: verifies the source's end and writes
@@ -520,20 +673,11 @@ impl<C: FrameCipher> Reencryption<C> {
         if out.len() < self.finish_len() {
             return Err(Error::BufferTooSmall);
         }
-        let (Some(dec), Some(mut enc)) = (self.decryptor.take(), self.encryptor.take()) else {
-            return Err(Error::InvalidState);
-        };
-        let need = dec.finish_len();
-        let mut tail = vec![0u8; need];
-        let result = dec.finish(&mut tail).and_then(|n| {
-            let w = enc.update(&tail[..n], out)?;
-            let f = enc.finish(&mut out[w..])?;
-            Ok(w + f)
-        });
-        tail.fill(0);
+        let result = self.finish_inner(out);
         match result {
             Ok(w) => {
                 self.out_offset += w as u64;
+                self.parts_written = self.parts;
                 self.finished = true;
                 Ok(w)
             }
@@ -544,22 +688,44 @@ impl<C: FrameCipher> Reencryption<C> {
         }
     }
 
-    /// A checkpoint for the last output frame boundary (SPEC.md §13.2). Output written past
-    /// [`Checkpoint::target_offset`] of it is re-created identically on resume.
+    fn finish_inner(&mut self, out: &mut [u8]) -> Result<usize> {
+        let dec = self.decryptor.take().ok_or(Error::InvalidState)?;
+        let mut tail = Zeroizing::new(vec![0u8; dec.finish_len()]);
+        let n = dec.finish(&mut tail[..])?;
+        let w = self.encrypt(&tail[..n], out)?;
+        if self.part != self.parts || self.pt_offset != self.source.plaintext_len() {
+            return Err(Error::Truncated);
+        }
+        let enc = self.encryptor.take().ok_or(Error::InvalidState)?;
+        Ok(w + enc.finish(&mut out[w..])?)
+    }
+
+    /// Parts a checkpoint may record: completely written, and holding only plaintext whose
+    /// source authentication has completed.
+    fn checkpoint_parts(&self) -> u32 {
+        let verified = self.decryptor.as_ref().and_then(|d| d.verified_pt_end());
+        match verified {
+            None => self.parts_written,
+            Some(v) => self.parts_written.min(u32::try_from(v / self.part_size).unwrap_or(u32::MAX)),
+        }
+    }
+
+    /// A checkpoint for the last part boundary whose output is final (SPEC.md §13.2). Output
+    /// written past [`Checkpoint::target_offset`] of it is encrypted again, under fresh
+    /// nonce prefixes, on resume.
     #[must_use]
     pub fn checkpoint(&self) -> Vec<u8> {
-        let frames = if self.finished { self.frames_done() } else { self.frames_done().max(self.base_frames) };
+        let parts = if self.finished { self.parts } else { self.checkpoint_parts() };
         let env = self.target_env.to_bytes();
-        let mut b = Vec::with_capacity(4 + 1 + 32 + 8 + 2 + env.len() + 7 + 8 + 32);
+        let mut b = Vec::with_capacity(4 + 1 + 32 + 8 + 2 + env.len() + 4 + 32);
         b.extend_from_slice(CHECKPOINT_MAGIC);
         b.push(CHECKPOINT_VERSION);
         b.extend_from_slice(&self.source.identity());
         b.extend_from_slice(&self.source.ciphertext_len().to_be_bytes());
         b.extend_from_slice(&u16::try_from(env.len()).unwrap_or(u16::MAX).to_be_bytes());
         b.extend_from_slice(&env);
-        b.extend_from_slice(&self.prefix);
-        b.extend_from_slice(&frames.to_be_bytes());
-        let mac = checkpoint_mac(&self.target_key, &b);
+        b.extend_from_slice(&parts.to_be_bytes());
+        let mac = checkpoint_mac(&self.target_key, self.source.as_ref(), &b);
         b.extend_from_slice(&mac);
         b
     }
@@ -567,6 +733,7 @@ impl<C: FrameCipher> Reencryption<C> {
 
 /// The fields of a checkpoint, readable without a key (for progress reports).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Checkpoint {
     /// Digest of the source object's metadata and size.
     pub source_identity: [u8; 32],
@@ -574,10 +741,8 @@ pub struct Checkpoint {
     pub source_ciphertext_len: u64,
     /// The new object's binary envelope.
     pub envelope: Vec<u8>,
-    /// The new object's nonce prefix.
-    pub prefix: Prefix,
-    /// Output frames written.
-    pub frames_done: u64,
+    /// Parts of the new object whose output is final.
+    pub parts_done: u32,
 }
 
 impl Checkpoint {
@@ -596,31 +761,74 @@ impl Checkpoint {
         let env_len = usize::from(u16::from_be_bytes(b.get(45..47).and_then(|s| s.try_into().ok()).ok_or(bad)?));
         let env = b.get(47..47 + env_len).ok_or(bad)?.to_vec();
         let at = 47 + env_len;
-        let mut prefix = [0u8; 7];
-        prefix.copy_from_slice(b.get(at..at + 7).ok_or(bad)?);
-        let frames = u64::from_be_bytes(b.get(at + 7..at + 15).and_then(|s| s.try_into().ok()).ok_or(bad)?);
-        if b.len() != at + 15 + 32 {
+        let parts = u32::from_be_bytes(b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(bad)?);
+        if b.len() != at + 4 + 32 {
             return Err(bad);
         }
-        Ok(Self { source_identity: id, source_ciphertext_len: ct_len, envelope: env, prefix, frames_done: frames })
+        Ok(Self { source_identity: id, source_ciphertext_len: ct_len, envelope: env, parts_done: parts })
     }
 
     /// Where the output resumes: bytes of the new object that are final.
     ///
     /// # Errors
-    /// [`Error::MalformedCheckpoint`] if the envelope inside does not decode.
+    /// [`Error::MalformedCheckpoint`] if the envelope inside does not decode or is not a
+    /// parts-layout envelope with a declared size.
     pub fn target_offset(&self) -> Result<u64> {
         let env = Envelope::decode(&self.envelope).map_err(|_| Error::MalformedCheckpoint)?;
-        Ok(self.frames_done * (env.header().frame_size() + FRAME_OVERHEAD as u64))
+        let header = env.header();
+        let (Some(part), Some(size)) = (header.part_size(), header.declared_size) else {
+            return Err(Error::MalformedCheckpoint);
+        };
+        let frame = header.frame_size();
+        let part_ct = part + part.div_ceil(frame) * FRAME_OVERHEAD as u64;
+        let done = u64::from(self.parts_done);
+        if done > size.div_ceil(part).max(1) {
+            return Err(Error::MalformedCheckpoint);
+        }
+        if done * part >= size {
+            // Every part is final: the whole object.
+            return Shape::from_plaintext_len(header, size).map(|s| s.ciphertext_len()).map_err(|_| Error::MalformedCheckpoint);
+        }
+        Ok(done * part_ct)
     }
 }
 
-fn checkpoint_mac(key: &ObjectKey, body: &[u8]) -> [u8; 32] {
-    let k = key.mac_key(LABEL_CHECKPOINT_MAC);
-    let mut out = [0u8; 32];
-    if let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(&k[..]) {
-        m.update(body);
-        out.copy_from_slice(&m.finalize().into_bytes());
+/// HMAC-SHA256 under `checkpoint key of the new object || checkpoint key of the source`
+/// (SPEC.md §13.2): minting one needs both the new DEK and the source's key.
+fn checkpoint_mac(key: &ObjectKey, source: &dyn Source, body: &[u8]) -> [u8; 32] {
+    let mut k = Zeroizing::new([0u8; 2 * KEY_LEN]);
+    k[..KEY_LEN].copy_from_slice(&key.mac_key(LABEL_CHECKPOINT_MAC)[..]);
+    k[KEY_LEN..].copy_from_slice(&source.checkpoint_key()[..]);
+    hmac_sha256(&k[..], &[body])
+}
+
+#[cfg(all(test, feature = "hazmat", feature = "getrandom"))]
+mod tests {
+    use super::*;
+    use crate::cipher::RustCrypto;
+    use crate::keyring::KeyState;
+    use crate::wrap::{Dek, Kek};
+
+    /// A checkpoint MAC'd under the new object's key alone (what anyone who can wrap a DEK
+    /// under the active kid could compute) is refused: the source's key is half of it.
+    #[test]
+    fn a_checkpoint_without_the_source_key_half_is_refused() {
+        let mut ring = Keyring::new();
+        ring.add_kek("A", Kek::from_bytes([0xA; 32]), KeyState::Active).unwrap();
+        let params = Params::default().with_frame_size(4096).unwrap();
+        let (env, key) = ring.create_envelope(params).unwrap();
+        let ct = crate::oneshot::encrypt::<RustCrypto>(&key, &[5u8; 9000]).unwrap();
+        let source = || -> Box<dyn Source> {
+            let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
+            Box::new(IsecSource::<RustCrypto>::new(&ring, &env, shape).unwrap())
+        };
+        let job = Reencryption::<RustCrypto>::start_with(&ring, source(), params, 0, &Dek::from_bytes([6; 32]), [7; 32], [8; 7])
+            .unwrap();
+        let good = job.checkpoint();
+        assert!(Reencryption::<RustCrypto>::resume(&ring, source(), &good, 0).is_ok());
+        let body = &good[..good.len() - 32];
+        let mut forged = body.to_vec();
+        forged.extend_from_slice(&hmac_sha256(&job.target_key.mac_key(LABEL_CHECKPOINT_MAC)[..], &[body]));
+        assert_eq!(Reencryption::<RustCrypto>::resume(&ring, source(), &forged, 0).err(), Some(Error::AuthenticationFailed));
     }
-    out
 }

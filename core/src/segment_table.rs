@@ -6,48 +6,58 @@
 //! valid table nothing of the object is released, so dropping, reordering or resizing parts
 //! is caught.
 //!
-//! Encoding: `version (1) = 1 || count u32 BE || count x (part u32 BE || pt_len u64 BE) ||
-//! HMAC-SHA256 (32)`.
+//! Each entry also records the nonce prefix of the encryption of that part the upload was
+//! completed with. Segment keys depend only on the part number, so without it an older,
+//! complete and authentic encryption of part `n` (a retry with other bytes of the same
+//! length) would be accepted in place of the one the writer completed.
+//!
+//! Encoding: `version (1) = 1 || count u32 BE || count x (part u32 BE || pt_len u64 BE ||
+//! prefix (7)) || HMAC-SHA256 (32)`.
 
 use alloc::vec::Vec;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
 use crate::kdf::{LABEL_TABLE_MAC, ObjectKey};
 use crate::layout::segment_ct_len;
-use crate::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
+use crate::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE, PREFIX_LEN};
+use crate::nonce::Prefix;
 
 const TABLE_VERSION: u8 = 1;
-const ENTRY_LEN: usize = 12;
+const ENTRY_LEN: usize = 12 + PREFIX_LEN;
 const MAC_LEN: usize = 32;
 
-/// Part numbers and plaintext lengths of a table-layout object, with plaintext offsets.
+/// One part of a table-layout object: its number, plaintext length, and the nonce prefix
+/// of the encryption the writer completed the upload with ([`crate::Encryptor::prefix`]).
+pub type TableEntry = (u32, u64, Prefix);
+
+/// Part numbers, plaintext lengths and nonce prefixes of a table-layout object, with
+/// plaintext offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentTable {
-    entries: Vec<(u32, u64)>,
+    entries: Vec<TableEntry>,
     starts: Vec<u64>,
     ct_starts: Vec<u64>,
     total: u64,
 }
 
 impl SegmentTable {
-    /// Builds a table from `(part number, plaintext length)` pairs in object order.
+    /// Builds a table from `(part number, plaintext length, nonce prefix)` entries in object
+    /// order.
     ///
     /// # Errors
     /// [`Error::MalformedSegmentTable`] if empty, longer than 10000 entries, part numbers not
     /// strictly increasing within 1..=10000, an empty segment other than a sole one, or the
     /// total over the size limit.
-    pub fn new(entries: Vec<(u32, u64)>) -> Result<Self> {
+    pub fn new(entries: Vec<TableEntry>) -> Result<Self> {
         if entries.is_empty() || entries.len() > MAX_PARTS as usize {
             return Err(Error::MalformedSegmentTable);
         }
         let mut starts = Vec::with_capacity(entries.len());
         let mut total = 0u64;
         let mut prev = 0u32;
-        for &(number, len) in &entries {
+        for &(number, len, _) in &entries {
             if number <= prev || number > MAX_PARTS || (len == 0 && entries.len() > 1) {
                 return Err(Error::MalformedSegmentTable);
             }
@@ -63,16 +73,16 @@ impl SegmentTable {
     pub(crate) fn index_ciphertext(&mut self, frame: u64) -> Result<u64> {
         self.ct_starts.clear();
         let mut ct = 0u64;
-        for &(_, len) in &self.entries {
+        for &(_, len, _) in &self.entries {
             self.ct_starts.push(ct);
             ct += segment_ct_len(len, frame)?;
         }
         Ok(ct)
     }
 
-    /// `(part number, plaintext length)` pairs.
+    /// `(part number, plaintext length, nonce prefix)` entries.
     #[must_use]
-    pub fn entries(&self) -> &[(u32, u64)] {
+    pub fn entries(&self) -> &[TableEntry] {
         &self.entries
     }
 
@@ -82,9 +92,14 @@ impl SegmentTable {
         self.total
     }
 
+    /// The nonce prefix every frame of segment `ordinal` must carry.
+    pub(crate) fn prefix(&self, ordinal: usize) -> Option<Prefix> {
+        self.entries.get(ordinal).map(|e| e.2)
+    }
+
     /// `(number, pt_start, pt_len, ct_start)` of segment `ordinal`.
     pub(crate) fn segment(&self, ordinal: usize) -> Option<(u32, u64, u64, u64)> {
-        let &(number, len) = self.entries.get(ordinal)?;
+        let &(number, len, _) = self.entries.get(ordinal)?;
         Some((number, self.starts[ordinal], len, *self.ct_starts.get(ordinal)?))
     }
 
@@ -115,9 +130,10 @@ impl SegmentTable {
         out.push(TABLE_VERSION);
         // At most 10000 entries, checked in `new`.
         out.extend_from_slice(&u32::try_from(self.entries.len()).unwrap_or(u32::MAX).to_be_bytes());
-        for &(n, l) in &self.entries {
+        for &(n, l, p) in &self.entries {
             out.extend_from_slice(&n.to_be_bytes());
             out.extend_from_slice(&l.to_be_bytes());
+            out.extend_from_slice(&p);
         }
         let mac = mac(key, &out);
         out.extend_from_slice(&mac);
@@ -146,7 +162,9 @@ impl SegmentTable {
             .map(|c| {
                 let n = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
                 let l = u64::from_be_bytes([c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]]);
-                (n, l)
+                let mut p = [0u8; PREFIX_LEN];
+                p.copy_from_slice(&c[12..]);
+                (n, l, p)
             })
             .collect();
         Self::new(entries)
@@ -154,12 +172,5 @@ impl SegmentTable {
 }
 
 fn mac(key: &ObjectKey, body: &[u8]) -> [u8; MAC_LEN] {
-    let k = key.mac_key(LABEL_TABLE_MAC);
-    let mut out = [0u8; MAC_LEN];
-    // HMAC accepts keys of any length, so construction cannot fail.
-    if let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(&k[..]) {
-        m.update(body);
-        out.copy_from_slice(&m.finalize().into_bytes());
-    }
-    out
+    crate::kdf::hmac_sha256(&key.mac_key(LABEL_TABLE_MAC)[..], &[body])
 }

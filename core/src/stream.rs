@@ -11,6 +11,8 @@
 
 use alloc::vec::Vec;
 
+use zeroize::Zeroize;
+
 use crate::cipher::FrameCipher;
 use crate::envelope::Layout;
 use crate::error::{Error, Result};
@@ -38,6 +40,10 @@ struct SegmentRules {
     exact_len: Option<u64>,
     /// Upper bound on plaintext length.
     max_len: u64,
+    /// Whether the segment must hold at least one byte: a parts-layout part after the first
+    /// (SPEC.md §6.2 allows an empty part only as the sole one, and readers refuse others,
+    /// so writing one would silently lose the object).
+    non_empty: bool,
     /// Whether the final frame also carries the object-end flag.
     object_end: bool,
 }
@@ -87,19 +93,6 @@ impl<C: FrameCipher> Encryptor<C> {
         Self::build(key, part, is_last, prefix)
     }
 
-    /// A single-layout encryptor that continues after `frames_done` full frames written with
-    /// `prefix`: the same bytes a fresh encryptor would write from there. For resuming
-    /// re-encryption from a checkpoint.
-    pub(crate) fn resume_at(key: &ObjectKey, prefix: Prefix, frames_done: u64) -> Result<Self> {
-        let mut e = Self::build(key, None, true, prefix)?;
-        e.index = frames_done;
-        e.consumed = frames_done.checked_mul(key.header().frame_size()).ok_or(Error::LimitExceeded)?;
-        if e.index >= MAX_FRAMES_PER_SEGMENT || e.rules.exact_len.is_some_and(|x| e.consumed > x) {
-            return Err(Error::InvalidParameter);
-        }
-        Ok(e)
-    }
-
     pub(crate) fn build_for(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
         Self::build(key, part, is_last, prefix)
     }
@@ -110,7 +103,12 @@ impl<C: FrameCipher> Encryptor<C> {
         let frame = usize::try_from(frame_u64).map_err(|_| Error::InvalidFrameSize)?;
         let (segment, rules) = match (header.layout, part) {
             (Layout::Single, None) => {
-                (0, SegmentRules { exact_len: header.declared_size, max_len: MAX_PLAINTEXT_SIZE, object_end: true })
+                (0, SegmentRules {
+                    exact_len: header.declared_size,
+                    max_len: MAX_PLAINTEXT_SIZE,
+                    non_empty: false,
+                    object_end: true,
+                })
             }
             (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
                 let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
@@ -126,14 +124,14 @@ impl<C: FrameCipher> Encryptor<C> {
                     None if !is_last => Some(part_size),
                     None => None,
                 };
-                (n, SegmentRules { exact_len, max_len: part_size, object_end: is_last })
+                (n, SegmentRules { exact_len, max_len: part_size, non_empty: n > 1, object_end: is_last })
             }
             (Layout::Table, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
-                (n, SegmentRules { exact_len: None, max_len: MAX_PLAINTEXT_SIZE, object_end: false })
+                (n, SegmentRules { exact_len: None, max_len: MAX_PLAINTEXT_SIZE, non_empty: false, object_end: false })
             }
             _ => return Err(Error::InvalidParameter),
         };
-        let sealer = key.sealer::<C>(segment, prefix)?;
+        let sealer = key.segment_sealer::<C>(segment, prefix)?;
         Ok(Self { sealer, frame, pending: Vec::with_capacity(frame), index: 0, consumed: 0, rules, failed: false })
     }
 
@@ -154,6 +152,17 @@ impl<C: FrameCipher> Encryptor<C> {
     #[must_use]
     pub fn consumed(&self) -> u64 {
         self.consumed
+    }
+
+    /// The nonce prefix of this segment encryption. A table-layout writer records it in the
+    /// segment table for the encryption of each part it completes the upload with.
+    #[must_use]
+    pub fn prefix(&self) -> Prefix {
+        *self.sealer.prefix()
+    }
+
+    fn too_short(&self, total: u64) -> bool {
+        self.rules.non_empty && total == 0
     }
 
     /// Encrypts `input`, writing every frame that is now complete to `out`. A full frame is
@@ -283,7 +292,7 @@ impl<C: FrameCipher> Encryptor<C> {
             return Err(Error::BufferTooSmall);
         }
         let total = self.consumed + n as u64;
-        if total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| e != total) {
+        if total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| e != total) || self.too_short(total) {
             return Err(Error::InvalidParameter);
         }
         self.sealer.seal_in_place(self.position(true), frame)
@@ -299,13 +308,20 @@ impl<C: FrameCipher> Encryptor<C> {
         if self.failed {
             return Err(Error::InvalidState);
         }
-        if self.rules.exact_len.is_some_and(|e| e != self.consumed) {
+        if self.rules.exact_len.is_some_and(|e| e != self.consumed) || self.too_short(self.consumed) {
             return Err(Error::InvalidParameter);
         }
         let n = self.finish_len();
         let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
         self.sealer.seal_to(self.position(true), &self.pending, dst)?;
         Ok(n)
+    }
+}
+
+impl<C: FrameCipher> Drop for Encryptor<C> {
+    /// The pending frame is plaintext not yet sealed.
+    fn drop(&mut self) {
+        self.pending.zeroize();
     }
 }
 
@@ -331,6 +347,14 @@ pub struct Decryptor<C: FrameCipher> {
     done: bool,
     failed: bool,
     released: u64,
+}
+
+impl<C: FrameCipher> Drop for Decryptor<C> {
+    /// The scratch frame holds verified plaintext the caller may not have asked for (the
+    /// edges of a range).
+    fn drop(&mut self) {
+        self.scratch.zeroize();
+    }
 }
 
 impl<C: FrameCipher> Decryptor<C> {
@@ -780,6 +804,13 @@ impl<C: FrameCipher> Decryptor<C> {
                 if pos != spec.position {
                     return Err(Error::BadFrameFlags);
                 }
+            }
+        }
+        // A table records the prefix of the encryption of each part the writer completed:
+        // an older, authentic encryption of the same part is refused from its first frame.
+        if let Plan::Known { shape, next: Some(spec), .. } = &self.plan {
+            if shape.recorded_prefix(&spec.segment).is_some_and(|p| p != nonce.prefix()) {
+                return Err(Error::FrameOutOfOrder);
             }
         }
         // Frames of one segment encryption share a prefix: no splicing of two uploads of

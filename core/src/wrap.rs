@@ -153,8 +153,12 @@ impl Kek {
     /// # Errors
     /// [`Error::InvalidParameter`] for any other length.
     pub fn from_slice(bytes: &[u8]) -> Result<Self> {
-        let b: [u8; KEY_LEN] = bytes.try_into().map_err(|_| Error::InvalidParameter)?;
-        Ok(Self(b))
+        if bytes.len() != KEY_LEN {
+            return Err(Error::InvalidParameter);
+        }
+        let mut k = Self([0u8; KEY_LEN]);
+        k.0.copy_from_slice(bytes);
+        Ok(k)
     }
 
     /// A fresh random KEK.
@@ -173,7 +177,11 @@ impl Kek {
     #[must_use]
     pub fn legacy_from_secret_string(secret: &str) -> Self {
         use sha2::{Digest, Sha256};
-        Self(Sha256::digest(secret.as_bytes()).into())
+        let mut digest = Sha256::digest(secret.as_bytes());
+        let mut k = Self([0u8; KEY_LEN]);
+        k.0.copy_from_slice(&digest);
+        digest.as_mut_slice().zeroize();
+        k
     }
 
     /// Raw bytes, for writing key files.
@@ -189,13 +197,21 @@ impl core::fmt::Debug for Kek {
     }
 }
 
+impl Kek {
+    /// The AES key schedule, built from a borrow of the key (no copy of it is left on the
+    /// stack); its round keys are wiped on drop (the `aes` crate's `zeroize` feature).
+    fn cipher(&self) -> Result<KekAes256> {
+        KekAes256::try_from(&self.0[..]).map_err(|_| Error::InvalidParameter)
+    }
+}
+
 impl KeyWrap for Kek {
     fn alg(&self) -> WrapAlg {
         WrapAlg::AesKwp
     }
 
     fn wrap(&self, dek: &Dek) -> Result<WrappedKey> {
-        let kek = KekAes256::from(self.0);
+        let kek = self.cipher()?;
         let mut out = [0u8; KEY_LEN + 8];
         kek.wrap_with_padding(dek.bytes(), &mut out).map_err(|_| Error::InvalidParameter)?;
         WrappedKey::from_slice(&out)
@@ -205,10 +221,15 @@ impl KeyWrap for Kek {
         if wrapped.len() != KEY_LEN + 8 {
             return Err(Error::UnwrapFailed);
         }
-        let kek = KekAes256::from(self.0);
+        let kek = self.cipher()?;
         let mut out = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let dek = kek.unwrap_with_padding(wrapped, &mut out[..]).map_err(|_| Error::UnwrapFailed)?;
-        let bytes: [u8; KEY_LEN] = dek.try_into().map_err(|_| Error::UnwrapFailed)?;
-        Ok(Dek(bytes))
+        // Written in place rather than through an array temporary that would outlive it.
+        let mut key = Dek([0u8; KEY_LEN]);
+        if dek.len() != KEY_LEN {
+            return Err(Error::UnwrapFailed);
+        }
+        key.0.copy_from_slice(dek);
+        Ok(key)
     }
 }

@@ -247,28 +247,29 @@ fn table_key() -> ObjectKey {
     Envelope::create_with(&kek(), "t", p, &Dek::from_bytes([2; 32]), [3; 32]).unwrap().1
 }
 
-fn table_entries() -> impl Strategy<Value = Vec<(u32, u64)>> {
+fn table_entries() -> impl Strategy<Value = Vec<(u32, u64, [u8; 7])>> {
     pvec(
         (
             prop_oneof![3 => 0u32..40, 1 => any::<u32>(), 1 => Just(MAX_PARTS), 1 => Just(MAX_PARTS + 1)],
             prop_oneof![3 => 0u64..100_000, 1 => u64_edge()],
+            any::<[u8; 7]>(),
         ),
         0..12,
     )
 }
 
 /// Strictly increasing part numbers and lengths that fit the limits: a valid table.
-fn valid_table_entries() -> impl Strategy<Value = Vec<(u32, u64)>> {
+fn valid_table_entries() -> impl Strategy<Value = Vec<(u32, u64, [u8; 7])>> {
     (pvec((1u32..900, prop_oneof![3 => 1u64..100_000, 1 => 1u64..(MAX_PLAINTEXT_SIZE / 16)]), 1..11), any::<bool>())
         .prop_map(|(v, empty)| {
             if empty {
-                return vec![(v[0].0, 0)];
+                return vec![(v[0].0, 0, [v[0].0 as u8; 7])];
             }
             let mut n = 0u32;
             v.into_iter()
                 .map(|(gap, len)| {
                     n += gap;
-                    (n, len)
+                    (n, len, [n as u8; 7])
                 })
                 .collect()
         })
@@ -288,9 +289,10 @@ proptest! {
         let key = table_key();
         let mut b = vec![version];
         b.extend_from_slice(&count.to_be_bytes());
-        for (n, l) in &entries {
+        for (n, l, p) in &entries {
             b.extend_from_slice(&n.to_be_bytes());
             b.extend_from_slice(&l.to_be_bytes());
+            b.extend_from_slice(p);
         }
         b.extend_from_slice(&mac);
         let r = SegmentTable::decode(&b, &key);
@@ -320,20 +322,20 @@ proptest! {
         let t = SegmentTable::new(entries.clone()).unwrap();
         let header = Header { frame_exp: exp, layout: Layout::Table, declared_size: declared, salt: [0; 32] };
         let f = 1u64 << exp;
-        let expect_ct: u64 = entries.iter().map(|(_, l)| l + l.div_ceil(f).max(1) * OVER).sum();
+        let expect_ct: u64 = entries.iter().map(|(_, l, _)| l + l.div_ceil(f).max(1) * OVER).sum();
         let ct_len = expect_ct.wrapping_add(ct_delta as u64);
         match Shape::from_table(&header, t, ct_len) {
             Ok(shape) => {
                 prop_assert_eq!(ct_len, expect_ct);
                 prop_assert_eq!(shape.ciphertext_len(), expect_ct);
-                let total: u64 = entries.iter().map(|(_, l)| l).sum();
+                let total: u64 = entries.iter().map(|(_, l, _)| l).sum();
                 prop_assert_eq!(shape.plaintext_len(), total);
                 prop_assert_eq!(shape.segment_count() as usize, entries.len());
                 for (a, b) in ranges {
                     check_plan(&shape, a, b)?;
                 }
             }
-            Err(e) => prop_assert!(ct_len != expect_ct || declared.is_some_and(|d| d != entries.iter().map(|(_, l)| l).sum::<u64>()), "{:?}", e),
+            Err(e) => prop_assert!(ct_len != expect_ct || declared.is_some_and(|d| d != entries.iter().map(|(_, l, _)| l).sum::<u64>()), "{:?}", e),
         }
     }
 }
@@ -529,8 +531,9 @@ fn object<C: FrameCipher>(lay: Lay, len: usize, declared: bool, table_part: usiz
             let mut entries = Vec::new();
             for (j, c) in chunks.iter().enumerate() {
                 let n = 1 + 2 * j as u32;
-                ct.extend(oneshot::encrypt_part::<C>(&key, n, j + 1 == chunks.len(), c).unwrap());
-                entries.push((n, c.len() as u64));
+                let part = oneshot::encrypt_part::<C>(&key, n, j + 1 == chunks.len(), c).unwrap();
+                entries.push((n, c.len() as u64, part[..7].try_into().unwrap()));
+                ct.extend(part);
             }
             (ct, Some(SegmentTable::new(entries).unwrap().encode(&key)))
         }

@@ -973,3 +973,116 @@ fn legacy_objects_migrate_to_isec() {
     strict.set_min_version(1);
     assert_eq!(LegacySource::<AwsLc>::new(&strict, obj.clone(), None).err(), Some(Error::VersionRefused));
 }
+
+/// Runs `job` over `ct` from its source offset in pieces of `piece` bytes, appending output at
+/// the job's target offset, until the source offset reaches `stop_at` (or the end, then
+/// finishes).
+fn drive(
+    job: &mut isec_core::reencrypt::Reencryption<AwsLc>,
+    ct: &[u8],
+    piece: usize,
+    out: &mut Vec<u8>,
+    stop_at: Option<u64>,
+) {
+    let mut now = 0;
+    while (job.source_offset() as usize) < ct.len() {
+        if stop_at.is_some_and(|s| job.source_offset() >= s) {
+            return;
+        }
+        let at = job.source_offset() as usize;
+        let end = (at + piece).min(ct.len());
+        let mut buf = vec![0u8; job.update_len(end - at)];
+        let step = job.update(&ct[at..end], &mut buf, now).unwrap();
+        assert_eq!(out.len() as u64 + step.written as u64, job.target_offset());
+        out.extend_from_slice(&buf[..step.written]);
+        now += 1;
+    }
+    let mut buf = vec![0u8; job.finish_len()];
+    let n = job.finish(&mut buf).unwrap();
+    out.extend_from_slice(&buf[..n]);
+}
+
+/// Every frame of a parts-layout object: (part number, nonce, frame bytes).
+fn frames_of(key: &isec_core::ObjectKey, ct: &[u8]) -> Vec<(u32, [u8; 12], Vec<u8>)> {
+    let shape = isec_core::Shape::from_ciphertext_len(key.header(), ct.len() as u64).unwrap();
+    let mut v = Vec::new();
+    let mut f = shape.first_frame();
+    while let Some(fr) = f {
+        let a = fr.ct_start as usize;
+        let b = a + fr.ct_len() as usize;
+        v.push((fr.segment.number, ct[a..a + 12].try_into().unwrap(), ct[a..b].to_vec()));
+        f = shape.next_frame(&fr);
+    }
+    v
+}
+
+/// Security review, finding 2: resuming re-encryption must never encrypt other plaintext
+/// under a (key, nonce) it already used. The previous proxy's staged objects carry random
+/// nonces and no authenticated seal order, so their seals can be swapped between a crash and
+/// the resume. Output past the checkpoint that was already uploaded, and the resumed output,
+/// must then share no (part, nonce) with different bytes.
+#[test]
+fn resumed_migration_never_reuses_a_nonce_for_other_plaintext() {
+    use isec_core::reencrypt::{Checkpoint, LegacySource, Reencryption, Source};
+    use isec_core::{KeyState, Keyring, Params};
+
+    let Some(dir) = vectors("resume of a staged migration with swapped seals") else {
+        return;
+    };
+    let v = json(&dir, "multipart_v3_staged.json");
+    let ct = read_body(&dir, &v["object_ciphertext"]);
+    let meta = metadata_of(&v["object_metadata"]);
+    let sidecar = sidecar_of(&v["sidecar"]);
+    let obj = LegacyObject::new(&meta, Some(&sidecar), ct.len() as u64).unwrap();
+    let seals: Vec<_> = obj.seals().collect();
+    assert!(seals.len() >= 3, "{} seals", seals.len());
+    let mut ring = Keyring::new();
+    ring.add_legacy_secret_string("legacy", s(&v["kek"], "kek_secret")).unwrap();
+    ring.add_kek("isec", Kek::from_bytes([42; 32]), KeyState::Active).unwrap();
+
+    // Two seals of one length after the first: swapped, the object still "decrypts".
+    let (i, j) = (1..seals.len())
+        .flat_map(|i| (i + 1..seals.len()).map(move |j| (i, j)))
+        .find(|&(i, j)| seals[i].ct_len == seals[j].ct_len)
+        .expect("two seals of equal length after the first");
+    let mut swapped = ct.clone();
+    let (a, b, n) = (seals[i].ct_offset as usize, seals[j].ct_offset as usize, seals[i].ct_len as usize);
+    let si = ct[a..a + n].to_vec();
+    swapped[a..a + n].copy_from_slice(&ct[b..b + n]);
+    swapped[b..b + n].copy_from_slice(&si);
+
+    let source = |o: &LegacyObject| -> Box<dyn Source> {
+        Box::new(LegacySource::<AwsLc>::new(&ring, o.clone(), Some("legacy")).unwrap())
+    };
+    let params = Params::default().with_frame_size(1 << 16).unwrap().with_part_size(1 << 20).unwrap();
+    let mut job = Reencryption::<AwsLc>::start(&ring, source(&obj), params, 0).unwrap();
+    let mut first = Vec::new();
+    // Stop inside seal i: the checkpoint covers whole parts before it.
+    drive(&mut job, &ct, 777_777, &mut first, Some(seals[i].ct_offset + 1));
+    let cp = job.checkpoint();
+    let parsed = Checkpoint::parse(&cp).unwrap();
+    assert!(parsed.parts_done >= 1, "some parts final before the crash");
+    // The crashed run went on writing (and uploading) output past its checkpoint.
+    drive(&mut job, &ct, 777_777, &mut first, None);
+    let env = job.target_envelope().clone();
+    drop(job);
+
+    let keep = parsed.target_offset().unwrap() as usize;
+    let mut second = first[..keep].to_vec();
+    let mut resumed = Reencryption::<AwsLc>::resume(&ring, source(&obj), &cp, 0).unwrap();
+    assert_eq!(resumed.target_offset() as usize, keep);
+    drive(&mut resumed, &swapped, 1_000_003, &mut second, None);
+
+    let key = ring.open(&env).unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for (part, nonce, bytes) in frames_of(&key, &first).into_iter().chain(frames_of(&key, &second)) {
+        if let Some(prev) = seen.insert((part, nonce), bytes.clone()) {
+            assert_eq!(prev, bytes, "part {part}: one (key, nonce) for two different frames");
+        }
+    }
+    // The resumed object is the swapped source's plaintext, authentic under the new key.
+    let pt = isec_core::oneshot::decrypt::<AwsLc>(&key, &second).unwrap();
+    let want = legacy::decrypt::<AwsLc>(&legacy::LegacyKey::open_object(&kek_of(&v), &obj).unwrap(), &obj, &swapped)
+        .unwrap();
+    assert_eq!(pt, want);
+}

@@ -762,7 +762,7 @@ fn parts_shape() {
 #[test]
 fn table_shape() {
     let h = header(12, Layout::Table, None);
-    let table = SegmentTable::new(vec![(1, 5000), (3, 9000)]).unwrap();
+    let table = SegmentTable::new(vec![(1, 5000, [1; 7]), (3, 9000, [3; 7])]).unwrap();
     let ct = (5000 + 56) + (9000 + 84);
     assert_eq!(Shape::from_table(&header(12, Layout::Single, None), table.clone(), ct), Err(Error::InvalidParameter));
     assert_eq!(Shape::from_table(&h, table.clone(), ct - 1), Err(Error::Truncated));
@@ -810,7 +810,7 @@ fn declared_size_must_match() {
         assert_eq!(Shape::from_plaintext_len(&h, 5001), Err(Error::TrailingData));
     }
     let h = header(12, Layout::Table, Some(14_000));
-    let table = || SegmentTable::new(vec![(1, 5000), (3, 9000)]).unwrap();
+    let table = || SegmentTable::new(vec![(1, 5000, [1; 7]), (3, 9000, [3; 7])]).unwrap();
     assert_eq!(Shape::from_table(&h, table(), 14_140).map(|s| s.plaintext_len()), Ok(14_000));
     let h = header(12, Layout::Table, Some(14_001));
     assert_eq!(Shape::from_table(&h, table(), 14_140), Err(Error::Truncated));

@@ -275,10 +275,13 @@ fn copy_table_layout_carries_its_sidecar_and_aligns_parts() {
     let pt = pattern(130_000);
     let cuts = [(1u32, 0usize, 50_000usize), (2, 50_000, 50_100), (5, 50_100, 130_000)];
     let mut body = Vec::new();
+    let mut entries = Vec::new();
     for (n, a, b) in cuts {
-        body.extend(oneshot::encrypt_part::<AwsLc>(&key, n, false, &pt[a..b]).unwrap());
+        let part = oneshot::encrypt_part::<AwsLc>(&key, n, false, &pt[a..b]).unwrap();
+        entries.push((n, (b - a) as u64, part[..7].try_into().unwrap()));
+        body.extend(part);
     }
-    let table = SegmentTable::new(cuts.iter().map(|(n, a, b)| (*n, (b - a) as u64)).collect()).unwrap();
+    let table = SegmentTable::new(entries).unwrap();
     let table_bytes = table.encode(&key);
     let shape = Shape::from_table(key.header(), table, body.len() as u64).unwrap();
     let mut s = Store::default();
@@ -399,7 +402,7 @@ fn run_job(
 }
 
 #[test]
-fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
+fn reencryption_resumes_at_every_part_boundary_under_fresh_prefixes() {
     let r = old_only();
     let pt = pattern(5 * 4096 + 123);
     let (env, ct) = encrypt_under(&r, Params::default().with_frame_size(4096).unwrap(), &pt);
@@ -409,40 +412,52 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
         let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
         Box::new(IsecSource::<AwsLc>::new(&r2, &env, shape).unwrap())
     };
-    let params = Params::default().with_frame_size(4096).unwrap();
+    // Parts of two frames: three parts, the last 4096 + 4096 + 123 bytes... here 8192, 8192, 4219.
+    let params = Params::default().with_frame_size(4096).unwrap().with_part_size(8192).unwrap();
     let mut job =
         Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
             .unwrap();
     let mut full = Vec::new();
     assert!(run_job(&mut job, &ct, 1000, &mut full, None));
     let p = job.progress();
-    assert!(p.finished && p.bytes_left == 0 && p.frames_left == 0 && p.bytes_done == pt.len() as u64);
+    assert!(p.finished && p.bytes_left == 0 && p.parts_done == 3 && p.parts_total == 3);
+    assert_eq!(p.bytes_done, pt.len() as u64);
     let new_env = job.target_envelope().clone();
     assert_eq!(new_env.kid(), "new");
-    assert_eq!(oneshot::decrypt::<AwsLc>(&r2.open(&new_env).unwrap(), &full).unwrap(), pt);
+    assert_eq!(new_env.header().part_size(), Some(8192));
+    assert_eq!(new_env.header().declared_size, Some(pt.len() as u64));
+    let new_key = r2.open(&new_env).unwrap();
+    assert_eq!(oneshot::decrypt::<AwsLc>(&new_key, &full).unwrap(), pt);
     assert_ne!(new_env.to_bytes()[49..81], env.to_bytes()[49..81], "a new DEK");
+    assert_eq!(job.target_part_len(), 8192 + 2 * 28);
 
-    // Interrupt after every number of calls, checkpoint, resume, finish: identical bytes.
-    let mut seen_frames = std::collections::BTreeSet::new();
+    // Interrupt after every number of calls, checkpoint, resume, finish: the same plaintext,
+    // and the part being written when it stopped is encrypted again under a new prefix.
+    let mut seen_parts = std::collections::BTreeSet::new();
     for stop in 1..80 {
         let mut job =
-            Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
-                .unwrap();
+            Reencryption::<AwsLc>::start(&r2, source(), params, 0).unwrap();
         let mut out = Vec::new();
         if run_job(&mut job, &ct, 300, &mut out, Some(stop)) {
             continue;
         }
         let cp = job.checkpoint();
         let parsed = Checkpoint::parse(&cp).unwrap();
-        seen_frames.insert(parsed.frames_done);
+        seen_parts.insert(parsed.parts_done);
         drop(job);
-        out.truncate(parsed.target_offset().unwrap() as usize);
+        let keep = parsed.target_offset().unwrap() as usize;
+        assert_eq!(keep as u64, u64::from(parsed.parts_done) * (8192 + 56));
+        let interrupted = out.clone();
+        out.truncate(keep);
         let mut resumed = Reencryption::<AwsLc>::resume(&r2, source(), &cp, 0).unwrap();
         assert_eq!(resumed.target_offset(), out.len() as u64);
         assert!(run_job(&mut resumed, &ct, 777, &mut out, None));
-        assert_eq!(out, full, "resume after {stop} calls");
+        assert_eq!(oneshot::decrypt::<AwsLc>(&new_key_of(&r2, &cp), &out).unwrap(), pt, "resume after {stop} calls");
+        if interrupted.len() > keep + 12 {
+            assert_ne!(interrupted[keep..keep + 7], out[keep..keep + 7], "a fresh prefix for the redone part");
+        }
     }
-    assert_eq!(seen_frames, (0..=5).collect(), "a checkpoint taken at every output frame boundary");
+    assert_eq!(seen_parts, (0..=2).collect(), "a checkpoint taken at every part boundary");
 
     // Checkpoints are authenticated and bound to their source.
     let mut job =
@@ -452,7 +467,7 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
     run_job(&mut job, &ct, 5000, &mut out, Some(2));
     let mut cp = job.checkpoint();
     let n = cp.len();
-    cp[n - 40] ^= 1;
+    cp[n - 1] ^= 1;
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, source(), &cp, 0).err(), Some(Error::AuthenticationFailed));
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, source(), b"junk", 0).err(), Some(Error::MalformedCheckpoint));
     let (env2, ct2) = encrypt_under(&old_only(), Params::default(), &pattern(10));
@@ -461,6 +476,10 @@ fn reencryption_resumes_from_every_frame_boundary_to_identical_bytes() {
             .unwrap(),
     );
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, other, &job.checkpoint(), 0).err(), Some(Error::MalformedCheckpoint));
+}
+
+fn new_key_of(r: &Keyring, cp: &[u8]) -> isec_core::ObjectKey {
+    r.open(&Envelope::decode(&Checkpoint::parse(cp).unwrap().envelope).unwrap()).unwrap()
 }
 
 #[test]
@@ -494,7 +513,7 @@ fn reencryption_pauses_and_keeps_its_rate() {
     let err = (consumed as f64 - expected as f64).abs() / expected as f64;
     assert!(err < 0.05, "consumed {consumed} bytes in 10 s at {rate} B/s: {:.1}% off", err * 100.0);
     let p = job.progress();
-    assert!(!p.finished && p.bytes_left > 0 && p.frames_done > 0);
+    assert!(!p.finished && p.bytes_left > 0 && p.bytes_done > 0);
     assert_eq!(p.bytes_done + p.bytes_left, pt.len() as u64);
 }
 

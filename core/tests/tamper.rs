@@ -240,7 +240,10 @@ fn seal<C: FrameCipher>(key: &ObjectKey, lay: Lay, segs: &[Seg], pt: &[u8], tag:
         ct.extend(oneshot::encrypt_part_with_prefix::<C>(key, s.number, last, prefix(tag, j), part).unwrap());
     }
     let table = (lay == Lay::Table)
-        .then(|| SegmentTable::new(segs.iter().map(|s| (s.number, s.pt_len as u64)).collect()).unwrap().encode(key));
+        .then(|| {
+            let entries = segs.iter().enumerate().map(|(j, s)| (s.number, s.pt_len as u64, prefix(tag, j))).collect();
+            SegmentTable::new(entries).unwrap().encode(key)
+        });
     (ct, table)
 }
 

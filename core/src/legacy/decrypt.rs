@@ -51,6 +51,11 @@ impl LegacyKey {
     pub fn from_dek(dek: Dek) -> Self {
         Self { dek }
     }
+
+    /// The DEK, for keys derived from it (a migration checkpoint's MAC).
+    pub(crate) fn dek(&self) -> &Dek {
+        &self.dek
+    }
 }
 
 impl core::fmt::Debug for LegacyKey {

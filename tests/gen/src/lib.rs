@@ -96,6 +96,7 @@ fn notes_frames() -> Value {
     json!({
         "Tampered": "ciphertext bytes were changed after encryption",
         "Reordered": "authentic frames or parts stand in the wrong place",
+        "PartSubstituted": "a part is an earlier, complete and authentic encryption of the same part (a retried upload), not the one the segment table records",
         "Truncated": "the ciphertext ends early",
         "Extended": "bytes follow the final frame",
         "SwappedEnvelope": "the ciphertext is paired with another object's envelope",
@@ -394,7 +395,16 @@ fn multipart_file() -> R<Value> {
         )
     };
     let (t1, t2, t4) = (tpart(1, 0, 5000)?, tpart(2, 5000, 10_000)?, tpart(4, 10_000, 10_300)?);
-    let table = SegmentTable::new(vec![(1, 5000), (2, 5000), (4, 300)])?.encode(&tkey);
+    let tprefix = |n: u32| prefix(&format!("isec-vector-prefix:T:{n}"));
+    let table = SegmentTable::new(vec![(1, 5000, tprefix(1)), (2, 5000, tprefix(2)), (4, 300, tprefix(4))])?.encode(&tkey);
+    // An earlier, complete upload of part 2 (a retry with other bytes of the same length).
+    let old_t2 = oneshot::encrypt_part_with_prefix::<RustCrypto>(
+        &tkey,
+        2,
+        false,
+        prefix("isec-vector-prefix:T:2:earlier"),
+        &pattern(5001)[1..],
+    )?;
     let bad_table = flip(table.clone(), 10, 0x01);
     let whole = cat(&[&t1, &t2, &t4]);
     let mut cases = vec![
@@ -405,6 +415,16 @@ fn multipart_file() -> R<Value> {
         ),
         (bad("last part missing", vec!["Truncated"], cat(&[&t1, &t2]), "truncated", 0), table.clone()),
         (bad("segment table tampered", vec!["Tampered"], whole.clone(), "authentication_failed", 0), bad_table),
+        (
+            bad(
+                "part 2 replaced by an earlier, authentic upload of part 2 (prefix differs from the table's)",
+                vec!["PartSubstituted"],
+                cat(&[&t1, &old_t2, &t4]),
+                "frame_out_of_order",
+                5000,
+            ),
+            table.clone(),
+        ),
     ];
     for (c, t) in cases.drain(..) {
         tests.push(object_case(&mut id, &tenv, 10_300, c, Some(&t)));
