@@ -9,7 +9,8 @@
 //! (which key, its state, the commitment check) in every round; the binding only carries
 //! bytes. Fresh DEKs are the one wrinkle: core draws a new DEK per attempt, so when an answer
 //! for wrapping a DEK is present, the retry creates the envelope with that DEK (core draws a
-//! fresh salt: `create_envelope_for_dek`).
+//! fresh salt: `create_envelope_for_dek`). A wrap answer serves one wrap only: a round that
+//! creates several envelopes asks for one wrap per envelope, each of a fresh DEK.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -302,9 +303,13 @@ pub struct ExternalAnswer {
     pub output: Buffer,
 }
 
+/// One answer of this round: `(kid, is_wrap, input, output, used)`. A wrap answer serves
+/// one wrap only, so that every envelope of a round gets its own DEK.
+type Answer = (String, bool, Vec<u8>, Vec<u8>, bool);
+
 #[derive(Default)]
 pub(crate) struct Exchange {
-    answers: Vec<(String, bool, Vec<u8>, Vec<u8>)>,
+    answers: Vec<Answer>,
     request: Option<(String, bool, Vec<u8>)>,
 }
 
@@ -319,9 +324,15 @@ struct Prefetched {
 }
 
 impl Prefetched {
+    /// An unwrap answer serves any number of unwraps (a wrapped DEK always unwraps to the
+    /// same DEK); a wrap answer is used up by its wrap.
     fn answer(&self, wrap: bool, input: &[u8]) -> Option<Vec<u8>> {
         let mut ex = lock(&self.exchange);
-        let found = ex.answers.iter().find(|a| a.0 == self.kid && a.1 == wrap && a.2 == input).map(|a| a.3.clone());
+        let hit = ex.answers.iter_mut().find(|a| !a.4 && a.0 == self.kid && a.1 == wrap && a.2 == input);
+        let found = hit.map(|a| {
+            a.4 = wrap;
+            a.3.clone()
+        });
         if found.is_none() && ex.request.is_none() {
             ex.request = Some((self.kid.clone(), wrap, input.to_vec()));
         }
@@ -357,11 +368,13 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// The DEK of a pending wrap answer for the active key, if this round has one.
+    /// The DEK of this round's first unused wrap answer for the active key, if any. The
+    /// wrap that creates the envelope uses the answer up, so the round's next envelope draws
+    /// a fresh DEK (and asks the wrapper to wrap it) instead of reusing this one.
     pub(crate) fn answered_dek(&self) -> Option<Dek> {
         let kid = self.inner.active_kid().ok()?;
         let ex = lock(&self.exchange);
-        let a = ex.answers.iter().find(|a| a.0 == kid && a.1)?;
+        let a = ex.answers.iter().find(|a| !a.4 && a.0 == kid && a.1)?;
         let bytes: [u8; 32] = a.2.as_slice().try_into().ok()?;
         Some(Dek::from_bytes(bytes))
     }
@@ -439,7 +452,7 @@ impl Keyring {
         let mut ex = lock(&self.exchange);
         ex.request = None;
         ex.answers =
-            answers.into_iter().map(|a| (a.kid, a.op == "wrap", a.input.to_vec(), a.output.to_vec())).collect();
+            answers.into_iter().map(|a| (a.kid, a.op == "wrap", a.input.to_vec(), a.output.to_vec(), false)).collect();
     }
 
     /// The request an external key recorded in the last failed call, if any.

@@ -95,6 +95,81 @@ test('external keys: async wrap and unwrap in rounds, failures are external_wrap
   for (const k of keys) assert.equal(isec.decryptSync(k, ct).toString(), 'hello')
 })
 
+/**
+ * A fake KMS that keeps every DEK it is asked to wrap: the wrapped form is the DEK's index
+ * in `deks` and 8 random bytes, the last 9 bytes of an envelope.
+ */
+function recordingKms() {
+  const deks = []
+  return {
+    deks,
+    wrapper: {
+      wrap: async (kid, dek) => {
+        deks.push(Buffer.from(dek))
+        await new Promise((r) => setTimeout(r, 1))
+        return Buffer.concat([Buffer.from([deks.length - 1]), randomBytes(8)])
+      },
+      unwrap: async (kid, wrapped) => Buffer.from(deks[wrapped[0]]),
+    },
+    /** The DEK an envelope's wrapped DEK stands for. */
+    dekOf: (envelope) => deks[envelope.encode().at(-9)],
+  }
+}
+
+test('external keys: two envelopes created in one withExternal round get different DEKs', async () => {
+  const kms = recordingKms()
+  const ring = new isec.Keyring()
+  ring.addExternal('kms', kms.wrapper)
+  const [a, b] = await ring.withExternal(() => [ring.createEnvelopeSync(), ring.createEnvelopeSync()])
+  assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
+  assert.notDeepEqual(kms.deks[0], kms.deks[1])
+  // Each envelope carries its own answer and opens to the DEK that answer wrapped.
+  assert.deepEqual([a.envelope.encode().at(-9), b.envelope.encode().at(-9)], [0, 1])
+  const ctA = isec.encryptSync(a.key, Buffer.from('object a'))
+  const ctB = isec.encryptSync(b.key, Buffer.from('object b'))
+  assert.equal(isec.decryptSync(await ring.open(a.envelope), ctA).toString(), 'object a')
+  assert.equal(isec.decryptSync(await ring.open(b.envelope), ctB).toString(), 'object b')
+})
+
+test("external keys: a rewrap's wrap answer in the same round is not a new envelope's DEK", async () => {
+  const kms = recordingKms()
+  const ring = new isec.Keyring()
+  ring.addExternal('kms', kms.wrapper)
+  ring.addKek('local', randomBytes(32))
+  const c = ring.createEnvelopeSync()
+  ring.setState('kms', 'active')
+  const [moved, d] = await ring.withExternal(() => [ring.rewrapSync(c.envelope), ring.createEnvelopeSync()])
+  assert.equal(moved.kid, 'kms')
+  assert.equal(d.envelope.kid, 'kms')
+  assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))
+  assert.equal(kms.deks.length, 2, 'one KMS wrap for the rewrap, one for the new envelope')
+  const ctC = isec.encryptSync(c.key, Buffer.from('object c'))
+  assert.equal(isec.decryptSync(await ring.open(moved), ctC).toString(), 'object c')
+  const ctD = isec.encryptSync(d.key, Buffer.from('object d'))
+  assert.equal(isec.decryptSync(await ring.open(d.envelope), ctD).toString(), 'object d')
+})
+
+test('re-encryption: two jobs started in one withExternal round get different DEKs', async () => {
+  const kms = recordingKms()
+  const ring = new isec.Keyring()
+  ring.addKek('old', randomBytes(32))
+  const src = ring.createEnvelopeSync()
+  const ct = isec.encryptSync(src.key, pattern(1000))
+  ring.addExternal('kms', kms.wrapper)
+  const shape = isec.shapeFor(src.envelope, ct.length)
+  const jobs = await ring.withExternal(() => [
+    isec.ReencryptionJob.startIsec(ring, src.envelope, shape),
+    isec.ReencryptionJob.startIsec(ring, src.envelope, shape),
+  ])
+  assert.equal(kms.deks.length, 2, 'one KMS wrap per job')
+  assert.notDeepEqual(kms.deks[0], kms.deks[1])
+  assert.notDeepEqual(kms.dekOf(jobs[0].targetEnvelope), kms.dekOf(jobs[1].targetEnvelope))
+  for (const job of jobs) {
+    const out = Buffer.concat([job.update(ct, 0).output, job.finish()])
+    assert.deepEqual(isec.decryptSync(await ring.open(job.targetEnvelope), out), pattern(1000))
+  }
+})
+
 test('multipart: parts in any order, table layout with its segment table, shapes', async () => {
   const ring = new isec.Keyring()
   ring.addKek('k', randomBytes(32))

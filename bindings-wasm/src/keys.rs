@@ -9,7 +9,9 @@
 //! same core operation again, which now finds it. Core makes every decision (which key, its
 //! state, the commitment check) in every round; the binding only carries bytes. Core draws a
 //! fresh DEK per attempt, so when an answer for wrapping a DEK is present, the retry creates
-//! the envelope with that DEK and a fresh salt (`create_envelope_with`).
+//! the envelope with that DEK and a fresh salt (`create_envelope_with`). A wrap answer serves
+//! one wrap only: a round that creates several envelopes asks for one wrap per envelope, each
+//! of a fresh DEK.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -209,8 +211,9 @@ pub(crate) fn params(opts: Option<&JsValue>) -> Fallible<Params> {
     Ok(p)
 }
 
-/// One pending external request or answer: `(kid, is_wrap, input, output)`.
-type Answer = (String, bool, Vec<u8>, Vec<u8>);
+/// One answer of this round: `(kid, is_wrap, input, output, used)`. A wrap answer serves
+/// one wrap only, so that every envelope of a round gets its own DEK.
+type Answer = (String, bool, Vec<u8>, Vec<u8>, bool);
 
 #[derive(Default)]
 pub(crate) struct Exchange {
@@ -231,9 +234,15 @@ fn lock(ex: &std::sync::Mutex<Exchange>) -> std::sync::MutexGuard<'_, Exchange> 
 }
 
 impl Prefetched {
+    /// An unwrap answer serves any number of unwraps (a wrapped DEK always unwraps to the
+    /// same DEK); a wrap answer is used up by its wrap.
     fn answer(&self, wrap: bool, input: &[u8]) -> Option<Vec<u8>> {
         let mut ex = lock(&self.exchange);
-        let found = ex.answers.iter().find(|a| a.0 == self.kid && a.1 == wrap && a.2 == input).map(|a| a.3.clone());
+        let hit = ex.answers.iter_mut().find(|a| !a.4 && a.0 == self.kid && a.1 == wrap && a.2 == input);
+        let found = hit.map(|a| {
+            a.4 = wrap;
+            a.3.clone()
+        });
         if found.is_none() && ex.request.is_none() {
             ex.request = Some((self.kid.clone(), wrap, input.to_vec()));
         }
@@ -270,12 +279,14 @@ pub struct Keyring {
 }
 
 impl Keyring {
-    /// The DEK of a pending wrap answer for the active key, if this round has one.
+    /// The DEK of this round's first unused wrap answer for the active key, if any. The
+    /// wrap that creates the envelope uses the answer up, so the round's next envelope draws
+    /// a fresh DEK (and asks the wrapper to wrap it) instead of reusing this one.
     fn answered_dek(&self) -> Option<Dek> {
         let ring = self.inner.borrow();
         let kid = ring.active_kid().ok()?;
         let ex = lock(&self.exchange);
-        let a = ex.answers.iter().find(|a| a.0 == kid && a.1)?;
+        let a = ex.answers.iter().find(|a| !a.4 && a.0 == kid && a.1)?;
         let bytes: [u8; 32] = a.2.as_slice().try_into().ok()?;
         Some(Dek::from_bytes(bytes))
     }
@@ -351,7 +362,7 @@ impl Keyring {
                     .map(|u| u.to_vec())
                     .map_err(|_| Failure::Type(format!("answer.{k} must be a Uint8Array")))
             };
-            list.push((kid, op == "wrap", bytes("input")?, bytes("output")?));
+            list.push((kid, op == "wrap", bytes("input")?, bytes("output")?, false));
         }
         let mut ex = lock(&self.exchange);
         ex.request = None;

@@ -256,6 +256,64 @@ test('keyring: external wrapper in two phases, rotation, rewrap, copy decision',
   await rejects(new isec.Keyring().open(envelope), 'unknown_kid')
 })
 
+/**
+ * A fake KMS that keeps every DEK it is asked to wrap: the wrapped form is the DEK's index
+ * in `deks` and 8 random bytes, the last 9 bytes of an envelope.
+ */
+function recordingKms() {
+  const deks = []
+  return {
+    deks,
+    wrapper: {
+      async wrap(kid, dek) {
+        deks.push(Uint8Array.from(dek))
+        await new Promise((r) => setTimeout(r, 1))
+        const out = crypto.getRandomValues(new Uint8Array(9))
+        out[0] = deks.length - 1
+        return out
+      },
+      async unwrap(kid, wrapped) {
+        return Uint8Array.from(deks[wrapped[0]])
+      },
+    },
+    /** The DEK an envelope's wrapped DEK stands for. */
+    dekOf: (envelope) => deks[envelope.encode().at(-9)],
+  }
+}
+
+test('keyring: two envelopes created in one withExternal round get different DEKs', async () => {
+  const kms = recordingKms()
+  const r = new isec.Keyring()
+  r.addExternal('kms-1', kms.wrapper)
+  const [a, b] = await r.withExternal(() => [r.createEnvelopeSync(), r.createEnvelopeSync()])
+  assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
+  assert.notDeepEqual(kms.deks[0], kms.deks[1])
+  // Each envelope carries its own answer and opens to the DEK that answer wrapped.
+  assert.deepEqual([a.envelope.encode().at(-9), b.envelope.encode().at(-9)], [0, 1])
+  const ctA = isec.encryptSync(a.key, pattern(100, 1))
+  const ctB = isec.encryptSync(b.key, pattern(100, 2))
+  assert.deepEqual(isec.decryptSync(await r.open(a.envelope), ctA), pattern(100, 1))
+  assert.deepEqual(isec.decryptSync(await r.open(b.envelope), ctB), pattern(100, 2))
+})
+
+test("keyring: a rewrap's wrap answer in the same round is not a new envelope's DEK", async () => {
+  const kms = recordingKms()
+  const r = new isec.Keyring()
+  r.addExternal('kms-1', kms.wrapper)
+  r.addKek('local', kek(4))
+  const c = r.createEnvelopeSync()
+  r.setState('kms-1', 'active')
+  const [moved, d] = await r.withExternal(() => [r.rewrapSync(c.envelope), r.createEnvelopeSync()])
+  assert.equal(moved.kid, 'kms-1')
+  assert.equal(d.envelope.kid, 'kms-1')
+  assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))
+  assert.equal(kms.deks.length, 2, 'one KMS wrap for the rewrap, one for the new envelope')
+  const ctC = isec.encryptSync(c.key, pattern(100, 3))
+  assert.deepEqual(isec.decryptSync(await r.open(moved), ctC), pattern(100, 3))
+  const ctD = isec.encryptSync(d.key, pattern(100, 4))
+  assert.deepEqual(isec.decryptSync(await r.open(d.envelope), ctD), pattern(100, 4))
+})
+
 test('WHATWG streams: EncryptStream and DecryptStream with backpressure and errors', async () => {
   const { key } = ring().createEnvelopeSync({ frameSize: 65536 })
   const pt = pattern(3 * 65536 + 999)
