@@ -155,6 +155,9 @@ impl<C: FrameCipher> SourceDecrypt for crate::legacy::LegacyDecryptor<C> {
     fn finish(self: Box<Self>, out: &mut [u8]) -> Result<usize> {
         crate::legacy::LegacyDecryptor::finish(*self, out)
     }
+    fn verified_pt_end(&self) -> Option<u64> {
+        Some(crate::legacy::LegacyDecryptor::verified_pt_end(self))
+    }
 }
 
 /// A legacy proxy object as a re-encryption source: migration to isec (SPEC.md §11.4).
@@ -196,13 +199,19 @@ impl<C: FrameCipher + 'static> Source for LegacySource<C> {
     fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
         Zeroizing::new(hmac_sha256(self.key.dek().expose(), &[LABEL_CHECKPOINT_SOURCE]))
     }
+    /// The migration decryptor: seals too long to buffer (the proxy wrote single objects of
+    /// up to 32 MiB and early multipart parts of up to 5 GiB as one seal) are decrypted as
+    /// they arrive and their tags checked at their ends. Their plaintext only ever reaches
+    /// the new object's pending upload, which the job never checkpoints past
+    /// [`SourceDecrypt::verified_pt_end`] and which is abandoned if a tag fails.
     fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)> {
+        use crate::legacy::LegacyDecryptor;
         if pt_offset == 0 {
             // The whole object, so that an empty one's single seal is read and verified.
-            return Ok((0, Box::new(crate::legacy::LegacyDecryptor::<C>::new(&self.key, &self.object)?)));
+            return Ok((0, Box::new(LegacyDecryptor::<C>::for_migration(&self.key, &self.object, None)?)));
         }
         let range = self.object.plan_range(pt_offset, self.object.plaintext_len())?;
-        let dec = crate::legacy::LegacyDecryptor::<C>::for_range(&self.key, &self.object, &range)?;
+        let dec = LegacyDecryptor::<C>::for_migration(&self.key, &self.object, Some(&range))?;
         Ok((range.ct_start, Box::new(dec)))
     }
 }

@@ -226,3 +226,82 @@ fn empty_objects_reencrypt() {
     run(&mut job, &seal, 1 << 20, &mut out);
     assert_eq!(oneshot::decrypt::<AwsLc>(&ring.open(job.target_envelope()).unwrap(), &out).unwrap(), b"");
 }
+
+/// The previous proxy's single PUT of `pt` as one seal, under a legacy secret's KEK.
+fn legacy_single(secret: &str, pt: &[u8]) -> (LegacyObject, Vec<u8>) {
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    use base64ct::{Base64, Encoding};
+    let dek = Dek::from_bytes([0x33; 32]);
+    let wrapped = isec_core::KeyWrap::wrap(&Kek::legacy_from_secret_string(secret), &dek).unwrap();
+    let meta = LegacyMetadata::from_pairs(&[
+        ("isec".to_string(), Base64::encode_string(wrapped.as_bytes())),
+        ("isec-kid".to_string(), "old".to_string()),
+    ])
+    .unwrap();
+    let nonce = [0x44u8; 12];
+    let mut body = pt.to_vec();
+    let c = aes_gcm::Aes256Gcm::new_from_slice(dek.expose()).unwrap();
+    let tag = c.encrypt_in_place_detached((&nonce).into(), b"", &mut body).unwrap();
+    let seal = [&nonce[..], &body, &tag[..]].concat();
+    (LegacyObject::new(&meta, None, seal.len() as u64).unwrap(), seal)
+}
+
+/// A previous-proxy seal above 8 MiB (the proxy's copy path wrote single objects of up to
+/// 32 MiB as one seal) migrates in bounded memory; no checkpoint covers its plaintext before
+/// its tag verified, and a bad tag fails the job.
+#[test]
+fn migration_of_a_seal_above_8_mib() {
+    let mut ring = Keyring::new();
+    ring.add_kek("A", Kek::from_bytes([0xA; 32]), KeyState::Active).unwrap();
+    ring.add_legacy_secret_string("old", "secret").unwrap();
+    let pt = pattern(20 << 20);
+    let (obj, seal) = legacy_single("secret", &pt);
+    let params = Params::default().with_frame_size(1 << 16).unwrap().with_part_size(8 << 20).unwrap();
+    let source = || -> Box<dyn Source> { Box::new(LegacySource::<AwsLc>::new(&ring, obj.clone(), None).unwrap()) };
+
+    let mut job = Reencryption::<AwsLc>::start(&ring, source(), params, 0).unwrap();
+    let mut out = Vec::new();
+    let mut most = 0;
+    while (job.source_offset() as usize) < seal.len() {
+        let at = job.source_offset() as usize;
+        let end = (at + (1 << 20)).min(seal.len());
+        let mut buf = vec![0u8; job.update_len(end - at)];
+        most = most.max(buf.len());
+        let step = job.update(&seal[at..end], &mut buf, 0).unwrap();
+        out.extend_from_slice(&buf[..step.written]);
+        if end < seal.len() {
+            // Output is written as it arrives, but no part is final until the tag verified.
+            assert_eq!(Checkpoint::parse(&job.checkpoint()).unwrap().parts_done, 0);
+            assert!(job.progress().parts_done == 0);
+        }
+    }
+    assert!(most < 4 << 20, "buffers stay near the piece size, not the seal: {most}");
+    assert!(out.len() > 16 << 20, "output written before the tag: {}", out.len());
+    let mut buf = vec![0u8; job.finish_len()];
+    let n = job.finish(&mut buf).unwrap();
+    out.extend_from_slice(&buf[..n]);
+    assert_eq!(Checkpoint::parse(&job.checkpoint()).unwrap().parts_done, 3);
+    let key = ring.open(job.target_envelope()).unwrap();
+    assert_eq!(oneshot::decrypt::<AwsLc>(&key, &out).unwrap(), pt);
+
+    // One flipped tag bit: the job fails when the tag arrives.
+    let mut bad = seal.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut job = Reencryption::<AwsLc>::start(&ring, source(), params, 0).unwrap();
+    let mut err = None;
+    while err.is_none() && (job.source_offset() as usize) < bad.len() {
+        let at = job.source_offset() as usize;
+        let end = (at + (3 << 20)).min(bad.len());
+        let mut buf = vec![0u8; job.update_len(end - at)];
+        match job.update(&bad[at..end], &mut buf, 0) {
+            Ok(_) => assert_eq!(Checkpoint::parse(&job.checkpoint()).unwrap().parts_done, 0),
+            Err(e) => err = Some(e),
+        }
+    }
+    if err.is_none() {
+        let mut buf = vec![0u8; job.finish_len()];
+        err = job.finish(&mut buf).err();
+    }
+    assert_eq!(err, Some(Error::AuthenticationFailed));
+}

@@ -4,9 +4,15 @@
 //! backends only encrypt and decrypt one frame with a given key and nonce and empty AAD.
 //! Portable RustCrypto is the default (no_std, wasm); AWS-LC is 5-7x faster on native
 //! targets; browsers drive WebCrypto from the same positions through [`crate::frame`].
+//! The one exception to whole-frame opening is `gcm_stream`: legacy seals too large to
+//! buffer, decrypted as they arrive during migration and verified at their end.
 
 mod rustcrypto;
 pub use rustcrypto::RustCrypto;
+
+// Incremental GCM for legacy seals too large to buffer; only the legacy reader uses it.
+#[cfg(feature = "alloc")]
+pub(crate) mod gcm_stream;
 
 #[cfg(feature = "external-cipher")]
 mod unsealed;

@@ -5,7 +5,9 @@
 //! seals carry no position and no final flag, the sidecar and size metadata are
 //! unauthenticated, and the KEK is an unsalted hash of a string. The reader therefore treats
 //! every size it is told as a claim to check against the others and against the body's
-//! length, and releases plaintext only from seals whose tag verified.
+//! length, and releases plaintext only from seals whose tag verified. Migration alone may
+//! release a seal too large to buffer before its tag is checked, into a new upload that is
+//! aborted if the check fails (see [`LegacyDecryptor`]'s migration mode).
 //!
 //! The pieces, in the order a caller uses them:
 //! 1. [`LegacyMetadata`] from the object's S3 user metadata (a HEAD), which says whether a
@@ -39,8 +41,10 @@ pub const SEAL_OVERHEAD: u64 = 28;
 pub const SEAL_PLAINTEXT: u64 = 8 * 1024 * 1024;
 
 /// The largest seal [`LegacyDecryptor::new`] and [`LegacyDecryptor::for_range`] agree to
-/// buffer: one full run seal. A lone seal may be bigger (the frame-count rule allows it);
-/// such objects need [`LegacyDecryptor::with_seal_limit`] or the one-shot [`decrypt`].
+/// buffer: one full run seal. A lone seal may be bigger (the frame-count rule allows it,
+/// and the proxy wrote single objects of up to 32 MiB and parts of up to 5 GiB that way);
+/// such objects need [`LegacyDecryptor::with_seal_limit`] or the one-shot [`decrypt`] to be
+/// read, while migration opens them as they arrive, verifying each at its end.
 pub const MAX_BUFFERED_SEAL: usize = 8 * 1024 * 1024 + 28;
 
 /// Length of the AES-KWP-wrapped 32-byte DEK.
