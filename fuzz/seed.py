@@ -36,6 +36,8 @@ for t in load("copy_decisions.json")["tests"]:
     put("copy_decision", "\n".join(lines).encode())
 for ctl in (0, 1, 86, 255):
     put("differential", bytes([ctl, 0, 100, 0, 1]))
-put("checkpoint_restore", b"ISCK\x01" + bytes(60))
+put("checkpoint_restore", b"ISCK\x02" + bytes(60))
+for ctl in (0, 1, 2, 3):
+    put("gcm_stream", bytes([ctl, 5, 16, 200, 1]) + bytes(range(100)))
 put("legacy_sidecar", b"H4sIAAAAAAAA/6tWKsnPS8lMS1WyUkouyixILVGqBQB+1bBiEwAAAA==")
 print("seeded", sorted(p.name for p in corpus.iterdir()))

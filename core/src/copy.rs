@@ -331,10 +331,10 @@ fn plan_bytes(
     ranger: impl Fn(u64, &CopyLimits) -> Result<Vec<(u64, u64)>>,
 ) -> Result<CopyPlan> {
     let ranger: &Ranger<'_> = &ranger;
-    if let Some(m) = &meta {
-        if metadata::metadata_size(m) > req.limits.metadata_max {
-            return Err(Error::LimitExceeded);
-        }
+    if let Some(m) = &meta
+        && metadata::metadata_size(m) > req.limits.metadata_max
+    {
+        return Err(Error::LimitExceeded);
     }
     if req.source_size <= req.limits.single_copy_max {
         return Ok(native(req, meta, sidecar, rewrapped));

@@ -100,19 +100,19 @@ impl Header {
         if !(MIN_FRAME_EXP..=MAX_FRAME_EXP).contains(&self.frame_exp) {
             return Err(Error::InvalidFrameSize);
         }
-        if let Layout::Parts { part_frames } = self.layout {
-            if part_frames == 0 || u64::from(part_frames) >= MAX_FRAMES_PER_SEGMENT {
-                return Err(Error::InvalidParameter);
-            }
+        if let Layout::Parts { part_frames } = self.layout
+            && (part_frames == 0 || u64::from(part_frames) >= MAX_FRAMES_PER_SEGMENT)
+        {
+            return Err(Error::InvalidParameter);
         }
         if let Some(size) = self.declared_size {
             if size > MAX_PLAINTEXT_SIZE {
                 return Err(Error::LimitExceeded);
             }
-            if let Some(ps) = self.part_size() {
-                if size.div_ceil(ps) > u64::from(MAX_PARTS) {
-                    return Err(Error::LimitExceeded);
-                }
+            if let Some(ps) = self.part_size()
+                && size.div_ceil(ps) > u64::from(MAX_PARTS)
+            {
+                return Err(Error::LimitExceeded);
             }
         }
         Ok(())
@@ -208,7 +208,7 @@ impl Params {
     /// [`Error::InvalidParameter`] if it is not a positive multiple of the frame size.
     pub fn with_part_size(mut self, part_size: u64) -> Result<Self> {
         let frame = 1u64.checked_shl(u32::from(self.frame_exp)).ok_or(Error::InvalidFrameSize)?;
-        if part_size == 0 || part_size % frame != 0 {
+        if part_size == 0 || !part_size.is_multiple_of(frame) {
             return Err(Error::InvalidParameter);
         }
         let part_frames = u32::try_from(part_size / frame).map_err(|_| Error::InvalidParameter)?;

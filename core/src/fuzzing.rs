@@ -76,10 +76,10 @@ pub fn envelope_decode(data: &[u8]) {
         assert_eq!(e.to_bytes(), data);
         let _ = e.info();
     }
-    if let Ok(text) = core::str::from_utf8(data) {
-        if let Ok(e) = Envelope::decode_text(text) {
-            assert_eq!(e.to_text(), text);
-        }
+    if let Ok(text) = core::str::from_utf8(data)
+        && let Ok(e) = Envelope::decode_text(text)
+    {
+        assert_eq!(e.to_text(), text);
     }
 }
 
@@ -176,7 +176,9 @@ pub fn segment_table(data: &[u8]) {
         let _ = Shape::from_table(env.header(), t, u64::from(data.first().copied().unwrap_or(0)) * 1000);
     }
     if let Ok(t) = crate::SegmentTable::new(
-        data.chunks_exact(3).map(|c| (u32::from(c[0]), u64::from(u16::from_le_bytes([c[1], c[2]])), [c[1]; 7])).collect(),
+        data.chunks_exact(3)
+            .map(|c| (u32::from(c[0]), u64::from(u16::from_le_bytes([c[1], c[2]])), [c[1]; 7]))
+            .collect(),
     ) {
         let enc = t.encode(&k);
         assert_eq!(crate::SegmentTable::decode(&enc, &k).unwrap(), t);
@@ -231,4 +233,47 @@ pub fn checkpoint_restore(data: &[u8]) {
     assert!(Reencryption::<RustCrypto>::resume(&ring, src, data, 0).is_err(), "forged checkpoint accepted");
     #[cfg(not(feature = "getrandom"))]
     let _ = (src, Reencryption::<RustCrypto>::start_with);
+}
+
+/// The incremental AES-GCM decryption used to migrate long legacy seals, against aes-gcm's
+/// one-shot decryption: arbitrary ciphertexts (a real seal with up to two edits, or garbage)
+/// split at arbitrary points must give the same verdict, and on success the same plaintext.
+pub fn gcm_stream(data: &[u8]) {
+    use crate::cipher::gcm_stream::GcmStream;
+    use aes_gcm::aead::{AeadInPlace, KeyInit};
+    let Some((&ctl, rest)) = data.split_first() else { return };
+    let key = [ctl; 32];
+    let nonce = [ctl.wrapping_mul(7); 12];
+    let (splits, body) = rest.split_at(rest.len().min(4));
+    let Ok(cipher) = aes_gcm::Aes256Gcm::new_from_slice(&key) else { return };
+    // Half the inputs: a real seal of the body, then edited by the split bytes.
+    let mut ct = body.to_vec();
+    let mut tag = [0u8; 16];
+    if ctl & 1 == 0 {
+        let Ok(t) = cipher.encrypt_in_place_detached((&nonce).into(), b"", &mut ct) else { return };
+        tag.copy_from_slice(&t);
+        if ctl & 2 != 0 && !ct.is_empty() {
+            let at = usize::from(splits.first().copied().unwrap_or(0)) % ct.len();
+            ct[at] ^= 1;
+        }
+    } else if ct.len() >= 16 {
+        let t = ct.split_off(ct.len() - 16);
+        tag.copy_from_slice(&t);
+    }
+    let mut one = ct.clone();
+    let expected = cipher.decrypt_in_place_detached((&nonce).into(), b"", &mut one, (&tag).into()).is_ok();
+    let mut g = GcmStream::new(&key, &nonce);
+    let mut out = alloc::vec![0u8; ct.len()];
+    let mut at = 0;
+    for &s in splits {
+        let n = usize::from(s).min(ct.len() - at);
+        g.decrypt(&ct[at..at + n], &mut out[at..at + n]).unwrap();
+        at += n;
+    }
+    g.decrypt(&ct[at..], &mut out[at..]).unwrap();
+    let got = g.verify(&tag).is_ok();
+    assert_eq!(got, expected, "incremental and one-shot GCM disagree");
+    if expected {
+        assert_eq!(out, one, "incremental GCM decrypted other bytes");
+    }
 }

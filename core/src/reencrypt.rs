@@ -358,7 +358,8 @@ pub struct Reencryption<C: FrameCipher> {
 /// [`DEFAULT_PART_SIZE`]), fitted to 10000 parts, with the declared size.
 fn target_params(params: Params, plaintext_len: u64) -> Result<Params> {
     let preferred = params.part_size().unwrap_or(DEFAULT_PART_SIZE);
-    let mut p = Params { layout: Layout::Single, declared_size: None, ..params }.with_parts_for(plaintext_len, preferred)?;
+    let mut p =
+        Params { layout: Layout::Single, declared_size: None, ..params }.with_parts_for(plaintext_len, preferred)?;
     p.declared_size = Some(plaintext_len);
     Ok(p)
 }
@@ -513,7 +514,8 @@ impl<C: FrameCipher> Reencryption<C> {
     }
 
     fn target_len(&self) -> u64 {
-        Shape::from_plaintext_len(self.target_env.header(), self.source.plaintext_len()).map_or(0, |s| s.ciphertext_len())
+        Shape::from_plaintext_len(self.target_env.header(), self.source.plaintext_len())
+            .map_or(0, |s| s.ciphertext_len())
     }
 
     /// The new object's envelope (store it with the output).
@@ -796,7 +798,9 @@ impl Checkpoint {
         }
         if done * part >= size {
             // Every part is final: the whole object.
-            return Shape::from_plaintext_len(header, size).map(|s| s.ciphertext_len()).map_err(|_| Error::MalformedCheckpoint);
+            return Shape::from_plaintext_len(header, size)
+                .map(|s| s.ciphertext_len())
+                .map_err(|_| Error::MalformedCheckpoint);
         }
         Ok(done * part_ct)
     }
@@ -831,13 +835,24 @@ mod tests {
             let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
             Box::new(IsecSource::<RustCrypto>::new(&ring, &env, shape).unwrap())
         };
-        let job = Reencryption::<RustCrypto>::start_with(&ring, source(), params, 0, &Dek::from_bytes([6; 32]), [7; 32], [8; 7])
-            .unwrap();
+        let job = Reencryption::<RustCrypto>::start_with(
+            &ring,
+            source(),
+            params,
+            0,
+            &Dek::from_bytes([6; 32]),
+            [7; 32],
+            [8; 7],
+        )
+        .unwrap();
         let good = job.checkpoint();
         assert!(Reencryption::<RustCrypto>::resume(&ring, source(), &good, 0).is_ok());
         let body = &good[..good.len() - 32];
         let mut forged = body.to_vec();
         forged.extend_from_slice(&hmac_sha256(&job.target_key.mac_key(LABEL_CHECKPOINT_MAC)[..], &[body]));
-        assert_eq!(Reencryption::<RustCrypto>::resume(&ring, source(), &forged, 0).err(), Some(Error::AuthenticationFailed));
+        assert_eq!(
+            Reencryption::<RustCrypto>::resume(&ring, source(), &forged, 0).err(),
+            Some(Error::AuthenticationFailed)
+        );
     }
 }

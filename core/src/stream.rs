@@ -102,14 +102,15 @@ impl<C: FrameCipher> Encryptor<C> {
         let frame_u64 = header.frame_size();
         let frame = usize::try_from(frame_u64).map_err(|_| Error::InvalidFrameSize)?;
         let (segment, rules) = match (header.layout, part) {
-            (Layout::Single, None) => {
-                (0, SegmentRules {
+            (Layout::Single, None) => (
+                0,
+                SegmentRules {
                     exact_len: header.declared_size,
                     max_len: MAX_PLAINTEXT_SIZE,
                     non_empty: false,
                     object_end: true,
-                })
-            }
+                },
+            ),
             (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
                 let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
                 let start = u64::from(n - 1).checked_mul(part_size).ok_or(Error::LimitExceeded)?;
@@ -382,11 +383,11 @@ impl<C: FrameCipher> Decryptor<C> {
         let first = shape.first_frame();
         let mut d = Self::for_range(key, shape, &plan)?;
         // The whole object is read even when empty: its one empty frame is authenticated.
-        if plan.len == 0 {
-            if let Plan::Known { next, .. } = &mut d.plan {
-                *next = first;
-                d.done = next.is_none();
-            }
+        if plan.len == 0
+            && let Plan::Known { next, .. } = &mut d.plan
+        {
+            *next = first;
+            d.done = next.is_none();
         }
         Ok(d)
     }
@@ -808,10 +809,10 @@ impl<C: FrameCipher> Decryptor<C> {
         }
         // A table records the prefix of the encryption of each part the writer completed:
         // an older, authentic encryption of the same part is refused from its first frame.
-        if let Plan::Known { shape, next: Some(spec), .. } = &self.plan {
-            if shape.recorded_prefix(&spec.segment).is_some_and(|p| p != nonce.prefix()) {
-                return Err(Error::FrameOutOfOrder);
-            }
+        if let Plan::Known { shape, next: Some(spec), .. } = &self.plan
+            && shape.recorded_prefix(&spec.segment).is_some_and(|p| p != nonce.prefix())
+        {
+            return Err(Error::FrameOutOfOrder);
         }
         // Frames of one segment encryption share a prefix: no splicing of two uploads of
         // the same part.

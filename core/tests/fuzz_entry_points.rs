@@ -17,6 +17,7 @@ proptest! {
         fuzzing::legacy_sidecar(&data);
         fuzzing::copy_decision(&data);
         fuzzing::checkpoint_restore(&data);
+        fuzzing::gcm_stream(&data);
     }
 }
 

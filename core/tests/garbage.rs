@@ -371,7 +371,7 @@ fn check_plan(shape: &Shape, a: u64, b: u64) -> Result<(), TestCaseError> {
     let covered = last.pt_start + last.pt_len - first.pt_start;
     let fetched = plan.ct_end - plan.ct_start;
     prop_assert!(
-        fetched > covered && (fetched - covered) % OVER == 0,
+        fetched > covered && (fetched - covered).is_multiple_of(OVER),
         "{:?}: fetched {} covered {}",
         plan,
         fetched,

@@ -1082,7 +1082,7 @@ fn resumed_migration_never_reuses_a_nonce_for_other_plaintext() {
     }
     // The resumed object is the swapped source's plaintext, authentic under the new key.
     let pt = isec_core::oneshot::decrypt::<AwsLc>(&key, &second).unwrap();
-    let want = legacy::decrypt::<AwsLc>(&legacy::LegacyKey::open_object(&kek_of(&v), &obj).unwrap(), &obj, &swapped)
-        .unwrap();
+    let want =
+        legacy::decrypt::<AwsLc>(&legacy::LegacyKey::open_object(&kek_of(&v), &obj).unwrap(), &obj, &swapped).unwrap();
     assert_eq!(pt, want);
 }

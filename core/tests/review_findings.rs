@@ -80,8 +80,8 @@ fn legacy_secrets_and_isec_keks_do_not_stand_in_for_each_other() {
     ring.add_kek("new", Kek::from_bytes([9; 32]), KeyState::Active).unwrap();
     ring.set_min_version(1);
     let forged_kek = Kek::legacy_from_secret_string("pw");
-    let (forged, _) = Envelope::create_with(&forged_kek, "old", Params::default(), &Dek::from_bytes([1; 32]), [2; 32])
-        .unwrap();
+    let (forged, _) =
+        Envelope::create_with(&forged_kek, "old", Params::default(), &Dek::from_bytes([1; 32]), [2; 32]).unwrap();
     assert_eq!(ring.open(&forged).err(), Some(Error::WrongKeyKind));
     assert_eq!(ring.rewrap(&forged).err(), Some(Error::WrongKeyKind));
     ring.set_min_version(0);
@@ -122,9 +122,12 @@ fn table_layout_refuses_an_older_upload_of_a_part() {
     assert_eq!(retry.len(), body.len() - offsets[1]);
     let mut substituted = body[..offsets[1]].to_vec();
     substituted.extend_from_slice(&retry);
-    assert_eq!(oneshot::decrypt_with_table::<RustCrypto>(&key, &table, &substituted).err(), Some(Error::FrameOutOfOrder));
-    let shape = Shape::from_table(key.header(), SegmentTable::decode(&table, &key).unwrap(), substituted.len() as u64)
-        .unwrap();
+    assert_eq!(
+        oneshot::decrypt_with_table::<RustCrypto>(&key, &table, &substituted).err(),
+        Some(Error::FrameOutOfOrder)
+    );
+    let shape =
+        Shape::from_table(key.header(), SegmentTable::decode(&table, &key).unwrap(), substituted.len() as u64).unwrap();
     for (a, b) in [(10_000u64, 10_001u64), (12_000, 17_000), (16_999, 17_000), (9_999, 10_001)] {
         let r = oneshot::decrypt_range::<RustCrypto>(&key, shape.clone(), a, b, &mut |s, e| {
             Ok(substituted[s as usize..e as usize].to_vec())
@@ -207,8 +210,8 @@ fn empty_objects_reencrypt() {
         use base64ct::{Base64, Encoding};
         Base64::encode_string(wrapped.as_bytes())
     };
-    let meta = LegacyMetadata::from_pairs(&[("isec".to_string(), b64), ("isec-kid".to_string(), "old".to_string())])
-        .unwrap();
+    let meta =
+        LegacyMetadata::from_pairs(&[("isec".to_string(), b64), ("isec-kid".to_string(), "old".to_string())]).unwrap();
     let nonce = [0x44u8; 12];
     let mut seal = nonce.to_vec();
     let tag = {

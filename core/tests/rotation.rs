@@ -435,8 +435,7 @@ fn reencryption_resumes_at_every_part_boundary_under_fresh_prefixes() {
     // and the part being written when it stopped is encrypted again under a new prefix.
     let mut seen_parts = std::collections::BTreeSet::new();
     for stop in 1..80 {
-        let mut job =
-            Reencryption::<AwsLc>::start(&r2, source(), params, 0).unwrap();
+        let mut job = Reencryption::<AwsLc>::start(&r2, source(), params, 0).unwrap();
         let mut out = Vec::new();
         if run_job(&mut job, &ct, 300, &mut out, Some(stop)) {
             continue;

@@ -239,11 +239,10 @@ fn seal<C: FrameCipher>(key: &ObjectKey, lay: Lay, segs: &[Seg], pt: &[u8], tag:
         let last = j + 1 == segs.len();
         ct.extend(oneshot::encrypt_part_with_prefix::<C>(key, s.number, last, prefix(tag, j), part).unwrap());
     }
-    let table = (lay == Lay::Table)
-        .then(|| {
-            let entries = segs.iter().enumerate().map(|(j, s)| (s.number, s.pt_len as u64, prefix(tag, j))).collect();
-            SegmentTable::new(entries).unwrap().encode(key)
-        });
+    let table = (lay == Lay::Table).then(|| {
+        let entries = segs.iter().enumerate().map(|(j, s)| (s.number, s.pt_len as u64, prefix(tag, j))).collect();
+        SegmentTable::new(entries).unwrap().encode(key)
+    });
     (ct, table)
 }
 
@@ -679,7 +678,7 @@ fn splits(f: usize) -> [usize; 4] {
 fn open_cuts(len: usize, f: usize) -> Vec<usize> {
     let full = f + OVER;
     let mut v = vec![full; len / full];
-    if len % full > 0 {
+    if !len.is_multiple_of(full) {
         v.push(len % full);
     }
     v

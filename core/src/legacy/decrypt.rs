@@ -191,10 +191,10 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
                 (r.first_seal, r.end_seal, r.pt_start, want_end)
             }
         };
-        if let Some(max_seal) = max_seal {
-            if object.max_seal_len(first, end) > max_seal as u64 {
-                return Err(Error::LimitExceeded);
-            }
+        if let Some(max_seal) = max_seal
+            && object.max_seal_len(first, end) > max_seal as u64
+        {
+            return Err(Error::LimitExceeded);
         }
         let cipher = C::new(key.dek.bytes())?;
         Ok(Self {
@@ -668,7 +668,7 @@ mod tests {
             });
             if near_edge {
                 1
-            } else if i % 2 == 0 {
+            } else if i.is_multiple_of(2) {
                 4095
             } else {
                 MIB

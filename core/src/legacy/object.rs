@@ -160,15 +160,15 @@ impl LegacyObject {
             None => Self::single(meta, ciphertext_len)?,
             Some(s) => Self::from_sidecar(meta, s, ciphertext_len)?,
         };
-        if let Some(declared) = meta.plaintext_size() {
-            if declared != object.pt_len {
-                // A single PUT's size comes from the body: the body is what is wrong.
-                return Err(match (sidecar, object.pt_len < declared) {
-                    (None, true) => Error::Truncated,
-                    (None, false) => Error::TrailingData,
-                    (Some(_), _) => Error::MalformedLegacy,
-                });
-            }
+        if let Some(declared) = meta.plaintext_size()
+            && declared != object.pt_len
+        {
+            // A single PUT's size comes from the body: the body is what is wrong.
+            return Err(match (sidecar, object.pt_len < declared) {
+                (None, true) => Error::Truncated,
+                (None, false) => Error::TrailingData,
+                (Some(_), _) => Error::MalformedLegacy,
+            });
         }
         Ok(object)
     }
@@ -219,25 +219,25 @@ impl LegacyObject {
             }
             _ => {}
         }
-        if let (Some(g), Some(sg)) = (meta.generation(), s.generation()) {
-            if *g != parse_hex32(sg)? {
-                return Err(Error::MalformedLegacy);
-            }
+        if let (Some(g), Some(sg)) = (meta.generation(), s.generation())
+            && *g != parse_hex32(sg)?
+        {
+            return Err(Error::MalformedLegacy);
         }
-        if let Some(m) = meta.wrapped_dek_b64() {
-            if decode_wrapped(m)? != decode_wrapped(s.wrapped_dek_b64())? {
-                return Err(Error::MalformedLegacy);
-            }
+        if let Some(m) = meta.wrapped_dek_b64()
+            && decode_wrapped(m)? != decode_wrapped(s.wrapped_dek_b64())?
+        {
+            return Err(Error::MalformedLegacy);
         }
-        if let (Some(a), Some(b)) = (meta.kid(), s.kid()) {
-            if a != b {
-                return Err(Error::MalformedLegacy);
-            }
+        if let (Some(a), Some(b)) = (meta.kid(), s.kid())
+            && a != b
+        {
+            return Err(Error::MalformedLegacy);
         }
-        if let (Some(a), Some(b)) = (meta.client_etag(), s.client_etag()) {
-            if !a.eq_ignore_ascii_case(b) {
-                return Err(Error::MalformedLegacy);
-            }
+        if let (Some(a), Some(b)) = (meta.client_etag(), s.client_etag())
+            && !a.eq_ignore_ascii_case(b)
+        {
+            return Err(Error::MalformedLegacy);
         }
 
         let mut segments = Vec::new();
