@@ -22,6 +22,9 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
 
+step "second reader: tests/spec_reader (Python + cryptography, written from SPEC.md alone) against the corpus"
+sh tests/spec_reader/run.sh </dev/null
+
 step "S3 server for the package tests: Garage on 127.0.0.1 (scripts/garage.sh; built once into .tools/)"
 # One server for every suite below; each suite makes its own bucket. Stopped on exit.
 bash scripts/garage.sh install </dev/null
