@@ -404,7 +404,7 @@ def _ranged(out, env, keys, ct, a, b, table_segs, whole=False):
     if plan is None:
         return
     segs, ka, ia, kb, ib = plan
-    F, pos, done, got = env.frame_size, ct_start, 0, []
+    F, pos, done = env.frame_size, ct_start, 0
     for k in range(ka, kb + 1):
         s = segs[k]
         key, prefix = keys.segment_key(s.number), s.prefix
@@ -426,16 +426,15 @@ def _ranged(out, env, keys, ct, a, b, table_segs, whole=False):
                 fail("bad_frame_flags" if env.layout == 2 else "trailing_data", "early object end")
             if seg_end != last_seg:
                 fail("bad_frame_flags", "segment end")
-            got.append(pt[max(0, skip - done) : max(0, skip + n - done)])  # keep [skip, skip+n)
+            out.append(pt[max(0, skip - done) : max(0, skip + n - done)])  # keep [skip, skip+n)
             done += len(pt)
     assert pos == ct_end
-    out.extend(got)  # all or nothing: GAP 12
 
 
 def decrypt(env, keys, ct, table=None):
     """One-shot read of a whole object: the streaming path of §5.3 for single and parts; the
     table layout's shape is known from its table, so it is read as one range of everything,
-    which releases all or nothing (GAP 12)."""
+    releasing each frame after its checks (§6.3)."""
     if env.layout == 2:
         return decrypt_ranged(env, keys, ct, table)
     return _stream(env, keys, ct)
