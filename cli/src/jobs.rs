@@ -1,8 +1,10 @@
 //! `isec reencrypt`: a new DEK (or migration of a legacy object), throttled and resumable.
 //!
-//! Output goes straight to the destination file; the checkpoint file is written only after
-//! the output it covers was flushed to disk, so a crash or Ctrl-C always leaves a checkpoint
-//! that resumes to identical bytes.
+//! Output goes straight to the destination file, in the parts layout; the checkpoint file
+//! is written only after the output it covers was flushed to disk, so a crash or Ctrl-C
+//! always leaves a checkpoint that resumes at the last complete part. The unfinished part is
+//! encrypted again under a fresh nonce prefix (SPEC.md §13.2), so its bytes differ from the
+//! interrupted run's; what the checkpoint covers is kept as it is.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -34,6 +36,7 @@ pub struct Job<'a> {
     pub checkpoint: &'a Path,
     pub rate: u64,
     pub frame_size: u64,
+    pub part_size: u64,
     pub quiet: bool,
 }
 
@@ -61,7 +64,11 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         let cp = fs::read(job.checkpoint).map_err(|e| CliError::io(job.checkpoint, e))?;
         Reencryption::<AwsLc>::resume(ring, source, &cp, job.rate).ctx(|| job.checkpoint.display().to_string())?
     } else {
-        let params = Params::default().with_frame_size(job.frame_size).ctx(|| "--frame-size".into())?;
+        let params = Params::default()
+            .with_frame_size(job.frame_size)
+            .ctx(|| "--frame-size".into())?
+            .with_part_size(job.part_size)
+            .ctx(|| "--part-size (a multiple of --frame-size)".into())?;
         Reencryption::<AwsLc>::start(ring, source, params, job.rate).ctx(|| "keyring".into())?
     };
     let mut out = OpenOptions::new()
@@ -70,7 +77,7 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         .truncate(!resuming)
         .open(job.output)
         .map_err(|e| CliError::io(Path::new(job.output), e))?;
-    // Output past the checkpoint is re-created identically: drop it.
+    // Output past the checkpoint (the unfinished part) is encrypted again: drop it.
     out.set_len(task.target_offset()).map_err(|e| CliError::io(Path::new(job.output), e))?;
     out.seek(SeekFrom::Start(task.target_offset())).map_err(|e| CliError::io(Path::new(job.output), e))?;
     input.seek(SeekFrom::Start(task.source_offset())).map_err(|e| CliError::io(Path::new(job.input), e))?;

@@ -149,8 +149,13 @@ enum Command {
         /// Rate limit in bytes per second, e.g. 50MB/s (0: unlimited).
         #[arg(long, default_value = "0", value_parser = size_arg)]
         rate: u64,
+        /// Frame size of the new object.
         #[arg(long, default_value = "64KiB", value_parser = size_arg)]
         frame_size: u64,
+        /// Part size of the new object (a multiple of the frame size; grown to fit 10000
+        /// parts): a resumed job redoes at most one part.
+        #[arg(long, default_value = "8MiB", value_parser = size_arg)]
+        part_size: u64,
     },
     /// Print how a copy of an object should be done, from its metadata and size.
     ///
@@ -232,7 +237,7 @@ fn run(cli: Cli) -> Res<()> {
             crypt::inspect(object.as_deref(), meta.as_deref(), envelope.as_deref(), size, sidecar.as_deref(), json)
         }
         Command::Rewrap { meta, out, json } => crypt::rewrap(&ring(kr)?, &meta, out.as_deref(), json),
-        Command::Reencrypt { input, output, meta, out_meta, sidecar, checkpoint, rate, frame_size } => {
+        Command::Reencrypt { input, output, meta, out_meta, sidecar, checkpoint, rate, frame_size, part_size } => {
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             // A second Ctrl-C during the checkpoint write is ignored: the first one is honoured.
@@ -247,6 +252,7 @@ fn run(cli: Cli) -> Res<()> {
                 checkpoint: &cp,
                 rate,
                 frame_size,
+                part_size,
                 quiet,
             };
             jobs::reencrypt(&ring(kr)?, &job, &stop)

@@ -242,12 +242,14 @@ fn reencrypt_args<'a>(rate: &'a str) -> Vec<&'a str> {
         rate,
         "--frame-size",
         "4KiB",
+        "--part-size",
+        "256KiB",
         "--quiet",
     ]
 }
 
 #[test]
-fn interrupted_reencrypt_resumes_from_its_checkpoint_to_identical_output() {
+fn interrupted_reencrypt_resumes_from_its_checkpoint_at_a_part_boundary() {
     let (dir, plain) = setup(3_000_000);
     let d = dir.path();
     ok(isec(d).args(["encrypt", "plain.bin", "obj.isec"]));
@@ -262,8 +264,13 @@ fn interrupted_reencrypt_resumes_from_its_checkpoint_to_identical_output() {
     let cp = fs::read(d.join("job.ckpt")).expect("checkpoint left behind");
     let partial = fs::read(d.join("new.isec")).unwrap();
     assert!(!partial.is_empty() && partial.len() < 3_000_000, "interrupted part-way: {}", partial.len());
+    // Parts of 256 KiB in 4 KiB frames: 64 frames of 4124 bytes each.
+    let part_ct = 64 * 4124;
+    let keep = partial.len() / part_ct * part_ct;
+    assert!(keep > 0, "at least one part final before the interruption");
 
-    // Resuming twice from the same checkpoint gives identical output; it decrypts.
+    // Resuming twice from the same checkpoint: both keep the checkpointed parts as they
+    // were, redo the rest under fresh nonce prefixes (so they differ), and decrypt.
     let mut outputs = Vec::new();
     for _ in 0..2 {
         fs::write(d.join("job.ckpt"), &cp).unwrap();
@@ -272,12 +279,12 @@ fn interrupted_reencrypt_resumes_from_its_checkpoint_to_identical_output() {
         assert!(!d.join("job.ckpt").exists(), "checkpoint removed when done");
         outputs.push(fs::read(d.join("new.isec")).unwrap());
     }
-    assert_eq!(outputs[0], outputs[1]);
-    assert_eq!(
-        outputs[0][..partial.len() / 4124 * 4124],
-        partial[..partial.len() / 4124 * 4124],
-        "kept output untouched"
-    );
+    assert_eq!(outputs[0].len(), outputs[1].len());
+    assert_ne!(outputs[0], outputs[1], "the unfinished part is encrypted again under a new prefix");
+    for o in &outputs {
+        assert_eq!(o[..keep], partial[..keep], "kept output untouched");
+    }
+    assert_ne!(outputs[0][keep..keep + 7], outputs[1][keep..keep + 7]);
     let meta: Value = serde_json::from_str(&fs::read_to_string(d.join("new.isec.meta.json")).unwrap()).unwrap();
     assert_eq!(meta["isec-kid"], "kek-2");
     ok(isec(d).args(["decrypt", "new.isec", "back.bin"]));
