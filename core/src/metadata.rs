@@ -192,7 +192,8 @@ pub enum TableSource {
 }
 
 /// Where to read a table-layout object's segment table from its metadata. The bytes are
-/// only decoded here; `Shape::from_table` checks their MAC.
+/// only decoded from base64url here; `SegmentTable::decode` checks their MAC (before
+/// `Shape::from_table` can use them).
 ///
 /// # Errors
 /// [`Error::MalformedSegmentTable`] when the inline value is not base64url, or decodes to
