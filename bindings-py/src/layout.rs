@@ -1,14 +1,15 @@
 //! Object geometry, range mapping and segment tables (SPEC.md §6-7).
 
 use isec_core::layout::{RangePlan, Segment, Shape};
-use isec_core::{Error, Params, SegmentTable};
+use isec_core::segment_table::TableEntry;
+use isec_core::{Error, Params, Prefix, SegmentTable};
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyTuple};
 
 use crate::buffers::In;
 use crate::convert::Int;
 use crate::envelope::{PyObjectKey, header_of};
-use crate::errors::{OrRaise, to_py};
+use crate::errors::{OrRaise, detailed, to_py};
 
 /// An object's geometry: where every segment and frame stands.
 #[pyclass(module = "isec", name = "Shape", frozen, eq)]
@@ -225,10 +226,14 @@ pub(crate) struct PySegmentTable {
 
 #[pymethods]
 impl PySegmentTable {
-    /// A table from `(part_number, plaintext_len)` pairs in object order.
+    /// A table from `(part_number, plaintext_len, prefix)` entries in object order. `prefix`
+    /// is the 7-byte nonce prefix of the encryption of that part the upload was completed
+    /// with (`Encryptor.prefix`, or the first 7 bytes of the part's ciphertext): readers
+    /// refuse a part whose frames carry another. A prefix that is not 7 bytes is
+    /// `invalid_parameter`.
     #[new]
-    fn new(entries: Vec<(Int<u32>, Int<u64>)>) -> PyResult<Self> {
-        let entries = entries.into_iter().map(|(n, len)| (n.0, len.0)).collect();
+    fn new(entries: Vec<Bound<'_, PyTuple>>) -> PyResult<Self> {
+        let entries = entries.iter().map(entry_of).collect::<PyResult<Vec<TableEntry>>>()?;
         Ok(Self { inner: SegmentTable::new(entries).or_raise()? })
     }
 
@@ -243,10 +248,10 @@ impl PySegmentTable {
         PyBytes::new(py, &self.inner.encode(&key.inner))
     }
 
-    /// `(part_number, plaintext_len)` pairs.
+    /// `(part_number, plaintext_len, prefix)` entries.
     #[getter]
-    fn entries(&self) -> Vec<(u32, u64)> {
-        self.inner.entries().to_vec()
+    fn entries<'py>(&self, py: Python<'py>) -> Vec<(u32, u64, Bound<'py, PyBytes>)> {
+        self.inner.entries().iter().map(|&(n, len, p)| (n, len, PyBytes::new(py, &p))).collect()
     }
 
     /// Total plaintext bytes.
@@ -260,6 +265,30 @@ impl PySegmentTable {
     }
 
     fn __repr__(&self) -> String {
-        format!("SegmentTable({:?})", self.inner.entries())
+        let entries: Vec<String> = self
+            .inner
+            .entries()
+            .iter()
+            .map(|(n, len, p)| {
+                let hex: String = p.iter().map(|b| format!("\\x{b:02x}")).collect();
+                format!("({n}, {len}, b'{hex}')")
+            })
+            .collect();
+        format!("SegmentTable([{}])", entries.join(", "))
     }
+}
+
+/// One `(part_number, plaintext_len, prefix)` entry. A tuple of another length (such as the
+/// `(part_number, plaintext_len)` pairs of format versions without prefixes) and a prefix that
+/// is not 7 bytes of a bytes-like object are `invalid_parameter`.
+fn entry_of(t: &Bound<'_, PyTuple>) -> PyResult<TableEntry> {
+    if t.len() != 3 {
+        return Err(detailed(Error::InvalidParameter, "a table entry is (part_number, plaintext_len, prefix)"));
+    }
+    let Int(number) = t.get_item(0)?.extract::<Int<u32>>()?;
+    let Int(len) = t.get_item(1)?.extract::<Int<u64>>()?;
+    let bad = || detailed(Error::InvalidParameter, "a table entry's prefix is 7 bytes (Encryptor.prefix)");
+    let prefix = In::get(&t.get_item(2)?).map_err(|_| bad())?;
+    let prefix: Prefix = prefix.as_slice().try_into().map_err(|_| bad())?;
+    Ok((number, len, prefix))
 }

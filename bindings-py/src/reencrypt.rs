@@ -124,8 +124,8 @@ const _: () = {
 pub(crate) struct PyProgress {
     bytes_done: u64,
     bytes_left: u64,
-    frames_done: u64,
-    frames_left: u64,
+    parts_done: u32,
+    parts_total: u32,
     finished: bool,
     paused: bool,
 }
@@ -135,8 +135,8 @@ impl From<Progress> for PyProgress {
         Self {
             bytes_done: p.bytes_done,
             bytes_left: p.bytes_left,
-            frames_done: p.frames_done,
-            frames_left: p.frames_left,
+            parts_done: p.parts_done,
+            parts_total: p.parts_total,
             finished: p.finished,
             paused: p.paused,
         }
@@ -147,11 +147,11 @@ impl From<Progress> for PyProgress {
 impl PyProgress {
     fn __repr__(&self) -> String {
         format!(
-            "Progress(bytes_done={}, bytes_left={}, frames_done={}, frames_left={}, finished={}, paused={})",
+            "Progress(bytes_done={}, bytes_left={}, parts_done={}, parts_total={}, finished={}, paused={})",
             self.bytes_done,
             self.bytes_left,
-            self.frames_done,
-            self.frames_left,
+            self.parts_done,
+            self.parts_total,
             crate::convert::py_bool(self.finished),
             crate::convert::py_bool(self.paused)
         )
@@ -182,12 +182,16 @@ impl PyStep {
     }
 }
 
-/// A re-encryption job: one source object to one new single-layout isec object under the
+/// A re-encryption job: one source object to one new parts-layout isec object under the
 /// keyring's active key and a new DEK. Sans-IO: read source ciphertext from
 /// `source_offset`, feed it to `update` with the current time in milliseconds, write the
-/// output at `target_offset`, and `finish`. `checkpoint()` returns bytes from which
-/// `Reencryption.resume` continues with byte-identical output. After an error, `update` and
-/// `finish` raise `invalid_state`; `checkpoint()` still describes the last good boundary.
+/// output at `target_offset`, and `finish`. The output from `(n - 1) * target_part_len` to
+/// `n * target_part_len` is part `n` (of an S3 multipart upload, say). `checkpoint()`
+/// returns bytes from which `Reencryption.resume` continues after the last complete part:
+/// the unfinished part is encrypted again under a fresh nonce prefix, so the resumed output
+/// differs from the first run's past the checkpoint's `target_offset` (both decrypt to the
+/// same plaintext). After an error, `update` and `finish` raise `invalid_state`;
+/// `checkpoint()` still describes the last good boundary.
 #[pyclass(module = "isec", name = "Reencryption")]
 pub(crate) struct PyReencryption {
     job: Reencryption<AwsLc>,
@@ -213,24 +217,30 @@ impl PyReencryption {
 
 #[pymethods]
 impl PyReencryption {
-    /// Starts a job writing `source` (an `IsecSource` or `LegacySource`) as a new object
-    /// under `keyring`'s active key, with frames of `frame_size` bytes; `rate` is bytes per
-    /// second (0: unlimited).
+    /// Starts a job writing `source` (an `IsecSource` or `LegacySource`) as a new
+    /// parts-layout object under `keyring`'s active key, with frames of `frame_size` bytes
+    /// and parts of about `part_size` plaintext bytes (default 8 MiB; rounded up to whole
+    /// frames, grown to fit 10000 parts); `rate` is bytes per second (0: unlimited).
     #[staticmethod]
     #[pyo3(
-        signature = (keyring, source, *, frame_size=None, rate=Int(0)),
-        text_signature = "(keyring, source, *, frame_size=None, rate=0)"
+        signature = (keyring, source, *, frame_size=None, part_size=None, rate=Int(0)),
+        text_signature = "(keyring, source, *, frame_size=None, part_size=None, rate=0)"
     )]
     fn start(
         py: Python<'_>,
         keyring: &PyKeyring,
         source: &Bound<'_, PyAny>,
         frame_size: Option<Int<u64>>,
+        part_size: Option<Int<u64>>,
         rate: Int<u64>,
     ) -> PyResult<Self> {
         let mut params = Params::default();
         if let Some(Int(f)) = frame_size {
             params = params.with_frame_size(f).or_raise()?;
+        }
+        if let Some(Int(p)) = part_size {
+            // The preferred size, in whole frames; the job fits it to the source's length.
+            params = params.with_parts_for(0, p).or_raise()?;
         }
         let src = open_source(py, source)?;
         let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate.0).or_raise()?;
@@ -238,7 +248,8 @@ impl PyReencryption {
     }
 
     /// Resumes a job from `checkpoint` bytes. Output already written up to the resumed
-    /// `target_offset` stays; anything past it is rewritten identically.
+    /// `target_offset` (a part boundary) stays; anything past it is written again, under
+    /// fresh nonce prefixes.
     #[staticmethod]
     #[pyo3(
         signature = (keyring, source, checkpoint, *, rate=Int(0)),
@@ -274,7 +285,13 @@ impl PyReencryption {
         self.job.target_offset()
     }
 
-    /// Progress in bytes and frames.
+    /// Ciphertext bytes of every part of the new object but the last.
+    #[getter]
+    fn target_part_len(&self) -> u64 {
+        self.job.target_part_len()
+    }
+
+    /// Progress in bytes and parts.
     #[getter]
     fn progress(&self) -> PyProgress {
         self.job.progress().into()
@@ -355,7 +372,7 @@ impl PyReencryption {
         self.lock_on_err(r)
     }
 
-    /// An authenticated checkpoint for the last output frame boundary.
+    /// An authenticated checkpoint for the last part boundary whose output is final.
     fn checkpoint<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.job.checkpoint())
     }
@@ -391,9 +408,10 @@ impl PyCheckpoint {
         Ok(PyEnvelope { inner: Envelope::decode(&self.inner.envelope).map_err(|_| to_py(Error::MalformedCheckpoint))? })
     }
 
+    /// Parts of the new object whose output is final.
     #[getter]
-    fn frames_done(&self) -> u64 {
-        self.inner.frames_done
+    fn parts_done(&self) -> u32 {
+        self.inner.parts_done
     }
 
     /// Bytes of the new object that are final: where output resumes.

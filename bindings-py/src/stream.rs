@@ -1,6 +1,6 @@
 //! Streaming and one-shot encryption and decryption (SPEC.md §5-7).
 
-use isec_core::{AwsLc, Decryptor, Encryptor, Error, SegmentTable, oneshot};
+use isec_core::{AwsLc, Decryptor, Encryptor, Error, Prefix, SegmentTable, oneshot};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -20,19 +20,28 @@ use crate::streaming::Stream;
 #[pyclass(module = "isec", name = "Encryptor")]
 pub(crate) struct PyEncryptor {
     s: Stream<Encryptor<AwsLc>>,
+    /// Kept apart from the context, which `finalize` consumes: the prefix is recorded in a
+    /// segment table after the part is complete.
+    prefix: Prefix,
+}
+
+impl PyEncryptor {
+    fn wrap(e: Encryptor<AwsLc>) -> Self {
+        Self { prefix: e.prefix(), s: Stream::new(e) }
+    }
 }
 
 #[pymethods]
 impl PyEncryptor {
     #[new]
     fn new(key: &PyObjectKey) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Encryptor::new(&key.inner).or_raise()?) })
+        Ok(Self::wrap(Encryptor::new(&key.inner).or_raise()?))
     }
 
     /// An encryptor for part `part_number` (1..=10000); `is_last` marks the object's last part.
     #[staticmethod]
     fn for_part(key: &PyObjectKey, part_number: Int<u32>, is_last: bool) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Encryptor::for_part(&key.inner, part_number.0, is_last).or_raise()?) })
+        Ok(Self::wrap(Encryptor::for_part(&key.inner, part_number.0, is_last).or_raise()?))
     }
 
     /// Exact number of bytes `update` returns for `input_len` more bytes.
@@ -49,6 +58,14 @@ impl PyEncryptor {
     #[getter]
     fn consumed(&self) -> PyResult<u64> {
         Ok(self.s.ctx()?.consumed())
+    }
+
+    /// The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output).
+    /// A table-layout writer records it in the `SegmentTable` entry of the part, for the
+    /// encryption it completed the upload with. Readable after `finalize`.
+    #[getter]
+    fn prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.prefix)
     }
 
     /// Whether the encryptor is finalized or failed.

@@ -290,7 +290,7 @@ def test_wrong_python_types_raise_type_error(ring: isec.Keyring) -> None:
         with expect_error("invalid_parameter"):
             isec.CopyLimits(max_parts=bad_int)
         with expect_error("invalid_parameter"):
-            isec.SegmentTable([(1, bad_int)])
+            isec.SegmentTable([(1, bad_int, bytes(7))])
         with expect_error("invalid_parameter"):
             isec.encrypt_file(io.BytesIO(b"x"), io.BytesIO(), key, chunk_size=bad_int)
     with expect_error("invalid_parameter"):
@@ -420,12 +420,22 @@ def test_table_layout_round_trip(ring: isec.Keyring) -> None:
     env, key = ring.create_envelope(frame_size=4096, table=True)
     sizes = [(1, 5000), (2, 123), (7, 9000)]
     data = pattern(sum(s for _, s in sizes))
-    bodies, at = [], 0
+    bodies, entries, at = [], [], 0
     for n, s in sizes:
-        bodies.append(isec.encrypt_part(key, n, False, data[at : at + s]))
+        if n == 2:
+            # Streaming: the encryptor's prefix, readable after finalize.
+            enc = isec.Encryptor.for_part(key, n, False)
+            body = enc.update(data[at : at + s]) + enc.finalize()
+            assert enc.locked and enc.prefix == body[:7] and len(enc.prefix) == 7
+        else:
+            # One-shot: the prefix is the part's first 7 bytes.
+            body = isec.encrypt_part(key, n, False, data[at : at + s])
+        bodies.append(body)
+        entries.append((n, s, body[:7]))
         at += s
-    table = isec.SegmentTable(sizes)
-    assert len(table) == 3 and table.plaintext_len == len(data) and table.entries == sizes
+    table = isec.SegmentTable(entries)
+    assert len(table) == 3 and table.plaintext_len == len(data) and table.entries == entries
+    assert repr(table).startswith("SegmentTable([(1, 5000, b'\\x")
     encoded = table.encode(key)
     assert isec.SegmentTable.decode(encoded, key) == table
     ct = b"".join(bodies)
@@ -441,9 +451,35 @@ def test_table_layout_round_trip(ring: isec.Keyring) -> None:
     with expect_error("truncated"):
         isec.decrypt_with_table(key, encoded, ct[:-1])
     with expect_error("malformed_segment_table"):
-        isec.SegmentTable([(2, 10), (1, 10)])
+        isec.SegmentTable([(2, 10, bytes(7)), (1, 10, bytes(7))])
     with expect_error("malformed_segment_table"):
         isec.SegmentTable([])
+    # Prefixes: 7 bytes of any bytes-like type; anything else is invalid_parameter.
+    assert isec.SegmentTable([(1, 5, bytearray(7))]) == isec.SegmentTable([(1, 5, memoryview(bytes(7)))])
+    for bad_prefix in (bytes(6), bytes(8), b"", "abcdefg", 7, None):
+        with expect_error("invalid_parameter"):
+            isec.SegmentTable([(1, 5, bad_prefix)])  # type: ignore[list-item]
+    with expect_error("invalid_parameter"):
+        isec.SegmentTable([(1, 5)])  # type: ignore[list-item]
+
+
+def test_table_refuses_a_part_encrypted_under_another_prefix(ring: isec.Keyring) -> None:
+    """A table records the prefix of the upload the writer completed; an earlier, authentic
+    encryption of the same part (a retried upload S3 kept by mistake, or a substitution) is
+    refused, whole and by range."""
+    _, key = ring.create_envelope(frame_size=4096, table=True)
+    data = pattern(10_000)
+    first = isec.encrypt_part(key, 1, False, data[:6000])
+    kept = isec.encrypt_part(key, 2, False, data[6000:])
+    retried = isec.encrypt_part(key, 2, False, data[6000:])
+    assert retried[:7] != kept[:7] and len(retried) == len(kept)
+    table = isec.SegmentTable([(1, 6000, first[:7]), (2, 4000, kept[:7])]).encode(key)
+    assert isec.decrypt_with_table(key, table, first + kept) == data
+    with expect_error("frame_out_of_order"):
+        isec.decrypt_with_table(key, table, first + retried)
+    shape = isec.Shape.from_table(key, table, len(first + retried))
+    with expect_error("frame_out_of_order"):
+        isec.decrypt_range(key, shape, 7000, 7100, lambda a, b: (first + retried)[a:b])
     with expect_error("invalid_parameter"):
         isec.Decryptor(key)  # a table-layout object needs its table
 
@@ -606,7 +642,7 @@ def test_object_and_user_metadata(ring: isec.Keyring) -> None:
 
 def test_table_source_inline_sidecar_and_malformed(ring: isec.Keyring) -> None:
     _, key = ring.create_envelope(table=True)
-    table = isec.SegmentTable([(1, 5), (3, 7)]).encode(key)
+    table = isec.SegmentTable([(1, 5, bytes(7)), (3, 7, bytes(7))]).encode(key)
     inline = base64.urlsafe_b64encode(table).rstrip(b"=").decode()
     got = isec.table_source({"isec": "e", "isec-table": inline})
     assert got == table and isec.SegmentTable.decode(got, key).plaintext_len == 12
@@ -742,24 +778,38 @@ def test_dek_rotation_job_checkpoint_resume(ring: isec.Keyring) -> None:
     source = isec.IsecSource(ring, env, isec.shape_for(env, len(ct)))
     assert (source.plaintext_len, source.ciphertext_len) == (len(data), len(ct))
 
-    job = isec.Reencryption.start(ring, source, frame_size=8192)
+    job = isec.Reencryption.start(ring, source, frame_size=8192, part_size=3 * 8192)
+    part_ct = 3 * (8192 + isec.FRAME_OVERHEAD)
+    assert job.target_part_len == part_ct and job.progress.parts_total == 9  # 200 000 / 24 576
     head = run_job(job, ct, 30_001, stop_at=len(ct) // 2)
     cp = job.checkpoint()
     info = isec.Checkpoint.parse(cp)
     assert info.source_ciphertext_len == len(ct) and info.envelope == job.target_envelope
-    assert info.target_offset <= len(head) and info.target_offset == info.frames_done * (8192 + isec.FRAME_OVERHEAD)
+    # A checkpoint covers whole parts: its target offset is a part boundary.
+    assert info.parts_done >= 1 and job.progress.parts_done == info.parts_done
+    assert info.target_offset <= len(head) and info.target_offset == info.parts_done * part_ct
     rest = run_job(job, ct, 50_000)
     full = head + rest
     new_env = job.target_envelope
     assert new_env.kid == "kek-new" and new_env.declared_size == len(data)
-    assert job.progress.finished and job.progress.bytes_left == 0
+    assert new_env.layout == "parts" and new_env.part_size == 3 * 8192
+    assert job.progress.finished and job.progress.bytes_left == 0 and job.progress.parts_done == 9
     assert isec.decrypt(ring.open(new_env), full) == data
+    # Part n of the output (target_part_len bytes each) is part n of the object.
+    segment = isec.Shape.from_ciphertext_len(ring.open(new_env), len(full)).segment(1)
+    assert segment is not None and (segment.number, segment.ct_start) == (2, part_ct)
 
-    # Resume from the checkpoint: byte-identical output from the resumed offset.
+    # Resume from the checkpoint: the unfinished part is encrypted again under a fresh
+    # nonce prefix, so the output differs from the first run's past the target offset, and
+    # the kept head with the resumed tail decrypts to the same plaintext.
     job2 = isec.Reencryption.resume(ring, source, cp)
-    assert job2.target_offset == info.target_offset
+    assert job2.target_offset == info.target_offset and job2.progress.parts_done == info.parts_done
     tail = run_job(job2, ct, 77_777)
-    assert full[info.target_offset :] == tail
+    assert len(tail) == len(full) - info.target_offset
+    assert tail[:7] != full[info.target_offset : info.target_offset + 7], "a fresh prefix"
+    resumed = full[: info.target_offset] + tail
+    assert isec.decrypt(ring.open(job2.target_envelope), resumed) == data
+    assert job2.target_envelope == new_env
 
     # A checkpoint is authenticated and tied to its source.
     bad = bytearray(cp)
@@ -792,7 +842,7 @@ def test_job_pause_rate_limit_and_locking(ring: isec.Keyring) -> None:
     assert later.consumed > 0
     job.set_rate(0)
     p = job.progress
-    assert p.bytes_done + p.bytes_left == len(data) and p.frames_done + p.frames_left >= 1
+    assert p.bytes_done + p.bytes_left == len(data) and 0 <= p.parts_done <= p.parts_total == 1
     # update_into, then a tampered byte: the job fails and locks, the checkpoint survives.
     out = bytearray(job.update_len(len(ct)))
     at = job.source_offset
@@ -805,7 +855,7 @@ def test_job_pause_rate_limit_and_locking(ring: isec.Keyring) -> None:
         job.update(ct[job.source_offset :], 3000)
     with expect_error("invalid_state"):
         job.finish()
-    assert isec.Checkpoint.parse(job.checkpoint()).frames_done >= 0
+    assert isec.Checkpoint.parse(job.checkpoint()).parts_done == 0
 
 
 def test_sources_check_their_keys(ring: isec.Keyring) -> None:

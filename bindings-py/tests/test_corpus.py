@@ -265,17 +265,28 @@ def assert_reencrypts(key: isec.ObjectKey, env: isec.Envelope, pt: bytes, ct: by
     frame = env.frame_size
     if table is not None:
         entries = isec.SegmentTable.decode(table, key).entries
-        parts, at = [], 0
-        for number, length in entries:
+        shape = isec.Shape.from_table(key, table, len(ct))
+        parts, new_entries, at = [], [], 0
+        for i, (number, length, prefix) in enumerate(entries):
+            seg = shape.segment(i)
+            assert seg is not None and ct[seg.ct_start : seg.ct_start + 7] == prefix, "the table records each part's prefix"
             enc = isec.Encryptor.for_part(key, number, False)
             body = b"".join(
                 enc.update(p) for p in splitter([frame + 1, 3])(pt[at : at + length])
             ) + enc.finalize()
             parts.append(body)
-            assert body != b""
+            assert body != b"" and enc.prefix == body[:7]
+            new_entries.append((number, length, enc.prefix))
             at += length
-        new_table = isec.SegmentTable(entries).encode(key)
+        new_table = isec.SegmentTable(new_entries).encode(key)
         assert isec.decrypt_with_table(key, new_table, b"".join(parts)) == pt
+        # The old table names the old encryptions' prefixes: the new parts are refused.
+        try:
+            isec.decrypt_with_table(key, table, b"".join(parts))
+        except isec.IsecError as e:
+            assert code(e) == "frame_out_of_order"
+        else:
+            raise AssertionError("the old table accepted parts under other prefixes")
         return
     if env.layout == "single":
         new = b"".join(isec.encrypt_chunks(key, splitter([frame - 1, 5])(pt)))

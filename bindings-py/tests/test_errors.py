@@ -87,10 +87,21 @@ def _frames(code: str) -> Callable[[], object]:
     raise AssertionError(f"no vector for {code}")
 
 
+def _wrong_key_kind() -> None:
+    """An isec envelope naming a previous-proxy secret's kid: such secrets never wrap, so the
+    envelope is refused before any unwrap."""
+    writer = isec.Keyring()
+    writer.add_kek("old", isec.generate_kek())
+    env, _ = writer.create_envelope()
+    r = isec.Keyring()
+    r.add_legacy_secret_string("old", "pw")
+    r.open(env)
+
+
 def _table_tampered() -> None:
     r = _ring()
     _, key = r.create_envelope(table=True)
-    t = bytearray(isec.SegmentTable([(1, 5)]).encode(key))
+    t = bytearray(isec.SegmentTable([(1, 5, bytes(7))]).encode(key))
     t[-1] ^= 1
     isec.SegmentTable.decode(bytes(t), key)
 
@@ -114,6 +125,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "buffer_too_small": lambda: isec.Encryptor(_ring().create_envelope()[1]).finalize_into(bytearray(27)),
     "unknown_kid": lambda: isec.Keyring().open(_ring().create_envelope()[0]),
     "key_disabled": _disabled,
+    "wrong_key_kind": _wrong_key_kind,
     "key_not_active": lambda: isec.Keyring().create_envelope(),
     "version_refused": _refused,
     "unwrap_failed": _unwrap_failed,
@@ -129,7 +141,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "bad_frame_length": lambda: isec.shape_for(
         _ring().create_envelope(frame_size=4096)[0], 2 * (4096 + isec.FRAME_OVERHEAD) + isec.FRAME_OVERHEAD
     ),
-    "malformed_segment_table": lambda: isec.SegmentTable([(1, 0), (2, 5)]),
+    "malformed_segment_table": lambda: isec.SegmentTable([(1, 0, bytes(7)), (2, 5, bytes(7))]),
     "limit_exceeded": lambda: _ring().create_envelope(declared_size=1 << 45),
     "external_wrapper_failed": _kms_failing,
     "malformed_checkpoint": lambda: isec.Checkpoint.parse(b"ISCK\x01"),

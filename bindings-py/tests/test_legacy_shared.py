@@ -447,12 +447,17 @@ def test_legacy_objects_migrate_to_isec(s3proxy: Path) -> None:
     source = isec.LegacySource(ring, obj)
     assert (source.plaintext_len, source.ciphertext_len) == (len(pt), len(ct))
 
-    # Run part way, checkpoint, resume in a new job, finish.
+    # Run part way, checkpoint, resume in a new job, finish. The new object is in 8 MiB
+    # parts; the checkpoint covers whole parts and the resumed job writes the rest again
+    # under fresh nonce prefixes.
     job = isec.Reencryption.start(ring, source, frame_size=1 << 20)
+    assert job.progress.parts_total == 3
     head = migrate(job, ct, 3_000_001, stop_at=len(ct) // 2)
     cp = job.checkpoint()
     env_text = job.target_envelope.to_text()
-    keep = isec.Checkpoint.parse(cp).target_offset
+    info = isec.Checkpoint.parse(cp)
+    keep = info.target_offset
+    assert info.parts_done >= 1 and keep == info.parts_done * job.target_part_len <= len(head)
     del job
     job = isec.Reencryption.resume(ring, source, cp)
     assert job.target_offset == keep

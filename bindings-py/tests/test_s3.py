@@ -789,16 +789,18 @@ def test_table_layout_objects_read_range_and_copy(
     mpu = s3_raw.create_multipart_upload(
         Bucket=s3_bucket, Key=key, Metadata={"isec": env.to_text(), "isec-kid": env.kid}
     )
-    parts, at = [], 0
+    parts, entries, at = [], [], 0
     for n, s in sizes:
         body = isec.encrypt_part(okey, n, False, data[at : at + s])
         at += s
         r = s3_raw.upload_part(Bucket=s3_bucket, Key=key, UploadId=mpu["UploadId"], PartNumber=n, Body=body)
         parts.append({"PartNumber": n, "ETag": r["ETag"]})
+        entries.append((n, s, body[:7]))  # the prefix of the upload S3 keeps
     s3_raw.complete_multipart_upload(
         Bucket=s3_bucket, Key=key, UploadId=mpu["UploadId"], MultipartUpload={"Parts": parts}
     )
-    s3_raw.put_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(key), Body=isec.SegmentTable(sizes).encode(okey))
+    table = isec.SegmentTable(entries).encode(okey)
+    s3_raw.put_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(key), Body=table)
 
     assert client.get_object(s3_bucket, key) == data
     assert b"".join(client.iter_object(s3_bucket, key)) == data
@@ -812,10 +814,10 @@ def test_table_layout_objects_read_range_and_copy(
     # The sidecar first, under the plan's key for each side, then the object.
     copies = [(kw["Key"], kw["CopySource"]["Key"]) for kw in rec.ops("copy_object")]
     assert copies == [(isec.table_sidecar_key(dst), isec.table_sidecar_key(key)), (dst, key)]
-    assert raw_get(s3_raw, s3_bucket, isec.table_sidecar_key(dst))[0] == isec.SegmentTable(sizes).encode(okey)
+    assert raw_get(s3_raw, s3_bucket, isec.table_sidecar_key(dst))[0] == table
     assert client.get_object(s3_bucket, dst) == data
 
-    bad = bytearray(isec.SegmentTable(sizes).encode(okey))
+    bad = bytearray(table)
     bad[-1] ^= 1
     s3_raw.put_object(Bucket=s3_bucket, Key=isec.table_sidecar_key(dst), Body=bytes(bad))
     with expect_error("authentication_failed"):
@@ -844,8 +846,9 @@ def test_table_layout_with_an_inline_table(
     env, okey = ring.create_envelope(table=True)
     sizes = [(1, 70_000), (2, 5_000)]
     data = random_bytes(sum(s for _, s in sizes))
-    body = isec.encrypt_part(okey, 1, False, data[:70_000]) + isec.encrypt_part(okey, 2, False, data[70_000:])
-    table = isec.SegmentTable(sizes).encode(okey)
+    p1, p2 = isec.encrypt_part(okey, 1, False, data[:70_000]), isec.encrypt_part(okey, 2, False, data[70_000:])
+    body = p1 + p2
+    table = isec.SegmentTable([(1, 70_000, p1[:7]), (2, 5_000, p2[:7])]).encode(okey)
     inline = base64.urlsafe_b64encode(table).rstrip(b"=").decode()
     meta = {"isec": env.to_text(), "isec-kid": env.kid, "isec-table": inline, "owner": "relay"}
     s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=body, Metadata=meta)
@@ -869,7 +872,7 @@ def test_table_layout_with_an_inline_table(
     assert r.action == "reencrypt" and r.plan.metadata == [("owner", "relay")]
     stored = s3_raw.head_object(Bucket=s3_bucket, Key=rotated)["Metadata"]
     assert set(stored) == {"owner", "isec", "isec-kid"}, "the old table does not describe the new object"
-    assert isec.Envelope.decode_text(stored["isec"]).layout == "single"
+    assert isec.Envelope.decode_text(stored["isec"]).layout == "parts"
     assert client.get_object(s3_bucket, rotated) == data
 
     bad = {**meta, "isec-table": inline[:-2] + ("A" if inline[-2] != "A" else "B") + inline[-1]}

@@ -671,18 +671,18 @@ class Client:
             okey = self._open(src)
             assert okey is not None
             shape = self._shape(src, okey)
+            # The new object is in the parts layout, one isec part per S3 part.
             job = Reencryption.start(
                 self.keyring, IsecSource(self.keyring, src.envelope, shape), frame_size=self.frame_size,
-                rate=self.reencrypt_rate,
+                part_size=self.part_size, rate=self.reencrypt_rate,
             )
-            out_len = Shape.from_plaintext_len(job.target_envelope, shape.plaintext_len).ciphertext_len
             meta = object_metadata(user, job.target_envelope)
             stream = _job_output(job, body.iter_chunks(MIB))
-            if out_len <= self.part_size:
+            if job.progress.parts_total == 1:
                 ct = b"".join(stream)
                 put = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
                 return CopyResult(plan, str(put.get("ETag", "")), 2)
-            pieces = _rechunk(stream, self.part_size)
+            pieces = _rechunk(stream, job.target_part_len)
 
             parts = (
                 self._uploaded_part(dst_bucket, dst_key, n, _constant(piece))
