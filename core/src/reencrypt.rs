@@ -21,7 +21,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::cipher::FrameCipher;
@@ -439,6 +438,7 @@ impl<C: FrameCipher> Reencryption<C> {
             return Err(Error::KeyNotActive);
         }
         let key = keyring.open(&env)?;
+        use subtle::ConstantTimeEq;
         let mac = checkpoint_mac(&key, source.as_ref(), &checkpoint[..checkpoint.len() - 32]);
         if !bool::from(mac.ct_eq(&checkpoint[checkpoint.len() - 32..])) {
             return Err(Error::AuthenticationFailed);
