@@ -17,7 +17,10 @@
 # or `eval "$(scripts/garage.sh env --export)"`.
 #
 # Overrides: ISEC_GARAGE_BIN (use this garage binary, skip install), ISEC_GARAGE_STATE
-# (state directory, default target/garage), GARAGE_VERSION (default 2.5.0).
+# (state directory, default target/garage), GARAGE_VERSION (default 2.5.0),
+# ISEC_TOOLS_CACHE (a per-machine copy of the built binary shared by every clone, default
+# ~/.cache/isec-tools; a build takes 10-25 minutes on 2 cores, so other clones on the same
+# machine reuse it; a new machine builds it).
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,6 +30,7 @@ BUILD_DIR="$REPO/target/garage-build"
 STATE="${ISEC_GARAGE_STATE:-$REPO/target/garage}"
 ENV_FILE="$STATE/env"
 BIN="${ISEC_GARAGE_BIN:-$TOOLS/bin/garage}"
+CACHE="${ISEC_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/isec-tools}/garage-$GARAGE_VERSION"
 S3SIG="$REPO/scripts/s3sig.py"
 BUCKET="isec-test"
 KEY_NAME="isec-test-key"
@@ -61,6 +65,12 @@ cmd_install() {
   exec 8>"$TOOLS/.install.lock"
   flock 8
   if bin_ok; then exec 8>&-; return 0; fi
+  if [ -z "${ISEC_GARAGE_BIN:-}" ] && [ -x "$CACHE" ] && "$CACHE" --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
+    mkdir -p "$(dirname "$BIN")"
+    cp "$CACHE" "$BIN"
+    exec 8>&-
+    bin_ok && { log "garage $GARAGE_VERSION from the machine's cache ($CACHE)"; return 0; }
+  fi
   log "building garage $GARAGE_VERSION into $TOOLS (build dir $BUILD_DIR; 8-15 min cold on 2 idle cores, more under load)"
   local start=$SECONDS
   # --locked uses the lockfile shipped in the crate (reproducible); fall back to a fresh
@@ -73,6 +83,8 @@ cmd_install() {
   fi
   exec 8>&-
   bin_ok || die "garage was built but $BIN does not run"
+  { mkdir -p "$(dirname "$CACHE")" && cp "$BIN" "$CACHE.tmp.$$" && mv "$CACHE.tmp.$$" "$CACHE"; } 2>/dev/null \
+    || log "could not keep a copy in $CACHE (next clone builds again)"
   log "garage installed in $((SECONDS - start)) s: $("$BIN" --version | head -n1)"
 }
 
