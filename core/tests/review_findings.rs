@@ -201,6 +201,16 @@ fn empty_objects_reencrypt() {
     let mut out = Vec::new();
     run(&mut job, &ct, 1 << 20, &mut out);
     assert_eq!(oneshot::decrypt::<AwsLc>(&ring.open(job.target_envelope()).unwrap(), &out).unwrap(), b"");
+    // Its one frame is verified: a tampered empty source fails the job.
+    let mut bad = ct.clone();
+    bad[20] ^= 1;
+    let mut job = Reencryption::<AwsLc>::start(&ring, isec_source(&ring, &env, &bad), params, 0).unwrap();
+    let mut buf = vec![0u8; job.update_len(bad.len())];
+    let r = job.update(&bad, &mut buf, 0).and_then(|_| {
+        let mut tail = vec![0u8; job.finish_len()];
+        job.finish(&mut tail)
+    });
+    assert_eq!(r.err(), Some(Error::AuthenticationFailed));
 
     // The previous proxy's empty single PUT: one 28-byte seal of nothing.
     let dek = Dek::from_bytes([0x33; 32]);
