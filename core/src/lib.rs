@@ -63,6 +63,8 @@ pub mod oneshot;
 #[cfg(feature = "alloc")]
 pub mod reencrypt;
 #[cfg(feature = "alloc")]
+pub mod s3;
+#[cfg(feature = "alloc")]
 pub mod scan;
 #[cfg(feature = "alloc")]
 pub mod segment_table;

@@ -1,0 +1,7 @@
+//! The S3 protocol as data (SPEC.md §12.1): what every runtime's S3 helper sends, decided
+//! once here. Like the rest of core it does no I/O: it says which request to make next and
+//! takes the answer back.
+
+mod open;
+
+pub use open::{MAX_TABLE_LEN, ObjectOpen, Open, Opened, SidecarKind};
