@@ -60,6 +60,12 @@ export declare class Encryptor {
   /** An encryptor for part `partNumber` (1..=10000) of a multipart object. */
   static forPart(key: ObjectKey, partNumber: number, isLast: boolean): Encryptor
   /**
+   * The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output). A
+   * table-layout writer records it in the `SegmentTable` entry of the part, for the
+   * encryption it completed the upload with. Readable after `final`.
+   */
+  get prefix(): Buffer
+  /**
    * Encrypts `chunk`; returns every frame now complete (a full frame is held back until
    * more input shows it is not the last).
    */
@@ -266,9 +272,12 @@ export declare class ObjectKey {
 }
 
 /**
- * A re-encryption job: one source object to a new isec object under a new DEK
- * (SPEC.md §13). Sans-IO: feed source bytes from `sourceOffset`, append the output at
- * `targetOffset`, keep `checkpoint()` to resume after a crash.
+ * A re-encryption job: one source object to a new parts-layout isec object under a new
+ * DEK (SPEC.md §13). Sans-IO: feed source bytes from `sourceOffset`, append the output at
+ * `targetOffset` (part `n` is the output from `(n - 1) * targetPartLength`), keep
+ * `checkpoint()` to resume after a crash. A resumed job writes the part that was
+ * unfinished again under a fresh nonce prefix: its output past the checkpoint's
+ * `targetOffset` differs from the first run's, and decrypts the same.
  */
 export declare class ReencryptionJob {
   /** Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`. */
@@ -292,7 +301,9 @@ export declare class ReencryptionJob {
   get sourceOffset(): number
   /** Where the next output byte goes. */
   get targetOffset(): number
-  /** Progress in bytes and frames. */
+  /** Ciphertext bytes of every part of the new object but the last. */
+  get targetPartLength(): number
+  /** Progress in bytes and parts. */
   get progress(): Progress
   /** Stops taking input until `unpause`. */
   pause(): void
@@ -304,7 +315,7 @@ export declare class ReencryptionJob {
   update(chunk: Uint8Array, nowMs: number): ReencryptStep
   /** Ends the job once all source bytes were fed; returns the final output. */
   finish(): Buffer
-  /** A checkpoint for the last output frame boundary. */
+  /** A checkpoint for the last part boundary whose output is final. */
   checkpoint(): Buffer
 }
 
@@ -328,16 +339,21 @@ export declare class ScanPlanner {
   remaining(): Tally
 }
 
-/** Part numbers and plaintext lengths of a table-layout object (SPEC.md §6.3). */
+/** Part numbers, plaintext lengths and nonce prefixes of a table-layout object (SPEC.md §6.3). */
 export declare class SegmentTable {
-  /** A table from `[partNumber, plaintextLength]` pairs in object order. */
-  constructor(entries: Array<[number, number]>)
+  /**
+   * A table from `[partNumber, plaintextLength, prefix]` entries in object order. `prefix`
+   * is the 7-byte nonce prefix of the encryption of that part the upload was completed
+   * with (`Encryptor.prefix`, or the part's first 7 bytes): readers refuse a part whose
+   * frames carry another.
+   */
+  constructor(entries: Array<[number, number, Uint8Array]>)
   /** Verifies and decodes an encoded table. */
   static decode(bytes: Uint8Array, key: ObjectKey): SegmentTable
   /** Encodes and authenticates the table under `key`. */
   encode(key: ObjectKey): Buffer
-  /** `[partNumber, plaintextLength]` pairs. */
-  get entries(): Array<[number, number]>
+  /** `[partNumber, plaintextLength, prefix]` entries. */
+  get entries(): Array<[number, number, Buffer]>
   /** Total plaintext bytes. */
   get plaintextLength(): number
 }
@@ -374,8 +390,12 @@ export interface CheckpointInfo {
   sourceIdentity: Buffer
   sourceCiphertextLength: number
   envelope: Envelope
-  framesDone: number
-  /** Bytes of the new object that are final: truncate the output here before resuming. */
+  /** Parts of the new object whose output is final. */
+  partsDone: number
+  /**
+   * Bytes of the new object that are final (a part boundary): truncate the output here
+   * before resuming.
+   */
   targetOffset: number
 }
 
@@ -650,8 +670,10 @@ export declare function parseNonce(nonce: Uint8Array): NonceFields
 export interface Progress {
   bytesDone: number
   bytesLeft: number
-  framesDone: number
-  framesLeft: number
+  /** Parts of the new object whose output is final (what a checkpoint now covers). */
+  partsDone: number
+  /** Parts of the new object. */
+  partsTotal: number
   finished: boolean
   paused: boolean
 }
@@ -676,6 +698,12 @@ export interface RangePlan {
 export interface ReencryptOptions {
   /** Frame size of the new object (default 65536). */
   frameSize?: number
+  /**
+   * Plaintext bytes per part of the new object (a parts-layout object): rounded up to
+   * whole frames and grown to fit 10000 parts (default 8 MiB). Ignored on resume (the
+   * checkpoint's envelope has it).
+   */
+  partSize?: number
   /** Bytes per second (0 or absent: unlimited). */
   rate?: number
   /** Legacy sources: the key id to use when the object recorded none. */

@@ -587,13 +587,12 @@ class IsecS3 {
 
   /**
    * Uploads `total` bytes arriving from `chunks` (already isec ciphertext) as they are:
-   * one PutObject when they fit a part, else a multipart upload of `partSize` pieces, larger
-   * when S3's part count needs it (S3 concatenates them into the same bytes). Used for
-   * re-encrypted copies.
+   * one PutObject when they fit a part, else a multipart upload of `partSize` pieces (S3
+   * concatenates them into the same bytes). Used for re-encrypted copies, whose job's
+   * `targetPartLength` makes each S3 part one part of the new object.
    */
-  async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal) {
+  async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal, partSize) {
     const { PutObjectCommand, UploadPartCommand } = s3()
-    const partSize = Math.max(this.#partSize, Math.ceil(total / isec.limits().maxParts))
     const src = await openSource(chunks, total)
     try {
       if (total <= partSize) {
@@ -1018,7 +1017,8 @@ class IsecS3 {
   /** Core's re-encryption job from the source's GET body straight into the upload. */
   async #reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out }) {
     const { envelope, shape } = await this.#open(src.Bucket, src.Key, h.Metadata, h.ContentLength, signal)
-    const opts = { rate: this.#rate }
+    // The new object is in the parts layout, one isec part per S3 part.
+    const opts = { rate: this.#rate, partSize: this.#partSize }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     const ring = this.#ring
     const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, envelope, shape, opts))
@@ -1042,7 +1042,16 @@ class IsecS3 {
       if (last.length > 0) yield last
     }
     try {
-      const r = await this.#putBytes(Bucket, Key, total, output(), Metadata, { ...headers, ...rest }, inner.signal)
+      const r = await this.#putBytes(
+        Bucket,
+        Key,
+        total,
+        output(),
+        Metadata,
+        { ...headers, ...rest },
+        inner.signal,
+        job.targetPartLength,
+      )
       return out(r, { reason: plan.reason, kid: target.kid, envelope: target })
     } catch (e) {
       inner.abort(e)

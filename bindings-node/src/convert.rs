@@ -335,37 +335,55 @@ pub(crate) unsafe fn array_length(env: sys::napi_env, v: sys::napi_value) -> Opt
     (unsafe { sys::napi_get_array_length(env, v, &mut n) } == sys::Status::napi_ok).then_some(n)
 }
 
-/// `Array<[number, number]>`: a segment table's `[partNumber, plaintextLength]` entries.
-pub struct NumberPairs(pub Vec<(U64, U64)>);
+/// `Array<[number, number, Uint8Array]>`: a segment table's `[partNumber, plaintextLength,
+/// prefix]` entries. An entry of another shape, or a prefix that is not a `Uint8Array`, is a
+/// `TypeError`; a prefix of another length than 7 bytes is `invalid_parameter`.
+pub struct TableEntries(pub Vec<(U64, U64, [u8; 7])>);
 
-impl FromNapiValue for NumberPairs {
+impl FromNapiValue for TableEntries {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let expected = || type_error(env, "Array<[number, number]>");
+        let expected = || type_error(env, "Array<[number, number, Uint8Array]>");
         // SAFETY: every value read below belongs to the current callback.
         unsafe {
             let n = array_length(env, v).ok_or_else(expected)?;
             let mut out = Vec::with_capacity(n.min(10_001) as usize);
             for i in 0..n {
-                let pair = element(env, v, i).ok_or_else(expected)?;
-                if array_length(env, pair) != Some(2) {
+                let entry = element(env, v, i).ok_or_else(expected)?;
+                if array_length(env, entry) != Some(3) {
                     return Err(expected());
                 }
-                let a = U64::from_napi_value(env, element(env, pair, 0).ok_or_else(expected)?)?;
-                let b = U64::from_napi_value(env, element(env, pair, 1).ok_or_else(expected)?)?;
-                out.push((a, b));
+                let a = U64::from_napi_value(env, element(env, entry, 0).ok_or_else(expected)?)?;
+                let b = U64::from_napi_value(env, element(env, entry, 1).ok_or_else(expected)?)?;
+                let p = element(env, entry, 2).ok_or_else(expected)?;
+                let Some((data, len)) = u8_view(env, p) else {
+                    return Err(type_error(env, "a table entry's prefix as a Uint8Array"));
+                };
+                if len != 7 {
+                    return Err(js_error(
+                        env,
+                        &Failure::Detail(
+                            isec_core::Error::InvalidParameter,
+                            format!("a table entry's prefix is 7 bytes, not {len} (Encryptor.prefix)"),
+                        ),
+                    ));
+                }
+                let mut prefix = [0u8; 7];
+                // SAFETY: `data` points to the `len` (= 7) bytes of a live Uint8Array.
+                prefix.copy_from_slice(std::slice::from_raw_parts(data, len));
+                out.push((a, b, prefix));
             }
-            Ok(NumberPairs(out))
+            Ok(TableEntries(out))
         }
     }
 }
 
-impl TypeName for NumberPairs {
+impl TypeName for TableEntries {
     fn type_name() -> &'static str {
-        "Array<[number, number]>"
+        "Array<[number, number, Uint8Array]>"
     }
     fn value_type() -> ValueType {
         ValueType::Object
     }
 }
 
-impl ValidateNapiValue for NumberPairs {}
+impl ValidateNapiValue for TableEntries {}

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use isec_core::envelope::Layout;
 use isec_core::layout::Shape as CoreShape;
 use isec_core::{AwsLc, Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::convert::{Bytes, BytesMut, Flag, NumberPairs, OwnedBytes, Ref, U64, disjoint};
+use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, TableEntries, U64, disjoint};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, ObjectKey};
 
@@ -483,7 +483,7 @@ impl Shape {
     }
 }
 
-/// Part numbers and plaintext lengths of a table-layout object (SPEC.md §6.3).
+/// Part numbers, plaintext lengths and nonce prefixes of a table-layout object (SPEC.md §6.3).
 #[napi]
 pub struct SegmentTable {
     inner: CoreTable,
@@ -491,12 +491,18 @@ pub struct SegmentTable {
 
 #[napi]
 impl SegmentTable {
-    /// A table from `[partNumber, plaintextLength]` pairs in object order.
+    /// A table from `[partNumber, plaintextLength, prefix]` entries in object order. `prefix`
+    /// is the 7-byte nonce prefix of the encryption of that part the upload was completed
+    /// with (`Encryptor.prefix`, or the part's first 7 bytes): readers refuse a part whose
+    /// frames carry another.
     #[napi(constructor)]
-    pub fn new(env: Env, #[napi(ts_arg_type = "Array<[number, number]>")] entries: NumberPairs) -> napi::Result<Self> {
+    pub fn new(
+        env: Env,
+        #[napi(ts_arg_type = "Array<[number, number, Uint8Array]>")] entries: TableEntries,
+    ) -> napi::Result<Self> {
         let r = (|| {
-            let pairs = entries.0.iter().map(|(n, l)| Ok((n.u32()?, l.0))).collect::<Fallible<Vec<_>>>()?;
-            Ok(CoreTable::new(pairs)?)
+            let entries = entries.0.iter().map(|&(n, l, p)| Ok((n.u32()?, l.0, p))).collect::<Fallible<Vec<_>>>()?;
+            Ok(CoreTable::new(entries)?)
         })();
         r.map(|inner| Self { inner }).map_err(|e: Failure| throw(&env, e))
     }
@@ -517,10 +523,13 @@ impl SegmentTable {
         self.inner.encode(&key.inner).into()
     }
 
-    /// `[partNumber, plaintextLength]` pairs.
-    #[napi(getter, ts_return_type = "Array<[number, number]>")]
-    pub fn entries(&self) -> Vec<Vec<f64>> {
-        self.inner.entries().iter().map(|&(n, l)| vec![f64::from(n), f(l)]).collect()
+    /// `[partNumber, plaintextLength, prefix]` entries.
+    #[napi(getter, ts_return_type = "Array<[number, number, Buffer]>")]
+    pub fn entries(&self) -> Vec<Vec<Either<f64, Buffer>>> {
+        let entry = |&(n, l, p): &(u32, u64, isec_core::Prefix)| {
+            vec![Either::A(f64::from(n)), Either::A(f(l)), Either::B(p.to_vec().into())]
+        };
+        self.inner.entries().iter().map(entry).collect()
     }
 
     /// Total plaintext bytes.
@@ -725,6 +734,15 @@ impl<T: Stream> Ctx<T> {
 #[napi]
 pub struct Encryptor {
     ctx: Ctx<isec_core::Encryptor<C>>,
+    /// Kept apart from the context, which `final` consumes: a table records it once the
+    /// part is complete.
+    prefix: isec_core::Prefix,
+}
+
+impl Encryptor {
+    fn wrap(e: isec_core::Encryptor<C>) -> Self {
+        Self { prefix: e.prefix(), ctx: Ctx::new(e) }
+    }
 }
 
 #[napi]
@@ -732,7 +750,7 @@ impl Encryptor {
     /// An encryptor for a whole single-layout object.
     #[napi(constructor)]
     pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
-        isec_core::Encryptor::<C>::new(&key.inner).map(|e| Self { ctx: Ctx::new(e) }).map_err(|e| throw(&env, e))
+        isec_core::Encryptor::<C>::new(&key.inner).map(Self::wrap).map_err(|e| throw(&env, e))
     }
 
     /// An encryptor for part `partNumber` (1..=10000) of a multipart object.
@@ -744,7 +762,15 @@ impl Encryptor {
         #[napi(ts_arg_type = "boolean")] is_last: Flag,
     ) -> napi::Result<Self> {
         let r = part_number.u32().and_then(|n| Ok(isec_core::Encryptor::<C>::for_part(&key.inner, n, is_last.0)?));
-        r.map(|e| Self { ctx: Ctx::new(e) }).map_err(|e| throw(&env, e))
+        r.map(Self::wrap).map_err(|e| throw(&env, e))
+    }
+
+    /// The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output). A
+    /// table-layout writer records it in the `SegmentTable` entry of the part, for the
+    /// encryption it completed the upload with. Readable after `final`.
+    #[napi(getter)]
+    pub fn prefix(&self) -> Buffer {
+        self.prefix.to_vec().into()
     }
 
     /// Encrypts `chunk`; returns every frame now complete (a full frame is held back until

@@ -426,6 +426,11 @@ pub struct ReencryptOptions {
     /// Frame size of the new object (default 65536).
     #[napi(ts_type = "number")]
     pub frame_size: Option<U64>,
+    /// Plaintext bytes per part of the new object (a parts-layout object): rounded up to
+    /// whole frames and grown to fit 10000 parts (default 8 MiB). Ignored on resume (the
+    /// checkpoint's envelope has it).
+    #[napi(ts_type = "number")]
+    pub part_size: Option<U64>,
     /// Bytes per second (0 or absent: unlimited).
     #[napi(ts_type = "number")]
     pub rate: Option<U64>,
@@ -439,8 +444,10 @@ pub struct ReencryptOptions {
 pub struct Progress {
     pub bytes_done: f64,
     pub bytes_left: f64,
-    pub frames_done: f64,
-    pub frames_left: f64,
+    /// Parts of the new object whose output is final (what a checkpoint now covers).
+    pub parts_done: u32,
+    /// Parts of the new object.
+    pub parts_total: u32,
     pub finished: bool,
     pub paused: bool,
 }
@@ -462,8 +469,10 @@ pub struct CheckpointInfo {
     pub source_identity: Buffer,
     pub source_ciphertext_length: f64,
     pub envelope: Envelope,
-    pub frames_done: f64,
-    /// Bytes of the new object that are final: truncate the output here before resuming.
+    /// Parts of the new object whose output is final.
+    pub parts_done: u32,
+    /// Bytes of the new object that are final (a part boundary): truncate the output here
+    /// before resuming.
     pub target_offset: f64,
 }
 
@@ -475,12 +484,20 @@ fn reencrypt_params(o: Option<&ReencryptOptions>) -> Fallible<Params> {
         declared_size: None,
         fit_parts: None,
     };
-    params(Some(&eo))
+    let p = params(Some(&eo))?;
+    match o.and_then(|o| o.part_size) {
+        // The preferred size, in whole frames; the job fits it to the source's length.
+        Some(ps) => Ok(p.with_parts_for(0, ps.0)?),
+        None => Ok(p),
+    }
 }
 
-/// A re-encryption job: one source object to a new isec object under a new DEK
-/// (SPEC.md §13). Sans-IO: feed source bytes from `sourceOffset`, append the output at
-/// `targetOffset`, keep `checkpoint()` to resume after a crash.
+/// A re-encryption job: one source object to a new parts-layout isec object under a new
+/// DEK (SPEC.md §13). Sans-IO: feed source bytes from `sourceOffset`, append the output at
+/// `targetOffset` (part `n` is the output from `(n - 1) * targetPartLength`), keep
+/// `checkpoint()` to resume after a crash. A resumed job writes the part that was
+/// unfinished again under a fresh nonce prefix: its output past the checkpoint's
+/// `targetOffset` differs from the first run's, and decrypts the same.
 #[napi]
 pub struct ReencryptionJob {
     inner: Reencryption<C>,
@@ -592,7 +609,7 @@ impl ReencryptionJob {
                 source_identity: cp.source_identity.to_vec().into(),
                 source_ciphertext_length: f(cp.source_ciphertext_len),
                 target_offset: f(cp.target_offset()?),
-                frames_done: f(cp.frames_done),
+                parts_done: cp.parts_done,
                 envelope: Envelope { inner: env },
             })
         })();
@@ -617,15 +634,21 @@ impl ReencryptionJob {
         f(self.inner.target_offset())
     }
 
-    /// Progress in bytes and frames.
+    /// Ciphertext bytes of every part of the new object but the last.
+    #[napi(getter)]
+    pub fn target_part_length(&self) -> f64 {
+        f(self.inner.target_part_len())
+    }
+
+    /// Progress in bytes and parts.
     #[napi(getter)]
     pub fn progress(&self) -> Progress {
         let p = self.inner.progress();
         Progress {
             bytes_done: f(p.bytes_done),
             bytes_left: f(p.bytes_left),
-            frames_done: f(p.frames_done),
-            frames_left: f(p.frames_left),
+            parts_done: p.parts_done,
+            parts_total: p.parts_total,
             finished: p.finished,
             paused: p.paused,
         }
@@ -672,7 +695,7 @@ impl ReencryptionJob {
         Ok(out.into())
     }
 
-    /// A checkpoint for the last output frame boundary.
+    /// A checkpoint for the last part boundary whose output is final.
     #[napi]
     pub fn checkpoint(&self) -> Buffer {
         self.inner.checkpoint().into()

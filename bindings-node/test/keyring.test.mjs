@@ -3,7 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { isec, pattern, codeOf, codeOfAsync } from './helpers.mjs'
+import { isec, pattern, codeOf, codeOfAsync, load } from './helpers.mjs'
 
 /** A toy KMS: AES-KWP is core's business, so this one just XORs with a secret pad. */
 function toyKms() {
@@ -57,6 +57,31 @@ test('local keyring: states, min version, keys(), activeKid, sync and async agre
   ring.setMinVersion(2)
   assert.equal(codeOf(() => ring.openSync(moved)), 'version_refused')
   assert.equal(codeOf(() => ring.addKek('k2', randomBytes(32))), 'invalid_parameter')
+})
+
+test('wrong_key_kind: a legacy secret never opens an isec envelope, an isec KEK is no legacy key', () => {
+  const writer = new isec.Keyring()
+  writer.addKek('old', randomBytes(32))
+  const { envelope } = writer.createEnvelopeSync()
+  const ring = new isec.Keyring()
+  ring.addLegacySecretString('old', 'pw')
+  const e = (() => {
+    try {
+      ring.openSync(envelope)
+    } catch (err) {
+      return err
+    }
+    assert.fail('opened')
+  })()
+  assert.equal(e.code, 'wrong_key_kind')
+  assert.equal(e.family, 'key')
+  // The other way: an isec KEK named as the key of a previous-proxy object.
+  const lv = load('legacy.json').tests[10]
+  const obj = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs(lv.metadata), null, Buffer.from(lv.ciphertext, 'hex').length)
+  const isecRing = new isec.Keyring()
+  isecRing.addKek(lv.kid, randomBytes(32))
+  assert.equal(codeOf(() => isecRing.legacyKey(obj, lv.kid)), 'wrong_key_kind')
+  assert.equal(codeOf(() => isec.ReencryptionJob.startLegacy(isecRing, obj, { kid: lv.kid })), 'wrong_key_kind')
 })
 
 test('external keys: async wrap and unwrap in rounds, failures are external_wrapper_failed', async () => {
@@ -188,20 +213,54 @@ test('multipart: parts in any order, table layout with its segment table, shapes
   const t = ring.createEnvelopeSync({ frameSize: 4096, table: true })
   const sizes = [[2, 5000], [5, 1], [9, 5299]]
   let at = 0
+  const entries = []
   const bodies = sizes.map(([n, len]) => {
-    const b = isec.encryptPartSync(t.key, n, false, pt.subarray(at, at + len))
+    let b
+    if (n === 5) {
+      // Streaming: the encryptor's prefix, readable after final.
+      const enc = isec.Encryptor.forPart(t.key, n, false)
+      b = Buffer.concat([enc.update(pt.subarray(at, at + len)), enc.final()])
+      assert.deepEqual(enc.prefix, b.subarray(0, 7))
+      entries.push([n, len, enc.prefix])
+    } else {
+      // One-shot: the prefix is the part's first 7 bytes.
+      b = isec.encryptPartSync(t.key, n, false, pt.subarray(at, at + len))
+      entries.push([n, len, new Uint8Array(b.subarray(0, 7))])
+    }
     at += len
     return b
   })
-  const table = new isec.SegmentTable(sizes)
+  const table = new isec.SegmentTable(entries)
   const encoded = table.encode(t.key)
-  assert.deepEqual(isec.SegmentTable.decode(encoded, t.key).entries, sizes)
+  assert.deepEqual(
+    isec.SegmentTable.decode(encoded, t.key).entries,
+    entries.map(([n, len, p]) => [n, len, Buffer.from(p)]),
+  )
   const tct = Buffer.concat(bodies)
   assert.deepEqual(isec.decryptWithTableSync(t.key, encoded, tct), pt.subarray(0, 10300))
   const tshape = isec.Shape.fromTable(t.key, encoded, tct.length)
   const plan = tshape.mapRange(4999, 5002)
   assert.deepEqual(isec.decryptRangeSync(t.key, tshape, 4999, 5002, tct.subarray(plan.ctStart, plan.ctEnd)), pt.subarray(4999, 5002))
-  assert.equal(codeOf(() => new isec.SegmentTable([[2, 1], [1, 1]])), 'malformed_segment_table')
+  const z = Buffer.alloc(7)
+  assert.equal(codeOf(() => new isec.SegmentTable([[2, 1, z], [1, 1, z]])), 'malformed_segment_table')
+  // A prefix of another length is invalid_parameter; of another type, or an entry without
+  // one, a TypeError with that code.
+  assert.equal(codeOf(() => new isec.SegmentTable([[1, 1, Buffer.alloc(6)]])), 'invalid_parameter')
+  assert.equal(codeOf(() => new isec.SegmentTable([[1, 1, Buffer.alloc(8)]])), 'invalid_parameter')
+  for (const bad of [[[1, 1]], [[1, 1, 'abcdefg']], [[1, 1, [0, 0, 0, 0, 0, 0, 0]]], [[1, 1, new Uint16Array(7)]]]) {
+    let e
+    try {
+      new isec.SegmentTable(bad)
+    } catch (err) {
+      e = err
+    }
+    assert.ok(e instanceof TypeError, JSON.stringify(bad))
+    assert.equal(e.code, 'invalid_parameter')
+  }
+  // Another authentic encryption of part 9 than the one the table records is refused.
+  const retried = isec.encryptPartSync(t.key, 9, false, pt.subarray(5001, 10300))
+  const swapped = Buffer.concat([bodies[0], bodies[1], retried])
+  assert.equal(codeOf(() => isec.decryptWithTableSync(t.key, encoded, swapped)), 'frame_out_of_order')
 })
 
 test('copy decision and bucket scan', () => {
@@ -226,7 +285,7 @@ test('copy decision and bucket scan', () => {
   assert.equal(codeOf(() => scan.tally('nope')), 'invalid_parameter')
 })
 
-test('re-encryption: pause, rate limit, checkpoint and resume to byte-identical output', () => {
+test('re-encryption: pause, rate limit, checkpoint at a part boundary, resume under fresh prefixes', () => {
   const ring = new isec.Keyring()
   ring.addKek('old', randomBytes(32))
   const src = ring.createEnvelopeSync({ frameSize: 4096 })
@@ -245,7 +304,10 @@ test('re-encryption: pause, rate limit, checkpoint and resume to byte-identical 
     out.push(job.finish())
     return true
   }
-  const job = isec.ReencryptionJob.startIsec(ring, src.envelope, shape, { frameSize: 4096 })
+  const job = isec.ReencryptionJob.startIsec(ring, src.envelope, shape, { frameSize: 4096, partSize: 8192 })
+  const partCt = 2 * (4096 + 28)
+  assert.equal(job.targetPartLength, partCt)
+  assert.deepEqual([job.progress.partsDone, job.progress.partsTotal], [0, 7]) // 50000 / 8192
   job.pause()
   assert.equal(job.update(ct.subarray(0, 100), 0).consumed, 0)
   assert.equal(job.progress.paused, true)
@@ -254,20 +316,29 @@ test('re-encryption: pause, rate limit, checkpoint and resume to byte-identical 
   assert.equal(run(job, first, 20000), false)
   const cp = job.checkpoint()
   const info = isec.ReencryptionJob.parseCheckpoint(cp)
-  assert.ok(info.targetOffset > 0)
+  // Whole parts only: the target offset is a part boundary.
+  assert.ok(info.partsDone >= 1)
+  assert.equal(job.progress.partsDone, info.partsDone)
+  assert.equal(info.targetOffset, info.partsDone * partCt)
   assert.equal(info.envelope.kid, 'new')
+  assert.equal(info.envelope.layout, 'parts')
   const resumed = isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, cp)
+  assert.equal(resumed.targetOffset, info.targetOffset)
   const rest = []
   assert.equal(run(resumed, rest), true)
   assert.equal(resumed.progress.finished, true)
-  const out = Buffer.concat([Buffer.concat(first).subarray(0, info.targetOffset), ...rest])
+  assert.equal(resumed.progress.partsDone, 7)
+  const kept = Buffer.concat(first).subarray(0, info.targetOffset)
+  const out = Buffer.concat([kept, ...rest])
   const newKey = ring.openSync(resumed.targetEnvelope)
   assert.deepEqual(isec.decryptSync(newKey, out), pt)
-  // Uninterrupted run with the same checkpoint's envelope and prefix gives the same bytes.
+  // Resuming again from the same checkpoint writes the unfinished parts under fresh nonce
+  // prefixes: other bytes, the same plaintext.
   const again = isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, cp)
   const whole = []
   run(again, whole)
-  assert.deepEqual(Buffer.concat(whole), Buffer.concat(rest))
+  assert.notDeepEqual(Buffer.concat(whole).subarray(0, 7), Buffer.concat(rest).subarray(0, 7))
+  assert.deepEqual(isec.decryptSync(newKey, Buffer.concat([kept, ...whole])), pt)
   // A checkpoint of another source, a forged one.
   const other = isec.shapeFor(src.envelope, ct.length - 1000 - 28 * 0)
   assert.equal(codeOf(() => isec.ReencryptionJob.resumeIsec(ring, src.envelope, other, cp)), 'malformed_checkpoint')

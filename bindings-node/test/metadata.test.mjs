@@ -66,8 +66,8 @@ test('tableSource: inline bytes, null for the sidecar, malformed values refused'
   // An inline table round-trips into the object's shape.
   const { envelope, key } = ring().createEnvelopeSync({ table: true })
   const table = new isec.SegmentTable([
-    [1, 10],
-    [2, 5],
+    [1, 10, Buffer.alloc(7)],
+    [2, 5, Buffer.alloc(7)],
   ]).encode(key)
   const meta = Object.fromEntries(isec.objectMetadata({}, envelope))
   meta['isec-table'] = table.toString('base64url')

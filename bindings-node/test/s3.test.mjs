@@ -613,7 +613,9 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const dst = await s3.headObject({ Bucket: BUCKET, Key: K('r-dst') })
     assert.ok(!dst.envelope.equals(src.envelope))
     assert.notDeepEqual(dst.envelope.header(), src.envelope.header())
-    assert.equal(dst.info.layout, 'single')
+    // The parts layout, one isec part per S3 part (two here).
+    assert.equal(dst.info.layout, 'parts')
+    assert.equal(log.commands.filter((c) => c === 'UploadPartCommand').length, 2)
     assert.equal(dst.info.declaredSize, body.length)
     assert.equal(dst.Metadata.r, '1')
     // The plan's user metadata plus the new envelope's keys, nothing of the source's envelope.
@@ -770,15 +772,16 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
       ],
     ) {
       const { envelope, key } = ringA().createEnvelopeSync({ table: true })
-      const table = new isec.SegmentTable(parts.map(([n, pt]) => [n, pt.length])).encode(key)
+      // Each entry records the nonce prefix of the part's encryption that is uploaded.
+      const bodies = parts.map(([n, pt]) => isec.encryptPartSync(key, n, false, pt))
+      const table = new isec.SegmentTable(parts.map(([n, pt], i) => [n, pt.length, bodies[i].subarray(0, 7)])).encode(key)
       const Metadata = { isec: envelope.toText(), 'isec-kid': envelope.kid }
       if (inline) Metadata['isec-table'] = table.toString('base64url')
       else await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: `${Key}.isec-table`, Body: table }))
       const { UploadId } = await client.send(new sdk.CreateMultipartUploadCommand({ Bucket: BUCKET, Key, Metadata }))
       const done = []
-      for (const [PartNumber, pt] of parts) {
-        const Body = isec.encryptPartSync(key, PartNumber, false, pt)
-        const r = await client.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key, UploadId, PartNumber, Body }))
+      for (const [i, [PartNumber]] of parts.entries()) {
+        const r = await client.send(new sdk.UploadPartCommand({ Bucket: BUCKET, Key, UploadId, PartNumber, Body: bodies[i] }))
         done.push({ PartNumber, ETag: r.ETag })
       }
       await client.send(
@@ -849,7 +852,7 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     const onlyB = new IsecS3(client, ring({ 'kek-b': 'active' }))
     assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('tbl-side') })).Body.equals(body))
 
-    // A DEK rotation re-encrypts it into a single-layout object.
+    // A DEK rotation re-encrypts it into a parts-layout object.
     const rot = await onlyB.copyObject({
       SourceBucket: BUCKET,
       SourceKey: K('tbl-side'),
@@ -858,7 +861,7 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
       rotateDek: true,
     })
     assert.equal(rot.action, 'reencrypt')
-    assert.equal((await onlyB.headObject({ Bucket: BUCKET, Key: K('tbl-rot') })).info.layout, 'single')
+    assert.equal((await onlyB.headObject({ Bucket: BUCKET, Key: K('tbl-rot') })).info.layout, 'parts')
     assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('tbl-rot') })).Body.equals(body))
 
     // A forged table (another length for part 3) fails its MAC.
