@@ -83,6 +83,8 @@ export interface CryptoStreamOptions extends TransformOptions {
 /** Encrypts a stream (a single-layout object, or one part with `partNumber`). */
 export declare class EncryptStream extends Transform {
   constructor(key: ObjectKey, options?: CryptoStreamOptions & { partNumber?: number; isLast?: boolean })
+  /** The 7-byte nonce prefix of this encryption: a table-layout part's `SegmentTable` entry records it. */
+  readonly prefix: Buffer
 }
 
 /** Decrypts a stream (whole object; with `shape`, of known shape; with `range`, a range). */

@@ -85,6 +85,8 @@ class EncryptStream extends CryptoTransform {
     const { partNumber, isLast = false, ...rest } = optionsOf(options, 'EncryptStream')
     const ctx = partNumber === undefined ? new native.Encryptor(key) : native.Encryptor.forPart(key, partNumber, isLast)
     super(ctx, rest)
+    /** The nonce prefix of this encryption, for the part's segment-table entry. */
+    this.prefix = ctx.prefix
   }
 }
 

@@ -46,8 +46,11 @@ test('Transform round trip with many chunk sizes, sync and pool paths', async ()
   // A part of a multipart object.
   const parts = keyFor({ frameSize: 4096, partSize: 8192 })
   const p1 = await collect(Readable.from([pt.subarray(0, 8192)]), new isec.EncryptStream(parts.key, { partNumber: 1 }))
-  const p2 = await collect(Readable.from([pt.subarray(8192, 9000)]), new isec.EncryptStream(parts.key, { partNumber: 2, isLast: true }))
+  const s2 = new isec.EncryptStream(parts.key, { partNumber: 2, isLast: true })
+  const p2 = await collect(Readable.from([pt.subarray(8192, 9000)]), s2)
   assert.deepEqual(isec.decryptSync(parts.key, Buffer.concat([p1, p2])), pt.subarray(0, 9000))
+  // Its nonce prefix, for a table-layout part's segment-table entry.
+  assert.deepEqual(s2.prefix, p2.subarray(0, 7))
   // A stream error carries the core code.
   const ct = isec.encryptSync(key, pt)
   ct[5000] ^= 1

@@ -28,12 +28,13 @@ export async function usage(kek: Uint8Array, meta: Record<string, string>): Prom
   const enc = isec.Encryptor.forPart(t.key, 1, false)
   const body: Buffer = Buffer.concat([enc.update(Buffer.alloc(5)), enc.final()])
   const prefix: Buffer = enc.prefix
+  const streamPrefix: Buffer = new isec.EncryptStream(t.key, { partNumber: 2 }).prefix
   const entries: Array<[number, number, Buffer]> = new isec.SegmentTable([[1, 5, prefix]]).entries
   const shape = isec.Shape.fromTable(t.key, new isec.SegmentTable([[1, 5, body.subarray(0, 7)]]).encode(t.key), body.length)
   const job = isec.ReencryptionJob.startIsec(ring, t.envelope, shape, { frameSize: 4096, partSize: 8 << 20 })
   const parts: [number, number, number] = [job.progress.partsDone, job.progress.partsTotal, job.targetPartLength]
   const done: number = isec.ReencryptionJob.parseCheckpoint(job.checkpoint()).partsDone
-  void [entries, parts, done]
+  void [entries, parts, done, streamPrefix]
   // @ts-expect-error: an entry needs its prefix
   new isec.SegmentTable([[1, 5]])
   // @ts-expect-error: progress counts parts, not frames
