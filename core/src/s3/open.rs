@@ -11,6 +11,7 @@
 //! [`ObjectOpen`] holds that decision in one place for every runtime (rustls-style: core
 //! says what to fetch, the caller fetches it and feeds back the body or its absence).
 
+use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
@@ -59,7 +60,7 @@ pub enum Opened {
     /// MAC is checked when it is decoded with the object key).
     Isec {
         /// The envelope.
-        envelope: Envelope,
+        envelope: Box<Envelope>,
         /// The encoded segment table, for the table layout.
         table: Option<Vec<u8>>,
         /// The table's sidecar key, when the table lives in a sidecar (copies carry it).
@@ -78,7 +79,7 @@ pub enum Opened {
 }
 
 enum Waiting {
-    Table { key: String, envelope: Envelope },
+    Table { key: String, envelope: Box<Envelope> },
     Legacy { key: String, meta: LegacyMetadata, probe: bool },
     Nothing,
 }
@@ -101,7 +102,7 @@ impl ObjectOpen {
         let mut me = Self { size: stored_size, waiting: Waiting::Nothing };
         let next = match classify(meta, false) {
             ObjectFormat::Isec(env) => {
-                let envelope = *env;
+                let envelope = env;
                 if envelope.header().layout != Layout::Table {
                     Open::Ready(Opened::Isec { envelope, table: None, table_sidecar: None })
                 } else {
@@ -120,7 +121,10 @@ impl ObjectOpen {
             ObjectFormat::Legacy { .. } | ObjectFormat::Plaintext => {
                 let lm = LegacyMetadata::from_pairs(meta)?;
                 match lm.sidecar_key(object_key) {
-                    None => Open::Ready(Opened::Legacy { object: LegacyObject::new(&lm, None, stored_size)?, sidecar: None }),
+                    None => Open::Ready(Opened::Legacy {
+                        object: LegacyObject::new(&lm, None, stored_size)?,
+                        sidecar: None,
+                    }),
                     Some(key) => {
                         // No encryption metadata at all: only the sidecar's existence tells
                         // a streamed upload of the proxy from a plain object.
