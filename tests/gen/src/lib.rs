@@ -396,7 +396,8 @@ fn multipart_file() -> R<Value> {
     };
     let (t1, t2, t4) = (tpart(1, 0, 5000)?, tpart(2, 5000, 10_000)?, tpart(4, 10_000, 10_300)?);
     let tprefix = |n: u32| prefix(&format!("isec-vector-prefix:T:{n}"));
-    let table = SegmentTable::new(vec![(1, 5000, tprefix(1)), (2, 5000, tprefix(2)), (4, 300, tprefix(4))])?.encode(&tkey);
+    let table =
+        SegmentTable::new(vec![(1, 5000, tprefix(1)), (2, 5000, tprefix(2)), (4, 300, tprefix(4))])?.encode(&tkey);
     // An earlier, complete upload of part 2 (a retry with other bytes of the same length).
     let old_t2 = oneshot::encrypt_part_with_prefix::<RustCrypto>(
         &tkey,
