@@ -80,6 +80,8 @@ export interface EncryptStreamOptions extends BackendOptions, StreamStrategies {
 export declare class EncryptStream extends TransformStream<BufferSource, Uint8Array> {
   constructor(key: ObjectKey, options?: EncryptStreamOptions)
   readonly backend: 'webcrypto' | 'wasm'
+  /** The 7-byte nonce prefix of this encryption: a table-layout part's `SegmentTable` entry records it. */
+  readonly prefix: Uint8Array
 }
 
 /** Options of a `DecryptStream`: `shape` for a table layout; `shape`, `start`, `end` for a range. */

@@ -65,6 +65,8 @@ export function makeStreams(wasm, { toBytes, check, classes }) {
           : wasm.Encryptor.forPart(key, partNumber, isLast, { backend })
       super(transformer(ctx), writableStrategy, readableStrategy)
       this.backend = ctx.backend
+      // The nonce prefix of this encryption, for the part's segment-table entry.
+      this.prefix = ctx.prefix
     }
   }
 

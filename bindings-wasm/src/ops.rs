@@ -135,7 +135,7 @@ impl Shape {
     }
 }
 
-/// Part numbers and plaintext lengths of a table-layout object (SPEC.md §6.3).
+/// Part numbers, plaintext lengths and nonce prefixes of a table-layout object (SPEC.md §6.3).
 #[wasm_bindgen(js_name = SegmentTable)]
 pub struct SegmentTable {
     inner: CoreTable,
@@ -143,18 +143,33 @@ pub struct SegmentTable {
 
 #[wasm_bindgen(js_class = SegmentTable)]
 impl SegmentTable {
-    /// A table from `[partNumber, plaintextLength]` pairs in object order.
+    /// A table from `[partNumber, plaintextLength, prefix]` entries in object order. `prefix`
+    /// is the 7-byte nonce prefix of the encryption of that part the upload was completed
+    /// with (`Encryptor.prefix`, or the part's first 7 bytes): readers refuse a part whose
+    /// frames carry another. A prefix that is not a `Uint8Array` is a `TypeError`, one of
+    /// another length `invalid_parameter`.
     #[wasm_bindgen(constructor)]
     pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Array<[number, number]>")] entries: Array,
+        #[wasm_bindgen(unchecked_param_type = "Array<[number, number, Uint8Array]>")] entries: Array,
     ) -> Result<SegmentTable, Failure> {
-        let bad = || Failure::Type("entries must be [[partNumber, plaintextLength], ...]".into());
+        let bad = || Failure::Type("entries must be [[partNumber, plaintextLength, prefix], ...]".into());
         let mut list = Vec::new();
         for e in entries.iter() {
             let e: Array = e.dyn_into().map_err(|_| bad())?;
+            if e.length() != 3 {
+                return Err(bad());
+            }
             let n = to_u64(e.get(0).as_f64().ok_or_else(bad)?, "partNumber", false)?;
             let l = to_u64(e.get(1).as_f64().ok_or_else(bad)?, "plaintextLength", false)?;
-            list.push((u32::try_from(n).map_err(|_| Failure::Core(CoreError::InvalidParameter))?, l));
+            let p: js_sys::Uint8Array =
+                e.get(2).dyn_into().map_err(|_| Failure::Type("a table entry's prefix must be a Uint8Array".into()))?;
+            let mut prefix = [0u8; 7];
+            if p.length() != 7 {
+                let m = format!("a table entry's prefix is 7 bytes, not {} (Encryptor.prefix)", p.length());
+                return Err(Failure::Detail(CoreError::InvalidParameter, m));
+            }
+            p.copy_to(&mut prefix);
+            list.push((u32::try_from(n).map_err(|_| Failure::Core(CoreError::InvalidParameter))?, l, prefix));
         }
         Ok(Self { inner: CoreTable::new(list)? })
     }
@@ -172,11 +187,14 @@ impl SegmentTable {
         self.inner.encode(&key.inner)
     }
 
-    /// `[partNumber, plaintextLength]` pairs.
-    #[wasm_bindgen(getter, js_name = entries, unchecked_return_type = "Array<[number, number]>")]
+    /// `[partNumber, plaintextLength, prefix]` entries.
+    #[wasm_bindgen(getter, js_name = entries, unchecked_return_type = "Array<[number, number, Uint8Array]>")]
     #[must_use]
     pub fn entries(&self) -> Array {
-        self.inner.entries().iter().map(|(n, l)| JsValue::from(Array::of2(&(*n).into(), &num(*l).into()))).collect()
+        let entry = |(n, l, p): &(u32, u64, isec_core::Prefix)| {
+            JsValue::from(Array::of3(&(*n).into(), &num(*l).into(), &js_sys::Uint8Array::from(&p[..]).into()))
+        };
+        self.inner.entries().iter().map(entry).collect()
     }
 
     /// Total plaintext bytes.

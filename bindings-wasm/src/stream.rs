@@ -340,6 +340,9 @@ pub struct Encryptor {
     slot: Rc<RefCell<Slot<EncCtx>>>,
     backend: Backend,
     full: usize,
+    /// Kept apart from the context, which `final` consumes: a table records it once the
+    /// part is complete.
+    prefix: isec_core::Prefix,
 }
 
 impl Encryptor {
@@ -356,11 +359,19 @@ impl Encryptor {
     ) -> Fallible<Self> {
         let backend = Backend::from_options(options)?;
         let full = frame_ct_len(key)?;
-        let ctx = match backend {
-            Backend::Wasm => EncCtx::Wasm(make_encryptor(key, part, prefix)?),
-            Backend::WebCrypto => EncCtx::Web(WebEnc::new(key, part, prefix)?),
+        let (ctx, prefix) = match backend {
+            Backend::Wasm => {
+                let e = make_encryptor(key, part, prefix)?;
+                let p = e.prefix();
+                (EncCtx::Wasm(e), p)
+            }
+            Backend::WebCrypto => {
+                let mut w = WebEnc::new(key, part, prefix)?;
+                let p = w.core()?.prefix();
+                (EncCtx::Web(w), p)
+            }
         };
-        Ok(Self { slot: Rc::new(RefCell::new(Slot::Ready(ctx))), backend, full })
+        Ok(Self { slot: Rc::new(RefCell::new(Slot::Ready(ctx))), backend, full, prefix })
     }
 
     fn len_of(&self, f: impl Fn(&EncCtx) -> usize) -> usize {
@@ -477,6 +488,15 @@ impl Encryptor {
     #[must_use]
     pub fn backend(&self) -> String {
         self.backend.name().to_string()
+    }
+
+    /// The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output). A
+    /// table-layout writer records it in the `SegmentTable` entry of the part, for the
+    /// encryption it completed the upload with. Readable after `final`.
+    #[wasm_bindgen(getter, js_name = prefix)]
+    #[must_use]
+    pub fn prefix(&self) -> js_sys::Uint8Array {
+        js_sys::Uint8Array::from(&self.prefix[..])
     }
 
     /// Exact bytes `update` returns for `n` more input bytes.

@@ -183,16 +183,52 @@ test('multipart: parts in any order on either backend assemble into one object',
 
 test('table layout: relay parts of any size with a segment table', async () => {
   const { key } = ring().createEnvelopeSync({ frameSize: 4096, table: true })
-  const sizes = [5000, 1, 9000]
-  const pt = pattern(14_001)
+  const sizes = [5000, 1, 9000, 700]
+  const pt = pattern(14_701)
   const cts = []
+  const entries = []
   let at = 0
   for (const [i, n] of sizes.entries()) {
-    cts.push(await isec.encryptPart(key, i + 1, false, pt.subarray(at, at + n), { backend: i % 2 ? 'wasm' : 'webcrypto' }))
+    const part = pt.subarray(at, at + n)
+    const backend = i % 2 ? 'wasm' : 'webcrypto'
+    let body, prefix
+    if (i < 2) {
+      // One-shot: the prefix is the part's first 7 bytes.
+      body = await isec.encryptPart(key, i + 1, false, part, { backend })
+      prefix = body.subarray(0, 7)
+    } else if (i === 2) {
+      // Streaming: the encryptor's prefix, readable after final.
+      const enc = isec.Encryptor.forPart(key, i + 1, false, { backend })
+      body = Buffer.concat([await enc.update(part), await enc.final()])
+      prefix = enc.prefix
+      assert.ok(prefix instanceof Uint8Array && prefix.length === 7)
+    } else {
+      // A stream: its prefix, known from the start.
+      const es = new isec.EncryptStream(key, { partNumber: i + 1, backend })
+      body = Buffer.concat(await collect(new Blob([part]).stream().pipeThrough(es)))
+      prefix = es.prefix
+    }
+    assert.deepEqual(new Uint8Array(prefix), new Uint8Array(body.subarray(0, 7)))
+    cts.push(body)
+    entries.push([i + 1, n, prefix])
     at += n
   }
   const ct = Buffer.concat(cts)
-  const table = new isec.SegmentTable(sizes.map((n, i) => [i + 1, n])).encode(key)
+  const st = new isec.SegmentTable(entries)
+  assert.deepEqual(st.entries, entries.map(([n, l, p]) => [n, l, new Uint8Array(p)]))
+  const table = st.encode(key)
+  // Another authentic encryption of part 3 than the one the table records is refused.
+  const retried = await isec.encryptPart(key, 3, false, pt.subarray(5001, 14_001))
+  const swapped = Buffer.concat([cts[0], cts[1], retried, cts[3]])
+  for (const backend of BACKENDS) await rejects(isec.decryptWithTable(key, table, swapped, { backend }), 'frame_out_of_order')
+  // A prefix of another length is invalid_parameter; of another type, or a missing one, a TypeError.
+  const z = new Uint8Array(7)
+  await throws(() => new isec.SegmentTable([[1, 1, new Uint8Array(6)]]), 'invalid_parameter')
+  await throws(() => new isec.SegmentTable([[2, 1, z], [1, 1, z]]), 'malformed_segment_table')
+  for (const bad of [[[1, 1]], [[1, 1, 'abcdefg']], [[1, 1, [0, 0, 0, 0, 0, 0, 0]]], [[1, 1, new Uint16Array(7)]]]) {
+    const e = await throws(() => new isec.SegmentTable(bad), 'invalid_parameter')
+    assert.ok(e instanceof TypeError, JSON.stringify(bad))
+  }
   for (const backend of BACKENDS) {
     assert.deepEqual(await isec.decryptWithTable(key, table, ct, { backend }), pt)
     const shape = isec.Shape.fromTable(key, table, ct.length)
@@ -254,6 +290,14 @@ test('keyring: external wrapper in two phases, rotation, rewrap, copy decision',
   r.setState('kms-1', 'disabled')
   await rejects(r.open(envelope), 'key_disabled')
   await rejects(new isec.Keyring().open(envelope), 'unknown_kid')
+  // A previous-proxy secret never opens an isec envelope naming its kid.
+  const legacyOnly = new isec.Keyring()
+  legacyOnly.addLegacySecretString('old', 'pw')
+  const local = new isec.Keyring()
+  local.addKek('old', kek(2))
+  const underOld = local.createEnvelopeSync().envelope
+  await throws(() => legacyOnly.openSync(underOld), 'wrong_key_kind')
+  await rejects(legacyOnly.open(underOld), 'wrong_key_kind')
 })
 
 /**

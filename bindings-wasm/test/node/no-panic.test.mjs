@@ -139,8 +139,9 @@ function world() {
   ;({ envelope: w.penv, key: w.pkey } = w.ring.createEnvelopeSync({ frameSize: F, partSize: 2 * F }))
   w.pct = isec.encryptSync(w.pkey, w.pt)
   ;({ envelope: w.tenv, key: w.tkey } = w.ring.createEnvelopeSync({ frameSize: F, table: true }))
-  w.tct = cat(isec.encryptPartSync(w.tkey, 1, false, w.pt.subarray(0, 5000)), isec.encryptPartSync(w.tkey, 3, false, w.pt.subarray(5000)))
-  w.table = new isec.SegmentTable([[1, 5000], [3, w.pt.length - 5000]]).encode(w.tkey)
+  const [t1, t3] = [isec.encryptPartSync(w.tkey, 1, false, w.pt.subarray(0, 5000)), isec.encryptPartSync(w.tkey, 3, false, w.pt.subarray(5000))]
+  w.tct = cat(t1, t3)
+  w.table = new isec.SegmentTable([[1, 5000, t1.subarray(0, 7)], [3, w.pt.length - 5000, t3.subarray(0, 7)]]).encode(w.tkey)
   const lv = vectors('legacy.json').tests[10] // a 5000-byte single seal
   w.lsecret = lv.legacy_secret
   w.lkid = lv.kid
@@ -396,9 +397,9 @@ function calls(w) {
     ['Shape.mapRange', (a, b) => w.shape.mapRange(a, b), [10, 20]],
     ['Shape.segment', (n) => w.shape.segment(n), [0]],
     ['Shape.ctBoundaryFloor', (n) => w.shape.ctBoundaryFloor(n), [5000]],
-    ['SegmentTable', (e) => new isec.SegmentTable(e), [[[1, 5], [2, 7]]]],
+    ['SegmentTable', (e) => new isec.SegmentTable(e), [[[1, 5, new Uint8Array(7)], [2, 7, new Uint8Array(7)]]]],
     ['SegmentTable.decode', (b, k) => isec.SegmentTable.decode(b, k), [w.table, w.tkey]],
-    ['SegmentTable.encode', (k) => new isec.SegmentTable([[1, 5]]).encode(k), [w.tkey]],
+    ['SegmentTable.encode', (k) => new isec.SegmentTable([[1, 5, new Uint8Array(7)]]).encode(k), [w.tkey]],
     ['buildNonce', (p, i, s, o) => isec.buildNonce(p, i, s, o), [new Uint8Array(7), 1, false, false]],
     ['parseNonce', (b) => isec.parseNonce(b), [new Uint8Array(12)]],
     ['classifyMetadata', (m, s) => isec.classifyMetadata(m, s), [{ isec: w.env.toText() }, false]],
@@ -691,7 +692,7 @@ test('oversized inputs: kids, keys, frame and part sizes, wrapped keys, parser i
   assert.ok(DECODE_CODES.has(await codeOf(() => isec.Envelope.decode(new Uint8Array(349)))))
   assert.equal(await codeOf(() => isec.parseNonce(new Uint8Array(13))), 'invalid_parameter')
   assert.equal(await codeOf(() => isec.buildNonce(new Uint8Array(8), 0, false, false)), 'invalid_parameter')
-  assert.equal(await codeOf(() => new isec.SegmentTable(Array.from({ length: 10_001 }, (_, i) => [i + 1, 1]))), 'malformed_segment_table')
+  assert.equal(await codeOf(() => new isec.SegmentTable(Array.from({ length: 10_001 }, (_, i) => [i + 1, 1, new Uint8Array(7)]))), 'malformed_segment_table')
   assert.ok(['malformed_segment_table', 'authentication_failed'].includes(await codeOf(() => isec.SegmentTable.decode(new Uint8Array(MIB), W.tkey))))
   assert.ok(['sidecar_too_large', 'malformed_legacy'].includes(await codeOf(() => isec.LegacySidecar.parse(new Uint8Array(17 * MIB).fill(65)))))
   const big = { isec: 'A'.repeat(MIB), 'isec-kid': 'k'.repeat(65536), ['x'.repeat(1000)]: 'y' }
@@ -841,10 +842,10 @@ async function hugePartCounts() {
     if ((await outcome(() => isec.Encryptor.forPart(key, n, true))) !== 'invalid_parameter') problems.push(`part number ${n} accepted`)
   }
   const { key: tkey } = ring.createEnvelopeSync({ frameSize: F, table: true })
-  const enc = new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 30])).encode(tkey)
+  const enc = new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 30, new Uint8Array(7)])).encode(tkey)
   const got = await outcome(() => isec.Shape.fromTable(tkey, enc, 10))
   if (got !== 'truncated') problems.push(`10000 x 1 GiB table on 10 bytes: ${got}`)
-  if ((await outcome(() => new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 32])))) !== 'malformed_segment_table') problems.push('table over 2**44 accepted')
+  if ((await outcome(() => new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 32, new Uint8Array(7)])))) !== 'malformed_segment_table') problems.push('table over 2**44 accepted')
   for (const size of [10_000 * partCt, 2 ** 44 + 1, 2 ** 53]) await outcome(() => isec.decideCopy({ sourceMetadata: { isec: env.toText() }, sourceSize: size }, ring))
   const plan = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 2 ** 53 }))
   if (!['limit_exceeded', 'invalid_parameter'].includes(plan)) problems.push(`plaintext copy of 2**53 bytes: ${plan}`)

@@ -1,5 +1,5 @@
 // Compile-only check of index.d.ts (test/node/types.test.mjs runs tsc --noEmit on it).
-import init, { DecryptStream, EncryptStream, Envelope, Keyring, Shape, decideCopy, encrypt, type IsecError } from '../../index.js'
+import init, { DecryptStream, EncryptStream, Encryptor, Envelope, Keyring, SegmentTable, Shape, decideCopy, encrypt, type IsecError } from '../../index.js'
 
 export async function demo(file: Blob, upload: WritableStream<Uint8Array>): Promise<number> {
   const isec = await init()
@@ -7,7 +7,17 @@ export async function demo(file: Blob, upload: WritableStream<Uint8Array>): Prom
   ring.addKek('kek-1', new Uint8Array(32), 'active')
   ring.addExternal('kms', { wrap: async (_kid, dek) => dek, unwrap: (_kid, w) => w })
   const { envelope, key } = await ring.createEnvelope({ frameSize: 65536, partSize: 8 << 20 })
-  await file.stream().pipeThrough(new EncryptStream(key, { partNumber: 1, isLast: true, backend: 'webcrypto' })).pipeTo(upload)
+  const es = new EncryptStream(key, { partNumber: 1, isLast: true, backend: 'webcrypto' })
+  await file.stream().pipeThrough(es).pipeTo(upload)
+  // Table entries carry each part's nonce prefix.
+  const t = ring.createEnvelopeSync({ table: true })
+  const enc = Encryptor.forPart(t.key, 1, false)
+  const body: Uint8Array = await enc.update(new Uint8Array(5))
+  const prefix: Uint8Array = enc.prefix
+  const entries: Array<[number, number, Uint8Array]> = new SegmentTable([[1, 5, prefix], [2, 1, es.prefix]]).entries
+  // @ts-expect-error: an entry needs its prefix
+  new SegmentTable([[1, 5]])
+  void [body, entries]
   const ct: Uint8Array = await encrypt(key, new Uint8Array(10), { backend: 'wasm' })
   const shape = Shape.fromCiphertextLength(Envelope.decodeText(envelope.toText()), ct.length)
   const plan = shape.mapRange(0, Infinity)
