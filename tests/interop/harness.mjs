@@ -80,7 +80,7 @@ export function nodeAddonApi(isec) {
     encryptPart: async (key, n, last, pt) => u8(await isec.encryptPart(key, n, last, pt)),
     encryptor(key, part, last) {
       const e = part === undefined ? new isec.Encryptor(key) : isec.Encryptor.forPart(key, part, last)
-      return { update: (c) => u8(e.update(c)), final: () => u8(e.final()) }
+      return { update: (c) => u8(e.update(c)), final: () => u8(e.final()), prefix: () => u8(e.prefix) }
     },
     tableEncode: (key, entries) => u8(new isec.SegmentTable(entries).encode(key)),
     decrypt: async (key, ct) => u8(await isec.decrypt(key, ct)),
@@ -117,7 +117,7 @@ export function wasmApi(isec, backend) {
     encryptor(key, part, last) {
       const e = part === undefined ? new isec.Encryptor(key, opts) : isec.Encryptor.forPart(key, part, last, opts)
       if (e.backend !== backend) throw new Error(`encryptor runs on ${e.backend}, not ${backend}`)
-      return { update: (c) => e.update(c), final: () => e.final() }
+      return { update: (c) => e.update(c), final: () => e.final(), prefix: () => e.prefix }
     },
     tableEncode: (key, entries) => new isec.SegmentTable(entries).encode(key),
     decrypt: (key, ct) => isec.decrypt(key, ct, opts),
@@ -163,14 +163,24 @@ async function encryptObject(api, key, spec, pt, sizes) {
     return { ct: concat(pieces) }
   }
   const pieces = []
+  const entries = []
   let at = 0
   for (const [i, [n, len]] of spec.parts.entries()) {
     const body = pt.subarray(at, at + len)
     at += len
-    // Relays do not know which part is last; the table records where the object ends.
-    pieces.push(i % 2 === 1 ? await pump(api.encryptor(key, n, false), body, sizes) : await api.encryptPart(key, n, false, body))
+    // Relays do not know which part is last; the table records where the object ends, and
+    // the nonce prefix of each part's encryption (the encryptor's, or the part's first 7 bytes).
+    if (i % 2 === 1) {
+      const enc = api.encryptor(key, n, false)
+      pieces.push(await pump(enc, body, sizes))
+      entries.push([n, len, enc.prefix()])
+    } else {
+      const part = await api.encryptPart(key, n, false, body)
+      pieces.push(part)
+      entries.push([n, len, part.subarray(0, 7)])
+    }
   }
-  return { ct: concat(pieces), table: api.tableEncode(key, spec.parts) }
+  return { ct: concat(pieces), table: api.tableEncode(key, entries) }
 }
 
 /** Writes every object of the plan as writer `writer`. */

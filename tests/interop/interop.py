@@ -92,16 +92,23 @@ def encrypt_object(spec: dict[str, Any], key: isec.ObjectKey, pt: bytes, sizes: 
             )
         return b"".join(parts), None
     ct = bytearray()
+    entries = []
     at = 0
     for i, (n, length) in enumerate(spec["parts"]):
         body = pt[at : at + length]
         at += length
-        # Relays do not know which part is last; the table records where the object ends.
+        # Relays do not know which part is last; the table records where the object ends,
+        # and the nonce prefix of each part's encryption (the encryptor's, or the part's
+        # first 7 bytes).
         if i % 2 == 1:
-            ct += stream_encrypt(isec.Encryptor.for_part(key, n, False), body, sizes)
+            enc = isec.Encryptor.for_part(key, n, False)
+            part = stream_encrypt(enc, body, sizes)
+            entries.append((n, length, enc.prefix))
         else:
-            ct += isec.encrypt_part(key, n, False, body)
-    table = isec.SegmentTable([tuple(e) for e in spec["parts"]]).encode(key)
+            part = isec.encrypt_part(key, n, False, body)
+            entries.append((n, length, part[:7]))
+        ct += part
+    table = isec.SegmentTable(entries).encode(key)
     return bytes(ct), table
 
 

@@ -170,18 +170,28 @@ fn encrypt_object(
         }
         "table" => {
             let mut ct = Vec::new();
+            let mut entries = Vec::with_capacity(spec.parts.len());
             let mut at = 0usize;
             for (i, &(number, len)) in spec.parts.iter().enumerate() {
                 let body = &pt[at..at + usize_of(len)];
                 at += usize_of(len);
-                // Relays do not know which part is last; the table records where the object ends.
-                if i % 2 == 1 {
-                    ct.extend(stream_encrypt(Encryptor::<C>::for_part(key, number, false)?, body, sizes)?);
+                // Relays do not know which part is last; the table records where the object
+                // ends, and the nonce prefix of each part's encryption (the encryptor's, or
+                // the part's first 7 bytes).
+                let prefix = if i % 2 == 1 {
+                    let enc = Encryptor::<C>::for_part(key, number, false)?;
+                    let prefix = enc.prefix();
+                    ct.extend(stream_encrypt(enc, body, sizes)?);
+                    prefix
                 } else {
-                    ct.extend(oneshot::encrypt_part::<C>(key, number, false, body)?);
-                }
+                    let part = oneshot::encrypt_part::<C>(key, number, false, body)?;
+                    let prefix = part.get(..7).and_then(|p| p.try_into().ok()).ok_or(Error::InvalidState)?;
+                    ct.extend(part);
+                    prefix
+                };
+                entries.push((number, len, prefix));
             }
-            let table = SegmentTable::new(spec.parts.clone())?.encode(key);
+            let table = SegmentTable::new(entries)?.encode(key);
             Ok((ct, Some(table)))
         }
         _ => Err(Error::InvalidParameter),
