@@ -971,10 +971,21 @@ def _hostile_legacy_sizes() -> list[str]:
         ):
             if outcome(fn, type_error_ok=False) == "ok":
                 problems.append(f"1 TiB seal ({name}), {how}: 40 MiB buffered without an error")
+        # Longer than any AES-GCM message may be (2^36 - 32 bytes): not authentic, refused
+        # before migration streams any of it.
+        got = outcome(lambda o=o: isec.Reencryption.start(ring, isec.LegacySource(ring, o, w.lkid)), type_error_ok=False)
+        if got != "limit_exceeded":
+            problems.append(f"1 TiB seal ({name}), re-encryption start: {got}")
+    # One seal of 32 GiB, within GCM's limit: migration opens it as it arrives.
+    lone = isec.LegacyObject(
+        isec.LegacyMetadata({}), (1 << 35) + 28, sidecar(pc=1, ts=1 << 35, parts=[{"pn": 1, "ps": 1 << 35, "cs": (1 << 35) + 28}])
+    )
+    single = isec.LegacyObject(isec.LegacyMetadata({"isec": wrapped, "plaintext-size": str(1 << 35)}), (1 << 35) + 28)
+    for name, o in (("lone seal", lone), ("single PUT", single)):
         found: list[str] = []
         got = outcome(lambda o=o: found.extend(reencrypt(o)), type_error_ok=False)
         if got != "ok" or found:
-            problems.append(f"1 TiB seal ({name}), re-encryption: {got} {found}")
+            problems.append(f"32 GiB seal ({name}), re-encryption: {got} {found}")
     # A gzip bomb: 64 MiB of spaces in a small sidecar body, under the default 16 MiB cap
     # (compressed in pieces, so that the test itself stays small in memory).
     co = zlib.compressobj(9, zlib.DEFLATED, 31)

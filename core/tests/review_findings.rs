@@ -318,3 +318,24 @@ fn migration_of_a_seal_above_8_mib() {
     }
     assert_eq!(err, Some(Error::AuthenticationFailed));
 }
+
+/// A previous-proxy seal longer than any AES-GCM message may be (2^36 - 32 bytes) cannot
+/// be authentic: migration refuses it before streaming any of it.
+#[test]
+fn migration_refuses_a_seal_longer_than_gcm_allows() {
+    let mut ring = Keyring::new();
+    ring.add_kek("A", Kek::from_bytes([0xA; 32]), KeyState::Active).unwrap();
+    ring.add_legacy_secret_string("old", "secret").unwrap();
+    let (small, _) = legacy_single("secret", b"x");
+    for pt_len in [1u64 << 36, 1 << 40] {
+        let meta = LegacyMetadata::from_pairs(&[
+            ("isec".to_string(), small.wrapped_dek_b64().to_string()),
+            ("isec-kid".to_string(), "old".to_string()),
+            ("plaintext-size".to_string(), pt_len.to_string()),
+        ])
+        .unwrap();
+        let obj = LegacyObject::new(&meta, None, pt_len + 28).unwrap();
+        let src = Box::new(LegacySource::<AwsLc>::new(&ring, obj, None).unwrap());
+        assert_eq!(Reencryption::<AwsLc>::start(&ring, src, Params::default(), 0).err(), Some(Error::LimitExceeded));
+    }
+}

@@ -196,6 +196,11 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
         {
             return Err(Error::LimitExceeded);
         }
+        // No AES-GCM message is longer than GCM's limit: a seal that claims more cannot be
+        // authentic, so refuse it before a migration streams gigabytes of it.
+        if object.max_seal_len(first, end) > crate::cipher::gcm_stream::MAX_GCM_MESSAGE + crate::legacy::SEAL_OVERHEAD {
+            return Err(Error::LimitExceeded);
+        }
         let cipher = C::new(key.dek.bytes())?;
         Ok(Self {
             opener: SegmentOpener::new(cipher),
