@@ -19,6 +19,7 @@ pub struct SegmentSealer<C> {
 }
 
 impl<C: FrameCipher> SegmentSealer<C> {
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code, reason = "the streaming encryptor needs alloc"))]
     pub(crate) fn new(cipher: C, prefix: Prefix) -> Self {
         Self { cipher, prefix }
     }

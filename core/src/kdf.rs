@@ -113,6 +113,7 @@ impl ObjectKey {
         self.segment_sealer(segment, prefix)
     }
 
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code, reason = "the streaming encryptor needs alloc"))]
     pub(crate) fn segment_sealer<C: FrameCipher>(&self, segment: u32, prefix: Prefix) -> Result<SegmentSealer<C>> {
         Ok(SegmentSealer::new(C::new(&self.frame_key(segment))?, prefix))
     }

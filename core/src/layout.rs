@@ -310,6 +310,7 @@ impl Shape {
     /// The nonce prefix every frame of `segment` must carry, where the layout records one
     /// (the table layout, SPEC.md §6.3); `None` where only the frames' agreement is checked.
     #[must_use]
+    #[cfg_attr(not(feature = "alloc"), allow(unused_variables, reason = "only tables record prefixes"))]
     pub fn recorded_prefix(&self, segment: &Segment) -> Option<crate::nonce::Prefix> {
         match &self.kind {
             Kind::Single | Kind::Parts { .. } => None,
