@@ -21,6 +21,12 @@ fn json(name: &str) -> Option<Value> {
     Some(serde_json::from_slice(&std::fs::read(vectors()?.join(name)).unwrap()).unwrap())
 }
 
+/// A vector's metadata object as pairs, without its `_note`s.
+fn pairs(v: &Value) -> Vec<(String, String)> {
+    let m = v.as_object().unwrap().iter().filter(|(k, _)| !k.starts_with('_'));
+    m.map(|(k, x)| (k.clone(), x.as_str().unwrap().to_string())).collect()
+}
+
 fn fetch(open: &Open) -> (&str, SidecarKind, bool) {
     match open {
         Open::Fetch { key, kind, probe, .. } => (key.as_str(), *kind, *probe),
@@ -95,26 +101,14 @@ fn plain_looking_objects_are_probed_for_a_previous_proxy_sidecar() {
 fn previous_proxy_objects_name_their_sidecar() {
     let Some(v) = json("single_put.json") else { return };
     let case = &v["cases"][0];
-    let meta: Vec<(String, String)> = case["object_metadata"]["pr107_07bca1bf"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, x)| (k.clone(), x.as_str().unwrap().to_string()))
-        .collect();
+    let meta = pairs(&case["object_metadata"]["pr107_07bca1bf"]);
     let view: Vec<(&str, &str)> = meta.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect();
     let size = case["ciphertext"]["len"].as_u64().unwrap();
     let (_, open) = ObjectOpen::new("k", &view, size).unwrap();
     assert!(matches!(open, Open::Ready(Opened::Legacy { sidecar: None, .. })), "a single PUT needs no sidecar");
 
     let Some(v) = json("multipart_v3_staged.json") else { return };
-    let meta: Vec<(String, String)> = v["object_metadata"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(k, _)| !k.starts_with('_'))
-        .map(|(k, x)| (k.clone(), x.as_str().unwrap().to_string()))
-        .collect();
+    let meta = pairs(&v["object_metadata"]);
     let view: Vec<(&str, &str)> = meta.iter().map(|(k, x)| (k.as_str(), x.as_str())).collect();
     let size = v["object_ciphertext"]["len"].as_u64().unwrap();
     let (mut o, open) = ObjectOpen::new(v["object_key"].as_str().unwrap(), &view, size).unwrap();
