@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use isec_core::layout::Shape;
+use isec_core::s3::{Headers, ObjectRef, Request, Step, copy_steps};
 use isec_core::{
     AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto,
     SegmentTable, oneshot,
@@ -374,6 +375,11 @@ fn copy_decision_vectors() {
         assert_eq!(p.reason.map(|r| r.code()), e["reason"].as_str(), "tc {id}");
         assert_eq!(p.requests, e["requests"].as_u64().unwrap(), "tc {id}");
         assert_eq!(p.client_bytes, e["client_bytes"].as_u64().unwrap(), "tc {id}");
+        // The requests that execute the plan (SPEC.md §12.2), to another object and in place.
+        let src = ObjectRef::new("src-bucket", "photos/a.jpg");
+        let dst = ObjectRef::new("dst-bucket", "backup/a.jpg");
+        check_steps(&copy_steps(&p, &src, &meta, &dst, false), &e["steps"], &format!("tc {id}"));
+        check_steps(&copy_steps(&p, &src, &meta, &src, false), &e["steps_in_place"], &format!("tc {id} in place"));
     }
 }
 
@@ -421,6 +427,57 @@ fn legacy_vectors() {
         match t["result"].as_str().unwrap() {
             "valid" => assert_eq!(r.unwrap(), pattern(t["plaintext_len"].as_u64().unwrap() as usize), "tc {id}"),
             _ => assert_eq!(code(r), t["error"].as_str(), "tc {id}"),
+        }
+    }
+}
+
+fn obj_json(o: &ObjectRef) -> serde_json::Value {
+    serde_json::json!([o.bucket, o.key])
+}
+
+/// A step list against the corpus's: operation, objects, directive, pinning, headers, ranges
+/// and the undo requests, in order.
+fn check_steps(got: &[Step], want: &serde_json::Value, what: &str) {
+    let want = want.as_array().unwrap_or_else(|| panic!("{what}: no steps recorded"));
+    assert_eq!(got.len(), want.len(), "{what}: step count");
+    let check = |r: &Request, w: &serde_json::Value, at: &str| {
+        assert_eq!(r.name(), w["op"].as_str().unwrap(), "{at}");
+        match r {
+            Request::CopyObject { source, dest, if_match, metadata, headers } => {
+                assert_eq!((obj_json(source), obj_json(dest)), (w["source"].clone(), w["dest"].clone()), "{at}");
+                assert_eq!(*if_match, w["if_match"].as_bool().unwrap(), "{at}");
+                assert_eq!(
+                    metadata.as_ref().map(|m| m.to_vec()),
+                    w["metadata"].as_array().map(|_| pairs(&w["metadata"])),
+                    "{at}"
+                );
+                let h = if *headers == Headers::Carried { "carried" } else { "kept" };
+                assert_eq!(h, w["headers"].as_str().unwrap(), "{at}");
+            }
+            Request::UploadPartCopy { source, dest, part, range } => {
+                assert_eq!((obj_json(source), obj_json(dest)), (w["source"].clone(), w["dest"].clone()), "{at}");
+                assert_eq!(u64::from(*part), w["part"].as_u64().unwrap(), "{at}");
+                assert_eq!(serde_json::json!([range.0, range.1]), w["range"], "{at}");
+            }
+            Request::CreateMultipartUpload { dest, metadata } | Request::Reencrypt { dest, metadata, .. } => {
+                assert_eq!(obj_json(dest), w["dest"], "{at}");
+                assert_eq!(metadata.to_vec(), pairs(&w["metadata"]), "{at}");
+            }
+            Request::CompleteMultipartUpload { dest, parts } => {
+                assert_eq!(obj_json(dest), w["dest"], "{at}");
+                assert_eq!(u64::from(*parts), w["parts"].as_u64().unwrap(), "{at}");
+            }
+            Request::AbortMultipartUpload { dest } => assert_eq!(obj_json(dest), w["dest"], "{at}"),
+            Request::DeleteObject { object } => assert_eq!(obj_json(object), w["object"], "{at}"),
+            other => panic!("{at}: unexpected {other:?}"),
+        }
+    };
+    for (i, (s, w)) in got.iter().zip(want).enumerate() {
+        check(&s.request, w, &format!("{what} step {i}"));
+        let undo = w["undo"].as_array().unwrap();
+        assert_eq!(s.undo.len(), undo.len(), "{what} step {i} undo");
+        for (j, (u, wu)) in s.undo.iter().zip(undo).enumerate() {
+            check(u, wu, &format!("{what} step {i} undo {j}"));
         }
     }
 }

@@ -2,6 +2,8 @@
 //! once here. Like the rest of core it does no I/O: it says which request to make next and
 //! takes the answer back.
 
+mod copy;
 mod open;
 
+pub use copy::{CARRIED_HEADERS, Headers, ObjectRef, Request, Step, copy_steps};
 pub use open::{MAX_TABLE_LEN, ObjectOpen, Open, Opened, SidecarKind};

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 
 use isec_core::envelope::HEADER_LEN;
+use isec_core::s3::{Headers, ObjectRef, Request, Step};
 use isec_core::{
     Dek, Envelope, FramePosition, Kek, Layout, Nonce, ObjectKey, Params, RustCrypto, SegmentTable, Shape, oneshot,
 };
@@ -728,9 +729,64 @@ fn pairs_json(p: &[(String, String)]) -> Value {
     json!(p.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>())
 }
 
+fn request_json(r: &Request) -> Value {
+    let obj = |o: &ObjectRef| json!([o.bucket, o.key]);
+    let mut v = json!({"op": r.name()});
+    match r {
+        Request::CopyObject { source, dest, if_match, metadata, headers } => {
+            v["source"] = obj(source);
+            v["dest"] = obj(dest);
+            v["if_match"] = json!(if_match);
+            v["directive"] = json!(if metadata.is_some() { "REPLACE" } else { "COPY" });
+            v["metadata"] = metadata.as_ref().map_or(Value::Null, |m| pairs_json(m));
+            v["headers"] = json!(if *headers == Headers::Carried { "carried" } else { "kept" });
+        }
+        Request::CreateMultipartUpload { dest, metadata } => {
+            v["dest"] = obj(dest);
+            v["metadata"] = pairs_json(metadata);
+            v["headers"] = json!("carried");
+        }
+        Request::UploadPartCopy { source, dest, part, range } => {
+            v["source"] = obj(source);
+            v["dest"] = obj(dest);
+            v["part"] = json!(part);
+            v["range"] = json!([range.0, range.1]);
+            v["if_match"] = json!(true);
+        }
+        Request::CompleteMultipartUpload { dest, parts } => {
+            v["dest"] = obj(dest);
+            v["parts"] = json!(parts);
+        }
+        Request::AbortMultipartUpload { dest } => v["dest"] = obj(dest),
+        Request::DeleteObject { object } => v["object"] = obj(object),
+        Request::Reencrypt { source, dest, metadata } => {
+            v["source"] = obj(source);
+            v["dest"] = obj(dest);
+            v["metadata"] = pairs_json(metadata);
+            v["headers"] = json!("carried");
+        }
+        _ => {}
+    }
+    v
+}
+
+fn steps_json(steps: &[Step]) -> Value {
+    Value::Array(
+        steps
+            .iter()
+            .map(|s| {
+                let mut v = request_json(&s.request);
+                v["undo"] = Value::Array(s.undo.iter().map(request_json).collect());
+                v
+            })
+            .collect(),
+    )
+}
+
 fn copy_decisions_file() -> R<Value> {
     use isec_core::KeyState::{Active, DecryptOnly, Disabled};
     use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
+    use isec_core::s3::copy_steps;
     let small = CopyLimits {
         single_copy_max: 100_000,
         part_min: 20_000,
@@ -1172,6 +1228,12 @@ fn copy_decisions_file() -> R<Value> {
                     "copy_sidecar": p.copy_sidecar, "rewrapped": p.rewrapped, "reason": p.reason.map(|r| r.code()),
                     "requests": p.requests, "client_bytes": p.client_bytes,
                 });
+                // The requests that execute it (SPEC.md §12.2): to another bucket and key,
+                // and in place (a rewrap or metadata change on the object itself).
+                let src = ObjectRef::new("src-bucket", "photos/a.jpg");
+                let dst = ObjectRef::new("dst-bucket", "backup/a.jpg");
+                v["expect"]["steps"] = steps_json(&copy_steps(&p, &src, &meta, &dst, false));
+                v["expect"]["steps_in_place"] = steps_json(&copy_steps(&p, &src, &meta, &src, false));
             }
             Err(e) => {
                 v["result"] = json!("invalid");
