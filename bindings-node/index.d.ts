@@ -272,6 +272,26 @@ export declare class ObjectKey {
 }
 
 /**
+ * The opening of one stored object, from its HEAD answer to what reading it needs: core
+ * names each sidecar to fetch; the caller fetches it and feeds back its body or `null`.
+ */
+export declare class ObjectOpen {
+  /**
+   * Starts from a HEAD answer: the object's key, its user metadata (names with or without
+   * `x-amz-meta-`) and its stored size. Throws the metadata's own error when it is
+   * unreadable.
+   */
+  constructor(key: string, metadata: Array<[string, string]> | Record<string, string>, storedSize: number)
+  /** What to do next. */
+  get next(): OpenStep
+  /**
+   * Feeds the body of the sidecar `next` named (`null`: it does not exist); returns the
+   * next step. A missing required sidecar, an oversized or malformed one throw core's code.
+   */
+  feed(body?: Uint8Array | null): OpenStep
+}
+
+/**
  * A re-encryption job: one source object to a new parts-layout isec object under a new
  * DEK (SPEC.md §13). Sans-IO: feed source bytes from `sourceOffset`, append the output at
  * `targetOffset` (part `n` is the output from `(n - 1) * targetPartLength`), keep
@@ -453,6 +473,15 @@ export interface CopyPlan {
   clientBytes: number
 }
 
+/** A copy plan as `decideCopy` returned it (the fields `copySteps` reads). */
+export interface CopyPlanInput {
+  action: 'native' | 'native_replace' | 'part_copy' | 'reencrypt'
+  metadata?: Array<[string, string]> | Record<string, string> | null
+  ranges: Array<[number, number]>
+  copySidecar: boolean
+  sidecar?: 'table' | 'legacy' | null
+}
+
 /** What the copy decision looks at (SPEC.md §12). */
 export interface CopyRequestInput {
   sourceMetadata: Array<[string, string]> | Record<string, string>
@@ -468,6 +497,35 @@ export interface CopyRequestInput {
   migrateLegacy?: boolean
   requireEncryption?: boolean
   limits?: CopyLimitsInput
+}
+
+/** A request and, if it fails, what to send (best effort, in order) before reporting it. */
+export interface CopyStep {
+  op: string
+  source?: S3Object
+  dest?: S3Object
+  object?: S3Object
+  ifMatch?: boolean
+  directive?: 'COPY' | 'REPLACE'
+  metadata?: Array<[string, string]>
+  headers?: 'kept' | 'carried'
+  part?: number
+  range?: [number, number]
+  parts?: number
+  undo: Array<S3Request>
+}
+
+/**
+ * The S3 requests, in order, that execute `plan` (from `decideCopy`) for a copy of
+ * `source` (whose HEAD returned `sourceMetadata`) to `dest`, each with the requests to send
+ * if it fails (SPEC.md §12.2).
+ */
+export declare function copySteps(plan: CopyPlan | CopyPlanInput, source: S3Object, sourceMetadata: Array<[string, string]> | Record<string, string>, dest: S3Object, options?: CopyStepsOptions): Array<CopyStep>
+
+/** Options of `copySteps`. */
+export interface CopyStepsOptions {
+  /** Whether the caller sets system headers of its own (which needs a REPLACE). */
+  newHeaders?: boolean
 }
 
 /** A new envelope and the key that encrypts its object. */
@@ -663,6 +721,39 @@ export interface NonceFields {
  */
 export declare function objectMetadata(user: Array<[string, string]> | Record<string, string>, envelope: Envelope): Array<[string, string]>
 
+/**
+ * What to do next while opening an object: `kind` `fetch` (GET the sidecar `key`, at most
+ * `maxLength` bytes, and `feed` its body, or `null` when it does not exist) or `ready`
+ * (`format` `isec`, `legacy` or `plaintext`, with what reading it needs).
+ */
+export interface OpenStep {
+  /** `fetch` or `ready`. */
+  kind: 'fetch' | 'ready'
+  /** For `fetch`: the sidecar's object key. */
+  key?: string
+  /** For `fetch`: `table` (an isec segment table) or `legacy` (the previous proxy's). */
+  sidecar?: 'table' | 'legacy'
+  /** For `fetch`: the longest body to read; a longer one is an error. */
+  maxLength?: number
+  /** For `fetch`: whether the sidecar's absence is an answer (the object may be plain). */
+  probe?: boolean
+  /** For `ready`: `isec`, `legacy` or `plaintext`. */
+  format?: 'isec' | 'legacy' | 'plaintext'
+  /** For `isec`: the envelope. */
+  envelope?: Envelope
+  /**
+   * For a table-layout `isec` object: its encoded segment table (its MAC is checked by
+   * `Shape.fromTable` with the object key).
+   */
+  table?: Buffer
+  /** For `isec`: the table's sidecar key, when the table was read from one. */
+  tableSidecar?: string
+  /** For `legacy`: the object's geometry and wrapped DEK. */
+  legacy?: LegacyObject
+  /** For `legacy`: the key of the sidecar it was opened from, if any. */
+  legacySidecar?: string
+}
+
 /** Parses a 12-byte frame nonce. */
 export declare function parseNonce(nonce: Uint8Array): NonceFields
 
@@ -718,6 +809,42 @@ export interface ReencryptStep {
   output: Buffer
   /** When nothing was consumed for the rate limit: milliseconds to wait. */
   waitMs: number
+}
+
+/** An object in a bucket. */
+export interface S3Object {
+  bucket: string
+  key: string
+}
+
+/**
+ * One S3 request, as data. `op`: `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
+ * `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt` (GET the
+ * source pinned to its ETag, re-encrypt, upload to `dest`).
+ */
+export interface S3Request {
+  op: string
+  source?: S3Object
+  dest?: S3Object
+  /** For `DeleteObject`. */
+  object?: S3Object
+  /** Send `x-amz-copy-source-if-match` with the source's ETag from its HEAD. */
+  ifMatch?: boolean
+  /** For `CopyObject`: the metadata directive. */
+  directive?: 'COPY' | 'REPLACE'
+  /** User metadata of the new object (`REPLACE`, a new upload, a re-encryption). */
+  metadata?: Array<[string, string]>
+  /**
+   * System headers: `kept` by S3's COPY, or `carried` from the source's HEAD (the
+   * caller's own values winning) with its storage class.
+   */
+  headers?: 'kept' | 'carried'
+  /** For `UploadPartCopy`: part number from 1. */
+  part?: number
+  /** For `UploadPartCopy`: source bytes `[start, end)`. */
+  range?: [number, number]
+  /** For `CompleteMultipartUpload`: parts `1..=parts`. */
+  parts?: number
 }
 
 /** One segment (the body, or one part) of an object. */

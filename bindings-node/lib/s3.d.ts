@@ -89,9 +89,14 @@ export interface ObjectRef extends Cancellable {
 export interface HeadResult extends ObjectFields {
   /** Stored (ciphertext) bytes. */
   ContentLength?: number
-  /** `isec`, `plaintext`, `legacy` or `unreadable` (core's classification). */
+  /**
+   * `isec`, `legacy` (the previous proxy's), `plaintext` or `unreadable`: core's opening of
+   * the object (SPEC.md §12.1), sidecars fetched as it asks.
+   */
   format: string
   kid?: string
+  /** For previous-proxy objects: `single`, `streamed`, `framed` or `staged`. */
+  legacyLayout?: string
   /** For isec objects. */
   envelope?: Envelope
   /** For isec objects: `Envelope#inspect` with the stored length. */
@@ -103,7 +108,10 @@ export interface HeadResult extends ObjectFields {
 
 export interface GetObjectParams extends ObjectRef {
   IfMatch?: string
-  /** Return a plaintext (non-isec) object as stored instead of failing. */
+  /**
+   * Return a plaintext object (no isec envelope and no previous-proxy key) as stored
+   * instead of failing. A previous-proxy object is always decrypted.
+   */
   allowPlaintext?: boolean
 }
 
@@ -111,6 +119,8 @@ export interface GetObjectResult extends ObjectFields {
   Body: Buffer
   ContentLength: number
   kid?: string
+  /** What was read: `isec`, `legacy` (decrypted with the keyring's legacy secret) or `plaintext`. */
+  format: string
 }
 
 export interface GetObjectStreamParams extends ObjectRef {
@@ -162,6 +172,8 @@ export type CopyObjectParams = Omit<CopyObjectCommandInput, 'Bucket' | 'Key' | '
     rotateDek?: boolean
     /** Encrypt a plaintext source (re-encrypts). */
     requireEncryption?: boolean
+    /** Re-encrypt a previous-proxy source into an isec object under the active key. */
+    migrateLegacy?: boolean
   }
 
 export interface CopyResult {
@@ -194,7 +206,9 @@ export interface RewrapResult extends Partial<CopyResult> {
 
 /**
  * isec objects in S3 through an `S3Client`: parallel multipart uploads, whole, streamed
- * and ranged reads, copies as core's copy decision plans them, and in-place rewrap.
+ * and ranged reads (of the previous proxy's objects too, with the keyring's legacy
+ * secrets), copies as core's copy decision plans them and `copySteps` lists their
+ * requests, and in-place rewrap.
  */
 export declare class IsecS3 {
   constructor(client: S3Client, keyring: Keyring, options?: IsecS3Options)
@@ -210,7 +224,7 @@ export declare class IsecS3 {
   getObjectStream(params: GetObjectStreamParams): Promise<GetObjectStreamResult>
   /** Plaintext `[start, end)`, fetching only the frames it needs. */
   getRange(params: GetRangeParams): Promise<GetRangeResult>
-  /** Copies as core's copy decision plans it. */
+  /** Copies as core's copy decision plans it, sending exactly the requests `copySteps` lists. */
   copyObject(params: CopyObjectParams): Promise<CopyResult>
   /** Rewraps an object's envelope in place (metadata only). */
   rewrap(params: RewrapParams): Promise<RewrapResult>

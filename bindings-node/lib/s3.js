@@ -2,15 +2,16 @@
 // `@isec/node/s3`: isec objects through an `@aws-sdk/client-s3` v3 client.
 //
 // The helper only moves bytes and sequences S3 requests. Every decision is isec-core's,
-// reached through the addon: what an object is and its envelope (`classifyMetadata`), the
-// metadata of a new object (`objectMetadata`), where a segment table is (`tableSource`,
-// `sidecarKey`), the envelope and the object key with a part size that fits S3's part count
-// (`Keyring`, `fitParts`), part encryption with a fresh nonce prefix per call
-// (`encryptPart`), the shape of a stored object and the ciphertext a plaintext range needs
-// (`shapeFor`, `Shape#mapRange`), verified range decryption (`decryptRange`), the copy plan
-// with the destination's metadata, its sidecar and the UploadPartCopy ranges
-// (`decideCopy`), and re-encryption (`ReencryptionJob`). No metadata key of the format is
-// named here.
+// reached through the addon: what reading an object needs after its HEAD and what it is
+// (`ObjectOpen`: the sidecars to fetch, then an isec envelope and table, a previous-proxy
+// object, or plaintext), the metadata of a new object (`objectMetadata`), the envelope and
+// the object key with a part size that fits S3's part count (`Keyring`, `fitParts`), part
+// encryption with a fresh nonce prefix per call (`encryptPart`), the shape of a stored
+// object and the ciphertext a plaintext range needs (`shapeFor`, `Shape#mapRange`), verified
+// range decryption (`decryptRange`), the copy plan with the destination's metadata, its
+// sidecar and the UploadPartCopy ranges (`decideCopy`), the S3 requests that execute it and what to undo when one fails
+// (`copySteps`), previous-proxy decryption (`Keyring#legacyKey`, `LegacyObject#planRange`),
+// and re-encryption (`ReencryptionJob`). No metadata key of the format is named here.
 //
 // Errors: S3 failures are the SDK's own errors, untouched; isec failures are the addon's
 // `Error`s with core's `code`.
@@ -39,7 +40,10 @@ const MiB = 1024 * 1024
 const S3_MIN_PART = 5 * MiB
 /** S3's user-metadata budget in bytes (names and values, as `metadataSize` counts them). */
 const S3_METADATA_MAX = 2048
-/** Headers a metadata REPLACE would otherwise reset; kept from the source unless given. */
+/**
+ * Core's `CARRIED_HEADERS` as SDK field names: a REPLACE or a new upload would lose them, so
+ * a copy step with `headers: 'carried'` sends the source's (the caller's own win).
+ */
 const CARRIED_HEADERS = [
   'ContentType',
   'ContentEncoding',
@@ -62,6 +66,9 @@ const OUTPUT_FIELDS = [
   'Metadata',
   '$metadata',
 ]
+
+/** Where `headObject` keeps the ready step core gave, for `getRange({ head })`. */
+const OPENED = Symbol('isec.opened')
 
 const invalid = (message) => isec.isecError('invalid_parameter', message)
 
@@ -168,6 +175,21 @@ async function collect(body, expected) {
   const chunks = []
   for await (const chunk of body) chunks.push(chunk)
   return Buffer.concat(chunks)
+}
+
+/** Reads at most `limit` bytes of a body (an SDK stream), then lets the rest go. */
+async function collectAtMost(body, limit) {
+  if (body == null) return Buffer.alloc(0)
+  const chunks = []
+  let n = 0
+  for await (const chunk of body) {
+    chunks.push(chunk)
+    n += chunk.length
+    if (n >= limit) break
+  }
+  if (typeof body.destroy === 'function') body.destroy()
+  const all = Buffer.concat(chunks, n)
+  return all.length > limit ? all.subarray(0, limit) : all
 }
 
 function toBuffer(chunk) {
@@ -391,40 +413,63 @@ class IsecS3 {
   }
 
   /**
-   * The envelope, key and shape of a stored isec object from its metadata and stored
-   * length; other formats are refused (plaintext ones give `null` with `allowPlaintext`).
-   * A table-layout object's shape needs its segment table (verified under the key).
+   * What reading an object needs, from its HEAD (or GET) answer: core's `ObjectOpen` names
+   * each sidecar to fetch (a segment table, the previous proxy's metadata); this fetches it
+   * and feeds back its body, or `null` when it does not exist. Returns the ready step
+   * (`format` `isec`, `legacy` or `plaintext`). Unreadable metadata and broken or missing
+   * required sidecars throw core's code.
    */
-  async #open(Bucket, Key, metadata, storedLength, signal, allowPlaintext = false) {
-    const meta = metadata || {}
-    const what = `s3://${Bucket}/${Key}`
-    const cls = isec.classifyMetadata(meta)
-    switch (cls.format) {
+  async #openStep(Bucket, Key, metadata, storedLength, signal) {
+    const o = new isec.ObjectOpen(Key, metadata || {}, storedLength)
+    let step = o.next
+    while (step.kind === 'fetch') step = o.feed(await this.#sidecar(Bucket, step, signal))
+    return step
+  }
+
+  /** A sidecar's body, at most one byte past its cap (core refuses a longer one), or `null`. */
+  async #sidecar(Bucket, step, signal) {
+    const { GetObjectCommand } = s3()
+    let r
+    try {
+      r = await this.#send(new GetObjectCommand({ Bucket, Key: step.key }), signal)
+    } catch (e) {
+      if (e && (e.name === 'NoSuchKey' || (e.$metadata && e.$metadata.httpStatusCode === 404))) return null
+      throw e
+    }
+    return collectAtMost(r.Body, step.maxLength + 1)
+  }
+
+  /**
+   * What reading a stored object takes, from its ready step: for `isec`, the envelope, key
+   * and shape (a table-layout shape from its verified table); for `legacy`, the previous
+   * proxy's object and its DEK under the keyring's legacy secret. A plaintext object is
+   * refused unless `allowPlaintext` (then `null`); a legacy object always decrypts.
+   */
+  async #reader(Bucket, Key, step, storedLength, allowPlaintext = false) {
+    switch (step.format) {
       case 'isec': {
-        const { envelope } = cls
+        const { envelope, table } = step
         const key = await this.#ring.open(envelope)
-        if (envelope.layout !== 'table') return { envelope, key, shape: isec.shapeFor(envelope, storedLength) }
-        const table = await this.#table(Bucket, Key, meta, signal)
-        return { envelope, key, table, shape: isec.Shape.fromTable(key, table, storedLength) }
+        const shape = table ? isec.Shape.fromTable(key, table, storedLength) : isec.shapeFor(envelope, storedLength)
+        return { format: 'isec', envelope, key, table, shape, kid: envelope.kid }
       }
-      case 'plaintext':
-        if (allowPlaintext) return null
-        throw isec.isecError('not_encrypted', `${what} has no isec envelope; pass allowPlaintext to read it as stored`)
-      case 'legacy':
-        throw invalid(`${what} is a legacy proxy object; read it with LegacyDecryptor or migrate it`)
+      case 'legacy': {
+        const object = step.legacy
+        return { format: 'legacy', object, key: this.#ring.legacyKey(object), kid: object.kid ?? undefined }
+      }
       default:
-        throw isec.isecError(cls.error || 'malformed_envelope', `${what}: its isec metadata does not parse`)
+        if (allowPlaintext) return null
+        throw isec.isecError(
+          'not_encrypted',
+          `s3://${Bucket}/${Key} is not encrypted; pass allowPlaintext to read it as stored`,
+        )
     }
   }
 
-  /** A table-layout object's encoded segment table: where core's `tableSource` says. */
-  async #table(Bucket, Key, meta, signal) {
-    // The table carries its own MAC, checked under the object key before any use.
-    const inline = isec.tableSource(meta)
-    if (inline !== null) return inline
-    const { GetObjectCommand } = s3()
-    const r = await this.#send(new GetObjectCommand({ Bucket, Key: isec.sidecarKey('table', Key) }), signal)
-    return collect(r.Body, r.ContentLength)
+  /** `#openStep` then `#reader`. */
+  async #open(Bucket, Key, metadata, storedLength, signal, allowPlaintext = false) {
+    const step = await this.#openStep(Bucket, Key, metadata, storedLength, signal)
+    return this.#reader(Bucket, Key, step, storedLength, allowPlaintext)
   }
 
   // ----------------------------------------------------------------------------------------
@@ -645,31 +690,54 @@ class IsecS3 {
   // Download
 
   /**
-   * The object's metadata and what its envelope says, without a key: `format`
-   * (`isec`, `plaintext`, `legacy`, `unreadable`), `kid`, `envelope` and `info`
-   * (`Envelope#inspect` with the stored length) for isec objects, `plaintextLength`.
+   * The object's metadata and what it is, without a key: `format` (`isec`, `legacy`,
+   * `plaintext`, or `unreadable` with `error`, core's code), `kid`, `plaintextLength`; for
+   * isec objects `envelope` and `info` (`Envelope#inspect` with the stored length), for
+   * previous-proxy objects `legacyLayout` (`single`, `streamed`, `framed`, `staged`). The
+   * sidecars core asks for are fetched (a plain-looking object is probed for the previous
+   * proxy's); a missing required or a broken sidecar throws core's code.
    */
   async headObject(params) {
     const { Bucket, Key, VersionId, signal } = params || {}
     const { HeadObjectCommand } = s3()
     const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
-    const cls = isec.classifyMetadata(h.Metadata || {})
-    const out = { ...pick(h, OUTPUT_FIELDS), ContentLength: h.ContentLength, format: cls.format, kid: cls.kid }
-    if (cls.format === 'isec') {
-      out.envelope = cls.envelope
-      out.info = out.envelope.inspect(h.ContentLength)
+    const out = { ...pick(h, OUTPUT_FIELDS), ContentLength: h.ContentLength }
+    let step
+    try {
+      step = await this.#openStep(Bucket, Key, h.Metadata, h.ContentLength, signal)
+    } catch (e) {
+      // Metadata that does not parse is an answer here; a broken sidecar is an error.
+      const cls = isec.classifyMetadata(h.Metadata || {})
+      if (cls.format !== 'unreadable') throw e
+      return { ...out, format: 'unreadable', kid: cls.kid, error: cls.error }
+    }
+    Object.defineProperty(out, OPENED, { value: step })
+    out.format = step.format
+    if (step.format === 'isec') {
+      out.envelope = step.envelope
+      out.kid = step.envelope.kid
+      out.info = step.envelope.inspect(h.ContentLength)
       out.plaintextLength = out.info.plaintextLength
-    } else if (cls.format === 'plaintext') {
+    } else if (step.format === 'legacy') {
+      out.kid = step.legacy.kid ?? undefined
+      out.legacyLayout = step.legacy.layout
+      out.plaintextLength = step.legacy.plaintextLength
+    } else {
       out.plaintextLength = h.ContentLength
-    } else if (cls.error) {
-      out.error = cls.error
     }
     return out
   }
 
+  /** The ready step of a `headObject` result (fetched again for a foreign one). */
+  #headStep(Bucket, Key, h, signal) {
+    return h[OPENED] ?? this.#openStep(Bucket, Key, h.Metadata, h.ContentLength, signal)
+  }
+
   /**
-   * Downloads and decrypts a whole object into a Buffer: all or nothing. Plaintext
-   * objects are refused unless `allowPlaintext`.
+   * Downloads and decrypts a whole object into a Buffer: all or nothing. isec objects with
+   * the keyring's keys, previous-proxy objects with its legacy secrets. Plaintext objects
+   * are refused unless `allowPlaintext` (which never returns a previous-proxy object's
+   * stored bytes).
    */
   async getObject(params) {
     const { Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false } = params || {}
@@ -684,17 +752,32 @@ class IsecS3 {
     }
     const stored = await collect(r.Body, r.ContentLength)
     let Body = stored
-    if (opened && opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
-    else if (opened) Body = await isec.decrypt(opened.key, stored, { signal })
-    const kid = opened ? opened.envelope.kid : undefined
-    return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid }
+    if (opened === null) Body = stored
+    else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
+    else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
+    else Body = await isec.decrypt(opened.key, stored, { signal })
+    const kid = opened ? opened.kid : undefined
+    const format = opened ? opened.format : 'plaintext'
+    return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid, format }
+  }
+
+  /** The plan of plaintext `[start, end)` of an opened object: what to GET, what it yields. */
+  #rangePlan(opened, start, end) {
+    if (opened.format === 'legacy') {
+      const n = opened.object.plaintextLength
+      const plan = opened.object.planRange(Math.min(start, n), Math.min(end, n))
+      return { plan, range: [plan.ptStart, plan.ptStart + plan.len], plaintextLength: n }
+    }
+    const plan = opened.shape.mapRange(start, end)
+    return { plan, range: [plan.ptStart, plan.ptStart + plan.len], plaintextLength: opened.shape.plaintextLength }
   }
 
   /**
-   * Downloads an object as a Readable of plaintext (a `DecryptStream` fed by the response
-   * body). Frames are released as they verify: a consumer that must not act on a prefix
-   * of a damaged object waits for `end` (an error ends the stream instead). With `start`
-   * and/or `end`, only the ciphertext `Shape#mapRange(start, end)` names is fetched.
+   * Downloads an object as a Readable of plaintext (a `DecryptStream`, or a
+   * `LegacyDecryptStream` for a previous-proxy object, fed by the response body). Frames are
+   * released as they verify: a consumer that must not act on a prefix of a damaged object
+   * waits for `end` (an error ends the stream instead). With `start` and/or `end`, only the
+   * ciphertext core's range plan names is fetched.
    */
   async getObjectStream(params) {
     const { Bucket, Key, VersionId, signal, start, end, streamOptions } = params || {}
@@ -702,33 +785,34 @@ class IsecS3 {
     const ranged = start !== undefined || end !== undefined
     let r
     let opened
-    let shape
     let range
     if (ranged) {
       const h = await this.headObject({ Bucket, Key, VersionId, signal })
-      opened = await this.#open(Bucket, Key, h.Metadata, h.ContentLength, signal)
-      shape = opened.shape
-      const plan = shape.mapRange(start ?? 0, end ?? Infinity)
-      range = [plan.ptStart, plan.ptStart + plan.len]
-      if (plan.httpRange === undefined) {
+      const step = await this.#headStep(Bucket, Key, h, signal)
+      opened = await this.#reader(Bucket, Key, step, h.ContentLength)
+      const p = this.#rangePlan(opened, start ?? 0, end ?? Infinity)
+      range = p.range
+      if (p.plan.httpRange == null) {
         const { Readable } = require('node:stream')
-        return { ...pick(h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.envelope.kid, range }
+        return { ...pick(h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
       }
       r = await this.#send(
-        new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
+        new GetObjectCommand({ Bucket, Key, VersionId, Range: p.plan.httpRange, IfMatch: h.ETag }),
         signal,
       )
     } else {
       r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
       try {
         opened = await this.#open(Bucket, Key, r.Metadata, r.ContentLength, signal)
-        shape = opened.shape
       } catch (e) {
         if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
         throw e
       }
     }
-    const dec = new isec.DecryptStream(opened.key, { ...streamOptions, shape, range })
+    const dec =
+      opened.format === 'legacy'
+        ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions, range })
+        : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape, range })
     pipeline(r.Body, dec, () => {})
     if (signal) {
       const onAbort = () => {
@@ -741,30 +825,34 @@ class IsecS3 {
       signal.addEventListener('abort', onAbort, { once: true })
       dec.once('close', () => signal.removeEventListener('abort', onAbort))
     }
-    return { ...pick(r, OUTPUT_FIELDS), Body: dec, kid: opened.envelope.kid, range }
+    return { ...pick(r, OUTPUT_FIELDS), Body: dec, kid: opened.kid, range }
   }
 
   /**
    * Plaintext `[start, end)` (end exclusive, clamped to the object; `end` may be omitted
-   * for "to the end"). Fetches only the frames core's range mapping names, with one HEAD
-   * before (skipped when `head`, a previous `headObject` result, is given) and an
-   * `If-Match` on its ETag so both requests see the same object.
+   * for "to the end"). Fetches only the frames (or, for a previous-proxy object, the seals)
+   * core's range plan names, with one HEAD before (skipped when `head`, a previous
+   * `headObject` result, is given) and an `If-Match` on its ETag so both requests see the
+   * same object.
    */
   async getRange(params) {
     const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
     const h = head || (await this.headObject({ Bucket, Key, VersionId, signal }))
-    const { envelope, key, shape } = await this.#open(Bucket, Key, h.Metadata, h.ContentLength, signal)
-    const plan = shape.mapRange(start, end)
-    const range = [plan.ptStart, plan.ptStart + plan.len]
-    const base = { ...pick(h, OUTPUT_FIELDS), kid: envelope.kid, range, plaintextLength: shape.plaintextLength }
-    if (plan.httpRange === undefined) return { ...base, Body: Buffer.alloc(0) }
+    const step = await this.#headStep(Bucket, Key, h, signal)
+    const opened = await this.#reader(Bucket, Key, step, h.ContentLength)
+    const { plan, range, plaintextLength } = this.#rangePlan(opened, start, end)
+    const base = { ...pick(h, OUTPUT_FIELDS), kid: opened.kid, range, plaintextLength }
+    if (plan.httpRange == null) return { ...base, Body: Buffer.alloc(0) }
     const { GetObjectCommand } = s3()
     const r = await this.#send(
       new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
       signal,
     )
     const fetched = await collect(r.Body, plan.ctEnd - plan.ctStart)
-    const Body = await isec.decryptRange(key, shape, range[0], range[1], fetched, { signal })
+    const Body =
+      opened.format === 'legacy'
+        ? isec.legacyDecryptRangeSync(opened.key, opened.object, range[0], range[1], fetched)
+        : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
     return { ...base, Body }
   }
 
@@ -772,12 +860,16 @@ class IsecS3 {
   // Copy and rewrap
 
   /**
-   * Copies `SourceBucket/SourceKey` to `Bucket/Key` the way core's copy decision says
-   * (SPEC.md §12): CopyObject with COPY (`native`), CopyObject with REPLACE and the plan's
-   * metadata (`native_replace`: a REPLACE directive, or a key change by rewrap), a
-   * multipart upload of UploadPartCopy over the plan's ranges (`part_copy`), or download,
-   * decrypt, encrypt, upload (`reencrypt`: `rotateDek`, or `requireEncryption` for a
-   * plaintext source). The source is pinned by its ETag for every request.
+   * Copies `SourceBucket/SourceKey` to `Bucket/Key` the way core says (SPEC.md §12, §12.2):
+   * the copy decision (`decideCopy`) from the source's HEAD and the sidecar its opening
+   * found, then exactly the S3 requests `copySteps` lists, in order: a sidecar copied first
+   * where the plan says, CopyObject (COPY or REPLACE, pinned to the source's ETag), or a
+   * multipart upload of UploadPartCopy over the plan's ranges, or download, decrypt,
+   * encrypt, upload (`reencrypt`: `rotateDek`, `migrateLegacy`, another kid for a
+   * previous-proxy object, or `requireEncryption` for a plaintext source). When a step
+   * fails, its undo requests are sent (best effort) and the failure is rethrown. A REPLACE
+   * or a new upload carries the source's content headers and storage class; the caller's
+   * own win.
    */
   async copyObject(params) {
     const {
@@ -790,6 +882,7 @@ class IsecS3 {
       Metadata,
       targetKid,
       rotateDek = false,
+      migrateLegacy = false,
       requireEncryption = false,
       signal,
       ...rest
@@ -799,24 +892,16 @@ class IsecS3 {
       new HeadObjectCommand({ Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId }),
       signal,
     )
-    const plan = await this.#plan(SourceBucket, SourceKey, h, {
+    const { plan, step } = await this.#plan(SourceBucket, SourceKey, h, {
       MetadataDirective,
       Metadata,
       targetKid,
       rotateDek,
+      migrateLegacy,
       requireEncryption,
       signal,
     })
-    return this.#execute(plan, h, {
-      SourceBucket,
-      SourceKey,
-      SourceVersionId,
-      Bucket,
-      Key,
-      MetadataDirective,
-      signal,
-      rest,
-    })
+    return this.#execute(plan, step, h, { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, signal, rest })
   }
 
   /**
@@ -831,36 +916,39 @@ class IsecS3 {
     const kid = newKid ?? this.#ring.activeKid
     if (kid == null) throw isec.isecError('key_not_active', 'the keyring has no active key')
     const h = await this.#send(new HeadObjectCommand({ Bucket, Key, VersionId }), signal)
-    const plan = await this.#plan(Bucket, Key, h, { MetadataDirective: 'COPY', targetKid: kid, signal })
+    const { plan, step } = await this.#plan(Bucket, Key, h, { MetadataDirective: 'COPY', targetKid: kid, signal })
+    if (plan.action === 'reencrypt') {
+      // Another kid for a previous-proxy object means new ciphertext: a copy, not a rewrap.
+      throw invalid(`s3://${Bucket}/${Key} has no isec envelope to rewrap; migrate it with copyObject`)
+    }
     if (!plan.rewrapped) {
       return { action: 'none', plan, rewrapped: false, kid: isec.classifyMetadata(h.Metadata || {}).kid }
     }
-    return this.#execute(plan, h, {
+    return this.#execute(plan, step, h, {
       SourceBucket: Bucket,
       SourceKey: Key,
       SourceVersionId: VersionId,
       Bucket,
       Key,
-      MetadataDirective: 'COPY',
       signal,
       rest: {},
     })
   }
 
+  /**
+   * Core's copy decision. The opening of the source (its sidecars fetched as core asks)
+   * says whether it has a sidecar; metadata that does not parse is left to the decision
+   * (a byte copy preserves it).
+   */
   async #plan(SourceBucket, SourceKey, h, o) {
     const meta = h.Metadata || {}
-    const cls = isec.classifyMetadata(meta)
-    if (cls.format === 'legacy') {
-      // Its sidecars and re-encryption need the legacy reader, which this helper does not drive.
-      throw invalid('legacy proxy objects are copied with the core copy plan and the legacy reader, not IsecS3')
+    let step = null
+    try {
+      step = await this.#openStep(SourceBucket, SourceKey, meta, h.ContentLength, o.signal)
+    } catch (e) {
+      if (isec.classifyMetadata(meta).format !== 'unreadable') throw e
     }
-    // Whether a segment-table sidecar exists is the one fact the decision needs from S3
-    // beyond the HEAD: only table-layout objects have one, when their table is not inline.
-    const table = cls.format === 'isec' && cls.envelope.layout === 'table'
-    let sourceSidecar = false
-    if (table && isec.tableSource(meta) === null) {
-      sourceSidecar = await this.#exists(SourceBucket, isec.sidecarKey('table', SourceKey), o.signal)
-    }
+    const sourceSidecar = !!step && (step.tableSidecar != null || step.legacySidecar != null)
     const request = {
       sourceMetadata: meta,
       sourceSize: h.ContentLength,
@@ -868,6 +956,7 @@ class IsecS3 {
       directive: o.MetadataDirective,
       newMetadata: o.Metadata || {},
       rotateDek: !!o.rotateDek,
+      migrateLegacy: !!o.migrateLegacy,
       requireEncryption: !!o.requireEncryption,
     }
     if (o.targetKid != null) request.targetKid = o.targetKid
@@ -875,155 +964,198 @@ class IsecS3 {
     // External keys answer asynchronously: run the decision until they have (it rewraps).
     const decide = () => this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
     const plan = await decide()
-    if (!table || plan.action !== 'part_copy') return plan
+    if (!step || !step.table || plan.action !== 'part_copy') return { plan, step }
     // Copied in parts: with the object's shape (from its verified table) core puts every
     // part boundary on a frame boundary.
-    request.sourceShape = (await this.#open(SourceBucket, SourceKey, meta, h.ContentLength, o.signal)).shape
-    return decide()
+    request.sourceShape = (await this.#reader(SourceBucket, SourceKey, step, h.ContentLength)).shape
+    return { plan: await decide(), step }
   }
 
-  async #exists(Bucket, Key, signal) {
-    const { HeadObjectCommand } = s3()
-    try {
-      await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
-      return true
-    } catch (e) {
-      if (e && e.$metadata && e.$metadata.httpStatusCode === 404) return false
-      throw e
-    }
-  }
-
-  async #execute(plan, h, p) {
-    const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, MetadataDirective, signal, rest } = p
-    const { CopyObjectCommand, UploadPartCopyCommand } = s3()
-    const CopySource = copySource(SourceBucket, SourceKey, SourceVersionId)
-    if (plan.sidecar !== null && (SourceBucket !== Bucket || SourceKey !== Key)) {
-      // The sidecar first: a copy whose object landed without it would not be readable.
-      await this.#send(
-        new CopyObjectCommand({
-          Bucket,
-          Key: isec.sidecarKey(plan.sidecar, Key),
-          CopySource: copySource(SourceBucket, isec.sidecarKey(plan.sidecar, SourceKey)),
-          MetadataDirective: 'COPY',
-        }),
-        signal,
-      )
-    }
-    // A REPLACE resets the content headers: keep the source's unless the caller set them.
-    const headers = MetadataDirective === 'COPY' ? pick(h, CARRIED_HEADERS) : {}
-    const out = (r, extra) => ({
-      ...pick(r || {}, ['ETag', 'VersionId', '$metadata']),
-      action: plan.action,
-      plan,
-      ...extra,
-    })
-    switch (plan.action) {
-      case 'native': {
-        const r = await this.#send(
-          new CopyObjectCommand({
-            ...rest,
-            Bucket,
-            Key,
-            CopySource,
-            CopySourceIfMatch: h.ETag,
-            MetadataDirective: 'COPY',
-          }),
-          signal,
-        )
-        return out(r.CopyObjectResult, { rewrapped: plan.rewrapped })
-      }
-      case 'native_replace': {
-        const r = await this.#send(
-          new CopyObjectCommand({
-            ...headers,
-            ...rest,
-            Bucket,
-            Key,
-            CopySource,
-            CopySourceIfMatch: h.ETag,
-            MetadataDirective: 'REPLACE',
-            Metadata: pairsToObject(plan.metadata),
-          }),
-          signal,
-        )
-        return out(r.CopyObjectResult, { rewrapped: plan.rewrapped })
-      }
-      case 'part_copy': {
-        const UploadId = await this.#createUpload(
-          { ...headers, ...rest, Bucket, Key, Metadata: pairsToObject(plan.metadata) },
-          signal,
-        )
-        const parts = []
+  /**
+   * Sends the requests `copySteps` lists for `plan`, in order; consecutive UploadPartCopy
+   * steps go `concurrency` at a time. A failed step's undo requests are sent, best effort,
+   * before its failure is rethrown.
+   */
+  async #execute(plan, step, h, p) {
+    const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, signal, rest } = p
+    const source = { bucket: SourceBucket, key: SourceKey }
+    const dest = { bucket: Bucket, key: Key }
+    const newHeaders = CARRIED_HEADERS.some((n) => rest[n] !== undefined)
+    const steps = isec.copySteps(plan, source, h.Metadata || {}, dest, { newHeaders })
+    const isObject = (o) => o.bucket === Bucket && o.key === Key
+    const fromObject = (o) => o.bucket === SourceBucket && o.key === SourceKey
+    const src = (o) => copySource(o.bucket, o.key, fromObject(o) ? SourceVersionId : undefined)
+    // The source's system headers a REPLACE or a new object would lose; the caller's win.
+    const carried = { ...pick(h, CARRIED_HEADERS), ...pick(h, ['StorageClass']), ...rest }
+    const state = { UploadId: undefined, parts: [] }
+    let result = null
+    const extra = {}
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]
+      if (s.op === 'UploadPartCopy') {
+        // A run of part copies: in parallel, then its first failure undoes.
+        let j = i
+        while (j < steps.length && steps[j].op === 'UploadPartCopy') j++
+        const run = steps.slice(i, j)
+        let failed = null
         const inner = linked(signal)
-        let i = 0
+        let k = 0
         try {
           await bounded(
             this.#concurrency,
-            async () => (i < plan.ranges.length ? { PartNumber: i + 1, range: plan.ranges[i++] } : null),
-            async ({ PartNumber, range: [s, e] }) => {
-              const r = await this.#send(
-                new UploadPartCopyCommand({
-                  Bucket,
-                  Key,
-                  UploadId,
-                  PartNumber,
-                  CopySource,
-                  CopySourceIfMatch: h.ETag,
-                  CopySourceRange: `bytes=${s}-${e - 1}`,
-                }),
-                inner.signal,
-              )
-              parts.push({ PartNumber, ETag: r.CopyPartResult.ETag })
+            async () => (k < run.length ? run[k++] : null),
+            async (q) => {
+              try {
+                await this.#request(q, h, state, { src, isObject, carried, rest, signal: inner.signal })
+              } catch (e) {
+                if (!failed) failed = q
+                throw e
+              }
             },
             (reason) => inner.abort(reason),
           )
-          const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
-          return out(r, { rewrapped: plan.rewrapped, parts: parts.length })
         } catch (e) {
-          await this.#abortUpload(Bucket, Key, UploadId)
+          await this.#undo((failed || run[0]).undo, state)
           throw e
         } finally {
           inner.dispose()
         }
+        i = j - 1
+        continue
       }
-      case 'reencrypt': {
-        // The destination's user metadata is the plan's (the source's or the REPLACE's, every
-        // format key removed); the new envelope's keys are added by `objectMetadata`.
-        const user = pairsToObject(plan.metadata || [])
-        const src = { Bucket: SourceBucket, Key: SourceKey, VersionId: SourceVersionId, IfMatch: h.ETag }
-        if (plan.reason === 'encrypt_plaintext') {
-          const { GetObjectCommand } = s3()
-          const g = await this.#send(new GetObjectCommand(src), signal)
-          const r = await this.putObject({
-            ...headers,
-            ...rest,
-            Bucket,
-            Key,
-            Body: g.Body,
-            ContentLength: h.ContentLength,
-            Metadata: user,
-            signal,
-          })
-          return out(r, { reason: plan.reason, kid: r.kid, envelope: r.envelope })
+      try {
+        const r = await this.#request(s, h, state, { src, isObject, carried, rest, signal, plan, step, SourceVersionId })
+        if (s.op === 'Reencrypt') Object.assign(extra, r.extra)
+        if (s.op !== 'CreateMultipartUpload' && isObject(s.dest || s.object || {})) result = r.output
+      } catch (e) {
+        await this.#undo(s.undo, state)
+        throw e
+      }
+    }
+    const out = { ...pick(result || {}, ['ETag', 'VersionId', '$metadata']), action: plan.action, plan }
+    if (plan.action === 'reencrypt') return { ...out, reason: plan.reason, ...extra }
+    if (plan.action === 'part_copy') return { ...out, rewrapped: plan.rewrapped, parts: state.parts.length }
+    return { ...out, rewrapped: plan.rewrapped }
+  }
+
+  /** One request of a copy step. */
+  async #request(q, h, state, o) {
+    const { CopyObjectCommand, UploadPartCopyCommand, DeleteObjectCommand } = s3()
+    const { src, isObject, carried, rest, signal } = o
+    switch (q.op) {
+      case 'CopyObject': {
+        const input = {
+          ...(isObject(q.dest) ? (q.headers === 'carried' ? carried : rest) : {}),
+          Bucket: q.dest.bucket,
+          Key: q.dest.key,
+          CopySource: src(q.source),
+          MetadataDirective: q.directive,
         }
-        if (plan.reason !== 'dek_rotation') throw invalid(`re-encryption for ${plan.reason} is not driven by IsecS3`)
-        return this.#reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out })
+        if (q.ifMatch) input.CopySourceIfMatch = h.ETag
+        if (q.directive === 'REPLACE') input.Metadata = pairsToObject(q.metadata)
+        const r = await this.#send(new CopyObjectCommand(input), signal)
+        return { output: r.CopyObjectResult }
       }
+      case 'CreateMultipartUpload':
+        state.UploadId = await this.#createUpload(
+          { ...carried, Bucket: q.dest.bucket, Key: q.dest.key, Metadata: pairsToObject(q.metadata) },
+          signal,
+        )
+        return {}
+      case 'UploadPartCopy': {
+        const [s, e] = q.range
+        const r = await this.#send(
+          new UploadPartCopyCommand({
+            Bucket: q.dest.bucket,
+            Key: q.dest.key,
+            UploadId: state.UploadId,
+            PartNumber: q.part,
+            CopySource: src(q.source),
+            CopySourceIfMatch: h.ETag,
+            CopySourceRange: `bytes=${s}-${e - 1}`,
+          }),
+          signal,
+        )
+        state.parts.push({ PartNumber: q.part, ETag: r.CopyPartResult.ETag })
+        return {}
+      }
+      case 'CompleteMultipartUpload': {
+        if (state.parts.length !== q.parts) {
+          throw isec.isecError('invalid_state', `${state.parts.length} of ${q.parts} parts copied`)
+        }
+        const r = await this.#complete(q.dest.bucket, q.dest.key, state.UploadId, state.parts, signal)
+        return { output: r }
+      }
+      case 'DeleteObject':
+        await this.#send(new DeleteObjectCommand({ Bucket: q.object.bucket, Key: q.object.key }), signal)
+        return {}
+      case 'AbortMultipartUpload':
+        if (state.UploadId !== undefined) await this.#abortUpload(q.dest.bucket, q.dest.key, state.UploadId)
+        return {}
+      case 'Reencrypt':
+        return this.#reencryptStep(q, h, o)
       default:
-        throw isec.isecError('invalid_state', `unknown copy action ${plan.action}`)
+        throw isec.isecError('invalid_state', `unknown copy request ${q.op}`)
     }
   }
 
-  /** Core's re-encryption job from the source's GET body straight into the upload. */
-  async #reencrypt(h, src, { Bucket, Key, user, headers, rest, signal, plan, out }) {
-    const { envelope, shape } = await this.#open(src.Bucket, src.Key, h.Metadata, h.ContentLength, signal)
+  /** Sends undo requests, best effort: the step's own failure is the one to report. */
+  async #undo(requests, state) {
+    for (const q of requests) {
+      try {
+        await this.#request(q, {}, state, { src: () => undefined, isObject: () => false, carried: {}, rest: {} })
+      } catch {
+        // A lifecycle rule reaps what a failed clean-up leaves.
+      }
+    }
+  }
+
+  /**
+   * The data path of a `reencrypt` step: GET the source pinned to its ETag, then encrypt a
+   * plaintext source, or run core's re-encryption job over an isec or previous-proxy one,
+   * and upload with the step's user metadata, the new envelope's keys and the carried
+   * headers.
+   */
+  async #reencryptStep(q, h, o) {
+    const { carried, signal, plan, step, SourceVersionId } = o
+    const user = pairsToObject(q.metadata || [])
+    const src = { Bucket: q.source.bucket, Key: q.source.key, VersionId: SourceVersionId, IfMatch: h.ETag }
+    const Bucket = q.dest.bucket
+    const Key = q.dest.key
+    if (plan.reason === 'encrypt_plaintext') {
+      const { GetObjectCommand } = s3()
+      const g = await this.#send(new GetObjectCommand(src), signal)
+      const r = await this.putObject({
+        ...carried,
+        Bucket,
+        Key,
+        Body: g.Body,
+        ContentLength: h.ContentLength,
+        Metadata: user,
+        signal,
+      })
+      return { output: r, extra: { kid: r.kid, envelope: r.envelope } }
+    }
+    return this.#reencrypt(h, step, src, { Bucket, Key, user, carried, signal })
+  }
+
+  /**
+   * Core's re-encryption job (an isec source under any readable key, or a previous-proxy
+   * object) from the source's GET body straight into the upload.
+   */
+  async #reencrypt(h, step, src, { Bucket, Key, user, carried, signal }) {
+    const opened = await this.#reader(src.Bucket, src.Key, step, h.ContentLength)
     // The new object is in the parts layout, one isec part per S3 part.
     const opts = { rate: this.#rate, partSize: this.#partSize }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     const ring = this.#ring
-    const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, envelope, shape, opts))
+    const job =
+      opened.format === 'legacy'
+        ? await ring.withExternal(() => isec.ReencryptionJob.startLegacy(ring, opened.object, opts))
+        : await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, opened.envelope, opened.shape, opts))
     const target = job.targetEnvelope
-    const total = isec.Shape.forPlaintext(target, shape.plaintextLength).ciphertextLength
+    const plaintextLength = opened.format === 'legacy' ? opened.object.plaintextLength : opened.shape.plaintextLength
+    const total = isec.Shape.forPlaintext(target, plaintextLength).ciphertextLength
     const Metadata = this.#objectMetadata(target, user)
     const { GetObjectCommand } = s3()
     const inner = linked(signal)
@@ -1048,11 +1180,11 @@ class IsecS3 {
         total,
         output(),
         Metadata,
-        { ...headers, ...rest },
+        carried,
         inner.signal,
         job.targetPartLength,
       )
-      return out(r, { reason: plan.reason, kid: target.kid, envelope: target })
+      return { output: r, extra: { kid: target.kid, envelope: target } }
     } catch (e) {
       inner.abort(e)
       if (g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()

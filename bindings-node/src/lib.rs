@@ -7,7 +7,8 @@
 //! - [`keys`]: envelopes, object keys, the keyring (with the two-phase external-key flow);
 //! - [`crypto`]: one-shot (sync and libuv-pool async) and streaming encryption, shapes,
 //!   ranges, segment tables;
-//! - [`ops`]: copy decision, bucket scan, re-encryption jobs, the legacy reader, nonces.
+//! - [`ops`]: copy decision, bucket scan, re-encryption jobs, the legacy reader, nonces;
+//! - [`s3`]: the S3 protocol as data: opening an object after its HEAD, a copy plan's steps.
 //!
 //! The public JS API is `lib/index.js`, which re-exports this addon and adds `AbortSignal`
 //! handling, external key wrappers, `stream.Transform` classes and file helpers.
@@ -24,6 +25,7 @@ pub mod crypto;
 pub mod error;
 pub mod keys;
 pub mod ops;
+pub mod s3;
 
 /// Frame size limits and defaults, in bytes.
 #[napi_derive::napi(object, object_from_js = false)]

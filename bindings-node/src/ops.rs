@@ -23,7 +23,7 @@ use crate::crypto::{C, CancelToken, Ctx, Shape, Work, check, token};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, EnvelopeOptions, Keyring, params};
 
-fn f(x: u64) -> f64 {
+pub(crate) fn f(x: u64) -> f64 {
     // Sizes are below 2^53.
     #[allow(clippy::cast_precision_loss)]
     let v = x as f64;
@@ -38,7 +38,7 @@ fn detail(e: CoreError, m: impl Into<String>) -> Failure {
 pub struct Pairs(pub Vec<(String, String)>);
 
 impl Pairs {
-    fn view(&self) -> Vec<(&str, &str)> {
+    pub(crate) fn view(&self) -> Vec<(&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 }
@@ -118,7 +118,7 @@ impl TypeName for Pairs {
 
 impl ValidateNapiValue for Pairs {}
 
-fn pairs_out(p: &[(String, String)]) -> Vec<Vec<String>> {
+pub(crate) fn pairs_out(p: &[(String, String)]) -> Vec<Vec<String>> {
     p.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect()
 }
 

@@ -514,6 +514,17 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     assert.equal(h2.Metadata.isec, (await rawHead(client, K('c-src'))).Metadata.isec)
     assert.equal(h2.ContentType, 'text/csv')
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('c-replace') })).Body.equals(body))
+    // A REPLACE without headers of the caller's keeps the source's (SPEC.md §12.2).
+    await s3.copyObject({
+      SourceBucket: BUCKET,
+      SourceKey: K('c-src'),
+      Bucket: BUCKET,
+      Key: K('c-replace2'),
+      MetadataDirective: 'REPLACE',
+      Metadata: { c: '3' },
+    })
+    const h3 = await rawHead(client, K('c-replace2'))
+    assert.deepEqual([h3.Metadata.c, h3.ContentType], ['3', 'text/plain'])
   })
 
   test('copy: another kid rewraps into a native REPLACE; only the new key reads the copy', async () => {

@@ -23,6 +23,18 @@ export async function usage(kek: Uint8Array, meta: Record<string, string>): Prom
   if (plan.sidecar !== null) isec.sidecarKey(plan.sidecar, 'k')
   void [part, size, table, sidecar, env, kind, planMeta]
 
+  // Opening an object after its HEAD, and a plan's S3 requests.
+  const open = new isec.ObjectOpen('k', meta, 10)
+  let step: isec.OpenStep = open.next
+  if (step.kind === 'fetch') step = open.feed(null)
+  const legacy: isec.LegacyObject | undefined = step.legacy
+  const format: 'isec' | 'legacy' | 'plaintext' | undefined = step.format
+  const steps: isec.CopyStep[] = isec.copySteps(plan, { bucket: 'b', key: 'k' }, meta, { bucket: 'b', key: 'c' }, { newHeaders: true })
+  const undo: string[] = steps.flatMap((q) => q.undo.map((u) => u.op))
+  void [legacy, format, undo]
+  // @ts-expect-error: an object is { bucket, key }
+  isec.copySteps(plan, 'b/k', meta, { bucket: 'b', key: 'c' })
+
   // Table entries carry each part's nonce prefix; re-encryption reports parts.
   const t = ring.createEnvelopeSync({ table: true })
   const enc = isec.Encryptor.forPart(t.key, 1, false)
@@ -51,5 +63,8 @@ export async function usage(kek: Uint8Array, meta: Record<string, string>): Prom
   const put: PutObjectResult = await s3.putObject({ Bucket: 'b', Key: 'k', Body: Buffer.alloc(1), Metadata: { a: 'b' } })
   const copy: CopyResult = await s3.copyObject({ SourceBucket: 'b', SourceKey: 'k', Bucket: 'b', Key: 'c' })
   const copied: 'table' | 'legacy' | null = copy.plan.sidecar
-  void [put.envelope.kid, copied]
+  const migrated: CopyResult = await s3.copyObject({ SourceBucket: 'b', SourceKey: 'k', Bucket: 'b', Key: 'm', migrateLegacy: true })
+  const read = await s3.getObject({ Bucket: 'b', Key: 'k' })
+  const head = await s3.headObject({ Bucket: 'b', Key: 'k' })
+  void [put.envelope.kid, copied, migrated.reason, read.format, head.legacyLayout]
 }

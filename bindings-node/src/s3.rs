@@ -1,0 +1,363 @@
+//! The S3 protocol as data (SPEC.md §12.1, §12.2): what to fetch after a HEAD before an
+//! object can be read (`ObjectOpen`), and the ordered S3 requests that execute a copy plan
+//! with what to undo when one fails (`copySteps`). Core decides both; this module only
+//! converts their values to and from JS.
+
+use isec_core::Error as CoreError;
+use isec_core::copy::{CopyAction, CopyPlan as CorePlan, Sidecar};
+use isec_core::s3::{self, Headers, ObjectRef, Open, Opened, Request, SidecarKind};
+use napi::Env;
+use napi::bindgen_prelude::Buffer;
+use napi_derive::napi;
+
+use crate::convert::{Bytes, Flag, Obj, Text, U64};
+use crate::error::{Failure, Fallible, throw};
+use crate::keys::Envelope;
+use crate::ops::{LegacyObject, Pairs, f, pairs_out};
+
+// ----------------------------------------------------------------------------------------
+// Opening an object (SPEC.md §12.1)
+
+/// What to do next while opening an object: `kind` `fetch` (GET the sidecar `key`, at most
+/// `maxLength` bytes, and `feed` its body, or `null` when it does not exist) or `ready`
+/// (`format` `isec`, `legacy` or `plaintext`, with what reading it needs).
+#[napi(object, object_from_js = false)]
+pub struct OpenStep {
+    /// `fetch` or `ready`.
+    #[napi(ts_type = "'fetch' | 'ready'")]
+    pub kind: String,
+    /// For `fetch`: the sidecar's object key.
+    pub key: Option<String>,
+    /// For `fetch`: `table` (an isec segment table) or `legacy` (the previous proxy's).
+    #[napi(ts_type = "'table' | 'legacy'")]
+    pub sidecar: Option<String>,
+    /// For `fetch`: the longest body to read; a longer one is an error.
+    pub max_length: Option<f64>,
+    /// For `fetch`: whether the sidecar's absence is an answer (the object may be plain).
+    pub probe: Option<bool>,
+    /// For `ready`: `isec`, `legacy` or `plaintext`.
+    #[napi(ts_type = "'isec' | 'legacy' | 'plaintext'")]
+    pub format: Option<String>,
+    /// For `isec`: the envelope.
+    pub envelope: Option<Envelope>,
+    /// For a table-layout `isec` object: its encoded segment table (its MAC is checked by
+    /// `Shape.fromTable` with the object key).
+    pub table: Option<Buffer>,
+    /// For `isec`: the table's sidecar key, when the table was read from one.
+    pub table_sidecar: Option<String>,
+    /// For `legacy`: the object's geometry and wrapped DEK.
+    pub legacy: Option<LegacyObject>,
+    /// For `legacy`: the key of the sidecar it was opened from, if any.
+    pub legacy_sidecar: Option<String>,
+}
+
+impl OpenStep {
+    fn empty(kind: &str) -> Self {
+        Self {
+            kind: kind.into(),
+            key: None,
+            sidecar: None,
+            max_length: None,
+            probe: None,
+            format: None,
+            envelope: None,
+            table: None,
+            table_sidecar: None,
+            legacy: None,
+            legacy_sidecar: None,
+        }
+    }
+
+    fn of(open: &Open) -> Self {
+        match open {
+            Open::Fetch { key, kind, max_len, probe } => Self {
+                key: Some(key.clone()),
+                sidecar: Some(
+                    match kind {
+                        SidecarKind::Table => "table",
+                        SidecarKind::Legacy => "legacy",
+                    }
+                    .into(),
+                ),
+                max_length: Some(f(*max_len)),
+                probe: Some(*probe),
+                ..Self::empty("fetch")
+            },
+            Open::Ready(Opened::Isec { envelope, table, table_sidecar }) => Self {
+                format: Some("isec".into()),
+                envelope: Some(Envelope { inner: (**envelope).clone() }),
+                table: table.as_ref().map(|t| t.clone().into()),
+                table_sidecar: table_sidecar.clone(),
+                ..Self::empty("ready")
+            },
+            Open::Ready(Opened::Legacy { object, sidecar }) => Self {
+                format: Some("legacy".into()),
+                legacy: Some(LegacyObject { inner: object.clone() }),
+                legacy_sidecar: sidecar.clone(),
+                ..Self::empty("ready")
+            },
+            Open::Ready(Opened::Plaintext) => Self { format: Some("plaintext".into()), ..Self::empty("ready") },
+        }
+    }
+}
+
+/// The opening of one stored object, from its HEAD answer to what reading it needs: core
+/// names each sidecar to fetch; the caller fetches it and feeds back its body or `null`.
+#[napi]
+pub struct ObjectOpen {
+    inner: s3::ObjectOpen,
+    next: Open,
+}
+
+#[napi]
+impl ObjectOpen {
+    /// Starts from a HEAD answer: the object's key, its user metadata (names with or without
+    /// `x-amz-meta-`) and its stored size. Throws the metadata's own error when it is
+    /// unreadable.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        #[napi(ts_arg_type = "string")] key: Text,
+        #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] metadata: Pairs,
+        #[napi(ts_arg_type = "number")] stored_size: U64,
+    ) -> napi::Result<Self> {
+        s3::ObjectOpen::new(&key.0, &metadata.view(), stored_size.0)
+            .map(|(inner, next)| Self { inner, next })
+            .map_err(|e| throw(&env, e))
+    }
+
+    /// What to do next.
+    #[napi(getter)]
+    pub fn next(&self) -> OpenStep {
+        OpenStep::of(&self.next)
+    }
+
+    /// Feeds the body of the sidecar `next` named (`null`: it does not exist); returns the
+    /// next step. A missing required sidecar, an oversized or malformed one throw core's code.
+    #[napi]
+    pub fn feed(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "Uint8Array | null")] body: Option<Bytes>,
+    ) -> napi::Result<OpenStep> {
+        let next = self.inner.feed(body.as_ref().map(|b| b.0)).map_err(|e| throw(&env, e))?;
+        self.next = next;
+        Ok(OpenStep::of(&self.next))
+    }
+}
+
+// ----------------------------------------------------------------------------------------
+// Executing a copy plan (SPEC.md §12.2)
+
+/// An object in a bucket.
+#[napi(object)]
+pub struct S3Object {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// A copy plan as `decideCopy` returned it (the fields `copySteps` reads).
+#[napi(object, object_to_js = false)]
+pub struct CopyPlanInput {
+    #[napi(ts_type = "'native' | 'native_replace' | 'part_copy' | 'reencrypt'")]
+    pub action: Text,
+    #[napi(ts_type = "Array<[string, string]> | Record<string, string> | null")]
+    pub metadata: Option<Option<Pairs>>,
+    #[napi(ts_type = "Array<[number, number]>")]
+    pub ranges: Vec<Vec<U64>>,
+    #[napi(ts_type = "boolean")]
+    pub copy_sidecar: Flag,
+    #[napi(ts_type = "'table' | 'legacy' | null")]
+    pub sidecar: Option<Option<Text>>,
+}
+
+/// Options of `copySteps`.
+#[napi(object, object_to_js = false)]
+pub struct CopyStepsOptions {
+    /// Whether the caller sets system headers of its own (which needs a REPLACE).
+    #[napi(ts_type = "boolean")]
+    pub new_headers: Option<Flag>,
+}
+
+/// One S3 request, as data. `op`: `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
+/// `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt` (GET the
+/// source pinned to its ETag, re-encrypt, upload to `dest`).
+#[napi(object, object_from_js = false)]
+pub struct S3Request {
+    pub op: String,
+    pub source: Option<S3Object>,
+    pub dest: Option<S3Object>,
+    /// For `DeleteObject`.
+    pub object: Option<S3Object>,
+    /// Send `x-amz-copy-source-if-match` with the source's ETag from its HEAD.
+    pub if_match: Option<bool>,
+    /// For `CopyObject`: the metadata directive.
+    #[napi(ts_type = "'COPY' | 'REPLACE'")]
+    pub directive: Option<String>,
+    /// User metadata of the new object (`REPLACE`, a new upload, a re-encryption).
+    #[napi(ts_type = "Array<[string, string]>")]
+    pub metadata: Option<Vec<Vec<String>>>,
+    /// System headers: `kept` by S3's COPY, or `carried` from the source's HEAD (the
+    /// caller's own values winning) with its storage class.
+    #[napi(ts_type = "'kept' | 'carried'")]
+    pub headers: Option<String>,
+    /// For `UploadPartCopy`: part number from 1.
+    pub part: Option<u32>,
+    /// For `UploadPartCopy`: source bytes `[start, end)`.
+    #[napi(ts_type = "[number, number]")]
+    pub range: Option<Vec<f64>>,
+    /// For `CompleteMultipartUpload`: parts `1..=parts`.
+    pub parts: Option<u32>,
+}
+
+/// A request and, if it fails, what to send (best effort, in order) before reporting it.
+#[napi(object, object_from_js = false)]
+pub struct CopyStep {
+    pub op: String,
+    pub source: Option<S3Object>,
+    pub dest: Option<S3Object>,
+    pub object: Option<S3Object>,
+    pub if_match: Option<bool>,
+    #[napi(ts_type = "'COPY' | 'REPLACE'")]
+    pub directive: Option<String>,
+    #[napi(ts_type = "Array<[string, string]>")]
+    pub metadata: Option<Vec<Vec<String>>>,
+    #[napi(ts_type = "'kept' | 'carried'")]
+    pub headers: Option<String>,
+    pub part: Option<u32>,
+    #[napi(ts_type = "[number, number]")]
+    pub range: Option<Vec<f64>>,
+    pub parts: Option<u32>,
+    pub undo: Vec<S3Request>,
+}
+
+fn obj(o: &ObjectRef) -> Option<S3Object> {
+    Some(S3Object { bucket: o.bucket.clone(), key: o.key.clone() })
+}
+
+fn request(r: &Request) -> S3Request {
+    let mut out = S3Request {
+        op: r.name().into(),
+        source: None,
+        dest: None,
+        object: None,
+        if_match: None,
+        directive: None,
+        metadata: None,
+        headers: None,
+        part: None,
+        range: None,
+        parts: None,
+    };
+    let carried = || Some("carried".to_string());
+    match r {
+        Request::CopyObject { source, dest, if_match, metadata, headers } => {
+            out.source = obj(source);
+            out.dest = obj(dest);
+            out.if_match = Some(*if_match);
+            out.directive = Some(if metadata.is_some() { "REPLACE" } else { "COPY" }.into());
+            out.metadata = metadata.as_deref().map(pairs_out);
+            out.headers = Some(if *headers == Headers::Carried { "carried" } else { "kept" }.into());
+        }
+        Request::CreateMultipartUpload { dest, metadata } => {
+            out.dest = obj(dest);
+            out.metadata = Some(pairs_out(metadata));
+            out.headers = carried();
+        }
+        Request::UploadPartCopy { source, dest, part, range } => {
+            out.source = obj(source);
+            out.dest = obj(dest);
+            out.part = Some(*part);
+            out.range = Some(vec![f(range.0), f(range.1)]);
+            out.if_match = Some(true);
+        }
+        Request::CompleteMultipartUpload { dest, parts } => {
+            out.dest = obj(dest);
+            out.parts = Some(*parts);
+        }
+        Request::AbortMultipartUpload { dest } => out.dest = obj(dest),
+        Request::DeleteObject { object } => out.object = obj(object),
+        Request::Reencrypt { source, dest, metadata } => {
+            out.source = obj(source);
+            out.dest = obj(dest);
+            out.metadata = Some(pairs_out(metadata));
+            out.headers = carried();
+        }
+        _ => {}
+    }
+    out
+}
+
+fn plan_of(p: &CopyPlanInput) -> Fallible<CorePlan> {
+    let bad = |m: String| Failure::Detail(CoreError::InvalidParameter, m);
+    let action = match p.action.0.as_str() {
+        "native" => CopyAction::Native,
+        "native_replace" => CopyAction::NativeReplace,
+        "part_copy" => CopyAction::PartCopy,
+        "reencrypt" => CopyAction::Reencrypt,
+        a => return Err(bad(format!("unknown copy action {a:?}"))),
+    };
+    let sidecar = match p.sidecar.as_ref().and_then(Option::as_ref).map(|s| s.0.as_str()) {
+        None => None,
+        Some("table") => Some(Sidecar::Table),
+        Some("legacy") => Some(Sidecar::Legacy),
+        Some(s) => return Err(bad(format!("unknown sidecar kind {s:?}"))),
+    };
+    let mut ranges = Vec::with_capacity(p.ranges.len());
+    for r in &p.ranges {
+        match r.as_slice() {
+            [a, b] => ranges.push((a.0, b.0)),
+            _ => return Err(bad("a range is [start, end]".into())),
+        }
+    }
+    Ok(CorePlan {
+        action,
+        metadata: p.metadata.as_ref().and_then(Option::as_ref).map(|m| m.0.clone()),
+        ranges,
+        copy_sidecar: p.copy_sidecar.0,
+        sidecar,
+        rewrapped: false,
+        reason: None,
+        requests: 0,
+        client_bytes: 0,
+    })
+}
+
+/// The S3 requests, in order, that execute `plan` (from `decideCopy`) for a copy of
+/// `source` (whose HEAD returned `sourceMetadata`) to `dest`, each with the requests to send
+/// if it fails (SPEC.md §12.2).
+#[napi]
+pub fn copy_steps(
+    env: Env,
+    #[napi(ts_arg_type = "CopyPlan | CopyPlanInput")] plan: Obj<CopyPlanInput>,
+    #[napi(ts_arg_type = "S3Object")] source: Obj<S3Object>,
+    #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] source_metadata: Pairs,
+    #[napi(ts_arg_type = "S3Object")] dest: Obj<S3Object>,
+    #[napi(ts_arg_type = "CopyStepsOptions")] options: Option<Obj<CopyStepsOptions>>,
+) -> napi::Result<Vec<CopyStep>> {
+    let plan = plan_of(&plan.0).map_err(|e| throw(&env, e))?;
+    let src = ObjectRef::new(&source.bucket, &source.key);
+    let dst = ObjectRef::new(&dest.bucket, &dest.key);
+    let new_headers = options.as_ref().and_then(|o| o.new_headers.as_ref()).is_some_and(|b| b.0);
+    let steps = s3::copy_steps(&plan, &src, &source_metadata.view(), &dst, new_headers);
+    Ok(steps
+        .iter()
+        .map(|s| {
+            let r = request(&s.request);
+            CopyStep {
+                op: r.op,
+                source: r.source,
+                dest: r.dest,
+                object: r.object,
+                if_match: r.if_match,
+                directive: r.directive,
+                metadata: r.metadata,
+                headers: r.headers,
+                part: r.part,
+                range: r.range,
+                parts: r.parts,
+                undo: s.undo.iter().map(request).collect(),
+            }
+        })
+        .collect())
+}
