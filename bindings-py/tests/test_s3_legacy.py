@@ -374,3 +374,61 @@ def test_object_open_steps() -> None:
     with expect_error("malformed_envelope"):
         isec.ObjectOpen("x", {"isec": "not an envelope!"}, 5)
     assert "content-type" in isec.CARRIED_HEADERS
+
+
+class Failing(Recorder):
+    """A Recorder whose `fail` operation raises (once per matching call)."""
+
+    def __init__(self, s3: Any, fail: str, after: int = 0) -> None:
+        super().__init__(s3)
+        self.fail, self.after = fail, after
+
+    def __getattr__(self, op: str) -> Callable[..., Any]:
+        call = super().__getattr__(op)
+        if op != self.fail:
+            return call
+
+        def failing(**kw: Any) -> Any:
+            if sum(1 for o, _ in self.calls if o == op) >= self.after:
+                self.calls.append((op, kw))
+                raise RuntimeError(f"{op} failed")
+            return call(**kw)
+
+        return failing
+
+
+def test_a_failed_copy_step_sends_its_undo_requests(s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    """copy_steps' undo lists, executed: the destination sidecar copied first is deleted when
+    the object's copy fails, and a failed part copy aborts its upload too."""
+    o = vector(s3proxy, "streamed", bucket.name("streamed/src.bin"))
+    bucket.store(o)
+    dst = bucket.name("streamed/dst.bin")
+
+    # The object's CopyObject (the second one, after the sidecar's) fails.
+    rec = Failing(s3_raw, "copy_object", after=1)
+    with pytest.raises(RuntimeError, match="copy_object failed"):
+        isec.s3.Client(rec, ring_for(o)).copy_object(bucket.bucket, o.key, bucket.bucket, dst)
+    ops = [op for op, _ in rec.calls if op != "get_object"]
+    assert ops == ["head_object", "copy_object", "copy_object", "delete_object"]
+    assert rec.calls[-1][1]["Key"] == isec.legacy_sidecar_key(dst)
+    assert not bucket.exists(isec.legacy_sidecar_key(dst)) and not bucket.exists(dst)
+
+    # Above the single-copy limit: a part copy whose second part fails.
+    limits = isec.CopyLimits(single_copy_max=4 * MIB, part_min=1 * MIB, part_max=6 * MIB)
+    rec = Failing(s3_raw, "upload_part_copy", after=1)
+    with pytest.raises(RuntimeError, match="upload_part_copy failed"):
+        isec.s3.Client(rec, ring_for(o), copy_limits=limits).copy_object(bucket.bucket, o.key, bucket.bucket, dst)
+    ops = [op for op, _ in rec.calls if op != "get_object"]
+    assert ops == [
+        "head_object", "copy_object", "create_multipart_upload", "upload_part_copy", "upload_part_copy",
+        "abort_multipart_upload", "delete_object",
+    ]
+    assert not bucket.exists(isec.legacy_sidecar_key(dst)) and not bucket.exists(dst)
+    uploads = s3_raw.list_multipart_uploads(Bucket=bucket.bucket, Prefix=bucket.prefix).get("Uploads", [])
+    assert not uploads, "the upload was aborted"
+
+    # The source is untouched; the same copy without failures reads back.
+    c = isec.s3.Client(s3_raw, ring_for(o), copy_limits=limits)
+    r = c.copy_object(bucket.bucket, o.key, bucket.bucket, dst)
+    assert r.action == "part_copy" and r.plan.copy_sidecar
+    assert sha(c.get_object(bucket.bucket, dst)) == o.plaintext_sha256
