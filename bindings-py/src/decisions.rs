@@ -206,20 +206,23 @@ pub(crate) struct PyCopyPlan {
     /// Object bytes that pass through the client.
     #[pyo3(get)]
     client_bytes: u64,
+    /// Core's plan, for `copy_steps`.
+    pub(crate) inner: CopyPlan,
 }
 
 impl From<CopyPlan> for PyCopyPlan {
     fn from(p: CopyPlan) -> Self {
         Self {
             action: p.action.name(),
-            metadata: p.metadata,
-            ranges: p.ranges,
+            metadata: p.metadata.clone(),
+            ranges: p.ranges.clone(),
             copy_sidecar: p.copy_sidecar,
             side: p.sidecar,
             rewrapped: p.rewrapped,
             reason: p.reason.map(|r| r.code()),
             requests: p.requests,
             client_bytes: p.client_bytes,
+            inner: p,
         }
     }
 }

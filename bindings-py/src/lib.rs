@@ -13,6 +13,7 @@ mod keyring;
 mod layout;
 mod legacy;
 mod reencrypt;
+mod s3;
 mod stream;
 mod streaming;
 
@@ -62,6 +63,13 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decisions::object_metadata, m)?)?;
     m.add_function(wrap_pyfunction!(decisions::user_metadata, m)?)?;
 
+    m.add_class::<s3::PyObjectOpen>()?;
+    m.add_class::<s3::PyOpenStep>()?;
+    m.add_class::<s3::PyOpened>()?;
+    m.add_class::<s3::PyS3Request>()?;
+    m.add_class::<s3::PyCopyStep>()?;
+    m.add_function(wrap_pyfunction!(s3::copy_steps, m)?)?;
+
     m.add_class::<reencrypt::PyIsecSource>()?;
     m.add_class::<reencrypt::PyLegacySource>()?;
     m.add_class::<reencrypt::PyReencryption>()?;
@@ -94,6 +102,8 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_FRAME_SIZE", isec_core::limits::frame_size(isec_core::limits::MAX_FRAME_EXP))?;
     m.add("DEFAULT_FRAME_SIZE", isec_core::limits::frame_size(isec_core::limits::DEFAULT_FRAME_EXP))?;
     m.add("MAX_PARTS", isec_core::limits::MAX_PARTS)?;
+    m.add("CARRIED_HEADERS", pyo3::types::PyTuple::new(m.py(), isec_core::s3::CARRIED_HEADERS)?)?;
+    m.add("MAX_TABLE_LEN", isec_core::s3::MAX_TABLE_LEN)?;
     m.add("LEGACY_SIDECAR_CAP", isec_core::legacy::DEFAULT_SIDECAR_CAP)?;
     m.add("GIL_RELEASE_THRESHOLD", buffers::DETACH_THRESHOLD)?;
     Ok(())

@@ -332,7 +332,13 @@ def run_copy(doc: Any, t: Any) -> None:
             decide()
         return
     plan = decide()
-    assert plan.to_dict() == t["expect"]
+    steps = {k: t["expect"][k] for k in ("steps", "steps_in_place")}
+    assert plan.to_dict() == {k: v for k, v in t["expect"].items() if k not in steps}
+    # The requests that execute the plan (SPEC.md §12.2), to another object and in place.
+    meta = [tuple(p) for p in r["source_metadata"]]
+    src, dst = ("src-bucket", "photos/a.jpg"), ("dst-bucket", "backup/a.jpg")
+    check_steps(isec.copy_steps(plan, src, meta, dst), steps["steps"])
+    check_steps(isec.copy_steps(plan, src, meta, src), steps["steps_in_place"])
     # The plan names the sidecar it copies: isec's table beside an isec object, the previous
     # proxy's beside a legacy one.
     if plan.copy_sidecar:
@@ -342,6 +348,29 @@ def run_copy(doc: Any, t: Any) -> None:
         assert plan.sidecar_key("a/b") == key
     else:
         assert (plan.sidecar, plan.sidecar_key("a/b")) == (None, None)
+
+
+def check_request(got: isec.S3Request, want: Any) -> None:
+    """Every field the corpus records for a request (op, objects, directive, metadata,
+    pinning, headers, part, range), as the binding exposes it."""
+    for field, value in want.items():
+        if field == "undo":
+            continue
+        have = getattr(got, field)
+        if isinstance(have, tuple):
+            have = list(have)
+        elif isinstance(have, list):
+            have = [list(p) for p in have]
+        assert have == value, (want["op"], field, have, value)
+
+
+def check_steps(got: list[isec.CopyStep], want: Any) -> None:
+    assert [s.request.op for s in got] == [w["op"] for w in want]
+    for s, w in zip(got, want, strict=True):
+        check_request(s.request, w)
+        assert [u.op for u in s.undo] == [u["op"] for u in w["undo"]]
+        for u, wu in zip(s.undo, w["undo"], strict=True):
+            check_request(u, wu)
 
 
 # --- rotation.json ---------------------------------------------------------------------------

@@ -109,8 +109,13 @@ def _table_tampered() -> None:
 def _not_encrypted() -> None:
     """The S3 helper reading an object without encryption metadata (an S3 client that
     answers every GET with a plaintext body)."""
+    class NotFound(Exception):
+        response = {"Error": {"Code": "NoSuchKey"}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+
     class PlainS3:
         def get_object(self, **kw: object) -> dict[str, object]:
+            if kw["Key"] != "key":
+                raise NotFound()  # no previous-proxy sidecar: the object is plaintext
             return {"Body": io.BytesIO(b"plain"), "Metadata": {"owner": "x"}, "ETag": '"e"'}
 
     isec.s3.Client(PlainS3(), _ring()).get_object("bucket", "key")

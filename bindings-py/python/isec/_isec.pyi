@@ -10,9 +10,11 @@ _Metadata = Mapping[str, str] | Iterable[tuple[str, str]]
 
 __all__ = [
     "AuthenticationError",
+    "CARRIED_HEADERS",
     "Checkpoint",
     "CopyLimits",
     "CopyPlan",
+    "CopyStep",
     "DEFAULT_FRAME_SIZE",
     "Decryptor",
     "Encryptor",
@@ -40,6 +42,7 @@ __all__ = [
     "LegacySource",
     "MAX_FRAME_SIZE",
     "MAX_PARTS",
+    "MAX_TABLE_LEN",
     "META_ENVELOPE",
     "META_KID",
     "META_TABLE",
@@ -47,10 +50,14 @@ __all__ = [
     "Nonce",
     "ObjectFormat",
     "ObjectKey",
+    "ObjectOpen",
+    "OpenStep",
+    "Opened",
     "Progress",
     "RangePlan",
     "ReencryptStep",
     "Reencryption",
+    "S3Request",
     "ScanPlanner",
     "Segment",
     "SegmentTable",
@@ -59,6 +66,7 @@ __all__ = [
     "Tally",
     "UsageError",
     "classify",
+    "copy_steps",
     "decide_copy",
     "decrypt",
     "decrypt_range",
@@ -119,6 +127,8 @@ MAX_FRAME_SIZE: Final[int]
 DEFAULT_FRAME_SIZE: Final[int]
 MAX_PARTS: Final[int]
 LEGACY_SIDECAR_CAP: Final[int]
+MAX_TABLE_LEN: Final[int]
+CARRIED_HEADERS: Final[tuple[str, ...]]
 GIL_RELEASE_THRESHOLD: Final[int]
 
 # --- envelopes, keys, nonces --------------------------------------------------------------
@@ -481,6 +491,109 @@ def decide_copy(
     require_encryption: bool = False,
     limits: CopyLimits | None = None,
 ) -> CopyPlan: ...
+# --- the S3 protocol as data (SPEC.md §12.1, §12.2) -----------------------------------------
+
+@final
+class Opened:
+    """A readable object: `isec` (envelope, and the table of a table-layout object),
+    `legacy` (the previous proxy's: `legacy` and the sidecar it came from) or `plaintext`."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def envelope(self) -> Envelope | None: ...
+    @property
+    def table(self) -> bytes | None: ...
+    @property
+    def table_sidecar(self) -> str | None: ...
+    @property
+    def legacy(self) -> LegacyObject | None: ...
+    @property
+    def legacy_sidecar(self) -> str | None: ...
+    @property
+    def sidecar(self) -> str | None:
+        """The sidecar the object was opened from (table or previous-proxy), if any."""
+
+@final
+class OpenStep:
+    """`ready` (`opened` is set) or `fetch` (GET `key`, at most `max_len` bytes, and feed
+    its body, or None when it does not exist)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def sidecar(self) -> str | None:
+        """`table` or `legacy`, for `fetch`."""
+    @property
+    def max_len(self) -> int | None: ...
+    @property
+    def probe(self) -> bool:
+        """Whether the sidecar's absence is an answer (the object may be plaintext)."""
+    @property
+    def opened(self) -> Opened | None: ...
+
+@final
+class ObjectOpen:
+    """Opening an object from its HEAD (SPEC.md §12.1): while `next.kind` is `fetch`, GET
+    the sidecar it names and `feed` its body (None for a 404)."""
+
+    def __new__(cls, key: str, metadata: _Metadata, stored_size: int) -> ObjectOpen: ...
+    @property
+    def next(self) -> OpenStep: ...
+    def feed(self, body: Buffer | None) -> OpenStep: ...
+
+@final
+class S3Request:
+    """One S3 request of a copy; fields `op` does not use are None."""
+
+    @property
+    def op(self) -> str:
+        """`CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
+        `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt`."""
+    @property
+    def source(self) -> tuple[str, str] | None: ...
+    @property
+    def dest(self) -> tuple[str, str] | None: ...
+    @property
+    def object(self) -> tuple[str, str] | None: ...
+    @property
+    def if_match(self) -> bool:
+        """Pin the source to the ETag of its HEAD."""
+    @property
+    def directive(self) -> str | None:
+        """`COPY` or `REPLACE`, for `CopyObject`."""
+    @property
+    def metadata(self) -> list[tuple[str, str]] | None: ...
+    @property
+    def headers(self) -> str | None:
+        """`kept` or `carried` (the source's CARRIED_HEADERS, the caller's own winning)."""
+    @property
+    def part(self) -> int | None: ...
+    @property
+    def range(self) -> tuple[int, int] | None:
+        """Source bytes `[start, end)`."""
+    @property
+    def parts(self) -> int | None: ...
+
+@final
+class CopyStep:
+    @property
+    def request(self) -> S3Request: ...
+    @property
+    def undo(self) -> list[S3Request]:
+        """Sent in order if `request` fails."""
+
+def copy_steps(
+    plan: CopyPlan,
+    source: tuple[str, str],
+    source_metadata: _Metadata,
+    dest: tuple[str, str],
+    new_headers: bool = False,
+) -> list[CopyStep]:
+    """The S3 requests that execute `plan`, in order (SPEC.md §12.2)."""
+
 @final
 class Tally:
     @property

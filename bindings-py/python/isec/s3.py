@@ -14,13 +14,21 @@
     s3.copy_object("bucket", "report.pdf", "archive", "2026/report.pdf")
     s3.rewrap("bucket", "report.pdf", "kek-2027")
 
-Every decision is the core's: which copy to make and with which metadata
-(:func:`isec.decide_copy`), which sidecar goes along (:meth:`isec.CopyPlan.sidecar_key`),
-which ciphertext bytes a plaintext range needs (:meth:`isec.Shape.map_range`), how an
-envelope is rewrapped, which metadata a new object gets (:func:`isec.object_metadata`),
-where a segment table is (:func:`isec.table_source`), how big parts must be
-(:func:`isec.fit_part_size`). This module only turns those answers into S3 requests.
-Nothing here imports boto3: any object with boto3's S3 client methods works.
+Every decision is the core's: what an object is and which sidecar it needs before it can
+be read (:class:`isec.ObjectOpen`, SPEC.md §12.1), which copy to make and with which
+metadata (:func:`isec.decide_copy`), which S3 requests execute it, in which order, and what
+to undo when one fails (:func:`isec.copy_steps`, SPEC.md §12.2), which ciphertext bytes a
+plaintext range needs (:meth:`isec.Shape.map_range`, :meth:`isec.LegacyObject.plan_range`),
+how an envelope is rewrapped, which metadata a new object gets
+(:func:`isec.object_metadata`), how big parts must be (:func:`isec.fit_part_size`). This
+module only turns those answers into S3 requests. Nothing here imports boto3: any object
+with boto3's S3 client methods works.
+
+The previous proxy's objects (SPEC.md §11) are read like isec objects, whole, streamed and
+ranged, with the legacy secrets of the keyring (:meth:`isec.Keyring.add_legacy_secret_string`),
+and copied with their sidecar. An object that looks plain is plaintext only once core's probe
+found no previous-proxy sidecar for it, so such an object's ciphertext is never returned as
+data, whatever ``allow_plaintext`` says.
 
 Errors: S3 failures stay the client's own exceptions (``botocore.exceptions.ClientError``
 and friends); format and key failures are :class:`isec.IsecError` subclasses with their
@@ -46,6 +54,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, Union, cast
 
 from ._files import PathOrFile
 from ._isec import (
+    CARRIED_HEADERS,
     CopyLimits,
     CopyPlan,
     Decryptor,
@@ -53,10 +62,19 @@ from ._isec import (
     IsecError,
     IsecSource,
     Keyring,
+    LegacyDecryptor,
+    LegacyKey,
+    LegacyObject,
+    LegacySource,
     ObjectKey,
+    ObjectOpen,
+    Opened,
+    OpenStep,
     Reencryption,
+    S3Request,
     Shape,
     classify,
+    copy_steps,
     decide_copy,
     decrypt,
     decrypt_range,
@@ -65,9 +83,9 @@ from ._isec import (
     encrypt_part,
     fit_part_size,
     isec_error,
+    legacy_decrypt,
+    legacy_decrypt_range,
     object_metadata,
-    table_sidecar_key,
-    table_source,
     user_metadata,
 )
 
@@ -107,14 +125,16 @@ DEFAULT_PART_SIZE = 8 * MIB
 """Plaintext bytes per part of a multipart upload, and the size above which uploads are
 multipart. A multiple of every frame size up to 8 MiB, and above S3's 5 MiB part minimum."""
 
-# Headers a metadata REPLACE would otherwise drop: copied from the source's HEAD unless the
-# caller gives new values.
-_KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage", "Expires")
+# The system headers a REPLACE copy or a new upload carries from the source's HEAD (core's
+# CARRIED_HEADERS, in boto3's parameter names), and the storage class; the caller's own
+# values win.
+_CARRIED = (*("".join(w.capitalize() for w in h.split("-")) for h in CARRIED_HEADERS), "StorageClass")
 
 
 class UnsupportedObjectError(Exception):
-    """The object is in a format this helper does not read (the previous proxy's layouts:
-    read and migrate them with :class:`isec.LegacyObject` and :class:`isec.LegacySource`)."""
+    """No longer raised: the helper reads every format core opens, the previous proxy's
+    included, and reports failures as :class:`isec.IsecError` with core's codes. Kept so
+    that code catching it still imports."""
 
 
 @dataclass(frozen=True)
@@ -153,25 +173,39 @@ class ObjectInfo:
     bucket: str
     key: str
     format: str
-    """``isec``, ``plaintext``, ``legacy`` or ``unreadable`` (:func:`isec.classify`)."""
+    """``isec``, ``legacy`` (the previous proxy's), ``plaintext`` or ``unreadable``
+    (:class:`isec.ObjectOpen`; ``plaintext`` only when no previous-proxy sidecar exists)."""
     kid: str | None
     envelope: Envelope | None
     ciphertext_len: int
     """Stored bytes (Content-Length)."""
     plaintext_len: int | None
     """For isec objects whose length follows from the stored size (single and parts
-    layouts); None otherwise."""
+    layouts) and for previous-proxy objects; None otherwise."""
     etag: str
     content_type: str | None
     metadata: dict[str, str]
     """The user metadata as stored, isec's keys included."""
     details: dict[str, int | str | None] = field(default_factory=dict)
     """:meth:`isec.Envelope.inspect` for isec objects (frame size, layout, frame and segment
-    counts...)."""
+    counts...); ``layout``, ``seal_count`` and ``sidecar`` for previous-proxy objects."""
     error: str | None = None
     """For unreadable objects: the code of what is wrong with the metadata."""
     headers: dict[str, Any] = field(default_factory=dict, repr=False)
     """The HEAD's system headers that a metadata REPLACE must resend."""
+    opened: Opened | None = field(default=None, repr=False)
+    """What :class:`isec.ObjectOpen` made of the HEAD and the sidecar it named (None for
+    unreadable objects)."""
+
+    @property
+    def legacy(self) -> LegacyObject | None:
+        """A previous-proxy object's geometry and wrapped DEK."""
+        return self.opened.legacy if self.opened is not None else None
+
+    @property
+    def table(self) -> bytes | None:
+        """A table-layout isec object's encoded segment table (inline or from its sidecar)."""
+        return self.opened.table if self.opened is not None else None
 
 
 class Client:
@@ -223,17 +257,47 @@ class Client:
     # --- head --------------------------------------------------------------------------------
 
     def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        """HEADs the object and reads its metadata through the core (no key needed)."""
+        """HEADs the object and opens it through the core (:class:`isec.ObjectOpen`),
+        fetching the sidecar core names (a table, the previous proxy's metadata, or the probe
+        that tells a plain object from a streamed upload of that proxy). No key needed.
+        Raises core's code when a sidecar is missing, too large or does not parse."""
         return self._info(bucket, key, self.s3.head_object(Bucket=bucket, Key=key))
 
     def _info(self, bucket: str, key: str, head: Mapping[str, Any]) -> ObjectInfo:
         meta = dict(head.get("Metadata") or {})
         size = int(head["ContentLength"])
-        fmt = classify(meta)
-        env = fmt.envelope
+        base: dict[str, Any] = {
+            "bucket": bucket,
+            "key": key,
+            "ciphertext_len": size,
+            "etag": str(head.get("ETag", "")),
+            "content_type": head.get("ContentType"),
+            "metadata": meta,
+            "headers": {h: head[h] for h in _CARRIED if head.get(h) is not None},
+        }
+        try:
+            opening = ObjectOpen(key, meta, size)
+        except IsecError as e:
+            # What is wrong with the metadata: reads raise it; a byte copy may still preserve
+            # the object (decide_copy says).
+            return ObjectInfo(
+                format="unreadable", kid=classify(meta).kid, envelope=None, plaintext_len=None, error=e.code, **base
+            )
+        step = opening.next
+        while step.kind == "fetch":
+            body = self._sidecar(bucket, step)
+            try:
+                step = opening.feed(body)
+            except IsecError as e:
+                raise isec_error(e.code, f"s3://{bucket}/{step.key} (sidecar of s3://{bucket}/{key})") from e
+        opened = step.opened
+        assert opened is not None
         details: dict[str, int | str | None] = {}
         plaintext_len: int | None = None
+        kid: str | None = None
+        env = opened.envelope
         if env is not None:
+            kid = env.kid
             try:
                 details = env.inspect(size)
                 pt = details.get("plaintext_len")
@@ -242,21 +306,27 @@ class Client:
                 # The table layout (its length needs the table), or a stored size the layout
                 # cannot have: the envelope's own fields still describe the object.
                 details = env.inspect()
+        elif opened.legacy is not None:
+            obj = opened.legacy
+            kid = obj.kid
+            plaintext_len = obj.plaintext_len
+            details = {"layout": obj.layout, "seal_count": obj.seal_count, "sidecar": opened.legacy_sidecar}
         return ObjectInfo(
-            bucket=bucket,
-            key=key,
-            format=fmt.format,
-            kid=fmt.kid,
-            envelope=env,
-            ciphertext_len=size,
-            plaintext_len=plaintext_len,
-            etag=str(head.get("ETag", "")),
-            content_type=head.get("ContentType"),
-            metadata=meta,
-            details=details,
-            error=fmt.error,
-            headers={h: head[h] for h in _KEPT_HEADERS if head.get(h) is not None},
+            format=opened.format, kid=kid, envelope=env, plaintext_len=plaintext_len, details=details, opened=opened, **base
         )
+
+    def _sidecar(self, bucket: str, step: OpenStep) -> bytes | None:
+        """The body of the sidecar core asked for, or None when it does not exist (404). At
+        most one byte over core's cap is read: core refuses such a body with its own code."""
+        assert step.key is not None and step.max_len is not None
+        try:
+            r = self.s3.get_object(Bucket=bucket, Key=step.key)
+        except Exception as e:
+            if _status(e) == 404:
+                return None
+            raise
+        with contextlib.closing(r["Body"]) as body:
+            return bytes(body.read(step.max_len + 1))
 
     # --- put -----------------------------------------------------------------------------------
 
@@ -445,21 +515,28 @@ class Client:
     # --- get -----------------------------------------------------------------------------------
 
     def get_object(self, bucket: str, key: str) -> bytes:
-        """Downloads and decrypts the whole object in one GET; nothing is returned unless
-        every frame and the object's end verified."""
+        """Downloads and decrypts the whole object in one GET (plus the sidecar core names);
+        nothing is returned unless every frame (or previous-proxy seal) and the object's end
+        verified."""
         r = self.s3.get_object(Bucket=bucket, Key=key)
         with contextlib.closing(r["Body"]) as body:
             data = body.read()
+        # The GET's own headers are the HEAD: metadata and body are one version.
         info = self._info(bucket, key, {**r, "ContentLength": len(data)})
-        okey = self._open(info)
-        if okey is None:
+        k = self._open(info)
+        if k is None:
             return bytes(data)
-        if okey.layout == "table":
-            return decrypt_with_table(okey, self._table(info), data)
-        return decrypt(okey, data)
+        if isinstance(k, LegacyKey):
+            assert info.legacy is not None
+            return legacy_decrypt(k, info.legacy, data)
+        if k.layout == "table":
+            assert info.table is not None
+            return decrypt_with_table(k, info.table, data)
+        return decrypt(k, data)
 
     def iter_object(self, bucket: str, key: str, *, chunk_size: int = MIB) -> Iterator[bytes]:
-        """Streams the decrypted object in chunks, holding one chunk at a time.
+        """Streams the decrypted object in chunks, holding one chunk at a time (and, for a
+        previous-proxy object, one seal of up to 8 MiB).
 
         Each frame is released only after it verified, but frames are released before the
         end of the object is known: a truncated object raises at the end, after its verified
@@ -467,14 +544,19 @@ class Client:
         r = self.s3.get_object(Bucket=bucket, Key=key)
         with contextlib.closing(r["Body"]) as body:
             info = self._info(bucket, key, r)
-            okey = self._open(info)
-            if okey is None:
+            k = self._open(info)
+            if k is None:
                 yield from body.iter_chunks(chunk_size)
                 return
-            if okey.layout == "table":
-                dec = Decryptor.with_table(okey, self._table(info), info.ciphertext_len)
+            dec: Decryptor | LegacyDecryptor
+            if isinstance(k, LegacyKey):
+                assert info.legacy is not None
+                dec = LegacyDecryptor(k, info.legacy)
+            elif k.layout == "table":
+                assert info.table is not None
+                dec = Decryptor.with_table(k, info.table, info.ciphertext_len)
             else:
-                dec = Decryptor.with_shape(okey, Shape.from_ciphertext_len(okey, info.ciphertext_len))
+                dec = Decryptor.with_shape(k, Shape.from_ciphertext_len(k, info.ciphertext_len))
             for chunk in body.iter_chunks(chunk_size):
                 out = dec.update(chunk)
                 if out:
@@ -505,25 +587,32 @@ class Client:
 
     def get_range(self, bucket: str, key: str, start: int, end: int | None = None) -> bytes:
         """Plaintext bytes ``[start, end)`` (like a slice: clamped to the object, ``end=None``
-        for the rest). Fetches only the whole frames the core maps the range to, in one
-        ranged GET pinned to the HEAD's ETag, and returns exactly the requested bytes after
-        those frames verified."""
+        for the rest). Fetches only the whole frames (or previous-proxy seals) the core maps
+        the range to, in one ranged GET pinned to the HEAD's ETag, and returns exactly the
+        requested bytes after those frames verified."""
         if start < 0 or (end is not None and end < 0):
             raise ValueError("start and end are offsets from the object's beginning")
         info = self.head_object(bucket, key)
-        okey = self._open(info)
+        k = self._open(info)
 
         def fetch(a: int, b: int) -> bytes:
             r = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={a}-{b - 1}", IfMatch=info.etag)
             with contextlib.closing(r["Body"]) as body:
                 return bytes(body.read())
 
-        if okey is None:
+        if k is None:
             stop = info.ciphertext_len if end is None else min(end, info.ciphertext_len)
             return fetch(start, stop) if start < stop else b""
-        shape = self._shape(info, okey)
+        if isinstance(k, LegacyKey):
+            obj = info.legacy
+            assert obj is not None
+            plan = obj.plan_range(start, obj.plaintext_len if end is None else end)
+            if plan.is_empty():
+                return b""
+            return legacy_decrypt_range(k, obj, plan, fetch(plan.ct_start, plan.ct_end))
+        shape = self._shape(info, k)
         stop = shape.plaintext_len if end is None else end
-        return decrypt_range(okey, shape, start, stop, fetch)
+        return decrypt_range(k, shape, start, stop, fetch)
 
     # --- copy and rewrap ---------------------------------------------------------------------
 
@@ -556,21 +645,23 @@ class Client:
         ``new_metadata`` is the user metadata for ``metadata_directive="REPLACE"``. System
         headers (Content-Type...) are kept from the source unless ``content_type`` /
         ``extra_args`` say otherwise.
+
+        The source is opened as for a read (:class:`isec.ObjectOpen`), so a sidecar it was
+        opened from (a segment table, the previous proxy's metadata) goes along; the copy is
+        exactly the requests of :func:`isec.copy_steps`, in order. When one fails, that
+        step's undo requests are sent (best effort: an aborted upload, a deleted sidecar
+        copy) and the failure is raised.
         """
         src = self.head_object(src_bucket, src_key)
         shape: Shape | None = None
-        sidecar = False
-        if src.envelope is not None and src.envelope.layout == "table":
-            okey = self._open(src)
-            assert okey is not None
-            shape = self._shape(src, okey)
-            # A table that is not inline is in the sidecar, which the copy must take along.
-            sidecar = table_source(src.metadata) is None
+        if src.envelope is not None and src.envelope.layout == "table" and src.table is not None:
+            # Part copies of the table layout cut on its segments' frame boundaries.
+            shape = Shape.from_table(self.keyring.open(src.envelope), src.table, src.ciphertext_len)
         plan = decide_copy(
             src.metadata,
             src.ciphertext_len,
             keyring=self.keyring,
-            source_sidecar=sidecar,
+            source_sidecar=src.opened is not None and src.opened.sidecar is not None,
             source_shape=shape,
             directive=metadata_directive,
             new_metadata=new_metadata,
@@ -601,87 +692,113 @@ class Client:
         content_type: str | None,
         extra_args: Mapping[str, Any] | None,
     ) -> CopyResult:
-        same = (src.bucket, src.key) == (dst_bucket, dst_key)
-        source = {"Bucket": src.bucket, "Key": src.key}
         asked = self._extra(content_type, extra_args)
-        headers = {**src.headers, **asked}
-        if plan.action == "native" and same and not asked:
-            return CopyResult(plan, None, 0)
-        requests = 0
-        src_side, dst_side = plan.sidecar_key(src.key), plan.sidecar_key(dst_key)
-        if src_side is not None and dst_side is not None:
-            # The sidecar first: a destination whose table is missing would be unreadable.
-            self.s3.copy_object(Bucket=dst_bucket, Key=dst_side, CopySource={"Bucket": src.bucket, "Key": src_side})
-            requests += 1
-        if plan.action in ("native", "native_replace"):
-            args: dict[str, Any] = {"CopySourceIfMatch": src.etag}
-            if plan.metadata is not None:
-                args.update(MetadataDirective="REPLACE", Metadata=dict(plan.metadata), **headers)
-            elif same or asked:
-                # New system headers (or a self-copy, which must change something) need the
-                # REPLACE directive; the user metadata goes along unchanged.
-                args.update(MetadataDirective="REPLACE", Metadata=src.metadata, **headers)
-            r = self.s3.copy_object(Bucket=dst_bucket, Key=dst_key, CopySource=source, **args)
-            etag = str(r.get("CopyObjectResult", {}).get("ETag", ""))
-            return CopyResult(plan, etag, requests + 1)
-        if plan.action == "part_copy":
+        run = _CopyRun(src, {**src.headers, **asked})
+        steps = copy_steps(plan, (src.bucket, src.key), src.metadata, (dst_bucket, dst_key), bool(asked))
+        for step in steps:
+            try:
+                self._send(run, step.request)
+            except BaseException:
+                for undo in step.undo:
+                    with contextlib.suppress(Exception):
+                        self._send(run, undo)
+                raise
+        return CopyResult(plan, run.etag, run.requests)
 
-            def copy_part(n: int, start: int, end: int) -> _Part:
-                def run(upload_id: str) -> tuple[dict[str, Any], int]:
-                    r = self.s3.upload_part_copy(
-                        Bucket=dst_bucket,
-                        Key=dst_key,
-                        UploadId=upload_id,
-                        PartNumber=n,
-                        CopySource=source,
-                        CopySourceRange=f"bytes={start}-{end - 1}",
-                        CopySourceIfMatch=src.etag,
-                    )
-                    return {"PartNumber": n, "ETag": r["CopyPartResult"]["ETag"]}, end - start
-
-                return run
-
-            parts = [copy_part(n, s, e) for n, (s, e) in enumerate(plan.ranges, start=1)]
-            meta = dict(plan.metadata) if plan.metadata is not None else dict(src.metadata)
-            etag, _, count = self._multipart(dst_bucket, dst_key, meta, headers, parts)
-            return CopyResult(plan, etag, requests + count + 2)
-        if plan.action == "reencrypt":
-            return self._reencrypt(plan, src, dst_bucket, dst_key, headers)
-        raise AssertionError(f"unknown copy action {plan.action!r}")
+    def _send(self, run: _CopyRun, req: S3Request) -> None:
+        """One request of :func:`isec.copy_steps`, as boto3 spells it."""
+        src = run.source
+        pin = {"CopySourceIfMatch": src.etag} if req.if_match else {}
+        carried = run.headers if req.headers == "carried" else {}
+        if req.op == "CopyObject":
+            assert req.source is not None and req.dest is not None
+            args: dict[str, Any] = {}
+            if req.metadata is not None:
+                args.update(MetadataDirective="REPLACE", Metadata=dict(req.metadata))
+            r = self.s3.copy_object(
+                Bucket=req.dest[0], Key=req.dest[1], CopySource=_source(req.source), **pin, **args, **carried
+            )
+            run.etag = str(r.get("CopyObjectResult", {}).get("ETag", ""))
+            run.requests += 1
+        elif req.op == "CreateMultipartUpload":
+            assert req.dest is not None
+            r = self.s3.create_multipart_upload(
+                Bucket=req.dest[0], Key=req.dest[1], Metadata=dict(req.metadata or ()), **carried
+            )
+            run.upload_id = r["UploadId"]
+            run.parts = []
+            run.requests += 1
+        elif req.op == "UploadPartCopy":
+            assert req.source is not None and req.dest is not None and req.range is not None
+            start, end = req.range
+            r = self.s3.upload_part_copy(
+                Bucket=req.dest[0],
+                Key=req.dest[1],
+                UploadId=run.upload_id,
+                PartNumber=req.part,
+                CopySource=_source(req.source),
+                CopySourceRange=f"bytes={start}-{end - 1}",
+                **pin,
+            )
+            run.parts.append({"PartNumber": req.part, "ETag": r["CopyPartResult"]["ETag"]})
+            run.requests += 1
+        elif req.op == "CompleteMultipartUpload":
+            assert req.dest is not None and len(run.parts) == req.parts
+            r = self.s3.complete_multipart_upload(
+                Bucket=req.dest[0], Key=req.dest[1], UploadId=run.upload_id, MultipartUpload={"Parts": run.parts}
+            )
+            run.etag = str(r.get("ETag", ""))
+            run.requests += 1
+        elif req.op == "AbortMultipartUpload":
+            assert req.dest is not None
+            if run.upload_id is not None:
+                self.s3.abort_multipart_upload(Bucket=req.dest[0], Key=req.dest[1], UploadId=run.upload_id)
+        elif req.op == "DeleteObject":
+            assert req.object is not None
+            self.s3.delete_object(Bucket=req.object[0], Key=req.object[1])
+        elif req.op == "Reencrypt":
+            assert req.dest is not None
+            etag, requests = self._reencrypt(src, req.dest, dict(req.metadata or ()), carried)
+            run.etag = etag
+            run.requests += requests
+        else:
+            raise AssertionError(f"unknown S3 request {req.op!r}")
 
     def _reencrypt(
         self,
-        plan: CopyPlan,
         src: ObjectInfo,
-        dst_bucket: str,
-        dst_key: str,
+        dest: tuple[str, str],
+        user: dict[str, str],
         headers: dict[str, Any],
-    ) -> CopyResult:
-        # The destination's user metadata, format keys removed: the new metadata for REPLACE,
-        # the source's for COPY (the core sets it on every reencrypt plan).
-        user = dict(plan.metadata or ())
+    ) -> tuple[str, int]:
+        """The data path of a ``reencrypt`` step: GET the source pinned to its ETag,
+        re-encrypt it with a :class:`isec.Reencryption` job (or encrypt a plaintext source)
+        and upload the result with ``user`` metadata plus the new envelope's keys. Returns
+        the new ETag and the requests made."""
+        dst_bucket, dst_key = dest
         r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
         with contextlib.closing(r["Body"]) as body:
             if src.format == "plaintext":
                 put = self.put_object(dst_bucket, dst_key, _BodyReader(body), metadata=user, extra_args=headers)
                 writes = put.parts + 2 if put.parts else 1
-                return CopyResult(plan, put.etag, 1 + writes)
-            if src.envelope is None or src.format != "isec":
-                raise UnsupportedObjectError(f"cannot re-encrypt a {src.format} object")
-            okey = self._open(src)
-            assert okey is not None
-            shape = self._shape(src, okey)
+                return put.etag, 1 + writes
+            source: IsecSource | LegacySource
+            if src.legacy is not None:
+                source = LegacySource(self.keyring, src.legacy)
+            else:
+                okey = self._open(src)
+                assert isinstance(okey, ObjectKey) and src.envelope is not None
+                source = IsecSource(self.keyring, src.envelope, self._shape(src, okey))
             # The new object is in the parts layout, one isec part per S3 part.
             job = Reencryption.start(
-                self.keyring, IsecSource(self.keyring, src.envelope, shape), frame_size=self.frame_size,
-                part_size=self.part_size, rate=self.reencrypt_rate,
+                self.keyring, source, frame_size=self.frame_size, part_size=self.part_size, rate=self.reencrypt_rate
             )
             meta = object_metadata(user, job.target_envelope)
             stream = _job_output(job, body.iter_chunks(MIB))
             if job.progress.parts_total == 1:
                 ct = b"".join(stream)
-                put = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
-                return CopyResult(plan, str(put.get("ETag", "")), 2)
+                put_r = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
+                return str(put_r.get("ETag", "")), 2
             pieces = _rechunk(stream, job.target_part_len)
 
             parts = (
@@ -689,7 +806,7 @@ class Client:
                 for n, piece in enumerate(pieces, start=1)
             )
             etag, _, n_parts = self._multipart(dst_bucket, dst_key, meta, headers, parts)
-            return CopyResult(plan, etag, 1 + n_parts + 2)
+            return etag, 1 + n_parts + 2
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -702,34 +819,39 @@ class Client:
             extra["ContentType"] = content_type
         return extra
 
-    def _open(self, info: ObjectInfo) -> ObjectKey | None:
-        """The object key of an isec object; None for a plaintext object the client accepts."""
+    def _open(self, info: ObjectInfo) -> ObjectKey | LegacyKey | None:
+        """The key of an isec or previous-proxy object; None for a plaintext object the
+        client accepts."""
+        where = f"s3://{info.bucket}/{info.key}"
         if info.format == "isec" and info.envelope is not None:
             return self.keyring.open(info.envelope)
-        where = f"s3://{info.bucket}/{info.key}"
+        if info.format == "legacy" and info.legacy is not None:
+            return self.keyring.open_legacy(info.legacy)
         if info.format == "plaintext":
             if self.allow_plaintext:
                 return None
             raise isec_error("not_encrypted", where)
-        if info.format == "unreadable" and info.error is not None:
-            # The core's own code for what is wrong with the metadata.
-            raise isec_error(info.error, where)
-        raise UnsupportedObjectError(f"s3://{info.bucket}/{info.key} is a {info.format} object ({info.error})")
+        # The core's own code for what is wrong with the metadata.
+        raise isec_error(info.error or "malformed_envelope", where)
 
     def _shape(self, info: ObjectInfo, okey: ObjectKey) -> Shape:
         if okey.layout == "table":
-            return Shape.from_table(okey, self._table(info), info.ciphertext_len)
+            assert info.table is not None
+            return Shape.from_table(okey, info.table, info.ciphertext_len)
         return Shape.from_ciphertext_len(okey, info.ciphertext_len)
 
-    def _table(self, info: ObjectInfo) -> bytes:
-        """A table-layout object's segment table: inline in metadata, or its sidecar object
-        (SPEC.md §6.3), as the core locates it. The core verifies its MAC before using it."""
-        inline = table_source(info.metadata)
-        if inline is not None:
-            return inline
-        r = self.s3.get_object(Bucket=info.bucket, Key=table_sidecar_key(info.key))
-        with contextlib.closing(r["Body"]) as body:
-            return bytes(body.read())
+
+class _CopyRun:
+    """What the requests of one copy have produced so far."""
+
+    def __init__(self, source: ObjectInfo, headers: dict[str, Any]) -> None:
+        self.source = source
+        self.headers = headers
+        """The carried headers: the source's, the caller's own winning."""
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.etag: str | None = None
+        self.requests = 0
 
 
 # --- module helpers ------------------------------------------------------------------------------
@@ -740,12 +862,22 @@ def _encrypting(okey: ObjectKey, n: int, last: bool, data: Buffer) -> Callable[[
     return lambda: encrypt_part(okey, n, last, data)
 
 
+def _source(obj: tuple[str, str]) -> dict[str, str]:
+    return {"Bucket": obj[0], "Key": obj[1]}
+
+
+def _status(e: Exception) -> int | None:
+    """The HTTP status of an S3 client error, if it is one."""
+    response = getattr(e, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    return status if isinstance(status, int) else None
+
+
 def _refused(e: Exception) -> bool:
     """Whether S3 answered with a client error that a retry would only repeat (access
     denied, no such upload...), as opposed to a lost connection, a timeout or a 5xx."""
-    response = getattr(e, "response", None)
-    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
-    return isinstance(status, int) and 400 <= status < 500 and status not in (408, 429)
+    status = _status(e)
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
 def _constant(body: bytes) -> Callable[[], Buffer]:

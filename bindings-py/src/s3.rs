@@ -1,0 +1,316 @@
+//! The S3 protocol as data (SPEC.md §12.1, §12.2), as core's `s3` module: what to fetch
+//! after a HEAD before an object can be read, and the requests that execute a copy plan.
+//! Conversions only; every decision is core's.
+
+use isec_core::Error;
+use isec_core::s3::{self, Headers, ObjectOpen, ObjectRef, Open, Opened, Request, SidecarKind};
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::buffers::In;
+use crate::convert::{Int, Pairs};
+use crate::decisions::PyCopyPlan;
+use crate::envelope::PyEnvelope;
+use crate::errors::{OrRaise, to_py};
+use crate::legacy::PyLegacyObject;
+
+/// A readable object, as its HEAD (and the sidecar it needed) describe it.
+#[pyclass(module = "isec", name = "Opened", frozen)]
+#[derive(Clone)]
+pub(crate) struct PyOpened {
+    /// `isec`, `legacy` or `plaintext`.
+    #[pyo3(get)]
+    format: &'static str,
+    /// An isec object's envelope.
+    #[pyo3(get)]
+    envelope: Option<PyEnvelope>,
+    /// A table-layout isec object's encoded segment table.
+    table: Option<Vec<u8>>,
+    /// The table's sidecar key, when the table came from a sidecar.
+    #[pyo3(get)]
+    table_sidecar: Option<String>,
+    /// A previous-proxy object's geometry and wrapped DEK.
+    #[pyo3(get)]
+    legacy: Option<PyLegacyObject>,
+    /// The previous-proxy sidecar it was opened from, if any.
+    #[pyo3(get)]
+    legacy_sidecar: Option<String>,
+}
+
+#[pymethods]
+impl PyOpened {
+    /// A table-layout isec object's encoded segment table (its MAC is checked when a
+    /// `Shape` is built from it with the object key).
+    #[getter]
+    fn table<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        self.table.as_ref().map(|t| PyBytes::new(py, t))
+    }
+
+    /// The sidecar the object was opened from (table or previous-proxy), if any: a copy
+    /// must take it along (`decide_copy(source_sidecar=...)`).
+    #[getter]
+    fn sidecar(&self) -> Option<&str> {
+        self.table_sidecar.as_deref().or(self.legacy_sidecar.as_deref())
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Opened(format={:?}, sidecar={:?})", self.format, self.sidecar())
+    }
+}
+
+impl PyOpened {
+    fn new(o: Opened) -> Self {
+        let mut out = Self {
+            format: "plaintext",
+            envelope: None,
+            table: None,
+            table_sidecar: None,
+            legacy: None,
+            legacy_sidecar: None,
+        };
+        match o {
+            Opened::Isec { envelope, table, table_sidecar } => {
+                out.format = "isec";
+                out.envelope = Some(PyEnvelope { inner: *envelope });
+                out.table = table;
+                out.table_sidecar = table_sidecar;
+            }
+            Opened::Legacy { object, sidecar } => {
+                out.format = "legacy";
+                out.legacy = Some(PyLegacyObject { inner: object });
+                out.legacy_sidecar = sidecar;
+            }
+            Opened::Plaintext => {}
+        }
+        out
+    }
+}
+
+/// What to do next while opening an object: `ready` (see `opened`) or `fetch` (GET the
+/// sidecar `key`, at most `max_len` bytes, and feed its body, or None when it does not
+/// exist).
+#[pyclass(module = "isec", name = "OpenStep", frozen, get_all)]
+#[derive(Clone)]
+pub(crate) struct PyOpenStep {
+    /// `ready` or `fetch`.
+    kind: &'static str,
+    /// `fetch`: the sidecar's object key.
+    key: Option<String>,
+    /// `fetch`: `table` or `legacy`.
+    sidecar: Option<&'static str>,
+    /// `fetch`: the largest body to read; a longer one is an error.
+    max_len: Option<u64>,
+    /// `fetch`: whether the sidecar's absence is an answer (the object may be plaintext).
+    probe: bool,
+    /// `ready`: the readable object.
+    opened: Option<PyOpened>,
+}
+
+impl PyOpenStep {
+    fn new(o: Open) -> Self {
+        match o {
+            Open::Ready(opened) => Self {
+                kind: "ready",
+                key: None,
+                sidecar: None,
+                max_len: None,
+                probe: false,
+                opened: Some(PyOpened::new(opened)),
+            },
+            Open::Fetch { key, kind, max_len, probe } => Self {
+                kind: "fetch",
+                key: Some(key),
+                sidecar: Some(match kind {
+                    SidecarKind::Table => "table",
+                    SidecarKind::Legacy => "legacy",
+                }),
+                max_len: Some(max_len),
+                probe,
+                opened: None,
+            },
+        }
+    }
+}
+
+#[pymethods]
+impl PyOpenStep {
+    fn __repr__(&self) -> String {
+        match self.kind {
+            "fetch" => format!("OpenStep(kind='fetch', key={:?}, sidecar={:?})", self.key, self.sidecar),
+            _ => "OpenStep(kind='ready')".to_string(),
+        }
+    }
+}
+
+/// The opening of one object, from its HEAD to a readable `Opened` (SPEC.md §12.1): start
+/// from the object's key, user metadata and stored size; while `next.kind` is `fetch`, GET
+/// the sidecar it names and `feed` the body (None for a 404).
+#[pyclass(module = "isec", name = "ObjectOpen")]
+pub(crate) struct PyObjectOpen {
+    inner: ObjectOpen,
+    next: PyOpenStep,
+}
+
+#[pymethods]
+impl PyObjectOpen {
+    /// Raises the metadata's own error for unreadable encryption metadata.
+    #[new]
+    fn new(key: &str, metadata: Pairs, stored_size: Int<u64>) -> PyResult<Self> {
+        let (inner, open) = ObjectOpen::new(key, &metadata.view(), stored_size.0).or_raise()?;
+        Ok(Self { inner, next: PyOpenStep::new(open) })
+    }
+
+    /// The current step.
+    #[getter]
+    fn next(&self) -> PyOpenStep {
+        self.next.clone()
+    }
+
+    /// Feeds the sidecar `next` named (None: it does not exist); returns the new step.
+    /// Raises what is wrong with it (missing, too large, unparsable) with core's code, and
+    /// `invalid_state` when nothing was asked for.
+    fn feed(&mut self, body: Option<In>) -> PyResult<PyOpenStep> {
+        let open = self.inner.feed(body.as_ref().map(In::as_slice)).or_raise()?;
+        self.next = PyOpenStep::new(open);
+        Ok(self.next.clone())
+    }
+}
+
+fn obj(o: &ObjectRef) -> (String, String) {
+    (o.bucket.clone(), o.key.clone())
+}
+
+/// One S3 request of a copy, as data. Fields not used by `op` are None.
+#[pyclass(module = "isec", name = "S3Request", frozen, get_all)]
+#[derive(Clone)]
+pub(crate) struct PyS3Request {
+    /// `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`, `CompleteMultipartUpload`,
+    /// `AbortMultipartUpload`, `DeleteObject` or `Reencrypt`.
+    op: &'static str,
+    /// `(bucket, key)` of the copy source.
+    source: Option<(String, String)>,
+    /// `(bucket, key)` of the destination.
+    dest: Option<(String, String)>,
+    /// `DeleteObject`: `(bucket, key)`.
+    object: Option<(String, String)>,
+    /// Send the source's ETag from its HEAD as `x-amz-copy-source-if-match`.
+    if_match: bool,
+    /// `CopyObject`: `COPY` or `REPLACE`.
+    directive: Option<&'static str>,
+    /// The user metadata to send (None: S3's COPY directive keeps the source's).
+    metadata: Option<Vec<(String, String)>>,
+    /// `kept` (S3 keeps the source's system headers) or `carried` (send the source's
+    /// carried headers, the caller's own winning).
+    headers: Option<&'static str>,
+    /// `UploadPartCopy`: the part number, from 1.
+    part: Option<u32>,
+    /// `UploadPartCopy`: source bytes `[start, end)`.
+    range: Option<(u64, u64)>,
+    /// `CompleteMultipartUpload`: parts `1..=parts`.
+    parts: Option<u32>,
+}
+
+#[pymethods]
+impl PyS3Request {
+    fn __repr__(&self) -> String {
+        format!(
+            "S3Request(op={:?}, source={:?}, dest={:?})",
+            self.op,
+            self.source,
+            self.dest.as_ref().or(self.object.as_ref())
+        )
+    }
+}
+
+impl PyS3Request {
+    fn new(r: &Request) -> PyResult<Self> {
+        let mut out = Self {
+            op: r.name(),
+            source: None,
+            dest: None,
+            object: None,
+            if_match: false,
+            directive: None,
+            metadata: None,
+            headers: None,
+            part: None,
+            range: None,
+            parts: None,
+        };
+        match r {
+            Request::CopyObject { source, dest, if_match, metadata, headers } => {
+                out.source = Some(obj(source));
+                out.dest = Some(obj(dest));
+                out.if_match = *if_match;
+                out.directive = Some(if metadata.is_some() { "REPLACE" } else { "COPY" });
+                out.metadata.clone_from(metadata);
+                out.headers = Some(if *headers == Headers::Carried { "carried" } else { "kept" });
+            }
+            Request::CreateMultipartUpload { dest, metadata } => {
+                out.dest = Some(obj(dest));
+                out.metadata = Some(metadata.clone());
+                out.headers = Some("carried");
+            }
+            Request::UploadPartCopy { source, dest, part, range } => {
+                out.source = Some(obj(source));
+                out.dest = Some(obj(dest));
+                out.if_match = true;
+                out.part = Some(*part);
+                out.range = Some(*range);
+            }
+            Request::CompleteMultipartUpload { dest, parts } => {
+                out.dest = Some(obj(dest));
+                out.parts = Some(*parts);
+            }
+            Request::AbortMultipartUpload { dest } => out.dest = Some(obj(dest)),
+            Request::DeleteObject { object } => out.object = Some(obj(object)),
+            Request::Reencrypt { source, dest, metadata } => {
+                out.source = Some(obj(source));
+                out.dest = Some(obj(dest));
+                out.if_match = true;
+                out.metadata = Some(metadata.clone());
+                out.headers = Some("carried");
+            }
+            _ => return Err(to_py(Error::InvalidState)),
+        }
+        Ok(out)
+    }
+}
+
+/// A request and the requests to send, in order, if it fails.
+#[pyclass(module = "isec", name = "CopyStep", frozen, get_all)]
+pub(crate) struct PyCopyStep {
+    request: PyS3Request,
+    undo: Vec<PyS3Request>,
+}
+
+#[pymethods]
+impl PyCopyStep {
+    fn __repr__(&self) -> String {
+        format!("CopyStep(op={:?}, undo={})", self.request.op, self.undo.len())
+    }
+}
+
+/// The S3 requests that execute `plan` for a copy of `source` (`(bucket, key)`, with the
+/// user metadata its HEAD returned) to `dest`, in order (SPEC.md §12.2). `new_headers`:
+/// whether the caller sets system headers of its own.
+#[pyfunction]
+#[pyo3(signature = (plan, source, source_metadata, dest, new_headers=false))]
+pub(crate) fn copy_steps(
+    plan: &PyCopyPlan,
+    source: (String, String),
+    source_metadata: Pairs,
+    dest: (String, String),
+    new_headers: bool,
+) -> PyResult<Vec<PyCopyStep>> {
+    let (src, dst) = (ObjectRef::new(&source.0, &source.1), ObjectRef::new(&dest.0, &dest.1));
+    s3::copy_steps(&plan.inner, &src, &source_metadata.view(), &dst, new_headers)
+        .iter()
+        .map(|s| {
+            Ok(PyCopyStep {
+                request: PyS3Request::new(&s.request)?,
+                undo: s.undo.iter().map(PyS3Request::new).collect::<PyResult<_>>()?,
+            })
+        })
+        .collect()
+}
