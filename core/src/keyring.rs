@@ -84,6 +84,9 @@ impl Entry {
 pub struct Keyring {
     entries: Vec<Entry>,
     min_version: u8,
+    /// The previous-proxy key for objects that record no kid (the proxy opened those with
+    /// the accessing credential's secret).
+    default_legacy: Option<String>,
 }
 
 impl core::fmt::Debug for Keyring {
@@ -267,17 +270,46 @@ impl Keyring {
         }
     }
 
-    /// Opens a legacy proxy object with the legacy key of `kid` (or of the object's own kid).
+    /// Names the previous-proxy key used for objects that record no kid: the proxy's oldest
+    /// objects carry no `isec-kid` because it opened them with the accessing credential's
+    /// secret.
     ///
     /// # Errors
-    /// [`Error::UnknownKid`] if neither names a key, else as [`Keyring::legacy_kek`] and
+    /// [`Error::UnknownKid`] if no key has this kid, [`Error::WrongKeyKind`] if it is not a
+    /// previous-proxy secret.
+    pub fn set_default_legacy(&mut self, kid: &str) -> Result<()> {
+        if !self.entry(kid)?.legacy {
+            return Err(Error::WrongKeyKind);
+        }
+        self.default_legacy = Some(kid.into());
+        Ok(())
+    }
+
+    /// The kid that opens a previous-proxy object: `kid` if given, else the one the object
+    /// records, else the default set with [`Keyring::set_default_legacy`].
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`] if none of them names a key.
+    pub fn legacy_kid_for<'a>(
+        &'a self,
+        object: &'a crate::legacy::LegacyObject,
+        kid: Option<&'a str>,
+    ) -> Result<&'a str> {
+        kid.or(object.kid()).or(self.default_legacy.as_deref()).ok_or(Error::UnknownKid)
+    }
+
+    /// Opens a legacy proxy object with the legacy key of `kid`, of the object's own kid, or
+    /// of the default legacy key, in that order.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`] if none names a key, else as [`Keyring::legacy_kek`] and
     /// [`crate::legacy::LegacyKey::open_object`].
     pub fn open_legacy(
         &self,
         object: &crate::legacy::LegacyObject,
         kid: Option<&str>,
     ) -> Result<crate::legacy::LegacyKey> {
-        let kid = kid.or(object.kid()).ok_or(Error::UnknownKid)?;
+        let kid = self.legacy_kid_for(object, kid)?;
         crate::legacy::LegacyKey::open_object(self.legacy_kek(kid)?, object)
     }
 

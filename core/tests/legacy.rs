@@ -1086,3 +1086,30 @@ fn resumed_migration_never_reuses_a_nonce_for_other_plaintext() {
         legacy::decrypt::<AwsLc>(&legacy::LegacyKey::open_object(&kek_of(&v), &obj).unwrap(), &obj, &swapped).unwrap();
     assert_eq!(pt, want);
 }
+
+/// The proxy's oldest objects record no kid: a keyring's default legacy key opens them, and
+/// only a previous-proxy secret can be that default.
+#[test]
+fn objects_without_a_kid_open_with_the_default_legacy_key() {
+    use isec_core::{KeyState, Keyring};
+    let Some(dir) = vectors("objects without isec-kid and the default legacy key") else {
+        return;
+    };
+    let v = json(&dir, "single_put.json");
+    let case = &v["cases"][0];
+    let meta = metadata_of(&case["object_metadata"]["legacy_68f2c15"]);
+    assert_eq!(meta.kid(), None, "the oldest layout records no kid");
+    let ct = read_body(&dir, &case["ciphertext"]);
+    let obj = LegacyObject::new(&meta, None, ct.len() as u64).unwrap();
+    let mut ring = Keyring::new();
+    ring.add_legacy_secret_string("AKIAVECTORTEST000001", s(&case["kek"], "kek_secret")).unwrap();
+    ring.add_kek("isec", Kek::from_bytes([7; 32]), KeyState::Active).unwrap();
+    assert_eq!(ring.open_legacy(&obj, None).err(), Some(Error::UnknownKid));
+    assert_eq!(ring.set_default_legacy("isec").err(), Some(Error::WrongKeyKind));
+    assert_eq!(ring.set_default_legacy("nobody").err(), Some(Error::UnknownKid));
+    ring.set_default_legacy("AKIAVECTORTEST000001").unwrap();
+    let key = ring.open_legacy(&obj, None).unwrap();
+    let pt = legacy::decrypt::<AwsLc>(&key, &obj, &ct).unwrap();
+    assert_eq!(pt.len() as u64, u(&case["plaintext"], "len"));
+    assert_eq!(ring.legacy_kid_for(&obj, Some("other")).unwrap(), "other", "an explicit kid wins");
+}
