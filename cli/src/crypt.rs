@@ -177,11 +177,10 @@ pub fn open_legacy(ring: &Keyring, meta: &Meta, sidecar: Option<&Path>, ct_len: 
         None => None,
     };
     let object = LegacyObject::new(&m, side.as_ref(), ct_len).ctx(|| name.to_string())?;
-    let kid = object.kid().ok_or_else(|| {
-        CliError::usage(format!("{name}: legacy object names no kid; the keyring cannot choose a key"))
+    let kid = ring.legacy_kid_for(&object, None).map_err(|_| {
+        CliError::usage(format!("{name}: legacy object names no kid and the keyring has no default legacy key"))
     })?;
-    let kek = ring.legacy_kek(kid).ctx(|| format!("{name}: key {kid}"))?;
-    let key = LegacyKey::open_object(kek, &object).ctx(|| format!("{name}: key {kid}"))?;
+    let key = ring.open_legacy(&object, Some(kid)).ctx(|| format!("{name}: key {kid}"))?;
     Ok(LegacyOpen { object, key })
 }
 
