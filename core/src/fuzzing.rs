@@ -277,3 +277,34 @@ pub fn gcm_stream(data: &[u8]) {
         assert_eq!(out, one, "incremental GCM decrypted other bytes");
     }
 }
+
+/// Opening an object from arbitrary HEAD metadata, stored size and sidecar bodies, then
+/// planning and listing the copy of it: no panic, and a ready answer only after at most one
+/// fetch.
+pub fn s3_open(data: &[u8]) {
+    use crate::copy::{CopyRequest, decide};
+    use crate::s3::{ObjectOpen, ObjectRef, Open, copy_steps};
+    let Ok(text) = core::str::from_utf8(data) else { return };
+    let mut parts = text.split('\n');
+    let size = parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+    let sidecar = parts.next().unwrap_or("");
+    let pairs: Vec<(&str, &str)> = parts.filter_map(|l| l.split_once('=')).collect();
+    let Ok((mut open, mut next)) = ObjectOpen::new("k/o", &pairs, size) else { return };
+    let mut fetches = 0;
+    while let Open::Fetch { .. } = next {
+        fetches += 1;
+        assert!(fetches <= 1, "more than one sidecar asked for");
+        let body = (!sidecar.is_empty()).then_some(sidecar.as_bytes());
+        match open.feed(body) {
+            Ok(n) => next = n,
+            Err(_) => return,
+        }
+    }
+    let mut req = CopyRequest::new(&pairs, size);
+    req.source_sidecar = fetches > 0 && !sidecar.is_empty();
+    if let Ok(plan) = decide(&req, None) {
+        let src = ObjectRef::new("b", "k/o");
+        let steps = copy_steps(&plan, &src, &pairs, &ObjectRef::new("c", "k/p"), size % 2 == 0);
+        assert!(steps.len() <= plan.ranges.len() + 3);
+    }
+}

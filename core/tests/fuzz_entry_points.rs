@@ -18,6 +18,7 @@ proptest! {
         fuzzing::copy_decision(&data);
         fuzzing::checkpoint_restore(&data);
         fuzzing::gcm_stream(&data);
+        fuzzing::s3_open(&data);
     }
 }
 
