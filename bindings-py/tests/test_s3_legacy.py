@@ -590,3 +590,31 @@ def test_migrate_refuses_plaintext_and_leaves_isec_alone(s3proxy: Path, s3_raw: 
     r = c.migrate(bucket.bucket, new)
     assert (r.migrated, r.kid, r.plaintext_len, r.etag, r.sidecar_deleted) == (False, "kek-1", 5, None, None)
     assert c.head_object(bucket.bucket, new).etag == put.etag
+
+
+@pytest.mark.parametrize("fail", ["upload_part", "complete_multipart_upload", "head_object"])
+def test_a_failed_migration_deletes_nothing(fail: str, s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    """An upload that fails is aborted and the original stays; a failure after the new object
+    is in place (its check) still deletes no sidecar."""
+    o = vector(s3proxy, "framed", bucket.name(f"framed/fail-{fail}.bin"))
+    bucket.store(o)
+    before = s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)
+    # head_object: the first HEAD opens the source, the second checks the new object.
+    rec = Failing(s3_raw, fail, after=0 if fail == "complete_multipart_upload" else 1)
+    c = isec.s3.Client(rec, ring_for(o), part_size=8 * MIB, part_retries=0)
+    with pytest.raises(RuntimeError, match=f"{fail} failed"):
+        c.migrate(bucket.bucket, o.key)
+    assert "delete_object" not in [op for op, _ in rec.calls]
+    assert o.sidecar_key is not None and bucket.exists(o.sidecar_key)
+    uploads = s3_raw.list_multipart_uploads(Bucket=bucket.bucket, Prefix=bucket.prefix).get("Uploads", [])
+    assert not uploads, "the upload was aborted"
+    good = isec.s3.Client(s3_raw, ring_for(o))
+    if fail == "head_object":
+        # The new object is in place; the sidecar is still there and a retry finishes.
+        assert good.head_object(bucket.bucket, o.key).format == "isec"
+        r = good.migrate(bucket.bucket, o.key)
+        assert not r.migrated
+    else:
+        assert s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)["ETag"] == before["ETag"]
+        assert good.head_object(bucket.bucket, o.key).format == "legacy"
+        assert sha(good.get_object(bucket.bucket, o.key)) == o.plaintext_sha256
