@@ -1,7 +1,6 @@
 //! The keyring, and external (KMS) wrappers written in Python (SPEC.md §10).
 
 use isec_core::keyring::KeyInfo;
-use isec_core::legacy::LegacyKey;
 use isec_core::limits::KEY_LEN;
 use isec_core::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
 use isec_core::{Error, Kek, KeyState, Keyring, Params};
@@ -200,13 +199,18 @@ impl PyKeyring {
         Ok(PyObjectKey { inner: self.inner.open(&envelope.inner).or_raise()? })
     }
 
-    /// Opens a legacy proxy object's DEK with the legacy key for `kid` (default: the kid the
-    /// object records).
+    /// Names the previous-proxy key for objects that record no kid (`wrong_key_kind` unless
+    /// `kid` is a previous-proxy secret, `unknown_kid` if the keyring lacks it).
+    fn set_default_legacy(&mut self, kid: &str) -> PyResult<()> {
+        self.inner.set_default_legacy(kid).or_raise()
+    }
+
+    /// Opens a legacy proxy object's DEK with the legacy key of `kid`, else of the kid the
+    /// object records, else of the default set with `set_default_legacy` (`unknown_kid` if
+    /// none names a key).
     #[pyo3(signature = (object, kid=None))]
     fn open_legacy(&self, object: &PyLegacyObject, kid: Option<&str>) -> PyResult<PyLegacyKey> {
-        let kid = kid.or(object.inner.kid()).ok_or_else(|| to_py(Error::UnknownKid))?;
-        let kek = self.inner.legacy_kek(kid).or_raise()?;
-        Ok(PyLegacyKey { inner: LegacyKey::open_object(kek, &object.inner).or_raise()? })
+        Ok(PyLegacyKey { inner: self.inner.open_legacy(&object.inner, kid).or_raise()? })
     }
 
     /// The same object's envelope under the active key (metadata only; the body is untouched).

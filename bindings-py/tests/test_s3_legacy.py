@@ -432,3 +432,189 @@ def test_a_failed_copy_step_sends_its_undo_requests(s3proxy: Path, s3_raw: Any, 
     r = c.copy_object(bucket.bucket, o.key, bucket.bucket, dst)
     assert r.action == "part_copy" and r.plan.copy_sidecar
     assert sha(c.get_object(bucket.bucket, dst)) == o.plaintext_sha256
+
+
+# --- migration ------------------------------------------------------------------------------
+
+
+def test_default_legacy_key_opens_objects_without_a_kid(s3proxy: Path) -> None:
+    """The proxy's oldest objects record no isec-kid: the keyring's default legacy key opens
+    them, and only a previous-proxy secret can be that default."""
+    case = next(c for c in json.loads((s3proxy / "single_put.json").read_text())["cases"] if c["case"] == "single_put_1048583")
+    meta = {k: v for k, v in case["object_metadata"]["legacy_68f2c15"].items() if not k.startswith("_")}
+    body = (s3proxy / case["ciphertext"]["bin_file"]).read_bytes()
+    obj = isec.LegacyObject(isec.LegacyMetadata(meta), len(body))
+    assert obj.kid is None
+    kid = case["kek"]["kid"]
+    ring = isec.Keyring()
+    ring.add_kek("kek-1", isec.generate_kek())
+    ring.add_legacy_secret_string(kid, case["kek"]["kek_secret"])
+    with expect_error("unknown_kid"):
+        ring.open_legacy(obj)
+    assert sha(isec.legacy_decrypt(ring.open_legacy(obj, kid), obj, body)) == case["plaintext"]["sha256"]
+    with expect_error("wrong_key_kind"):
+        ring.set_default_legacy("kek-1")
+    with expect_error("unknown_kid"):
+        ring.set_default_legacy("no-such-kid")
+    with expect_error("unknown_kid"):
+        ring.open_legacy(obj)
+    ring.set_default_legacy(kid)
+    assert sha(isec.legacy_decrypt(ring.open_legacy(obj), obj, body)) == case["plaintext"]["sha256"]
+    # An explicit kid still wins over the default.
+    with expect_error("unknown_kid"):
+        ring.open_legacy(obj, "other")
+
+
+def store_with_headers(bucket: Bucket, o: Stored, **extra: Any) -> None:
+    """`Bucket.store`, with a user key of the caller's and a content type on the object."""
+    o.metadata = {**o.metadata, "owner": "alice"}
+    if o.sidecar_key is not None:
+        bucket.put(o.sidecar_key, o.sidecar or b"")
+    bucket.s3.put_object(Bucket=bucket.bucket, Key=o.key, Body=o.body, Metadata=o.metadata, ContentType="application/x-test", **extra)
+    bucket.keys.add(o.key)
+
+
+def absent(s3: Any, bucket: str, key: str) -> bool:
+    try:
+        s3.head_object(Bucket=bucket, Key=key)
+    except Exception as e:
+        return getattr(e, "response", {}).get("ResponseMetadata", {}).get("HTTPStatusCode") == 404
+    return False
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_migrate_reencrypts_in_place(layout: str, s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    o = vector(s3proxy, layout, bucket.name(f"{layout}/m.bin"))
+    store_with_headers(bucket, o)
+    rec = Recorder(s3_raw)
+    c = isec.s3.Client(rec, ring_for(o), part_size=8 * MIB)
+    r = c.migrate(bucket.bucket, o.key)
+    assert r.migrated and r.kid == "kek-1" and r.plaintext_len == o.plaintext_len and r.etag
+    assert r.plan is not None and r.plan.action == "reencrypt"
+    ops = [op for op, _ in rec.calls]
+    writes = [op for op in ops if op in ("put_object", "upload_part", "complete_multipart_upload")]
+    n_parts = -(-o.plaintext_len // (8 * MIB))
+    assert writes == (["put_object"] if n_parts == 1 else ["upload_part"] * n_parts + ["complete_multipart_upload"])
+    # The source's GET was pinned to its HEAD's ETag.
+    gets = [kw for op, kw in rec.calls if op == "get_object" and kw["Key"] == o.key]
+    assert gets and all("IfMatch" in kw for kw in gets)
+
+    if layout in ("streamed", "framed"):
+        assert r.sidecar_deleted == o.sidecar_key and r.sidecar_kept is None
+        assert o.sidecar_key is not None and absent(s3_raw, bucket.bucket, o.sidecar_key)
+        # Deleted only after the new object verified: the last request of all.
+        assert ops[-1] == "delete_object" and rec.calls[-1][1]["Key"] == o.sidecar_key
+    elif layout == "staged":
+        # Keyed by generation, maybe shared by native copies: left in place.
+        assert r.sidecar_deleted is None and r.sidecar_kept == o.sidecar_key
+        assert o.sidecar_key is not None and bucket.exists(o.sidecar_key)
+    else:
+        assert r.sidecar_deleted is None and r.sidecar_kept is None
+    assert "delete_object" not in ops[:-1]
+
+    assert sha(c.get_object(bucket.bucket, o.key)) == o.plaintext_sha256
+    info = c.head_object(bucket.bucket, o.key)
+    assert info.format == "isec" and info.kid == "kek-1" and info.plaintext_len == o.plaintext_len
+    assert info.content_type == "application/x-test"
+    assert isec.user_metadata(info.metadata) == isec.user_metadata(o.metadata)
+    assert info.metadata["owner"] == "alice"
+    assert not any(k.startswith("s3proxy") or k in ("client-etag", "plaintext-size") for k in info.metadata)
+
+    # Again: nothing to do.
+    rec.calls.clear()
+    again = c.migrate(bucket.bucket, o.key)
+    assert not again.migrated and again.kid == "kek-1" and again.etag is None and again.plan is None
+    assert [op for op, _ in rec.calls if op not in ("head_object", "get_object")] == []
+    assert c.head_object(bucket.bucket, o.key).etag == info.etag
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_migrate_of_a_tampered_object_changes_nothing(layout: str, s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    o = vector(s3proxy, layout, bucket.name(f"{layout}/bad.bin"))
+    flipped = bytearray(o.body)
+    flipped[len(flipped) - 100] ^= 0x01  # in the last seal: found only at the job's end
+    bucket.store(o, body=bytes(flipped))
+    before = s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)
+    sidecar_before = (
+        s3_raw.get_object(Bucket=bucket.bucket, Key=o.sidecar_key)["Body"].read() if o.sidecar_key is not None else None
+    )
+    rec = Recorder(s3_raw)
+    c = isec.s3.Client(rec, ring_for(o), part_size=8 * MIB)
+    with expect_error("authentication_failed"):
+        c.migrate(bucket.bucket, o.key)
+    assert "delete_object" not in [op for op, _ in rec.calls]
+    assert "complete_multipart_upload" not in [op for op, _ in rec.calls]
+    uploads = s3_raw.list_multipart_uploads(Bucket=bucket.bucket, Prefix=bucket.prefix).get("Uploads", [])
+    assert not uploads, "the upload was aborted"
+
+    after = s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)
+    assert after["ETag"] == before["ETag"] and after["Metadata"] == before["Metadata"] == o.metadata
+    assert s3_raw.get_object(Bucket=bucket.bucket, Key=o.key)["Body"].read() == bytes(flipped)
+    if o.sidecar_key is not None:
+        assert s3_raw.get_object(Bucket=bucket.bucket, Key=o.sidecar_key)["Body"].read() == sidecar_before
+    info = c.head_object(bucket.bucket, o.key)
+    assert info.format == "legacy" and info.kid == o.kid
+
+
+def test_migrate_without_a_recorded_kid_uses_the_default_legacy_key(
+    s3proxy: Path, s3_raw: Any, bucket: Bucket
+) -> None:
+    o = vector(s3proxy, "single", bucket.name("single/nokid.bin"))
+    case = next(c for c in json.loads((s3proxy / "single_put.json").read_text())["cases"] if c["case"] == "single_put_1048583")
+    o.metadata = {k: v for k, v in case["object_metadata"]["legacy_68f2c15"].items() if not k.startswith("_")}
+    assert "isec-kid" not in o.metadata
+    bucket.store(o)
+    ring = ring_for(o)
+    c = isec.s3.Client(s3_raw, ring)
+    with expect_error("unknown_kid"):
+        c.migrate(bucket.bucket, o.key)
+    assert c.head_object(bucket.bucket, o.key).format == "legacy"
+    ring.set_default_legacy(o.kid)
+    r = c.migrate(bucket.bucket, o.key)
+    assert r.migrated and r.kid == "kek-1" and r.plaintext_len == o.plaintext_len
+    assert sha(c.get_object(bucket.bucket, o.key)) == o.plaintext_sha256
+
+
+def test_migrate_refuses_plaintext_and_leaves_isec_alone(s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    o = vector(s3proxy, "single", bucket.name("single/x.bin"))
+    c = isec.s3.Client(s3_raw, ring_for(o))
+    plain = bucket.name("plain.txt")
+    bucket.put(plain, b"just text")
+    for client in (c, isec.s3.Client(s3_raw, ring_for(o), allow_plaintext=True)):
+        with expect_error("not_encrypted"):
+            client.migrate(bucket.bucket, plain)
+    assert s3_raw.get_object(Bucket=bucket.bucket, Key=plain)["Body"].read() == b"just text"
+    new = bucket.name("new.bin")
+    put = c.put_object(bucket.bucket, new, b"hello")
+    bucket.keys.add(new)
+    r = c.migrate(bucket.bucket, new)
+    assert (r.migrated, r.kid, r.plaintext_len, r.etag, r.sidecar_deleted) == (False, "kek-1", 5, None, None)
+    assert c.head_object(bucket.bucket, new).etag == put.etag
+
+
+@pytest.mark.parametrize("fail", ["upload_part", "complete_multipart_upload", "head_object"])
+def test_a_failed_migration_deletes_nothing(fail: str, s3proxy: Path, s3_raw: Any, bucket: Bucket) -> None:
+    """An upload that fails is aborted and the original stays; a failure after the new object
+    is in place (its check) still deletes no sidecar."""
+    o = vector(s3proxy, "framed", bucket.name(f"framed/fail-{fail}.bin"))
+    bucket.store(o)
+    before = s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)
+    # head_object: the first HEAD opens the source, the second checks the new object.
+    rec = Failing(s3_raw, fail, after=0 if fail == "complete_multipart_upload" else 1)
+    c = isec.s3.Client(rec, ring_for(o), part_size=8 * MIB, part_retries=0)
+    with pytest.raises(RuntimeError, match=f"{fail} failed"):
+        c.migrate(bucket.bucket, o.key)
+    assert "delete_object" not in [op for op, _ in rec.calls]
+    assert o.sidecar_key is not None and bucket.exists(o.sidecar_key)
+    uploads = s3_raw.list_multipart_uploads(Bucket=bucket.bucket, Prefix=bucket.prefix).get("Uploads", [])
+    assert not uploads, "the upload was aborted"
+    good = isec.s3.Client(s3_raw, ring_for(o))
+    if fail == "head_object":
+        # The new object is in place; the sidecar is still there and a retry finishes.
+        assert good.head_object(bucket.bucket, o.key).format == "isec"
+        r = good.migrate(bucket.bucket, o.key)
+        assert not r.migrated
+    else:
+        assert s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)["ETag"] == before["ETag"]
+        assert good.head_object(bucket.bucket, o.key).format == "legacy"
+        assert sha(good.get_object(bucket.bucket, o.key)) == o.plaintext_sha256

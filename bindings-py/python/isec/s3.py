@@ -85,6 +85,7 @@ from ._isec import (
     isec_error,
     legacy_decrypt,
     legacy_decrypt_range,
+    legacy_sidecar_key,
     object_metadata,
     user_metadata,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "Body",
     "Client",
     "CopyResult",
+    "MigrateResult",
     "ObjectInfo",
     "PutResult",
     "Readable",
@@ -164,6 +166,28 @@ class CopyResult:
     def action(self) -> str:
         """``native``, ``native_replace``, ``part_copy`` or ``reencrypt``."""
         return self.plan.action
+
+
+@dataclass(frozen=True)
+class MigrateResult:
+    """What ``migrate`` did to one object."""
+
+    migrated: bool
+    """True when a previous-proxy object was re-encrypted in place; False for an object
+    already in the isec format (left alone)."""
+    kid: str | None
+    """The object's kid afterwards: the active key for a migrated object."""
+    plaintext_len: int | None
+    etag: str | None
+    """The new object's ETag; None when nothing was written."""
+    sidecar_deleted: str | None = None
+    """The object-keyed sidecar of the previous proxy, deleted after the new object
+    verified; None when the object had none."""
+    sidecar_kept: str | None = None
+    """A generation-keyed sidecar (staged layout), left in place: native copies of the
+    object may share it."""
+    plan: CopyPlan | None = None
+    """The core's copy decision (``reencrypt``), None for an object left alone."""
 
 
 @dataclass(frozen=True)
@@ -682,6 +706,91 @@ class Client:
             # No active key: let the core raise its typed key_not_active.
             self.keyring.create_envelope()
         return self.copy_object(bucket, key, bucket, key, target_kid=kid)
+
+    def migrate(self, bucket: str, key: str) -> MigrateResult:
+        """Re-encrypts a previous-proxy object in place into the isec format under the
+        keyring's active key (SPEC.md §11, §12).
+
+        The object is opened as for a read (:class:`isec.ObjectOpen`). An isec object is left
+        alone (``migrated`` False); a plaintext object raises ``not_encrypted``; an object
+        whose metadata is unreadable raises core's code for it. A previous-proxy object is
+        copied onto itself by executing the core's copy decision with ``migrate_legacy``
+        (:func:`isec.copy_steps`): the body is fetched pinned to the HEAD's ETag and fed to a
+        :class:`isec.Reencryption` job whose output is uploaded in the job's parts (one
+        PutObject, or one S3 part per isec part, completed only after the job verified every
+        seal of the source; aborted on any failure). The user metadata (without the previous
+        proxy's keys) and content headers are carried.
+
+        Then the new object is checked before anything is deleted: its HEAD must show the
+        isec format under the active kid and the ETag just written, and its whole body must
+        decrypt. Only then is the previous proxy's object-keyed sidecar
+        (``.s3proxy-internal/<key>.meta``) deleted; a generation-keyed sidecar (staged
+        layout) may be shared by native copies and is left in place (``sidecar_kept``).
+
+        Failures raise with core's code. Any failure before the upload completes leaves the
+        original object and its sidecar as they were; a failed check afterwards leaves the
+        sidecar in place."""
+        src = self.head_object(bucket, key)
+        where = f"s3://{bucket}/{key}"
+        if src.format == "isec":
+            return MigrateResult(False, src.kid, src.plaintext_len, None)
+        if src.format != "legacy" or src.legacy is None:
+            # not_encrypted for plaintext (allow_plaintext or not: there is nothing to
+            # migrate from), else core's code for what is wrong with the metadata.
+            raise isec_error("not_encrypted" if src.format == "plaintext" else (src.error or "malformed_envelope"), where)
+        active = self.keyring.active_kid
+        if active is None:
+            # No active key: let the core raise its typed key_not_active.
+            self.keyring.create_envelope()
+        # The key that opens the source (explicit, recorded or default kid), checked first.
+        self.keyring.open_legacy(src.legacy)
+        plan = decide_copy(
+            src.metadata,
+            src.ciphertext_len,
+            keyring=self.keyring,
+            source_sidecar=src.opened is not None and src.opened.sidecar is not None,
+            migrate_legacy=True,
+            limits=self.copy_limits,
+        )
+        if plan.action != "reencrypt":
+            raise isec_error("invalid_state", where)
+        result = self._execute(plan, src, bucket, key, None, None)
+        new = self.head_object(bucket, key)
+        if new.format != "isec" or new.kid != active or new.envelope is None:
+            raise isec_error("invalid_state", f"{where} is not isec under {active!r} after its migration")
+        if result.etag and new.etag.strip('"') != result.etag.strip('"'):
+            raise isec_error("invalid_state", f"{where} changed during its migration")
+        n = self._read_through(new)
+        if src.plaintext_len is not None and n != src.plaintext_len:
+            raise isec_error("invalid_state", f"{where}: {n} bytes after its migration, {src.plaintext_len} before")
+        sidecar = src.details.get("sidecar")
+        deleted = kept = None
+        if isinstance(sidecar, str):
+            if sidecar == legacy_sidecar_key(key):
+                self.s3.delete_object(Bucket=bucket, Key=sidecar)
+                deleted = sidecar
+            else:
+                kept = sidecar
+        return MigrateResult(True, new.kid, n, new.etag, deleted, kept, plan)
+
+    def _read_through(self, info: ObjectInfo) -> int:
+        """Decrypts the whole object described by ``info`` (GET pinned to its ETag),
+        discarding the plaintext; returns its length. Raises unless every frame and the
+        object's end verified."""
+        okey = self._open(info)
+        assert isinstance(okey, ObjectKey)
+        r = self.s3.get_object(Bucket=info.bucket, Key=info.key, IfMatch=info.etag)
+        n = 0
+        with contextlib.closing(r["Body"]) as body:
+            if okey.layout == "table":
+                assert info.table is not None
+                dec = Decryptor.with_table(okey, info.table, info.ciphertext_len)
+            else:
+                dec = Decryptor.with_shape(okey, self._shape(info, okey))
+            for chunk in body.iter_chunks(MIB):
+                n += len(dec.update(chunk))
+            n += len(dec.finalize())
+        return n
 
     def _execute(
         self,
