@@ -136,6 +136,11 @@ export declare class Keyring {
   addKek(kid: string, kek: Uint8Array, state?: 'active' | 'decrypt_only' | 'disabled'): void
   /** Adds the legacy proxy's key, SHA-256 of its secret string; always decrypt-only. */
   addLegacySecretString(kid: string, secret: string): void
+  /**
+   * Makes the previous-proxy key `kid` the one that opens legacy objects recording no
+   * `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
+   */
+  setDefaultLegacy(kid: string): void
   /** Registers an external key whose wrapper lives in JS (see `addExternal`). */
   _registerExternal(kid: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
   /** Sets this round's answers from external wrappers and forgets any pending request. */
@@ -164,8 +169,9 @@ export declare class Keyring {
   /** `rewrapSync` to a named key, which must be the active key. */
   rewrapToSync(envelope: Envelope, kid: string): Envelope
   /**
-   * The DEK of a legacy object, with the keyring's legacy key for `kid` (default: the
-   * object's own), after the version and state checks.
+   * The DEK of a legacy object, with the keyring's legacy key for `kid`, else the
+   * object's own kid, else the default set with `setDefaultLegacy`, after the version and
+   * state checks.
    */
   legacyKey(object: LegacyObject, kid?: string): LegacyKey
 }

@@ -204,6 +204,22 @@ export interface RewrapResult extends Partial<CopyResult> {
   rewrapped: boolean
 }
 
+export interface MigrateResult {
+  /** `false` for an object already in the isec format (left alone). */
+  migrated: boolean
+  /** The kid the object is now under (for an isec object left alone: its own). */
+  kid: string
+  plaintextLength: number
+  /** The object-keyed previous-proxy sidecar deleted after the new object read back, or null. */
+  sidecarDeleted: string | null
+  /** A generation-keyed sidecar (staged layout), left in place: native copies may share it. */
+  sidecarLeft: string | null
+  ETag?: string
+  VersionId?: string
+  /** `legacy_migration` when migrated. */
+  reason?: string
+}
+
 /**
  * isec objects in S3 through an `S3Client`: parallel multipart uploads, whole, streamed
  * and ranged reads (of the previous proxy's objects too, with the keyring's legacy
@@ -228,4 +244,10 @@ export declare class IsecS3 {
   copyObject(params: CopyObjectParams): Promise<CopyResult>
   /** Rewraps an object's envelope in place (metadata only). */
   rewrap(params: RewrapParams): Promise<RewrapResult>
+  /**
+   * Re-encrypts a previous-proxy object in place under the active key, checks it reads
+   * back, then deletes its object-keyed sidecar; an isec object is left alone, a plaintext
+   * one rejects with `not_encrypted`.
+   */
+  migrate(bucket: string, key: string, options?: Cancellable): Promise<MigrateResult>
 }

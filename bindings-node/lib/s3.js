@@ -936,6 +936,92 @@ class IsecS3 {
   }
 
   /**
+   * Re-encrypts a previous-proxy object in place into an isec object under the keyring's
+   * active key: core's copy decision with `migrateLegacy` onto the same key, executed as
+   * `copySteps` lists it (GET pinned to the HEAD's ETag, core's re-encryption job, one
+   * PutObject or a multipart upload completed only after every source seal verified). The
+   * source's user metadata (format keys removed by core) and content headers are kept.
+   * The new object is then checked in place (HEAD, opened as isec under the active kid,
+   * read and decrypted whole); only then is the object-keyed sidecar deleted. A
+   * generation-keyed sidecar (a staged upload's; native copies may share it) is left in
+   * place and reported as `sidecarLeft`. An isec object is left alone (`migrated: false`);
+   * a plaintext one rejects with `not_encrypted`. Any failure before the new object is in
+   * place leaves the original object and its sidecar as they were.
+   *
+   * Resolves to `{ migrated, kid, plaintextLength, sidecarDeleted, sidecarLeft, ETag,
+   * VersionId }`.
+   */
+  async migrate(Bucket, Key, options = {}) {
+    const { signal } = options || {}
+    if (typeof Bucket !== 'string' || typeof Key !== 'string') throw invalid('migrate(bucket, key) needs two strings')
+    const { HeadObjectCommand, DeleteObjectCommand } = s3()
+    const h = await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
+    const step = await this.#openStep(Bucket, Key, h.Metadata, h.ContentLength, signal)
+    if (step.format === 'isec') {
+      return {
+        migrated: false,
+        kid: step.envelope.kid,
+        plaintextLength: step.envelope.inspect(h.ContentLength).plaintextLength,
+        sidecarDeleted: null,
+        sidecarLeft: null,
+        ETag: h.ETag,
+        VersionId: h.VersionId,
+      }
+    }
+    if (step.format !== 'legacy') {
+      throw isec.isecError('not_encrypted', `s3://${Bucket}/${Key} is not encrypted: nothing to migrate`)
+    }
+    const kid = this.#ring.activeKid
+    if (kid == null) throw isec.isecError('key_not_active', 'the keyring has no active key')
+    const plaintextLength = step.legacy.plaintextLength
+    // The legacy key must open the object before anything is written.
+    this.#ring.legacyKey(step.legacy)
+    const { plan } = await this.#plan(Bucket, Key, h, { MetadataDirective: 'COPY', migrateLegacy: true, signal })
+    if (plan.action !== 'reencrypt') {
+      throw isec.isecError('invalid_state', `the copy decision for a previous-proxy object was ${plan.action}`)
+    }
+    const r = await this.#execute(plan, step, h, {
+      SourceBucket: Bucket,
+      SourceKey: Key,
+      Bucket,
+      Key,
+      signal,
+      rest: {},
+    })
+    // The new object in place and readable before anything is deleted.
+    const h2 = await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
+    const opened = await this.#open(Bucket, Key, h2.Metadata, h2.ContentLength, signal)
+    if (opened.format !== 'isec' || opened.kid !== kid || opened.shape.plaintextLength !== plaintextLength) {
+      throw isec.isecError('invalid_state', `s3://${Bucket}/${Key} is not the migrated object after the upload`)
+    }
+    const g = await this.getObject({ Bucket, Key, IfMatch: h2.ETag, signal })
+    if (g.format !== 'isec' || g.Body.length !== plaintextLength) {
+      throw isec.isecError('invalid_state', `s3://${Bucket}/${Key} did not read back as the migrated object`)
+    }
+    let sidecarDeleted = null
+    let sidecarLeft = null
+    const sc = step.legacySidecar
+    if (sc != null) {
+      if (sc === isec.sidecarKey('legacy', Key)) {
+        await this.#send(new DeleteObjectCommand({ Bucket, Key: sc }), signal)
+        sidecarDeleted = sc
+      } else {
+        sidecarLeft = sc
+      }
+    }
+    return {
+      migrated: true,
+      kid,
+      plaintextLength,
+      sidecarDeleted,
+      sidecarLeft,
+      ETag: h2.ETag,
+      VersionId: h2.VersionId,
+      reason: r.reason,
+    }
+  }
+
+  /**
    * Core's copy decision. The opening of the source (its sidecars fetched as core asks)
    * says whether it has a sidecar; metadata that does not parse is left to the decision
    * (a byte copy preserves it).

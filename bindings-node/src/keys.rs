@@ -429,6 +429,13 @@ impl Keyring {
         self.inner.add_legacy_secret_string(&kid.0, &secret.0).map_err(|e| throw(&env, e))
     }
 
+    /// Makes the previous-proxy key `kid` the one that opens legacy objects recording no
+    /// `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
+    #[napi]
+    pub fn set_default_legacy(&mut self, env: Env, #[napi(ts_arg_type = "string")] kid: Text) -> napi::Result<()> {
+        self.inner.set_default_legacy(&kid.0).map_err(|e| throw(&env, e))
+    }
+
     /// Registers an external key whose wrapper lives in JS (see `addExternal`).
     #[napi(js_name = "_registerExternal")]
     pub fn register_external(

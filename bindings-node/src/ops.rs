@@ -991,8 +991,9 @@ impl LegacyKey {
 
 #[napi]
 impl Keyring {
-    /// The DEK of a legacy object, with the keyring's legacy key for `kid` (default: the
-    /// object's own), after the version and state checks.
+    /// The DEK of a legacy object, with the keyring's legacy key for `kid`, else the
+    /// object's own kid, else the default set with `setDefaultLegacy`, after the version and
+    /// state checks.
     #[napi]
     pub fn legacy_key(
         &self,
@@ -1000,11 +1001,7 @@ impl Keyring {
         #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
         #[napi(ts_arg_type = "string")] kid: Option<Text>,
     ) -> napi::Result<LegacyKey> {
-        let r = (|| {
-            let kid = kid.as_ref().map(|k| k.0.as_str()).or(object.inner.kid()).ok_or(CoreError::UnknownKid)?;
-            let kek = self.inner.legacy_kek(kid)?;
-            legacy::LegacyKey::open_object(kek, &object.inner)
-        })();
+        let r = self.inner.open_legacy(&object.inner, kid.as_ref().map(|k| k.0.as_str()));
         r.map(|k| LegacyKey { inner: Arc::new(k) }).map_err(|e| throw(&env, e))
     }
 }

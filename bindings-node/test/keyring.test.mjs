@@ -84,6 +84,26 @@ test('wrong_key_kind: a legacy secret never opens an isec envelope, an isec KEK 
   assert.equal(codeOf(() => isec.ReencryptionJob.startLegacy(isecRing, obj, { kid: lv.kid })), 'wrong_key_kind')
 })
 
+test('setDefaultLegacy: the previous-proxy key for objects that record no kid', () => {
+  const lv = load('legacy.json').tests[10]
+  const pairs = lv.metadata.filter(([k]) => k.toLowerCase() !== 'x-amz-meta-isec-kid' && k.toLowerCase() !== 'isec-kid')
+  const obj = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs(pairs), null, Buffer.from(lv.ciphertext, 'hex').length)
+  assert.equal(obj.kid, null)
+  const ring = new isec.Keyring()
+  ring.addKek('isec', randomBytes(32))
+  ring.addLegacySecretString(lv.kid, lv.legacy_secret)
+  assert.equal(codeOf(() => ring.legacyKey(obj)), 'unknown_kid')
+  // Only a previous-proxy secret qualifies, and only a known kid.
+  assert.equal(codeOf(() => ring.setDefaultLegacy('isec')), 'wrong_key_kind')
+  assert.equal(codeOf(() => ring.setDefaultLegacy('nobody')), 'unknown_kid')
+  assert.equal(codeOf(() => ring.legacyKey(obj)), 'unknown_kid')
+  ring.setDefaultLegacy(lv.kid)
+  const ct = Buffer.from(lv.ciphertext, 'hex')
+  assert.equal(isec.legacyDecryptSync(ring.legacyKey(obj), obj, ct).length, lv.plaintext_len)
+  // An explicit kid still wins: an isec KEK named is refused.
+  assert.equal(codeOf(() => ring.legacyKey(obj, 'isec')), 'wrong_key_kind')
+})
+
 test('external keys: async wrap and unwrap in rounds, failures are external_wrapper_failed', async () => {
   const kms = toyKms()
   const ring = new isec.Keyring()

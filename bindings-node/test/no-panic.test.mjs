@@ -345,6 +345,7 @@ function calls(w) {
     ['Keyring.rewrapSync', (e) => w.ring.rewrapSync(e), [w.env]],
     ['Keyring.rewrapToSync', (e, k) => w.ring.rewrapToSync(e, k), [w.env, 'kek-a']],
     ['Keyring.legacyKey', (o, k) => w.lring.legacyKey(o, k), [w.lobj, w.lkid]],
+    ['Keyring.setDefaultLegacy', (k) => w.lring.setDefaultLegacy(k), [w.lkid]],
     ['Keyring.addExternal', (k, wr, s) => new isec.Keyring().addExternal(k, wr, s), ['kms', { wrap: () => 1, unwrap: () => 1 }, 'active']],
     ['encryptSync', (k, p) => isec.encryptSync(k, p), [w.key, w.pt]],
     ['encrypt', (k, p, o) => isec.encrypt(k, p, o), [w.key, w.pt, {}]],

@@ -349,6 +349,146 @@ describe("IsecS3 on the previous proxy's objects (Garage)", { skip, concurrency:
     assert.equal(sha256((await m.getObject({ Bucket: BUCKET, Key: dst })).Body), l.v.plaintext.sha256)
   })
 
+  /** A keyring with the previous proxy's secret and a new active isec key. */
+  function migrationRing() {
+    const ring = legacyRing()
+    ring.addKek('kek-new', crypto.randomBytes(32), 'active')
+    return ring
+  }
+
+  async function exists(Key) {
+    try {
+      await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+      return true
+    } catch (e) {
+      if (e.$metadata?.httpStatusCode === 404) return false
+      throw e
+    }
+  }
+
+  for (const name of ['single', 'streamed', 'framed', 'staged']) {
+    test(`${name}: migrate re-encrypts in place under the active key, keeps user metadata and headers, then drops the object-keyed sidecar`, async () => {
+      const l = L.find((x) => x.name === name)
+      const Key = `${prefix}migrate/${name}/object.bin`
+      const metadata = { ...l.metadata, owner: 'alice', 'project-id': '42' }
+      await store(Key, l, { metadata })
+      await client.send(
+        new sdk.CopyObjectCommand({
+          Bucket: BUCKET,
+          Key,
+          CopySource: `${BUCKET}/${Key}`,
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ContentType: 'application/x-test',
+          CacheControl: 'max-age=7',
+        }),
+      )
+      const sidecar = l.sidecar ? l.sidecar.key.replace(l.sidecar.objectKey, Key) : null
+      const objectKeyed = sidecar === isec.sidecarKey('legacy', Key)
+      const m = new IsecS3(client, migrationRing(), { partSize: 5 * MiB })
+      const before = log.length
+      const r = await m.migrate(BUCKET, Key)
+      assert.equal(r.migrated, true)
+      assert.equal(r.kid, 'kek-new')
+      assert.equal(r.plaintextLength, l.v.plaintext.len)
+      assert.equal(r.sidecarDeleted, objectKeyed ? sidecar : null)
+      assert.equal(r.sidecarLeft, sidecar && !objectKeyed ? sidecar : null)
+      // The upload: one PutObject for one part, else one S3 part per isec part, completed.
+      const sent = log.slice(before).map((q) => q.command)
+      const parts = Math.ceil(l.v.plaintext.len / (5 * MiB))
+      if (parts === 1) assert.ok(sent.includes('PutObjectCommand'), sent.join())
+      else {
+        assert.equal(sent.filter((c) => c === 'UploadPartCommand').length, parts, sent.join())
+        assert.ok(sent.includes('CompleteMultipartUploadCommand'))
+      }
+      // The deletion comes after the new object was read back.
+      if (objectKeyed) {
+        assert.equal(sent.at(-1), 'DeleteObjectCommand')
+        assert.ok(sent.lastIndexOf('GetObjectCommand') < sent.lastIndexOf('DeleteObjectCommand'))
+      }
+
+      const g = await m.getObject({ Bucket: BUCKET, Key })
+      assert.equal(sha256(g.Body), l.v.plaintext.sha256)
+      assert.equal(g.format, 'isec')
+      const h = await m.headObject({ Bucket: BUCKET, Key })
+      assert.deepEqual([h.format, h.kid, h.plaintextLength], ['isec', 'kek-new', l.v.plaintext.len])
+      assert.equal(h.ContentType, 'application/x-test')
+      assert.equal(h.CacheControl, 'max-age=7')
+      // The user's keys kept, the previous proxy's format keys gone: exactly core's metadata.
+      const raw = await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+      const want = Object.fromEntries(isec.objectMetadata(Object.fromEntries(isec.userMetadata(metadata)), h.envelope))
+      assert.deepEqual(raw.Metadata, want)
+      assert.equal(raw.Metadata.owner, 'alice')
+      assert.equal(raw.Metadata['project-id'], '42')
+      if (sidecar) assert.equal(await exists(sidecar), !objectKeyed)
+      if (sidecar && !objectKeyed) written.add(sidecar)
+
+      // Again: an isec object is left alone.
+      const n = log.length
+      const again = await m.migrate(BUCKET, Key)
+      assert.deepEqual(
+        [again.migrated, again.kid, again.plaintextLength, again.sidecarDeleted, again.sidecarLeft],
+        [false, 'kek-new', l.v.plaintext.len, null, null],
+      )
+      assert.deepEqual(
+        log.slice(n).filter((q) => !/^(HeadObject|GetObject)Command$/.test(q.command)),
+        [],
+      )
+    })
+  }
+
+  test('migrate: a tampered body byte rejects with authentication_failed and leaves object, metadata and sidecar as they were', async () => {
+    for (const name of ['single', 'streamed', 'framed']) {
+      const l = L.find((x) => x.name === name)
+      const bad = Buffer.from(l.body)
+      bad[bad.length - 100] ^= 1
+      const Key = `${prefix}migrate-bad/${name}/object.bin`
+      await store(Key, l, { body: bad })
+      const sidecar = l.sidecar ? l.sidecar.key.replace(l.sidecar.objectKey, Key) : null
+      const headBefore = await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+      const m = new IsecS3(client, migrationRing(), { partSize: 5 * MiB })
+      const before = log.length
+      assert.equal(await codeOfAsync(m.migrate(BUCKET, Key)), 'authentication_failed', name)
+      const sent = log.slice(before).map((q) => q.command)
+      assert.ok(!sent.includes('CompleteMultipartUploadCommand') && !sent.includes('DeleteObjectCommand'), sent.join())
+      assert.ok(!sent.includes('PutObjectCommand'), sent.join())
+      const headAfter = await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+      assert.equal(headAfter.ETag, headBefore.ETag)
+      assert.deepEqual(headAfter.Metadata, headBefore.Metadata)
+      assert.equal(sha256(await raw(Key)), sha256(bad))
+      if (sidecar) assert.equal((await raw(sidecar)).toString('utf8'), l.sidecar.body)
+      const uploads = await client.send(new sdk.ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: Key }))
+      assert.deepEqual(uploads.Uploads ?? [], [])
+      assert.equal((await m.headObject({ Bucket: BUCKET, Key })).format, 'legacy')
+    }
+  })
+
+  test('migrate: an object without isec-kid needs the default legacy key; plaintext is not_encrypted', async () => {
+    const single = L.find((x) => x.name === 'single')
+    const Key = `${prefix}migrate-nokid/object.bin`
+    const metadata = userMeta(single.v.object_metadata.legacy_68f2c15)
+    assert.equal(metadata['isec-kid'], undefined)
+    await store(Key, single, { metadata })
+    const ring = migrationRing()
+    const m = new IsecS3(client, ring)
+    const h0 = await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+    assert.equal(await codeOfAsync(m.migrate(BUCKET, Key)), 'unknown_kid')
+    const h1 = await client.send(new sdk.HeadObjectCommand({ Bucket: BUCKET, Key }))
+    assert.equal(h1.ETag, h0.ETag)
+    assert.equal(isec.classifyMetadata(h1.Metadata).format, 'legacy')
+    ring.setDefaultLegacy('AKIAVECTORTEST000001')
+    const r = await m.migrate(BUCKET, Key)
+    assert.deepEqual([r.migrated, r.kid, r.sidecarDeleted, r.sidecarLeft], [true, 'kek-new', null, null])
+    assert.equal(sha256((await m.getObject({ Bucket: BUCKET, Key })).Body), single.v.plaintext.sha256)
+    assert.equal((await m.headObject({ Bucket: BUCKET, Key })).kid, 'kek-new')
+
+    const plain = `${prefix}migrate-plain/object.bin`
+    await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: plain, Body: Buffer.from('plain') }))
+    written.add(plain)
+    assert.equal(await codeOfAsync(m.migrate(BUCKET, plain)), 'not_encrypted')
+    assert.equal((await raw(plain)).toString(), 'plain')
+  })
+
   test('damage fails with one code each and leaves the original readable', async () => {
     const single = L.find((x) => x.name === 'single')
     const streamed = L.find((x) => x.name === 'streamed')

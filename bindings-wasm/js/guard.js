@@ -100,6 +100,7 @@ export const SIGNATURES = {
   'Keyring#openSync': ['Envelope'],
   'Keyring#rewrapSync': ['Envelope'],
   'Keyring#rewrapToSync': ['Envelope', STR],
+  'Keyring#setDefaultLegacy': [STR],
   'Keyring#setMinVersion': [NUM],
   'Keyring#setState': [STR, STR],
   // The JS Keyring's own methods (js/api.js).

@@ -19,7 +19,6 @@ use std::rc::Rc;
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
 use isec_core::layout::Shape as CoreShape;
-use isec_core::legacy::LegacyKey as CoreLegacyKey;
 use isec_core::wrap::{Dek, WrapAlg, WrappedKey};
 use isec_core::{Error as CoreError, Kek, KeyWrap, ObjectKey as CoreKey, Params};
 use js_sys::{Array, Object, Uint8Array};
@@ -330,6 +329,13 @@ impl Keyring {
         Ok(self.inner.borrow_mut().add_legacy_secret_string(kid, secret)?)
     }
 
+    /// Makes the previous-proxy key `kid` the one that opens legacy objects recording no
+    /// `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
+    #[wasm_bindgen(js_name = setDefaultLegacy)]
+    pub fn set_default_legacy(&self, kid: &str) -> Result<(), Failure> {
+        Ok(self.inner.borrow_mut().set_default_legacy(kid)?)
+    }
+
     /// Registers an external key whose wrapper lives in JS (see `addExternal`).
     #[wasm_bindgen(js_name = _registerExternal)]
     pub fn register_external(
@@ -490,15 +496,11 @@ impl Keyring {
         Ok(Envelope { inner: self.inner.borrow().rewrap_to(&envelope.inner, kid)? })
     }
 
-    /// The DEK of a legacy object, with the keyring's legacy key for `kid` (default: the
-    /// object's own), after the version and state checks.
+    /// The DEK of a legacy object, with the keyring's legacy key for `kid`, else the
+    /// object's own kid, else the default set with `setDefaultLegacy`, after the version and
+    /// state checks.
     #[wasm_bindgen(js_name = legacyKey)]
     pub fn legacy_key(&self, object: &LegacyObject, kid: Option<String>) -> Result<LegacyKey, Failure> {
-        let kid = kid
-            .or_else(|| object.inner.kid().map(ToString::to_string))
-            .ok_or_else(|| Failure::Detail(CoreError::UnknownKid, "the object names no key id; pass one".into()))?;
-        let ring = self.inner.borrow();
-        let kek = ring.legacy_kek(&kid)?;
-        Ok(LegacyKey { inner: CoreLegacyKey::open_object(kek, &object.inner)? })
+        Ok(LegacyKey { inner: self.inner.borrow().open_legacy(&object.inner, kid.as_deref())? })
     }
 }

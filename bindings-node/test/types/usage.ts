@@ -2,7 +2,7 @@
 // package and of its S3 helper describe the calls as the tests make them, and refuse what
 // the addon refuses.
 import * as isec from '../../lib/index'
-import { IsecS3, type CopyResult, type PutObjectResult } from '../../lib/s3'
+import { IsecS3, type CopyResult, type MigrateResult, type PutObjectResult } from '../../lib/s3'
 import { S3Client } from '@aws-sdk/client-s3'
 
 export async function usage(kek: Uint8Array, meta: Record<string, string>): Promise<void> {
@@ -66,5 +66,10 @@ export async function usage(kek: Uint8Array, meta: Record<string, string>): Prom
   const migrated: CopyResult = await s3.copyObject({ SourceBucket: 'b', SourceKey: 'k', Bucket: 'b', Key: 'm', migrateLegacy: true })
   const read = await s3.getObject({ Bucket: 'b', Key: 'k' })
   const head = await s3.headObject({ Bucket: 'b', Key: 'k' })
-  void [put.envelope.kid, copied, migrated.reason, read.format, head.legacyLayout]
+  const moved: MigrateResult = await s3.migrate('b', 'k')
+  const deleted: string | null = moved.sidecarDeleted
+  // @ts-expect-error: migrate takes a bucket and a key, not a params object
+  await s3.migrate({ Bucket: 'b', Key: 'k' })
+  ring.setDefaultLegacy('legacy')
+  void [put.envelope.kid, copied, migrated.reason, read.format, head.legacyLayout, moved.migrated, deleted]
 }

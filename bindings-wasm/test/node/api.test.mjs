@@ -467,3 +467,24 @@ test('pipelined decryption across part boundaries: segments predicted by core, t
     }
   }
 })
+
+test('setDefaultLegacy: the previous-proxy key for objects that record no kid', async () => {
+  const { readFileSync } = await import('node:fs')
+  const lv = JSON.parse(readFileSync(new URL('../../../tests/vectors/legacy.json', import.meta.url), 'utf8')).tests[10]
+  const meta = isec.LegacyMetadata.fromPairs(lv.metadata.filter(([k]) => k !== 'isec-kid'))
+  const ct = Uint8Array.from(Buffer.from(lv.ciphertext, 'hex'))
+  const obj = isec.LegacyObject.create(meta, ct.length)
+  assert.equal(obj.kid ?? null, null)
+  const r = new isec.Keyring()
+  r.addKek('isec', kek(3))
+  r.addLegacySecretString(lv.kid, lv.legacy_secret)
+  await throws(() => r.legacyKey(obj), 'unknown_kid')
+  // Only a previous-proxy secret qualifies, and only a known kid.
+  await throws(() => r.setDefaultLegacy('isec'), 'wrong_key_kind')
+  await throws(() => r.setDefaultLegacy('nobody'), 'unknown_kid')
+  await throws(() => r.legacyKey(obj), 'unknown_kid')
+  r.setDefaultLegacy(lv.kid)
+  assert.equal(isec.legacyDecrypt(r.legacyKey(obj), obj, ct).length, lv.plaintext_len)
+  // An explicit kid still wins: an isec KEK named is refused.
+  await throws(() => r.legacyKey(obj, 'isec'), 'wrong_key_kind')
+})

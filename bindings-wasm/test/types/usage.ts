@@ -5,6 +5,10 @@ export async function demo(file: Blob, upload: WritableStream<Uint8Array>): Prom
   const isec = await init()
   const ring = new Keyring()
   ring.addKek('kek-1', new Uint8Array(32), 'active')
+  ring.addLegacySecretString('old-proxy', 'secret')
+  ring.setDefaultLegacy('old-proxy')
+  // @ts-expect-error: a kid is a string
+  ring.setDefaultLegacy(1)
   ring.addExternal('kms', { wrap: async (_kid, dek) => dek, unwrap: (_kid, w) => w })
   const { envelope, key } = await ring.createEnvelope({ frameSize: 65536, partSize: 8 << 20 })
   const es = new EncryptStream(key, { partNumber: 1, isLast: true, backend: 'webcrypto' })
