@@ -1,6 +1,6 @@
 // Shared test plumbing: corpus loading, keyrings from keys.json, plaintext pattern.
 // No format logic: every expectation comes from the vector files.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
@@ -70,4 +70,18 @@ export function rng(seed) {
     s ^= (s << 17n) & 0xffffffffffffffffn
     return Number(s % BigInt(n))
   }
+}
+
+/** The S3 server the suite runs against: the environment scripts/test-node.sh exports, else
+ *  the env file of a Garage started with scripts/garage.sh, else null. */
+export function garageEnv() {
+  if (process.env.ISEC_S3_ENDPOINT) return process.env
+  const f = join(ROOT, 'target', 'garage', 'env')
+  if (!existsSync(f)) return null
+  const env = {}
+  for (const line of readFileSync(f, 'utf8').split('\n')) {
+    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line)
+    if (m) env[m[1]] = m[2]
+  }
+  return env
 }

@@ -7,28 +7,15 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import zlib from 'node:zlib'
-import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, garageEnv } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
 const CI = process.env.CI === 'true'
 const BUCKET = process.env.ISEC_S3_NODE_BUCKET || 'isec-node'
 
-function garageEnv() {
-  if (process.env.ISEC_S3_ENDPOINT) return process.env
-  const f = join(ROOT, 'target', 'garage', 'env')
-  if (!existsSync(f)) return null
-  return Object.fromEntries(
-    readFileSync(f, 'utf8')
-      .split('\n')
-      .map((l) => /^([A-Z0-9_]+)=(.*)$/.exec(l))
-      .filter(Boolean)
-      .map((m) => [m[1], m[2]]),
-  )
-}
 
 let sdk = null
 let skip = false
@@ -157,7 +144,7 @@ describe('IsecS3 on generated previous-proxy objects of random sizes and secrets
 
         const wrong = new isec.Keyring()
         wrong.addLegacySecretString(kid, `${secret}x`)
-        assert.equal(await codeOf(() => new IsecS3(client, wrong).getObject({ Bucket: BUCKET, Key })), 'unwrap_failed')
+        assert.equal(await codeOfAsync(new IsecS3(client, wrong).getObject({ Bucket: BUCKET, Key })), 'unwrap_failed')
 
         ring.addKek('kek-new', crypto.randomBytes(32))
         const m = await new IsecS3(client, ring, { partSize: 5 * MiB }).migrate(BUCKET, Key)
@@ -170,11 +157,3 @@ describe('IsecS3 on generated previous-proxy objects of random sizes and secrets
   }
 })
 
-async function codeOf(fn) {
-  try {
-    await fn()
-    return 'ok'
-  } catch (e) {
-    return e.code ?? String(e)
-  }
-}

@@ -9,7 +9,7 @@ import crypto from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, pattern } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, pattern, garageEnv } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -20,17 +20,6 @@ const DIR = process.env.ISEC_SHARED_VECTORS
   ? join(process.env.ISEC_SHARED_VECTORS, 's3proxy')
   : join(ROOT, '..', 'shared', 'vectors', 's3proxy')
 
-function garageEnv() {
-  if (process.env.ISEC_S3_ENDPOINT) return process.env
-  const f = join(ROOT, 'target', 'garage', 'env')
-  if (!existsSync(f)) return null
-  const env = {}
-  for (const line of readFileSync(f, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line)
-    if (m) env[m[1]] = m[2]
-  }
-  return env
-}
 
 let sdk = null
 let ENV = null

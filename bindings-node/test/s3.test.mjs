@@ -12,24 +12,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, garageEnv } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
 const CI = process.env.CI === 'true'
 const BUCKET = process.env.ISEC_S3_NODE_BUCKET || 'isec-node'
 
-function garageEnv() {
-  if (process.env.ISEC_S3_ENDPOINT) return process.env
-  const f = join(ROOT, 'target', 'garage', 'env')
-  if (!existsSync(f)) return null
-  const env = {}
-  for (const line of readFileSync(f, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line)
-    if (m) env[m[1]] = m[2]
-  }
-  return env
-}
 
 let sdk = null
 let ENV = null
