@@ -44,10 +44,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
+import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol, Union, cast
@@ -80,7 +83,7 @@ from ._isec import (
     decrypt_range,
     decrypt_with_table,
     encrypt,
-    encrypt_part,
+    Encryptor,
     fit_part_size,
     isec_error,
     legacy_decrypt,
@@ -123,6 +126,8 @@ _Part = Callable[[str], tuple[dict[str, Any], int]]
 CompleteMultipartUpload and the bytes it stored."""
 
 MIB = 1 << 20
+_READ_STEP = MIB
+_WRITE_STEP = 256 * 1024
 DEFAULT_PART_SIZE = 8 * MIB
 """Plaintext bytes per part of a multipart upload, and the size above which uploads are
 multipart. A multiple of every frame size up to 8 MiB, and above S3's 5 MiB part minimum."""
@@ -243,7 +248,8 @@ class Client:
     size of new objects (default 64 KiB). ``copy_limits``: S3's limits that shape copies
     (smaller values make tests cheap). ``part_retries``: how often one part upload is
     retried after the S3 client itself gave up. ``reencrypt_rate``: bytes per second for
-    re-encrypting copies (0: unlimited). ``allow_plaintext``: read objects that carry no
+    re-encrypting copies (0: unlimited). ``range_cache``: how many objects' HEADs
+    :meth:`get_range` remembers (0: a HEAD before every range). ``allow_plaintext``: read objects that carry no
     encryption metadata as they are. Without it they raise ``not_encrypted``: anyone who
     can write to the bucket could otherwise replace an encrypted object with plaintext of
     their choosing and have it read back as authentic.
@@ -261,6 +267,7 @@ class Client:
         allow_plaintext: bool = False,
         part_retries: int = 2,
         reencrypt_rate: int = 0,
+        range_cache: int = 64,
     ) -> None:
         if part_size <= 0:
             raise ValueError("part_size must be positive")
@@ -268,6 +275,8 @@ class Client:
             raise ValueError("max_workers must be positive")
         if part_retries < 0:
             raise ValueError("part_retries must not be negative")
+        if range_cache < 0:
+            raise ValueError("range_cache must not be negative")
         self.s3 = s3
         self.keyring = keyring
         self.part_size = part_size
@@ -277,6 +286,9 @@ class Client:
         self.allow_plaintext = allow_plaintext
         self.part_retries = part_retries
         self.reencrypt_rate = reencrypt_rate
+        self.range_cache = range_cache
+        self._opened: OrderedDict[tuple[str, str], ObjectInfo] = OrderedDict()
+        self._opened_lock = threading.Lock()
 
     # --- head --------------------------------------------------------------------------------
 
@@ -377,6 +389,7 @@ class Client:
         """
         extra = self._extra(content_type, extra_args)
         user = _caller_metadata(metadata)
+        self._forget(bucket, key)
         with _reader(body) as (read, size):
             if size is not None:
                 return self._put_known(bucket, key, read, size, user, extra)
@@ -399,6 +412,7 @@ class Client:
         part = fit_part_size(size, self.part_size, frame_size=self.frame_size)
         env, okey = self.keyring.create_envelope(frame_size=self.frame_size, part_size=part, declared_size=size)
         count = -(-size // part)
+        sealer = _PartSealer(okey, self.max_workers + 1)
 
         def parts() -> Iterator[_Part]:
             for n in range(1, count + 1):
@@ -406,7 +420,7 @@ class Client:
                 data = read(want)
                 if len(data) != want:
                     raise ValueError(f"the body ended before its announced {size} bytes")
-                yield self._uploaded_part(bucket, key, n, _encrypting(okey, n, n == count, data))
+                yield sealer.part(self, bucket, key, n, n == count, data)
 
         etag, ct_len, n_parts = self._multipart(bucket, key, object_metadata(user, env), extra, parts())
         return PutResult(etag, env, size, ct_len, n_parts)
@@ -425,6 +439,7 @@ class Client:
             return self._put_single(bucket, key, first, user, extra, declared=len(first))
         env, okey = self.keyring.create_envelope(frame_size=self.frame_size, part_size=self.part_size)
         total = 0
+        sealer = _PartSealer(okey, self.max_workers + 1)
 
         def parts() -> Iterator[_Part]:
             nonlocal total
@@ -432,7 +447,7 @@ class Client:
             while True:
                 last = len(ahead) == 0
                 total += len(cur)
-                yield self._uploaded_part(bucket, key, n, _encrypting(okey, n, last, cur))
+                yield sealer.part(self, bucket, key, n, last, cur)
                 if last:
                     return
                 n += 1
@@ -515,15 +530,13 @@ class Client:
     ) -> tuple[dict[str, Any], int]:
         """UploadPart with ``make()`` as the body, made again for each retry.
 
-        Nonces and retries: the makers of ``put_object`` call :func:`isec.encrypt_part`,
-        which draws a fresh random nonce prefix inside the core at every call, so a retried
-        part is new ciphertext under new nonces; whichever attempt S3 keeps under that part
-        number, no nonce ever protected two different plaintexts. The S3 client's own
-        retries resend the identical body (same plaintext under the same nonces: the same
-        bytes), which reuses nothing either. Re-encrypting rather than keeping the first
-        ciphertext costs one more pass of AES-GCM per retry and saves holding a second copy
-        of every in-flight part. What would be unsafe, encrypting other bytes under a prefix
-        already used, cannot be expressed: the prefix never leaves the core.
+        Nonces and retries: ``put_object`` encrypts each part once, under a fresh random
+        nonce prefix the core draws (:class:`isec.Encryptor` ``for_part``), and every
+        attempt, the S3 client's own retries and these, sends those identical bytes: the
+        same plaintext under the same nonces, which reuses nothing. Whichever attempt S3
+        keeps under that part number, no nonce ever protected two different plaintexts.
+        What would be unsafe, encrypting other bytes under a prefix already used, cannot be
+        expressed: the prefix never leaves the core.
         """
         attempt = 0
         while True:
@@ -539,55 +552,144 @@ class Client:
     # --- get -----------------------------------------------------------------------------------
 
     def get_object(self, bucket: str, key: str) -> bytes:
-        """Downloads and decrypts the whole object in one GET (plus the sidecar core names);
-        nothing is returned unless every frame (or previous-proxy seal) and the object's end
-        verified."""
-        r = self.s3.get_object(Bucket=bucket, Key=key)
-        with contextlib.closing(r["Body"]) as body:
-            data = body.read()
-        # The GET's own headers are the HEAD: metadata and body are one version.
-        info = self._info(bucket, key, {**r, "ContentLength": len(data)})
-        k = self._open(info)
-        if k is None:
-            return bytes(data)
-        if isinstance(k, LegacyKey):
-            assert info.legacy is not None
-            return legacy_decrypt(k, info.legacy, data)
-        if k.layout == "table":
-            assert info.table is not None
-            return decrypt_with_table(k, info.table, data)
-        return decrypt(k, data)
+        """Downloads and decrypts the whole object; nothing is returned unless every frame (or
+        previous-proxy seal) and the object's end verified.
+
+        The body arrives as ``part_size`` pieces, up to ``max_workers`` ranged GETs at once,
+        decrypted in order as they land (see :meth:`iter_object`)."""
+        out = io.BytesIO()
+        # Written in small steps: each write holds the GIL, which the GETs in flight need.
+        self._read_into(bucket, key, out.write, _WRITE_STEP)
+        return out.getvalue()
 
     def iter_object(self, bucket: str, key: str, *, chunk_size: int = MIB) -> Iterator[bytes]:
-        """Streams the decrypted object in chunks, holding one chunk at a time (and, for a
-        previous-proxy object, one seal of up to 8 MiB).
+        """Streams the decrypted object in chunks of at most about ``chunk_size`` bytes.
+
+        The body is fetched as ``part_size`` pieces, the first by the GET that also brings
+        the metadata, the rest by up to ``max_workers`` ranged GETs in flight at once, pinned
+        to that GET's ETag (a concurrent overwrite fails the read with 412 instead of mixing
+        two objects). Memory stays near ``max_workers + 2`` pieces.
 
         Each frame is released only after it verified, but frames are released before the
         end of the object is known: a truncated object raises at the end, after its verified
         prefix was yielded. Use ``get_object`` when a prefix must not be acted on."""
-        r = self.s3.get_object(Bucket=bucket, Key=key)
-        with contextlib.closing(r["Body"]) as body:
-            info = self._info(bucket, key, r)
+        dec, pieces = self._get(bucket, key)
+        with contextlib.closing(pieces):
+            for view in _plaintext(dec, pieces):
+                for i in range(0, len(view), chunk_size):
+                    yield bytes(view[i : i + chunk_size])
+
+    def _read_into(
+        self, bucket: str, key: str, write: Callable[[memoryview], object], chunk_size: int | None = None
+    ) -> int:
+        """Writes the decrypted object through ``write`` (in ``chunk_size`` slices, or as the
+        pieces verify); returns its length. ``write`` must copy what it keeps: the views
+        point into a buffer that is reused."""
+        dec, pieces = self._get(bucket, key)
+        n = 0
+        with contextlib.closing(pieces):
+            for view in _plaintext(dec, pieces):
+                step = chunk_size or len(view) or 1
+                for i in range(0, len(view), step):
+                    write(view[i : i + step])
+                n += len(view)
+        return n
+
+    def _get(self, bucket: str, key: str) -> tuple[Decryptor | LegacyDecryptor | None, Generator[Buffer, None, None]]:
+        """Opens an object for a whole read: a GET of its first part (whose headers are the
+        object's metadata and, through Content-Range, its stored size), the sidecar core
+        names, and the key. Returns the decryptor of the whole stored body (None for a
+        plaintext object the client accepts) and the pieces of that body in order.
+
+        The body is read in the object's own parts where they are near ``part_size`` (a
+        multipart object is stored, and served fastest, part by part; an isec object's parts
+        are its segments), else in ``part_size`` pieces (a single PUT, or parts far from
+        that size). Where the object starts has no bearing on what is verified: the pieces
+        are decrypted in order as one stream."""
+        try:
+            r = self.s3.get_object(Bucket=bucket, Key=key, PartNumber=1)
+        except Exception as e:
+            # An empty object has no byte 0: S3 answers 416 to any range.
+            if _status(e) != 416:
+                raise
+            r = self.s3.get_object(Bucket=bucket, Key=key)
+        total, first_len = _stored_len(r)
+        step = first_len if 0 < first_len <= 2 * self.part_size else self.part_size
+        try:
+            info = self._info(bucket, key, {**r, "ContentLength": total})
             k = self._open(info)
-            if k is None:
-                yield from body.iter_chunks(chunk_size)
-                return
-            dec: Decryptor | LegacyDecryptor
-            if isinstance(k, LegacyKey):
-                assert info.legacy is not None
-                dec = LegacyDecryptor(k, info.legacy)
-            elif k.layout == "table":
-                assert info.table is not None
-                dec = Decryptor.with_table(k, info.table, info.ciphertext_len)
-            else:
-                dec = Decryptor.with_shape(k, Shape.from_ciphertext_len(k, info.ciphertext_len))
-            for chunk in body.iter_chunks(chunk_size):
-                out = dec.update(chunk)
-                if out:
-                    yield out
-            tail = dec.finalize()
-            if tail:
-                yield tail
+            dec = self._decryptor(info, k) if k is not None else None
+        except BaseException:
+            r["Body"].close()
+            raise
+        return dec, self._pieces(bucket, key, r["Body"], first_len, total, step, str(r.get("ETag", "")))
+
+    def _pieces(
+        self, bucket: str, key: str, body: Any, first_len: int, total: int, step: int, etag: str
+    ) -> Generator[Buffer, None, None]:
+        """The stored bytes in order: the first ``min(step, first_len)`` from ``body`` (the
+        response that opened the object, whose other bytes are dropped), then ``step``
+        ranged GETs pinned to ``etag``, ``max_workers`` in flight and one queued, started
+        before ``body`` is read. Each piece is read into a reused buffer and is valid until
+        the next one is asked for. Closing the iterator cancels what has not started."""
+        where = f"s3://{bucket}/{key}"
+        free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+
+        def fetch(a: int, b: int) -> memoryview:
+            try:
+                buf = free.get_nowait()
+            except queue.Empty:
+                buf = bytearray(step)
+            view = memoryview(buf)[: b - a]
+            r = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={a}-{b - 1}", IfMatch=etag)
+            with contextlib.closing(r["Body"]) as part:
+                got = _read_full(part, view)
+            if got != b - a:
+                raise isec_error("truncated", f"{where}: {got} of bytes {a}-{b - 1}")
+            return view
+
+        first = min(first_len, step)
+        ranges = iter([(a, min(a + step, total)) for a in range(first, total, step)])
+        pending: deque[Future[memoryview]] = deque()
+        with contextlib.ExitStack() as stack:
+            stack.callback(body.close)
+            pool = stack.enter_context(
+                ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="isec-s3-get")
+            )
+            try:
+                # One more than the workers: each finds its next range waiting.
+                for a, b in itertools.islice(ranges, self.max_workers + 1):
+                    pending.append(pool.submit(fetch, a, b))
+                # Of a large single PUT, only the first piece is read here; closing the
+                # response drops the rest.
+                buf = bytearray(first)
+                got = _read_full(body, memoryview(buf), exact=first == first_len)
+                body.close()
+                if got != first:
+                    raise isec_error("truncated", f"{where}: {got} of bytes 0-{first - 1}")
+                yield buf
+                free.put(buf)
+                while pending:
+                    piece = pending.popleft().result()
+                    nxt = next(ranges, None)
+                    if nxt is not None:
+                        pending.append(pool.submit(fetch, *nxt))
+                    yield piece
+                    free.put(cast(bytearray, piece.obj))
+            finally:
+                for f in pending:
+                    f.cancel()
+
+    def _decryptor(self, info: ObjectInfo, k: ObjectKey | LegacyKey) -> Decryptor | LegacyDecryptor:
+        """The streaming decryptor of a whole stored body: every frame (or seal) and the
+        object's end are checked against the size the server reported."""
+        if isinstance(k, LegacyKey):
+            assert info.legacy is not None
+            return LegacyDecryptor(k, info.legacy)
+        if k.layout == "table":
+            assert info.table is not None
+            return Decryptor.with_table(k, info.table, info.ciphertext_len)
+        return Decryptor.with_shape(k, Shape.from_ciphertext_len(k, info.ciphertext_len))
 
     def download_file(self, bucket: str, key: str, dst: PathOrFile, *, chunk_size: int = MIB) -> int:
         """Streams the decrypted object into ``dst`` (a path or a binary file object);
@@ -603,24 +705,35 @@ class Client:
         return self._download_into(bucket, key, dst, chunk_size)
 
     def _download_into(self, bucket: str, key: str, f: IO[bytes], chunk_size: int) -> int:
-        n = 0
-        for chunk in self.iter_object(bucket, key, chunk_size=chunk_size):
-            f.write(chunk)
-            n += len(chunk)
-        return n
+        return self._read_into(bucket, key, f.write, chunk_size)
 
     def get_range(self, bucket: str, key: str, start: int, end: int | None = None) -> bytes:
         """Plaintext bytes ``[start, end)`` (like a slice: clamped to the object, ``end=None``
         for the rest). Fetches only the whole frames (or previous-proxy seals) the core maps
-        the range to, in one ranged GET pinned to the HEAD's ETag, and returns exactly the
-        requested bytes after those frames verified."""
+        the range to, in one ranged GET pinned to the object's ETag, and returns exactly the
+        requested bytes after those frames verified.
+
+        What the object is (its HEAD and sidecar, never a key) is remembered for the last
+        ``range_cache`` objects read by range, so reading many ranges of one object costs
+        one GET each. The pin makes that safe: a replaced object answers 412, and the read
+        is made again from a fresh HEAD (once; a second 412 is raised)."""
         if start < 0 or (end is not None and end < 0):
             raise ValueError("start and end are offsets from the object's beginning")
-        info = self.head_object(bucket, key)
+        cached = self._recall(bucket, key)
+        info = cached if cached is not None else self._remember(self.head_object(bucket, key))
+        try:
+            return self._range(info, start, end)
+        except Exception as e:
+            self._forget(bucket, key)
+            if cached is None or _status(e) != 412:
+                raise
+        return self._range(self._remember(self.head_object(bucket, key)), start, end)
+
+    def _range(self, info: ObjectInfo, start: int, end: int | None) -> bytes:
         k = self._open(info)
 
         def fetch(a: int, b: int) -> bytes:
-            r = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={a}-{b - 1}", IfMatch=info.etag)
+            r = self.s3.get_object(Bucket=info.bucket, Key=info.key, Range=f"bytes={a}-{b - 1}", IfMatch=info.etag)
             with contextlib.closing(r["Body"]) as body:
                 return bytes(body.read())
 
@@ -637,6 +750,27 @@ class Client:
         shape = self._shape(info, k)
         stop = shape.plaintext_len if end is None else end
         return decrypt_range(k, shape, start, stop, fetch)
+
+    def _recall(self, bucket: str, key: str) -> ObjectInfo | None:
+        with self._opened_lock:
+            info = self._opened.get((bucket, key))
+            if info is not None:
+                self._opened.move_to_end((bucket, key))
+            return info
+
+    def _remember(self, info: ObjectInfo) -> ObjectInfo:
+        if self.range_cache:
+            with self._opened_lock:
+                self._opened[(info.bucket, info.key)] = info
+                while len(self._opened) > self.range_cache:
+                    self._opened.popitem(last=False)
+        return info
+
+    def _forget(self, bucket: str, key: str) -> None:
+        """Drops what ``get_range`` remembers of an object this client is about to replace
+        (or found replaced)."""
+        with self._opened_lock:
+            self._opened.pop((bucket, key), None)
 
     # --- copy and rewrap ---------------------------------------------------------------------
 
@@ -676,6 +810,7 @@ class Client:
         step's undo requests are sent (best effort: an aborted upload, a deleted sidecar
         copy) and the failure is raised.
         """
+        self._forget(dst_bucket, dst_key)
         src = self.head_object(src_bucket, src_key)
         shape: Shape | None = None
         if src.envelope is not None and src.envelope.layout == "table" and src.table is not None:
@@ -730,6 +865,7 @@ class Client:
         Failures raise with core's code. Any failure before the upload completes leaves the
         original object and its sidecar as they were; a failed check afterwards leaves the
         sidecar in place."""
+        self._forget(bucket, key)
         src = self.head_object(bucket, key)
         where = f"s3://{bucket}/{key}"
         if src.format == "isec":
@@ -966,9 +1102,123 @@ class _CopyRun:
 # --- module helpers ------------------------------------------------------------------------------
 
 
-def _encrypting(okey: ObjectKey, n: int, last: bool, data: Buffer) -> Callable[[], Buffer]:
-    """A part body maker: a fresh encryption (fresh nonce prefix) at every call."""
-    return lambda: encrypt_part(okey, n, last, data)
+class _PartSealer:
+    """Encrypts the parts of one upload into reusable part-sized buffers.
+
+    A part is encrypted in the thread that reads the body, while the pool uploads the
+    parts before it, so encryption overlaps the network even with one worker. At most
+    ``buffers`` ciphertext parts exist at once: :meth:`part` waits for an upload to
+    return its buffer. Reusing them spares an 8 MiB allocation and its page faults per
+    part."""
+
+    def __init__(self, okey: ObjectKey, buffers: int) -> None:
+        self._okey = okey
+        self._free: queue.SimpleQueue[bytearray] = queue.SimpleQueue()
+        self._slots = threading.BoundedSemaphore(buffers)
+
+    def part(self, client: Client, bucket: str, key: str, n: int, last: bool, data: Buffer) -> _Part:
+        self._slots.acquire()
+        try:
+            enc = Encryptor.for_part(self._okey, n, last)
+            # Whole frames' worth of output for every started frame: the exact size of a
+            # full part, an upper bound for a shorter last one.
+            buf = self._take(enc.update_len(memoryview(data).nbytes + self._okey.frame_size))
+            view = memoryview(buf)
+            k = enc.update_into(data, view)
+            k += enc.finalize_into(view[k:])
+        except BaseException:
+            self._slots.release()
+            raise
+        if k != len(buf):
+            # The object's last part, shorter: S3 bodies are whole bytes-like objects.
+            body = bytearray(view[:k])
+            view.release()
+            self._free.put(buf)
+            buf = body
+        else:
+            view.release()
+
+        def upload(upload_id: str) -> tuple[dict[str, Any], int]:
+            try:
+                return client._upload_part(bucket, key, upload_id, n, _constant(buf))
+            finally:
+                self._give(buf)
+
+        return upload
+
+    def _take(self, need: int) -> bytearray:
+        try:
+            buf = self._free.get_nowait()
+        except queue.Empty:
+            return bytearray(need)
+        if len(buf) < need:
+            return bytearray(need)
+        return buf
+
+    def _give(self, buf: bytearray) -> None:
+        self._free.put(buf)
+        self._slots.release()
+
+
+def _read_full(body: Any, view: memoryview, *, exact: bool = True) -> int:
+    """Reads a response body into ``view`` until it is full or the body ends; returns the
+    bytes read, one more if ``exact`` and the body had more. ``readinto`` (botocore >= 1.35)
+    spares a fresh buffer per piece."""
+    readinto = getattr(body, "readinto", None)
+    got = 0
+    while got < len(view):
+        # In steps of a MiB: the HTTP stack reads each request into a buffer of its own and
+        # copies it over (cheaper while that stays in cache), and takes the GIL between
+        # steps (fewer steps, fewer waits behind the thread that writes the plaintext).
+        want = min(len(view) - got, _READ_STEP)
+        if readinto is not None:
+            k = readinto(view[got : got + want])
+        else:
+            piece = body.read(want)
+            k = len(piece)
+            view[got : got + k] = piece
+        if not k:
+            break
+        got += k
+    if exact and got == len(view) and (readinto(bytearray(1)) if readinto is not None else len(body.read(1))):
+        return got + 1  # longer than asked: not the range it should be
+    return got
+
+
+def _plaintext(dec: Decryptor | LegacyDecryptor | None, pieces: Iterable[Buffer]) -> Iterator[memoryview]:
+    """The verified plaintext of ``pieces`` (stored bytes in order) as views into one
+    reusable buffer, each valid until the next is asked for; ``dec`` None passes a plaintext
+    object through. Raises at the end unless the object ended where it should."""
+    if dec is None:
+        for piece in pieces:
+            yield memoryview(piece)
+        return
+    scratch = bytearray()
+    for piece in pieces:
+        need = dec.update_len(memoryview(piece).nbytes)
+        if len(scratch) < need:
+            scratch = bytearray(need)
+        view = memoryview(scratch)
+        n = dec.update_into(piece, view)
+        if n:
+            yield view[:n]
+    tail = dec.finalize()
+    if tail:
+        yield memoryview(tail)
+
+
+def _stored_len(r: Mapping[str, Any]) -> tuple[int, int]:
+    """(the object's stored size, the bytes in this response) of a GET: a 206 names the
+    size in Content-Range (``bytes 0-8388607/100663296``); a 200 (no range asked, or the
+    server ignored it) is the whole object."""
+    length = int(r["ContentLength"])
+    content_range = r.get("ContentRange")
+    if not content_range:
+        return length, length
+    try:
+        return int(str(content_range).rsplit("/", 1)[1]), length
+    except (IndexError, ValueError):
+        raise isec_error("truncated", f"unreadable Content-Range {content_range!r}") from None
 
 
 def _source(obj: tuple[str, str]) -> dict[str, str]:
@@ -989,7 +1239,7 @@ def _refused(e: Exception) -> bool:
     return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
-def _constant(body: bytes) -> Callable[[], Buffer]:
+def _constant(body: bytes | bytearray) -> Callable[[], Buffer]:
     """A part body maker for bytes that are already ciphertext."""
     return lambda: body
 
