@@ -68,6 +68,7 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<s3::PyOpened>()?;
     m.add_class::<s3::PyS3Request>()?;
     m.add_class::<s3::PyCopyStep>()?;
+    m.add_class::<s3::PyWholeRead>()?;
     m.add_function(wrap_pyfunction!(s3::copy_steps, m)?)?;
 
     m.add_class::<reencrypt::PyIsecSource>()?;
@@ -104,6 +105,8 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_PARTS", isec_core::limits::MAX_PARTS)?;
     m.add("CARRIED_HEADERS", pyo3::types::PyTuple::new(m.py(), isec_core::s3::CARRIED_HEADERS)?)?;
     m.add("MAX_TABLE_LEN", isec_core::s3::MAX_TABLE_LEN)?;
+    m.add("FIRST_PART", isec_core::s3::FIRST_PART)?;
+    m.add("EMPTY_OBJECT_STATUS", isec_core::s3::EMPTY_OBJECT_STATUS)?;
     m.add("LEGACY_SIDECAR_CAP", isec_core::legacy::DEFAULT_SIDECAR_CAP)?;
     m.add("GIL_RELEASE_THRESHOLD", buffers::DETACH_THRESHOLD)?;
     Ok(())

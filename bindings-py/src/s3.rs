@@ -1,9 +1,10 @@
-//! The S3 protocol as data (SPEC.md §12.1, §12.2), as core's `s3` module: what to fetch
-//! after a HEAD before an object can be read, and the requests that execute a copy plan.
+//! The S3 protocol as data (SPEC.md §12.1, §12.2, §12.4), as core's `s3` module: what to
+//! fetch after a HEAD before an object can be read, the requests that execute a copy plan,
+//! and the GETs of a whole read.
 //! Conversions only; every decision is core's.
 
 use isec_core::Error;
-use isec_core::s3::{self, Headers, ObjectOpen, ObjectRef, Open, Opened, Request, SidecarKind};
+use isec_core::s3::{self, Headers, ObjectOpen, ObjectRef, Open, Opened, Request, SidecarKind, WholeRead};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -173,6 +174,55 @@ impl PyObjectOpen {
         let open = self.inner.feed(body.as_ref().map(In::as_slice)).or_raise()?;
         self.next = PyOpenStep::new(open);
         Ok(self.next.clone())
+    }
+}
+
+/// The plan of a whole read (SPEC.md §12.4), from the answer to its first request (GET of
+/// part `FIRST_PART`).
+#[pyclass(module = "isec", name = "WholeRead", frozen)]
+pub(crate) struct PyWholeRead {
+    inner: WholeRead,
+}
+
+#[pymethods]
+impl PyWholeRead {
+    #[new]
+    #[pyo3(signature = (response_len, content_range, part_size))]
+    fn new(response_len: Int<u64>, content_range: Option<&str>, part_size: Int<u64>) -> PyResult<Self> {
+        Ok(Self { inner: WholeRead::from_first_response(response_len.0, content_range, part_size.0).or_raise()? })
+    }
+
+    /// The object's stored size.
+    #[getter]
+    fn stored_len(&self) -> u64 {
+        self.inner.stored_len()
+    }
+
+    /// Bytes to read from the first response (the rest of it is dropped).
+    #[getter]
+    fn first_len(&self) -> u64 {
+        self.inner.first_len()
+    }
+
+    /// The size of every later piece but the last.
+    #[getter]
+    fn step(&self) -> u64 {
+        self.inner.step()
+    }
+
+    /// The ranged GETs after the first response, `[start, end)` in order, each pinned to
+    /// its ETag.
+    fn ranges(&self) -> Vec<(u64, u64)> {
+        self.inner.ranges().collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "WholeRead(stored_len={}, first_len={}, step={})",
+            self.inner.stored_len(),
+            self.inner.first_len(),
+            self.inner.step()
+        )
     }
 }
 

@@ -403,6 +403,25 @@ def test_whole_read_fails_when_the_object_is_replaced_mid_read(
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
 
 
+def test_whole_read_plan_is_cores() -> None:
+    seg = 8 * MIB + 3584
+    plan = isec.WholeRead(seg, f"bytes 0-{seg - 1}/{3 * seg + 38}", 8 * MIB)
+    assert (plan.stored_len, plan.first_len, plan.step) == (3 * seg + 38, seg, seg)
+    assert plan.ranges() == [(seg, 2 * seg), (2 * seg, 3 * seg), (3 * seg, 3 * seg + 38)]
+    single = isec.WholeRead(20 * MIB, None, 8 * MIB)
+    assert (single.first_len, single.ranges()) == (8 * MIB, [(8 * MIB, 16 * MIB), (16 * MIB, 20 * MIB)])
+    assert isec.WholeRead(0, None, 8 * MIB).ranges() == []
+    for length, content_range, code in [
+        (10, "bytes 2-11/12", "invalid_parameter"),
+        (10, "bytes 0-9/*", "invalid_parameter"),
+        (9, "bytes 0-9/12", "truncated"),
+        (11, "bytes 0-9/12", "trailing_data"),
+    ]:
+        with expect_error(code):
+            isec.WholeRead(length, content_range, 8 * MIB)
+    assert (isec.FIRST_PART, isec.EMPTY_OBJECT_STATUS) == (1, 416)
+
+
 def test_large_single_put_is_read_in_part_size_pieces(
     s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
 ) -> None:

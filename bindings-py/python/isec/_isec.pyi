@@ -9,6 +9,8 @@ from typing_extensions import Buffer
 _Metadata = Mapping[str, str] | Iterable[tuple[str, str]]
 
 __all__ = [
+    "EMPTY_OBJECT_STATUS",
+    "FIRST_PART",
     "AuthenticationError",
     "CARRIED_HEADERS",
     "Checkpoint",
@@ -65,6 +67,7 @@ __all__ = [
     "StreamError",
     "Tally",
     "UsageError",
+    "WholeRead",
     "classify",
     "copy_steps",
     "decide_copy",
@@ -128,6 +131,8 @@ DEFAULT_FRAME_SIZE: Final[int]
 MAX_PARTS: Final[int]
 LEGACY_SIDECAR_CAP: Final[int]
 MAX_TABLE_LEN: Final[int]
+FIRST_PART: Final[int]
+EMPTY_OBJECT_STATUS: Final[int]
 CARRIED_HEADERS: Final[tuple[str, ...]]
 GIL_RELEASE_THRESHOLD: Final[int]
 
@@ -544,6 +549,22 @@ class ObjectOpen:
     @property
     def next(self) -> OpenStep: ...
     def feed(self, body: Buffer | None) -> OpenStep: ...
+
+@final
+class WholeRead:
+    """The plan of a whole read (SPEC.md §12.4): GET part `FIRST_PART` first (a 416,
+    `EMPTY_OBJECT_STATUS`, means an empty object: GET it plainly), then make this from that
+    response's Content-Length and Content-Range; read `first_len` bytes of it and fetch
+    `ranges()` pinned to its ETag."""
+
+    def __new__(cls, response_len: int, content_range: str | None, part_size: int) -> WholeRead: ...
+    @property
+    def stored_len(self) -> int: ...
+    @property
+    def first_len(self) -> int: ...
+    @property
+    def step(self) -> int: ...
+    def ranges(self) -> list[tuple[int, int]]: ...
 
 @final
 class S3Request:

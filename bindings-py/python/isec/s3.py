@@ -61,6 +61,8 @@ from ._isec import (
     CopyLimits,
     CopyPlan,
     Decryptor,
+    EMPTY_OBJECT_STATUS,
+    FIRST_PART,
     Envelope,
     IsecError,
     IsecSource,
@@ -75,6 +77,7 @@ from ._isec import (
     OpenStep,
     Reencryption,
     S3Request,
+    WholeRead,
     Shape,
     classify,
     copy_steps,
@@ -601,34 +604,32 @@ class Client:
         names, and the key. Returns the decryptor of the whole stored body (None for a
         plaintext object the client accepts) and the pieces of that body in order.
 
-        The body is read in the object's own parts where they are near ``part_size`` (a
-        multipart object is stored, and served fastest, part by part; an isec object's parts
-        are its segments), else in ``part_size`` pieces (a single PUT, or parts far from
-        that size). Where the object starts has no bearing on what is verified: the pieces
-        are decrypted in order as one stream."""
+        Which GETs follow is core's :class:`isec.WholeRead` (SPEC.md §12.4): the object's
+        own parts where they are near ``part_size`` (an isec object's parts are its
+        segments), else ``part_size`` pieces. Where pieces start has no bearing on what is
+        verified: they are decrypted in order as one stream."""
         try:
-            r = self.s3.get_object(Bucket=bucket, Key=key, PartNumber=1)
+            r = self.s3.get_object(Bucket=bucket, Key=key, PartNumber=FIRST_PART)
         except Exception as e:
-            # An empty object has no byte 0: S3 answers 416 to any range.
-            if _status(e) != 416:
+            if _status(e) != EMPTY_OBJECT_STATUS:
                 raise
             r = self.s3.get_object(Bucket=bucket, Key=key)
-        total, first_len = _stored_len(r)
-        step = first_len if 0 < first_len <= 2 * self.part_size else self.part_size
         try:
-            info = self._info(bucket, key, {**r, "ContentLength": total})
+            plan = WholeRead(int(r["ContentLength"]), r.get("ContentRange") or None, self.part_size)
+            info = self._info(bucket, key, {**r, "ContentLength": plan.stored_len})
             k = self._open(info)
             dec = self._decryptor(info, k) if k is not None else None
         except BaseException:
             r["Body"].close()
             raise
-        return dec, self._pieces(bucket, key, r["Body"], first_len, total, step, str(r.get("ETag", "")))
+        whole = plan.first_len == int(r["ContentLength"])
+        return dec, self._pieces(bucket, key, r["Body"], plan, whole, str(r.get("ETag", "")))
 
     def _pieces(
-        self, bucket: str, key: str, body: Any, first_len: int, total: int, step: int, etag: str
+        self, bucket: str, key: str, body: Any, plan: WholeRead, whole: bool, etag: str
     ) -> Generator[Buffer, None, None]:
-        """The stored bytes in order: the first ``min(step, first_len)`` from ``body`` (the
-        response that opened the object, whose other bytes are dropped), then ``step``
+        """The stored bytes in order, as core's ``plan`` says: its ``first_len`` from ``body``
+        (the response that opened the object, whose other bytes are dropped), then its
         ranged GETs pinned to ``etag``, ``max_workers`` in flight and one queued, started
         before ``body`` is read. Each piece is read into a reused buffer and is valid until
         the next one is asked for. Closing the iterator cancels what has not started."""
@@ -639,7 +640,9 @@ class Client:
             try:
                 buf = free.get_nowait()
             except queue.Empty:
-                buf = bytearray(step)
+                buf = bytearray(plan.step)
+            if len(buf) < b - a:
+                buf = bytearray(b - a)
             view = memoryview(buf)[: b - a]
             r = self.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={a}-{b - 1}", IfMatch=etag)
             with contextlib.closing(r["Body"]) as part:
@@ -648,8 +651,8 @@ class Client:
                 raise isec_error("truncated", f"{where}: {got} of bytes {a}-{b - 1}")
             return view
 
-        first = min(first_len, step)
-        ranges = iter([(a, min(a + step, total)) for a in range(first, total, step)])
+        first = plan.first_len
+        ranges = iter(plan.ranges())
         pending: deque[Future[memoryview]] = deque()
         with contextlib.ExitStack() as stack:
             stack.callback(body.close)
@@ -663,7 +666,7 @@ class Client:
                 # Of a large single PUT, only the first piece is read here; closing the
                 # response drops the rest.
                 buf = bytearray(first)
-                got = _read_full(body, memoryview(buf), exact=first == first_len)
+                got = _read_full(body, memoryview(buf), exact=whole)
                 body.close()
                 if got != first:
                     raise isec_error("truncated", f"{where}: {got} of bytes 0-{first - 1}")
@@ -1205,20 +1208,6 @@ def _plaintext(dec: Decryptor | LegacyDecryptor | None, pieces: Iterable[Buffer]
     tail = dec.finalize()
     if tail:
         yield memoryview(tail)
-
-
-def _stored_len(r: Mapping[str, Any]) -> tuple[int, int]:
-    """(the object's stored size, the bytes in this response) of a GET: a 206 names the
-    size in Content-Range (``bytes 0-8388607/100663296``); a 200 (no range asked, or the
-    server ignored it) is the whole object."""
-    length = int(r["ContentLength"])
-    content_range = r.get("ContentRange")
-    if not content_range:
-        return length, length
-    try:
-        return int(str(content_range).rsplit("/", 1)[1]), length
-    except (IndexError, ValueError):
-        raise isec_error("truncated", f"unreadable Content-Range {content_range!r}") from None
 
 
 def _source(obj: tuple[str, str]) -> dict[str, str]:
