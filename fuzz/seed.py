@@ -42,5 +42,6 @@ for ctl in (0, 1, 2, 3):
 put("legacy_sidecar", b"H4sIAAAAAAAA/6tWKsnPS8lMS1WyUkouyixILVGqBQB+1bBiEwAAAA==")
 print("seeded", sorted(p.name for p in corpus.iterdir()))
 put("s3_open", b"1000\n\ncolor=blue")
+put("s3_open", b"1000\nbytes 0-999/104857600\nisec-kid=k")
 put("s3_open", b"28\n\nisec=n5924w5wF5rU9jKHoBMcgIuW1jNgfqKKVDgalifQhPLLnbW1vRvWoA==\nplaintext-size=0")
 put("s3_open", b"1000\nH4sIAAAAAAAA/6tWKsnPS8lMS1WyUkouyixILVGqBQB+1bBiEwAAAA==\n")

@@ -280,14 +280,25 @@ pub fn gcm_stream(data: &[u8]) {
 
 /// Opening an object from arbitrary HEAD metadata, stored size and sidecar bodies, then
 /// planning and listing the copy of it: no panic, and a ready answer only after at most one
-/// fetch.
+/// fetch. The same size and second line are also a whole read's first response (its length
+/// and Content-Range): a plan's ranges follow its first piece without gap or overlap.
 pub fn s3_open(data: &[u8]) {
     use crate::copy::{CopyRequest, decide};
-    use crate::s3::{ObjectOpen, ObjectRef, Open, copy_steps};
+    use crate::s3::{ObjectOpen, ObjectRef, Open, WholeRead, copy_steps};
     let Ok(text) = core::str::from_utf8(data) else { return };
     let mut parts = text.split('\n');
     let size = parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let sidecar = parts.next().unwrap_or("");
+    let range = (!sidecar.is_empty()).then_some(sidecar);
+    if let Ok(plan) = WholeRead::from_first_response(size, range, (size % 7919).max(1)) {
+        assert!(plan.first_len() <= plan.stored_len() && plan.step() > 0);
+        let mut at = plan.first_len();
+        for (a, b) in plan.ranges().take(1000) {
+            assert!(a == at && a < b && b - a <= plan.step() && b <= plan.stored_len(), "a gap or overlap");
+            at = b;
+        }
+        assert!(plan.range_count() > 1000 || at == plan.stored_len(), "ranges stop short");
+    }
     let pairs: Vec<(&str, &str)> = parts.filter_map(|l| l.split_once('=')).collect();
     let Ok((mut open, mut next)) = ObjectOpen::new("k/o", &pairs, size) else { return };
     let mut fetches = 0;
