@@ -70,6 +70,8 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<s3::PyCopyStep>()?;
     m.add_class::<s3::PyWholeRead>()?;
     m.add_function(wrap_pyfunction!(s3::copy_steps, m)?)?;
+    m.add_function(wrap_pyfunction!(s3::migrate_steps, m)?)?;
+    m.add_class::<s3::PyMigration>()?;
 
     m.add_class::<reencrypt::PyIsecSource>()?;
     m.add_class::<reencrypt::PyLegacySource>()?;

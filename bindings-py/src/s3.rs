@@ -235,13 +235,13 @@ fn obj(o: &ObjectRef) -> (String, String) {
 #[derive(Clone)]
 pub(crate) struct PyS3Request {
     /// `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`, `CompleteMultipartUpload`,
-    /// `AbortMultipartUpload`, `DeleteObject` or `Reencrypt`.
+    /// `AbortMultipartUpload`, `DeleteObject`, `Reencrypt` or `VerifyIsec`.
     op: &'static str,
     /// `(bucket, key)` of the copy source.
     source: Option<(String, String)>,
     /// `(bucket, key)` of the destination.
     dest: Option<(String, String)>,
-    /// `DeleteObject`: `(bucket, key)`.
+    /// `DeleteObject`, `VerifyIsec`: `(bucket, key)`.
     object: Option<(String, String)>,
     /// Send the source's ETag from its HEAD as `x-amz-copy-source-if-match`.
     if_match: bool,
@@ -258,6 +258,10 @@ pub(crate) struct PyS3Request {
     range: Option<(u64, u64)>,
     /// `CompleteMultipartUpload`: parts `1..=parts`.
     parts: Option<u32>,
+    /// `VerifyIsec`: the kid the object's envelope must name.
+    kid: Option<String>,
+    /// `VerifyIsec`: the plaintext length it must decrypt to, when known.
+    plaintext_len: Option<u64>,
 }
 
 #[pymethods]
@@ -286,6 +290,8 @@ impl PyS3Request {
             part: None,
             range: None,
             parts: None,
+            kid: None,
+            plaintext_len: None,
         };
         match r {
             Request::CopyObject { source, dest, if_match, metadata, headers } => {
@@ -321,6 +327,11 @@ impl PyS3Request {
                 out.metadata = Some(metadata.clone());
                 out.headers = Some("carried");
             }
+            Request::VerifyIsec { object, kid, plaintext_len } => {
+                out.object = Some(obj(object));
+                out.kid = Some(kid.clone());
+                out.plaintext_len = *plaintext_len;
+            }
             _ => return Err(to_py(Error::InvalidState)),
         }
         Ok(out)
@@ -329,6 +340,7 @@ impl PyS3Request {
 
 /// A request and the requests to send, in order, if it fails.
 #[pyclass(module = "isec", name = "CopyStep", frozen, get_all)]
+#[derive(Clone)]
 pub(crate) struct PyCopyStep {
     request: PyS3Request,
     undo: Vec<PyS3Request>,
@@ -354,7 +366,11 @@ pub(crate) fn copy_steps(
     new_headers: bool,
 ) -> PyResult<Vec<PyCopyStep>> {
     let (src, dst) = (ObjectRef::new(&source.0, &source.1), ObjectRef::new(&dest.0, &dest.1));
-    s3::copy_steps(&plan.inner, &src, &source_metadata.view(), &dst, new_headers)
+    steps(&s3::copy_steps(&plan.inner, &src, &source_metadata.view(), &dst, new_headers))
+}
+
+fn steps(steps: &[s3::Step]) -> PyResult<Vec<PyCopyStep>> {
+    steps
         .iter()
         .map(|s| {
             Ok(PyCopyStep {
@@ -363,4 +379,36 @@ pub(crate) fn copy_steps(
             })
         })
         .collect()
+}
+
+/// The requests of an in-place migration (SPEC.md §12.3) and what becomes of the sidecar.
+#[pyclass(module = "isec", name = "Migration", frozen, get_all)]
+pub(crate) struct PyMigration {
+    /// The plan's steps onto the object itself, `VerifyIsec`, then the sidecar's deletion
+    /// when it is the object's own.
+    steps: Vec<PyCopyStep>,
+    /// The sidecar the last step deletes.
+    sidecar_deleted: Option<String>,
+    /// A sidecar left in place (a staged upload's, shared by native copies).
+    sidecar_kept: Option<String>,
+}
+
+/// The requests that migrate `object` (`(bucket, key)`, with the user metadata its HEAD
+/// returned) in place with `plan` (a `migrate_legacy` decision), read it back under
+/// `active_kid`, and delete `sidecar` (the key its opening fetched) if it is the object's
+/// own. Raises `invalid_state` for a plan that does not re-encrypt.
+#[pyfunction]
+#[pyo3(signature = (plan, object, metadata, sidecar, active_kid, plaintext_len=None))]
+pub(crate) fn migrate_steps(
+    plan: &PyCopyPlan,
+    object: (String, String),
+    metadata: Pairs,
+    sidecar: Option<&str>,
+    active_kid: &str,
+    plaintext_len: Option<Int<u64>>,
+) -> PyResult<PyMigration> {
+    let o = ObjectRef::new(&object.0, &object.1);
+    let m = s3::migrate_steps(&plan.inner, &o, &metadata.view(), sidecar, active_kid, plaintext_len.map(|n| n.0))
+        .or_raise()?;
+    Ok(PyMigration { steps: steps(&m.steps)?, sidecar_deleted: m.sidecar_deleted, sidecar_kept: m.sidecar_kept })
 }

@@ -333,12 +333,19 @@ def run_copy(doc: Any, t: Any) -> None:
         return
     plan = decide()
     steps = {k: t["expect"][k] for k in ("steps", "steps_in_place")}
-    assert plan.to_dict() == {k: v for k, v in t["expect"].items() if k not in steps}
+    migrations = t["expect"].get("migrations", [])
+    assert plan.to_dict() == {k: v for k, v in t["expect"].items() if k not in (*steps, "migrations")}
     # The requests that execute the plan (SPEC.md §12.2), to another object and in place.
     meta = [tuple(p) for p in r["source_metadata"]]
     src, dst = ("src-bucket", "photos/a.jpg"), ("dst-bucket", "backup/a.jpg")
     check_steps(isec.copy_steps(plan, src, meta, dst), steps["steps"])
     check_steps(isec.copy_steps(plan, src, meta, src), steps["steps_in_place"])
+    # A migration in place (SPEC.md §12.3), for each recorded sidecar.
+    assert bool(migrations) == (r["migrate_legacy"] and plan.action == "reencrypt")
+    for m in migrations:
+        got = isec.migrate_steps(plan, src, meta, m["sidecar"], m["active_kid"], m["plaintext_len"])
+        check_steps(got.steps, m["steps"])
+        assert (got.sidecar_deleted, got.sidecar_kept) == (m["sidecar_deleted"], m["sidecar_kept"])
     # The plan names the sidecar it copies: isec's table beside an isec object, the previous
     # proxy's beside a legacy one.
     if plan.copy_sidecar:

@@ -380,6 +380,24 @@ fn copy_decision_vectors() {
         let dst = ObjectRef::new("dst-bucket", "backup/a.jpg");
         check_steps(&copy_steps(&p, &src, &meta, &dst, false), &e["steps"], &format!("tc {id}"));
         check_steps(&copy_steps(&p, &src, &meta, &src, false), &e["steps_in_place"], &format!("tc {id} in place"));
+        // A migration in place (SPEC.md §12.3), for each recorded sidecar.
+        let migrations = e["migrations"].as_array().map_or(&[][..], Vec::as_slice);
+        assert_eq!(!migrations.is_empty(), req.migrate_legacy && p.action.name() == "reencrypt", "tc {id} migrations");
+        for (k, m) in migrations.iter().enumerate() {
+            let got = isec_core::s3::migrate_steps(
+                &p,
+                &src,
+                &meta,
+                m["sidecar"].as_str(),
+                m["active_kid"].as_str().unwrap(),
+                m["plaintext_len"].as_u64(),
+            )
+            .unwrap();
+            let what = format!("tc {id} migration {k}");
+            check_steps(&got.steps, &m["steps"], &what);
+            assert_eq!(got.sidecar_deleted.as_deref(), m["sidecar_deleted"].as_str(), "{what}");
+            assert_eq!(got.sidecar_kept.as_deref(), m["sidecar_kept"].as_str(), "{what}");
+        }
     }
 }
 
@@ -469,6 +487,11 @@ fn check_steps(got: &[Step], want: &serde_json::Value, what: &str) {
             }
             Request::AbortMultipartUpload { dest } => assert_eq!(obj_json(dest), w["dest"], "{at}"),
             Request::DeleteObject { object } => assert_eq!(obj_json(object), w["object"], "{at}"),
+            Request::VerifyIsec { object, kid, plaintext_len } => {
+                assert_eq!(obj_json(object), w["object"], "{at}");
+                assert_eq!(kid, w["kid"].as_str().unwrap(), "{at}");
+                assert_eq!(*plaintext_len, w["plaintext_len"].as_u64(), "{at}");
+            }
             other => panic!("{at}: unexpected {other:?}"),
         }
     };

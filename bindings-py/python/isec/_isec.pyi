@@ -49,6 +49,7 @@ __all__ = [
     "META_KID",
     "META_TABLE",
     "MIN_FRAME_SIZE",
+    "Migration",
     "Nonce",
     "ObjectFormat",
     "ObjectKey",
@@ -88,6 +89,7 @@ __all__ = [
     "legacy_part_nonce",
     "legacy_sidecar_key",
     "legacy_split_seals",
+    "migrate_steps",
     "object_metadata",
     "shape_for",
     "table_sidecar_key",
@@ -573,7 +575,8 @@ class S3Request:
     @property
     def op(self) -> str:
         """`CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
-        `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt`."""
+        `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject`, `Reencrypt` or
+        `VerifyIsec`."""
     @property
     def source(self) -> tuple[str, str] | None: ...
     @property
@@ -598,6 +601,12 @@ class S3Request:
         """Source bytes `[start, end)`."""
     @property
     def parts(self) -> int | None: ...
+    @property
+    def kid(self) -> str | None:
+        """`VerifyIsec`: the kid the object's envelope must name."""
+    @property
+    def plaintext_len(self) -> int | None:
+        """`VerifyIsec`: the length it must decrypt to, when known."""
 
 @final
 class CopyStep:
@@ -615,6 +624,28 @@ def copy_steps(
     new_headers: bool = False,
 ) -> list[CopyStep]:
     """The S3 requests that execute `plan`, in order (SPEC.md §12.2)."""
+
+@final
+class Migration:
+    @property
+    def steps(self) -> list[CopyStep]:
+        """The plan's steps onto the object itself, `VerifyIsec`, then the sidecar's
+        deletion when it is the object's own."""
+    @property
+    def sidecar_deleted(self) -> str | None: ...
+    @property
+    def sidecar_kept(self) -> str | None:
+        """A staged upload's generation sidecar, shared by native copies: left in place."""
+
+def migrate_steps(
+    plan: CopyPlan,
+    object: tuple[str, str],
+    metadata: _Metadata,
+    sidecar: str | None,
+    active_kid: str,
+    plaintext_len: int | None = None,
+) -> Migration:
+    """The requests that migrate a previous-proxy object in place (SPEC.md §12.3)."""
 
 @final
 class Tally:

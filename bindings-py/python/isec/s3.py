@@ -60,6 +60,7 @@ from ._isec import (
     CARRIED_HEADERS,
     CopyLimits,
     CopyPlan,
+    CopyStep,
     Decryptor,
     EMPTY_OBJECT_STATUS,
     FIRST_PART,
@@ -91,7 +92,7 @@ from ._isec import (
     isec_error,
     legacy_decrypt,
     legacy_decrypt_range,
-    legacy_sidecar_key,
+    migrate_steps,
     object_metadata,
     user_metadata,
 )
@@ -852,16 +853,17 @@ class Client:
         The object is opened as for a read (:class:`isec.ObjectOpen`). An isec object is left
         alone (``migrated`` False); a plaintext object raises ``not_encrypted``; an object
         whose metadata is unreadable raises core's code for it. A previous-proxy object is
-        copied onto itself by executing the core's copy decision with ``migrate_legacy``
-        (:func:`isec.copy_steps`): the body is fetched pinned to the HEAD's ETag and fed to a
+        copied onto itself by executing core's steps for the copy decision with
+        ``migrate_legacy`` (:func:`isec.migrate_steps`): the body is fetched pinned to the HEAD's ETag and fed to a
         :class:`isec.Reencryption` job whose output is uploaded in the job's parts (one
         PutObject, or one S3 part per isec part, completed only after the job verified every
         seal of the source; aborted on any failure). The user metadata (without the previous
         proxy's keys) and content headers are carried.
 
-        Then the new object is checked before anything is deleted: its HEAD must show the
-        isec format under the active kid and the ETag just written, and its whole body must
-        decrypt. Only then is the previous proxy's object-keyed sidecar
+        Then the new object is checked before anything is deleted (core's ``VerifyIsec``
+        step): its HEAD must show the isec format under the active kid and the ETag just
+        written, and its whole body must decrypt. Only then is the previous proxy's
+        object-keyed sidecar
         (``.s3proxy-internal/<key>.meta``) deleted; a generation-keyed sidecar (staged
         layout) may be shared by native copies and is left in place (``sidecar_kept``).
 
@@ -881,6 +883,7 @@ class Client:
         if active is None:
             # No active key: let the core raise its typed key_not_active.
             self.keyring.create_envelope()
+        assert active is not None
         # The key that opens the source (explicit, recorded or default kid), checked first.
         self.keyring.open_legacy(src.legacy)
         plan = decide_copy(
@@ -891,26 +894,36 @@ class Client:
             migrate_legacy=True,
             limits=self.copy_limits,
         )
-        if plan.action != "reencrypt":
-            raise isec_error("invalid_state", where)
-        result = self._execute(plan, src, bucket, key, None, None)
+        sidecar = src.details.get("sidecar")
+        migration = migrate_steps(
+            plan,
+            (bucket, key),
+            src.metadata,
+            sidecar if isinstance(sidecar, str) else None,
+            active,
+            src.plaintext_len,
+        )
+        run = self._run(src, migration.steps, {})
+        assert run.verified is not None
+        new, n = run.verified
+        return MigrateResult(True, new.kid, n, new.etag, migration.sidecar_deleted, migration.sidecar_kept, plan)
+
+    def _verify(self, run: _CopyRun, req: S3Request) -> None:
+        """``VerifyIsec``: the object just written must be isec under the step's kid with the
+        ETag the previous step returned, and decrypt in full to the step's length."""
+        assert req.object is not None
+        bucket, key = req.object
+        where = f"s3://{bucket}/{key}"
         new = self.head_object(bucket, key)
-        if new.format != "isec" or new.kid != active or new.envelope is None:
-            raise isec_error("invalid_state", f"{where} is not isec under {active!r} after its migration")
-        if result.etag and new.etag.strip('"') != result.etag.strip('"'):
+        if new.format != "isec" or new.kid != req.kid or new.envelope is None:
+            raise isec_error("invalid_state", f"{where} is not isec under {req.kid!r} after its migration")
+        if run.etag and new.etag.strip('"') != run.etag.strip('"'):
             raise isec_error("invalid_state", f"{where} changed during its migration")
         n = self._read_through(new)
-        if src.plaintext_len is not None and n != src.plaintext_len:
-            raise isec_error("invalid_state", f"{where}: {n} bytes after its migration, {src.plaintext_len} before")
-        sidecar = src.details.get("sidecar")
-        deleted = kept = None
-        if isinstance(sidecar, str):
-            if sidecar == legacy_sidecar_key(key):
-                self.s3.delete_object(Bucket=bucket, Key=sidecar)
-                deleted = sidecar
-            else:
-                kept = sidecar
-        return MigrateResult(True, new.kid, n, new.etag, deleted, kept, plan)
+        if req.plaintext_len is not None and n != req.plaintext_len:
+            raise isec_error("invalid_state", f"{where}: {n} bytes after its migration, {req.plaintext_len} before")
+        run.verified = (new, n)
+        run.requests += 2
 
     def _read_through(self, info: ObjectInfo) -> int:
         """Decrypts the whole object described by ``info`` (GET pinned to its ETag),
@@ -941,8 +954,14 @@ class Client:
         extra_args: Mapping[str, Any] | None,
     ) -> CopyResult:
         asked = self._extra(content_type, extra_args)
-        run = _CopyRun(src, {**src.headers, **asked})
         steps = copy_steps(plan, (src.bucket, src.key), src.metadata, (dst_bucket, dst_key), bool(asked))
+        run = self._run(src, steps, asked)
+        return CopyResult(plan, run.etag, run.requests)
+
+    def _run(self, src: ObjectInfo, steps: list[CopyStep], asked: dict[str, Any]) -> _CopyRun:
+        """Sends core's steps in order; when one fails, its undo requests (best effort),
+        then the failure."""
+        run = _CopyRun(src, {**src.headers, **asked})
         for step in steps:
             try:
                 self._send(run, step.request)
@@ -951,7 +970,7 @@ class Client:
                     with contextlib.suppress(Exception):
                         self._send(run, undo)
                 raise
-        return CopyResult(plan, run.etag, run.requests)
+        return run
 
     def _send(self, run: _CopyRun, req: S3Request) -> None:
         """One request of :func:`isec.copy_steps`, as boto3 spells it."""
@@ -1009,6 +1028,8 @@ class Client:
             etag, requests = self._reencrypt(src, req.dest, dict(req.metadata or ()), carried)
             run.etag = etag
             run.requests += requests
+        elif req.op == "VerifyIsec":
+            self._verify(run, req)
         else:
             raise AssertionError(f"unknown S3 request {req.op!r}")
 
@@ -1100,6 +1121,8 @@ class _CopyRun:
         self.parts: list[dict[str, Any]] = []
         self.etag: str | None = None
         self.requests = 0
+        # What a VerifyIsec step read back: the object and its plaintext length.
+        self.verified: tuple[ObjectInfo, int] | None = None
 
 
 # --- module helpers ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::copy::{CopyAction, CopyPlan};
+use crate::error::{Error, Result};
+use crate::metadata::legacy_sidecar_key;
 
 /// The system headers a copy keeps from its source when S3 would otherwise drop them (a
 /// REPLACE directive replaces all of them): an envelope rewrap or a new-metadata copy must
@@ -117,6 +119,20 @@ pub enum Request {
         /// User metadata (format keys added by the writer).
         metadata: Vec<(String, String)>,
     },
+    /// Read the object back before anything of its predecessor is deleted: HEAD it (the
+    /// ETag the previous step wrote), open it (§12.1), require an isec envelope under
+    /// `kid`, and decrypt it in full, pinned to that ETag: `plaintext_len` bytes when known.
+    /// Its failure stops the steps; nothing is undone (the new object is in place and
+    /// readable or not, and what it replaced is already gone), only later deletions are
+    /// not made.
+    VerifyIsec {
+        /// The object.
+        object: ObjectRef,
+        /// The kid its envelope must name.
+        kid: String,
+        /// Its plaintext length, when the source's was known.
+        plaintext_len: Option<u64>,
+    },
 }
 
 impl Request {
@@ -131,6 +147,7 @@ impl Request {
             Self::AbortMultipartUpload { .. } => "AbortMultipartUpload",
             Self::DeleteObject { .. } => "DeleteObject",
             Self::Reencrypt { .. } => "Reencrypt",
+            Self::VerifyIsec { .. } => "VerifyIsec",
         }
     }
 }
@@ -228,4 +245,119 @@ pub fn copy_steps(
         }
     }
     steps
+}
+
+/// The requests of an in-place migration and what becomes of the previous proxy's sidecar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Migration {
+    /// In order: the plan's copy steps onto the object itself (its `Reencrypt`), the
+    /// `VerifyIsec` read-back, then the sidecar's deletion when it is the object's own.
+    pub steps: Vec<Step>,
+    /// The sidecar the last step deletes: `.s3proxy-internal/<key>.meta`.
+    pub sidecar_deleted: Option<String>,
+    /// A sidecar left in place: a staged upload's generation-keyed sidecar, which native
+    /// copies of the object share.
+    pub sidecar_kept: Option<String>,
+}
+
+/// The requests that migrate a previous-proxy object in place (SPEC.md §12.3): `plan`
+/// (the copy decision with `migrate_legacy`, which re-encrypts) executed onto `object`
+/// itself, then a read-back of the new object under `active_kid` (`plaintext_len`: the
+/// source's, when known), then the deletion of `sidecar` (the key its opening fetched)
+/// only if it is the object's own.
+///
+/// # Errors
+/// [`Error::InvalidState`] when `plan` does not re-encrypt: nothing else migrates.
+pub fn migrate_steps(
+    plan: &CopyPlan,
+    object: &ObjectRef,
+    metadata: &[(&str, &str)],
+    sidecar: Option<&str>,
+    active_kid: &str,
+    plaintext_len: Option<u64>,
+) -> Result<Migration> {
+    if plan.action != CopyAction::Reencrypt {
+        return Err(Error::InvalidState);
+    }
+    let mut steps = copy_steps(plan, object, metadata, object, false);
+    steps.push(Step {
+        request: Request::VerifyIsec { object: object.clone(), kid: active_kid.into(), plaintext_len },
+        undo: Vec::new(),
+    });
+    let own = legacy_sidecar_key(&object.key);
+    let (mut sidecar_deleted, mut sidecar_kept) = (None, None);
+    match sidecar {
+        Some(key) if key == own => {
+            steps.push(Step {
+                request: Request::DeleteObject { object: object.with_key(own.clone()) },
+                undo: Vec::new(),
+            });
+            sidecar_deleted = Some(own);
+        }
+        Some(key) => sidecar_kept = Some(key.into()),
+        None => {}
+    }
+    Ok(Migration { steps, sidecar_deleted, sidecar_kept })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::{ReencryptReason, Sidecar};
+
+    fn plan(action: CopyAction, sidecar: Option<Sidecar>) -> CopyPlan {
+        CopyPlan {
+            action,
+            metadata: Some(vec![("note".into(), "kept".into())]),
+            ranges: Vec::new(),
+            copy_sidecar: sidecar.is_some(),
+            sidecar,
+            rewrapped: false,
+            reason: Some(ReencryptReason::LegacyMigration),
+            requests: 3,
+            client_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn a_migration_reads_back_before_it_deletes_only_the_objects_own_sidecar() {
+        let o = ObjectRef::new("b", "dir/obj");
+        let meta = [("isec", "x")];
+        let own = ".s3proxy-internal/dir/obj.meta";
+        let m =
+            migrate_steps(&plan(CopyAction::Reencrypt, Some(Sidecar::Legacy)), &o, &meta, Some(own), "kek-2", Some(9))
+                .unwrap();
+        let ops: Vec<_> = m.steps.iter().map(|s| s.request.name()).collect();
+        assert_eq!(ops, ["Reencrypt", "VerifyIsec", "DeleteObject"]);
+        assert_eq!(
+            m.steps[1].request,
+            Request::VerifyIsec { object: o.clone(), kid: "kek-2".into(), plaintext_len: Some(9) }
+        );
+        assert_eq!(m.steps[2].request, Request::DeleteObject { object: ObjectRef::new("b", own) });
+        assert!(m.steps.iter().all(|s| s.undo.is_empty()), "the source was never touched: nothing to undo");
+        assert_eq!((m.sidecar_deleted.as_deref(), m.sidecar_kept), (Some(own), None));
+
+        // A staged upload's generation sidecar is shared by native copies: kept.
+        let generation = ".s3proxy-internal/generations/g1.meta";
+        let m =
+            migrate_steps(&plan(CopyAction::Reencrypt, Some(Sidecar::Legacy)), &o, &meta, Some(generation), "k", None)
+                .unwrap();
+        let ops: Vec<_> = m.steps.iter().map(|s| s.request.name()).collect();
+        assert_eq!(ops, ["Reencrypt", "VerifyIsec"]);
+        assert_eq!((m.sidecar_deleted, m.sidecar_kept.as_deref()), (None, Some(generation)));
+
+        // A single PUT has no sidecar.
+        let m = migrate_steps(&plan(CopyAction::Reencrypt, None), &o, &meta, None, "k", None).unwrap();
+        assert_eq!(m.steps.len(), 2);
+        assert_eq!((m.sidecar_deleted, m.sidecar_kept), (None, None));
+    }
+
+    #[test]
+    fn only_a_reencryption_migrates() {
+        let o = ObjectRef::new("b", "k");
+        for action in [CopyAction::Native, CopyAction::NativeReplace, CopyAction::PartCopy] {
+            assert_eq!(migrate_steps(&plan(action, None), &o, &[], None, "k", None), Err(Error::InvalidState));
+        }
+    }
 }

@@ -765,6 +765,11 @@ fn request_json(r: &Request) -> Value {
             v["metadata"] = pairs_json(metadata);
             v["headers"] = json!("carried");
         }
+        Request::VerifyIsec { object, kid, plaintext_len } => {
+            v["object"] = obj(object);
+            v["kid"] = json!(kid);
+            v["plaintext_len"] = json!(plaintext_len);
+        }
         _ => {}
     }
     v
@@ -1234,6 +1239,25 @@ fn copy_decisions_file() -> R<Value> {
                 let dst = ObjectRef::new("dst-bucket", "backup/a.jpg");
                 v["expect"]["steps"] = steps_json(&copy_steps(&p, &src, &meta, &dst, false));
                 v["expect"]["steps_in_place"] = steps_json(&copy_steps(&p, &src, &meta, &src, false));
+                // A migration in place (SPEC.md §12.3): with no sidecar, the object's own, and
+                // a staged upload's shared generation sidecar.
+                if c.migrate && p.action == isec_core::copy::CopyAction::Reencrypt {
+                    let inputs: [(Option<&str>, Option<u64>); 3] = [
+                        (None, Some(0)),
+                        (Some(".s3proxy-internal/photos/a.jpg.meta"), Some(0)),
+                        (Some(".s3proxy-internal/generations/g1.meta"), None),
+                    ];
+                    let mut all = Vec::new();
+                    for (sidecar, plaintext_len) in inputs {
+                        let m = isec_core::s3::migrate_steps(&p, &src, &meta, sidecar, "kek-new", plaintext_len)?;
+                        all.push(json!({
+                            "sidecar": sidecar, "active_kid": "kek-new", "plaintext_len": plaintext_len,
+                            "steps": steps_json(&m.steps),
+                            "sidecar_deleted": m.sidecar_deleted, "sidecar_kept": m.sidecar_kept,
+                        }));
+                    }
+                    v["expect"]["migrations"] = Value::Array(all);
+                }
             }
             Err(e) => {
                 v["result"] = json!("invalid");
