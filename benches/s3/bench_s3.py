@@ -6,9 +6,14 @@ operation for isec and for the plain SDK, and the ratio isec/plain, then the pea
 (concurrency + 2) parts + 32 MiB.
 
   put     isec Client.put_object(file-like)  vs  boto3 upload_fileobj (TransferConfig with
-          the same part size and max_concurrency)
+          the same part size and max_concurrency); new bytes at every put on both sides
   get     isec Client.get_object (whole)     vs  boto3 download_fileobj (same TransferConfig)
+  get into a file object
+          isec Client.download_file(BytesIO) vs  boto3 download_fileobj(BytesIO)
+  get_object, one GET (plain)
+          isec Client.get_object             vs  plain GetObject()["Body"].read()
   range   isec Client.get_range (1 MiB)      vs  plain ranged GetObject of the same 1 MiB
+          (ISEC_BENCH_RANGES of them per sample, 32)
 
 Both sides use the same part size and concurrency (isec: part_size=, max_workers=). The
 repetitions alternate isec and plain (which goes first flips every repetition), so drift
@@ -46,7 +51,7 @@ PART = int(os.environ.get("ISEC_BENCH_PART_MIB", "8")) * MIB
 REPS = int(os.environ.get("ISEC_BENCH_REPS", "5"))
 CONCS = [int(c) for c in os.environ.get("ISEC_BENCH_CONC", "1,4").split(",")]
 RSS_MIB = int(os.environ.get("ISEC_BENCH_RSS_MIB", "1024"))
-RANGES = 8  # 1 MiB ranges per timed range sample, at spread offsets
+RANGES = int(os.environ.get("ISEC_BENCH_RANGES", "32"))  # 1 MiB ranges per timed range sample
 BUCKET = os.environ.get("ISEC_S3_BUCKET", "isec-test")
 
 
@@ -166,6 +171,10 @@ def main() -> None:
     data = os.urandom(SIZE)
     rows = []
     load = []
+    # Every put sends bytes the server has not stored yet: Garage deduplicates blocks, so a
+    # plain re-upload of the same bytes would skip its writes (isec's ciphertext is new at
+    # every put anyway). Each MiB block gets a fresh stamp.
+    stamp = iter(range(int.from_bytes(os.urandom(4), "little") << 20, 1 << 62))
     for conc in CONCS:
         client = isec.s3.Client(s3, ring, part_size=PART, max_workers=conc)
         cfg = TransferConfig(
@@ -175,11 +184,23 @@ def main() -> None:
         offsets = [(i * (SIZE - MIB)) // (RANGES - 1) // 4096 * 4096 + 12345 for i in range(RANGES)]
         offsets = [min(o, SIZE - MIB) for o in offsets]
 
+        def fresh() -> bytes:
+            b = bytearray(data)
+            n = next(stamp).to_bytes(8, "little")
+            for at in range(0, SIZE, MIB):
+                b[at : at + 8] = n
+            return bytes(b)
+
+        put_body = {"isec": fresh(), "plain": fresh()}
+
+        stored = {}
+
         def isec_put():
-            client.put_object(BUCKET, ik, io.BytesIO(data))
+            client.put_object(BUCKET, ik, io.BytesIO(put_body["isec"]))
+            stored["isec"] = put_body["isec"]
 
         def plain_put():
-            s3.upload_fileobj(io.BytesIO(data), BUCKET, pk, Config=cfg)
+            s3.upload_fileobj(io.BytesIO(put_body["plain"]), BUCKET, pk, Config=cfg)
 
         def isec_get():
             assert len(client.get_object(BUCKET, ik)) == SIZE
@@ -189,9 +210,16 @@ def main() -> None:
             s3.download_fileobj(BUCKET, pk, b, Config=cfg)
             assert b.getbuffer().nbytes == SIZE
 
+        def isec_get_file():
+            b = io.BytesIO()
+            assert client.download_file(BUCKET, ik, b) == SIZE
+
+        def plain_get_bytes():
+            assert len(s3.get_object(Bucket=BUCKET, Key=pk)["Body"].read()) == SIZE
+
         def isec_range():
             for o in offsets:
-                assert client.get_range(BUCKET, ik, o, o + MIB) == data[o : o + MIB]
+                assert client.get_range(BUCKET, ik, o, o + MIB) == stored["isec"][o : o + MIB]
 
         def plain_range():
             for o in offsets:
@@ -201,12 +229,15 @@ def main() -> None:
         ops = [
             ("put", SIZE, isec_put, plain_put),
             ("get", SIZE, isec_get, plain_get),
+            ("get into a file object", SIZE, isec_get_file, plain_get),
+            ("get_object, one GET (plain)", SIZE, isec_get, plain_get_bytes),
             ("range 1 MiB", RANGES * MIB, isec_range, plain_range),
         ]
         # Warm-up: creates both objects, opens connections.
         isec_put()
         plain_put()
-        assert client.get_object(BUCKET, ik) == data
+        assert client.get_object(BUCKET, ik) == stored["isec"]
+        put_body["isec"], put_body["plain"] = fresh(), fresh()
         samples = {(name, side): [] for name, *_ in ops for side in ("isec", "plain")}
         for rep in range(REPS):
             for name, nbytes, fi, fp in ops:
@@ -215,6 +246,8 @@ def main() -> None:
                     order.reverse()
                 for side, fn in order:
                     samples[(name, side)].append(nbytes / timed(fn) / 1e6)
+                if name == "put":
+                    put_body["isec"], put_body["plain"] = fresh(), fresh()
             load.append(os.getloadavg()[0])
         for name, *_ in ops:
             i = statistics.median(samples[(name, "isec")])
