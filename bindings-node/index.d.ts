@@ -408,6 +408,29 @@ export declare class Shape {
   ctBoundaryFloor(offset: number): number
 }
 
+/**
+ * The plan of a whole read, from the answer to its first request (GetObject of part
+ * `FIRST_PART`): read `firstLength` bytes of that response, then GET `ranges()` pinned to
+ * its ETag.
+ */
+export declare class WholeRead {
+  /**
+   * `responseLength`: the first response's Content-Length; `contentRange`: its
+   * Content-Range (`null` for a 200); `partSize`: the reader's piece size. Throws
+   * `invalid_parameter`, `truncated` or `trailing_data` for a response that contradicts
+   * itself.
+   */
+  constructor(responseLength: number, contentRange: string | undefined | null, partSize: number)
+  /** The object's stored size. */
+  get storedLength(): number
+  /** Bytes to read from the first response (the rest of it is dropped). */
+  get firstLength(): number
+  /** The size of every later piece but the last. */
+  get step(): number
+  /** The ranged GETs after the first response, `[start, end)` in order. */
+  ranges(): Array<[number, number]>
+}
+
 /** Builds the nonce of frame `index` of a segment encryption with `prefix` (7 bytes). */
 export declare function buildNonce(prefix: Uint8Array, index: number, segmentEnd: boolean, objectEnd: boolean): Buffer
 
@@ -518,6 +541,8 @@ export interface CopyStep {
   part?: number
   range?: [number, number]
   parts?: number
+  kid?: string
+  plaintextLength?: number
   undo: Array<S3Request>
 }
 
@@ -563,6 +588,9 @@ export declare function decryptWithTableAsync(key: ObjectKey, table: Uint8Array,
 
 /** Decrypts a whole table-layout object with its encoded segment table. */
 export declare function decryptWithTableSync(key: ObjectKey, table: Uint8Array, ciphertext: Uint8Array): Buffer
+
+/** S3's answer to a part number or range on an empty object: read it with one plain GET. */
+export declare const EMPTY_OBJECT_STATUS: number
 
 /** `encryptSync` on the libuv pool. */
 export declare function encryptAsync(key: ObjectKey, plaintext: Uint8Array, token?: CancelToken): Promise<Buffer>
@@ -640,6 +668,9 @@ export interface ExternalRequest {
   input: Buffer
 }
 
+/** The part number of a whole read's first GetObject. */
+export declare const FIRST_PART: number
+
 /** An object size and a preferred part size, for `EnvelopeOptions.fitParts`. */
 export interface FitParts {
   /** The object's plaintext size in bytes. */
@@ -711,6 +742,27 @@ export interface Limits {
 
 /** Bytes S3 counts against its 2 KB user-metadata limit (names and values, UTF-8). */
 export declare function metadataSize(metadata: Array<[string, string]> | Record<string, string>): number
+
+/**
+ * The requests that migrate `object` (whose HEAD returned `metadata`) in place with `plan`
+ * (a `migrateLegacy` decision), read it back under `activeKid`, and delete `sidecar` (the
+ * key its opening fetched) only if it is the object's own. Throws `invalid_state` for a
+ * plan that does not re-encrypt.
+ */
+export declare function migrateSteps(plan: CopyPlan | CopyPlanInput, object: S3Object, metadata: Array<[string, string]> | Record<string, string>, sidecar: string | undefined | null, activeKid: string, plaintextLength?: number): Migration
+
+/** The requests of an in-place migration (SPEC.md §12.3) and what becomes of the sidecar. */
+export interface Migration {
+  /**
+   * The plan's steps onto the object itself, `VerifyIsec`, then the sidecar's deletion
+   * when it is the object's own.
+   */
+  steps: Array<CopyStep>
+  /** The sidecar the last step deletes. */
+  sidecarDeleted?: string
+  /** A sidecar left in place (a staged upload's, shared by native copies). */
+  sidecarKept?: string
+}
 
 /** A frame nonce's fields (SPEC.md §5.1). */
 export interface NonceFields {
@@ -851,6 +903,10 @@ export interface S3Request {
   range?: [number, number]
   /** For `CompleteMultipartUpload`: parts `1..=parts`. */
   parts?: number
+  /** For `VerifyIsec`: the kid the object's envelope must name. */
+  kid?: string
+  /** For `VerifyIsec`: the plaintext length it must decrypt to, when known. */
+  plaintextLength?: number
 }
 
 /** One segment (the body, or one part) of an object. */

@@ -1,11 +1,12 @@
-//! The S3 protocol as data (SPEC.md §12.1, §12.2): what to fetch after a HEAD before an
-//! object can be read (`ObjectOpen`), and the ordered S3 requests that execute a copy plan
-//! with what to undo when one fails (`copySteps`). Core decides both; this module only
+//! The S3 protocol as data (SPEC.md §12.1 to §12.4): what to fetch after a HEAD before an
+//! object can be read (`ObjectOpen`), the ordered S3 requests that execute a copy plan with
+//! what to undo when one fails (`copySteps`), an in-place migration (`migrateSteps`), and
+//! the GETs of a whole read (`WholeRead`). Core decides all of them; this module only
 //! converts their values to and from JS.
 
 use isec_core::Error as CoreError;
 use isec_core::copy::{CopyAction, CopyPlan as CorePlan, Sidecar};
-use isec_core::s3::{self, Headers, ObjectRef, Open, Opened, Request, SidecarKind};
+use isec_core::s3::{self, Headers, ObjectRef, Open, Opened, Request, SidecarKind, WholeRead as CoreWholeRead};
 use napi::Env;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -208,6 +209,10 @@ pub struct S3Request {
     pub range: Option<Vec<f64>>,
     /// For `CompleteMultipartUpload`: parts `1..=parts`.
     pub parts: Option<u32>,
+    /// For `VerifyIsec`: the kid the object's envelope must name.
+    pub kid: Option<String>,
+    /// For `VerifyIsec`: the plaintext length it must decrypt to, when known.
+    pub plaintext_length: Option<f64>,
 }
 
 /// A request and, if it fails, what to send (best effort, in order) before reporting it.
@@ -228,6 +233,8 @@ pub struct CopyStep {
     #[napi(ts_type = "[number, number]")]
     pub range: Option<Vec<f64>>,
     pub parts: Option<u32>,
+    pub kid: Option<String>,
+    pub plaintext_length: Option<f64>,
     pub undo: Vec<S3Request>,
 }
 
@@ -248,6 +255,8 @@ fn request(r: &Request) -> S3Request {
         part: None,
         range: None,
         parts: None,
+        kid: None,
+        plaintext_length: None,
     };
     let carried = || Some("carried".to_string());
     match r {
@@ -282,6 +291,11 @@ fn request(r: &Request) -> S3Request {
             out.dest = obj(dest);
             out.metadata = Some(pairs_out(metadata));
             out.headers = carried();
+        }
+        Request::VerifyIsec { object, kid, plaintext_len } => {
+            out.object = obj(object);
+            out.kid = Some(kid.clone());
+            out.plaintext_length = plaintext_len.map(f);
         }
         _ => {}
     }
@@ -339,8 +353,11 @@ pub fn copy_steps(
     let src = ObjectRef::new(&source.bucket, &source.key);
     let dst = ObjectRef::new(&dest.bucket, &dest.key);
     let new_headers = options.as_ref().and_then(|o| o.new_headers.as_ref()).is_some_and(|b| b.0);
-    let steps = s3::copy_steps(&plan, &src, &source_metadata.view(), &dst, new_headers);
-    Ok(steps
+    Ok(steps_out(&s3::copy_steps(&plan, &src, &source_metadata.view(), &dst, new_headers)))
+}
+
+fn steps_out(steps: &[s3::Step]) -> Vec<CopyStep> {
+    steps
         .iter()
         .map(|s| {
             let r = request(&s.request);
@@ -356,8 +373,106 @@ pub fn copy_steps(
                 part: r.part,
                 range: r.range,
                 parts: r.parts,
+                kid: r.kid,
+                plaintext_length: r.plaintext_length,
                 undo: s.undo.iter().map(request).collect(),
             }
         })
-        .collect())
+        .collect()
+}
+
+/// The requests of an in-place migration (SPEC.md §12.3) and what becomes of the sidecar.
+#[napi(object, object_from_js = false)]
+pub struct Migration {
+    /// The plan's steps onto the object itself, `VerifyIsec`, then the sidecar's deletion
+    /// when it is the object's own.
+    pub steps: Vec<CopyStep>,
+    /// The sidecar the last step deletes.
+    pub sidecar_deleted: Option<String>,
+    /// A sidecar left in place (a staged upload's, shared by native copies).
+    pub sidecar_kept: Option<String>,
+}
+
+/// The requests that migrate `object` (whose HEAD returned `metadata`) in place with `plan`
+/// (a `migrateLegacy` decision), read it back under `activeKid`, and delete `sidecar` (the
+/// key its opening fetched) only if it is the object's own. Throws `invalid_state` for a
+/// plan that does not re-encrypt.
+#[napi]
+pub fn migrate_steps(
+    env: Env,
+    #[napi(ts_arg_type = "CopyPlan | CopyPlanInput")] plan: Obj<CopyPlanInput>,
+    #[napi(ts_arg_type = "S3Object")] object: Obj<S3Object>,
+    #[napi(ts_arg_type = "Array<[string, string]> | Record<string, string>")] metadata: Pairs,
+    sidecar: Option<String>,
+    active_kid: String,
+    #[napi(ts_arg_type = "number")] plaintext_length: Option<U64>,
+) -> napi::Result<Migration> {
+    let plan = plan_of(&plan.0).map_err(|e| throw(&env, e))?;
+    let o = ObjectRef::new(&object.bucket, &object.key);
+    let m =
+        s3::migrate_steps(&plan, &o, &metadata.view(), sidecar.as_deref(), &active_kid, plaintext_length.map(|n| n.0))
+            .map_err(|e| throw(&env, Failure::Core(e)))?;
+    Ok(Migration { steps: steps_out(&m.steps), sidecar_deleted: m.sidecar_deleted, sidecar_kept: m.sidecar_kept })
+}
+
+// ----------------------------------------------------------------------------------------
+// Reading a whole object (SPEC.md §12.4)
+
+/// The part number of a whole read's first GetObject.
+#[napi]
+pub const FIRST_PART: u32 = s3::FIRST_PART;
+
+/// S3's answer to a part number or range on an empty object: read it with one plain GET.
+#[napi]
+pub const EMPTY_OBJECT_STATUS: u32 = s3::EMPTY_OBJECT_STATUS as u32;
+
+/// The plan of a whole read, from the answer to its first request (GetObject of part
+/// `FIRST_PART`): read `firstLength` bytes of that response, then GET `ranges()` pinned to
+/// its ETag.
+#[napi]
+pub struct WholeRead {
+    inner: CoreWholeRead,
+}
+
+#[napi]
+impl WholeRead {
+    /// `responseLength`: the first response's Content-Length; `contentRange`: its
+    /// Content-Range (`null` for a 200); `partSize`: the reader's piece size. Throws
+    /// `invalid_parameter`, `truncated` or `trailing_data` for a response that contradicts
+    /// itself.
+    #[napi(constructor)]
+    pub fn new(
+        env: Env,
+        #[napi(ts_arg_type = "number")] response_length: U64,
+        content_range: Option<String>,
+        #[napi(ts_arg_type = "number")] part_size: U64,
+    ) -> napi::Result<Self> {
+        let inner = CoreWholeRead::from_first_response(response_length.0, content_range.as_deref(), part_size.0)
+            .map_err(|e| throw(&env, Failure::Core(e)))?;
+        Ok(Self { inner })
+    }
+
+    /// The object's stored size.
+    #[napi(getter)]
+    pub fn stored_length(&self) -> f64 {
+        f(self.inner.stored_len())
+    }
+
+    /// Bytes to read from the first response (the rest of it is dropped).
+    #[napi(getter)]
+    pub fn first_length(&self) -> f64 {
+        f(self.inner.first_len())
+    }
+
+    /// The size of every later piece but the last.
+    #[napi(getter)]
+    pub fn step(&self) -> f64 {
+        f(self.inner.step())
+    }
+
+    /// The ranged GETs after the first response, `[start, end)` in order.
+    #[napi(ts_return_type = "Array<[number, number]>")]
+    pub fn ranges(&self) -> Vec<Vec<f64>> {
+        self.inner.ranges().map(|(a, b)| vec![f(a), f(b)]).collect()
+    }
 }

@@ -48,6 +48,10 @@ function asVector(q) {
     v.metadata = q.metadata ?? null
   } else if (q.metadata !== undefined) v.metadata = q.metadata
   if (q.headers !== undefined) v.headers = q.headers
+  if (q.op === 'VerifyIsec') {
+    v.kid = q.kid
+    v.plaintext_len = q.plaintextLength ?? null
+  }
   if (q.undo !== undefined) v.undo = q.undo.map(asVector)
   return v
 }
@@ -93,4 +97,45 @@ test('copySteps refuses a plan it does not know', () => {
   const plan = { ...planFor(t), action: 'teleport' }
   assert.equal(codeOf(() => isec.copySteps(plan, SRC, {}, DST)), 'invalid_parameter')
   assert.equal(codeOf(() => isec.copySteps({ ...planFor(t), sidecar: 'other' }, SRC, {}, DST)), 'invalid_parameter')
+})
+
+test('migrateSteps: an in-place migration as the vector records it (read back, then only the object-keyed sidecar deleted)', () => {
+  const cases = valid.filter((t) => t.expect.migrations)
+  assert.ok(cases.length >= 1, 'the vector records migrations')
+  let deleted = 0
+  let kept = 0
+  for (const t of cases) {
+    const plan = planFor(t)
+    for (const [k, m] of t.expect.migrations.entries()) {
+      const id = `tc ${t.tcId} migration ${k}`
+      const got = isec.migrateSteps(plan, SRC, t.request.source_metadata, m.sidecar, m.active_kid, m.plaintext_len ?? undefined)
+      assert.deepEqual(got.steps.map(asVector), m.steps, id)
+      assert.equal(got.sidecarDeleted ?? null, m.sidecar_deleted, id)
+      assert.equal(got.sidecarKept ?? null, m.sidecar_kept, id)
+      if (m.sidecar_deleted) deleted += 1
+      if (m.sidecar_kept) kept += 1
+    }
+  }
+  assert.ok(deleted >= 1 && kept >= 1, 'both sidecar outcomes are exercised')
+  const native = valid.find((x) => x.expect.action === 'native')
+  assert.equal(codeOf(() => isec.migrateSteps(planFor(native), SRC, {}, null, 'k')), 'invalid_state')
+})
+
+test('WholeRead: the GETs of a whole read (SPEC.md §12.4) are core\'s', () => {
+  const seg = 8 * 1048576 + 3584
+  const plan = new isec.WholeRead(seg, `bytes 0-${seg - 1}/${3 * seg + 38}`, 8 * 1048576)
+  assert.deepEqual([plan.storedLength, plan.firstLength, plan.step], [3 * seg + 38, seg, seg])
+  assert.deepEqual(plan.ranges(), [[seg, 2 * seg], [2 * seg, 3 * seg], [3 * seg, 3 * seg + 38]])
+  const single = new isec.WholeRead(20 * 1048576, null, 8 * 1048576)
+  assert.deepEqual(single.ranges(), [[8 * 1048576, 16 * 1048576], [16 * 1048576, 20 * 1048576]])
+  assert.deepEqual(new isec.WholeRead(0, null, 8 * 1048576).ranges(), [])
+  for (const [len, cr, code] of [
+    [10, 'bytes 2-11/12', 'invalid_parameter'],
+    [10, 'bytes 0-9/*', 'invalid_parameter'],
+    [9, 'bytes 0-9/12', 'truncated'],
+    [11, 'bytes 0-9/12', 'trailing_data'],
+  ]) {
+    assert.equal(codeOf(() => new isec.WholeRead(len, cr, 8 * 1048576)), code, cr)
+  }
+  assert.deepEqual([isec.FIRST_PART, isec.EMPTY_OBJECT_STATUS], [1, 416])
 })
