@@ -1,6 +1,6 @@
 //! Streaming and one-shot encryption and decryption (SPEC.md §5-7).
 
-use isec_core::{AwsLc, Decryptor, Encryptor, Error, Prefix, SegmentTable, oneshot};
+use isec_core::{AwsLc, Decryptor, Encryptor, Prefix, SegmentTable, oneshot};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -273,24 +273,13 @@ pub(crate) fn decrypt_range<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let (start, end) = (start.0, end.0);
     let plan = shape.inner.map_range(start, end);
-    let fetched_len = usize::try_from(plan.ct_end - plan.ct_start).unwrap_or(usize::MAX);
-    let mut raised: Option<PyErr> = None;
     let (k, shape) = (&key.inner, shape.inner.clone());
-    let r = maybe_detach(py, fetched_len, || {
-        let mut fetcher = |a: u64, b: u64| -> Result<Vec<u8>, Error> {
-            Python::attach(|py| {
-                let r = fetch.bind(py).call1((a, b)).and_then(|v| In::get(&v).map(|b| b.as_slice().to_vec()));
-                r.map_err(|e| {
-                    raised = Some(e);
-                    // Stands for "the caller's fetch failed"; that exception replaces it below.
-                    Error::InvalidState
-                })
-            })
-        };
-        oneshot::decrypt_range::<AwsLc>(k, shape, start, end, &mut fetcher)
-    });
-    if let Some(e) = raised {
-        return Err(e);
-    }
+    // Fetched here, holding the GIL, then decrypted from the caller's buffer as it is: no
+    // copy of the ciphertext, and the GIL is released for the decryption.
+    let fetched =
+        if plan.ct_end > plan.ct_start { Some(fetch.bind(py).call1((plan.ct_start, plan.ct_end))?) } else { None };
+    let view = fetched.as_ref().map(In::get).transpose()?;
+    let ct: &[u8] = view.as_ref().map_or(&[], In::as_slice);
+    let r = maybe_detach(py, ct.len(), || oneshot::decrypt_fetched::<AwsLc>(k, shape, start, end, ct));
     Ok(bytes_of(py, r.or_raise()?))
 }

@@ -116,7 +116,7 @@ def _not_encrypted() -> None:
         def get_object(self, **kw: object) -> dict[str, object]:
             if kw["Key"] != "key":
                 raise NotFound()  # no previous-proxy sidecar: the object is plaintext
-            return {"Body": io.BytesIO(b"plain"), "Metadata": {"owner": "x"}, "ETag": '"e"'}
+            return {"Body": io.BytesIO(b"plain"), "ContentLength": 5, "Metadata": {"owner": "x"}, "ETag": '"e"'}
 
     isec.s3.Client(PlainS3(), _ring()).get_object("bucket", "key")
 
