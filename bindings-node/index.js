@@ -863,6 +863,7 @@ module.exports.decryptWithTableAsync = nativeBinding.decryptWithTableAsync
 module.exports.decryptWithTableSync = nativeBinding.decryptWithTableSync
 module.exports.encryptAsync = nativeBinding.encryptAsync
 module.exports.encryptPartAsync = nativeBinding.encryptPartAsync
+module.exports.encryptPartIntoAsync = nativeBinding.encryptPartIntoAsync
 module.exports.encryptPartSync = nativeBinding.encryptPartSync
 module.exports.encryptSync = nativeBinding.encryptSync
 module.exports.errorCodes = nativeBinding.errorCodes

@@ -21,7 +21,8 @@
 // ISEC_S3_ACCESS_KEY_ID, ISEC_S3_SECRET_ACCESS_KEY, ISEC_S3_BUCKET
 // (scripts/garage.sh env --export). Knobs: ISEC_BENCH_MIB (96), ISEC_BENCH_PART_MIB (8),
 // ISEC_BENCH_REPS (5), ISEC_BENCH_CONC ("1,4"), ISEC_BENCH_RSS_MIB (1024; 0 skips the RSS
-// children).
+// children), ISEC_BENCH_OPS (all; a comma-separated subset of the operation names, e.g.
+// "put,range 1 MiB"; the put always runs once to create the objects).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
@@ -44,6 +45,7 @@ const PART = Number(env.ISEC_BENCH_PART_MIB || 8) * MiB
 const REPS = Number(env.ISEC_BENCH_REPS || 5)
 const CONCS = (env.ISEC_BENCH_CONC || '1,4').split(',').map(Number)
 const RSS_MIB = Number(env.ISEC_BENCH_RSS_MIB ?? 1024)
+const OPS = env.ISEC_BENCH_OPS ? env.ISEC_BENCH_OPS.split(',') : null // e.g. "put,range 1 MiB"
 const RANGES = 8 // 1 MiB ranges per timed range sample
 const Bucket = env.ISEC_S3_BUCKET || 'isec-test'
 
@@ -189,6 +191,7 @@ async function main() {
         },
       ],
     ]
+    if (OPS) for (let i = ops.length - 1; i > 0; i--) if (!OPS.includes(ops[i][0])) ops.splice(i, 1)
     // Warm-up: creates both objects, opens connections.
     await ops[0][2]()
     await ops[0][3]()
@@ -197,6 +200,7 @@ async function main() {
     const samples = new Map()
     for (let rep = 0; rep < REPS; rep++) {
       for (const [name, bytes, fi, fp] of ops) {
+        if (OPS && !OPS.includes(name)) continue
         const order = [
           ['isec', fi],
           ['plain', fp],
@@ -211,6 +215,7 @@ async function main() {
       load.push(loadavg()[0])
     }
     for (const [name] of ops) {
+      if (OPS && !OPS.includes(name)) continue
       const i = median(samples.get(`${name}/isec`))
       const p = median(samples.get(`${name}/plain`))
       rows.push(

@@ -200,10 +200,12 @@ function toBuffer(chunk) {
 }
 
 /**
- * Plaintext to upload, read in pieces of a requested size: `take(n)` returns the next
+ * Plaintext to upload, read in pieces of a requested size: `take(n, into)` returns the next
  * (at most) `n` bytes, `ahead(n)` how many of the next `n` are there (reading a stream
  * that far), `size` the total when known. Buffers are sliced without copying; files are
- * read at offsets; streams are pulled only as far as asked.
+ * read at offsets (into `into` when given, a buffer the caller reuses); streams are pulled
+ * only as far as asked. Buffers and files can give a piece again: `reread(at, n)` (a new
+ * buffer for a file), streams cannot (their pieces are the caller's to keep).
  */
 async function openSource(body, contentLength) {
   if (body instanceof Uint8Array) {
@@ -211,6 +213,7 @@ async function openSource(body, contentLength) {
     let pos = 0
     return {
       size: buf.length,
+      sliced: true,
       async take(n) {
         const out = buf.subarray(pos, Math.min(buf.length, pos + n))
         pos += out.length
@@ -218,6 +221,9 @@ async function openSource(body, contentLength) {
       },
       async ahead(n) {
         return Math.min(n, buf.length - pos)
+      },
+      async reread(at, n) {
+        return buf.subarray(at, at + n)
       },
       async close() {},
     }
@@ -232,23 +238,28 @@ async function openSource(body, contentLength) {
       throw e
     }
     let pos = 0
+    const readAt = async (at, len, into) => {
+      const out = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len)
+      let got = 0
+      while (got < len) {
+        const { bytesRead } = await fh.read(out, got, len - got, at + got)
+        if (bytesRead === 0) throw invalid(`${body} shrank while it was read`)
+        got += bytesRead
+      }
+      return out
+    }
     return {
       size,
-      async take(n) {
+      async take(n, into) {
         const len = Math.min(n, size - pos)
-        const out = Buffer.allocUnsafe(len)
-        let got = 0
-        while (got < len) {
-          const { bytesRead } = await fh.read(out, got, len - got, pos + got)
-          if (bytesRead === 0) throw invalid(`${body} shrank while it was read`)
-          got += bytesRead
-        }
+        const out = await readAt(pos, len, into)
         pos += len
         return out
       },
       async ahead(n) {
         return Math.min(n, size - pos)
       },
+      reread: (at, n) => readAt(at, n),
       close: () => fh.close(),
     }
   }
@@ -537,46 +548,83 @@ class IsecS3 {
 
     // Parts of exactly `partSize`, the last one shorter; one byte of look-ahead tells
     // whether a part is the last, which its encryption must know (SPEC.md §6.2).
-    let number = 0
-    let plaintextLength = 0
-    let done = false
-    const pull = async () => {
-      if (done) return null
-      const data = await src.take(partSize)
-      const isLast = (await src.ahead(1)) === 0
-      number += 1
-      done = isLast
-      plaintextLength += data.length
-      return { number, isLast, data }
-    }
-
+    //
+    // Each part is encrypted (on the libuv pool) into a ciphertext buffer from a free list
+    // while up to `concurrency` earlier parts upload, so at most `concurrency + 1` such
+    // buffers exist, each of a full part's ciphertext length (core's shape). A buffer goes
+    // back to the list only after its UploadPart succeeded with it (the server then has read
+    // it whole); one whose request failed is left to the garbage collector, since the failed
+    // request may still hold it. A file is read into one reused plaintext buffer.
+    const ctPart = isec.Shape.forPlaintext(envelope, src.size ?? 2 * partSize).segment(0).ctLen
     const UploadId = await this.#createUpload({ ...rest, Bucket, Key, Metadata }, signal)
     const parts = []
+    const free = []
+    const running = new Set()
     let ciphertextLength = 0
+    let plaintextLength = 0
+    let failure = null
     const inner = linked(signal)
+    const fail = (e) => {
+      if (!failure) {
+        failure = { e }
+        inner.abort(e)
+      }
+    }
+    const upload = async (PartNumber, isLast, buf, n, again) => {
+      let body = buf.subarray(0, n)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const r = await this.#send(
+            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
+            inner.signal,
+          )
+          parts.push({ PartNumber, ETag: r.ETag })
+          ciphertextLength += body.length
+          return attempt === 1
+        } catch (e) {
+          if (attempt >= this.#partAttempts || !retryable(e, inner.signal)) throw e
+        }
+        // A fresh encryption per attempt (core draws a new nonce prefix each time), into a
+        // new buffer: the failed request may still be reading the old one.
+        body = await isec.encryptPart(key, PartNumber, isLast, await again(), { signal: inner.signal })
+      }
+    }
     try {
-      await bounded(
-        this.#concurrency,
-        pull,
-        async ({ number: PartNumber, isLast, data }) => {
-          for (let attempt = 1; ; attempt++) {
-            // A fresh encryption per attempt: core draws a new nonce prefix each time.
-            const body = await isec.encryptPart(key, PartNumber, isLast, data, { signal: inner.signal })
-            try {
-              const r = await this.#send(
-                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
-                inner.signal,
-              )
-              parts.push({ PartNumber, ETag: r.ETag })
-              ciphertextLength += body.length
-              return
-            } catch (e) {
-              if (attempt >= this.#partAttempts || !retryable(e, inner.signal)) throw e
-            }
-          }
-        },
-        (reason) => inner.abort(reason),
-      )
+      const plain = src.reread && !src.sliced ? Buffer.allocUnsafe(partSize) : undefined
+      let offset = 0
+      for (let PartNumber = 1; !failure; PartNumber++) {
+        let data
+        let isLast
+        let buf
+        let n
+        try {
+          data = await src.take(partSize, plain)
+          isLast = (await src.ahead(1)) === 0
+          buf = free.pop() ?? Buffer.allocUnsafe(ctPart)
+          n = await isec.encryptPartInto(key, PartNumber, isLast, data, buf, { signal: inner.signal })
+        } catch (e) {
+          fail(e)
+          break
+        }
+        // `data` may be the reused plaintext buffer: a retry reads the part again.
+        const at = offset
+        const len = data.length
+        const kept = src.reread ? null : data
+        const again = kept ? async () => kept : () => src.reread(at, len)
+        offset += len
+        plaintextLength += len
+        while (running.size >= this.#concurrency && !failure) await Promise.race(running)
+        if (failure) break
+        const p = upload(PartNumber, isLast, buf, n, again)
+          .then((reusable) => {
+            if (reusable) free.push(buf)
+          }, fail)
+          .finally(() => running.delete(p))
+        running.add(p)
+        if (isLast) break
+      }
+      await Promise.all(running)
+      if (failure) throw failure.e
       const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
       return {
         ...pick(r, ['ETag', 'VersionId', '$metadata']),
