@@ -177,6 +177,78 @@ async function collect(body, expected) {
   return Buffer.concat(chunks)
 }
 
+/** Ciphertext gathered per decryption call of `decryptBody` (two such buffers alternate). */
+const STAGE = 2 * MiB
+
+/**
+ * Decrypts an isec object's body (an SDK stream of `storedLength` bytes) whole while it
+ * arrives: the bytes gather in one of two small buffers, and each full one is decrypted on
+ * the libuv pool (core's decryptor of the object's shape) into the output while the other
+ * fills. All or nothing as `decrypt`: the plaintext is returned only after every frame,
+ * the final one and the object's length verified; on any failure the plaintext written so
+ * far is wiped. The returned Buffer is a view of an output of `storedLength` bytes (core's
+ * bound for what a decryptor call may write).
+ */
+async function decryptBody(opened, body, storedLength, signal) {
+  const dec = isec.Decryptor.withShape(opened.key, opened.shape)
+  const out = Buffer.allocUnsafe(storedLength)
+  const stages = [Buffer.allocUnsafe(Math.min(STAGE, storedLength)), Buffer.allocUnsafe(Math.min(STAGE, storedLength))]
+  let cur = 0
+  let filled = 0
+  let received = 0
+  let written = 0
+  let flight = null
+  let failed = null
+  const settle = async () => {
+    if (flight) await flight
+    if (failed) throw failed
+  }
+  const kick = async () => {
+    await settle()
+    if (filled === 0) return
+    const input = stages[cur].subarray(0, filled)
+    flight = isec.abortable(signal, (t) => dec.updateIntoAsync(input, out.subarray(written), t)).then(
+      (n) => {
+        written += n
+        flight = null
+      },
+      (e) => {
+        failed = e
+        flight = null
+      },
+    )
+    cur ^= 1
+    filled = 0
+  }
+  try {
+    if (body != null) {
+      for await (const c of body) {
+        let chunk = toBuffer(c)
+        received += chunk.length
+        if (received > storedLength) throw invalid(`response body longer than its Content-Length ${storedLength}`)
+        while (chunk.length > 0) {
+          if (filled === stages[cur].length) await kick()
+          const n = Math.min(chunk.length, stages[cur].length - filled)
+          chunk.copy(stages[cur], filled, 0, n)
+          filled += n
+          chunk = chunk.subarray(n)
+        }
+        if (failed) throw failed
+      }
+    }
+    await kick()
+    await settle()
+    written += dec.finalInto(out.subarray(written))
+    return out.subarray(0, written)
+  } catch (e) {
+    // The pool is done with `out` before it is wiped.
+    while (flight) await flight
+    out.fill(0, 0, written)
+    if (body != null && typeof body.destroy === 'function') body.destroy()
+    throw e
+  }
+}
+
 /** Reads at most `limit` bytes of a body (an SDK stream), then lets the rest go. */
 async function collectAtMost(body, limit) {
   if (body == null) return Buffer.alloc(0)
@@ -798,12 +870,16 @@ class IsecS3 {
       if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
       throw e
     }
-    const stored = await collect(r.Body, r.ContentLength)
-    let Body = stored
-    if (opened === null) Body = stored
-    else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
-    else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
-    else Body = await isec.decrypt(opened.key, stored, { signal })
+    let Body
+    if (opened !== null && opened.format === 'isec' && Number.isSafeInteger(r.ContentLength)) {
+      Body = await decryptBody(opened, r.Body, r.ContentLength, signal)
+    } else {
+      const stored = await collect(r.Body, r.ContentLength)
+      if (opened === null) Body = stored
+      else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
+      else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
+      else Body = await isec.decrypt(opened.key, stored, { signal })
+    }
     const kid = opened ? opened.kid : undefined
     const format = opened ? opened.format : 'plaintext'
     return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid, format }
