@@ -393,6 +393,21 @@ function copySource(bucket, key, versionId) {
 
 const pairsToObject = (pairs) => Object.fromEntries(pairs)
 
+/** Thrown (and caught) inside the helper when a cached opened object no longer matches. */
+const STALE = Symbol('isec.stale')
+
+/** A 412 (an `If-Match` that no longer matches). */
+function preconditionFailed(e) {
+  return !!e && (e.name === 'PreconditionFailed' || (e.$metadata && e.$metadata.httpStatusCode === 412))
+}
+
+/** Whether two S3 user-metadata maps are equal. */
+function sameMetadata(a, b) {
+  const ka = Object.keys(a || {})
+  if (ka.length !== Object.keys(b || {}).length) return false
+  return ka.every((k) => b[k] === a[k])
+}
+
 /** Retries a part only for failures that another attempt can fix. */
 function retryable(e, signal) {
   if (signal && signal.aborted) return false
@@ -428,12 +443,16 @@ class IsecS3 {
   #copyLimits
   #partAttempts
   #rate
+  #openCache
+  /** Opened objects for ranged reads, least recently used first (see `#openedFor`). */
+  #opened = new Map()
 
   /**
    * @param client an `S3Client`
    * @param keyring the `Keyring` that opens and creates envelopes
    * @param options `{ partSize = 8 MiB, concurrency = 4, multipartThreshold = partSize,
-   *   frameSize, partAttempts = 3, copyLimits, reencryptRate }`
+   *   frameSize, partAttempts = 3, copyLimits, reencryptRate, openCache = 64 }`;
+   *   `openCache`: how many opened objects ranged reads keep (0: none), see `getRange`
    */
   constructor(client, keyring, options = {}) {
     if (client == null || typeof client.send !== 'function') throw invalid('IsecS3 needs an S3Client')
@@ -446,6 +465,7 @@ class IsecS3 {
       partAttempts = 3,
       copyLimits,
       reencryptRate = 0,
+      openCache = 64,
     } = options
     for (const [name, v, min] of [
       ['partSize', partSize, S3_MIN_PART],
@@ -453,6 +473,7 @@ class IsecS3 {
       ['multipartThreshold', multipartThreshold, 0],
       ['partAttempts', partAttempts, 1],
       ['reencryptRate', reencryptRate, 0],
+      ['openCache', openCache, 0],
     ]) {
       if (!Number.isSafeInteger(v) || v < min) throw invalid(`${name} must be an integer of at least ${min}`)
     }
@@ -465,6 +486,15 @@ class IsecS3 {
     this.#partAttempts = partAttempts
     this.#copyLimits = copyLimits
     this.#rate = reencryptRate
+    this.#openCache = openCache
+  }
+
+  /**
+   * Forgets every object `getRange` and ranged `getObjectStream` keep open (see
+   * `openCache`), e.g. after a key was removed from the keyring.
+   */
+  clearCache() {
+    this.#opened.clear()
   }
 
   /** The wrapped client. */
@@ -901,7 +931,8 @@ class IsecS3 {
    * `LegacyDecryptStream` for a previous-proxy object, fed by the response body). Frames are
    * released as they verify: a consumer that must not act on a prefix of a damaged object
    * waits for `end` (an error ends the stream instead). With `start` and/or `end`, only the
-   * ciphertext core's range plan names is fetched.
+   * ciphertext core's range plan names is fetched, with the opened object cached and the
+   * GET pinned to its ETag as for `getRange`.
    */
   async getObjectStream(params) {
     const { Bucket, Key, VersionId, signal, start, end, streamOptions } = params || {}
@@ -911,19 +942,27 @@ class IsecS3 {
     let opened
     let range
     if (ranged) {
-      const h = await this.headObject({ Bucket, Key, VersionId, signal })
-      const step = await this.#headStep(Bucket, Key, h, signal)
-      opened = await this.#reader(Bucket, Key, step, h.ContentLength)
-      const p = this.#rangePlan(opened, start ?? 0, end ?? Infinity)
-      range = p.range
-      if (p.plan.httpRange == null) {
+      // As `getRange`: the opened object cached, its GET pinned to the ETag.
+      const got = await this.#withOpened(Bucket, Key, VersionId, signal, async ({ h, opened: o }, cached) => {
+        const p = this.#rangePlan(o, start ?? 0, end ?? Infinity)
+        if (p.plan.httpRange == null) return { h, o, range: p.range, r: null }
+        const g = await this.#send(
+          new GetObjectCommand({ Bucket, Key, VersionId, Range: p.plan.httpRange, IfMatch: h.ETag }),
+          signal,
+        )
+        if (cached && !sameMetadata(g.Metadata, h.Metadata)) {
+          if (g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()
+          throw STALE
+        }
+        return { h, o, range: p.range, r: g }
+      })
+      opened = got.o
+      range = got.range
+      if (got.r === null) {
         const { Readable } = require('node:stream')
-        return { ...pick(h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
+        return { ...pick(got.h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
       }
-      r = await this.#send(
-        new GetObjectCommand({ Bucket, Key, VersionId, Range: p.plan.httpRange, IfMatch: h.ETag }),
-        signal,
-      )
+      r = got.r
     } else {
       r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
       try {
@@ -955,15 +994,33 @@ class IsecS3 {
   /**
    * Plaintext `[start, end)` (end exclusive, clamped to the object; `end` may be omitted
    * for "to the end"). Fetches only the frames (or, for a previous-proxy object, the seals)
-   * core's range plan names, with one HEAD before (skipped when `head`, a previous
-   * `headObject` result, is given) and an `If-Match` on its ETag so both requests see the
-   * same object.
+   * core's range plan names, in one GET with `If-Match` on the object's ETag.
+   *
+   * What the GET needs (the object's format, key and shape) comes from a HEAD: `head` (a
+   * previous `headObject` result) when given; else the object as this helper opened it
+   * for an earlier ranged read, kept in a small cache (`openCache` objects, least recently
+   * used dropped; key: bucket, key, version id); else a new HEAD, whose result is then
+   * cached. A cached object's GET is pinned to its ETag: when the object was replaced the
+   * server answers 412 (or, with the same bytes under other metadata, the response's
+   * metadata differs, or the cached key fails to decrypt), and the entry is dropped and the
+   * read done once more after a fresh HEAD, so a read never returns an older object's
+   * bytes. The cache keeps each object's key: `clearCache()` forgets them (after a key is
+   * removed from the keyring, say).
    */
   async getRange(params) {
     const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
-    const h = head || (await this.headObject({ Bucket, Key, VersionId, signal }))
-    const step = await this.#headStep(Bucket, Key, h, signal)
-    const opened = await this.#reader(Bucket, Key, step, h.ContentLength)
+    if (head) {
+      const step = await this.#headStep(Bucket, Key, head, signal)
+      const opened = await this.#reader(Bucket, Key, step, head.ContentLength)
+      return this.#rangeRead({ h: head, opened }, Bucket, Key, VersionId, start, end, signal, false)
+    }
+    return this.#withOpened(Bucket, Key, VersionId, signal, (o, cached) =>
+      this.#rangeRead(o, Bucket, Key, VersionId, start, end, signal, cached),
+    )
+  }
+
+  /** One ranged read of an opened object (`{ h, opened }`), as `getRange` describes. */
+  async #rangeRead({ h, opened }, Bucket, Key, VersionId, start, end, signal, cached) {
     const { plan, range, plaintextLength } = this.#rangePlan(opened, start, end)
     const base = { ...pick(h, OUTPUT_FIELDS), kid: opened.kid, range, plaintextLength }
     if (plan.httpRange == null) return { ...base, Body: Buffer.alloc(0) }
@@ -972,12 +1029,52 @@ class IsecS3 {
       new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
       signal,
     )
+    if (cached && !sameMetadata(r.Metadata, h.Metadata)) {
+      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+      throw STALE
+    }
     const fetched = await collect(r.Body, plan.ctEnd - plan.ctStart)
     const Body =
       opened.format === 'legacy'
         ? isec.legacyDecryptRangeSync(opened.key, opened.object, range[0], range[1], fetched)
         : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
-    return { ...base, Body }
+    return { ...base, ...pick(r, OUTPUT_FIELDS), Body }
+  }
+
+  /**
+   * Runs `read({ h, opened }, cached)` on the object as a cached earlier HEAD opened it;
+   * when that read finds the object changed (412 on its `If-Match`, other metadata, or an
+   * isec error with the cached key), drops the entry and runs it once more on a fresh
+   * HEAD (then cached). Without a cached entry, only the latter.
+   */
+  async #withOpened(Bucket, Key, VersionId, signal, read) {
+    const id = JSON.stringify([Bucket, Key, VersionId ?? null])
+    const hit = this.#opened.get(id)
+    if (hit) {
+      this.#opened.delete(id)
+      try {
+        const out = await read(hit, true)
+        this.#remember(id, hit)
+        return out
+      } catch (e) {
+        if (!(e === STALE || preconditionFailed(e) || (e && typeof e.family === 'string' && e.code !== 'ABORT_ERR'))) {
+          this.#remember(id, hit)
+          throw e
+        }
+      }
+    }
+    const h = await this.headObject({ Bucket, Key, VersionId, signal })
+    const step = await this.#headStep(Bucket, Key, h, signal)
+    const fresh = { h, opened: await this.#reader(Bucket, Key, step, h.ContentLength) }
+    this.#remember(id, fresh)
+    return read(fresh, false)
+  }
+
+  #remember(id, entry) {
+    if (this.#openCache === 0) return
+    this.#opened.delete(id)
+    this.#opened.set(id, entry)
+    while (this.#opened.size > this.#openCache) this.#opened.delete(this.#opened.keys().next().value)
   }
 
   // ----------------------------------------------------------------------------------------
