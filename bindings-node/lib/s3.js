@@ -177,6 +177,13 @@ async function collect(body, expected) {
   return Buffer.concat(chunks)
 }
 
+/**
+ * Ranged reads whose fetched ciphertext is at most this long are decrypted on the calling
+ * thread (about a millisecond): the round trip through the libuv pool costs more than that
+ * on a busy machine.
+ */
+const SYNC_RANGE = 2 * MiB
+
 /** Ciphertext gathered per decryption call of `decryptBody` (two such buffers alternate). */
 const STAGE = 2 * MiB
 
@@ -1037,7 +1044,9 @@ class IsecS3 {
     const Body =
       opened.format === 'legacy'
         ? isec.legacyDecryptRangeSync(opened.key, opened.object, range[0], range[1], fetched)
-        : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
+        : fetched.length <= SYNC_RANGE
+          ? isec.decryptRangeSync(opened.key, opened.shape, range[0], range[1], fetched)
+          : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
     return { ...base, ...pick(r, OUTPUT_FIELDS), Body }
   }
 

@@ -49,7 +49,10 @@ class CryptoTransform extends Transform {
     }
     let out
     try {
-      out = this.#ctx.update(chunk)
+      // Into a Buffer allocated here (memory the garbage collector accounts for) rather
+      // than one made natively per chunk, which it would let pile up.
+      out = Buffer.allocUnsafe(this.#ctx.updateLength(chunk.length))
+      out = out.subarray(0, this.#ctx.updateInto(chunk, out))
     } catch (e) {
       callback(e)
       return
