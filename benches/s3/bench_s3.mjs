@@ -13,7 +13,9 @@
 //   range 1 MiB  IsecS3.getRange                   vs  ranged GetObjectCommand, collected
 //
 // Both sides use the same part size and concurrency (IsecS3: partSize, concurrency). The
-// repetitions alternate isec and plain (which goes first flips every repetition).
+// repetitions alternate isec and plain (which goes first flips every repetition). Every
+// repetition puts new bytes: Garage deduplicates blocks by content, and a plain re-upload
+// of the same bytes would skip its disk writes (isec's ciphertext is new every time).
 //
 // Needs bindings-node built (napi build) with @aws-sdk/client-s3 and @aws-sdk/lib-storage in
 // bindings-node/node_modules; both modules are loaded from there, so the helper and the
@@ -75,6 +77,12 @@ async function drain(stream) {
   let n = 0
   for await (const c of stream) n += c.length
   return n
+}
+
+/** Makes every 64 KiB of `buf` new (a random stamp at its start), so no storage block repeats. */
+function fresh(buf) {
+  const stamp = randomBytes(16)
+  for (let o = 0; o < buf.length; o += 65536) stamp.copy(buf, o)
 }
 
 const median = (xs) => {
@@ -199,6 +207,9 @@ async function main() {
     if (!whole.Body.equals(data)) throw new Error('round trip mismatch')
     const samples = new Map()
     for (let rep = 0; rep < REPS; rep++) {
+      // New bytes for every repetition's puts: Garage stores blocks by content hash, so a
+      // plain upload of bytes it already holds writes nothing (isec's ciphertext is always new).
+      fresh(data)
       for (const [name, bytes, fi, fp] of ops) {
         if (OPS && !OPS.includes(name)) continue
         const order = [

@@ -184,6 +184,9 @@ async function collect(body, expected) {
  */
 const SYNC_RANGE = 2 * MiB
 
+/** How long an idle helper keeps the ciphertext part buffers of its last upload. */
+const SPARE_MS = 3000
+
 /** Ciphertext gathered per decryption call of `decryptBody` (two such buffers alternate). */
 const STAGE = 2 * MiB
 
@@ -451,8 +454,11 @@ class IsecS3 {
   #partAttempts
   #rate
   #openCache
-  /** Opened objects for ranged reads, least recently used first (see `#openedFor`). */
+  /** Opened objects for ranged reads, least recently used first (see `#withOpened`). */
   #opened = new Map()
+  /** Ciphertext part buffers kept between uploads (see `#spareBuffer`). */
+  #spare = []
+  #spareTimer = null
 
   /**
    * @param client an `S3Client`
@@ -663,7 +669,8 @@ class IsecS3 {
     // buffers exist, each of a full part's ciphertext length (core's shape). A buffer goes
     // back to the list only after its UploadPart succeeded with it (the server then has read
     // it whole); one whose request failed is left to the garbage collector, since the failed
-    // request may still hold it. A file is read into one reused plaintext buffer.
+    // request may still hold it. A file is read into one reused plaintext buffer. The
+    // ciphertext buffers are kept for the next upload for a few seconds.
     const ctPart = isec.Shape.forPlaintext(envelope, src.size ?? 2 * partSize).segment(0).ctLen
     const UploadId = await this.#createUpload({ ...rest, Bucket, Key, Metadata }, signal)
     const parts = []
@@ -709,7 +716,7 @@ class IsecS3 {
         try {
           data = await src.take(partSize, plain)
           isLast = (await src.ahead(1)) === 0
-          buf = free.pop() ?? Buffer.allocUnsafe(ctPart)
+          buf = free.pop() ?? this.#spareBuffer(ctPart)
           n = await isec.encryptPartInto(key, PartNumber, isLast, data, buf, { signal: inner.signal })
         } catch (e) {
           fail(e)
@@ -733,6 +740,7 @@ class IsecS3 {
         if (isLast) break
       }
       await Promise.all(running)
+      this.#keepSpare(free)
       if (failure) throw failure.e
       const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
       return {
@@ -749,6 +757,30 @@ class IsecS3 {
     } finally {
       inner.dispose()
     }
+  }
+
+  /**
+   * A buffer of `size` bytes for a part's ciphertext: one an earlier upload gave back, or a
+   * new one. Reusing them spares each upload the allocation (and first touch) of
+   * `concurrency + 1` part buffers; they hold only ciphertext.
+   */
+  #spareBuffer(size) {
+    const i = this.#spare.findIndex((b) => b.length === size)
+    return i >= 0 ? this.#spare.splice(i, 1)[0] : Buffer.allocUnsafe(size)
+  }
+
+  /**
+   * Keeps up to `concurrency + 1` part buffers for the next upload, for a few seconds: an
+   * idle helper then lets them go.
+   */
+  #keepSpare(buffers) {
+    for (const b of buffers) if (this.#spare.length <= this.#concurrency) this.#spare.push(b)
+    if (this.#spareTimer) clearTimeout(this.#spareTimer)
+    this.#spareTimer = setTimeout(() => {
+      this.#spare.length = 0
+      this.#spareTimer = null
+    }, SPARE_MS)
+    this.#spareTimer.unref()
   }
 
   /**
