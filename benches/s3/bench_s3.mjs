@@ -209,7 +209,7 @@ async function main() {
     for (let rep = 0; rep < REPS; rep++) {
       // New bytes for every repetition's puts: Garage stores blocks by content hash, so a
       // plain upload of bytes it already holds writes nothing (isec's ciphertext is always new).
-      fresh(data)
+      if (!OPS || OPS.includes('put')) fresh(data)
       for (const [name, bytes, fi, fp] of ops) {
         if (OPS && !OPS.includes(name)) continue
         const order = [

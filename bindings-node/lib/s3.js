@@ -17,7 +17,7 @@
 // `Error`s with core's `code`.
 
 const fs = require('node:fs')
-const { pipeline } = require('node:stream')
+const { pipeline, Readable } = require('node:stream')
 const isec = require('./index.js')
 
 let sdk
@@ -256,6 +256,66 @@ async function decryptBody(opened, body, storedLength, signal) {
     out.fill(0, 0, written)
     if (body != null && typeof body.destroy === 'function') body.destroy()
     throw e
+  }
+}
+
+/**
+ * The plaintext of an SDK body through core's decryptor `ctx` (a native `Decryptor`), in
+ * pieces of up to `STAGE`: the ciphertext gathers in one of two small buffers, and each
+ * full one is decrypted on the libuv pool while the other fills. As with `DecryptStream`,
+ * a piece is released only once its frames verified, and `final` (the object's end)
+ * ends it; the pieces are fewer and larger than the body's chunks, so the stream has far
+ * less per-chunk work. The consumer's pace bounds what is read ahead (two stages).
+ */
+async function* decryptChunks(ctx, body, signal) {
+  const stages = [Buffer.allocUnsafe(STAGE), Buffer.allocUnsafe(STAGE)]
+  let cur = 0
+  let filled = 0
+  let flight = null
+  const launch = () => {
+    const input = stages[cur].subarray(0, filled)
+    const out = Buffer.allocUnsafe(ctx.updateLength(filled))
+    flight = isec.abortable(signal, (t) => ctx.updateIntoAsync(input, out, t)).then((n) => out.subarray(0, n))
+    cur ^= 1
+    filled = 0
+  }
+  try {
+    if (body != null) {
+      for await (const c of body) {
+        let chunk = toBuffer(c)
+        while (chunk.length > 0) {
+          if (filled === STAGE) {
+            if (flight) {
+              const out = await flight
+              flight = null
+              if (out.length > 0) yield out
+            }
+            launch()
+          }
+          const n = Math.min(chunk.length, STAGE - filled)
+          chunk.copy(stages[cur], filled, 0, n)
+          filled += n
+          chunk = chunk.subarray(n)
+        }
+      }
+    }
+    if (flight) {
+      const out = await flight
+      flight = null
+      if (out.length > 0) yield out
+    }
+    if (filled > 0) {
+      launch()
+      const out = await flight
+      flight = null
+      if (out.length > 0) yield out
+    }
+    const last = ctx.final()
+    if (last.length > 0) yield last
+  } finally {
+    // A consumer that stopped early, or a failure: the pool finishes with the stage first.
+    if (flight) await flight.catch(() => {})
+    if (body != null && typeof body.destroy === 'function') body.destroy()
   }
 }
 
@@ -966,8 +1026,10 @@ class IsecS3 {
   }
 
   /**
-   * Downloads an object as a Readable of plaintext (a `DecryptStream`, or a
-   * `LegacyDecryptStream` for a previous-proxy object, fed by the response body). Frames are
+   * Downloads an object as a Readable of plaintext: for an isec object, core's decryptor over
+   * the response body in pieces of up to 2 MiB, decrypted on the libuv pool (with
+   * `streamOptions`, a `DecryptStream` with those options instead); for a previous-proxy
+   * object, a `LegacyDecryptStream` fed by the response body. Frames are
    * released as they verify: a consumer that must not act on a prefix of a damaged object
    * waits for `end` (an error ends the stream instead). With `start` and/or `end`, only the
    * ciphertext core's range plan names is fetched, with the opened object cached and the
@@ -998,7 +1060,6 @@ class IsecS3 {
       opened = got.o
       range = got.range
       if (got.r === null) {
-        const { Readable } = require('node:stream')
         return { ...pick(got.h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
       }
       r = got.r
@@ -1011,11 +1072,19 @@ class IsecS3 {
         throw e
       }
     }
-    const dec =
-      opened.format === 'legacy'
-        ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions, range })
-        : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape, range })
-    pipeline(r.Body, dec, () => {})
+    let dec
+    if (opened.format === 'isec' && streamOptions === undefined) {
+      const ctx = range
+        ? isec.Decryptor.forRange(opened.key, opened.shape, range[0], range[1])
+        : isec.Decryptor.withShape(opened.key, opened.shape)
+      dec = Readable.from(decryptChunks(ctx, r.Body, signal), { objectMode: false })
+    } else {
+      dec =
+        opened.format === 'legacy'
+          ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions, range })
+          : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape, range })
+      pipeline(r.Body, dec, () => {})
+    }
     if (signal) {
       const onAbort = () => {
         try {
