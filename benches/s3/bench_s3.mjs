@@ -23,7 +23,7 @@
 // ISEC_S3_ACCESS_KEY_ID, ISEC_S3_SECRET_ACCESS_KEY, ISEC_S3_BUCKET
 // (scripts/garage.sh env --export). Knobs: ISEC_BENCH_MIB (96), ISEC_BENCH_PART_MIB (8),
 // ISEC_BENCH_REPS (5), ISEC_BENCH_CONC ("1,4"), ISEC_BENCH_RSS_MIB (1024; 0 skips the RSS
-// children), ISEC_BENCH_OPS (all; a comma-separated subset of the operation names, e.g.
+// children), ISEC_BENCH_RANGES (32 ranged reads per range sample), ISEC_BENCH_OPS (all; a comma-separated subset of the operation names, e.g.
 // "put,range 1 MiB"; the put always runs once to create the objects).
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -48,7 +48,7 @@ const REPS = Number(env.ISEC_BENCH_REPS || 5)
 const CONCS = (env.ISEC_BENCH_CONC || '1,4').split(',').map(Number)
 const RSS_MIB = Number(env.ISEC_BENCH_RSS_MIB ?? 1024)
 const OPS = env.ISEC_BENCH_OPS ? env.ISEC_BENCH_OPS.split(',') : null // e.g. "put,range 1 MiB"
-const RANGES = 8 // 1 MiB ranges per timed range sample
+const RANGES = Number(env.ISEC_BENCH_RANGES || 32) // 1 MiB ranges per timed range sample
 const Bucket = env.ISEC_S3_BUCKET || 'isec-test'
 
 function client() {
@@ -110,6 +110,12 @@ async function childRss(op, conc) {
     } finally {
       rmSync(path, { force: true })
     }
+  } else if (op === 'plain-get') {
+    // The SDK alone, for reference: the same stored object drained as it arrives.
+    t = await timed(async () => {
+      const { Body } = await s3.send(new GetObjectCommand({ Bucket, Key }))
+      if ((await drain(Body)) < size) throw new Error('short get')
+    })
   } else {
     t = await timed(async () => {
       const { Body } = await isec.getObjectStream({ Bucket, Key })
@@ -123,16 +129,19 @@ async function childRss(op, conc) {
   console.log(`${base} ${peak} ${(size / t / 1e6).toFixed(1)}`)
 }
 
-function rssRow(op, conc) {
+/** A row of the RSS table; `budgeted: false` for the plain SDK's reference row. */
+function rssRow(op, conc, budgeted = true) {
   const out = execFileSync(process.execPath, ['--no-warnings', fileURLToPath(import.meta.url), '--rss', op, String(conc)], {
     encoding: 'utf8',
   })
   const [base, peak, mbs] = out.trim().split(/\s+/).map(Number)
   const budget = (conc + 2) * PART + 32 * MiB
   const over = peak - base
+  const name = budgeted ? `${op} ${RSS_MIB} MiB, concurrency ${conc}` : `${op} ${RSS_MIB} MiB (the SDK alone, for reference)`
+  const verdict = budgeted ? `${(budget / MiB).toFixed(0)} | ${over <= budget ? 'yes' : 'no'}` : '- | -'
   return (
-    `| ${op} ${RSS_MIB} MiB, concurrency ${conc} | ${(peak / MiB).toFixed(0)} | ${(base / MiB).toFixed(0)} | ` +
-    `${(over / MiB).toFixed(0)} | ${(budget / MiB).toFixed(0)} | ${over <= budget ? 'yes' : 'no'} | ${mbs.toFixed(0)} |`
+    `| ${name} | ${(peak / MiB).toFixed(0)} | ${(base / MiB).toFixed(0)} | ` +
+    `${(over / MiB).toFixed(0)} | ${verdict} | ${mbs.toFixed(0)} |`
   )
 }
 
@@ -253,6 +262,7 @@ async function main() {
       console.log(rssRow('put', conc))
       console.log(rssRow('get', conc))
     }
+    console.log(rssRow('plain-get', CONCS[0], false))
     console.log(`load average (1 min) after the RSS children: ${loadavg()[0].toFixed(2)}`)
   }
 }
