@@ -191,24 +191,36 @@ const SPARE_MS = 3000
 const STAGE = 2 * MiB
 
 /**
- * Decrypts an isec object's body (an SDK stream of `storedLength` bytes) whole while it
- * arrives: the bytes gather in one of two small buffers, and each full one is decrypted on
- * the libuv pool (core's decryptor of the object's shape) into the output while the other
- * fills. All or nothing as `decrypt`: the plaintext is returned only after every frame,
- * the final one and the object's length verified; on any failure the plaintext written so
- * far is wiped. The returned Buffer is a view of an output of `storedLength` bytes (core's
- * bound for what a decryptor call may write).
+ * Decrypts `ctLen` bytes of ciphertext arriving in `body` (an SDK stream) with core's
+ * decryptor `dec` into `out[at, end)` while they arrive: the bytes gather in one of two
+ * small buffers, and each full one is decrypted on the libuv pool while the other fills.
+ * A call whose bound (core's `updateLength`) does not fit what is left of the region goes
+ * through a scratch buffer, so nothing is ever written outside it. With `rest` the body
+ * may go on past `ctLen` (it is then let go), else a longer body is an error. Resolves to
+ * the plaintext length once `final` verified the end; on any failure the plaintext written
+ * so far is wiped.
  */
-async function decryptBody(opened, body, storedLength, signal) {
-  const dec = isec.Decryptor.withShape(opened.key, opened.shape)
-  const out = Buffer.allocUnsafe(storedLength)
-  const stages = [Buffer.allocUnsafe(Math.min(STAGE, storedLength)), Buffer.allocUnsafe(Math.min(STAGE, storedLength))]
+async function decryptRegion(dec, body, ctLen, out, at, end, signal, rest = false) {
+  const size = Math.max(1, Math.min(STAGE, ctLen))
+  const stages = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)]
   let cur = 0
   let filled = 0
   let received = 0
-  let written = 0
+  let pos = at
   let flight = null
   let failed = null
+  const into = async (need, call) => {
+    if (end - pos >= need) {
+      pos += await call(out.subarray(pos, end))
+      return
+    }
+    const tail = Buffer.allocUnsafe(need)
+    const n = await call(tail)
+    if (n > end - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
+    tail.copy(out, pos, 0, n)
+    tail.fill(0, 0, n)
+    pos += n
+  }
   const settle = async () => {
     if (flight) await flight
     if (failed) throw failed
@@ -217,9 +229,9 @@ async function decryptBody(opened, body, storedLength, signal) {
     await settle()
     if (filled === 0) return
     const input = stages[cur].subarray(0, filled)
-    flight = isec.abortable(signal, (t) => dec.updateIntoAsync(input, out.subarray(written), t)).then(
-      (n) => {
-        written += n
+    const need = dec.updateLength(input.length)
+    flight = into(need, (o) => isec.abortable(signal, (t) => dec.updateIntoAsync(input, o, t))).then(
+      () => {
         flight = null
       },
       (e) => {
@@ -231,31 +243,36 @@ async function decryptBody(opened, body, storedLength, signal) {
     filled = 0
   }
   try {
-    if (body != null) {
+    if (body != null && ctLen > 0) {
       for await (const c of body) {
         let chunk = toBuffer(c)
+        if (received + chunk.length > ctLen) {
+          if (!rest) throw invalid(`response body longer than its Content-Length ${ctLen}`)
+          chunk = chunk.subarray(0, ctLen - received)
+        }
         received += chunk.length
-        if (received > storedLength) throw invalid(`response body longer than its Content-Length ${storedLength}`)
         while (chunk.length > 0) {
-          if (filled === stages[cur].length) await kick()
-          const n = Math.min(chunk.length, stages[cur].length - filled)
+          if (filled === size) await kick()
+          const n = Math.min(chunk.length, size - filled)
           chunk.copy(stages[cur], filled, 0, n)
           filled += n
           chunk = chunk.subarray(n)
         }
         if (failed) throw failed
+        if (rest && received === ctLen) break
       }
     }
     await kick()
     await settle()
-    written += dec.finalInto(out.subarray(written))
-    return out.subarray(0, written)
+    await into(dec.finalLength, async (o) => dec.finalInto(o))
+    return pos - at
   } catch (e) {
     // The pool is done with `out` before it is wiped.
     while (flight) await flight
-    out.fill(0, 0, written)
-    if (body != null && typeof body.destroy === 'function') body.destroy()
+    out.fill(0, at, pos)
     throw e
+  } finally {
+    if (body != null && typeof body.destroy === 'function') body.destroy()
   }
 }
 
@@ -989,6 +1006,10 @@ class IsecS3 {
    * stored bytes).
    */
   async getObject(params) {
+    return this.#getObject(params, this.#concurrency > 1)
+  }
+
+  async #getObject(params, parallel) {
     const { Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false } = params || {}
     const { GetObjectCommand } = s3()
     const r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
@@ -1000,8 +1021,20 @@ class IsecS3 {
       throw e
     }
     let Body
-    if (opened !== null && opened.format === 'isec' && Number.isSafeInteger(r.ContentLength)) {
-      Body = await decryptBody(opened, r.Body, r.ContentLength, signal)
+    const groups = parallel && opened !== null && !IfMatch ? this.#groups(opened) : null
+    if (groups) {
+      try {
+        Body = await this.#getGroups(Bucket, Key, VersionId, r, opened, groups, signal)
+      } catch (e) {
+        // Replaced between the requests: read it again in one GET.
+        if (!preconditionFailed(e)) throw e
+        return this.#getObject(params, false)
+      }
+    } else if (opened !== null && opened.format === 'isec' && Number.isSafeInteger(r.ContentLength)) {
+      const { shape } = opened
+      Body = Buffer.allocUnsafe(shape.plaintextLength)
+      const dec = isec.Decryptor.withShape(opened.key, shape)
+      await decryptRegion(dec, r.Body, r.ContentLength, Body, 0, Body.length, signal)
     } else {
       const stored = await collect(r.Body, r.ContentLength)
       if (opened === null) Body = stored
@@ -1012,6 +1045,82 @@ class IsecS3 {
     const kid = opened ? opened.kid : undefined
     const format = opened ? opened.format : 'plaintext'
     return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid, format }
+  }
+
+  /**
+   * For a whole get in parallel: an isec object in the parts layout of at least two parts
+   * (not the table layout) split into up to `concurrency` runs of whole parts, as
+   * `[first, end)` segment ordinals; else `null`.
+   */
+  #groups(opened) {
+    if (opened.format !== 'isec' || opened.table) return null
+    const count = opened.shape.segmentCount
+    if (count < 2) return null
+    const per = Math.ceil(count / this.#concurrency)
+    const groups = []
+    for (let g = 0; g < count; g += per) groups.push([g, Math.min(count, g + per)])
+    return groups
+  }
+
+  /**
+   * A whole isec object read as runs of whole parts at once: the first run from the GET
+   * already under way (the rest of that response is let go), the others by ranged GETs
+   * pinned to its ETag, each decrypted while it arrives by core's decryptor of exactly that
+   * plaintext range into its place in the output. Core checks every frame's position
+   * against the object's shape (from its length), the final frame included, and a run of
+   * whole parts lets one decryptor see each part's every frame (one nonce prefix per part),
+   * so the runs together verify what a decryption of the whole object verifies. All or
+   * nothing: the first failure aborts the others and wipes the output.
+   */
+  async #getGroups(Bucket, Key, VersionId, r, opened, groups, signal) {
+    const { GetObjectCommand } = s3()
+    const { shape, key } = opened
+    const out = Buffer.allocUnsafe(shape.plaintextLength)
+    const inner = linked(signal)
+    const run = async ([first, last], i) => {
+      const a = shape.segment(first)
+      const b = shape.segment(last - 1)
+      const ptStart = a.ptStart
+      const ptEnd = b.ptStart + b.ptLen
+      const ctLen = b.ctStart + b.ctLen - a.ctStart
+      const dec = isec.Decryptor.forRange(key, shape, ptStart, ptEnd)
+      let body = r.Body
+      if (i > 0) {
+        const g = await this.#send(
+          new GetObjectCommand({
+            Bucket,
+            Key,
+            VersionId,
+            IfMatch: r.ETag,
+            Range: `bytes=${a.ctStart}-${a.ctStart + ctLen - 1}`,
+          }),
+          inner.signal,
+        )
+        body = g.Body
+      }
+      const n = await decryptRegion(dec, body, ctLen, out, ptStart, ptEnd, inner.signal, i === 0)
+      if (n !== ptEnd - ptStart) throw isec.isecError('invalid_state', `a run of parts gave ${n} bytes`)
+    }
+    let failure = null
+    const settled = await Promise.allSettled(
+      groups.map((g, i) =>
+        run(g, i).catch((e) => {
+          if (!failure) {
+            failure = e
+            inner.abort(e)
+          }
+          throw e
+        }),
+      ),
+    )
+    inner.dispose()
+    if (failure) {
+      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+      out.fill(0)
+      throw failure
+    }
+    if (settled.length !== groups.length) throw isec.isecError('invalid_state', 'a run of parts is missing')
+    return out
   }
 
   /** The plan of plaintext `[start, end)` of an opened object: what to GET, what it yields. */

@@ -234,6 +234,84 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('whole-early') })), 'authentication_failed')
   })
 
+  test('whole gets in parallel runs of parts verify what a whole decryption verifies', async () => {
+    const a = ringA()
+    const s3 = new IsecS3(client, a, { partSize: PART, concurrency: 4 })
+    const one = new IsecS3(client, a, { partSize: PART, concurrency: 1 })
+    // Seven parts in four runs of whole parts (2, 2, 2, 1), a short last part.
+    const body = data(6 * PART + 4321, 71)
+    const Key = K('par')
+    await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+    log.length = 0
+    const got = await s3.getObject({ Bucket: BUCKET, Key })
+    assert.ok(got.Body.equals(body))
+    assert.equal(got.Body.length, body.length)
+    assert.deepEqual(log, ['GetObjectCommand', 'GetObjectCommand', 'GetObjectCommand', 'GetObjectCommand'])
+    assert.ok((await one.getObject({ Bucket: BUCKET, Key })).Body.equals(body))
+
+    // Stored objects built part by part, to damage them in ways each run could miss.
+    const { envelope, key } = a.createEnvelopeSync({ fitParts: { size: body.length, preferred: PART } })
+    const Metadata = Object.fromEntries(isec.objectMetadata({}, envelope))
+    const parts = []
+    for (let n = 1, at = 0; at < body.length; n++, at += PART) {
+      parts.push(isec.encryptPartSync(key, n, at + PART >= body.length, body.subarray(at, at + PART)))
+    }
+    const put = (name, stored) =>
+      client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: K(name), Body: stored, Metadata }))
+    const reads = async (name) => [
+      await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K(name) })),
+      await codeOfAsync(one.getObject({ Bucket: BUCKET, Key: K(name) })),
+    ]
+    await put('par-ok', Buffer.concat(parts))
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key: K('par-ok') })).Body.equals(body))
+    // One bit in the last run.
+    const bad = Buffer.concat(parts)
+    bad[bad.length - 5] ^= 1
+    await put('par-bad', bad)
+    assert.deepEqual(await reads('par-bad'), ['authentication_failed', 'authentication_failed'])
+    // Part 3 spliced from two authentic encryptions of it (other nonce prefixes from frame 10):
+    // inside one run, so one decryptor sees both halves.
+    const again = isec.encryptPartSync(key, 3, false, body.subarray(2 * PART, 3 * PART))
+    const cut = 10 * (65_536 + 28)
+    const spliced = Buffer.concat([parts[0], parts[1], parts[2].subarray(0, cut), again.subarray(cut), ...parts.slice(3)])
+    await put('par-splice', spliced)
+    const [p, o] = await reads('par-splice')
+    assert.equal(p, o)
+    assert.ok(p, 'the spliced part is refused')
+    // The last part dropped (the object ends early, on a part boundary): refused by both.
+    await put('par-cut', Buffer.concat(parts.slice(0, 6)))
+    const [c1, c2] = await reads('par-cut')
+    assert.ok(c1 && c1 === c2, `${c1} / ${c2}`)
+  })
+
+  test('a whole get in parallel runs whose object is replaced meanwhile reads the new object', async () => {
+    const body = data(4 * PART + 10, 81)
+    const next = data(3 * PART + 20, 82)
+    const Key = K('par-replaced')
+    const { client: racing, log: racingLog } = loggingClient()
+    let replace = true
+    racing.middlewareStack.add(
+      (nextMw, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand' && args.request.headers.range && replace) {
+          replace = false
+          await new IsecS3(client, ringA(), { partSize: PART }).putObject({ Bucket: BUCKET, Key, Body: next })
+        }
+        return nextMw(args)
+      },
+      { step: 'finalizeRequest', name: 'isecTestReplace' },
+    )
+    try {
+      const s3 = new IsecS3(racing, ringA(), { partSize: PART, concurrency: 4 })
+      await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+      racingLog.length = 0
+      const got = await s3.getObject({ Bucket: BUCKET, Key })
+      assert.ok(got.Body.equals(next), 'the new object, whole')
+      assert.equal(racingLog.at(-1), 'GetObjectCommand')
+    } finally {
+      racing.destroy()
+    }
+  })
+
   test('ranged reads keep the opened object; a replaced object reads as the new one', async () => {
     const s3 = new IsecS3(client, ring({ 'kek-a': 'active', 'kek-b': 'decrypt_only' }), { partSize: PART })
     const Key = K('cached')
