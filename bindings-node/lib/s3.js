@@ -510,15 +510,23 @@ function retryable(e, signal) {
  *
  * Uploads: at most `multipartThreshold` bytes (default: `partSize`) go in one PutObject as
  * a single-layout object; larger or unsized bodies go as a parts-layout object whose parts
- * are encrypted independently on the libuv pool and uploaded `concurrency` at a time.
- * Memory stays near `(concurrency + 1) * partSize` plaintext plus `concurrency` ciphertext
- * parts whatever the body's size.
+ * are encrypted independently on the libuv pool and uploaded `concurrency` at a time, the
+ * next part encrypted while they upload. Memory stays near `concurrency + 1` ciphertext
+ * parts (reused from part to part, and kept a few seconds for the next upload) plus, for a
+ * stream body, the plaintext of the parts in flight (a Buffer body is sent from in place,
+ * a file is read into one reused part buffer) whatever the body's size.
+ *
+ * Whole gets decrypt while the object downloads; with `concurrency > 1` a parts-layout
+ * object comes as up to `concurrency` ranged GETs of whole parts at once. Ranged reads
+ * keep a small cache of opened objects (`openCache`), see `getRange`.
  *
  * Retries: the SDK's own retries resend a part's ciphertext byte for byte (the same
  * encryption, never a new one under the same nonces). When those are exhausted on a
  * transient failure, the helper encrypts the part again (`partAttempts` in all): every
  * `encryptPart` draws a fresh 56-bit nonce prefix from core, so no nonce is used for two
- * different encryptions under the part's key (SPEC.md §5.1). A failed upload is aborted.
+ * different encryptions under the part's key (SPEC.md §5.1); that attempt's ciphertext goes
+ * into a new buffer (the failed request may still hold the old one), from the plaintext
+ * read again (a file) or kept (a stream). A failed upload is aborted.
  */
 class IsecS3 {
   #client

@@ -803,7 +803,12 @@ impl<T: Stream> Ctx<T> {
     }
 
     /// `update_into` on the libuv pool (the same one-call-at-a-time rule as `update_async`).
-    pub(crate) fn update_into_async(&self, input: OwnedBytes, output: OwnedBytes, cancel: Cancel) -> AsyncTask<IntoWork> {
+    pub(crate) fn update_into_async(
+        &self,
+        input: OwnedBytes,
+        output: OwnedBytes,
+        cancel: Cancel,
+    ) -> AsyncTask<IntoWork> {
         if let Err(e) = self.feed() {
             return IntoWork::new(None, move || Err(e));
         }
