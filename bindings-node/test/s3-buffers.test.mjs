@@ -284,6 +284,40 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     assert.ok(c1 && c1 === c2, `${c1} / ${c2}`)
   })
 
+  test('an AbortSignal stops a whole get in parallel runs and a streamed get', async () => {
+    const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 3 })
+    const body = data(5 * PART + 1, 91)
+    const Key = K('par-abort')
+    await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+    for (const delay of [0, 5, 20]) {
+      const ac = new AbortController()
+      const p = s3.getObject({ Bucket: BUCKET, Key, signal: ac.signal })
+      setTimeout(() => ac.abort(new Error('stop')), delay)
+      const r = await p.then(
+        (v) => v,
+        (e) => e,
+      )
+      // Either it finished first (then whole and right) or it is an abort.
+      if (r instanceof Error) assert.ok(r.code === 'ABORT_ERR' || r.name === 'AbortError', `${r.code} ${r.name}`)
+      else assert.ok(r.Body.equals(body))
+    }
+    const ac = new AbortController()
+    const st = await s3.getObjectStream({ Bucket: BUCKET, Key, signal: ac.signal })
+    let n = 0
+    await assert.rejects(
+      (async () => {
+        for await (const c of st.Body) {
+          n += c.length
+          ac.abort()
+        }
+      })(),
+      (e) => e.code === 'ABORT_ERR',
+    )
+    assert.ok(n < body.length)
+    // The helper still reads the object afterwards.
+    assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(body))
+  })
+
   test('a whole get in parallel runs whose object is replaced meanwhile reads the new object', async () => {
     const body = data(4 * PART + 10, 81)
     const next = data(3 * PART + 20, 82)
