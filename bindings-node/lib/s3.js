@@ -1014,7 +1014,15 @@ class IsecS3 {
    * stored bytes).
    */
   async getObject(params) {
-    return this.#getObject(params, this.#concurrency > 1)
+    const signal = params && params.signal
+    try {
+      return await this.#getObject(params, this.#concurrency > 1)
+    } catch (e) {
+      // Aborting a request mid-body surfaces as the body's own error (ECONNRESET): the
+      // caller's abort is the reason.
+      if (signal && signal.aborted && !(e && (e.code === 'ABORT_ERR' || e.name === 'AbortError'))) throwIfAborted(signal)
+      throw e
+    }
   }
 
   async #getObject(params, parallel) {
