@@ -187,88 +187,53 @@ const SYNC_RANGE = 2 * MiB
 /** How long an idle helper keeps the ciphertext part buffers of its last upload. */
 const SPARE_MS = 3000
 
-/** Ciphertext gathered per decryption call of `decryptBody` (two such buffers alternate). */
-const STAGE = 2 * MiB
+/** Plaintext per piece of `decryptChunks`. */
+const PIECE = 2 * MiB
 
 /**
  * Decrypts `ctLen` bytes of ciphertext arriving in `body` (an SDK stream) with core's
- * decryptor `dec` into `out[at, end)` while they arrive: the bytes gather in one of two
- * small buffers, and each full one is decrypted on the libuv pool while the other fills.
+ * decryptor `dec` into `out[at, end)` as they arrive: each chunk of the body goes straight
+ * to the decryptor on this thread (a 64 KiB chunk takes microseconds; a round trip through
+ * the libuv pool per chunk, or per batch, cost more on a busy machine than it saved).
  * A call whose bound (core's `updateLength`) does not fit what is left of the region goes
  * through a scratch buffer, so nothing is ever written outside it. With `rest` the body
- * may go on past `ctLen` (it is then let go), else a longer body is an error. Resolves to
- * the plaintext length once `final` verified the end; on any failure the plaintext written
- * so far is wiped.
+ * may go on past `ctLen` (it is then let go), else a longer body is an error. Returns the
+ * plaintext length once `final` verified the end; on any failure the plaintext written so
+ * far is wiped.
  */
 async function decryptRegion(dec, body, ctLen, out, at, end, signal, rest = false) {
-  const size = Math.max(1, Math.min(STAGE, ctLen))
-  const stages = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)]
-  let cur = 0
-  let filled = 0
   let received = 0
   let pos = at
-  let flight = null
-  let failed = null
-  const into = async (need, call) => {
+  const into = (need, call) => {
     if (end - pos >= need) {
-      pos += await call(out.subarray(pos, end))
+      pos += call(out.subarray(pos, end))
       return
     }
     const tail = Buffer.allocUnsafe(need)
-    const n = await call(tail)
+    const n = call(tail)
     if (n > end - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
     tail.copy(out, pos, 0, n)
     tail.fill(0, 0, n)
     pos += n
   }
-  const settle = async () => {
-    if (flight) await flight
-    if (failed) throw failed
-  }
-  const kick = async () => {
-    await settle()
-    if (filled === 0) return
-    const input = stages[cur].subarray(0, filled)
-    const need = dec.updateLength(input.length)
-    flight = into(need, (o) => isec.abortable(signal, (t) => dec.updateIntoAsync(input, o, t))).then(
-      () => {
-        flight = null
-      },
-      (e) => {
-        failed = e
-        flight = null
-      },
-    )
-    cur ^= 1
-    filled = 0
-  }
   try {
     if (body != null && ctLen > 0) {
       for await (const c of body) {
+        throwIfAborted(signal)
         let chunk = toBuffer(c)
         if (received + chunk.length > ctLen) {
           if (!rest) throw invalid(`response body longer than its Content-Length ${ctLen}`)
           chunk = chunk.subarray(0, ctLen - received)
         }
         received += chunk.length
-        while (chunk.length > 0) {
-          if (filled === size) await kick()
-          const n = Math.min(chunk.length, size - filled)
-          chunk.copy(stages[cur], filled, 0, n)
-          filled += n
-          chunk = chunk.subarray(n)
-        }
-        if (failed) throw failed
+        into(dec.updateLength(chunk.length), (o) => dec.updateInto(chunk, o))
         if (rest && received === ctLen) break
       }
     }
-    await kick()
-    await settle()
-    await into(dec.finalLength, async (o) => dec.finalInto(o))
+    throwIfAborted(signal)
+    into(dec.finalLength, (o) => dec.finalInto(o))
     return pos - at
   } catch (e) {
-    // The pool is done with `out` before it is wiped.
-    while (flight) await flight
     out.fill(0, at, pos)
     throw e
   } finally {
@@ -278,60 +243,35 @@ async function decryptRegion(dec, body, ctLen, out, at, end, signal, rest = fals
 
 /**
  * The plaintext of an SDK body through core's decryptor `ctx` (a native `Decryptor`), in
- * pieces of up to `STAGE`: the ciphertext gathers in one of two small buffers, and each
- * full one is decrypted on the libuv pool while the other fills. As with `DecryptStream`,
- * a piece is released only once its frames verified, and `final` (the object's end)
- * ends it; the pieces are fewer and larger than the body's chunks, so the stream has far
- * less per-chunk work. The consumer's pace bounds what is read ahead (two stages).
+ * pieces of about `PIECE` bytes: each chunk of the body is decrypted on this thread
+ * straight into the current piece, which is released when full. As with `DecryptStream`, a
+ * piece holds only frames that verified, and `final` (the object's end) ends the stream;
+ * the pieces are fewer and larger than the body's chunks, so the stream has far less
+ * per-chunk work, and no chunk is copied before its decryption.
  */
 async function* decryptChunks(ctx, body, signal) {
-  const stages = [Buffer.allocUnsafe(STAGE), Buffer.allocUnsafe(STAGE)]
-  let cur = 0
-  let filled = 0
-  let flight = null
-  const launch = () => {
-    const input = stages[cur].subarray(0, filled)
-    const out = Buffer.allocUnsafe(ctx.updateLength(filled))
-    flight = isec.abortable(signal, (t) => ctx.updateIntoAsync(input, out, t)).then((n) => out.subarray(0, n))
-    cur ^= 1
-    filled = 0
+  let piece = null
+  let w = 0
+  const room = function* (need) {
+    if (piece !== null && piece.length - w >= need) return
+    if (piece !== null && w > 0) yield piece.subarray(0, w)
+    piece = Buffer.allocUnsafe(Math.max(PIECE, need))
+    w = 0
   }
   try {
     if (body != null) {
       for await (const c of body) {
-        let chunk = toBuffer(c)
-        while (chunk.length > 0) {
-          if (filled === STAGE) {
-            if (flight) {
-              const out = await flight
-              flight = null
-              if (out.length > 0) yield out
-            }
-            launch()
-          }
-          const n = Math.min(chunk.length, STAGE - filled)
-          chunk.copy(stages[cur], filled, 0, n)
-          filled += n
-          chunk = chunk.subarray(n)
-        }
+        throwIfAborted(signal)
+        const chunk = toBuffer(c)
+        yield* room(ctx.updateLength(chunk.length))
+        w += ctx.updateInto(chunk, piece.subarray(w))
       }
     }
-    if (flight) {
-      const out = await flight
-      flight = null
-      if (out.length > 0) yield out
-    }
-    if (filled > 0) {
-      launch()
-      const out = await flight
-      flight = null
-      if (out.length > 0) yield out
-    }
-    const last = ctx.final()
-    if (last.length > 0) yield last
+    throwIfAborted(signal)
+    yield* room(ctx.finalLength)
+    w += ctx.finalInto(piece.subarray(w))
+    if (w > 0) yield piece.subarray(0, w)
   } finally {
-    // A consumer that stopped early, or a failure: the pool finishes with the stage first.
-    if (flight) await flight.catch(() => {})
     if (body != null && typeof body.destroy === 'function') body.destroy()
   }
 }
@@ -1152,8 +1092,8 @@ class IsecS3 {
 
   /**
    * Downloads an object as a Readable of plaintext: for an isec object, core's decryptor over
-   * the response body in pieces of up to 2 MiB, decrypted on the libuv pool (with
-   * `streamOptions`, a `DecryptStream` with those options instead); for a previous-proxy
+   * the response body, released in pieces of about 2 MiB (with `streamOptions`, a
+   * `DecryptStream` with those options instead); for a previous-proxy
    * object, a `LegacyDecryptStream` fed by the response body. Frames are
    * released as they verify: a consumer that must not act on a prefix of a damaged object
    * waits for `end` (an error ends the stream instead). With `start` and/or `end`, only the
