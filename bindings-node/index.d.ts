@@ -39,6 +39,11 @@ export declare class Decryptor {
   updateInto(chunk: Uint8Array, output: Uint8Array): number
   /** `update` on the libuv pool. */
   updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
+  /**
+   * `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer may be
+   * read or changed until the promise settles.
+   */
+  updateIntoAsync(chunk: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
   /** An upper bound on what `update` returns for `n` more bytes. */
   updateLength(n: number): number
   /** An upper bound on what `final` returns. */
@@ -597,6 +602,14 @@ export declare function encryptAsync(key: ObjectKey, plaintext: Uint8Array, toke
 
 /** `encryptPartSync` on the libuv pool. */
 export declare function encryptPartAsync(key: ObjectKey, partNumber: number, isLast: boolean, plaintext: Uint8Array, token?: CancelToken): Promise<Buffer>
+
+/**
+ * `encryptPartAsync` writing into `output` (at least the part's ciphertext length:
+ * `Shape.forPlaintext` gives it), for a caller that reuses its buffers; resolves to the
+ * bytes written. Every call draws a fresh nonce prefix. Neither buffer may be read or
+ * changed until the promise settles.
+ */
+export declare function encryptPartIntoAsync(key: ObjectKey, partNumber: number, isLast: boolean, plaintext: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
 
 /** Encrypts part `partNumber` (1..=10000) of a parts- or table-layout object. */
 export declare function encryptPartSync(key: ObjectKey, partNumber: number, isLast: boolean, plaintext: Uint8Array): Buffer

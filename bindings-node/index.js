@@ -865,6 +865,7 @@ module.exports.decryptWithTableSync = nativeBinding.decryptWithTableSync
 module.exports.EMPTY_OBJECT_STATUS = nativeBinding.EMPTY_OBJECT_STATUS
 module.exports.encryptAsync = nativeBinding.encryptAsync
 module.exports.encryptPartAsync = nativeBinding.encryptPartAsync
+module.exports.encryptPartIntoAsync = nativeBinding.encryptPartIntoAsync
 module.exports.encryptPartSync = nativeBinding.encryptPartSync
 module.exports.encryptSync = nativeBinding.encryptSync
 module.exports.errorCodes = nativeBinding.errorCodes

@@ -49,6 +49,19 @@ export declare function encryptPart(
   plaintext: Uint8Array,
   options?: AsyncOptions,
 ): Promise<Buffer>
+/**
+ * `encryptPart` writing into `output` (at least the part's ciphertext length); resolves to
+ * the bytes written. Every call draws a fresh nonce prefix; neither buffer may be read or
+ * changed until the promise settles.
+ */
+export declare function encryptPartInto(
+  key: ObjectKey,
+  partNumber: number,
+  isLast: boolean,
+  plaintext: Uint8Array,
+  output: Uint8Array,
+  options?: AsyncOptions,
+): Promise<number>
 /** `decryptWithTableSync` on the libuv pool. */
 export declare function decryptWithTable(
   key: ObjectKey,

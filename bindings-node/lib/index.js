@@ -54,6 +54,15 @@ function encryptPart(key, partNumber, isLast, plaintext, options) {
   return abortable(opt(options), (t) => native.encryptPartAsync(key, partNumber, isLast, plaintext, t))
 }
 
+/**
+ * `encryptPart` writing into `output` (at least the part's ciphertext length); resolves to
+ * the bytes written. For callers that reuse ciphertext buffers: every call draws a fresh
+ * nonce prefix; neither buffer may be read or changed until the promise settles.
+ */
+function encryptPartInto(key, partNumber, isLast, plaintext, output, options) {
+  return abortable(opt(options), (t) => native.encryptPartIntoAsync(key, partNumber, isLast, plaintext, output, t))
+}
+
 /** Decrypts a table-layout object with its encoded segment table on the libuv pool. */
 function decryptWithTable(key, table, ciphertext, options) {
   return abortable(opt(options), (t) => native.decryptWithTableAsync(key, table, ciphertext, t))
@@ -169,6 +178,7 @@ module.exports = {
   encrypt,
   decrypt,
   encryptPart,
+  encryptPartInto,
   decryptWithTable,
   decryptRange,
   legacyDecrypt,

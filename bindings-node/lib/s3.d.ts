@@ -32,6 +32,12 @@ export interface IsecS3Options {
   copyLimits?: CopyLimitsInput
   /** Bytes per second of re-encrypting copies (0: unlimited). */
   reencryptRate?: number
+  /**
+   * Opened objects (format, key, shape) that ranged reads keep, least recently used dropped
+   * (default 64; 0: none). A cached object's ranged GET is pinned to its ETag; a changed
+   * object is opened again.
+   */
+  openCache?: number
 }
 
 /** Fields common to the helper's calls. */
@@ -238,8 +244,13 @@ export declare class IsecS3 {
   getObject(params: GetObjectParams): Promise<GetObjectResult>
   /** A Readable of plaintext, whole or a range. */
   getObjectStream(params: GetObjectStreamParams): Promise<GetObjectStreamResult>
-  /** Plaintext `[start, end)`, fetching only the frames it needs. */
+  /**
+   * Plaintext `[start, end)`, fetching only the frames it needs; the HEAD that opens the
+   * object is skipped when `head` is given or the object is in the `openCache`.
+   */
   getRange(params: GetRangeParams): Promise<GetRangeResult>
+  /** Forgets the objects ranged reads keep open (their keys too). */
+  clearCache(): void
   /** Copies as core's copy decision plans it, sending exactly the requests `copySteps` lists. */
   copyObject(params: CopyObjectParams): Promise<CopyResult>
   /** Rewraps an object's envelope in place (metadata only). */

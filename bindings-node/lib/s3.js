@@ -17,7 +17,7 @@
 // `Error`s with core's `code`.
 
 const fs = require('node:fs')
-const { pipeline } = require('node:stream')
+const { pipeline, Readable } = require('node:stream')
 const isec = require('./index.js')
 
 let sdk
@@ -177,6 +177,105 @@ async function collect(body, expected) {
   return Buffer.concat(chunks)
 }
 
+/**
+ * Ranged reads whose fetched ciphertext is at most this long are decrypted on the calling
+ * thread (about a millisecond): the round trip through the libuv pool costs more than that
+ * on a busy machine.
+ */
+const SYNC_RANGE = 2 * MiB
+
+/** How long an idle helper keeps the ciphertext part buffers of its last upload. */
+const SPARE_MS = 3000
+
+/** Plaintext per piece of `decryptChunks`. */
+const PIECE = 2 * MiB
+
+/**
+ * Decrypts `ctLen` bytes of ciphertext arriving in `body` (an SDK stream) with core's
+ * decryptor `dec` into `out[at, end)` as they arrive: each chunk of the body goes straight
+ * to the decryptor on this thread (a 64 KiB chunk takes microseconds; a round trip through
+ * the libuv pool per chunk, or per batch, cost more on a busy machine than it saved).
+ * A call whose bound (core's `updateLength`) does not fit what is left of the region goes
+ * through a scratch buffer, so nothing is ever written outside it. With `rest` the body
+ * may go on past `ctLen` (it is then let go), else a longer body is an error. Returns the
+ * plaintext length once `final` verified the end; on any failure the plaintext written so
+ * far is wiped.
+ */
+async function decryptRegion(dec, body, ctLen, out, at, end, signal, rest = false) {
+  let received = 0
+  let pos = at
+  const into = (need, call) => {
+    if (end - pos >= need) {
+      pos += call(out.subarray(pos, end))
+      return
+    }
+    const tail = Buffer.allocUnsafe(need)
+    const n = call(tail)
+    if (n > end - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
+    tail.copy(out, pos, 0, n)
+    tail.fill(0, 0, n)
+    pos += n
+  }
+  try {
+    if (body != null && ctLen > 0) {
+      for await (const c of body) {
+        throwIfAborted(signal)
+        let chunk = toBuffer(c)
+        if (received + chunk.length > ctLen) {
+          if (!rest) throw invalid(`response body longer than its Content-Length ${ctLen}`)
+          chunk = chunk.subarray(0, ctLen - received)
+        }
+        received += chunk.length
+        into(dec.updateLength(chunk.length), (o) => dec.updateInto(chunk, o))
+        if (rest && received === ctLen) break
+      }
+    }
+    throwIfAborted(signal)
+    into(dec.finalLength, (o) => dec.finalInto(o))
+    return pos - at
+  } catch (e) {
+    out.fill(0, at, pos)
+    throw e
+  } finally {
+    if (body != null && typeof body.destroy === 'function') body.destroy()
+  }
+}
+
+/**
+ * The plaintext of an SDK body through core's decryptor `ctx` (a native `Decryptor`), in
+ * pieces of about `PIECE` bytes: each chunk of the body is decrypted on this thread
+ * straight into the current piece, which is released when full. As with `DecryptStream`, a
+ * piece holds only frames that verified, and `final` (the object's end) ends the stream;
+ * the pieces are fewer and larger than the body's chunks, so the stream has far less
+ * per-chunk work, and no chunk is copied before its decryption.
+ */
+async function* decryptChunks(ctx, body, signal) {
+  let piece = null
+  let w = 0
+  const room = function* (need) {
+    if (piece !== null && piece.length - w >= need) return
+    if (piece !== null && w > 0) yield piece.subarray(0, w)
+    piece = Buffer.allocUnsafe(Math.max(PIECE, need))
+    w = 0
+  }
+  try {
+    if (body != null) {
+      for await (const c of body) {
+        throwIfAborted(signal)
+        const chunk = toBuffer(c)
+        yield* room(ctx.updateLength(chunk.length))
+        w += ctx.updateInto(chunk, piece.subarray(w))
+      }
+    }
+    throwIfAborted(signal)
+    yield* room(ctx.finalLength)
+    w += ctx.finalInto(piece.subarray(w))
+    if (w > 0) yield piece.subarray(0, w)
+  } finally {
+    if (body != null && typeof body.destroy === 'function') body.destroy()
+  }
+}
+
 /** Reads at most `limit` bytes of a body (an SDK stream), then lets the rest go. */
 async function collectAtMost(body, limit) {
   if (body == null) return Buffer.alloc(0)
@@ -200,10 +299,12 @@ function toBuffer(chunk) {
 }
 
 /**
- * Plaintext to upload, read in pieces of a requested size: `take(n)` returns the next
+ * Plaintext to upload, read in pieces of a requested size: `take(n, into)` returns the next
  * (at most) `n` bytes, `ahead(n)` how many of the next `n` are there (reading a stream
  * that far), `size` the total when known. Buffers are sliced without copying; files are
- * read at offsets; streams are pulled only as far as asked.
+ * read at offsets (into `into` when given, a buffer the caller reuses); streams are pulled
+ * only as far as asked. Buffers and files can give a piece again: `reread(at, n)` (a new
+ * buffer for a file), streams cannot (their pieces are the caller's to keep).
  */
 async function openSource(body, contentLength) {
   if (body instanceof Uint8Array) {
@@ -211,6 +312,7 @@ async function openSource(body, contentLength) {
     let pos = 0
     return {
       size: buf.length,
+      sliced: true,
       async take(n) {
         const out = buf.subarray(pos, Math.min(buf.length, pos + n))
         pos += out.length
@@ -218,6 +320,9 @@ async function openSource(body, contentLength) {
       },
       async ahead(n) {
         return Math.min(n, buf.length - pos)
+      },
+      async reread(at, n) {
+        return buf.subarray(at, at + n)
       },
       async close() {},
     }
@@ -232,23 +337,28 @@ async function openSource(body, contentLength) {
       throw e
     }
     let pos = 0
+    const readAt = async (at, len, into) => {
+      const out = into && into.length >= len ? into.subarray(0, len) : Buffer.allocUnsafe(len)
+      let got = 0
+      while (got < len) {
+        const { bytesRead } = await fh.read(out, got, len - got, at + got)
+        if (bytesRead === 0) throw invalid(`${body} shrank while it was read`)
+        got += bytesRead
+      }
+      return out
+    }
     return {
       size,
-      async take(n) {
+      async take(n, into) {
         const len = Math.min(n, size - pos)
-        const out = Buffer.allocUnsafe(len)
-        let got = 0
-        while (got < len) {
-          const { bytesRead } = await fh.read(out, got, len - got, pos + got)
-          if (bytesRead === 0) throw invalid(`${body} shrank while it was read`)
-          got += bytesRead
-        }
+        const out = await readAt(pos, len, into)
         pos += len
         return out
       },
       async ahead(n) {
         return Math.min(n, size - pos)
       },
+      reread: (at, n) => readAt(at, n),
       close: () => fh.close(),
     }
   }
@@ -310,6 +420,21 @@ function copySource(bucket, key, versionId) {
 
 const pairsToObject = (pairs) => Object.fromEntries(pairs)
 
+/** Thrown (and caught) inside the helper when a cached opened object no longer matches. */
+const STALE = Symbol('isec.stale')
+
+/** A 412 (an `If-Match` that no longer matches). */
+function preconditionFailed(e) {
+  return !!e && (e.name === 'PreconditionFailed' || (e.$metadata && e.$metadata.httpStatusCode === 412))
+}
+
+/** Whether two S3 user-metadata maps are equal. */
+function sameMetadata(a, b) {
+  const ka = Object.keys(a || {})
+  if (ka.length !== Object.keys(b || {}).length) return false
+  return ka.every((k) => b[k] === a[k])
+}
+
 /** Retries a part only for failures that another attempt can fix. */
 function retryable(e, signal) {
   if (signal && signal.aborted) return false
@@ -325,15 +450,23 @@ function retryable(e, signal) {
  *
  * Uploads: at most `multipartThreshold` bytes (default: `partSize`) go in one PutObject as
  * a single-layout object; larger or unsized bodies go as a parts-layout object whose parts
- * are encrypted independently on the libuv pool and uploaded `concurrency` at a time.
- * Memory stays near `(concurrency + 1) * partSize` plaintext plus `concurrency` ciphertext
- * parts whatever the body's size.
+ * are encrypted independently on the libuv pool and uploaded `concurrency` at a time, the
+ * next part encrypted while they upload. Memory stays near `concurrency + 1` ciphertext
+ * parts (reused from part to part, and kept a few seconds for the next upload) plus, for a
+ * stream body, the plaintext of the parts in flight (a Buffer body is sent from in place,
+ * a file is read into one reused part buffer) whatever the body's size.
+ *
+ * Whole gets decrypt while the object downloads; with `concurrency > 1` a parts-layout
+ * object comes as up to `concurrency` ranged GETs of whole parts at once. Ranged reads
+ * keep a small cache of opened objects (`openCache`), see `getRange`.
  *
  * Retries: the SDK's own retries resend a part's ciphertext byte for byte (the same
  * encryption, never a new one under the same nonces). When those are exhausted on a
  * transient failure, the helper encrypts the part again (`partAttempts` in all): every
  * `encryptPart` draws a fresh 56-bit nonce prefix from core, so no nonce is used for two
- * different encryptions under the part's key (SPEC.md §5.1). A failed upload is aborted.
+ * different encryptions under the part's key (SPEC.md §5.1); that attempt's ciphertext goes
+ * into a new buffer (the failed request may still hold the old one), from the plaintext
+ * read again (a file) or kept (a stream). A failed upload is aborted.
  */
 class IsecS3 {
   #client
@@ -345,12 +478,19 @@ class IsecS3 {
   #copyLimits
   #partAttempts
   #rate
+  #openCache
+  /** Opened objects for ranged reads, least recently used first (see `#withOpened`). */
+  #opened = new Map()
+  /** Ciphertext part buffers kept between uploads (see `#spareBuffer`). */
+  #spare = []
+  #spareTimer = null
 
   /**
    * @param client an `S3Client`
    * @param keyring the `Keyring` that opens and creates envelopes
    * @param options `{ partSize = 8 MiB, concurrency = 4, multipartThreshold = partSize,
-   *   frameSize, partAttempts = 3, copyLimits, reencryptRate }`
+   *   frameSize, partAttempts = 3, copyLimits, reencryptRate, openCache = 64 }`;
+   *   `openCache`: how many opened objects ranged reads keep (0: none), see `getRange`
    */
   constructor(client, keyring, options = {}) {
     if (client == null || typeof client.send !== 'function') throw invalid('IsecS3 needs an S3Client')
@@ -363,6 +503,7 @@ class IsecS3 {
       partAttempts = 3,
       copyLimits,
       reencryptRate = 0,
+      openCache = 64,
     } = options
     for (const [name, v, min] of [
       ['partSize', partSize, S3_MIN_PART],
@@ -370,6 +511,7 @@ class IsecS3 {
       ['multipartThreshold', multipartThreshold, 0],
       ['partAttempts', partAttempts, 1],
       ['reencryptRate', reencryptRate, 0],
+      ['openCache', openCache, 0],
     ]) {
       if (!Number.isSafeInteger(v) || v < min) throw invalid(`${name} must be an integer of at least ${min}`)
     }
@@ -382,6 +524,15 @@ class IsecS3 {
     this.#partAttempts = partAttempts
     this.#copyLimits = copyLimits
     this.#rate = reencryptRate
+    this.#openCache = openCache
+  }
+
+  /**
+   * Forgets every object `getRange` and ranged `getObjectStream` keep open (see
+   * `openCache`), e.g. after a key was removed from the keyring.
+   */
+  clearCache() {
+    this.#opened.clear()
   }
 
   /** The wrapped client. */
@@ -537,46 +688,85 @@ class IsecS3 {
 
     // Parts of exactly `partSize`, the last one shorter; one byte of look-ahead tells
     // whether a part is the last, which its encryption must know (SPEC.md §6.2).
-    let number = 0
-    let plaintextLength = 0
-    let done = false
-    const pull = async () => {
-      if (done) return null
-      const data = await src.take(partSize)
-      const isLast = (await src.ahead(1)) === 0
-      number += 1
-      done = isLast
-      plaintextLength += data.length
-      return { number, isLast, data }
-    }
-
+    //
+    // Each part is encrypted (on the libuv pool) into a ciphertext buffer from a free list
+    // while up to `concurrency` earlier parts upload, so at most `concurrency + 1` such
+    // buffers exist, each of a full part's ciphertext length (core's shape). A buffer goes
+    // back to the list only after its UploadPart succeeded with it (the server then has read
+    // it whole); one whose request failed is left to the garbage collector, since the failed
+    // request may still hold it. A file is read into one reused plaintext buffer. The
+    // ciphertext buffers are kept for the next upload for a few seconds.
+    const ctPart = isec.Shape.forPlaintext(envelope, src.size ?? 2 * partSize).segment(0).ctLen
     const UploadId = await this.#createUpload({ ...rest, Bucket, Key, Metadata }, signal)
     const parts = []
+    const free = []
+    const running = new Set()
     let ciphertextLength = 0
+    let plaintextLength = 0
+    let failure = null
     const inner = linked(signal)
+    const fail = (e) => {
+      if (!failure) {
+        failure = { e }
+        inner.abort(e)
+      }
+    }
+    const upload = async (PartNumber, isLast, buf, n, again) => {
+      let body = buf.subarray(0, n)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const r = await this.#send(
+            new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
+            inner.signal,
+          )
+          parts.push({ PartNumber, ETag: r.ETag })
+          ciphertextLength += body.length
+          return attempt === 1
+        } catch (e) {
+          if (attempt >= this.#partAttempts || !retryable(e, inner.signal)) throw e
+        }
+        // A fresh encryption per attempt (core draws a new nonce prefix each time), into a
+        // new buffer: the failed request may still be reading the old one.
+        body = await isec.encryptPart(key, PartNumber, isLast, await again(), { signal: inner.signal })
+      }
+    }
     try {
-      await bounded(
-        this.#concurrency,
-        pull,
-        async ({ number: PartNumber, isLast, data }) => {
-          for (let attempt = 1; ; attempt++) {
-            // A fresh encryption per attempt: core draws a new nonce prefix each time.
-            const body = await isec.encryptPart(key, PartNumber, isLast, data, { signal: inner.signal })
-            try {
-              const r = await this.#send(
-                new UploadPartCommand({ Bucket, Key, UploadId, PartNumber, Body: body, ContentLength: body.length }),
-                inner.signal,
-              )
-              parts.push({ PartNumber, ETag: r.ETag })
-              ciphertextLength += body.length
-              return
-            } catch (e) {
-              if (attempt >= this.#partAttempts || !retryable(e, inner.signal)) throw e
-            }
-          }
-        },
-        (reason) => inner.abort(reason),
-      )
+      const plain = src.reread && !src.sliced ? Buffer.allocUnsafe(partSize) : undefined
+      let offset = 0
+      for (let PartNumber = 1; !failure; PartNumber++) {
+        let data
+        let isLast
+        let buf
+        let n
+        try {
+          data = await src.take(partSize, plain)
+          isLast = (await src.ahead(1)) === 0
+          buf = free.pop() ?? this.#spareBuffer(ctPart)
+          n = await isec.encryptPartInto(key, PartNumber, isLast, data, buf, { signal: inner.signal })
+        } catch (e) {
+          fail(e)
+          break
+        }
+        // `data` may be the reused plaintext buffer: a retry reads the part again.
+        const at = offset
+        const len = data.length
+        const kept = src.reread ? null : data
+        const again = kept ? async () => kept : () => src.reread(at, len)
+        offset += len
+        plaintextLength += len
+        while (running.size >= this.#concurrency && !failure) await Promise.race(running)
+        if (failure) break
+        const p = upload(PartNumber, isLast, buf, n, again)
+          .then((reusable) => {
+            if (reusable) free.push(buf)
+          }, fail)
+          .finally(() => running.delete(p))
+        running.add(p)
+        if (isLast) break
+      }
+      await Promise.all(running)
+      this.#keepSpare(free)
+      if (failure) throw failure.e
       const r = await this.#complete(Bucket, Key, UploadId, parts, signal)
       return {
         ...pick(r, ['ETag', 'VersionId', '$metadata']),
@@ -592,6 +782,30 @@ class IsecS3 {
     } finally {
       inner.dispose()
     }
+  }
+
+  /**
+   * A buffer of `size` bytes for a part's ciphertext: one an earlier upload gave back, or a
+   * new one. Reusing them spares each upload the allocation (and first touch) of
+   * `concurrency + 1` part buffers; they hold only ciphertext.
+   */
+  #spareBuffer(size) {
+    const i = this.#spare.findIndex((b) => b.length === size)
+    return i >= 0 ? this.#spare.splice(i, 1)[0] : Buffer.allocUnsafe(size)
+  }
+
+  /**
+   * Keeps up to `concurrency + 1` part buffers for the next upload, for a few seconds: an
+   * idle helper then lets them go.
+   */
+  #keepSpare(buffers) {
+    for (const b of buffers) if (this.#spare.length <= this.#concurrency) this.#spare.push(b)
+    if (this.#spareTimer) clearTimeout(this.#spareTimer)
+    this.#spareTimer = setTimeout(() => {
+      this.#spare.length = 0
+      this.#spareTimer = null
+    }, SPARE_MS)
+    this.#spareTimer.unref()
   }
 
   /**
@@ -740,6 +954,18 @@ class IsecS3 {
    * stored bytes).
    */
   async getObject(params) {
+    const signal = params && params.signal
+    try {
+      return await this.#getObject(params, this.#concurrency > 1)
+    } catch (e) {
+      // Aborting a request mid-body surfaces as the body's own error (ECONNRESET): the
+      // caller's abort is the reason.
+      if (signal && signal.aborted && !(e && (e.code === 'ABORT_ERR' || e.name === 'AbortError'))) throwIfAborted(signal)
+      throw e
+    }
+  }
+
+  async #getObject(params, parallel) {
     const { Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false } = params || {}
     const { GetObjectCommand } = s3()
     const r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
@@ -750,15 +976,107 @@ class IsecS3 {
       if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
       throw e
     }
-    const stored = await collect(r.Body, r.ContentLength)
-    let Body = stored
-    if (opened === null) Body = stored
-    else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
-    else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
-    else Body = await isec.decrypt(opened.key, stored, { signal })
+    let Body
+    const groups = parallel && opened !== null && !IfMatch ? this.#groups(opened) : null
+    if (groups) {
+      try {
+        Body = await this.#getGroups(Bucket, Key, VersionId, r, opened, groups, signal)
+      } catch (e) {
+        // Replaced between the requests: read it again in one GET.
+        if (!preconditionFailed(e)) throw e
+        return this.#getObject(params, false)
+      }
+    } else if (opened !== null && opened.format === 'isec' && Number.isSafeInteger(r.ContentLength)) {
+      const { shape } = opened
+      Body = Buffer.allocUnsafe(shape.plaintextLength)
+      const dec = isec.Decryptor.withShape(opened.key, shape)
+      await decryptRegion(dec, r.Body, r.ContentLength, Body, 0, Body.length, signal)
+    } else {
+      const stored = await collect(r.Body, r.ContentLength)
+      if (opened === null) Body = stored
+      else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
+      else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
+      else Body = await isec.decrypt(opened.key, stored, { signal })
+    }
     const kid = opened ? opened.kid : undefined
     const format = opened ? opened.format : 'plaintext'
     return { ...pick(r, OUTPUT_FIELDS), Body, ContentLength: Body.length, kid, format }
+  }
+
+  /**
+   * For a whole get in parallel: an isec object in the parts layout of at least two parts
+   * (not the table layout) split into up to `concurrency` runs of whole parts, as
+   * `[first, end)` segment ordinals; else `null`.
+   */
+  #groups(opened) {
+    if (opened.format !== 'isec' || opened.table) return null
+    const count = opened.shape.segmentCount
+    if (count < 2) return null
+    const per = Math.ceil(count / this.#concurrency)
+    const groups = []
+    for (let g = 0; g < count; g += per) groups.push([g, Math.min(count, g + per)])
+    return groups
+  }
+
+  /**
+   * A whole isec object read as runs of whole parts at once: the first run from the GET
+   * already under way (the rest of that response is let go), the others by ranged GETs
+   * pinned to its ETag, each decrypted while it arrives by core's decryptor of exactly that
+   * plaintext range into its place in the output. Core checks every frame's position
+   * against the object's shape (from its length), the final frame included, and a run of
+   * whole parts lets one decryptor see each part's every frame (one nonce prefix per part),
+   * so the runs together verify what a decryption of the whole object verifies. All or
+   * nothing: the first failure aborts the others and wipes the output.
+   */
+  async #getGroups(Bucket, Key, VersionId, r, opened, groups, signal) {
+    const { GetObjectCommand } = s3()
+    const { shape, key } = opened
+    const out = Buffer.allocUnsafe(shape.plaintextLength)
+    const inner = linked(signal)
+    const run = async ([first, last], i) => {
+      const a = shape.segment(first)
+      const b = shape.segment(last - 1)
+      const ptStart = a.ptStart
+      const ptEnd = b.ptStart + b.ptLen
+      const ctLen = b.ctStart + b.ctLen - a.ctStart
+      const dec = isec.Decryptor.forRange(key, shape, ptStart, ptEnd)
+      let body = r.Body
+      if (i > 0) {
+        const g = await this.#send(
+          new GetObjectCommand({
+            Bucket,
+            Key,
+            VersionId,
+            IfMatch: r.ETag,
+            Range: `bytes=${a.ctStart}-${a.ctStart + ctLen - 1}`,
+          }),
+          inner.signal,
+        )
+        body = g.Body
+      }
+      const n = await decryptRegion(dec, body, ctLen, out, ptStart, ptEnd, inner.signal, i === 0)
+      if (n !== ptEnd - ptStart) throw isec.isecError('invalid_state', `a run of parts gave ${n} bytes`)
+    }
+    let failure = null
+    const settled = await Promise.allSettled(
+      groups.map((g, i) =>
+        run(g, i).catch((e) => {
+          if (!failure) {
+            failure = e
+            inner.abort(e)
+          }
+          throw e
+        }),
+      ),
+    )
+    inner.dispose()
+    if (failure) {
+      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+      out.fill(0)
+      throw failure
+    }
+    if (settled.length !== groups.length) throw isec.isecError('invalid_state', 'a run of parts is missing')
+    return out
   }
 
   /** The plan of plaintext `[start, end)` of an opened object: what to GET, what it yields. */
@@ -773,11 +1091,14 @@ class IsecS3 {
   }
 
   /**
-   * Downloads an object as a Readable of plaintext (a `DecryptStream`, or a
-   * `LegacyDecryptStream` for a previous-proxy object, fed by the response body). Frames are
+   * Downloads an object as a Readable of plaintext: for an isec object, core's decryptor over
+   * the response body, released in pieces of about 2 MiB (with `streamOptions`, a
+   * `DecryptStream` with those options instead); for a previous-proxy
+   * object, a `LegacyDecryptStream` fed by the response body. Frames are
    * released as they verify: a consumer that must not act on a prefix of a damaged object
    * waits for `end` (an error ends the stream instead). With `start` and/or `end`, only the
-   * ciphertext core's range plan names is fetched.
+   * ciphertext core's range plan names is fetched, with the opened object cached and the
+   * GET pinned to its ETag as for `getRange`.
    */
   async getObjectStream(params) {
     const { Bucket, Key, VersionId, signal, start, end, streamOptions } = params || {}
@@ -787,19 +1108,26 @@ class IsecS3 {
     let opened
     let range
     if (ranged) {
-      const h = await this.headObject({ Bucket, Key, VersionId, signal })
-      const step = await this.#headStep(Bucket, Key, h, signal)
-      opened = await this.#reader(Bucket, Key, step, h.ContentLength)
-      const p = this.#rangePlan(opened, start ?? 0, end ?? Infinity)
-      range = p.range
-      if (p.plan.httpRange == null) {
-        const { Readable } = require('node:stream')
-        return { ...pick(h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
+      // As `getRange`: the opened object cached, its GET pinned to the ETag.
+      const got = await this.#withOpened(Bucket, Key, VersionId, signal, async ({ h, opened: o }, cached) => {
+        const p = this.#rangePlan(o, start ?? 0, end ?? Infinity)
+        if (p.plan.httpRange == null) return { h, o, range: p.range, r: null }
+        const g = await this.#send(
+          new GetObjectCommand({ Bucket, Key, VersionId, Range: p.plan.httpRange, IfMatch: h.ETag }),
+          signal,
+        )
+        if (cached && !sameMetadata(g.Metadata, h.Metadata)) {
+          if (g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()
+          throw STALE
+        }
+        return { h, o, range: p.range, r: g }
+      })
+      opened = got.o
+      range = got.range
+      if (got.r === null) {
+        return { ...pick(got.h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
       }
-      r = await this.#send(
-        new GetObjectCommand({ Bucket, Key, VersionId, Range: p.plan.httpRange, IfMatch: h.ETag }),
-        signal,
-      )
+      r = got.r
     } else {
       r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
       try {
@@ -809,11 +1137,19 @@ class IsecS3 {
         throw e
       }
     }
-    const dec =
-      opened.format === 'legacy'
-        ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions, range })
-        : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape, range })
-    pipeline(r.Body, dec, () => {})
+    let dec
+    if (opened.format === 'isec' && streamOptions === undefined) {
+      const ctx = range
+        ? isec.Decryptor.forRange(opened.key, opened.shape, range[0], range[1])
+        : isec.Decryptor.withShape(opened.key, opened.shape)
+      dec = Readable.from(decryptChunks(ctx, r.Body, signal), { objectMode: false })
+    } else {
+      dec =
+        opened.format === 'legacy'
+          ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions, range })
+          : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape, range })
+      pipeline(r.Body, dec, () => {})
+    }
     if (signal) {
       const onAbort = () => {
         try {
@@ -831,15 +1167,33 @@ class IsecS3 {
   /**
    * Plaintext `[start, end)` (end exclusive, clamped to the object; `end` may be omitted
    * for "to the end"). Fetches only the frames (or, for a previous-proxy object, the seals)
-   * core's range plan names, with one HEAD before (skipped when `head`, a previous
-   * `headObject` result, is given) and an `If-Match` on its ETag so both requests see the
-   * same object.
+   * core's range plan names, in one GET with `If-Match` on the object's ETag.
+   *
+   * What the GET needs (the object's format, key and shape) comes from a HEAD: `head` (a
+   * previous `headObject` result) when given; else the object as this helper opened it
+   * for an earlier ranged read, kept in a small cache (`openCache` objects, least recently
+   * used dropped; key: bucket, key, version id); else a new HEAD, whose result is then
+   * cached. A cached object's GET is pinned to its ETag: when the object was replaced the
+   * server answers 412 (or, with the same bytes under other metadata, the response's
+   * metadata differs, or the cached key fails to decrypt), and the entry is dropped and the
+   * read done once more after a fresh HEAD, so a read never returns an older object's
+   * bytes. The cache keeps each object's key: `clearCache()` forgets them (after a key is
+   * removed from the keyring, say).
    */
   async getRange(params) {
     const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
-    const h = head || (await this.headObject({ Bucket, Key, VersionId, signal }))
-    const step = await this.#headStep(Bucket, Key, h, signal)
-    const opened = await this.#reader(Bucket, Key, step, h.ContentLength)
+    if (head) {
+      const step = await this.#headStep(Bucket, Key, head, signal)
+      const opened = await this.#reader(Bucket, Key, step, head.ContentLength)
+      return this.#rangeRead({ h: head, opened }, Bucket, Key, VersionId, start, end, signal, false)
+    }
+    return this.#withOpened(Bucket, Key, VersionId, signal, (o, cached) =>
+      this.#rangeRead(o, Bucket, Key, VersionId, start, end, signal, cached),
+    )
+  }
+
+  /** One ranged read of an opened object (`{ h, opened }`), as `getRange` describes. */
+  async #rangeRead({ h, opened }, Bucket, Key, VersionId, start, end, signal, cached) {
     const { plan, range, plaintextLength } = this.#rangePlan(opened, start, end)
     const base = { ...pick(h, OUTPUT_FIELDS), kid: opened.kid, range, plaintextLength }
     if (plan.httpRange == null) return { ...base, Body: Buffer.alloc(0) }
@@ -848,12 +1202,54 @@ class IsecS3 {
       new GetObjectCommand({ Bucket, Key, VersionId, Range: plan.httpRange, IfMatch: h.ETag }),
       signal,
     )
+    if (cached && !sameMetadata(r.Metadata, h.Metadata)) {
+      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
+      throw STALE
+    }
     const fetched = await collect(r.Body, plan.ctEnd - plan.ctStart)
     const Body =
       opened.format === 'legacy'
         ? isec.legacyDecryptRangeSync(opened.key, opened.object, range[0], range[1], fetched)
-        : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
-    return { ...base, Body }
+        : fetched.length <= SYNC_RANGE
+          ? isec.decryptRangeSync(opened.key, opened.shape, range[0], range[1], fetched)
+          : await isec.decryptRange(opened.key, opened.shape, range[0], range[1], fetched, { signal })
+    return { ...base, ...pick(r, OUTPUT_FIELDS), Body }
+  }
+
+  /**
+   * Runs `read({ h, opened }, cached)` on the object as a cached earlier HEAD opened it;
+   * when that read finds the object changed (412 on its `If-Match`, other metadata, or an
+   * isec error with the cached key), drops the entry and runs it once more on a fresh
+   * HEAD (then cached). Without a cached entry, only the latter.
+   */
+  async #withOpened(Bucket, Key, VersionId, signal, read) {
+    const id = JSON.stringify([Bucket, Key, VersionId ?? null])
+    const hit = this.#opened.get(id)
+    if (hit) {
+      this.#opened.delete(id)
+      try {
+        const out = await read(hit, true)
+        this.#remember(id, hit)
+        return out
+      } catch (e) {
+        if (!(e === STALE || preconditionFailed(e) || (e && typeof e.family === 'string' && e.code !== 'ABORT_ERR'))) {
+          this.#remember(id, hit)
+          throw e
+        }
+      }
+    }
+    const h = await this.headObject({ Bucket, Key, VersionId, signal })
+    const step = await this.#headStep(Bucket, Key, h, signal)
+    const fresh = { h, opened: await this.#reader(Bucket, Key, step, h.ContentLength) }
+    this.#remember(id, fresh)
+    return read(fresh, false)
+  }
+
+  #remember(id, entry) {
+    if (this.#openCache === 0) return
+    this.#opened.delete(id)
+    this.#opened.set(id, entry)
+    while (this.#opened.size > this.#openCache) this.#opened.delete(this.#opened.keys().next().value)
   }
 
   // ----------------------------------------------------------------------------------------

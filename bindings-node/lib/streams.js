@@ -30,12 +30,15 @@ class CryptoTransform extends Transform {
   #ctx
   #token = new native.CancelToken()
   #threshold
+  /** Whether the context writes into a given buffer (it tells its output's bound). */
+  #into
 
   constructor(ctx, options) {
     const { asyncThreshold = ASYNC_THRESHOLD, ...rest } = optionsOf(options, 'stream')
     super({ ...rest, readableObjectMode: false, writableObjectMode: false })
     this.#ctx = ctx
     this.#threshold = asyncThreshold
+    this.#into = typeof ctx.updateLength === 'function' && typeof ctx.updateInto === 'function'
   }
 
   _transform(chunk, encoding, callback) {
@@ -49,7 +52,14 @@ class CryptoTransform extends Transform {
     }
     let out
     try {
-      out = this.#ctx.update(chunk)
+      // Into a Buffer allocated here (memory the garbage collector accounts for) rather
+      // than one made natively per chunk, which it would let pile up.
+      if (this.#into) {
+        out = Buffer.allocUnsafe(this.#ctx.updateLength(chunk.length))
+        out = out.subarray(0, this.#ctx.updateInto(chunk, out))
+      } else {
+        out = this.#ctx.update(chunk)
+      }
     } catch (e) {
       callback(e)
       return

@@ -79,22 +79,32 @@ pub(crate) fn check(c: &Cancel) -> Fallible<()> {
     }
 }
 
-/// Work for the libuv pool that yields bytes.
-pub struct Work {
-    job: Option<Box<dyn FnOnce() -> Fallible<Vec<u8>> + Send>>,
+/// Work for the libuv pool: yields bytes (`Work`, a `Buffer` in JS) or a count of bytes
+/// written into a caller's buffer (`IntoWork`, a number in JS).
+pub struct Job<T> {
+    job: Option<Box<dyn FnOnce() -> Fallible<T> + Send>>,
     cancel: Cancel,
     /// Runs on the JS thread when the promise settles, before any reaction to it.
     settle: Option<Box<dyn FnOnce() + Send>>,
 }
 
-impl Work {
-    pub(crate) fn new(cancel: Cancel, job: impl FnOnce() -> Fallible<Vec<u8>> + Send + 'static) -> AsyncTask<Self> {
+/// Work for the libuv pool that yields bytes.
+pub type Work = Job<Vec<u8>>;
+
+/// Work for the libuv pool that writes into a buffer the caller lent and yields the count.
+pub type IntoWork = Job<usize>;
+
+impl<T: Send + 'static> Job<T>
+where
+    Self: Task,
+{
+    pub(crate) fn new(cancel: Cancel, job: impl FnOnce() -> Fallible<T> + Send + 'static) -> AsyncTask<Self> {
         AsyncTask::new(Self { job: Some(Box::new(job)), cancel, settle: None })
     }
 
     /// Work that checks its own cancellation, and calls `settle` when its promise settles.
     pub(crate) fn settling(
-        job: impl FnOnce() -> Fallible<Vec<u8>> + Send + 'static,
+        job: impl FnOnce() -> Fallible<T> + Send + 'static,
         settle: impl FnOnce() + Send + 'static,
     ) -> AsyncTask<Self> {
         AsyncTask::new(Self { job: Some(Box::new(job)), cancel: None, settle: Some(Box::new(settle)) })
@@ -105,6 +115,11 @@ impl Work {
             f();
         }
     }
+
+    fn run(&mut self) -> Fallible<T> {
+        check(&self.cancel)?;
+        self.job.take().map_or(Err(Failure::Core(CoreError::InvalidState)), |job| job())
+    }
 }
 
 impl Task for Work {
@@ -112,10 +127,7 @@ impl Task for Work {
     type JsValue = Buffer;
 
     fn compute(&mut self) -> napi::Result<Self::Output> {
-        if let Err(e) = check(&self.cancel) {
-            return Ok(Err(e));
-        }
-        Ok(self.job.take().map_or(Err(Failure::Core(CoreError::InvalidState)), |job| job()))
+        Ok(self.run())
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<Buffer> {
@@ -127,6 +139,46 @@ impl Task for Work {
         self.settled();
         Err(err)
     }
+}
+
+impl Task for IntoWork {
+    type Output = Fallible<usize>;
+    type JsValue = f64;
+
+    fn compute(&mut self) -> napi::Result<Self::Output> {
+        Ok(self.run())
+    }
+
+    fn resolve(&mut self, env: Env, output: Self::Output) -> napi::Result<f64> {
+        self.settled();
+        output.map(|n| f(n as u64)).map_err(|e| js_error(env.raw(), &e))
+    }
+
+    fn reject(&mut self, _env: Env, err: napi::Error) -> napi::Result<f64> {
+        self.settled();
+        Err(err)
+    }
+}
+
+/// The bytes of a `Uint8Array` lent to an async call for writing.
+///
+/// The caller of every `...IntoAsync` function promises (lib/index.js documents it) not to
+/// read or change `output` until the promise settles, exactly as it promises not to change
+/// the input of any async call; `disjoint` refuses an output that overlaps the input.
+fn lent(output: &mut OwnedBytes) -> &mut [u8] {
+    // SAFETY: `output` holds a reference to the JS array, so its memory stays alive for the
+    // duration of the task; the JS side does not touch it until the promise settles (the
+    // contract above), so this is the only access meanwhile.
+    unsafe { output.0.as_mut() }
+}
+
+/// One part into `out`: the bytes of `oneshot::encrypt_part` (a fresh nonce prefix).
+fn encrypt_part_into(key: &CoreKey, part_number: u32, is_last: bool, pt: &[u8], out: &mut [u8]) -> Fallible<usize> {
+    disjoint(pt, out)?;
+    let mut enc = isec_core::Encryptor::<C>::for_part(key, part_number, is_last)?;
+    let w = enc.update(pt, out)?;
+    let rest = out.get_mut(w..).ok_or(CoreError::InvalidState)?;
+    Ok(w + enc.finish(rest)?)
 }
 
 /// A whole single- or parts-layout object, checking `cancel` between steps.
@@ -275,6 +327,27 @@ pub fn encrypt_part_async(
     Work::new(token_of(token), move || {
         let n = part_number.u32()?;
         Ok(oneshot::encrypt_part::<C>(&k, n, is_last.0, &plaintext.0)?)
+    })
+}
+
+/// `encryptPartAsync` writing into `output` (at least the part's ciphertext length:
+/// `Shape.forPlaintext` gives it), for a caller that reuses its buffers; resolves to the
+/// bytes written. Every call draws a fresh nonce prefix. Neither buffer may be read or
+/// changed until the promise settles.
+#[napi(ts_return_type = "Promise<number>")]
+pub fn encrypt_part_into_async(
+    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
+    #[napi(ts_arg_type = "number")] part_number: U64,
+    #[napi(ts_arg_type = "boolean")] is_last: Flag,
+    #[napi(ts_arg_type = "Uint8Array")] plaintext: OwnedBytes,
+    #[napi(ts_arg_type = "Uint8Array")] output: OwnedBytes,
+    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+) -> AsyncTask<IntoWork> {
+    let k = key.inner.clone();
+    let mut output = output;
+    IntoWork::new(token_of(token), move || {
+        let n = part_number.u32()?;
+        encrypt_part_into(&k, n, is_last.0, &plaintext.0, lent(&mut output))
     })
 }
 
@@ -728,6 +801,37 @@ impl<T: Stream> Ctx<T> {
         };
         Work::settling(job, settle)
     }
+
+    /// `update_into` on the libuv pool (the same one-call-at-a-time rule as `update_async`).
+    pub(crate) fn update_into_async(
+        &self,
+        input: OwnedBytes,
+        output: OwnedBytes,
+        cancel: Cancel,
+    ) -> AsyncTask<IntoWork> {
+        if let Err(e) = self.feed() {
+            return IntoWork::new(None, move || Err(e));
+        }
+        self.flight.busy.store(true, Ordering::SeqCst);
+        let (shared, flight) = (self.ctx.clone(), self.flight.clone());
+        let job_ctx = shared.clone();
+        let mut output = output;
+        let job = move || {
+            Self::run(&mut lock(&job_ctx), |c| {
+                check(&cancel)?;
+                let out = lent(&mut output);
+                disjoint(&input.0, out)?;
+                Ok(c.update(&input.0, out)?)
+            })
+        };
+        let settle = move || {
+            flight.busy.store(false, Ordering::SeqCst);
+            if flight.lock_when_settled.swap(false, Ordering::SeqCst) {
+                *lock(&shared) = None;
+            }
+        };
+        IntoWork::settling(job, settle)
+    }
 }
 
 /// Streaming encryptor of one segment: a whole single-layout object, or one part.
@@ -901,6 +1005,18 @@ impl Decryptor {
         #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
     ) -> AsyncTask<Work> {
         self.ctx.update_async(chunk, token_of(token))
+    }
+
+    /// `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer may be
+    /// read or changed until the promise settles.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn update_into_async(
+        &self,
+        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
+        #[napi(ts_arg_type = "Uint8Array")] output: OwnedBytes,
+        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+    ) -> AsyncTask<IntoWork> {
+        self.ctx.update_into_async(chunk, output, token_of(token))
     }
 
     /// An upper bound on what `update` returns for `n` more bytes.

@@ -215,6 +215,59 @@ test('re-encryption: two jobs started in one withExternal round get different DE
   }
 })
 
+test('encryptPartInto and Decryptor#updateIntoAsync write into the caller\'s buffers', async () => {
+  const ring = new isec.Keyring()
+  ring.addKek('k', randomBytes(32))
+  const pt = pattern(20000)
+  const { envelope, key } = ring.createEnvelopeSync({ frameSize: 4096, partSize: 8192 })
+  const shape = isec.Shape.forPlaintext(envelope, pt.length)
+  const out = Buffer.alloc(shape.segment(0).ctLen + 100)
+  const parts = []
+  const prefixes = []
+  for (let n = 1; n <= 3; n++) {
+    const at = (n - 1) * 8192
+    const len = await isec.encryptPartInto(key, n, n === 3, pt.subarray(at, at + 8192), out)
+    assert.equal(len, shape.segment(n - 1).ctLen)
+    parts.push(Buffer.from(out.subarray(0, len)))
+    prefixes.push(isec.parseNonce(out.subarray(0, 12)).prefix)
+  }
+  assert.ok(!prefixes[0].equals(prefixes[1]), 'a fresh nonce prefix per call')
+  const ct = Buffer.concat(parts)
+  assert.deepEqual(isec.decryptSync(key, ct), pt)
+  // The same part into the same buffer again: a new encryption.
+  await isec.encryptPartInto(key, 1, false, pt.subarray(0, 8192), out)
+  assert.ok(!isec.parseNonce(out.subarray(0, 12)).prefix.equals(prefixes[0]))
+  // Too small an output, an output overlapping the input, an aborted call.
+  assert.equal(await codeOfAsync(isec.encryptPartInto(key, 1, false, pt.subarray(0, 8192), Buffer.alloc(8192))), 'buffer_too_small')
+  const both = Buffer.alloc(30000)
+  assert.equal(await codeOfAsync(isec.encryptPartInto(key, 1, false, both.subarray(0, 8192), both.subarray(100))), 'invalid_parameter')
+  const ac = new AbortController()
+  ac.abort()
+  assert.equal(await codeOfAsync(isec.encryptPartInto(key, 1, false, pt.subarray(0, 8192), out, { signal: ac.signal })), 'ABORT_ERR')
+
+  const dec = isec.Decryptor.withShape(key, isec.shapeFor(envelope, ct.length))
+  const plain = Buffer.alloc(ct.length)
+  let w = 0
+  for (let at = 0; at < ct.length; at += 7000) {
+    const chunk = ct.subarray(at, at + 7000)
+    w += await dec.updateIntoAsync(chunk, plain.subarray(w))
+  }
+  w += dec.finalInto(plain.subarray(w))
+  assert.deepEqual(plain.subarray(0, w), pt)
+  // One call at a time, as updateAsync.
+  const d2 = isec.Decryptor.withShape(key, isec.shapeFor(envelope, ct.length))
+  const first = d2.updateIntoAsync(ct.subarray(0, 5000), Buffer.alloc(10000))
+  assert.equal(await codeOfAsync(d2.updateIntoAsync(ct.subarray(5000, 6000), Buffer.alloc(10000))), 'invalid_state')
+  await first
+  // A damaged frame: rejected, nothing left in the output.
+  const bad = Buffer.from(ct)
+  bad[100] ^= 1
+  const d3 = isec.Decryptor.withShape(key, isec.shapeFor(envelope, ct.length))
+  const o3 = Buffer.alloc(ct.length)
+  assert.equal(await codeOfAsync(d3.updateIntoAsync(bad, o3)), 'authentication_failed')
+  assert.ok(o3.every((b) => b === 0))
+})
+
 test('multipart: parts in any order, table layout with its segment table, shapes', async () => {
   const ring = new isec.Keyring()
   ring.addKek('k', randomBytes(32))
