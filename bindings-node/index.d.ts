@@ -421,16 +421,20 @@ export declare class Shape {
 export declare class WholeRead {
   /**
    * `responseLength`: the first response's Content-Length; `contentRange`: its
-   * Content-Range (`null` for a 200); `partSize`: the reader's piece size. Throws
-   * `invalid_parameter`, `truncated` or `trailing_data` for a response that contradicts
-   * itself.
+   * Content-Range (`null` for a 200); `partSize`: the reader's piece size;
+   * `concurrency`: the reader's, as given to `firstPartNumber` (default 2; one
+   * connection reads the whole first response). Throws `invalid_parameter`, `truncated`
+   * or `trailing_data` for a response that contradicts itself.
    */
-  constructor(responseLength: number, contentRange: string | undefined | null, partSize: number)
+  constructor(responseLength: number, contentRange: string | undefined | null, partSize: number, concurrency?: number | undefined | null)
   /** The object's stored size. */
   get storedLength(): number
-  /** Bytes to read from the first response (the rest of it is dropped). */
+  /**
+   * Bytes to read from the first response, in pieces of at most `step` (the rest of it
+   * is dropped).
+   */
   get firstLength(): number
-  /** The size of every later piece but the last. */
+  /** The size of every piece but the last. */
   get step(): number
   /** The ranged GETs after the first response, `[start, end)` in order. */
   ranges(): Array<[number, number]>
@@ -683,6 +687,12 @@ export interface ExternalRequest {
 
 /** The part number of a whole read's first GetObject. */
 export declare const FIRST_PART: number
+
+/**
+ * The part number of a whole read's first GetObject for a reader of `concurrency`: 1, or
+ * `null` (the whole object in one streamed GET) for one connection.
+ */
+export declare function firstPartNumber(concurrency: number): number | null
 
 /** An object size and a preferred part size, for `EnvelopeOptions.fitParts`. */
 export interface FitParts {

@@ -870,6 +870,7 @@ module.exports.encryptPartSync = nativeBinding.encryptPartSync
 module.exports.encryptSync = nativeBinding.encryptSync
 module.exports.errorCodes = nativeBinding.errorCodes
 module.exports.FIRST_PART = nativeBinding.FIRST_PART
+module.exports.firstPartNumber = nativeBinding.firstPartNumber
 module.exports.isecError = nativeBinding.isecError
 module.exports.legacyDecryptAsync = nativeBinding.legacyDecryptAsync
 module.exports.legacyDecryptRangeSync = nativeBinding.legacyDecryptRangeSync

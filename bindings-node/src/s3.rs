@@ -422,6 +422,13 @@ pub fn migrate_steps(
 #[napi]
 pub const FIRST_PART: u32 = s3::FIRST_PART;
 
+/// The part number of a whole read's first GetObject for a reader of `concurrency`: 1, or
+/// `null` (the whole object in one streamed GET) for one connection.
+#[napi]
+pub fn first_part_number(concurrency: u32) -> Option<u32> {
+    s3::first_part_number(concurrency)
+}
+
 /// S3's answer to a part number or range on an empty object: read it with one plain GET.
 #[napi]
 pub const EMPTY_OBJECT_STATUS: u32 = s3::EMPTY_OBJECT_STATUS as u32;
@@ -437,18 +444,25 @@ pub struct WholeRead {
 #[napi]
 impl WholeRead {
     /// `responseLength`: the first response's Content-Length; `contentRange`: its
-    /// Content-Range (`null` for a 200); `partSize`: the reader's piece size. Throws
-    /// `invalid_parameter`, `truncated` or `trailing_data` for a response that contradicts
-    /// itself.
+    /// Content-Range (`null` for a 200); `partSize`: the reader's piece size;
+    /// `concurrency`: the reader's, as given to `firstPartNumber` (default 2; one
+    /// connection reads the whole first response). Throws `invalid_parameter`, `truncated`
+    /// or `trailing_data` for a response that contradicts itself.
     #[napi(constructor)]
     pub fn new(
         env: Env,
         #[napi(ts_arg_type = "number")] response_length: U64,
         content_range: Option<String>,
         #[napi(ts_arg_type = "number")] part_size: U64,
+        concurrency: Option<u32>,
     ) -> napi::Result<Self> {
-        let inner = CoreWholeRead::from_first_response(response_length.0, content_range.as_deref(), part_size.0)
-            .map_err(|e| throw(&env, Failure::Core(e)))?;
+        let inner = CoreWholeRead::from_first_response(
+            response_length.0,
+            content_range.as_deref(),
+            part_size.0,
+            concurrency.unwrap_or(2),
+        )
+        .map_err(|e| throw(&env, Failure::Core(e)))?;
         Ok(Self { inner })
     }
 
@@ -458,13 +472,14 @@ impl WholeRead {
         f(self.inner.stored_len())
     }
 
-    /// Bytes to read from the first response (the rest of it is dropped).
+    /// Bytes to read from the first response, in pieces of at most `step` (the rest of it
+    /// is dropped).
     #[napi(getter)]
     pub fn first_length(&self) -> f64 {
         f(self.inner.first_len())
     }
 
-    /// The size of every later piece but the last.
+    /// The size of every piece but the last.
     #[napi(getter)]
     pub fn step(&self) -> f64 {
         f(self.inner.step())

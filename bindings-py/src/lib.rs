@@ -69,6 +69,7 @@ fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<s3::PyS3Request>()?;
     m.add_class::<s3::PyCopyStep>()?;
     m.add_class::<s3::PyWholeRead>()?;
+    m.add_function(wrap_pyfunction!(s3::first_part_number, m)?)?;
     m.add_function(wrap_pyfunction!(s3::copy_steps, m)?)?;
     m.add_function(wrap_pyfunction!(s3::migrate_steps, m)?)?;
     m.add_class::<s3::PyMigration>()?;

@@ -186,10 +186,19 @@ pub(crate) struct PyWholeRead {
 
 #[pymethods]
 impl PyWholeRead {
+    /// `concurrency`: the reader's, as given to `first_part_number` (one connection reads
+    /// the whole first response).
     #[new]
-    #[pyo3(signature = (response_len, content_range, part_size))]
-    fn new(response_len: Int<u64>, content_range: Option<&str>, part_size: Int<u64>) -> PyResult<Self> {
-        Ok(Self { inner: WholeRead::from_first_response(response_len.0, content_range, part_size.0).or_raise()? })
+    #[pyo3(signature = (response_len, content_range, part_size, concurrency=2))]
+    fn new(
+        response_len: Int<u64>,
+        content_range: Option<&str>,
+        part_size: Int<u64>,
+        concurrency: u32,
+    ) -> PyResult<Self> {
+        let inner =
+            WholeRead::from_first_response(response_len.0, content_range, part_size.0, concurrency).or_raise()?;
+        Ok(Self { inner })
     }
 
     /// The object's stored size.
@@ -198,13 +207,14 @@ impl PyWholeRead {
         self.inner.stored_len()
     }
 
-    /// Bytes to read from the first response (the rest of it is dropped).
+    /// Bytes to read from the first response, in pieces of at most `step` (the rest of it
+    /// is dropped).
     #[getter]
     fn first_len(&self) -> u64 {
         self.inner.first_len()
     }
 
-    /// The size of every later piece but the last.
+    /// The size of every piece but the last.
     #[getter]
     fn step(&self) -> u64 {
         self.inner.step()
@@ -224,6 +234,13 @@ impl PyWholeRead {
             self.inner.step()
         )
     }
+}
+
+/// The part number of a whole read's first GET for a reader of `concurrency`: 1, or None
+/// (the whole object in one streamed GET) for one connection.
+#[pyfunction]
+pub(crate) fn first_part_number(concurrency: u32) -> Option<u32> {
+    s3::first_part_number(concurrency)
 }
 
 fn obj(o: &ObjectRef) -> (String, String) {

@@ -365,6 +365,11 @@ def test_whole_reads_go_part_by_part_pinned_to_the_first_response(
     c = isec.s3.Client(rec, ring, part_size=PART, max_workers=workers)
     assert c.get_object(s3_bucket, key) == data
     first, *rest = rec.ops("get_object")
+    if workers == 1:
+        # One connection: the whole object in one streamed GET.
+        assert ("PartNumber" not in first, "Range" not in first, rest) == (True, True, [])
+        assert b"".join(c.iter_object(s3_bucket, key, chunk_size=100_000)) == data
+        return
     assert first["PartNumber"] == 1 and "Range" not in first and "IfMatch" not in first
     head = s3_raw.head_object(Bucket=s3_bucket, Key=key)
     etag, stored = head["ETag"], head["ContentLength"]
@@ -411,6 +416,10 @@ def test_whole_read_plan_is_cores() -> None:
     single = isec.WholeRead(20 * MIB, None, 8 * MIB)
     assert (single.first_len, single.ranges()) == (8 * MIB, [(8 * MIB, 16 * MIB), (16 * MIB, 20 * MIB)])
     assert isec.WholeRead(0, None, 8 * MIB).ranges() == []
+    # One connection reads the whole first response (a plain GET) in pieces of a step.
+    one = isec.WholeRead(3 * seg + 38, None, 8 * MIB, 1)
+    assert (one.first_len, one.step, one.ranges()) == (3 * seg + 38, 8 * MIB, [])
+    assert (isec.first_part_number(1), isec.first_part_number(4)) == (None, 1)
     for length, content_range, code in [
         (10, "bytes 2-11/12", "invalid_parameter"),
         (10, "bytes 0-9/*", "invalid_parameter"),

@@ -290,7 +290,7 @@ pub fn s3_open(data: &[u8]) {
     let size = parts.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
     let sidecar = parts.next().unwrap_or("");
     let range = (!sidecar.is_empty()).then_some(sidecar);
-    if let Ok(plan) = WholeRead::from_first_response(size, range, (size % 7919).max(1)) {
+    if let Ok(plan) = WholeRead::from_first_response(size, range, (size % 7919).max(1), (size % 3) as u32) {
         assert!(plan.first_len() <= plan.stored_len() && plan.step() > 0);
         let mut at = plan.first_len();
         for (a, b) in plan.ranges().take(1000) {

@@ -78,6 +78,7 @@ __all__ = [
     "encrypt",
     "encrypt_part",
     "error_codes",
+    "first_part_number",
     "fit_part_size",
     "generate_kek",
     "isec_error",
@@ -554,12 +555,14 @@ class ObjectOpen:
 
 @final
 class WholeRead:
-    """The plan of a whole read (SPEC.md §12.4): GET part `FIRST_PART` first (a 416,
-    `EMPTY_OBJECT_STATUS`, means an empty object: GET it plainly), then make this from that
-    response's Content-Length and Content-Range; read `first_len` bytes of it and fetch
-    `ranges()` pinned to its ETag."""
+    """The plan of a whole read (SPEC.md §12.4): GET the part `first_part_number(concurrency)`
+    names (a 416, `EMPTY_OBJECT_STATUS`, means an empty object: GET it plainly), then make
+    this from that response's Content-Length and Content-Range; read `first_len` bytes of it
+    in pieces of at most `step` and fetch `ranges()` pinned to its ETag."""
 
-    def __new__(cls, response_len: int, content_range: str | None, part_size: int) -> WholeRead: ...
+    def __new__(
+        cls, response_len: int, content_range: str | None, part_size: int, concurrency: int = 2
+    ) -> WholeRead: ...
     @property
     def stored_len(self) -> int: ...
     @property
@@ -567,6 +570,9 @@ class WholeRead:
     @property
     def step(self) -> int: ...
     def ranges(self) -> list[tuple[int, int]]: ...
+
+def first_part_number(concurrency: int) -> int | None:
+    """1 for a reader fetching in parallel; None (one streamed GET) for one connection."""
 
 @final
 class S3Request:

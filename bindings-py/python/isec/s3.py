@@ -63,7 +63,6 @@ from ._isec import (
     CopyStep,
     Decryptor,
     EMPTY_OBJECT_STATUS,
-    FIRST_PART,
     Envelope,
     IsecError,
     IsecSource,
@@ -88,6 +87,7 @@ from ._isec import (
     decrypt_with_table,
     encrypt,
     Encryptor,
+    first_part_number,
     fit_part_size,
     isec_error,
     legacy_decrypt,
@@ -559,8 +559,9 @@ class Client:
         """Downloads and decrypts the whole object; nothing is returned unless every frame (or
         previous-proxy seal) and the object's end verified.
 
-        The body arrives as ``part_size`` pieces, up to ``max_workers`` ranged GETs at once,
-        decrypted in order as they land (see :meth:`iter_object`)."""
+        The body arrives as pieces of about ``part_size``, in one GET with one worker, else in
+        up to ``max_workers`` ranged GETs at once, decrypted in order as they land (see
+        :meth:`iter_object`)."""
         out = io.BytesIO()
         # Written in small steps: each write holds the GIL, which the GETs in flight need.
         self._read_into(bucket, key, out.write, _WRITE_STEP)
@@ -569,10 +570,11 @@ class Client:
     def iter_object(self, bucket: str, key: str, *, chunk_size: int = MIB) -> Iterator[bytes]:
         """Streams the decrypted object in chunks of at most about ``chunk_size`` bytes.
 
-        The body is fetched as ``part_size`` pieces, the first by the GET that also brings
-        the metadata, the rest by up to ``max_workers`` ranged GETs in flight at once, pinned
-        to that GET's ETag (a concurrent overwrite fails the read with 412 instead of mixing
-        two objects). Memory stays near ``max_workers + 2`` pieces.
+        With one worker the object comes in one streamed GET, read in ``part_size`` pieces.
+        With more, the GET of its first part also brings the metadata, and the rest comes by
+        up to ``max_workers`` ranged GETs in flight at once, pinned to that GET's ETag (a
+        concurrent overwrite fails the read with 412 instead of mixing two objects). Memory
+        stays near ``max_workers + 2`` pieces.
 
         Each frame is released only after it verified, but frames are released before the
         end of the object is known: a truncated object raises at the end, after its verified
@@ -605,18 +607,20 @@ class Client:
         names, and the key. Returns the decryptor of the whole stored body (None for a
         plaintext object the client accepts) and the pieces of that body in order.
 
-        Which GETs follow is core's :class:`isec.WholeRead` (SPEC.md §12.4): the object's
-        own parts where they are near ``part_size`` (an isec object's parts are its
+        Which GETs are made is core's :class:`isec.WholeRead` (SPEC.md §12.4): with one
+        worker, the whole object in one streamed GET; with more, its first part, then the
+        object's own parts where they are near ``part_size`` (an isec object's parts are its
         segments), else ``part_size`` pieces. Where pieces start has no bearing on what is
         verified: they are decrypted in order as one stream."""
+        part = first_part_number(self.max_workers)
         try:
-            r = self.s3.get_object(Bucket=bucket, Key=key, PartNumber=FIRST_PART)
+            r = self.s3.get_object(Bucket=bucket, Key=key, **({"PartNumber": part} if part is not None else {}))
         except Exception as e:
             if _status(e) != EMPTY_OBJECT_STATUS:
                 raise
             r = self.s3.get_object(Bucket=bucket, Key=key)
         try:
-            plan = WholeRead(int(r["ContentLength"]), r.get("ContentRange") or None, self.part_size)
+            plan = WholeRead(int(r["ContentLength"]), r.get("ContentRange") or None, self.part_size, self.max_workers)
             info = self._info(bucket, key, {**r, "ContentLength": plan.stored_len})
             k = self._open(info)
             dec = self._decryptor(info, k) if k is not None else None
@@ -664,14 +668,20 @@ class Client:
                 # One more than the workers: each finds its next range waiting.
                 for a, b in itertools.islice(ranges, self.max_workers + 1):
                     pending.append(pool.submit(fetch, a, b))
-                # Of a large single PUT, only the first piece is read here; closing the
-                # response drops the rest.
-                buf = bytearray(first)
-                got = _read_full(body, memoryview(buf), exact=whole)
+                # The first response, in pieces of at most a step (one connection: the
+                # whole object); of a large single PUT read in parallel, only the first
+                # piece: closing the response drops the rest.
+                buf = bytearray(min(first, plan.step))
+                at = 0
+                while at < first:
+                    n = min(plan.step, first - at)
+                    view = memoryview(buf)[:n]
+                    got = _read_full(body, view, exact=whole and at + n == first)
+                    if got != n:
+                        raise isec_error("truncated", f"{where}: {got} of bytes {at}-{at + n - 1}")
+                    yield view
+                    at += n
                 body.close()
-                if got != first:
-                    raise isec_error("truncated", f"{where}: {got} of bytes 0-{first - 1}")
-                yield buf
                 free.put(buf)
                 while pending:
                     piece = pending.popleft().result()

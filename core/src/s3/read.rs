@@ -1,6 +1,8 @@
 //! Reading a whole object through S3 (SPEC.md §12.4): which GETs, of which bytes.
 //!
-//! A whole read starts with `GetObject` of part 1: its headers are the object's HEAD (user
+//! A reader with one connection makes one streamed `GetObject`: nothing is gained by
+//! splitting it, and one response is served faster than a run of ranged ones. A reader
+//! with more starts with `GetObject` of part 1: its headers are the object's HEAD (user
 //! metadata for [`super::ObjectOpen`], the ETag to pin the rest to) and its Content-Range
 //! names the stored size. The rest is fetched as ranged GETs of that first part's length,
 //! so a multipart object (every isec object above one part: one S3 part per segment) is
@@ -11,8 +13,16 @@
 
 use crate::error::{Error, Result};
 
-/// The part number of a whole read's first `GetObject`.
+/// The part number of a whole read's first `GetObject` when the reader fetches in parallel.
 pub const FIRST_PART: u32 = 1;
+
+/// The part number to ask for in a whole read's first `GetObject`: [`FIRST_PART`] for a
+/// reader with `concurrency` above one, none (the whole object, streamed) for one
+/// connection.
+#[must_use]
+pub const fn first_part_number(concurrency: u32) -> Option<u32> {
+    if concurrency > 1 { Some(FIRST_PART) } else { None }
+}
 
 /// The status that answers a part number or range on an empty object (S3's 416, "the range
 /// is not satisfiable"): such an object is read with one plain `GetObject`.
@@ -29,13 +39,20 @@ pub struct WholeRead {
 impl WholeRead {
     /// The plan from the first response: `response_len` is its Content-Length,
     /// `content_range` its Content-Range (`None` for a 200: the whole object), `part_size`
-    /// the reader's preferred piece size.
+    /// the reader's preferred piece size, `concurrency` the reader's (as given to
+    /// [`first_part_number`]). With one connection the whole first response is read, in
+    /// pieces of at most [`WholeRead::step`].
     ///
     /// # Errors
     /// [`Error::InvalidParameter`] for a zero `part_size` or a Content-Range that is not
     /// `bytes 0-<last>/<size>`; [`Error::Truncated`] / [`Error::TrailingData`] when the
     /// response carries fewer / more bytes than its Content-Range says.
-    pub fn from_first_response(response_len: u64, content_range: Option<&str>, part_size: u64) -> Result<Self> {
+    pub fn from_first_response(
+        response_len: u64,
+        content_range: Option<&str>,
+        part_size: u64,
+        concurrency: u32,
+    ) -> Result<Self> {
         if part_size == 0 {
             return Err(Error::InvalidParameter);
         }
@@ -55,6 +72,9 @@ impl WholeRead {
         if response_len > carried {
             return Err(Error::TrailingData);
         }
+        if first_part_number(concurrency).is_none() {
+            return Ok(Self { stored, first: carried, step: part_size });
+        }
         let step = if carried > 0 && carried <= part_size.saturating_mul(2) { carried } else { part_size };
         Ok(Self { stored, first: carried.min(step), step })
     }
@@ -65,14 +85,14 @@ impl WholeRead {
         self.stored
     }
 
-    /// The bytes to read from the first response; the rest of it (a large single PUT) is
-    /// dropped and fetched by range.
+    /// The bytes to read from the first response, in pieces of at most [`WholeRead::step`];
+    /// the rest of it (a large single PUT read in parallel) is dropped and fetched by range.
     #[must_use]
     pub const fn first_len(&self) -> u64 {
         self.first
     }
 
-    /// The size of every later piece but the last.
+    /// The size of every piece but the last.
     #[must_use]
     pub const fn step(&self) -> u64 {
         self.step
@@ -97,7 +117,7 @@ impl WholeRead {
     /// How many ranged GETs follow the first response.
     #[must_use]
     pub fn range_count(&self) -> u64 {
-        (self.stored - self.first).div_ceil(self.step)
+        (self.stored.saturating_sub(self.first)).div_ceil(self.step)
     }
 }
 
@@ -132,8 +152,9 @@ mod tests {
     fn a_multipart_object_is_read_in_its_own_parts() {
         let part = 8 * MIB + 3584; // an isec segment of 8 MiB
         let stored = 12 * part;
-        let r = WholeRead::from_first_response(part, Some(&alloc::format!("bytes 0-{}/{stored}", part - 1)), 8 * MIB)
-            .unwrap();
+        let r =
+            WholeRead::from_first_response(part, Some(&alloc::format!("bytes 0-{}/{stored}", part - 1)), 8 * MIB, 4)
+                .unwrap();
         assert_eq!((r.stored_len(), r.first_len(), r.step(), r.range_count()), (stored, part, part, 11));
         let ranges: Vec<_> = r.ranges().collect();
         assert_eq!(ranges.first(), Some(&(part, 2 * part)));
@@ -145,17 +166,29 @@ mod tests {
         let stored = 100 * MIB;
         // partNumber=1 of a single PUT: the whole object, as a 206 or as a 200.
         for range in [Some("bytes 0-104857599/104857600"), None] {
-            let r = WholeRead::from_first_response(stored, range, 8 * MIB).unwrap();
+            let r = WholeRead::from_first_response(stored, range, 8 * MIB, 4).unwrap();
             assert_eq!((r.first_len(), r.step(), r.range_count()), (8 * MIB, 8 * MIB, 12));
             assert_eq!(r.ranges().last(), Some((96 * MIB, stored)));
         }
     }
 
     #[test]
+    fn one_connection_reads_the_whole_object_in_one_streamed_get() {
+        assert_eq!((first_part_number(0), first_part_number(1), first_part_number(2)), (None, None, Some(1)));
+        let stored = 12 * (8 * MIB + 3584);
+        let r = WholeRead::from_first_response(stored, None, 8 * MIB, 1).unwrap();
+        assert_eq!((r.stored_len(), r.first_len(), r.step(), r.range_count()), (stored, stored, 8 * MIB, 0));
+        assert_eq!(r.ranges().next(), None);
+        // A server that answered with a part of it anyway: the rest by range.
+        let r = WholeRead::from_first_response(10, Some("bytes 0-9/25"), 8, 1).unwrap();
+        assert_eq!(r.ranges().collect::<Vec<_>>(), [(10, 18), (18, 25)]);
+    }
+
+    #[test]
     fn small_and_empty_objects_need_no_more_requests() {
-        let r = WholeRead::from_first_response(10, Some("bytes 0-9/10"), 8 * MIB).unwrap();
+        let r = WholeRead::from_first_response(10, Some("bytes 0-9/10"), 8 * MIB, 4).unwrap();
         assert_eq!((r.stored_len(), r.first_len(), r.range_count()), (10, 10, 0));
-        let e = WholeRead::from_first_response(0, None, 8 * MIB).unwrap();
+        let e = WholeRead::from_first_response(0, None, 8 * MIB, 4).unwrap();
         assert_eq!((e.stored_len(), e.first_len(), e.range_count()), (0, 0, 0));
         assert_eq!(e.ranges().next(), None);
     }
@@ -173,18 +206,21 @@ mod tests {
             "bytes 9-0/10",
             "bytes 0-+9/10",
         ] {
-            assert_eq!(WholeRead::from_first_response(10, Some(bad), m), Err(Error::InvalidParameter), "{bad}");
+            for c in [1, 4] {
+                assert_eq!(WholeRead::from_first_response(10, Some(bad), m, c), Err(Error::InvalidParameter), "{bad}");
+            }
         }
-        assert_eq!(WholeRead::from_first_response(9, Some("bytes 0-9/10"), m), Err(Error::Truncated));
-        assert_eq!(WholeRead::from_first_response(11, Some("bytes 0-9/10"), m), Err(Error::TrailingData));
-        assert_eq!(WholeRead::from_first_response(10, None, 0), Err(Error::InvalidParameter));
+        assert_eq!(WholeRead::from_first_response(9, Some("bytes 0-9/10"), m, 4), Err(Error::Truncated));
+        assert_eq!(WholeRead::from_first_response(11, Some("bytes 0-9/10"), m, 4), Err(Error::TrailingData));
+        assert_eq!(WholeRead::from_first_response(10, None, 0, 4), Err(Error::InvalidParameter));
+        assert_eq!(WholeRead::from_first_response(10, None, 0, 1), Err(Error::InvalidParameter));
     }
 
     #[test]
     fn ranges_cover_the_stored_bytes_once_in_order() {
         for (first, stored, part) in [(5u64, 17u64, 4u64), (3, 3, 1), (7, 100, 3), (1, u64::MAX, u64::MAX / 3)] {
             let cr = alloc::format!("bytes 0-{}/{stored}", first - 1);
-            let r = WholeRead::from_first_response(first, Some(&cr), part).unwrap();
+            let r = WholeRead::from_first_response(first, Some(&cr), part, 4).unwrap();
             let mut at = r.first_len();
             let mut n = 0;
             for (a, b) in r.ranges().take(10) {
