@@ -10,8 +10,10 @@
 // object and the ciphertext a plaintext range needs (`shapeFor`, `Shape#mapRange`), verified
 // range decryption (`decryptRange`), the copy plan with the destination's metadata, its
 // sidecar and the UploadPartCopy ranges (`decideCopy`), the S3 requests that execute it and what to undo when one fails
-// (`copySteps`), previous-proxy decryption (`Keyring#legacyKey`, `LegacyObject#planRange`),
-// and re-encryption (`ReencryptionJob`). No metadata key of the format is named here.
+// (`copySteps`), an in-place migration's requests (`migrateSteps`), the GETs of a whole
+// read (`WholeRead`), previous-proxy decryption (`Keyring#legacyKey`,
+// `LegacyObject#planRange`), and re-encryption (`ReencryptionJob`). No metadata key or
+// sidecar key of the format is named here.
 //
 // Errors: S3 failures are the SDK's own errors, untouched; isec failures are the addon's
 // `Error`s with core's `code`.
@@ -1460,13 +1462,14 @@ class IsecS3 {
   /**
    * Re-encrypts a previous-proxy object in place into an isec object under the keyring's
    * active key: core's copy decision with `migrateLegacy` onto the same key, executed as
-   * `copySteps` lists it (GET pinned to the HEAD's ETag, core's re-encryption job, one
-   * PutObject or a multipart upload completed only after every source seal verified). The
-   * source's user metadata (format keys removed by core) and content headers are kept.
-   * The new object is then checked in place (HEAD, opened as isec under the active kid,
-   * read and decrypted whole); only then is the object-keyed sidecar deleted. A
-   * generation-keyed sidecar (a staged upload's; native copies may share it) is left in
-   * place and reported as `sidecarLeft`. An isec object is left alone (`migrated: false`);
+   * core's `migrateSteps` lists it (SPEC.md §12.3): the re-encryption (GET pinned to the
+   * HEAD's ETag, core's re-encryption job, one PutObject or a multipart upload completed
+   * only after every source seal verified), then `VerifyIsec` (HEAD, isec under the active
+   * kid with the ETag the upload returned, decrypted whole pinned to it, of the source's
+   * plaintext length), then the deletion of the sidecar the opening found when core says
+   * it is the object's own. The source's user metadata (format keys removed by core) and
+   * content headers are kept. A sidecar core keeps (a staged upload's generation sidecar;
+   * native copies may share it) is reported as `sidecarLeft`. An isec object is left alone (`migrated: false`);
    * a plaintext one rejects with `not_encrypted`. Any failure before the new object is in
    * place leaves the original object and its sidecar as they were.
    *
@@ -1566,8 +1569,9 @@ class IsecS3 {
   }
 
   /**
-   * Sends the requests `copySteps` lists for `plan`, in order; consecutive UploadPartCopy
-   * steps go `concurrency` at a time. A failed step's undo requests are sent, best effort,
+   * Sends the requests `copySteps` lists for `plan` (or the `given` steps, e.g.
+   * `migrateSteps`'), in order; consecutive UploadPartCopy steps go `concurrency` at a time;
+   * a `VerifyIsec` step checks the object the previous step wrote. A failed step's undo requests are sent, best effort,
    * before its failure is rethrown.
    */
   async #execute(plan, step, h, p, given = null) {
