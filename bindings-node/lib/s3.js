@@ -193,42 +193,36 @@ const SPARE_MS = 3000
 const PIECE = 2 * MiB
 
 /**
- * Pieces of ciphertext at least this long (a whole read's ranged pieces) are decrypted on
- * the libuv pool while the calling thread goes on receiving the other GETs; the first
- * response's socket chunks (64 KiB) are decrypted on the calling thread as they arrive.
+ * The chunks of a response body as they arrived (no copy) and their total `got`, which may
+ * be short of `len` (the body ended early). A body longer than `len` is an error.
  */
-const POOL_PIECE = 1 * MiB
-
-/**
- * Reads a response body into `buf[0, len)`; returns the bytes read (fewer: the body ended
- * early). A body longer than `len` is an error.
- */
-async function readInto(body, buf, len) {
-  let n = 0
+async function readChunks(body, len) {
+  const list = []
+  let got = 0
   try {
-    if (body == null) return 0
+    if (body == null) return { list, got }
     for await (const c of body) {
       const chunk = toBuffer(c)
-      if (n + chunk.length > len) throw isec.isecError('trailing_data', `response body longer than ${len} bytes`)
-      chunk.copy(buf, n)
-      n += chunk.length
+      if (got + chunk.length > len) throw isec.isecError('trailing_data', `response body longer than ${len} bytes`)
+      list.push(chunk)
+      got += chunk.length
     }
-    return n
+    return { list, got }
   } finally {
     if (body != null && typeof body.destroy === 'function') body.destroy()
   }
 }
 
 /**
- * Decrypts the stored bytes of a whole object arriving as `pieces` (in order) with core's
- * one streaming decryptor `dec` of the whole object (`Decryptor` or `LegacyDecryptor`) into
- * `out` as they arrive: small pieces (socket chunks) on this thread, large ones (whole
- * ranged GETs) on the libuv pool. `release(piece)` is called once a piece was consumed. A
+ * Decrypts the stored bytes of a whole object arriving as `pieces` (in order: the socket's
+ * chunks) with core's one streaming decryptor `dec` of the whole object (`Decryptor` or
+ * `LegacyDecryptor`) into `out`, on this thread (microseconds per 64 KiB chunk; a round
+ * trip through the libuv pool measured no faster). A
  * call whose bound does not fit what is left of `out` goes through a scratch buffer, so
  * nothing is ever written outside it. Returns the plaintext length once `final` verified
  * the object's end; on any failure the plaintext written so far is wiped.
  */
-async function decryptWhole(dec, pieces, release, out, signal) {
+async function decryptWhole(dec, pieces, out, signal) {
   let pos = 0
   const legacy = typeof dec.updateLength !== 'function'
   const put = (pt) => {
@@ -236,15 +230,13 @@ async function decryptWhole(dec, pieces, release, out, signal) {
     pt.copy(out, pos)
     pos += pt.length
   }
-  const into = async (need, call) => {
+  const into = (need, call) => {
     if (out.length - pos >= need) {
-      const n = call(out.subarray(pos))
-      pos += typeof n === 'number' ? n : await n
+      pos += call(out.subarray(pos))
       return
     }
     const tail = Buffer.allocUnsafe(need)
-    const r = call(tail)
-    const n = typeof r === 'number' ? r : await r
+    const n = call(tail)
     if (n > out.length - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
     tail.copy(out, pos, 0, n)
     tail.fill(0, 0, n)
@@ -253,15 +245,12 @@ async function decryptWhole(dec, pieces, release, out, signal) {
   try {
     for await (const piece of pieces) {
       throwIfAborted(signal)
-      const pool = piece.length >= POOL_PIECE
-      if (legacy) put(pool ? await dec.updateAsync(piece) : dec.update(piece))
-      else if (pool) await into(dec.updateLength(piece.length), (o) => dec.updateIntoAsync(piece, o))
-      else await into(dec.updateLength(piece.length), (o) => dec.updateInto(piece, o))
-      release(piece)
+      if (legacy) put(dec.update(piece))
+      else into(dec.updateLength(piece.length), (o) => dec.updateInto(piece, o))
     }
     throwIfAborted(signal)
     if (legacy) put(dec.final())
-    else await into(dec.finalLength, (o) => dec.finalInto(o))
+    else into(dec.finalLength, (o) => dec.finalInto(o))
     return pos
   } catch (e) {
     out.fill(0, 0, pos)
@@ -270,14 +259,13 @@ async function decryptWhole(dec, pieces, release, out, signal) {
 }
 
 /**
- * The plaintext of `source` (an SDK body, or a whole read's pieces in order) through core's
- * decryptor `ctx` (a native `Decryptor`), in pieces of about `PIECE` bytes: each small
- * chunk is decrypted on this thread straight into the current piece, which is released when
- * full; a large one (a whole ranged GET) is decrypted on the libuv pool into a piece of its
- * own, then handed to `release`. As with `DecryptStream`, a piece holds only frames that
+ * The plaintext of `source` (an SDK body, or a whole read's chunks in order) through core's
+ * decryptor `ctx` (a native `Decryptor`), in pieces of about `PIECE` bytes: each chunk is
+ * decrypted on this thread straight into the current piece, which is released when full.
+ * As with `DecryptStream`, a piece holds only frames that
  * verified, and `final` (the end of what `ctx` decrypts) ends the stream.
  */
-async function* decryptChunks(ctx, source, signal, release = () => {}) {
+async function* decryptChunks(ctx, source, signal) {
   let piece = null
   let w = 0
   const room = function* (need) {
@@ -291,16 +279,6 @@ async function* decryptChunks(ctx, source, signal, release = () => {}) {
       for await (const c of source) {
         throwIfAborted(signal)
         const chunk = toBuffer(c)
-        if (chunk.length >= POOL_PIECE) {
-          if (piece !== null && w > 0) yield piece.subarray(0, w)
-          piece = null
-          w = 0
-          const pt = Buffer.allocUnsafe(ctx.updateLength(chunk.length))
-          const n = await ctx.updateIntoAsync(chunk, pt)
-          release(chunk)
-          if (n > 0) yield pt.subarray(0, n)
-          continue
-        }
         yield* room(ctx.updateLength(chunk.length))
         w += ctx.updateInto(chunk, piece.subarray(w))
       }
@@ -1037,7 +1015,6 @@ class IsecS3 {
           if (at + piece.length > Body.length) throw invalid('more bytes than the object is long')
           piece.copy(Body, at)
           at += piece.length
-          w.release(piece)
         }
         if (at !== Body.length) throw isec.isecError('truncated', `s3://${Bucket}/${Key}: ${at} of ${Body.length} bytes`)
       } else if ((dec = streamingDecryptor(w)) === null) {
@@ -1050,12 +1027,11 @@ class IsecS3 {
           if (at + piece.length > stored.length) throw invalid('more bytes than the object is long')
           piece.copy(stored, at)
           at += piece.length
-          w.release(piece)
         }
         Body = await isec.legacyDecrypt(opened.key, opened.object, stored.subarray(0, at), { signal })
       } else {
         Body = Buffer.allocUnsafe(opened.plaintextLength)
-        const n = await decryptWhole(dec, w.pieces(), w.release, Body, signal)
+        const n = await decryptWhole(dec, w.pieces(), Body, signal)
         if (n !== Body.length) throw isec.isecError('invalid_state', `${n} of ${Body.length} plaintext bytes`)
       }
     } finally {
@@ -1075,10 +1051,10 @@ class IsecS3 {
    * on the first request; the ranged GETs are pinned to the first response's ETag, so an
    * object replaced mid-read fails with the server's 412.
    *
-   * Returns `{ r, plan, opened, pieces, release, decryptor, close }`: `pieces()` yields the
-   * stored bytes in order (the first response's `firstLength` bytes as they arrive, then
-   * each range whole, `concurrency` ranged GETs in flight, started before the first body is
-   * read); `release(piece)` gives a range's buffer back for reuse once it was consumed;
+   * Returns `{ r, plan, opened, pieces, decryptor, close }`: `pieces()` yields the stored
+   * bytes in order as the socket's chunks (the first response's `firstLength` bytes as they
+   * arrive, then each range's once it arrived whole, `concurrency` ranged GETs in flight,
+   * started before the first body is read: about `concurrency + 1` parts held);
    * `decryptor()` is core's streaming decryptor of the whole stored object (isec in any
    * layout, or a previous-proxy object); `close()` lets go of what was not read.
    */
@@ -1110,28 +1086,16 @@ class IsecS3 {
     const ETag = r.ETag
     const where = `s3://${Bucket}/${Key}`
     const inner = linked(signal)
-    // Range buffers: each of `plan.step` bytes (the last may be shorter), reused once consumed.
-    const free = []
-    const owned = new WeakSet()
-    const release = (buf) => {
-      if (owned.has(buf) && free.length <= this.#concurrency) free.push(buf)
-    }
+    // A ranged GET's body is kept as the socket's own chunks (no copy), then decrypted
+    // chunk by chunk when its turn comes.
     const fetch = async ([a, b]) => {
-      const len = b - a
-      let buf = free.pop()
-      if (buf === undefined || buf.length < len) {
-        buf = Buffer.allocUnsafe(Math.max(len, plan.step))
-        owned.add(buf)
-      }
       const g = await this.#send(
         new GetObjectCommand({ Bucket, Key, VersionId, IfMatch: ETag, Range: `bytes=${a}-${b - 1}` }),
         inner.signal,
       )
-      const got = await readInto(g.Body, buf, len)
-      if (got !== len) throw isec.isecError('truncated', `${where}: ${got} of bytes ${a}-${b - 1}`)
-      const piece = buf.subarray(0, len)
-      owned.add(piece)
-      return piece
+      const chunks = await readChunks(g.Body, b - a)
+      if (chunks.got !== b - a) throw isec.isecError('truncated', `${where}: ${chunks.got} of bytes ${a}-${b - 1}`)
+      return chunks
     }
     const concurrency = this.#concurrency
     async function* pieces() {
@@ -1175,9 +1139,13 @@ class IsecS3 {
         drop()
         if (received !== first) throw isec.isecError('truncated', `${where}: ${received} of bytes 0-${first - 1}`)
         while (queue.length > 0) {
-          const piece = await queue.shift()
+          const { list } = await queue.shift()
           start()
-          yield piece
+          for (let i = 0; i < list.length; i++) {
+            const chunk = list[i]
+            list[i] = null
+            yield chunk
+          }
         }
       } catch (e) {
         throw failure ?? e
@@ -1195,7 +1163,7 @@ class IsecS3 {
       drop()
       inner.dispose()
     }
-    return { r, plan, opened, pieces, release, decryptor, close }
+    return { r, plan, opened, pieces, decryptor, close }
   }
 
   /** The plan of plaintext `[start, end)` of an opened object: what to GET, what it yields. */
@@ -1255,7 +1223,7 @@ class IsecS3 {
       r = w.r
       opened = w.opened
       if (opened.format === 'isec' && streamOptions === undefined) {
-        dec = Readable.from(decryptChunks(w.decryptor(), w.pieces(), signal, w.release), { objectMode: false })
+        dec = Readable.from(decryptChunks(w.decryptor(), w.pieces(), signal), { objectMode: false })
       } else {
         dec =
           opened.format === 'legacy'
@@ -1734,7 +1702,7 @@ class IsecS3 {
       if (w.opened === null || w.opened.format !== 'isec' || w.opened.kid !== q.kid) {
         throw isec.isecError('invalid_state', `${where} is not isec under ${q.kid} after its migration`)
       }
-      for await (const pt of decryptChunks(w.decryptor(), w.pieces(), signal, w.release)) n += pt.length
+      for await (const pt of decryptChunks(w.decryptor(), w.pieces(), signal)) n += pt.length
     } finally {
       w.close()
     }
