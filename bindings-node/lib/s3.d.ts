@@ -113,6 +113,7 @@ export interface HeadResult extends ObjectFields {
 }
 
 export interface GetObjectParams extends ObjectRef {
+  /** Sent on the first GET; the ranged GETs after it are pinned to its ETag either way. */
   IfMatch?: string
   /**
    * Return a plaintext object (no isec envelope and no previous-proxy key) as stored
@@ -130,6 +131,8 @@ export interface GetObjectResult extends ObjectFields {
 }
 
 export interface GetObjectStreamParams extends ObjectRef {
+  /** For a whole read: sent on the first GET (a ranged read pins its own GET to the HEAD's ETag). */
+  IfMatch?: string
   /** First plaintext byte (default 0). */
   start?: number
   /** End of the range, exclusive (default: the end of the object). */
