@@ -33,9 +33,9 @@ export interface IsecS3Options {
   /** Bytes per second of re-encrypting copies (0: unlimited). */
   reencryptRate?: number
   /**
-   * Opened objects (format, key, shape) that ranged reads keep, least recently used dropped
-   * (default 64; 0: none). A cached object's ranged GET is pinned to its ETag; a changed
-   * object is opened again.
+   * Objects whose HEAD ranged reads keep (its answer and what opening it found, never a
+   * key), least recently used dropped (default 64; 0: none). A cached object's ranged GET
+   * is pinned to its ETag; a changed object is opened again.
    */
   openCache?: number
 }
@@ -113,6 +113,7 @@ export interface HeadResult extends ObjectFields {
 }
 
 export interface GetObjectParams extends ObjectRef {
+  /** Sent on the first GET; the ranged GETs after it are pinned to its ETag either way. */
   IfMatch?: string
   /**
    * Return a plaintext object (no isec envelope and no previous-proxy key) as stored
@@ -130,6 +131,8 @@ export interface GetObjectResult extends ObjectFields {
 }
 
 export interface GetObjectStreamParams extends ObjectRef {
+  /** For a whole read: sent on the first GET (a ranged read pins its own GET to the HEAD's ETag). */
+  IfMatch?: string
   /** First plaintext byte (default 0). */
   start?: number
   /** End of the range, exclusive (default: the end of the object). */
@@ -249,7 +252,7 @@ export declare class IsecS3 {
    * object is skipped when `head` is given or the object is in the `openCache`.
    */
   getRange(params: GetRangeParams): Promise<GetRangeResult>
-  /** Forgets the objects ranged reads keep open (their keys too). */
+  /** Forgets what ranged reads remember of objects (their next read makes a HEAD). */
   clearCache(): void
   /** Copies as core's copy decision plans it, sending exactly the requests `copySteps` lists. */
   copyObject(params: CopyObjectParams): Promise<CopyResult>

@@ -10,8 +10,10 @@
 // object and the ciphertext a plaintext range needs (`shapeFor`, `Shape#mapRange`), verified
 // range decryption (`decryptRange`), the copy plan with the destination's metadata, its
 // sidecar and the UploadPartCopy ranges (`decideCopy`), the S3 requests that execute it and what to undo when one fails
-// (`copySteps`), previous-proxy decryption (`Keyring#legacyKey`, `LegacyObject#planRange`),
-// and re-encryption (`ReencryptionJob`). No metadata key of the format is named here.
+// (`copySteps`), an in-place migration's requests (`migrateSteps`), the GETs of a whole
+// read (`WholeRead`), previous-proxy decryption (`Keyring#legacyKey`,
+// `LegacyObject#planRange`), and re-encryption (`ReencryptionJob`). No metadata key or
+// sidecar key of the format is named here.
 //
 // Errors: S3 failures are the SDK's own errors, untouched; isec failures are the addon's
 // `Error`s with core's `code`.
@@ -191,65 +193,79 @@ const SPARE_MS = 3000
 const PIECE = 2 * MiB
 
 /**
- * Decrypts `ctLen` bytes of ciphertext arriving in `body` (an SDK stream) with core's
- * decryptor `dec` into `out[at, end)` as they arrive: each chunk of the body goes straight
- * to the decryptor on this thread (a 64 KiB chunk takes microseconds; a round trip through
- * the libuv pool per chunk, or per batch, cost more on a busy machine than it saved).
- * A call whose bound (core's `updateLength`) does not fit what is left of the region goes
- * through a scratch buffer, so nothing is ever written outside it. With `rest` the body
- * may go on past `ctLen` (it is then let go), else a longer body is an error. Returns the
- * plaintext length once `final` verified the end; on any failure the plaintext written so
- * far is wiped.
+ * The chunks of a response body as they arrived (no copy) and their total `got`, which may
+ * be short of `len` (the body ended early). A body longer than `len` is an error.
  */
-async function decryptRegion(dec, body, ctLen, out, at, end, signal, rest = false) {
-  let received = 0
-  let pos = at
-  const into = (need, call) => {
-    if (end - pos >= need) {
-      pos += call(out.subarray(pos, end))
-      return
-    }
-    const tail = Buffer.allocUnsafe(need)
-    const n = call(tail)
-    if (n > end - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
-    tail.copy(out, pos, 0, n)
-    tail.fill(0, 0, n)
-    pos += n
-  }
+async function readChunks(body, len) {
+  const list = []
+  let got = 0
   try {
-    if (body != null && ctLen > 0) {
-      for await (const c of body) {
-        throwIfAborted(signal)
-        let chunk = toBuffer(c)
-        if (received + chunk.length > ctLen) {
-          if (!rest) throw invalid(`response body longer than its Content-Length ${ctLen}`)
-          chunk = chunk.subarray(0, ctLen - received)
-        }
-        received += chunk.length
-        into(dec.updateLength(chunk.length), (o) => dec.updateInto(chunk, o))
-        if (rest && received === ctLen) break
-      }
+    if (body == null) return { list, got }
+    for await (const c of body) {
+      const chunk = toBuffer(c)
+      if (got + chunk.length > len) throw isec.isecError('trailing_data', `response body longer than ${len} bytes`)
+      list.push(chunk)
+      got += chunk.length
     }
-    throwIfAborted(signal)
-    into(dec.finalLength, (o) => dec.finalInto(o))
-    return pos - at
-  } catch (e) {
-    out.fill(0, at, pos)
-    throw e
+    return { list, got }
   } finally {
     if (body != null && typeof body.destroy === 'function') body.destroy()
   }
 }
 
 /**
- * The plaintext of an SDK body through core's decryptor `ctx` (a native `Decryptor`), in
- * pieces of about `PIECE` bytes: each chunk of the body is decrypted on this thread
- * straight into the current piece, which is released when full. As with `DecryptStream`, a
- * piece holds only frames that verified, and `final` (the object's end) ends the stream;
- * the pieces are fewer and larger than the body's chunks, so the stream has far less
- * per-chunk work, and no chunk is copied before its decryption.
+ * Decrypts the stored bytes of a whole object arriving as `pieces` (in order: the socket's
+ * chunks) with core's one streaming decryptor `dec` of the whole object (`Decryptor` or
+ * `LegacyDecryptor`) into `out`, on this thread (microseconds per 64 KiB chunk; a round
+ * trip through the libuv pool measured no faster). A
+ * call whose bound does not fit what is left of `out` goes through a scratch buffer, so
+ * nothing is ever written outside it. Returns the plaintext length once `final` verified
+ * the object's end; on any failure the plaintext written so far is wiped.
  */
-async function* decryptChunks(ctx, body, signal) {
+async function decryptWhole(dec, pieces, out, signal) {
+  let pos = 0
+  const legacy = typeof dec.updateLength !== 'function'
+  const put = (pt) => {
+    if (pt.length > out.length - pos) throw isec.isecError('invalid_state', 'more plaintext than the object has')
+    pt.copy(out, pos)
+    pos += pt.length
+  }
+  const into = (need, call) => {
+    if (out.length - pos >= need) {
+      pos += call(out.subarray(pos))
+      return
+    }
+    const tail = Buffer.allocUnsafe(need)
+    const n = call(tail)
+    if (n > out.length - pos) throw isec.isecError('invalid_state', 'more plaintext than the object shape has room for')
+    tail.copy(out, pos, 0, n)
+    tail.fill(0, 0, n)
+    pos += n
+  }
+  try {
+    for await (const piece of pieces) {
+      throwIfAborted(signal)
+      if (legacy) put(dec.update(piece))
+      else into(dec.updateLength(piece.length), (o) => dec.updateInto(piece, o))
+    }
+    throwIfAborted(signal)
+    if (legacy) put(dec.final())
+    else into(dec.finalLength, (o) => dec.finalInto(o))
+    return pos
+  } catch (e) {
+    out.fill(0, 0, pos)
+    throw e
+  }
+}
+
+/**
+ * The plaintext of `source` (an SDK body, or a whole read's chunks in order) through core's
+ * decryptor `ctx` (a native `Decryptor`), in pieces of about `PIECE` bytes: each chunk is
+ * decrypted on this thread straight into the current piece, which is released when full.
+ * As with `DecryptStream`, a piece holds only frames that
+ * verified, and `final` (the end of what `ctx` decrypts) ends the stream.
+ */
+async function* decryptChunks(ctx, source, signal) {
   let piece = null
   let w = 0
   const room = function* (need) {
@@ -259,8 +275,8 @@ async function* decryptChunks(ctx, body, signal) {
     w = 0
   }
   try {
-    if (body != null) {
-      for await (const c of body) {
+    if (source != null) {
+      for await (const c of source) {
         throwIfAborted(signal)
         const chunk = toBuffer(c)
         yield* room(ctx.updateLength(chunk.length))
@@ -272,7 +288,21 @@ async function* decryptChunks(ctx, body, signal) {
     w += ctx.finalInto(piece.subarray(w))
     if (w > 0) yield piece.subarray(0, w)
   } finally {
-    if (body != null && typeof body.destroy === 'function') body.destroy()
+    if (source != null && typeof source.destroy === 'function') source.destroy()
+  }
+}
+
+/**
+ * Core's streaming decryptor of a whole read `w`, or `null` for a previous-proxy object
+ * whose seal is above what core decrypts as a stream (`limit_exceeded`: a single PUT over
+ * 8 MiB, one GCM tag over it all).
+ */
+function streamingDecryptor(w) {
+  try {
+    return w.decryptor()
+  } catch (e) {
+    if (w.opened.format === 'legacy' && e && e.code === 'limit_exceeded') return null
+    throw e
   }
 }
 
@@ -456,9 +486,11 @@ function retryable(e, signal) {
  * stream body, the plaintext of the parts in flight (a Buffer body is sent from in place,
  * a file is read into one reused part buffer) whatever the body's size.
  *
- * Whole gets decrypt while the object downloads; with `concurrency > 1` a parts-layout
- * object comes as up to `concurrency` ranged GETs of whole parts at once. Ranged reads
- * keep a small cache of opened objects (`openCache`), see `getRange`.
+ * Whole gets make the GETs core's `WholeRead` plans (SPEC.md §12.4): the object's first
+ * part, then ranged GETs pinned to its ETag, `concurrency` in flight, every piece decrypted
+ * in order by one decryptor of the whole object while the others download. Ranged reads
+ * keep a small cache of what objects' HEADs said (`openCache`, never a key), see
+ * `getRange`.
  *
  * Retries: the SDK's own retries resend a part's ciphertext byte for byte (the same
  * encryption, never a new one under the same nonces). When those are exhausted on a
@@ -479,7 +511,10 @@ class IsecS3 {
   #partAttempts
   #rate
   #openCache
-  /** Opened objects for ranged reads, least recently used first (see `#withOpened`). */
+  /**
+   * What ranged reads learnt of objects (HEAD answer and core's ready step, no key), least
+   * recently used first (see `#withOpened`).
+   */
   #opened = new Map()
   /** Ciphertext part buffers kept between uploads (see `#spareBuffer`). */
   #spare = []
@@ -490,7 +525,7 @@ class IsecS3 {
    * @param keyring the `Keyring` that opens and creates envelopes
    * @param options `{ partSize = 8 MiB, concurrency = 4, multipartThreshold = partSize,
    *   frameSize, partAttempts = 3, copyLimits, reencryptRate, openCache = 64 }`;
-   *   `openCache`: how many opened objects ranged reads keep (0: none), see `getRange`
+   *   `openCache`: how many objects' HEADs ranged reads keep (0: none), see `getRange`
    */
   constructor(client, keyring, options = {}) {
     if (client == null || typeof client.send !== 'function') throw invalid('IsecS3 needs an S3Client')
@@ -528,8 +563,8 @@ class IsecS3 {
   }
 
   /**
-   * Forgets every object `getRange` and ranged `getObjectStream` keep open (see
-   * `openCache`), e.g. after a key was removed from the keyring.
+   * Forgets every object `getRange` and ranged `getObjectStream` remember (see
+   * `openCache`): the next ranged read of each makes a HEAD again.
    */
   clearCache() {
     this.#opened.clear()
@@ -956,7 +991,7 @@ class IsecS3 {
   async getObject(params) {
     const signal = params && params.signal
     try {
-      return await this.#getObject(params, this.#concurrency > 1)
+      return await this.#getObject(params)
     } catch (e) {
       // Aborting a request mid-body surfaces as the body's own error (ECONNRESET): the
       // caller's abort is the reason.
@@ -965,38 +1000,42 @@ class IsecS3 {
     }
   }
 
-  async #getObject(params, parallel) {
+  async #getObject(params) {
     const { Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false } = params || {}
-    const { GetObjectCommand } = s3()
-    const r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
-    let opened
-    try {
-      opened = await this.#open(Bucket, Key, r.Metadata, r.ContentLength, signal, allowPlaintext)
-    } catch (e) {
-      if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
-      throw e
-    }
+    const w = await this.#wholeRead({ Bucket, Key, VersionId, IfMatch, signal, allowPlaintext })
+    const { r, opened, plan } = w
     let Body
-    const groups = parallel && opened !== null && !IfMatch ? this.#groups(opened) : null
-    if (groups) {
-      try {
-        Body = await this.#getGroups(Bucket, Key, VersionId, r, opened, groups, signal)
-      } catch (e) {
-        // Replaced between the requests: read it again in one GET.
-        if (!preconditionFailed(e)) throw e
-        return this.#getObject(params, false)
+    let dec
+    try {
+      if (opened === null) {
+        // A plaintext object the caller accepts: its stored bytes.
+        Body = Buffer.allocUnsafe(plan.storedLength)
+        let at = 0
+        for await (const piece of w.pieces()) {
+          if (at + piece.length > Body.length) throw invalid('more bytes than the object is long')
+          piece.copy(Body, at)
+          at += piece.length
+        }
+        if (at !== Body.length) throw isec.isecError('truncated', `s3://${Bucket}/${Key}: ${at} of ${Body.length} bytes`)
+      } else if ((dec = streamingDecryptor(w)) === null) {
+        // A previous-proxy seal above core's streaming bound (a single PUT over 8 MiB): its
+        // one GCM tag covers it all, so the stored bytes, gathered in order, are decrypted
+        // in one call (core's one-shot decryption of the whole object).
+        const stored = Buffer.allocUnsafe(plan.storedLength)
+        let at = 0
+        for await (const piece of w.pieces()) {
+          if (at + piece.length > stored.length) throw invalid('more bytes than the object is long')
+          piece.copy(stored, at)
+          at += piece.length
+        }
+        Body = await isec.legacyDecrypt(opened.key, opened.object, stored.subarray(0, at), { signal })
+      } else {
+        Body = Buffer.allocUnsafe(opened.plaintextLength)
+        const n = await decryptWhole(dec, w.pieces(), Body, signal)
+        if (n !== Body.length) throw isec.isecError('invalid_state', `${n} of ${Body.length} plaintext bytes`)
       }
-    } else if (opened !== null && opened.format === 'isec' && Number.isSafeInteger(r.ContentLength)) {
-      const { shape } = opened
-      Body = Buffer.allocUnsafe(shape.plaintextLength)
-      const dec = isec.Decryptor.withShape(opened.key, shape)
-      await decryptRegion(dec, r.Body, r.ContentLength, Body, 0, Body.length, signal)
-    } else {
-      const stored = await collect(r.Body, r.ContentLength)
-      if (opened === null) Body = stored
-      else if (opened.format === 'legacy') Body = await isec.legacyDecrypt(opened.key, opened.object, stored, { signal })
-      else if (opened.table) Body = await isec.decryptWithTable(opened.key, opened.table, stored, { signal })
-      else Body = await isec.decrypt(opened.key, stored, { signal })
+    } finally {
+      w.close()
     }
     const kid = opened ? opened.kid : undefined
     const format = opened ? opened.format : 'plaintext'
@@ -1004,79 +1043,127 @@ class IsecS3 {
   }
 
   /**
-   * For a whole get in parallel: an isec object in the parts layout of at least two parts
-   * (not the table layout) split into up to `concurrency` runs of whole parts, as
-   * `[first, end)` segment ordinals; else `null`.
+   * Opens an object for a whole read (SPEC.md §12.4): a GET of its first part
+   * (`FIRST_PART`; a 416 is an empty object, read by a plain GET), whose headers are the
+   * object's metadata and, through its Content-Range, its stored size; then core's
+   * `WholeRead` says which GETs follow. The object is opened (sidecars, key) from that first
+   * response as `#open` does, with the stored size the plan gives. A caller's `IfMatch` goes
+   * on the first request; the ranged GETs are pinned to the first response's ETag, so an
+   * object replaced mid-read fails with the server's 412.
+   *
+   * Returns `{ r, plan, opened, pieces, decryptor, close }`: `pieces()` yields the stored
+   * bytes in order as the socket's chunks (the first response's `firstLength` bytes as they
+   * arrive, then each range's once it arrived whole, `concurrency` ranged GETs in flight,
+   * started before the first body is read: about `concurrency + 1` parts held);
+   * `decryptor()` is core's streaming decryptor of the whole stored object (isec in any
+   * layout, or a previous-proxy object); `close()` lets go of what was not read.
    */
-  #groups(opened) {
-    if (opened.format !== 'isec' || opened.table) return null
-    const count = opened.shape.segmentCount
-    if (count < 2) return null
-    const per = Math.ceil(count / this.#concurrency)
-    const groups = []
-    for (let g = 0; g < count; g += per) groups.push([g, Math.min(count, g + per)])
-    return groups
-  }
-
-  /**
-   * A whole isec object read as runs of whole parts at once: the first run from the GET
-   * already under way (the rest of that response is let go), the others by ranged GETs
-   * pinned to its ETag, each decrypted while it arrives by core's decryptor of exactly that
-   * plaintext range into its place in the output. Core checks every frame's position
-   * against the object's shape (from its length), the final frame included, and a run of
-   * whole parts lets one decryptor see each part's every frame (one nonce prefix per part),
-   * so the runs together verify what a decryption of the whole object verifies. All or
-   * nothing: the first failure aborts the others and wipes the output.
-   */
-  async #getGroups(Bucket, Key, VersionId, r, opened, groups, signal) {
+  async #wholeRead({ Bucket, Key, VersionId, IfMatch, signal, allowPlaintext = false }) {
     const { GetObjectCommand } = s3()
-    const { shape, key } = opened
-    const out = Buffer.allocUnsafe(shape.plaintextLength)
-    const inner = linked(signal)
-    const run = async ([first, last], i) => {
-      const a = shape.segment(first)
-      const b = shape.segment(last - 1)
-      const ptStart = a.ptStart
-      const ptEnd = b.ptStart + b.ptLen
-      const ctLen = b.ctStart + b.ctLen - a.ctStart
-      const dec = isec.Decryptor.forRange(key, shape, ptStart, ptEnd)
-      let body = r.Body
-      if (i > 0) {
-        const g = await this.#send(
-          new GetObjectCommand({
-            Bucket,
-            Key,
-            VersionId,
-            IfMatch: r.ETag,
-            Range: `bytes=${a.ctStart}-${a.ctStart + ctLen - 1}`,
-          }),
-          inner.signal,
-        )
-        body = g.Body
-      }
-      const n = await decryptRegion(dec, body, ctLen, out, ptStart, ptEnd, inner.signal, i === 0)
-      if (n !== ptEnd - ptStart) throw isec.isecError('invalid_state', `a run of parts gave ${n} bytes`)
+    let r
+    try {
+      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch, PartNumber: isec.FIRST_PART }), signal)
+    } catch (e) {
+      if (!(e && e.$metadata && e.$metadata.httpStatusCode === isec.EMPTY_OBJECT_STATUS)) throw e
+      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
     }
-    let failure = null
-    const settled = await Promise.allSettled(
-      groups.map((g, i) =>
-        run(g, i).catch((e) => {
-          if (!failure) {
-            failure = e
-            inner.abort(e)
-          }
-          throw e
-        }),
-      ),
-    )
-    inner.dispose()
-    if (failure) {
+    const drop = () => {
       if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
-      out.fill(0)
-      throw failure
     }
-    if (settled.length !== groups.length) throw isec.isecError('invalid_state', 'a run of parts is missing')
-    return out
+    let plan
+    let opened
+    try {
+      plan = new isec.WholeRead(r.ContentLength ?? 0, r.ContentRange ?? null, this.#partSize)
+      opened = await this.#open(Bucket, Key, r.Metadata, plan.storedLength, signal, allowPlaintext)
+    } catch (e) {
+      drop()
+      throw e
+    }
+    if (opened !== null) {
+      opened.plaintextLength = opened.format === 'legacy' ? opened.object.plaintextLength : opened.shape.plaintextLength
+    }
+    const whole = plan.firstLength === r.ContentLength
+    const ETag = r.ETag
+    const where = `s3://${Bucket}/${Key}`
+    const inner = linked(signal)
+    // A ranged GET's body is kept as the socket's own chunks (no copy), then decrypted
+    // chunk by chunk when its turn comes.
+    const fetch = async ([a, b]) => {
+      const g = await this.#send(
+        new GetObjectCommand({ Bucket, Key, VersionId, IfMatch: ETag, Range: `bytes=${a}-${b - 1}` }),
+        inner.signal,
+      )
+      const chunks = await readChunks(g.Body, b - a)
+      if (chunks.got !== b - a) throw isec.isecError('truncated', `${where}: ${chunks.got} of bytes ${a}-${b - 1}`)
+      return chunks
+    }
+    const concurrency = this.#concurrency
+    async function* pieces() {
+      const ranges = plan.ranges()
+      const queue = []
+      let next = 0
+      // The first failure of a ranged GET (a 412, say) stops the others now, and is the one
+      // reported, not the aborts it caused.
+      let failure = null
+      const start = () => {
+        while (queue.length < concurrency && next < ranges.length) {
+          const p = fetch(ranges[next++])
+          p.catch((e) => {
+            if (failure === null) {
+              failure = e
+              inner.abort(e)
+            }
+          })
+          queue.push(p)
+        }
+      }
+      try {
+        start()
+        // Only `firstLength` bytes of the first response: the rest of a large single PUT is
+        // let go.
+        let received = 0
+        const first = plan.firstLength
+        if (r.Body != null && first > 0) {
+          for await (const c of r.Body) {
+            throwIfAborted(inner.signal)
+            let chunk = toBuffer(c)
+            if (received + chunk.length > first) {
+              if (whole) throw isec.isecError('trailing_data', `${where}: longer than its Content-Length ${first}`)
+              chunk = chunk.subarray(0, first - received)
+            }
+            received += chunk.length
+            if (chunk.length > 0) yield chunk
+            if (received === first) break
+          }
+        }
+        drop()
+        if (received !== first) throw isec.isecError('truncated', `${where}: ${received} of bytes 0-${first - 1}`)
+        while (queue.length > 0) {
+          const { list } = await queue.shift()
+          start()
+          for (let i = 0; i < list.length; i++) {
+            const chunk = list[i]
+            list[i] = null
+            yield chunk
+          }
+        }
+      } catch (e) {
+        throw failure ?? e
+      } finally {
+        drop()
+        if (queue.length > 0 || next < ranges.length) inner.abort(isec.isecError('ABORT_ERR'))
+        inner.dispose()
+      }
+    }
+    const decryptor = () =>
+      opened.format === 'legacy'
+        ? new isec.LegacyDecryptor(opened.key, opened.object)
+        : isec.Decryptor.withShape(opened.key, opened.shape)
+    const close = () => {
+      drop()
+      inner.dispose()
+    }
+    return { r, plan, opened, pieces, decryptor, close }
   }
 
   /** The plan of plaintext `[start, end)` of an opened object: what to GET, what it yields. */
@@ -1101,7 +1188,7 @@ class IsecS3 {
    * GET pinned to its ETag as for `getRange`.
    */
   async getObjectStream(params) {
-    const { Bucket, Key, VersionId, signal, start, end, streamOptions } = params || {}
+    const { Bucket, Key, VersionId, IfMatch, signal, start, end, streamOptions } = params || {}
     const { GetObjectCommand } = s3()
     const ranged = start !== undefined || end !== undefined
     let r
@@ -1128,20 +1215,25 @@ class IsecS3 {
         return { ...pick(got.h, OUTPUT_FIELDS), Body: Readable.from([]), kid: opened.kid, range }
       }
       r = got.r
-    } else {
-      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId }), signal)
-      try {
-        opened = await this.#open(Bucket, Key, r.Metadata, r.ContentLength, signal)
-      } catch (e) {
-        if (r.Body && typeof r.Body.destroy === 'function') r.Body.destroy()
-        throw e
-      }
     }
     let dec
-    if (opened.format === 'isec' && streamOptions === undefined) {
-      const ctx = range
-        ? isec.Decryptor.forRange(opened.key, opened.shape, range[0], range[1])
-        : isec.Decryptor.withShape(opened.key, opened.shape)
+    if (!ranged) {
+      // A whole read (SPEC.md §12.4): every piece in order into one decryptor of the object.
+      const w = await this.#wholeRead({ Bucket, Key, VersionId, IfMatch, signal })
+      r = w.r
+      opened = w.opened
+      if (opened.format === 'isec' && streamOptions === undefined) {
+        dec = Readable.from(decryptChunks(w.decryptor(), w.pieces(), signal), { objectMode: false })
+      } else {
+        dec =
+          opened.format === 'legacy'
+            ? new isec.LegacyDecryptStream(opened.key, opened.object, { ...streamOptions })
+            : new isec.DecryptStream(opened.key, { ...streamOptions, shape: opened.shape })
+        pipeline(Readable.from(w.pieces(), { objectMode: false }), dec, () => {})
+      }
+      dec.once('close', w.close)
+    } else if (opened.format === 'isec' && streamOptions === undefined) {
+      const ctx = isec.Decryptor.forRange(opened.key, opened.shape, range[0], range[1])
       dec = Readable.from(decryptChunks(ctx, r.Body, signal), { objectMode: false })
     } else {
       dec =
@@ -1169,16 +1261,16 @@ class IsecS3 {
    * for "to the end"). Fetches only the frames (or, for a previous-proxy object, the seals)
    * core's range plan names, in one GET with `If-Match` on the object's ETag.
    *
-   * What the GET needs (the object's format, key and shape) comes from a HEAD: `head` (a
-   * previous `headObject` result) when given; else the object as this helper opened it
-   * for an earlier ranged read, kept in a small cache (`openCache` objects, least recently
-   * used dropped; key: bucket, key, version id); else a new HEAD, whose result is then
-   * cached. A cached object's GET is pinned to its ETag: when the object was replaced the
+   * What the GET needs (the object's format, envelope and shape) comes from a HEAD: `head`
+   * (a previous `headObject` result) when given; else what this helper learnt of the
+   * object for an earlier ranged read, kept in a small cache (`openCache` objects, least
+   * recently used dropped; key: bucket, key, version id: the HEAD's answer and what its
+   * opening found, never a key); else a new HEAD, whose result is then cached. The key is
+   * opened from the keyring for every read, so a key disabled or removed since is refused
+   * at once. A cached object's GET is pinned to its ETag: when the object was replaced the
    * server answers 412 (or, with the same bytes under other metadata, the response's
-   * metadata differs, or the cached key fails to decrypt), and the entry is dropped and the
-   * read done once more after a fresh HEAD, so a read never returns an older object's
-   * bytes. The cache keeps each object's key: `clearCache()` forgets them (after a key is
-   * removed from the keyring, say).
+   * metadata differs, or the key fails to decrypt), and the entry is dropped and the read
+   * done once more after a fresh HEAD, so a read never returns an older object's bytes.
    */
   async getRange(params) {
     const { Bucket, Key, VersionId, start = 0, end = Infinity, signal, head } = params || {}
@@ -1217,7 +1309,9 @@ class IsecS3 {
   }
 
   /**
-   * Runs `read({ h, opened }, cached)` on the object as a cached earlier HEAD opened it;
+   * Runs `read({ h, opened }, cached)` on the object as a cached earlier HEAD described it
+   * (its HEAD answer and core's ready step: metadata, envelope, table, previous-proxy
+   * object, sidecar, ETag; never a key, which `#reader` opens from the keyring each time);
    * when that read finds the object changed (412 on its `If-Match`, other metadata, or an
    * isec error with the cached key), drops the entry and runs it once more on a fresh
    * HEAD (then cached). Without a cached entry, only the latter.
@@ -1228,7 +1322,9 @@ class IsecS3 {
     if (hit) {
       this.#opened.delete(id)
       try {
-        const out = await read(hit, true)
+        // The key is opened from the keyring for every read: the cache holds none.
+        const opened = await this.#reader(Bucket, Key, hit.step, hit.h.ContentLength)
+        const out = await read({ h: hit.h, opened }, true)
         this.#remember(id, hit)
         return out
       } catch (e) {
@@ -1240,9 +1336,9 @@ class IsecS3 {
     }
     const h = await this.headObject({ Bucket, Key, VersionId, signal })
     const step = await this.#headStep(Bucket, Key, h, signal)
-    const fresh = { h, opened: await this.#reader(Bucket, Key, step, h.ContentLength) }
+    const fresh = { h, step }
     this.#remember(id, fresh)
-    return read(fresh, false)
+    return read({ h, opened: await this.#reader(Bucket, Key, step, h.ContentLength) }, false)
   }
 
   #remember(id, entry) {
@@ -1334,13 +1430,14 @@ class IsecS3 {
   /**
    * Re-encrypts a previous-proxy object in place into an isec object under the keyring's
    * active key: core's copy decision with `migrateLegacy` onto the same key, executed as
-   * `copySteps` lists it (GET pinned to the HEAD's ETag, core's re-encryption job, one
-   * PutObject or a multipart upload completed only after every source seal verified). The
-   * source's user metadata (format keys removed by core) and content headers are kept.
-   * The new object is then checked in place (HEAD, opened as isec under the active kid,
-   * read and decrypted whole); only then is the object-keyed sidecar deleted. A
-   * generation-keyed sidecar (a staged upload's; native copies may share it) is left in
-   * place and reported as `sidecarLeft`. An isec object is left alone (`migrated: false`);
+   * core's `migrateSteps` lists it (SPEC.md §12.3): the re-encryption (GET pinned to the
+   * HEAD's ETag, core's re-encryption job, one PutObject or a multipart upload completed
+   * only after every source seal verified), then `VerifyIsec` (HEAD, isec under the active
+   * kid with the ETag the upload returned, decrypted whole pinned to it, of the source's
+   * plaintext length), then the deletion of the sidecar the opening found when core says
+   * it is the object's own. The source's user metadata (format keys removed by core) and
+   * content headers are kept. A sidecar core keeps (a staged upload's generation sidecar;
+   * native copies may share it) is reported as `sidecarLeft`. An isec object is left alone (`migrated: false`);
    * a plaintext one rejects with `not_encrypted`. Any failure before the new object is in
    * place leaves the original object and its sidecar as they were.
    *
@@ -1350,7 +1447,7 @@ class IsecS3 {
   async migrate(Bucket, Key, options = {}) {
     const { signal } = options || {}
     if (typeof Bucket !== 'string' || typeof Key !== 'string') throw invalid('migrate(bucket, key) needs two strings')
-    const { HeadObjectCommand, DeleteObjectCommand } = s3()
+    const { HeadObjectCommand } = s3()
     const h = await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
     const step = await this.#openStep(Bucket, Key, h.Metadata, h.ContentLength, signal)
     if (step.format === 'isec') {
@@ -1373,46 +1470,32 @@ class IsecS3 {
     // The legacy key must open the object before anything is written.
     this.#ring.legacyKey(step.legacy)
     const { plan } = await this.#plan(Bucket, Key, h, { MetadataDirective: 'COPY', migrateLegacy: true, signal })
-    if (plan.action !== 'reencrypt') {
-      throw isec.isecError('invalid_state', `the copy decision for a previous-proxy object was ${plan.action}`)
-    }
-    const r = await this.#execute(plan, step, h, {
-      SourceBucket: Bucket,
-      SourceKey: Key,
-      Bucket,
-      Key,
-      signal,
-      rest: {},
-    })
-    // The new object in place and readable before anything is deleted.
-    const h2 = await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
-    const opened = await this.#open(Bucket, Key, h2.Metadata, h2.ContentLength, signal)
-    if (opened.format !== 'isec' || opened.kid !== kid || opened.shape.plaintextLength !== plaintextLength) {
-      throw isec.isecError('invalid_state', `s3://${Bucket}/${Key} is not the migrated object after the upload`)
-    }
-    const g = await this.getObject({ Bucket, Key, IfMatch: h2.ETag, signal })
-    if (g.format !== 'isec' || g.Body.length !== plaintextLength) {
-      throw isec.isecError('invalid_state', `s3://${Bucket}/${Key} did not read back as the migrated object`)
-    }
-    let sidecarDeleted = null
-    let sidecarLeft = null
-    const sc = step.legacySidecar
-    if (sc != null) {
-      if (sc === isec.sidecarKey('legacy', Key)) {
-        await this.#send(new DeleteObjectCommand({ Bucket, Key: sc }), signal)
-        sidecarDeleted = sc
-      } else {
-        sidecarLeft = sc
-      }
-    }
+    // Core's steps: the re-encryption onto the object itself, `VerifyIsec` (the new object
+    // read back under the active kid), then the deletion of the sidecar its opening found
+    // when it is the object's own (SPEC.md §12.3).
+    const migration = isec.migrateSteps(
+      plan,
+      { bucket: Bucket, key: Key },
+      h.Metadata || {},
+      step.legacySidecar ?? null,
+      kid,
+      plaintextLength,
+    )
+    const r = await this.#execute(
+      plan,
+      step,
+      h,
+      { SourceBucket: Bucket, SourceKey: Key, Bucket, Key, signal, rest: {} },
+      migration.steps,
+    )
     return {
       migrated: true,
       kid,
       plaintextLength,
-      sidecarDeleted,
-      sidecarLeft,
-      ETag: h2.ETag,
-      VersionId: h2.VersionId,
+      sidecarDeleted: migration.sidecarDeleted ?? null,
+      sidecarLeft: migration.sidecarKept ?? null,
+      ETag: r.verified.ETag,
+      VersionId: r.verified.VersionId,
       reason: r.reason,
     }
   }
@@ -1454,22 +1537,24 @@ class IsecS3 {
   }
 
   /**
-   * Sends the requests `copySteps` lists for `plan`, in order; consecutive UploadPartCopy
-   * steps go `concurrency` at a time. A failed step's undo requests are sent, best effort,
+   * Sends the requests `copySteps` lists for `plan` (or the `given` steps, e.g.
+   * `migrateSteps`'), in order; consecutive UploadPartCopy steps go `concurrency` at a time;
+   * a `VerifyIsec` step checks the object the previous step wrote. A failed step's undo requests are sent, best effort,
    * before its failure is rethrown.
    */
-  async #execute(plan, step, h, p) {
+  async #execute(plan, step, h, p, given = null) {
     const { SourceBucket, SourceKey, SourceVersionId, Bucket, Key, signal, rest } = p
     const source = { bucket: SourceBucket, key: SourceKey }
     const dest = { bucket: Bucket, key: Key }
     const newHeaders = CARRIED_HEADERS.some((n) => rest[n] !== undefined)
-    const steps = isec.copySteps(plan, source, h.Metadata || {}, dest, { newHeaders })
+    const steps = given ?? isec.copySteps(plan, source, h.Metadata || {}, dest, { newHeaders })
     const isObject = (o) => o.bucket === Bucket && o.key === Key
     const fromObject = (o) => o.bucket === SourceBucket && o.key === SourceKey
     const src = (o) => copySource(o.bucket, o.key, fromObject(o) ? SourceVersionId : undefined)
     // The source's system headers a REPLACE or a new object would lose; the caller's win.
     const carried = { ...pick(h, CARRIED_HEADERS), ...pick(h, ['StorageClass']), ...rest }
-    const state = { UploadId: undefined, parts: [] }
+    // `etag`: what the last Reencrypt step wrote (a `VerifyIsec` step requires it).
+    const state = { UploadId: undefined, parts: [], etag: undefined, verified: undefined }
     let result = null
     const extra = {}
     for (let i = 0; i < steps.length; i++) {
@@ -1507,14 +1592,20 @@ class IsecS3 {
       }
       try {
         const r = await this.#request(s, h, state, { src, isObject, carried, rest, signal, plan, step, SourceVersionId })
-        if (s.op === 'Reencrypt') Object.assign(extra, r.extra)
-        if (s.op !== 'CreateMultipartUpload' && isObject(s.dest || s.object || {})) result = r.output
+        if (s.op === 'Reencrypt') {
+          Object.assign(extra, r.extra)
+          state.etag = r.output && r.output.ETag
+        }
+        if (s.op !== 'CreateMultipartUpload' && s.op !== 'VerifyIsec' && isObject(s.dest || s.object || {})) {
+          result = r.output
+        }
       } catch (e) {
         await this.#undo(s.undo, state)
         throw e
       }
     }
     const out = { ...pick(result || {}, ['ETag', 'VersionId', '$metadata']), action: plan.action, plan }
+    if (state.verified) out.verified = state.verified
     if (plan.action === 'reencrypt') return { ...out, reason: plan.reason, ...extra }
     if (plan.action === 'part_copy') return { ...out, rewrapped: plan.rewrapped, parts: state.parts.length }
     return { ...out, rewrapped: plan.rewrapped }
@@ -1576,9 +1667,49 @@ class IsecS3 {
         return {}
       case 'Reencrypt':
         return this.#reencryptStep(q, h, o)
+      case 'VerifyIsec':
+        state.verified = await this.#verifyIsec(q, state.etag, signal)
+        return {}
       default:
         throw isec.isecError('invalid_state', `unknown copy request ${q.op}`)
     }
+  }
+
+  /**
+   * A `VerifyIsec` step (SPEC.md §12.3): the object just written must be isec under the
+   * step's kid with the ETag the previous step wrote (`etag`), and decrypt in full, pinned
+   * to that ETag, to the step's plaintext length when it gives one. A failure stops the
+   * steps, with nothing undone. Returns the object's `{ ETag, VersionId }`.
+   */
+  async #verifyIsec(q, etag, signal) {
+    const { HeadObjectCommand } = s3()
+    const { bucket: Bucket, key: Key } = q.object
+    const where = `s3://${Bucket}/${Key}`
+    const h = await this.#send(new HeadObjectCommand({ Bucket, Key }), signal)
+    const step = await this.#openStep(Bucket, Key, h.Metadata, h.ContentLength, signal)
+    if (step.format !== 'isec' || step.envelope.kid !== q.kid) {
+      throw isec.isecError('invalid_state', `${where} is not isec under ${q.kid} after its migration`)
+    }
+    const unquoted = (t) => String(t ?? '').replace(/"/g, '')
+    if (etag && unquoted(h.ETag) !== unquoted(etag)) {
+      throw isec.isecError('invalid_state', `${where} changed during its migration`)
+    }
+    // The whole object through one decryptor, pinned to that ETag; the plaintext is counted
+    // and dropped.
+    const w = await this.#wholeRead({ Bucket, Key, IfMatch: h.ETag, signal })
+    let n = 0
+    try {
+      if (w.opened === null || w.opened.format !== 'isec' || w.opened.kid !== q.kid) {
+        throw isec.isecError('invalid_state', `${where} is not isec under ${q.kid} after its migration`)
+      }
+      for await (const pt of decryptChunks(w.decryptor(), w.pieces(), signal)) n += pt.length
+    } finally {
+      w.close()
+    }
+    if (q.plaintextLength != null && n !== q.plaintextLength) {
+      throw isec.isecError('invalid_state', `${where}: ${n} bytes after its migration, ${q.plaintextLength} before`)
+    }
+    return { ETag: h.ETag, VersionId: h.VersionId }
   }
 
   /** Sends undo requests, best effort: the step's own failure is the one to report. */

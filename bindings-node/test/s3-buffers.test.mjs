@@ -234,11 +234,11 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     assert.equal(await codeOfAsync(s3.getObject({ Bucket: BUCKET, Key: K('whole-early') })), 'authentication_failed')
   })
 
-  test('whole gets in parallel runs of parts verify what a whole decryption verifies', async () => {
+  test('whole gets of pieces in parallel verify what a whole decryption verifies', async () => {
     const a = ringA()
     const s3 = new IsecS3(client, a, { partSize: PART, concurrency: 4 })
     const one = new IsecS3(client, a, { partSize: PART, concurrency: 1 })
-    // Seven parts in four runs of whole parts (2, 2, 2, 1), a short last part.
+    // Seven parts: the first part's GET, then six ranged GETs; a short last part.
     const body = data(6 * PART + 4321, 71)
     const Key = K('par')
     await s3.putObject({ Bucket: BUCKET, Key, Body: body })
@@ -246,7 +246,7 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     const got = await s3.getObject({ Bucket: BUCKET, Key })
     assert.ok(got.Body.equals(body))
     assert.equal(got.Body.length, body.length)
-    assert.deepEqual(log, ['GetObjectCommand', 'GetObjectCommand', 'GetObjectCommand', 'GetObjectCommand'])
+    assert.deepEqual(log, Array(7).fill('GetObjectCommand'))
     assert.ok((await one.getObject({ Bucket: BUCKET, Key })).Body.equals(body))
 
     // Stored objects built part by part, to damage them in ways each run could miss.
@@ -270,7 +270,7 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     await put('par-bad', bad)
     assert.deepEqual(await reads('par-bad'), ['authentication_failed', 'authentication_failed'])
     // Part 3 spliced from two authentic encryptions of it (other nonce prefixes from frame 10):
-    // inside one run, so one decryptor sees both halves.
+    // the pieces go through one decryptor in order, which sees both halves.
     const again = isec.encryptPartSync(key, 3, false, body.subarray(2 * PART, 3 * PART))
     const cut = 10 * (65_536 + 28)
     const spliced = Buffer.concat([parts[0], parts[1], parts[2].subarray(0, cut), again.subarray(cut), ...parts.slice(3)])
@@ -284,7 +284,7 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     assert.ok(c1 && c1 === c2, `${c1} / ${c2}`)
   })
 
-  test('an AbortSignal stops a whole get in parallel runs and a streamed get', async () => {
+  test('an AbortSignal stops a whole get of pieces in parallel and a streamed get', async () => {
     const s3 = new IsecS3(client, ringA(), { partSize: PART, concurrency: 3 })
     const body = data(5 * PART + 1, 91)
     const Key = K('par-abort')
@@ -318,7 +318,7 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(body))
   })
 
-  test('a whole get in parallel runs whose object is replaced meanwhile reads the new object', async () => {
+  test('a whole get whose object is replaced between its GETs rejects with the 412 (no silent re-read)', async () => {
     const body = data(4 * PART + 10, 81)
     const next = data(3 * PART + 20, 82)
     const Key = K('par-replaced')
@@ -335,12 +335,34 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
       { step: 'finalizeRequest', name: 'isecTestReplace' },
     )
     try {
-      const s3 = new IsecS3(racing, ringA(), { partSize: PART, concurrency: 4 })
-      await s3.putObject({ Bucket: BUCKET, Key, Body: body })
-      racingLog.length = 0
-      const got = await s3.getObject({ Bucket: BUCKET, Key })
-      assert.ok(got.Body.equals(next), 'the new object, whole')
-      assert.equal(racingLog.at(-1), 'GetObjectCommand')
+      for (const concurrency of [1, 4]) {
+        const s3 = new IsecS3(racing, ringA(), { partSize: PART, concurrency })
+        await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+        replace = true
+        racingLog.length = 0
+        await assert.rejects(
+          s3.getObject({ Bucket: BUCKET, Key }),
+          (e) => e.$metadata && e.$metadata.httpStatusCode === 412,
+          `getObject at concurrency ${concurrency}`,
+        )
+        // No read of the new object followed: only the first GET and (some of) the four
+        // pinned ranges.
+        assert.ok(racingLog.length >= 2 && racingLog.length <= 5, racingLog.join())
+        // Streamed: the stream errors with the 412.
+        await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+        replace = true
+        const st = await s3.getObjectStream({ Bucket: BUCKET, Key })
+        await assert.rejects(
+          (async () => {
+            for await (const c of st.Body) void c
+          })(),
+          (e) => e.$metadata && e.$metadata.httpStatusCode === 412,
+          `getObjectStream at concurrency ${concurrency}`,
+        )
+      }
+      // Now the new object reads whole.
+      const s3 = new IsecS3(racing, ringA(), { partSize: PART })
+      assert.ok((await s3.getObject({ Bucket: BUCKET, Key })).Body.equals(next))
     } finally {
       racing.destroy()
     }
@@ -419,5 +441,23 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
     await s3.getRange({ Bucket: BUCKET, Key, start: 1, end: 3 })
     assert.deepEqual(log, ['HeadObjectCommand', 'GetObjectCommand'])
     assert.throws(() => new IsecS3(client, ringA(), { openCache: -1 }), { code: 'invalid_parameter' })
+  })
+
+  test('the range cache holds no key: a key disabled after a cached read refuses the next one', async () => {
+    const keys = ringA()
+    const s3 = new IsecS3(client, keys, { partSize: PART })
+    const Key = K('cache-nokey')
+    const body = data(PART + 100, 45)
+    await s3.putObject({ Bucket: BUCKET, Key, Body: body })
+    assert.ok((await s3.getRange({ Bucket: BUCKET, Key, start: 10, end: 20 })).Body.equals(body.subarray(10, 20)))
+    log.length = 0
+    assert.ok((await s3.getRange({ Bucket: BUCKET, Key, start: PART, end: PART + 50 })).Body.equals(body.subarray(PART, PART + 50)))
+    assert.deepEqual(log, ['GetObjectCommand'], 'cached: no HEAD')
+    keys.setState('kek-a', 'disabled')
+    assert.equal(await codeOfAsync(s3.getRange({ Bucket: BUCKET, Key, start: 10, end: 20 })), 'key_disabled')
+    const st = s3.getObjectStream({ Bucket: BUCKET, Key, start: 10, end: 20 })
+    assert.equal(await codeOfAsync(st), 'key_disabled')
+    keys.setState('kek-a', 'decrypt_only')
+    assert.ok((await s3.getRange({ Bucket: BUCKET, Key, start: 10, end: 20 })).Body.equals(body.subarray(10, 20)))
   })
 })

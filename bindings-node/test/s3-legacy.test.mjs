@@ -452,6 +452,58 @@ describe("IsecS3 on the previous proxy's objects (Garage)", { skip, concurrency:
     }
   })
 
+  test('migrate: VerifyIsec reads the new object back (HEAD, first part, ranges pinned); a replaced object stops it and keeps the sidecar', async () => {
+    const l = L.find((x) => x.name === 'framed' && x.sidecar) ?? L.find((x) => x.sidecar)
+    const Key = `${prefix}migrate-verify/object.bin`
+    const sidecar = l.sidecar.key.replace(l.sidecar.objectKey, Key)
+    const objectKeyed = sidecar === isec.sidecarKey('legacy', Key)
+    // A client that, once armed, overwrites the object just before the check's HEAD.
+    const racing = new sdk.S3Client({
+      endpoint: ENV.ISEC_S3_ENDPOINT,
+      region: ENV.ISEC_S3_REGION,
+      forcePathStyle: true,
+      credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
+    })
+    const seen = []
+    let arm = false
+    racing.middlewareStack.add(
+      (next, context) => async (args) => {
+        seen.push({ command: context.commandName, key: args.input.Key, part: args.input.PartNumber, ifMatch: args.input.IfMatch })
+        if (arm && context.commandName === 'HeadObjectCommand' && seen.some((q) => /^(PutObject|CompleteMultipartUpload)Command$/.test(q.command))) {
+          arm = false
+          await new IsecS3(client, migrationRing()).putObject({ Bucket: BUCKET, Key, Body: Buffer.from('someone else') })
+        }
+        return next(args)
+      },
+      { step: 'initialize', name: 'verifyRace' },
+    )
+    try {
+      await store(Key, l)
+      const m = new IsecS3(racing, migrationRing(), { partSize: 5 * MiB })
+      arm = true
+      assert.equal(await codeOfAsync(m.migrate(BUCKET, Key)), 'invalid_state')
+      assert.ok(!seen.some((q) => q.command === 'DeleteObjectCommand'), 'nothing deleted')
+      assert.equal((await raw(sidecar)).toString('utf8'), l.sidecar.body, 'the sidecar is kept')
+
+      // Unraced: after the upload, a HEAD, then the whole read (first part, then ranges
+      // pinned to its ETag), then the sidecar's deletion when it is the object's own.
+      await store(Key, l)
+      seen.length = 0
+      const r = await m.migrate(BUCKET, Key)
+      assert.equal(r.migrated, true)
+      const up = seen.findLastIndex((q) => /^(PutObject|CompleteMultipartUpload)Command$/.test(q.command))
+      const after = seen.slice(up + 1).filter((q) => q.key === Key)
+      assert.equal(after[0].command, 'HeadObjectCommand')
+      assert.deepEqual([after[1].command, after[1].part, after[1].ifMatch], ['GetObjectCommand', isec.FIRST_PART, r.ETag])
+      for (const q of after.slice(2)) assert.deepEqual([q.command, q.ifMatch], ['GetObjectCommand', r.ETag])
+      assert.equal(r.sidecarDeleted, objectKeyed ? sidecar : null)
+      assert.equal(seen.at(-1).command, objectKeyed ? 'DeleteObjectCommand' : 'GetObjectCommand')
+      if (!objectKeyed) written.add(sidecar)
+    } finally {
+      racing.destroy()
+    }
+  })
+
   test('migrate: an object without isec-kid needs the default legacy key; plaintext is not_encrypted', async () => {
     const single = L.find((x) => x.name === 'single')
     const Key = `${prefix}migrate-nokid/object.bin`
