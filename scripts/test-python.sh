@@ -27,8 +27,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version'
 
-step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra)"
-"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34"
+step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra); cryptography (writes previous-proxy objects in tests)"
+"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34" "cryptography>=42"
 
 step "the package: pip install ./bindings-py (maturin, release build)"
 # --no-build-isolation: use the maturin just installed (found on PATH by its PEP 517 hook)

@@ -431,6 +431,23 @@ def test_whole_read_plan_is_cores() -> None:
     assert (isec.FIRST_PART, isec.EMPTY_OBJECT_STATUS) == (1, 416)
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_an_object_with_no_stored_bytes_reads_as_empty(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any, workers: int
+) -> None:
+    """A zero-byte plaintext object, read by a client that accepts plaintext: S3 answers the
+    first part with 416, Garage with a 206 naming `bytes 0-18446744073709551615/0`; both are
+    an empty object."""
+    key = name(f"zero{workers}")
+    s3_raw.put_object(Bucket=s3_bucket, Key=key, Body=b"")
+    c = isec.s3.Client(s3_raw, ring, max_workers=workers, allow_plaintext=True)
+    assert c.get_object(s3_bucket, key) == b""
+    assert b"".join(c.iter_object(s3_bucket, key)) == b""
+    with pytest.raises(isec.IsecError) as e:
+        isec.s3.Client(s3_raw, ring, max_workers=workers).get_object(s3_bucket, key)
+    assert e.value.code == "not_encrypted"
+
+
 def test_large_single_put_is_read_in_part_size_pieces(
     s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
 ) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -618,3 +619,42 @@ def test_a_failed_migration_deletes_nothing(fail: str, s3proxy: Path, s3_raw: An
         assert s3_raw.head_object(Bucket=bucket.bucket, Key=o.key)["ETag"] == before["ETag"]
         assert good.head_object(bucket.bucket, o.key).format == "legacy"
         assert sha(good.get_object(bucket.bucket, o.key)) == o.plaintext_sha256
+
+
+def proxy_single_put(secret: str, pt: bytes) -> tuple[bytes, dict[str, str]]:
+    """A single PUT as the previous proxy makes it: one AES-256-GCM seal (nonce || ct || tag)
+    under a random DEK, the DEK AES-KWP-wrapped under SHA-256 of the secret (pyca's
+    cryptography, independent of isec)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+    dek, nonce = os.urandom(32), os.urandom(12)
+    body = nonce + AESGCM(dek).encrypt(nonce, pt, None)
+    wrapped = aes_key_wrap_with_padding(hashlib.sha256(secret.encode()).digest(), dek)
+    meta = {
+        "isec": base64.b64encode(wrapped).decode(),
+        "isec-kid": "AKIAPROXYBIGSEAL0001",
+        "client-etag": hashlib.md5(pt).hexdigest(),
+        "plaintext-size": str(len(pt)),
+    }
+    return body, meta
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_single_put_above_eight_mib_reads_whole_not_streamed(s3_raw: Any, bucket: Bucket, workers: int) -> None:
+    """The proxy sealed single PUTs of up to 32 MiB as one seal. A whole read holds the
+    object anyway and buffers the seal to verify it; a streamed read refuses a seal above
+    8 MiB (limit_exceeded) rather than hold it or release unverified plaintext."""
+    secret = "proxy-secret-big-seal"
+    pt = os.urandom(9 * MIB + 5)
+    body, meta = proxy_single_put(secret, pt)
+    key = bucket.name(f"big-seal-{workers}.bin")
+    bucket.put(key, body, meta)
+    ring = isec.Keyring()
+    ring.add_legacy_secret_string("AKIAPROXYBIGSEAL0001", secret)
+    c = isec.s3.Client(s3_raw, ring, part_size=4 * MIB, max_workers=workers)
+    assert c.get_object(bucket.bucket, key) == pt
+    with pytest.raises(isec.IsecError) as e:
+        b"".join(c.iter_object(bucket.bucket, key))
+    assert e.value.code == "limit_exceeded"
+    assert c.get_range(bucket.bucket, key, 9 * MIB, 9 * MIB + 5) == pt[9 * MIB :]

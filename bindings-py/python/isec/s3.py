@@ -564,7 +564,7 @@ class Client:
         :meth:`iter_object`)."""
         out = io.BytesIO()
         # Written in small steps: each write holds the GIL, which the GETs in flight need.
-        self._read_into(bucket, key, out.write, _WRITE_STEP)
+        self._read_into(bucket, key, out.write, _WRITE_STEP, whole=True)
         return out.getvalue()
 
     def iter_object(self, bucket: str, key: str, *, chunk_size: int = MIB) -> Iterator[bytes]:
@@ -586,12 +586,19 @@ class Client:
                     yield bytes(view[i : i + chunk_size])
 
     def _read_into(
-        self, bucket: str, key: str, write: Callable[[memoryview], object], chunk_size: int | None = None
+        self,
+        bucket: str,
+        key: str,
+        write: Callable[[memoryview], object],
+        chunk_size: int | None = None,
+        *,
+        whole: bool = False,
     ) -> int:
         """Writes the decrypted object through ``write`` (in ``chunk_size`` slices, or as the
         pieces verify); returns its length. ``write`` must copy what it keeps: the views
-        point into a buffer that is reused."""
-        dec, pieces = self._get(bucket, key)
+        point into a buffer that is reused. ``whole``: the caller holds the whole plaintext
+        anyway, so a previous-proxy seal of any size may be buffered."""
+        dec, pieces = self._get(bucket, key, whole=whole)
         n = 0
         with contextlib.closing(pieces):
             for view in _plaintext(dec, pieces):
@@ -601,7 +608,9 @@ class Client:
                 n += len(view)
         return n
 
-    def _get(self, bucket: str, key: str) -> tuple[Decryptor | LegacyDecryptor | None, Generator[Buffer, None, None]]:
+    def _get(
+        self, bucket: str, key: str, *, whole: bool = False
+    ) -> tuple[Decryptor | LegacyDecryptor | None, Generator[Buffer, None, None]]:
         """Opens an object for a whole read: a GET of its first part (whose headers are the
         object's metadata and, through Content-Range, its stored size), the sidecar core
         names, and the key. Returns the decryptor of the whole stored body (None for a
@@ -623,7 +632,7 @@ class Client:
             plan = WholeRead(int(r["ContentLength"]), r.get("ContentRange") or None, self.part_size, self.max_workers)
             info = self._info(bucket, key, {**r, "ContentLength": plan.stored_len})
             k = self._open(info)
-            dec = self._decryptor(info, k) if k is not None else None
+            dec = self._decryptor(info, k, whole=whole) if k is not None else None
         except BaseException:
             r["Body"].close()
             raise
@@ -694,11 +703,19 @@ class Client:
                 for f in pending:
                     f.cancel()
 
-    def _decryptor(self, info: ObjectInfo, k: ObjectKey | LegacyKey) -> Decryptor | LegacyDecryptor:
+    def _decryptor(
+        self, info: ObjectInfo, k: ObjectKey | LegacyKey, *, whole: bool = False
+    ) -> Decryptor | LegacyDecryptor:
         """The streaming decryptor of a whole stored body: every frame (or seal) and the
-        object's end are checked against the size the server reported."""
+        object's end are checked against the size the server reported. A previous-proxy
+        seal is verified before any of it is released, so it is buffered whole: up to 8 MiB
+        when streaming (larger ones raise ``limit_exceeded``: the proxy wrote single PUTs of
+        up to 32 MiB as one seal), any size when the caller holds the whole object
+        (``whole``)."""
         if isinstance(k, LegacyKey):
             assert info.legacy is not None
+            if whole:
+                return LegacyDecryptor.with_seal_limit(k, info.legacy, max(info.ciphertext_len, 1))
             return LegacyDecryptor(k, info.legacy)
         if k.layout == "table":
             assert info.table is not None
@@ -730,7 +747,9 @@ class Client:
         What the object is (its HEAD and sidecar, never a key) is remembered for the last
         ``range_cache`` objects read by range, so reading many ranges of one object costs
         one GET each. The pin makes that safe: a replaced object answers 412, and the read
-        is made again from a fresh HEAD (once; a second 412 is raised)."""
+        is made again from a fresh HEAD (once; a second failure is raised), as after any
+        format or key error met with a remembered HEAD. Keys are opened for every read,
+        never remembered."""
         if start < 0 or (end is not None and end < 0):
             raise ValueError("start and end are offsets from the object's beginning")
         cached = self._recall(bucket, key)
@@ -739,7 +758,9 @@ class Client:
             return self._range(info, start, end)
         except Exception as e:
             self._forget(bucket, key)
-            if cached is None or _status(e) != 412:
+            # From a remembered HEAD, a 412 (replaced) or a format error (what the HEAD
+            # said no longer holds) earns one more read from a fresh HEAD.
+            if cached is None or not (_status(e) == 412 or isinstance(e, IsecError)):
                 raise
         return self._range(self._remember(self.head_object(bucket, key)), start, end)
 

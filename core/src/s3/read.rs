@@ -60,10 +60,16 @@ impl WholeRead {
             None => (response_len, response_len),
             Some(range) => {
                 let (start, last, size) = parse_content_range(range)?;
-                if start != 0 || last >= size {
+                if size == 0 {
+                    // An object with no stored bytes: S3 answers a part number or range on
+                    // it with 416, some servers with a 206 naming an impossible span
+                    // (Garage: `bytes 0-18446744073709551615/0`). Either way, it is empty.
+                    (0, 0)
+                } else if start != 0 || last >= size {
                     return Err(Error::InvalidParameter);
+                } else {
+                    (size, last + 1)
                 }
-                (size, last + 1)
             }
         };
         if response_len < carried {
@@ -191,6 +197,13 @@ mod tests {
         let e = WholeRead::from_first_response(0, None, 8 * MIB, 4).unwrap();
         assert_eq!((e.stored_len(), e.first_len(), e.range_count()), (0, 0, 0));
         assert_eq!(e.ranges().next(), None);
+        // Garage's answer to partNumber=1 of an object with no stored bytes.
+        let g = WholeRead::from_first_response(0, Some("bytes 0-18446744073709551615/0"), 8 * MIB, 4).unwrap();
+        assert_eq!((g.stored_len(), g.first_len(), g.range_count()), (0, 0, 0));
+        assert_eq!(
+            WholeRead::from_first_response(1, Some("bytes 0-18446744073709551615/0"), 8 * MIB, 4),
+            Err(Error::TrailingData)
+        );
     }
 
     #[test]
