@@ -1043,8 +1043,9 @@ class IsecS3 {
   }
 
   /**
-   * Opens an object for a whole read (SPEC.md §12.4): a GET of its first part
-   * (`FIRST_PART`; a 416 is an empty object, read by a plain GET), whose headers are the
+   * Opens an object for a whole read (SPEC.md §12.4): with `concurrency` 1 one GET of the
+   * whole object, else a GET of its first part (`firstPartNumber`; a 416 is an empty
+   * object, read by a plain GET), whose headers are the
    * object's metadata and, through its Content-Range, its stored size; then core's
    * `WholeRead` says which GETs follow. The object is opened (sidecars, key) from that first
    * response as `#open` does, with the stored size the plan gives. A caller's `IfMatch` goes
@@ -1062,7 +1063,10 @@ class IsecS3 {
     const { GetObjectCommand } = s3()
     let r
     try {
-      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch, PartNumber: isec.FIRST_PART }), signal)
+      // One connection: the whole object in one streamed GET; more: its first part.
+      const part = isec.firstPartNumber(this.#concurrency)
+      const first = part == null ? {} : { PartNumber: part }
+      r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch, ...first }), signal)
     } catch (e) {
       if (!(e && e.$metadata && e.$metadata.httpStatusCode === isec.EMPTY_OBJECT_STATUS)) throw e
       r = await this.#send(new GetObjectCommand({ Bucket, Key, VersionId, IfMatch }), signal)
@@ -1073,7 +1077,7 @@ class IsecS3 {
     let plan
     let opened
     try {
-      plan = new isec.WholeRead(r.ContentLength ?? 0, r.ContentRange ?? null, this.#partSize)
+      plan = new isec.WholeRead(r.ContentLength ?? 0, r.ContentRange ?? null, this.#partSize, this.#concurrency)
       opened = await this.#open(Bucket, Key, r.Metadata, plan.storedLength, signal, allowPlaintext)
     } catch (e) {
       drop()

@@ -335,7 +335,9 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
       { step: 'finalizeRequest', name: 'isecTestReplace' },
     )
     try {
-      for (const concurrency of [1, 4]) {
+      // Two connections or more: a whole read makes ranged GETs (one connection makes one
+      // GET, which nothing can replace midway).
+      for (const concurrency of [2, 4]) {
         const s3 = new IsecS3(racing, ringA(), { partSize: PART, concurrency })
         await s3.putObject({ Bucket: BUCKET, Key, Body: body })
         replace = true

@@ -101,17 +101,20 @@ function recordingClient() {
 }
 
 /** What the GETs of a whole read must be, from the first response as recorded. */
-function expectedRanges(first, partSize) {
-  const plan = new isec.WholeRead(first.ContentLength, first.ContentRange ?? null, partSize)
+function expectedRanges(first, partSize, concurrency) {
+  const plan = new isec.WholeRead(first.ContentLength, first.ContentRange ?? null, partSize, concurrency)
   return { plan, ranges: plan.ranges().map(([a, b]) => `bytes=${a}-${b - 1}`) }
 }
 
-function checkGets(gets, Key, partSize, IfMatch) {
+/** The GETs of a whole read by a helper of `concurrency` (default 4): with one connection,
+ *  one GET of the whole object; with more, the first part, then core's ranges. */
+function checkGets(gets, Key, partSize, IfMatch, concurrency = 4) {
   const mine = gets.filter((g) => g.Key === Key)
-  assert.equal(mine[0].PartNumber, isec.FIRST_PART, 'the first GET asks for the first part')
+  const part = isec.firstPartNumber(concurrency)
+  assert.equal(mine[0].PartNumber, part ?? undefined, 'the first GET asks for what core says')
   assert.equal(mine[0].Range, undefined)
   assert.equal(mine[0].IfMatch, IfMatch)
-  const { plan, ranges } = expectedRanges(mine[0], partSize)
+  const { plan, ranges } = expectedRanges(mine[0], partSize, concurrency)
   const rest = mine.slice(1)
   assert.deepEqual(
     rest.map((g) => g.Range),
@@ -160,13 +163,18 @@ describe('IsecS3 whole reads as core plans them (Garage)', { skip, concurrency: 
       const got = await s3.getObject({ Bucket: BUCKET, Key })
       assert.ok(got.Body.equals(body))
       assert.equal(got.format, 'isec')
-      const plan = checkGets(gets, Key, PART)
-      assert.equal(gets[0].status, 206)
-      assert.ok(plan.ranges().length >= 4, 'four more parts')
+      const plan = checkGets(gets, Key, PART, undefined, concurrency)
+      if (concurrency === 1) {
+        // One connection: one streamed GET of the whole object.
+        assert.deepEqual([gets.length, gets[0].status, plan.ranges().length], [1, 200, 0])
+      } else {
+        assert.equal(gets[0].status, 206)
+        assert.ok(plan.ranges().length >= 4, 'four more parts')
+      }
       gets.length = 0
       const st = await s3.getObjectStream({ Bucket: BUCKET, Key })
       assert.ok((await drain(st.Body)).equals(body), `stream at concurrency ${concurrency}`)
-      checkGets(gets, Key, PART)
+      checkGets(gets, Key, PART, undefined, concurrency)
     }
     // A caller's IfMatch goes on the first request; a wrong one is the server's 412.
     const s3 = new IsecS3(client, ring(), { partSize: PART })
@@ -194,14 +202,18 @@ describe('IsecS3 whole reads as core plans them (Garage)', { skip, concurrency: 
       gets.length = 0
       const got = await s3.getObject({ Bucket: BUCKET, Key })
       assert.ok(got.Body.equals(body), `concurrency ${concurrency}`)
-      const plan = checkGets(gets, Key, PART)
+      const plan = checkGets(gets, Key, PART, undefined, concurrency)
       assert.equal(plan.storedLength, put.ciphertextLength)
-      assert.ok(plan.firstLength < plan.storedLength, 'the first response is read only in part')
-      assert.ok(plan.ranges().length >= 3)
+      if (concurrency === 1) {
+        assert.deepEqual([plan.firstLength, plan.ranges().length], [plan.storedLength, 0], 'one streamed GET')
+      } else {
+        assert.ok(plan.firstLength < plan.storedLength, 'the first response is read only in part')
+        assert.ok(plan.ranges().length >= 3)
+      }
       gets.length = 0
       const st = await s3.getObjectStream({ Bucket: BUCKET, Key })
       assert.ok((await drain(st.Body)).equals(body))
-      checkGets(gets, Key, PART)
+      checkGets(gets, Key, PART, undefined, concurrency)
     }
   })
 
@@ -218,7 +230,8 @@ describe('IsecS3 whole reads as core plans them (Garage)', { skip, concurrency: 
     // No stored byte at all (a plaintext object, read with allowPlaintext): S3 answers the
     // first part's GET with 416, then the helper makes one plain GetObject. Garage (2.5)
     // answers 206 with `Content-Range: bytes 0-18446744073709551615/0` instead, which core's
-    // WholeRead refuses; S3's 416 is given here by a middleware in Garage's place.
+    // WholeRead takes as an empty object (checked below); S3's 416 is given here by a
+    // middleware in Garage's place.
     const Empty = K('empty-plain')
     await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key: Empty, Body: Buffer.alloc(0) }))
     const s3e = new IsecS3(client, ring(), { partSize: PART })
@@ -254,6 +267,13 @@ describe('IsecS3 whole reads as core plans them (Garage)', { skip, concurrency: 
     }
     } finally {
       client.middlewareStack.remove(name)
+    }
+    // Garage's own answer, at one connection (a plain GET) and three (part 1).
+    for (const concurrency of [1, 3]) {
+      const s3g = new IsecS3(client, ring(), { partSize: PART, concurrency })
+      const plain = await s3g.getObject({ Bucket: BUCKET, Key: Empty, allowPlaintext: true })
+      assert.deepEqual([plain.format, plain.Body.length], ['plaintext', 0], `concurrency ${concurrency}`)
+      assert.equal(await codeOfAsync(s3g.getObject({ Bucket: BUCKET, Key: Empty })), 'not_encrypted')
     }
   })
 
