@@ -74,6 +74,43 @@ export function rng(seed) {
 
 /** The S3 server the suite runs against: the environment scripts/test-node.sh exports, else
  *  the env file of a Garage started with scripts/garage.sh, else null. */
+/**
+ * What every S3 suite needs before it runs: the SDK, the server's env (`garageEnv`) and
+ * `skip` (false, or why the suite skips). Under CI=true nothing may skip: a missing SDK,
+ * server or `ISEC_S3=0` throws. `precondition`, when given, is a reason to skip checked
+ * first (the caller has already thrown under CI if it must).
+ */
+export async function s3Setup(precondition = false) {
+  const CI = process.env.CI === 'true'
+  if (precondition) return { sdk: null, ENV: null, skip: precondition }
+  if (process.env.ISEC_S3 === '0') {
+    if (CI) throw new Error('ISEC_S3=0 cannot skip the S3 tests under CI=true')
+    return { sdk: null, ENV: null, skip: 'ISEC_S3=0' }
+  }
+  const ENV = garageEnv()
+  let sdk = null
+  try {
+    sdk = require('@aws-sdk/client-s3')
+  } catch (e) {
+    if (CI) throw e
+    return { sdk: null, ENV, skip: '@aws-sdk/client-s3 is not installed (npm install)' }
+  }
+  let reachable = false
+  if (ENV) {
+    try {
+      await fetch(ENV.ISEC_S3_ENDPOINT, { signal: AbortSignal.timeout(3000) })
+      reachable = true
+    } catch {
+      // No answer: a stale env file of a stopped server.
+    }
+  }
+  if (!reachable) {
+    if (CI) throw new Error('no S3 server: CI must run these tests (scripts/test-node.sh starts Garage)')
+    return { sdk, ENV, skip: 'no Garage running (bash scripts/garage.sh start)' }
+  }
+  return { sdk, ENV, skip: false }
+}
+
 export function garageEnv() {
   if (process.env.ISEC_S3_ENDPOINT) return process.env
   const f = join(ROOT, 'target', 'garage', 'env')

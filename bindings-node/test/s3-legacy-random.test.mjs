@@ -9,32 +9,14 @@ import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, garageEnv } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, s3Setup } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
-const CI = process.env.CI === 'true'
 const BUCKET = process.env.ISEC_S3_NODE_BUCKET || 'isec-node'
 
 
-let sdk = null
-let skip = false
-const ENV = garageEnv()
-if (process.env.ISEC_S3 === '0') {
-  if (CI) throw new Error('ISEC_S3=0 cannot skip the S3 tests under CI=true')
-  skip = 'ISEC_S3=0'
-} else {
-  try {
-    sdk = require('@aws-sdk/client-s3')
-  } catch (e) {
-    if (CI) throw e
-    skip = '@aws-sdk/client-s3 is not installed (npm install)'
-  }
-  if (!skip && !ENV) {
-    if (CI) throw new Error('no S3 server: CI must run these tests (scripts/test-node.sh starts Garage)')
-    skip = 'no Garage running (bash scripts/garage.sh start)'
-  }
-}
+const { sdk, ENV, skip } = await s3Setup()
 const { IsecS3 } = require('../lib/s3.js')
 
 /** One seal: nonce || AES-256-GCM(dek, nonce, pt) || tag. */

@@ -9,7 +9,7 @@ import crypto from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, pattern, garageEnv } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, pattern, s3Setup } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -21,37 +21,12 @@ const DIR = process.env.ISEC_SHARED_VECTORS
   : join(ROOT, '..', 'shared', 'vectors', 's3proxy')
 
 
-let sdk = null
-let ENV = null
-let skip = false
+let missing = false
 if (!existsSync(join(DIR, 'single_put.json'))) {
   if (CI) throw new Error(`s3proxy vectors not found in ${DIR}: CI must check reading the previous proxy's objects`)
-  skip = `NOT CHECKED: the previous proxy's objects through IsecS3: s3proxy vectors missing in ${DIR}`
-} else if (process.env.ISEC_S3 === '0') {
-  if (CI) throw new Error('ISEC_S3=0 cannot skip the S3 tests under CI=true')
-  skip = 'ISEC_S3=0'
-} else {
-  ENV = garageEnv()
-  try {
-    sdk = require('@aws-sdk/client-s3')
-  } catch (e) {
-    if (CI) throw e
-    skip = '@aws-sdk/client-s3 is not installed (npm install)'
-  }
-  let reachable = false
-  if (!skip && ENV) {
-    try {
-      await fetch(ENV.ISEC_S3_ENDPOINT, { signal: AbortSignal.timeout(3000) })
-      reachable = true
-    } catch {
-      // No answer: a stale env file of a stopped server.
-    }
-  }
-  if (!skip && !reachable) {
-    if (CI) throw new Error('no S3 server: CI must run these tests (scripts/test-node.sh starts Garage)')
-    skip = 'no Garage running (bash scripts/garage.sh start)'
-  }
+  missing = `NOT CHECKED: the previous proxy's objects through IsecS3: s3proxy vectors missing in ${DIR}`
 }
+const { sdk, ENV, skip } = await s3Setup(missing)
 
 const { IsecS3 } = require('../lib/s3.js')
 

@@ -7,41 +7,13 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
-import { isec, codeOfAsync, garageEnv } from './helpers.mjs'
+import { isec, codeOfAsync, s3Setup } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
-const CI = process.env.CI === 'true'
 const BUCKET = process.env.ISEC_S3_NODE_BUCKET || 'isec-node'
 
-let sdk = null
-let ENV = null
-let skip = false
-if (process.env.ISEC_S3 === '0') {
-  if (CI) throw new Error('ISEC_S3=0 cannot skip the S3 tests under CI=true')
-  skip = 'ISEC_S3=0'
-} else {
-  ENV = garageEnv()
-  try {
-    sdk = require('@aws-sdk/client-s3')
-  } catch (e) {
-    if (CI) throw e
-    skip = '@aws-sdk/client-s3 is not installed (npm install)'
-  }
-  let reachable = false
-  if (!skip && ENV) {
-    try {
-      await fetch(ENV.ISEC_S3_ENDPOINT, { signal: AbortSignal.timeout(3000) })
-      reachable = true
-    } catch {
-      // No answer: a stale env file of a stopped server.
-    }
-  }
-  if (!skip && !reachable) {
-    if (CI) throw new Error('no S3 server: CI must run these tests (scripts/test-node.sh starts Garage)')
-    skip = 'no Garage running (bash scripts/garage.sh start)'
-  }
-}
+const { sdk, ENV, skip } = await s3Setup()
 
 const { IsecS3 } = require('../lib/s3.js')
 
