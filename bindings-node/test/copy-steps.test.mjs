@@ -3,33 +3,14 @@
 // another bucket and key, `expect.steps_in_place` onto the source itself; SPEC.md §12.2).
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { isec, load, keyringWith, codeOf } from './helpers.mjs'
+import { isec, load, keyringWith, codeOf, copyRequest } from './helpers.mjs'
 
 const doc = load('copy_decisions.json')
 const SRC = { bucket: 'src-bucket', key: 'photos/a.jpg' }
 const DST = { bucket: 'dst-bucket', key: 'backup/a.jpg' }
 
 function planFor(t) {
-  const r = t.request
-  const req = {
-    sourceMetadata: r.source_metadata,
-    sourceSize: r.source_size,
-    sourceSidecar: r.source_sidecar,
-    directive: r.directive,
-    newMetadata: r.new_metadata,
-    targetKid: r.target_kid ?? undefined,
-    rotateDek: r.rotate_dek,
-    migrateLegacy: r.migrate_legacy,
-    requireEncryption: r.require_encryption,
-    limits: {
-      singleCopyMax: r.limits.single_copy_max,
-      partMin: r.limits.part_min,
-      partMax: r.limits.part_max,
-      maxParts: r.limits.max_parts,
-      metadataMax: r.limits.metadata_max,
-    },
-  }
-  return isec.decideCopy(req, keyringWith(t.keys))
+  return isec.decideCopy(copyRequest(t.request), keyringWith(t.keys))
 }
 
 /** A request in the vector's form (objects as [bucket, key], fields the op has). */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { isec, load, hex, pattern, keyringWith, codeOf, codeOfAsync, rng, VECTORS } from './helpers.mjs'
+import { isec, load, hex, pattern, keyringWith, codeOf, codeOfAsync, rng, VECTORS, copyRequest } from './helpers.mjs'
 
 const manifest = load('manifest.json')
 const ran = {}
@@ -140,24 +140,7 @@ const runners = {
     for (const t of doc.tests) {
       const id = `tc ${t.tcId}`
       const r = t.request
-      const req = {
-        sourceMetadata: r.source_metadata,
-        sourceSize: r.source_size,
-        sourceSidecar: r.source_sidecar,
-        directive: r.directive,
-        newMetadata: r.new_metadata,
-        targetKid: r.target_kid ?? undefined,
-        rotateDek: r.rotate_dek,
-        migrateLegacy: r.migrate_legacy,
-        requireEncryption: r.require_encryption,
-        limits: {
-          singleCopyMax: r.limits.single_copy_max,
-          partMin: r.limits.part_min,
-          partMax: r.limits.part_max,
-          maxParts: r.limits.max_parts,
-          metadataMax: r.limits.metadata_max,
-        },
-      }
+      const req = copyRequest(r)
       const ring = keyringWith(t.keys)
       if (t.result === 'invalid') {
         assert.equal(codeOf(() => isec.decideCopy(req, ring)), t.error, id)
