@@ -133,6 +133,27 @@ export async function s3Setup(precondition = false) {
   return { sdk, ENV, skip: false }
 }
 
+/** The S3Client options of the test server `ENV` (`garageEnv`), with `extra` on top. */
+export function garageClientConfig(ENV, extra = {}) {
+  return {
+    endpoint: ENV.ISEC_S3_ENDPOINT,
+    region: ENV.ISEC_S3_REGION,
+    forcePathStyle: true,
+    credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
+    ...extra,
+  }
+}
+
+/** Deletes every object under `prefix` (a suite's own keys), page by page. */
+export async function deletePrefix(sdk, client, Bucket, Prefix) {
+  let token
+  do {
+    const r = await client.send(new sdk.ListObjectsV2Command({ Bucket, Prefix, ContinuationToken: token }))
+    for (const o of r.Contents ?? []) await client.send(new sdk.DeleteObjectCommand({ Bucket, Key: o.Key }))
+    token = r.IsTruncated ? r.NextContinuationToken : undefined
+  } while (token)
+}
+
 export function garageEnv() {
   if (process.env.ISEC_S3_ENDPOINT) return process.env
   const f = join(ROOT, 'target', 'garage', 'env')

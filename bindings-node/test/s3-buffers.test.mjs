@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
-import { isec, codeOfAsync, s3Setup } from './helpers.mjs'
+import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -50,13 +50,7 @@ async function* chunked(buf, sizes) {
 
 /** An S3Client that records its commands (`log`), with `maxAttempts` and a hook per request. */
 function loggingClient(extra = {}) {
-  const client = new sdk.S3Client({
-    endpoint: ENV.ISEC_S3_ENDPOINT,
-    region: ENV.ISEC_S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-    ...extra,
-  })
+  const client = new sdk.S3Client(garageClientConfig(ENV, extra))
   const log = []
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -79,14 +73,7 @@ describe('IsecS3 buffers and caches against Garage', { skip, concurrency: false 
 
   after(async () => {
     if (!client) return
-    let token
-    do {
-      const r = await client.send(
-        new sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
-      )
-      for (const o of r.Contents ?? []) await client.send(new sdk.DeleteObjectCommand({ Bucket: BUCKET, Key: o.Key }))
-      token = r.IsTruncated ? r.NextContinuationToken : undefined
-    } while (token)
+    await deletePrefix(sdk, client, BUCKET, prefix)
     client.destroy()
   })
 

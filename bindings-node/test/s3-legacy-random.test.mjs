@@ -9,7 +9,7 @@ import crypto from 'node:crypto'
 import zlib from 'node:zlib'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, s3Setup } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, s3Setup, garageClientConfig } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -68,12 +68,7 @@ describe('IsecS3 on generated previous-proxy objects of random sizes and secrets
   const prefix = `node-legacy-random-${process.pid}-${crypto.randomBytes(3).toString('hex')}/`
 
   before(async () => {
-    client = new sdk.S3Client({
-      endpoint: ENV.ISEC_S3_ENDPOINT,
-      region: ENV.ISEC_S3_REGION,
-      forcePathStyle: true,
-      credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-    })
+    client = new sdk.S3Client(garageClientConfig(ENV))
     try {
       await client.send(new sdk.HeadBucketCommand({ Bucket: BUCKET }))
     } catch {

@@ -9,7 +9,7 @@ import crypto from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, pattern, s3Setup } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, pattern, s3Setup, garageClientConfig } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -122,12 +122,7 @@ describe("IsecS3 on the previous proxy's objects (Garage)", { skip, concurrency:
   }
 
   before(async () => {
-    client = new sdk.S3Client({
-      endpoint: ENV.ISEC_S3_ENDPOINT,
-      region: ENV.ISEC_S3_REGION,
-      forcePathStyle: true,
-      credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-    })
+    client = new sdk.S3Client(garageClientConfig(ENV))
     client.middlewareStack.add(
       (next, context) => async (args) => {
         log.push({ command: context.commandName, key: args.input.Key, range: args.request?.headers?.range })
@@ -433,12 +428,7 @@ describe("IsecS3 on the previous proxy's objects (Garage)", { skip, concurrency:
     const sidecar = l.sidecar.key.replace(l.sidecar.objectKey, Key)
     const objectKeyed = sidecar === isec.sidecarKey('legacy', Key)
     // A client that, once armed, overwrites the object just before the check's HEAD.
-    const racing = new sdk.S3Client({
-      endpoint: ENV.ISEC_S3_ENDPOINT,
-      region: ENV.ISEC_S3_REGION,
-      forcePathStyle: true,
-      credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-    })
+    const racing = new sdk.S3Client(garageClientConfig(ENV))
     const seen = []
     let arm = false
     racing.middlewareStack.add(

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
-import { isec, codeOfAsync, s3Setup } from './helpers.mjs'
+import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -40,12 +40,7 @@ function data(n, seed = 1) {
  * error's status).
  */
 function recordingClient() {
-  const client = new sdk.S3Client({
-    endpoint: ENV.ISEC_S3_ENDPOINT,
-    region: ENV.ISEC_S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-  })
+  const client = new sdk.S3Client(garageClientConfig(ENV))
   const gets = []
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -116,12 +111,7 @@ describe('IsecS3 whole reads as core plans them (Garage)', { skip, concurrency: 
 
   after(async () => {
     if (!client) return
-    let token
-    do {
-      const r = await client.send(new sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }))
-      for (const o of r.Contents ?? []) await client.send(new sdk.DeleteObjectCommand({ Bucket: BUCKET, Key: o.Key }))
-      token = r.IsTruncated ? r.NextContinuationToken : undefined
-    } while (token)
+    await deletePrefix(sdk, client, BUCKET, prefix)
     client.destroy()
   })
 

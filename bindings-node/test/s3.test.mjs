@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, s3Setup } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -52,14 +52,7 @@ function bodyLength(body) {
  */
 function countingClient(extra = {}) {
   const agent = new CountingAgent({ keepAlive: true, maxSockets: 16 })
-  const client = new sdk.S3Client({
-    endpoint: ENV.ISEC_S3_ENDPOINT,
-    region: ENV.ISEC_S3_REGION,
-    forcePathStyle: true,
-    credentials: { accessKeyId: ENV.ISEC_S3_ACCESS_KEY_ID, secretAccessKey: ENV.ISEC_S3_SECRET_ACCESS_KEY },
-    requestHandler: { httpAgent: agent },
-    ...extra,
-  })
+  const client = new sdk.S3Client(garageClientConfig(ENV, { requestHandler: { httpAgent: agent }, ...extra }))
   const log = { commands: [], up: 0, down: 0, agent, requests: [] }
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -162,14 +155,7 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
 
   after(async () => {
     if (!client) return
-    let token
-    do {
-      const r = await client.send(
-        new sdk.ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix, ContinuationToken: token }),
-      )
-      for (const o of r.Contents ?? []) await client.send(new sdk.DeleteObjectCommand({ Bucket: BUCKET, Key: o.Key }))
-      token = r.IsTruncated ? r.NextContinuationToken : undefined
-    } while (token)
+    await deletePrefix(sdk, client, BUCKET, prefix)
     client.destroy()
   })
 
