@@ -448,6 +448,32 @@ def test_an_object_with_no_stored_bytes_reads_as_empty(
     assert e.value.code == "not_encrypted"
 
 
+@pytest.mark.parametrize(("change", "code"), [(-1, "truncated"), (1, "trailing_data")])
+def test_a_range_answered_with_other_bytes_than_asked_is_refused(
+    s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any, change: int, code: str
+) -> None:
+    """A server whose ranged GET carries a byte less or more than the range: the whole read
+    stops with the matching code, nothing is returned."""
+    key = name(f"bad-range{change}")
+    data = random_bytes(2 * PART + 1)
+    isec.s3.Client(s3_raw, ring, part_size=PART).put_object(s3_bucket, key, data)
+
+    class Lying:
+        def __getattr__(self, op: str) -> Any:
+            return getattr(s3_raw, op)
+
+        def get_object(self, **kw: Any) -> Any:
+            r = s3_raw.get_object(**kw)
+            if "Range" in kw:
+                body = r["Body"].read()
+                r["Body"] = io.BytesIO(body[:-1] if change < 0 else body + b"x")
+            return r
+
+    c = isec.s3.Client(Lying(), ring, part_size=PART, max_workers=2)
+    with expect_error(code):
+        c.get_object(s3_bucket, key)
+
+
 def test_large_single_put_is_read_in_part_size_pieces(
     s3_raw: Any, ring: isec.Keyring, s3_bucket: str, name: Any
 ) -> None:

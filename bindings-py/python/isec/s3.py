@@ -662,7 +662,7 @@ class Client:
             with contextlib.closing(r["Body"]) as part:
                 got = _read_full(part, view)
             if got != b - a:
-                raise isec_error("truncated", f"{where}: {got} of bytes {a}-{b - 1}")
+                raise _length_error(where, got, a, b)
             return view
 
         first = plan.first_len
@@ -687,7 +687,7 @@ class Client:
                     view = memoryview(buf)[:n]
                     got = _read_full(body, view, exact=whole and at + n == first)
                     if got != n:
-                        raise isec_error("truncated", f"{where}: {got} of bytes {at}-{at + n - 1}")
+                        raise _length_error(where, got, at, at + n)
                     yield view
                     at += n
                 body.close()
@@ -1240,6 +1240,13 @@ def _read_full(body: Any, view: memoryview, *, exact: bool = True) -> int:
     if exact and got == len(view) and (readinto(bytearray(1)) if readinto is not None else len(body.read(1))):
         return got + 1  # longer than asked: not the range it should be
     return got
+
+
+def _length_error(where: str, got: int, a: int, b: int) -> IsecError:
+    """A response that carried other than the bytes ``[a, b)`` it was asked for: fewer is
+    ``truncated``, more (``_read_full`` reports one byte over) ``trailing_data``."""
+    code = "trailing_data" if got > b - a else "truncated"
+    return isec_error(code, f"{where}: {got} bytes for bytes {a}-{b - 1}")
 
 
 def _plaintext(dec: Decryptor | LegacyDecryptor | None, pieces: Iterable[Buffer]) -> Iterator[memoryview]:
