@@ -12,6 +12,7 @@
     reason = "fuzz harness over small in-memory objects: a panic is the finding"
 )]
 
+use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -22,7 +23,7 @@ use crate::keyring::{KeyState, Keyring};
 use crate::layout::Shape;
 use crate::stream::Decryptor;
 use crate::wrap::{Dek, Kek};
-use crate::{RustCrypto, oneshot};
+use crate::{FrameCipher, RustCrypto, oneshot};
 
 fn key(frame_exp: u8, part: bool) -> (Envelope, ObjectKey) {
     let mut p = Params::default().with_frame_size(1 << frame_exp).unwrap();
@@ -32,42 +33,103 @@ fn key(frame_exp: u8, part: bool) -> (Envelope, ObjectKey) {
     Envelope::create_with(&Kek::from_bytes([1; 32]), "fuzz", p, &Dek::from_bytes([2; 32]), [3; 32]).unwrap()
 }
 
-/// Splits `data` into chunks whose sizes come from `sizes` (cycled).
-fn chunks<'a>(data: &'a [u8], sizes: &[u8]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut i = 0;
-    while at < data.len() {
-        let s = sizes.get(i % sizes.len().max(1)).map_or(data.len(), |b| usize::from(*b) * 37 + 1);
-        let end = (at + s).min(data.len());
-        out.push(&data[at..end]);
-        at = end;
-        i += 1;
+/// A small deterministic generator (xorshift64) for split sizes, positions and range ends:
+/// the tests and these entry points pick "random" pieces reproducibly with it.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next value; the state must not start at 0.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
-    out
+
+    /// A value below `n`, or 0 when `n` is 0.
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next_u64() % n }
+    }
+
+    /// [`XorShift::below`] for sizes and indexes.
+    pub fn below_usize(&mut self, n: usize) -> usize {
+        self.below(n as u64) as usize
+    }
 }
 
-fn stream(dec: Decryptor<RustCrypto>, ct: &[u8], sizes: &[u8]) -> (Vec<u8>, crate::Result<()>) {
-    let mut dec = dec;
+/// Feeds `ct` to `dec` in pieces whose sizes `next_size` chooses (0 counts as 1), then
+/// finishes; returns what was released and the outcome. A failed call must leave no
+/// plaintext in its buffer, and when `pt` is given every release must continue it.
+pub fn feed<C: FrameCipher>(
+    mut dec: Decryptor<C>,
+    ct: &[u8],
+    mut next_size: impl FnMut() -> usize,
+    pt: Option<&[u8]>,
+) -> (Vec<u8>, crate::Result<()>) {
     let mut out = Vec::new();
-    for c in chunks(ct, sizes) {
-        let mut buf = vec![0u8; dec.update_len(c.len())];
-        match dec.update(c, &mut buf) {
+    let mut at = 0usize;
+    while at < ct.len() {
+        let end = at.saturating_add(next_size().max(1)).min(ct.len());
+        let mut buf = vec![0u8; dec.update_len(end - at)];
+        match dec.update(&ct[at..end], &mut buf) {
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) => {
-                assert!(buf.iter().all(|b| *b == 0), "plaintext left behind after an error");
+                assert!(buf.iter().all(|b| *b == 0), "plaintext left in the buffer of a failed update");
                 return (out, Err(e));
             }
         }
+        if let Some(pt) = pt {
+            assert_eq!(&out[..], &pt[..out.len().min(pt.len())], "released bytes are not the plaintext");
+        }
+        at = end;
     }
+    finish(dec, out, &String::new)
+}
+
+/// [`feed`] with piece sizes cycling through `sizes`.
+pub fn feed_cycling<C: FrameCipher>(
+    dec: Decryptor<C>,
+    ct: &[u8],
+    sizes: &[usize],
+    pt: Option<&[u8]>,
+) -> (Vec<u8>, crate::Result<()>) {
+    let mut i = 0;
+    feed(
+        dec,
+        ct,
+        || {
+            i += 1;
+            sizes.get((i - 1) % sizes.len().max(1)).copied().unwrap_or(usize::MAX)
+        },
+        pt,
+    )
+}
+
+/// Finishes `dec`, appending its last release to `out`. A successful finish writes nothing
+/// past its count, a failed one leaves its buffer zeroed; `ctx` names the case in a failure.
+pub fn finish<C: FrameCipher>(
+    dec: Decryptor<C>,
+    mut out: Vec<u8>,
+    ctx: &dyn Fn() -> String,
+) -> (Vec<u8>, crate::Result<()>) {
     let mut buf = vec![0u8; dec.finish_len()];
     match dec.finish(&mut buf) {
         Ok(n) => {
             out.extend_from_slice(&buf[..n]);
+            assert!(buf[n..].iter().all(|x| *x == 0), "{}: finish wrote past its count", ctx());
             (out, Ok(()))
         }
-        Err(e) => (out, Err(e)),
+        Err(e) => {
+            assert!(buf.iter().all(|x| *x == 0), "{}: plaintext left in the buffer of a failed finish ({e:?})", ctx());
+            (out, Err(e))
+        }
     }
+}
+
+/// Streams with piece sizes from the fuzzer's bytes (cycled), the whole input when none.
+fn stream(dec: Decryptor<RustCrypto>, ct: &[u8], sizes: &[u8]) -> (Vec<u8>, crate::Result<()>) {
+    let sizes: Vec<usize> = sizes.iter().map(|b| usize::from(*b) * 37 + 1).collect();
+    feed_cycling(dec, ct, &sizes, None)
 }
 
 /// Envelope text and binary decoding; a decoded envelope re-encodes to the same bytes.

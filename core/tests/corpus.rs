@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use isec_core::fuzzing::feed_cycling;
 use isec_core::layout::Shape;
 use isec_core::s3::{Headers, ObjectRef, Request, Step, copy_steps};
 use isec_core::{
@@ -164,35 +165,6 @@ fn range_vectors() {
     }
 }
 
-/// Decrypts in pieces of the given sizes (cycled); returns what was released and the outcome.
-fn streaming<C: FrameCipher>(mut dec: Decryptor<C>, ct: &[u8], sizes: &[usize]) -> (Vec<u8>, Result<(), Error>) {
-    let mut out = Vec::new();
-    let mut at = 0usize;
-    let mut i = 0;
-    while at < ct.len() {
-        let end = (at + sizes[i % sizes.len()].max(1)).min(ct.len());
-        i += 1;
-        let mut buf = vec![0u8; dec.update_len(end - at)];
-        match dec.update(&ct[at..end], &mut buf) {
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                // A failed call must leave no plaintext behind in the buffer it was given.
-                assert!(buf.iter().all(|b| *b == 0), "plaintext left in the buffer of a failed update");
-                return (out, Err(e));
-            }
-        }
-        at = end;
-    }
-    let mut buf = vec![0u8; dec.finish_len()];
-    match dec.finish(&mut buf) {
-        Ok(n) => {
-            out.extend_from_slice(&buf[..n]);
-            (out, Ok(()))
-        }
-        Err(e) => (out, Err(e)),
-    }
-}
-
 fn object_vectors<C: FrameCipher>(file: &str) -> usize {
     let ring = keyring();
     let doc = load(file);
@@ -238,7 +210,7 @@ fn object_vectors<C: FrameCipher>(file: &str) -> usize {
                 }
                 None => Decryptor::<C>::new(&key).unwrap(),
             };
-            let (out, r) = streaming(dec, &ct, sizes);
+            let (out, r) = feed_cycling(dec, &ct, sizes, None);
             assert_eq!(code(r), error, "tc {id} streaming {sizes:?}");
             if sizes == [1] || error.is_none() {
                 assert_eq!(out.len(), released, "tc {id} released with splits {sizes:?}");
@@ -281,7 +253,7 @@ fn object_vectors<C: FrameCipher>(file: &str) -> usize {
             for sizes in [&[1usize][..], &[frame + 1], &[usize::MAX]] {
                 let r = shape.clone().and_then(|s| {
                     let dec = Decryptor::<C>::with_shape(&key, s)?;
-                    let (out, r) = streaming(dec, &ct, sizes);
+                    let (out, r) = feed_cycling(dec, &ct, sizes, None);
                     assert!(out.len() <= released.max(pt_len), "tc {id}");
                     assert_eq!(out, pt[..out.len()], "tc {id} released plaintext (ranged)");
                     r

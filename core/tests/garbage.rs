@@ -10,6 +10,7 @@
 //! regression files are written next to the sources). The `regression_*` tests at the end are
 //! minimal, deterministic reproductions of what the properties found.
 
+use isec_core::fuzzing::feed_cycling as feed;
 use isec_core::layout::{RangePlan, Shape};
 use isec_core::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
 use isec_core::{
@@ -539,46 +540,6 @@ fn object<C: FrameCipher>(lay: Lay, len: usize, declared: bool, table_part: usiz
         }
     };
     Obj { key, pt, ct, table }
-}
-
-/// Feeds `ct` in pieces cycling through `sizes`; every release must be plaintext, a failed
-/// call must leave its buffer zeroed. Returns the released bytes and the outcome.
-fn feed<C: FrameCipher>(
-    mut dec: Decryptor<C>,
-    ct: &[u8],
-    sizes: &[usize],
-    pt: Option<&[u8]>,
-) -> (Vec<u8>, Result<(), Error>) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    let mut i = 0;
-    while at < ct.len() {
-        let end = at.saturating_add(sizes[i % sizes.len()].max(1)).min(ct.len());
-        i += 1;
-        let mut buf = vec![0u8; dec.update_len(end - at)];
-        match dec.update(&ct[at..end], &mut buf) {
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e) => {
-                assert!(buf.iter().all(|b| *b == 0), "plaintext left in a failed update's buffer");
-                return (out, Err(e));
-            }
-        }
-        if let Some(pt) = pt {
-            assert_eq!(&out[..], &pt[..out.len().min(pt.len())], "released bytes are not the plaintext");
-        }
-        at = end;
-    }
-    let mut buf = vec![0u8; dec.finish_len()];
-    match dec.finish(&mut buf) {
-        Ok(n) => {
-            out.extend_from_slice(&buf[..n]);
-            (out, Ok(()))
-        }
-        Err(e) => {
-            assert!(buf.iter().all(|b| *b == 0), "plaintext left in a failed finish's buffer");
-            (out, Err(e))
-        }
-    }
 }
 
 /// Opens `ct` frame by frame in place, cut at `cuts` (the last cut may be short), then

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64ct::{Base64, Encoding};
+use isec_core::fuzzing::XorShift as Rng;
 use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
     LegacySidecar, NonceRule, SEAL_PLAINTEXT,
@@ -101,21 +102,6 @@ fn kek_of(v: &Value) -> Kek {
     let kek = Kek::legacy_from_secret_string(s(&v["kek"], "kek_secret"));
     assert_eq!(hex::encode(kek.expose_secret()), s(&v["kek"], "hex"));
     kek
-}
-
-/// A small deterministic generator for split sizes and range ends.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
-    }
 }
 
 /// Feeds `ct` in pieces whose sizes `next` chooses; collects what the decryptor releases.
@@ -894,7 +880,7 @@ mod properties {
             let obj = object();
             let key = LegacyKey::from_dek(isec_core::Dek::from_bytes([5; 32]));
             let mut rng = Rng(seed | 1);
-            let ct: Vec<u8> = (0..obj.ciphertext_len()).map(|_| rng.next() as u8).collect();
+            let ct: Vec<u8> = (0..obj.ciphertext_len()).map(|_| rng.next_u64() as u8).collect();
             prop_assert_eq!(stream::<AwsLc>(&key, &obj, None, &ct, || piece), Err(Error::AuthenticationFailed));
             let plan = obj.plan_range(8_388_600, 8_388_620).unwrap();
             let fetched = &ct[plan.ct_start as usize..plan.ct_end as usize];

@@ -45,6 +45,7 @@
 //! Finally, objects a key holder sealed at positions no conforming writer uses (`forged_*`):
 //! only the position rules of SPEC.md §5.3 step 3 can refuse them.
 
+use isec_core::fuzzing::finish;
 use isec_core::layout::Shape;
 use isec_core::{
     AwsLc, Decryptor, Dek, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, ObjectKey, Params,
@@ -656,18 +657,7 @@ fn stream<C: FrameCipher>(
         }
         at = end;
     }
-    let mut b = vec![0u8; dec.finish_len()];
-    match dec.finish(&mut b) {
-        Ok(n) => {
-            out.extend_from_slice(&b[..n]);
-            assert!(b[n..].iter().all(|x| *x == 0), "{}: finish wrote past its count", ctx());
-            (out, Ok(()))
-        }
-        Err(e) => {
-            assert!(b.iter().all(|x| *x == 0), "{}: plaintext left in the buffer of a failed finish ({e:?})", ctx());
-            (out, Err(e))
-        }
-    }
+    finish(dec, out, ctx)
 }
 
 fn splits(f: usize) -> [usize; 4] {
@@ -732,17 +722,7 @@ fn in_place<C: FrameCipher>(
         }
     }
     assert_eq!(at, ct.len());
-    let mut b = vec![0u8; dec.finish_len()];
-    match dec.finish(&mut b) {
-        Ok(n) => {
-            out.extend_from_slice(&b[..n]);
-            (out, Ok(()))
-        }
-        Err(e) => {
-            assert!(b.iter().all(|x| *x == 0), "{}: plaintext left in the buffer of a failed finish ({e:?})", ctx());
-            (out, Err(e))
-        }
-    }
+    finish(dec, out, ctx)
 }
 
 fn table_shape(key: &ObjectKey, table: &[u8], ct_len: usize) -> Result<Shape, Error> {
@@ -1101,34 +1081,25 @@ fn matrix<C: FrameCipher>(lay: Lay) {
     );
 }
 
-#[test]
-fn tamper_single_rustcrypto() {
-    matrix::<RustCrypto>(Lay::Single);
+/// Declares one `#[test]` per layout and cipher, so each runs, and fails, on its own.
+macro_rules! tests {
+    ($($name:ident => $run:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                $run;
+            }
+        )*
+    };
 }
 
-#[test]
-fn tamper_single_awslc() {
-    matrix::<AwsLc>(Lay::Single);
-}
-
-#[test]
-fn tamper_parts_rustcrypto() {
-    matrix::<RustCrypto>(Lay::Parts);
-}
-
-#[test]
-fn tamper_parts_awslc() {
-    matrix::<AwsLc>(Lay::Parts);
-}
-
-#[test]
-fn tamper_table_rustcrypto() {
-    matrix::<RustCrypto>(Lay::Table);
-}
-
-#[test]
-fn tamper_table_awslc() {
-    matrix::<AwsLc>(Lay::Table);
+tests! {
+    tamper_single_rustcrypto => matrix::<RustCrypto>(Lay::Single);
+    tamper_single_awslc => matrix::<AwsLc>(Lay::Single);
+    tamper_parts_rustcrypto => matrix::<RustCrypto>(Lay::Parts);
+    tamper_parts_awslc => matrix::<AwsLc>(Lay::Parts);
+    tamper_table_rustcrypto => matrix::<RustCrypto>(Lay::Table);
+    tamper_table_awslc => matrix::<AwsLc>(Lay::Table);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1309,29 +1280,16 @@ fn forged_matrix<C: FrameCipher>(specs: &[Forged]) {
     }
 }
 
-#[test]
-fn forged_positions_rustcrypto() {
-    forged_matrix::<RustCrypto>(&forged_positions());
-}
-
-#[test]
-fn forged_positions_awslc() {
-    forged_matrix::<AwsLc>(&forged_positions());
-}
-
-// The object-end frame verifies and stands where it should, so `process` writes its
-// plaintext to the caller's buffer, then `advance` finds the declared size disagrees and
-// returns the error; `update` wipes its buffer on every error, `finish` does not, so the
-// final frame's plaintext is left in the buffer of a failed `finish` (SPEC.md §5.3 step 4:
-// "On any failure the output region is wiped").
-#[test]
-fn forged_declared_size_mismatch_finish_rustcrypto() {
-    forged_matrix::<RustCrypto>(&forged_declared_short_final());
-}
-
-#[test]
-fn forged_declared_size_mismatch_finish_awslc() {
-    forged_matrix::<AwsLc>(&forged_declared_short_final());
+tests! {
+    forged_positions_rustcrypto => forged_matrix::<RustCrypto>(&forged_positions());
+    forged_positions_awslc => forged_matrix::<AwsLc>(&forged_positions());
+    // The object-end frame verifies and stands where it should, so `process` writes its
+    // plaintext to the caller's buffer, then `advance` finds the declared size disagrees and
+    // returns the error; `update` wipes its buffer on every error, `finish` does not, so the
+    // final frame's plaintext is left in the buffer of a failed `finish` (SPEC.md §5.3 step 4:
+    // "On any failure the output region is wiped").
+    forged_declared_size_mismatch_finish_rustcrypto => forged_matrix::<RustCrypto>(&forged_declared_short_final());
+    forged_declared_size_mismatch_finish_awslc => forged_matrix::<AwsLc>(&forged_declared_short_final());
 }
 
 /// Minimal reproduction of the `finish` wipe bug above.

@@ -185,20 +185,7 @@ mod tests {
     use aes_gcm::{Aes256Gcm, KeyInit as _};
 
     use super::*;
-
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-        fn below(&mut self, n: usize) -> usize {
-            if n == 0 { 0 } else { (self.next() % n as u64) as usize }
-        }
-    }
+    use crate::fuzzing::XorShift;
 
     fn seal(key: &[u8; 32], nonce: &[u8; 12], pt: &[u8]) -> (Vec<u8>, [u8; 16]) {
         let mut ct = pt.to_vec();
@@ -242,7 +229,7 @@ mod tests {
     fn matches_aes_gcm_for_every_split() {
         let key = [0x42u8; 32];
         let nonce = *b"legacy-nonce";
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
         for n in [0usize, 1, 2, 15, 16, 17, 31, 32, 33, 47, 48, 255, 4095, 4096, 4097, 65_536 + 3] {
             let pt: Vec<u8> = (0..n).map(|i| (i * 7 % 256) as u8).collect();
             let (ct, tag) = seal(&key, &nonce, &pt);
@@ -255,21 +242,21 @@ mod tests {
             }
             for _ in 0..8 {
                 let max = n / 3 + 2;
-                assert_eq!(open(&key, &nonce, &ct, &tag, 0, || rng.below(max) + 1).unwrap(), pt, "{n} random");
+                assert_eq!(open(&key, &nonce, &ct, &tag, 0, || rng.below_usize(max) + 1).unwrap(), pt, "{n} random");
                 // A read from inside the message: the skipped part still counts toward the tag.
-                let skip = rng.below(n + 1);
-                let got = open(&key, &nonce, &ct, &tag, skip, || rng.below(max) + 1).unwrap();
+                let skip = rng.below_usize(n + 1);
+                let got = open(&key, &nonce, &ct, &tag, skip, || rng.below_usize(max) + 1).unwrap();
                 assert_eq!(got, pt[skip..], "{n} from {skip}");
             }
 
             // Any flipped ciphertext or tag bit fails, however the input was split.
             let mut bad_tag = tag;
-            bad_tag[rng.below(16)] ^= 1 << rng.below(8);
+            bad_tag[rng.below_usize(16)] ^= 1 << rng.below_usize(8);
             assert_eq!(open(&key, &nonce, &ct, &bad_tag, 0, || 7), Err(Error::AuthenticationFailed));
             if n > 0 {
                 let mut bad = ct.clone();
-                bad[rng.below(n)] ^= 0x80;
-                let skip = rng.below(n + 1);
+                bad[rng.below_usize(n)] ^= 0x80;
+                let skip = rng.below_usize(n + 1);
                 assert_eq!(open(&key, &nonce, &bad, &tag, skip, || 5), Err(Error::AuthenticationFailed));
                 assert_eq!(open(&key, &nonce, &ct[..n - 1], &tag, 0, || 5), Err(Error::AuthenticationFailed));
             }
