@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { isec, load, hex, pattern, keyringWith, codeOf, codeOfAsync, rng, VECTORS, copyRequest } from './helpers.mjs'
+import { objectCase } from '../../tests/js/vectors.mjs'
 
 const manifest = load('manifest.json')
 const ran = {}
@@ -235,15 +236,7 @@ async function objectVectors(doc) {
   let n = 0
   for (const t of doc.tests) {
     const id = `tc ${t.tcId}`
-    const env = isec.Envelope.decodeText(t.envelope)
-    const key = ring.openSync(env)
-    const ct = hex(t.ciphertext)
-    const pt = pattern(t.plaintext_len)
-    const error = t.error ?? null
-    const rangedError = t.ranged_error ?? error
-    const released = t.released
-    const table = t.segment_table ? hex(t.segment_table) : null
-    const frame = env.frameSize
+    const { env, key, ct, pt, error, rangedError, released, table, frame } = objectCase(isec, ring, t, { hex, pattern })
 
     // One-shot, sync and async: all or nothing.
     const oneShot = table

@@ -17,27 +17,7 @@ export function load(name) {
 
 export const hex = (s) => Buffer.from(s, 'hex')
 
-/** A copy_decisions.json case's `request` as `decideCopy` takes it. */
-export function copyRequest(r) {
-  return {
-    sourceMetadata: r.source_metadata,
-    sourceSize: r.source_size,
-    sourceSidecar: r.source_sidecar,
-    directive: r.directive,
-    newMetadata: r.new_metadata,
-    targetKid: r.target_kid ?? undefined,
-    rotateDek: r.rotate_dek,
-    migrateLegacy: r.migrate_legacy,
-    requireEncryption: r.require_encryption,
-    limits: {
-      singleCopyMax: r.limits.single_copy_max,
-      partMin: r.limits.part_min,
-      partMax: r.limits.part_max,
-      maxParts: r.limits.max_parts,
-      metadataMax: r.limits.metadata_max,
-    },
-  }
-}
+export { copyRequest } from '../../tests/js/vectors.mjs'
 
 /** Byte i of a plaintext of length n is i % 251 (the corpus' generator). */
 export function pattern(n) {

@@ -25,6 +25,8 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
+import { DECODE_CODES, coreCodes, garbageEnvelopeBytes, garbageEnvelopeText, rng } from '../../tests/js/garbage.mjs'
+
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
 const test = CHILD ? () => {} : nodeTest
@@ -73,9 +75,7 @@ async function codeOf(fn) {
 }
 
 test('the code set is core\'s (core/src/error.rs)', () => {
-  const src = readFileSync(path.join(ROOT, 'core/src/error.rs'), 'utf8')
-  const body = src.split('pub const fn code(&self)')[1].split('pub const fn family')[0]
-  const core = new Set([...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]))
+  const core = coreCodes(ROOT)
   assert.ok(core.size >= 26)
   assert.deepEqual(new Set(CODES.keys()), core)
 })
@@ -130,112 +130,16 @@ const W = world()
 
 // --- garbage ----------------------------------------------------------------------------
 
-const DECODE_CODES = new Set(['malformed_envelope', 'unsupported_version', 'unsupported_suite', 'invalid_frame_size', 'limit_exceeded'])
-
-/** xorshift64*, seeded: the same garbage on every run. */
-function rng(seed) {
-  let s = BigInt(seed) | 1n
-  const next = () => {
-    s ^= s >> 12n
-    s ^= (s << 25n) & 0xffffffffffffffffn
-    s ^= s >> 27n
-    return Number(((s * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn) >> 11n) / 2 ** 53
-  }
-  const int = (n) => Math.floor(next() * n)
-  return {
-    int,
-    random: next,
-    bytes: (n) => Buffer.from(Array.from({ length: n }, () => int(256))),
-    pick: (a) => a[int(a.length)],
-  }
-}
-
-function structuredEnvelope(r) {
-  const kid = Buffer.from(Array.from({ length: r.int(70) }, () => r.pick([...Buffer.from('abcz-09 '), 0, 0x7f, 0xff])))
-  const wrappedLen = r.pick([40, 40, 0, 1, 200, 201, 255, r.int(256)])
-  const u32 = Buffer.alloc(4)
-  u32.writeUInt32BE(r.pick([0, 1, 2, 0xffffffff, r.int(2 ** 32)]))
-  const u64 = Buffer.alloc(8)
-  u64.writeBigUInt64BE(r.pick([0n, 1n, 1n << 44n, (1n << 44n) + 1n, (1n << 64n) - 1n, BigInt(r.int(2 ** 52))]))
-  let b = Buffer.concat([
-    Buffer.from([r.pick([1, 1, 1, 0, 2, 255]), r.pick([1, 1, 1, 0, 2]), r.pick([12, 16, 23, 11, 24, 0, 255, r.int(256)]), r.pick([0, 1, 2, 3, 255])]),
-    u32,
-    Buffer.from([r.pick([0, 1, 1, 2])]),
-    u64,
-    r.bytes(64),
-    Buffer.from([r.random() < 0.8 ? kid.length : r.int(256)]),
-    kid,
-    Buffer.from([r.pick([1, 1, 2, 0, 3]), wrappedLen]),
-    r.bytes(wrappedLen),
-  ])
-  if (r.random() < 0.2) b = b.subarray(0, r.int(b.length + 1))
-  if (r.random() < 0.1) b = Buffer.concat([b, r.bytes(1 + r.int(20))])
-  return b
-}
-
 test('garbage envelope bytes: typed errors; what decodes re-encodes to itself and stays typed', async () => {
-  const r = rng(20260101)
-  const good = W.env.encode()
-  let accepted = 0
-  for (let i = 0; i < 6000; i++) {
-    let raw
-    if (i % 3 === 0) raw = r.bytes(r.int(400))
-    else if (i % 3 === 1) raw = structuredEnvelope(r)
-    else {
-      const b = [...good]
-      for (let k = 1 + r.int(5); k > 0; k--) {
-        const at = r.int(b.length + 1)
-        const op = r.int(3)
-        if (op === 0 && at < b.length) b[at] = r.int(256)
-        else if (op === 1) b.splice(at, 0, ...r.bytes(1 + r.int(3)))
-        else b.splice(at, 1 + r.int(3))
-      }
-      raw = Buffer.from(b)
-    }
-    const got = await outcome(() => isec.Envelope.decode(raw))
-    if (got !== 'ok') {
-      assert.ok(DECODE_CODES.has(got), `${raw.toString('hex')}: ${got}`)
-      continue
-    }
-    accepted++
-    const env = isec.Envelope.decode(raw)
-    assert.deepEqual(env.encode(), raw, 'accepted envelope does not re-encode to its input')
-    assert.deepEqual(isec.Envelope.decodeText(env.toText()).encode(), raw)
-    for (const n of [0, 28, r.int(MIB), r.int(2 ** 52), 2 ** 53, Number.MAX_VALUE]) {
-      await outcome(() => env.inspect(n))
-      await outcome(() => isec.shapeFor(env, n).mapRange(r.int(2 ** 52), r.int(2 ** 52)))
-    }
-    await outcome(() => W.ring.openSync(env))
-  }
-  assert.ok(accepted > 50, `only ${accepted} garbage envelopes decoded: the generator does not reach past decoding`)
+  await garbageEnvelopeBytes({ isec, outcome, good: W.env.encode(), ring: W.ring, of: (a) => Buffer.from(a) })
 })
 
 test('garbage envelope text: typed errors; what decodes re-encodes to itself; classification never throws', async () => {
-  const r = rng(20260102)
-  const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-  const alphabets = [b64, b64 + '=+/', Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join(''), 'é€\u0000\ud800\u{1f600}\t\n A']
-  const good = W.env.toText()
-  for (let i = 0; i < 6000; i++) {
-    let text
-    if (i % 4 === 3) {
-      const t = [...good]
-      for (let k = 1 + r.int(3); k > 0; k--) t[r.int(t.length)] = r.pick([...alphabets[i % 3]])
-      text = t.join('')
-    } else {
-      const a = [...alphabets[i % 4]]
-      text = Array.from({ length: r.pick([r.int(500), r.int(4000)]) }, () => r.pick(a)).join('')
-    }
-    const got = await outcome(() => isec.Envelope.decodeText(text))
-    if (got === 'ok') assert.equal(isec.Envelope.decodeText(text).toText(), text)
-    else assert.ok(DECODE_CODES.has(got), `${text.slice(0, 60)}: ${got}`)
-    const c = isec.classifyMetadata({ isec: text, 'isec-kid': text.slice(0, 10) })
-    assert.ok(['isec', 'legacy', 'unreadable', 'plaintext'].includes(c.format))
-    if (c.format === 'unreadable') assert.ok(CODES.has(c.error), c.error)
-  }
+  await garbageEnvelopeText({ isec, outcome, good: W.env.toText(), codes: CODES })
 })
 
 test('garbage for every other parser and authenticated input', async () => {
-  const r = rng(20260103)
+  const r = rng(20260103, (a) => Buffer.from(a))
   const gz = zlib.gzipSync('{"version": 1, "parts": []}')
   const parsers = {
     'SegmentTable.decode': (b) => isec.SegmentTable.decode(b, W.tkey),

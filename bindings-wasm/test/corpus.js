@@ -7,27 +7,8 @@
 //   // load(name) resolves to the parsed JSON of tests/vectors/<name>
 //   // report: { passed, failed, failures: [string], cases: { file: count }, checks }
 
-const hex = (s) => {
-  const out = new Uint8Array(s.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(2 * i, 2), 16)
-  return out
-}
-const toHex = (b) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('')
-const pattern = (n) => {
-  const out = new Uint8Array(n)
-  for (let i = 0; i < n; i++) out[i] = i % 251
-  return out
-}
-const concat = (parts) => {
-  const n = parts.reduce((a, p) => a + p.length, 0)
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+import { concat, copyRequest, hex, objectCase, pattern, toHex } from '../../tests/js/vectors.mjs'
+
 const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i])
 
 export async function runCorpus(isec, load, options = {}) {
@@ -181,15 +162,7 @@ export async function runCorpus(isec, load, options = {}) {
       const opts = { backend }
       for (const t of doc.tests) {
         const id = `${file} tc ${t.tcId} [${backend}]`
-        const env = isec.Envelope.decodeText(t.envelope)
-        const key = ring.openSync(env)
-        const ct = hex(t.ciphertext)
-        const pt = pattern(t.plaintext_len)
-        const error = t.error ?? null
-        const rangedError = t.ranged_error ?? error
-        const released = t.released
-        const table = t.segment_table ? hex(t.segment_table) : null
-        const frame = env.frameSize
+        const { env, key, ct, pt, error, rangedError, released, table, frame } = objectCase(isec, ring, t)
 
         // One-shot: all or nothing.
         let one
@@ -267,25 +240,7 @@ export async function runCorpus(isec, load, options = {}) {
     const doc = await load('copy_decisions.json')
     for (const t of doc.tests) {
       const id = `copy tc ${t.tcId}`
-      const r = t.request
-      const req = {
-        sourceMetadata: r.source_metadata,
-        sourceSize: r.source_size,
-        sourceSidecar: r.source_sidecar,
-        directive: r.directive,
-        newMetadata: r.new_metadata,
-        targetKid: r.target_kid ?? undefined,
-        rotateDek: r.rotate_dek,
-        migrateLegacy: r.migrate_legacy,
-        requireEncryption: r.require_encryption,
-        limits: {
-          singleCopyMax: r.limits.single_copy_max,
-          partMin: r.limits.part_min,
-          partMax: r.limits.part_max,
-          maxParts: r.limits.max_parts,
-          metadataMax: r.limits.metadata_max,
-        },
-      }
+      const req = copyRequest(t.request)
       let p
       const c = await codeOf(() => (p = isec.decideCopy(req, keyring(t.keys))))
       if (t.result === 'invalid') {

@@ -12,6 +12,8 @@
 // A reader regenerates every plaintext from the plan's seed (never the writer's copy), and
 // returns {"reader", "ms", "cells": {W: {"total", "passed", "failures", "negatives"}}}.
 
+import { concat, hex } from '../js/vectors.mjs'
+
 /**
  * The plan's deterministic plaintext: xorshift32 from `seed`, four little-endian bytes per
  * step (the same generator as interop.py and rust/src/main.rs).
@@ -33,23 +35,6 @@ export async function sha256hex(bytes) {
   return Array.from(d, (b) => b.toString(16).padStart(2, '0')).join('')
 }
 
-function concat(list) {
-  const n = list.reduce((s, b) => s + b.length, 0)
-  const out = new Uint8Array(n)
-  let at = 0
-  for (const b of list) {
-    out.set(b, at)
-    at += b.length
-  }
-  return out
-}
-
-function unhex(s) {
-  const out = new Uint8Array(s.length / 2)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.slice(2 * i, 2 * i + 2), 16)
-  return out
-}
-
 const u8 = (b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)
 
 function envelopeOptions(spec) {
@@ -60,13 +45,16 @@ function envelopeOptions(spec) {
   return o
 }
 
-/** The Node package (bindings-node): async one-shot calls on the libuv pool, sync streams. */
-export function nodeAddonApi(isec) {
+/**
+ * What the Node and wasm adapters do alike: both packages name these calls and their
+ * results the same way (keys, envelopes and their inspection).
+ */
+function keysAndEnvelopes(isec) {
   return {
     codes: new Set(isec.errorCodes().map((c) => c.code)),
     keyring(plan) {
       const r = new isec.Keyring()
-      r.addKek(plan.kid, unhex(plan.kek), 'active')
+      r.addKek(plan.kid, hex(plan.kek), 'active')
       return r
     },
     create: (ring, spec) => ring.createEnvelopeSync(envelopeOptions(spec)),
@@ -76,6 +64,13 @@ export function nodeAddonApi(isec) {
       const i = ctLen === undefined ? env.inspect() : env.inspect(ctLen)
       return { kid: i.kid, layout: i.layout, frameSize: i.frameSize, partSize: i.partSize ?? null, declaredSize: i.declaredSize ?? null, plaintextLength: i.plaintextLength ?? null }
     },
+  }
+}
+
+/** The Node package (bindings-node): async one-shot calls on the libuv pool, sync streams. */
+export function nodeAddonApi(isec) {
+  return {
+    ...keysAndEnvelopes(isec),
     encrypt: async (key, pt) => u8(await isec.encrypt(key, pt)),
     encryptPart: async (key, n, last, pt) => u8(await isec.encryptPart(key, n, last, pt)),
     encryptor(key, part, last) {
@@ -99,19 +94,7 @@ export function nodeAddonApi(isec) {
 export function wasmApi(isec, backend) {
   const opts = { backend }
   return {
-    codes: new Set(isec.errorCodes().map((c) => c.code)),
-    keyring(plan) {
-      const r = new isec.Keyring()
-      r.addKek(plan.kid, unhex(plan.kek), 'active')
-      return r
-    },
-    create: (ring, spec) => ring.createEnvelopeSync(envelopeOptions(spec)),
-    decode: (text) => isec.Envelope.decodeText(text),
-    open: (ring, env) => ring.openSync(env),
-    info(env, ctLen) {
-      const i = ctLen === undefined ? env.inspect() : env.inspect(ctLen)
-      return { kid: i.kid, layout: i.layout, frameSize: i.frameSize, partSize: i.partSize ?? null, declaredSize: i.declaredSize ?? null, plaintextLength: i.plaintextLength ?? null }
-    },
+    ...keysAndEnvelopes(isec),
     encrypt: (key, pt) => isec.encrypt(key, pt, opts),
     encryptPart: (key, n, last, pt) => isec.encryptPart(key, n, last, pt, opts),
     encryptor(key, part, last) {

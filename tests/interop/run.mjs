@@ -219,7 +219,7 @@ async function startChromium() {
     return true
   }
   const t0 = Date.now()
-  const server = await serve({ mounts: { '/interop/': HERE, '/interop-data/': OUT }, onRequest })
+  const server = await serve({ mounts: { '/tests/interop/': HERE, '/interop-data/': OUT }, onRequest })
   let browser
   try {
     browser = await launch()
@@ -227,7 +227,7 @@ async function startChromium() {
     const errors = []
     page.on('pageerror', (e) => errors.push(String(e)))
     if (VERBOSE) page.on('console', (m) => console.log(`[chromium] ${m.text()}`))
-    await page.goto(`${server.url}/interop/browser.html`)
+    await page.goto(`${server.url}/tests/interop/browser.html`)
     await page.waitForFunction(() => window.__ready === true || window.__error !== undefined, null, { timeout: 60_000 })
     const failed = await page.evaluate(() => window.__error)
     if (failed !== undefined) throw new Error(`interop page: ${failed}`)

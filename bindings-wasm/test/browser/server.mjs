@@ -1,5 +1,7 @@
 // A tiny static server on 127.0.0.1 for the Chromium tests, the example and the benchmark:
-// serves the package directory at / and the shared corpus (tests/vectors) at /vectors/.
+// serves the package directory at / and the shared corpus (tests/vectors) at /vectors/, and
+// the JavaScript the tests share across packages (tests/js) at /tests/js/, where a test under
+// /test/ finds it by its repository-relative path.
 // Loopback only; an ephemeral port unless one is given.
 import http from 'node:http'
 import { createReadStream } from 'node:fs'
@@ -22,11 +24,13 @@ const TYPES = {
 
 /**
  * Starts the server. `mounts` maps URL prefixes to directories (defaults: / = the package,
- * /vectors/ = tests/vectors, /benches/ = benches/wasm). Resolves to { url, close }.
+ * /vectors/ = tests/vectors, /tests/js/ = tests/js, /benches/ = benches/wasm). Resolves to
+ * { url, close }.
  */
 export async function serve({ port = 0, mounts = {}, onRequest } = {}) {
   const table = {
     '/vectors/': path.join(repoRoot, 'tests/vectors'),
+    '/tests/js/': path.join(repoRoot, 'tests/js'),
     '/benches/': path.join(repoRoot, 'benches/wasm'),
     ...mounts,
     '/': pkgRoot,

@@ -1,0 +1,129 @@
+// Seeded garbage and the checks over it that the Node addon's and the browser package's
+// no-panic tests share (bindings-node/test/no-panic.test.mjs, bindings-wasm/test/node/
+// no-panic.test.mjs): both packages wrap the same core, so the same garbage must meet the
+// same typed errors. Each test passes its package, its fixtures and its `outcome` (how it
+// runs a call and names the core code it ended with); the bytes type is the package's own.
+import assert from 'node:assert/strict'
+import { readFileSync } from 'node:fs'
+import path from 'node:path'
+
+/** The codes an envelope decoder may refuse garbage with. */
+export const DECODE_CODES = new Set(['malformed_envelope', 'unsupported_version', 'unsupported_suite', 'invalid_frame_size', 'limit_exceeded'])
+
+/** The code set core defines (core/src/error.rs under `root`), read from its source. */
+export function coreCodes(root) {
+  const src = readFileSync(path.join(root, 'core/src/error.rs'), 'utf8')
+  const body = src.split('pub const fn code(&self)')[1].split('pub const fn family')[0]
+  return new Set([...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]))
+}
+
+/**
+ * xorshift64*, seeded: the same garbage on every run. `of` turns an array of byte values
+ * into the package's bytes type (Buffer for the addon, Uint8Array for the browser package).
+ */
+export function rng(seed, of = (a) => Uint8Array.from(a)) {
+  let s = BigInt(seed) | 1n
+  const next = () => {
+    s ^= s >> 12n
+    s ^= (s << 25n) & 0xffffffffffffffffn
+    s ^= s >> 27n
+    return Number(((s * 0x2545f4914f6cdd1dn) & 0xffffffffffffffffn) >> 11n) / 2 ** 53
+  }
+  const int = (n) => Math.floor(next() * n)
+  return { int, random: next, of, bytes: (n) => of(Array.from({ length: n }, () => int(256))), pick: (a) => a[int(a.length)] }
+}
+
+const sameBytes = (a, b) => Buffer.from(a).equals(Buffer.from(b))
+
+/** An envelope built field by field from likely and unlikely values, sometimes cut or extended. */
+function structuredEnvelope(r) {
+  const kid = r.of(Array.from({ length: r.int(70) }, () => r.pick([...Buffer.from('abcz-09 '), 0, 0x7f, 0xff])))
+  const wrappedLen = r.pick([40, 40, 0, 1, 200, 201, 255, r.int(256)])
+  const u32 = Buffer.alloc(4)
+  u32.writeUInt32BE(r.pick([0, 1, 2, 0xffffffff, r.int(2 ** 32)]))
+  const u64 = Buffer.alloc(8)
+  u64.writeBigUInt64BE(r.pick([0n, 1n, 1n << 44n, (1n << 44n) + 1n, (1n << 64n) - 1n, BigInt(r.int(2 ** 52))]))
+  let b = Buffer.concat([
+    Buffer.from([r.pick([1, 1, 1, 0, 2, 255]), r.pick([1, 1, 1, 0, 2]), r.pick([12, 16, 23, 11, 24, 0, 255, r.int(256)]), r.pick([0, 1, 2, 3, 255])]),
+    u32,
+    Buffer.from([r.pick([0, 1, 1, 2])]),
+    u64,
+    r.bytes(64),
+    Buffer.from([r.random() < 0.8 ? kid.length : r.int(256)]),
+    kid,
+    Buffer.from([r.pick([1, 1, 2, 0, 3]), wrappedLen]),
+    r.bytes(wrappedLen),
+  ])
+  if (r.random() < 0.2) b = b.subarray(0, r.int(b.length + 1))
+  if (r.random() < 0.1) b = Buffer.concat([b, r.bytes(1 + r.int(20))])
+  return r.of(b)
+}
+
+/**
+ * Garbage envelope bytes (random, built field by field, edits of `good`): typed errors; what
+ * decodes re-encodes to itself, and what follows from it (inspection, shapes, opening with
+ * `ring`) stays typed. `of` makes the package's bytes type from byte values.
+ */
+export async function garbageEnvelopeBytes({ isec, outcome, good, ring, of, seed = 20260101 }) {
+  const r = rng(seed, of)
+  const MIB = 1 << 20
+  let accepted = 0
+  for (let i = 0; i < 6000; i++) {
+    let raw
+    if (i % 3 === 0) raw = r.bytes(r.int(400))
+    else if (i % 3 === 1) raw = structuredEnvelope(r)
+    else {
+      const b = [...good]
+      for (let k = 1 + r.int(5); k > 0; k--) {
+        const at = r.int(b.length + 1)
+        const op = r.int(3)
+        if (op === 0 && at < b.length) b[at] = r.int(256)
+        else if (op === 1) b.splice(at, 0, ...r.bytes(1 + r.int(3)))
+        else b.splice(at, 1 + r.int(3))
+      }
+      raw = r.of(b)
+    }
+    const got = await outcome(() => isec.Envelope.decode(raw))
+    if (got !== 'ok') {
+      assert.ok(DECODE_CODES.has(got), `${Buffer.from(raw).toString('hex')}: ${got}`)
+      continue
+    }
+    accepted++
+    const env = isec.Envelope.decode(raw)
+    assert.ok(sameBytes(env.encode(), raw), 'accepted envelope does not re-encode to its input')
+    assert.ok(sameBytes(isec.Envelope.decodeText(env.toText()).encode(), raw))
+    for (const n of [0, 28, r.int(MIB), r.int(2 ** 52), 2 ** 53, Number.MAX_VALUE]) {
+      await outcome(() => env.inspect(n))
+      await outcome(() => isec.shapeFor(env, n).mapRange(r.int(2 ** 52), r.int(2 ** 52)))
+    }
+    await outcome(() => ring.openSync(env))
+  }
+  assert.ok(accepted > 50, `only ${accepted} garbage envelopes decoded: the generator does not reach past decoding`)
+}
+
+/**
+ * Garbage envelope text (random over several alphabets, edits of `good`): typed errors; what
+ * decodes re-encodes to itself; classifying it as metadata never throws.
+ */
+export async function garbageEnvelopeText({ isec, outcome, good, codes, seed = 20260102 }) {
+  const r = rng(seed)
+  const b64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const alphabets = [b64, b64 + '=+/', Array.from({ length: 95 }, (_, i) => String.fromCharCode(32 + i)).join(''), 'é€\u0000\ud800\u{1f600}\t\n A']
+  for (let i = 0; i < 6000; i++) {
+    let text
+    if (i % 4 === 3) {
+      const t = [...good]
+      for (let k = 1 + r.int(3); k > 0; k--) t[r.int(t.length)] = r.pick([...alphabets[i % 3]])
+      text = t.join('')
+    } else {
+      const a = [...alphabets[i % 4]]
+      text = Array.from({ length: r.pick([r.int(500), r.int(4000)]) }, () => r.pick(a)).join('')
+    }
+    const got = await outcome(() => isec.Envelope.decodeText(text))
+    if (got === 'ok') assert.equal(isec.Envelope.decodeText(text).toText(), text)
+    else assert.ok(DECODE_CODES.has(got), `${text.slice(0, 60)}: ${got}`)
+    const c = isec.classifyMetadata({ isec: text, 'isec-kid': text.slice(0, 10) })
+    assert.ok(['isec', 'legacy', 'unreadable', 'plaintext'].includes(c.format))
+    if (c.format === 'unreadable') assert.ok(codes.has(c.error), c.error)
+  }
+}
