@@ -116,22 +116,23 @@ class ToyKms:
         self.fail: BaseException | None = None
         self.bad_result: Any = None
 
-    def wrap(self, kid: str, dek: bytes) -> bytes:
-        self.calls.append(("wrap", kid))
+    def _called(self, op: str, kid: str) -> Any:
+        """Records the call; raises `fail` or returns `bad_result` when a test set one."""
+        self.calls.append((op, kid))
         if self.fail:
             raise self.fail
-        if self.bad_result is not None:
-            return self.bad_result  # type: ignore[no-any-return]
+        return self.bad_result
+
+    def wrap(self, kid: str, dek: bytes) -> bytes:
+        if (bad := self._called("wrap", kid)) is not None:
+            return bad  # type: ignore[no-any-return]
         handle = os.urandom(24)
         self.store[handle] = bytes(dek)
         return b"kms:" + handle
 
     def unwrap(self, kid: str, wrapped: bytes) -> bytes:
-        self.calls.append(("unwrap", kid))
-        if self.fail:
-            raise self.fail
-        if self.bad_result is not None:
-            return self.bad_result  # type: ignore[no-any-return]
+        if (bad := self._called("unwrap", kid)) is not None:
+            return bad  # type: ignore[no-any-return]
         return self.store[wrapped[4:]]
 
 

@@ -44,6 +44,12 @@ def kek_of(v: Any) -> bytes:
     return kek
 
 
+def whole_object(d: Path, name: str) -> tuple[Any, bytes, bytes]:
+    """A whole-object vector file: the file, its checked plaintext and its checked body."""
+    v = load(d, name)
+    return v, plaintext(v["plaintext"]), body(d, v["object_ciphertext"])
+
+
 def metadata(m: Any) -> dict[str, str]:
     return {k: v for k, v in m.items() if not k.startswith("_")}
 
@@ -236,9 +242,7 @@ def test_wrong_kek_is_unwrap_failed(s3proxy: Path) -> None:
 
 
 def test_streaming_put_object(s3proxy: Path) -> None:
-    v = load(s3proxy, "streaming_put_v2.json")
-    pt = plaintext(v["plaintext"])
-    ct = body(s3proxy, v["object_ciphertext"])
+    v, pt, ct = whole_object(s3proxy, "streaming_put_v2.json")
     kek = kek_of(v)
     upload_id = v["upload_id"]
     meta = isec.LegacyMetadata({})
@@ -299,9 +303,7 @@ def test_streaming_put_object(s3proxy: Path) -> None:
 
 
 def test_framed_multipart_object(s3proxy: Path) -> None:
-    v = load(s3proxy, "multipart_v2_framed.json")
-    pt = plaintext(v["plaintext"])
-    ct = body(s3proxy, v["object_ciphertext"])
+    v, pt, ct = whole_object(s3proxy, "multipart_v2_framed.json")
     kek = kek_of(v)
     upload_id = v["upload_id"]
     sidecar = sidecar_of(v["sidecar"])
@@ -347,9 +349,7 @@ def test_framed_multipart_object(s3proxy: Path) -> None:
 
 
 def test_staged_multipart_object(s3proxy: Path) -> None:
-    v = load(s3proxy, "multipart_v3_staged.json")
-    pt = plaintext(v["plaintext"])
-    ct = body(s3proxy, v["object_ciphertext"])
+    v, pt, ct = whole_object(s3proxy, "multipart_v3_staged.json")
     kek = kek_of(v)
     meta = isec.LegacyMetadata(metadata(v["object_metadata"]))
     assert meta.is_legacy and meta.format == "multipart-v3"
@@ -437,9 +437,7 @@ def migrate(job: isec.Reencryption, ct: bytes, piece: int, stop_at: int | None =
 
 
 def test_legacy_objects_migrate_to_isec(s3proxy: Path) -> None:
-    v = load(s3proxy, "multipart_v2_framed.json")
-    pt = plaintext(v["plaintext"])
-    ct = body(s3proxy, v["object_ciphertext"])
+    v, pt, ct = whole_object(s3proxy, "multipart_v2_framed.json")
     obj = isec.LegacyObject(isec.LegacyMetadata({}), len(ct), sidecar=sidecar_of(v["sidecar"]))
     ring = isec.Keyring()
     ring.add_legacy_secret_string("AKIAVECTORTEST000001", v["kek"]["kek_secret"])

@@ -36,16 +36,11 @@ import pytest
 
 import isec
 
+from .conftest import FAMILY_CLASS
+
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors"
 CODES: dict[str, str] = isec.error_codes()
-FAMILY_CLASS: dict[str, type[isec.IsecError]] = {
-    "authentication": isec.AuthenticationError,
-    "key": isec.IsecKeyError,
-    "stream": isec.StreamError,
-    "format": isec.FormatError,
-    "usage": isec.UsageError,
-}
 F = 4096
 MIB = 1 << 20
 # Peak resident memory a child running the huge-size cases may reach.
