@@ -58,6 +58,13 @@ fn vectors(what: &str) -> Option<PathBuf> {
     dir
 }
 
+/// The vectors directory and the parsed file `name` in it, or `None` as [`vectors`] says.
+fn vector_file(what: &str, name: &str) -> Option<(PathBuf, Value)> {
+    let dir = vectors(what)?;
+    let v = json(&dir, name);
+    Some((dir, v))
+}
+
 fn json(dir: &Path, name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join(name)).unwrap()).unwrap()
 }
@@ -85,6 +92,13 @@ fn read_body(dir: &Path, cipher: &Value) -> Vec<u8> {
     body
 }
 
+/// A whole-object vector's plaintext and body, each checked against its recorded hash.
+fn whole_object(dir: &Path, v: &Value) -> (Vec<u8>, Vec<u8>) {
+    let pt = plaintext(u(&v["plaintext"], "len") as usize);
+    assert_eq!(sha256_hex(&pt), s(&v["plaintext"], "sha256"));
+    (pt, read_body(dir, &v["object_ciphertext"]))
+}
+
 fn metadata_of(v: &Value) -> LegacyMetadata {
     let pairs: Vec<(String, String)> = v
         .as_object()
@@ -102,6 +116,12 @@ fn kek_of(v: &Value) -> Kek {
     let kek = Kek::legacy_from_secret_string(s(&v["kek"], "kek_secret"));
     assert_eq!(hex::encode(kek.expose_secret()), s(&v["kek"], "hex"));
     kek
+}
+
+/// Both the one-shot and the streaming (whole pieces) decryption refuse `ct` with `e`.
+fn rejects(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], e: Error) {
+    assert_eq!(legacy::decrypt::<AwsLc>(key, obj, ct), Err(e));
+    assert_eq!(stream::<AwsLc>(key, obj, None, ct, || 1 << 20), Err(e));
 }
 
 /// Feeds `ct` in pieces whose sizes `next` chooses; collects what the decryptor releases.
@@ -223,8 +243,7 @@ fn check_refusals(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], rng: &mut Rng)
         assert_eq!(legacy::decrypt::<AwsLc>(key, obj, &bad), Err(Error::AuthenticationFailed), "flip at {at}");
         assert_eq!(stream::<AwsLc>(key, obj, None, &bad, || 65_536), Err(Error::AuthenticationFailed), "flip at {at}");
     }
-    assert_eq!(legacy::decrypt::<AwsLc>(key, obj, &ct[..ct.len() - 1]), Err(Error::Truncated));
-    assert_eq!(stream::<AwsLc>(key, obj, None, &ct[..ct.len() - 1], || 1 << 20), Err(Error::Truncated));
+    rejects(key, obj, &ct[..ct.len() - 1], Error::Truncated);
     let cut_seal = obj.seal(obj.seal_count() - 1).unwrap().ct_offset as usize;
     if cut_seal > 0 {
         // Whole seals missing at the end: each remaining seal verifies, finish must object.
@@ -232,8 +251,7 @@ fn check_refusals(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], rng: &mut Rng)
     }
     let mut longer = ct.to_vec();
     longer.push(0);
-    assert_eq!(legacy::decrypt::<AwsLc>(key, obj, &longer), Err(Error::TrailingData));
-    assert_eq!(stream::<AwsLc>(key, obj, None, &longer, || 1 << 20), Err(Error::TrailingData));
+    rejects(key, obj, &longer, Error::TrailingData);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -241,10 +259,9 @@ fn check_refusals(key: &LegacyKey, obj: &LegacyObject, ct: &[u8], rng: &mut Rng)
 
 #[test]
 fn single_put_vectors() {
-    let Some(dir) = vectors("single_put.json (one-seal objects)") else {
+    let Some((dir, v)) = vector_file("single_put.json (one-seal objects)", "single_put.json") else {
         return;
     };
-    let v = json(&dir, "single_put.json");
     let cases = v["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 6);
     for (i, case) in cases.iter().enumerate() {
@@ -295,10 +312,9 @@ fn single_put_vectors() {
 
 #[test]
 fn wrong_kek_is_unwrap_failed() {
-    let Some(dir) = vectors("wrong KEK on single_put_1") else {
+    let Some((_, v)) = vector_file("wrong KEK on single_put_1", "single_put.json") else {
         return;
     };
-    let v = json(&dir, "single_put.json");
     let meta = metadata_of(&v["cases"][1]["object_metadata"]["pr107_07bca1bf"]);
     let wrapped = meta.wrapped_dek_b64().unwrap();
     for kek in [Kek::legacy_from_secret_string("vector-kek-secret "), Kek::from_bytes([0u8; 32])] {
@@ -398,10 +414,9 @@ fn parse_json_text(j: &str) -> Result<LegacySidecar, Error> {
 
 #[test]
 fn malformed_sidecar_json() {
-    let Some(dir) = vectors("sidecar JSON consistency checks") else {
+    let Some((_, v)) = vector_file("sidecar JSON consistency checks", "multipart_v2_framed.json") else {
         return;
     };
-    let v = json(&dir, "multipart_v2_framed.json");
     let good = s(&v["sidecar"], "json_utf8");
     // The test's own gzip writer round-trips the real JSON.
     assert_eq!(parse_json_text(good).unwrap(), LegacySidecar::from_json(good.as_bytes()).unwrap());
@@ -451,14 +466,11 @@ fn malformed_sidecar_json() {
 
 #[test]
 fn streaming_put_vector() {
-    let Some(dir) = vectors("streaming_put_v2.json (streamed PUT)") else {
+    let Some((dir, v)) = vector_file("streaming_put_v2.json (streamed PUT)", "streaming_put_v2.json") else {
         return;
     };
-    let v = json(&dir, "streaming_put_v2.json");
-    let n = u(&v["plaintext"], "len") as usize;
-    let pt = plaintext(n);
-    assert_eq!(sha256_hex(&pt), s(&v["plaintext"], "sha256"));
-    let ct = read_body(&dir, &v["object_ciphertext"]);
+    let (pt, ct) = whole_object(&dir, &v);
+    let n = pt.len();
     let kek = kek_of(&v);
     let upload_id = s(&v, "upload_id");
     // No metadata at all: only the sidecar says this is the proxy's.
@@ -538,8 +550,7 @@ fn check_reorder(
     swapped[b0..b0 + len].copy_from_slice(&ct[a0..a0 + len]);
     let got = legacy::decrypt::<AwsLc>(key, loose, &swapped).unwrap();
     assert_ne!(got, pt);
-    assert_eq!(legacy::decrypt::<AwsLc>(key, checked, &swapped), Err(Error::AuthenticationFailed));
-    assert_eq!(stream::<AwsLc>(key, checked, None, &swapped, || 1 << 20), Err(Error::AuthenticationFailed));
+    rejects(key, checked, &swapped, Error::AuthenticationFailed);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -547,14 +558,11 @@ fn check_reorder(
 
 #[test]
 fn framed_multipart_vector() {
-    let Some(dir) = vectors("multipart_v2_framed.json (framed multipart)") else {
+    let Some((dir, v)) = vector_file("multipart_v2_framed.json (framed multipart)", "multipart_v2_framed.json") else {
         return;
     };
-    let v = json(&dir, "multipart_v2_framed.json");
-    let n = u(&v["plaintext"], "len") as usize;
-    let pt = plaintext(n);
-    assert_eq!(sha256_hex(&pt), s(&v["plaintext"], "sha256"));
-    let ct = read_body(&dir, &v["object_ciphertext"]);
+    let (pt, ct) = whole_object(&dir, &v);
+    let n = pt.len();
     let kek = kek_of(&v);
     let upload_id = s(&v, "upload_id");
     let sidecar = sidecar_of(&v["sidecar"]);
@@ -611,14 +619,11 @@ fn framed_multipart_vector() {
 
 #[test]
 fn staged_multipart_vector() {
-    let Some(dir) = vectors("multipart_v3_staged.json (staged multipart)") else {
+    let Some((dir, v)) = vector_file("multipart_v3_staged.json (staged multipart)", "multipart_v3_staged.json") else {
         return;
     };
-    let v = json(&dir, "multipart_v3_staged.json");
-    let n = u(&v["plaintext"], "len") as usize;
-    let pt = plaintext(n);
-    assert_eq!(sha256_hex(&pt), s(&v["plaintext"], "sha256"));
-    let ct = read_body(&dir, &v["object_ciphertext"]);
+    let (pt, ct) = whole_object(&dir, &v);
+    let n = pt.len();
     let kek = kek_of(&v);
     let meta = metadata_of(&v["object_metadata"]);
     assert!(meta.is_legacy());
@@ -706,10 +711,9 @@ fn staged_multipart_vector() {
 
 #[test]
 fn nonce_and_size_vectors() {
-    let Some(dir) = vectors("nonce_and_sizes.json (nonce derivations, splits)") else {
+    let Some((_, v)) = vector_file("nonce_and_sizes.json (nonce derivations, splits)", "nonce_and_sizes.json") else {
         return;
     };
-    let v = json(&dir, "nonce_and_sizes.json");
     for c in v["derive_part_nonce"].as_array().unwrap() {
         let (id, pn) = (s(c, "upload_id"), u(c, "part_number") as u32);
         assert_eq!(format!("{id}{pn}"), s(c, "input_utf8"));
@@ -740,10 +744,9 @@ fn nonce_and_size_vectors() {
 
 #[test]
 fn decryptor_contract() {
-    let Some(dir) = vectors("decryptor buffer, wipe and state contract") else {
+    let Some((dir, v)) = vector_file("decryptor buffer, wipe and state contract", "streaming_put_v2.json") else {
         return;
     };
-    let v = json(&dir, "streaming_put_v2.json");
     let ct = read_body(&dir, &v["object_ciphertext"]);
     let sidecar = sidecar_of(&v["sidecars"]["pr107-07bca1bf"]["sidecar"]);
     let meta = LegacyMetadata::default();
@@ -897,10 +900,9 @@ fn legacy_objects_migrate_to_isec() {
     use isec_core::reencrypt::{LegacySource, Reencryption, Source};
     use isec_core::{Envelope, KeyState, Keyring, Params};
 
-    let Some(dir) = vectors("migration of the framed multipart vector") else {
+    let Some((dir, v)) = vector_file("migration of the framed multipart vector", "multipart_v2_framed.json") else {
         return;
     };
-    let v = json(&dir, "multipart_v2_framed.json");
     let pt = plaintext(u(&v["plaintext"], "len") as usize);
     let ct = read_body(&dir, &v["object_ciphertext"]);
     let sidecar = sidecar_of(&v["sidecar"]);
@@ -1012,10 +1014,10 @@ fn resumed_migration_never_reuses_a_nonce_for_other_plaintext() {
     use isec_core::reencrypt::{Checkpoint, LegacySource, Reencryption, Source};
     use isec_core::{KeyState, Keyring, Params};
 
-    let Some(dir) = vectors("resume of a staged migration with swapped seals") else {
+    let Some((dir, v)) = vector_file("resume of a staged migration with swapped seals", "multipart_v3_staged.json")
+    else {
         return;
     };
-    let v = json(&dir, "multipart_v3_staged.json");
     let ct = read_body(&dir, &v["object_ciphertext"]);
     let meta = metadata_of(&v["object_metadata"]);
     let sidecar = sidecar_of(&v["sidecar"]);
@@ -1078,10 +1080,9 @@ fn resumed_migration_never_reuses_a_nonce_for_other_plaintext() {
 #[test]
 fn objects_without_a_kid_open_with_the_default_legacy_key() {
     use isec_core::{KeyState, Keyring};
-    let Some(dir) = vectors("objects without isec-kid and the default legacy key") else {
+    let Some((dir, v)) = vector_file("objects without isec-kid and the default legacy key", "single_put.json") else {
         return;
     };
-    let v = json(&dir, "single_put.json");
     let case = &v["cases"][0];
     let meta = metadata_of(&case["object_metadata"]["legacy_68f2c15"]);
     assert_eq!(meta.kid(), None, "the oldest layout records no kid");
@@ -1098,4 +1099,10 @@ fn objects_without_a_kid_open_with_the_default_legacy_key() {
     let pt = legacy::decrypt::<AwsLc>(&key, &obj, &ct).unwrap();
     assert_eq!(pt.len() as u64, u(&case["plaintext"], "len"));
     assert_eq!(ring.legacy_kid_for(&obj, Some("other")).unwrap(), "other", "an explicit kid wins");
+}
+
+#[test]
+fn layout_names_are_stable() {
+    let all = [LegacyLayout::Single, LegacyLayout::Streamed, LegacyLayout::Framed, LegacyLayout::Staged];
+    assert_eq!(all.map(LegacyLayout::name), ["single", "streamed", "framed", "staged"]);
 }

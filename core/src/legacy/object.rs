@@ -30,6 +30,20 @@ pub enum LegacyLayout {
     Staged,
 }
 
+impl LegacyLayout {
+    /// The layout's stable lowercase name (`single`, `streamed`, `framed`, `staged`): what
+    /// the bindings show users, so each need not keep its own table of them.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Streamed => "streamed",
+            Self::Framed => "framed",
+            Self::Staged => "staged",
+        }
+    }
+}
+
 /// What a seal's embedded nonce must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceRule {
