@@ -1,9 +1,12 @@
 // Shared test plumbing: corpus loading, keyrings from keys.json, plaintext pattern.
 // No format logic: every expectation comes from the vector files.
+import { createCipheriv, createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createRequire } from 'node:module'
+
+import { keyringFrom } from '../../tests/js/vectors.mjs'
 
 const require = createRequire(import.meta.url)
 export const isec = require('../lib/index.js')
@@ -31,15 +34,7 @@ export function pattern(n) {
  * every key decrypt-only.
  */
 export function keyringWith(states) {
-  const keys = load('keys.json').keys
-  const ring = new isec.Keyring()
-  const wanted = states ? Object.entries(states) : Object.keys(keys).map((k) => [k, 'decrypt_only'])
-  for (const [kid, state] of wanted) {
-    const k = keys[kid]
-    if (k.legacy_secret) ring.addLegacySecretString(kid, k.legacy_secret)
-    else ring.addKek(kid, hex(k.kek), state)
-  }
-  return ring
+  return keyringFrom(isec, load('keys.json').keys, states, hex)
 }
 
 /** The error code of a call, or null when it succeeds. */
@@ -144,4 +139,38 @@ export function garageEnv() {
     if (m) env[m[1]] = m[2]
   }
   return env
+}
+
+/**
+ * Deterministic pseudo-random plaintext (AES-CTR keystream) for one suite: `data(n, seed)`
+ * differs per `label` and seed, so suites sharing a bucket never write the same bytes.
+ */
+export function seededData(label) {
+  return (n, seed = 1) => {
+    const key = createHash('sha256').update(`${label}-${seed}`).digest().subarray(0, 16)
+    return createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n))
+  }
+}
+
+/** Two fresh random KEKs, kek-a and kek-b, and `ring(states)`: a keyring of them in those states. */
+export function randomKeks() {
+  const KEKS = { 'kek-a': randomBytes(32), 'kek-b': randomBytes(32) }
+  const ring = (states) => {
+    const r = new isec.Keyring()
+    for (const [kid, state] of Object.entries(states)) r.addKek(kid, KEKS[kid], state)
+    return r
+  }
+  return { KEKS, ring }
+}
+
+/** Yields `buf` in pieces cycling through `sizes`, yielding to the event loop between them. */
+export async function* chunked(buf, sizes) {
+  let pos = 0
+  let i = 0
+  while (pos < buf.length) {
+    const n = sizes[i++ % sizes.length]
+    yield buf.subarray(pos, pos + n)
+    pos += n
+    await new Promise(setImmediate)
+  }
 }

@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, coreCodes, garbageEnvelopeBytes, garbageEnvelopeText, rng } from '../../tests/js/garbage.mjs'
+import { DECODE_CODES, coreCodes, craftedHeaderProblems, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, rng } from '../../tests/js/garbage.mjs'
 
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
@@ -643,32 +643,8 @@ async function hugeDeclaredSize() {
 }
 
 async function craftedHeaders() {
-  const problems = []
   const ring = ringWith()
-  const raw = ring.createEnvelopeSync({ frameSize: F }).envelope.encode()
-  const u64 = (v) => { const b = Buffer.alloc(9); b[0] = 1; b.writeBigUInt64BE(v, 1); return b }
-  const variants = {
-    'declared 2**64-1': [8, u64((1n << 64n) - 1n)],
-    'declared 2**44': [8, u64(1n << 44n)],
-    'parts of 2**32-1 frames of 8 MiB': [2, Buffer.from([0x17, 1, 0xff, 0xff, 0xff, 0xff])],
-    'parts of 1 frame of 4 KiB': [2, Buffer.from([0x0c, 1, 0, 0, 0, 1])],
-    'table, 8 MiB frames': [2, Buffer.from([0x17, 2, 0, 0, 0, 0])],
-  }
-  for (const [name, [at, patch]] of Object.entries(variants)) {
-    const b = Buffer.from(raw)
-    patch.copy(b, at)
-    const got = await outcome(() => isec.Envelope.decode(b))
-    if (got !== 'ok') {
-      if (!(name === 'declared 2**64-1' && got === 'limit_exceeded')) problems.push(`${name}: decode ${got}`)
-      continue
-    }
-    const env = isec.Envelope.decode(b)
-    for (const n of [0, 28, 2 ** 40, 2 ** 53, Number.MAX_SAFE_INTEGER]) {
-      await outcome(() => env.inspect(n))
-      await outcome(() => isec.shapeFor(env, n).mapRange(0, Infinity))
-    }
-    if ((await outcome(() => ring.openSync(env))) !== 'commitment_mismatch') problems.push(`${name}: opened despite the changed header`)
-  }
+  const problems = await craftedHeaderProblems({ isec, ring, outcome, of: (b) => Buffer.from(b), frameSize: F })
   const { key } = ring.createEnvelopeSync({ frameSize: 2 ** 23, partSize: 2 ** 40 })
   for (const n of [1, 10_000, 10_001]) for (const last of [true, false]) await outcome(() => isec.Encryptor.forPart(key, n, last).update(Buffer.alloc(1)))
   const d = new isec.Decryptor(key)
@@ -678,24 +654,7 @@ async function craftedHeaders() {
 }
 
 async function hugePartCounts() {
-  const problems = []
-  const ring = ringWith()
-  const { envelope: env, key } = ring.createEnvelopeSync({ frameSize: F, partSize: F })
-  const partCt = F + 28
-  if (isec.shapeFor(env, 10_000 * partCt).segmentCount !== 10_000) problems.push('10000 parts')
-  if ((await outcome(() => isec.shapeFor(env, 10_001 * partCt))) !== 'limit_exceeded') problems.push('10001 parts accepted')
-  for (const n of [0, 10_001, 2 ** 32 - 1]) {
-    if ((await outcome(() => isec.Encryptor.forPart(key, n, true))) !== 'invalid_parameter') problems.push(`part number ${n} accepted`)
-  }
-  const { key: tkey } = ring.createEnvelopeSync({ frameSize: F, table: true })
-  const enc = new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 30, Buffer.alloc(7)])).encode(tkey)
-  const got = await outcome(() => isec.Shape.fromTable(tkey, enc, 10))
-  if (got !== 'truncated') problems.push(`10000 x 1 GiB table on 10 bytes: ${got}`)
-  if ((await outcome(() => new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 32, Buffer.alloc(7)])))) !== 'malformed_segment_table') problems.push('table over 2**44 accepted')
-  for (const size of [10_000 * partCt, 2 ** 44 + 1, 2 ** 53]) await outcome(() => isec.decideCopy({ sourceMetadata: { isec: env.toText() }, sourceSize: size }, ring))
-  const plan = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 2 ** 53 }))
-  if (plan !== 'limit_exceeded') problems.push(`plaintext copy of 2**53 bytes: ${plan}`)
-  return problems
+  return hugePartCountProblems({ isec, ring: ringWith(), outcome, zeros: (n) => Buffer.alloc(n), frameSize: F })
 }
 
 async function hostileLegacySizes() {

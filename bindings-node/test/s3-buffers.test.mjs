@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
-import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
+import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix, seededData, randomKeks, chunked } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -22,31 +22,10 @@ const { IsecS3 } = require('../lib/s3.js')
 
 const prefix = `node-buf-${process.pid}-${crypto.randomBytes(3).toString('hex')}/`
 const K = (name) => prefix + name
-const KEKS = { 'kek-a': crypto.randomBytes(32), 'kek-b': crypto.randomBytes(32) }
+const { ring } = randomKeks()
 const PART = 5 * MiB
 
-function ring(states) {
-  const r = new isec.Keyring()
-  for (const [kid, state] of Object.entries(states)) r.addKek(kid, KEKS[kid], state)
-  return r
-}
-
-/** Deterministic pseudo-random plaintext, different per seed (AES-CTR keystream). */
-function data(n, seed = 1) {
-  const key = crypto.createHash('sha256').update(`buffers-${seed}`).digest().subarray(0, 16)
-  return crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n))
-}
-
-async function* chunked(buf, sizes) {
-  let pos = 0
-  let i = 0
-  while (pos < buf.length) {
-    const n = sizes[i++ % sizes.length]
-    yield buf.subarray(pos, pos + n)
-    pos += n
-    await new Promise(setImmediate)
-  }
-}
+const data = seededData('buffers')
 
 /** An S3Client that records its commands (`log`), with `maxAttempts` and a hook per request. */
 function loggingClient(extra = {}) {

@@ -7,7 +7,7 @@ import { test, describe, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import crypto from 'node:crypto'
 import { createRequire } from 'node:module'
-import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
+import { isec, codeOfAsync, s3Setup, garageClientConfig, deletePrefix, seededData } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -28,11 +28,7 @@ const ring = () => {
   return r
 }
 
-/** Deterministic pseudo-random plaintext, different per seed (AES-CTR keystream). */
-function data(n, seed = 1) {
-  const key = crypto.createHash('sha256').update(`whole-${seed}`).digest().subarray(0, 16)
-  return crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n))
-}
+const data = seededData('whole')
 
 /**
  * An S3Client that records every GetObject: its input (PartNumber, Range, IfMatch,

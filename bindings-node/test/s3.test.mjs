@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { createRequire } from 'node:module'
-import { isec, ROOT, codeOfAsync, s3Setup, garageClientConfig, deletePrefix } from './helpers.mjs'
+import { isec, ROOT, codeOfAsync, s3Setup, garageClientConfig, deletePrefix, seededData, randomKeks, chunked } from './helpers.mjs'
 
 const require = createRequire(import.meta.url)
 const MiB = 1024 * 1024
@@ -97,19 +97,9 @@ const delta = (a, b, name) => (b[name] ?? 0) - (a[name] ?? 0)
 
 const prefix = `node-${process.pid}-${crypto.randomBytes(3).toString('hex')}/`
 const K = (name) => prefix + name
-const KEKS = { 'kek-a': crypto.randomBytes(32), 'kek-b': crypto.randomBytes(32) }
+const { ring } = randomKeks()
 
-function ring(states) {
-  const r = new isec.Keyring()
-  for (const [kid, state] of Object.entries(states)) r.addKek(kid, KEKS[kid], state)
-  return r
-}
-
-/** Deterministic pseudo-random plaintext, different per seed (AES-CTR keystream). */
-function data(n, seed = 1) {
-  const key = crypto.createHash('sha256').update(`plaintext-${seed}`).digest().subarray(0, 16)
-  return crypto.createCipheriv('aes-128-ctr', key, Buffer.alloc(16)).update(Buffer.alloc(n))
-}
+const data = seededData('plaintext')
 
 async function raw(client, Key) {
   const r = await client.send(new sdk.GetObjectCommand({ Bucket: BUCKET, Key }))
@@ -123,17 +113,6 @@ async function rawHead(client, Key) {
 async function uploadsFor(client, Key) {
   const r = await client.send(new sdk.ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: Key }))
   return (r.Uploads ?? []).filter((u) => u.Key === Key)
-}
-
-async function* chunked(buf, sizes) {
-  let pos = 0
-  let i = 0
-  while (pos < buf.length) {
-    const n = sizes[i++ % sizes.length]
-    yield buf.subarray(pos, pos + n)
-    pos += n
-    await new Promise(setImmediate)
-  }
 }
 
 describe('IsecS3 against Garage', { skip, concurrency: false }, () => {

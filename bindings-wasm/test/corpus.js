@@ -7,7 +7,7 @@
 //   // load(name) resolves to the parsed JSON of tests/vectors/<name>
 //   // report: { passed, failed, failures: [string], cases: { file: count }, checks }
 
-import { concat, copyRequest, hex, objectCase, pattern, toHex } from '../../tests/js/vectors.mjs'
+import { concat, copyRequest, hex, keyringFrom, objectCase, pattern, toHex } from '../../tests/js/vectors.mjs'
 
 const equal = (a, b) => a.length === b.length && a.every((x, i) => x === b[i])
 
@@ -35,16 +35,7 @@ export async function runCorpus(isec, load, options = {}) {
 
   const keys = (await load('keys.json')).keys
   /** A keyring from keys.json: with `states`, exactly those kids; without, all decrypt-only. */
-  const keyring = (states) => {
-    const ring = new isec.Keyring()
-    const wanted = states ? Object.entries(states) : Object.keys(keys).map((k) => [k, 'decrypt_only'])
-    for (const [kid, state] of wanted) {
-      const k = keys[kid]
-      if (k.legacy_secret) ring.addLegacySecretString(kid, k.legacy_secret)
-      else ring.addKek(kid, hex(k.kek), state)
-    }
-    return ring
-  }
+  const keyring = (states) => keyringFrom(isec, keys, states)
 
   // --- manifest -------------------------------------------------------------------------
   const manifest = await load('manifest.json')

@@ -127,3 +127,64 @@ export async function garbageEnvelopeText({ isec, outcome, good, codes, seed = 2
     if (c.format === 'unreadable') assert.ok(codes.has(c.error), c.error)
   }
 }
+
+/**
+ * Envelopes patched to claim huge declared sizes or part geometries: each decodes (or is
+ * refused as too large), inspection and shapes of it stay typed, and `ring` refuses to open
+ * it (the header is committed). `of` copies bytes into the package's bytes type. Returns
+ * what went wrong, one line each.
+ */
+export async function craftedHeaderProblems({ isec, ring, outcome, of, frameSize }) {
+  const problems = []
+  const raw = ring.createEnvelopeSync({ frameSize }).envelope.encode()
+  const u64 = (v) => { const b = Buffer.alloc(9); b[0] = 1; b.writeBigUInt64BE(v, 1); return b }
+  const variants = {
+    'declared 2**64-1': [8, u64((1n << 64n) - 1n)],
+    'declared 2**44': [8, u64(1n << 44n)],
+    'parts of 2**32-1 frames of 8 MiB': [2, Buffer.from([0x17, 1, 0xff, 0xff, 0xff, 0xff])],
+    'parts of 1 frame of 4 KiB': [2, Buffer.from([0x0c, 1, 0, 0, 0, 1])],
+    'table, 8 MiB frames': [2, Buffer.from([0x17, 2, 0, 0, 0, 0])],
+  }
+  for (const [name, [at, patch]] of Object.entries(variants)) {
+    const b = of(raw)
+    b.set(patch, at)
+    const got = await outcome(() => isec.Envelope.decode(b))
+    if (got !== 'ok') {
+      if (!(name === 'declared 2**64-1' && got === 'limit_exceeded')) problems.push(`${name}: decode ${got}`)
+      continue
+    }
+    const env = isec.Envelope.decode(b)
+    for (const n of [0, 28, 2 ** 40, 2 ** 53, Number.MAX_SAFE_INTEGER]) {
+      await outcome(() => env.inspect(n))
+      await outcome(() => isec.shapeFor(env, n).mapRange(0, Infinity))
+    }
+    if ((await outcome(() => ring.openSync(env))) !== 'commitment_mismatch') problems.push(`${name}: opened despite the changed header`)
+  }
+  return problems
+}
+
+/**
+ * Part and segment counts at and past the 10,000 limit: shapes, part numbers, segment tables
+ * and copy decisions count right or refuse with the right code. `zeros(n)` makes n zero
+ * bytes of the package's type; `copyCodes` are the codes the package may refuse a plaintext
+ * copy of 2**53 bytes with. Returns what went wrong, one line each.
+ */
+export async function hugePartCountProblems({ isec, ring, outcome, zeros, frameSize: F, copyCodes = ['limit_exceeded'] }) {
+  const problems = []
+  const { envelope: env, key } = ring.createEnvelopeSync({ frameSize: F, partSize: F })
+  const partCt = F + 28
+  if (isec.shapeFor(env, 10_000 * partCt).segmentCount !== 10_000) problems.push('10000 parts')
+  if ((await outcome(() => isec.shapeFor(env, 10_001 * partCt))) !== 'limit_exceeded') problems.push('10001 parts accepted')
+  for (const n of [0, 10_001, 2 ** 32 - 1]) {
+    if ((await outcome(() => isec.Encryptor.forPart(key, n, true))) !== 'invalid_parameter') problems.push(`part number ${n} accepted`)
+  }
+  const { key: tkey } = ring.createEnvelopeSync({ frameSize: F, table: true })
+  const enc = new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 30, zeros(7)])).encode(tkey)
+  const got = await outcome(() => isec.Shape.fromTable(tkey, enc, 10))
+  if (got !== 'truncated') problems.push(`10000 x 1 GiB table on 10 bytes: ${got}`)
+  if ((await outcome(() => new isec.SegmentTable(Array.from({ length: 10_000 }, (_, i) => [i + 1, 2 ** 32, zeros(7)])))) !== 'malformed_segment_table') problems.push('table over 2**44 accepted')
+  for (const size of [10_000 * partCt, 2 ** 44 + 1, 2 ** 53]) await outcome(() => isec.decideCopy({ sourceMetadata: { isec: env.toText() }, sourceSize: size }, ring))
+  const plan = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 2 ** 53 }))
+  if (!copyCodes.includes(plan)) problems.push(`plaintext copy of 2**53 bytes: ${plan}`)
+  return problems
+}

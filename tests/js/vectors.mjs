@@ -56,6 +56,21 @@ export function copyRequest(r) {
 }
 
 /**
+ * A keyring from keys.json's `keys`: with `states`, exactly those kids in those states;
+ * without, every key decrypt-only. `bytes` turns hex into the package's bytes type.
+ */
+export function keyringFrom(isec, keys, states, bytes = hex) {
+  const ring = new isec.Keyring()
+  const wanted = states ? Object.entries(states) : Object.keys(keys).map((k) => [k, 'decrypt_only'])
+  for (const [kid, state] of wanted) {
+    const k = keys[kid]
+    if (k.legacy_secret) ring.addLegacySecretString(kid, k.legacy_secret)
+    else ring.addKek(kid, bytes(k.kek), state)
+  }
+  return ring
+}
+
+/**
  * One case of an object vector file (frames.json, multipart.json, ...), opened with `ring`:
  * its envelope, key, ciphertext, plaintext, segment table and expected outcomes. `make`
  * may replace `hex` and `pattern` with ones giving the package's bytes type.
