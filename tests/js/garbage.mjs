@@ -188,3 +188,83 @@ export async function hugePartCountProblems({ isec, ring, outcome, zeros, frameS
   if (!copyCodes.includes(plan)) problems.push(`plaintext copy of 2**53 bytes: ${plan}`)
   return problems
 }
+
+/** How a substituted or returned value reads in a failure message. */
+export function describe(v) {
+  if (typeof v === 'symbol' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
+  if (typeof v === 'function') return 'a function'
+  if (v && typeof v === 'object') return `a ${v.constructor?.name ?? 'object'}`
+  return JSON.stringify(v) ?? String(v)
+}
+
+/**
+ * Every truncation of each envelope's bytes and text, and bytes or text appended to it, is
+ * malformed_envelope. `of` makes the package's bytes type from byte values.
+ */
+export async function envelopeCutsAndExtensions({ isec, codeOf, envs, of }) {
+  for (const env of envs) {
+    const raw = env.encode()
+    const text = env.toText()
+    for (let n = 0; n < raw.length; n++) assert.equal(await codeOf(() => isec.Envelope.decode(raw.subarray(0, n))), 'malformed_envelope', `${n}`)
+    for (let n = 0; n < text.length; n++) assert.equal(await codeOf(() => isec.Envelope.decodeText(text.slice(0, n))), 'malformed_envelope', `${n}`)
+    for (const extra of [[0], [1, 1, 1, 1, 1, 1, 1], new Array(300).fill(0)]) {
+      assert.equal(await codeOf(() => isec.Envelope.decode(of([...raw, ...extra]))), 'malformed_envelope')
+    }
+    for (const extra of ['A', 'AA', '=', 'AAAA', ' ']) assert.equal(await codeOf(() => isec.Envelope.decodeText(text + extra)), 'malformed_envelope')
+  }
+}
+
+/**
+ * Kids, KEKs, frame, part and declared sizes over their limits, and external wrappers that
+ * return oversized, empty or mistyped keys, throw or reject: each refused with its code.
+ * `ring` holds kek-a and made `env`; `zeros(n)` makes n zero bytes of the package's type.
+ */
+export async function oversizedKeysAndSizes({ isec, codeOf, outcome, ring, env, zeros, frameSize: F }) {
+  const MIB = 1 << 20
+  assert.equal(await codeOf(() => new isec.Keyring().addKek('k'.repeat(65), zeros(32))), 'invalid_parameter')
+  assert.equal(await outcome(() => new isec.Keyring().addKek('k'.repeat(64), zeros(32))), 'ok')
+  for (const kid of ['', 'a b', 'é', 'a\u0000', '\u007f']) assert.equal(await codeOf(() => new isec.Keyring().addKek(kid, zeros(32))), 'invalid_parameter', kid)
+  for (const n of [31, 33, MIB]) assert.equal(await codeOf(() => new isec.Keyring().addKek('k', zeros(n))), 'invalid_parameter')
+  assert.ok(['invalid_parameter', 'unknown_kid'].includes(await codeOf(() => ring.rewrapToSync(env, 'x'.repeat(65)))))
+  for (const fs of [0, 1, 2048, 3000, 4095, 4097, 2 ** 24, 2 ** 40]) {
+    assert.equal(await codeOf(() => ring.createEnvelopeSync({ frameSize: fs })), 'invalid_frame_size', `${fs}`)
+  }
+  for (const ps of [0, 1, F + 1, 2 ** 32 * F]) {
+    assert.ok(['invalid_parameter', 'limit_exceeded'].includes(await codeOf(() => ring.createEnvelopeSync({ frameSize: F, partSize: ps }))), `${ps}`)
+  }
+  assert.equal(await codeOf(() => ring.createEnvelopeSync({ declaredSize: 2 ** 44 + 1 })), 'limit_exceeded')
+  assert.equal(await codeOf(() => ring.createEnvelopeSync({ partSize: 16 * F, table: true })), 'invalid_parameter')
+  // External wrappers that misbehave: oversized, empty, wrong type, throwing, rejecting.
+  for (const out of [zeros(201), zeros(MIB), zeros(0), 'text', null, 5, new Uint16Array(20)]) {
+    for (const asAsync of [false, true]) {
+      const r = new isec.Keyring()
+      r.addExternal('kms', { wrap: () => (asAsync ? Promise.resolve(out) : out), unwrap: () => out })
+      const got = await codeOf(() => r.createEnvelope())
+      assert.ok(['external_wrapper_failed', 'invalid_parameter', 'limit_exceeded'].includes(got), `${describe(out)}: ${got}`)
+    }
+  }
+  for (const thrower of [() => { throw new Error('down') }, () => Promise.reject(new Error('down')), () => { throw 'str' }]) {
+    const r = new isec.Keyring()
+    r.addExternal('kms', { wrap: thrower, unwrap: thrower })
+    assert.equal(await codeOf(() => r.createEnvelope()), 'external_wrapper_failed')
+  }
+  assert.equal(await codeOf(() => new isec.Keyring().addExternal('k'.repeat(65), { wrap() {}, unwrap() {} })), 'invalid_parameter')
+}
+
+/**
+ * Envelopes whose kid or wrapped DEK are over their limits (SPEC.md §3.1), by field, built on
+ * the first 81 bytes of `env` (a kek-a envelope). `of` makes the package's bytes type.
+ */
+export async function oversizedEnvelopeFields({ isec, outcome, env, of }) {
+  const head = [...env.encode().subarray(0, 81)]
+  const field = (...parts) => of([...head, ...parts.flatMap((p) => [...(typeof p === 'string' ? Buffer.from(p) : p)])])
+  const fields = {
+    'kid of 65': [field([65], 'k'.repeat(65), [1, 40], new Array(40).fill(0)), 'malformed_envelope'],
+    'kid of 64': [field([64], 'k'.repeat(64), [1, 40], new Array(40).fill(0)), 'ok'],
+    'external wrapped DEK of 201': [field([5], 'kek-a', [2, 201], new Array(201).fill(0)), 'malformed_envelope'],
+    'external wrapped DEK of 200': [field([5], 'kek-a', [2, 200], new Array(200).fill(0)), 'ok'],
+    'AES-KWP wrapped DEK of 41': [field([5], 'kek-a', [1, 41], new Array(41).fill(0)), 'malformed_envelope'],
+    'wrapped length past the end': [field([5], 'kek-a', [2, 255], new Array(10).fill(0)), 'malformed_envelope'],
+  }
+  for (const [name, [bytes, want]] of Object.entries(fields)) assert.equal(await outcome(() => isec.Envelope.decode(bytes)), want, name)
+}

@@ -22,7 +22,19 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, coreCodes, craftedHeaderProblems, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, rng } from '../../../tests/js/garbage.mjs'
+import {
+  DECODE_CODES,
+  coreCodes,
+  craftedHeaderProblems,
+  describe,
+  envelopeCutsAndExtensions,
+  garbageEnvelopeBytes,
+  garbageEnvelopeText,
+  hugePartCountProblems,
+  oversizedEnvelopeFields,
+  oversizedKeysAndSizes,
+  rng,
+} from '../../../tests/js/garbage.mjs'
 
 import init from '../../node.mjs'
 
@@ -219,16 +231,8 @@ test('garbage for every other parser and authenticated input, on both backends',
 // --- truncations ------------------------------------------------------------------------
 
 test('every truncation and extension of an envelope is malformed_envelope', async () => {
-  for (const env of [W.env, W.penv, W.tenv, W.ring.createEnvelopeSync({ declaredSize: 123 }).envelope]) {
-    const raw = env.encode()
-    const text = env.toText()
-    for (let n = 0; n < raw.length; n++) assert.equal(await codeOf(() => isec.Envelope.decode(raw.subarray(0, n))), 'malformed_envelope', `${n}`)
-    for (let n = 0; n < text.length; n++) assert.equal(await codeOf(() => isec.Envelope.decodeText(text.slice(0, n))), 'malformed_envelope', `${n}`)
-    for (const extra of [[0], [1, 1, 1, 1, 1, 1, 1], new Array(300).fill(0)]) {
-      assert.equal(await codeOf(() => isec.Envelope.decode(cat(raw, Uint8Array.from(extra)))), 'malformed_envelope')
-    }
-    for (const extra of ['A', 'AA', '=', 'AAAA', ' ']) assert.equal(await codeOf(() => isec.Envelope.decodeText(text + extra)), 'malformed_envelope')
-  }
+  const envs = [W.env, W.penv, W.tenv, W.ring.createEnvelopeSync({ declaredSize: 123 }).envelope]
+  await envelopeCutsAndExtensions({ isec, codeOf, envs, of: (a) => Uint8Array.from(a) })
 })
 
 test('every truncation of a ciphertext, segment table and legacy body, on both backends', async () => {
@@ -372,13 +376,6 @@ function wrongValues(w, good) {
 }
 
 const BAD_NUMBERS = [-1, -0.5, 1.5, NaN, Infinity, -Infinity, 2 ** 53, 2 ** 64, Number.MAX_VALUE]
-
-function describe(v) {
-  if (typeof v === 'symbol' || typeof v === 'bigint') return `${typeof v} ${String(v)}`
-  if (typeof v === 'function') return 'a function'
-  if (v && typeof v === 'object') return `a ${v.constructor?.name ?? 'object'}`
-  return JSON.stringify(v) ?? String(v)
-}
 
 /**
  * Every substitution of every argument of one call. The substitutions of one argument run
@@ -559,45 +556,8 @@ test('byte arguments that are not bytes are refused, never read as something els
 // --- oversized inputs -------------------------------------------------------------------
 
 test('oversized inputs: kids, keys, frame and part sizes, wrapped keys, parser inputs', async () => {
-  assert.equal(await codeOf(() => new isec.Keyring().addKek('k'.repeat(65), new Uint8Array(32))), 'invalid_parameter')
-  assert.equal(await outcome(() => new isec.Keyring().addKek('k'.repeat(64), new Uint8Array(32))), 'ok')
-  for (const kid of ['', 'a b', 'é', 'a\u0000', '\u007f']) assert.equal(await codeOf(() => new isec.Keyring().addKek(kid, new Uint8Array(32))), 'invalid_parameter', kid)
-  for (const n of [31, 33, MIB]) assert.equal(await codeOf(() => new isec.Keyring().addKek('k', new Uint8Array(n))), 'invalid_parameter')
-  assert.ok(['invalid_parameter', 'unknown_kid'].includes(await codeOf(() => W.ring.rewrapToSync(W.env, 'x'.repeat(65)))))
-  for (const fs of [0, 1, 2048, 3000, 4095, 4097, 2 ** 24, 2 ** 40]) {
-    assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ frameSize: fs })), 'invalid_frame_size', `${fs}`)
-  }
-  for (const ps of [0, 1, F + 1, 2 ** 32 * F]) {
-    assert.ok(['invalid_parameter', 'limit_exceeded'].includes(await codeOf(() => W.ring.createEnvelopeSync({ frameSize: F, partSize: ps }))), `${ps}`)
-  }
-  assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ declaredSize: 2 ** 44 + 1 })), 'limit_exceeded')
-  assert.equal(await codeOf(() => W.ring.createEnvelopeSync({ partSize: 16 * F, table: true })), 'invalid_parameter')
-  for (const out of [new Uint8Array(201), new Uint8Array(MIB), new Uint8Array(0), 'text', null, 5, new Uint16Array(20)]) {
-    for (const asAsync of [false, true]) {
-      const r = new isec.Keyring()
-      r.addExternal('kms', { wrap: () => (asAsync ? Promise.resolve(out) : out), unwrap: () => out })
-      const got = await codeOf(() => r.createEnvelope())
-      assert.ok(['external_wrapper_failed', 'invalid_parameter', 'limit_exceeded'].includes(got), `${describe(out)}: ${got}`)
-    }
-  }
-  for (const thrower of [() => { throw new Error('down') }, () => Promise.reject(new Error('down')), () => { throw 'str' }]) {
-    const r = new isec.Keyring()
-    r.addExternal('kms', { wrap: thrower, unwrap: thrower })
-    assert.equal(await codeOf(() => r.createEnvelope()), 'external_wrapper_failed')
-  }
-  assert.equal(await codeOf(() => new isec.Keyring().addExternal('k'.repeat(65), { wrap() {}, unwrap() {} })), 'invalid_parameter')
-  // Envelopes whose kid or wrapped DEK are over their limits (SPEC.md §3.1), by field.
-  const head = W.env.encode().subarray(0, 81)
-  const field = (...parts) => cat(head, ...parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Uint8Array.from(p))))
-  const fields = {
-    'kid of 65': [field([65], 'k'.repeat(65), [1, 40], new Array(40).fill(0)), 'malformed_envelope'],
-    'kid of 64': [field([64], 'k'.repeat(64), [1, 40], new Array(40).fill(0)), 'ok'],
-    'external wrapped DEK of 201': [field([5], 'kek-a', [2, 201], new Array(201).fill(0)), 'malformed_envelope'],
-    'external wrapped DEK of 200': [field([5], 'kek-a', [2, 200], new Array(200).fill(0)), 'ok'],
-    'AES-KWP wrapped DEK of 41': [field([5], 'kek-a', [1, 41], new Array(41).fill(0)), 'malformed_envelope'],
-    'wrapped length past the end': [field([5], 'kek-a', [2, 255], new Array(10).fill(0)), 'malformed_envelope'],
-  }
-  for (const [name, [bytes, want]] of Object.entries(fields)) assert.equal(await outcome(() => isec.Envelope.decode(bytes)), want, name)
+  await oversizedKeysAndSizes({ isec, codeOf, outcome, ring: W.ring, env: W.env, zeros: (n) => new Uint8Array(n), frameSize: F })
+  await oversizedEnvelopeFields({ isec, outcome, env: W.env, of: (a) => Uint8Array.from(a) })
   for (const text of ['A'.repeat(465), 'A'.repeat(MIB)]) assert.equal(await codeOf(() => isec.Envelope.decodeText(text)), 'malformed_envelope')
   assert.ok(DECODE_CODES.has(await codeOf(() => isec.Envelope.decode(new Uint8Array(349)))))
   assert.equal(await codeOf(() => isec.parseNonce(new Uint8Array(13))), 'invalid_parameter')
