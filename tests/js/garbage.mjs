@@ -268,3 +268,22 @@ export async function oversizedEnvelopeFields({ isec, outcome, env, of }) {
   }
   for (const [name, [bytes, want]] of Object.entries(fields)) assert.equal(await outcome(() => isec.Envelope.decode(bytes)), want, name)
 }
+
+/** A gzip bomb (`bomb`, base64) as a sidecar: sidecar_too_large under the default cap and a caller's. */
+export async function sidecarBombProblems({ isec, outcome, bomb }) {
+  const problems = []
+  for (const cap of [undefined, 32 * (1 << 20)]) {
+    const got = await outcome(() => isec.LegacySidecar.parse(bomb, cap))
+    if (got !== 'sidecar_too_large') problems.push(`gzip bomb, cap ${cap}: ${got}`)
+  }
+  return problems
+}
+
+/**
+ * Copy limits are the caller's; a maxParts above S3's 10000 must not become an allocation
+ * of maxParts ranges (in wasm: a trap once the 4 GiB memory is exhausted).
+ */
+export async function copyWithCallerLimitsProblems({ isec, outcome }) {
+  const got = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 4e9, limits: { singleCopyMax: 0, partMin: 0, partMax: 1, maxParts: 4e9 } }))
+  return got === 'ok' ? ['4e9 one-byte parts planned'] : []
+}
