@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../tests/js/garbage.mjs'
+import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../tests/js/garbage.mjs'
 
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
@@ -45,9 +45,6 @@ const RSS_BOUND = 256 * MIB
 
 // --- outcomes ---------------------------------------------------------------------------
 
-/** A throw that is not an Error with one of core's codes. */
-class Foreign extends Error {}
-
 /** 'ok' or the core code of what `fn` threw (sync or async); anything else is Foreign. */
 async function outcome(fn) {
   try {
@@ -59,20 +56,10 @@ async function outcome(fn) {
 }
 
 function classify(e) {
-  if (e instanceof Error && typeof e.code === 'string' && CODES.has(e.code)) {
-    if (e.family !== CODES.get(e.code)) throw new Foreign(`${e.code} with family ${e.family}`)
-    if (e instanceof TypeError && e.code !== 'invalid_parameter') throw new Foreign(`TypeError with code ${e.code}`)
-    return e.code
-  }
-  const what = e instanceof Error ? `${e.constructor.name}: ${e.message}` : `a thrown ${typeof e}: ${String(e)}`
-  throw new Foreign(`${what} (code ${e?.code}) crossed the boundary without a core code`)
+  return coreCode(e, CODES)
 }
 
-async function codeOf(fn) {
-  const got = await outcome(fn)
-  assert.notEqual(got, 'ok', 'expected a typed error, the call succeeded')
-  return got
-}
+const codeOf = codeOfWith(outcome)
 
 test('the code set is core\'s (core/src/error.rs)', () => {
   const core = coreCodes(ROOT)

@@ -287,3 +287,29 @@ export async function copyWithCallerLimitsProblems({ isec, outcome }) {
   const got = await outcome(() => isec.decideCopy({ sourceMetadata: {}, sourceSize: 4e9, limits: { singleCopyMax: 0, partMin: 0, partMax: 1, maxParts: 4e9 } }))
   return got === 'ok' ? ['4e9 one-byte parts planned'] : []
 }
+
+/** What a call ended with where a typed error (or success) was expected: a finding. */
+export class Foreign extends Error {}
+
+/**
+ * The core code `e` carries, with its family (`codes`: code to family) and the only
+ * TypeError code (invalid_parameter) checked; anything else throws a Foreign naming it.
+ */
+export function coreCode(e, codes) {
+  if (e instanceof Error && typeof e.code === 'string' && codes.has(e.code)) {
+    if (e.family !== codes.get(e.code)) throw new Foreign(`${e.code} with family ${e.family}`)
+    if (e instanceof TypeError && e.code !== 'invalid_parameter') throw new Foreign(`TypeError with code ${e.code}`)
+    return e.code
+  }
+  const what = e instanceof Error ? `${e.constructor.name}: ${e.message}` : `a thrown ${typeof e}: ${String(e)}`
+  throw new Foreign(`${what} (code ${e?.code}) crossed the boundary without a core code`)
+}
+
+/** `codeOf(fn)`: the core code `fn` failed with, through `outcome`; success fails the test. */
+export function codeOfWith(outcome) {
+  return async (fn) => {
+    const got = await outcome(fn)
+    assert.notEqual(got, 'ok', 'expected a typed error, the call succeeded')
+    return got
+  }
+}

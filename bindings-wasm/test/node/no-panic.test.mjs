@@ -22,7 +22,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
+import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
 
 import init from '../../node.mjs'
 
@@ -45,9 +45,6 @@ const WASM_MEMORY_BOUND = 256 * MIB
 const SETTLE_MS = 1500
 
 // --- outcomes ---------------------------------------------------------------------------
-
-/** A result that is not an Error with one of core's codes, delivered where it belongs. */
-class Foreign extends Error {}
 
 // Exceptions thrown into the event loop (from a callback of the package), by whoever threw.
 const uncaught = []
@@ -83,23 +80,13 @@ async function outcome(fn) {
 
 function classify(e) {
   if (e instanceof WebAssembly.RuntimeError) throw new Foreign(`wasm TRAP (a Rust panic or abort): ${e.message}`)
-  if (e instanceof Error && typeof e.code === 'string' && CODES.has(e.code)) {
-    if (e.family !== CODES.get(e.code)) throw new Foreign(`${e.code} with family ${e.family}`)
-    if (e instanceof TypeError && e.code !== 'invalid_parameter') throw new Foreign(`TypeError with code ${e.code}`)
-    return e.code
-  }
-  const what = e instanceof Error ? `${e.constructor.name}: ${e.message}` : `a thrown ${typeof e}: ${String(e)}`
-  throw new Foreign(`${what} (code ${e?.code}) without a core code`)
+  return coreCode(e, CODES)
 }
 
 /** Whether a Foreign is of the crash kind (trap, hang, escape, non-Error) or only untyped. */
 const isCrash = (f) => /^(wasm TRAP|HANG|UNCAUGHT)|a thrown/.test(f.message)
 
-async function codeOf(fn) {
-  const got = await outcome(fn)
-  assert.notEqual(got, 'ok', 'expected a typed error, the call succeeded')
-  return got
-}
+const codeOf = codeOfWith(outcome)
 
 test("the code set is core's (core/src/error.rs)", () => {
   const core = coreCodes(ROOT)
