@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../tests/js/garbage.mjs'
+import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, envelopeAndKeyringCalls, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../tests/js/garbage.mjs'
 
 // A child run (one huge-size case, see the end of the file) registers no tests.
 const CHILD = process.env.ISEC_NO_PANIC_CHILD
@@ -213,23 +213,7 @@ function calls(w) {
   const lplan = w.lobj.planRange(0, 5)
   const start = () => isec.ReencryptionJob.startIsec(w.ring, w.env, w.shape, {})
   return [
-    ['Envelope.decode', (b) => isec.Envelope.decode(b), [w.env.encode()]],
-    ['Envelope.decodeText', (t) => isec.Envelope.decodeText(t), [w.env.toText()]],
-    ['Envelope.inspect', (n) => w.env.inspect(n), [w.ct.length]],
-    ['Envelope.equals', (o) => w.env.equals(o), [w.penv]],
-    ['Keyring.addKek', (k, b, s) => new isec.Keyring().addKek(k, b, s), ['kid', Buffer.alloc(32), 'decrypt_only']],
-    ['Keyring.addLegacySecretString', (k, s) => new isec.Keyring().addLegacySecretString(k, s), ['kid', 'secret']],
-    ['Keyring.setState', (k, s) => ringWith().setState(k, s), ['kek-a', 'decrypt_only']],
-    ['Keyring.setMinVersion', (v) => ringWith().setMinVersion(v), [1]],
-    ['Keyring.createEnvelopeSync', (o) => w.ring.createEnvelopeSync(o), [{ frameSize: F, partSize: 2 * F, declaredSize: 100 }]],
-    ['Keyring.createEnvelope', (o) => w.ring.createEnvelope(o), [{ frameSize: F, table: true }]],
-    ['Keyring.openSync', (e) => w.ring.openSync(e), [w.env]],
-    ['Keyring.open', (e) => w.ring.open(e), [w.env]],
-    ['Keyring.rewrapSync', (e) => w.ring.rewrapSync(e), [w.env]],
-    ['Keyring.rewrapToSync', (e, k) => w.ring.rewrapToSync(e, k), [w.env, 'kek-a']],
-    ['Keyring.legacyKey', (o, k) => w.lring.legacyKey(o, k), [w.lobj, w.lkid]],
-    ['Keyring.setDefaultLegacy', (k) => w.lring.setDefaultLegacy(k), [w.lkid]],
-    ['Keyring.addExternal', (k, wr, s) => new isec.Keyring().addExternal(k, wr, s), ['kms', { wrap: () => 1, unwrap: () => 1 }, 'active']],
+    ...envelopeAndKeyringCalls({ isec, w, ringWith, zeros: (n) => Buffer.alloc(n), frameSize: F }),
     ['encryptSync', (k, p) => isec.encryptSync(k, p), [w.key, w.pt]],
     ['encrypt', (k, p, o) => isec.encrypt(k, p, o), [w.key, w.pt, {}]],
     ['decryptSync', (k, c) => isec.decryptSync(k, c), [w.key, w.ct]],

@@ -313,3 +313,30 @@ export function codeOfWith(outcome) {
     return got
   }
 }
+
+/**
+ * The envelope and keyring entries of a no-panic call table, as [name, fn, valid args]: both
+ * packages name them and take their arguments alike. `w` is the test's fixtures, `ringWith()`
+ * a fresh keyring holding kek-a, `zeros(n)` n zero bytes of the package's type.
+ */
+export function envelopeAndKeyringCalls({ isec, w, ringWith, zeros, frameSize: F }) {
+  return [
+    ['Envelope.decode', (b) => isec.Envelope.decode(b), [w.env.encode()]],
+    ['Envelope.decodeText', (t) => isec.Envelope.decodeText(t), [w.env.toText()]],
+    ['Envelope.inspect', (n) => w.env.inspect(n), [w.ct.length]],
+    ['Envelope.equals', (o) => w.env.equals(o), [w.penv]],
+    ['Keyring.addKek', (k, b, s) => new isec.Keyring().addKek(k, b, s), ['kid', zeros(32), 'decrypt_only']],
+    ['Keyring.addLegacySecretString', (k, s) => new isec.Keyring().addLegacySecretString(k, s), ['kid', 'secret']],
+    ['Keyring.setState', (k, s) => ringWith().setState(k, s), ['kek-a', 'decrypt_only']],
+    ['Keyring.setMinVersion', (v) => ringWith().setMinVersion(v), [1]],
+    ['Keyring.createEnvelopeSync', (o) => w.ring.createEnvelopeSync(o), [{ frameSize: F, partSize: 2 * F, declaredSize: 100 }]],
+    ['Keyring.createEnvelope', (o) => w.ring.createEnvelope(o), [{ frameSize: F, table: true }]],
+    ['Keyring.openSync', (e) => w.ring.openSync(e), [w.env]],
+    ['Keyring.open', (e) => w.ring.open(e), [w.env]],
+    ['Keyring.rewrapSync', (e) => w.ring.rewrapSync(e), [w.env]],
+    ['Keyring.rewrapToSync', (e, k) => w.ring.rewrapToSync(e, k), [w.env, 'kek-a']],
+    ['Keyring.legacyKey', (o, k) => w.lring.legacyKey(o, k), [w.lobj, w.lkid]],
+    ['Keyring.setDefaultLegacy', (k) => w.lring.setDefaultLegacy(k), [w.lkid]],
+    ['Keyring.addExternal', (k, wr, s) => new isec.Keyring().addExternal(k, wr, s), ['kms', { wrap: () => 1, unwrap: () => 1 }, 'active']],
+  ]
+}

@@ -22,7 +22,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
+import { DECODE_CODES, Foreign, codeOfWith, coreCode, coreCodes, envelopeAndKeyringCalls, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
 
 import init from '../../node.mjs'
 
@@ -257,23 +257,7 @@ function calls(w) {
   const fetched = w.ct.subarray(plan.ctStart, plan.ctEnd)
   const lplan = w.lobj.planRange(0, 5)
   const list = [
-    ['Envelope.decode', (b) => isec.Envelope.decode(b), [w.env.encode()]],
-    ['Envelope.decodeText', (t) => isec.Envelope.decodeText(t), [w.env.toText()]],
-    ['Envelope.inspect', (n) => w.env.inspect(n), [w.ct.length]],
-    ['Envelope.equals', (o) => w.env.equals(o), [w.penv]],
-    ['Keyring.addKek', (k, b, s) => new isec.Keyring().addKek(k, b, s), ['kid', new Uint8Array(32), 'decrypt_only']],
-    ['Keyring.addLegacySecretString', (k, s) => new isec.Keyring().addLegacySecretString(k, s), ['kid', 'secret']],
-    ['Keyring.setState', (k, s) => ringWith().setState(k, s), ['kek-a', 'decrypt_only']],
-    ['Keyring.setMinVersion', (v) => ringWith().setMinVersion(v), [1]],
-    ['Keyring.createEnvelopeSync', (o) => w.ring.createEnvelopeSync(o), [{ frameSize: F, partSize: 2 * F, declaredSize: 100 }]],
-    ['Keyring.createEnvelope', (o) => w.ring.createEnvelope(o), [{ frameSize: F, table: true }]],
-    ['Keyring.openSync', (e) => w.ring.openSync(e), [w.env]],
-    ['Keyring.open', (e) => w.ring.open(e), [w.env]],
-    ['Keyring.rewrapSync', (e) => w.ring.rewrapSync(e), [w.env]],
-    ['Keyring.rewrapToSync', (e, k) => w.ring.rewrapToSync(e, k), [w.env, 'kek-a']],
-    ['Keyring.legacyKey', (o, k) => w.lring.legacyKey(o, k), [w.lobj, w.lkid]],
-    ['Keyring.setDefaultLegacy', (k) => w.lring.setDefaultLegacy(k), [w.lkid]],
-    ['Keyring.addExternal', (k, wr, s) => new isec.Keyring().addExternal(k, wr, s), ['kms', { wrap: () => 1, unwrap: () => 1 }, 'active']],
+    ...envelopeAndKeyringCalls({ isec, w, ringWith, zeros: (n) => new Uint8Array(n), frameSize: F }),
     ['encryptSync', (k, p) => isec.encryptSync(k, p), [w.key, w.pt]],
     ['decryptSync', (k, c) => isec.decryptSync(k, c), [w.key, w.ct]],
     ['encryptPartSync', (k, n, l, p) => isec.encryptPartSync(k, n, l, p), [w.pkey, 1, false, w.pt.subarray(0, 2 * F)]],
