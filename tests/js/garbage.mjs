@@ -10,11 +10,16 @@ import path from 'node:path'
 /** The codes an envelope decoder may refuse garbage with. */
 export const DECODE_CODES = new Set(['malformed_envelope', 'unsupported_version', 'unsupported_suite', 'invalid_frame_size', 'limit_exceeded'])
 
-/** The code set core defines (core/src/error.rs under `root`), read from its source. */
-export function coreCodes(root) {
+/**
+ * The package's code set (`codes`: code to family) is the one core defines, read from
+ * core/src/error.rs under `root`.
+ */
+export function assertCoreCodeSet(root, codes) {
   const src = readFileSync(path.join(root, 'core/src/error.rs'), 'utf8')
   const body = src.split('pub const fn code(&self)')[1].split('pub const fn family')[0]
-  return new Set([...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]))
+  const core = new Set([...body.matchAll(/=> "([a-z_]+)"/g)].map((m) => m[1]))
+  assert.ok(core.size >= 26)
+  assert.deepEqual(new Set(codes.keys()), core)
 }
 
 /**
