@@ -251,10 +251,9 @@ impl KeyTask {
     /// [`Error::InvalidParameter`] when no request is pending.
     pub fn answer(&mut self, output: &[u8]) -> Result<()> {
         let answer = match &self.stage {
-            Stage::Open(_) | Stage::Unwrap { .. } => {
-                let bytes: [u8; KEY_LEN] = output.try_into().map_err(|_| Error::ExternalWrapperFailed)?;
-                Ok(Answer::Dek(Dek::from_bytes(bytes)))
-            }
+            Stage::Open(_) | Stage::Unwrap { .. } => <[u8; KEY_LEN]>::try_from(output)
+                .map(|b| Answer::Dek(Dek::from_bytes(b)))
+                .map_err(|_| Error::ExternalWrapperFailed),
             Stage::Create { .. } | Stage::Wrap { .. } => WrappedKey::from_slice(output)
                 .map(|k| Answer::Wrapped(WrapAlg::External, k))
                 .map_err(|_| Error::ExternalWrapperFailed),
