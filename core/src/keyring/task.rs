@@ -262,6 +262,35 @@ impl KeyTask {
         self.advance(answer)
     }
 
+    /// [`KeyTask::step`] for a task held behind a handle (a binding's object): the next
+    /// request, or `None` when done, the output then waiting for [`KeyTask::finish`].
+    ///
+    /// # Errors
+    /// As [`KeyTask::step`].
+    pub fn next_request(&mut self, keyring: &Keyring) -> Result<Option<KeyRequest>> {
+        match self.step(keyring)? {
+            KeyStep::Ready(out) => {
+                self.stage = Stage::Done(out);
+                Ok(None)
+            }
+            KeyStep::Need(request) => Ok(Some(request)),
+        }
+    }
+
+    /// The output of a task [`KeyTask::next_request`] finished, handed over once.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] before the task is done, or after the output was taken.
+    pub fn finish(&mut self) -> Result<KeyOutput> {
+        match mem::replace(&mut self.stage, Stage::Spent) {
+            Stage::Done(out) => Ok(out),
+            other => {
+                self.stage = other;
+                Err(Error::InvalidParameter)
+            }
+        }
+    }
+
     /// Runs the task with the keyring's synchronous wrappers only.
     ///
     /// # Errors
