@@ -8,7 +8,7 @@
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
 use isec_core::layout::Shape as CoreShape;
-use isec_core::{Error as CoreError, Kek, KeyOutput, KeyStep, LayoutRequest, ObjectKey as CoreKey, Params};
+use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use napi::Env;
 use napi::bindgen_prelude::{Buffer, Either3};
 use napi_derive::napi;
@@ -276,22 +276,7 @@ pub struct ExternalRequest {
 /// key's answer (returned as a request) or is done (`null`); `answer(output)` feeds the
 /// wrapper's output back; `finish()` hands over the result. `Keyring.withExternal` drives it.
 #[napi]
-pub struct KeyTask {
-    task: isec_core::KeyTask,
-    done: Option<KeyOutput>,
-}
-
-impl KeyTask {
-    pub(crate) fn from_core(task: isec_core::KeyTask) -> Self {
-        Self { task, done: None }
-    }
-
-    /// The finished task's output, taken once.
-    pub(crate) fn take(&mut self) -> Fallible<KeyOutput> {
-        let m = "the task is not finished, or its result was taken";
-        self.done.take().ok_or_else(|| Failure::Detail(CoreError::InvalidParameter, m.into()))
-    }
-}
+pub struct KeyTask(pub(crate) isec_core::KeyTask);
 
 #[napi]
 impl KeyTask {
@@ -309,29 +294,26 @@ impl KeyTask {
         env: Env,
         #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
     ) -> napi::Result<Option<ExternalRequest>> {
-        match self.task.step(&keyring.inner).map_err(|e| throw(&env, e))? {
-            KeyStep::Ready(out) => {
-                self.done = Some(out);
-                Ok(None)
-            }
-            KeyStep::Need(r) => Ok(Some(ExternalRequest {
-                kid: r.kid().to_string(),
-                op: r.op().name().to_string(),
-                input: r.input().to_vec().into(),
-            })),
-        }
+        let r = self.0.next_request(&keyring.inner).map_err(|e| throw(&env, e))?;
+        Ok(r.map(|r| ExternalRequest {
+            kid: r.kid().to_string(),
+            op: r.op().name().to_string(),
+            input: r.input().to_vec().into(),
+        }))
     }
 
     /// The external wrapper's output for the last request.
     #[napi]
     pub fn answer(&mut self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: Bytes) -> napi::Result<()> {
-        self.task.answer(output.0).map_err(|e| throw(&env, e))
+        self.0.answer(output.0).map_err(|e| throw(&env, e))
     }
 
     /// The result: an `ObjectKey` (open), `{ envelope, key }` (create) or an `Envelope` (rewrap).
     #[napi]
     pub fn finish(&mut self, env: Env) -> napi::Result<Either3<ObjectKey, CreatedEnvelope, Envelope>> {
-        Ok(match self.take().map_err(|e| throw(&env, e))? {
+        let m = "the task is not finished, or its result was taken";
+        let out = self.0.finish().map_err(|e| throw(&env, Failure::Detail(e, m.into())))?;
+        Ok(match out {
             KeyOutput::Key(inner) => Either3::A(ObjectKey { inner }),
             KeyOutput::Created(e, k) => Either3::B(created(e, k)),
             KeyOutput::Envelope(inner) => Either3::C(Envelope { inner }),
@@ -422,7 +404,7 @@ impl Keyring {
         env: Env,
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
     ) -> napi::Result<KeyTask> {
-        self.inner.begin_open(&envelope.inner).map(KeyTask::from_core).map_err(|e| throw(&env, e))
+        self.inner.begin_open(&envelope.inner).map(KeyTask).map_err(|e| throw(&env, e))
     }
 
     /// Starts creating an envelope under the active key, around a DEK of its own.
@@ -433,7 +415,7 @@ impl Keyring {
         #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
     ) -> napi::Result<KeyTask> {
         let r = params(options.as_deref()).and_then(|p| Ok(self.inner.begin_create(p)?));
-        r.map(KeyTask::from_core).map_err(|e| throw(&env, e))
+        r.map(KeyTask).map_err(|e| throw(&env, e))
     }
 
     /// Starts rewrapping an envelope to `kid` (default: the active key, which it must be).
@@ -445,7 +427,7 @@ impl Keyring {
         #[napi(ts_arg_type = "string | undefined | null")] kid: Option<Text>,
     ) -> napi::Result<KeyTask> {
         let to = kid.as_ref().map(|k| k.0.as_str());
-        self.inner.begin_rewrap(&envelope.inner, to).map(KeyTask::from_core).map_err(|e| throw(&env, e))
+        self.inner.begin_rewrap(&envelope.inner, to).map(KeyTask).map_err(|e| throw(&env, e))
     }
 
     /// Changes a key's state; activating one demotes the previous active key.

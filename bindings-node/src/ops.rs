@@ -247,7 +247,7 @@ pub fn begin_copy_rewrap(
 ) -> napi::Result<Option<KeyTask>> {
     let meta = request.0.source_metadata.view();
     let r = copy_request(&request.0, &meta, &[]).and_then(|req| match copy::pending_rewrap(&req) {
-        Some((e, to)) => Ok(Some(KeyTask::from_core(keyring.inner.begin_rewrap(&e, Some(to))?))),
+        Some((e, to)) => Ok(Some(KeyTask(keyring.inner.begin_rewrap(&e, Some(to))?))),
         None => Ok(None),
     });
     r.map_err(|e| throw(&env, e))
@@ -614,7 +614,7 @@ impl ReencryptionJob {
     ) -> napi::Result<KeyTask> {
         let r = reencrypt_params(options.as_deref())
             .and_then(|p| Ok(keyring.inner.begin_create(target_params(p, plaintext_length.0)?)?));
-        r.map(KeyTask::from_core).map_err(|e| throw(&env, e))
+        r.map(KeyTask).map_err(|e| throw(&env, e))
     }
 
     /// Resumes an isec job from a checkpoint.
