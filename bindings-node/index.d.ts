@@ -128,8 +128,9 @@ export declare class Envelope {
 /**
  * KEKs by key id, their states and the one active key (SPEC.md §10).
  *
- * The JS `Keyring` (lib/index.js) extends this class with `addExternal` and the async
- * `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve external keys.
+ * The JS `Keyring` (lib/index.js) extends this class with `addExternal`, `withExternal`
+ * and the async `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve
+ * external keys.
  */
 export declare class Keyring {
   /** An empty keyring. */
@@ -148,10 +149,12 @@ export declare class Keyring {
   setDefaultLegacy(kid: string): void
   /** Registers an external key whose wrapper lives in JS (see `addExternal`). */
   _registerExternal(kid: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
-  /** Sets this round's answers from external wrappers and forgets any pending request. */
-  _setAnswers(answers: Array<ExternalAnswer>): void
-  /** The request an external key recorded in the last failed call, if any. */
-  _takeRequest(): ExternalRequest | null
+  /** Starts opening an envelope (drive it with `withExternal`). */
+  beginOpen(envelope: Envelope): KeyTask
+  /** Starts creating an envelope under the active key, around a DEK of its own. */
+  beginCreate(options?: EnvelopeOptions | undefined | null): KeyTask
+  /** Starts rewrapping an envelope to `kid` (default: the active key, which it must be). */
+  beginRewrap(envelope: Envelope, kid?: string | undefined | null): KeyTask
   /** Changes a key's state; activating one demotes the previous active key. */
   setState(kid: string, state: 'active' | 'decrypt_only' | 'disabled'): void
   /** Refuses objects of a format version below `version` (0: legacy proxy, 1: isec v1). */
@@ -179,6 +182,22 @@ export declare class Keyring {
    * state checks.
    */
   legacyKey(object: LegacyObject, kid?: string): LegacyKey
+}
+
+/**
+ * One keyring operation in progress: `step(keyring)` runs it until it needs an external
+ * key's answer (returned as a request) or is done (`null`); `answer(output)` feeds the
+ * wrapper's output back; `finish()` hands over the result. `Keyring.withExternal` drives it.
+ */
+export declare class KeyTask {
+  /** Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`. */
+  constructor()
+  /** Runs the task as far as core can; the request of an external key, or `null` when done. */
+  step(keyring: Keyring): ExternalRequest | null
+  /** The external wrapper's output for the last request. */
+  answer(output: Uint8Array): void
+  /** The result: an `ObjectKey` (open), `{ envelope, key }` (create) or an `Envelope` (rewrap). */
+  finish(): ObjectKey | CreatedEnvelope | Envelope
 }
 
 /** Streaming decryptor of a legacy object or a planned range of one. */
@@ -320,6 +339,13 @@ export declare class ReencryptionJob {
   static startIsec(keyring: Keyring, envelope: Envelope, shape: Shape, options?: ReencryptOptions | undefined | null): ReencryptionJob
   /** Starts migrating a legacy proxy object to isec. */
   static startLegacy(keyring: Keyring, object: LegacyObject, options?: ReencryptOptions | undefined | null): ReencryptionJob
+  /**
+   * Starts creating the new object's envelope for a source of `plaintextLength` bytes
+   * under the active key (drive it with `keyring.withExternal`, then pass its result as
+   * `targetEnvelope` / `targetKey`): what `startIsec` and `startLegacy` do themselves for
+   * local keys.
+   */
+  static beginTarget(keyring: Keyring, plaintextLength: number, options?: ReencryptOptions | undefined | null): KeyTask
   /** Resumes an isec job from a checkpoint. */
   static resumeIsec(keyring: Keyring, envelope: Envelope, shape: Shape, checkpoint: Uint8Array, options?: ReencryptOptions | undefined | null): ReencryptionJob
   /** Resumes a legacy migration from a checkpoint. */
@@ -440,6 +466,12 @@ export declare class WholeRead {
   ranges(): Array<[number, number]>
 }
 
+/**
+ * The rewrap `decideCopy` makes for `request` (a key change of an isec object), as a task
+ * to drive with `keyring.withExternal` before deciding; `null` when there is none.
+ */
+export declare function beginCopyRewrap(request: CopyRequestInput, keyring: Keyring): KeyTask | null
+
 /** Builds the nonce of frame `index` of a segment encryption with `prefix` (7 bytes). */
 export declare function buildNonce(prefix: Uint8Array, index: number, segmentEnd: boolean, objectEnd: boolean): Buffer
 
@@ -535,6 +567,11 @@ export interface CopyRequestInput {
   migrateLegacy?: boolean
   requireEncryption?: boolean
   limits?: CopyLimitsInput
+  /**
+   * The source's envelope already rewrapped under `targetKid` (from
+   * `keyring.withExternal(beginCopyRewrap(request, keyring))`, for external keys).
+   */
+  rewrapped?: Envelope
 }
 
 /** A request and, if it fails, what to send (best effort, in order) before reporting it. */
@@ -669,15 +706,7 @@ export interface ErrorCode {
 /** Every error code core defines, with its family (SPEC.md §9). */
 export declare function errorCodes(): Array<ErrorCode>
 
-/** The answer of an external wrapper to an [`ExternalRequest`]. */
-export interface ExternalAnswer {
-  kid: string
-  op: string
-  input: Buffer
-  output: Buffer
-}
-
-/** A request an external key could not answer synchronously. */
+/** A wrap or unwrap a `KeyTask` needs from an external key. */
 export interface ExternalRequest {
   kid: string
   /** `wrap` (input: the DEK) or `unwrap` (input: the wrapped DEK). */
@@ -880,6 +909,21 @@ export interface ReencryptOptions {
   rate?: number
   /** Legacy sources: the key id to use when the object recorded none. */
   kid?: string
+  /**
+   * Isec sources: the source's key, opened beforehand (`await keyring.open(envelope)`,
+   * for external keys); else the keyring opens it.
+   */
+  sourceKey?: ObjectKey
+  /**
+   * Start: the new object's envelope, created beforehand with
+   * `keyring.withExternal(ReencryptionJob.beginTarget(...))` (for an external active key).
+   */
+  targetEnvelope?: Envelope
+  /**
+   * Start: the key of `targetEnvelope`. Resume: the key of the checkpoint's envelope,
+   * opened beforehand (for an external active key).
+   */
+  targetKey?: ObjectKey
 }
 
 /** What one `update` did. */

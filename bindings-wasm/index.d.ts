@@ -33,8 +33,11 @@ export interface KeyWrapper {
 export declare class Keyring extends wasm.Keyring {
   /** Adds a key held by an external service (default state `active`). */
   addExternal(kid: string, wrapper: KeyWrapper, state?: KeyState): void
-  /** Runs `fn` (a synchronous call using this keyring) until every external key it needs answered. */
-  withExternal<T>(fn: () => T): Promise<T>
+  /**
+   * Drives a `KeyTask` of this keyring (`beginOpen`, `beginCreate`, `beginRewrap`,
+   * `beginCopyRewrap`) to its result, awaiting the external wrappers it asks for.
+   */
+  withExternal(task: wasm.KeyTask): Promise<ObjectKey | { envelope: Envelope; key: ObjectKey } | Envelope>
   /** Opens an envelope with the key its kid names (local or external). */
   open(envelope: Envelope): Promise<ObjectKey>
   /** A new envelope under the active key. */

@@ -2,7 +2,7 @@
 // for drift) plus what lib/index.js and lib/streams.js add in JS.
 import { Transform, TransformOptions } from 'node:stream'
 import * as native from '../index'
-import type { CreatedEnvelope, Envelope, EnvelopeOptions, LegacyKey, LegacyObject, ObjectKey, Shape } from '../index'
+import type { CreatedEnvelope, Envelope, EnvelopeOptions, KeyTask, LegacyKey, LegacyObject, ObjectKey, Shape } from '../index'
 
 export * from '../index'
 
@@ -25,8 +25,12 @@ export declare class Keyring extends native.Keyring {
   constructor()
   /** Adds an external (KMS) key whose wrapper JS calls asynchronously. */
   addExternal(kid: string, wrapper: ExternalWrapper, state?: 'active' | 'decrypt_only' | 'disabled'): void
-  /** Runs a synchronous call that uses this keyring until every external key it needs answered. */
-  withExternal<T>(fn: () => T): Promise<T>
+  /**
+   * Drives a `KeyTask` of this keyring (`beginOpen`, `beginCreate`, `beginRewrap`,
+   * `ReencryptionJob.beginTarget`, `beginCopyRewrap`) to its result, awaiting the external
+   * wrappers it asks for.
+   */
+  withExternal(task: KeyTask): Promise<ObjectKey | CreatedEnvelope | Envelope>
   /** Opens an envelope with the key its kid names (local or external). */
   open(envelope: Envelope): Promise<ObjectKey>
   /** A new envelope under the active key. */

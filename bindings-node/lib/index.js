@@ -82,10 +82,10 @@ function legacyDecrypt(key, object, ciphertext, options) {
  * KEKs by key id, their states and the one active key. Local keys work synchronously
  * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
  *
- * External keys run in rounds (see bindings-node/src/keys.rs): core runs the operation;
- * when it needs an external wrap or unwrap it has no answer for, the call fails and the
- * request is recorded; this class awaits the user's wrapper and runs the operation again
- * with the answer. Core makes every decision in every round.
+ * Every keyring operation is a core `KeyTask` (`beginOpen`, `beginCreate`, `beginRewrap`,
+ * `ReencryptionJob.beginTarget`, `beginCopyRewrap`): core runs it until it needs an
+ * external key, hands over the request, and resumes with the wrapper's answer, which it
+ * checks. `withExternal(task)` does the awaiting.
  */
 class Keyring extends native.Keyring {
   #wrappers = new Map()
@@ -113,54 +113,48 @@ class Keyring extends native.Keyring {
       const e = native.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} failed`)
       e.cause = cause
       throw e
+    } finally {
+      if (req.op === 'wrap') req.input.fill(0)
     }
     if (!(out instanceof Uint8Array)) {
       throw native.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} returned no Uint8Array`)
     }
-    return { kid: req.kid, op: req.op, input: req.input, output: Buffer.from(out) }
+    return out
   }
 
   /**
-   * Runs `fn` (any synchronous call that uses this keyring: `openSync`, `decideCopy`,
-   * `ReencryptionJob.startIsec`, ...) until every external key it needs has answered.
+   * Drives a `KeyTask` of this keyring to its result, awaiting the external wrappers it
+   * asks for.
    */
-  async withExternal(fn) {
-    const answers = []
-    try {
-      for (;;) {
-        this._setAnswers(answers)
-        try {
-          return fn()
-        } catch (e) {
-          const req = this._takeRequest()
-          if (!req || answers.length > 8) throw e
-          answers.push(await this.#answer(req))
-        }
-      }
-    } finally {
-      this._setAnswers([])
-      for (const a of answers) if (a.op === 'wrap') a.input.fill(0)
-    }
+  async withExternal(task) {
+    if (!(task instanceof native.KeyTask)) throw typeError('withExternal needs a KeyTask (keyring.beginOpen, ...)')
+    for (let req; (req = task.step(this)) != null; ) task.answer(await this.#answer(req))
+    return task.finish()
   }
 
   /** Opens an envelope with the key its kid names (local or external). */
   open(envelope) {
-    return this.withExternal(() => this.openSync(envelope))
+    return this.#run(() => this.beginOpen(envelope))
   }
 
   /** A new envelope under the active key: `{ envelope, key }`. */
   createEnvelope(options) {
-    return this.withExternal(() => this.createEnvelopeSync(options))
+    return this.#run(() => this.beginCreate(options))
   }
 
   /** The same object's envelope under the active key (metadata only). */
   rewrap(envelope) {
-    return this.withExternal(() => this.rewrapSync(envelope))
+    return this.#run(() => this.beginRewrap(envelope))
   }
 
   /** `rewrap` to a named key, which must be the active key. */
   rewrapTo(envelope, kid) {
-    return this.withExternal(() => this.rewrapToSync(envelope, kid))
+    return this.#run(() => this.beginRewrap(envelope, kid))
+  }
+
+  /** Errors of starting a task reject the promise, as errors of running it do. */
+  async #run(begin) {
+    return this.withExternal(begin())
   }
 }
 

@@ -1530,14 +1530,16 @@ class IsecS3 {
     }
     if (o.targetKid != null) request.targetKid = o.targetKid
     if (this.#copyLimits) request.limits = this.#copyLimits
-    // External keys answer asynchronously: run the decision until they have (it rewraps).
-    const decide = () => this.#ring.withExternal(() => isec.decideCopy(request, this.#ring))
-    const plan = await decide()
+    // A key change rewraps the envelope first (external keys answer asynchronously).
+    const rewrap = this.#ring && isec.beginCopyRewrap(request, this.#ring)
+    if (rewrap) request.rewrapped = await this.#ring.withExternal(rewrap)
+    const decide = () => isec.decideCopy(request, this.#ring)
+    const plan = decide()
     if (!step || !step.table || plan.action !== 'part_copy') return { plan, step }
     // Copied in parts: with the object's shape (from its verified table) core puts every
     // part boundary on a frame boundary.
     request.sourceShape = (await this.#reader(SourceBucket, SourceKey, step, h.ContentLength)).shape
-    return { plan: await decide(), step }
+    return { plan: decide(), step }
   }
 
   /**
@@ -1766,12 +1768,15 @@ class IsecS3 {
     const opts = { rate: this.#rate, partSize: this.#partSize }
     if (this.#frameSize !== undefined) opts.frameSize = this.#frameSize
     const ring = this.#ring
+    const plaintextLength = opened.format === 'legacy' ? opened.object.plaintextLength : opened.shape.plaintextLength
+    // The new envelope first: an external active key answers asynchronously.
+    const created = await ring.withExternal(isec.ReencryptionJob.beginTarget(ring, plaintextLength, opts))
+    Object.assign(opts, { targetEnvelope: created.envelope, targetKey: created.key })
     const job =
       opened.format === 'legacy'
-        ? await ring.withExternal(() => isec.ReencryptionJob.startLegacy(ring, opened.object, opts))
-        : await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, opened.envelope, opened.shape, opts))
+        ? isec.ReencryptionJob.startLegacy(ring, opened.object, opts)
+        : isec.ReencryptionJob.startIsec(ring, opened.envelope, opened.shape, { ...opts, sourceKey: opened.key })
     const target = job.targetEnvelope
-    const plaintextLength = opened.format === 'legacy' ? opened.object.plaintextLength : opened.shape.plaintextLength
     const total = isec.Shape.forPlaintext(target, plaintextLength).ciphertextLength
     const Metadata = this.#objectMetadata(target, user)
     const { GetObjectCommand } = s3()

@@ -1,26 +1,16 @@
 //! Envelopes, object keys and the keyring.
 //!
-//! External (KMS) keys: core's `KeyWrap` is synchronous and a JS wrapper is async, so the
-//! binding runs each keyring operation in rounds (the JS `Keyring` in `lib/index.js` drives
-//! them). An external key is registered in core as a [`Prefetched`] wrapper. When core asks
-//! it to wrap or unwrap something it has no answer for, it records the request and fails
-//! with `external_wrapper_failed`; JS then awaits the user's wrapper, adds the answer, and
-//! runs the same core operation again, which now finds its answer. Core makes every decision
-//! (which key, its state, the commitment check) in every round; the binding only carries
-//! bytes. Fresh DEKs are the one wrinkle: core draws a new DEK per attempt, so when an answer
-//! for wrapping a DEK is present, the retry creates the envelope with that DEK (core draws a
-//! fresh salt: `create_envelope_for_dek`). A wrap answer serves one wrap only: a round that
-//! creates several envelopes asks for one wrap per envelope, each of a fresh DEK.
-
-use std::sync::{Arc, Mutex, PoisonError};
+//! External (KMS) keys: core runs each keyring operation as a [`KeyTask`] that stops at a
+//! request for a key the caller answers for; the JS `Keyring` (`lib/index.js`) awaits the
+//! user's wrapper and feeds the answer back. Core makes every decision and checks every
+//! answer; the binding only carries bytes.
 
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
 use isec_core::layout::Shape as CoreShape;
-use isec_core::wrap::{Dek, WrapAlg, WrappedKey};
-use isec_core::{Error as CoreError, Kek, KeyWrap, ObjectKey as CoreKey, Params};
+use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use napi::Env;
-use napi::bindgen_prelude::Buffer;
+use napi::bindgen_prelude::{Buffer, Either3};
 use napi_derive::napi;
 
 use crate::convert::{Bytes, Flag, Obj, Ref, Text, U64};
@@ -249,23 +239,11 @@ pub struct FitParts {
 }
 
 pub(crate) fn params(opts: Option<&EnvelopeOptions>) -> Fallible<Params> {
-    let mut p = Params::default();
-    let Some(o) = opts else { return Ok(p) };
-    if let Some(fs) = o.frame_size {
-        p = p.with_frame_size(fs.0)?;
-    }
-    match (o.part_size, o.fit_parts.as_deref(), o.table.is_some_and(|t| t.0)) {
-        (Some(ps), None, false) => p = p.with_part_size(ps.0)?,
-        (None, Some(fit), false) => p = p.with_parts_for(fit.size.0, fit.preferred.0)?,
-        (None, None, true) => p = p.with_table(),
-        (None, None, false) => {}
-        _ => {
-            let m = "partSize, fitParts and table exclude each other";
-            return Err(Failure::Detail(CoreError::InvalidParameter, m.into()));
-        }
-    }
-    p.declared_size = o.declared_size.map(|d| d.0);
-    Ok(p)
+    let Some(o) = opts else { return Ok(Params::default()) };
+    let fit = o.fit_parts.as_deref().map(|f| (f.size.0, f.preferred.0));
+    let layout = LayoutRequest::from_options(o.part_size.map(|p| p.0), fit, o.table.is_some_and(|t| t.0))
+        .map_err(|e| Failure::Detail(e, "partSize, fitParts and table exclude each other".into()))?;
+    Ok(Params::new(layout, o.frame_size.map(|f| f.0), o.declared_size.map(|d| d.0))?)
 }
 
 /// A new envelope and the key that encrypts its object.
@@ -285,7 +263,7 @@ pub struct KeyInfo {
     pub external: bool,
 }
 
-/// A request an external key could not answer synchronously.
+/// A wrap or unwrap a `KeyTask` needs from an external key.
 #[napi(object, object_from_js = false)]
 pub struct ExternalRequest {
     pub kid: String,
@@ -294,99 +272,67 @@ pub struct ExternalRequest {
     pub input: Buffer,
 }
 
-/// The answer of an external wrapper to an [`ExternalRequest`].
-#[napi(object, object_to_js = false)]
-pub struct ExternalAnswer {
-    pub kid: String,
-    pub op: String,
-    pub input: Buffer,
-    pub output: Buffer,
-}
+/// One keyring operation in progress: `step(keyring)` runs it until it needs an external
+/// key's answer (returned as a request) or is done (`null`); `answer(output)` feeds the
+/// wrapper's output back; `finish()` hands over the result. `Keyring.withExternal` drives it.
+#[napi]
+pub struct KeyTask(pub(crate) isec_core::KeyTask);
 
-/// One answer of this round: `(kid, is_wrap, input, output, used)`. A wrap answer serves
-/// one wrap only, so that every envelope of a round gets its own DEK.
-type Answer = (String, bool, Vec<u8>, Vec<u8>, bool);
+#[napi]
+impl KeyTask {
+    /// Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`.
+    #[napi(constructor)]
+    pub fn new(env: Env) -> napi::Result<Self> {
+        let m = "KeyTask objects are made by Keyring.beginOpen, beginCreate or beginRewrap, not new";
+        Err(throw(&env, Failure::Type(m.into())))
+    }
 
-#[derive(Default)]
-pub(crate) struct Exchange {
-    answers: Vec<Answer>,
-    request: Option<(String, bool, Vec<u8>)>,
-}
+    /// Runs the task as far as core can; the request of an external key, or `null` when done.
+    #[napi]
+    pub fn step(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
+    ) -> napi::Result<Option<ExternalRequest>> {
+        let r = self.0.next_request(&keyring.inner).map_err(|e| throw(&env, e))?;
+        Ok(r.map(|r| ExternalRequest {
+            kid: r.kid().to_string(),
+            op: r.op().name().to_string(),
+            input: r.input().to_vec().into(),
+        }))
+    }
 
-fn lock(ex: &Mutex<Exchange>) -> std::sync::MutexGuard<'_, Exchange> {
-    ex.lock().unwrap_or_else(PoisonError::into_inner)
-}
+    /// The external wrapper's output for the last request.
+    #[napi]
+    pub fn answer(&mut self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: Bytes) -> napi::Result<()> {
+        self.0.answer(output.0).map_err(|e| throw(&env, e))
+    }
 
-/// An external key as core sees it: answers from the current round, else a recorded request.
-struct Prefetched {
-    kid: String,
-    exchange: Arc<Mutex<Exchange>>,
-}
-
-impl Prefetched {
-    /// An unwrap answer serves any number of unwraps (a wrapped DEK always unwraps to the
-    /// same DEK); a wrap answer is used up by its wrap.
-    fn answer(&self, wrap: bool, input: &[u8]) -> Option<Vec<u8>> {
-        let mut ex = lock(&self.exchange);
-        let hit = ex.answers.iter_mut().find(|a| !a.4 && a.0 == self.kid && a.1 == wrap && a.2 == input);
-        let found = hit.map(|a| {
-            a.4 = wrap;
-            a.3.clone()
-        });
-        if found.is_none() && ex.request.is_none() {
-            ex.request = Some((self.kid.clone(), wrap, input.to_vec()));
-        }
-        found
+    /// The result: an `ObjectKey` (open), `{ envelope, key }` (create) or an `Envelope` (rewrap).
+    #[napi]
+    pub fn finish(&mut self, env: Env) -> napi::Result<Either3<ObjectKey, CreatedEnvelope, Envelope>> {
+        let m = "the task is not finished, or its result was taken";
+        let out = self.0.finish().map_err(|e| throw(&env, Failure::Detail(e, m.into())))?;
+        Ok(match out {
+            KeyOutput::Key(inner) => Either3::A(ObjectKey { inner }),
+            KeyOutput::Created(e, k) => Either3::B(created(e, k)),
+            KeyOutput::Envelope(inner) => Either3::C(Envelope { inner }),
+        })
     }
 }
 
-impl KeyWrap for Prefetched {
-    fn alg(&self) -> WrapAlg {
-        WrapAlg::External
-    }
-
-    fn wrap(&self, dek: &Dek) -> isec_core::Result<WrappedKey> {
-        let out = self.answer(true, dek.expose()).ok_or(CoreError::ExternalWrapperFailed)?;
-        WrappedKey::from_slice(&out).map_err(|_| CoreError::ExternalWrapperFailed)
-    }
-
-    fn unwrap(&self, wrapped: &[u8]) -> isec_core::Result<Dek> {
-        let out = self.answer(false, wrapped).ok_or(CoreError::ExternalWrapperFailed)?;
-        let bytes: [u8; 32] = out.as_slice().try_into().map_err(|_| CoreError::ExternalWrapperFailed)?;
-        Ok(Dek::from_bytes(bytes))
-    }
+pub(crate) fn created(e: isec_core::Envelope, k: CoreKey) -> CreatedEnvelope {
+    CreatedEnvelope { envelope: Envelope { inner: e }, key: ObjectKey { inner: k } }
 }
 
 /// KEKs by key id, their states and the one active key (SPEC.md §10).
 ///
-/// The JS `Keyring` (lib/index.js) extends this class with `addExternal` and the async
-/// `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve external keys.
+/// The JS `Keyring` (lib/index.js) extends this class with `addExternal`, `withExternal`
+/// and the async `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve
+/// external keys.
 #[napi]
 pub struct Keyring {
     pub(crate) inner: isec_core::Keyring,
-    pub(crate) exchange: Arc<Mutex<Exchange>>,
-}
-
-impl Keyring {
-    /// The DEK of this round's first unused wrap answer for the active key, if any. The
-    /// wrap that creates the envelope uses the answer up, so the round's next envelope draws
-    /// a fresh DEK (and asks the wrapper to wrap it) instead of reusing this one.
-    pub(crate) fn answered_dek(&self) -> Option<Dek> {
-        let kid = self.inner.active_kid().ok()?;
-        let ex = lock(&self.exchange);
-        let a = ex.answers.iter().find(|a| !a.4 && a.0 == kid && a.1)?;
-        let bytes: [u8; 32] = a.2.as_slice().try_into().ok()?;
-        Some(Dek::from_bytes(bytes))
-    }
-
-    fn create(&self, opts: Option<&EnvelopeOptions>) -> Fallible<CreatedEnvelope> {
-        let p = params(opts)?;
-        let (e, k) = match self.answered_dek() {
-            Some(dek) => self.inner.create_envelope_for_dek(p, &dek)?,
-            None => self.inner.create_envelope(p)?,
-        };
-        Ok(CreatedEnvelope { envelope: Envelope { inner: e }, key: ObjectKey { inner: k } })
-    }
 }
 
 #[napi]
@@ -395,7 +341,7 @@ impl Keyring {
     #[napi(constructor)]
     #[allow(clippy::new_without_default)]
     pub fn new() -> Self {
-        Self { inner: isec_core::Keyring::new(), exchange: Arc::default() }
+        Self { inner: isec_core::Keyring::new() }
     }
 
     /// Adds a raw 32-byte KEK in `state` (`active`, `decrypt_only`, `disabled`; default
@@ -446,31 +392,42 @@ impl Keyring {
     ) -> napi::Result<()> {
         let r = (|| {
             let state = state_from(state.as_ref().map_or("active", |s| s.0.as_str()))?;
-            let w = Prefetched { kid: kid.0.clone(), exchange: self.exchange.clone() };
-            self.inner.add_external(&kid.0, Box::new(w), state)?;
-            Ok(())
+            Ok(self.inner.add_external_kid(&kid.0, state)?)
         })();
         r.map_err(|e: Failure| throw(&env, e))
     }
 
-    /// Sets this round's answers from external wrappers and forgets any pending request.
-    #[napi(js_name = "_setAnswers")]
-    pub fn set_answers(&self, answers: Vec<ExternalAnswer>) {
-        let mut ex = lock(&self.exchange);
-        ex.request = None;
-        ex.answers =
-            answers.into_iter().map(|a| (a.kid, a.op == "wrap", a.input.to_vec(), a.output.to_vec(), false)).collect();
+    /// Starts opening an envelope (drive it with `withExternal`).
+    #[napi]
+    pub fn begin_open(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+    ) -> napi::Result<KeyTask> {
+        self.inner.begin_open(&envelope.inner).map(KeyTask).map_err(|e| throw(&env, e))
     }
 
-    /// The request an external key recorded in the last failed call, if any.
-    #[napi(js_name = "_takeRequest")]
-    pub fn take_request(&self) -> Option<ExternalRequest> {
-        let mut ex = lock(&self.exchange);
-        ex.request.take().map(|(kid, wrap, input)| ExternalRequest {
-            kid,
-            op: if wrap { "wrap" } else { "unwrap" }.to_string(),
-            input: input.into(),
-        })
+    /// Starts creating an envelope under the active key, around a DEK of its own.
+    #[napi]
+    pub fn begin_create(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
+    ) -> napi::Result<KeyTask> {
+        let r = params(options.as_deref()).and_then(|p| Ok(self.inner.begin_create(p)?));
+        r.map(KeyTask).map_err(|e| throw(&env, e))
+    }
+
+    /// Starts rewrapping an envelope to `kid` (default: the active key, which it must be).
+    #[napi]
+    pub fn begin_rewrap(
+        &self,
+        env: Env,
+        #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
+        #[napi(ts_arg_type = "string | undefined | null")] kid: Option<Text>,
+    ) -> napi::Result<KeyTask> {
+        let to = kid.as_ref().map(|k| k.0.as_str());
+        self.inner.begin_rewrap(&envelope.inner, to).map(KeyTask).map_err(|e| throw(&env, e))
     }
 
     /// Changes a key's state; activating one demotes the previous active key.
@@ -523,7 +480,8 @@ impl Keyring {
         env: Env,
         #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
     ) -> napi::Result<CreatedEnvelope> {
-        self.create(options.as_deref()).map_err(|e| throw(&env, e))
+        let r = params(options.as_deref()).and_then(|p| Ok(self.inner.create_envelope(p)?));
+        r.map(|(e, k)| created(e, k)).map_err(|e| throw(&env, e))
     }
 
     /// Opens an envelope with the key its kid names.

@@ -8,10 +8,9 @@ use isec_core::copy::{self, CopyLimits, CopyRequest, Directive, Sidecar};
 use isec_core::legacy::{self, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar};
 use isec_core::metadata::{self, ObjectFormat, TableSource};
 use isec_core::nonce::{FramePosition, Nonce};
-use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source};
+use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source, target_params};
 use isec_core::scan::{ScanClass, ScanPlanner as CorePlanner};
-use isec_core::wrap::Dek;
-use isec_core::{Error as CoreError, Kek, Params};
+use isec_core::{Error as CoreError, Kek, LayoutRequest, Params};
 use napi::bindgen_prelude::{
     AsyncTask, Buffer, Either, FromNapiValue, Null, ToNapiValue, TypeName, Unknown, ValidateNapiValue,
 };
@@ -21,7 +20,7 @@ use napi_derive::napi;
 use crate::convert::{Bytes, BytesMut, Flag, Obj, OwnedBytes, Ref, Text, U64, element};
 use crate::crypto::{C, CancelToken, Ctx, Shape, Work, check, token};
 use crate::error::{Failure, Fallible, js_error, throw};
-use crate::keys::{Envelope, EnvelopeOptions, Keyring, params};
+use crate::keys::{Envelope, KeyTask, Keyring, ObjectKey};
 
 pub(crate) fn f(x: u64) -> f64 {
     // Sizes are below 2^53.
@@ -197,6 +196,10 @@ pub struct CopyRequestInput {
     pub require_encryption: Option<Flag>,
     #[napi(ts_type = "CopyLimitsInput")]
     pub limits: Option<Obj<CopyLimitsInput>>,
+    /// The source's envelope already rewrapped under `targetKid` (from
+    /// `keyring.withExternal(beginCopyRewrap(request, keyring))`, for external keys).
+    #[napi(ts_type = "Envelope")]
+    pub rewrapped: Option<Ref<Envelope>>,
 }
 
 /// The cheapest valid copy plan.
@@ -234,10 +237,28 @@ pub fn decide_copy(
     decide(&request.0, keyring.as_ref().map(|k| &k.inner)).map_err(|e| throw(&env, e))
 }
 
-fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallible<CopyPlan> {
-    let meta = r.source_metadata.view();
-    let new_meta = r.new_metadata.as_ref().map(Pairs::view).unwrap_or_default();
-    let mut req = CopyRequest::new(&meta, r.source_size.0);
+/// The rewrap `decideCopy` makes for `request` (a key change of an isec object), as a task
+/// to drive with `keyring.withExternal` before deciding; `null` when there is none.
+#[napi]
+pub fn begin_copy_rewrap(
+    env: Env,
+    #[napi(ts_arg_type = "CopyRequestInput")] request: Obj<CopyRequestInput>,
+    #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
+) -> napi::Result<Option<KeyTask>> {
+    let meta = request.0.source_metadata.view();
+    let r = copy_request(&request.0, &meta, &[]).and_then(|req| match copy::pending_rewrap(&req) {
+        Some((e, to)) => Ok(Some(KeyTask(keyring.inner.begin_rewrap(&e, Some(to))?))),
+        None => Ok(None),
+    });
+    r.map_err(|e| throw(&env, e))
+}
+
+fn copy_request<'a>(
+    r: &'a CopyRequestInput,
+    meta: &'a [(&'a str, &'a str)],
+    new_meta: &'a [(&'a str, &'a str)],
+) -> Fallible<CopyRequest<'a>> {
+    let mut req = CopyRequest::new(meta, r.source_size.0);
     req.source_sidecar = r.source_sidecar.is_some_and(|b| b.0);
     req.source_shape = r.source_shape.as_ref().map(|s| &s.inner);
     req.directive = match r.directive.as_ref().map(|d| d.0.as_str()) {
@@ -245,7 +266,8 @@ fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallibl
         Some("REPLACE") => Directive::Replace,
         Some(d) => return Err(detail(CoreError::InvalidParameter, format!("unknown directive {d:?}"))),
     };
-    req.new_metadata = &new_meta;
+    req.new_metadata = new_meta;
+    req.rewrapped = r.rewrapped.as_ref().map(|e| &e.inner);
     req.target_kid = r.target_kid.as_ref().map(|t| t.0.as_str());
     req.rotate_dek = r.rotate_dek.is_some_and(|b| b.0);
     req.migrate_legacy = r.migrate_legacy.is_some_and(|b| b.0);
@@ -260,7 +282,13 @@ fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallibl
             metadata_max: l.metadata_max.map_or(Ok(d.metadata_max), U64::usize)?,
         };
     }
-    let p = copy::decide(&req, keyring)?;
+    Ok(req)
+}
+
+fn decide(r: &CopyRequestInput, keyring: Option<&isec_core::Keyring>) -> Fallible<CopyPlan> {
+    let meta = r.source_metadata.view();
+    let new_meta = r.new_metadata.as_ref().map(Pairs::view).unwrap_or_default();
+    let p = copy::decide(&copy_request(r, &meta, &new_meta)?, keyring)?;
     Ok(CopyPlan {
         action: p.action.name().to_string(),
         metadata: p.metadata.as_deref().map_or(Either::B(Null), |m| Either::A(pairs_out(m))),
@@ -437,6 +465,18 @@ pub struct ReencryptOptions {
     /// Legacy sources: the key id to use when the object recorded none.
     #[napi(ts_type = "string")]
     pub kid: Option<Text>,
+    /// Isec sources: the source's key, opened beforehand (`await keyring.open(envelope)`,
+    /// for external keys); else the keyring opens it.
+    #[napi(ts_type = "ObjectKey")]
+    pub source_key: Option<Ref<ObjectKey>>,
+    /// Start: the new object's envelope, created beforehand with
+    /// `keyring.withExternal(ReencryptionJob.beginTarget(...))` (for an external active key).
+    #[napi(ts_type = "Envelope")]
+    pub target_envelope: Option<Ref<Envelope>>,
+    /// Start: the key of `targetEnvelope`. Resume: the key of the checkpoint's envelope,
+    /// opened beforehand (for an external active key).
+    #[napi(ts_type = "ObjectKey")]
+    pub target_key: Option<Ref<ObjectKey>>,
 }
 
 /// Progress of a re-encryption job.
@@ -477,19 +517,11 @@ pub struct CheckpointInfo {
 }
 
 fn reencrypt_params(o: Option<&ReencryptOptions>) -> Fallible<Params> {
-    let eo = EnvelopeOptions {
-        frame_size: o.and_then(|o| o.frame_size),
-        part_size: None,
-        table: None,
-        declared_size: None,
-        fit_parts: None,
-    };
-    let p = params(Some(&eo))?;
-    match o.and_then(|o| o.part_size) {
-        // The preferred size, in whole frames; the job fits it to the source's length.
-        Some(ps) => Ok(p.with_parts_for(0, ps.0)?),
-        None => Ok(p),
-    }
+    // The preferred part size, in whole frames; the job fits it to the source's length.
+    let layout = o
+        .and_then(|o| o.part_size)
+        .map_or(LayoutRequest::Single, |p| LayoutRequest::FitParts { size: 0, preferred: p.0 });
+    Ok(Params::new(layout, o.and_then(|o| o.frame_size).map(|f| f.0), None)?)
 }
 
 /// A re-encryption job: one source object to a new parts-layout isec object under a new
@@ -504,22 +536,28 @@ pub struct ReencryptionJob {
 }
 
 fn start(keyring: &Keyring, source: Box<dyn Source>, o: Option<&ReencryptOptions>) -> Fallible<ReencryptionJob> {
-    let p = reencrypt_params(o)?;
     let rate = o.and_then(|o| o.rate).map_or(0, |r| r.0);
-    let inner = match keyring.answered_dek() {
-        // An external active key answered for this DEK: create the new envelope with it.
-        Some(dek) => start_answered(keyring, source, p, rate, &dek)?,
-        None => Reencryption::<C>::start(&keyring.inner, source, p, rate)?,
+    let inner = match o.and_then(|o| Some((o.target_envelope.as_ref()?, o.target_key.as_ref()?))) {
+        Some((e, k)) => Reencryption::<C>::start_keyed(source, (e.inner.clone(), k.inner.clone()), rate)?,
+        None => Reencryption::<C>::start(&keyring.inner, source, reencrypt_params(o)?, rate)?,
     };
     Ok(ReencryptionJob { inner })
 }
 
-fn start_answered(k: &Keyring, s: Box<dyn Source>, p: Params, rate: u64, dek: &Dek) -> Fallible<Reencryption<C>> {
-    Ok(Reencryption::<C>::start_for_dek(&k.inner, s, p, rate, dek)?)
+fn resume(k: &Keyring, source: Box<dyn Source>, cp: &[u8], o: Option<&ReencryptOptions>) -> Fallible<ReencryptionJob> {
+    let rate = o.and_then(|o| o.rate).map_or(0, |r| r.0);
+    let inner = match o.and_then(|o| o.target_key.as_ref()) {
+        Some(key) => Reencryption::<C>::resume_keyed(&k.inner, source, cp, key.inner.clone(), rate)?,
+        None => Reencryption::<C>::resume(&k.inner, source, cp, rate)?,
+    };
+    Ok(ReencryptionJob { inner })
 }
 
-fn isec_source(k: &Keyring, e: &Envelope, s: &Shape) -> Fallible<Box<dyn Source>> {
-    Ok(Box::new(IsecSource::<C>::new(&k.inner, &e.inner, s.inner.clone())?))
+fn isec_source(k: &Keyring, e: &Envelope, s: &Shape, o: Option<&ReencryptOptions>) -> Fallible<Box<dyn Source>> {
+    Ok(match o.and_then(|o| o.source_key.as_ref()) {
+        Some(key) => Box::new(IsecSource::<C>::with_key(key.inner.clone(), &e.inner, s.inner.clone())?),
+        None => Box::new(IsecSource::<C>::new(&k.inner, &e.inner, s.inner.clone())?),
+    })
 }
 
 fn legacy_source(k: &Keyring, o: &LegacyObject, opts: Option<&ReencryptOptions>) -> Fallible<Box<dyn Source>> {
@@ -545,7 +583,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
-        isec_source(&keyring, &envelope, &shape)
+        isec_source(&keyring, &envelope, &shape, options.as_deref())
             .and_then(|s| start(&keyring, s, options.as_deref()))
             .map_err(|e| throw(&env, e))
     }
@@ -563,6 +601,22 @@ impl ReencryptionJob {
             .map_err(|e| throw(&env, e))
     }
 
+    /// Starts creating the new object's envelope for a source of `plaintextLength` bytes
+    /// under the active key (drive it with `keyring.withExternal`, then pass its result as
+    /// `targetEnvelope` / `targetKey`): what `startIsec` and `startLegacy` do themselves for
+    /// local keys.
+    #[napi]
+    pub fn begin_target(
+        env: Env,
+        #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
+        #[napi(ts_arg_type = "number")] plaintext_length: U64,
+        #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
+    ) -> napi::Result<KeyTask> {
+        let r = reencrypt_params(options.as_deref())
+            .and_then(|p| Ok(keyring.inner.begin_create(target_params(p, plaintext_length.0)?)?));
+        r.map(KeyTask).map_err(|e| throw(&env, e))
+    }
+
     /// Resumes an isec job from a checkpoint.
     #[napi(factory)]
     pub fn resume_isec(
@@ -573,10 +627,8 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Uint8Array")] checkpoint: Bytes,
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
-        let rate = options.as_ref().and_then(|o| o.rate).map_or(0, |r| r.0);
-        isec_source(&keyring, &envelope, &shape)
-            .and_then(|s| Ok(Reencryption::<C>::resume(&keyring.inner, s, checkpoint.0, rate)?))
-            .map(|inner| Self { inner })
+        isec_source(&keyring, &envelope, &shape, options.as_deref())
+            .and_then(|s| resume(&keyring, s, checkpoint.0, options.as_deref()))
             .map_err(|e| throw(&env, e))
     }
 
@@ -589,10 +641,8 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "Uint8Array")] checkpoint: Bytes,
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
-        let rate = options.as_ref().and_then(|o| o.rate).map_or(0, |r| r.0);
         legacy_source(&keyring, &object, options.as_deref())
-            .and_then(|s| Ok(Reencryption::<C>::resume(&keyring.inner, s, checkpoint.0, rate)?))
-            .map(|inner| Self { inner })
+            .and_then(|s| resume(&keyring, s, checkpoint.0, options.as_deref()))
             .map_err(|e| throw(&env, e))
     }
 

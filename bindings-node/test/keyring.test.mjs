@@ -104,7 +104,7 @@ test('setDefaultLegacy: the previous-proxy key for objects that record no kid', 
   assert.equal(codeOf(() => ring.legacyKey(obj, 'isec')), 'wrong_key_kind')
 })
 
-test('external keys: async wrap and unwrap in rounds, failures are external_wrapper_failed', async () => {
+test('external keys: async wrap and unwrap, failures are external_wrapper_failed', async () => {
   const kms = toyKms()
   const ring = new isec.Keyring()
   ring.addExternal('kms', kms.wrapper)
@@ -135,7 +135,7 @@ test('external keys: async wrap and unwrap in rounds, failures are external_wrap
   assert.equal(await codeOfAsync(short.open(envelope)), 'external_wrapper_failed')
   assert.equal(await codeOfAsync(short.createEnvelope()), 'external_wrapper_failed')
   assert.throws(() => short.addExternal('x', {}), (e) => e.code === 'invalid_parameter')
-  // Concurrent opens do not mix their rounds.
+  // Concurrent opens do not mix their answers.
   const keys = await Promise.all([1, 2, 3, 4].map(() => ring.open(envelope)))
   for (const k of keys) assert.equal(isec.decryptSync(k, ct).toString(), 'hello')
 })
@@ -150,9 +150,9 @@ function recordingKms() {
     deks,
     wrapper: {
       wrap: async (kid, dek) => {
-        deks.push(Buffer.from(dek))
+        const i = deks.push(Buffer.from(dek)) - 1
         await new Promise((r) => setTimeout(r, 1))
-        return Buffer.concat([Buffer.from([deks.length - 1]), randomBytes(8)])
+        return Buffer.concat([Buffer.from([i]), randomBytes(8)])
       },
       unwrap: async (kid, wrapped) => Buffer.from(deks[wrapped[0]]),
     },
@@ -161,11 +161,11 @@ function recordingKms() {
   }
 }
 
-test('external keys: two envelopes created in one withExternal round get different DEKs', async () => {
+test('external keys: concurrently created envelopes get different DEKs', async () => {
   const kms = recordingKms()
   const ring = new isec.Keyring()
   ring.addExternal('kms', kms.wrapper)
-  const [a, b] = await ring.withExternal(() => [ring.createEnvelopeSync(), ring.createEnvelopeSync()])
+  const [a, b] = await Promise.all([ring.createEnvelope(), ring.createEnvelope()])
   assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
   assert.notDeepEqual(kms.deks[0], kms.deks[1])
   // Each envelope carries its own answer and opens to the DEK that answer wrapped.
@@ -176,14 +176,14 @@ test('external keys: two envelopes created in one withExternal round get differe
   assert.equal(isec.decryptSync(await ring.open(b.envelope), ctB).toString(), 'object b')
 })
 
-test("external keys: a rewrap's wrap answer in the same round is not a new envelope's DEK", async () => {
+test("external keys: a rewrap's wrap answer is not a new envelope's DEK", async () => {
   const kms = recordingKms()
   const ring = new isec.Keyring()
   ring.addExternal('kms', kms.wrapper)
   ring.addKek('local', randomBytes(32))
   const c = ring.createEnvelopeSync()
   ring.setState('kms', 'active')
-  const [moved, d] = await ring.withExternal(() => [ring.rewrapSync(c.envelope), ring.createEnvelopeSync()])
+  const [moved, d] = await Promise.all([ring.rewrap(c.envelope), ring.createEnvelope()])
   assert.equal(moved.kid, 'kms')
   assert.equal(d.envelope.kid, 'kms')
   assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))
@@ -194,7 +194,52 @@ test("external keys: a rewrap's wrap answer in the same round is not a new envel
   assert.equal(isec.decryptSync(await ring.open(d.envelope), ctD).toString(), 'object d')
 })
 
-test('re-encryption: two jobs started in one withExternal round get different DEKs', async () => {
+test('external keys: a KeyTask stops at the request, checks the answer and runs once', async () => {
+  const ring = new isec.Keyring()
+  ring.addExternal('kms', { wrap: () => Buffer.alloc(40, 1), unwrap: () => Buffer.alloc(32) })
+  const task = ring.beginCreate()
+  assert.equal(codeOf(() => task.finish()), 'invalid_parameter')
+  const req = task.step(ring)
+  assert.equal(req.kid, 'kms')
+  assert.equal(req.op, 'wrap')
+  assert.equal(req.input.length, 32)
+  assert.equal(codeOf(() => task.answer(Buffer.alloc(0))), 'external_wrapper_failed')
+  // A failed task is spent.
+  assert.equal(codeOf(() => task.step(ring)), 'invalid_parameter')
+  const ok = ring.beginCreate({ fitParts: { size: 1 << 20, preferred: 5 << 20 } })
+  assert.equal(ok.step(ring).op, 'wrap')
+  ok.answer(Buffer.alloc(40, 2))
+  assert.equal(ok.step(ring), null)
+  const { envelope } = ok.finish()
+  assert.equal(envelope.layout, 'parts')
+  assert.equal(codeOf(() => ok.finish()), 'invalid_parameter')
+  // Local keys never stop.
+  const local = new isec.Keyring()
+  local.addKek('k', randomBytes(32))
+  const t = local.beginCreate()
+  assert.equal(t.step(local), null)
+  assert.equal(t.finish().envelope.kid, 'k')
+  assert.equal(
+    codeOf(() => local.beginCreate({ partSize: 1 << 16, table: true })),
+    'invalid_parameter',
+    'conflicting layouts',
+  )
+  await assert.rejects(ring.withExternal(() => 1), (e) => e.code === 'invalid_parameter')
+})
+
+/** Starts a job under the keyring's (possibly external) keys: target and source keys first. */
+async function startIsec(ring, src, shape, options = {}) {
+  const target = await ring.withExternal(isec.ReencryptionJob.beginTarget(ring, shape.plaintextLength, options))
+  const sourceKey = await ring.open(src.envelope)
+  return isec.ReencryptionJob.startIsec(ring, src.envelope, shape, {
+    ...options,
+    sourceKey,
+    targetEnvelope: target.envelope,
+    targetKey: target.key,
+  })
+}
+
+test('re-encryption: two jobs started concurrently get different DEKs', async () => {
   const kms = recordingKms()
   const ring = new isec.Keyring()
   ring.addKek('old', randomBytes(32))
@@ -202,10 +247,7 @@ test('re-encryption: two jobs started in one withExternal round get different DE
   const ct = isec.encryptSync(src.key, pattern(1000))
   ring.addExternal('kms', kms.wrapper)
   const shape = isec.shapeFor(src.envelope, ct.length)
-  const jobs = await ring.withExternal(() => [
-    isec.ReencryptionJob.startIsec(ring, src.envelope, shape),
-    isec.ReencryptionJob.startIsec(ring, src.envelope, shape),
-  ])
+  const jobs = await Promise.all([startIsec(ring, src, shape), startIsec(ring, src, shape)])
   assert.equal(kms.deks.length, 2, 'one KMS wrap per job')
   assert.notDeepEqual(kms.deks[0], kms.deks[1])
   assert.notDeepEqual(kms.dekOf(jobs[0].targetEnvelope), kms.dekOf(jobs[1].targetEnvelope))
@@ -434,8 +476,22 @@ test('re-encryption under an external active key', async () => {
   const ct = isec.encryptSync(src.key, pattern(1000))
   ring.addExternal('kms', kms.wrapper)
   const shape = isec.shapeFor(src.envelope, ct.length)
-  const job = await ring.withExternal(() => isec.ReencryptionJob.startIsec(ring, src.envelope, shape))
+  assert.equal(codeOf(() => isec.ReencryptionJob.startIsec(ring, src.envelope, shape)), 'external_wrapper_failed')
+  const job = await startIsec(ring, src, shape)
+  // Resuming under the external key: the checkpoint's envelope is opened first.
+  const cp = job.checkpoint()
+  const targetKey = await ring.open(isec.ReencryptionJob.parseCheckpoint(cp).envelope)
+  const resumed = isec.ReencryptionJob.resumeIsec(ring, src.envelope, shape, cp, { targetKey })
+  assert.ok(resumed.targetEnvelope.equals(job.targetEnvelope))
   const out = Buffer.concat([job.update(ct, 0).output, job.finish()])
   assert.equal(job.targetEnvelope.kid, 'kms')
   assert.deepEqual(isec.decryptSync(await ring.open(job.targetEnvelope), out), pattern(1000))
+  // An external source key too: the source opened first.
+  const ring2 = new isec.Keyring()
+  ring2.addExternal('kms', kms.wrapper)
+  ring2.addKek('new', randomBytes(32))
+  const src2 = { envelope: job.targetEnvelope }
+  const job2 = await startIsec(ring2, src2, isec.shapeFor(job.targetEnvelope, out.length))
+  const out2 = Buffer.concat([job2.update(out, 0).output, job2.finish()])
+  assert.deepEqual(isec.decryptSync(ring2.openSync(job2.targetEnvelope), out2), pattern(1000))
 })

@@ -3,7 +3,7 @@
 use isec_core::keyring::KeyInfo;
 use isec_core::limits::KEY_LEN;
 use isec_core::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
-use isec_core::{Error, Kek, KeyState, Keyring, Params};
+use isec_core::{Error, Kek, KeyState, Keyring, LayoutRequest, Params};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -11,7 +11,7 @@ use pyo3::types::PyBytes;
 use crate::buffers::In;
 use crate::convert::Int;
 use crate::envelope::{PyEnvelope, PyObjectKey};
-use crate::errors::{OrRaise, clear_callback_error, stash_callback_error, to_py};
+use crate::errors::{OrRaise, clear_callback_error, stash_callback_error};
 use crate::legacy::{PyLegacyKey, PyLegacyObject};
 
 /// A key wrapper whose `wrap(kid, dek)` and `unwrap(kid, wrapped)` are Python methods (an
@@ -168,26 +168,21 @@ impl PyKeyring {
     }
 
     /// A new envelope under the active key, and the key that encrypts the object.
-    /// `part_size` selects the parts layout, `table=True` the table layout.
-    #[pyo3(signature = (*, frame_size=None, part_size=None, table=false, declared_size=None))]
+    /// `part_size` selects the parts layout, `fit_parts=(size, preferred)` the parts layout
+    /// with parts fitted to an object of `size` bytes (see `fit_part_size`), `table=True`
+    /// the table layout; they exclude each other.
+    #[pyo3(signature = (*, frame_size=None, part_size=None, table=false, declared_size=None, fit_parts=None))]
     fn create_envelope(
         &self,
         frame_size: Option<Int<u64>>,
         part_size: Option<Int<u64>>,
         table: bool,
         declared_size: Option<Int<u64>>,
+        fit_parts: Option<(Int<u64>, Int<u64>)>,
     ) -> PyResult<(PyEnvelope, PyObjectKey)> {
-        let mut params = Params::default();
-        if let Some(Int(f)) = frame_size {
-            params = params.with_frame_size(f).or_raise()?;
-        }
-        params = match (part_size, table) {
-            (Some(_), true) => return Err(to_py(Error::InvalidParameter)),
-            (Some(Int(p)), false) => params.with_part_size(p).or_raise()?,
-            (None, true) => params.with_table(),
-            (None, false) => params,
-        };
-        params.declared_size = declared_size.map(|d| d.0);
+        let fit = fit_parts.map(|(s, p)| (s.0, p.0));
+        let layout = LayoutRequest::from_options(part_size.map(|p| p.0), fit, table).or_raise()?;
+        let params = Params::new(layout, frame_size.map(|f| f.0), declared_size.map(|d| d.0)).or_raise()?;
         clear_callback_error();
         let (env, key) = self.inner.create_envelope(params).or_raise()?;
         Ok((PyEnvelope { inner: env }, PyObjectKey { inner: key }))

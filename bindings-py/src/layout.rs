@@ -2,7 +2,7 @@
 
 use isec_core::layout::{RangePlan, Segment, Shape};
 use isec_core::segment_table::TableEntry;
-use isec_core::{Error, Params, Prefix, SegmentTable};
+use isec_core::{Error, LayoutRequest, Params, Prefix, SegmentTable};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
@@ -156,11 +156,8 @@ pub(crate) fn fit_part_size(
     preferred: Int<u64>,
     frame_size: Option<Int<u64>>,
 ) -> PyResult<u64> {
-    let mut params = Params::default();
-    if let Some(Int(f)) = frame_size {
-        params = params.with_frame_size(f).or_raise()?;
-    }
-    let params = params.with_parts_for(plaintext_len.0, preferred.0).or_raise()?;
+    let fit = LayoutRequest::FitParts { size: plaintext_len.0, preferred: preferred.0 };
+    let params = Params::new(fit, frame_size.map(|f| f.0), None).or_raise()?;
     // A parts-layout Params always has a part size; the fallback is unreachable.
     params.part_size().ok_or_else(|| to_py(Error::InvalidParameter))
 }

@@ -4,7 +4,7 @@
 use isec_core::layout::Shape;
 use isec_core::legacy::LegacyObject;
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Progress, Reencryption, Source, Step};
-use isec_core::{AwsLc, Envelope, Error, Params};
+use isec_core::{AwsLc, Envelope, Error, LayoutRequest, Params};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
@@ -234,14 +234,9 @@ impl PyReencryption {
         part_size: Option<Int<u64>>,
         rate: Int<u64>,
     ) -> PyResult<Self> {
-        let mut params = Params::default();
-        if let Some(Int(f)) = frame_size {
-            params = params.with_frame_size(f).or_raise()?;
-        }
-        if let Some(Int(p)) = part_size {
-            // The preferred size, in whole frames; the job fits it to the source's length.
-            params = params.with_parts_for(0, p).or_raise()?;
-        }
+        // The preferred part size, in whole frames; the job fits it to the source's length.
+        let layout = part_size.map_or(LayoutRequest::Single, |p| LayoutRequest::FitParts { size: 0, preferred: p.0 });
+        let params = Params::new(layout, frame_size.map(|f| f.0), None).or_raise()?;
         let src = open_source(py, source)?;
         let job = Reencryption::<AwsLc>::start(&keyring.inner, src, params, rate.0).or_raise()?;
         Ok(Self { job, failed: false, scratch: Vec::new() })

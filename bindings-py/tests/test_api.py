@@ -677,6 +677,15 @@ def test_fit_part_size() -> None:
     r.add_kek("k", bytes(32))
     env, key = r.create_envelope(part_size=isec.fit_part_size(3 << 20, 1 << 20), declared_size=3 << 20)
     assert env.part_size == 1 << 20 and key.layout == "parts"
+    # The same fit in one call; the layout options exclude each other.
+    env, key = r.create_envelope(fit_parts=(100 << 20, 5_000_000), declared_size=100 << 20)
+    assert env.part_size == 77 * frame and key.layout == "parts"
+    with expect_error("invalid_parameter"):
+        r.create_envelope(fit_parts=(10, 4096), table=True)
+    with expect_error("invalid_parameter"):
+        r.create_envelope(fit_parts=(10, 4096), part_size=1 << 20)
+    with expect_error("invalid_parameter"):
+        r.create_envelope(part_size=1 << 20, table=True)
 
 
 def test_copy_plan_names_its_sidecar(ring: isec.Keyring) -> None:

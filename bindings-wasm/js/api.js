@@ -26,10 +26,10 @@ export function bind(raw) {
    * KEKs by key id, their states and the one active key. Local keys work synchronously
    * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
    *
-   * External keys run in two phases per key (see src/keys.rs): core runs the operation;
-   * when it needs an external wrap or unwrap it has no answer for, the call fails and the
-   * request is recorded; this class awaits the user's wrapper and runs the operation again
-   * with the answer. Core makes every decision in every round.
+   * Every keyring operation is a core `KeyTask` (`beginOpen`, `beginCreate`, `beginRewrap`,
+   * `beginCopyRewrap`): core runs it until it needs an external key, hands over the
+   * request, and resumes with the wrapper's answer, which it checks. `withExternal(task)`
+   * does the awaiting.
    */
   class Keyring extends wasm.Keyring {
     #wrappers = new Map()
@@ -57,58 +57,49 @@ export function bind(raw) {
         const e = wasm.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} failed`)
         e.cause = cause
         throw e
+      } finally {
+        if (req.op === 'wrap') req.input.fill(0)
       }
       if (!(out instanceof Uint8Array)) {
         throw wasm.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} returned no Uint8Array`)
       }
-      return { kid: req.kid, op: req.op, input: req.input, output: new Uint8Array(out) }
+      return out
     }
 
     /**
-     * Runs `fn` (any synchronous call that uses this keyring: `openSync`,
-     * `createEnvelopeSync`, `decideCopy`, ...) until every external key it needs has
-     * answered, and returns its result.
+     * Drives a `KeyTask` of this keyring to its result, awaiting the external wrappers it
+     * asks for.
      */
-    async withExternal(fn) {
-      const answers = []
-      try {
-        for (;;) {
-          this._setAnswers(answers)
-          try {
-            return fn()
-          } catch (e) {
-            const req = this._takeRequest()
-            if (!req || answers.length > 8) throw e
-            answers.push(await this.#answer(req))
-          }
-        }
-      } finally {
-        this._setAnswers([])
-        for (const a of answers) {
-          if (a.op === 'wrap') a.input.fill(0)
-          else a.output.fill(0)
+    async withExternal(task) {
+      for (let req; (req = task.step(this)) !== undefined; ) {
+        const out = await this.#answer(req)
+        try {
+          task.answer(out)
+        } finally {
+          if (req.op === 'unwrap') out.fill(0)
         }
       }
+      return task.finish()
     }
 
     /** Opens an envelope with the key its kid names (local or external). */
-    open(envelope) {
-      return this.withExternal(() => this.openSync(envelope))
+    async open(envelope) {
+      return this.withExternal(this.beginOpen(envelope))
     }
 
     /** A new envelope under the active key: `{ envelope, key }`. */
-    createEnvelope(options) {
-      return this.withExternal(() => this.createEnvelopeSync(options))
+    async createEnvelope(options) {
+      return this.withExternal(this.beginCreate(options))
     }
 
     /** The same object's envelope under the active key (metadata only). */
-    rewrap(envelope) {
-      return this.withExternal(() => this.rewrapSync(envelope))
+    async rewrap(envelope) {
+      return this.withExternal(this.beginRewrap(envelope))
     }
 
     /** `rewrap` to a named key, which must be the active key. */
-    rewrapTo(envelope, kid) {
-      return this.withExternal(() => this.rewrapToSync(envelope, kid))
+    async rewrapTo(envelope, kid) {
+      return this.withExternal(this.beginRewrap(envelope, kid))
     }
   }
 
@@ -118,6 +109,9 @@ export function bind(raw) {
    */
   function decideCopy(request, keyring) {
     const shape = check('decideCopy', 0, 'Shape?', request?.sourceShape, classes)
+    const rewrapped = check('decideCopy', 0, 'Envelope?', request?.rewrapped, classes)
+    // The rewrapped envelope crosses as its metadata text (core decodes and checks it).
+    if (rewrapped != null) request = { ...request, rewrapped: rewrapped.toText() }
     if (keyring != null && shape != null) return wasm._decideCopyKeyringShape(request, keyring, shape)
     if (keyring != null) return wasm._decideCopyKeyring(request, keyring)
     if (shape != null) return wasm._decideCopyShape(request, shape)

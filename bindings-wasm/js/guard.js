@@ -56,6 +56,7 @@ export const SIGNATURES = {
   _decideCopyKeyring: [ANY, 'Keyring'],
   _decideCopyShape: [ANY, 'Shape'],
   _decideCopyKeyringShape: [ANY, 'Keyring', 'Shape'],
+  beginCopyRewrap: [ANY, 'Keyring'],
 
   'Decryptor()': ['ObjectKey', ANY],
   'Decryptor.forRange': ['ObjectKey', 'Shape', NUM, NUM, ANY],
@@ -90,10 +91,11 @@ export const SIGNATURES = {
 
   'Keyring()': [],
   'Keyring#_registerExternal': [STR, opt(STR)],
-  'Keyring#_setAnswers': [ANY],
-  'Keyring#_takeRequest': [],
   'Keyring#addKek': [STR, BYTES, opt(STR)],
   'Keyring#addLegacySecretString': [STR, STR],
+  'Keyring#beginCreate': [ANY],
+  'Keyring#beginOpen': ['Envelope'],
+  'Keyring#beginRewrap': ['Envelope', opt(STR)],
   'Keyring#createEnvelopeSync': [ANY],
   'Keyring#keys': [],
   'Keyring#legacyKey': ['LegacyObject', opt(STR)],
@@ -105,11 +107,15 @@ export const SIGNATURES = {
   'Keyring#setState': [STR, STR],
   // The JS Keyring's own methods (js/api.js).
   'Keyring#addExternal': [STR, ANY, opt(STR)],
-  'Keyring#withExternal': { async: true, params: [FN] },
+  'Keyring#withExternal': { async: true, params: ['KeyTask'] },
   'Keyring#open': { async: true, params: ['Envelope'] },
   'Keyring#createEnvelope': { async: true, params: [ANY] },
   'Keyring#rewrap': { async: true, params: ['Envelope'] },
   'Keyring#rewrapTo': { async: true, params: ['Envelope', STR] },
+
+  'KeyTask#answer': [BYTES],
+  'KeyTask#finish': [],
+  'KeyTask#step': ['Keyring'],
 
   'LegacyDecryptor()': ['LegacyKey', 'LegacyObject'],
   'LegacyDecryptor.forRange': ['LegacyKey', 'LegacyObject', NUM, NUM],

@@ -1,17 +1,9 @@
 //! Envelopes, object keys and the keyring.
 //!
-//! External (KMS) keys: core's `KeyWrap` is synchronous and a JS wrapper is async, so a
-//! keyring operation that needs one runs in two phases, repeated per external key (the JS
-//! `Keyring` in `js/api.js` drives them, as bindings-node does). An external key is
-//! registered in core as a [`Prefetched`] wrapper. When core asks it to wrap or unwrap
-//! something it has no answer for, it records the request and fails with
-//! `external_wrapper_failed`; JS awaits the user's wrapper, adds the answer, and runs the
-//! same core operation again, which now finds it. Core makes every decision (which key, its
-//! state, the commitment check) in every round; the binding only carries bytes. Core draws a
-//! fresh DEK per attempt, so when an answer for wrapping a DEK is present, the retry creates
-//! the envelope with that DEK and a fresh salt (`create_envelope_with`). A wrap answer serves
-//! one wrap only: a round that creates several envelopes asks for one wrap per envelope, each
-//! of a fresh DEK.
+//! External (KMS) keys: core runs each keyring operation as a [`KeyTask`] that stops at a
+//! request for a key the caller answers for; the JS `Keyring` in `js/api.js` awaits the
+//! user's wrapper and feeds the answer back (as bindings-node does). Core makes every
+//! decision and checks every answer; the binding only carries bytes.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -19,14 +11,13 @@ use std::rc::Rc;
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
 use isec_core::layout::Shape as CoreShape;
-use isec_core::wrap::{Dek, WrapAlg, WrappedKey};
-use isec_core::{Error as CoreError, Kek, KeyWrap, ObjectKey as CoreKey, Params};
+use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Failure, Fallible};
 use crate::legacy::{LegacyKey, LegacyObject};
-use crate::{get, num, opt_bool, opt_str, opt_u64, set, to_u64};
+use crate::{get, num, opt_bool, opt_u64, set, to_u64};
 
 fn state_from(name: Option<String>) -> Fallible<KeyState> {
     let name = name.unwrap_or_else(|| "active".into());
@@ -186,109 +177,74 @@ impl ObjectKey {
     }
 }
 
-/// `EnvelopeOptions` (`{ frameSize, partSize, table, declaredSize }`) as core parameters.
+/// `EnvelopeOptions` (`{ frameSize, partSize, fitParts: { size, preferred }, table,
+/// declaredSize }`) as core parameters.
 pub(crate) fn params(opts: Option<&JsValue>) -> Fallible<Params> {
-    let mut p = Params::default();
     let Some(opts) = opts.filter(|o| !o.is_undefined() && !o.is_null()) else {
-        return Ok(p);
+        return Ok(Params::default());
     };
     if !opts.is_object() {
         return Err(Failure::Type("envelope options must be an object".into()));
     }
-    if let Some(fs) = opt_u64(opts, "frameSize")? {
-        p = p.with_frame_size(fs)?;
-    }
-    match (opt_u64(opts, "partSize")?, opt_bool(opts, "table")?.unwrap_or(false)) {
-        (Some(_), true) => {
-            return Err(Failure::Detail(CoreError::InvalidParameter, "partSize and table exclude each other".into()));
-        }
-        (Some(ps), false) => p = p.with_part_size(ps)?,
-        (None, true) => p = p.with_table(),
-        (None, false) => {}
-    }
-    p.declared_size = opt_u64(opts, "declaredSize")?;
-    Ok(p)
+    let fit = get(opts, "fitParts");
+    let fit = if fit.is_undefined() || fit.is_null() {
+        None
+    } else {
+        let need = |k: &str| opt_u64(&fit, k)?.ok_or_else(|| Failure::Type(format!("fitParts.{k} is required")));
+        Some((need("size")?, need("preferred")?))
+    };
+    let layout =
+        LayoutRequest::from_options(opt_u64(opts, "partSize")?, fit, opt_bool(opts, "table")?.unwrap_or(false))
+            .map_err(|e| Failure::Detail(e, "partSize, fitParts and table exclude each other".into()))?;
+    Ok(Params::new(layout, opt_u64(opts, "frameSize")?, opt_u64(opts, "declaredSize")?)?)
 }
 
-/// One answer of this round: `(kid, is_wrap, input, output, used)`. A wrap answer serves
-/// one wrap only, so that every envelope of a round gets its own DEK.
-type Answer = (String, bool, Vec<u8>, Vec<u8>, bool);
+/// One keyring operation in progress: `step(keyring)` runs it until it needs an external
+/// key's answer (returned as `{ kid, op, input }`) or is done (`undefined`);
+/// `answer(output)` feeds the wrapper's output back; `finish()` hands over the result.
+/// `Keyring.withExternal` drives it.
+#[wasm_bindgen(js_name = KeyTask)]
+pub struct KeyTask(pub(crate) isec_core::KeyTask);
 
-#[derive(Default)]
-pub(crate) struct Exchange {
-    answers: Vec<Answer>,
-    request: Option<(String, bool, Vec<u8>)>,
-}
-
-/// An external key as core sees it: answers from the current round, else a recorded request.
-struct Prefetched {
-    kid: String,
-    // Core needs `Send + Sync` wrappers; wasm32-unknown-unknown has one thread, and a
-    // `std::sync::Mutex` there never contends.
-    exchange: std::sync::Arc<std::sync::Mutex<Exchange>>,
-}
-
-fn lock(ex: &std::sync::Mutex<Exchange>) -> std::sync::MutexGuard<'_, Exchange> {
-    ex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Prefetched {
-    /// An unwrap answer serves any number of unwraps (a wrapped DEK always unwraps to the
-    /// same DEK); a wrap answer is used up by its wrap.
-    fn answer(&self, wrap: bool, input: &[u8]) -> Option<Vec<u8>> {
-        let mut ex = lock(&self.exchange);
-        let hit = ex.answers.iter_mut().find(|a| !a.4 && a.0 == self.kid && a.1 == wrap && a.2 == input);
-        let found = hit.map(|a| {
-            a.4 = wrap;
-            a.3.clone()
-        });
-        if found.is_none() && ex.request.is_none() {
-            ex.request = Some((self.kid.clone(), wrap, input.to_vec()));
-        }
-        found
-    }
-}
-
-impl KeyWrap for Prefetched {
-    fn alg(&self) -> WrapAlg {
-        WrapAlg::External
+#[wasm_bindgen(js_class = KeyTask)]
+impl KeyTask {
+    /// Runs the task as far as core can: the request of an external key, or `undefined`
+    /// when done.
+    #[wasm_bindgen(unchecked_return_type = "{ kid: string, op: 'wrap' | 'unwrap', input: Uint8Array } | undefined")]
+    pub fn step(&mut self, keyring: &Keyring) -> Result<JsValue, Failure> {
+        let Some(r) = self.0.next_request(&keyring.inner.borrow())? else { return Ok(JsValue::UNDEFINED) };
+        let o = Object::new();
+        set(&o, "kid", r.kid());
+        set(&o, "op", r.op().name());
+        set(&o, "input", Uint8Array::from(r.input()));
+        Ok(o.into())
     }
 
-    fn wrap(&self, dek: &Dek) -> isec_core::Result<WrappedKey> {
-        let out = self.answer(true, dek.expose()).ok_or(CoreError::ExternalWrapperFailed)?;
-        WrappedKey::from_slice(&out).map_err(|_| CoreError::ExternalWrapperFailed)
+    /// The external wrapper's output for the last request.
+    pub fn answer(&mut self, output: &[u8]) -> Result<(), Failure> {
+        Ok(self.0.answer(output)?)
     }
 
-    fn unwrap(&self, wrapped: &[u8]) -> isec_core::Result<Dek> {
-        let out = self.answer(false, wrapped).ok_or(CoreError::ExternalWrapperFailed)?;
-        let bytes: [u8; 32] = out.as_slice().try_into().map_err(|_| CoreError::ExternalWrapperFailed)?;
-        Ok(Dek::from_bytes(bytes))
+    /// The result: an `ObjectKey` (open), `{ envelope, key }` (create) or an `Envelope`
+    /// (rewrap).
+    #[wasm_bindgen(unchecked_return_type = "ObjectKey | { envelope: Envelope, key: ObjectKey } | Envelope")]
+    pub fn finish(&mut self) -> Result<JsValue, Failure> {
+        Ok(match self.0.finish()? {
+            KeyOutput::Key(inner) => ObjectKey { inner }.into(),
+            KeyOutput::Created(e, k) => created(e, k).into(),
+            KeyOutput::Envelope(inner) => Envelope { inner }.into(),
+        })
     }
 }
 
 /// KEKs by key id, their states and the one active key (SPEC.md §10).
 ///
-/// The JS `Keyring` (js/api.js) extends this class with `addExternal` and the async
-/// `open`, `createEnvelope`, `rewrap`, `rewrapTo` and `withExternal`, which also serve
-/// external keys.
+/// The JS `Keyring` (js/api.js) extends this class with `addExternal`, `withExternal` and
+/// the async `open`, `createEnvelope`, `rewrap` and `rewrapTo`, which also serve external
+/// keys.
 #[wasm_bindgen(js_name = Keyring)]
 pub struct Keyring {
     pub(crate) inner: Rc<RefCell<isec_core::Keyring>>,
-    exchange: std::sync::Arc<std::sync::Mutex<Exchange>>,
-}
-
-impl Keyring {
-    /// The DEK of this round's first unused wrap answer for the active key, if any. The
-    /// wrap that creates the envelope uses the answer up, so the round's next envelope draws
-    /// a fresh DEK (and asks the wrapper to wrap it) instead of reusing this one.
-    fn answered_dek(&self) -> Option<Dek> {
-        let ring = self.inner.borrow();
-        let kid = ring.active_kid().ok()?;
-        let ex = lock(&self.exchange);
-        let a = ex.answers.iter().find(|a| !a.4 && a.0 == kid && a.1)?;
-        let bytes: [u8; 32] = a.2.as_slice().try_into().ok()?;
-        Some(Dek::from_bytes(bytes))
-    }
 }
 
 fn created(e: isec_core::Envelope, k: CoreKey) -> Object {
@@ -305,7 +261,7 @@ impl Keyring {
     #[allow(clippy::new_without_default)]
     #[must_use]
     pub fn new() -> Keyring {
-        Self { inner: Rc::default(), exchange: std::sync::Arc::default() }
+        Self { inner: Rc::default() }
     }
 
     /// Adds a raw 32-byte KEK in `state` (`active`, `decrypt_only`, `disabled`; default
@@ -344,62 +300,29 @@ impl Keyring {
         #[wasm_bindgen(unchecked_optional_param_type = "KeyState")] state: Option<String>,
     ) -> Result<(), Failure> {
         let state = state_from(state)?;
-        let w = Prefetched { kid: kid.to_string(), exchange: self.exchange.clone() };
-        Ok(self.inner.borrow_mut().add_external(kid, Box::new(w), state)?)
+        Ok(self.inner.borrow_mut().add_external_kid(kid, state)?)
     }
 
-    /// Sets this round's answers (`{ kid, op, input, output }`) and forgets any pending
-    /// request.
-    #[wasm_bindgen(js_name = _setAnswers)]
-    pub fn set_answers(
+    /// Starts opening an envelope (drive it with `withExternal`).
+    #[wasm_bindgen(js_name = beginOpen)]
+    pub fn begin_open(&self, envelope: &Envelope) -> Result<KeyTask, Failure> {
+        Ok(KeyTask(self.inner.borrow().begin_open(&envelope.inner)?))
+    }
+
+    /// Starts creating an envelope under the active key, around a DEK of its own.
+    #[wasm_bindgen(js_name = beginCreate)]
+    pub fn begin_create(
         &self,
-        #[wasm_bindgen(
-            unchecked_param_type = "Array<{ kid: string, op: 'wrap' | 'unwrap', input: Uint8Array, output: Uint8Array }>"
-        )]
-        answers: Array,
-    ) -> Result<(), Failure> {
-        let mut list = Vec::new();
-        for a in answers.iter() {
-            let kid = opt_str(&a, "kid")?.ok_or_else(|| Failure::Type("answer.kid".into()))?;
-            let op = opt_str(&a, "op")?.ok_or_else(|| Failure::Type("answer.op".into()))?;
-            let bytes = |k: &str| -> Fallible<Vec<u8>> {
-                get(&a, k)
-                    .dyn_into::<Uint8Array>()
-                    .map(|u| u.to_vec())
-                    .map_err(|_| Failure::Type(format!("answer.{k} must be a Uint8Array")))
-            };
-            list.push((kid, op == "wrap", bytes("input")?, bytes("output")?, false));
-        }
-        let mut ex = lock(&self.exchange);
-        ex.request = None;
-        for a in &mut ex.answers {
-            a.2.fill(0);
-            a.3.fill(0);
-        }
-        ex.answers = list;
-        Ok(())
+        #[wasm_bindgen(unchecked_optional_param_type = "EnvelopeOptions")] options: Option<JsValue>,
+    ) -> Result<KeyTask, Failure> {
+        let p = params(options.as_ref())?;
+        Ok(KeyTask(self.inner.borrow().begin_create(p)?))
     }
 
-    /// The request an external key recorded in the last failed call, if any:
-    /// `{ kid, op: 'wrap' | 'unwrap', input }`.
-    #[wasm_bindgen(
-        js_name = _takeRequest,
-        unchecked_return_type = "{ kid: string, op: 'wrap' | 'unwrap', input: Uint8Array } | undefined"
-    )]
-    #[must_use]
-    pub fn take_request(&self) -> JsValue {
-        let mut ex = lock(&self.exchange);
-        match ex.request.take() {
-            None => JsValue::UNDEFINED,
-            Some((kid, wrap, mut input)) => {
-                let o = Object::new();
-                set(&o, "kid", kid);
-                set(&o, "op", if wrap { "wrap" } else { "unwrap" });
-                set(&o, "input", Uint8Array::from(&input[..]));
-                input.fill(0);
-                o.into()
-            }
-        }
+    /// Starts rewrapping an envelope to `kid` (default: the active key, which it must be).
+    #[wasm_bindgen(js_name = beginRewrap)]
+    pub fn begin_rewrap(&self, envelope: &Envelope, kid: Option<String>) -> Result<KeyTask, Failure> {
+        Ok(KeyTask(self.inner.borrow().begin_rewrap(&envelope.inner, kid.as_deref())?))
     }
 
     /// Changes a key's state; activating one demotes the previous active key.
@@ -465,16 +388,7 @@ impl Keyring {
         &self,
         #[wasm_bindgen(unchecked_optional_param_type = "EnvelopeOptions")] options: Option<JsValue>,
     ) -> Result<Object, Failure> {
-        let p = params(options.as_ref())?;
-        let ring = self.inner.borrow();
-        let (e, k) = match self.answered_dek() {
-            Some(dek) => {
-                let mut salt = [0u8; 32];
-                isec_core::random::fill(&mut salt)?;
-                ring.create_envelope_with(p, &dek, salt)?
-            }
-            None => ring.create_envelope(p)?,
-        };
+        let (e, k) = self.inner.borrow().create_envelope(params(options.as_ref())?)?;
         Ok(created(e, k))
     }
 

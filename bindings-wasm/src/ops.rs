@@ -1,7 +1,7 @@
 //! Shapes and range mapping, segment tables, the copy decision, metadata classification and
 //! nonce helpers: conversions around core's pure functions.
 
-use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
+use isec_core::copy::{self, CopyLimits, CopyRequest, Directive, decide};
 use isec_core::layout::{RangePlan, Shape as CoreShape};
 use isec_core::metadata::{ObjectFormat, classify};
 use isec_core::nonce::{FramePosition, Nonce};
@@ -10,7 +10,7 @@ use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Failure, Fallible};
-use crate::keys::{Envelope, Keyring, ObjectKey};
+use crate::keys::{Envelope, KeyTask, Keyring, ObjectKey};
 use crate::{get, num, opt_bool, opt_str, opt_u64, pairs, pairs_to_js, set, to_u64};
 
 /// An object's geometry once its size is known (SPEC.md §6-7).
@@ -273,6 +273,28 @@ pub fn decide_copy_keyring_shape(request: JsValue, keyring: &Keyring, shape: &Sh
     decide_copy(&request, Some(keyring), Some(shape))
 }
 
+/// The rewrap `decideCopy` makes for `request` (a key change of an isec object), as a task
+/// to drive with `keyring.withExternal` before deciding (pass its result as
+/// `request.rewrapped`); `undefined` when there is none.
+#[wasm_bindgen(js_name = beginCopyRewrap)]
+pub fn begin_copy_rewrap(
+    #[wasm_bindgen(unchecked_param_type = "CopyRequestInput")] request: JsValue,
+    keyring: &Keyring,
+) -> Result<Option<KeyTask>, Failure> {
+    if !request.is_object() {
+        return Err(Failure::Type("request must be an object".into()));
+    }
+    let meta = pairs(&get(&request, "sourceMetadata"), "sourceMetadata")?;
+    let meta_v: Vec<(&str, &str)> = meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let target = opt_str(&request, "targetKid")?;
+    let mut req = CopyRequest::new(&meta_v, 0);
+    req.source_sidecar = opt_bool(&request, "sourceSidecar")?.unwrap_or(false);
+    req.target_kid = target.as_deref();
+    req.rotate_dek = opt_bool(&request, "rotateDek")?.unwrap_or(false);
+    let Some((env, to)) = copy::pending_rewrap(&req) else { return Ok(None) };
+    Ok(Some(KeyTask(keyring.inner.borrow().begin_rewrap(&env, Some(to))?)))
+}
+
 /// Decides how to copy an object as cheaply as the format allows (SPEC.md §12); reads no
 /// object bytes. `keyring` is needed when a key must change or the source re-encrypted.
 fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Option<&Shape>) -> Result<Object, Failure> {
@@ -303,6 +325,8 @@ fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Optio
     req.migrate_legacy = opt_bool(&request, "migrateLegacy")?.unwrap_or(false);
     req.require_encryption = opt_bool(&request, "requireEncryption")?.unwrap_or(false);
     req.limits = limits_from(&get(&request, "limits"))?;
+    let rewrapped = opt_str(&request, "rewrapped")?.map(|t| isec_core::Envelope::decode_text(&t)).transpose()?;
+    req.rewrapped = rewrapped.as_ref();
     let ring = keyring.map(|k| k.inner.borrow());
     let p = decide(&req, ring.as_deref())?;
     let o = Object::new();

@@ -84,6 +84,9 @@ pub struct CopyRequest<'a> {
     pub require_encryption: bool,
     /// S3 limits.
     pub limits: CopyLimits,
+    /// The source's envelope already rewrapped under `target_kid`, by a caller whose key
+    /// answers asynchronously (see [`pending_rewrap`]); `None`: the keyring rewraps.
+    pub rewrapped: Option<&'a Envelope>,
 }
 
 impl<'a> CopyRequest<'a> {
@@ -102,6 +105,7 @@ impl<'a> CopyRequest<'a> {
             migrate_legacy: false,
             require_encryption: false,
             limits: CopyLimits::default(),
+            rewrapped: None,
         }
     }
 }
@@ -243,6 +247,21 @@ pub fn decide(req: &CopyRequest<'_>, keyring: Option<&Keyring>) -> Result<CopyPl
     }
 }
 
+/// The rewrap [`decide`] would make for `req`: the source's envelope and the key it moves
+/// to. A caller whose keys answer asynchronously runs it first
+/// ([`Keyring::begin_rewrap`]) and passes the result as [`CopyRequest::rewrapped`], so the
+/// decision itself needs no key.
+#[must_use]
+pub fn pending_rewrap<'a>(req: &CopyRequest<'a>) -> Option<(Envelope, &'a str)> {
+    if req.rotate_dek {
+        return None;
+    }
+    match (metadata::classify(req.source_metadata, req.source_sidecar), req.target_kid) {
+        (ObjectFormat::Isec(env), Some(t)) if t != env.kid() => Some((*env, t)),
+        _ => None,
+    }
+}
+
 fn plaintext(req: &CopyRequest<'_>) -> Result<CopyPlan> {
     if req.require_encryption {
         return Ok(reencrypt(req, ReencryptReason::EncryptPlaintext));
@@ -262,7 +281,12 @@ fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Res
         return Ok(reencrypt(req, ReencryptReason::DekRotation));
     }
     let (env, rewrapped) = match req.target_kid {
-        Some(t) if t != env.kid() => (keyring.ok_or(Error::UnknownKid)?.rewrap_to(env, t)?, true),
+        Some(t) if t != env.kid() => match req.rewrapped {
+            // Only this object's envelope under the target key stands in for the rewrap.
+            Some(r) if r.kid() == t && r.same_dek_as(env) => (r.clone(), true),
+            Some(_) => return Err(Error::InvalidParameter),
+            None => (keyring.ok_or(Error::UnknownKid)?.rewrap_to(env, t)?, true),
+        },
         _ => (env.clone(), false),
     };
     let mut carry =

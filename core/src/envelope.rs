@@ -185,7 +185,73 @@ impl Default for Params {
     }
 }
 
+/// How a new object is cut into segments, as a caller asks for it (the layout itself is
+/// [`Layout`], whose part size is in frames).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutRequest {
+    /// One segment.
+    Single,
+    /// Parts of exactly this many plaintext bytes (a multiple of the frame size).
+    Parts(u64),
+    /// Parts fitted to an object of `size` plaintext bytes, starting from `preferred` bytes
+    /// (see [`Params::with_parts_for`]).
+    FitParts {
+        /// The object's plaintext size.
+        size: u64,
+        /// The part size to start from.
+        preferred: u64,
+    },
+    /// Parts of any size, described by a segment table.
+    Table,
+}
+
+impl LayoutRequest {
+    /// The layout from the option set every binding offers (a part size, a size to fit
+    /// parts to, or the table flag), which exclude each other.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when more than one is given.
+    pub fn from_options(part_size: Option<u64>, fit_parts: Option<(u64, u64)>, table: bool) -> Result<Self> {
+        match (part_size, fit_parts, table) {
+            (None, None, false) => Ok(Self::Single),
+            (Some(p), None, false) => Ok(Self::Parts(p)),
+            (None, Some((size, preferred)), false) => Ok(Self::FitParts { size, preferred }),
+            (None, None, true) => Ok(Self::Table),
+            _ => Err(Error::InvalidParameter),
+        }
+    }
+}
+
 impl Params {
+    /// The one validating constructor: frames of `frame_size` bytes (default 64 KiB), the
+    /// requested layout, and the declared plaintext size.
+    ///
+    /// # Errors
+    /// As [`Params::with_frame_size`], [`Params::with_part_size`] and
+    /// [`Params::with_parts_for`]; [`Error::LimitExceeded`] for a declared size the format
+    /// cannot hold.
+    pub fn new(layout: LayoutRequest, frame_size: Option<u64>, declared_size: Option<u64>) -> Result<Self> {
+        let mut p = Self::default();
+        if let Some(fs) = frame_size {
+            p = p.with_frame_size(fs)?;
+        }
+        p = match layout {
+            LayoutRequest::Single => p,
+            LayoutRequest::Parts(size) => p.with_part_size(size)?,
+            LayoutRequest::FitParts { size, preferred } => p.with_parts_for(size, preferred)?,
+            LayoutRequest::Table => p.with_table(),
+        };
+        p.declared_size = declared_size;
+        Ok(p)
+    }
+
+    /// The header of an object created with these parameters and `salt`.
+    pub(crate) fn header(&self, salt: [u8; KEY_LEN]) -> Result<Header> {
+        let header = Header { frame_exp: self.frame_exp, layout: self.layout, declared_size: self.declared_size, salt };
+        header.validate()?;
+        Ok(header)
+    }
+
     /// Parameters with frames of `frame_size` bytes (a power of two, 4 KiB..=8 MiB).
     ///
     /// # Errors
@@ -370,13 +436,45 @@ impl Envelope {
         dek: &Dek,
         salt: [u8; KEY_LEN],
     ) -> Result<(Self, ObjectKey)> {
-        let header =
-            Header { frame_exp: params.frame_exp, layout: params.layout, declared_size: params.declared_size, salt };
-        header.validate()?;
+        let header = params.header(salt)?;
         let kid = Kid::new(kid)?;
         let wrapped = wrapper.wrap(dek)?;
+        Ok(Self::assemble(header, kid, wrapper.alg(), wrapped, dek))
+    }
+
+    /// The envelope of a new object from its parts: the DEK's commitment and key are derived
+    /// here, so a wrapped key can only ever be paired with the DEK it wraps by the caller
+    /// that holds both (the keyring's create task).
+    pub(crate) fn assemble(
+        header: Header,
+        kid: Kid,
+        wrap_alg: WrapAlg,
+        wrapped: WrappedKey,
+        dek: &Dek,
+    ) -> (Self, ObjectKey) {
         let (key, commitment) = ObjectKey::derive(dek, &header);
-        Ok((Self { header, commitment, kid, wrap_alg: wrapper.alg(), wrapped }, key))
+        (Self { header, commitment, kid, wrap_alg, wrapped }, key)
+    }
+
+    /// The object key from an unwrapped DEK, checked against the commitment.
+    pub(crate) fn open_dek(&self, dek: &Dek) -> Result<ObjectKey> {
+        ObjectKey::derive_checked(dek, &self.header, &self.commitment)
+    }
+
+    /// This object's envelope with another wrapping of its (already checked) DEK.
+    pub(crate) fn rewrapped(&self, kid: Kid, wrap_alg: WrapAlg, wrapped: WrappedKey) -> Self {
+        Self { header: self.header, commitment: self.commitment, kid, wrap_alg, wrapped }
+    }
+
+    /// Whether `other` commits to the same DEK and header (the same object, however wrapped).
+    #[must_use]
+    pub fn same_dek_as(&self, other: &Self) -> bool {
+        self.header == other.header && self.commitment == other.commitment
+    }
+
+    /// The wrapped DEK.
+    pub(crate) fn wrapped(&self) -> &[u8] {
+        self.wrapped.as_bytes()
     }
 
     /// Unwraps the DEK with `wrapper`, checks the commitment, and returns the object key.
@@ -386,8 +484,7 @@ impl Envelope {
     /// [`Error::UnwrapFailed`] for a wrong KEK, [`Error::CommitmentMismatch`] if the DEK does
     /// not belong to this header.
     pub fn open(&self, wrapper: &dyn KeyWrap) -> Result<ObjectKey> {
-        let dek = self.unwrap_dek(wrapper)?;
-        ObjectKey::derive_checked(&dek, &self.header, &self.commitment)
+        self.open_dek(&self.unwrap_dek(wrapper)?)
     }
 
     pub(crate) fn unwrap_dek(&self, wrapper: &dyn KeyWrap) -> Result<Dek> {
@@ -404,10 +501,10 @@ impl Envelope {
     /// As [`Envelope::open`], plus [`Kid::new`] and `new`'s wrap errors.
     pub fn rewrap(&self, old: &dyn KeyWrap, new: &dyn KeyWrap, new_kid: &str) -> Result<Self> {
         let dek = self.unwrap_dek(old)?;
-        ObjectKey::derive_checked(&dek, &self.header, &self.commitment)?;
+        self.open_dek(&dek)?;
         let kid = Kid::new(new_kid)?;
         let wrapped = new.wrap(&dek)?;
-        Ok(Self { header: self.header, commitment: self.commitment, kid, wrap_alg: new.alg(), wrapped })
+        Ok(self.rewrapped(kid, new.alg(), wrapped))
     }
 
     /// The key-bound parameters.

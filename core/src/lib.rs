@@ -74,11 +74,11 @@ pub mod stream;
 #[cfg(feature = "aws-lc")]
 pub use cipher::AwsLc;
 pub use cipher::{DefaultCipher, FrameCipher, RustCrypto};
-pub use envelope::{Envelope, EnvelopeInfo, Header, Layout, Params};
+pub use envelope::{Envelope, EnvelopeInfo, Header, Layout, LayoutRequest, Params};
 pub use error::{Error, ErrorFamily, Result};
 pub use kdf::ObjectKey;
 #[cfg(feature = "alloc")]
-pub use keyring::{KeyInfo, KeyState, Keyring};
+pub use keyring::{KeyInfo, KeyOp, KeyOutput, KeyRequest, KeyState, KeyStep, KeyTask, Keyring};
 pub use layout::{FrameSpec, RangePlan, Segment, Shape};
 pub use nonce::{FramePosition, Nonce, Prefix};
 #[cfg(feature = "alloc")]

@@ -108,7 +108,18 @@ impl<C: FrameCipher + 'static> IsecSource<C> {
     /// # Errors
     /// As [`Keyring::open`].
     pub fn new(keyring: &Keyring, envelope: &Envelope, shape: Shape) -> Result<Self> {
-        let key = keyring.open(envelope)?;
+        Self::with_key(keyring.open(envelope)?, envelope, shape)
+    }
+
+    /// The source from the key of `envelope`, opened beforehand (by a [`crate::KeyTask`]
+    /// when the key answers asynchronously).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a key of another header.
+    pub fn with_key(key: ObjectKey, envelope: &Envelope, shape: Shape) -> Result<Self> {
+        if key.header() != envelope.header() {
+            return Err(Error::InvalidParameter);
+        }
         let mut h = Sha256::new();
         h.update(b"isec source");
         h.update(envelope.to_bytes());
@@ -355,7 +366,10 @@ pub struct Reencryption<C: FrameCipher> {
 
 /// The new object's parameters: the caller's frame size and part size (or
 /// [`DEFAULT_PART_SIZE`]), fitted to 10000 parts, with the declared size.
-fn target_params(params: Params, plaintext_len: u64) -> Result<Params> {
+///
+/// # Errors
+/// As [`Params::with_parts_for`].
+pub fn target_params(params: Params, plaintext_len: u64) -> Result<Params> {
     let preferred = params.part_size().unwrap_or(DEFAULT_PART_SIZE);
     let mut p =
         Params { layout: Layout::Single, declared_size: None, ..params }.with_parts_for(plaintext_len, preferred)?;
@@ -372,24 +386,24 @@ impl<C: FrameCipher> Reencryption<C> {
     /// As [`Keyring::create_envelope`] and [`Params::with_parts_for`].
     #[cfg(feature = "getrandom")]
     pub fn start(keyring: &Keyring, source: Box<dyn Source>, params: Params, rate: u64) -> Result<Self> {
-        let (env, key) = keyring.create_envelope(target_params(params, source.plaintext_len())?)?;
-        Self::build(source, env, key, Prefixes::Random, 0, rate)
+        let target = keyring.create_envelope(target_params(params, source.plaintext_len())?)?;
+        Self::start_keyed(source, target, rate)
     }
 
-    /// [`Reencryption::start`] around a DEK from [`crate::Dek::generate`] (fresh salt and
-    /// prefixes), for asynchronous external wrappers that wrap the DEK between two attempts.
+    /// [`Reencryption::start`] with the new object's envelope and key created beforehand
+    /// (by a [`crate::KeyTask`] when the active key answers asynchronously) with
+    /// [`target_params`].
     ///
     /// # Errors
-    /// As [`Reencryption::start`].
+    /// [`Error::InvalidParameter`] for an envelope that is not the parts layout declaring the
+    /// source's size.
     #[cfg(feature = "getrandom")]
-    pub fn start_for_dek(
-        keyring: &Keyring,
-        source: Box<dyn Source>,
-        params: Params,
-        rate: u64,
-        dek: &crate::wrap::Dek,
-    ) -> Result<Self> {
-        let (env, key) = keyring.create_envelope_for_dek(target_params(params, source.plaintext_len())?, dek)?;
+    pub fn start_keyed(source: Box<dyn Source>, target: (Envelope, ObjectKey), rate: u64) -> Result<Self> {
+        let (env, key) = target;
+        let h = env.header();
+        if key.header() != h || h.declared_size != Some(source.plaintext_len()) || h.part_size().is_none() {
+            return Err(Error::InvalidParameter);
+        }
         Self::build(source, env, key, Prefixes::Random, 0, rate)
     }
 
@@ -429,6 +443,14 @@ impl<C: FrameCipher> Reencryption<C> {
     /// [`Error::AuthenticationFailed`] if its MAC fails, and the keyring's errors.
     #[cfg(feature = "getrandom")]
     pub fn resume(keyring: &Keyring, source: Box<dyn Source>, checkpoint: &[u8], rate: u64) -> Result<Self> {
+        let (_, env) = Self::resume_target(keyring, source.as_ref(), checkpoint)?;
+        let key = keyring.open(&env)?;
+        Self::resume_keyed(keyring, source, checkpoint, key, rate)
+    }
+
+    /// The checkpoint and its envelope, once it is known to be of `source` and under the
+    /// active key.
+    fn resume_target(keyring: &Keyring, source: &dyn Source, checkpoint: &[u8]) -> Result<(Checkpoint, Envelope)> {
         let cp = Checkpoint::parse(checkpoint)?;
         if cp.source_identity != source.identity() || cp.source_ciphertext_len != source.ciphertext_len() {
             return Err(Error::MalformedCheckpoint);
@@ -437,7 +459,28 @@ impl<C: FrameCipher> Reencryption<C> {
         if env.kid() != keyring.active_kid()? {
             return Err(Error::KeyNotActive);
         }
-        let key = keyring.open(&env)?;
+        Ok((cp, env))
+    }
+
+    /// [`Reencryption::resume`] with the key of the checkpoint's envelope
+    /// (`Checkpoint::envelope`) opened beforehand (by a [`crate::KeyTask`] when the
+    /// active key answers asynchronously). The keyring is asked only which key is active.
+    ///
+    /// # Errors
+    /// As [`Reencryption::resume`]; [`Error::AuthenticationFailed`] for a key of another
+    /// object.
+    #[cfg(feature = "getrandom")]
+    pub fn resume_keyed(
+        keyring: &Keyring,
+        source: Box<dyn Source>,
+        checkpoint: &[u8],
+        key: ObjectKey,
+        rate: u64,
+    ) -> Result<Self> {
+        let (cp, env) = Self::resume_target(keyring, source.as_ref(), checkpoint)?;
+        if key.header() != env.header() {
+            return Err(Error::AuthenticationFailed);
+        }
         use subtle::ConstantTimeEq;
         let mac = checkpoint_mac(&key, source.as_ref(), &checkpoint[..checkpoint.len() - 32]);
         if !bool::from(mac.ct_eq(&checkpoint[checkpoint.len() - 32..])) {

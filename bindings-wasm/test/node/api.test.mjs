@@ -280,9 +280,16 @@ test('keyring: external wrapper in two phases, rotation, rewrap, copy decision',
   bad.addExternal('down', { wrap: async () => { throw new Error('503') }, unwrap: async () => new Uint8Array(32) })
   const e = await rejects(bad.createEnvelope(), 'external_wrapper_failed')
   assert.equal(e.cause.message, '503')
-  // Copy decision with a target kid needing the KMS: run it through withExternal.
+  // Copy decision with a target kid needing the KMS: the rewrap runs first, as a task.
   const meta = { isec: envelope.toText(), 'isec-kid': envelope.kid }
-  const plan = await r.withExternal(() => isec.decideCopy({ sourceMetadata: meta, sourceSize: ct.length, targetKid: 'new' }, r))
+  const request = { sourceMetadata: meta, sourceSize: ct.length, targetKid: 'new' }
+  await throws(() => isec.decideCopy(request, r), 'external_wrapper_failed')
+  request.rewrapped = await r.withExternal(isec.beginCopyRewrap(request, r))
+  assert.equal(request.rewrapped.kid, 'new')
+  const plan = isec.decideCopy(request, r)
+  assert.equal(isec.beginCopyRewrap({ sourceMetadata: meta, sourceSize: ct.length }, r), undefined)
+  // Only the source's own envelope under the target key stands in for the rewrap.
+  await throws(() => isec.decideCopy({ ...request, rewrapped: r.createEnvelopeSync().envelope }, r), 'invalid_parameter')
   assert.equal(plan.action, 'native_replace')
   assert.equal(plan.rewrapped, true)
   assert.equal(isec.classifyMetadata(meta).format, 'isec')
@@ -310,10 +317,10 @@ function recordingKms() {
     deks,
     wrapper: {
       async wrap(kid, dek) {
-        deks.push(Uint8Array.from(dek))
+        const i = deks.push(Uint8Array.from(dek)) - 1
         await new Promise((r) => setTimeout(r, 1))
         const out = crypto.getRandomValues(new Uint8Array(9))
-        out[0] = deks.length - 1
+        out[0] = i
         return out
       },
       async unwrap(kid, wrapped) {
@@ -325,11 +332,12 @@ function recordingKms() {
   }
 }
 
-test('keyring: two envelopes created in one withExternal round get different DEKs', async () => {
+test('keyring: concurrently created envelopes get different DEKs', async () => {
   const kms = recordingKms()
   const r = new isec.Keyring()
   r.addExternal('kms-1', kms.wrapper)
-  const [a, b] = await r.withExternal(() => [r.createEnvelopeSync(), r.createEnvelopeSync()])
+  const [a, b] = await Promise.all([r.createEnvelope(), r.createEnvelope({ fitParts: { size: 1 << 20, preferred: 5 << 20 } })])
+  assert.equal(b.envelope.layout, 'parts')
   assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
   assert.notDeepEqual(kms.deks[0], kms.deks[1])
   // Each envelope carries its own answer and opens to the DEK that answer wrapped.
@@ -340,14 +348,14 @@ test('keyring: two envelopes created in one withExternal round get different DEK
   assert.deepEqual(isec.decryptSync(await r.open(b.envelope), ctB), pattern(100, 2))
 })
 
-test("keyring: a rewrap's wrap answer in the same round is not a new envelope's DEK", async () => {
+test("keyring: a rewrap's wrap answer is not a new envelope's DEK", async () => {
   const kms = recordingKms()
   const r = new isec.Keyring()
   r.addExternal('kms-1', kms.wrapper)
   r.addKek('local', kek(4))
   const c = r.createEnvelopeSync()
   r.setState('kms-1', 'active')
-  const [moved, d] = await r.withExternal(() => [r.rewrapSync(c.envelope), r.createEnvelopeSync()])
+  const [moved, d] = await Promise.all([r.rewrap(c.envelope), r.createEnvelope()])
   assert.equal(moved.kid, 'kms-1')
   assert.equal(d.envelope.kid, 'kms-1')
   assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))

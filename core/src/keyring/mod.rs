@@ -5,16 +5,20 @@
 //! one becomes decrypt-only), rewrap envelopes in the background, then disable the old key.
 //! Every step keeps serving reads and writes.
 
+mod task;
+
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 #[cfg(any(feature = "getrandom", feature = "hazmat"))]
 use crate::envelope::Params;
-use crate::envelope::{Envelope, Kid, VERSION};
+use crate::envelope::{Envelope, Kid};
 use crate::error::{Error, Result};
 use crate::kdf::ObjectKey;
 use crate::wrap::{Kek, KeyWrap};
+
+pub use task::{KeyOp, KeyOutput, KeyRequest, KeyStep, KeyTask};
 
 /// Format version number given to the legacy proxy's objects for [`Keyring::set_min_version`].
 pub const LEGACY_VERSION: u8 = 0;
@@ -59,8 +63,12 @@ impl KeyState {
 enum Source {
     /// A local KEK (raw bytes, or the legacy secret-string derivation).
     Local(Kek),
-    /// A wrapper outside the process (a KMS), reached through a binding.
+    /// A wrapper outside the process (a KMS) that answers synchronously.
     External(Box<dyn KeyWrap + Send + Sync>),
+    /// A wrapper outside the process that the caller reaches itself, typically
+    /// asynchronously: operations under this key stop at a [`KeyRequest`] and resume with
+    /// the caller's answer.
+    Deferred,
 }
 
 struct Entry {
@@ -71,10 +79,12 @@ struct Entry {
 }
 
 impl Entry {
-    fn wrapper(&self) -> &dyn KeyWrap {
+    /// The synchronous wrapper, or `None` when the caller answers for this key.
+    fn wrapper(&self) -> Option<&dyn KeyWrap> {
         match &self.source {
-            Source::Local(k) => k,
-            Source::External(w) => w.as_ref(),
+            Source::Local(k) => Some(k),
+            Source::External(w) => Some(w.as_ref()),
+            Source::Deferred => None,
         }
     }
 }
@@ -165,6 +175,16 @@ impl Keyring {
         self.insert(kid, state, false, Source::External(wrapper))
     }
 
+    /// Adds an external key (KMS) that the caller answers for: every operation under `kid`
+    /// stops at a [`KeyRequest`] (see [`KeyTask`]) that the caller answers, e.g. after
+    /// awaiting a network call, instead of core calling a wrapper.
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_external_kid(&mut self, kid: &str, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::Deferred)
+    }
+
     /// Changes a key's state. Making a key active demotes the previous active key; legacy
     /// keys cannot become active.
     ///
@@ -203,7 +223,7 @@ impl Keyring {
                 kid: e.kid.clone(),
                 state: e.state,
                 legacy: e.legacy,
-                external: matches!(e.source, Source::External(_)),
+                external: !matches!(e.source, Source::Local(_)),
             })
             .collect()
     }
@@ -233,15 +253,30 @@ impl Keyring {
     /// envelope naming one is a forgery by whoever knows SHA-256 of the secret, which is
     /// brute-forceable offline when the secret is weak: it is refused before any unwrap.
     ///
+    /// `None` for a key the caller answers for ([`Keyring::add_external_kid`]).
+    ///
     /// # Errors
     /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`] for a legacy key.
-    pub fn unwrapper(&self, kid: &str) -> Result<&dyn KeyWrap> {
+    pub fn unwrapper(&self, kid: &str) -> Result<Option<&dyn KeyWrap>> {
         let e = self.entry(kid)?;
         if e.state == KeyState::Disabled {
             return Err(Error::KeyDisabled);
         }
         if e.legacy {
             return Err(Error::WrongKeyKind);
+        }
+        Ok(e.wrapper())
+    }
+
+    /// The wrapper for new wrappings under `kid`, which must be the active key: envelopes
+    /// are only ever created under the active key. `None` for a key the caller answers for.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`], [`Error::KeyNotActive`].
+    fn wrapper_for(&self, kid: &str) -> Result<Option<&dyn KeyWrap>> {
+        let e = self.entry(kid)?;
+        if e.state != KeyState::Active {
+            return Err(Error::KeyNotActive);
         }
         Ok(e.wrapper())
     }
@@ -316,24 +351,12 @@ impl Keyring {
     /// A new envelope under the active key.
     ///
     /// # Errors
-    /// [`Error::KeyNotActive`] without an active key, else as [`Envelope::create`].
+    /// [`Error::KeyNotActive`] without an active key, else as [`Envelope::create`];
+    /// [`Error::ExternalWrapperFailed`] for a key the caller answers for (use
+    /// [`Keyring::begin_create`]).
     #[cfg(feature = "getrandom")]
     pub fn create_envelope(&self, params: Params) -> Result<(Envelope, ObjectKey)> {
-        let kid = self.active_kid()?;
-        Envelope::create(self.entry(kid)?.wrapper(), kid, params)
-    }
-
-    /// [`Keyring::create_envelope`] around a DEK from [`crate::Dek::generate`], with a fresh
-    /// salt: for asynchronous external wrappers, which wrap the DEK between two attempts.
-    ///
-    /// # Errors
-    /// As [`Keyring::create_envelope`].
-    #[cfg(feature = "getrandom")]
-    pub fn create_envelope_for_dek(&self, params: Params, dek: &crate::wrap::Dek) -> Result<(Envelope, ObjectKey)> {
-        let mut salt = [0u8; 32];
-        crate::random::fill(&mut salt)?;
-        let kid = self.active_kid()?;
-        Envelope::create_inner(self.entry(kid)?.wrapper(), kid, params, dek, salt)
+        self.begin_create(params)?.run(self)?.created()
     }
 
     /// [`Keyring::create_envelope`] with a caller-chosen DEK and salt.
@@ -347,20 +370,17 @@ impl Keyring {
         dek: &crate::wrap::Dek,
         salt: [u8; 32],
     ) -> Result<(Envelope, ObjectKey)> {
-        let kid = self.active_kid()?;
-        Envelope::create_with(self.entry(kid)?.wrapper(), kid, params, dek, salt)
+        KeyTask::create(self, params, dek.clone(), salt)?.run(self)?.created()
     }
 
     /// Opens an envelope with the key its kid names.
     ///
     /// # Errors
     /// [`Error::VersionRefused`], [`Error::UnknownKid`], [`Error::KeyDisabled`], then as
-    /// [`Envelope::open`].
+    /// [`Envelope::open`]; [`Error::ExternalWrapperFailed`] for a key the caller answers for
+    /// (use [`Keyring::begin_open`]).
     pub fn open(&self, envelope: &Envelope) -> Result<ObjectKey> {
-        if VERSION < self.min_version {
-            return Err(Error::VersionRefused);
-        }
-        envelope.open(self.unwrapper(envelope.kid())?)
+        self.begin_open(envelope)?.run(self)?.key()
     }
 
     /// The same object's envelope under the active key: the DEK is unwrapped with the key
@@ -370,8 +390,7 @@ impl Keyring {
     /// # Errors
     /// As [`Keyring::open`] and [`Keyring::active_kid`].
     pub fn rewrap(&self, envelope: &Envelope) -> Result<Envelope> {
-        let kid = self.active_kid()?;
-        self.rewrap_to(envelope, kid)
+        self.begin_rewrap(envelope, None)?.run(self)?.envelope()
     }
 
     /// [`Keyring::rewrap`] to a named key, which must be the active key: envelopes are only
@@ -380,13 +399,41 @@ impl Keyring {
     /// # Errors
     /// [`Error::KeyNotActive`] if `kid` is not active, else as [`Keyring::open`].
     pub fn rewrap_to(&self, envelope: &Envelope, kid: &str) -> Result<Envelope> {
-        if VERSION < self.min_version {
-            return Err(Error::VersionRefused);
-        }
-        let target = self.entry(kid)?;
-        if target.state != KeyState::Active {
-            return Err(Error::KeyNotActive);
-        }
-        envelope.rewrap(self.unwrapper(envelope.kid())?, target.wrapper(), kid)
+        self.begin_rewrap(envelope, Some(kid))?.run(self)?.envelope()
+    }
+
+    /// Starts opening `envelope`: the task asks for the unwrap of its DEK under the kid it
+    /// names when that key is answered by the caller.
+    ///
+    /// # Errors
+    /// [`Error::VersionRefused`].
+    pub fn begin_open(&self, envelope: &Envelope) -> Result<KeyTask> {
+        KeyTask::open(self, envelope)
+    }
+
+    /// Starts creating an envelope under the active key, around a fresh DEK and salt of its
+    /// own: every create wraps its own DEK.
+    ///
+    /// # Errors
+    /// [`Error::KeyNotActive`] without an active key, [`Error::RandomnessUnavailable`], and
+    /// the parameters' errors.
+    #[cfg(feature = "getrandom")]
+    pub fn begin_create(&self, params: Params) -> Result<KeyTask> {
+        let mut salt = [0u8; 32];
+        crate::random::fill(&mut salt)?;
+        KeyTask::create(self, params, crate::wrap::Dek::generate()?, salt)
+    }
+
+    /// Starts rewrapping `envelope` to `to` (default: the active key), which must be the
+    /// active key.
+    ///
+    /// # Errors
+    /// [`Error::VersionRefused`], [`Error::UnknownKid`], [`Error::KeyNotActive`].
+    pub fn begin_rewrap(&self, envelope: &Envelope, to: Option<&str>) -> Result<KeyTask> {
+        let to = match to {
+            Some(kid) => kid,
+            None => self.active_kid()?,
+        };
+        KeyTask::rewrap(self, envelope, to)
     }
 }
