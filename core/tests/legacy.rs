@@ -764,10 +764,12 @@ fn decryptor_contract() {
     let obj = LegacyObject::new(&meta, Some(&sidecar), ct.len() as u64).unwrap();
     let key = LegacyKey::open_object(&kek_of(&v), &obj).unwrap();
 
-    // Too small an output buffer consumes nothing.
+    // Too small an output buffer locks the context.
     let mut d = LegacyDecryptor::<AwsLc>::new(&key, &obj).unwrap();
     let mut small = vec![0u8; 10];
     assert_eq!(d.update(&ct[..11], &mut small), Err(Error::BufferTooSmall));
+    assert_eq!(d.update(&[], &mut small), Err(Error::InvalidState));
+    let mut d = LegacyDecryptor::<AwsLc>::new(&key, &obj).unwrap();
     let mut out = vec![0u8; d.update_len(ct.len())];
     let n = d.update(&ct, &mut out).unwrap();
     assert_eq!(n, 16_777_223);

@@ -178,7 +178,7 @@ fn empty_last_part_is_refused_at_write_time() {
     let mut enc = Encryptor::<RustCrypto>::for_part(&key, 2, true).unwrap();
     let mut out = vec![0u8; 64];
     assert_eq!(enc.finish(&mut out).err(), Some(Error::InvalidParameter));
-    let enc = Encryptor::<RustCrypto>::for_part(&key, 3, true).unwrap();
+    let mut enc = Encryptor::<RustCrypto>::for_part(&key, 3, true).unwrap();
     assert_eq!(enc.finish_in_place(&mut [0u8; 28]).err(), Some(Error::InvalidParameter));
     assert_eq!(oneshot::encrypt_part::<RustCrypto>(&key, 2, true, &[]).err(), Some(Error::InvalidParameter));
     // A sole empty part stays valid.

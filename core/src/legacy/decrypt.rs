@@ -391,6 +391,14 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
+    fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    fn lock(&mut self) {
+        self.locked = true;
+    }
+
     /// An upper bound on what [`Stream::update`] writes for `input_len` more bytes.
     /// A late seal (migration) writes at most one byte per input byte, so the bound holds
     /// for it too.
@@ -409,8 +417,8 @@ impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
     /// [`LegacyDecryptor::for_migration`]).
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`]
-    /// (nothing is consumed); [`Error::AuthenticationFailed`] for a seal that fails its tag
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`];
+    /// [`Error::AuthenticationFailed`] for a seal that fails its tag
     /// or carries the wrong derived nonce; [`Error::TrailingData`] for input past the last
     /// seal; [`Error::InvalidState`] once locked (after an error or the end). On error, everything this call
     /// wrote to `out` is wiped and the context refuses further use.
@@ -419,6 +427,7 @@ impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
             return Err(Error::InvalidState);
         }
         if out.len() < self.update_len(input.len()) {
+            self.locked = true;
             return Err(Error::BufferTooSmall);
         }
         let mut written = 0;

@@ -173,15 +173,21 @@ impl<C: FrameCipher> Decryptor<C> {
         r
     }
 
-    fn process_in_place(&mut self, frame: &mut [u8], at_end: bool) -> Result<core::ops::Range<usize>> {
-        if frame.len() < FRAME_OVERHEAD {
+    /// Checks a frame's length, finds where it stands and readies its segment's opener:
+    /// the frame's plaintext length and the slice of it to keep.
+    fn prepare(&mut self, len: usize, at_end: bool) -> Result<(usize, usize, usize)> {
+        if len < FRAME_OVERHEAD {
             return Err(Error::Truncated);
         }
-        let pt_len = frame.len() - FRAME_OVERHEAD;
-        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
+        let (segment, lo, hi) = self.locate(len, at_end)?;
         if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
             self.opener = Some((segment, self.key.opener::<C>(segment)?));
         }
+        Ok((len - FRAME_OVERHEAD, lo, hi))
+    }
+
+    fn process_in_place(&mut self, frame: &mut [u8], at_end: bool) -> Result<core::ops::Range<usize>> {
+        let (pt_len, lo, hi) = self.prepare(frame.len(), at_end)?;
         let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
         let nonce = Nonce::read(frame)?;
         opener.open_in_place(frame)?;
@@ -374,14 +380,7 @@ impl<C: FrameCipher> Decryptor<C> {
     /// `truncated`, ...) name authentic frames standing in the wrong place. Either way the
     /// output region is wiped before the error returns.
     fn process(&mut self, frame: &[u8], at_end: bool, out: &mut [u8]) -> Result<usize> {
-        if frame.len() < FRAME_OVERHEAD {
-            return Err(Error::Truncated);
-        }
-        let pt_len = frame.len() - FRAME_OVERHEAD;
-        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
-        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
-            self.opener = Some((segment, self.key.opener::<C>(segment)?));
-        }
+        let (pt_len, lo, hi) = self.prepare(frame.len(), at_end)?;
         let Some((_, opener)) = self.opener.as_ref() else {
             return Err(Error::InvalidState);
         };
@@ -514,6 +513,14 @@ impl<C: FrameCipher> Decryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for Decryptor<C> {
+    fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    fn lock(&mut self) {
+        self.locked = true;
+    }
+
     /// An upper bound: the buffered ciphertext and `input_len` more bytes.
     fn update_len(&self, input_len: usize) -> usize {
         self.schedule.opened_bound(self.pending.len().saturating_add(input_len))
@@ -536,6 +543,7 @@ impl<C: FrameCipher> Stream for Decryptor<C> {
         }
         let bound = self.update_len(input.len());
         if out.len() < bound {
+            self.locked = true;
             return Err(Error::BufferTooSmall);
         }
         let r = self.update_inner(input, out);
@@ -557,11 +565,11 @@ impl<C: FrameCipher> Stream for Decryptor<C> {
         if self.locked {
             return Err(Error::InvalidState);
         }
+        self.locked = true;
         let bound = self.finish_len();
         if out.len() < bound {
             return Err(Error::BufferTooSmall);
         }
-        self.locked = true;
         if self.done {
             return Ok(0);
         }

@@ -220,13 +220,16 @@ impl<C: FrameCipher> Encryptor<C> {
     /// [`Error::InvalidState`] if `update` left input buffered or after an error,
     /// [`Error::InvalidParameter`] past the part or declared size, [`Error::LimitExceeded`].
     pub fn seal_frame_in_place(&mut self, frame: &mut [u8]) -> Result<()> {
-        if self.locked || !self.pending.is_empty() {
+        if self.locked {
             return Err(Error::InvalidState);
         }
-        if frame.len() != self.schedule.full_frame_len() {
-            return Err(Error::BufferTooSmall);
-        }
-        let r = self.seal_frame_checked(frame);
+        let r = if !self.pending.is_empty() {
+            Err(Error::InvalidState)
+        } else if frame.len() != self.schedule.full_frame_len() {
+            Err(Error::BufferTooSmall)
+        } else {
+            self.seal_frame_checked(frame)
+        };
         self.locked = r.is_err();
         r
     }
@@ -252,8 +255,8 @@ impl<C: FrameCipher> Encryptor<C> {
     /// # Errors
     /// As [`Encryptor::seal_frame_in_place`], and [`Error::InvalidParameter`] if the segment
     /// is shorter than its part or declared size.
-    pub fn finish_in_place(self, frame: &mut [u8]) -> Result<()> {
-        if self.locked || !self.pending.is_empty() {
+    pub fn finish_in_place(&mut self, frame: &mut [u8]) -> Result<()> {
+        if core::mem::replace(&mut self.locked, true) || !self.pending.is_empty() {
             return Err(Error::InvalidState);
         }
         let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BufferTooSmall)?;
@@ -269,6 +272,14 @@ impl<C: FrameCipher> Encryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for Encryptor<C> {
+    fn is_locked(&self) -> bool {
+        self.locked
+    }
+
+    fn lock(&mut self) {
+        self.locked = true;
+    }
+
     /// Exact: the frames that more input shows are not the last.
     fn update_len(&self, input_len: usize) -> usize {
         self.schedule.sealed_len(self.pending.len(), input_len)
@@ -283,20 +294,20 @@ impl<C: FrameCipher> Stream for Encryptor<C> {
     /// held back until more input arrives, since only then is it known not to be the last.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`] (nothing
-    /// is consumed; the call can be repeated with a larger buffer),
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`],
     /// [`Error::InvalidParameter`] past the part or declared size,
     /// [`Error::LimitExceeded`] past the frame limit, [`Error::InvalidState`] once locked.
-    /// Any other error locks the encryptor, as it locks a decryptor (SPEC.md §5.3): a caller
+    /// Every error locks the encryptor, as it locks a decryptor (SPEC.md §5.3): a caller
     /// that ignored one cannot go on to produce an object with a hole in it.
     fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
         if self.locked {
             return Err(Error::InvalidState);
         }
-        if out.len() < self.update_len(input.len()) {
-            return Err(Error::BufferTooSmall);
-        }
-        let r = self.update_checked(input, out);
+        let r = if out.len() < self.update_len(input.len()) {
+            Err(Error::BufferTooSmall)
+        } else {
+            self.update_checked(input, out)
+        };
         self.locked = r.is_err();
         r
     }
@@ -304,16 +315,16 @@ impl<C: FrameCipher> Stream for Encryptor<C> {
     /// Seals the final frame into `out` and ends the segment.
     ///
     /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::finish_len`] (the call
-    /// can be repeated), [`Error::InvalidParameter`] if the segment is shorter than its part
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::finish_len`],
+    /// [`Error::InvalidParameter`] if the segment is shorter than its part
     /// or declared size, [`Error::InvalidState`] once locked.
     fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
         if self.locked {
             return Err(Error::InvalidState);
         }
+        self.locked = true;
         let n = self.finish_len();
         let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
-        self.locked = true;
         if self.rules.exact_len.is_some_and(|e| e != self.consumed) || self.too_short(self.consumed) {
             return Err(Error::InvalidParameter);
         }

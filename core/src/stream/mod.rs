@@ -34,8 +34,8 @@ pub use schedule::{NextFrame, Schedule};
 /// After any error, and after [`Stream::finish`], the context is locked: every further call
 /// returns [`Error::InvalidState`]. A caller that ignored an error cannot go on to release
 /// unverified plaintext or write an object with a hole in it, and no binding keeps a lock of
-/// its own. The one exception is [`Error::BufferTooSmall`] from a buffer shorter than the
-/// bound: nothing was consumed, and the call can be repeated with a larger buffer.
+/// its own. That includes [`Error::BufferTooSmall`]: a caller that passed a buffer below the
+/// bound has lost track of what the context holds.
 pub trait Stream {
     /// An upper bound (exact for an encryptor) on what [`Stream::update`] writes for
     /// `input_len` more bytes.
@@ -43,6 +43,14 @@ pub trait Stream {
 
     /// An upper bound (exact for an encryptor) on what [`Stream::finish`] writes.
     fn finish_len(&self) -> usize;
+
+    /// Whether the context refuses further calls: after an error, or after its end.
+    fn is_locked(&self) -> bool;
+
+    /// Refuses every further call, for a caller whose own step around a call failed (a
+    /// cancellation, a refused overlapping buffer): the stream has lost input and must not
+    /// go on as if it had not.
+    fn lock(&mut self);
 
     /// Consumes `input`, writing every output that is now final to `out`.
     ///
