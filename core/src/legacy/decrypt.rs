@@ -23,7 +23,7 @@ use crate::frame::SegmentOpener;
 use crate::legacy::metadata::decode_wrapped;
 use crate::legacy::{LegacyObject, LegacyRange, LegacySeal, MAX_BUFFERED_SEAL};
 use crate::limits::{NONCE_LEN, TAG_LEN};
-use crate::stream::Stream;
+use crate::stream::{Stream, lock_field};
 use crate::wrap::{Dek, Kek, KeyWrap};
 
 /// A legacy object's DEK. Wiped on drop (it holds a [`Dek`]).
@@ -391,13 +391,7 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
-    fn is_locked(&self) -> bool {
-        self.locked
-    }
-
-    fn lock(&mut self) {
-        self.locked = true;
-    }
+    lock_field!();
 
     /// An upper bound on what [`Stream::update`] writes for `input_len` more bytes.
     /// A late seal (migration) writes at most one byte per input byte, so the bound holds

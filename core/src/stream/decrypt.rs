@@ -513,13 +513,7 @@ impl<C: FrameCipher> Decryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for Decryptor<C> {
-    fn is_locked(&self) -> bool {
-        self.locked
-    }
-
-    fn lock(&mut self) {
-        self.locked = true;
-    }
+    lock_field!();
 
     /// An upper bound: the buffered ciphertext and `input_len` more bytes.
     fn update_len(&self, input_len: usize) -> usize {

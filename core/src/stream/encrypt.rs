@@ -272,13 +272,7 @@ impl<C: FrameCipher> Encryptor<C> {
 }
 
 impl<C: FrameCipher> Stream for Encryptor<C> {
-    fn is_locked(&self) -> bool {
-        self.locked
-    }
-
-    fn lock(&mut self) {
-        self.locked = true;
-    }
+    lock_field!();
 
     /// Exact: the frames that more input shows are not the last.
     fn update_len(&self, input_len: usize) -> usize {

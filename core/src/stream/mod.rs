@@ -18,6 +18,20 @@ use alloc::vec::Vec;
 use crate::error::Error;
 use crate::error::Result;
 
+/// [`Stream::is_locked`] and [`Stream::lock`] of a context whose lock is its `locked` field.
+macro_rules! lock_field {
+    () => {
+        fn is_locked(&self) -> bool {
+            self.locked
+        }
+
+        fn lock(&mut self) {
+            self.locked = true;
+        }
+    };
+}
+pub(crate) use lock_field;
+
 mod decrypt;
 mod encrypt;
 mod schedule;
