@@ -110,7 +110,7 @@ fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn So
 }
 
 // The job runs detached from the GIL (`maybe_detach` needs `Send`) and lives in a pyclass
-// (`Send + Sync`): core's `Source` and `SourceDecrypt` trait objects carry both bounds, so the
+// (`Send + Sync`): core's `Source` and `SourceDecryptor` trait objects carry both bounds, so the
 // job has them without any wrapper. Checked here so that a change in core fails the build
 // with this message rather than deep inside pyo3's macros.
 const _: () = {
