@@ -15,7 +15,6 @@ mod legacy;
 mod reencrypt;
 mod s3;
 mod stream;
-mod streaming;
 
 use pyo3::prelude::*;
 

@@ -9,6 +9,7 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::buffers::SCRATCH_KEEP;
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyEnvelope;
@@ -16,7 +17,6 @@ use crate::errors::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 use crate::legacy::PyLegacyObject;
-use crate::streaming::SCRATCH_KEEP;
 
 /// An isec object to re-encrypt under a new DEK: its envelope (opened with `keyring`) and
 /// its shape. The source is opened when the job starts or resumes, and checked here.
@@ -110,7 +110,7 @@ fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn So
 }
 
 // The job runs detached from the GIL (`maybe_detach` needs `Send`) and lives in a pyclass
-// (`Send + Sync`): core's `Source` and `SourceDecrypt` trait objects carry both bounds, so the
+// (`Send + Sync`): core's `Source` and `SourceDecryptor` trait objects carry both bounds, so the
 // job has them without any wrapper. Checked here so that a change in core fails the build
 // with this message rather than deep inside pyo3's macros.
 const _: () = {
