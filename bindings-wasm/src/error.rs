@@ -59,8 +59,11 @@ pub fn to_js(failure: &Failure) -> JsValue {
     err.into()
 }
 
-/// The core error whose code is `code`, if any.
-#[must_use]
-pub fn from_code(code: &str) -> Option<CoreError> {
-    CoreError::from_code(code)
+#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
+const TS_ERROR: &str = r#"
+/** Every error this package throws: a JS `Error` (a `TypeError` for arguments of the wrong type) with core's stable code and its family (SPEC.md §9). */
+export interface IsecError extends Error {
+  code: string
+  family: 'authentication' | 'key' | 'stream' | 'format' | 'usage'
 }
+"#;

@@ -11,6 +11,7 @@ use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::convert::u32_of;
 use crate::error::{Failure, Fallible};
 
 /// Bytes of frames whose `subtle` calls may be in flight at once, per context, and the
@@ -98,10 +99,6 @@ fn gcm(nonce: &[u8; NONCE_LEN]) -> Object {
         let _ = Reflect::set(&o, iv, &Uint8Array::from(&nonce[..]));
     });
     o
-}
-
-fn u32_of(x: usize) -> Fallible<u32> {
-    u32::try_from(x).map_err(|_| Failure::Core(CoreError::LimitExceeded))
 }
 
 /// Starts sealing one frame's plaintext under `key` with `nonce`; resolves to
