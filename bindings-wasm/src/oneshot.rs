@@ -177,13 +177,15 @@ pub fn decrypt_with_table_sync(key: &ObjectKey, table: &[u8], ciphertext: &[u8])
     Ok(oneshot::decrypt_with_table::<RustCrypto>(&key.inner, table, ciphertext)?)
 }
 
-/// The fetched bytes must be exactly what `shape.mapRange(start, end)` named.
-fn check_fetched(shape: &CoreShape, a: u64, b: u64, fetched: usize) -> Fallible<()> {
+/// The WebCrypto path's check of what core's `decrypt_fetched` checks on the wasm backend:
+/// the fetched bytes are exactly what `shape.mapRange(start, end)` named.
+fn check_fetched(shape: &CoreShape, a: u64, b: u64, fetched: u32) -> Fallible<()> {
     let plan = shape.map_range(a, b);
-    if fetched as u64 != plan.ct_end - plan.ct_start {
+    let named = plan.ct_end - plan.ct_start;
+    if u64::from(fetched) != named {
         return Err(Failure::Detail(
             CoreError::Truncated,
-            format!("fetched {fetched} bytes; the range plan names {}", plan.ct_end - plan.ct_start),
+            format!("fetched {fetched} bytes; the range plan names {named}"),
         ));
     }
     Ok(())
@@ -207,17 +209,12 @@ pub fn decrypt_range(
     };
     on_backend(
         options.as_ref(),
-        || decrypt_range_wasm(k, s, a, b, &fetched.to_vec()),
+        || Ok(oneshot::decrypt_fetched::<RustCrypto>(k, s.clone(), a, b, &fetched.to_vec())?),
         || {
-            check_fetched(s, a, b, fetched.length() as usize)?;
+            check_fetched(s, a, b, fetched.length())?;
             Ok(web_decrypt(WebDec::for_range(k, s.clone(), a, b)?, fetched.clone()))
         },
     )
-}
-
-fn decrypt_range_wasm(k: &CoreKey, shape: &CoreShape, a: u64, b: u64, fetched: &[u8]) -> Fallible<Vec<u8>> {
-    check_fetched(shape, a, b, fetched.len())?;
-    Ok(oneshot::decrypt_range::<RustCrypto>(k, shape.clone(), a, b, &mut |_, _| Ok(fetched.to_vec()))?)
 }
 
 /// `decryptRange` on the wasm backend, synchronously.
@@ -230,5 +227,5 @@ pub fn decrypt_range_sync(
     fetched: &[u8],
 ) -> Result<Vec<u8>, Failure> {
     let (a, b) = to_range(start, end)?;
-    decrypt_range_wasm(&key.inner, &shape.inner, a, b, fetched)
+    Ok(oneshot::decrypt_fetched::<RustCrypto>(&key.inner, shape.inner.clone(), a, b, fetched)?)
 }
