@@ -61,11 +61,3 @@ pub fn backends() -> Array {
     a.push(&Backend::Wasm.name().into());
     a
 }
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_BACKEND: &str = r#"
-/** Which frame cipher a context uses: `'auto'` (default: WebCrypto where `crypto.subtle` exists), `'webcrypto'` or `'wasm'`. */
-export interface BackendOptions {
-  backend?: 'auto' | 'webcrypto' | 'wasm'
-}
-"#;

@@ -58,12 +58,3 @@ pub fn to_js(failure: &Failure) -> JsValue {
     }
     err.into()
 }
-
-#[wasm_bindgen::prelude::wasm_bindgen(typescript_custom_section)]
-const TS_ERROR: &str = r#"
-/** Every error this package throws: a JS `Error` (a `TypeError` for arguments of the wrong type) with core's stable code and its family (SPEC.md §9). */
-export interface IsecError extends Error {
-  code: string
-  family: 'authentication' | 'key' | 'stream' | 'format' | 'usage'
-}
-"#;

@@ -197,32 +197,3 @@ impl SegmentTable {
         num(self.inner.plaintext_len())
     }
 }
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_LAYOUT: &str = r#"
-/** The ciphertext to fetch for a plaintext range, and what to keep of it (SPEC.md §7). */
-export interface RangePlan {
-  /** First ciphertext byte to fetch. */
-  ctStart: number
-  /** End of the fetch (exclusive); equal to `ctStart` when nothing is needed. */
-  ctEnd: number
-  /** Plaintext bytes dropped from the front of the first frame. */
-  skip: number
-  /** Plaintext bytes returned. */
-  len: number
-  /** The range after clamping: `[ptStart, ptStart + len)`. */
-  ptStart: number
-  /** The HTTP `Range` header for the fetch, absent when nothing is needed. */
-  httpRange?: string
-}
-/** One segment (the body, or one part) of an object. */
-export interface SegmentInfo {
-  number: number
-  ordinal: number
-  isLast: boolean
-  ptStart: number
-  ptLen: number
-  ctStart: number
-  ctLen: number
-}
-"#;

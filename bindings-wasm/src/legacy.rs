@@ -246,18 +246,3 @@ pub fn legacy_decrypt_range(
     let plan = object.inner.plan_range(a, b)?;
     Ok(core_legacy::decrypt_range::<RustCrypto>(&key.inner, &object.inner, &plan, fetched)?)
 }
-
-#[wasm_bindgen(typescript_custom_section)]
-const TS_LEGACY: &str = r#"
-/** Seal range plan of a legacy object. */
-export interface LegacyRange {
-  ctStart: number
-  ctEnd: number
-  skip: number
-  len: number
-  ptStart: number
-  firstSeal: number
-  endSeal: number
-  httpRange?: string
-}
-"#;

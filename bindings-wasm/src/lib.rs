@@ -121,38 +121,4 @@ pub fn wasm_memory_bytes() -> f64 {
 }
 
 #[wasm_bindgen(typescript_custom_section)]
-const TS_KEYS: &str = r#"
-/** A key's lifecycle state (SPEC.md §10.1). */
-export type KeyState = 'active' | 'decrypt_only' | 'disabled'
-/** S3 user metadata: `[[name, value], ...]` or `{ name: value }` (names with or without `x-amz-meta-`). */
-export type Metadata = Array<[string, string]> | Record<string, string>
-/** Options of a new envelope. */
-export interface EnvelopeOptions {
-  /** Frame size in bytes: a power of two from 4096 to 8388608 (default 65536). */
-  frameSize?: number
-  /** Multipart with a fixed part size (a multiple of the frame size). */
-  partSize?: number
-  /** Multipart with parts of any size, described by a segment table. */
-  table?: boolean
-  /** The plaintext size, if known; checked on decrypt. */
-  declaredSize?: number
-}
-/** The key-free description of an envelope (SPEC.md §3.3). */
-export interface EnvelopeInfo {
-  version: number
-  suite: number
-  kid: string
-  wrapAlg: 'aes-kwp' | 'external'
-  frameSize: number
-  layout: 'single' | 'parts' | 'table'
-  partSize?: number
-  declaredSize?: number
-  envelopeLength: number
-  /** With a ciphertext length (single and parts layouts): the plaintext length. */
-  plaintextLength?: number
-  /** With a ciphertext length: frames in the object. */
-  frameCount?: number
-  /** With a ciphertext length: segments (parts) in the object. */
-  segmentCount?: number
-}
-"#;
+const TS_TYPES: &str = include_str!("types.d.ts");
