@@ -10,6 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use isec_core::Stream as _;
 use isec_core::envelope::Layout;
 use isec_core::layout::Shape as CoreShape;
 use isec_core::{AwsLc, Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
@@ -642,58 +643,10 @@ struct Flight {
     lock_when_settled: AtomicBool,
 }
 
-/// What the streaming contexts share: update into a buffer, finish into a buffer.
-pub(crate) trait Stream: Send + 'static {
-    fn update_len(&self, n: usize) -> usize;
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize>;
-    fn finish_len(&self) -> usize;
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize>;
-}
+/// A core streaming context that may move to the libuv pool.
+pub(crate) trait Stream: isec_core::Stream + Send + 'static {}
 
-impl Stream for isec_core::Encryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::Encryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Encryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::Encryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Encryptor::finish(self, out)
-    }
-}
-
-impl Stream for isec_core::Decryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::Decryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Decryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::Decryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Decryptor::finish(self, out)
-    }
-}
-
-impl Stream for isec_core::legacy::LegacyDecryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::legacy::LegacyDecryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::legacy::LegacyDecryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::legacy::LegacyDecryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::legacy::LegacyDecryptor::finish(self, out)
-    }
-}
+impl<T: isec_core::Stream + Send + 'static> Stream for T {}
 
 /// A streaming context as JS sees it: one call at a time (an `updateAsync` counts until it
 /// settles; calls meanwhile are `invalid_state`), and locked after `final` and after any
@@ -762,7 +715,7 @@ impl<T: Stream> Ctx<T> {
     }
 
     pub(crate) fn finish(&self) -> Fallible<Vec<u8>> {
-        let c = self.feed()?.take().ok_or_else(finished)?;
+        let mut c = self.feed()?.take().ok_or_else(finished)?;
         let mut out = vec![0u8; c.finish_len()];
         let n = c.finish(&mut out)?;
         out.truncate(n);
@@ -770,7 +723,7 @@ impl<T: Stream> Ctx<T> {
     }
 
     pub(crate) fn finish_into(&self, out: &mut [u8]) -> Fallible<usize> {
-        let c = self.feed()?.take().ok_or_else(finished)?;
+        let mut c = self.feed()?.take().ok_or_else(finished)?;
         Ok(c.finish(out)?)
     }
 

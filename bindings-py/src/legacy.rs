@@ -4,7 +4,7 @@ use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
     LegacySeal, LegacySegment, LegacySidecar, NonceRule,
 };
-use isec_core::{AwsLc, Kek};
+use isec_core::{AwsLc, Kek, Stream as _};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 

@@ -1,6 +1,6 @@
 //! Streaming and one-shot encryption and decryption (SPEC.md §5-7).
 
-use isec_core::{AwsLc, Decryptor, Encryptor, Prefix, SegmentTable, oneshot};
+use isec_core::{AwsLc, Decryptor, Encryptor, Prefix, SegmentTable, Stream as _, oneshot};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 

@@ -23,48 +23,48 @@ pub(crate) trait Context: Send + Sized {
 impl Context for Encryptor<AwsLc> {
     const EXACT: bool = true;
     fn update_len(&self, input_len: usize) -> usize {
-        Encryptor::update_len(self, input_len)
+        isec_core::Stream::update_len(self, input_len)
     }
     fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        Encryptor::update(self, input, out)
+        isec_core::Stream::update(self, input, out)
     }
     fn finish_len(&self) -> usize {
-        Encryptor::finish_len(self)
+        isec_core::Stream::finish_len(self)
     }
-    fn finish(self, out: &mut [u8]) -> Result<usize, Error> {
-        Encryptor::finish(self, out)
+    fn finish(mut self, out: &mut [u8]) -> Result<usize, Error> {
+        isec_core::Stream::finish(&mut self, out)
     }
 }
 
 impl Context for Decryptor<AwsLc> {
     const EXACT: bool = false;
     fn update_len(&self, input_len: usize) -> usize {
-        Decryptor::update_len(self, input_len)
+        isec_core::Stream::update_len(self, input_len)
     }
     fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        Decryptor::update(self, input, out)
+        isec_core::Stream::update(self, input, out)
     }
     fn finish_len(&self) -> usize {
-        Decryptor::finish_len(self)
+        isec_core::Stream::finish_len(self)
     }
-    fn finish(self, out: &mut [u8]) -> Result<usize, Error> {
-        Decryptor::finish(self, out)
+    fn finish(mut self, out: &mut [u8]) -> Result<usize, Error> {
+        isec_core::Stream::finish(&mut self, out)
     }
 }
 
 impl Context for LegacyDecryptor<AwsLc> {
     const EXACT: bool = false;
     fn update_len(&self, input_len: usize) -> usize {
-        LegacyDecryptor::update_len(self, input_len)
+        isec_core::Stream::update_len(self, input_len)
     }
     fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize, Error> {
-        LegacyDecryptor::update(self, input, out)
+        isec_core::Stream::update(self, input, out)
     }
     fn finish_len(&self) -> usize {
-        LegacyDecryptor::finish_len(self)
+        isec_core::Stream::finish_len(self)
     }
-    fn finish(self, out: &mut [u8]) -> Result<usize, Error> {
-        LegacyDecryptor::finish(self, out)
+    fn finish(mut self, out: &mut [u8]) -> Result<usize, Error> {
+        isec_core::Stream::finish(&mut self, out)
     }
 }
 

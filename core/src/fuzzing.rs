@@ -20,7 +20,7 @@ use crate::envelope::{Envelope, Params};
 use crate::kdf::ObjectKey;
 use crate::keyring::{KeyState, Keyring};
 use crate::layout::Shape;
-use crate::stream::Decryptor;
+use crate::stream::{Decryptor, Stream};
 use crate::wrap::{Dek, Kek};
 use crate::{RustCrypto, oneshot};
 

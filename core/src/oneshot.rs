@@ -11,7 +11,7 @@ use crate::layout::{Shape, frames_in};
 use crate::limits::FRAME_OVERHEAD;
 use crate::nonce::Prefix;
 use crate::segment_table::SegmentTable;
-use crate::stream::{Decryptor, Encryptor};
+use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// Encrypts a whole single- or parts-layout object with fresh nonce prefixes.
 ///

@@ -8,7 +8,7 @@ use isec_core::layout::Shape;
 use isec_core::s3::{Headers, ObjectRef, Request, Step, copy_steps};
 use isec_core::{
     AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto,
-    SegmentTable, oneshot,
+    SegmentTable, Stream, oneshot,
 };
 use serde_json::Value;
 use sha2::{Digest, Sha256};

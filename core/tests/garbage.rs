@@ -10,6 +10,7 @@
 //! regression files are written next to the sources). The `regression_*` tests at the end are
 //! minimal, deterministic reproductions of what the properties found.
 
+use isec_core::Stream;
 use isec_core::layout::{RangePlan, Shape};
 use isec_core::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
 use isec_core::{

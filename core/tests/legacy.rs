@@ -16,7 +16,7 @@ use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
     LegacySidecar, NonceRule, SEAL_PLAINTEXT,
 };
-use isec_core::{AwsLc, Error, FrameCipher, Kek, RustCrypto};
+use isec_core::{AwsLc, Error, FrameCipher, Kek, RustCrypto, Stream};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

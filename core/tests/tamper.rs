@@ -48,7 +48,7 @@
 use isec_core::layout::Shape;
 use isec_core::{
     AwsLc, Decryptor, Dek, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, ObjectKey, Params,
-    RustCrypto, SegmentTable, oneshot,
+    RustCrypto, SegmentTable, Stream, oneshot,
 };
 
 const OVER: usize = 28;
