@@ -6,9 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use isec_core::cipher::RustCrypto;
-use isec_core::legacy::LegacyDecryptor;
-use isec_core::{Decryptor, Encryptor, Error as CoreError};
+use isec_core::{Error as CoreError, Stream};
 use js_sys::{Array, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -17,34 +15,6 @@ use crate::backend::Backend;
 use crate::convert::{chunks_of, joined, settle, total_len};
 use crate::error::{Failure, Fallible, to_js};
 use crate::webcrypto::Sink;
-
-/// A core context on the wasm backend: `update` and `finish` into vectors of the size core
-/// asks for.
-pub(crate) trait CoreStream: Sized + 'static {
-    fn update_vec(&mut self, input: &[u8]) -> Fallible<Vec<u8>>;
-    fn finish_vec(self) -> Fallible<Vec<u8>>;
-}
-
-macro_rules! core_stream {
-    ($($t:ty),*) => {$(
-        impl CoreStream for $t {
-            fn update_vec(&mut self, input: &[u8]) -> Fallible<Vec<u8>> {
-                let mut out = vec![0u8; self.update_len(input.len())];
-                let n = self.update(input, &mut out)?;
-                out.truncate(n);
-                Ok(out)
-            }
-
-            fn finish_vec(self) -> Fallible<Vec<u8>> {
-                let mut out = vec![0u8; self.finish_len()];
-                let n = self.finish(&mut out)?;
-                out.truncate(n);
-                Ok(out)
-            }
-        }
-    )*};
-}
-core_stream!(Encryptor<RustCrypto>, Decryptor<RustCrypto>, LegacyDecryptor<RustCrypto>);
 
 /// A context on the WebCrypto backend: frames sent to `crypto.subtle` as soon as they are
 /// complete, several in flight, their results written out in order.
@@ -133,7 +103,7 @@ pub(crate) struct Context<S, W> {
     pub(crate) full: usize,
 }
 
-impl<S: CoreStream, W: Window> Context<S, W> {
+impl<S: Stream + 'static, W: Window> Context<S, W> {
     pub(crate) fn new(backend: Backend, ctx: Ctx<S, W>, full: usize) -> Self {
         Self { slot: Rc::new(RefCell::new(Slot::Ready(ctx))), backend, out: Rc::default(), full }
     }
@@ -178,7 +148,7 @@ impl<S: CoreStream, W: Window> Context<S, W> {
         };
         match ctx {
             Ctx::Wasm(mut s) => {
-                let r = s.update_vec(&joined(&chunks));
+                let r = s.update_vec(&joined(&chunks)).map_err(Failure::from);
                 put_back(&self.slot, Ctx::Wasm(s), r.is_ok());
                 settle(r.map(|v| self.wasm_out(&v, parts)))
             }
@@ -210,8 +180,8 @@ impl<S: CoreStream, W: Window> Context<S, W> {
             Err(e) => return settle(Err(e)),
         };
         match ctx {
-            Ctx::Wasm(s) => {
-                let r = s.finish_vec();
+            Ctx::Wasm(mut s) => {
+                let r = s.finish_vec().map_err(Failure::from);
                 *self.slot.borrow_mut() = if r.is_ok() { Slot::Done } else { Slot::Failed };
                 settle(r.map(|v| self.wasm_out(&v, parts)))
             }
@@ -235,7 +205,7 @@ impl<S: CoreStream, W: Window> Context<S, W> {
     pub(crate) fn update_sync(&self, chunk: &[u8]) -> Fallible<Vec<u8>> {
         let ctx = self.slot.borrow_mut().take()?;
         let (r, ctx) = match ctx {
-            Ctx::Wasm(mut s) => (s.update_vec(chunk), Ctx::Wasm(s)),
+            Ctx::Wasm(mut s) => (s.update_vec(chunk).map_err(Failure::from), Ctx::Wasm(s)),
             web => (Err(needs_wasm("updateSync")), web),
         };
         // Refusing the backend is no failure of the context.
@@ -250,7 +220,7 @@ impl<S: CoreStream, W: Window> Context<S, W> {
     pub(crate) fn finish_sync(&self) -> Fallible<Vec<u8>> {
         let ctx = self.slot.borrow_mut().take()?;
         let r = match ctx {
-            Ctx::Wasm(s) => s.finish_vec(),
+            Ctx::Wasm(mut s) => s.finish_vec().map_err(Failure::from),
             web => {
                 put_back(&self.slot, web, true);
                 return Err(needs_wasm("finalSync"));
@@ -260,6 +230,25 @@ impl<S: CoreStream, W: Window> Context<S, W> {
         let v = r?;
         self.out.set(self.out.get() + v.len() as u64);
         Ok(v)
+    }
+
+    /// Exact bytes `update` hands out for `n` more input bytes (an upper bound when
+    /// decrypting); 0 while a call runs or after the end.
+    pub(crate) fn update_len(&self, n: usize) -> usize {
+        self.peek(|c| match c {
+            Ctx::Wasm(s) => s.update_len(n),
+            Ctx::Web(w) => w.update_len(n),
+        })
+        .unwrap_or(0)
+    }
+
+    /// Exact bytes `final` hands out (an upper bound when decrypting).
+    pub(crate) fn final_len(&self) -> usize {
+        self.peek(|c| match c {
+            Ctx::Wasm(s) => s.finish_len(),
+            Ctx::Web(w) => w.final_len(),
+        })
+        .unwrap_or(0)
     }
 }
 

@@ -11,7 +11,7 @@ use crate::convert::{num, to_range};
 use crate::error::{Failure, Fallible};
 use crate::keys::ObjectKey;
 use crate::layout::Shape;
-use crate::window::{WebDec, frame_ct_len};
+use crate::window::WebDec;
 
 /// Streaming decryptor: a whole object, or a range of one. Releases a frame only after its
 /// tag verified and its position checked; `final` reports truncation.
@@ -22,17 +22,16 @@ pub struct Decryptor {
 
 impl Decryptor {
     fn build(
-        key: &ObjectKey,
         options: Option<JsValue>,
         wasm: impl FnOnce() -> Fallible<CoreDec<RustCrypto>>,
         web: impl FnOnce() -> Fallible<WebDec>,
     ) -> Fallible<Self> {
         let backend = Backend::from_options(options.as_ref())?;
-        let ctx = match backend {
-            Backend::Wasm => Ctx::Wasm(wasm()?),
-            Backend::WebCrypto => Ctx::Web(web()?),
+        let (schedule, ctx) = match backend {
+            Backend::Wasm => wasm().map(|d| (d.schedule(), Ctx::Wasm(d)))?,
+            Backend::WebCrypto => web().map(|w| (w.dec.schedule(), Ctx::Web(w)))?,
         };
-        Ok(Self { ctx: Context::new(backend, ctx, frame_ct_len(&key.inner)?) })
+        Ok(Self { ctx: Context::new(backend, ctx, schedule.full_frame_len()) })
     }
 }
 
@@ -45,7 +44,7 @@ impl Decryptor {
         #[wasm_bindgen(unchecked_optional_param_type = "BackendOptions")] options: Option<JsValue>,
     ) -> Result<Decryptor, Failure> {
         let k = &key.inner;
-        Self::build(key, options, || Ok(CoreDec::new(k)?), || WebDec::open(k))
+        Self::build(options, || Ok(CoreDec::new(k)?), || WebDec::open(k))
     }
 
     /// Decrypts a whole object of known shape (required for the table layout).
@@ -56,7 +55,7 @@ impl Decryptor {
         #[wasm_bindgen(unchecked_optional_param_type = "BackendOptions")] options: Option<JsValue>,
     ) -> Result<Decryptor, Failure> {
         let (k, s) = (&key.inner, &shape.inner);
-        Self::build(key, options, || Ok(CoreDec::with_shape(k, s.clone())?), || WebDec::with_shape(k, s.clone()))
+        Self::build(options, || Ok(CoreDec::with_shape(k, s.clone())?), || WebDec::with_shape(k, s.clone()))
     }
 
     /// Decrypts the ciphertext `shape.mapRange(start, end)` names and releases exactly the
@@ -72,10 +71,9 @@ impl Decryptor {
         let (k, s): (_, &CoreShape) = (&key.inner, &shape.inner);
         let (a, b) = to_range(start, end)?;
         Self::build(
-            key,
             options,
             || Ok(CoreDec::for_range(k, s.clone(), &s.map_range(a, b))?),
-            || WebDec::for_range(k, s.clone(), a, b),
+            || WebDec::for_range(k, s, a, b),
         )
     }
 

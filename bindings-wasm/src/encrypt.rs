@@ -2,15 +2,16 @@
 //! either backend.
 
 use isec_core::cipher::RustCrypto;
+use isec_core::stream::Schedule;
 use isec_core::{Encryptor as CoreEnc, ObjectKey as CoreKey, Prefix};
 use wasm_bindgen::prelude::*;
 
 use crate::backend::Backend;
-use crate::context::{Context, Ctx, Window, stream_methods};
+use crate::context::{Context, Ctx, stream_methods};
 use crate::convert::{num, to_part_number, to_u64};
 use crate::error::{Failure, Fallible};
 use crate::keys::ObjectKey;
-use crate::window::{WebEnc, frame_ct_len, make_encryptor};
+use crate::window::{WebEnc, make_encryptor};
 
 /// Streaming encryptor of one segment: a whole single-layout object, or one part.
 #[wasm_bindgen(js_name = Encryptor)]
@@ -42,7 +43,7 @@ impl Encryptor {
                 (Ctx::Web(w), p)
             }
         };
-        Ok(Self { ctx: Context::new(backend, ctx, frame_ct_len(key)?), prefix })
+        Ok(Self { ctx: Context::new(backend, ctx, Schedule::of(key)?.full_frame_len()), prefix })
     }
 }
 
@@ -84,22 +85,14 @@ impl Encryptor {
     #[must_use]
     pub fn update_length(&self, n: f64) -> f64 {
         let n = to_u64(n, "n", false).ok().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-        let len = self.ctx.peek(|c| match c {
-            Ctx::Wasm(e) => e.update_len(n),
-            Ctx::Web(w) => w.update_len(n),
-        });
-        num(len.unwrap_or(0) as u64)
+        num(self.ctx.update_len(n) as u64)
     }
 
     /// Exact bytes `final` returns.
     #[wasm_bindgen(getter, js_name = finalLength)]
     #[must_use]
     pub fn final_length(&self) -> f64 {
-        let len = self.ctx.peek(|c| match c {
-            Ctx::Wasm(e) => e.finish_len(),
-            Ctx::Web(w) => w.final_len(),
-        });
-        num(len.unwrap_or(0) as u64)
+        num(self.ctx.final_len() as u64)
     }
 
     /// Plaintext bytes taken so far.

@@ -7,11 +7,10 @@ use isec_core::legacy::{
     self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
     LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
 };
-use isec_core::{Error as CoreError, Kek};
+use isec_core::{Error as CoreError, Kek, Stream};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
-use crate::context::CoreStream;
 use crate::convert::{num, pairs, set, to_range, to_u64};
 use crate::error::Failure;
 use crate::layout::plan_js;
@@ -211,13 +210,13 @@ impl LegacyDecryptor {
     /// Feeds ciphertext; returns the plaintext of every seal completed and verified.
     #[wasm_bindgen(js_name = update)]
     pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Failure> {
-        self.inner.as_mut().ok_or(Failure::Core(CoreError::InvalidState))?.update_vec(chunk)
+        Ok(self.inner.as_mut().ok_or(Failure::Core(CoreError::InvalidState))?.update_vec(chunk)?)
     }
 
     /// Ends the input; reports missing seals.
     #[wasm_bindgen(js_name = final)]
     pub fn final_(&mut self) -> Result<Vec<u8>, Failure> {
-        self.inner.take().ok_or(Failure::Core(CoreError::InvalidState))?.finish_vec()
+        Ok(self.inner.take().ok_or(Failure::Core(CoreError::InvalidState))?.finish_vec()?)
     }
 }
 

@@ -212,7 +212,7 @@ pub fn decrypt_range(
         || Ok(oneshot::decrypt_fetched::<RustCrypto>(k, s.clone(), a, b, &fetched.to_vec())?),
         || {
             check_fetched(s, a, b, fetched.length())?;
-            Ok(web_decrypt(WebDec::for_range(k, s.clone(), a, b)?, fetched.clone()))
+            Ok(web_decrypt(WebDec::for_range(k, s, a, b)?, fetched.clone()))
         },
     )
 }

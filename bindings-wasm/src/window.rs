@@ -7,9 +7,10 @@
 use std::collections::VecDeque;
 
 use isec_core::cipher::{RustCrypto, Unsealed};
-use isec_core::layout::{FrameSpec, Shape};
+use isec_core::layout::Shape;
 use isec_core::limits::{FRAME_OVERHEAD, NONCE_LEN};
-use isec_core::{Decryptor, Encryptor, Error as CoreError, ObjectKey, Prefix};
+use isec_core::stream::Schedule;
+use isec_core::{Decryptor, Encryptor, Error as CoreError, ObjectKey, Prefix, Stream};
 use js_sys::Uint8Array;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -18,13 +19,6 @@ use crate::context::Window;
 use crate::convert::u32_of;
 use crate::error::{Failure, Fallible};
 use crate::webcrypto::{self, Sink, Subtle};
-
-/// Length of a full frame of `key`'s object (frame size + 28).
-pub(crate) fn frame_ct_len(key: &ObjectKey) -> Fallible<usize> {
-    usize::try_from(key.header().frame_size())
-        .map_err(|_| Failure::Core(CoreError::InvalidFrameSize))
-        .map(|f| f + FRAME_OVERHEAD)
-}
 
 fn invalid_state() -> Failure {
     Failure::Core(CoreError::InvalidState)
@@ -96,8 +90,7 @@ pub(crate) struct WebEnc {
     /// SPEC.md §4: segment 0 for the single layout, the part number otherwise.
     segment: u32,
     crypto_key: Option<JsValue>,
-    /// Plaintext bytes per frame.
-    frame: usize,
+    schedule: Schedule,
     window: usize,
     gather: Gather,
     /// Frame-sized scratch for core's in-place calls: nonce in front, body untouched.
@@ -107,17 +100,18 @@ pub(crate) struct WebEnc {
 
 impl WebEnc {
     pub(crate) fn new(key: &ObjectKey, part: Option<(u32, bool)>, prefix: Option<Prefix>) -> Fallible<Self> {
-        let full = frame_ct_len(key)?;
+        let enc = make_encryptor(key, part, prefix)?;
+        let schedule = enc.schedule();
         Ok(Self {
-            enc: Some(make_encryptor(key, part, prefix)?),
+            enc: Some(enc),
             subtle: webcrypto::require()?,
             key: key.clone(),
             segment: part.map_or(0, |p| p.0),
             crypto_key: None,
-            frame: full - FRAME_OVERHEAD,
-            window: webcrypto::window(full),
-            gather: Gather::new(full - FRAME_OVERHEAD),
-            scratch: vec![0u8; full],
+            schedule,
+            window: webcrypto::window(schedule.full_frame_len()),
+            gather: Gather::new(schedule.frame_size()),
+            scratch: vec![0u8; schedule.full_frame_len()],
             flights: VecDeque::new(),
         })
     }
@@ -171,7 +165,7 @@ impl WebEnc {
 
     /// Cuts `chunk` into frames and sends every frame that more input shows is not the last.
     async fn push(&mut self, chunk: &Uint8Array, sink: &mut Sink) -> Fallible<()> {
-        let f = self.frame;
+        let f = self.schedule.frame_size();
         let len = chunk.length() as usize;
         let mut at = 0;
         while at < len {
@@ -193,7 +187,7 @@ impl WebEnc {
 
     /// Bytes of frames in flight, once sealed.
     fn in_flight(&self) -> usize {
-        self.flights.iter().map(|f| f.len + FRAME_OVERHEAD).sum()
+        self.flights.len() * FRAME_OVERHEAD + self.flights.iter().map(|f| f.len).sum::<usize>()
     }
 
     /// Plaintext bytes taken so far.
@@ -220,7 +214,7 @@ impl Window for WebEnc {
     }
 
     fn absorbs(&self, n: usize) -> bool {
-        self.gather.held + n <= self.frame
+        self.schedule.sealed_frames(self.gather.held, n) == 0
     }
 
     fn absorb(&mut self, chunk: &Uint8Array) -> Fallible<()> {
@@ -229,13 +223,11 @@ impl Window for WebEnc {
 
     /// The frames in flight and those `n` more bytes complete.
     fn update_len(&self, n: usize) -> usize {
-        let total = self.gather.held + n;
-        let sent = if total == 0 { 0 } else { (total - 1) / self.frame * (self.frame + FRAME_OVERHEAD) };
-        self.in_flight() + sent
+        self.in_flight() + self.schedule.sealed_len(self.gather.held, n)
     }
 
     fn final_len(&self) -> usize {
-        self.in_flight() + self.gather.held + FRAME_OVERHEAD
+        self.in_flight() + self.schedule.final_len(self.gather.held)
     }
 
     async fn feed(&mut self, chunks: &[Uint8Array], pump: bool, sink: &mut Sink) -> Fallible<()> {
@@ -274,15 +266,6 @@ pub(crate) fn make_encryptor<C: isec_core::FrameCipher>(
     })
 }
 
-/// Where the next frames end. Core's decryptor knows this too but does not expose it, so
-/// the external path follows the same public `Shape` walk (`frame_at`, `next_frame`).
-enum Cut {
-    /// From the object's first byte, length unknown: every frame is full until the last.
-    Open { full: usize },
-    /// Known shape (table layout, ranges): the next frame to cut, and the end of the want.
-    Known { shape: Shape, cursor: Option<FrameSpec>, want_end: u64 },
-}
-
 /// A decryptor whose frames WebCrypto opens; every check is core's. The ciphertext stays in
 /// JS memory: core needs only each frame's length and nonce, and WebCrypto reads each frame
 /// from a view of the caller's chunk.
@@ -294,7 +277,6 @@ enum Cut {
 /// Plaintext is released only after that.
 pub(crate) struct WebDec {
     pub(crate) dec: Decryptor<RustCrypto>,
-    cut: Cut,
     window: usize,
     gather: Gather,
     subtle: Subtle,
@@ -306,29 +288,21 @@ pub(crate) struct WebDec {
 
 impl WebDec {
     pub(crate) fn open(key: &ObjectKey) -> Fallible<Self> {
-        Self::build(key, Decryptor::new(key)?, Cut::Open { full: frame_ct_len(key)? })
+        Self::build(key, Decryptor::new(key)?)
     }
 
     pub(crate) fn with_shape(key: &ObjectKey, shape: Shape) -> Fallible<Self> {
-        let plan = shape.map_range(0, shape.plaintext_len());
-        // As core: a whole object is read even when empty (its one empty frame is checked).
-        let cursor = if plan.len == 0 { shape.first_frame() } else { shape.frame_at(plan.pt_start) };
-        let dec = Decryptor::with_shape(key, shape.clone())?;
-        Self::build(key, dec, Cut::Known { shape, cursor, want_end: plan.pt_start + plan.len })
+        Self::build(key, Decryptor::with_shape(key, shape)?)
     }
 
-    pub(crate) fn for_range(key: &ObjectKey, shape: Shape, start: u64, end: u64) -> Fallible<Self> {
-        let plan = shape.map_range(start, end);
-        let cursor = if plan.len == 0 { None } else { shape.frame_at(plan.pt_start) };
-        let dec = Decryptor::for_range(key, shape.clone(), &plan)?;
-        Self::build(key, dec, Cut::Known { shape, cursor, want_end: plan.pt_start + plan.len })
+    pub(crate) fn for_range(key: &ObjectKey, shape: &Shape, start: u64, end: u64) -> Fallible<Self> {
+        Self::build(key, Decryptor::for_range(key, shape.clone(), &shape.map_range(start, end))?)
     }
 
-    fn build(key: &ObjectKey, dec: Decryptor<RustCrypto>, cut: Cut) -> Fallible<Self> {
-        let full = frame_ct_len(key)?;
+    fn build(key: &ObjectKey, dec: Decryptor<RustCrypto>) -> Fallible<Self> {
+        let full = dec.schedule().full_frame_len();
         Ok(Self {
             dec,
-            cut,
             window: webcrypto::window(full),
             gather: Gather::new(full),
             subtle: webcrypto::require()?,
@@ -338,18 +312,10 @@ impl WebDec {
         })
     }
 
-    /// Length of the next frame to cut, if another is expected.
+    /// Length of the next frame to cut, if core expects another: the frames in flight are
+    /// cut but not yet accepted.
     fn need(&self) -> Option<usize> {
-        match &self.cut {
-            Cut::Open { full } => Some(*full),
-            Cut::Known { cursor, .. } => cursor.and_then(|c| usize::try_from(c.ct_len()).ok()),
-        }
-    }
-
-    fn advance_cut(&mut self) {
-        if let Cut::Known { shape, cursor, want_end } = &mut self.cut {
-            *cursor = cursor.and_then(|c| shape.next_frame(&c)).filter(|f| f.pt_start < *want_end);
-        }
+        self.dec.next_frame(self.flights.len() as u64).map(|f| f.ct_len)
     }
 
     async fn crypto_key(&mut self, segment: u32) -> Fallible<JsValue> {
@@ -434,11 +400,9 @@ impl WebDec {
                 if self.gather.held < need {
                     break;
                 }
-                self.advance_cut();
                 let frame = self.gather.take()?;
                 self.send(&frame, false, sink).await?;
             } else {
-                self.advance_cut();
                 self.send(&chunk.subarray(u32_of(at)?, u32_of(at + need)?), false, sink).await?;
                 at += need;
             }
@@ -462,7 +426,7 @@ impl Window for WebDec {
 
     /// Upper bound of plaintext from what is in flight and held plus `n` more bytes.
     fn update_len(&self, n: usize) -> usize {
-        self.flights.iter().map(|f| f.len).sum::<usize>() + self.gather.held + n
+        self.dec.schedule().opened_bound(self.flights.iter().map(|f| f.len).sum::<usize>() + self.gather.held + n)
     }
 
     fn final_len(&self) -> usize {
