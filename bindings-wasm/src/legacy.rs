@@ -7,7 +7,7 @@ use isec_core::legacy::{
     self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
     LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
 };
-use isec_core::{Error as CoreError, Kek, Stream};
+use isec_core::{Kek, Stream};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
@@ -188,7 +188,8 @@ impl LegacyKey {
 /// synchronous).
 #[wasm_bindgen(js_name = LegacyDecryptor)]
 pub struct LegacyDecryptor {
-    inner: Option<CoreLegacyDecryptor<RustCrypto>>,
+    /// Locked by core after an error or `final`.
+    inner: CoreLegacyDecryptor<RustCrypto>,
 }
 
 #[wasm_bindgen(js_class = LegacyDecryptor)]
@@ -196,7 +197,7 @@ impl LegacyDecryptor {
     /// Decrypts the whole object from its first byte.
     #[wasm_bindgen(constructor)]
     pub fn new(key: &LegacyKey, object: &LegacyObject) -> Result<LegacyDecryptor, Failure> {
-        Ok(Self { inner: Some(CoreLegacyDecryptor::new(&key.inner, &object.inner)?) })
+        Ok(Self { inner: CoreLegacyDecryptor::new(&key.inner, &object.inner)? })
     }
 
     /// Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`.
@@ -204,25 +205,25 @@ impl LegacyDecryptor {
     pub fn for_range(key: &LegacyKey, object: &LegacyObject, start: f64, end: f64) -> Result<LegacyDecryptor, Failure> {
         let (a, b) = to_range(start, end)?;
         let plan = object.inner.plan_range(a, b)?;
-        Ok(Self { inner: Some(CoreLegacyDecryptor::for_range(&key.inner, &object.inner, &plan)?) })
+        Ok(Self { inner: CoreLegacyDecryptor::for_range(&key.inner, &object.inner, &plan)? })
     }
 
     /// Feeds ciphertext; returns the plaintext of every seal completed and verified.
     #[wasm_bindgen(js_name = update)]
     pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Failure> {
-        Ok(self.inner.as_mut().ok_or(Failure::Core(CoreError::InvalidState))?.update_vec(chunk)?)
+        Ok(self.inner.update_vec(chunk)?)
     }
 
     /// Ends the input; reports missing seals.
     #[wasm_bindgen(js_name = final)]
     pub fn final_(&mut self) -> Result<Vec<u8>, Failure> {
-        Ok(self.inner.take().ok_or(Failure::Core(CoreError::InvalidState))?.finish_vec()?)
+        Ok(self.inner.finish_vec()?)
     }
 }
 
 getters!(LegacyDecryptor {
     /// Plaintext bytes released so far.
-    released released -> f64 = |d| d.as_ref().map_or(0.0, |d| num(d.released()));
+    released released -> f64 = |d| num(d.released());
 });
 
 /// Decrypts a whole legacy object held in memory (all or nothing).

@@ -18,7 +18,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::context::Window;
 use crate::convert::u32_of;
 use crate::error::{Failure, Fallible};
-use crate::webcrypto::{self, Sink, Subtle};
+use crate::webcrypto::{self, SegmentCipher, Sink};
 
 fn invalid_state() -> Failure {
     Failure::Core(CoreError::InvalidState)
@@ -85,11 +85,9 @@ struct Flight {
 /// are written out in order.
 pub(crate) struct WebEnc {
     enc: Option<Encryptor<Unsealed>>,
-    subtle: Subtle,
-    key: ObjectKey,
+    cipher: SegmentCipher,
     /// SPEC.md §4: segment 0 for the single layout, the part number otherwise.
     segment: u32,
-    crypto_key: Option<JsValue>,
     schedule: Schedule,
     window: usize,
     gather: Gather,
@@ -104,10 +102,8 @@ impl WebEnc {
         let schedule = enc.schedule();
         Ok(Self {
             enc: Some(enc),
-            subtle: webcrypto::require()?,
-            key: key.clone(),
+            cipher: SegmentCipher::new(key, "encrypt")?,
             segment: part.map_or(0, |p| p.0),
-            crypto_key: None,
             schedule,
             window: webcrypto::window(schedule.full_frame_len()),
             gather: Gather::new(schedule.frame_size()),
@@ -125,15 +121,6 @@ impl WebEnc {
         Ok(self.core()?.prefix())
     }
 
-    async fn crypto_key(&mut self) -> Fallible<JsValue> {
-        if let Some(k) = &self.crypto_key {
-            return Ok(k.clone());
-        }
-        let k = webcrypto::segment_key(&self.subtle, &self.key, self.segment, "encrypt").await?;
-        self.crypto_key = Some(k.clone());
-        Ok(k)
-    }
-
     /// Writes frames in flight, oldest first and once sealed, until at most `keep` remain.
     async fn drain(&mut self, keep: usize, sink: &mut Sink) -> Fallible<()> {
         while self.flights.len() > keep {
@@ -148,7 +135,6 @@ impl WebEnc {
     /// known not to be the last), after making room in the window.
     async fn send(&mut self, pt: &Uint8Array, nonce: Option<[u8; NONCE_LEN]>, sink: &mut Sink) -> Fallible<()> {
         self.drain(self.window - 1, sink).await?;
-        let key = self.crypto_key().await?;
         let nonce = match nonce {
             Some(n) => n,
             None => {
@@ -157,7 +143,7 @@ impl WebEnc {
                 nonce_of(&self.scratch)
             }
         };
-        let call = webcrypto::seal(&self.subtle, &key, &nonce, pt)?;
+        let call = self.cipher.seal(self.segment, &nonce, pt).await?;
         let len = pt.length() as usize;
         self.flights.push_back(Flight { nonce, len, segment: self.segment, at_end: false, call: Some(call) });
         Ok(())
@@ -279,10 +265,7 @@ pub(crate) struct WebDec {
     pub(crate) dec: Decryptor<RustCrypto>,
     window: usize,
     gather: Gather,
-    subtle: Subtle,
-    key: ObjectKey,
-    /// Segment keys imported so far (the current segment's and the next one's).
-    crypto_keys: VecDeque<(u32, JsValue)>,
+    cipher: SegmentCipher,
     flights: VecDeque<Flight>,
 }
 
@@ -305,9 +288,7 @@ impl WebDec {
             dec,
             window: webcrypto::window(full),
             gather: Gather::new(full),
-            subtle: webcrypto::require()?,
-            key: key.clone(),
-            crypto_keys: VecDeque::new(),
+            cipher: SegmentCipher::new(key, "decrypt")?,
             flights: VecDeque::new(),
         })
     }
@@ -316,18 +297,6 @@ impl WebDec {
     /// cut but not yet accepted.
     fn need(&self) -> Option<usize> {
         self.dec.next_frame(self.flights.len() as u64).map(|f| f.ct_len)
-    }
-
-    async fn crypto_key(&mut self, segment: u32) -> Fallible<JsValue> {
-        if let Some((_, k)) = self.crypto_keys.iter().find(|(s, _)| *s == segment) {
-            return Ok(k.clone());
-        }
-        let k = webcrypto::segment_key(&self.subtle, &self.key, segment, "decrypt").await?;
-        if self.crypto_keys.len() >= 2 {
-            self.crypto_keys.pop_front();
-        }
-        self.crypto_keys.push_back((segment, k.clone()));
-        Ok(k)
     }
 
     /// Checks the oldest frame in flight with core and releases what core allows.
@@ -375,12 +344,8 @@ impl WebDec {
         let mut flight = Flight { nonce: [0; NONCE_LEN], len, segment: 0, at_end, call: None };
         // No prediction: no frame is expected there; core names the error in its turn.
         if let (Some(segment), true) = (self.dec.external_segment_ahead(ahead), len >= FRAME_OVERHEAD) {
-            let key = self.crypto_key(segment).await?;
-            // The nonce core checks is read when WebCrypto copies the frame: both see the
-            // same bytes.
-            frame.subarray(0, u32_of(NONCE_LEN)?).copy_to(&mut flight.nonce);
-            flight.call = Some(webcrypto::open(&self.subtle, &key, &flight.nonce, frame)?);
-            flight.segment = segment;
+            let (nonce, call) = self.cipher.open(segment, frame).await?;
+            (flight.nonce, flight.call, flight.segment) = (nonce, Some(call), segment);
         }
         self.flights.push_back(flight);
         Ok(())
