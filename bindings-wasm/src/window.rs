@@ -45,6 +45,9 @@ impl Gather {
     }
 
     fn absorb(&mut self, chunk: &Uint8Array) -> Fallible<()> {
+        if chunk.length() == 0 {
+            return Ok(());
+        }
         self.buffer()?.set(chunk, u32_of(self.held)?);
         self.held += chunk.length() as usize;
         Ok(())
@@ -149,26 +152,26 @@ impl WebEnc {
         Ok(())
     }
 
-    /// Cuts `chunk` into frames and sends every frame that more input shows is not the last.
+    /// Cuts `chunk` into frames and sends as many full frames as core's schedule says the
+    /// input completes and more input follows (the last is held back until then); the rest
+    /// is gathered.
     async fn push(&mut self, chunk: &Uint8Array, sink: &mut Sink) -> Fallible<()> {
         let f = self.schedule.frame_size();
         let len = chunk.length() as usize;
+        let mut frames = self.schedule.sealed_frames(self.gather.held, len);
         let mut at = 0;
-        while at < len {
-            if self.gather.held == f {
-                // More input follows the held full frame: it is not the last.
-                let frame = self.gather.take()?;
-                self.send(&frame, None, sink).await?;
-            } else if self.gather.held == 0 && len - at > f {
-                self.send(&chunk.subarray(u32_of(at)?, u32_of(at + f)?), None, sink).await?;
-                at += f;
-            } else {
-                let take = (f - self.gather.held).min(len - at);
-                self.gather.absorb(&chunk.subarray(u32_of(at)?, u32_of(at + take)?))?;
-                at += take;
-            }
+        if frames > 0 && self.gather.held > 0 {
+            at = f - self.gather.held;
+            self.gather.absorb(&chunk.subarray(0, u32_of(at)?))?;
+            let frame = self.gather.take()?;
+            self.send(&frame, None, sink).await?;
+            frames -= 1;
         }
-        Ok(())
+        for _ in 0..frames {
+            self.send(&chunk.subarray(u32_of(at)?, u32_of(at + f)?), None, sink).await?;
+            at += f;
+        }
+        self.gather.absorb(&chunk.subarray(u32_of(at)?, u32_of(len)?))
     }
 
     /// Bytes of frames in flight, once sealed.
