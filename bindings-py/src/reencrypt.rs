@@ -12,7 +12,7 @@ use pyo3::types::PyBytes;
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 use crate::legacy::PyLegacyObject;

@@ -12,7 +12,7 @@ use crate::buffers::In;
 use crate::convert::{Int, Pairs};
 use crate::decisions::PyCopyPlan;
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 use crate::legacy::PyLegacyObject;
 
 /// A readable object, as its HEAD (and the sidecar it needed) describe it.

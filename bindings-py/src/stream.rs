@@ -7,7 +7,7 @@ use pyo3::types::PyBytes;
 use crate::buffers::{In, Out, maybe_detach};
 use crate::convert::Int;
 use crate::envelope::PyObjectKey;
-use crate::errors::OrRaise;
+use crate::error::OrRaise;
 use crate::layout::{PyRangePlan, PyShape};
 use crate::streaming::Stream;
 

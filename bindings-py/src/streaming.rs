@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 
 /// A core streaming context, seen uniformly.
 pub(crate) trait Context: Send + Sized {
