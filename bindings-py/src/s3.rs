@@ -60,7 +60,8 @@ impl PyOpened {
 
 impl PyOpened {
     fn new(o: Opened) -> Self {
-        let (format, sidecar) = (o.format(), o.sidecar().map(str::to_owned));
+        let (format, sidecar) = o.format_and_sidecar();
+        let sidecar = sidecar.map(str::to_owned);
         let mut out =
             Self { format, envelope: None, table: None, table_sidecar: None, legacy: None, legacy_sidecar: None };
         match o {

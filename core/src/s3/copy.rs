@@ -56,10 +56,7 @@ impl Headers {
     /// Stable name: `kept` or `carried`.
     #[must_use]
     pub const fn name(&self) -> &'static str {
-        match self {
-            Self::Kept => "kept",
-            Self::Carried => "carried",
-        }
+        if matches!(self, Self::Carried) { "carried" } else { "kept" }
     }
 }
 

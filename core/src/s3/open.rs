@@ -90,23 +90,15 @@ pub enum Opened {
 }
 
 impl Opened {
-    /// Stable name of the object's format: `isec`, `legacy` or `plaintext`.
+    /// Stable name of the object's format (`isec`, `legacy` or `plaintext`), and the sidecar
+    /// it was opened from (its table's or the previous proxy's), if any: a copy must take it
+    /// along.
     #[must_use]
-    pub const fn format(&self) -> &'static str {
+    pub fn format_and_sidecar(&self) -> (&'static str, Option<&str>) {
         match self {
-            Self::Isec { .. } => "isec",
-            Self::Legacy { .. } => "legacy",
-            Self::Plaintext => "plaintext",
-        }
-    }
-
-    /// The sidecar the object was opened from (its table's or the previous proxy's), if
-    /// any: a copy must take it along.
-    #[must_use]
-    pub fn sidecar(&self) -> Option<&str> {
-        match self {
-            Self::Isec { table_sidecar: s, .. } | Self::Legacy { sidecar: s, .. } => s.as_deref(),
-            Self::Plaintext => None,
+            Self::Isec { table_sidecar: s, .. } => ("isec", s.as_deref()),
+            Self::Legacy { sidecar: s, .. } => ("legacy", s.as_deref()),
+            Self::Plaintext => ("plaintext", None),
         }
     }
 }
@@ -214,7 +206,7 @@ mod tests {
     fn a_plaintext_object_says_so_and_names_no_sidecar() {
         let (mut open, _) = ObjectOpen::new("k", &[], 3).unwrap();
         let Open::Ready(o) = open.feed(None).unwrap() else { panic!("no sidecar: plaintext") };
-        assert_eq!((o.format(), o.sidecar()), ("plaintext", None));
+        assert_eq!(o.format_and_sidecar(), ("plaintext", None));
         assert_eq!((SidecarKind::Table.name(), SidecarKind::Legacy.name()), ("table", "legacy"));
     }
 }
