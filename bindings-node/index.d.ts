@@ -623,23 +623,8 @@ export interface CopyRequestInput {
   rewrapped?: Envelope
 }
 
-/** A request and, if it fails, what to send (best effort, in order) before reporting it. */
-export interface CopyStep {
-  op: string
-  source?: S3Object
-  dest?: S3Object
-  object?: S3Object
-  ifMatch?: boolean
-  directive?: 'COPY' | 'REPLACE'
-  metadata?: Array<[string, string]>
-  headers?: 'kept' | 'carried'
-  part?: number
-  range?: [number, number]
-  parts?: number
-  kid?: string
-  plaintextLength?: number
-  undo: Array<S3Request>
-}
+/** A request of `copySteps` and, in `undo`, what to send if it fails. */
+export type CopyStep = S3Request
 
 /**
  * The S3 requests, in order, that execute `plan` (from `decideCopy`) for a copy of
@@ -993,14 +978,15 @@ export interface S3Object {
 
 /**
  * One S3 request, as data. `op`: `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
- * `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt` (GET the
- * source pinned to its ETag, re-encrypt, upload to `dest`).
+ * `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject`, `Reencrypt` (GET the
+ * source pinned to its ETag, re-encrypt, upload to `dest`) or `VerifyIsec`. A step of
+ * `copySteps` is one with `undo`.
  */
 export interface S3Request {
   op: string
   source?: S3Object
   dest?: S3Object
-  /** For `DeleteObject`. */
+  /** For `DeleteObject` and `VerifyIsec`. */
   object?: S3Object
   /** Send `x-amz-copy-source-if-match` with the source's ETag from its HEAD. */
   ifMatch?: boolean
@@ -1023,6 +1009,8 @@ export interface S3Request {
   kid?: string
   /** For `VerifyIsec`: the plaintext length it must decrypt to, when known. */
   plaintextLength?: number
+  /** For a step: what to send if it fails (best effort, in order) before reporting it. */
+  undo?: Array<S3Request>
 }
 
 /** One segment (the body, or one part) of an object. */

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::buffers::{In, Out, maybe_detach};
 use crate::convert::{Int, Pairs, py_opt};
-use crate::errors::OrRaise;
+use crate::error::OrRaise;
 use crate::stream::{Context, stream_class};
 
 /// The proxy's S3 user metadata on one object, parsed strictly.

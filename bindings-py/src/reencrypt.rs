@@ -13,7 +13,7 @@ use crate::buffers::SCRATCH_KEEP;
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 use crate::legacy::PyLegacyObject;

@@ -10,7 +10,7 @@ use pyo3::types::PyBytes;
 use crate::buffers::{In, Out, SCRATCH_KEEP, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyObjectKey;
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 use crate::layout::{PyRangePlan, PyShape};
 
 /// A core streaming context as the classes drive it.
