@@ -215,7 +215,7 @@ export declare class Keyring {
  * wrapper's output back; `finish()` hands over the result. `Keyring.withExternal` drives it.
  */
 export declare class KeyTask {
-  /** Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`. */
+  /** Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate` or `beginRewrap`. */
   constructor()
   /** Runs the task as far as core can; the request of an external key, or `null` when done. */
   step(keyring: Keyring): ExternalRequest | null
@@ -805,7 +805,7 @@ export interface KidTally {
 }
 
 /** `legacyDecryptSync` on the libuv pool. */
-export declare function legacyDecryptAsync(key: LegacyKey, object: LegacyObject, ciphertext: Uint8Array, cancel?: CancelToken): Promise<Buffer>
+export declare function legacyDecryptAsync(key: LegacyKey, object: LegacyObject, ciphertext: Uint8Array, token?: CancelToken): Promise<Buffer>
 
 /**
  * Decrypts plaintext `[start, end)` from `fetched`, the bytes `object.planRange(start,

@@ -73,21 +73,16 @@ pub(crate) fn info(env: &isec_core::Envelope, ct_len: Option<u64>) -> Fallible<E
     })
 }
 
-made_by!(
+made_by! {
     Envelope,
-    #[doc = "Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`."]
-    "Envelope.decode, Envelope.decodeText or Keyring.createEnvelope"
-);
+    "Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`."
+}
 
 getters!(Envelope {
-    #[doc = "The key id."]
-    kid -> String = |s| s.kid().to_string();
-    #[doc = "`aes-kwp` or `external`."]
-    wrap_alg -> String = |s| s.wrap_alg().name().to_string();
-    #[doc = "Plaintext bytes per frame."]
-    frame_size -> f64 = |s| f(s.header().frame_size());
-    #[doc = "`single`, `parts` or `table`."]
-    layout -> String = |s| s.header().layout.name().to_string();
+    #[doc = "The key id."] kid -> String = |s| s.kid().to_string();
+    #[doc = "`aes-kwp` or `external`."] wrap_alg -> String = |s| s.wrap_alg().name().to_string();
+    #[doc = "Plaintext bytes per frame."] frame_size -> f64 = |s| f(s.header().frame_size());
+    #[doc = "`single`, `parts` or `table`."] layout -> String = |s| s.header().layout.name().to_string();
 });
 
 #[napi]
@@ -146,21 +141,13 @@ pub struct ObjectKey {
     pub(crate) inner: CoreKey,
 }
 
-made_by!(
-    ObjectKey,
-    #[doc = "Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`."]
-    "Keyring.open or Keyring.createEnvelope"
-);
+made_by! { ObjectKey, "Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`." }
 
 getters!(ObjectKey {
-    #[doc = "Plaintext bytes per frame."]
-    frame_size -> f64 = |s| f(s.header().frame_size());
-    #[doc = "`single`, `parts` or `table`."]
-    layout -> String = |s| s.header().layout.name().to_string();
-    #[doc = "Plaintext bytes per part (parts layout)."]
-    part_size -> Option<f64> = |s| s.header().part_size().map(f);
-    #[doc = "The declared plaintext size, if any."]
-    declared_size -> Option<f64> = |s| s.header().declared_size.map(f);
+    #[doc = "Plaintext bytes per frame."] frame_size -> f64 = |s| f(s.header().frame_size());
+    #[doc = "`single`, `parts` or `table`."] layout -> String = |s| s.header().layout.name().to_string();
+    #[doc = "Plaintext bytes per part (parts layout)."] part_size -> Option<f64> = |s| s.header().part_size().map(f);
+    #[doc = "The declared plaintext size, if any."] declared_size -> Option<f64> = |s| s.header().declared_size.map(f);
 });
 
 /// Options of a new envelope.
@@ -236,11 +223,7 @@ pub struct ExternalRequest {
 #[napi]
 pub struct KeyTask(pub(crate) isec_core::KeyTask);
 
-made_by!(
-    KeyTask,
-    #[doc = "Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`."]
-    "Keyring.beginOpen, beginCreate or beginRewrap"
-);
+made_by! { KeyTask, "Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate` or `beginRewrap`." }
 
 #[napi]
 impl KeyTask {
@@ -293,8 +276,7 @@ pub struct Keyring {
 }
 
 getters!(Keyring {
-    #[doc = "The minimum format version."]
-    min_version -> u32 = |s| u32::from(s.min_version());
+    #[doc = "The minimum format version."] min_version -> u32 = |s| u32::from(s.min_version());
     #[doc = "The active key id, or `null` when no key is active."]
     active_kid -> Option<String> = |s| s.active_kid().ok().map(ToString::to_string);
 });

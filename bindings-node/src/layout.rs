@@ -59,11 +59,7 @@ pub fn shape_for(
     CoreShape::from_ciphertext_len(envelope.inner.header(), ciphertext_length.0).map(|inner| Shape { inner }).js(&env)
 }
 
-made_by!(
-    Shape,
-    #[doc = "Not constructible with `new`: made by `shapeFor`, `Shape.forPlaintext` or `Shape.fromTable`."]
-    "shapeFor, Shape.forPlaintext or Shape.fromTable"
-);
+made_by! { Shape, "Not constructible with `new`: made by `shapeFor`, `Shape.forPlaintext` or `Shape.fromTable`." }
 
 getters!(Shape {
     plaintext_length -> f64 = |s| f(s.plaintext_len());
@@ -122,9 +118,15 @@ impl Shape {
     #[napi]
     pub fn segment(&self, #[napi(ts_arg_type = "number")] ordinal: U64) -> Option<SegmentInfo> {
         let s = self.inner.segment(u32::try_from(ordinal.0).ok()?)?;
-        let (number, ordinal, is_last) = (s.number, s.ordinal, s.is_last);
-        let (pt_start, pt_len, ct_start, ct_len) = (f(s.pt_start), f(s.pt_len), f(s.ct_start), f(s.ct_len));
-        Some(SegmentInfo { number, ordinal, is_last, pt_start, pt_len, ct_start, ct_len })
+        Some(SegmentInfo {
+            number: s.number,
+            ordinal: s.ordinal,
+            is_last: s.is_last,
+            pt_start: f(s.pt_start),
+            pt_len: f(s.pt_len),
+            ct_start: f(s.ct_start),
+            ct_len: f(s.ct_len),
+        })
     }
 
     /// The largest frame boundary at or below ciphertext offset `offset`.
@@ -141,8 +143,7 @@ pub struct SegmentTable {
 }
 
 getters!(SegmentTable {
-    #[doc = "Total plaintext bytes."]
-    plaintext_length -> f64 = |s| f(s.plaintext_len());
+    #[doc = "Total plaintext bytes."] plaintext_length -> f64 = |s| f(s.plaintext_len());
 });
 
 #[napi]
@@ -204,8 +205,12 @@ fn sized<const N: usize>(b: &[u8], what: &str) -> Fallible<[u8; N]> {
 pub fn parse_nonce(env: Env, #[napi(ts_arg_type = "Uint8Array")] nonce: Bytes) -> napi::Result<NonceFields> {
     let n = Nonce(sized(nonce.0, "nonce").js(&env)?);
     let p = n.position().js(&env)?;
-    let (index, segment_end, object_end) = (p.index, p.segment_end, p.object_end);
-    Ok(NonceFields { prefix: n.prefix().to_vec().into(), index, segment_end, object_end })
+    Ok(NonceFields {
+        prefix: n.prefix().to_vec().into(),
+        index: p.index,
+        segment_end: p.segment_end,
+        object_end: p.object_end,
+    })
 }
 
 /// Builds the nonce of frame `index` of a segment encryption with `prefix` (7 bytes).

@@ -11,8 +11,10 @@ use napi_derive::napi;
 
 use crate::convert::{Bytes, BytesMut, OwnedBytes, Ref, Text, U64};
 use crate::decisions::Pairs;
+use crate::error::Fallible;
 use crate::keys::Keyring;
-use crate::pool::{CancelToken, IntoWork, Work, check, token_of};
+use crate::oneshot::sync_and_async;
+use crate::pool::{Cancel, CancelToken, IntoWork, Work, token_of};
 use crate::stream::{Ctx, stream_class};
 use crate::{C, Js, f, getters, made_by};
 
@@ -22,11 +24,7 @@ pub struct LegacyMetadata {
     inner: CoreMeta,
 }
 
-made_by!(
-    LegacyMetadata,
-    #[doc = "Not constructible with `new`: made by `LegacyMetadata.fromPairs`."]
-    "LegacyMetadata.fromPairs"
-);
+made_by! { LegacyMetadata, "Not constructible with `new`: made by `LegacyMetadata.fromPairs`." }
 
 getters!(LegacyMetadata {
     #[doc = "Whether a wrapped DEK or a format tag marks the object as the proxy's."]
@@ -64,11 +62,7 @@ pub struct LegacySidecar {
     inner: CoreSidecar,
 }
 
-made_by!(
-    LegacySidecar,
-    #[doc = "Not constructible with `new`: made by `LegacySidecar.parse` or `LegacySidecar.fromJson`."]
-    "LegacySidecar.parse or LegacySidecar.fromJson"
-);
+made_by! { LegacySidecar, "Not constructible with `new`: made by `LegacySidecar.parse` or `LegacySidecar.fromJson`." }
 
 getters!(LegacySidecar {
     version -> u32 = |s| s.version();
@@ -122,15 +116,10 @@ pub struct LegacyObject {
     pub(crate) inner: CoreObject,
 }
 
-made_by!(
-    LegacyObject,
-    #[doc = "Not constructible with `new`: made by `LegacyObject.create`."]
-    "LegacyObject.create"
-);
+made_by! { LegacyObject, "Not constructible with `new`: made by `LegacyObject.create`." }
 
 getters!(LegacyObject {
-    #[doc = "`single`, `streamed`, `framed` or `staged`."]
-    layout -> String = |s| s.layout().name().to_string();
+    #[doc = "`single`, `streamed`, `framed` or `staged`."] layout -> String = |s| s.layout().name().to_string();
     kid -> Option<String> = |s| s.kid().map(ToString::to_string);
     plaintext_length -> f64 = |s| f(s.plaintext_len());
     ciphertext_length -> f64 = |s| f(s.ciphertext_len());
@@ -169,9 +158,16 @@ impl LegacyObject {
         #[napi(ts_arg_type = "number")] end: U64,
     ) -> napi::Result<LegacyRange> {
         let r = self.inner.plan_range(start.0, end.0).js(&env)?;
-        let (ct_start, ct_end, skip, len, pt_start) = (f(r.ct_start), f(r.ct_end), f(r.skip), f(r.len), f(r.pt_start));
-        let (first_seal, end_seal, http_range) = (f(r.first_seal), f(r.end_seal), r.http_range());
-        Ok(LegacyRange { ct_start, ct_end, skip, len, pt_start, first_seal, end_seal, http_range })
+        Ok(LegacyRange {
+            ct_start: f(r.ct_start),
+            ct_end: f(r.ct_end),
+            skip: f(r.skip),
+            len: f(r.len),
+            pt_start: f(r.pt_start),
+            first_seal: f(r.first_seal),
+            end_seal: f(r.end_seal),
+            http_range: r.http_range(),
+        })
     }
 }
 
@@ -181,11 +177,10 @@ pub struct LegacyKey {
     inner: Arc<legacy::LegacyKey>,
 }
 
-made_by!(
+made_by! {
     LegacyKey,
-    #[doc = "Not constructible with `new`: made by `LegacyKey.open`, `LegacyKey.fromSecretString` or `Keyring.legacyKey`."]
-    "LegacyKey.open, LegacyKey.fromSecretString or Keyring.legacyKey"
-);
+    "Not constructible with `new`: made by `LegacyKey.open`, `LegacyKey.fromSecretString` or `Keyring.legacyKey`."
+}
 
 #[napi]
 impl LegacyKey {
@@ -232,31 +227,14 @@ impl Keyring {
     }
 }
 
-/// Decrypts a whole legacy object held in memory (all or nothing).
-#[napi]
-pub fn legacy_decrypt_sync(
-    env: Env,
-    #[napi(ts_arg_type = "LegacyKey")] key: Ref<LegacyKey>,
-    #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: Bytes,
-) -> napi::Result<Buffer> {
-    legacy::decrypt::<C>(&key.inner, &object.inner, ciphertext.0).map(Buffer::from).js(&env)
+fn decrypt(key: &legacy::LegacyKey, object: &CoreObject, ct: &[u8], _: &Cancel) -> Fallible<Vec<u8>> {
+    Ok(legacy::decrypt::<C>(key, object, ct)?)
 }
 
-/// `legacyDecryptSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn legacy_decrypt_async(
-    #[napi(ts_arg_type = "LegacyKey")] key: Ref<LegacyKey>,
-    #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] cancel: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let (k, o) = (key.inner.clone(), object.inner.clone());
-    let c = token_of(cancel);
-    Work::new(c.clone(), move || {
-        check(&c)?;
-        Ok(legacy::decrypt::<C>(&k, &o, &ciphertext.0)?)
-    })
+sync_and_async! {
+    #[doc = "Decrypts a whole legacy object held in memory (all or nothing)."] legacy_decrypt_sync,
+    #[doc = "`legacyDecryptSync` on the libuv pool."] legacy_decrypt_async => decrypt,
+        (key: LegacyKey "LegacyKey", object: LegacyObject "LegacyObject"), (), (ciphertext)
 }
 
 /// Decrypts plaintext `[start, end)` from `fetched`, the bytes `object.planRange(start,
@@ -284,11 +262,7 @@ pub struct LegacyDecryptor {
     ctx: Ctx<legacy::LegacyDecryptor<C>>,
 }
 
-stream_class!(
-    LegacyDecryptor,
-    #[doc = "Plaintext bytes released so far."]
-    released
-);
+stream_class! { LegacyDecryptor, #[doc = "Plaintext bytes released so far."] released }
 
 #[napi]
 impl LegacyDecryptor {

@@ -66,18 +66,21 @@ impl<T, E: Into<error::Failure>> Js<T> for Result<T, E> {
 }
 
 /// The constructor of a class whose objects only factories make: JS `new` throws a
-/// `TypeError` naming them. Written once here because napi-rs needs a constructor on each
+/// `TypeError` naming them, from the constructor's doc (`Not constructible with `new`: made
+/// by …`). Written once here because napi-rs needs a constructor on each
 /// class for `instanceof` and subclassing to work. The caller imports `napi::Env` (napi-rs
 /// knows the argument by that name).
 macro_rules! made_by {
-    ($class:ident, $(#[doc = $doc:tt])* $how:literal) => {
+    ($class:ident, $doc:tt) => {
         #[napi_derive::napi]
         impl $class {
-            $(#[doc = $doc])*
+            #[doc = $doc]
             #[napi(constructor)]
             pub fn new(env: Env) -> napi::Result<Self> {
-                let m = concat!(stringify!($class), " objects are made by ", $how, ", not new");
-                Err(crate::error::throw(&env, crate::error::Failure::Type(m.into())))
+                // The doc names the factories; the message names them without the backticks.
+                let how = $doc.trim_start_matches("Not constructible with `new`: ").trim_end_matches('.');
+                let m = format!("{} objects are {}, not new", stringify!($class), how.replace('`', ""));
+                Err(crate::error::throw(&env, crate::error::Failure::Type(m)))
             }
         }
     };

@@ -96,7 +96,19 @@ pub(crate) fn decrypt_table(key: &CoreKey, table: &[u8], ct: &[u8], cancel: &Can
     decrypt_steps(isec_core::Decryptor::<C>::with_shape(key, shape)?, ct, cancel)
 }
 
-fn decrypt_range(key: &CoreKey, shape: &CoreShape, start: u64, end: u64, fetched: &[u8]) -> Fallible<Vec<u8>> {
+fn encrypt_part(key: &CoreKey, part_number: U64, is_last: Flag, pt: &[u8], _: &Cancel) -> Fallible<Vec<u8>> {
+    Ok(oneshot::encrypt_part::<C>(key, part_number.u32()?, is_last.0, pt)?)
+}
+
+fn decrypt_range(
+    key: &CoreKey,
+    shape: &CoreShape,
+    start: U64,
+    end: U64,
+    fetched: &[u8],
+    _: &Cancel,
+) -> Fallible<Vec<u8>> {
+    let (start, end) = (start.0, end.0);
     let plan = shape.map_range(start, end);
     let expect = (plan.ct_start, plan.ct_end);
     Ok(oneshot::decrypt_range::<C>(key, shape.clone(), start, end, &mut |s, e| {
@@ -107,77 +119,72 @@ fn decrypt_range(key: &CoreKey, shape: &CoreShape, start: u64, end: u64, fetched
     })?)
 }
 
-/// Encrypts a whole single- or parts-layout object (fresh nonce prefixes).
-#[napi]
-pub fn encrypt_sync(
-    env: Env,
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] plaintext: Bytes,
-) -> napi::Result<Buffer> {
-    encrypt_steps(&key.inner, plaintext.0, &None).map(Buffer::from).js(&env)
+/// A one-shot call in its two forms: `$sync` borrows the caller's bytes and runs `$run` on
+/// the calling thread; `$async` holds them and runs the same `$run` on the libuv pool with
+/// the call's cancellation token. `$run` takes the classes' core values, the numbers as
+/// passed, the bytes and the token, in the JS argument order (classes, numbers, bytes).
+/// Docs are `#[doc = "…"]` for the reason `crate::getters` gives.
+macro_rules! sync_and_async {
+    (
+        $(#[doc = $sdoc:tt])* $sync:ident, $(#[doc = $adoc:tt])* $async:ident => $run:path,
+        ($($r:ident: $rc:ident $rts:tt),*), ($($n:ident: $nt:ident $nts:tt),*), ($($b:ident),*)
+    ) => {
+        $(#[doc = $sdoc])*
+        #[napi]
+        pub fn $sync(
+            env: Env,
+            $(#[napi(ts_arg_type = $rts)] $r: Ref<$rc>,)*
+            $(#[napi(ts_arg_type = $nts)] $n: $nt,)*
+            $(#[napi(ts_arg_type = "Uint8Array")] $b: Bytes,)*
+        ) -> napi::Result<Buffer> {
+            $run($(&$r.inner,)* $($n,)* $($b.0,)* &None).map(Buffer::from).js(&env)
+        }
+
+        $(#[doc = $adoc])*
+        #[napi(ts_return_type = "Promise<Buffer>")]
+        pub fn $async(
+            $(#[napi(ts_arg_type = $rts)] $r: Ref<$rc>,)*
+            $(#[napi(ts_arg_type = $nts)] $n: $nt,)*
+            $(#[napi(ts_arg_type = "Uint8Array")] $b: OwnedBytes,)*
+            #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
+        ) -> AsyncTask<Work> {
+            $(let $r = $r.inner.clone();)*
+            let c = token_of(token);
+            Work::new(c.clone(), move || $run($(&$r,)* $($n,)* $(&$b.0,)* &c))
+        }
+    };
+}
+pub(crate) use sync_and_async;
+
+sync_and_async! {
+    #[doc = "Encrypts a whole single- or parts-layout object (fresh nonce prefixes)."] encrypt_sync,
+    #[doc = "`encryptSync` on the libuv pool."] encrypt_async => encrypt_steps,
+        (key: ObjectKey "ObjectKey"), (), (plaintext)
 }
 
-/// `encryptSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn encrypt_async(
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] plaintext: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let k = key.inner.clone();
-    let c = token_of(token);
-    Work::new(c.clone(), move || encrypt_steps(&k, &plaintext.0, &c))
+sync_and_async! {
+    #[doc = "Decrypts a whole single- or parts-layout object: all or nothing."] decrypt_sync,
+    #[doc = "`decryptSync` on the libuv pool."] decrypt_async => decrypt_whole,
+        (key: ObjectKey "ObjectKey"), (), (ciphertext)
 }
 
-/// Decrypts a whole single- or parts-layout object: all or nothing.
-#[napi]
-pub fn decrypt_sync(
-    env: Env,
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: Bytes,
-) -> napi::Result<Buffer> {
-    decrypt_whole(&key.inner, ciphertext.0, &None).map(Buffer::from).js(&env)
+sync_and_async! {
+    #[doc = "Encrypts part `partNumber` (1..=10000) of a parts- or table-layout object."] encrypt_part_sync,
+    #[doc = "`encryptPartSync` on the libuv pool."] encrypt_part_async => encrypt_part,
+        (key: ObjectKey "ObjectKey"), (part_number: U64 "number", is_last: Flag "boolean"), (plaintext)
 }
 
-/// `decryptSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn decrypt_async(
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let k = key.inner.clone();
-    let c = token_of(token);
-    Work::new(c.clone(), move || decrypt_whole(&k, &ciphertext.0, &c))
+sync_and_async! {
+    #[doc = "Decrypts a whole table-layout object with its encoded segment table."] decrypt_with_table_sync,
+    #[doc = "`decryptWithTableSync` on the libuv pool."] decrypt_with_table_async => decrypt_table,
+        (key: ObjectKey "ObjectKey"), (), (table, ciphertext)
 }
 
-/// Encrypts part `partNumber` (1..=10000) of a parts- or table-layout object.
-#[napi]
-pub fn encrypt_part_sync(
-    env: Env,
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "number")] part_number: U64,
-    #[napi(ts_arg_type = "boolean")] is_last: Flag,
-    #[napi(ts_arg_type = "Uint8Array")] plaintext: Bytes,
-) -> napi::Result<Buffer> {
-    let r = part_number.u32().and_then(|n| Ok(oneshot::encrypt_part::<C>(&key.inner, n, is_last.0, plaintext.0)?));
-    r.map(Buffer::from).js(&env)
-}
-
-/// `encryptPartSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn encrypt_part_async(
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "number")] part_number: U64,
-    #[napi(ts_arg_type = "boolean")] is_last: Flag,
-    #[napi(ts_arg_type = "Uint8Array")] plaintext: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let k = key.inner.clone();
-    Work::new(token_of(token), move || {
-        let n = part_number.u32()?;
-        Ok(oneshot::encrypt_part::<C>(&k, n, is_last.0, &plaintext.0)?)
-    })
+sync_and_async! {
+    #[doc = "Decrypts the plaintext range `[start, end)` from `fetched`, the ciphertext bytes"]
+    #[doc = "`shape.mapRange(start, end)` said to fetch."] decrypt_range_sync,
+    #[doc = "`decryptRangeSync` on the libuv pool."] decrypt_range_async => decrypt_range,
+        (key: ObjectKey "ObjectKey", shape: Shape "Shape"), (start: U64 "number", end: U64 "number"), (fetched)
 }
 
 /// `encryptPartAsync` writing into `output` (at least the part's ciphertext length:
@@ -199,56 +206,4 @@ pub fn encrypt_part_into_async(
         let n = part_number.u32()?;
         encrypt_part_into(&k, n, is_last.0, &plaintext.0, lent(&mut output))
     })
-}
-
-/// Decrypts a whole table-layout object with its encoded segment table.
-#[napi]
-pub fn decrypt_with_table_sync(
-    env: Env,
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] table: Bytes,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: Bytes,
-) -> napi::Result<Buffer> {
-    decrypt_table(&key.inner, table.0, ciphertext.0, &None).map(Buffer::from).js(&env)
-}
-
-/// `decryptWithTableSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn decrypt_with_table_async(
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Uint8Array")] table: OwnedBytes,
-    #[napi(ts_arg_type = "Uint8Array")] ciphertext: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let k = key.inner.clone();
-    let c = token_of(token);
-    Work::new(c.clone(), move || decrypt_table(&k, &table.0, &ciphertext.0, &c))
-}
-
-/// Decrypts the plaintext range `[start, end)` from `fetched`, the ciphertext bytes
-/// `shape.mapRange(start, end)` said to fetch.
-#[napi]
-pub fn decrypt_range_sync(
-    env: Env,
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
-    #[napi(ts_arg_type = "number")] start: U64,
-    #[napi(ts_arg_type = "number")] end: U64,
-    #[napi(ts_arg_type = "Uint8Array")] fetched: Bytes,
-) -> napi::Result<Buffer> {
-    decrypt_range(&key.inner, &shape.inner, start.0, end.0, fetched.0).map(Buffer::from).js(&env)
-}
-
-/// `decryptRangeSync` on the libuv pool.
-#[napi(ts_return_type = "Promise<Buffer>")]
-pub fn decrypt_range_async(
-    #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-    #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
-    #[napi(ts_arg_type = "number")] start: U64,
-    #[napi(ts_arg_type = "number")] end: U64,
-    #[napi(ts_arg_type = "Uint8Array")] fetched: OwnedBytes,
-    #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-) -> AsyncTask<Work> {
-    let (k, s) = (key.inner.clone(), shape.inner.clone());
-    Work::new(token_of(token), move || decrypt_range(&k, &s, start.0, end.0, &fetched.0))
 }

@@ -131,26 +131,29 @@ fn legacy_source(k: &Keyring, o: &LegacyObject, opts: Option<&ReencryptOptions>)
     Ok(Box::new(LegacySource::<C>::new(&k.inner, o.inner.clone(), kid)?))
 }
 
-made_by!(
+made_by! {
     ReencryptionJob,
-    #[doc = "Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`."]
-    "ReencryptionJob.startIsec, startLegacy, resumeIsec or resumeLegacy"
-);
+    "Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`."
+}
 
 getters!(ReencryptionJob {
     #[doc = "The new object's envelope."]
     target_envelope -> Envelope = |s| Envelope { inner: s.target_envelope().clone() };
-    #[doc = "Where the next source byte to feed comes from."]
-    source_offset -> f64 = |s| f(s.source_offset());
-    #[doc = "Where the next output byte goes."]
-    target_offset -> f64 = |s| f(s.target_offset());
+    #[doc = "Where the next source byte to feed comes from."] source_offset -> f64 = |s| f(s.source_offset());
+    #[doc = "Where the next output byte goes."] target_offset -> f64 = |s| f(s.target_offset());
     #[doc = "Ciphertext bytes of every part of the new object but the last."]
     target_part_length -> f64 = |s| f(s.target_part_len());
     #[doc = "Progress in bytes and parts."]
     progress -> Progress = |s| {
         let p = s.progress();
-        let (bytes_done, bytes_left) = (f(p.bytes_done), f(p.bytes_left));
-        Progress { bytes_done, bytes_left, parts_done: p.parts_done, parts_total: p.parts_total, finished: p.finished, paused: p.paused }
+        Progress {
+            bytes_done: f(p.bytes_done),
+            bytes_left: f(p.bytes_left),
+            parts_done: p.parts_done,
+            parts_total: p.parts_total,
+            finished: p.finished,
+            paused: p.paused,
+        }
     };
 });
 

@@ -269,11 +269,7 @@ impl Encryptor {
     }
 }
 
-stream_class!(
-    Encryptor,
-    #[doc = "Plaintext bytes taken so far."]
-    consumed
-);
+stream_class! { Encryptor, #[doc = "Plaintext bytes taken so far."] consumed }
 
 #[napi]
 impl Encryptor {
@@ -311,11 +307,7 @@ pub struct Decryptor {
     ctx: Ctx<isec_core::Decryptor<C>>,
 }
 
-stream_class!(
-    Decryptor,
-    #[doc = "Plaintext bytes released so far."]
-    released
-);
+stream_class! { Decryptor, #[doc = "Plaintext bytes released so far."] released }
 
 #[napi]
 impl Decryptor {
