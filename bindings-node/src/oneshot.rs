@@ -100,6 +100,7 @@ fn encrypt_part(key: &CoreKey, part_number: U64, is_last: Flag, pt: &[u8], _: &C
     Ok(oneshot::encrypt_part::<C>(key, part_number.u32()?, is_last.0, pt)?)
 }
 
+/// `fetched`: the ciphertext `shape.mapRange(start, end)` names (core checks its length).
 fn decrypt_range(
     key: &CoreKey,
     shape: &CoreShape,
@@ -108,15 +109,7 @@ fn decrypt_range(
     fetched: &[u8],
     _: &Cancel,
 ) -> Fallible<Vec<u8>> {
-    let (start, end) = (start.0, end.0);
-    let plan = shape.map_range(start, end);
-    let expect = (plan.ct_start, plan.ct_end);
-    Ok(oneshot::decrypt_range::<C>(key, shape.clone(), start, end, &mut |s, e| {
-        if (s, e) != expect {
-            return Err(CoreError::InvalidState);
-        }
-        Ok(fetched.to_vec())
-    })?)
+    Ok(oneshot::decrypt_fetched::<C>(key, shape.clone(), start.0, end.0, fetched)?)
 }
 
 /// A one-shot call in its two forms: `$sync` borrows the caller's bytes and runs `$run` on
