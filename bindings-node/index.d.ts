@@ -24,6 +24,8 @@ export declare class CancelToken {
  * tag verified and its position checked; `final` reports truncation.
  */
 export declare class Decryptor {
+  /** Plaintext bytes released so far. */
+  get released(): number
   /**
    * Feeds `chunk`; returns every output now complete (an encryptor holds a full
    * frame back until more input shows it is not the last; a decryptor releases a
@@ -65,14 +67,14 @@ export declare class Decryptor {
    * plaintext `[start, end)` (clamped).
    */
   static forRange(key: ObjectKey, shape: Shape, start: number, end: number): Decryptor
-  /** Plaintext bytes released so far. */
-  get released(): number
   /** Whether the final expected frame has been verified. */
   get done(): boolean
 }
 
 /** Streaming encryptor of one segment: a whole single-layout object, or one part. */
 export declare class Encryptor {
+  /** Plaintext bytes taken so far. */
+  get consumed(): number
   /**
    * Feeds `chunk`; returns every output now complete (an encryptor holds a full
    * frame back until more input shows it is not the last; a decryptor releases a
@@ -115,14 +117,20 @@ export declare class Encryptor {
    * encryption it completed the upload with. Readable after `final`.
    */
   get prefix(): Buffer
-  /** Plaintext bytes taken so far. */
-  get consumed(): number
 }
 
 /** A decoded envelope. Holds no secret. */
 export declare class Envelope {
   /** Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`. */
   constructor()
+  /** The key id. */
+  get kid(): string
+  /** `aes-kwp` or `external`. */
+  get wrapAlg(): string
+  /** Plaintext bytes per frame. */
+  get frameSize(): number
+  /** `single`, `parts` or `table`. */
+  get layout(): string
   /** Parses the binary form (SPEC.md §3.1). Key-free. */
   static decode(bytes: Uint8Array): Envelope
   /** Parses the metadata text form (base64url, `x-amz-meta-isec`). */
@@ -136,14 +144,6 @@ export declare class Envelope {
    * and frame and segment counts.
    */
   inspect(ciphertextLength?: number): EnvelopeInfo
-  /** The key id. */
-  get kid(): string
-  /** `aes-kwp` or `external`. */
-  get wrapAlg(): string
-  /** Plaintext bytes per frame. */
-  get frameSize(): number
-  /** `single`, `parts` or `table`. */
-  get layout(): string
   /** The 49 header bytes every derived key is bound to. */
   header(): Buffer
   /** Whether two envelopes are byte-identical. */
@@ -158,6 +158,10 @@ export declare class Envelope {
  * external keys.
  */
 export declare class Keyring {
+  /** The minimum format version. */
+  get minVersion(): number
+  /** The active key id, or `null` when no key is active. */
+  get activeKid(): string | null
   /** An empty keyring. */
   constructor()
   /**
@@ -184,12 +188,8 @@ export declare class Keyring {
   setState(kid: string, state: 'active' | 'decrypt_only' | 'disabled'): void
   /** Refuses objects of a format version below `version` (0: legacy proxy, 1: isec v1). */
   setMinVersion(version: number): void
-  /** The minimum format version. */
-  get minVersion(): number
   /** The keys, in insertion order. */
   keys(): Array<KeyInfo>
-  /** The active key id, or `null` when no key is active. */
-  get activeKid(): string | null
   /**
    * A new envelope under the active key (local keys; `createEnvelope` also serves
    * external ones).
@@ -215,7 +215,7 @@ export declare class Keyring {
  * wrapper's output back; `finish()` hands over the result. `Keyring.withExternal` drives it.
  */
 export declare class KeyTask {
-  /** Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`. */
+  /** Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate` or `beginRewrap`. */
   constructor()
   /** Runs the task as far as core can; the request of an external key, or `null` when done. */
   step(keyring: Keyring): ExternalRequest | null
@@ -227,6 +227,8 @@ export declare class KeyTask {
 
 /** Streaming decryptor of a legacy object or a planned range of one. */
 export declare class LegacyDecryptor {
+  /** Plaintext bytes released so far. */
+  get released(): number
   /**
    * Feeds `chunk`; returns every output now complete (an encryptor holds a full
    * frame back until more input shows it is not the last; a decryptor releases a
@@ -263,8 +265,6 @@ export declare class LegacyDecryptor {
   constructor(key: LegacyKey, object: LegacyObject)
   /** Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`. */
   static forRange(key: LegacyKey, object: LegacyObject, start: number, end: number): LegacyDecryptor
-  /** Plaintext bytes released so far. */
-  get released(): number
 }
 
 /** A legacy object's DEK. */
@@ -281,8 +281,6 @@ export declare class LegacyKey {
 export declare class LegacyMetadata {
   /** Not constructible with `new`: made by `LegacyMetadata.fromPairs`. */
   constructor()
-  /** Parses metadata as S3 returns it (names with or without `x-amz-meta-`). */
-  static fromPairs(metadata: Array<[string, string]> | Record<string, string>): LegacyMetadata
   /** Whether a wrapped DEK or a format tag marks the object as the proxy's. */
   get isLegacy(): boolean
   get kid(): string | null
@@ -292,6 +290,8 @@ export declare class LegacyMetadata {
   get format(): string | null
   /** The wrapped DEK (standard base64), when in metadata. */
   get wrappedDekB64(): string | null
+  /** Parses metadata as S3 returns it (names with or without `x-amz-meta-`). */
+  static fromPairs(metadata: Array<[string, string]> | Record<string, string>): LegacyMetadata
   /** The bucket key of the sidecar this object needs, or `null`. */
   sidecarKey(objectKey: string): string | null
 }
@@ -300,10 +300,6 @@ export declare class LegacyMetadata {
 export declare class LegacyObject {
   /** Not constructible with `new`: made by `LegacyObject.create`. */
   constructor()
-  /** Describes an object from its metadata, its sidecar (if any) and its stored length. */
-  static create(metadata: LegacyMetadata, sidecar: LegacySidecar | null, ciphertextLength: number): LegacyObject
-  /** The same object with its multipart upload id, so derived nonces are checked. */
-  withUploadId(uploadId: string): LegacyObject
   /** `single`, `streamed`, `framed` or `staged`. */
   get layout(): string
   get kid(): string | null
@@ -312,6 +308,10 @@ export declare class LegacyObject {
   /** The wrapped DEK (standard base64) the metadata or sidecar named. */
   get wrappedDekB64(): string
   get sealCount(): number
+  /** Describes an object from its metadata, its sidecar (if any) and its stored length. */
+  static create(metadata: LegacyMetadata, sidecar: LegacySidecar | null, ciphertextLength: number): LegacyObject
+  /** The same object with its multipart upload id, so derived nonces are checked. */
+  withUploadId(uploadId: string): LegacyObject
   /** The whole seals covering plaintext `[start, end)` (clamped). */
   planRange(start: number, end: number): LegacyRange
 }
@@ -320,13 +320,6 @@ export declare class LegacyObject {
 export declare class LegacySidecar {
   /** Not constructible with `new`: made by `LegacySidecar.parse` or `LegacySidecar.fromJson`. */
   constructor()
-  /**
-   * Parses a sidecar object's body (base64 of gzip of JSON), inflating at most
-   * `maxInflated` bytes (default 16 MiB).
-   */
-  static parse(body: Uint8Array, maxInflated?: number): LegacySidecar
-  /** Parses and checks the sidecar's JSON. */
-  static fromJson(json: Uint8Array): LegacySidecar
   get version(): number
   get partCount(): number
   get totalSize(): number
@@ -334,6 +327,13 @@ export declare class LegacySidecar {
   get kid(): string | null
   get uploadId(): string | null
   get generation(): string | null
+  /**
+   * Parses a sidecar object's body (base64 of gzip of JSON), inflating at most
+   * `maxInflated` bytes (default 16 MiB).
+   */
+  static parse(body: Uint8Array, maxInflated?: number): LegacySidecar
+  /** Parses and checks the sidecar's JSON. */
+  static fromJson(json: Uint8Array): LegacySidecar
 }
 
 /** The key of one object, after its commitment verified. Opaque: no key bytes reach JS. */
@@ -381,6 +381,16 @@ export declare class ObjectOpen {
 export declare class ReencryptionJob {
   /** Not constructible with `new`: made by `ReencryptionJob.startIsec`, `startLegacy`, `resumeIsec` or `resumeLegacy`. */
   constructor()
+  /** The new object's envelope. */
+  get targetEnvelope(): Envelope
+  /** Where the next source byte to feed comes from. */
+  get sourceOffset(): number
+  /** Where the next output byte goes. */
+  get targetOffset(): number
+  /** Ciphertext bytes of every part of the new object but the last. */
+  get targetPartLength(): number
+  /** Progress in bytes and parts. */
+  get progress(): Progress
   /**
    * Starts re-encrypting an isec object (`shape` from its stored length or table) under
    * the keyring's active key.
@@ -401,16 +411,6 @@ export declare class ReencryptionJob {
   static resumeLegacy(keyring: Keyring, object: LegacyObject, checkpoint: Uint8Array, options?: ReencryptOptions | undefined | null): ReencryptionJob
   /** Reads a checkpoint's fields without a key. */
   static parseCheckpoint(checkpoint: Uint8Array): CheckpointInfo
-  /** The new object's envelope. */
-  get targetEnvelope(): Envelope
-  /** Where the next source byte to feed comes from. */
-  get sourceOffset(): number
-  /** Where the next output byte goes. */
-  get targetOffset(): number
-  /** Ciphertext bytes of every part of the new object but the last. */
-  get targetPartLength(): number
-  /** Progress in bytes and parts. */
-  get progress(): Progress
   /** Stops taking input until `unpause`. */
   pause(): void
   /** Takes input again. */
@@ -447,6 +447,8 @@ export declare class ScanPlanner {
 
 /** Part numbers, plaintext lengths and nonce prefixes of a table-layout object (SPEC.md §6.3). */
 export declare class SegmentTable {
+  /** Total plaintext bytes. */
+  get plaintextLength(): number
   /**
    * A table from `[partNumber, plaintextLength, prefix]` entries in object order. `prefix`
    * is the 7-byte nonce prefix of the encryption of that part the upload was completed
@@ -460,14 +462,17 @@ export declare class SegmentTable {
   encode(key: ObjectKey): Buffer
   /** `[partNumber, plaintextLength, prefix]` entries. */
   get entries(): Array<[number, number, Buffer]>
-  /** Total plaintext bytes. */
-  get plaintextLength(): number
 }
 
 /** An object's geometry once its size is known. */
 export declare class Shape {
   /** Not constructible with `new`: made by `shapeFor`, `Shape.forPlaintext` or `Shape.fromTable`. */
   constructor()
+  get plaintextLength(): number
+  get ciphertextLength(): number
+  get frameSize(): number
+  get segmentCount(): number
+  get frameCount(): number
   /** The shape an encryptor will produce for `plaintextLength` bytes. */
   static forPlaintext(envelope: Envelope, plaintextLength: number): Shape
   /** The shape of a table-layout object from its encoded table (verified with `key`). */
@@ -477,11 +482,6 @@ export declare class Shape {
    * fetch. `end` may be `Infinity`.
    */
   mapRange(start: number, end: number): RangePlan
-  get plaintextLength(): number
-  get ciphertextLength(): number
-  get frameSize(): number
-  get segmentCount(): number
-  get frameCount(): number
   /** Segment `ordinal` (0-based), or `null` past the end. */
   segment(ordinal: number): SegmentInfo | null
   /** The largest frame boundary at or below ciphertext offset `offset`. */
@@ -790,7 +790,7 @@ export interface KidTally {
 }
 
 /** `legacyDecryptSync` on the libuv pool. */
-export declare function legacyDecryptAsync(key: LegacyKey, object: LegacyObject, ciphertext: Uint8Array, cancel?: CancelToken): Promise<Buffer>
+export declare function legacyDecryptAsync(key: LegacyKey, object: LegacyObject, ciphertext: Uint8Array, token?: CancelToken): Promise<Buffer>
 
 /**
  * Decrypts plaintext `[start, end)` from `fetched`, the bytes `object.planRange(start,

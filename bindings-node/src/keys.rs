@@ -14,16 +14,12 @@ use napi::bindgen_prelude::{Buffer, Either3};
 use napi_derive::napi;
 
 use crate::convert::{Bytes, Flag, Obj, Ref, Text, U64};
-use crate::error::{Failure, Fallible, throw};
+use crate::error::{Failure, Fallible};
+use crate::{Js, f, getters, made_by};
 
-fn f(x: u64) -> f64 {
-    // Sizes are below 2^44 (SPEC.md §8), exact in a double.
-    #[allow(clippy::cast_precision_loss)]
-    let v = x as f64;
-    v
-}
-
-pub(crate) fn state_from(name: &str) -> Fallible<KeyState> {
+/// A key state by name; absent: `active`.
+fn state_from(name: Option<&Text>) -> Fallible<KeyState> {
+    let name = name.map_or("active", |s| s.0.as_str());
     KeyState::from_name(name).map_err(|e| Failure::Detail(e, format!("unknown key state {name:?}")))
 }
 
@@ -77,30 +73,30 @@ pub(crate) fn info(env: &isec_core::Envelope, ct_len: Option<u64>) -> Fallible<E
     })
 }
 
+made_by! {
+    Envelope,
+    "Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`."
+}
+
+getters!(Envelope {
+    #[doc = "The key id."] kid -> String = |s| s.kid().to_string();
+    #[doc = "`aes-kwp` or `external`."] wrap_alg -> String = |s| s.wrap_alg().name().to_string();
+    #[doc = "Plaintext bytes per frame."] frame_size -> f64 = |s| f(s.header().frame_size());
+    #[doc = "`single`, `parts` or `table`."] layout -> String = |s| s.header().layout.name().to_string();
+});
+
 #[napi]
 impl Envelope {
-    /// Not constructible with `new`: made by `Envelope.decode`, `Envelope.decodeText` or `Keyring.createEnvelope`.
-    #[napi(constructor)]
-    pub fn new(env: Env) -> napi::Result<Self> {
-        Err(throw(
-            &env,
-            Failure::Type(
-                "Envelope objects are made by Envelope.decode, Envelope.decodeText or Keyring.createEnvelope, not new"
-                    .into(),
-            ),
-        ))
-    }
-
     /// Parses the binary form (SPEC.md §3.1). Key-free.
     #[napi(factory)]
     pub fn decode(env: Env, #[napi(ts_arg_type = "Uint8Array")] bytes: Bytes) -> napi::Result<Self> {
-        isec_core::Envelope::decode(bytes.0).map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+        isec_core::Envelope::decode(bytes.0).map(|inner| Self { inner }).js(&env)
     }
 
     /// Parses the metadata text form (base64url, `x-amz-meta-isec`).
     #[napi(factory)]
     pub fn decode_text(env: Env, #[napi(ts_arg_type = "string")] text: Text) -> napi::Result<Self> {
-        isec_core::Envelope::decode_text(&text.0).map(|inner| Self { inner }).map_err(|e| throw(&env, e))
+        isec_core::Envelope::decode_text(&text.0).map(|inner| Self { inner }).js(&env)
     }
 
     /// The binary form.
@@ -123,31 +119,7 @@ impl Envelope {
         env: Env,
         #[napi(ts_arg_type = "number")] ciphertext_length: Option<U64>,
     ) -> napi::Result<EnvelopeInfo> {
-        info(&self.inner, ciphertext_length.map(|l| l.0)).map_err(|e| throw(&env, e))
-    }
-
-    /// The key id.
-    #[napi(getter)]
-    pub fn kid(&self) -> String {
-        self.inner.kid().to_string()
-    }
-
-    /// `aes-kwp` or `external`.
-    #[napi(getter)]
-    pub fn wrap_alg(&self) -> String {
-        self.inner.wrap_alg().name().to_string()
-    }
-
-    /// Plaintext bytes per frame.
-    #[napi(getter)]
-    pub fn frame_size(&self) -> f64 {
-        f(self.inner.header().frame_size())
-    }
-
-    /// `single`, `parts` or `table`.
-    #[napi(getter)]
-    pub fn layout(&self) -> String {
-        self.inner.header().layout.name().to_string()
+        info(&self.inner, ciphertext_length.map(|l| l.0)).js(&env)
     }
 
     /// The 49 header bytes every derived key is bound to.
@@ -169,41 +141,14 @@ pub struct ObjectKey {
     pub(crate) inner: CoreKey,
 }
 
-#[napi]
-impl ObjectKey {
-    /// Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`.
-    #[napi(constructor)]
-    pub fn new(env: Env) -> napi::Result<Self> {
-        Err(throw(
-            &env,
-            Failure::Type("ObjectKey objects are made by Keyring.open or Keyring.createEnvelope, not new".into()),
-        ))
-    }
+made_by! { ObjectKey, "Not constructible with `new`: made by `Keyring.open` or `Keyring.createEnvelope`." }
 
-    /// Plaintext bytes per frame.
-    #[napi(getter)]
-    pub fn frame_size(&self) -> f64 {
-        f(self.inner.header().frame_size())
-    }
-
-    /// `single`, `parts` or `table`.
-    #[napi(getter)]
-    pub fn layout(&self) -> String {
-        self.inner.header().layout.name().to_string()
-    }
-
-    /// Plaintext bytes per part (parts layout).
-    #[napi(getter)]
-    pub fn part_size(&self) -> Option<f64> {
-        self.inner.header().part_size().map(f)
-    }
-
-    /// The declared plaintext size, if any.
-    #[napi(getter)]
-    pub fn declared_size(&self) -> Option<f64> {
-        self.inner.header().declared_size.map(f)
-    }
-}
+getters!(ObjectKey {
+    #[doc = "Plaintext bytes per frame."] frame_size -> f64 = |s| f(s.header().frame_size());
+    #[doc = "`single`, `parts` or `table`."] layout -> String = |s| s.header().layout.name().to_string();
+    #[doc = "Plaintext bytes per part (parts layout)."] part_size -> Option<f64> = |s| s.header().part_size().map(f);
+    #[doc = "The declared plaintext size, if any."] declared_size -> Option<f64> = |s| s.header().declared_size.map(f);
+});
 
 /// Options of a new envelope.
 #[napi(object, object_to_js = false)]
@@ -278,15 +223,10 @@ pub struct ExternalRequest {
 #[napi]
 pub struct KeyTask(pub(crate) isec_core::KeyTask);
 
+made_by! { KeyTask, "Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate` or `beginRewrap`." }
+
 #[napi]
 impl KeyTask {
-    /// Not constructible with `new`: made by `Keyring.beginOpen`, `beginCreate`, `beginRewrap`.
-    #[napi(constructor)]
-    pub fn new(env: Env) -> napi::Result<Self> {
-        let m = "KeyTask objects are made by Keyring.beginOpen, beginCreate or beginRewrap, not new";
-        Err(throw(&env, Failure::Type(m.into())))
-    }
-
     /// Runs the task as far as core can; the request of an external key, or `null` when done.
     #[napi]
     pub fn step(
@@ -294,7 +234,7 @@ impl KeyTask {
         env: Env,
         #[napi(ts_arg_type = "Keyring")] keyring: Ref<Keyring>,
     ) -> napi::Result<Option<ExternalRequest>> {
-        let r = self.0.next_request(&keyring.inner).map_err(|e| throw(&env, e))?;
+        let r = self.0.next_request(&keyring.inner).js(&env)?;
         Ok(r.map(|r| ExternalRequest {
             kid: r.kid().to_string(),
             op: r.op().name().to_string(),
@@ -305,14 +245,14 @@ impl KeyTask {
     /// The external wrapper's output for the last request.
     #[napi]
     pub fn answer(&mut self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: Bytes) -> napi::Result<()> {
-        self.0.answer(output.0).map_err(|e| throw(&env, e))
+        self.0.answer(output.0).js(&env)
     }
 
     /// The result: an `ObjectKey` (open), `{ envelope, key }` (create) or an `Envelope` (rewrap).
     #[napi]
     pub fn finish(&mut self, env: Env) -> napi::Result<Either3<ObjectKey, CreatedEnvelope, Envelope>> {
         let m = "the task is not finished, or its result was taken";
-        let out = self.0.finish().map_err(|e| throw(&env, Failure::Detail(e, m.into())))?;
+        let out = self.0.finish().map_err(|e| Failure::Detail(e, m.into())).js(&env)?;
         Ok(match out {
             KeyOutput::Key(inner) => Either3::A(ObjectKey { inner }),
             KeyOutput::Created(e, k) => Either3::B(created(e, k)),
@@ -335,6 +275,12 @@ pub struct Keyring {
     pub(crate) inner: isec_core::Keyring,
 }
 
+getters!(Keyring {
+    #[doc = "The minimum format version."] min_version -> u32 = |s| u32::from(s.min_version());
+    #[doc = "The active key id, or `null` when no key is active."]
+    active_kid -> Option<String> = |s| s.active_kid().ok().map(ToString::to_string);
+});
+
 #[napi]
 impl Keyring {
     /// An empty keyring.
@@ -354,14 +300,10 @@ impl Keyring {
         #[napi(ts_arg_type = "Uint8Array")] kek: Bytes,
         #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
     ) -> napi::Result<()> {
-        let r = (|| {
-            let state = state_from(state.as_ref().map_or("active", |s| s.0.as_str()))?;
-            let kek = Kek::from_slice(kek.0)
-                .map_err(|e| Failure::Detail(e, format!("a KEK is 32 bytes, not {}", kek.0.len())))?;
-            self.inner.add_kek(&kid.0, kek, state)?;
-            Ok(())
-        })();
-        r.map_err(|e: Failure| throw(&env, e))
+        let state = state_from(state.as_ref()).js(&env)?;
+        let kek =
+            Kek::from_slice(kek.0).map_err(|e| Failure::Detail(e, format!("a KEK is 32 bytes, not {}", kek.0.len())));
+        self.inner.add_kek(&kid.0, kek.js(&env)?, state).js(&env)
     }
 
     /// Adds the legacy proxy's key, SHA-256 of its secret string; always decrypt-only.
@@ -372,14 +314,14 @@ impl Keyring {
         #[napi(ts_arg_type = "string")] kid: Text,
         #[napi(ts_arg_type = "string")] secret: Text,
     ) -> napi::Result<()> {
-        self.inner.add_legacy_secret_string(&kid.0, &secret.0).map_err(|e| throw(&env, e))
+        self.inner.add_legacy_secret_string(&kid.0, &secret.0).js(&env)
     }
 
     /// Makes the previous-proxy key `kid` the one that opens legacy objects recording no
     /// `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
     #[napi]
     pub fn set_default_legacy(&mut self, env: Env, #[napi(ts_arg_type = "string")] kid: Text) -> napi::Result<()> {
-        self.inner.set_default_legacy(&kid.0).map_err(|e| throw(&env, e))
+        self.inner.set_default_legacy(&kid.0).js(&env)
     }
 
     /// Registers an external key whose wrapper lives in JS (see `addExternal`).
@@ -390,11 +332,8 @@ impl Keyring {
         #[napi(ts_arg_type = "string")] kid: Text,
         #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
     ) -> napi::Result<()> {
-        let r = (|| {
-            let state = state_from(state.as_ref().map_or("active", |s| s.0.as_str()))?;
-            Ok(self.inner.add_external_kid(&kid.0, state)?)
-        })();
-        r.map_err(|e: Failure| throw(&env, e))
+        let state = state_from(state.as_ref()).js(&env)?;
+        self.inner.add_external_kid(&kid.0, state).js(&env)
     }
 
     /// Starts opening an envelope (drive it with `withExternal`).
@@ -404,7 +343,7 @@ impl Keyring {
         env: Env,
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
     ) -> napi::Result<KeyTask> {
-        self.inner.begin_open(&envelope.inner).map(KeyTask).map_err(|e| throw(&env, e))
+        self.inner.begin_open(&envelope.inner).map(KeyTask).js(&env)
     }
 
     /// Starts creating an envelope under the active key, around a DEK of its own.
@@ -415,7 +354,7 @@ impl Keyring {
         #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
     ) -> napi::Result<KeyTask> {
         let r = params(options.as_deref()).and_then(|p| Ok(self.inner.begin_create(p)?));
-        r.map(KeyTask).map_err(|e| throw(&env, e))
+        r.map(KeyTask).js(&env)
     }
 
     /// Starts rewrapping an envelope to `kid` (default: the active key, which it must be).
@@ -427,7 +366,7 @@ impl Keyring {
         #[napi(ts_arg_type = "string | undefined | null")] kid: Option<Text>,
     ) -> napi::Result<KeyTask> {
         let to = kid.as_ref().map(|k| k.0.as_str());
-        self.inner.begin_rewrap(&envelope.inner, to).map(KeyTask).map_err(|e| throw(&env, e))
+        self.inner.begin_rewrap(&envelope.inner, to).map(KeyTask).js(&env)
     }
 
     /// Changes a key's state; activating one demotes the previous active key.
@@ -438,22 +377,16 @@ impl Keyring {
         #[napi(ts_arg_type = "string")] kid: Text,
         #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Text,
     ) -> napi::Result<()> {
-        let r = state_from(&state.0).and_then(|s| Ok(self.inner.set_state(&kid.0, s)?));
-        r.map_err(|e| throw(&env, e))
+        let state = state_from(Some(&state)).js(&env)?;
+        self.inner.set_state(&kid.0, state).js(&env)
     }
 
     /// Refuses objects of a format version below `version` (0: legacy proxy, 1: isec v1).
     #[napi]
     pub fn set_min_version(&mut self, env: Env, #[napi(ts_arg_type = "number")] version: U64) -> napi::Result<()> {
-        let v = u8::try_from(version.0).map_err(|_| throw(&env, CoreError::InvalidParameter))?;
+        let v = u8::try_from(version.0).map_err(|_| CoreError::InvalidParameter).js(&env)?;
         self.inner.set_min_version(v);
         Ok(())
-    }
-
-    /// The minimum format version.
-    #[napi(getter)]
-    pub fn min_version(&self) -> u32 {
-        u32::from(self.inner.min_version())
     }
 
     /// The keys, in insertion order.
@@ -466,12 +399,6 @@ impl Keyring {
             .collect()
     }
 
-    /// The active key id, or `null` when no key is active.
-    #[napi(getter)]
-    pub fn active_kid(&self) -> Option<String> {
-        self.inner.active_kid().ok().map(ToString::to_string)
-    }
-
     /// A new envelope under the active key (local keys; `createEnvelope` also serves
     /// external ones).
     #[napi]
@@ -481,7 +408,7 @@ impl Keyring {
         #[napi(ts_arg_type = "EnvelopeOptions | undefined | null")] options: Option<Obj<EnvelopeOptions>>,
     ) -> napi::Result<CreatedEnvelope> {
         let r = params(options.as_deref()).and_then(|p| Ok(self.inner.create_envelope(p)?));
-        r.map(|(e, k)| created(e, k)).map_err(|e| throw(&env, e))
+        r.map(|(e, k)| created(e, k)).js(&env)
     }
 
     /// Opens an envelope with the key its kid names.
@@ -491,7 +418,7 @@ impl Keyring {
         env: Env,
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
     ) -> napi::Result<ObjectKey> {
-        self.inner.open(&envelope.inner).map(|inner| ObjectKey { inner }).map_err(|e| throw(&env, e))
+        self.inner.open(&envelope.inner).map(|inner| ObjectKey { inner }).js(&env)
     }
 
     /// The same object's envelope under the active key; the body is untouched.
@@ -501,7 +428,7 @@ impl Keyring {
         env: Env,
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
     ) -> napi::Result<Envelope> {
-        self.inner.rewrap(&envelope.inner).map(|inner| Envelope { inner }).map_err(|e| throw(&env, e))
+        self.inner.rewrap(&envelope.inner).map(|inner| Envelope { inner }).js(&env)
     }
 
     /// `rewrapSync` to a named key, which must be the active key.
@@ -512,6 +439,6 @@ impl Keyring {
         #[napi(ts_arg_type = "Envelope")] envelope: Ref<Envelope>,
         #[napi(ts_arg_type = "string")] kid: Text,
     ) -> napi::Result<Envelope> {
-        self.inner.rewrap_to(&envelope.inner, &kid.0).map(|inner| Envelope { inner }).map_err(|e| throw(&env, e))
+        self.inner.rewrap_to(&envelope.inner, &kid.0).map(|inner| Envelope { inner }).js(&env)
     }
 }

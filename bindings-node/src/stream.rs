@@ -10,9 +10,11 @@ use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
 
 use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, U64, disjoint};
-use crate::crypto::{C, CancelToken, IntoWork, Shape, Work, check, f, lent, token_of};
-use crate::error::{Failure, Fallible, throw};
+use crate::error::{Failure, Fallible};
 use crate::keys::ObjectKey;
+use crate::layout::Shape;
+use crate::pool::{Cancel, CancelToken, IntoWork, Job, Work, Yield, check, lent, token_of};
+use crate::{C, Js, f};
 
 type Shared<T> = Arc<Mutex<T>>;
 
@@ -120,16 +122,13 @@ impl<T: Stream + Send + 'static> Ctx<T> {
     /// Runs `job` on the libuv pool with the context, under the one-call-at-a-time rule.
     /// A cancellation seen before the input was consumed fails the call and, like any
     /// error, locks the context: the input is missing from the stream.
-    fn spawn<R: Send + 'static>(
+    fn spawn<R: Yield>(
         &self,
-        cancel: crate::crypto::Cancel,
+        cancel: Cancel,
         job: impl FnOnce(&mut T) -> Fallible<R> + Send + 'static,
-    ) -> AsyncTask<crate::crypto::Job<R>>
-    where
-        crate::crypto::Job<R>: napi::Task,
-    {
+    ) -> AsyncTask<Job<R>> {
         if let Err(e) = self.feed() {
-            return crate::crypto::Job::new(None, move || Err(e));
+            return Job::new(None, move || Err(e));
         }
         self.flight.busy.store(true, Ordering::SeqCst);
         let (shared, flight) = (self.ctx.clone(), self.flight.clone());
@@ -146,10 +145,10 @@ impl<T: Stream + Send + 'static> Ctx<T> {
                 lock(&shared).lock();
             }
         };
-        crate::crypto::Job::settling(run, settle)
+        Job::settling(run, settle)
     }
 
-    pub(crate) fn update_async(&self, input: OwnedBytes, cancel: crate::crypto::Cancel) -> AsyncTask<Work> {
+    pub(crate) fn update_async(&self, input: OwnedBytes, cancel: Cancel) -> AsyncTask<Work> {
         self.spawn(cancel, move |c| Ok(c.update_vec(&input.0)?))
     }
 
@@ -157,7 +156,7 @@ impl<T: Stream + Send + 'static> Ctx<T> {
         &self,
         input: OwnedBytes,
         mut output: OwnedBytes,
-        cancel: crate::crypto::Cancel,
+        cancel: Cancel,
     ) -> AsyncTask<IntoWork> {
         self.spawn(cancel, move |c| {
             let out = lent(&mut output);
@@ -167,18 +166,24 @@ impl<T: Stream + Send + 'static> Ctx<T> {
     }
 }
 
-/// The methods every streaming class has; each class adds its own in an `#[napi]` impl block
-/// of its own.
+/// The methods every streaming class has, and its byte counter `$count` (the core context's
+/// method of that name); each class adds its own in an `#[napi]` impl block of its own.
 macro_rules! stream_class {
-    ($class:ident) => {
+    ($class:ident, $(#[doc = $doc:tt])* $count:ident) => {
         #[napi]
         impl $class {
+            $(#[doc = $doc])*
+            #[napi(getter)]
+            pub fn $count(&self, env: Env) -> napi::Result<f64> {
+                self.ctx.with(|c| f(c.$count())).js(&env)
+            }
+
             /// Feeds `chunk`; returns every output now complete (an encryptor holds a full
             /// frame back until more input shows it is not the last; a decryptor releases a
             /// frame only once verified).
             #[napi]
             pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
-                self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
+                self.ctx.update(chunk.0).map(Buffer::from).js(&env)
             }
 
             /// `update` writing into `output` (at least `updateLength(chunk.length)` bytes);
@@ -190,7 +195,7 @@ macro_rules! stream_class {
                 #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
                 #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
             ) -> napi::Result<f64> {
-                self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+                self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).js(&env)
             }
 
             /// `update` on the libuv pool.
@@ -219,20 +224,20 @@ macro_rules! stream_class {
             /// upper bound for a decryptor).
             #[napi]
             pub fn update_length(&self, env: Env, #[napi(ts_arg_type = "number")] n: U64) -> napi::Result<f64> {
-                n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+                n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).js(&env)
             }
 
             /// Bytes `final` returns (exact for an encryptor, an upper bound for a decryptor).
             #[napi(getter)]
             pub fn final_length(&self, env: Env) -> napi::Result<f64> {
-                self.ctx.finish_len().map(|x| f(x as u64)).map_err(|e| throw(&env, e))
+                self.ctx.finish_len().map(|x| f(x as u64)).js(&env)
             }
 
             /// Ends the input: an encryptor seals its final frame, a decryptor reports
             /// truncation.
             #[napi(js_name = "final")]
             pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
-                self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
+                self.ctx.finish().map(Buffer::from).js(&env)
             }
 
             /// `final` writing into `output` (at least `finalLength` bytes).
@@ -242,7 +247,7 @@ macro_rules! stream_class {
                 env: Env,
                 #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
             ) -> napi::Result<f64> {
-                self.ctx.finish_into(output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
+                self.ctx.finish_into(output.0).map(|n| f(n as u64)).js(&env)
             }
         }
     };
@@ -264,14 +269,14 @@ impl Encryptor {
     }
 }
 
-stream_class!(Encryptor);
+stream_class! { Encryptor, #[doc = "Plaintext bytes taken so far."] consumed }
 
 #[napi]
 impl Encryptor {
     /// An encryptor for a whole single-layout object.
     #[napi(constructor)]
     pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
-        isec_core::Encryptor::<C>::new(&key.inner).map(Self::wrap).map_err(|e| throw(&env, e))
+        isec_core::Encryptor::<C>::new(&key.inner).map(Self::wrap).js(&env)
     }
 
     /// An encryptor for part `partNumber` (1..=10000) of a multipart object.
@@ -283,7 +288,7 @@ impl Encryptor {
         #[napi(ts_arg_type = "boolean")] is_last: Flag,
     ) -> napi::Result<Self> {
         let r = part_number.u32().and_then(|n| Ok(isec_core::Encryptor::<C>::for_part(&key.inner, n, is_last.0)?));
-        r.map(Self::wrap).map_err(|e| throw(&env, e))
+        r.map(Self::wrap).js(&env)
     }
 
     /// The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output). A
@@ -292,12 +297,6 @@ impl Encryptor {
     #[napi(getter)]
     pub fn prefix(&self) -> Buffer {
         self.prefix.to_vec().into()
-    }
-
-    /// Plaintext bytes taken so far.
-    #[napi(getter)]
-    pub fn consumed(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.with(|e| f(e.consumed())).map_err(|e| throw(&env, e))
     }
 }
 
@@ -308,20 +307,14 @@ pub struct Decryptor {
     ctx: Ctx<isec_core::Decryptor<C>>,
 }
 
-impl Decryptor {
-    fn wrap(env: &Env, d: isec_core::Result<isec_core::Decryptor<C>>) -> napi::Result<Self> {
-        d.map(|d| Self { ctx: Ctx::new(d) }).map_err(|e| throw(env, e))
-    }
-}
-
-stream_class!(Decryptor);
+stream_class! { Decryptor, #[doc = "Plaintext bytes released so far."] released }
 
 #[napi]
 impl Decryptor {
     /// Decrypts a whole single- or parts-layout object from its first byte.
     #[napi(constructor)]
     pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
-        Self::wrap(&env, isec_core::Decryptor::<C>::new(&key.inner))
+        isec_core::Decryptor::<C>::new(&key.inner).map(|d| Self { ctx: Ctx::new(d) }).js(&env)
     }
 
     /// Decrypts a whole object of known shape (required for the table layout).
@@ -331,7 +324,9 @@ impl Decryptor {
         #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
         #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
     ) -> napi::Result<Self> {
-        Self::wrap(&env, isec_core::Decryptor::<C>::with_shape(&key.inner, shape.inner.clone()))
+        isec_core::Decryptor::<C>::with_shape(&key.inner, shape.inner.clone())
+            .map(|d| Self { ctx: Ctx::new(d) })
+            .js(&env)
     }
 
     /// Decrypts the ciphertext `shape.mapRange(start, end)` names and releases exactly the
@@ -345,18 +340,14 @@ impl Decryptor {
         #[napi(ts_arg_type = "number")] end: U64,
     ) -> napi::Result<Self> {
         let plan = shape.inner.map_range(start.0, end.0);
-        Self::wrap(&env, isec_core::Decryptor::<C>::for_range(&key.inner, shape.inner.clone(), &plan))
-    }
-
-    /// Plaintext bytes released so far.
-    #[napi(getter)]
-    pub fn released(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.with(|d| f(d.released())).map_err(|e| throw(&env, e))
+        isec_core::Decryptor::<C>::for_range(&key.inner, shape.inner.clone(), &plan)
+            .map(|d| Self { ctx: Ctx::new(d) })
+            .js(&env)
     }
 
     /// Whether the final expected frame has been verified.
     #[napi(getter)]
     pub fn done(&self, env: Env) -> napi::Result<bool> {
-        self.ctx.with(isec_core::Decryptor::is_done).map_err(|e| throw(&env, e))
+        self.ctx.with(isec_core::Decryptor::is_done).js(&env)
     }
 }
