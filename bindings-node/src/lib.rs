@@ -40,13 +40,6 @@ pub mod stream;
 /// The frame cipher of this addon: AWS-LC's AES-256-GCM.
 pub type C = isec_core::AwsLc;
 
-/// The paths `s3` imports these by.
-pub(crate) mod ops {
-    pub(crate) use crate::decisions::{Pairs, pairs_out};
-    pub(crate) use crate::f;
-    pub(crate) use crate::legacy::LegacyObject;
-}
-
 /// A size or offset as a JS number: they are below 2^53 (SPEC.md §8), exact in a double.
 pub(crate) fn f(x: u64) -> f64 {
     #[allow(clippy::cast_precision_loss)]

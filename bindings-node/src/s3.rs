@@ -12,9 +12,11 @@ use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::convert::{Bytes, Flag, Obj, Text, U64};
+use crate::decisions::{Pairs, pairs_out};
 use crate::error::{Failure, Fallible, throw};
+use crate::f;
 use crate::keys::Envelope;
-use crate::ops::{LegacyObject, Pairs, f, pairs_out};
+use crate::legacy::LegacyObject;
 
 // ----------------------------------------------------------------------------------------
 // Opening an object (SPEC.md §12.1)
