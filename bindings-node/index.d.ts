@@ -24,6 +24,38 @@ export declare class CancelToken {
  * tag verified and its position checked; `final` reports truncation.
  */
 export declare class Decryptor {
+  /**
+   * Feeds `chunk`; returns every output now complete (an encryptor holds a full
+   * frame back until more input shows it is not the last; a decryptor releases a
+   * frame only once verified).
+   */
+  update(chunk: Uint8Array): Buffer
+  /**
+   * `update` writing into `output` (at least `updateLength(chunk.length)` bytes);
+   * returns the bytes written.
+   */
+  updateInto(chunk: Uint8Array, output: Uint8Array): number
+  /** `update` on the libuv pool. */
+  updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
+  /**
+   * `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer
+   * may be read or changed until the promise settles.
+   */
+  updateIntoAsync(chunk: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
+  /**
+   * Bytes `update` returns for `n` more input bytes (exact for an encryptor, an
+   * upper bound for a decryptor).
+   */
+  updateLength(n: number): number
+  /** Bytes `final` returns (exact for an encryptor, an upper bound for a decryptor). */
+  get finalLength(): number
+  /**
+   * Ends the input: an encryptor seals its final frame, a decryptor reports
+   * truncation.
+   */
+  final(): Buffer
+  /** `final` writing into `output` (at least `finalLength` bytes). */
+  finalInto(output: Uint8Array): number
   /** Decrypts a whole single- or parts-layout object from its first byte. */
   constructor(key: ObjectKey)
   /** Decrypts a whole object of known shape (required for the table layout). */
@@ -33,33 +65,46 @@ export declare class Decryptor {
    * plaintext `[start, end)` (clamped).
    */
   static forRange(key: ObjectKey, shape: Shape, start: number, end: number): Decryptor
-  /** Feeds ciphertext; returns the plaintext of every frame completed and verified. */
-  update(chunk: Uint8Array): Buffer
-  /** `update` writing into `output` (at least `updateLength(chunk.length)` bytes). */
-  updateInto(chunk: Uint8Array, output: Uint8Array): number
-  /** `update` on the libuv pool. */
-  updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
-  /**
-   * `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer may be
-   * read or changed until the promise settles.
-   */
-  updateIntoAsync(chunk: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
-  /** An upper bound on what `update` returns for `n` more bytes. */
-  updateLength(n: number): number
-  /** An upper bound on what `final` returns. */
-  get finalLength(): number
   /** Plaintext bytes released so far. */
   get released(): number
   /** Whether the final expected frame has been verified. */
   get done(): boolean
-  /** Ends the input: decrypts a final short frame and reports truncation. */
-  final(): Buffer
-  /** `final` writing into `output` (at least `finalLength` bytes). */
-  finalInto(output: Uint8Array): number
 }
 
 /** Streaming encryptor of one segment: a whole single-layout object, or one part. */
 export declare class Encryptor {
+  /**
+   * Feeds `chunk`; returns every output now complete (an encryptor holds a full
+   * frame back until more input shows it is not the last; a decryptor releases a
+   * frame only once verified).
+   */
+  update(chunk: Uint8Array): Buffer
+  /**
+   * `update` writing into `output` (at least `updateLength(chunk.length)` bytes);
+   * returns the bytes written.
+   */
+  updateInto(chunk: Uint8Array, output: Uint8Array): number
+  /** `update` on the libuv pool. */
+  updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
+  /**
+   * `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer
+   * may be read or changed until the promise settles.
+   */
+  updateIntoAsync(chunk: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
+  /**
+   * Bytes `update` returns for `n` more input bytes (exact for an encryptor, an
+   * upper bound for a decryptor).
+   */
+  updateLength(n: number): number
+  /** Bytes `final` returns (exact for an encryptor, an upper bound for a decryptor). */
+  get finalLength(): number
+  /**
+   * Ends the input: an encryptor seals its final frame, a decryptor reports
+   * truncation.
+   */
+  final(): Buffer
+  /** `final` writing into `output` (at least `finalLength` bytes). */
+  finalInto(output: Uint8Array): number
   /** An encryptor for a whole single-layout object. */
   constructor(key: ObjectKey)
   /** An encryptor for part `partNumber` (1..=10000) of a multipart object. */
@@ -70,28 +115,8 @@ export declare class Encryptor {
    * encryption it completed the upload with. Readable after `final`.
    */
   get prefix(): Buffer
-  /**
-   * Encrypts `chunk`; returns every frame now complete (a full frame is held back until
-   * more input shows it is not the last).
-   */
-  update(chunk: Uint8Array): Buffer
-  /**
-   * `update` writing into `output` (at least `updateLength(chunk.length)` bytes); returns
-   * the bytes written.
-   */
-  updateInto(chunk: Uint8Array, output: Uint8Array): number
-  /** `update` on the libuv pool. */
-  updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
-  /** Exact bytes `update` returns for `n` more input bytes. */
-  updateLength(n: number): number
-  /** Exact bytes `final` returns. */
-  get finalLength(): number
   /** Plaintext bytes taken so far. */
   get consumed(): number
-  /** Seals the final frame and ends the segment. */
-  final(): Buffer
-  /** `final` writing into `output` (at least `finalLength` bytes). */
-  finalInto(output: Uint8Array): number
 }
 
 /** A decoded envelope. Holds no secret. */
@@ -202,18 +227,42 @@ export declare class KeyTask {
 
 /** Streaming decryptor of a legacy object or a planned range of one. */
 export declare class LegacyDecryptor {
+  /**
+   * Feeds `chunk`; returns every output now complete (an encryptor holds a full
+   * frame back until more input shows it is not the last; a decryptor releases a
+   * frame only once verified).
+   */
+  update(chunk: Uint8Array): Buffer
+  /**
+   * `update` writing into `output` (at least `updateLength(chunk.length)` bytes);
+   * returns the bytes written.
+   */
+  updateInto(chunk: Uint8Array, output: Uint8Array): number
+  /** `update` on the libuv pool. */
+  updateAsync(chunk: Uint8Array, token?: CancelToken): Promise<Buffer>
+  /**
+   * `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer
+   * may be read or changed until the promise settles.
+   */
+  updateIntoAsync(chunk: Uint8Array, output: Uint8Array, token?: CancelToken): Promise<number>
+  /**
+   * Bytes `update` returns for `n` more input bytes (exact for an encryptor, an
+   * upper bound for a decryptor).
+   */
+  updateLength(n: number): number
+  /** Bytes `final` returns (exact for an encryptor, an upper bound for a decryptor). */
+  get finalLength(): number
+  /**
+   * Ends the input: an encryptor seals its final frame, a decryptor reports
+   * truncation.
+   */
+  final(): Buffer
+  /** `final` writing into `output` (at least `finalLength` bytes). */
+  finalInto(output: Uint8Array): number
   /** Decrypts the whole object from its first byte. */
   constructor(key: LegacyKey, object: LegacyObject)
   /** Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`. */
   static forRange(key: LegacyKey, object: LegacyObject, start: number, end: number): LegacyDecryptor
-  /** Feeds ciphertext; returns the plaintext of every seal completed and verified. */
-  update(chunk: Uint8Array): Buffer
-  /** `update` writing into `output`. */
-  updateInto(chunk: Uint8Array, output: Uint8Array): number
-  /** `update` on the libuv pool. */
-  updateAsync(chunk: Uint8Array, cancel?: CancelToken): Promise<Buffer>
-  /** Ends the input; reports missing seals. */
-  final(): Buffer
   /** Plaintext bytes released so far. */
   get released(): number
 }
@@ -574,23 +623,8 @@ export interface CopyRequestInput {
   rewrapped?: Envelope
 }
 
-/** A request and, if it fails, what to send (best effort, in order) before reporting it. */
-export interface CopyStep {
-  op: string
-  source?: S3Object
-  dest?: S3Object
-  object?: S3Object
-  ifMatch?: boolean
-  directive?: 'COPY' | 'REPLACE'
-  metadata?: Array<[string, string]>
-  headers?: 'kept' | 'carried'
-  part?: number
-  range?: [number, number]
-  parts?: number
-  kid?: string
-  plaintextLength?: number
-  undo: Array<S3Request>
-}
+/** A request of `copySteps` and, in `undo`, what to send if it fails. */
+export type CopyStep = S3Request
 
 /**
  * The S3 requests, in order, that execute `plan` (from `decideCopy`) for a copy of
@@ -944,14 +978,15 @@ export interface S3Object {
 
 /**
  * One S3 request, as data. `op`: `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
- * `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt` (GET the
- * source pinned to its ETag, re-encrypt, upload to `dest`).
+ * `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject`, `Reencrypt` (GET the
+ * source pinned to its ETag, re-encrypt, upload to `dest`) or `VerifyIsec`. A step of
+ * `copySteps` is one with `undo`.
  */
 export interface S3Request {
   op: string
   source?: S3Object
   dest?: S3Object
-  /** For `DeleteObject`. */
+  /** For `DeleteObject` and `VerifyIsec`. */
   object?: S3Object
   /** Send `x-amz-copy-source-if-match` with the source's ETag from its HEAD. */
   ifMatch?: boolean
@@ -974,6 +1009,8 @@ export interface S3Request {
   kid?: string
   /** For `VerifyIsec`: the plaintext length it must decrypt to, when known. */
   plaintextLength?: number
+  /** For a step: what to send if it fails (best effort, in order) before reporting it. */
+  undo?: Array<S3Request>
 }
 
 /** One segment (the body, or one part) of an object. */

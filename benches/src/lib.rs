@@ -19,7 +19,7 @@ use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use isec_core::limits::{FRAME_OVERHEAD, NONCE_LEN};
-use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, ObjectKey, Params, RustCrypto};
+use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, ObjectKey, Params, RustCrypto, Stream};
 
 /// Plaintext processed per measured iteration: 64 MiB, far larger than L1/L2 (on the
 /// 2-core bench VM the shared L3 is 260 MiB, so results are partly L3-bound and noisy).

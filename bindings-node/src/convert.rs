@@ -15,6 +15,58 @@ fn type_error(env: sys::napi_env, what: &str) -> napi::Error {
     js_error(env, &Failure::Type(format!("expected {what}")))
 }
 
+/// Whether `v` is of JS type `t` (`typeof`): checked before napi-rs' own conversion, whose
+/// error would be a napi status rather than `invalid_parameter`.
+fn is(env: sys::napi_env, v: sys::napi_value, t: sys::napi_valuetype) -> bool {
+    let mut got = 0;
+    // SAFETY: `env` and `v` come from the current callback.
+    (unsafe { sys::napi_typeof(env, v, &mut got) }) == sys::Status::napi_ok && got == t
+}
+
+/// napi-rs' own conversion of `v` once its `typeof` is `t`.
+///
+/// # Safety
+/// `env` and `v` come from the current callback.
+unsafe fn checked<T: FromNapiValue>(
+    env: sys::napi_env,
+    v: sys::napi_value,
+    t: sys::napi_valuetype,
+    what: &str,
+) -> napi::Result<T> {
+    if !is(env, v, t) {
+        return Err(type_error(env, what));
+    }
+    // SAFETY: `v` is of the type `T` converts from.
+    unsafe { T::from_napi_value(env, v) }
+}
+
+/// napi-rs wants, besides `FromNapiValue`, a `TypeName` and a `ValidateNapiValue` for every
+/// argument type, and they say nothing but the JS name and type: one line a type here.
+macro_rules! arg_type {
+    ($($ty:ty => $name:literal, $vt:ident;)*) => {$(
+        impl TypeName for $ty {
+            fn type_name() -> &'static str {
+                $name
+            }
+            fn value_type() -> ValueType {
+                ValueType::$vt
+            }
+        }
+
+        impl ValidateNapiValue for $ty {}
+    )*};
+}
+
+arg_type! {
+    Bytes<'_> => "Uint8Array", Object;
+    BytesMut<'_> => "Uint8Array", Object;
+    OwnedBytes => "Uint8Array", Object;
+    U64 => "number", Number;
+    Text => "string", String;
+    Flag => "boolean", Boolean;
+    TableEntries => "Array<[number, number, Uint8Array]>", Object;
+}
+
 /// `(data, len)` of a `Uint8Array` (a `Buffer` is one), or `None` for anything else.
 unsafe fn u8_view(env: sys::napi_env, v: sys::napi_value) -> Option<(*mut u8, usize)> {
     let mut is_ta = false;
@@ -45,17 +97,6 @@ impl FromNapiValue for Bytes<'_> {
     }
 }
 
-impl TypeName for Bytes<'_> {
-    fn type_name() -> &'static str {
-        "Uint8Array"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for Bytes<'_> {}
-
 /// A caller's output buffer (`Uint8Array | Buffer`) that a synchronous call writes into.
 pub struct BytesMut<'a>(pub &'a mut [u8]);
 
@@ -69,17 +110,6 @@ impl FromNapiValue for BytesMut<'_> {
         }
     }
 }
-
-impl TypeName for BytesMut<'_> {
-    fn type_name() -> &'static str {
-        "Uint8Array"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for BytesMut<'_> {}
 
 /// Refuses an output buffer that overlaps the input (the two would alias).
 pub fn disjoint(input: &[u8], out: &[u8]) -> crate::error::Fallible<()> {
@@ -105,26 +135,13 @@ impl FromNapiValue for OwnedBytes {
     }
 }
 
-impl TypeName for OwnedBytes {
-    fn type_name() -> &'static str {
-        "Uint8Array"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for OwnedBytes {}
-
 /// A non-negative integer up to 2^53 given as a JS number (`Infinity` reads as "no bound").
 #[derive(Debug, Clone, Copy)]
 pub struct U64(pub u64);
 
 impl FromNapiValue for U64 {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let mut t = 0;
-        // SAFETY: `v` comes from the current callback.
-        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_number {
+        if !is(env, v, sys::ValueType::napi_number) {
             return Err(type_error(env, "a number"));
         }
         let mut d = 0f64;
@@ -145,17 +162,6 @@ impl FromNapiValue for U64 {
     }
 }
 
-impl TypeName for U64 {
-    fn type_name() -> &'static str {
-        "number"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Number
-    }
-}
-
-impl ValidateNapiValue for U64 {}
-
 impl U64 {
     /// As a `u32`, or `invalid_parameter`.
     pub fn u32(self) -> crate::error::Fallible<u32> {
@@ -172,26 +178,10 @@ pub struct Text(pub String);
 
 impl FromNapiValue for Text {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let mut t = 0;
         // SAFETY: `v` comes from the current callback.
-        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_string {
-            return Err(type_error(env, "a string"));
-        }
-        // SAFETY: `v` is a string.
-        Ok(Text(unsafe { String::from_napi_value(env, v) }?))
+        unsafe { checked(env, v, sys::ValueType::napi_string, "a string") }.map(Text)
     }
 }
-
-impl TypeName for Text {
-    fn type_name() -> &'static str {
-        "string"
-    }
-    fn value_type() -> ValueType {
-        ValueType::String
-    }
-}
-
-impl ValidateNapiValue for Text {}
 
 /// A JS boolean.
 #[derive(Debug, Clone, Copy)]
@@ -199,26 +189,10 @@ pub struct Flag(pub bool);
 
 impl FromNapiValue for Flag {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let mut t = 0;
         // SAFETY: `v` comes from the current callback.
-        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_boolean {
-            return Err(type_error(env, "a boolean"));
-        }
-        // SAFETY: `v` is a boolean.
-        Ok(Flag(unsafe { bool::from_napi_value(env, v) }?))
+        unsafe { checked(env, v, sys::ValueType::napi_boolean, "a boolean") }.map(Flag)
     }
 }
-
-impl TypeName for Flag {
-    fn type_name() -> &'static str {
-        "boolean"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Boolean
-    }
-}
-
-impl ValidateNapiValue for Flag {}
 
 /// An instance of one of this addon's classes (or of a JS subclass of it).
 pub struct Ref<T: 'static>(pub &'static T);
@@ -228,9 +202,7 @@ where
     &'static T: ValidateNapiValue,
 {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let mut t = 0;
-        // SAFETY: `v` comes from the current callback.
-        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_object {
+        if !is(env, v, sys::ValueType::napi_object) {
             return Err(type_error(env, "an isec object"));
         }
         // `from_napi_ref` alone unwraps any class's instance: check the class first.
@@ -271,9 +243,7 @@ pub struct Obj<T>(pub T);
 
 impl<T: FromNapiValue> FromNapiValue for Obj<T> {
     unsafe fn from_napi_value(env: sys::napi_env, v: sys::napi_value) -> napi::Result<Self> {
-        let mut t = 0;
-        // SAFETY: `v` comes from the current callback.
-        if unsafe { sys::napi_typeof(env, v, &mut t) } != sys::Status::napi_ok || t != sys::ValueType::napi_object {
+        if !is(env, v, sys::ValueType::napi_object) {
             return Err(type_error(env, &format!("an object ({})", input_name::<T>())));
         }
         // SAFETY: `v` is an object of the current callback.
@@ -376,14 +346,3 @@ impl FromNapiValue for TableEntries {
         }
     }
 }
-
-impl TypeName for TableEntries {
-    fn type_name() -> &'static str {
-        "Array<[number, number, Uint8Array]>"
-    }
-    fn value_type() -> ValueType {
-        ValueType::Object
-    }
-}
-
-impl ValidateNapiValue for TableEntries {}

@@ -1,4 +1,5 @@
-//! One-shot and streaming encryption, shapes, ranges and segment tables.
+//! One-shot encryption and decryption, shapes, ranges and segment tables, and the work the
+//! libuv pool runs for them and for the streams (`stream.rs`).
 //!
 //! Sync functions borrow their input (`&[u8]`, no copy) and run on the calling thread.
 //! Async functions (`...Async`, wrapped with `AbortSignal` support in lib/index.js) hold a
@@ -7,9 +8,10 @@
 //! is seen between steps; the bytes and errors are those of core's `oneshot` calls (the
 //! corpus runs both paths); core's `oneshot` functions have no cancellation hook.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use isec_core::Stream as _;
 use isec_core::envelope::Layout;
 use isec_core::layout::Shape as CoreShape;
 use isec_core::{AwsLc, Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
@@ -17,7 +19,7 @@ use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::convert::{Bytes, BytesMut, Flag, OwnedBytes, Ref, TableEntries, U64, disjoint};
+use crate::convert::{Bytes, Flag, OwnedBytes, Ref, TableEntries, U64, disjoint};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, ObjectKey};
 
@@ -27,7 +29,7 @@ pub type C = AwsLc;
 /// Input consumed between two cancellation checks.
 const STEP: usize = 4 << 20;
 
-fn f(x: u64) -> f64 {
+pub(crate) fn f(x: u64) -> f64 {
     // Offsets are below 2^45 (SPEC.md §8), exact in a double.
     #[allow(clippy::cast_precision_loss)]
     let v = x as f64;
@@ -165,7 +167,7 @@ impl Task for IntoWork {
 /// The caller of every `...IntoAsync` function promises (lib/index.js documents it) not to
 /// read or change `output` until the promise settles, exactly as it promises not to change
 /// the input of any async call; `disjoint` refuses an output that overlaps the input.
-fn lent(output: &mut OwnedBytes) -> &mut [u8] {
+pub(crate) fn lent(output: &mut OwnedBytes) -> &mut [u8] {
     // SAFETY: `output` holds a reference to the JS array, so its memory stays alive for the
     // duration of the task; the JS side does not touch it until the promise settles (the
     // contract above), so this is the only access meanwhile.
@@ -297,7 +299,7 @@ pub fn decrypt_async(
     Work::new(c.clone(), move || decrypt_whole(&k, &ciphertext.0, &c))
 }
 
-fn token_of(t: Option<Ref<CancelToken>>) -> Cancel {
+pub(crate) fn token_of(t: Option<Ref<CancelToken>>) -> Cancel {
     token(t)
 }
 
@@ -609,449 +611,5 @@ impl SegmentTable {
     #[napi(getter)]
     pub fn plaintext_length(&self) -> f64 {
         f(self.inner.plaintext_len())
-    }
-}
-
-// ----------------------------------------------------------------------------------------
-// Streaming contexts
-
-type Shared<T> = Arc<Mutex<Option<T>>>;
-
-fn busy() -> Failure {
-    Failure::Detail(CoreError::InvalidState, "an updateAsync of this context has not settled".into())
-}
-
-fn finished() -> Failure {
-    Failure::Detail(CoreError::InvalidState, "the context has finished or failed".into())
-}
-
-/// The context itself. A call never waits for it: while an async update holds it, calls are
-/// refused before they get here (see [`Flight`]).
-fn lock<T>(ctx: &Shared<T>) -> MutexGuard<'_, Option<T>> {
-    ctx.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// An `updateAsync` in flight. Both flags are set and read on the JS thread only (by calls,
-/// and by the promise settling), so what a context sees is the order in which JS called it:
-/// a second call while one is in flight cannot overtake it on the libuv pool.
-#[derive(Default)]
-struct Flight {
-    busy: AtomicBool,
-    /// A call that would have fed the stream was refused meanwhile: its input is missing
-    /// from the stream, which therefore locks once the call in flight settles.
-    lock_when_settled: AtomicBool,
-}
-
-/// What the streaming contexts share: update into a buffer, finish into a buffer.
-pub(crate) trait Stream: Send + 'static {
-    fn update_len(&self, n: usize) -> usize;
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize>;
-    fn finish_len(&self) -> usize;
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize>;
-}
-
-impl Stream for isec_core::Encryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::Encryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Encryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::Encryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Encryptor::finish(self, out)
-    }
-}
-
-impl Stream for isec_core::Decryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::Decryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Decryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::Decryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::Decryptor::finish(self, out)
-    }
-}
-
-impl Stream for isec_core::legacy::LegacyDecryptor<C> {
-    fn update_len(&self, n: usize) -> usize {
-        isec_core::legacy::LegacyDecryptor::update_len(self, n)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::legacy::LegacyDecryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        isec_core::legacy::LegacyDecryptor::finish_len(self)
-    }
-    fn finish(self, out: &mut [u8]) -> isec_core::Result<usize> {
-        isec_core::legacy::LegacyDecryptor::finish(self, out)
-    }
-}
-
-/// A streaming context as JS sees it: one call at a time (an `updateAsync` counts until it
-/// settles; calls meanwhile are `invalid_state`), and locked after `final` and after any
-/// error of a call that feeds or ends it (SPEC.md §5.3: a failed context refuses further
-/// use), so a caller that ignores an error cannot go on to write a stream with a gap.
-pub(crate) struct Ctx<T: Stream> {
-    ctx: Shared<T>,
-    flight: Arc<Flight>,
-}
-
-impl<T: Stream> Ctx<T> {
-    pub(crate) fn new(t: T) -> Self {
-        Self { ctx: Arc::new(Mutex::new(Some(t))), flight: Arc::default() }
-    }
-
-    /// The context for a call that feeds or ends the stream.
-    fn feed(&self) -> Fallible<MutexGuard<'_, Option<T>>> {
-        if self.flight.busy.load(Ordering::SeqCst) {
-            self.flight.lock_when_settled.store(true, Ordering::SeqCst);
-            return Err(busy());
-        }
-        Ok(lock(&self.ctx))
-    }
-
-    /// The context for a call that only reads it.
-    fn query(&self) -> Fallible<MutexGuard<'_, Option<T>>> {
-        if self.flight.busy.load(Ordering::SeqCst) {
-            return Err(busy());
-        }
-        Ok(lock(&self.ctx))
-    }
-
-    /// Runs `f` on the live context; an error locks it.
-    fn run<R>(slot: &mut Option<T>, f: impl FnOnce(&mut T) -> Fallible<R>) -> Fallible<R> {
-        let r = f(slot.as_mut().ok_or_else(finished)?);
-        if r.is_err() {
-            *slot = None;
-        }
-        r
-    }
-
-    fn update_vec(c: &mut T, input: &[u8]) -> Fallible<Vec<u8>> {
-        let mut out = vec![0u8; c.update_len(input.len())];
-        let n = c.update(input, &mut out)?;
-        out.truncate(n);
-        Ok(out)
-    }
-
-    pub(crate) fn update(&self, input: &[u8]) -> Fallible<Vec<u8>> {
-        Self::run(&mut *self.feed()?, |c| Self::update_vec(c, input))
-    }
-
-    pub(crate) fn update_into(&self, input: &[u8], out: &mut [u8]) -> Fallible<usize> {
-        Self::run(&mut *self.feed()?, |c| {
-            disjoint(input, out)?;
-            Ok(c.update(input, out)?)
-        })
-    }
-
-    pub(crate) fn update_len(&self, n: usize) -> Fallible<usize> {
-        Ok(self.query()?.as_ref().ok_or_else(finished)?.update_len(n))
-    }
-
-    pub(crate) fn finish_len(&self) -> Fallible<usize> {
-        Ok(self.query()?.as_ref().ok_or_else(finished)?.finish_len())
-    }
-
-    pub(crate) fn finish(&self) -> Fallible<Vec<u8>> {
-        let c = self.feed()?.take().ok_or_else(finished)?;
-        let mut out = vec![0u8; c.finish_len()];
-        let n = c.finish(&mut out)?;
-        out.truncate(n);
-        Ok(out)
-    }
-
-    pub(crate) fn finish_into(&self, out: &mut [u8]) -> Fallible<usize> {
-        let c = self.feed()?.take().ok_or_else(finished)?;
-        Ok(c.finish(out)?)
-    }
-
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&T) -> R) -> Fallible<R> {
-        Ok(f(self.query()?.as_ref().ok_or_else(finished)?))
-    }
-
-    /// `update` on the libuv pool. A cancellation seen before the input was consumed fails
-    /// the call and, like any error, locks the context: the input is missing from the stream.
-    pub(crate) fn update_async(&self, input: OwnedBytes, cancel: Cancel) -> AsyncTask<Work> {
-        if let Err(e) = self.feed() {
-            return Work::new(None, move || Err(e));
-        }
-        self.flight.busy.store(true, Ordering::SeqCst);
-        let (shared, flight) = (self.ctx.clone(), self.flight.clone());
-        let job_ctx = shared.clone();
-        let job = move || {
-            Self::run(&mut lock(&job_ctx), |c| {
-                check(&cancel)?;
-                Self::update_vec(c, &input.0)
-            })
-        };
-        let settle = move || {
-            flight.busy.store(false, Ordering::SeqCst);
-            if flight.lock_when_settled.swap(false, Ordering::SeqCst) {
-                *lock(&shared) = None;
-            }
-        };
-        Work::settling(job, settle)
-    }
-
-    /// `update_into` on the libuv pool (the same one-call-at-a-time rule as `update_async`).
-    pub(crate) fn update_into_async(
-        &self,
-        input: OwnedBytes,
-        output: OwnedBytes,
-        cancel: Cancel,
-    ) -> AsyncTask<IntoWork> {
-        if let Err(e) = self.feed() {
-            return IntoWork::new(None, move || Err(e));
-        }
-        self.flight.busy.store(true, Ordering::SeqCst);
-        let (shared, flight) = (self.ctx.clone(), self.flight.clone());
-        let job_ctx = shared.clone();
-        let mut output = output;
-        let job = move || {
-            Self::run(&mut lock(&job_ctx), |c| {
-                check(&cancel)?;
-                let out = lent(&mut output);
-                disjoint(&input.0, out)?;
-                Ok(c.update(&input.0, out)?)
-            })
-        };
-        let settle = move || {
-            flight.busy.store(false, Ordering::SeqCst);
-            if flight.lock_when_settled.swap(false, Ordering::SeqCst) {
-                *lock(&shared) = None;
-            }
-        };
-        IntoWork::settling(job, settle)
-    }
-}
-
-/// Streaming encryptor of one segment: a whole single-layout object, or one part.
-#[napi]
-pub struct Encryptor {
-    ctx: Ctx<isec_core::Encryptor<C>>,
-    /// Kept apart from the context, which `final` consumes: a table records it once the
-    /// part is complete.
-    prefix: isec_core::Prefix,
-}
-
-impl Encryptor {
-    fn wrap(e: isec_core::Encryptor<C>) -> Self {
-        Self { prefix: e.prefix(), ctx: Ctx::new(e) }
-    }
-}
-
-#[napi]
-impl Encryptor {
-    /// An encryptor for a whole single-layout object.
-    #[napi(constructor)]
-    pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
-        isec_core::Encryptor::<C>::new(&key.inner).map(Self::wrap).map_err(|e| throw(&env, e))
-    }
-
-    /// An encryptor for part `partNumber` (1..=10000) of a multipart object.
-    #[napi(factory)]
-    pub fn for_part(
-        env: Env,
-        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-        #[napi(ts_arg_type = "number")] part_number: U64,
-        #[napi(ts_arg_type = "boolean")] is_last: Flag,
-    ) -> napi::Result<Self> {
-        let r = part_number.u32().and_then(|n| Ok(isec_core::Encryptor::<C>::for_part(&key.inner, n, is_last.0)?));
-        r.map(Self::wrap).map_err(|e| throw(&env, e))
-    }
-
-    /// The 7-byte nonce prefix of this encryption (also the first 7 bytes of its output). A
-    /// table-layout writer records it in the `SegmentTable` entry of the part, for the
-    /// encryption it completed the upload with. Readable after `final`.
-    #[napi(getter)]
-    pub fn prefix(&self) -> Buffer {
-        self.prefix.to_vec().into()
-    }
-
-    /// Encrypts `chunk`; returns every frame now complete (a full frame is held back until
-    /// more input shows it is not the last).
-    #[napi]
-    pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
-        self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` writing into `output` (at least `updateLength(chunk.length)` bytes); returns
-    /// the bytes written.
-    #[napi]
-    pub fn update_into(
-        &self,
-        env: Env,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
-        #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
-    ) -> napi::Result<f64> {
-        self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` on the libuv pool.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn update_async(
-        &self,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
-        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-    ) -> AsyncTask<Work> {
-        self.ctx.update_async(chunk, token_of(token))
-    }
-
-    /// Exact bytes `update` returns for `n` more input bytes.
-    #[napi]
-    pub fn update_length(&self, env: Env, #[napi(ts_arg_type = "number")] n: U64) -> napi::Result<f64> {
-        n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// Exact bytes `final` returns.
-    #[napi(getter)]
-    pub fn final_length(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.finish_len().map(|x| f(x as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// Plaintext bytes taken so far.
-    #[napi(getter)]
-    pub fn consumed(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.with(|e| f(e.consumed())).map_err(|e| throw(&env, e))
-    }
-
-    /// Seals the final frame and ends the segment.
-    #[napi(js_name = "final")]
-    pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
-        self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
-    }
-
-    /// `final` writing into `output` (at least `finalLength` bytes).
-    #[napi]
-    pub fn final_into(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: BytesMut) -> napi::Result<f64> {
-        self.ctx.finish_into(output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
-    }
-}
-
-/// Streaming decryptor: a whole object, or a range of one. Releases a frame only after its
-/// tag verified and its position checked; `final` reports truncation.
-#[napi]
-pub struct Decryptor {
-    ctx: Ctx<isec_core::Decryptor<C>>,
-}
-
-#[napi]
-impl Decryptor {
-    /// Decrypts a whole single- or parts-layout object from its first byte.
-    #[napi(constructor)]
-    pub fn new(env: Env, #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>) -> napi::Result<Self> {
-        isec_core::Decryptor::<C>::new(&key.inner).map(|d| Self { ctx: Ctx::new(d) }).map_err(|e| throw(&env, e))
-    }
-
-    /// Decrypts a whole object of known shape (required for the table layout).
-    #[napi(factory)]
-    pub fn with_shape(
-        env: Env,
-        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-        #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
-    ) -> napi::Result<Self> {
-        isec_core::Decryptor::<C>::with_shape(&key.inner, shape.inner.clone())
-            .map(|d| Self { ctx: Ctx::new(d) })
-            .map_err(|e| throw(&env, e))
-    }
-
-    /// Decrypts the ciphertext `shape.mapRange(start, end)` names and releases exactly the
-    /// plaintext `[start, end)` (clamped).
-    #[napi(factory)]
-    pub fn for_range(
-        env: Env,
-        #[napi(ts_arg_type = "ObjectKey")] key: Ref<ObjectKey>,
-        #[napi(ts_arg_type = "Shape")] shape: Ref<Shape>,
-        #[napi(ts_arg_type = "number")] start: U64,
-        #[napi(ts_arg_type = "number")] end: U64,
-    ) -> napi::Result<Self> {
-        let plan = shape.inner.map_range(start.0, end.0);
-        isec_core::Decryptor::<C>::for_range(&key.inner, shape.inner.clone(), &plan)
-            .map(|d| Self { ctx: Ctx::new(d) })
-            .map_err(|e| throw(&env, e))
-    }
-
-    /// Feeds ciphertext; returns the plaintext of every frame completed and verified.
-    #[napi]
-    pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
-        self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` writing into `output` (at least `updateLength(chunk.length)` bytes).
-    #[napi]
-    pub fn update_into(
-        &self,
-        env: Env,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
-        #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
-    ) -> napi::Result<f64> {
-        self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` on the libuv pool.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn update_async(
-        &self,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
-        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-    ) -> AsyncTask<Work> {
-        self.ctx.update_async(chunk, token_of(token))
-    }
-
-    /// `updateInto` on the libuv pool; resolves to the bytes written. Neither buffer may be
-    /// read or changed until the promise settles.
-    #[napi(ts_return_type = "Promise<number>")]
-    pub fn update_into_async(
-        &self,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
-        #[napi(ts_arg_type = "Uint8Array")] output: OwnedBytes,
-        #[napi(ts_arg_type = "CancelToken")] token: Option<Ref<CancelToken>>,
-    ) -> AsyncTask<IntoWork> {
-        self.ctx.update_into_async(chunk, output, token_of(token))
-    }
-
-    /// An upper bound on what `update` returns for `n` more bytes.
-    #[napi]
-    pub fn update_length(&self, env: Env, #[napi(ts_arg_type = "number")] n: U64) -> napi::Result<f64> {
-        n.usize().and_then(|n| self.ctx.update_len(n)).map(|x| f(x as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// An upper bound on what `final` returns.
-    #[napi(getter)]
-    pub fn final_length(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.finish_len().map(|x| f(x as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// Plaintext bytes released so far.
-    #[napi(getter)]
-    pub fn released(&self, env: Env) -> napi::Result<f64> {
-        self.ctx.with(|d| f(d.released())).map_err(|e| throw(&env, e))
-    }
-
-    /// Whether the final expected frame has been verified.
-    #[napi(getter)]
-    pub fn done(&self, env: Env) -> napi::Result<bool> {
-        self.ctx.with(isec_core::Decryptor::is_done).map_err(|e| throw(&env, e))
-    }
-
-    /// Ends the input: decrypts a final short frame and reports truncation.
-    #[napi(js_name = "final")]
-    pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
-        self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
-    }
-
-    /// `final` writing into `output` (at least `finalLength` bytes).
-    #[napi]
-    pub fn final_into(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] output: BytesMut) -> napi::Result<f64> {
-        self.ctx.finish_into(output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
     }
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod keys;
 pub mod ops;
 pub mod s3;
+pub mod stream;
 
 /// Frame size limits and defaults, in bytes.
 #[napi_derive::napi(object, object_from_js = false)]

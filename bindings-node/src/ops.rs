@@ -18,9 +18,11 @@ use napi::{Env, ValueType, sys};
 use napi_derive::napi;
 
 use crate::convert::{Bytes, BytesMut, Flag, Obj, OwnedBytes, Ref, Text, U64, element};
-use crate::crypto::{C, CancelToken, Ctx, Shape, Work, check, token};
+use crate::crypto::{C, CancelToken, Shape, Work, check, token};
+use crate::crypto::{IntoWork, token_of};
 use crate::error::{Failure, Fallible, js_error, throw};
 use crate::keys::{Envelope, KeyTask, Keyring, ObjectKey};
+use crate::stream::{Ctx, stream_class};
 
 pub(crate) fn f(x: u64) -> f64 {
     // Sizes are below 2^53.
@@ -1108,6 +1110,14 @@ pub struct LegacyDecryptor {
     ctx: Ctx<legacy::LegacyDecryptor<C>>,
 }
 
+impl LegacyDecryptor {
+    fn wrap(env: &Env, d: isec_core::Result<legacy::LegacyDecryptor<C>>) -> napi::Result<Self> {
+        d.map(|d| Self { ctx: Ctx::new(d) }).map_err(|e| throw(env, e))
+    }
+}
+
+stream_class!(LegacyDecryptor);
+
 #[napi]
 impl LegacyDecryptor {
     /// Decrypts the whole object from its first byte.
@@ -1117,9 +1127,7 @@ impl LegacyDecryptor {
         #[napi(ts_arg_type = "LegacyKey")] key: Ref<LegacyKey>,
         #[napi(ts_arg_type = "LegacyObject")] object: Ref<LegacyObject>,
     ) -> napi::Result<Self> {
-        legacy::LegacyDecryptor::<C>::new(&key.inner, &object.inner)
-            .map(|d| Self { ctx: Ctx::new(d) })
-            .map_err(|e| throw(&env, e))
+        Self::wrap(&env, legacy::LegacyDecryptor::<C>::new(&key.inner, &object.inner))
     }
 
     /// Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`.
@@ -1131,45 +1139,8 @@ impl LegacyDecryptor {
         #[napi(ts_arg_type = "number")] start: U64,
         #[napi(ts_arg_type = "number")] end: U64,
     ) -> napi::Result<Self> {
-        object
-            .inner
-            .plan_range(start.0, end.0)
-            .and_then(|plan| legacy::LegacyDecryptor::<C>::for_range(&key.inner, &object.inner, &plan))
-            .map(|d| Self { ctx: Ctx::new(d) })
-            .map_err(|e| throw(&env, e))
-    }
-
-    /// Feeds ciphertext; returns the plaintext of every seal completed and verified.
-    #[napi]
-    pub fn update(&self, env: Env, #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes) -> napi::Result<Buffer> {
-        self.ctx.update(chunk.0).map(Buffer::from).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` writing into `output`.
-    #[napi]
-    pub fn update_into(
-        &self,
-        env: Env,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: Bytes,
-        #[napi(ts_arg_type = "Uint8Array")] output: BytesMut,
-    ) -> napi::Result<f64> {
-        self.ctx.update_into(chunk.0, output.0).map(|n| f(n as u64)).map_err(|e| throw(&env, e))
-    }
-
-    /// `update` on the libuv pool.
-    #[napi(ts_return_type = "Promise<Buffer>")]
-    pub fn update_async(
-        &self,
-        #[napi(ts_arg_type = "Uint8Array")] chunk: OwnedBytes,
-        #[napi(ts_arg_type = "CancelToken")] cancel: Option<Ref<CancelToken>>,
-    ) -> AsyncTask<Work> {
-        self.ctx.update_async(chunk, token(cancel))
-    }
-
-    /// Ends the input; reports missing seals.
-    #[napi(js_name = "final")]
-    pub fn finish(&self, env: Env) -> napi::Result<Buffer> {
-        self.ctx.finish().map(Buffer::from).map_err(|e| throw(&env, e))
+        let d = object.inner.plan_range(start.0, end.0);
+        Self::wrap(&env, d.and_then(|plan| legacy::LegacyDecryptor::<C>::for_range(&key.inner, &object.inner, &plan)))
     }
 
     /// Plaintext bytes released so far.

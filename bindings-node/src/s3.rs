@@ -6,7 +6,7 @@
 
 use isec_core::Error as CoreError;
 use isec_core::copy::{CopyAction, CopyPlan as CorePlan, Sidecar};
-use isec_core::s3::{self, Headers, ObjectRef, Open, Opened, Request, SidecarKind, WholeRead as CoreWholeRead};
+use isec_core::s3::{self, ObjectRef, Open, Opened, Request, WholeRead as CoreWholeRead};
 use napi::Env;
 use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
@@ -70,35 +70,32 @@ impl OpenStep {
     }
 
     fn of(open: &Open) -> Self {
-        match open {
-            Open::Fetch { key, kind, max_len, probe } => Self {
-                key: Some(key.clone()),
-                sidecar: Some(
-                    match kind {
-                        SidecarKind::Table => "table",
-                        SidecarKind::Legacy => "legacy",
-                    }
-                    .into(),
-                ),
-                max_length: Some(f(*max_len)),
-                probe: Some(*probe),
-                ..Self::empty("fetch")
-            },
-            Open::Ready(Opened::Isec { envelope, table, table_sidecar }) => Self {
-                format: Some("isec".into()),
-                envelope: Some(Envelope { inner: (**envelope).clone() }),
-                table: table.as_ref().map(|t| t.clone().into()),
-                table_sidecar: table_sidecar.clone(),
-                ..Self::empty("ready")
-            },
-            Open::Ready(Opened::Legacy { object, sidecar }) => Self {
-                format: Some("legacy".into()),
-                legacy: Some(LegacyObject { inner: object.clone() }),
-                legacy_sidecar: sidecar.clone(),
-                ..Self::empty("ready")
-            },
-            Open::Ready(Opened::Plaintext) => Self { format: Some("plaintext".into()), ..Self::empty("ready") },
+        let o = match open {
+            Open::Fetch { key, kind, max_len, probe } => {
+                return Self {
+                    key: Some(key.clone()),
+                    sidecar: Some(kind.name().into()),
+                    max_length: Some(f(*max_len)),
+                    probe: Some(*probe),
+                    ..Self::empty("fetch")
+                };
+            }
+            Open::Ready(o) => o,
+        };
+        let (format, sidecar) = o.format_and_sidecar();
+        let (mut step, sidecar) =
+            (Self { format: Some(format.into()), ..Self::empty("ready") }, sidecar.map(str::to_owned));
+        match o {
+            Opened::Isec { envelope, table, .. } => {
+                step.envelope = Some(Envelope { inner: (**envelope).clone() });
+                (step.table, step.table_sidecar) = (table.as_ref().map(|t| t.clone().into()), sidecar);
+            }
+            Opened::Legacy { object, .. } => {
+                (step.legacy, step.legacy_sidecar) = (Some(LegacyObject { inner: object.clone() }), sidecar);
+            }
+            Opened::Plaintext => {}
         }
+        step
     }
 }
 
@@ -181,14 +178,15 @@ pub struct CopyStepsOptions {
 }
 
 /// One S3 request, as data. `op`: `CopyObject`, `CreateMultipartUpload`, `UploadPartCopy`,
-/// `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject` or `Reencrypt` (GET the
-/// source pinned to its ETag, re-encrypt, upload to `dest`).
+/// `CompleteMultipartUpload`, `AbortMultipartUpload`, `DeleteObject`, `Reencrypt` (GET the
+/// source pinned to its ETag, re-encrypt, upload to `dest`) or `VerifyIsec`. A step of
+/// `copySteps` is one with `undo`.
 #[napi(object, object_from_js = false)]
 pub struct S3Request {
     pub op: String,
     pub source: Option<S3Object>,
     pub dest: Option<S3Object>,
-    /// For `DeleteObject`.
+    /// For `DeleteObject` and `VerifyIsec`.
     pub object: Option<S3Object>,
     /// Send `x-amz-copy-source-if-match` with the source's ETag from its HEAD.
     pub if_match: Option<bool>,
@@ -213,109 +211,49 @@ pub struct S3Request {
     pub kid: Option<String>,
     /// For `VerifyIsec`: the plaintext length it must decrypt to, when known.
     pub plaintext_length: Option<f64>,
+    /// For a step: what to send if it fails (best effort, in order) before reporting it.
+    pub undo: Option<Vec<S3Request>>,
 }
 
-/// A request and, if it fails, what to send (best effort, in order) before reporting it.
-#[napi(object, object_from_js = false)]
-pub struct CopyStep {
-    pub op: String,
-    pub source: Option<S3Object>,
-    pub dest: Option<S3Object>,
-    pub object: Option<S3Object>,
-    pub if_match: Option<bool>,
-    #[napi(ts_type = "'COPY' | 'REPLACE'")]
-    pub directive: Option<String>,
-    #[napi(ts_type = "Array<[string, string]>")]
-    pub metadata: Option<Vec<Vec<String>>>,
-    #[napi(ts_type = "'kept' | 'carried'")]
-    pub headers: Option<String>,
-    pub part: Option<u32>,
-    #[napi(ts_type = "[number, number]")]
-    pub range: Option<Vec<f64>>,
-    pub parts: Option<u32>,
-    pub kid: Option<String>,
-    pub plaintext_length: Option<f64>,
-    pub undo: Vec<S3Request>,
-}
+/// A request of `copySteps` and, in `undo`, what to send if it fails.
+#[napi]
+pub type CopyStep = S3Request;
 
-fn obj(o: &ObjectRef) -> Option<S3Object> {
-    Some(S3Object { bucket: o.bucket.clone(), key: o.key.clone() })
-}
-
-fn request(r: &Request) -> S3Request {
-    let mut out = S3Request {
+fn request(r: &Request, undo: Option<Vec<S3Request>>) -> S3Request {
+    let q = r.fields();
+    let obj = |o: Option<&ObjectRef>| o.map(|o| S3Object { bucket: o.bucket.clone(), key: o.key.clone() });
+    S3Request {
         op: r.name().into(),
-        source: None,
-        dest: None,
-        object: None,
-        if_match: None,
-        directive: None,
-        metadata: None,
-        headers: None,
-        part: None,
-        range: None,
-        parts: None,
-        kid: None,
-        plaintext_length: None,
-    };
-    let carried = || Some("carried".to_string());
-    match r {
-        Request::CopyObject { source, dest, if_match, metadata, headers } => {
-            out.source = obj(source);
-            out.dest = obj(dest);
-            out.if_match = Some(*if_match);
-            out.directive = Some(if metadata.is_some() { "REPLACE" } else { "COPY" }.into());
-            out.metadata = metadata.as_deref().map(pairs_out);
-            out.headers = Some(if *headers == Headers::Carried { "carried" } else { "kept" }.into());
-        }
-        Request::CreateMultipartUpload { dest, metadata } => {
-            out.dest = obj(dest);
-            out.metadata = Some(pairs_out(metadata));
-            out.headers = carried();
-        }
-        Request::UploadPartCopy { source, dest, part, range } => {
-            out.source = obj(source);
-            out.dest = obj(dest);
-            out.part = Some(*part);
-            out.range = Some(vec![f(range.0), f(range.1)]);
-            out.if_match = Some(true);
-        }
-        Request::CompleteMultipartUpload { dest, parts } => {
-            out.dest = obj(dest);
-            out.parts = Some(*parts);
-        }
-        Request::AbortMultipartUpload { dest } => out.dest = obj(dest),
-        Request::DeleteObject { object } => out.object = obj(object),
-        Request::Reencrypt { source, dest, metadata } => {
-            out.source = obj(source);
-            out.dest = obj(dest);
-            out.metadata = Some(pairs_out(metadata));
-            out.headers = carried();
-        }
-        Request::VerifyIsec { object, kid, plaintext_len } => {
-            out.object = obj(object);
-            out.kid = Some(kid.clone());
-            out.plaintext_length = plaintext_len.map(f);
-        }
-        _ => {}
+        source: obj(q.source),
+        dest: obj(q.dest),
+        object: obj(q.object),
+        if_match: q.if_match,
+        directive: q.directive.map(Into::into),
+        metadata: q.metadata.map(pairs_out),
+        headers: q.headers.map(|h| h.name().into()),
+        part: q.part,
+        range: q.range.map(|(a, b)| vec![f(a), f(b)]),
+        parts: q.parts,
+        kid: q.kid.map(Into::into),
+        plaintext_length: q.plaintext_len.map(f),
+        undo,
     }
-    out
 }
 
 fn plan_of(p: &CopyPlanInput) -> Fallible<CorePlan> {
     let bad = |m: String| Failure::Detail(CoreError::InvalidParameter, m);
-    let action = match p.action.0.as_str() {
-        "native" => CopyAction::Native,
-        "native_replace" => CopyAction::NativeReplace,
-        "part_copy" => CopyAction::PartCopy,
-        "reencrypt" => CopyAction::Reencrypt,
-        a => return Err(bad(format!("unknown copy action {a:?}"))),
-    };
+    let actions = [CopyAction::Native, CopyAction::NativeReplace, CopyAction::PartCopy, CopyAction::Reencrypt];
+    let a = p.action.0.as_str();
+    let action =
+        actions.into_iter().find(|x| x.name() == a).ok_or_else(|| bad(format!("unknown copy action {a:?}")))?;
     let sidecar = match p.sidecar.as_ref().and_then(Option::as_ref).map(|s| s.0.as_str()) {
         None => None,
-        Some("table") => Some(Sidecar::Table),
-        Some("legacy") => Some(Sidecar::Legacy),
-        Some(s) => return Err(bad(format!("unknown sidecar kind {s:?}"))),
+        Some(s) => Some(
+            [Sidecar::Table, Sidecar::Legacy]
+                .into_iter()
+                .find(|x| x.name() == s)
+                .ok_or_else(|| bad(format!("unknown sidecar kind {s:?}")))?,
+        ),
     };
     let mut ranges = Vec::with_capacity(p.ranges.len());
     for r in &p.ranges {
@@ -357,28 +295,8 @@ pub fn copy_steps(
 }
 
 fn steps_out(steps: &[s3::Step]) -> Vec<CopyStep> {
-    steps
-        .iter()
-        .map(|s| {
-            let r = request(&s.request);
-            CopyStep {
-                op: r.op,
-                source: r.source,
-                dest: r.dest,
-                object: r.object,
-                if_match: r.if_match,
-                directive: r.directive,
-                metadata: r.metadata,
-                headers: r.headers,
-                part: r.part,
-                range: r.range,
-                parts: r.parts,
-                kid: r.kid,
-                plaintext_length: r.plaintext_length,
-                undo: s.undo.iter().map(request).collect(),
-            }
-        })
-        .collect()
+    let step = |s: &s3::Step| request(&s.request, Some(s.undo.iter().map(|u| request(u, None)).collect()));
+    steps.iter().map(step).collect()
 }
 
 /// The requests of an in-place migration (SPEC.md §12.3) and what becomes of the sidecar.

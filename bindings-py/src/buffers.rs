@@ -32,6 +32,9 @@ use pyo3::{Borrowed, FromPyObject};
 /// run meanwhile. Below it, releasing and re-taking the GIL costs more than it frees.
 pub(crate) const DETACH_THRESHOLD: usize = 64 * 1024;
 
+/// Reused output memory above this size is given back after the call instead of kept.
+pub(crate) const SCRATCH_KEEP: usize = 16 << 20;
+
 /// Runs `f` with the GIL released when `len` is large enough to be worth it.
 pub(crate) fn maybe_detach<T, F>(py: Python<'_>, len: usize, f: F) -> T
 where

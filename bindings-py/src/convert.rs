@@ -6,7 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use pyo3::{Borrowed, FromPyObject};
 
-use crate::errors::detailed;
+use crate::error::detailed;
 
 /// An integer argument. A Python int the Rust type cannot hold (negative, or too large) is
 /// a wrong value like any other the API refuses, so it raises `invalid_parameter` (as the

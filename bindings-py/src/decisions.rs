@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::convert::{Int, Pairs, Repr, getters, record};
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, clear_callback_error, to_py};
+use crate::error::{OrRaise, clear_callback_error, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::buffers::In;
 use crate::convert::{Int, getters, record};
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 
 /// A decoded envelope: everything needed to open an object except the KEK. Holds no secret.
 #[pyclass(module = "isec", name = "Envelope", frozen, eq)]

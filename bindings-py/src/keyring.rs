@@ -11,7 +11,7 @@ use pyo3::types::PyBytes;
 use crate::buffers::In;
 use crate::convert::{Int, getters, record};
 use crate::envelope::{PyEnvelope, PyObjectKey};
-use crate::errors::{OrRaise, clear_callback_error, stash_callback_error};
+use crate::error::{OrRaise, clear_callback_error, stash_callback_error};
 use crate::legacy::{PyLegacyKey, PyLegacyObject};
 
 /// A key wrapper whose `wrap(kid, dek)` and `unwrap(kid, wrapped)` are Python methods (an

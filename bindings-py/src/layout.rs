@@ -9,7 +9,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use crate::buffers::In;
 use crate::convert::{Int, getters, record};
 use crate::envelope::{PyObjectKey, header_of};
-use crate::errors::{OrRaise, detailed, to_py};
+use crate::error::{OrRaise, detailed, to_py};
 
 /// An object's geometry: where every segment and frame stands.
 #[pyclass(module = "isec", name = "Shape", frozen, eq)]

@@ -4,14 +4,14 @@ use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
     LegacySeal, LegacySegment, LegacySidecar, NonceRule,
 };
-use isec_core::{AwsLc, Kek};
+use isec_core::{AwsLc, Kek, Stream as _};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::buffers::{In, Out, maybe_detach};
 use crate::convert::{Int, Pairs, py_opt};
-use crate::errors::OrRaise;
-use crate::streaming::Stream;
+use crate::error::OrRaise;
+use crate::stream::{Context, stream_class};
 
 /// The proxy's S3 user metadata on one object, parsed strictly.
 #[pyclass(module = "isec", name = "LegacyMetadata", frozen, eq)]
@@ -520,20 +520,27 @@ pub(crate) fn legacy_decrypt_range<'py>(
 /// Streaming decryptor for a whole legacy object or a planned range of one.
 #[pyclass(module = "isec", name = "LegacyDecryptor")]
 pub(crate) struct PyLegacyDecryptor {
-    s: Stream<LegacyDecryptor<AwsLc>>,
+    s: Context<LegacyDecryptor<AwsLc>>,
 }
 
-#[pymethods]
 impl PyLegacyDecryptor {
+    fn wrap(d: Result<LegacyDecryptor<AwsLc>, isec_core::Error>) -> PyResult<Self> {
+        Ok(Self { s: Context::new(d.or_raise()?, false) })
+    }
+}
+
+stream_class! {
+    PyLegacyDecryptor;
+    decryptor;
     #[new]
     fn new(key: &PyLegacyKey, object: &PyLegacyObject) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(LegacyDecryptor::new(&key.inner, &object.inner).or_raise()?) })
+        Self::wrap(LegacyDecryptor::new(&key.inner, &object.inner))
     }
 
     /// A decryptor for the fetched ciphertext of `range` that releases exactly its plaintext.
     #[staticmethod]
     fn for_range(key: &PyLegacyKey, object: &PyLegacyObject, range: &PyLegacyRange) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(LegacyDecryptor::for_range(&key.inner, &object.inner, &range.inner).or_raise()?) })
+        Self::wrap(LegacyDecryptor::for_range(&key.inner, &object.inner, &range.inner))
     }
 
     /// `LegacyDecryptor(...)` / `for_range` buffering seals of up to `max_seal` bytes.
@@ -545,47 +552,7 @@ impl PyLegacyDecryptor {
         max_seal: Int<usize>,
         range: Option<&PyLegacyRange>,
     ) -> PyResult<Self> {
-        let d = LegacyDecryptor::with_seal_limit(&key.inner, &object.inner, range.map(|r| &r.inner), max_seal.0);
-        Ok(Self { s: Stream::new(d.or_raise()?) })
-    }
-
-    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len.0))
-    }
-
-    fn finalize_len(&self) -> PyResult<usize> {
-        Ok(self.s.ctx()?.finish_len())
-    }
-
-    #[getter]
-    fn released(&self) -> PyResult<u64> {
-        Ok(self.s.ctx()?.released())
-    }
-
-    #[getter]
-    fn is_done(&self) -> PyResult<bool> {
-        Ok(self.s.ctx()?.is_done())
-    }
-
-    #[getter]
-    fn locked(&self) -> bool {
-        self.s.is_locked()
-    }
-
-    fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.update(py, &data)
-    }
-
-    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
-        self.s.update_into(py, &data, &mut out)
-    }
-
-    fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.finalize(py)
-    }
-
-    fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
-        self.s.finalize_into(&mut out)
+        Self::wrap(LegacyDecryptor::with_seal_limit(&key.inner, &object.inner, range.map(|r| &r.inner), max_seal.0))
     }
 }
 

@@ -2,27 +2,26 @@
 //!
 //! Every byte of the format and every decision stays in `isec-core`; this crate converts
 //! types, borrows Python buffers, releases the GIL around crypto on large inputs, and maps
-//! core's errors to one exception hierarchy (`errors.rs`). Frames use the AWS-LC backend.
+//! core's errors to one exception hierarchy (`error.rs`). Frames use the AWS-LC backend.
 
 mod buffers;
 mod convert;
 mod decisions;
 mod envelope;
-mod errors;
+mod error;
 mod keyring;
 mod layout;
 mod legacy;
 mod reencrypt;
 mod s3;
 mod stream;
-mod streaming;
 
 use pyo3::prelude::*;
 
 /// The native module. The typed public API is the `isec` package, which re-exports it.
 #[pymodule]
 fn _isec(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    errors::register(m)?;
+    error::register(m)?;
 
     m.add_class::<envelope::PyEnvelope>()?;
     m.add_class::<envelope::PyEnvelopeInfo>()?;

@@ -7,14 +7,14 @@ use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::buffers::SCRATCH_KEEP;
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
 use crate::convert::{Int, getters, record};
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, to_py};
+use crate::error::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 use crate::legacy::PyLegacyObject;
-use crate::streaming::SCRATCH_KEEP;
 
 /// How a source class opens its object, with the keyring it names: both classes check it
 /// once when made, and open it again for each job that starts or resumes.
@@ -94,7 +94,7 @@ fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn So
 }
 
 // The job runs detached from the GIL (`maybe_detach` needs `Send`) and lives in a pyclass
-// (`Send + Sync`): core's `Source` and `SourceDecrypt` trait objects carry both bounds, so the
+// (`Send + Sync`): core's `Source` and `SourceDecryptor` trait objects carry both bounds, so the
 // job has them without any wrapper. Checked here so that a change in core fails the build
 // with this message rather than deep inside pyo3's macros.
 const _: () = {

@@ -3,8 +3,7 @@
 //! and the GETs of a whole read.
 //! Conversions only; every decision is core's.
 
-use isec_core::Error;
-use isec_core::s3::{self, Headers, ObjectOpen, ObjectRef, Open, Opened, Request, SidecarKind, WholeRead};
+use isec_core::s3::{self, ObjectOpen, ObjectRef, Open, Opened, Request, WholeRead};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -12,7 +11,7 @@ use crate::buffers::In;
 use crate::convert::{Int, Pairs};
 use crate::decisions::PyCopyPlan;
 use crate::envelope::PyEnvelope;
-use crate::errors::{OrRaise, to_py};
+use crate::error::OrRaise;
 use crate::legacy::PyLegacyObject;
 
 /// A readable object, as its HEAD (and the sidecar it needed) describe it.
@@ -61,25 +60,16 @@ impl PyOpened {
 
 impl PyOpened {
     fn new(o: Opened) -> Self {
-        let mut out = Self {
-            format: "plaintext",
-            envelope: None,
-            table: None,
-            table_sidecar: None,
-            legacy: None,
-            legacy_sidecar: None,
-        };
+        let (format, sidecar) = o.format_and_sidecar();
+        let sidecar = sidecar.map(str::to_owned);
+        let mut out =
+            Self { format, envelope: None, table: None, table_sidecar: None, legacy: None, legacy_sidecar: None };
         match o {
-            Opened::Isec { envelope, table, table_sidecar } => {
-                out.format = "isec";
-                out.envelope = Some(PyEnvelope { inner: *envelope });
-                out.table = table;
-                out.table_sidecar = table_sidecar;
+            Opened::Isec { envelope, table, .. } => {
+                (out.envelope, out.table, out.table_sidecar) = (Some(PyEnvelope { inner: *envelope }), table, sidecar);
             }
-            Opened::Legacy { object, sidecar } => {
-                out.format = "legacy";
-                out.legacy = Some(PyLegacyObject { inner: object });
-                out.legacy_sidecar = sidecar;
+            Opened::Legacy { object, .. } => {
+                (out.legacy, out.legacy_sidecar) = (Some(PyLegacyObject { inner: object }), sidecar);
             }
             Opened::Plaintext => {}
         }
@@ -121,10 +111,7 @@ impl PyOpenStep {
             Open::Fetch { key, kind, max_len, probe } => Self {
                 kind: "fetch",
                 key: Some(key),
-                sidecar: Some(match kind {
-                    SidecarKind::Table => "table",
-                    SidecarKind::Legacy => "legacy",
-                }),
+                sidecar: Some(kind.name()),
                 max_len: Some(max_len),
                 probe,
                 opened: None,
@@ -227,12 +214,7 @@ impl PyWholeRead {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "WholeRead(stored_len={}, first_len={}, step={})",
-            self.inner.stored_len(),
-            self.inner.first_len(),
-            self.inner.step()
-        )
+        format!("{:?}", self.inner)
     }
 }
 
@@ -241,10 +223,6 @@ impl PyWholeRead {
 #[pyfunction]
 pub(crate) fn first_part_number(concurrency: u32) -> Option<u32> {
     s3::first_part_number(concurrency)
-}
-
-fn obj(o: &ObjectRef) -> (String, String) {
-    (o.bucket.clone(), o.key.clone())
 }
 
 /// One S3 request of a copy, as data. Fields not used by `op` are None.
@@ -294,64 +272,24 @@ impl PyS3Request {
 }
 
 impl PyS3Request {
-    fn new(r: &Request) -> PyResult<Self> {
-        let mut out = Self {
+    fn new(r: &Request) -> Self {
+        let f = r.fields();
+        let obj = |o: Option<&ObjectRef>| o.map(|o| (o.bucket.clone(), o.key.clone()));
+        Self {
             op: r.name(),
-            source: None,
-            dest: None,
-            object: None,
-            if_match: false,
-            directive: None,
-            metadata: None,
-            headers: None,
-            part: None,
-            range: None,
-            parts: None,
-            kid: None,
-            plaintext_len: None,
-        };
-        match r {
-            Request::CopyObject { source, dest, if_match, metadata, headers } => {
-                out.source = Some(obj(source));
-                out.dest = Some(obj(dest));
-                out.if_match = *if_match;
-                out.directive = Some(if metadata.is_some() { "REPLACE" } else { "COPY" });
-                out.metadata.clone_from(metadata);
-                out.headers = Some(if *headers == Headers::Carried { "carried" } else { "kept" });
-            }
-            Request::CreateMultipartUpload { dest, metadata } => {
-                out.dest = Some(obj(dest));
-                out.metadata = Some(metadata.clone());
-                out.headers = Some("carried");
-            }
-            Request::UploadPartCopy { source, dest, part, range } => {
-                out.source = Some(obj(source));
-                out.dest = Some(obj(dest));
-                out.if_match = true;
-                out.part = Some(*part);
-                out.range = Some(*range);
-            }
-            Request::CompleteMultipartUpload { dest, parts } => {
-                out.dest = Some(obj(dest));
-                out.parts = Some(*parts);
-            }
-            Request::AbortMultipartUpload { dest } => out.dest = Some(obj(dest)),
-            Request::DeleteObject { object } => out.object = Some(obj(object)),
-            Request::Reencrypt { source, dest, metadata } => {
-                out.source = Some(obj(source));
-                out.dest = Some(obj(dest));
-                out.if_match = true;
-                out.metadata = Some(metadata.clone());
-                out.headers = Some("carried");
-            }
-            Request::VerifyIsec { object, kid, plaintext_len } => {
-                out.object = Some(obj(object));
-                out.kid = Some(kid.clone());
-                out.plaintext_len = *plaintext_len;
-            }
-            _ => return Err(to_py(Error::InvalidState)),
+            source: obj(f.source),
+            dest: obj(f.dest),
+            object: obj(f.object),
+            if_match: f.if_match == Some(true),
+            directive: f.directive,
+            metadata: f.metadata.map(<[_]>::to_vec),
+            headers: f.headers.map(|h| h.name()),
+            part: f.part,
+            range: f.range,
+            parts: f.parts,
+            kid: f.kid.map(str::to_owned),
+            plaintext_len: f.plaintext_len,
         }
-        Ok(out)
     }
 }
 
@@ -381,21 +319,17 @@ pub(crate) fn copy_steps(
     source_metadata: Pairs,
     dest: (String, String),
     new_headers: bool,
-) -> PyResult<Vec<PyCopyStep>> {
+) -> Vec<PyCopyStep> {
     let (src, dst) = (ObjectRef::new(&source.0, &source.1), ObjectRef::new(&dest.0, &dest.1));
     steps(&s3::copy_steps(&plan.inner, &src, &source_metadata.view(), &dst, new_headers))
 }
 
-fn steps(steps: &[s3::Step]) -> PyResult<Vec<PyCopyStep>> {
-    steps
-        .iter()
-        .map(|s| {
-            Ok(PyCopyStep {
-                request: PyS3Request::new(&s.request)?,
-                undo: s.undo.iter().map(PyS3Request::new).collect::<PyResult<_>>()?,
-            })
-        })
-        .collect()
+fn steps(steps: &[s3::Step]) -> Vec<PyCopyStep> {
+    let step = |s: &s3::Step| PyCopyStep {
+        request: PyS3Request::new(&s.request),
+        undo: s.undo.iter().map(PyS3Request::new).collect(),
+    };
+    steps.iter().map(step).collect()
 }
 
 /// The requests of an in-place migration (SPEC.md §12.3) and what becomes of the sidecar.
@@ -427,5 +361,5 @@ pub(crate) fn migrate_steps(
     let o = ObjectRef::new(&object.0, &object.1);
     let m = s3::migrate_steps(&plan.inner, &o, &metadata.view(), sidecar, active_kid, plaintext_len.map(|n| n.0))
         .or_raise()?;
-    Ok(PyMigration { steps: steps(&m.steps)?, sidecar_deleted: m.sidecar_deleted, sidecar_kept: m.sidecar_kept })
+    Ok(PyMigration { steps: steps(&m.steps), sidecar_deleted: m.sidecar_deleted, sidecar_kept: m.sidecar_kept })
 }

@@ -1,15 +1,162 @@
-//! Streaming and one-shot encryption and decryption (SPEC.md §5-7).
+//! Streaming and one-shot encryption and decryption (SPEC.md §5-7), and what every streaming
+//! context of the package shares: `update` / `update_into` / `finalize` / `finalize_into`
+//! over core's [`Stream`] contexts, with the GIL released on large inputs. A context locks
+//! itself after any error and after its end (SPEC.md §5.3); the classes only ask it.
 
-use isec_core::{AwsLc, Decryptor, Encryptor, Prefix, SegmentTable, oneshot};
+use isec_core::{AwsLc, Decryptor, Encryptor, Error, Prefix, SegmentTable, Stream, oneshot};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::buffers::{In, Out, maybe_detach};
+use crate::buffers::{In, Out, SCRATCH_KEEP, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyObjectKey;
-use crate::errors::OrRaise;
+use crate::error::{OrRaise, to_py};
 use crate::layout::{PyRangePlan, PyShape};
-use crate::streaming::Stream;
+
+/// A core streaming context as the classes drive it.
+pub(crate) struct Context<C: Stream> {
+    ctx: C,
+    /// Whether `update_len` is exact (the encryptor): `update` then writes straight into the
+    /// returned bytes.
+    exact: bool,
+    /// Output memory reused between `update` calls of contexts whose output length is only
+    /// bounded: fresh memory costs page faults on every call.
+    scratch: Vec<u8>,
+}
+
+impl<C: Stream + Send> Context<C> {
+    pub(crate) fn new(ctx: C, exact: bool) -> Self {
+        Self { ctx, exact, scratch: Vec::new() }
+    }
+
+    /// The live context, or `invalid_state` once it locked.
+    pub(crate) fn ctx(&self) -> PyResult<&C> {
+        if self.ctx.is_locked() { Err(to_py(Error::InvalidState)) } else { Ok(&self.ctx) }
+    }
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.ctx.is_locked()
+    }
+
+    /// Runs `f` on the context; on an error the reused output memory is wiped.
+    pub(crate) fn run<T>(&mut self, f: impl FnOnce(&mut C, &mut Vec<u8>) -> PyResult<T>) -> PyResult<T> {
+        let r = f(&mut self.ctx, &mut self.scratch);
+        if r.is_err() {
+            self.scratch.fill(0);
+        }
+        if r.is_err() || self.ctx.is_locked() || self.scratch.len() > SCRATCH_KEEP {
+            self.scratch = Vec::new();
+        }
+        r
+    }
+
+    pub(crate) fn update<'py>(&mut self, py: Python<'py>, data: &In) -> PyResult<Bound<'py, PyBytes>> {
+        let input = data.as_slice();
+        let exact = self.exact;
+        self.run(|ctx, scratch| {
+            let need = ctx.update_len(input.len());
+            if exact {
+                PyBytes::new_with(py, need, |out| {
+                    let n = maybe_detach(py, input.len(), || ctx.update(input, out)).or_raise()?;
+                    if n == need { Ok(()) } else { Err(to_py(Error::InvalidState)) }
+                })
+            } else {
+                if scratch.len() < need {
+                    scratch.resize(need, 0);
+                }
+                let out = &mut scratch[..need];
+                let n = maybe_detach(py, input.len(), || ctx.update(input, out)).or_raise()?;
+                Ok(PyBytes::new(py, &scratch[..n]))
+            }
+        })
+    }
+
+    pub(crate) fn update_into(&mut self, py: Python<'_>, data: &In, out: &mut Out) -> PyResult<usize> {
+        self.run(|ctx, _| {
+            let (input, out) = disjoint(data, out);
+            let r = maybe_detach(py, input.len(), || ctx.update(&input, out));
+            wipe(input);
+            r.or_raise()
+        })
+    }
+
+    pub(crate) fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let out = self.run(|ctx, _| ctx.finish_vec().or_raise())?;
+        Ok(PyBytes::new(py, &out))
+    }
+
+    pub(crate) fn finalize_into(&mut self, out: &mut Out) -> PyResult<usize> {
+        self.run(|ctx, _| ctx.finish(out.as_mut_slice()).or_raise())
+    }
+}
+
+/// The methods every streaming class has, and the class's own (`$extra`), in one
+/// `#[pymethods]` block: pyo3 takes one per class.
+macro_rules! stream_class {
+    ($class:ty; decryptor; $($extra:tt)*) => {
+        stream_class! { $class;
+            /// Plaintext bytes released so far.
+            #[getter]
+            fn released(&self) -> PyResult<u64> {
+                Ok(self.s.ctx()?.released())
+            }
+
+            /// Whether the final expected frame (or seal) has been verified.
+            #[getter]
+            fn is_done(&self) -> PyResult<bool> {
+                Ok(self.s.ctx()?.is_done())
+            }
+
+            $($extra)*
+        }
+    };
+    ($class:ty; $($extra:tt)*) => {
+        #[pymethods]
+        impl $class {
+            /// Bytes `update` returns for `input_len` more bytes (exact for an encryptor,
+            /// an upper bound for a decryptor).
+            fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
+                Ok(self.s.ctx()?.update_len(input_len.0))
+            }
+
+            /// Bytes `finalize` returns (exact for an encryptor, an upper bound for a
+            /// decryptor).
+            fn finalize_len(&self) -> PyResult<usize> {
+                Ok(self.s.ctx()?.finish_len())
+            }
+
+            /// Whether the context is finalized or failed.
+            #[getter]
+            fn locked(&self) -> bool {
+                self.s.is_locked()
+            }
+
+            /// Processes `data`; returns the output it completed.
+            fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
+                self.s.update(py, &data)
+            }
+
+            /// `update` into `out` (at least `update_len(len(data))` bytes); returns the count.
+            /// On error, the part of `out` this call wrote is wiped.
+            fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
+                self.s.update_into(py, &data, &mut out)
+            }
+
+            /// Ends the input; returns the last output.
+            fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+                self.s.finalize(py)
+            }
+
+            /// `finalize` into `out` (at least `finalize_len()` bytes); returns the count.
+            fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
+                self.s.finalize_into(&mut out)
+            }
+
+            $($extra)*
+        }
+    };
+}
+pub(crate) use stream_class;
 
 /// Streaming encryptor for a whole single-layout object (`Encryptor(key)`) or one part of a
 /// parts- or table-layout object (`Encryptor.for_part(key, n, is_last)`).
@@ -19,20 +166,17 @@ use crate::streaming::Stream;
 /// error, every call raises `UsageError` (`invalid_state`).
 #[pyclass(module = "isec", name = "Encryptor")]
 pub(crate) struct PyEncryptor {
-    s: Stream<Encryptor<AwsLc>>,
-    /// Kept apart from the context, which `finalize` consumes: the prefix is recorded in a
-    /// segment table after the part is complete.
-    prefix: Prefix,
+    s: Context<Encryptor<AwsLc>>,
 }
 
 impl PyEncryptor {
     fn wrap(e: Encryptor<AwsLc>) -> Self {
-        Self { prefix: e.prefix(), s: Stream::new(e) }
+        Self { s: Context::new(e, true) }
     }
 }
 
-#[pymethods]
-impl PyEncryptor {
+stream_class! {
+    PyEncryptor;
     #[new]
     fn new(key: &PyObjectKey) -> PyResult<Self> {
         Ok(Self::wrap(Encryptor::new(&key.inner).or_raise()?))
@@ -42,16 +186,6 @@ impl PyEncryptor {
     #[staticmethod]
     fn for_part(key: &PyObjectKey, part_number: Int<u32>, is_last: bool) -> PyResult<Self> {
         Ok(Self::wrap(Encryptor::for_part(&key.inner, part_number.0, is_last).or_raise()?))
-    }
-
-    /// Exact number of bytes `update` returns for `input_len` more bytes.
-    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len.0))
-    }
-
-    /// Exact number of bytes `finalize` returns.
-    fn finalize_len(&self) -> PyResult<usize> {
-        Ok(self.s.ctx()?.finish_len())
     }
 
     /// Plaintext bytes taken so far.
@@ -65,33 +199,8 @@ impl PyEncryptor {
     /// encryption it completed the upload with. Readable after `finalize`.
     #[getter]
     fn prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.prefix)
-    }
-
-    /// Whether the encryptor is finalized or failed.
-    #[getter]
-    fn locked(&self) -> bool {
-        self.s.is_locked()
-    }
-
-    /// Encrypts `data`; returns every frame it completed.
-    fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.update(py, &data)
-    }
-
-    /// Encrypts `data` into `out` (at least `update_len(len(data))` bytes); returns the count.
-    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
-        self.s.update_into(py, &data, &mut out)
-    }
-
-    /// Writes the final frame and ends the segment.
-    fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.finalize(py)
-    }
-
-    /// Writes the final frame into `out` (at least `finalize_len()` bytes); returns the count.
-    fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
-        self.s.finalize_into(&mut out)
+        let prefix: Prefix = self.s.ctx.prefix();
+        PyBytes::new(py, &prefix)
     }
 
     /// Seals one full, non-final frame in place, for callers that read plaintext straight
@@ -106,7 +215,7 @@ impl PyEncryptor {
     /// Seals the final frame in place (`[12][0..=frame size plaintext][16]`) and ends the
     /// segment.
     fn finalize_in_place(&mut self, mut frame: Out) -> PyResult<()> {
-        self.s.take()?.finish_in_place(frame.as_mut_slice()).or_raise()
+        self.s.run(|ctx, _| ctx.finish_in_place(frame.as_mut_slice()).or_raise())
     }
 }
 
@@ -116,20 +225,27 @@ impl PyEncryptor {
 /// known. `finalize` reports truncation. After any error every call raises `invalid_state`.
 #[pyclass(module = "isec", name = "Decryptor")]
 pub(crate) struct PyDecryptor {
-    s: Stream<Decryptor<AwsLc>>,
+    s: Context<Decryptor<AwsLc>>,
 }
 
-#[pymethods]
 impl PyDecryptor {
+    fn wrap(d: Result<Decryptor<AwsLc>, Error>) -> PyResult<Self> {
+        Ok(Self { s: Context::new(d.or_raise()?, false) })
+    }
+}
+
+stream_class! {
+    PyDecryptor;
+    decryptor;
     #[new]
     fn new(key: &PyObjectKey) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Decryptor::new(&key.inner).or_raise()?) })
+        Self::wrap(Decryptor::new(&key.inner))
     }
 
     /// A decryptor for a whole object of known shape.
     #[staticmethod]
     fn with_shape(key: &PyObjectKey, shape: &PyShape) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Decryptor::with_shape(&key.inner, shape.inner.clone()).or_raise()?) })
+        Self::wrap(Decryptor::with_shape(&key.inner, shape.inner.clone()))
     }
 
     /// A decryptor for a whole table-layout object: its encoded segment table and length.
@@ -137,63 +253,14 @@ impl PyDecryptor {
     fn with_table(key: &PyObjectKey, table: In, ciphertext_len: Int<u64>) -> PyResult<Self> {
         let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
         let shape = isec_core::Shape::from_table(key.inner.header(), t, ciphertext_len.0).or_raise()?;
-        Ok(Self { s: Stream::new(Decryptor::with_shape(&key.inner, shape).or_raise()?) })
+        Self::wrap(Decryptor::with_shape(&key.inner, shape))
     }
 
     /// A decryptor for the ciphertext `[plan.ct_start, plan.ct_end)` that releases exactly
     /// the planned plaintext range.
     #[staticmethod]
     fn for_range(key: &PyObjectKey, shape: &PyShape, plan: &PyRangePlan) -> PyResult<Self> {
-        Ok(Self { s: Stream::new(Decryptor::for_range(&key.inner, shape.inner.clone(), &plan.inner).or_raise()?) })
-    }
-
-    /// Upper bound on what `update` returns for `input_len` more bytes.
-    fn update_len(&self, input_len: Int<usize>) -> PyResult<usize> {
-        Ok(self.s.ctx()?.update_len(input_len.0))
-    }
-
-    /// Upper bound on what `finalize` returns.
-    fn finalize_len(&self) -> PyResult<usize> {
-        Ok(self.s.ctx()?.finish_len())
-    }
-
-    /// Plaintext bytes released so far.
-    #[getter]
-    fn released(&self) -> PyResult<u64> {
-        Ok(self.s.ctx()?.released())
-    }
-
-    /// Whether the final expected frame has been verified.
-    #[getter]
-    fn is_done(&self) -> PyResult<bool> {
-        Ok(self.s.ctx()?.is_done())
-    }
-
-    /// Whether the decryptor is finalized or failed.
-    #[getter]
-    fn locked(&self) -> bool {
-        self.s.is_locked()
-    }
-
-    /// Decrypts `data`; returns the plaintext of every frame it completed and verified.
-    fn update<'py>(&mut self, py: Python<'py>, data: In) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.update(py, &data)
-    }
-
-    /// Decrypts `data` into `out` (at least `update_len(len(data))` bytes); returns the count.
-    /// On error, the part of `out` this call wrote is wiped.
-    fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out) -> PyResult<usize> {
-        self.s.update_into(py, &data, &mut out)
-    }
-
-    /// Ends the input: decrypts a final short frame if pending, reports truncation.
-    fn finalize<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        self.s.finalize(py)
-    }
-
-    /// `finalize` into `out` (at least `finalize_len()` bytes); returns the count.
-    fn finalize_into(&mut self, mut out: Out) -> PyResult<usize> {
-        self.s.finalize_into(&mut out)
+        Self::wrap(Decryptor::for_range(&key.inner, shape.inner.clone(), &plan.inner))
     }
 
     /// Opens the next whole frame in place (every frame is frame size + `FRAME_OVERHEAD`

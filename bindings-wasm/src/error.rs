@@ -58,9 +58,3 @@ pub fn to_js(failure: &Failure) -> JsValue {
     }
     err.into()
 }
-
-/// The core error whose code is `code`, if any.
-#[must_use]
-pub fn from_code(code: &str) -> Option<CoreError> {
-    CoreError::from_code(code)
-}

@@ -2,16 +2,18 @@
 //! run on the wasm backend (core has no external-cipher path for them).
 
 use isec_core::cipher::RustCrypto;
+use isec_core::layout::RangePlan;
 use isec_core::legacy::{
     self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
-    LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacyRange, LegacySidecar as CoreSidecar,
+    LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
 };
-use isec_core::{Error as CoreError, Kek};
+use isec_core::{Kek, Stream};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
-use crate::error::{Failure, Fallible};
-use crate::{num, pairs, set, to_u64};
+use crate::convert::{num, pairs, set, to_range, to_u64};
+use crate::error::Failure;
+use crate::layout::plan_js;
 
 /// The legacy proxy's user metadata on one object.
 #[wasm_bindgen(js_name = LegacyMetadata)]
@@ -29,34 +31,6 @@ impl LegacyMetadata {
         Ok(Self { inner: CoreMeta::from_pairs(&pairs(&metadata, "metadata")?)? })
     }
 
-    /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
-    #[wasm_bindgen(getter, js_name = isLegacy)]
-    #[must_use]
-    pub fn is_legacy(&self) -> bool {
-        self.inner.is_legacy()
-    }
-
-    /// The key id, if recorded.
-    #[wasm_bindgen(getter, js_name = kid)]
-    #[must_use]
-    pub fn kid(&self) -> Option<String> {
-        self.inner.kid().map(ToString::to_string)
-    }
-
-    /// The recorded plaintext size.
-    #[wasm_bindgen(getter, js_name = plaintextSize)]
-    #[must_use]
-    pub fn plaintext_size(&self) -> Option<f64> {
-        self.inner.plaintext_size().map(num)
-    }
-
-    /// `single-v3`, `multipart-v3`, or `undefined`.
-    #[wasm_bindgen(getter, js_name = format)]
-    #[must_use]
-    pub fn format(&self) -> Option<String> {
-        self.inner.format().map(|f| f.as_str().to_string())
-    }
-
     /// The bucket key of the sidecar this object needs, or `undefined`.
     #[wasm_bindgen(js_name = sidecarKey)]
     #[must_use]
@@ -64,6 +38,17 @@ impl LegacyMetadata {
         self.inner.sidecar_key(object_key)
     }
 }
+
+getters!(LegacyMetadata {
+    /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
+    isLegacy is_legacy -> bool = |m| m.is_legacy();
+    /// The key id, if recorded.
+    kid kid -> Option<String> = |m| m.kid().map(ToString::to_string);
+    /// The recorded plaintext size.
+    plaintextSize plaintext_size -> Option<f64> = |m| m.plaintext_size().map(num);
+    /// `single-v3`, `multipart-v3`, or `undefined`.
+    format format -> Option<String> = |m| m.format().map(|f| f.as_str().to_string());
+});
 
 /// A parsed and checked legacy sidecar.
 #[wasm_bindgen(js_name = LegacySidecar)]
@@ -92,62 +77,23 @@ impl LegacySidecar {
     pub fn from_json(json: &[u8]) -> Result<LegacySidecar, Failure> {
         Ok(Self { inner: CoreSidecar::from_json(json)? })
     }
-
-    /// Number of parts.
-    #[wasm_bindgen(getter, js_name = partCount)]
-    #[must_use]
-    pub fn part_count(&self) -> u32 {
-        self.inner.part_count()
-    }
-
-    /// Total plaintext size.
-    #[wasm_bindgen(getter, js_name = totalSize)]
-    #[must_use]
-    pub fn total_size(&self) -> f64 {
-        num(self.inner.total_size())
-    }
-
-    /// Total ciphertext size.
-    #[wasm_bindgen(getter, js_name = ciphertextSize)]
-    #[must_use]
-    pub fn ciphertext_size(&self) -> f64 {
-        num(self.inner.ciphertext_size())
-    }
-
-    /// The multipart upload id, where recorded.
-    #[wasm_bindgen(getter, js_name = uploadId)]
-    #[must_use]
-    pub fn upload_id(&self) -> Option<String> {
-        self.inner.upload_id().map(ToString::to_string)
-    }
 }
+
+getters!(LegacySidecar {
+    /// Number of parts.
+    partCount part_count -> u32 = |s| s.part_count();
+    /// Total plaintext size.
+    totalSize total_size -> f64 = |s| num(s.total_size());
+    /// Total ciphertext size.
+    ciphertextSize ciphertext_size -> f64 = |s| num(s.ciphertext_size());
+    /// The multipart upload id, where recorded.
+    uploadId upload_id -> Option<String> = |s| s.upload_id().map(ToString::to_string);
+});
 
 /// A legacy object's geometry and key reference, checked against its body's length.
 #[wasm_bindgen(js_name = LegacyObject)]
 pub struct LegacyObject {
     pub(crate) inner: CoreObject,
-}
-
-fn layout_name(l: LegacyLayout) -> &'static str {
-    match l {
-        LegacyLayout::Single => "single",
-        LegacyLayout::Streamed => "streamed",
-        LegacyLayout::Framed => "framed",
-        LegacyLayout::Staged => "staged",
-    }
-}
-
-fn range_js(r: &LegacyRange) -> Object {
-    let o = Object::new();
-    set(&o, "ctStart", num(r.ct_start));
-    set(&o, "ctEnd", num(r.ct_end));
-    set(&o, "skip", num(r.skip));
-    set(&o, "len", num(r.len));
-    set(&o, "ptStart", num(r.pt_start));
-    set(&o, "firstSeal", num(r.first_seal));
-    set(&o, "endSeal", num(r.end_seal));
-    set(&o, "httpRange", r.http_range());
-    o
 }
 
 #[wasm_bindgen(js_class = LegacyObject)]
@@ -179,55 +125,39 @@ impl LegacyObject {
         Ok(Self { inner: self.inner.clone().with_upload_id(upload_id)? })
     }
 
-    /// `single`, `streamed`, `framed` or `staged`.
-    #[wasm_bindgen(getter, js_name = layout)]
-    #[must_use]
-    pub fn layout(&self) -> String {
-        layout_name(self.inner.layout()).to_string()
-    }
-
-    /// The key id, where recorded.
-    #[wasm_bindgen(getter, js_name = kid)]
-    #[must_use]
-    pub fn kid(&self) -> Option<String> {
-        self.inner.kid().map(ToString::to_string)
-    }
-
-    /// Plaintext bytes.
-    #[wasm_bindgen(getter, js_name = plaintextLength)]
-    #[must_use]
-    pub fn plaintext_length(&self) -> f64 {
-        num(self.inner.plaintext_len())
-    }
-
-    /// Ciphertext bytes.
-    #[wasm_bindgen(getter, js_name = ciphertextLength)]
-    #[must_use]
-    pub fn ciphertext_length(&self) -> f64 {
-        num(self.inner.ciphertext_len())
-    }
-
-    /// The wrapped DEK (standard base64) the metadata or sidecar named.
-    #[wasm_bindgen(getter, js_name = wrappedDekB64)]
-    #[must_use]
-    pub fn wrapped_dek_b64(&self) -> String {
-        self.inner.wrapped_dek_b64().to_string()
-    }
-
-    /// Number of seals.
-    #[wasm_bindgen(getter, js_name = sealCount)]
-    #[must_use]
-    pub fn seal_count(&self) -> f64 {
-        num(self.inner.seal_count())
-    }
-
     /// The whole seals covering plaintext `[start, end)` (clamped; `end` may be `Infinity`).
     #[wasm_bindgen(js_name = planRange, unchecked_return_type = "LegacyRange")]
     pub fn plan_range(&self, start: f64, end: f64) -> Result<Object, Failure> {
-        let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
-        Ok(range_js(&self.inner.plan_range(a, b)?))
+        let (a, b) = to_range(start, end)?;
+        let r = self.inner.plan_range(a, b)?;
+        let (ct_start, ct_end, skip, len, pt_start) = (r.ct_start, r.ct_end, r.skip, r.len, r.pt_start);
+        let o = plan_js(&RangePlan { ct_start, ct_end, skip, len, pt_start });
+        set(&o, "firstSeal", num(r.first_seal));
+        set(&o, "endSeal", num(r.end_seal));
+        Ok(o)
     }
 }
+
+getters!(LegacyObject {
+    /// `single`, `streamed`, `framed` or `staged`.
+    layout layout -> String = |o| match o.layout() {
+        LegacyLayout::Single => "single",
+        LegacyLayout::Streamed => "streamed",
+        LegacyLayout::Framed => "framed",
+        LegacyLayout::Staged => "staged",
+    }
+    .to_string();
+    /// The key id, where recorded.
+    kid kid -> Option<String> = |o| o.kid().map(ToString::to_string);
+    /// Plaintext bytes.
+    plaintextLength plaintext_length -> f64 = |o| num(o.plaintext_len());
+    /// Ciphertext bytes.
+    ciphertextLength ciphertext_length -> f64 = |o| num(o.ciphertext_len());
+    /// The wrapped DEK (standard base64) the metadata or sidecar named.
+    wrappedDekB64 wrapped_dek_b64 -> String = |o| o.wrapped_dek_b64().to_string();
+    /// Number of seals.
+    sealCount seal_count -> f64 = |o| num(o.seal_count());
+});
 
 /// A legacy object's DEK.
 #[wasm_bindgen(js_name = LegacyKey)]
@@ -258,13 +188,8 @@ impl LegacyKey {
 /// synchronous).
 #[wasm_bindgen(js_name = LegacyDecryptor)]
 pub struct LegacyDecryptor {
-    inner: Option<CoreLegacyDecryptor<RustCrypto>>,
-}
-
-impl LegacyDecryptor {
-    fn ctx(&mut self) -> Fallible<&mut CoreLegacyDecryptor<RustCrypto>> {
-        self.inner.as_mut().ok_or(Failure::Core(CoreError::InvalidState))
-    }
+    /// Locked by core after an error or `final`.
+    inner: CoreLegacyDecryptor<RustCrypto>,
 }
 
 #[wasm_bindgen(js_class = LegacyDecryptor)]
@@ -272,44 +197,34 @@ impl LegacyDecryptor {
     /// Decrypts the whole object from its first byte.
     #[wasm_bindgen(constructor)]
     pub fn new(key: &LegacyKey, object: &LegacyObject) -> Result<LegacyDecryptor, Failure> {
-        Ok(Self { inner: Some(CoreLegacyDecryptor::new(&key.inner, &object.inner)?) })
+        Ok(Self { inner: CoreLegacyDecryptor::new(&key.inner, &object.inner)? })
     }
 
     /// Decrypts the bytes `object.planRange(start, end)` names; releases `[start, end)`.
     #[wasm_bindgen(js_name = forRange)]
     pub fn for_range(key: &LegacyKey, object: &LegacyObject, start: f64, end: f64) -> Result<LegacyDecryptor, Failure> {
-        let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
+        let (a, b) = to_range(start, end)?;
         let plan = object.inner.plan_range(a, b)?;
-        Ok(Self { inner: Some(CoreLegacyDecryptor::for_range(&key.inner, &object.inner, &plan)?) })
+        Ok(Self { inner: CoreLegacyDecryptor::for_range(&key.inner, &object.inner, &plan)? })
     }
 
     /// Feeds ciphertext; returns the plaintext of every seal completed and verified.
     #[wasm_bindgen(js_name = update)]
     pub fn update(&mut self, chunk: &[u8]) -> Result<Vec<u8>, Failure> {
-        let d = self.ctx()?;
-        let mut out = vec![0u8; d.update_len(chunk.len())];
-        let n = d.update(chunk, &mut out)?;
-        out.truncate(n);
-        Ok(out)
+        Ok(self.inner.update_vec(chunk)?)
     }
 
     /// Ends the input; reports missing seals.
     #[wasm_bindgen(js_name = final)]
     pub fn final_(&mut self) -> Result<Vec<u8>, Failure> {
-        let d = self.inner.take().ok_or(Failure::Core(CoreError::InvalidState))?;
-        let mut out = vec![0u8; d.finish_len()];
-        let n = d.finish(&mut out)?;
-        out.truncate(n);
-        Ok(out)
-    }
-
-    /// Plaintext bytes released so far.
-    #[wasm_bindgen(getter, js_name = released)]
-    #[must_use]
-    pub fn released(&self) -> f64 {
-        self.inner.as_ref().map_or(0.0, |d| num(d.released()))
+        Ok(self.inner.finish_vec()?)
     }
 }
+
+getters!(LegacyDecryptor {
+    /// Plaintext bytes released so far.
+    released released -> f64 = |d| num(d.released());
+});
 
 /// Decrypts a whole legacy object held in memory (all or nothing).
 #[wasm_bindgen(js_name = legacyDecrypt)]
@@ -327,7 +242,7 @@ pub fn legacy_decrypt_range(
     end: f64,
     fetched: &[u8],
 ) -> Result<Vec<u8>, Failure> {
-    let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
+    let (a, b) = to_range(start, end)?;
     let plan = object.inner.plan_range(a, b)?;
     Ok(core_legacy::decrypt_range::<RustCrypto>(&key.inner, &object.inner, &plan, fetched)?)
 }

@@ -1,209 +1,17 @@
-//! Shapes and range mapping, segment tables, the copy decision, metadata classification and
-//! nonce helpers: conversions around core's pure functions.
+//! The copy decision, metadata classification and nonce helpers: conversions around core's
+//! pure functions.
 
+use isec_core::Error as CoreError;
 use isec_core::copy::{self, CopyLimits, CopyRequest, Directive, decide};
-use isec_core::layout::{RangePlan, Shape as CoreShape};
 use isec_core::metadata::{ObjectFormat, classify};
 use isec_core::nonce::{FramePosition, Nonce};
-use isec_core::{Error as CoreError, SegmentTable as CoreTable};
 use js_sys::{Array, Object};
 use wasm_bindgen::prelude::*;
 
+use crate::convert::{get, num, opt_bool, opt_str, opt_u64, pairs, pairs_to_js, set};
 use crate::error::{Failure, Fallible};
-use crate::keys::{Envelope, KeyTask, Keyring, ObjectKey};
-use crate::{get, num, opt_bool, opt_str, opt_u64, pairs, pairs_to_js, set, to_u64};
-
-/// An object's geometry once its size is known (SPEC.md §6-7).
-#[wasm_bindgen(js_name = Shape)]
-pub struct Shape {
-    pub(crate) inner: CoreShape,
-}
-
-pub(crate) fn plan_js(p: &RangePlan) -> Object {
-    let o = Object::new();
-    set(&o, "ctStart", num(p.ct_start));
-    set(&o, "ctEnd", num(p.ct_end));
-    set(&o, "skip", num(p.skip));
-    set(&o, "len", num(p.len));
-    set(&o, "ptStart", num(p.pt_start));
-    set(&o, "httpRange", p.http_range());
-    o
-}
-
-#[wasm_bindgen(js_class = Shape)]
-impl Shape {
-    /// The shape of a single- or parts-layout object from its envelope and stored
-    /// (ciphertext) length, e.g. a HEAD's `Content-Length`.
-    #[wasm_bindgen(js_name = fromCiphertextLength)]
-    pub fn from_ciphertext_length(
-        envelope: &Envelope,
-        #[wasm_bindgen(js_name = ciphertextLength)] ciphertext_length: f64,
-    ) -> Result<Shape, Failure> {
-        let len = to_u64(ciphertext_length, "ciphertextLength", false)?;
-        Ok(Self { inner: CoreShape::from_ciphertext_len(envelope.inner.header(), len)? })
-    }
-
-    /// The shape an encryptor will produce for `plaintextLength` bytes.
-    #[wasm_bindgen(js_name = forPlaintext)]
-    pub fn for_plaintext(
-        envelope: &Envelope,
-        #[wasm_bindgen(js_name = plaintextLength)] plaintext_length: f64,
-    ) -> Result<Shape, Failure> {
-        let len = to_u64(plaintext_length, "plaintextLength", false)?;
-        Ok(Self { inner: CoreShape::from_plaintext_len(envelope.inner.header(), len)? })
-    }
-
-    /// The shape of a table-layout object from its encoded table (verified with `key`).
-    #[wasm_bindgen(js_name = fromTable)]
-    pub fn from_table(
-        key: &ObjectKey,
-        table: &[u8],
-        #[wasm_bindgen(js_name = ciphertextLength)] ciphertext_length: f64,
-    ) -> Result<Shape, Failure> {
-        let len = to_u64(ciphertext_length, "ciphertextLength", false)?;
-        let t = CoreTable::decode(table, &key.inner)?;
-        Ok(Self { inner: CoreShape::from_table(key.inner.header(), t, len)? })
-    }
-
-    /// Maps the plaintext range `[start, end)` (clamped to the object; `end` may be
-    /// `Infinity`) to the ciphertext to fetch.
-    #[wasm_bindgen(js_name = mapRange, unchecked_return_type = "RangePlan")]
-    pub fn map_range(&self, start: f64, end: f64) -> Result<Object, Failure> {
-        let (a, b) = (to_u64(start, "start", false)?, to_u64(end, "end", true)?);
-        Ok(plan_js(&self.inner.map_range(a, b)))
-    }
-
-    /// Plaintext bytes in the object.
-    #[wasm_bindgen(getter, js_name = plaintextLength)]
-    #[must_use]
-    pub fn plaintext_length(&self) -> f64 {
-        num(self.inner.plaintext_len())
-    }
-
-    /// Ciphertext bytes in the object.
-    #[wasm_bindgen(getter, js_name = ciphertextLength)]
-    #[must_use]
-    pub fn ciphertext_length(&self) -> f64 {
-        num(self.inner.ciphertext_len())
-    }
-
-    /// Plaintext bytes per frame.
-    #[wasm_bindgen(getter, js_name = frameSize)]
-    #[must_use]
-    pub fn frame_size(&self) -> f64 {
-        num(self.inner.frame_size())
-    }
-
-    /// Segments (parts) in the object.
-    #[wasm_bindgen(getter, js_name = segmentCount)]
-    #[must_use]
-    pub fn segment_count(&self) -> u32 {
-        self.inner.segment_count()
-    }
-
-    /// Frames in the object.
-    #[wasm_bindgen(getter, js_name = frameCount)]
-    #[must_use]
-    pub fn frame_count(&self) -> f64 {
-        num(self.inner.frame_count())
-    }
-
-    /// Segment `ordinal` (0-based), or `undefined` past the end.
-    #[wasm_bindgen(js_name = segment, unchecked_return_type = "SegmentInfo | undefined")]
-    #[must_use]
-    pub fn segment(&self, ordinal: u32) -> JsValue {
-        match self.inner.segment(ordinal) {
-            None => JsValue::UNDEFINED,
-            Some(s) => {
-                let o = Object::new();
-                set(&o, "number", s.number);
-                set(&o, "ordinal", s.ordinal);
-                set(&o, "isLast", s.is_last);
-                set(&o, "ptStart", num(s.pt_start));
-                set(&o, "ptLen", num(s.pt_len));
-                set(&o, "ctStart", num(s.ct_start));
-                set(&o, "ctLen", num(s.ct_len));
-                o.into()
-            }
-        }
-    }
-
-    /// The largest frame boundary at or below ciphertext offset `offset`.
-    #[wasm_bindgen(js_name = ctBoundaryFloor)]
-    pub fn ct_boundary_floor(&self, offset: f64) -> Result<f64, Failure> {
-        Ok(num(self.inner.ct_boundary_floor(to_u64(offset, "offset", false)?)))
-    }
-}
-
-/// Part numbers, plaintext lengths and nonce prefixes of a table-layout object (SPEC.md §6.3).
-#[wasm_bindgen(js_name = SegmentTable)]
-pub struct SegmentTable {
-    inner: CoreTable,
-}
-
-#[wasm_bindgen(js_class = SegmentTable)]
-impl SegmentTable {
-    /// A table from `[partNumber, plaintextLength, prefix]` entries in object order. `prefix`
-    /// is the 7-byte nonce prefix of the encryption of that part the upload was completed
-    /// with (`Encryptor.prefix`, or the part's first 7 bytes): readers refuse a part whose
-    /// frames carry another. A prefix that is not a `Uint8Array` is a `TypeError`, one of
-    /// another length `invalid_parameter`.
-    #[wasm_bindgen(constructor)]
-    pub fn new(
-        #[wasm_bindgen(unchecked_param_type = "Array<[number, number, Uint8Array]>")] entries: Array,
-    ) -> Result<SegmentTable, Failure> {
-        let bad = || Failure::Type("entries must be [[partNumber, plaintextLength, prefix], ...]".into());
-        let mut list = Vec::new();
-        for e in entries.iter() {
-            let e: Array = e.dyn_into().map_err(|_| bad())?;
-            if e.length() != 3 {
-                return Err(bad());
-            }
-            let n = to_u64(e.get(0).as_f64().ok_or_else(bad)?, "partNumber", false)?;
-            let l = to_u64(e.get(1).as_f64().ok_or_else(bad)?, "plaintextLength", false)?;
-            let p: js_sys::Uint8Array =
-                e.get(2).dyn_into().map_err(|_| Failure::Type("a table entry's prefix must be a Uint8Array".into()))?;
-            let mut prefix = [0u8; 7];
-            if p.length() != 7 {
-                let m = format!("a table entry's prefix is 7 bytes, not {} (Encryptor.prefix)", p.length());
-                return Err(Failure::Detail(CoreError::InvalidParameter, m));
-            }
-            p.copy_to(&mut prefix);
-            list.push((u32::try_from(n).map_err(|_| Failure::Core(CoreError::InvalidParameter))?, l, prefix));
-        }
-        Ok(Self { inner: CoreTable::new(list)? })
-    }
-
-    /// Verifies and decodes an encoded table.
-    #[wasm_bindgen(js_name = decode)]
-    pub fn decode(bytes: &[u8], key: &ObjectKey) -> Result<SegmentTable, Failure> {
-        Ok(Self { inner: CoreTable::decode(bytes, &key.inner)? })
-    }
-
-    /// Encodes and authenticates the table under `key`.
-    #[wasm_bindgen(js_name = encode)]
-    #[must_use]
-    pub fn encode(&self, key: &ObjectKey) -> Vec<u8> {
-        self.inner.encode(&key.inner)
-    }
-
-    /// `[partNumber, plaintextLength, prefix]` entries.
-    #[wasm_bindgen(getter, js_name = entries, unchecked_return_type = "Array<[number, number, Uint8Array]>")]
-    #[must_use]
-    pub fn entries(&self) -> Array {
-        let entry = |(n, l, p): &(u32, u64, isec_core::Prefix)| {
-            JsValue::from(Array::of3(&(*n).into(), &num(*l).into(), &js_sys::Uint8Array::from(&p[..]).into()))
-        };
-        self.inner.entries().iter().map(entry).collect()
-    }
-
-    /// Total plaintext bytes.
-    #[wasm_bindgen(getter, js_name = plaintextLength)]
-    #[must_use]
-    pub fn plaintext_length(&self) -> f64 {
-        num(self.inner.plaintext_len())
-    }
-}
+use crate::keys::{KeyTask, Keyring};
+use crate::layout::Shape;
 
 /// Classifies an object from its user metadata (and whether the legacy proxy's
 /// object-keyed sidecar exists): `{ format, kid?, error? }` with `format` one of
@@ -226,26 +34,15 @@ pub fn classify_metadata(
 }
 
 fn limits_from(v: &JsValue) -> Fallible<CopyLimits> {
-    let mut l = CopyLimits::default();
-    if v.is_undefined() || v.is_null() {
-        return Ok(l);
-    }
-    if let Some(x) = opt_u64(v, "singleCopyMax")? {
-        l.single_copy_max = x;
-    }
-    if let Some(x) = opt_u64(v, "partMin")? {
-        l.part_min = x;
-    }
-    if let Some(x) = opt_u64(v, "partMax")? {
-        l.part_max = x;
-    }
-    if let Some(x) = opt_u64(v, "maxParts")? {
-        l.max_parts = u32::try_from(x).map_err(|_| Failure::Core(CoreError::InvalidParameter))?;
-    }
-    if let Some(x) = opt_u64(v, "metadataMax")? {
-        l.metadata_max = usize::try_from(x).map_err(|_| Failure::Core(CoreError::InvalidParameter))?;
-    }
-    Ok(l)
+    let d = CopyLimits::default();
+    let invalid = |_| Failure::Core(CoreError::InvalidParameter);
+    Ok(CopyLimits {
+        single_copy_max: opt_u64(v, "singleCopyMax")?.unwrap_or(d.single_copy_max),
+        part_min: opt_u64(v, "partMin")?.unwrap_or(d.part_min),
+        part_max: opt_u64(v, "partMax")?.unwrap_or(d.part_max),
+        max_parts: opt_u64(v, "maxParts")?.map_or(Ok(d.max_parts), u32::try_from).map_err(invalid)?,
+        metadata_max: opt_u64(v, "metadataMax")?.map_or(Ok(d.metadata_max), usize::try_from).map_err(invalid)?,
+    })
 }
 
 /// The copy decision without a keyring (the JS `decideCopy` picks the variant: wasm-bindgen
@@ -341,16 +138,6 @@ fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Optio
     set(&o, "requests", num(p.requests));
     set(&o, "clientBytes", num(p.client_bytes));
     Ok(o)
-}
-
-/// The shape of an object from its envelope and stored length (single and parts layouts);
-/// the same as `Shape.fromCiphertextLength`.
-#[wasm_bindgen(js_name = shapeFor)]
-pub fn shape_for(
-    envelope: &Envelope,
-    #[wasm_bindgen(js_name = ciphertextLength)] ciphertext_length: f64,
-) -> Result<Shape, Failure> {
-    Shape::from_ciphertext_length(envelope, ciphertext_length)
 }
 
 /// Parses a 12-byte frame nonce (SPEC.md §5.1): `{ prefix, index, segmentEnd, objectEnd }`.

@@ -5,12 +5,15 @@
 //! `CryptoKey`s; the raw bytes exist in JS only inside `importKey`, which copies them
 //! synchronously, and the array is zeroed right after the call.
 
+use std::collections::VecDeque;
+
 use isec_core::limits::{NONCE_LEN, TAG_LEN};
 use isec_core::{Error as CoreError, ObjectKey};
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::convert::u32_of;
 use crate::error::{Failure, Fallible};
 
 /// Bytes of frames whose `subtle` calls may be in flight at once, per context, and the
@@ -66,24 +69,6 @@ fn backend_failure(what: &str, cause: JsValue) -> Failure {
     Failure::Caused(CoreError::InvalidState, format!("WebCrypto {what} failed"), cause)
 }
 
-/// The WebCrypto handle, or the error a context made for WebCrypto gets without it.
-pub(crate) fn require() -> Fallible<Subtle> {
-    subtle()
-        .ok_or_else(|| Failure::Detail(CoreError::InvalidState, "WebCrypto (crypto.subtle) is not available".into()))
-}
-
-/// Imports the AES-256-GCM key of `segment` as a non-extractable `CryptoKey` for `usage`
-/// (`encrypt` or `decrypt`).
-pub(crate) async fn segment_key(subtle: &Subtle, key: &ObjectKey, segment: u32, usage: &str) -> Fallible<JsValue> {
-    let raw = Uint8Array::from(&key.segment_key(segment)[..]);
-    let usages = Array::of1(&usage.into());
-    let p = subtle.import_key("raw", &raw, "AES-GCM", false, &usages);
-    // importKey copied the bytes before returning.
-    raw.fill(0, 0, raw.length());
-    let p = p.map_err(|e| backend_failure("importKey", e))?;
-    JsFuture::from(p).await.map_err(|e| backend_failure("importKey", e))
-}
-
 thread_local! {
     /// The strings of every call's algorithm object, made once rather than decoded from
     /// wasm memory per frame.
@@ -100,21 +85,69 @@ fn gcm(nonce: &[u8; NONCE_LEN]) -> Object {
     o
 }
 
-fn u32_of(x: usize) -> Fallible<u32> {
-    u32::try_from(x).map_err(|_| Failure::Core(CoreError::LimitExceeded))
+/// WebCrypto under one object's segment keys, each imported on first use as a
+/// non-extractable `CryptoKey` for one usage (`encrypt` or `decrypt`). The raw bytes exist
+/// in JS only inside `importKey`, which copies them synchronously; the array is zeroed right
+/// after. The last two keys stay imported (the current segment's and the next one's).
+pub(crate) struct SegmentCipher {
+    subtle: Subtle,
+    key: ObjectKey,
+    usage: &'static str,
+    imported: VecDeque<(u32, JsValue)>,
 }
 
-/// Starts sealing one frame's plaintext under `key` with `nonce`; resolves to
-/// `ciphertext || tag`. WebCrypto copies `plaintext` before this returns, so the caller may
-/// reuse its buffer at once.
-pub(crate) fn seal(
-    subtle: &Subtle,
-    key: &JsValue,
-    nonce: &[u8; NONCE_LEN],
-    plaintext: &Uint8Array,
-) -> Fallible<JsFuture> {
-    let p = subtle.encrypt(&gcm(nonce), key, plaintext).map_err(|e| backend_failure("encrypt", e))?;
-    Ok(JsFuture::from(p))
+impl SegmentCipher {
+    /// The cipher of `key`'s segments, or the error a context made for WebCrypto gets
+    /// without it.
+    pub(crate) fn new(key: &ObjectKey, usage: &'static str) -> Fallible<Self> {
+        let subtle = subtle().ok_or_else(|| {
+            Failure::Detail(CoreError::InvalidState, "WebCrypto (crypto.subtle) is not available".into())
+        })?;
+        Ok(Self { subtle, key: key.clone(), usage, imported: VecDeque::new() })
+    }
+
+    async fn crypto_key(&mut self, segment: u32) -> Fallible<JsValue> {
+        if let Some((_, k)) = self.imported.iter().find(|(s, _)| *s == segment) {
+            return Ok(k.clone());
+        }
+        let raw = Uint8Array::from(&self.key.segment_key(segment)[..]);
+        let p = self.subtle.import_key("raw", &raw, "AES-GCM", false, &Array::of1(&self.usage.into()));
+        raw.fill(0, 0, raw.length());
+        let p = p.map_err(|e| backend_failure("importKey", e))?;
+        let k = JsFuture::from(p).await.map_err(|e| backend_failure("importKey", e))?;
+        if self.imported.len() >= 2 {
+            self.imported.pop_front();
+        }
+        self.imported.push_back((segment, k.clone()));
+        Ok(k)
+    }
+
+    /// Starts sealing one frame's plaintext of `segment` with `nonce`; resolves to
+    /// `ciphertext || tag`. WebCrypto copies `plaintext` when called, so the caller may
+    /// reuse its buffer once this returns.
+    pub(crate) async fn seal(
+        &mut self,
+        segment: u32,
+        nonce: &[u8; NONCE_LEN],
+        plaintext: &Uint8Array,
+    ) -> Fallible<JsFuture> {
+        let key = self.crypto_key(segment).await?;
+        let p = self.subtle.encrypt(&gcm(nonce), &key, plaintext).map_err(|e| backend_failure("encrypt", e))?;
+        Ok(JsFuture::from(p))
+    }
+
+    /// Starts verifying and decrypting one whole frame of `segment` (`nonce || ciphertext ||
+    /// tag`, at least 28 bytes). Returns the frame's nonce as read when WebCrypto copies the
+    /// frame (so core checks the bytes WebCrypto used; the caller may reuse its buffer once
+    /// this returns) and the call, whose rejection is a frame that did not verify.
+    pub(crate) async fn open(&mut self, segment: u32, frame: &Uint8Array) -> Fallible<([u8; NONCE_LEN], JsFuture)> {
+        let key = self.crypto_key(segment).await?;
+        let mut nonce = [0u8; NONCE_LEN];
+        frame.subarray(0, u32_of(NONCE_LEN)?).copy_to(&mut nonce);
+        let body = frame.subarray(u32_of(NONCE_LEN)?, frame.length());
+        let p = self.subtle.decrypt(&gcm(&nonce), &key, &body).unwrap_or_else(|e| Promise::reject(&e));
+        Ok((nonce, JsFuture::from(p)))
+    }
 }
 
 /// The sealed frame body of a settled `seal`, checked to be `plaintext_len + 16` bytes.
@@ -124,17 +157,6 @@ pub(crate) fn sealed(outcome: Result<JsValue, JsValue>, plaintext_len: usize) ->
         return Err(backend_failure("encrypt", JsValue::from_str("unexpected output length")));
     }
     Ok(sealed)
-}
-
-/// Starts verifying and decrypting one whole frame (`nonce || ciphertext || tag`, at least
-/// 28 bytes) under `key`, with `nonce` the frame's first 12 bytes as read by the caller at
-/// this moment: WebCrypto copies the frame before this returns, so both see the same bytes
-/// and the caller may reuse its buffer at once. Never fails here; a rejected promise is a
-/// frame that did not verify.
-pub(crate) fn open(subtle: &Subtle, key: &JsValue, nonce: &[u8; NONCE_LEN], frame: &Uint8Array) -> Fallible<JsFuture> {
-    let body = frame.subarray(u32_of(NONCE_LEN)?, frame.length());
-    let p = subtle.decrypt(&gcm(nonce), key, &body).unwrap_or_else(|e| Promise::reject(&e));
-    Ok(JsFuture::from(p))
 }
 
 /// Where released bytes go: one array (the `update` / `final` API and the one-shot

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use isec_core::layout::Shape;
 use isec_core::legacy::{self, LegacyDecryptor, LegacyKey, LegacyMetadata, LegacyObject, LegacySidecar};
 use isec_core::metadata::{ObjectFormat, classify};
-use isec_core::{AwsLc, Decryptor, Encryptor, Envelope, Keyring, LayoutRequest, Params};
+use isec_core::{AwsLc, Decryptor, Encryptor, Envelope, Keyring, LayoutRequest, Params, Stream};
 use serde_json::json;
 
 use crate::fail::{CliError, Context, Res};
@@ -211,7 +211,7 @@ pub fn decrypt(
                     (dec, Some((plan.ct_start, plan.ct_end)))
                 }
             };
-            run_decrypt(&mut inp, output, fetch, quiet, DecryptSink::Isec(Box::new(dec)))
+            run_decrypt(&mut inp, output, fetch, quiet, Box::new(dec))
         }
         ObjectFormat::Legacy { .. } => {
             let len =
@@ -225,46 +225,20 @@ pub fn decrypt(
                     (dec, Some((plan.ct_start, plan.ct_end)))
                 }
             };
-            run_decrypt(&mut inp, output, fetch, quiet, DecryptSink::Legacy(Box::new(dec)))
+            run_decrypt(&mut inp, output, fetch, quiet, Box::new(dec))
         }
         ObjectFormat::Plaintext => Err(CliError::usage(format!("{name}: metadata has no isec envelope"))),
         ObjectFormat::Unreadable(e) => Err(CliError::core(e, format!("{name}: metadata"))),
     }
 }
 
-enum DecryptSink {
-    Isec(Box<Decryptor<AwsLc>>),
-    Legacy(Box<LegacyDecryptor<AwsLc>>),
-}
-
-impl DecryptSink {
-    fn update_len(&self, n: usize) -> usize {
-        match self {
-            Self::Isec(d) => d.update_len(n),
-            Self::Legacy(d) => d.update_len(n),
-        }
-    }
-    fn update(&mut self, i: &[u8], o: &mut [u8]) -> isec_core::Result<usize> {
-        match self {
-            Self::Isec(d) => d.update(i, o),
-            Self::Legacy(d) => d.update(i, o),
-        }
-    }
-    fn finish_len(&self) -> usize {
-        match self {
-            Self::Isec(d) => d.finish_len(),
-            Self::Legacy(d) => d.finish_len(),
-        }
-    }
-    fn finish(self, o: &mut [u8]) -> isec_core::Result<usize> {
-        match self {
-            Self::Isec(d) => (*d).finish(o),
-            Self::Legacy(d) => (*d).finish(o),
-        }
-    }
-}
-
-fn run_decrypt(inp: &mut Input, output: &str, fetch: Option<(u64, u64)>, quiet: bool, mut dec: DecryptSink) -> Res<()> {
+fn run_decrypt(
+    inp: &mut Input,
+    output: &str,
+    fetch: Option<(u64, u64)>,
+    quiet: bool,
+    mut dec: Box<dyn Stream>,
+) -> Res<()> {
     let name = inp.name.clone();
     let mut remaining = match fetch {
         Some((s, e)) => {

@@ -21,7 +21,7 @@ use crate::envelope::{Envelope, Params};
 use crate::kdf::ObjectKey;
 use crate::keyring::{KeyState, Keyring};
 use crate::layout::Shape;
-use crate::stream::Decryptor;
+use crate::stream::{Decryptor, Stream};
 use crate::wrap::{Dek, Kek};
 use crate::{FrameCipher, RustCrypto, oneshot};
 
@@ -108,7 +108,7 @@ pub fn feed_cycling<C: FrameCipher>(
 /// Finishes `dec`, appending its last release to `out`. A successful finish writes nothing
 /// past its count, a failed one leaves its buffer zeroed; `ctx` names the case in a failure.
 pub fn finish<C: FrameCipher>(
-    dec: Decryptor<C>,
+    mut dec: Decryptor<C>,
     mut out: Vec<u8>,
     ctx: &dyn Fn() -> String,
 ) -> (Vec<u8>, crate::Result<()>) {

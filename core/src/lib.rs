@@ -84,5 +84,5 @@ pub use nonce::{FramePosition, Nonce, Prefix};
 #[cfg(feature = "alloc")]
 pub use segment_table::SegmentTable;
 #[cfg(feature = "alloc")]
-pub use stream::{Decryptor, Encryptor};
+pub use stream::{Decryptor, Encryptor, Stream};
 pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};

@@ -11,7 +11,7 @@ use crate::layout::{Shape, frames_in};
 use crate::limits::FRAME_OVERHEAD;
 use crate::nonce::Prefix;
 use crate::segment_table::SegmentTable;
-use crate::stream::{Decryptor, Encryptor};
+use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// Encrypts a whole single- or parts-layout object with fresh nonce prefixes.
 ///
@@ -110,17 +110,11 @@ pub fn encrypt_part_with_prefix<C: FrameCipher>(
     not(any(feature = "getrandom", feature = "hazmat")),
     allow(dead_code, reason = "used by the random and hazmat front ends")
 )]
-fn encrypt_part_inner<C: FrameCipher>(
-    key: &ObjectKey,
-    part_number: u32,
-    is_last: bool,
-    prefix: Prefix,
-    plaintext: &[u8],
-) -> Result<Vec<u8>> {
-    let frames = frames_in(plaintext.len() as u64, key.header().frame_size());
-    let len = plaintext.len() + usize::try_from(frames).map_err(|_| Error::LimitExceeded)? * FRAME_OVERHEAD;
+fn encrypt_part_inner<C: FrameCipher>(key: &ObjectKey, n: u32, last: bool, p: Prefix, pt: &[u8]) -> Result<Vec<u8>> {
+    let frames = frames_in(pt.len() as u64, key.header().frame_size());
+    let len = pt.len() + usize::try_from(frames).map_err(|_| Error::LimitExceeded)? * FRAME_OVERHEAD;
     let mut out = vec![0u8; len];
-    seal_segment::<C>(key, Some(part_number), is_last, prefix, plaintext, &mut out)?;
+    seal_segment::<C>(key, Some(n), last, p, pt, &mut out)?;
     Ok(out)
 }
 

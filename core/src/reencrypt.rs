@@ -31,47 +31,11 @@ use crate::keyring::Keyring;
 use crate::layout::Shape;
 use crate::limits::{FRAME_OVERHEAD, KEY_LEN};
 use crate::nonce::Prefix;
-use crate::stream::{Decryptor, Encryptor};
+use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// A decryptor the job can drive: isec's own, or the legacy proxy's. `Send + Sync` so that
-/// bindings can run jobs on worker threads.
-pub trait SourceDecrypt: Send + Sync {
-    /// Upper bound on plaintext written by `update` for `input_len` more bytes.
-    fn update_len(&self, input_len: usize) -> usize;
-    /// Feeds ciphertext; writes verified plaintext.
-    ///
-    /// # Errors
-    /// The decryptor's stream and authentication errors.
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize>;
-    /// Upper bound on plaintext written by `finish`.
-    fn finish_len(&self) -> usize;
-    /// Ends the input.
-    ///
-    /// # Errors
-    /// As `update`, and [`Error::Truncated`].
-    fn finish(self: Box<Self>, out: &mut [u8]) -> Result<usize>;
-    /// The object plaintext offset below which everything released so far is
-    /// authenticated, for decryptors that release a long seal before its tag arrives
-    /// (`None`: everything released is authenticated). The job never checkpoints past it.
-    fn verified_pt_end(&self) -> Option<u64> {
-        None
-    }
-}
-
-impl<C: FrameCipher> SourceDecrypt for Decryptor<C> {
-    fn update_len(&self, input_len: usize) -> usize {
-        Decryptor::update_len(self, input_len)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        Decryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        Decryptor::finish_len(self)
-    }
-    fn finish(self: Box<Self>, out: &mut [u8]) -> Result<usize> {
-        Decryptor::finish(*self, out)
-    }
-}
+/// a job can move between threads and be shared behind a lock.
+pub type SourceDecryptor = Box<dyn Stream + Send + Sync>;
 
 /// A source object that can be decrypted from any plaintext offset.
 pub trait Source: Send + Sync {
@@ -90,7 +54,7 @@ pub trait Source: Send + Sync {
     ///
     /// # Errors
     /// Shape or key errors.
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)>;
+    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)>;
 }
 
 /// An isec object as a re-encryption source.
@@ -141,7 +105,7 @@ impl<C: FrameCipher + 'static> Source for IsecSource<C> {
     fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
         self.key.mac_key(LABEL_CHECKPOINT_SOURCE)
     }
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)> {
+    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)> {
         if pt_offset == 0 {
             // The whole object, so that an empty one's single frame is read and verified.
             return Ok((0, Box::new(Decryptor::<C>::with_shape(&self.key, self.shape.clone())?)));
@@ -149,24 +113,6 @@ impl<C: FrameCipher + 'static> Source for IsecSource<C> {
         let plan = self.shape.map_range(pt_offset, self.shape.plaintext_len());
         let dec = Decryptor::<C>::for_range(&self.key, self.shape.clone(), &plan)?;
         Ok((plan.ct_start, Box::new(dec)))
-    }
-}
-
-impl<C: FrameCipher> SourceDecrypt for crate::legacy::LegacyDecryptor<C> {
-    fn update_len(&self, input_len: usize) -> usize {
-        crate::legacy::LegacyDecryptor::update_len(self, input_len)
-    }
-    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        crate::legacy::LegacyDecryptor::update(self, input, out)
-    }
-    fn finish_len(&self) -> usize {
-        crate::legacy::LegacyDecryptor::finish_len(self)
-    }
-    fn finish(self: Box<Self>, out: &mut [u8]) -> Result<usize> {
-        crate::legacy::LegacyDecryptor::finish(*self, out)
-    }
-    fn verified_pt_end(&self) -> Option<u64> {
-        Some(crate::legacy::LegacyDecryptor::verified_pt_end(self))
     }
 }
 
@@ -213,8 +159,8 @@ impl<C: FrameCipher + 'static> Source for LegacySource<C> {
     /// up to 32 MiB and early multipart parts of up to 5 GiB as one seal) are decrypted as
     /// they arrive and their tags checked at their ends. Their plaintext only ever reaches
     /// the new object's pending upload, which the job never checkpoints past
-    /// [`SourceDecrypt::verified_pt_end`] and which is abandoned if a tag fails.
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, Box<dyn SourceDecrypt>)> {
+    /// [`Stream::verified_pt_end`] and which is abandoned if a tag fails.
+    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)> {
         use crate::legacy::LegacyDecryptor;
         if pt_offset == 0 {
             // The whole object, so that an empty one's single seal is read and verified.
@@ -341,7 +287,7 @@ impl Prefixes {
 /// in the parts layout.
 pub struct Reencryption<C: FrameCipher> {
     source: Box<dyn Source>,
-    decryptor: Option<Box<dyn SourceDecrypt>>,
+    decryptor: Option<SourceDecryptor>,
     encryptor: Option<Encryptor<C>>,
     target_env: Envelope,
     target_key: ObjectKey,
@@ -705,7 +651,7 @@ impl<C: FrameCipher> Reencryption<C> {
             pt = &pt[take..];
             self.pt_offset += take as u64;
             if take as u64 == room && self.part < self.parts {
-                let enc = self.encryptor.take().ok_or(Error::InvalidState)?;
+                let mut enc = self.encryptor.take().ok_or(Error::InvalidState)?;
                 written += enc.finish(&mut out[written..])?;
                 self.parts_written = self.part;
                 self.part += 1;
@@ -743,14 +689,14 @@ impl<C: FrameCipher> Reencryption<C> {
     }
 
     fn finish_inner(&mut self, out: &mut [u8]) -> Result<usize> {
-        let dec = self.decryptor.take().ok_or(Error::InvalidState)?;
+        let mut dec = self.decryptor.take().ok_or(Error::InvalidState)?;
         let mut tail = Zeroizing::new(vec![0u8; dec.finish_len()]);
         let n = dec.finish(&mut tail[..])?;
         let w = self.encrypt(&tail[..n], out)?;
         if self.part != self.parts || self.pt_offset != self.source.plaintext_len() {
             return Err(Error::Truncated);
         }
-        let enc = self.encryptor.take().ok_or(Error::InvalidState)?;
+        let mut enc = self.encryptor.take().ok_or(Error::InvalidState)?;
         Ok(w + enc.finish(&mut out[w..])?)
     }
 

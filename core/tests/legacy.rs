@@ -17,7 +17,7 @@ use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
     LegacySidecar, NonceRule, SEAL_PLAINTEXT,
 };
-use isec_core::{AwsLc, Error, FrameCipher, Kek, RustCrypto};
+use isec_core::{AwsLc, Error, FrameCipher, Kek, RustCrypto, Stream};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -562,7 +562,6 @@ fn framed_multipart_vector() {
         return;
     };
     let (pt, ct) = whole_object(&dir, &v);
-    let n = pt.len();
     let kek = kek_of(&v);
     let upload_id = s(&v, "upload_id");
     let sidecar = sidecar_of(&v["sidecar"]);
@@ -623,7 +622,6 @@ fn staged_multipart_vector() {
         return;
     };
     let (pt, ct) = whole_object(&dir, &v);
-    let n = pt.len();
     let kek = kek_of(&v);
     let meta = metadata_of(&v["object_metadata"]);
     assert!(meta.is_legacy());
@@ -753,10 +751,12 @@ fn decryptor_contract() {
     let obj = LegacyObject::new(&meta, Some(&sidecar), ct.len() as u64).unwrap();
     let key = LegacyKey::open_object(&kek_of(&v), &obj).unwrap();
 
-    // Too small an output buffer consumes nothing.
+    // Too small an output buffer locks the context.
     let mut d = LegacyDecryptor::<AwsLc>::new(&key, &obj).unwrap();
     let mut small = vec![0u8; 10];
     assert_eq!(d.update(&ct[..11], &mut small), Err(Error::BufferTooSmall));
+    assert_eq!(d.update(&[], &mut small), Err(Error::InvalidState));
+    let mut d = LegacyDecryptor::<AwsLc>::new(&key, &obj).unwrap();
     let mut out = vec![0u8; d.update_len(ct.len())];
     let n = d.update(&ct, &mut out).unwrap();
     assert_eq!(n, 16_777_223);

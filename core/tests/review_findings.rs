@@ -8,7 +8,7 @@ use isec_core::layout::Shape;
 use isec_core::legacy::{LegacyMetadata, LegacyObject};
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source};
 use isec_core::{
-    AwsLc, Dek, Encryptor, Envelope, Error, Kek, KeyState, Keyring, Params, RustCrypto, SegmentTable, oneshot,
+    AwsLc, Dek, Encryptor, Envelope, Error, Kek, KeyState, Keyring, Params, RustCrypto, SegmentTable, Stream, oneshot,
 };
 
 fn pattern(n: usize) -> Vec<u8> {
@@ -175,10 +175,10 @@ fn empty_last_part_is_refused_at_write_time() {
     let (_, key) =
         Envelope::create(&kek, "k", Params::default().with_frame_size(4096).unwrap().with_part_size(8192).unwrap())
             .unwrap();
-    let enc = Encryptor::<RustCrypto>::for_part(&key, 2, true).unwrap();
+    let mut enc = Encryptor::<RustCrypto>::for_part(&key, 2, true).unwrap();
     let mut out = vec![0u8; 64];
     assert_eq!(enc.finish(&mut out).err(), Some(Error::InvalidParameter));
-    let enc = Encryptor::<RustCrypto>::for_part(&key, 3, true).unwrap();
+    let mut enc = Encryptor::<RustCrypto>::for_part(&key, 3, true).unwrap();
     assert_eq!(enc.finish_in_place(&mut [0u8; 28]).err(), Some(Error::InvalidParameter));
     assert_eq!(oneshot::encrypt_part::<RustCrypto>(&key, 2, true, &[]).err(), Some(Error::InvalidParameter));
     // A sole empty part stays valid.

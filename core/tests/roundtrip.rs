@@ -2,7 +2,7 @@
 //! frame-cipher backends and every frame size.
 
 use isec_core::layout::Shape;
-use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto, oneshot};
+use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto, Stream, oneshot};
 use proptest::prelude::*;
 
 fn plaintext(n: usize) -> Vec<u8> {

@@ -49,7 +49,7 @@ use isec_core::fuzzing::finish;
 use isec_core::layout::Shape;
 use isec_core::{
     AwsLc, Decryptor, Dek, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, ObjectKey, Params,
-    RustCrypto, SegmentTable, oneshot,
+    RustCrypto, SegmentTable, Stream, oneshot,
 };
 
 const OVER: usize = 28;

@@ -30,7 +30,7 @@ export async function usage(kek: Uint8Array, meta: Record<string, string>): Prom
   const legacy: isec.LegacyObject | undefined = step.legacy
   const format: 'isec' | 'legacy' | 'plaintext' | undefined = step.format
   const steps: isec.CopyStep[] = isec.copySteps(plan, { bucket: 'b', key: 'k' }, meta, { bucket: 'b', key: 'c' }, { newHeaders: true })
-  const undo: string[] = steps.flatMap((q) => q.undo.map((u) => u.op))
+  const undo: string[] = steps.flatMap((q) => (q.undo ?? []).map((u) => u.op))
   void [legacy, format, undo]
   // @ts-expect-error: an object is { bucket, key }
   isec.copySteps(plan, 'b/k', meta, { bucket: 'b', key: 'c' })

@@ -23,6 +23,7 @@ use crate::frame::SegmentOpener;
 use crate::legacy::metadata::decode_wrapped;
 use crate::legacy::{LegacyObject, LegacyRange, LegacySeal, MAX_BUFFERED_SEAL};
 use crate::limits::{NONCE_LEN, TAG_LEN};
+use crate::stream::{Stream, lock_field};
 use crate::wrap::{Dek, Kek, KeyWrap};
 
 /// A legacy object's DEK. Wiped on drop (it holds a [`Dek`]).
@@ -71,8 +72,8 @@ impl core::fmt::Debug for LegacyKey {
 
 /// Streaming, sans-IO decryptor for a whole legacy object or a planned range of one.
 ///
-/// Feed ciphertext in pieces of any size with [`LegacyDecryptor::update`]; end with
-/// [`LegacyDecryptor::finish`], which is where a short body is reported. Memory is one seal
+/// Feed ciphertext in pieces of any size with [`Stream::update`]; end with
+/// [`Stream::finish`], which is where a short body is reported. Memory is one seal
 /// buffer, allocated only when a seal arrives split across calls.
 pub struct LegacyDecryptor<C: FrameCipher> {
     opener: SegmentOpener<C>,
@@ -82,7 +83,8 @@ pub struct LegacyDecryptor<C: FrameCipher> {
     want_start: u64,
     want_end: u64,
     pending: Vec<u8>,
-    failed: bool,
+    /// Set after an error or the end: every further call is refused.
+    locked: bool,
     released: u64,
     /// End of the plaintext released and authenticated: `want_start + released`, except
     /// while a late seal is open.
@@ -156,7 +158,7 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
     /// it goes: the job re-encrypts it under a new DEK into an upload that is not completed
     /// until the source has verified to its end, and that upload is aborted when the source
     /// fails, so no reader ever sees the bytes. A checkpoint must not vouch for them either:
-    /// the job checkpoints only output below [`LegacyDecryptor::verified_pt_end`]. Anything
+    /// the job checkpoints only output below [`Stream::verified_pt_end`]. Anything
     /// that hands plaintext to a user uses [`LegacyDecryptor::new`],
     /// [`LegacyDecryptor::for_range`] or [`LegacyDecryptor::with_seal_limit`], which refuse
     /// such seals instead.
@@ -210,7 +212,7 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
             want_start,
             want_end,
             pending: Vec::new(),
-            failed: false,
+            locked: false,
             released: 0,
             verified: want_start,
             late_key: max_seal.is_none().then(|| key.dek.clone()),
@@ -218,89 +220,17 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
         })
     }
 
-    /// An upper bound on what [`LegacyDecryptor::update`] writes for `input_len` more bytes.
-    /// A late seal (migration) writes at most one byte per input byte, so the bound holds
-    /// for it too.
-    #[must_use]
-    pub fn update_len(&self, input_len: usize) -> usize {
-        self.pending.len().saturating_add(input_len)
-    }
-
-    /// What [`LegacyDecryptor::finish`] writes: nothing, since seal lengths are known and
-    /// each seal is released as soon as its last byte arrives.
-    #[must_use]
-    pub fn finish_len(&self) -> usize {
-        0
-    }
-
     /// Plaintext bytes released so far. In migration, this includes a large seal's bytes
-    /// before its tag is checked; [`LegacyDecryptor::verified_pt_end`] excludes them.
+    /// before its tag is checked; [`Stream::verified_pt_end`] excludes them.
     #[must_use]
     pub fn released(&self) -> u64 {
         self.released
-    }
-
-    /// The object plaintext offset below which every byte released so far has been
-    /// authenticated. It equals the end of what was released except while a large seal is
-    /// being read in migration, when it stays at that seal's start (or the range's) until
-    /// the tag verifies, then jumps to the seal's end; after a failure it stays where the
-    /// last verified seal left it. The migration job checkpoints only output below it, so
-    /// that a resumed job never rests on plaintext that might yet fail.
-    #[must_use]
-    pub(crate) fn verified_pt_end(&self) -> u64 {
-        self.verified
     }
 
     /// Whether every expected seal has been verified.
     #[must_use]
     pub fn is_done(&self) -> bool {
         self.next >= self.end
-    }
-
-    /// Feeds ciphertext; writes the plaintext of every seal completed and verified by it
-    /// (in migration, also a large seal's plaintext as it arrives: see
-    /// [`LegacyDecryptor::for_migration`]).
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`LegacyDecryptor::update_len`]
-    /// (nothing is consumed); [`Error::AuthenticationFailed`] for a seal that fails its tag
-    /// or carries the wrong derived nonce; [`Error::TrailingData`] for input past the last
-    /// seal; [`Error::InvalidState`] after an earlier error. On error, everything this call
-    /// wrote to `out` is wiped and the context refuses further use.
-    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if out.len() < self.update_len(input.len()) {
-            return Err(Error::BufferTooSmall);
-        }
-        let mut written = 0;
-        let r = self.update_inner(input, out, &mut written);
-        if r.is_err() {
-            self.failed = true;
-            self.late = None;
-            self.pending.as_mut_slice().zeroize();
-            self.pending.clear();
-            if let Some(w) = out.get_mut(..written) {
-                w.zeroize();
-            }
-        }
-        r.map(|()| written)
-    }
-
-    /// Ends the input.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] if seals are missing or one is incomplete;
-    /// [`Error::InvalidState`] after an earlier error.
-    pub fn finish(self, _out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if !self.is_done() || !self.pending.is_empty() {
-            return Err(Error::Truncated);
-        }
-        Ok(0)
     }
 
     fn update_inner(&mut self, mut input: &[u8], out: &mut [u8], written: &mut usize) -> Result<()> {
@@ -346,7 +276,7 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
     /// ciphertext (the wanted part decrypted to `out[*written..]`, the rest only hashed),
     /// then tag, checked when its last byte arrives. Returns the input bytes taken.
     /// `written` grows as soon as plaintext is written, so that a failing tag in the same
-    /// call has [`LegacyDecryptor::update`] wipe it with the rest of the call's output. Seal
+    /// call has [`Stream::update`] wipe it with the rest of the call's output. Seal
     /// sizes stay u64, so a 5 GiB seal also opens on 32-bit targets. On error the caller
     /// drops the seal's state, wiping its keys.
     fn open_late(&mut self, seal: &LegacySeal, mut input: &[u8], out: &mut [u8], written: &mut usize) -> Result<usize> {
@@ -457,6 +387,81 @@ impl<C: FrameCipher> LegacyDecryptor<C> {
         self.released += n as u64;
         self.verified = self.want_start + self.released;
         Ok(n)
+    }
+}
+
+impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
+    lock_field!();
+
+    /// An upper bound on what [`Stream::update`] writes for `input_len` more bytes.
+    /// A late seal (migration) writes at most one byte per input byte, so the bound holds
+    /// for it too.
+    fn update_len(&self, input_len: usize) -> usize {
+        self.pending.len().saturating_add(input_len)
+    }
+
+    /// What [`Stream::finish`] writes: nothing, since seal lengths are known and
+    /// each seal is released as soon as its last byte arrives.
+    fn finish_len(&self) -> usize {
+        0
+    }
+
+    /// Feeds ciphertext; writes the plaintext of every seal completed and verified by it
+    /// (in migration, also a large seal's plaintext as it arrives: see
+    /// [`LegacyDecryptor::for_migration`]).
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`];
+    /// [`Error::AuthenticationFailed`] for a seal that fails its tag
+    /// or carries the wrong derived nonce; [`Error::TrailingData`] for input past the last
+    /// seal; [`Error::InvalidState`] once locked (after an error or the end). On error, everything this call
+    /// wrote to `out` is wiped and the context refuses further use.
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.locked {
+            return Err(Error::InvalidState);
+        }
+        if out.len() < self.update_len(input.len()) {
+            self.locked = true;
+            return Err(Error::BufferTooSmall);
+        }
+        let mut written = 0;
+        let r = self.update_inner(input, out, &mut written);
+        if r.is_err() {
+            self.locked = true;
+            self.late = None;
+            self.pending.as_mut_slice().zeroize();
+            self.pending.clear();
+            if let Some(w) = out.get_mut(..written) {
+                w.zeroize();
+            }
+        }
+        r.map(|()| written)
+    }
+
+    /// Ends the input.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if seals are missing or one is incomplete;
+    /// [`Error::InvalidState`] once locked (after an error or the end).
+    fn finish(&mut self, _out: &mut [u8]) -> Result<usize> {
+        if self.locked {
+            return Err(Error::InvalidState);
+        }
+        self.locked = true;
+        if !self.is_done() || !self.pending.is_empty() {
+            return Err(Error::Truncated);
+        }
+        Ok(0)
+    }
+
+    /// The object plaintext offset below which every byte released so far has been
+    /// authenticated. It equals the end of what was released except while a large seal is
+    /// being read in migration, when it stays at that seal's start (or the range's) until
+    /// the tag verifies, then jumps to the seal's end; after a failure it stays where the
+    /// last verified seal left it. The migration job checkpoints only output below it, so
+    /// that a resumed job never rests on plaintext that might yet fail.
+    fn verified_pt_end(&self) -> Option<u64> {
+        Some(self.verified)
     }
 }
 
@@ -625,7 +630,7 @@ mod tests {
         mut next: impl FnMut(usize) -> usize,
     ) -> Result<Vec<u8>> {
         let mut d = LegacyDecryptor::<RustCrypto>::for_migration(&key(), obj, Some(plan))?;
-        assert_eq!(d.verified_pt_end(), plan.pt_start);
+        assert_eq!(d.verified_pt_end().unwrap_or(0), plan.pt_start);
         let (mut out, mut buf, mut at) = (Vec::new(), Vec::new(), 0);
         while at < fetched.len() {
             let n = next(at).clamp(1, fetched.len() - at);
@@ -633,7 +638,7 @@ mod tests {
             if buf.len() < need {
                 buf.resize(need, 0);
             }
-            let before = d.verified_pt_end();
+            let before = d.verified_pt_end().unwrap_or(0);
             let w = d.update(&fetched[at..at + n], &mut buf[..need])?;
             out.extend_from_slice(&buf[..w]);
             at += n;
@@ -643,8 +648,8 @@ mod tests {
             }
             let (released, verified) = expected(obj, plan, at as u64);
             assert_eq!((d.released(), out.len() as u64), (released, released), "released after {at}");
-            assert_eq!(d.verified_pt_end(), verified, "verified after {at}");
-            assert!(d.verified_pt_end() >= before);
+            assert_eq!(d.verified_pt_end().unwrap_or(0), verified, "verified after {at}");
+            assert!(d.verified_pt_end().unwrap_or(0) >= before);
         }
         d.finish(&mut [])?;
         Ok(out)
@@ -696,7 +701,7 @@ mod tests {
         let mut d = LegacyDecryptor::<RustCrypto>::for_migration(&key(), &obj, None).unwrap();
         let mut out = vec![0u8; d.update_len(ct.len())];
         assert_eq!(d.update(&ct, &mut out), Ok(pt.len()));
-        assert_eq!((d.verified_pt_end(), d.pending.capacity()), (pt.len() as u64, 0));
+        assert_eq!((d.verified_pt_end().unwrap_or(0), d.pending.capacity()), (pt.len() as u64, 0));
         same(&out[..pt.len()], &pt, "one call");
     }
 
@@ -759,7 +764,7 @@ mod tests {
             let n = MIB.min(ct.len() - at);
             buf.resize(d.update_len(n), 0);
             if let Err(e) = d.update(&ct[at..at + n], &mut buf) {
-                let verified = d.verified_pt_end();
+                let verified = d.verified_pt_end().unwrap_or(0);
                 assert_eq!(d.update(&[], &mut buf), Err(Error::InvalidState));
                 assert_eq!(d.finish(&mut []), Err(Error::InvalidState));
                 return (at + n, e, verified);
@@ -789,7 +794,7 @@ mod tests {
         let mut buf = vec![0u8; d.update_len(start + 12)];
         assert_eq!(d.update(&bad[..start + 11], &mut buf), Ok(big.pt_offset as usize));
         assert_eq!(d.update(&bad[start + 11..start + 12], &mut buf), Err(Error::AuthenticationFailed));
-        assert_eq!((d.released(), d.verified_pt_end()), (big.pt_offset, big.pt_offset));
+        assert_eq!((d.released(), d.verified_pt_end().unwrap_or(0)), (big.pt_offset, big.pt_offset));
 
         // A failure within one call leaves nothing of that call's output, late bytes included.
         let mut bad = ct.clone();

@@ -43,13 +43,21 @@ impl ObjectRef {
 }
 
 /// Where a new object's system headers come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Headers {
     /// S3's own COPY directive keeps them (and the user metadata).
     Kept,
     /// The source's [`CARRIED_HEADERS`] (from its HEAD), overridden by the caller's, and
     /// the storage class, sent with the REPLACE directive or on the new upload.
     Carried,
+}
+
+impl Headers {
+    /// Stable name: `kept` or `carried`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        if matches!(self, Self::Carried) { "carried" } else { "kept" }
+    }
 }
 
 /// One S3 request, as data.
@@ -150,6 +158,72 @@ impl Request {
             Self::VerifyIsec { .. } => "VerifyIsec",
         }
     }
+
+    /// The request as one record of optional fields, the same for every operation: what a
+    /// runtime without sum types (a Python or JS object, the corpus's JSON) exposes, so the
+    /// values derived from the variant (the directive, which requests pin the source's ETag
+    /// or carry headers) are decided here and not by each of them.
+    #[must_use]
+    pub fn fields(&self) -> Fields<'_> {
+        let mut f = Fields::default();
+        match self {
+            Self::CopyObject { source, dest, if_match, metadata, headers } => {
+                (f.source, f.dest, f.if_match) = (Some(source), Some(dest), Some(*if_match));
+                f.directive = Some(if metadata.is_some() { "REPLACE" } else { "COPY" });
+                (f.metadata, f.headers) = (metadata.as_deref(), Some(*headers));
+            }
+            Self::CreateMultipartUpload { dest, metadata } => {
+                (f.dest, f.metadata, f.headers) = (Some(dest), Some(metadata.as_slice()), Some(Headers::Carried));
+            }
+            Self::UploadPartCopy { source, dest, part, range } => {
+                (f.source, f.dest, f.if_match) = (Some(source), Some(dest), Some(true));
+                (f.part, f.range) = (Some(*part), Some(*range));
+            }
+            Self::CompleteMultipartUpload { dest, parts } => (f.dest, f.parts) = (Some(dest), Some(*parts)),
+            Self::AbortMultipartUpload { dest } => f.dest = Some(dest),
+            Self::DeleteObject { object } => f.object = Some(object),
+            Self::Reencrypt { source, dest, metadata } => {
+                (f.source, f.dest) = (Some(source), Some(dest));
+                (f.metadata, f.headers) = (Some(metadata.as_slice()), Some(Headers::Carried));
+            }
+            Self::VerifyIsec { object, kid, plaintext_len } => {
+                (f.object, f.kid, f.plaintext_len) = (Some(object), Some(kid.as_str()), *plaintext_len);
+            }
+        }
+        f
+    }
+}
+
+/// A [`Request`]'s values by field ([`Request::fields`]); a field its operation does not
+/// have is `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Fields<'a> {
+    /// The copy source.
+    pub source: Option<&'a ObjectRef>,
+    /// The destination.
+    pub dest: Option<&'a ObjectRef>,
+    /// `DeleteObject`, `VerifyIsec`: the object.
+    pub object: Option<&'a ObjectRef>,
+    /// The server-side copies (`CopyObject`, `UploadPartCopy`): whether to send
+    /// `x-amz-copy-source-if-match` with the source's ETag from its HEAD.
+    pub if_match: Option<bool>,
+    /// `CopyObject`: the `x-amz-metadata-directive`, `COPY` or `REPLACE`.
+    pub directive: Option<&'static str>,
+    /// The user metadata to send (`None` for a COPY: S3 keeps the source's).
+    pub metadata: Option<&'a [(String, String)]>,
+    /// Where the new object's system headers come from.
+    pub headers: Option<Headers>,
+    /// `UploadPartCopy`: the part number, from 1.
+    pub part: Option<u32>,
+    /// `UploadPartCopy`: source bytes `[start, end)`.
+    pub range: Option<(u64, u64)>,
+    /// `CompleteMultipartUpload`: parts `1..=parts`.
+    pub parts: Option<u32>,
+    /// `VerifyIsec`: the kid the object's envelope must name.
+    pub kid: Option<&'a str>,
+    /// `VerifyIsec`: the plaintext length it must decrypt to, when known.
+    pub plaintext_len: Option<u64>,
 }
 
 /// A request and what to send, in order, if it fails.
@@ -351,6 +425,43 @@ mod tests {
         let m = migrate_steps(&plan(CopyAction::Reencrypt, None), &o, &meta, None, "k", None).unwrap();
         assert_eq!(m.steps.len(), 2);
         assert_eq!((m.sidecar_deleted, m.sidecar_kept), (None, None));
+    }
+
+    #[test]
+    fn fields_name_what_each_operation_sends() {
+        let (s, d) = (ObjectRef::new("b", "s"), ObjectRef::new("b", "d"));
+        let meta = vec![("a".into(), "1".into())];
+        let copy = |metadata: Option<Vec<(String, String)>>, headers| Request::CopyObject {
+            source: s.clone(),
+            dest: d.clone(),
+            if_match: true,
+            metadata,
+            headers,
+        };
+        let r = copy(None, Headers::Kept);
+        let f = r.fields();
+        assert_eq!(
+            (f.directive, f.metadata, f.headers, f.if_match),
+            (Some("COPY"), None, Some(Headers::Kept), Some(true))
+        );
+        let r = copy(Some(meta.clone()), Headers::Carried);
+        let f = r.fields();
+        assert_eq!((f.directive, f.metadata, f.headers), (Some("REPLACE"), Some(&meta[..]), Some(Headers::Carried)));
+        let r = Request::UploadPartCopy { source: s.clone(), dest: d.clone(), part: 2, range: (5, 9) };
+        let f = r.fields();
+        assert_eq!((f.if_match, f.part, f.range, f.directive), (Some(true), Some(2), Some((5, 9)), None));
+        let r = Request::Reencrypt { source: s.clone(), dest: d.clone(), metadata: meta.clone() };
+        let f = r.fields();
+        // The data path pins its GET itself: no copy-source header to send.
+        assert_eq!((f.if_match, f.headers, f.source, f.dest), (None, Some(Headers::Carried), Some(&s), Some(&d)));
+        let r = Request::CreateMultipartUpload { dest: d.clone(), metadata: meta };
+        assert_eq!((r.fields().headers, r.fields().source), (Some(Headers::Carried), None));
+        let r = Request::VerifyIsec { object: d.clone(), kid: "k".into(), plaintext_len: Some(3) };
+        let f = r.fields();
+        assert_eq!((f.object, f.kid, f.plaintext_len, f.dest), (Some(&d), Some("k"), Some(3), None));
+        assert_eq!(Request::CompleteMultipartUpload { dest: d.clone(), parts: 4 }.fields().parts, Some(4));
+        assert_eq!(Request::DeleteObject { object: s.clone() }.fields().object, Some(&s));
+        assert_eq!((Headers::Kept.name(), Headers::Carried.name()), ("kept", "carried"));
     }
 
     #[test]

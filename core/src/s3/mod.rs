@@ -6,6 +6,6 @@ mod copy;
 mod open;
 mod read;
 
-pub use copy::{CARRIED_HEADERS, Headers, Migration, ObjectRef, Request, Step, copy_steps, migrate_steps};
+pub use copy::{CARRIED_HEADERS, Fields, Headers, Migration, ObjectRef, Request, Step, copy_steps, migrate_steps};
 pub use open::{MAX_TABLE_LEN, ObjectOpen, Open, Opened, SidecarKind};
 pub use read::{EMPTY_OBJECT_STATUS, FIRST_PART, WholeRead, first_part_number};

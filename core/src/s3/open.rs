@@ -34,6 +34,17 @@ pub enum SidecarKind {
     Legacy,
 }
 
+impl SidecarKind {
+    /// Stable name: `table` or `legacy`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Table => "table",
+            Self::Legacy => "legacy",
+        }
+    }
+}
+
 /// What the caller does next.
 #[derive(Debug)]
 pub enum Open {
@@ -76,6 +87,20 @@ pub enum Opened {
     },
     /// No encryption of any kind: not even a previous-proxy sidecar exists.
     Plaintext,
+}
+
+impl Opened {
+    /// Stable name of the object's format (`isec`, `legacy` or `plaintext`), and the sidecar
+    /// it was opened from (its table's or the previous proxy's), if any: a copy must take it
+    /// along.
+    #[must_use]
+    pub fn format_and_sidecar(&self) -> (&'static str, Option<&str>) {
+        match self {
+            Self::Isec { table_sidecar: s, .. } => ("isec", s.as_deref()),
+            Self::Legacy { sidecar: s, .. } => ("legacy", s.as_deref()),
+            Self::Plaintext => ("plaintext", None),
+        }
+    }
 }
 
 enum Waiting {
@@ -170,5 +195,18 @@ impl ObjectOpen {
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plaintext_object_says_so_and_names_no_sidecar() {
+        let (mut open, _) = ObjectOpen::new("k", &[], 3).unwrap();
+        let Open::Ready(o) = open.feed(None).unwrap() else { panic!("no sidecar: plaintext") };
+        assert_eq!(o.format_and_sidecar(), ("plaintext", None));
+        assert_eq!((SidecarKind::Table.name(), SidecarKind::Legacy.name()), ("table", "legacy"));
     }
 }

@@ -1,330 +1,18 @@
-//! Sans-IO streaming encryption and decryption (SPEC.md §5-7).
-//!
-//! Neither context reads or writes anything: the caller pushes input of any size and gives
-//! an output buffer; the context says how much it wrote. Memory is one frame buffer,
-//! allocated at construction, never per frame. `finish` consumes the context, so nothing can
-//! be written after the final frame, and it is where truncation is reported.
-//!
-//! The decryptor releases a frame's plaintext only after the frame's tag verified and its
-//! nonce matched its position; on any failure the output region it was writing is wiped and
-//! the context refuses further use.
+//! The streaming decryptor: a whole object, or a range of one.
 
 use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
+use super::{NextFrame, Schedule, Stream};
 use crate::cipher::FrameCipher;
 use crate::envelope::Layout;
 use crate::error::{Error, Result};
-use crate::frame::{SegmentOpener, SegmentSealer};
+use crate::frame::SegmentOpener;
 use crate::kdf::ObjectKey;
 use crate::layout::{FrameSpec, RangePlan, Shape};
-use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE, NONCE_LEN};
+use crate::limits::{FRAME_OVERHEAD, MAX_PARTS, NONCE_LEN};
 use crate::nonce::{FramePosition, Nonce, Prefix};
-
-/// A fresh random nonce prefix for one segment encryption.
-///
-/// # Errors
-/// [`Error::RandomnessUnavailable`].
-#[cfg(feature = "getrandom")]
-pub fn random_prefix() -> Result<Prefix> {
-    let mut p = [0u8; crate::limits::PREFIX_LEN];
-    crate::random::fill(&mut p)?;
-    Ok(p)
-}
-
-/// What the segment being encrypted must look like when it ends.
-#[derive(Debug, Clone, Copy)]
-struct SegmentRules {
-    /// Exact plaintext length required at finish, if known.
-    exact_len: Option<u64>,
-    /// Upper bound on plaintext length.
-    max_len: u64,
-    /// Whether the segment must hold at least one byte: a parts-layout part after the first
-    /// (SPEC.md §6.2 allows an empty part only as the sole one, and readers refuse others,
-    /// so writing one would silently lose the object).
-    non_empty: bool,
-    /// Whether the final frame also carries the object-end flag.
-    object_end: bool,
-}
-
-/// Streaming encryptor for one segment: a whole single-layout object, or one part.
-pub struct Encryptor<C: FrameCipher> {
-    sealer: SegmentSealer<C>,
-    frame: usize,
-    pending: Vec<u8>,
-    index: u64,
-    consumed: u64,
-    rules: SegmentRules,
-    failed: bool,
-}
-
-impl<C: FrameCipher> Encryptor<C> {
-    /// An encryptor for a whole [`Layout::Single`] object, with a fresh nonce prefix.
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for other layouts; [`Error::RandomnessUnavailable`].
-    #[cfg(feature = "getrandom")]
-    pub fn new(key: &ObjectKey) -> Result<Self> {
-        Self::build(key, None, false, random_prefix()?)
-    }
-
-    /// An encryptor for part `part_number` (1..=10000) of a [`Layout::Parts`] or
-    /// [`Layout::Table`] object. Parts may be encrypted in any order, on any machine; a
-    /// retried part draws a new prefix, so its nonces never repeat. `is_last` marks the
-    /// object's final part (ignored by the table layout, whose table records it).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for a single-layout key, a part number out of range, or
-    /// `is_last` contradicting the declared size; [`Error::RandomnessUnavailable`].
-    #[cfg(feature = "getrandom")]
-    pub fn for_part(key: &ObjectKey, part_number: u32, is_last: bool) -> Result<Self> {
-        Self::build(key, Some(part_number), is_last, random_prefix()?)
-    }
-
-    /// [`Encryptor::new`] / [`Encryptor::for_part`] with a caller-chosen nonce prefix, for
-    /// deterministic vectors. Reusing a prefix for different plaintext of the same segment
-    /// breaks confidentiality and integrity.
-    ///
-    /// # Errors
-    /// As [`Encryptor::for_part`].
-    #[cfg(feature = "hazmat")]
-    pub fn with_prefix(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
-        Self::build(key, part, is_last, prefix)
-    }
-
-    pub(crate) fn build_for(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
-        Self::build(key, part, is_last, prefix)
-    }
-
-    fn build(key: &ObjectKey, part: Option<u32>, is_last: bool, prefix: Prefix) -> Result<Self> {
-        let header = key.header();
-        let frame_u64 = header.frame_size();
-        let frame = usize::try_from(frame_u64).map_err(|_| Error::InvalidFrameSize)?;
-        let (segment, rules) = match (header.layout, part) {
-            (Layout::Single, None) => (
-                0,
-                SegmentRules {
-                    exact_len: header.declared_size,
-                    max_len: MAX_PLAINTEXT_SIZE,
-                    non_empty: false,
-                    object_end: true,
-                },
-            ),
-            (Layout::Parts { .. }, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
-                let part_size = header.part_size().ok_or(Error::InvalidParameter)?;
-                let start = u64::from(n - 1).checked_mul(part_size).ok_or(Error::LimitExceeded)?;
-                let exact_len = match header.declared_size {
-                    Some(total) => {
-                        let last = total.div_ceil(part_size).max(1);
-                        if (u64::from(n) == last) != is_last || u64::from(n) > last {
-                            return Err(Error::InvalidParameter);
-                        }
-                        Some((total - start).min(part_size))
-                    }
-                    None if !is_last => Some(part_size),
-                    None => None,
-                };
-                (n, SegmentRules { exact_len, max_len: part_size, non_empty: n > 1, object_end: is_last })
-            }
-            (Layout::Table, Some(n)) if (1..=MAX_PARTS).contains(&n) => {
-                (n, SegmentRules { exact_len: None, max_len: MAX_PLAINTEXT_SIZE, non_empty: false, object_end: false })
-            }
-            _ => return Err(Error::InvalidParameter),
-        };
-        let sealer = key.segment_sealer::<C>(segment, prefix)?;
-        Ok(Self { sealer, frame, pending: Vec::with_capacity(frame), index: 0, consumed: 0, rules, failed: false })
-    }
-
-    /// Exact number of bytes [`Encryptor::update`] writes for `input_len` more bytes.
-    #[must_use]
-    pub fn update_len(&self, input_len: usize) -> usize {
-        let total = self.pending.len().saturating_add(input_len);
-        if total == 0 { 0 } else { ((total - 1) / self.frame).saturating_mul(self.frame + FRAME_OVERHEAD) }
-    }
-
-    /// Exact number of bytes [`Encryptor::finish`] writes.
-    #[must_use]
-    pub fn finish_len(&self) -> usize {
-        self.pending.len() + FRAME_OVERHEAD
-    }
-
-    /// Plaintext bytes taken so far.
-    #[must_use]
-    pub fn consumed(&self) -> u64 {
-        self.consumed
-    }
-
-    /// The nonce prefix of this segment encryption. A table-layout writer records it in the
-    /// segment table for the encryption of each part it completes the upload with.
-    #[must_use]
-    pub fn prefix(&self) -> Prefix {
-        *self.sealer.prefix()
-    }
-
-    fn too_short(&self, total: u64) -> bool {
-        self.rules.non_empty && total == 0
-    }
-
-    /// Encrypts `input`, writing every frame that is now complete to `out`. A full frame is
-    /// held back until more input arrives, since only then is it known not to be the last.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Encryptor::update_len`] (nothing
-    /// is consumed; the call can be repeated with a larger buffer),
-    /// [`Error::InvalidParameter`] past the part or declared size,
-    /// [`Error::LimitExceeded`] past the frame limit, [`Error::InvalidState`] after an error.
-    /// Any other error ends the encryptor, as it ends a decryptor (SPEC.md §5.3): a caller
-    /// that ignored one cannot go on to produce an object with a hole in it.
-    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if out.len() < self.update_len(input.len()) {
-            return Err(Error::BufferTooSmall);
-        }
-        let r = self.update_checked(input, out);
-        if r.is_err() {
-            self.failed = true;
-        }
-        r
-    }
-
-    fn update_checked(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        let need = self.update_len(input.len());
-        let new_total = self.consumed.checked_add(input.len() as u64).ok_or(Error::LimitExceeded)?;
-        if new_total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| new_total > e) {
-            return Err(Error::InvalidParameter);
-        }
-        let frames = (need / (self.frame + FRAME_OVERHEAD)) as u64;
-        if self.index + frames + 1 > MAX_FRAMES_PER_SEGMENT {
-            return Err(Error::LimitExceeded);
-        }
-        let written = self.update_inner(input, out)?;
-        self.consumed = new_total;
-        Ok(written)
-    }
-
-    fn update_inner(&mut self, mut input: &[u8], out: &mut [u8]) -> Result<usize> {
-        let f = self.frame;
-        let mut written = 0;
-        if !self.pending.is_empty() {
-            let take = (f - self.pending.len()).min(input.len());
-            self.pending.extend_from_slice(&input[..take]);
-            input = &input[take..];
-            if self.pending.len() == f && !input.is_empty() {
-                let dst = &mut out[..f + FRAME_OVERHEAD];
-                self.sealer.seal_to(self.position(false), &self.pending, dst)?;
-                self.index += 1;
-                self.pending.clear();
-                written += f + FRAME_OVERHEAD;
-            }
-        }
-        while input.len() > f {
-            let dst = &mut out[written..written + f + FRAME_OVERHEAD];
-            self.sealer.seal_to(self.position(false), &input[..f], dst)?;
-            self.index += 1;
-            input = &input[f..];
-            written += f + FRAME_OVERHEAD;
-        }
-        self.pending.extend_from_slice(input);
-        Ok(written)
-    }
-
-    fn position(&self, last: bool) -> FramePosition {
-        FramePosition {
-            // Bounded by MAX_FRAMES_PER_SEGMENT, checked in `update`.
-            index: u32::try_from(self.index).unwrap_or(u32::MAX),
-            segment_end: last,
-            object_end: last && self.rules.object_end,
-        }
-    }
-
-    /// Seals one full, non-final frame in place, for callers that read plaintext straight
-    /// into their output buffer: `frame` is `[12 free bytes][frame-size plaintext][16 free
-    /// bytes]`; the nonce and tag are written around the plaintext. This skips the copy
-    /// [`Encryptor::update`] makes. It cannot be mixed with buffered input.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`] unless `frame` is exactly frame size + 28 bytes,
-    /// [`Error::InvalidState`] if `update` left input buffered or after an error,
-    /// [`Error::InvalidParameter`] past the part or declared size, [`Error::LimitExceeded`].
-    pub fn seal_frame_in_place(&mut self, frame: &mut [u8]) -> Result<()> {
-        if self.failed || !self.pending.is_empty() {
-            return Err(Error::InvalidState);
-        }
-        if frame.len() != self.frame + FRAME_OVERHEAD {
-            return Err(Error::BufferTooSmall);
-        }
-        let r = self.seal_frame_checked(frame);
-        if r.is_err() {
-            self.failed = true;
-        }
-        r
-    }
-
-    fn seal_frame_checked(&mut self, frame: &mut [u8]) -> Result<()> {
-        // A full frame followed by more data: the object must still have room for it.
-        let after = self.consumed + self.frame as u64;
-        if after >= self.rules.max_len || self.rules.exact_len.is_some_and(|e| after >= e) {
-            return Err(Error::InvalidParameter);
-        }
-        if self.index + 2 > MAX_FRAMES_PER_SEGMENT {
-            return Err(Error::LimitExceeded);
-        }
-        self.sealer.seal_in_place(self.position(false), frame)?;
-        self.index += 1;
-        self.consumed = after;
-        Ok(())
-    }
-
-    /// Seals the final frame in place (`[12][0..=frame-size plaintext][16]`) and ends the
-    /// segment; the in-place counterpart of [`Encryptor::finish`].
-    ///
-    /// # Errors
-    /// As [`Encryptor::seal_frame_in_place`], and [`Error::InvalidParameter`] if the segment
-    /// is shorter than its part or declared size.
-    pub fn finish_in_place(self, frame: &mut [u8]) -> Result<()> {
-        if self.failed || !self.pending.is_empty() {
-            return Err(Error::InvalidState);
-        }
-        let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BufferTooSmall)?;
-        if n > self.frame || (n == 0 && self.consumed > 0) {
-            return Err(Error::BufferTooSmall);
-        }
-        let total = self.consumed + n as u64;
-        if total > self.rules.max_len || self.rules.exact_len.is_some_and(|e| e != total) || self.too_short(total) {
-            return Err(Error::InvalidParameter);
-        }
-        self.sealer.seal_in_place(self.position(true), frame)
-    }
-
-    /// Seals the final frame into `out` and ends the segment.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Encryptor::finish_len`],
-    /// [`Error::InvalidParameter`] if the segment is shorter than its part or declared size,
-    /// [`Error::InvalidState`] after an error.
-    pub fn finish(self, out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if self.rules.exact_len.is_some_and(|e| e != self.consumed) || self.too_short(self.consumed) {
-            return Err(Error::InvalidParameter);
-        }
-        let n = self.finish_len();
-        let dst = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
-        self.sealer.seal_to(self.position(true), &self.pending, dst)?;
-        Ok(n)
-    }
-}
-
-impl<C: FrameCipher> Drop for Encryptor<C> {
-    /// The pending frame is plaintext not yet sealed.
-    fn drop(&mut self) {
-        self.pending.zeroize();
-    }
-}
 
 /// Which frames a decryptor expects.
 enum Plan {
@@ -339,14 +27,15 @@ enum Plan {
 pub struct Decryptor<C: FrameCipher> {
     key: ObjectKey,
     plan: Plan,
-    frame: usize,
+    schedule: Schedule,
     pending: Vec<u8>,
     scratch: Vec<u8>,
     opener: Option<(u32, SegmentOpener<C>)>,
     prefix: Option<Prefix>,
     index: u64,
     done: bool,
-    failed: bool,
+    /// Set after an error or the end: every further call is refused.
+    locked: bool,
     released: u64,
 }
 
@@ -417,37 +106,32 @@ impl<C: FrameCipher> Decryptor<C> {
     }
 
     fn build(key: ObjectKey, plan: Plan) -> Result<Self> {
-        let frame = usize::try_from(key.header().frame_size()).map_err(|_| Error::InvalidFrameSize)?;
+        let schedule = Schedule::of(&key)?;
+        let full = schedule.full_frame_len();
         // Only ranges release part of a frame, and need somewhere to verify it first.
         let scratch = match plan {
-            Plan::Known { .. } => Vec::with_capacity(frame + FRAME_OVERHEAD),
+            Plan::Known { .. } => Vec::with_capacity(full),
             Plan::Open { .. } => Vec::new(),
         };
         Ok(Self {
             key,
             plan,
-            frame,
-            pending: Vec::with_capacity(frame + FRAME_OVERHEAD),
+            schedule,
+            pending: Vec::with_capacity(full),
             scratch,
             opener: None,
             prefix: None,
             index: 0,
             done: false,
-            failed: false,
+            locked: false,
             released: 0,
         })
     }
 
-    /// An upper bound on what [`Decryptor::update`] writes for `input_len` more bytes.
+    /// The frame arithmetic of this decryptor's frame size.
     #[must_use]
-    pub fn update_len(&self, input_len: usize) -> usize {
-        self.pending.len().saturating_add(input_len)
-    }
-
-    /// An upper bound on what [`Decryptor::finish`] writes.
-    #[must_use]
-    pub fn finish_len(&self) -> usize {
-        self.pending.len()
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
     }
 
     /// Plaintext bytes released so far.
@@ -462,89 +146,48 @@ impl<C: FrameCipher> Decryptor<C> {
         self.done
     }
 
-    /// Feeds ciphertext; writes the plaintext of every frame that is complete and verified.
-    ///
-    /// # Errors
-    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Decryptor::update_len`], any
-    /// stream or authentication error (after which the context refuses further use).
-    pub fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if out.len() < self.update_len(input.len()) {
-            return Err(Error::BufferTooSmall);
-        }
-        let bound = self.update_len(input.len());
-        let r = self.update_inner(input, out);
-        if r.is_err() {
-            // Frames verified earlier in this call were written, but the caller gets no
-            // count for them: wipe so that an error never leaves plaintext behind.
-            out[..bound].fill(0);
-            self.failed = true;
-        }
-        r
-    }
-
-    /// Ends the input: decrypts a final short frame if one is pending and reports truncation.
-    ///
-    /// # Errors
-    /// [`Error::Truncated`] if the final frame never arrived; stream and authentication
-    /// errors of the last frame.
-    pub fn finish(mut self, out: &mut [u8]) -> Result<usize> {
-        if self.failed {
-            return Err(Error::InvalidState);
-        }
-        if self.done {
-            return Ok(0);
-        }
-        if self.pending.is_empty() {
-            return Err(Error::Truncated);
-        }
-        let bound = self.finish_len().min(out.len());
-        let pending = core::mem::take(&mut self.pending);
-        let r = self.process(&pending, true, out).and_then(|n| if self.done { Ok(n) } else { Err(Error::Truncated) });
-        if r.is_err() {
-            out[..bound].fill(0);
-        }
-        r
-    }
-
     /// Opens the next frame in place, for callers that read whole frames into a buffer
     /// (every frame is frame size + 28 bytes except the object's last). On success the
     /// verified plaintext to release is `frame[range]`; on failure the frame is wiped.
-    /// It cannot be mixed with buffered input of [`Decryptor::update`].
+    /// It cannot be mixed with buffered input of [`Stream::update`].
     ///
     /// # Errors
-    /// As [`Decryptor::update`].
+    /// As [`Stream::update`].
     pub fn open_frame_in_place(&mut self, frame: &mut [u8]) -> Result<core::ops::Range<usize>> {
-        if self.failed || !self.pending.is_empty() {
+        if self.locked || !self.pending.is_empty() {
             return Err(Error::InvalidState);
         }
         if self.done {
             frame.fill(0);
-            self.failed = true;
+            self.locked = true;
             return Err(Error::TrailingData);
         }
-        let full = self.frame + FRAME_OVERHEAD;
+        let full = self.schedule.full_frame_len();
         // A short frame can only be the last one; treat it as the end of input.
         let at_end = frame.len() < full;
         let r = self.process_in_place(frame, at_end);
         if r.is_err() {
             frame.fill(0);
-            self.failed = true;
+            self.locked = true;
         }
         r
     }
 
-    fn process_in_place(&mut self, frame: &mut [u8], at_end: bool) -> Result<core::ops::Range<usize>> {
-        if frame.len() < FRAME_OVERHEAD {
+    /// Checks a frame's length, finds where it stands and readies its segment's opener:
+    /// the frame's plaintext length and the slice of it to keep.
+    fn prepare(&mut self, len: usize, at_end: bool) -> Result<(usize, usize, usize)> {
+        if len < FRAME_OVERHEAD {
             return Err(Error::Truncated);
         }
-        let pt_len = frame.len() - FRAME_OVERHEAD;
-        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
+        let (segment, lo, hi) = self.locate(len, at_end)?;
         if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
             self.opener = Some((segment, self.key.opener::<C>(segment)?));
         }
+        Ok((len - FRAME_OVERHEAD, lo, hi))
+    }
+
+    fn process_in_place(&mut self, frame: &mut [u8], at_end: bool) -> Result<core::ops::Range<usize>> {
+        let (pt_len, lo, hi) = self.prepare(frame.len(), at_end)?;
         let Some((_, opener)) = self.opener.as_ref() else { return Err(Error::InvalidState) };
         let nonce = Nonce::read(frame)?;
         opener.open_in_place(frame)?;
@@ -575,23 +218,23 @@ impl<C: FrameCipher> Decryptor<C> {
     /// [`Decryptor::external_reject`]. Every format rule stays here; only AES runs outside.
     ///
     /// # Errors
-    /// Length errors as [`Decryptor::update`]; [`Error::InvalidState`] after an error or
+    /// Length errors as [`Stream::update`]; [`Error::InvalidState`] after an error or
     /// with input buffered by `update`.
     pub fn external_segment(&mut self, frame_len: usize, at_end: bool) -> Result<u32> {
-        if self.failed || !self.pending.is_empty() {
+        if self.locked || !self.pending.is_empty() {
             return Err(Error::InvalidState);
         }
         if self.done {
-            self.failed = true;
+            self.locked = true;
             return Err(Error::TrailingData);
         }
         if frame_len < FRAME_OVERHEAD {
-            self.failed = true;
+            self.locked = true;
             return Err(Error::Truncated);
         }
         let r = self.locate(frame_len, at_end).map(|(segment, _, _)| segment);
         if r.is_err() {
-            self.failed = true;
+            self.locked = true;
         }
         r
     }
@@ -610,53 +253,67 @@ impl<C: FrameCipher> Decryptor<C> {
         frame_len: usize,
         at_end: bool,
     ) -> Result<core::ops::Range<usize>> {
-        if self.failed || frame_len < FRAME_OVERHEAD {
-            self.failed = true;
+        if self.locked || frame_len < FRAME_OVERHEAD {
+            self.locked = true;
             return Err(Error::InvalidState);
         }
         let r = self
             .locate(frame_len, at_end)
             .and_then(|(_, lo, hi)| self.accept_authentic(&Nonce(*nonce), frame_len - FRAME_OVERHEAD, at_end, lo, hi));
         if r.is_err() {
-            self.failed = true;
+            self.locked = true;
         }
         r
     }
 
     /// Reports that the external cipher rejected the frame's tag.
     pub fn external_reject(&mut self) -> Error {
-        self.failed = true;
+        self.locked = true;
         Error::AuthenticationFailed
     }
 
-    /// For an external cipher that decrypts several frames concurrently: the segment of the
-    /// frame `ahead` frames after the next one, provided every frame before it is accepted
-    /// and none of them ends the object. `None` when no such frame is expected (past a known
-    /// shape's end, beyond the part limit, or after the decryptor finished or failed).
+    /// The frame expected `ahead` frames after the next one (`0`: the next one), provided
+    /// every frame before it is accepted and none of them ends the object: its ciphertext
+    /// length, to cut the input at, and the segment whose key opens it. `None` when no such
+    /// frame is expected (past a known shape's end, beyond the part limit, or once the
+    /// decryptor is done or locked).
     ///
-    /// A frame decrypted under this guess is still checked by
+    /// A caller that cuts frames itself and decrypts several concurrently (an external
+    /// cipher) asks this for each frame it cuts, `ahead` being the frames cut but not yet
+    /// accepted. A frame decrypted under this guess is still checked by
     /// [`Decryptor::external_segment`] when its turn comes; an authentic object always
     /// matches the guess, so a mismatch means the object is malformed at an earlier frame.
     #[must_use]
-    pub fn external_segment_ahead(&self, ahead: u64) -> Option<u32> {
-        if self.failed || self.done {
+    pub fn next_frame(&self, ahead: u64) -> Option<NextFrame> {
+        if self.locked || self.done {
             return None;
         }
+        let full = self.schedule.full_frame_len();
         match &self.plan {
-            Plan::Open { part_frames: None, segment, .. } => Some(*segment),
+            Plan::Open { part_frames: None, segment, .. } => {
+                Some(NextFrame { ct_len: full, exact: false, segment: *segment })
+            }
             Plan::Open { part_frames: Some(pf), segment, .. } => {
                 let later = self.index.checked_add(ahead)?.checked_div(*pf)?;
                 let s = u64::from(*segment).checked_add(later)?;
-                u32::try_from(s).ok().filter(|s| *s <= MAX_PARTS)
+                let segment = u32::try_from(s).ok().filter(|s| *s <= MAX_PARTS)?;
+                Some(NextFrame { ct_len: full, exact: false, segment })
             }
             Plan::Known { shape, next, want_end, .. } => {
                 let mut f = (*next)?;
                 for _ in 0..ahead {
                     f = shape.next_frame(&f).filter(|g| g.pt_start < *want_end)?;
                 }
-                Some(f.segment.number)
+                let ct_len = usize::try_from(f.ct_len()).ok()?;
+                Some(NextFrame { ct_len, exact: true, segment: f.segment.number })
             }
         }
+    }
+
+    /// The segment of [`Decryptor::next_frame`].
+    #[must_use]
+    pub fn external_segment_ahead(&self, ahead: u64) -> Option<u32> {
+        self.next_frame(ahead).map(|f| f.segment)
     }
 
     /// The segment a frame of `len` bytes belongs to and the slice of its plaintext to keep.
@@ -683,7 +340,7 @@ impl<C: FrameCipher> Decryptor<C> {
     /// length that only a final frame may undercut.
     fn next_need(&self) -> Option<usize> {
         match &self.plan {
-            Plan::Open { .. } => Some(self.frame + FRAME_OVERHEAD),
+            Plan::Open { .. } => Some(self.schedule.full_frame_len()),
             Plan::Known { next, .. } => next.as_ref().and_then(|f| usize::try_from(f.ct_len()).ok()),
         }
     }
@@ -723,14 +380,7 @@ impl<C: FrameCipher> Decryptor<C> {
     /// `truncated`, ...) name authentic frames standing in the wrong place. Either way the
     /// output region is wiped before the error returns.
     fn process(&mut self, frame: &[u8], at_end: bool, out: &mut [u8]) -> Result<usize> {
-        if frame.len() < FRAME_OVERHEAD {
-            return Err(Error::Truncated);
-        }
-        let pt_len = frame.len() - FRAME_OVERHEAD;
-        let (segment, lo, hi) = self.locate(frame.len(), at_end)?;
-        if self.opener.as_ref().map(|(s, _)| *s) != Some(segment) {
-            self.opener = Some((segment, self.key.opener::<C>(segment)?));
-        }
+        let (pt_len, lo, hi) = self.prepare(frame.len(), at_end)?;
         let Some((_, opener)) = self.opener.as_ref() else {
             return Err(Error::InvalidState);
         };
@@ -862,6 +512,73 @@ impl<C: FrameCipher> Decryptor<C> {
     }
 }
 
+impl<C: FrameCipher> Stream for Decryptor<C> {
+    lock_field!();
+
+    /// An upper bound: the buffered ciphertext and `input_len` more bytes.
+    fn update_len(&self, input_len: usize) -> usize {
+        self.schedule.opened_bound(self.pending.len().saturating_add(input_len))
+    }
+
+    /// An upper bound: the buffered ciphertext.
+    fn finish_len(&self) -> usize {
+        self.schedule.opened_bound(self.pending.len())
+    }
+
+    /// Feeds ciphertext; writes the plaintext of every frame that is complete and verified.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`]; any
+    /// stream or authentication error (which locks the context);
+    /// [`Error::InvalidState`] once locked.
+    fn update(&mut self, input: &[u8], out: &mut [u8]) -> Result<usize> {
+        if self.locked {
+            return Err(Error::InvalidState);
+        }
+        let bound = self.update_len(input.len());
+        if out.len() < bound {
+            self.locked = true;
+            return Err(Error::BufferTooSmall);
+        }
+        let r = self.update_inner(input, out);
+        if r.is_err() {
+            // Frames verified earlier in this call were written, but the caller gets no
+            // count for them: wipe so that an error never leaves plaintext behind.
+            out[..bound].fill(0);
+            self.locked = true;
+        }
+        r
+    }
+
+    /// Ends the input: decrypts a final short frame if one is pending and reports truncation.
+    ///
+    /// # Errors
+    /// [`Error::Truncated`] if the final frame never arrived; stream and authentication
+    /// errors of the last frame; [`Error::InvalidState`] once locked.
+    fn finish(&mut self, out: &mut [u8]) -> Result<usize> {
+        if self.locked {
+            return Err(Error::InvalidState);
+        }
+        self.locked = true;
+        let bound = self.finish_len();
+        if out.len() < bound {
+            return Err(Error::BufferTooSmall);
+        }
+        if self.done {
+            return Ok(0);
+        }
+        if self.pending.is_empty() {
+            return Err(Error::Truncated);
+        }
+        let pending = core::mem::take(&mut self.pending);
+        let r = self.process(&pending, true, out).and_then(|n| if self.done { Ok(n) } else { Err(Error::Truncated) });
+        if r.is_err() {
+            out[..bound].fill(0);
+        }
+        r
+    }
+}
+
 #[cfg(all(test, feature = "hazmat"))]
 mod tests {
     use super::*;
@@ -887,8 +604,12 @@ mod tests {
         for (i, frame) in frames.iter().enumerate() {
             for ahead in 0..20u64 {
                 let j = i + usize::try_from(ahead).unwrap();
-                if let (Some(s), Some(p)) = (dec.external_segment_ahead(ahead), predicted.get_mut(j)) {
-                    p.push(s);
+                if let (Some(f), Some(p)) = (dec.next_frame(ahead), predicted.get_mut(j)) {
+                    p.push(f.segment);
+                    // The cut: exact for a known shape, else full and undercut only at the end.
+                    let len = frames[j].len();
+                    assert!(if f.exact { f.ct_len == len } else { f.ct_len >= len }, "frame {j}: cut {f:?} vs {len}");
+                    assert!(f.exact || f.ct_len == len || j + 1 == frames.len());
                 }
             }
             let seg = dec.external_segment(frame.len(), false).unwrap();
@@ -900,7 +621,7 @@ mod tests {
             cipher.open_in_place(&nonce, &mut f[NONCE_LEN..]).unwrap();
             dec.external_accept(&nonce, frame.len(), false).unwrap();
         }
-        assert_eq!(dec.external_segment_ahead(0), None, "done");
+        assert_eq!(dec.next_frame(0), None, "done");
     }
 
     #[test]
@@ -944,6 +665,7 @@ mod tests {
         assert_eq!(dec.external_segment_ahead(0), Some(1));
         assert_eq!(dec.external_segment_ahead(5), Some(3));
         assert_eq!(dec.external_segment_ahead(u64::MAX), None);
+        assert_eq!(dec.next_frame(1), Some(NextFrame { ct_len: 4096 + FRAME_OVERHEAD, exact: false, segment: 1 }));
         let _ = dec.external_reject();
         assert_eq!(dec.external_segment_ahead(0), None);
     }
