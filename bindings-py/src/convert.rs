@@ -62,10 +62,104 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Pairs {
     }
 }
 
-/// `True`/`False` for reprs.
-pub(crate) fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
+/// A value as the reprs of this module's classes spell it: Python's `True`/`False`/`None`,
+/// numbers as they are, strings quoted.
+pub(crate) trait Repr {
+    fn repr(&self) -> String;
 }
+
+impl Repr for bool {
+    fn repr(&self) -> String {
+        (if *self { "True" } else { "False" }).to_string()
+    }
+}
+
+macro_rules! repr_as {
+    ($fmt:literal: $($t:ty),*) => {
+        $(impl Repr for $t {
+            fn repr(&self) -> String {
+                format!($fmt, self)
+            }
+        })*
+    };
+}
+repr_as!("{}": u8, u32, u64, usize);
+repr_as!("{:?}": String, &str);
+
+impl<T: Repr> Repr for Option<T> {
+    fn repr(&self) -> String {
+        self.as_ref().map_or_else(|| "None".to_string(), Repr::repr)
+    }
+}
+
+/// Declares a frozen pyclass whose fields are all read-only attributes (a plain record,
+/// mostly mirroring one of core's), with the repr `Name(field=value, ...)` over the fields
+/// named in `repr(...)`, optionally `From` core's record of the same field names, and any
+/// further methods in a trailing block. Written once because the package has a dozen such
+/// records, and by hand each repeats the same class attributes, conversion and repr.
+macro_rules! record {
+    (
+        $(#[$meta:meta])*
+        $name:literal $ty:ident $([$flag:ident])? {
+            $($(#[$fmeta:meta])* $field:ident: $fty:ty),* $(,)?
+        }
+        repr($($shown:ident),*) $(from($src:path))?
+        $({ $($methods:tt)* })?
+    ) => {
+        $crate::convert::record!(@class [$($flag)?] $(#[$meta])* $name $ty { $($(#[$fmeta])* $field: $fty),* });
+        $crate::convert::record!(@from [$($src)?] $ty { $($field),* });
+
+        #[::pyo3::pymethods]
+        impl $ty {
+            fn __repr__(&self) -> String {
+                let fields = [$(format!(concat!(stringify!($shown), "={}"), $crate::convert::Repr::repr(&self.$shown))),*];
+                format!(concat!($name, "({})"), fields.join(", "))
+            }
+            $($($methods)*)?
+        }
+    };
+    // `eq` is spelled in these two arms, not passed through: pyo3's generated comparison
+    // must see one hygiene context.
+    (@class [] $(#[$meta:meta])* $name:literal $ty:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[::pyo3::pyclass(module = "isec", name = $name, frozen, get_all)]
+        pub(crate) struct $ty { $($body)* }
+    };
+    (@class [eq] $(#[$meta:meta])* $name:literal $ty:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[::pyo3::pyclass(module = "isec", name = $name, frozen, eq, get_all)]
+        pub(crate) struct $ty { $($body)* }
+    };
+    (@from [] $ty:ident { $($field:ident),* }) => {};
+    (@from [$src:path] $ty:ident { $($field:ident),* }) => {
+        impl From<$src> for $ty {
+            fn from(v: $src) -> Self {
+                Self { $($field: v.$field),* }
+            }
+        }
+    };
+}
+pub(crate) use record;
+
+/// A `#[pymethods]` block that starts with read-only attributes, each one expression over
+/// the object (`/// doc` then `name: Type = |s| expr;`), and goes on with the class's other
+/// methods. Written once because most classes here expose a core value through a row of
+/// one-line getters, which pyo3 otherwise needs five lines each for.
+macro_rules! getters {
+    ($ty:ty { $($(#[$doc:meta])* $name:ident: $rt:ty = |$s:ident| $e:expr;)* } $($methods:tt)*) => {
+        #[::pyo3::pymethods]
+        impl $ty {
+            $($(#[$doc])*
+            #[getter]
+            fn $name(&self) -> $rt {
+                let $s = self;
+                $e
+            })*
+            $($methods)*
+        }
+    };
+}
+pub(crate) use getters;
 
 /// Lower-case hex, for reprs and key-free identifiers.
 pub(crate) fn hex(b: &[u8]) -> String {

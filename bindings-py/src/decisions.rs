@@ -2,40 +2,35 @@
 //! and the bucket scan planner (SPEC.md §14).
 
 use isec_core::Error;
-use isec_core::copy::{self, CopyLimits, CopyPlan, CopyRequest, Directive, Sidecar};
-use isec_core::metadata::{self, LegacyKind, ObjectFormat, TableSource};
+use isec_core::copy::{self, CopyLimits, CopyPlan, CopyRequest, Directive};
+use isec_core::metadata::{self, LegacyKind, TableSource};
 use isec_core::scan::{ScanClass, ScanPlanner, Tally};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use crate::convert::{Int, Pairs, py_bool, py_opt};
+use crate::convert::{Int, Pairs, Repr, getters, record};
 use crate::envelope::PyEnvelope;
 use crate::error::{OrRaise, clear_callback_error, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 
-/// What an object's metadata says it is.
-#[pyclass(module = "isec", name = "ObjectFormat", frozen, get_all)]
-pub(crate) struct PyObjectFormat {
-    /// `plaintext`, `isec`, `legacy` or `unreadable`.
-    format: &'static str,
-    /// The key id the object is under, if any.
-    kid: Option<String>,
-    /// The decoded envelope of an isec object.
-    envelope: Option<PyEnvelope>,
-    /// For legacy objects: `single`, `staged` or `sidecar_only`.
-    legacy_kind: Option<&'static str>,
-    /// For staged legacy objects: the generation (hex).
-    generation: Option<String>,
-    /// For unreadable objects: the error code.
-    error: Option<&'static str>,
-}
-
-#[pymethods]
-impl PyObjectFormat {
-    fn __repr__(&self) -> String {
-        format!("ObjectFormat(format={:?}, kid={:?})", self.format, self.kid)
+record! {
+    /// What an object's metadata says it is.
+    "ObjectFormat" PyObjectFormat {
+        /// `plaintext`, `isec`, `legacy` or `unreadable`.
+        format: &'static str,
+        /// The key id the object is under, if any.
+        kid: Option<String>,
+        /// The decoded envelope of an isec object.
+        envelope: Option<PyEnvelope>,
+        /// For legacy objects: `single`, `staged` or `sidecar_only`.
+        legacy_kind: Option<&'static str>,
+        /// For staged legacy objects: the generation (hex).
+        generation: Option<String>,
+        /// For unreadable objects: the error code.
+        error: Option<&'static str>,
     }
+    repr(format, kid)
 }
 
 /// Classifies an object from its user metadata (SPEC.md §3.2, §11.1); `legacy_sidecar` says
@@ -44,30 +39,15 @@ impl PyObjectFormat {
 #[pyo3(signature = (metadata, legacy_sidecar=false))]
 pub(crate) fn classify(metadata: Pairs, legacy_sidecar: bool) -> PyObjectFormat {
     let f = metadata::classify(&metadata.view(), legacy_sidecar);
-    let mut out = PyObjectFormat {
+    let kind = f.legacy_kind();
+    PyObjectFormat {
         format: f.name(),
         kid: f.kid().map(str::to_string),
-        envelope: None,
-        legacy_kind: None,
-        generation: None,
-        error: None,
-    };
-    match f {
-        ObjectFormat::Isec(env) => out.envelope = Some(PyEnvelope { inner: *env }),
-        ObjectFormat::Legacy { kind, .. } => {
-            out.legacy_kind = Some(match kind {
-                LegacyKind::Single => "single",
-                LegacyKind::Staged { generation } => {
-                    out.generation = Some(generation);
-                    "staged"
-                }
-                LegacyKind::SidecarOnly => "sidecar_only",
-            });
-        }
-        ObjectFormat::Unreadable(e) => out.error = Some(e.code()),
-        ObjectFormat::Plaintext => {}
+        envelope: f.envelope().map(|e| PyEnvelope { inner: e.clone() }),
+        legacy_kind: kind.map(LegacyKind::name),
+        generation: kind.and_then(LegacyKind::generation).map(str::to_string),
+        error: f.error().map(|e| e.code()),
     }
-    out
 }
 
 /// The legacy proxy's sidecar object key for `object_key`.
@@ -122,16 +102,38 @@ pub(crate) fn table_source<'py>(py: Python<'py>, metadata: Pairs) -> PyResult<Op
     })
 }
 
-/// S3's limits that shape a copy; defaults are S3's (5 GiB single copy, 5 MiB..5 GiB parts,
-/// 10000 parts, 2 KB metadata).
-#[pyclass(module = "isec", name = "CopyLimits", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyCopyLimits {
-    single_copy_max: u64,
-    part_min: u64,
-    part_max: u64,
-    max_parts: u32,
-    metadata_max: usize,
+record! {
+    /// S3's limits that shape a copy; defaults are S3's (5 GiB single copy, 5 MiB..5 GiB parts,
+    /// 10000 parts, 2 KB metadata).
+    #[derive(Clone, PartialEq)]
+    "CopyLimits" PyCopyLimits [eq] {
+        single_copy_max: u64,
+        part_min: u64,
+        part_max: u64,
+        max_parts: u32,
+        metadata_max: usize,
+    }
+    repr(single_copy_max, part_min, part_max, max_parts, metadata_max)
+    {
+        #[new]
+        #[pyo3(signature = (*, single_copy_max=None, part_min=None, part_max=None, max_parts=None, metadata_max=None))]
+        fn new(
+            single_copy_max: Option<Int<u64>>,
+            part_min: Option<Int<u64>>,
+            part_max: Option<Int<u64>>,
+            max_parts: Option<Int<u32>>,
+            metadata_max: Option<Int<usize>>,
+        ) -> Self {
+            let d = CopyLimits::default();
+            Self {
+                single_copy_max: single_copy_max.map_or(d.single_copy_max, |v| v.0),
+                part_min: part_min.map_or(d.part_min, |v| v.0),
+                part_max: part_max.map_or(d.part_max, |v| v.0),
+                max_parts: max_parts.map_or(d.max_parts, |v| v.0),
+                metadata_max: metadata_max.map_or(d.metadata_max, |v| v.0),
+            }
+        }
+    }
 }
 
 impl From<&PyCopyLimits> for CopyLimits {
@@ -146,128 +148,74 @@ impl From<&PyCopyLimits> for CopyLimits {
     }
 }
 
-#[pymethods]
-impl PyCopyLimits {
-    #[new]
-    #[pyo3(signature = (*, single_copy_max=None, part_min=None, part_max=None, max_parts=None, metadata_max=None))]
-    fn new(
-        single_copy_max: Option<Int<u64>>,
-        part_min: Option<Int<u64>>,
-        part_max: Option<Int<u64>>,
-        max_parts: Option<Int<u32>>,
-        metadata_max: Option<Int<usize>>,
-    ) -> Self {
-        let d = CopyLimits::default();
-        Self {
-            single_copy_max: single_copy_max.map_or(d.single_copy_max, |v| v.0),
-            part_min: part_min.map_or(d.part_min, |v| v.0),
-            part_max: part_max.map_or(d.part_max, |v| v.0),
-            max_parts: max_parts.map_or(d.max_parts, |v| v.0),
-            metadata_max: metadata_max.map_or(d.metadata_max, |v| v.0),
-        }
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "CopyLimits(single_copy_max={}, part_min={}, part_max={}, max_parts={}, metadata_max={})",
-            self.single_copy_max, self.part_min, self.part_max, self.max_parts, self.metadata_max
-        )
-    }
-}
-
 /// The copy decision: the cheapest valid plan.
 #[pyclass(module = "isec", name = "CopyPlan", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub(crate) struct PyCopyPlan {
-    /// `native`, `native_replace`, `part_copy` or `reencrypt`.
-    #[pyo3(get)]
-    action: &'static str,
-    /// The destination's complete user metadata, when it is not the source's as-is; for
-    /// `reencrypt`, the user part only (the new envelope's keys come from `object_metadata`).
-    #[pyo3(get)]
-    metadata: Option<Vec<(String, String)>>,
-    /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
-    #[pyo3(get)]
-    ranges: Vec<(u64, u64)>,
-    /// Whether the source's sidecar must be copied too.
-    #[pyo3(get)]
-    copy_sidecar: bool,
-    /// Which sidecar, when one is copied.
-    side: Option<Sidecar>,
-    /// Whether the envelope was rewrapped under another key.
-    #[pyo3(get)]
-    rewrapped: bool,
-    /// Why, for `reencrypt`.
-    #[pyo3(get)]
-    reason: Option<&'static str>,
-    /// S3 requests the plan makes.
-    #[pyo3(get)]
-    requests: u64,
-    /// Object bytes that pass through the client.
-    #[pyo3(get)]
-    client_bytes: u64,
-    /// Core's plan, for `copy_steps`.
     pub(crate) inner: CopyPlan,
 }
 
 impl From<CopyPlan> for PyCopyPlan {
-    fn from(p: CopyPlan) -> Self {
-        Self {
-            action: p.action.name(),
-            metadata: p.metadata.clone(),
-            ranges: p.ranges.clone(),
-            copy_sidecar: p.copy_sidecar,
-            side: p.sidecar,
-            rewrapped: p.rewrapped,
-            reason: p.reason.map(|r| r.code()),
-            requests: p.requests,
-            client_bytes: p.client_bytes,
-            inner: p,
-        }
+    fn from(inner: CopyPlan) -> Self {
+        Self { inner }
     }
 }
 
-#[pymethods]
-impl PyCopyPlan {
+getters! { PyCopyPlan {
+    /// `native`, `native_replace`, `part_copy` or `reencrypt`.
+    action: &'static str = |s| s.inner.action.name();
+    /// The destination's complete user metadata, when it is not the source's as-is; for
+    /// `reencrypt`, the user part only (the new envelope's keys come from `object_metadata`).
+    metadata: Option<Vec<(String, String)>> = |s| s.inner.metadata.clone();
+    /// Source byte ranges `[start, end)` for UploadPartCopy, in part order.
+    ranges: Vec<(u64, u64)> = |s| s.inner.ranges.clone();
+    /// Whether the source's sidecar must be copied too.
+    copy_sidecar: bool = |s| s.inner.copy_sidecar;
+    /// Whether the envelope was rewrapped under another key.
+    rewrapped: bool = |s| s.inner.rewrapped;
+    /// Why, for `reencrypt`.
+    reason: Option<&'static str> = |s| s.inner.reason.map(|r| r.code());
+    /// S3 requests the plan makes.
+    requests: u64 = |s| s.inner.requests;
+    /// Object bytes that pass through the client.
+    client_bytes: u64 = |s| s.inner.client_bytes;
     /// The sidecar the plan copies before the object: `table` (isec's segment table) or
     /// `legacy` (the previous proxy's), or None.
-    #[getter]
-    fn sidecar(&self) -> Option<&'static str> {
-        self.side.map(|s| s.name())
-    }
-
+    sidecar: Option<&'static str> = |s| s.inner.sidecar.map(|c| c.name());
+}
     /// The key of the plan's sidecar for the object at `object_key` (the source's, then the
     /// destination's); None when the plan copies no sidecar.
     fn sidecar_key(&self, object_key: &str) -> Option<String> {
-        self.side.map(|s| s.key(object_key))
+        self.inner.sidecar.map(|s| s.key(object_key))
     }
 
     /// The plan as a dict (the corpus's `expect` object, with lists for pairs).
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let p = &self.inner;
         let d = PyDict::new(py);
-        d.set_item("action", self.action)?;
+        d.set_item("action", self.action())?;
         let meta: Option<Vec<Vec<&str>>> =
-            self.metadata.as_ref().map(|m| m.iter().map(|(k, v)| vec![k.as_str(), v.as_str()]).collect());
+            p.metadata.as_ref().map(|m| m.iter().map(|(k, v)| vec![k.as_str(), v.as_str()]).collect());
         d.set_item("metadata", meta)?;
-        let ranges: Vec<Vec<u64>> = self.ranges.iter().map(|(a, b)| vec![*a, *b]).collect();
+        let ranges: Vec<Vec<u64>> = p.ranges.iter().map(|(a, b)| vec![*a, *b]).collect();
         d.set_item("ranges", ranges)?;
-        d.set_item("copy_sidecar", self.copy_sidecar)?;
-        d.set_item("rewrapped", self.rewrapped)?;
-        d.set_item("reason", self.reason)?;
-        d.set_item("requests", self.requests)?;
-        d.set_item("client_bytes", self.client_bytes)?;
+        d.set_item("copy_sidecar", p.copy_sidecar)?;
+        d.set_item("rewrapped", p.rewrapped)?;
+        d.set_item("reason", self.reason())?;
+        d.set_item("requests", p.requests)?;
+        d.set_item("client_bytes", p.client_bytes)?;
         Ok(d)
     }
 
     fn __repr__(&self) -> String {
         format!(
             "CopyPlan(action={:?}, ranges={}, sidecar={}, rewrapped={}, reason={:?}, requests={})",
-            self.action,
-            self.ranges.len(),
-            py_opt(self.sidecar()),
-            py_bool(self.rewrapped),
-            self.reason,
-            self.requests
+            self.action(),
+            self.inner.ranges.len(),
+            self.sidecar().repr(),
+            self.inner.rewrapped.repr(),
+            self.reason(),
+            self.inner.requests
         )
     }
 }
@@ -298,13 +246,8 @@ pub(crate) fn decide_copy(
     require_encryption: bool,
     limits: Option<PyRef<'_, PyCopyLimits>>,
 ) -> PyResult<PyCopyPlan> {
-    let directive = if directive.eq_ignore_ascii_case("COPY") {
-        Directive::Copy
-    } else if directive.eq_ignore_ascii_case("REPLACE") {
-        Directive::Replace
-    } else {
-        return Err(to_py(Error::InvalidParameter));
-    };
+    let directive =
+        Directive::from_name(&directive.to_ascii_uppercase()).ok_or_else(|| to_py(Error::InvalidParameter))?;
     let meta = source_metadata.view();
     let new_meta = new_metadata.unwrap_or(Pairs(Vec::new()));
     let new_view = new_meta.view();
@@ -325,29 +268,14 @@ pub(crate) fn decide_copy(
     Ok(plan.into())
 }
 
-fn class_by_name(name: &str) -> PyResult<ScanClass> {
-    ScanClass::ALL.iter().copied().find(|c| c.name() == name).ok_or_else(|| to_py(Error::InvalidParameter))
-}
-
-/// Object count and stored bytes.
-#[pyclass(module = "isec", name = "Tally", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyTally {
-    objects: u64,
-    bytes: u64,
-}
-
-impl From<Tally> for PyTally {
-    fn from(t: Tally) -> Self {
-        Self { objects: t.objects, bytes: t.bytes }
+record! {
+    /// Object count and stored bytes.
+    #[derive(Clone, PartialEq)]
+    "Tally" PyTally [eq] {
+        objects: u64,
+        bytes: u64,
     }
-}
-
-#[pymethods]
-impl PyTally {
-    fn __repr__(&self) -> String {
-        format!("Tally(objects={}, bytes={})", self.objects, self.bytes)
-    }
+    repr(objects, bytes) from(Tally)
 }
 
 /// Aggregates a bucket scan: how many objects and bytes are on which key and format, and so
@@ -381,7 +309,7 @@ impl PyScanPlanner {
 
     /// Count and bytes of one class.
     fn tally(&self, class_name: &str) -> PyResult<PyTally> {
-        Ok(self.inner.tally(class_by_name(class_name)?).into())
+        Ok(self.inner.tally(ScanClass::from_name(class_name).ok_or_else(|| to_py(Error::InvalidParameter))?).into())
     }
 
     /// `(kid, class, objects, bytes)` rows, sorted by kid then class; `-` stands for no kid.

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::buffers::In;
-use crate::convert::Int;
+use crate::convert::{Int, getters, record};
 use crate::error::{OrRaise, to_py};
 
 /// A decoded envelope: everything needed to open an object except the KEK. Holds no secret.
@@ -19,48 +19,63 @@ pub(crate) struct PyEnvelope {
     pub(crate) inner: Envelope,
 }
 
-/// The key-free summary `inspect` reports (SPEC.md §3.3).
-#[pyclass(module = "isec", name = "EnvelopeInfo", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyEnvelopeInfo {
-    version: u8,
-    suite: u8,
-    kid: String,
-    wrap_alg: String,
-    frame_size: u64,
-    layout: String,
-    part_size: Option<u64>,
-    declared_size: Option<u64>,
-    envelope_len: usize,
-}
-
-#[pymethods]
-impl PyEnvelopeInfo {
-    /// The fields as a dict (the corpus's `inspect` object).
-    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let d = PyDict::new(py);
-        d.set_item("version", self.version)?;
-        d.set_item("suite", self.suite)?;
-        d.set_item("kid", &self.kid)?;
-        d.set_item("wrap_alg", &self.wrap_alg)?;
-        d.set_item("frame_size", self.frame_size)?;
-        d.set_item("layout", &self.layout)?;
-        d.set_item("part_size", self.part_size)?;
-        d.set_item("declared_size", self.declared_size)?;
-        d.set_item("envelope_len", self.envelope_len)?;
-        Ok(d)
+record! {
+    /// The key-free summary `inspect` reports (SPEC.md §3.3).
+    #[derive(Clone, PartialEq)]
+    "EnvelopeInfo" PyEnvelopeInfo [eq] {
+        version: u8,
+        suite: u8,
+        kid: String,
+        wrap_alg: String,
+        frame_size: u64,
+        layout: String,
+        part_size: Option<u64>,
+        declared_size: Option<u64>,
+        envelope_len: usize,
     }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "EnvelopeInfo(kid={:?}, layout={:?}, frame_size={}, part_size={:?}, declared_size={:?}, wrap_alg={:?})",
-            self.kid, self.layout, self.frame_size, self.part_size, self.declared_size, self.wrap_alg
-        )
+    repr(kid, layout, frame_size, part_size, declared_size, wrap_alg)
+    {
+        /// The fields as a dict (the corpus's `inspect` object).
+        fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            d.set_item("version", self.version)?;
+            d.set_item("suite", self.suite)?;
+            d.set_item("kid", &self.kid)?;
+            d.set_item("wrap_alg", &self.wrap_alg)?;
+            d.set_item("frame_size", self.frame_size)?;
+            d.set_item("layout", &self.layout)?;
+            d.set_item("part_size", self.part_size)?;
+            d.set_item("declared_size", self.declared_size)?;
+            d.set_item("envelope_len", self.envelope_len)?;
+            Ok(d)
+        }
     }
 }
 
-#[pymethods]
-impl PyEnvelope {
+/// The `#[pymethods]` of a class holding an object's header (`Envelope`, `ObjectKey`): the
+/// header's getters, written once for both, then the class's own getters and methods.
+macro_rules! header_methods {
+    ($ty:ty { $($getters:tt)* } $($methods:tt)*) => {
+        getters! { $ty {
+            /// Plaintext bytes per frame.
+            frame_size: u64 = |s| s.inner.header().frame_size();
+            /// `single`, `parts` or `table`.
+            layout: &'static str = |s| s.inner.header().layout.name();
+            /// Plaintext bytes per part (parts layout).
+            part_size: Option<u64> = |s| s.inner.header().part_size();
+            /// The declared plaintext size, if any.
+            declared_size: Option<u64> = |s| s.inner.header().declared_size;
+            $($getters)*
+        } $($methods)* }
+    };
+}
+
+header_methods! { PyEnvelope {
+    /// The key id (for `x-amz-meta-isec-kid`).
+    kid: &str = |s| s.inner.kid();
+    /// `aes-kwp` or `external`.
+    wrap_alg: &'static str = |s| s.inner.wrap_alg().name();
+}
     /// Parses the metadata text (base64url, no padding).
     #[staticmethod]
     fn decode_text(text: &str) -> PyResult<Self> {
@@ -81,42 +96,6 @@ impl PyEnvelope {
     /// The binary form.
     fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.to_bytes())
-    }
-
-    /// The key id (for `x-amz-meta-isec-kid`).
-    #[getter]
-    fn kid(&self) -> &str {
-        self.inner.kid()
-    }
-
-    /// `aes-kwp` or `external`.
-    #[getter]
-    fn wrap_alg(&self) -> &'static str {
-        self.inner.wrap_alg().name()
-    }
-
-    /// Plaintext bytes per frame.
-    #[getter]
-    fn frame_size(&self) -> u64 {
-        self.inner.header().frame_size()
-    }
-
-    /// `single`, `parts` or `table`.
-    #[getter]
-    fn layout(&self) -> &'static str {
-        self.inner.header().layout.name()
-    }
-
-    /// Plaintext bytes per part (parts layout).
-    #[getter]
-    fn part_size(&self) -> Option<u64> {
-        self.inner.header().part_size()
-    }
-
-    /// The declared plaintext size, if any.
-    #[getter]
-    fn declared_size(&self) -> Option<u64> {
-        self.inner.header().declared_size
     }
 
     /// The random HKDF salt.
@@ -185,32 +164,7 @@ pub(crate) struct PyObjectKey {
     pub(crate) inner: ObjectKey,
 }
 
-#[pymethods]
-impl PyObjectKey {
-    /// Plaintext bytes per frame.
-    #[getter]
-    fn frame_size(&self) -> u64 {
-        self.inner.header().frame_size()
-    }
-
-    /// `single`, `parts` or `table`.
-    #[getter]
-    fn layout(&self) -> &'static str {
-        self.inner.header().layout.name()
-    }
-
-    /// Plaintext bytes per part (parts layout).
-    #[getter]
-    fn part_size(&self) -> Option<u64> {
-        self.inner.header().part_size()
-    }
-
-    /// The declared plaintext size, if any.
-    #[getter]
-    fn declared_size(&self) -> Option<u64> {
-        self.inner.header().declared_size
-    }
-
+header_methods! { PyObjectKey {}
     fn __repr__(&self) -> String {
         let h = self.inner.header();
         format!("ObjectKey(layout={:?}, frame_size={})", h.layout.name(), h.frame_size())
@@ -228,30 +182,21 @@ pub(crate) fn header_of(obj: &Bound<'_, PyAny>) -> PyResult<Header> {
     Err(PyTypeError::new_err("expected an Envelope or an ObjectKey"))
 }
 
-/// Where a frame stands, as its nonce says (SPEC.md §5.1).
-#[pyclass(module = "isec", name = "FramePosition", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyFramePosition {
-    index: u32,
-    segment_end: bool,
-    object_end: bool,
-}
-
-#[pymethods]
-impl PyFramePosition {
-    #[new]
-    #[pyo3(signature = (index, segment_end=false, object_end=false))]
-    fn new(index: Int<u32>, segment_end: bool, object_end: bool) -> Self {
-        Self { index: index.0, segment_end, object_end }
+record! {
+    /// Where a frame stands, as its nonce says (SPEC.md §5.1).
+    #[derive(Clone, PartialEq)]
+    "FramePosition" PyFramePosition [eq] {
+        index: u32,
+        segment_end: bool,
+        object_end: bool,
     }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "FramePosition(index={}, segment_end={}, object_end={})",
-            self.index,
-            if self.segment_end { "True" } else { "False" },
-            if self.object_end { "True" } else { "False" }
-        )
+    repr(index, segment_end, object_end) from(FramePosition)
+    {
+        #[new]
+        #[pyo3(signature = (index, segment_end=false, object_end=false))]
+        fn new(index: Int<u32>, segment_end: bool, object_end: bool) -> Self {
+            Self { index: index.0, segment_end, object_end }
+        }
     }
 }
 
@@ -289,8 +234,7 @@ impl PyNonce {
 
     /// The decoded position; `bad_frame_flags` for flags no writer sets.
     fn position(&self) -> PyResult<PyFramePosition> {
-        let p = self.inner.position().or_raise()?;
-        Ok(PyFramePosition { index: p.index, segment_end: p.segment_end, object_end: p.object_end })
+        Ok(self.inner.position().or_raise()?.into())
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {

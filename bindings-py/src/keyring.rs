@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::In;
-use crate::convert::Int;
+use crate::convert::{Int, getters, record};
 use crate::envelope::{PyEnvelope, PyObjectKey};
 use crate::error::{OrRaise, clear_callback_error, stash_callback_error};
 use crate::legacy::{PyLegacyKey, PyLegacyObject};
@@ -60,32 +60,21 @@ impl KeyWrap for PyKeyWrap {
     }
 }
 
-/// One key's public description.
-#[pyclass(module = "isec", name = "KeyInfo", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyKeyInfo {
-    kid: String,
-    state: String,
-    legacy: bool,
-    external: bool,
+record! {
+    /// One key's public description.
+    #[derive(Clone, PartialEq)]
+    "KeyInfo" PyKeyInfo [eq] {
+        kid: String,
+        state: String,
+        legacy: bool,
+        external: bool,
+    }
+    repr(kid, state, legacy, external)
 }
 
 impl From<KeyInfo> for PyKeyInfo {
     fn from(k: KeyInfo) -> Self {
         Self { kid: k.kid, state: k.state.name().to_string(), legacy: k.legacy, external: k.external }
-    }
-}
-
-#[pymethods]
-impl PyKeyInfo {
-    fn __repr__(&self) -> String {
-        format!(
-            "KeyInfo(kid={:?}, state={:?}, legacy={}, external={})",
-            self.kid,
-            self.state,
-            if self.legacy { "True" } else { "False" },
-            if self.external { "True" } else { "False" }
-        )
     }
 }
 
@@ -99,8 +88,12 @@ fn state(name: &str) -> PyResult<KeyState> {
     KeyState::from_name(name).or_raise()
 }
 
-#[pymethods]
-impl PyKeyring {
+getters! { PyKeyring {
+    /// The minimum format version.
+    min_version: u8 = |s| s.inner.min_version();
+    /// The active key id, or None.
+    active_kid: Option<String> = |s| s.inner.active_kid().ok().map(str::to_string);
+}
     #[new]
     fn new() -> Self {
         Self { inner: Keyring::new() }
@@ -145,21 +138,9 @@ impl PyKeyring {
         self.inner.set_min_version(version.0);
     }
 
-    /// The minimum format version.
-    #[getter]
-    fn min_version(&self) -> u8 {
-        self.inner.min_version()
-    }
-
     /// The keys, in insertion order.
     fn keys(&self) -> Vec<PyKeyInfo> {
         self.inner.keys().into_iter().map(PyKeyInfo::from).collect()
-    }
-
-    /// The active key id, or None.
-    #[getter]
-    fn active_kid(&self) -> Option<String> {
-        self.inner.active_kid().ok().map(str::to_string)
     }
 
     /// The state of `kid`, or None if the keyring lacks it.

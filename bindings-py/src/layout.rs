@@ -7,7 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
 use crate::buffers::In;
-use crate::convert::Int;
+use crate::convert::{Int, getters, record};
 use crate::envelope::{PyObjectKey, header_of};
 use crate::error::{OrRaise, detailed, to_py};
 
@@ -25,45 +25,28 @@ pub(crate) struct PyRangePlan {
     pub(crate) inner: RangePlan,
 }
 
-/// One segment: the whole body, or one multipart part.
-#[pyclass(module = "isec", name = "Segment", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PySegment {
-    number: u32,
-    ordinal: u32,
-    is_last: bool,
-    pt_start: u64,
-    pt_len: u64,
-    ct_start: u64,
-    ct_len: u64,
-}
-
-impl From<Segment> for PySegment {
-    fn from(s: Segment) -> Self {
-        Self {
-            number: s.number,
-            ordinal: s.ordinal,
-            is_last: s.is_last,
-            pt_start: s.pt_start,
-            pt_len: s.pt_len,
-            ct_start: s.ct_start,
-            ct_len: s.ct_len,
-        }
+record! {
+    /// One segment: the whole body, or one multipart part.
+    #[derive(Clone, PartialEq)]
+    "Segment" PySegment [eq] {
+        number: u32,
+        ordinal: u32,
+        is_last: bool,
+        pt_start: u64,
+        pt_len: u64,
+        ct_start: u64,
+        ct_len: u64,
     }
+    repr(number, ordinal, pt_start, pt_len, ct_start, ct_len) from(Segment)
 }
 
-#[pymethods]
-impl PySegment {
-    fn __repr__(&self) -> String {
-        format!(
-            "Segment(number={}, ordinal={}, pt_start={}, pt_len={}, ct_start={}, ct_len={})",
-            self.number, self.ordinal, self.pt_start, self.pt_len, self.ct_start, self.ct_len
-        )
-    }
+getters! { PyShape {
+    plaintext_len: u64 = |s| s.inner.plaintext_len();
+    ciphertext_len: u64 = |s| s.inner.ciphertext_len();
+    frame_size: u64 = |s| s.inner.frame_size();
+    segment_count: u32 = |s| s.inner.segment_count();
+    frame_count: u64 = |s| s.inner.frame_count();
 }
-
-#[pymethods]
-impl PyShape {
     /// The geometry of a single- or parts-layout object from its ciphertext length (HEAD's
     /// Content-Length). `header` is the object's `Envelope` or `ObjectKey`.
     #[staticmethod]
@@ -83,31 +66,6 @@ impl PyShape {
     fn from_table(key: &PyObjectKey, table: In, ciphertext_len: Int<u64>) -> PyResult<Self> {
         let t = SegmentTable::decode(table.as_slice(), &key.inner).or_raise()?;
         Ok(Self { inner: Shape::from_table(key.inner.header(), t, ciphertext_len.0).or_raise()? })
-    }
-
-    #[getter]
-    fn plaintext_len(&self) -> u64 {
-        self.inner.plaintext_len()
-    }
-
-    #[getter]
-    fn ciphertext_len(&self) -> u64 {
-        self.inner.ciphertext_len()
-    }
-
-    #[getter]
-    fn frame_size(&self) -> u64 {
-        self.inner.frame_size()
-    }
-
-    #[getter]
-    fn segment_count(&self) -> u32 {
-        self.inner.segment_count()
-    }
-
-    #[getter]
-    fn frame_count(&self) -> u64 {
-        self.inner.frame_count()
     }
 
     /// The segment at `ordinal`, or None.
@@ -162,44 +120,20 @@ pub(crate) fn fit_part_size(
     params.part_size().ok_or_else(|| to_py(Error::InvalidParameter))
 }
 
-#[pymethods]
-impl PyRangePlan {
+getters! { PyRangePlan {
     /// First ciphertext byte to fetch.
-    #[getter]
-    fn ct_start(&self) -> u64 {
-        self.inner.ct_start
-    }
-
+    ct_start: u64 = |s| s.inner.ct_start;
     /// End of the fetch (exclusive); equal to `ct_start` when nothing is needed.
-    #[getter]
-    fn ct_end(&self) -> u64 {
-        self.inner.ct_end
-    }
-
+    ct_end: u64 = |s| s.inner.ct_end;
     /// Plaintext bytes to drop from the front of the first fetched frame.
-    #[getter]
-    fn skip(&self) -> u64 {
-        self.inner.skip
-    }
-
+    skip: u64 = |s| s.inner.skip;
     /// Plaintext bytes the range holds.
-    #[getter]
-    fn len(&self) -> u64 {
-        self.inner.len
-    }
-
+    len: u64 = |s| s.inner.len;
     /// Start of the clamped range.
-    #[getter]
-    fn pt_start(&self) -> u64 {
-        self.inner.pt_start
-    }
-
+    pt_start: u64 = |s| s.inner.pt_start;
     /// The HTTP `Range` header value for the fetch, or None when nothing is needed.
-    #[getter]
-    fn http_range(&self) -> Option<String> {
-        self.inner.http_range()
-    }
-
+    http_range: Option<String> = |s| s.inner.http_range();
+}
     /// Whether nothing needs fetching.
     fn is_empty(&self) -> bool {
         self.inner.is_empty()
@@ -221,8 +155,10 @@ pub(crate) struct PySegmentTable {
     inner: SegmentTable,
 }
 
-#[pymethods]
-impl PySegmentTable {
+getters! { PySegmentTable {
+    /// Total plaintext bytes.
+    plaintext_len: u64 = |s| s.inner.plaintext_len();
+}
     /// A table from `(part_number, plaintext_len, prefix)` entries in object order. `prefix`
     /// is the 7-byte nonce prefix of the encryption of that part the upload was completed
     /// with (`Encryptor.prefix`, or the first 7 bytes of the part's ciphertext): readers
@@ -249,12 +185,6 @@ impl PySegmentTable {
     #[getter]
     fn entries<'py>(&self, py: Python<'py>) -> Vec<(u32, u64, Bound<'py, PyBytes>)> {
         self.inner.entries().iter().map(|&(n, len, p)| (n, len, PyBytes::new(py, &p))).collect()
-    }
-
-    /// Total plaintext bytes.
-    #[getter]
-    fn plaintext_len(&self) -> u64 {
-        self.inner.plaintext_len()
     }
 
     fn __len__(&self) -> usize {

@@ -1,110 +1,94 @@
 //! DEK rotation and legacy migration: core's resumable, throttled re-encryption job
 //! (SPEC.md §13), with the caller's clock and I/O.
 
-use isec_core::layout::Shape;
-use isec_core::legacy::LegacyObject;
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Progress, Reencryption, Source, Step};
-use isec_core::{AwsLc, Envelope, Error, LayoutRequest, Params};
+use isec_core::{AwsLc, Envelope, Error, Keyring, LayoutRequest, Params};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use crate::buffers::SCRATCH_KEEP;
 use crate::buffers::{In, Out, disjoint, maybe_detach, wipe};
-use crate::convert::Int;
+use crate::convert::{Int, getters, record};
 use crate::envelope::PyEnvelope;
 use crate::error::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 use crate::layout::PyShape;
 use crate::legacy::PyLegacyObject;
 
-/// An isec object to re-encrypt under a new DEK: its envelope (opened with `keyring`) and
-/// its shape. The source is opened when the job starts or resumes, and checked here.
-#[pyclass(module = "isec", name = "IsecSource", frozen)]
-pub(crate) struct PyIsecSource {
+/// How a source class opens its object, with the keyring it names: both classes check it
+/// once when made, and open it again for each job that starts or resumes.
+type Opener = Box<dyn Fn(&Keyring) -> Result<Box<dyn Source>, Error> + Send + Sync>;
+
+/// What `IsecSource` and `LegacySource` hold.
+struct SourceSpec {
     keyring: Py<PyKeyring>,
-    envelope: Envelope,
-    shape: Shape,
+    open: Opener,
+    plaintext_len: u64,
+    ciphertext_len: u64,
 }
 
-#[pymethods]
-impl PyIsecSource {
-    #[new]
-    fn new(keyring: Bound<'_, PyKeyring>, envelope: &PyEnvelope, shape: &PyShape) -> PyResult<Self> {
-        let py = keyring.py();
-        let s = Self { keyring: keyring.unbind(), envelope: envelope.inner.clone(), shape: shape.inner.clone() };
-        s.open(keyring_ref(&s.keyring, py)?)?;
-        Ok(s)
+impl SourceSpec {
+    /// The spec, once `open` succeeded with `keyring`.
+    fn checked(keyring: Bound<'_, PyKeyring>, open: Opener) -> PyResult<Self> {
+        let s = open(&keyring.borrow().inner).or_raise()?;
+        let (plaintext_len, ciphertext_len) = (s.plaintext_len(), s.ciphertext_len());
+        Ok(Self { keyring: keyring.unbind(), open, plaintext_len, ciphertext_len })
     }
 
-    #[getter]
-    fn plaintext_len(&self) -> u64 {
-        self.shape.plaintext_len()
-    }
-
-    #[getter]
-    fn ciphertext_len(&self) -> u64 {
-        self.shape.ciphertext_len()
+    fn open(&self, py: Python<'_>) -> PyResult<Box<dyn Source>> {
+        (self.open)(&self.keyring.bind(py).borrow().inner).or_raise()
     }
 }
 
-impl PyIsecSource {
-    fn open(&self, ring: PyRef<'_, PyKeyring>) -> PyResult<Box<dyn Source>> {
-        let s = IsecSource::<AwsLc>::new(&ring.inner, &self.envelope, self.shape.clone()).or_raise()?;
-        Ok(Box::new(s))
+/// A source class: a `SourceSpec` with its lengths as attributes, and the constructor given.
+macro_rules! source_class {
+    ($(#[$doc:meta])* $name:literal $ty:ident { $($new:tt)* }) => {
+        $(#[$doc])*
+        #[pyclass(module = "isec", name = $name, frozen)]
+        pub(crate) struct $ty(SourceSpec);
+
+        getters! { $ty {
+            plaintext_len: u64 = |s| s.0.plaintext_len;
+            ciphertext_len: u64 = |s| s.0.ciphertext_len;
+        } $($new)* }
+    };
+}
+
+source_class! {
+    /// An isec object to re-encrypt under a new DEK: its envelope (opened with `keyring`) and
+    /// its shape. The source is opened when the job starts or resumes, and checked here.
+    "IsecSource" PyIsecSource {
+        #[new]
+        fn new(keyring: Bound<'_, PyKeyring>, envelope: &PyEnvelope, shape: &PyShape) -> PyResult<Self> {
+            let (envelope, shape) = (envelope.inner.clone(), shape.inner.clone());
+            let open: Opener = Box::new(move |ring| Ok(Box::new(IsecSource::<AwsLc>::new(ring, &envelope, shape.clone())?)));
+            SourceSpec::checked(keyring, open).map(Self)
+        }
     }
 }
 
-/// A legacy proxy object to migrate to isec, opened with the keyring's legacy key for `kid`
-/// (default: the kid the object records).
-#[pyclass(module = "isec", name = "LegacySource", frozen)]
-pub(crate) struct PyLegacySource {
-    keyring: Py<PyKeyring>,
-    object: LegacyObject,
-    kid: Option<String>,
-}
-
-#[pymethods]
-impl PyLegacySource {
-    #[new]
-    #[pyo3(signature = (keyring, object, kid=None))]
-    fn new(keyring: Bound<'_, PyKeyring>, object: &PyLegacyObject, kid: Option<String>) -> PyResult<Self> {
-        let py = keyring.py();
-        let s = Self { keyring: keyring.unbind(), object: object.inner.clone(), kid };
-        s.open(keyring_ref(&s.keyring, py)?)?;
-        Ok(s)
+source_class! {
+    /// A legacy proxy object to migrate to isec, opened with the keyring's legacy key for `kid`
+    /// (default: the kid the object records).
+    "LegacySource" PyLegacySource {
+        #[new]
+        #[pyo3(signature = (keyring, object, kid=None))]
+        fn new(keyring: Bound<'_, PyKeyring>, object: &PyLegacyObject, kid: Option<String>) -> PyResult<Self> {
+            let object = object.inner.clone();
+            let open: Opener =
+                Box::new(move |ring| Ok(Box::new(LegacySource::<AwsLc>::new(ring, object.clone(), kid.as_deref())?)));
+            SourceSpec::checked(keyring, open).map(Self)
+        }
     }
-
-    #[getter]
-    fn plaintext_len(&self) -> u64 {
-        self.object.plaintext_len()
-    }
-
-    #[getter]
-    fn ciphertext_len(&self) -> u64 {
-        self.object.ciphertext_len()
-    }
-}
-
-impl PyLegacySource {
-    fn open(&self, ring: PyRef<'_, PyKeyring>) -> PyResult<Box<dyn Source>> {
-        let s = LegacySource::<AwsLc>::new(&ring.inner, self.object.clone(), self.kid.as_deref()).or_raise()?;
-        Ok(Box::new(s))
-    }
-}
-
-fn keyring_ref<'py>(k: &'py Py<PyKeyring>, py: Python<'py>) -> PyResult<PyRef<'py, PyKeyring>> {
-    Ok(k.bind(py).borrow())
 }
 
 fn open_source(py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Box<dyn Source>> {
     if let Ok(s) = source.cast::<PyIsecSource>() {
-        let s = s.get();
-        return s.open(keyring_ref(&s.keyring, py)?);
+        return s.get().0.open(py);
     }
     if let Ok(s) = source.cast::<PyLegacySource>() {
-        let s = s.get();
-        return s.open(keyring_ref(&s.keyring, py)?);
+        return s.get().0.open(py);
     }
     Err(PyTypeError::new_err("source must be an IsecSource or a LegacySource"))
 }
@@ -118,67 +102,36 @@ const _: () = {
     send_sync::<Reencryption<AwsLc>>();
 };
 
-/// How far a job is.
-#[pyclass(module = "isec", name = "Progress", frozen, eq, get_all)]
-#[derive(Clone, PartialEq)]
-pub(crate) struct PyProgress {
-    bytes_done: u64,
-    bytes_left: u64,
-    parts_done: u32,
-    parts_total: u32,
-    finished: bool,
-    paused: bool,
-}
-
-impl From<Progress> for PyProgress {
-    fn from(p: Progress) -> Self {
-        Self {
-            bytes_done: p.bytes_done,
-            bytes_left: p.bytes_left,
-            parts_done: p.parts_done,
-            parts_total: p.parts_total,
-            finished: p.finished,
-            paused: p.paused,
-        }
+record! {
+    /// How far a job is.
+    #[derive(Clone, PartialEq)]
+    "Progress" PyProgress [eq] {
+        bytes_done: u64,
+        bytes_left: u64,
+        parts_done: u32,
+        parts_total: u32,
+        finished: bool,
+        paused: bool,
     }
+    repr(bytes_done, bytes_left, parts_done, parts_total, finished, paused) from(Progress)
 }
 
-#[pymethods]
-impl PyProgress {
-    fn __repr__(&self) -> String {
-        format!(
-            "Progress(bytes_done={}, bytes_left={}, parts_done={}, parts_total={}, finished={}, paused={})",
-            self.bytes_done,
-            self.bytes_left,
-            self.parts_done,
-            self.parts_total,
-            crate::convert::py_bool(self.finished),
-            crate::convert::py_bool(self.paused)
-        )
+record! {
+    /// What one `update` did: source bytes consumed (offer the rest again), output bytes
+    /// written, and, when the rate limit let nothing through, milliseconds to wait. `output` is
+    /// the new ciphertext for `update` (None for `update_into`).
+    "ReencryptStep" PyStep {
+        consumed: usize,
+        written: usize,
+        wait_ms: u64,
+        output: Option<Py<PyBytes>>,
     }
-}
-
-/// What one `update` did: source bytes consumed (offer the rest again), output bytes
-/// written, and, when the rate limit let nothing through, milliseconds to wait. `output` is
-/// the new ciphertext for `update` (None for `update_into`).
-#[pyclass(module = "isec", name = "ReencryptStep", frozen, get_all)]
-pub(crate) struct PyStep {
-    consumed: usize,
-    written: usize,
-    wait_ms: u64,
-    output: Option<Py<PyBytes>>,
+    repr(consumed, written, wait_ms)
 }
 
 impl PyStep {
     fn new(s: Step, output: Option<Py<PyBytes>>) -> Self {
         Self { consumed: s.consumed, written: s.written, wait_ms: s.wait_ms, output }
-    }
-}
-
-#[pymethods]
-impl PyStep {
-    fn __repr__(&self) -> String {
-        format!("ReencryptStep(consumed={}, written={}, wait_ms={})", self.consumed, self.written, self.wait_ms)
     }
 }
 
@@ -200,23 +153,29 @@ pub(crate) struct PyReencryption {
 }
 
 impl PyReencryption {
-    fn live(&mut self) -> PyResult<&mut Reencryption<AwsLc>> {
+    /// Runs `f` on the job unless an earlier call failed; a failure locks the job.
+    fn with_job<T>(&mut self, f: impl FnOnce(&mut Reencryption<AwsLc>) -> PyResult<T>) -> PyResult<T> {
         if self.failed {
             return Err(to_py(Error::InvalidState));
         }
-        Ok(&mut self.job)
-    }
-
-    fn lock_on_err<T>(&mut self, r: PyResult<T>) -> PyResult<T> {
-        if r.is_err() {
-            self.failed = true;
-        }
+        let r = f(&mut self.job);
+        self.failed = r.is_err();
         r
     }
 }
 
-#[pymethods]
-impl PyReencryption {
+getters! { PyReencryption {
+    /// The new object's envelope (store it as the output's metadata).
+    target_envelope: PyEnvelope = |s| PyEnvelope { inner: s.job.target_envelope().clone() };
+    /// Where the next source ciphertext byte to feed comes from.
+    source_offset: u64 = |s| s.job.source_offset();
+    /// Where the next output byte goes in the new object.
+    target_offset: u64 = |s| s.job.target_offset();
+    /// Ciphertext bytes of every part of the new object but the last.
+    target_part_len: u64 = |s| s.job.target_part_len();
+    /// Progress in bytes and parts.
+    progress: PyProgress = |s| s.job.progress().into();
+}
     /// Starts a job writing `source` (an `IsecSource` or `LegacySource`) as a new
     /// parts-layout object under `keyring`'s active key, with frames of `frame_size` bytes
     /// and parts of about `part_size` plaintext bytes (default 8 MiB; rounded up to whole
@@ -262,36 +221,6 @@ impl PyReencryption {
         Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
-    /// The new object's envelope (store it as the output's metadata).
-    #[getter]
-    fn target_envelope(&self) -> PyEnvelope {
-        PyEnvelope { inner: self.job.target_envelope().clone() }
-    }
-
-    /// Where the next source ciphertext byte to feed comes from.
-    #[getter]
-    fn source_offset(&self) -> u64 {
-        self.job.source_offset()
-    }
-
-    /// Where the next output byte goes in the new object.
-    #[getter]
-    fn target_offset(&self) -> u64 {
-        self.job.target_offset()
-    }
-
-    /// Ciphertext bytes of every part of the new object but the last.
-    #[getter]
-    fn target_part_len(&self) -> u64 {
-        self.job.target_part_len()
-    }
-
-    /// Progress in bytes and parts.
-    #[getter]
-    fn progress(&self) -> PyProgress {
-        self.job.progress().into()
-    }
-
     /// Stops taking input until `unpause`.
     fn pause(&mut self) {
         self.job.pause();
@@ -322,7 +251,7 @@ impl PyReencryption {
     fn update(&mut self, py: Python<'_>, data: In, now_ms: Int<u64>) -> PyResult<PyStep> {
         let (input, now_ms) = (data.as_slice(), now_ms.0);
         let mut scratch = std::mem::take(&mut self.scratch);
-        let r = self.live().and_then(|job| {
+        let r = self.with_job(|job| {
             let need = job.update_len(input.len());
             if scratch.len() < need {
                 scratch.resize(need, 0);
@@ -335,36 +264,33 @@ impl PyReencryption {
         if scratch.len() <= SCRATCH_KEEP {
             self.scratch = scratch;
         }
-        self.lock_on_err(r)
+        r
     }
 
     /// `update` writing into `out` (at least `update_len(len(data))` bytes).
     fn update_into(&mut self, py: Python<'_>, data: In, mut out: Out, now_ms: Int<u64>) -> PyResult<PyStep> {
         let now_ms = now_ms.0;
-        let r = self.live().and_then(|job| {
+        self.with_job(|job| {
             let (input, out) = disjoint(&data, &mut out);
             let r = maybe_detach(py, input.len(), || job.update(&input, out, now_ms));
             wipe(input);
             Ok(PyStep::new(r.or_raise()?, None))
-        });
-        self.lock_on_err(r)
+        })
     }
 
     /// Ends the job once all source ciphertext was fed: verifies the source's end and
     /// returns the final output bytes.
     fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        let r = self.live().and_then(|job| {
+        self.with_job(|job| {
             let mut out = vec![0u8; job.finish_len()];
             let n = job.finish(&mut out).or_raise()?;
             Ok(PyBytes::new(py, &out[..n]))
-        });
-        self.lock_on_err(r)
+        })
     }
 
     /// `finish` into `out` (at least `finish_len()` bytes); returns the count.
     fn finish_into(&mut self, mut out: Out) -> PyResult<usize> {
-        let r = self.live().and_then(|job| job.finish(out.as_mut_slice()).or_raise());
-        self.lock_on_err(r)
+        self.with_job(|job| job.finish(out.as_mut_slice()).or_raise())
     }
 
     /// An authenticated checkpoint for the last part boundary whose output is final.
@@ -379,8 +305,17 @@ pub(crate) struct PyCheckpoint {
     inner: Checkpoint,
 }
 
-#[pymethods]
-impl PyCheckpoint {
+getters! { PyCheckpoint {
+    source_ciphertext_len: u64 = |s| s.inner.source_ciphertext_len;
+    /// The new object's envelope.
+    envelope: PyResult<PyEnvelope> = |s| {
+        Ok(PyEnvelope { inner: Envelope::decode(&s.inner.envelope).map_err(|_| to_py(Error::MalformedCheckpoint))? })
+    };
+    /// Parts of the new object whose output is final.
+    parts_done: u32 = |s| s.inner.parts_done;
+    /// Bytes of the new object that are final: where output resumes.
+    target_offset: PyResult<u64> = |s| s.inner.target_offset().or_raise();
+}
     /// Parses a checkpoint's structure.
     #[staticmethod]
     fn parse(data: In) -> PyResult<Self> {
@@ -390,28 +325,5 @@ impl PyCheckpoint {
     #[getter]
     fn source_identity<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         PyBytes::new(py, &self.inner.source_identity)
-    }
-
-    #[getter]
-    fn source_ciphertext_len(&self) -> u64 {
-        self.inner.source_ciphertext_len
-    }
-
-    /// The new object's envelope.
-    #[getter]
-    fn envelope(&self) -> PyResult<PyEnvelope> {
-        Ok(PyEnvelope { inner: Envelope::decode(&self.inner.envelope).map_err(|_| to_py(Error::MalformedCheckpoint))? })
-    }
-
-    /// Parts of the new object whose output is final.
-    #[getter]
-    fn parts_done(&self) -> u32 {
-        self.inner.parts_done
-    }
-
-    /// Bytes of the new object that are final: where output resumes.
-    #[getter]
-    fn target_offset(&self) -> PyResult<u64> {
-        self.inner.target_offset().or_raise()
     }
 }

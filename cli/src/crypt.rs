@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use isec_core::layout::Shape;
 use isec_core::legacy::{self, LegacyDecryptor, LegacyKey, LegacyMetadata, LegacyObject, LegacySidecar};
 use isec_core::metadata::{ObjectFormat, classify};
-use isec_core::{AwsLc, Decryptor, Encryptor, Envelope, Keyring, Params, Stream};
+use isec_core::{AwsLc, Decryptor, Encryptor, Envelope, Keyring, LayoutRequest, Params, Stream};
 use serde_json::json;
 
 use crate::fail::{CliError, Context, Res};
@@ -122,8 +122,7 @@ pub fn encrypt(
         .or_else(|| meta::default_path(output))
         .ok_or_else(|| CliError::usage("writing to stdout needs --meta FILE for the envelope".into()))?;
     let mut inp = Input::open(input)?;
-    let mut params = Params::default().with_frame_size(frame_size).ctx(|| "--frame-size".into())?;
-    params.declared_size = inp.len;
+    let params = Params::new(LayoutRequest::Single, Some(frame_size), inp.len).ctx(|| "--frame-size".into())?;
     let (env, key) = ring.create_envelope(params).ctx(|| "keyring".into())?;
     let mut enc = Encryptor::<AwsLc>::new(&key).ctx(|| "encryptor".into())?;
     let mut out = Output::create(output)?;
@@ -281,7 +280,7 @@ fn run_decrypt(
     out.commit()
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(f: &mut File, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match f.read(&mut buf[n..])? {

@@ -7,7 +7,7 @@
 //! interrupted run's; what the checkpoint covers is kept as it is.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use isec_core::layout::Shape;
 use isec_core::metadata::{ObjectFormat, classify};
 use isec_core::reencrypt::{IsecSource, LegacySource, Reencryption, Source};
-use isec_core::{AwsLc, Keyring, Params};
+use isec_core::{AwsLc, Error, Keyring, LayoutRequest, Params};
 
-use crate::crypt::load_meta;
+use crate::crypt::{load_meta, read_full};
 use crate::fail::{CliError, Context, Res};
 use crate::meta;
 use crate::progress;
@@ -64,11 +64,11 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         let cp = fs::read(job.checkpoint).map_err(|e| CliError::io(job.checkpoint, e))?;
         Reencryption::<AwsLc>::resume(ring, source, &cp, job.rate).ctx(|| job.checkpoint.display().to_string())?
     } else {
-        let params = Params::default()
-            .with_frame_size(job.frame_size)
-            .ctx(|| "--frame-size".into())?
-            .with_part_size(job.part_size)
-            .ctx(|| "--part-size (a multiple of --frame-size)".into())?;
+        let params = Params::new(LayoutRequest::Parts(job.part_size), Some(job.frame_size), None).map_err(|e| {
+            let flag =
+                if e == Error::InvalidFrameSize { "--frame-size" } else { "--part-size (a multiple of --frame-size)" };
+            CliError::core(e, flag.into())
+        })?;
         Reencryption::<AwsLc>::start(ring, source, params, job.rate).ctx(|| "keyring".into())?
     };
     let mut out = OpenOptions::new()
@@ -103,7 +103,7 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
             )));
         }
         if held == 0 && !eof {
-            held = read_some(&mut input, &mut chunk).map_err(|e| CliError::io(Path::new(job.input), e))?;
+            held = read_full(&mut input, &mut chunk).map_err(|e| CliError::io(Path::new(job.input), e))?;
             eof = held == 0;
         }
         if held == 0 && eof {
@@ -137,17 +137,6 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
     }
     let _ = fs::remove_file(job.checkpoint);
     Ok(())
-}
-
-fn read_some(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 /// Writes the checkpoint atomically (temp file, fsync, rename).

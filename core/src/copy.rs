@@ -57,6 +57,18 @@ pub enum Directive {
     Replace,
 }
 
+impl Directive {
+    /// The directive S3 spells `name` (`COPY` or `REPLACE`), or None.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "COPY" => Some(Self::Copy),
+            "REPLACE" => Some(Self::Replace),
+            _ => None,
+        }
+    }
+}
+
 /// Everything the decision looks at.
 #[derive(Debug, Clone)]
 pub struct CopyRequest<'a> {
@@ -468,4 +480,17 @@ fn check_parts(ranges: &[(u64, u64)], limits: &CopyLimits) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod directive_tests {
+    use super::Directive;
+
+    #[test]
+    fn directive_names_are_s3_spellings() {
+        assert_eq!(Directive::from_name("COPY"), Some(Directive::Copy));
+        assert_eq!(Directive::from_name("REPLACE"), Some(Directive::Replace));
+        assert_eq!(Directive::from_name("copy"), None);
+        assert_eq!(Directive::from_name(""), None);
+    }
 }

@@ -50,6 +50,27 @@ pub enum LegacyKind {
     SidecarOnly,
 }
 
+impl LegacyKind {
+    /// Stable name: `single`, `staged` or `sidecar_only`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Single => "single",
+            Self::Staged { .. } => "staged",
+            Self::SidecarOnly => "sidecar_only",
+        }
+    }
+
+    /// The generation (hex) naming a staged object's sidecar.
+    #[must_use]
+    pub fn generation(&self) -> Option<&str> {
+        match self {
+            Self::Staged { generation } => Some(generation),
+            _ => None,
+        }
+    }
+}
+
 /// An object's format as its metadata (and sidecar presence) tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectFormat {
@@ -86,6 +107,33 @@ impl ObjectFormat {
         match self {
             Self::Isec(e) => Some(e.kid()),
             Self::Legacy { kid, .. } => kid.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The decoded envelope of an isec object.
+    #[must_use]
+    pub fn envelope(&self) -> Option<&Envelope> {
+        match self {
+            Self::Isec(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The layout of a legacy object.
+    #[must_use]
+    pub fn legacy_kind(&self) -> Option<&LegacyKind> {
+        match self {
+            Self::Legacy { kind, .. } => Some(kind),
+            _ => None,
+        }
+    }
+
+    /// Why an unreadable object's metadata does not parse.
+    #[must_use]
+    pub fn error(&self) -> Option<Error> {
+        match self {
+            Self::Unreadable(e) => Some(*e),
             _ => None,
         }
     }
@@ -206,4 +254,23 @@ pub fn table_source(meta: &[(&str, &str)]) -> Result<TableSource, Error> {
         return Err(Error::MalformedSegmentTable);
     }
     base64ct::Base64UrlUnpadded::decode_vec(text).map(TableSource::Inline).map_err(|_| Error::MalformedSegmentTable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_name_each_variant_once() {
+        let staged = ObjectFormat::Legacy { kid: None, kind: LegacyKind::Staged { generation: "ab".into() } };
+        assert_eq!(staged.legacy_kind().map(LegacyKind::name), Some("staged"));
+        assert_eq!(staged.legacy_kind().and_then(LegacyKind::generation), Some("ab"));
+        assert_eq!(LegacyKind::Single.name(), "single");
+        assert_eq!(LegacyKind::SidecarOnly.name(), "sidecar_only");
+        assert_eq!(LegacyKind::SidecarOnly.generation(), None);
+        assert!(staged.envelope().is_none() && staged.error().is_none());
+        let bad = ObjectFormat::Unreadable(Error::MalformedEnvelope);
+        assert_eq!(bad.error(), Some(Error::MalformedEnvelope));
+        assert!(bad.legacy_kind().is_none() && ObjectFormat::Plaintext.envelope().is_none());
+    }
 }

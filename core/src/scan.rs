@@ -43,6 +43,12 @@ impl ScanClass {
         }
     }
 
+    /// The class named `name` (see [`ScanClass::name`]), or None.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.name() == name)
+    }
+
     /// Every class, in report order.
     pub const ALL: [ScanClass; 6] =
         [Self::Current, Self::NeedsRewrap, Self::NeedsReencrypt, Self::Plaintext, Self::Unreadable, Self::Sidecar];
@@ -134,5 +140,18 @@ impl ScanPlanner {
         let a = self.tally(ScanClass::NeedsRewrap);
         let b = self.tally(ScanClass::NeedsReencrypt);
         Tally { objects: a.objects + b.objects, bytes: a.bytes.saturating_add(b.bytes) }
+    }
+}
+
+#[cfg(test)]
+mod class_name_tests {
+    use super::ScanClass;
+
+    #[test]
+    fn every_class_is_found_by_its_name() {
+        for c in ScanClass::ALL {
+            assert_eq!(ScanClass::from_name(c.name()), Some(c));
+        }
+        assert_eq!(ScanClass::from_name("nope"), None);
     }
 }
