@@ -4,6 +4,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { isec, pattern, codeOf, codeOfAsync, load } from './helpers.mjs'
+import { concurrentEnvelopesGetDifferentDeks, recordingKms as sharedRecordingKms, rewrapAnswerIsNotNewDek } from '../../tests/js/keyring.mjs'
 
 /** A toy KMS: AES-KWP is core's business, so this one just XORs with a secret pad. */
 function toyKms() {
@@ -140,59 +141,12 @@ test('external keys: async wrap and unwrap, failures are external_wrapper_failed
   for (const k of keys) assert.equal(isec.decryptSync(k, ct).toString(), 'hello')
 })
 
-/**
- * A fake KMS that keeps every DEK it is asked to wrap: the wrapped form is the DEK's index
- * in `deks` and 8 random bytes, the last 9 bytes of an envelope.
- */
-function recordingKms() {
-  const deks = []
-  return {
-    deks,
-    wrapper: {
-      wrap: async (kid, dek) => {
-        const i = deks.push(Buffer.from(dek)) - 1
-        await new Promise((r) => setTimeout(r, 1))
-        return Buffer.concat([Buffer.from([i]), randomBytes(8)])
-      },
-      unwrap: async (kid, wrapped) => Buffer.from(deks[wrapped[0]]),
-    },
-    /** The DEK an envelope's wrapped DEK stands for. */
-    dekOf: (envelope) => deks[envelope.encode().at(-9)],
-  }
-}
+const shared = { isec, assert, of: (b) => Buffer.from(b), kid: 'kms' }
+const recordingKms = () => sharedRecordingKms(shared.of)
 
-test('external keys: concurrently created envelopes get different DEKs', async () => {
-  const kms = recordingKms()
-  const ring = new isec.Keyring()
-  ring.addExternal('kms', kms.wrapper)
-  const [a, b] = await Promise.all([ring.createEnvelope(), ring.createEnvelope()])
-  assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
-  assert.notDeepEqual(kms.deks[0], kms.deks[1])
-  // Each envelope carries its own answer and opens to the DEK that answer wrapped.
-  assert.deepEqual([a.envelope.encode().at(-9), b.envelope.encode().at(-9)], [0, 1])
-  const ctA = isec.encryptSync(a.key, Buffer.from('object a'))
-  const ctB = isec.encryptSync(b.key, Buffer.from('object b'))
-  assert.equal(isec.decryptSync(await ring.open(a.envelope), ctA).toString(), 'object a')
-  assert.equal(isec.decryptSync(await ring.open(b.envelope), ctB).toString(), 'object b')
-})
+test('external keys: concurrently created envelopes get different DEKs', () => concurrentEnvelopesGetDifferentDeks(shared))
 
-test("external keys: a rewrap's wrap answer is not a new envelope's DEK", async () => {
-  const kms = recordingKms()
-  const ring = new isec.Keyring()
-  ring.addExternal('kms', kms.wrapper)
-  ring.addKek('local', randomBytes(32))
-  const c = ring.createEnvelopeSync()
-  ring.setState('kms', 'active')
-  const [moved, d] = await Promise.all([ring.rewrap(c.envelope), ring.createEnvelope()])
-  assert.equal(moved.kid, 'kms')
-  assert.equal(d.envelope.kid, 'kms')
-  assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))
-  assert.equal(kms.deks.length, 2, 'one KMS wrap for the rewrap, one for the new envelope')
-  const ctC = isec.encryptSync(c.key, Buffer.from('object c'))
-  assert.equal(isec.decryptSync(await ring.open(moved), ctC).toString(), 'object c')
-  const ctD = isec.encryptSync(d.key, Buffer.from('object d'))
-  assert.equal(isec.decryptSync(await ring.open(d.envelope), ctD).toString(), 'object d')
-})
+test("external keys: a rewrap's wrap answer is not a new envelope's DEK", () => rewrapAnswerIsNotNewDek(shared))
 
 test('external keys: a KeyTask stops at the request, checks the answer and runs once', async () => {
   const ring = new isec.Keyring()

@@ -3,6 +3,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 
+import { concurrentEnvelopesGetDifferentDeks, rewrapAnswerIsNotNewDek } from '../../../tests/js/keyring.mjs'
 import init from '../../node.mjs'
 
 const isec = await init()
@@ -307,64 +308,11 @@ test('keyring: external wrapper in two phases, rotation, rewrap, copy decision',
   await rejects(legacyOnly.open(underOld), 'wrong_key_kind')
 })
 
-/**
- * A fake KMS that keeps every DEK it is asked to wrap: the wrapped form is the DEK's index
- * in `deks` and 8 random bytes, the last 9 bytes of an envelope.
- */
-function recordingKms() {
-  const deks = []
-  return {
-    deks,
-    wrapper: {
-      async wrap(kid, dek) {
-        const i = deks.push(Uint8Array.from(dek)) - 1
-        await new Promise((r) => setTimeout(r, 1))
-        const out = crypto.getRandomValues(new Uint8Array(9))
-        out[0] = i
-        return out
-      },
-      async unwrap(kid, wrapped) {
-        return Uint8Array.from(deks[wrapped[0]])
-      },
-    },
-    /** The DEK an envelope's wrapped DEK stands for. */
-    dekOf: (envelope) => deks[envelope.encode().at(-9)],
-  }
-}
+const shared = { isec, assert, of: (b) => b, kid: 'kms-1' }
 
-test('keyring: concurrently created envelopes get different DEKs', async () => {
-  const kms = recordingKms()
-  const r = new isec.Keyring()
-  r.addExternal('kms-1', kms.wrapper)
-  const [a, b] = await Promise.all([r.createEnvelope(), r.createEnvelope({ fitParts: { size: 1 << 20, preferred: 5 << 20 } })])
-  assert.equal(b.envelope.layout, 'parts')
-  assert.equal(kms.deks.length, 2, 'one KMS wrap per envelope')
-  assert.notDeepEqual(kms.deks[0], kms.deks[1])
-  // Each envelope carries its own answer and opens to the DEK that answer wrapped.
-  assert.deepEqual([a.envelope.encode().at(-9), b.envelope.encode().at(-9)], [0, 1])
-  const ctA = isec.encryptSync(a.key, pattern(100, 1))
-  const ctB = isec.encryptSync(b.key, pattern(100, 2))
-  assert.deepEqual(isec.decryptSync(await r.open(a.envelope), ctA), pattern(100, 1))
-  assert.deepEqual(isec.decryptSync(await r.open(b.envelope), ctB), pattern(100, 2))
-})
+test('keyring: concurrently created envelopes get different DEKs', () => concurrentEnvelopesGetDifferentDeks(shared))
 
-test("keyring: a rewrap's wrap answer is not a new envelope's DEK", async () => {
-  const kms = recordingKms()
-  const r = new isec.Keyring()
-  r.addExternal('kms-1', kms.wrapper)
-  r.addKek('local', kek(4))
-  const c = r.createEnvelopeSync()
-  r.setState('kms-1', 'active')
-  const [moved, d] = await Promise.all([r.rewrap(c.envelope), r.createEnvelope()])
-  assert.equal(moved.kid, 'kms-1')
-  assert.equal(d.envelope.kid, 'kms-1')
-  assert.notDeepEqual(kms.dekOf(d.envelope), kms.dekOf(moved))
-  assert.equal(kms.deks.length, 2, 'one KMS wrap for the rewrap, one for the new envelope')
-  const ctC = isec.encryptSync(c.key, pattern(100, 3))
-  assert.deepEqual(isec.decryptSync(await r.open(moved), ctC), pattern(100, 3))
-  const ctD = isec.encryptSync(d.key, pattern(100, 4))
-  assert.deepEqual(isec.decryptSync(await r.open(d.envelope), ctD), pattern(100, 4))
-})
+test("keyring: a rewrap's wrap answer is not a new envelope's DEK", () => rewrapAnswerIsNotNewDek(shared))
 
 test('WHATWG streams: EncryptStream and DecryptStream with backpressure and errors', async () => {
   const { key } = ring().createEnvelopeSync({ frameSize: 65536 })
