@@ -274,6 +274,54 @@ export async function oversizedEnvelopeFields({ isec, outcome, env, of }) {
   for (const [name, [bytes, want]] of Object.entries(fields)) assert.equal(await outcome(() => isec.Envelope.decode(bytes)), want, name)
 }
 
+/**
+ * Legacy objects declaring huge sizes (parts of 4 TiB, a seal of 1 TiB as a sidecar part and
+ * as a single PUT): ranges fetch one seal, garbage is refused as inauthentic, and no call
+ * buffers a seal whole. `legacyObject(meta, sidecar, ciphertextLength)` is the package's
+ * constructor (sidecar null: a single PUT); `sync` suffixes the one-shot decrypt calls' names
+ * ('Sync' in the addon); `eachHugeSeal(name, object)` adds the package's own checks of the
+ * 1 TiB seals. `legacy` holds the world's legacy object (`lobj`) and key (`lkey`).
+ */
+export async function hostileLegacyProblems({ isec, outcome, legacy: { lobj, lkey }, of, legacyObject, sync = '', eachHugeSeal = async () => [] }) {
+  const MIB = 1 << 20
+  const problems = []
+  const zeros = (n) => of(new Uint8Array(n))
+  const noMeta = () => isec.LegacyMetadata.fromPairs({})
+  // A real wrapped DEK, so the key opens and frames are read.
+  const sidecar = (doc) => isec.LegacySidecar.fromJson(of(new TextEncoder().encode(JSON.stringify({ v: 2, dek: lobj.wrappedDekB64, ...doc }))))
+  // Three parts of 4 TiB: 1.5 million seals, read at a range in the middle and streamed.
+  const ps = 2 ** 42
+  const cs = ps + 28 * Math.ceil(ps / (8 * MIB))
+  const obj = legacyObject(noMeta(), sidecar({ pc: 3, ts: 3 * ps, parts: [1, 2, 3].map((pn) => ({ pn, ps, cs })) }), 3 * cs)
+  if (obj.sealCount !== 3 * Math.ceil(ps / (8 * MIB))) problems.push(`seal count ${obj.sealCount}`)
+  const [a, b] = [2 ** 43, 2 ** 43 + 10]
+  const plan = obj.planRange(a, b)
+  if (plan.ctEnd - plan.ctStart > 8 * MIB + 28) problems.push(`a 10-byte range fetches ${plan.ctEnd - plan.ctStart} bytes`)
+  const fetched = zeros(plan.ctEnd - plan.ctStart)
+  for (const [name, fn] of [
+    ['forRange', () => isec.LegacyDecryptor.forRange(lkey, obj, a, b).update(fetched)],
+    [`legacyDecryptRange${sync}`, () => isec[`legacyDecryptRange${sync}`](lkey, obj, a, b, fetched)],
+    ['stream', () => { const d = new isec.LegacyDecryptor(lkey, obj); for (let i = 0; i < 20; i++) d.update(zeros(MIB)) }],
+  ]) {
+    const got = await outcome(fn)
+    if (got !== 'authentication_failed') problems.push(`4 TiB parts, ${name} of garbage: ${got}`)
+  }
+  if ((await outcome(() => isec[`legacyDecrypt${sync}`](lkey, obj, zeros(100)))) !== 'truncated') problems.push('12 TiB object from 100 bytes')
+  // One seal of 1 TiB (a sidecar part, and a single-PUT object): never buffered whole.
+  const lone = legacyObject(noMeta(), sidecar({ pc: 1, ts: 2 ** 40, parts: [{ pn: 1, ps: 2 ** 40, cs: 2 ** 40 + 28 }] }), 2 ** 40 + 28)
+  const single = legacyObject(isec.LegacyMetadata.fromPairs({ isec: lobj.wrappedDekB64, 'plaintext-size': String(2 ** 40) }), null, 2 ** 40 + 28)
+  for (const [name, o] of [['lone seal', lone], ['single PUT', single]]) {
+    for (const [how, fn] of [
+      ['stream', () => { const d = new isec.LegacyDecryptor(lkey, o); for (let i = 0; i < 40; i++) d.update(zeros(MIB)) }],
+      ['range', () => isec.LegacyDecryptor.forRange(lkey, o, 5, 10)],
+    ]) {
+      if ((await outcome(fn)) === 'ok') problems.push(`1 TiB seal (${name}), ${how}: 40 MiB buffered without an error`)
+    }
+    problems.push(...(await eachHugeSeal(name, o)))
+  }
+  return problems
+}
+
 /** A gzip bomb (`bomb`, base64) as a sidecar: sidecar_too_large under the default cap and a caller's. */
 export async function sidecarBombProblems({ isec, outcome, bomb }) {
   const problems = []

@@ -22,7 +22,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import zlib from 'node:zlib'
 
-import { DECODE_CODES, Foreign, codeOfWith, assertCoreCodeSet, coreCode, envelopeAndKeyringCalls, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
+import { DECODE_CODES, Foreign, codeOfWith, assertCoreCodeSet, coreCode, envelopeAndKeyringCalls, craftedHeaderProblems, describe, envelopeCutsAndExtensions, garbageEnvelopeBytes, garbageEnvelopeText, hostileLegacyProblems, hugePartCountProblems, oversizedEnvelopeFields, oversizedKeysAndSizes, copyWithCallerLimitsProblems, sidecarBombProblems, rng } from '../../../tests/js/garbage.mjs'
 
 import init from '../../node.mjs'
 
@@ -639,35 +639,13 @@ async function hugePartCounts() {
 }
 
 async function hostileLegacySizes() {
-  const problems = []
-  const wrapped = W.lobj.wrappedDekB64
-  const sidecar = (doc) => isec.LegacySidecar.fromJson(new TextEncoder().encode(JSON.stringify({ v: 2, dek: wrapped, ...doc })))
-  const ps = 2 ** 42
-  const cs = ps + 28 * Math.ceil(ps / (8 * MIB))
-  const obj = isec.LegacyObject.withSidecar(isec.LegacyMetadata.fromPairs({}), sidecar({ pc: 3, ts: 3 * ps, parts: [1, 2, 3].map((pn) => ({ pn, ps, cs })) }), 3 * cs)
-  if (obj.sealCount !== 3 * Math.ceil(ps / (8 * MIB))) problems.push(`seal count ${obj.sealCount}`)
-  const [a, b] = [2 ** 43, 2 ** 43 + 10]
-  const plan = obj.planRange(a, b)
-  const fetched = new Uint8Array(plan.ctEnd - plan.ctStart)
-  for (const [name, fn] of [
-    ['forRange', () => isec.LegacyDecryptor.forRange(W.lkey, obj, a, b).update(fetched)],
-    ['legacyDecryptRange', () => isec.legacyDecryptRange(W.lkey, obj, a, b, fetched)],
-    ['stream', () => { const d = new isec.LegacyDecryptor(W.lkey, obj); for (let i = 0; i < 20; i++) d.update(new Uint8Array(MIB)) }],
-  ]) {
-    const got = await outcome(fn)
-    if (got !== 'authentication_failed') problems.push(`4 TiB parts, ${name} of garbage: ${got}`)
-  }
-  if ((await outcome(() => isec.legacyDecrypt(W.lkey, obj, new Uint8Array(100)))) !== 'truncated') problems.push('12 TiB object from 100 bytes')
-  const lone = isec.LegacyObject.withSidecar(isec.LegacyMetadata.fromPairs({}), sidecar({ pc: 1, ts: 2 ** 40, parts: [{ pn: 1, ps: 2 ** 40, cs: 2 ** 40 + 28 }] }), 2 ** 40 + 28)
-  const single = isec.LegacyObject.create(isec.LegacyMetadata.fromPairs({ isec: wrapped, 'plaintext-size': String(2 ** 40) }), 2 ** 40 + 28)
-  for (const [name, o] of [['lone seal', lone], ['single PUT', single]]) {
-    for (const [how, fn] of [
-      ['stream', () => { const d = new isec.LegacyDecryptor(W.lkey, o); for (let i = 0; i < 40; i++) d.update(new Uint8Array(MIB)) }],
-      ['range', () => isec.LegacyDecryptor.forRange(W.lkey, o, 5, 10)],
-    ]) {
-      if ((await outcome(fn)) === 'ok') problems.push(`1 TiB seal (${name}), ${how}: 40 MiB buffered without an error`)
-    }
-  }
+  const problems = await hostileLegacyProblems({
+    isec,
+    outcome,
+    legacy: W,
+    of: (b) => new Uint8Array(b),
+    legacyObject: (meta, sc, n) => (sc ? isec.LegacyObject.withSidecar(meta, sc, n) : isec.LegacyObject.create(meta, n)),
+  })
   const bomb = new TextEncoder().encode(zlib.gzipSync(Buffer.alloc(64 * MIB, 32), { level: 9 }).toString('base64'))
   problems.push(...(await sidecarBombProblems({ isec, outcome, bomb })))
   return problems
