@@ -13,14 +13,21 @@ use crate::convert::{Int, Pairs, py_opt};
 use crate::errors::OrRaise;
 use crate::stream::{Context, stream_class};
 
-/// Read-only properties that forward to the wrapped core value (`self.inner`, bound to the
-/// name given between bars). The legacy classes only show what core parsed and computed, so
-/// each property is one line here instead of a four-line method; the class's other methods
-/// follow in the same `#[pymethods]` block.
+/// Read-only properties that forward to the wrapped core value (`self.inner`). The legacy
+/// classes only show what core parsed and computed, so properties are declared in lists:
+/// `.{a, b}: T;` reads fields `a` and `b`, `{a, b}(): T;` calls core's accessors of those
+/// names, and `name -> T = expr;` computes one from `inner` (bound to the name between
+/// bars). The class's other methods follow in the same `#[pymethods]` block.
 macro_rules! getters {
-    ($ty:ident |$i:ident| { $($(#[$m:meta])* $name:ident -> $ret:ty = $e:expr;)* } $($rest:tt)*) => {
+    ($ty:ident |$i:ident| {
+        $(.{$($f:ident),+}: $ft:ty;)*
+        $({$($g:ident),+}(): $gt:ty;)*
+        $($(#[$m:meta])* $name:ident -> $ret:ty = $e:expr;)*
+    } $($rest:tt)*) => {
         #[pymethods]
         impl $ty {
+            $($(#[getter] fn $f(&self) -> $ft { self.inner.$f })+)*
+            $($(#[getter] fn $g(&self) -> $gt { self.inner.$g() })+)*
             $($(#[$m])* #[getter] fn $name(&self) -> $ret { let $i = &self.inner; $e })*
             $($rest)*
         }
@@ -36,13 +43,12 @@ pub(crate) struct PyLegacyMetadata {
 
 getters! {
     PyLegacyMetadata |m| {
+        {kid, client_etag}(): Option<&str>;
+        {plaintext_size}(): Option<u64>;
         /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
         is_legacy -> bool = m.is_legacy();
         /// The wrapped DEK as the metadata carries it (standard base64).
         wrapped_dek_b64 -> Option<&str> = m.wrapped_dek_b64();
-        kid -> Option<&str> = m.kid();
-        client_etag -> Option<&str> = m.client_etag();
-        plaintext_size -> Option<u64> = m.plaintext_size();
         /// `single-v3`, `multipart-v3` or None.
         format -> Option<&'static str> = m.format().map(|f| f.as_str());
     }
@@ -81,17 +87,10 @@ pub(crate) struct PyLegacySidecar {
 
 getters! {
     PyLegacySidecar |s| {
-        version -> u32 = s.version();
-        part_count -> u32 = s.part_count();
-        total_size -> u64 = s.total_size();
-        ciphertext_size -> u64 = s.ciphertext_size();
-        wrapped_dek_b64 -> &str = s.wrapped_dek_b64();
-        kid -> Option<&str> = s.kid();
-        generation -> Option<&str> = s.generation();
-        upload_id -> Option<&str> = s.upload_id();
-        upload_bucket -> Option<&str> = s.upload_bucket();
-        upload_key -> Option<&str> = s.upload_key();
-        client_etag -> Option<&str> = s.client_etag();
+        {version, part_count}(): u32;
+        {total_size, ciphertext_size}(): u64;
+        {wrapped_dek_b64}(): &str;
+        {kid, generation, upload_id, upload_bucket, upload_key, client_etag}(): Option<&str>;
     }
 
     /// Parses a sidecar object's body; `max_inflated` caps the JSON's size.
@@ -157,11 +156,7 @@ pub(crate) struct PyLegacySeal {
 
 getters! {
     PyLegacySeal |s| {
-        index -> u64 = s.index;
-        ct_offset -> u64 = s.ct_offset;
-        ct_len -> u64 = s.ct_len;
-        pt_offset -> u64 = s.pt_offset;
-        pt_len -> u64 = s.pt_len;
+        .{index, ct_offset, ct_len, pt_offset, pt_len}: u64;
         /// `random`, `part` or `frame`: how the seal's nonce was made.
         nonce_rule -> &'static str = s.nonce.name();
         /// The backend part number of a `part` nonce.
@@ -190,14 +185,9 @@ pub(crate) struct PyLegacySegment {
 
 getters! {
     PyLegacySegment |s| {
-        part_number -> u32 = s.part_number;
-        internal_part -> Option<u32> = s.internal_part;
-        pt_offset -> u64 = s.pt_offset;
-        pt_len -> u64 = s.pt_len;
-        ct_offset -> u64 = s.ct_offset;
-        ct_len -> u64 = s.ct_len;
-        seal_count -> u32 = s.seal_count;
-        first_seal -> u64 = s.first_seal;
+        .{part_number, seal_count}: u32;
+        .{internal_part}: Option<u32>;
+        .{pt_offset, pt_len, ct_offset, ct_len, first_seal}: u64;
     }
 }
 
@@ -210,13 +200,7 @@ pub(crate) struct PyLegacyRange {
 
 getters! {
     PyLegacyRange |r| {
-        ct_start -> u64 = r.ct_start;
-        ct_end -> u64 = r.ct_end;
-        skip -> u64 = r.skip;
-        len -> u64 = r.len;
-        pt_start -> u64 = r.pt_start;
-        first_seal -> u64 = r.first_seal;
-        end_seal -> u64 = r.end_seal;
+        .{ct_start, ct_end, skip, len, pt_start, first_seal, end_seal}: u64;
         /// The HTTP `Range` header value for the fetch, or None when nothing is needed.
         http_range -> Option<String> = r.http_range();
     }
@@ -236,14 +220,11 @@ getters! {
 
 getters! {
     PyLegacyObject |o| {
+        {wrapped_dek_b64}(): &str;
+        {kid, upload_id}(): Option<&str>;
+        {plaintext_len, ciphertext_len, seal_count}(): u64;
         /// `single`, `streamed`, `framed` or `staged`.
         layout -> &'static str = o.layout().name();
-        wrapped_dek_b64 -> &str = o.wrapped_dek_b64();
-        kid -> Option<&str> = o.kid();
-        upload_id -> Option<&str> = o.upload_id();
-        plaintext_len -> u64 = o.plaintext_len();
-        ciphertext_len -> u64 = o.ciphertext_len();
-        seal_count -> u64 = o.seal_count();
     }
 
     /// Describes an object from its metadata, its sidecar when it has one, and the body's
