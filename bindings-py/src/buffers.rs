@@ -28,6 +28,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use pyo3::{Borrowed, FromPyObject};
 
+use crate::error::OrRaise;
+
 /// Inputs at least this long are processed with the GIL released, so other Python threads
 /// run meanwhile. Below it, releasing and re-taking the GIL costs more than it frees.
 pub(crate) const DETACH_THRESHOLD: usize = 64 * 1024;
@@ -42,6 +44,16 @@ where
     T: Send,
 {
     if len >= DETACH_THRESHOLD { py.detach(f) } else { f() }
+}
+
+/// A one-shot function's body: `f` over an input of `len` bytes (with the GIL released
+/// when it is large), its output returned as `bytes` and core's error raised.
+pub(crate) fn detached_bytes<'py>(
+    py: Python<'py>,
+    len: usize,
+    f: impl FnOnce() -> isec_core::Result<Vec<u8>> + Send,
+) -> PyResult<Bound<'py, PyBytes>> {
+    Ok(PyBytes::new(py, &maybe_detach(py, len, f).or_raise()?))
 }
 
 /// A read-only, C-contiguous view of any buffer-protocol object. Non-contiguous views (a

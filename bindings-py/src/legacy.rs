@@ -1,17 +1,38 @@
 //! The reader of the previous proxy's objects (SPEC.md §11), as core's `legacy` module.
 
 use isec_core::legacy::{
-    self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyLayout, LegacyMetadata, LegacyObject, LegacyRange,
-    LegacySeal, LegacySegment, LegacySidecar, NonceRule,
+    self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyMetadata, LegacyObject, LegacyRange, LegacySeal,
+    LegacySegment, LegacySidecar,
 };
 use isec_core::{AwsLc, Kek, Stream as _};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
 
-use crate::buffers::{In, Out, maybe_detach};
+use crate::buffers::{In, Out, detached_bytes, maybe_detach};
 use crate::convert::{Int, Pairs, py_opt};
 use crate::error::OrRaise;
 use crate::stream::{Context, stream_class};
+
+/// Read-only properties that forward to the wrapped core value (`self.inner`). The legacy
+/// classes only show what core parsed and computed, so properties are declared in lists:
+/// `.{a, b}: T;` reads fields `a` and `b`, `{a, b}(): T;` calls core's accessors of those
+/// names, and `name -> T = expr;` computes one from `inner` (bound to the name between
+/// bars). The class's other methods follow in the same `#[pymethods]` block.
+macro_rules! getters {
+    ($ty:ident |$i:ident| {
+        $(.{$($f:ident),+}: $ft:ty;)*
+        $({$($g:ident),+}(): $gt:ty;)*
+        $($(#[$m:meta])* $name:ident -> $ret:ty = $e:expr;)*
+    } $($rest:tt)*) => {
+        #[pymethods]
+        impl $ty {
+            $($(#[getter] fn $f(&self) -> $ft { self.inner.$f })+)*
+            $($(#[getter] fn $g(&self) -> $gt { self.inner.$g() })+)*
+            $($(#[$m])* #[getter] fn $name(&self) -> $ret { let $i = &self.inner; $e })*
+            $($rest)*
+        }
+    };
+}
 
 /// The proxy's S3 user metadata on one object, parsed strictly.
 #[pyclass(module = "isec", name = "LegacyMetadata", frozen, eq)]
@@ -20,46 +41,23 @@ pub(crate) struct PyLegacyMetadata {
     inner: LegacyMetadata,
 }
 
-#[pymethods]
-impl PyLegacyMetadata {
+getters! {
+    PyLegacyMetadata |m| {
+        {kid, client_etag}(): Option<&str>;
+        {plaintext_size}(): Option<u64>;
+        /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
+        is_legacy -> bool = m.is_legacy();
+        /// The wrapped DEK as the metadata carries it (standard base64).
+        wrapped_dek_b64 -> Option<&str> = m.wrapped_dek_b64();
+        /// `single-v3`, `multipart-v3` or None.
+        format -> Option<&'static str> = m.format().map(|f| f.as_str());
+    }
+
     /// From a metadata mapping or `(name, value)` pairs; names match case-insensitively,
     /// with or without `x-amz-meta-`, and other names are ignored.
     #[new]
     fn new(metadata: Pairs) -> PyResult<Self> {
         Ok(Self { inner: LegacyMetadata::from_pairs(&metadata.0).or_raise()? })
-    }
-
-    /// Whether a wrapped DEK or a format tag marks the object as the proxy's.
-    #[getter]
-    fn is_legacy(&self) -> bool {
-        self.inner.is_legacy()
-    }
-
-    /// The wrapped DEK as the metadata carries it (standard base64).
-    #[getter]
-    fn wrapped_dek_b64(&self) -> Option<&str> {
-        self.inner.wrapped_dek_b64()
-    }
-
-    #[getter]
-    fn kid(&self) -> Option<&str> {
-        self.inner.kid()
-    }
-
-    #[getter]
-    fn client_etag(&self) -> Option<&str> {
-        self.inner.client_etag()
-    }
-
-    #[getter]
-    fn plaintext_size(&self) -> Option<u64> {
-        self.inner.plaintext_size()
-    }
-
-    /// `single-v3`, `multipart-v3` or None.
-    #[getter]
-    fn format(&self) -> Option<&'static str> {
-        self.inner.format().map(|f| f.as_str())
     }
 
     /// The staged upload's generation (32 bytes) or None.
@@ -74,12 +72,9 @@ impl PyLegacyMetadata {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "LegacyMetadata(kid={}, plaintext_size={}, format={})",
-            py_opt(self.inner.kid()),
-            py_opt(self.inner.plaintext_size()),
-            py_opt(self.inner.format().map(|f| f.as_str()))
-        )
+        let m = &self.inner;
+        let format = m.format().map(|f| f.as_str());
+        format!("LegacyMetadata(kid={}, plaintext_size={}, format={})", py_opt(m.kid()), py_opt(m.plaintext_size()), py_opt(format))
     }
 }
 
@@ -90,8 +85,14 @@ pub(crate) struct PyLegacySidecar {
     inner: LegacySidecar,
 }
 
-#[pymethods]
-impl PyLegacySidecar {
+getters! {
+    PyLegacySidecar |s| {
+        {version, part_count}(): u32;
+        {total_size, ciphertext_size}(): u64;
+        {wrapped_dek_b64}(): &str;
+        {kid, generation, upload_id, upload_bucket, upload_key, client_etag}(): Option<&str>;
+    }
+
     /// Parses a sidecar object's body; `max_inflated` caps the JSON's size.
     #[staticmethod]
     #[pyo3(signature = (body, max_inflated=Int(DEFAULT_SIDECAR_CAP)))]
@@ -105,61 +106,6 @@ impl PyLegacySidecar {
     #[staticmethod]
     fn from_json(data: In) -> PyResult<Self> {
         Ok(Self { inner: LegacySidecar::from_json(data.as_slice()).or_raise()? })
-    }
-
-    #[getter]
-    fn version(&self) -> u32 {
-        self.inner.version()
-    }
-
-    #[getter]
-    fn part_count(&self) -> u32 {
-        self.inner.part_count()
-    }
-
-    #[getter]
-    fn total_size(&self) -> u64 {
-        self.inner.total_size()
-    }
-
-    #[getter]
-    fn ciphertext_size(&self) -> u64 {
-        self.inner.ciphertext_size()
-    }
-
-    #[getter]
-    fn wrapped_dek_b64(&self) -> &str {
-        self.inner.wrapped_dek_b64()
-    }
-
-    #[getter]
-    fn kid(&self) -> Option<&str> {
-        self.inner.kid()
-    }
-
-    #[getter]
-    fn generation(&self) -> Option<&str> {
-        self.inner.generation()
-    }
-
-    #[getter]
-    fn upload_id(&self) -> Option<&str> {
-        self.inner.upload_id()
-    }
-
-    #[getter]
-    fn upload_bucket(&self) -> Option<&str> {
-        self.inner.upload_bucket()
-    }
-
-    #[getter]
-    fn upload_key(&self) -> Option<&str> {
-        self.inner.upload_key()
-    }
-
-    #[getter]
-    fn client_etag(&self) -> Option<&str> {
-        self.inner.client_etag()
     }
 
     /// The parts as dicts: `number`, `plaintext_size`, `ciphertext_size`, `etag`, `md5`,
@@ -189,21 +135,8 @@ impl PyLegacySidecar {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "LegacySidecar(version={}, parts={}, total_size={})",
-            self.inner.version(),
-            self.inner.part_count(),
-            self.inner.total_size()
-        )
-    }
-}
-
-fn layout_name(l: LegacyLayout) -> &'static str {
-    match l {
-        LegacyLayout::Single => "single",
-        LegacyLayout::Streamed => "streamed",
-        LegacyLayout::Framed => "framed",
-        LegacyLayout::Staged => "staged",
+        let s = &self.inner;
+        format!("LegacySidecar(version={}, parts={}, total_size={})", s.version(), s.part_count(), s.total_size())
     }
 }
 
@@ -221,61 +154,19 @@ pub(crate) struct PyLegacySeal {
     inner: LegacySeal,
 }
 
-#[pymethods]
-impl PyLegacySeal {
-    #[getter]
-    fn index(&self) -> u64 {
-        self.inner.index
+getters! {
+    PyLegacySeal |s| {
+        .{index, ct_offset, ct_len, pt_offset, pt_len}: u64;
+        /// `random`, `part` or `frame`: how the seal's nonce was made.
+        nonce_rule -> &'static str = s.nonce.name();
+        /// The backend part number of a `part` nonce.
+        part_number -> Option<u32> = s.nonce.part_number();
+        /// The internal part of a `frame` nonce.
+        internal_part -> Option<u32> = s.nonce.internal_part();
+        /// The frame index of a `frame` nonce.
+        frame_index -> Option<u32> = s.nonce.frame_index();
     }
-    #[getter]
-    fn ct_offset(&self) -> u64 {
-        self.inner.ct_offset
-    }
-    #[getter]
-    fn ct_len(&self) -> u64 {
-        self.inner.ct_len
-    }
-    #[getter]
-    fn pt_offset(&self) -> u64 {
-        self.inner.pt_offset
-    }
-    #[getter]
-    fn pt_len(&self) -> u64 {
-        self.inner.pt_len
-    }
-    /// `random`, `part` or `frame`: how the seal's nonce was made.
-    #[getter]
-    fn nonce_rule(&self) -> &'static str {
-        match self.inner.nonce {
-            NonceRule::Random => "random",
-            NonceRule::Part { .. } => "part",
-            NonceRule::Frame { .. } => "frame",
-        }
-    }
-    /// The backend part number of a `part` nonce.
-    #[getter]
-    fn part_number(&self) -> Option<u32> {
-        match self.inner.nonce {
-            NonceRule::Part { part_number } => Some(part_number),
-            _ => None,
-        }
-    }
-    /// The internal part of a `frame` nonce.
-    #[getter]
-    fn internal_part(&self) -> Option<u32> {
-        match self.inner.nonce {
-            NonceRule::Frame { internal_part, .. } => Some(internal_part),
-            _ => None,
-        }
-    }
-    /// The frame index of a `frame` nonce.
-    #[getter]
-    fn frame_index(&self) -> Option<u32> {
-        match self.inner.nonce {
-            NonceRule::Frame { frame_index, .. } => Some(frame_index),
-            _ => None,
-        }
-    }
+
     fn __repr__(&self) -> String {
         let s = &self.inner;
         format!(
@@ -286,31 +177,17 @@ impl PyLegacySeal {
 }
 
 /// One segment of a legacy object: a run of seals.
-#[pyclass(module = "isec", name = "LegacySegment", frozen, eq, get_all)]
+#[pyclass(module = "isec", name = "LegacySegment", frozen, eq)]
 #[derive(Clone, PartialEq)]
 pub(crate) struct PyLegacySegment {
-    part_number: u32,
-    internal_part: Option<u32>,
-    pt_offset: u64,
-    pt_len: u64,
-    ct_offset: u64,
-    ct_len: u64,
-    seal_count: u32,
-    first_seal: u64,
+    inner: LegacySegment,
 }
 
-impl From<&LegacySegment> for PyLegacySegment {
-    fn from(s: &LegacySegment) -> Self {
-        Self {
-            part_number: s.part_number,
-            internal_part: s.internal_part,
-            pt_offset: s.pt_offset,
-            pt_len: s.pt_len,
-            ct_offset: s.ct_offset,
-            ct_len: s.ct_len,
-            seal_count: s.seal_count,
-            first_seal: s.first_seal,
-        }
+getters! {
+    PyLegacySegment |s| {
+        .{part_number, seal_count}: u32;
+        .{internal_part}: Option<u32>;
+        .{pt_offset, pt_len, ct_offset, ct_len, first_seal}: u64;
     }
 }
 
@@ -321,44 +198,17 @@ pub(crate) struct PyLegacyRange {
     inner: LegacyRange,
 }
 
-#[pymethods]
-impl PyLegacyRange {
-    #[getter]
-    fn ct_start(&self) -> u64 {
-        self.inner.ct_start
+getters! {
+    PyLegacyRange |r| {
+        .{ct_start, ct_end, skip, len, pt_start, first_seal, end_seal}: u64;
+        /// The HTTP `Range` header value for the fetch, or None when nothing is needed.
+        http_range -> Option<String> = r.http_range();
     }
-    #[getter]
-    fn ct_end(&self) -> u64 {
-        self.inner.ct_end
-    }
-    #[getter]
-    fn skip(&self) -> u64 {
-        self.inner.skip
-    }
-    #[getter]
-    fn len(&self) -> u64 {
-        self.inner.len
-    }
-    #[getter]
-    fn pt_start(&self) -> u64 {
-        self.inner.pt_start
-    }
-    #[getter]
-    fn first_seal(&self) -> u64 {
-        self.inner.first_seal
-    }
-    #[getter]
-    fn end_seal(&self) -> u64 {
-        self.inner.end_seal
-    }
-    /// The HTTP `Range` header value for the fetch, or None when nothing is needed.
-    #[getter]
-    fn http_range(&self) -> Option<String> {
-        self.inner.http_range()
-    }
+
     fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
+
     fn __repr__(&self) -> String {
         let r = &self.inner;
         format!(
@@ -368,8 +218,15 @@ impl PyLegacyRange {
     }
 }
 
-#[pymethods]
-impl PyLegacyObject {
+getters! {
+    PyLegacyObject |o| {
+        {wrapped_dek_b64}(): &str;
+        {kid, upload_id}(): Option<&str>;
+        {plaintext_len, ciphertext_len, seal_count}(): u64;
+        /// `single`, `streamed`, `framed` or `staged`.
+        layout -> &'static str = o.layout().name();
+    }
+
     /// Describes an object from its metadata, its sidecar when it has one, and the body's
     /// length (HEAD's Content-Length).
     #[new]
@@ -384,45 +241,9 @@ impl PyLegacyObject {
         Ok(Self { inner: self.inner.clone().with_upload_id(upload_id).or_raise()? })
     }
 
-    /// `single`, `streamed`, `framed` or `staged`.
-    #[getter]
-    fn layout(&self) -> &'static str {
-        layout_name(self.inner.layout())
-    }
-
-    #[getter]
-    fn wrapped_dek_b64(&self) -> &str {
-        self.inner.wrapped_dek_b64()
-    }
-
-    #[getter]
-    fn kid(&self) -> Option<&str> {
-        self.inner.kid()
-    }
-
-    #[getter]
-    fn upload_id(&self) -> Option<&str> {
-        self.inner.upload_id()
-    }
-
-    #[getter]
-    fn plaintext_len(&self) -> u64 {
-        self.inner.plaintext_len()
-    }
-
-    #[getter]
-    fn ciphertext_len(&self) -> u64 {
-        self.inner.ciphertext_len()
-    }
-
-    #[getter]
-    fn seal_count(&self) -> u64 {
-        self.inner.seal_count()
-    }
-
     /// The segments, in order.
     fn segments(&self) -> Vec<PyLegacySegment> {
-        self.inner.segments().iter().map(PyLegacySegment::from).collect()
+        self.inner.segments().iter().map(|&inner| PyLegacySegment { inner }).collect()
     }
 
     /// Seal `index`, or None past the end.
@@ -451,13 +272,9 @@ impl PyLegacyObject {
     }
 
     fn __repr__(&self) -> String {
-        format!(
-            "LegacyObject(layout={:?}, plaintext_len={}, ciphertext_len={}, seals={})",
-            layout_name(self.inner.layout()),
-            self.inner.plaintext_len(),
-            self.inner.ciphertext_len(),
-            self.inner.seal_count()
-        )
+        let o = &self.inner;
+        let (layout, pt, ct, seals) = (o.layout().name(), o.plaintext_len(), o.ciphertext_len(), o.seal_count());
+        format!("LegacyObject(layout={layout:?}, plaintext_len={pt}, ciphertext_len={ct}, seals={seals})")
     }
 }
 
@@ -496,10 +313,8 @@ pub(crate) fn legacy_decrypt<'py>(
     object: &PyLegacyObject,
     ciphertext: In,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let c = ciphertext.as_slice();
-    let (k, o) = (&key.inner, &object.inner);
-    let pt = maybe_detach(py, c.len(), || legacy::decrypt::<AwsLc>(k, o, c)).or_raise()?;
-    Ok(PyBytes::new(py, &pt))
+    let (k, o, c) = (&key.inner, &object.inner, ciphertext.as_slice());
+    detached_bytes(py, c.len(), || legacy::decrypt::<AwsLc>(k, o, c))
 }
 
 /// Decrypts a planned range from the fetched ciphertext `[range.ct_start, range.ct_end)`.
@@ -511,10 +326,8 @@ pub(crate) fn legacy_decrypt_range<'py>(
     range: &PyLegacyRange,
     fetched: In,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let c = fetched.as_slice();
-    let (k, o, r) = (&key.inner, &object.inner, &range.inner);
-    let pt = maybe_detach(py, c.len(), || legacy::decrypt_range::<AwsLc>(k, o, r, c)).or_raise()?;
-    Ok(PyBytes::new(py, &pt))
+    let (k, o, r, c) = (&key.inner, &object.inner, &range.inner, fetched.as_slice());
+    detached_bytes(py, c.len(), || legacy::decrypt_range::<AwsLc>(k, o, r, c))
 }
 
 /// Streaming decryptor for a whole legacy object or a planned range of one.

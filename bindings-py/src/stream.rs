@@ -7,7 +7,7 @@ use isec_core::{AwsLc, Decryptor, Encryptor, Error, Prefix, SegmentTable, Stream
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-use crate::buffers::{In, Out, SCRATCH_KEEP, disjoint, maybe_detach, wipe};
+use crate::buffers::{In, Out, SCRATCH_KEEP, detached_bytes, disjoint, maybe_detach, wipe};
 use crate::convert::Int;
 use crate::envelope::PyObjectKey;
 use crate::error::{OrRaise, to_py};
@@ -274,26 +274,18 @@ stream_class! {
     }
 }
 
-fn bytes_of(py: Python<'_>, v: Vec<u8>) -> Bound<'_, PyBytes> {
-    PyBytes::new(py, &v)
-}
-
 /// Encrypts a whole single- or parts-layout object.
 #[pyfunction]
 pub(crate) fn encrypt<'py>(py: Python<'py>, key: &PyObjectKey, data: In) -> PyResult<Bound<'py, PyBytes>> {
-    let input = data.as_slice();
-    let k = &key.inner;
-    let ct = maybe_detach(py, input.len(), || oneshot::encrypt::<AwsLc>(k, input)).or_raise()?;
-    Ok(bytes_of(py, ct))
+    let (k, input) = (&key.inner, data.as_slice());
+    detached_bytes(py, input.len(), || oneshot::encrypt::<AwsLc>(k, input))
 }
 
 /// Decrypts a whole single- or parts-layout object: all or nothing.
 #[pyfunction]
 pub(crate) fn decrypt<'py>(py: Python<'py>, key: &PyObjectKey, data: In) -> PyResult<Bound<'py, PyBytes>> {
-    let input = data.as_slice();
-    let k = &key.inner;
-    let pt = maybe_detach(py, input.len(), || oneshot::decrypt::<AwsLc>(k, input)).or_raise()?;
-    Ok(bytes_of(py, pt))
+    let (k, input) = (&key.inner, data.as_slice());
+    detached_bytes(py, input.len(), || oneshot::decrypt::<AwsLc>(k, input))
 }
 
 /// Encrypts one multipart part (parts or table layout) in one call.
@@ -305,11 +297,8 @@ pub(crate) fn encrypt_part<'py>(
     is_last: bool,
     data: In,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let (input, part_number) = (data.as_slice(), part_number.0);
-    let k = &key.inner;
-    let ct =
-        maybe_detach(py, input.len(), || oneshot::encrypt_part::<AwsLc>(k, part_number, is_last, input)).or_raise()?;
-    Ok(bytes_of(py, ct))
+    let (k, n, input) = (&key.inner, part_number.0, data.as_slice());
+    detached_bytes(py, input.len(), || oneshot::encrypt_part::<AwsLc>(k, n, is_last, input))
 }
 
 /// Decrypts a whole table-layout object with its encoded segment table: all or nothing.
@@ -320,10 +309,8 @@ pub(crate) fn decrypt_with_table<'py>(
     table: In,
     data: In,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let (t, input) = (table.as_slice(), data.as_slice());
-    let k = &key.inner;
-    let pt = maybe_detach(py, input.len(), || oneshot::decrypt_with_table::<AwsLc>(k, t, input)).or_raise()?;
-    Ok(bytes_of(py, pt))
+    let (k, t, input) = (&key.inner, table.as_slice(), data.as_slice());
+    detached_bytes(py, input.len(), || oneshot::decrypt_with_table::<AwsLc>(k, t, input))
 }
 
 /// Decrypts the plaintext range `[start, end)` of an object of `shape`, fetching the
@@ -347,6 +334,5 @@ pub(crate) fn decrypt_range<'py>(
         if plan.ct_end > plan.ct_start { Some(fetch.bind(py).call1((plan.ct_start, plan.ct_end))?) } else { None };
     let view = fetched.as_ref().map(In::get).transpose()?;
     let ct: &[u8] = view.as_ref().map_or(&[], In::as_slice);
-    let r = maybe_detach(py, ct.len(), || oneshot::decrypt_fetched::<AwsLc>(k, shape, start, end, ct));
-    Ok(bytes_of(py, r.or_raise()?))
+    detached_bytes(py, ct.len(), || oneshot::decrypt_fetched::<AwsLc>(k, shape, start, end, ct))
 }

@@ -95,34 +95,6 @@ impl Envelope {
         info(&self.inner, len)
     }
 
-    /// The key id (also sent in clear as `x-amz-meta-isec-kid`).
-    #[wasm_bindgen(getter, js_name = kid)]
-    #[must_use]
-    pub fn kid(&self) -> String {
-        self.inner.kid().to_string()
-    }
-
-    /// `aes-kwp` or `external`.
-    #[wasm_bindgen(getter, js_name = wrapAlg)]
-    #[must_use]
-    pub fn wrap_alg(&self) -> String {
-        self.inner.wrap_alg().name().to_string()
-    }
-
-    /// Plaintext bytes per frame.
-    #[wasm_bindgen(getter, js_name = frameSize)]
-    #[must_use]
-    pub fn frame_size(&self) -> f64 {
-        num(self.inner.header().frame_size())
-    }
-
-    /// `single`, `parts` or `table`.
-    #[wasm_bindgen(getter, js_name = layout)]
-    #[must_use]
-    pub fn layout(&self) -> String {
-        self.inner.header().layout.name().to_string()
-    }
-
     /// The 49 header bytes every derived key is bound to.
     #[wasm_bindgen(js_name = header)]
     #[must_use]
@@ -138,6 +110,17 @@ impl Envelope {
     }
 }
 
+getters!(Envelope {
+    /// The key id (also sent in clear as `x-amz-meta-isec-kid`).
+    kid kid -> String = |e| e.kid().to_string();
+    /// `aes-kwp` or `external`.
+    wrapAlg wrap_alg -> String = |e| e.wrap_alg().name().to_string();
+    /// Plaintext bytes per frame.
+    frameSize frame_size -> f64 = |e| num(e.header().frame_size());
+    /// `single`, `parts` or `table`.
+    layout layout -> String = |e| e.header().layout.name().to_string();
+});
+
 /// The key of one object, after its commitment verified. Opaque: no key bytes reach JS
 /// (the WebCrypto backend imports segment keys as non-extractable `CryptoKey`s).
 #[wasm_bindgen(js_name = ObjectKey)]
@@ -146,36 +129,16 @@ pub struct ObjectKey {
     pub(crate) inner: CoreKey,
 }
 
-#[wasm_bindgen(js_class = ObjectKey)]
-impl ObjectKey {
+getters!(ObjectKey {
     /// Plaintext bytes per frame.
-    #[wasm_bindgen(getter, js_name = frameSize)]
-    #[must_use]
-    pub fn frame_size(&self) -> f64 {
-        num(self.inner.header().frame_size())
-    }
-
+    frameSize frame_size -> f64 = |k| num(k.header().frame_size());
     /// `single`, `parts` or `table`.
-    #[wasm_bindgen(getter, js_name = layout)]
-    #[must_use]
-    pub fn layout(&self) -> String {
-        self.inner.header().layout.name().to_string()
-    }
-
+    layout layout -> String = |k| k.header().layout.name().to_string();
     /// Plaintext bytes per part (parts layout).
-    #[wasm_bindgen(getter, js_name = partSize)]
-    #[must_use]
-    pub fn part_size(&self) -> Option<f64> {
-        self.inner.header().part_size().map(num)
-    }
-
+    partSize part_size -> Option<f64> = |k| k.header().part_size().map(num);
     /// The declared plaintext size, if any.
-    #[wasm_bindgen(getter, js_name = declaredSize)]
-    #[must_use]
-    pub fn declared_size(&self) -> Option<f64> {
-        self.inner.header().declared_size.map(num)
-    }
-}
+    declaredSize declared_size -> Option<f64> = |k| k.header().declared_size.map(num);
+});
 
 /// `EnvelopeOptions` (`{ frameSize, partSize, fitParts: { size, preferred }, table,
 /// declaredSize }`) as core parameters.
@@ -345,13 +308,6 @@ impl Keyring {
         Ok(())
     }
 
-    /// The minimum format version.
-    #[wasm_bindgen(getter, js_name = minVersion)]
-    #[must_use]
-    pub fn min_version(&self) -> u32 {
-        u32::from(self.inner.borrow().min_version())
-    }
-
     /// The keys, in insertion order: `{ kid, state, legacy, external }`.
     #[wasm_bindgen(
         js_name = keys,
@@ -372,13 +328,6 @@ impl Keyring {
                 JsValue::from(o)
             })
             .collect()
-    }
-
-    /// The active key id, or `undefined` when no key is active.
-    #[wasm_bindgen(getter, js_name = activeKid)]
-    #[must_use]
-    pub fn active_kid(&self) -> Option<String> {
-        self.inner.borrow().active_kid().ok().map(ToString::to_string)
     }
 
     /// A new envelope under the active key: `{ envelope, key }` (local keys;
@@ -418,3 +367,10 @@ impl Keyring {
         Ok(LegacyKey { inner: self.inner.borrow().open_legacy(&object.inner, kid.as_deref())? })
     }
 }
+
+getters!(Keyring {
+    /// The minimum format version.
+    minVersion min_version -> u32 = |k| u32::from(k.borrow().min_version());
+    /// The active key id, or `undefined` when no key is active.
+    activeKid active_kid -> Option<String> = |k| k.borrow().active_kid().ok().map(ToString::to_string);
+});

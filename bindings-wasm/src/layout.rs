@@ -189,11 +189,9 @@ impl SegmentTable {
         };
         self.inner.entries().iter().map(entry).collect()
     }
-
-    /// Total plaintext bytes.
-    #[wasm_bindgen(getter, js_name = plaintextLength)]
-    #[must_use]
-    pub fn plaintext_length(&self) -> f64 {
-        num(self.inner.plaintext_len())
-    }
 }
+
+getters!(SegmentTable {
+    /// Total plaintext bytes.
+    plaintextLength plaintext_length -> f64 = |t| num(t.plaintext_len());
+});

@@ -5,7 +5,7 @@ use isec_core::cipher::RustCrypto;
 use isec_core::layout::RangePlan;
 use isec_core::legacy::{
     self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
-    LegacyLayout, LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
+    LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
 };
 use isec_core::{Kek, Stream};
 use js_sys::Object;
@@ -140,13 +140,7 @@ impl LegacyObject {
 
 getters!(LegacyObject {
     /// `single`, `streamed`, `framed` or `staged`.
-    layout layout -> String = |o| match o.layout() {
-        LegacyLayout::Single => "single",
-        LegacyLayout::Streamed => "streamed",
-        LegacyLayout::Framed => "framed",
-        LegacyLayout::Staged => "staged",
-    }
-    .to_string();
+    layout layout -> String = |o| o.layout().name().to_string();
     /// The key id, where recorded.
     kid kid -> Option<String> = |o| o.kid().map(ToString::to_string);
     /// Plaintext bytes.

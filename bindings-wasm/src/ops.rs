@@ -78,38 +78,37 @@ pub fn begin_copy_rewrap(
     #[wasm_bindgen(unchecked_param_type = "CopyRequestInput")] request: JsValue,
     keyring: &Keyring,
 ) -> Result<Option<KeyTask>, Failure> {
-    if !request.is_object() {
-        return Err(Failure::Type("request must be an object".into()));
-    }
-    let meta = pairs(&get(&request, "sourceMetadata"), "sourceMetadata")?;
-    let meta_v: Vec<(&str, &str)> = meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let target = opt_str(&request, "targetKid")?;
-    let mut req = CopyRequest::new(&meta_v, 0);
-    req.source_sidecar = opt_bool(&request, "sourceSidecar")?.unwrap_or(false);
-    req.target_kid = target.as_deref();
-    req.rotate_dek = opt_bool(&request, "rotateDek")?.unwrap_or(false);
-    let Some((env, to)) = copy::pending_rewrap(&req) else { return Ok(None) };
-    Ok(Some(KeyTask(keyring.inner.borrow().begin_rewrap(&env, Some(to))?)))
+    with_request(&request, false, None, |req| {
+        let Some((env, to)) = copy::pending_rewrap(req) else { return Ok(None) };
+        Ok(Some(KeyTask(keyring.inner.borrow().begin_rewrap(&env, Some(to))?)))
+    })
 }
 
-/// Decides how to copy an object as cheaply as the format allows (SPEC.md §12); reads no
-/// object bytes. `keyring` is needed when a key must change or the source re-encrypted.
-fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Option<&Shape>) -> Result<Object, Failure> {
-    let request = request.clone();
+/// Runs `f` on the `CopyRequestInput` as core's request: one reading of its fields for both
+/// `beginCopyRewrap` and `decideCopy`, so the two see the same request. `sourceSize` is only
+/// required by the decision (`size_required`): the rewrap does not depend on it.
+fn with_request<T>(
+    request: &JsValue,
+    size_required: bool,
+    source_shape: Option<&Shape>,
+    f: impl FnOnce(&CopyRequest<'_>) -> Fallible<T>,
+) -> Fallible<T> {
     if !request.is_object() {
         return Err(Failure::Type("request must be an object".into()));
     }
-    let meta = pairs(&get(&request, "sourceMetadata"), "sourceMetadata")?;
-    let new_meta = pairs(&get(&request, "newMetadata"), "newMetadata")?;
+    let meta = pairs(&get(request, "sourceMetadata"), "sourceMetadata")?;
+    let new_meta = pairs(&get(request, "newMetadata"), "newMetadata")?;
     let meta_v: Vec<(&str, &str)> = meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     let new_v: Vec<(&str, &str)> = new_meta.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-    let size = opt_u64(&request, "sourceSize")?.ok_or_else(|| Failure::Type("sourceSize is required".into()))?;
-    let shape_ref = source_shape.map(|s| &s.inner);
-    let target = opt_str(&request, "targetKid")?;
+    let size = match opt_u64(request, "sourceSize")? {
+        None if size_required => return Err(Failure::Type("sourceSize is required".into())),
+        size => size.unwrap_or(0),
+    };
+    let target = opt_str(request, "targetKid")?;
     let mut req = CopyRequest::new(&meta_v, size);
-    req.source_sidecar = opt_bool(&request, "sourceSidecar")?.unwrap_or(false);
-    req.source_shape = shape_ref;
-    req.directive = match opt_str(&request, "directive")?.as_deref() {
+    req.source_sidecar = opt_bool(request, "sourceSidecar")?.unwrap_or(false);
+    req.source_shape = source_shape.map(|s| &s.inner);
+    req.directive = match opt_str(request, "directive")?.as_deref() {
         None | Some("COPY") => Directive::Copy,
         Some("REPLACE") => Directive::Replace,
         Some(other) => {
@@ -118,14 +117,20 @@ fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Optio
     };
     req.new_metadata = &new_v;
     req.target_kid = target.as_deref();
-    req.rotate_dek = opt_bool(&request, "rotateDek")?.unwrap_or(false);
-    req.migrate_legacy = opt_bool(&request, "migrateLegacy")?.unwrap_or(false);
-    req.require_encryption = opt_bool(&request, "requireEncryption")?.unwrap_or(false);
-    req.limits = limits_from(&get(&request, "limits"))?;
-    let rewrapped = opt_str(&request, "rewrapped")?.map(|t| isec_core::Envelope::decode_text(&t)).transpose()?;
+    req.rotate_dek = opt_bool(request, "rotateDek")?.unwrap_or(false);
+    req.migrate_legacy = opt_bool(request, "migrateLegacy")?.unwrap_or(false);
+    req.require_encryption = opt_bool(request, "requireEncryption")?.unwrap_or(false);
+    req.limits = limits_from(&get(request, "limits"))?;
+    let rewrapped = opt_str(request, "rewrapped")?.map(|t| isec_core::Envelope::decode_text(&t)).transpose()?;
     req.rewrapped = rewrapped.as_ref();
+    f(&req)
+}
+
+/// Decides how to copy an object as cheaply as the format allows (SPEC.md §12); reads no
+/// object bytes. `keyring` is needed when a key must change or the source re-encrypted.
+fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Option<&Shape>) -> Result<Object, Failure> {
     let ring = keyring.map(|k| k.inner.borrow());
-    let p = decide(&req, ring.as_deref())?;
+    let p = with_request(request, true, source_shape, |req| Ok(decide(req, ring.as_deref())?))?;
     let o = Object::new();
     set(&o, "action", p.action.name());
     set(&o, "metadata", p.metadata.as_deref().map_or(JsValue::NULL, |m| pairs_to_js(m).into()));

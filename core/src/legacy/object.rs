@@ -63,6 +63,46 @@ pub enum NonceRule {
     },
 }
 
+impl NonceRule {
+    /// The rule's stable lowercase name (`random`, `part`, `frame`): what the bindings show
+    /// users, so each need not match on the variants itself.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Random => "random",
+            Self::Part { .. } => "part",
+            Self::Frame { .. } => "frame",
+        }
+    }
+
+    /// The backend part number of a [`NonceRule::Part`].
+    #[must_use]
+    pub const fn part_number(self) -> Option<u32> {
+        match self {
+            Self::Part { part_number } => Some(part_number),
+            _ => None,
+        }
+    }
+
+    /// The internal part of a [`NonceRule::Frame`].
+    #[must_use]
+    pub const fn internal_part(self) -> Option<u32> {
+        match self {
+            Self::Frame { internal_part, .. } => Some(internal_part),
+            _ => None,
+        }
+    }
+
+    /// The frame index of a [`NonceRule::Frame`].
+    #[must_use]
+    pub const fn frame_index(self) -> Option<u32> {
+        match self {
+            Self::Frame { frame_index, .. } => Some(frame_index),
+            _ => None,
+        }
+    }
+}
+
 /// One segment: a run of seals that the frame-count rule splits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegacySegment {
@@ -507,6 +547,18 @@ pub fn split_seals(plaintext_len: u64) -> Result<impl Iterator<Item = u64>> {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    #[test]
+    fn nonce_rule_names_and_fields() {
+        let (r, p) = (NonceRule::Random, NonceRule::Part { part_number: 3 });
+        let f = NonceRule::Frame { internal_part: 2, frame_index: 7 };
+        assert_eq!([r.name(), p.name(), f.name()], ["random", "part", "frame"]);
+        assert_eq!([r.part_number(), p.part_number(), f.part_number()], [None, Some(3), None]);
+        assert_eq!([r.internal_part(), p.internal_part(), f.internal_part()], [None, None, Some(2)]);
+        assert_eq!([r.frame_index(), p.frame_index(), f.frame_index()], [None, None, Some(7)]);
+        let names = [LegacyLayout::Single, LegacyLayout::Streamed, LegacyLayout::Framed, LegacyLayout::Staged];
+        assert_eq!(names.map(LegacyLayout::name), ["single", "streamed", "framed", "staged"]);
+    }
 
     #[test]
     fn split_matches_vector_examples() {
