@@ -10,6 +10,12 @@
 //! cite its sections. The crate is `no_std`; `alloc` adds the streaming contexts and one-shot
 //! helpers, `getrandom` fresh keys and prefixes, `aws-lc` the fast native frame cipher.
 //!
+//! Modules import only modules below them, never each other, so each can be read (and
+//! tested) with just what sits underneath. From the bottom:
+//! `error` and `limits`; then `random`, `nonce`, `cipher`, `header`; `wrap` and `frame`;
+//! `kdf`; `envelope` and `segment_table`; `layout` (an object's shape); `stream`; `oneshot`
+//! and `legacy`; `keyring` and `metadata`; `copy` and `scan`; `reencrypt` and `s3` on top.
+//!
 //! ```
 //! # #[cfg(all(feature = "getrandom", feature = "alloc"))] {
 //! use isec_core::{Envelope, Kek, Params, oneshot, DefaultCipher};
@@ -37,6 +43,7 @@ pub mod cipher;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod header;
 pub mod kdf;
 pub mod layout;
 pub mod limits;

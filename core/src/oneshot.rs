@@ -4,8 +4,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::Layout;
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::kdf::ObjectKey;
 use crate::layout::{Shape, frames_in};
 use crate::limits::FRAME_OVERHEAD;

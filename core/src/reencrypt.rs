@@ -24,8 +24,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::{Envelope, Layout, Params};
+use crate::envelope::{Envelope, Params};
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::kdf::{LABEL_CHECKPOINT_MAC, LABEL_CHECKPOINT_SOURCE, ObjectKey, hmac_sha256};
 use crate::keyring::Keyring;
 use crate::layout::Shape;

@@ -6,9 +6,9 @@ use zeroize::Zeroize;
 
 use super::{NextFrame, Schedule, Stream};
 use crate::cipher::FrameCipher;
-use crate::envelope::Layout;
 use crate::error::{Error, Result};
 use crate::frame::SegmentOpener;
+use crate::header::Layout;
 use crate::kdf::ObjectKey;
 use crate::layout::{FrameSpec, RangePlan, Shape};
 use crate::limits::{FRAME_OVERHEAD, MAX_PARTS, NONCE_LEN};
