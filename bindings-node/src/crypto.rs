@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use isec_core::Stream as _;
 use isec_core::envelope::Layout;
-use isec_core::layout::Shape as CoreShape;
+use isec_core::shape::Shape as CoreShape;
 use isec_core::{AwsLc, Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};

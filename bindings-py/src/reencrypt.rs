@@ -1,9 +1,9 @@
 //! DEK rotation and legacy migration: core's resumable, throttled re-encryption job
 //! (SPEC.md §13), with the caller's clock and I/O.
 
-use isec_core::layout::Shape;
 use isec_core::legacy::LegacyObject;
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Progress, Reencryption, Source, Step};
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Envelope, Error, LayoutRequest, Params};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;

@@ -29,9 +29,9 @@ use crate::error::{Error, Result};
 use crate::header::Layout;
 use crate::kdf::{LABEL_CHECKPOINT_MAC, LABEL_CHECKPOINT_SOURCE, ObjectKey, hmac_sha256};
 use crate::keyring::Keyring;
-use crate::layout::Shape;
 use crate::limits::{FRAME_OVERHEAD, KEY_LEN};
 use crate::nonce::Prefix;
+use crate::shape::Shape;
 use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// A decryptor the job can drive: isec's own, or the legacy proxy's. `Send + Sync` so that
