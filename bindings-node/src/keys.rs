@@ -7,7 +7,7 @@
 
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
-use isec_core::layout::Shape as CoreShape;
+use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use napi::Env;
 use napi::bindgen_prelude::{Buffer, Either3};

@@ -1,8 +1,8 @@
 //! An object's geometry: shapes, range plans, segments, segment tables (SPEC.md §6, §7) and
 //! frame nonces (SPEC.md §5.1).
 
-use isec_core::layout::Shape as CoreShape;
 use isec_core::nonce::{FramePosition, Nonce};
+use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, SegmentTable as CoreTable};
 use napi::Env;
 use napi::bindgen_prelude::{Buffer, Either};

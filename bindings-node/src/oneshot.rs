@@ -9,7 +9,7 @@
 
 use isec_core::Stream as _;
 use isec_core::envelope::Layout;
-use isec_core::layout::Shape as CoreShape;
+use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
 use napi::Env;
 use napi::bindgen_prelude::{AsyncTask, Buffer};

@@ -1,8 +1,8 @@
 //! Envelopes, object keys and frame nonces (SPEC.md §3-5).
 
 use isec_core::envelope::Header;
-use isec_core::layout::Shape;
 use isec_core::limits::NONCE_LEN;
+use isec_core::shape::Shape;
 use isec_core::{Envelope, Error, FramePosition, Nonce, ObjectKey, Prefix};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;

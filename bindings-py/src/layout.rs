@@ -1,7 +1,7 @@
 //! Object geometry, range mapping and segment tables (SPEC.md §6-7).
 
-use isec_core::layout::{RangePlan, Segment, Shape};
 use isec_core::segment_table::TableEntry;
+use isec_core::shape::{RangePlan, Segment, Shape};
 use isec_core::{Error, LayoutRequest, Params, Prefix, SegmentTable};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};

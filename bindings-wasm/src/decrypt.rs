@@ -2,7 +2,7 @@
 
 use isec_core::Decryptor as CoreDec;
 use isec_core::cipher::RustCrypto;
-use isec_core::layout::Shape as CoreShape;
+use isec_core::shape::Shape as CoreShape;
 use wasm_bindgen::prelude::*;
 
 use crate::backend::Backend;

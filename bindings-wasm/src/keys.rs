@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
-use isec_core::layout::Shape as CoreShape;
+use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;

@@ -2,7 +2,7 @@
 //! conversions around core's `layout` and `segment_table`.
 
 use isec_core::envelope::Header;
-use isec_core::layout::{RangePlan, Shape as CoreShape};
+use isec_core::shape::{RangePlan, Shape as CoreShape};
 use isec_core::{Error as CoreError, Result as CoreResult, SegmentTable as CoreTable};
 use js_sys::{Array, Object, Uint8Array};
 use wasm_bindgen::prelude::*;

@@ -2,11 +2,11 @@
 //! run on the wasm backend (core has no external-cipher path for them).
 
 use isec_core::cipher::RustCrypto;
-use isec_core::layout::RangePlan;
 use isec_core::legacy::{
     self as core_legacy, DEFAULT_SIDECAR_CAP, LegacyDecryptor as CoreLegacyDecryptor, LegacyKey as CoreLegacyKey,
     LegacyMetadata as CoreMeta, LegacyObject as CoreObject, LegacySidecar as CoreSidecar,
 };
+use isec_core::shape::RangePlan;
 use isec_core::{Kek, Stream};
 use js_sys::Object;
 use wasm_bindgen::prelude::*;

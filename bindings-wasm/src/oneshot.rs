@@ -3,7 +3,7 @@
 //! shape names on the other.
 
 use isec_core::cipher::RustCrypto;
-use isec_core::layout::{Shape as CoreShape, segment_ct_len};
+use isec_core::shape::{Shape as CoreShape, segment_ct_len};
 use isec_core::{Error as CoreError, Layout, ObjectKey as CoreKey, SegmentTable, oneshot};
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::prelude::*;

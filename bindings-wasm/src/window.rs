@@ -7,8 +7,8 @@
 use std::collections::VecDeque;
 
 use isec_core::cipher::{RustCrypto, Unsealed};
-use isec_core::layout::Shape;
 use isec_core::limits::{FRAME_OVERHEAD, NONCE_LEN};
+use isec_core::shape::Shape;
 use isec_core::stream::Schedule;
 use isec_core::{Decryptor, Encryptor, Error as CoreError, ObjectKey, Prefix, Stream};
 use js_sys::Uint8Array;

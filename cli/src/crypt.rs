@@ -5,9 +5,9 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use isec_core::layout::Shape;
 use isec_core::legacy::{self, LegacyDecryptor, LegacyKey, LegacyMetadata, LegacyObject, LegacySidecar};
 use isec_core::metadata::{ObjectFormat, classify};
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Decryptor, Encryptor, Envelope, Keyring, LayoutRequest, Params, Stream};
 use serde_json::json;
 

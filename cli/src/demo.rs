@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 
 use isec_core::copy::{CopyRequest, Directive, decide};
-use isec_core::layout::Shape;
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Envelope, Kek, KeyState, Keyring, Params, oneshot};
 use sha2::{Digest, Sha256};
 

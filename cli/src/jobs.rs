@@ -13,9 +13,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use isec_core::layout::Shape;
 use isec_core::metadata::{ObjectFormat, classify};
 use isec_core::reencrypt::{IsecSource, LegacySource, Reencryption, Source};
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Error, Keyring, LayoutRequest, Params};
 
 use crate::crypt::{load_meta, read_full};

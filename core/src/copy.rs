@@ -10,11 +10,12 @@
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::envelope::{Envelope, Layout, META_ENVELOPE, META_KID};
+use crate::envelope::{Envelope, META_ENVELOPE, META_KID};
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::keyring::Keyring;
-use crate::layout::Shape;
 use crate::metadata::{self, ISEC_KEYS, LEGACY_KEYS, LegacyKind, META_TABLE, ObjectFormat};
+use crate::shape::Shape;
 
 /// S3's limits that shape a copy; smaller values make tests cheap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

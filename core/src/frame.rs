@@ -5,11 +5,13 @@
 //! positions are passed in rather than counted here (as in RustCrypto's `StreamPrimitive`).
 //! The streaming contexts in [`crate::stream`] add the counting and the checks.
 //!
-//! Frame layout: `nonce (12) || ciphertext (n) || tag (16)`.
+//! Frame layout: `nonce (12) || ciphertext (n) || tag (16)`. The length arithmetic of a
+//! segment (how many frames, how many ciphertext bytes) sits here too, below both the shape
+//! of an object and its segment table.
 
 use crate::cipher::FrameCipher;
 use crate::error::{Error, Result};
-use crate::limits::{FRAME_OVERHEAD, NONCE_LEN, TAG_LEN};
+use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PLAINTEXT_SIZE, NONCE_LEN, TAG_LEN};
 use crate::nonce::{FramePosition, Nonce, Prefix};
 
 /// Seals frames of one encryption of one segment.
@@ -114,4 +116,49 @@ impl<C: FrameCipher> SegmentOpener<C> {
             }
         }
     }
+}
+
+const OVERHEAD: u64 = FRAME_OVERHEAD as u64;
+
+/// Ciphertext bytes of a segment holding `pt_len` plaintext bytes in frames of `frame` bytes.
+///
+/// # Errors
+/// [`Error::LimitExceeded`] past the frame-count limit.
+pub fn segment_ct_len(pt_len: u64, frame: u64) -> Result<u64> {
+    let frames = frames_in(pt_len, frame);
+    if frames > MAX_FRAMES_PER_SEGMENT || pt_len > MAX_PLAINTEXT_SIZE {
+        return Err(Error::LimitExceeded);
+    }
+    Ok(pt_len + frames * OVERHEAD)
+}
+
+/// Frames in a segment of `pt_len` bytes: at least one (an empty segment is one empty frame).
+#[must_use]
+pub fn frames_in(pt_len: u64, frame: u64) -> u64 {
+    pt_len.div_ceil(frame).max(1)
+}
+
+/// Plaintext bytes of a segment whose ciphertext is `ct_len` bytes.
+///
+/// # Errors
+/// [`Error::BadFrameLength`] if no plaintext length encrypts to `ct_len` (a cut or padded
+/// final frame), [`Error::Truncated`] if shorter than one frame.
+pub fn segment_pt_len(ct_len: u64, frame: u64) -> Result<u64> {
+    if ct_len < OVERHEAD {
+        return Err(Error::Truncated);
+    }
+    let full = frame + OVERHEAD;
+    let frames = ct_len.div_ceil(full);
+    let last = ct_len - (frames - 1) * full;
+    if last < OVERHEAD {
+        // Too short to be a frame: most likely the end was cut inside the last frame.
+        return Err(Error::Truncated);
+    }
+    if frames > 1 && last == OVERHEAD {
+        return Err(Error::BadFrameLength);
+    }
+    if frames > MAX_FRAMES_PER_SEGMENT {
+        return Err(Error::LimitExceeded);
+    }
+    Ok(ct_len - frames * OVERHEAD)
 }

@@ -20,7 +20,7 @@ use crate::copy::{CopyLimits, CopyRequest, Directive, decide};
 use crate::envelope::{Envelope, Params};
 use crate::kdf::ObjectKey;
 use crate::keyring::{KeyState, Keyring};
-use crate::layout::Shape;
+use crate::shape::Shape;
 use crate::stream::{Decryptor, Stream};
 use crate::wrap::{Dek, Kek};
 use crate::{FrameCipher, RustCrypto, oneshot};

@@ -12,10 +12,10 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::cipher::FrameCipher;
-use crate::envelope::{HEADER_LEN, Header};
 use crate::error::{Error, Result};
 use crate::frame::{SegmentOpener, SegmentSealer};
-use crate::limits::KEY_LEN;
+use crate::header::Header;
+use crate::limits::{HEADER_LEN, KEY_LEN};
 use crate::nonce::Prefix;
 use crate::wrap::Dek;
 

@@ -10,6 +10,12 @@
 //! cite its sections. The crate is `no_std`; `alloc` adds the streaming contexts and one-shot
 //! helpers, `getrandom` fresh keys and prefixes, `aws-lc` the fast native frame cipher.
 //!
+//! Modules import only modules below them, never each other, so each can be read (and
+//! tested) with just what sits underneath. From the bottom:
+//! `error` and `limits`; then `random`, `nonce`, `cipher`, `header`; `wrap` and `frame`;
+//! `kdf`; `envelope` and `segment_table`; `shape` (an object's geometry); `stream`;
+//! `oneshot` and `legacy`; `keyring` and `metadata`; `copy` and `scan`; `reencrypt` and `s3` on top.
+//!
 //! ```
 //! # #[cfg(all(feature = "getrandom", feature = "alloc"))] {
 //! use isec_core::{Envelope, Kek, Params, oneshot, DefaultCipher};
@@ -37,10 +43,11 @@ pub mod cipher;
 pub mod envelope;
 pub mod error;
 pub mod frame;
+pub mod header;
 pub mod kdf;
-pub mod layout;
 pub mod limits;
 pub mod nonce;
+pub mod shape;
 pub mod wrap;
 
 #[cfg(feature = "getrandom")]
@@ -79,10 +86,10 @@ pub use error::{Error, ErrorFamily, Result};
 pub use kdf::ObjectKey;
 #[cfg(feature = "alloc")]
 pub use keyring::{KeyInfo, KeyOp, KeyOutput, KeyRequest, KeyState, KeyStep, KeyTask, Keyring};
-pub use layout::{FrameSpec, RangePlan, Segment, Shape};
 pub use nonce::{FramePosition, Nonce, Prefix};
 #[cfg(feature = "alloc")]
 pub use segment_table::SegmentTable;
+pub use shape::{FrameSpec, RangePlan, Segment, Shape};
 #[cfg(feature = "alloc")]
 pub use stream::{Decryptor, Encryptor, Stream};
 pub use wrap::{Dek, Kek, KeyWrap, WrapAlg, WrappedKey};

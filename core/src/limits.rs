@@ -27,8 +27,12 @@ pub const KEY_LEN: usize = 32;
 pub const MAX_KID_LEN: usize = 64;
 /// Longest wrapped DEK (AES-KWP gives 40; an external KMS blob may be larger).
 pub const MAX_WRAPPED_LEN: usize = 200;
+/// Bytes of the header: the part bound into every derived key.
+pub const HEADER_LEN: usize = 49;
+/// Bytes of the header plus the commitment.
+pub const FIXED_LEN: usize = HEADER_LEN + KEY_LEN;
 /// Longest binary envelope; its base64url text is at most 464 characters.
-pub const MAX_ENVELOPE_LEN: usize = crate::envelope::FIXED_LEN + 1 + MAX_KID_LEN + 2 + MAX_WRAPPED_LEN;
+pub const MAX_ENVELOPE_LEN: usize = FIXED_LEN + 1 + MAX_KID_LEN + 2 + MAX_WRAPPED_LEN;
 
 /// Plaintext bytes in a frame of exponent `exp`.
 #[must_use]

@@ -4,13 +4,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::Layout;
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::kdf::ObjectKey;
-use crate::layout::{Shape, frames_in};
 use crate::limits::FRAME_OVERHEAD;
 use crate::nonce::Prefix;
 use crate::segment_table::SegmentTable;
+use crate::shape::{Shape, frames_in};
 use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// Encrypts a whole single- or parts-layout object with fresh nonce prefixes.
@@ -62,7 +62,7 @@ fn encrypt_inner<C: FrameCipher>(
 }
 
 /// Encrypts one segment (a part, or a whole single-layout body) into `out`, which must be
-/// exactly [`crate::layout::segment_ct_len`] bytes.
+/// exactly [`crate::shape::segment_ct_len`] bytes.
 fn seal_segment<C: FrameCipher>(
     key: &ObjectKey,
     part: Option<u32>,

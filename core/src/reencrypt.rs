@@ -24,13 +24,14 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::cipher::FrameCipher;
-use crate::envelope::{Envelope, Layout, Params};
+use crate::envelope::{Envelope, Params};
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::kdf::{LABEL_CHECKPOINT_MAC, LABEL_CHECKPOINT_SOURCE, ObjectKey, hmac_sha256};
 use crate::keyring::Keyring;
-use crate::layout::Shape;
 use crate::limits::{FRAME_OVERHEAD, KEY_LEN};
 use crate::nonce::Prefix;
+use crate::shape::Shape;
 use crate::stream::{Decryptor, Encryptor, Stream};
 
 /// A decryptor the job can drive: isec's own, or the legacy proxy's. `Send + Sync` so that

@@ -7,7 +7,7 @@
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 
-use crate::envelope::VERSION;
+use crate::header::VERSION;
 use crate::keyring::{KeyState, Keyring};
 use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, ObjectFormat, TABLE_SIDECAR_SUFFIX};
 

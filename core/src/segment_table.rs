@@ -19,8 +19,8 @@ use alloc::vec::Vec;
 use subtle::ConstantTimeEq;
 
 use crate::error::{Error, Result};
+use crate::frame::segment_ct_len;
 use crate::kdf::{LABEL_TABLE_MAC, ObjectKey};
-use crate::layout::segment_ct_len;
 use crate::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE, PREFIX_LEN};
 use crate::nonce::Prefix;
 

@@ -5,8 +5,8 @@
 use std::path::PathBuf;
 
 use isec_core::fuzzing::feed_cycling;
-use isec_core::layout::Shape;
 use isec_core::s3::{Headers, ObjectRef, Request, Step, copy_steps};
+use isec_core::shape::Shape;
 use isec_core::{
     AwsLc, Decryptor, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, Nonce, RustCrypto,
     SegmentTable, oneshot,

@@ -12,8 +12,8 @@
 
 use isec_core::Stream;
 use isec_core::fuzzing::feed_cycling as feed;
-use isec_core::layout::{RangePlan, Shape};
 use isec_core::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
+use isec_core::shape::{RangePlan, Shape};
 use isec_core::{
     AwsLc, Decryptor, Dek, Encryptor, Envelope, Error, FrameCipher, Header, Kek, Layout, Nonce, ObjectKey, Params,
     RustCrypto, SegmentTable, oneshot,

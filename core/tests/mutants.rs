@@ -6,12 +6,12 @@
 #![allow(clippy::unwrap_used, reason = "fixtures are built from fixed, valid inputs; a failure is a test failure")]
 
 use isec_core::envelope::{FIXED_LEN, HEADER_LEN, Kid, SUITE_AES256GCM_HKDF_SHA256, VERSION};
-use isec_core::layout::{frames_in, segment_ct_len, segment_pt_len};
 use isec_core::limits::{
     FRAME_OVERHEAD, MAX_ENVELOPE_LEN, MAX_FRAMES_PER_SEGMENT, MAX_KID_LEN, MAX_PARTS, MAX_PLAINTEXT_SIZE,
     MAX_WRAPPED_LEN, NONCE_LEN,
 };
 use isec_core::nonce::{FLAG_OBJECT_END, FLAG_SEGMENT_END};
+use isec_core::shape::{frames_in, segment_ct_len, segment_pt_len};
 use isec_core::{
     Dek, Envelope, Error, FramePosition, FrameSpec, Header, Kek, KeyWrap, Layout, Nonce, ObjectKey, Params, RangePlan,
     Segment, SegmentTable, Shape, WrapAlg, WrappedKey,

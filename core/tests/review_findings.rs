@@ -4,9 +4,9 @@
 //! objects. Finding 2 (nonce reuse on resume) is in `legacy.rs`, next to the staged vector it
 //! needs; finding 9 is in the Node and wasm suites.
 
-use isec_core::layout::Shape;
 use isec_core::legacy::{LegacyMetadata, LegacyObject};
 use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source};
+use isec_core::shape::Shape;
 use isec_core::{
     AwsLc, Dek, Encryptor, Envelope, Error, Kek, KeyState, Keyring, Params, RustCrypto, SegmentTable, Stream, oneshot,
 };

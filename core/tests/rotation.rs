@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 
 use isec_core::copy::{CopyAction, CopyLimits, CopyRequest, Directive, ReencryptReason, decide};
-use isec_core::layout::Shape;
 use isec_core::reencrypt::{Checkpoint, IsecSource, RateLimiter, Reencryption};
 use isec_core::scan::{ScanClass, ScanPlanner};
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Dek, Envelope, Error, Kek, KeyState, Keyring, Params, SegmentTable, oneshot};
 
 fn kek(n: u8) -> Kek {

@@ -1,7 +1,7 @@
 //! Property tests: round trips, streaming equals one-shot, ranges equal slices, on both
 //! frame-cipher backends and every frame size.
 
-use isec_core::layout::Shape;
+use isec_core::shape::Shape;
 use isec_core::{AwsLc, Decryptor, Dek, Encryptor, Envelope, FrameCipher, Kek, Params, RustCrypto, Stream, oneshot};
 use proptest::prelude::*;
 

@@ -46,7 +46,7 @@
 //! only the position rules of SPEC.md §5.3 step 3 can refuse them.
 
 use isec_core::fuzzing::finish;
-use isec_core::layout::Shape;
+use isec_core::shape::Shape;
 use isec_core::{
     AwsLc, Decryptor, Dek, Envelope, Error, FrameCipher, FramePosition, Kek, KeyState, Keyring, ObjectKey, Params,
     RustCrypto, SegmentTable, Stream, oneshot,

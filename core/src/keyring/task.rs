@@ -19,8 +19,9 @@ use zeroize::Zeroizing;
 use super::Keyring;
 #[cfg(any(feature = "getrandom", feature = "hazmat"))]
 use crate::envelope::Params;
-use crate::envelope::{Envelope, Header, Kid, VERSION};
+use crate::envelope::{Envelope, Kid};
 use crate::error::{Error, Result};
+use crate::header::{Header, VERSION};
 use crate::kdf::ObjectKey;
 use crate::limits::KEY_LEN;
 use crate::wrap::{Dek, WrapAlg, WrappedKey};

@@ -16,6 +16,7 @@ use crate::legacy::{
     LegacyFormat, LegacyMetadata, LegacySidecar, SEAL_OVERHEAD, SEAL_PLAINTEXT, frame_nonce, part_nonce,
 };
 use crate::limits::{MAX_PLAINTEXT_SIZE, NONCE_LEN};
+use crate::shape::RangePlan;
 
 /// How the proxy laid the object out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,37 +151,25 @@ pub struct LegacySeal {
     pub nonce: NonceRule,
 }
 
-/// The ciphertext to fetch for a plaintext range, and what to keep of it. Only whole seals
-/// can be authenticated, so the fetch is widened to seal boundaries.
+/// The ciphertext to fetch for a plaintext range, and what to keep of it: the same plan as an
+/// isec object's ([`RangePlan`], whose fields it derefs to, so callers read both alike), plus
+/// the seals it covers. Only whole seals can be authenticated, so the fetch is widened to seal
+/// boundaries, and `skip` counts from the front of the first seal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LegacyRange {
-    /// First ciphertext byte to fetch.
-    pub ct_start: u64,
-    /// End of the fetch (exclusive); equal to `ct_start` when nothing is needed.
-    pub ct_end: u64,
-    /// Plaintext bytes to drop from the front of the first seal.
-    pub skip: u64,
-    /// Plaintext bytes to return.
-    pub len: u64,
-    /// The range after clamping to the object: `[pt_start, pt_start + len)`.
-    pub pt_start: u64,
+    /// What to fetch and what to keep of it.
+    pub plan: RangePlan,
     /// Index of the first seal fetched.
     pub first_seal: u64,
     /// Index after the last seal fetched.
     pub end_seal: u64,
 }
 
-impl LegacyRange {
-    /// Whether nothing needs fetching.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
+impl core::ops::Deref for LegacyRange {
+    type Target = RangePlan;
 
-    /// The HTTP `Range` header value for the fetch, or `None` when nothing is needed.
-    #[must_use]
-    pub fn http_range(&self) -> Option<String> {
-        (self.ct_end > self.ct_start).then(|| alloc::format!("bytes={}-{}", self.ct_start, self.ct_end - 1))
+    fn deref(&self) -> &RangePlan {
+        &self.plan
     }
 }
 
@@ -503,27 +492,19 @@ impl LegacyObject {
         let end = end.min(self.pt_len);
         let start = start.min(end);
         if start == end {
-            return Ok(LegacyRange {
-                ct_start: 0,
-                ct_end: 0,
-                skip: 0,
-                len: 0,
-                pt_start: start,
-                first_seal: 0,
-                end_seal: 0,
-            });
+            let plan = RangePlan { ct_start: 0, ct_end: 0, skip: 0, len: 0, pt_start: start };
+            return Ok(LegacyRange { plan, first_seal: 0, end_seal: 0 });
         }
         let first = self.seal_index_at(start).and_then(|i| self.seal(i)).ok_or(Error::InvalidState)?;
         let last = self.seal_index_at(end - 1).and_then(|i| self.seal(i)).ok_or(Error::InvalidState)?;
-        Ok(LegacyRange {
+        let plan = RangePlan {
             ct_start: first.ct_offset,
             ct_end: last.ct_offset + last.ct_len,
             skip: start - first.pt_offset,
             len: end - start,
             pt_start: start,
-            first_seal: first.index,
-            end_seal: last.index + 1,
-        })
+        };
+        Ok(LegacyRange { plan, first_seal: first.index, end_seal: last.index + 1 })
     }
 }
 

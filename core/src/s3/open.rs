@@ -15,8 +15,9 @@ use alloc::boxed::Box;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use crate::envelope::{Envelope, Layout};
+use crate::envelope::Envelope;
 use crate::error::{Error, Result};
+use crate::header::Layout;
 use crate::legacy::{DEFAULT_SIDECAR_CAP, LegacyMetadata, LegacyObject, LegacySidecar};
 use crate::metadata::{ObjectFormat, TableSource, classify, table_sidecar_key, table_source};
 

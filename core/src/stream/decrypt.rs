@@ -6,13 +6,13 @@ use zeroize::Zeroize;
 
 use super::{NextFrame, Schedule, Stream};
 use crate::cipher::FrameCipher;
-use crate::envelope::Layout;
 use crate::error::{Error, Result};
 use crate::frame::SegmentOpener;
+use crate::header::Layout;
 use crate::kdf::ObjectKey;
-use crate::layout::{FrameSpec, RangePlan, Shape};
 use crate::limits::{FRAME_OVERHEAD, MAX_PARTS, NONCE_LEN};
 use crate::nonce::{FramePosition, Nonce, Prefix};
+use crate::shape::{FrameSpec, RangePlan, Shape};
 
 /// Which frames a decryptor expects.
 enum Plan {

@@ -6,9 +6,9 @@ use zeroize::Zeroize;
 
 use super::{Schedule, Stream};
 use crate::cipher::FrameCipher;
-use crate::envelope::Layout;
 use crate::error::{Error, Result};
 use crate::frame::SegmentSealer;
+use crate::header::Layout;
 use crate::kdf::ObjectKey;
 use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE};
 use crate::nonce::{FramePosition, Prefix};

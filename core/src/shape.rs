@@ -5,9 +5,10 @@
 //! regular layouts map a plaintext offset to its frame in O(1); the table layout in
 //! O(log parts).
 
-use crate::envelope::{Header, Layout};
 use crate::error::{Error, Result};
-use crate::limits::{FRAME_OVERHEAD, MAX_FRAMES_PER_SEGMENT, MAX_PARTS, MAX_PLAINTEXT_SIZE};
+pub use crate::frame::{frames_in, segment_ct_len, segment_pt_len};
+use crate::header::{Header, Layout};
+use crate::limits::{FRAME_OVERHEAD, MAX_PARTS, MAX_PLAINTEXT_SIZE};
 use crate::nonce::FramePosition;
 
 #[cfg(feature = "alloc")]
@@ -55,49 +56,6 @@ impl FrameSpec {
     pub fn ct_len(&self) -> u64 {
         self.pt_len + OVERHEAD
     }
-}
-
-/// Ciphertext bytes of a segment holding `pt_len` plaintext bytes in frames of `frame` bytes.
-///
-/// # Errors
-/// [`Error::LimitExceeded`] past the frame-count limit.
-pub fn segment_ct_len(pt_len: u64, frame: u64) -> Result<u64> {
-    let frames = frames_in(pt_len, frame);
-    if frames > MAX_FRAMES_PER_SEGMENT || pt_len > MAX_PLAINTEXT_SIZE {
-        return Err(Error::LimitExceeded);
-    }
-    Ok(pt_len + frames * OVERHEAD)
-}
-
-/// Frames in a segment of `pt_len` bytes: at least one (an empty segment is one empty frame).
-#[must_use]
-pub fn frames_in(pt_len: u64, frame: u64) -> u64 {
-    pt_len.div_ceil(frame).max(1)
-}
-
-/// Plaintext bytes of a segment whose ciphertext is `ct_len` bytes.
-///
-/// # Errors
-/// [`Error::BadFrameLength`] if no plaintext length encrypts to `ct_len` (a cut or padded
-/// final frame), [`Error::Truncated`] if shorter than one frame.
-pub fn segment_pt_len(ct_len: u64, frame: u64) -> Result<u64> {
-    if ct_len < OVERHEAD {
-        return Err(Error::Truncated);
-    }
-    let full = frame + OVERHEAD;
-    let frames = ct_len.div_ceil(full);
-    let last = ct_len - (frames - 1) * full;
-    if last < OVERHEAD {
-        // Too short to be a frame: most likely the end was cut inside the last frame.
-        return Err(Error::Truncated);
-    }
-    if frames > 1 && last == OVERHEAD {
-        return Err(Error::BadFrameLength);
-    }
-    if frames > MAX_FRAMES_PER_SEGMENT {
-        return Err(Error::LimitExceeded);
-    }
-    Ok(ct_len - frames * OVERHEAD)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
