@@ -251,7 +251,11 @@ pub(crate) fn make_encryptor<C: isec_core::FrameCipher>(
     Ok(match (part, prefix) {
         (None, None) => Encryptor::new(key)?,
         (Some((n, last)), None) => Encryptor::for_part(key, n, last)?,
+        #[cfg(feature = "test-hooks")]
         (p, Some(prefix)) => Encryptor::with_prefix(key, p.map(|p| p.0), p.is_some_and(|p| p.1), prefix)?,
+        // Only the test-hooks build passes a prefix: the shipped one has no hazmat API.
+        #[cfg(not(feature = "test-hooks"))]
+        (_, Some(_)) => return Err(crate::error::Failure::Core(isec_core::Error::InvalidState)),
     })
 }
 
