@@ -57,6 +57,23 @@ pub enum Directive {
     Replace,
 }
 
+impl Directive {
+    /// The directive S3 names `name` (`COPY` or `REPLACE`), if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Copy, Self::Replace].into_iter().find(|d| d.name() == name)
+    }
+
+    /// S3's name of the directive.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Copy => "COPY",
+            Self::Replace => "REPLACE",
+        }
+    }
+}
+
 /// Everything the decision looks at.
 #[derive(Debug, Clone)]
 pub struct CopyRequest<'a> {
@@ -188,6 +205,12 @@ impl Sidecar {
             Self::Table => "table",
             Self::Legacy => "legacy",
         }
+    }
+
+    /// The sidecar [`Sidecar::name`] gives `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Table, Self::Legacy].into_iter().find(|k| k.name() == name)
     }
 }
 

@@ -43,6 +43,12 @@ impl ScanClass {
         }
     }
 
+    /// The class [`ScanClass::name`] gives `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// Every class, in report order.
     pub const ALL: [ScanClass; 6] =
         [Self::Current, Self::NeedsRewrap, Self::NeedsReencrypt, Self::Plaintext, Self::Unreadable, Self::Sidecar];
