@@ -18,8 +18,9 @@ use crate::keys::{Envelope, KeyTask, Keyring};
 use crate::layout::Shape;
 use crate::{Js, f};
 
-fn detail(e: CoreError, m: impl Into<String>) -> Failure {
-    Failure::Detail(e, m.into())
+/// What core's `from_name` parsed from `name`, or `invalid_parameter` naming the unknown `what`.
+fn named<T>(parsed: Option<T>, what: &str, name: &str) -> Fallible<T> {
+    parsed.ok_or_else(|| Failure::Detail(CoreError::InvalidParameter, format!("unknown {what} {name:?}")))
 }
 
 /// S3 user metadata: `Array<[name, value]>` or `Record<string, string>` (order kept).
@@ -231,11 +232,8 @@ fn copy_request<'a>(
     let mut req = CopyRequest::new(meta, r.source_size.0);
     req.source_sidecar = r.source_sidecar.is_some_and(|b| b.0);
     req.source_shape = r.source_shape.as_ref().map(|s| &s.inner);
-    req.directive = match r.directive.as_ref().map(|d| d.0.as_str()) {
-        None | Some("COPY") => Directive::Copy,
-        Some("REPLACE") => Directive::Replace,
-        Some(d) => return Err(detail(CoreError::InvalidParameter, format!("unknown directive {d:?}"))),
-    };
+    let d = r.directive.as_ref().map_or("COPY", |d| d.0.as_str());
+    req.directive = named(Directive::from_name(d), "directive", d)?;
     req.new_metadata = new_meta;
     req.rewrapped = r.rewrapped.as_ref().map(|e| &e.inner);
     req.target_kid = r.target_kid.as_ref().map(|t| t.0.as_str());
@@ -320,12 +318,7 @@ pub fn sidecar_key(
     #[napi(ts_arg_type = "'table' | 'legacy'")] kind: Text,
     #[napi(ts_arg_type = "string")] object_key: Text,
 ) -> napi::Result<String> {
-    let sidecar = match kind.0.as_str() {
-        "table" => Sidecar::Table,
-        "legacy" => Sidecar::Legacy,
-        k => return Err(detail(CoreError::InvalidParameter, format!("unknown sidecar kind {k:?}"))).js(&env),
-    };
-    Ok(sidecar.key(&object_key.0))
+    named(Sidecar::from_name(&kind.0), "sidecar kind", &kind.0).map(|s| s.key(&object_key.0)).js(&env)
 }
 
 /// Object count and stored bytes.
@@ -380,12 +373,8 @@ impl ScanPlanner {
     /// Count and bytes of one class.
     #[napi]
     pub fn tally(&self, env: Env, #[napi(ts_arg_type = "string")] name: Text) -> napi::Result<Tally> {
-        let c = ScanClass::ALL
-            .iter()
-            .find(|c| c.name() == name.0)
-            .ok_or_else(|| detail(CoreError::InvalidParameter, format!("unknown class {:?}", name.0)))
-            .js(&env)?;
-        Ok(tally(self.inner.tally(*c)))
+        let c = named(ScanClass::from_name(&name.0), "class", &name.0).js(&env)?;
+        Ok(tally(self.inner.tally(c)))
     }
 
     /// `(kid, class)` rows, sorted by kid then class.

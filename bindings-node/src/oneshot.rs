@@ -3,14 +3,11 @@
 //! Sync functions borrow their input (`&[u8]`, no copy) and run on the calling thread.
 //! Async functions (`...Async`, wrapped with `AbortSignal` support in lib/index.js) hold a
 //! reference to the caller's bytes and run the same Rust functions on the libuv pool. The
-//! whole-object paths drive core's streaming contexts in 4 MiB steps so that a cancellation
-//! is seen between steps; the bytes and errors are those of core's `oneshot` calls (the
-//! corpus runs both paths); core's `oneshot` functions have no cancellation hook.
+//! whole-object paths use core's `*_checked` calls, which look at the cancellation token
+//! between steps.
 
-use isec_core::Stream as _;
-use isec_core::envelope::Layout;
 use isec_core::shape::Shape as CoreShape;
-use isec_core::{Error as CoreError, ObjectKey as CoreKey, SegmentTable as CoreTable, oneshot};
+use isec_core::{ObjectKey as CoreKey, oneshot};
 use napi::Env;
 use napi::bindgen_prelude::{AsyncTask, Buffer};
 use napi_derive::napi;
@@ -22,78 +19,16 @@ use crate::layout::Shape;
 use crate::pool::{Cancel, CancelToken, IntoWork, Work, check, lent, token_of};
 use crate::{C, Js};
 
-/// Input consumed between two cancellation checks.
-const STEP: usize = 4 << 20;
-
-fn usize_of(x: u64) -> Fallible<usize> {
-    usize::try_from(x).map_err(|_| Failure::Core(CoreError::LimitExceeded))
+fn encrypt(key: &CoreKey, pt: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    oneshot::encrypt_checked::<C, Failure>(key, pt, &mut || check(cancel))
 }
 
-/// One part into `out`: the bytes of `oneshot::encrypt_part` (a fresh nonce prefix).
-fn encrypt_part_into(key: &CoreKey, part_number: u32, is_last: bool, pt: &[u8], out: &mut [u8]) -> Fallible<usize> {
-    disjoint(pt, out)?;
-    let mut enc = isec_core::Encryptor::<C>::for_part(key, part_number, is_last)?;
-    let w = enc.update(pt, out)?;
-    let rest = out.get_mut(w..).ok_or(CoreError::InvalidState)?;
-    Ok(w + enc.finish(rest)?)
+fn decrypt(key: &CoreKey, ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    oneshot::decrypt_checked::<C, Failure>(key, ct, &mut || check(cancel))
 }
 
-/// A whole single- or parts-layout object, checking `cancel` between steps.
-pub(crate) fn encrypt_steps(key: &CoreKey, pt: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
-    // The shape gives the exact output length and the same errors as `oneshot::encrypt`.
-    let shape = CoreShape::from_plaintext_len(key.header(), pt.len() as u64)?;
-    let mut out = vec![0u8; usize_of(shape.ciphertext_len())?];
-    let mut w = 0;
-    for ordinal in 0..shape.segment_count() {
-        check(cancel)?;
-        let seg = shape.segment(ordinal).ok_or(CoreError::InvalidState)?;
-        let body = &pt[usize_of(seg.pt_start)?..usize_of(seg.pt_start + seg.pt_len)?];
-        let mut enc = match key.header().layout {
-            Layout::Single => isec_core::Encryptor::<C>::new(key)?,
-            _ => isec_core::Encryptor::<C>::for_part(key, seg.number, seg.is_last)?,
-        };
-        for chunk in body.chunks(STEP) {
-            check(cancel)?;
-            w += enc.update(chunk, &mut out[w..])?;
-        }
-        w += enc.finish(&mut out[w..])?;
-    }
-    out.truncate(w);
-    Ok(out)
-}
-
-/// Runs a decryptor over a whole ciphertext in steps; all or nothing, as `oneshot`.
-fn decrypt_steps(mut dec: isec_core::Decryptor<C>, ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
-    let mut out = vec![0u8; dec.update_len(ct.len())];
-    let mut w = 0;
-    let r = (|| {
-        for chunk in ct.chunks(STEP) {
-            check(cancel)?;
-            w += dec.update(chunk, &mut out[w..])?;
-        }
-        w += dec.finish(&mut out[w..])?;
-        Ok(())
-    })();
-    match r {
-        Ok(()) => {
-            out.truncate(w);
-            Ok(out)
-        }
-        Err(e) => {
-            out.fill(0);
-            Err(e)
-        }
-    }
-}
-
-pub(crate) fn decrypt_whole(key: &CoreKey, ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
-    decrypt_steps(isec_core::Decryptor::<C>::new(key)?, ct, cancel)
-}
-
-pub(crate) fn decrypt_table(key: &CoreKey, table: &[u8], ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
-    let table = CoreTable::decode(table, key)?;
-    let shape = CoreShape::from_table(key.header(), table, ct.len() as u64)?;
-    decrypt_steps(isec_core::Decryptor::<C>::with_shape(key, shape)?, ct, cancel)
+fn decrypt_table(key: &CoreKey, table: &[u8], ct: &[u8], cancel: &Cancel) -> Fallible<Vec<u8>> {
+    oneshot::decrypt_with_table_checked::<C, Failure>(key, table, ct, &mut || check(cancel))
 }
 
 fn encrypt_part(key: &CoreKey, part_number: U64, is_last: Flag, pt: &[u8], _: &Cancel) -> Fallible<Vec<u8>> {
@@ -151,13 +86,13 @@ pub(crate) use sync_and_async;
 
 sync_and_async! {
     #[doc = "Encrypts a whole single- or parts-layout object (fresh nonce prefixes)."] encrypt_sync,
-    #[doc = "`encryptSync` on the libuv pool."] encrypt_async => encrypt_steps,
+    #[doc = "`encryptSync` on the libuv pool."] encrypt_async => encrypt,
         (key: ObjectKey "ObjectKey"), (), (plaintext)
 }
 
 sync_and_async! {
     #[doc = "Decrypts a whole single- or parts-layout object: all or nothing."] decrypt_sync,
-    #[doc = "`decryptSync` on the libuv pool."] decrypt_async => decrypt_whole,
+    #[doc = "`decryptSync` on the libuv pool."] decrypt_async => decrypt,
         (key: ObjectKey "ObjectKey"), (), (ciphertext)
 }
 
@@ -197,6 +132,8 @@ pub fn encrypt_part_into_async(
     let mut output = output;
     IntoWork::new(token_of(token), move || {
         let n = part_number.u32()?;
-        encrypt_part_into(&k, n, is_last.0, &plaintext.0, lent(&mut output))
+        let out = lent(&mut output);
+        disjoint(&plaintext.0, out)?;
+        Ok(oneshot::encrypt_part_into::<C>(&k, n, is_last.0, &plaintext.0, out)?)
     })
 }

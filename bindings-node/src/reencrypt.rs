@@ -101,20 +101,21 @@ pub struct ReencryptionJob {
     inner: Reencryption<C>,
 }
 
-fn start(keyring: &Keyring, source: Box<dyn Source>, o: Option<&ReencryptOptions>) -> Fallible<ReencryptionJob> {
+/// A new job (no checkpoint) or a resumed one, on the caller's target keys where given.
+fn job(
+    k: &Keyring,
+    source: Box<dyn Source>,
+    cp: Option<&[u8]>,
+    o: Option<&ReencryptOptions>,
+) -> Fallible<ReencryptionJob> {
     let rate = o.and_then(|o| o.rate).map_or(0, |r| r.0);
-    let inner = match o.and_then(|o| Some((o.target_envelope.as_ref()?, o.target_key.as_ref()?))) {
-        Some((e, k)) => Reencryption::<C>::start_keyed(source, (e.inner.clone(), k.inner.clone()), rate)?,
-        None => Reencryption::<C>::start(&keyring.inner, source, reencrypt_params(o)?, rate)?,
-    };
-    Ok(ReencryptionJob { inner })
-}
-
-fn resume(k: &Keyring, source: Box<dyn Source>, cp: &[u8], o: Option<&ReencryptOptions>) -> Fallible<ReencryptionJob> {
-    let rate = o.and_then(|o| o.rate).map_or(0, |r| r.0);
-    let inner = match o.and_then(|o| o.target_key.as_ref()) {
-        Some(key) => Reencryption::<C>::resume_keyed(&k.inner, source, cp, key.inner.clone(), rate)?,
-        None => Reencryption::<C>::resume(&k.inner, source, cp, rate)?,
+    let key = o.and_then(|o| o.target_key.as_ref()).map(|k| k.inner.clone());
+    let envelope = o.and_then(|o| o.target_envelope.as_ref()).map(|e| e.inner.clone());
+    let inner = match (cp, envelope, key) {
+        (Some(cp), _, Some(key)) => Reencryption::<C>::resume_keyed(&k.inner, source, cp, key, rate)?,
+        (Some(cp), _, None) => Reencryption::<C>::resume(&k.inner, source, cp, rate)?,
+        (None, Some(e), Some(key)) => Reencryption::<C>::start_keyed(source, (e, key), rate)?,
+        (None, ..) => Reencryption::<C>::start(&k.inner, source, reencrypt_params(o)?, rate)?,
     };
     Ok(ReencryptionJob { inner })
 }
@@ -170,7 +171,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         isec_source(&keyring, &envelope, &shape, options.as_deref())
-            .and_then(|s| start(&keyring, s, options.as_deref()))
+            .and_then(|s| job(&keyring, s, None, options.as_deref()))
             .js(&env)
     }
 
@@ -183,7 +184,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         legacy_source(&keyring, &object, options.as_deref())
-            .and_then(|s| start(&keyring, s, options.as_deref()))
+            .and_then(|s| job(&keyring, s, None, options.as_deref()))
             .js(&env)
     }
 
@@ -214,7 +215,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         isec_source(&keyring, &envelope, &shape, options.as_deref())
-            .and_then(|s| resume(&keyring, s, checkpoint.0, options.as_deref()))
+            .and_then(|s| job(&keyring, s, Some(checkpoint.0), options.as_deref()))
             .js(&env)
     }
 
@@ -228,7 +229,7 @@ impl ReencryptionJob {
         #[napi(ts_arg_type = "ReencryptOptions | undefined | null")] options: Option<Obj<ReencryptOptions>>,
     ) -> napi::Result<Self> {
         legacy_source(&keyring, &object, options.as_deref())
-            .and_then(|s| resume(&keyring, s, checkpoint.0, options.as_deref()))
+            .and_then(|s| job(&keyring, s, Some(checkpoint.0), options.as_deref()))
             .js(&env)
     }
 

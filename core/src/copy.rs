@@ -59,13 +59,18 @@ pub enum Directive {
 }
 
 impl Directive {
-    /// The directive S3 spells `name` (`COPY` or `REPLACE`), or None.
+    /// The directive S3 names `name` (`COPY` or `REPLACE`), if any.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "COPY" => Some(Self::Copy),
-            "REPLACE" => Some(Self::Replace),
-            _ => None,
+        [Self::Copy, Self::Replace].into_iter().find(|d| d.name() == name)
+    }
+
+    /// S3's name of the directive.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Copy => "COPY",
+            Self::Replace => "REPLACE",
         }
     }
 }
@@ -201,6 +206,12 @@ impl Sidecar {
             Self::Table => "table",
             Self::Legacy => "legacy",
         }
+    }
+
+    /// The sidecar [`Sidecar::name`] gives `name`, if any.
+    #[must_use]
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::Table, Self::Legacy].into_iter().find(|k| k.name() == name)
     }
 }
 

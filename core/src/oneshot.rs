@@ -13,13 +13,34 @@ use crate::segment_table::SegmentTable;
 use crate::shape::{Shape, frames_in};
 use crate::stream::{Decryptor, Encryptor, Stream};
 
+/// Input the `*_checked` calls handle between two calls of their check.
+pub const STEP: usize = 4 << 20;
+
+/// The check a `*_checked` call runs before every [`STEP`] of input. A caller running a long
+/// call off its event loop returns its own error (a cancellation) to stop it; the call then
+/// returns that error and no output. Bytes and core errors are those of the unchecked call.
+pub type Check<'a, E> = &'a mut dyn FnMut() -> core::result::Result<(), E>;
+
 /// Encrypts a whole single- or parts-layout object with fresh nonce prefixes.
 ///
 /// # Errors
 /// As [`Encryptor::update`]; [`Error::InvalidParameter`] for the table layout.
 #[cfg(feature = "getrandom")]
 pub fn encrypt<C: FrameCipher>(key: &ObjectKey, plaintext: &[u8]) -> Result<Vec<u8>> {
-    encrypt_inner::<C>(key, plaintext, &mut |_| crate::stream::random_prefix())
+    encrypt_checked::<C, Error>(key, plaintext, &mut || Ok(()))
+}
+
+/// [`encrypt`], running `check` between steps so that a caller can stop it.
+///
+/// # Errors
+/// As [`encrypt`], or the error `check` returns.
+#[cfg(feature = "getrandom")]
+pub fn encrypt_checked<C: FrameCipher, E: From<Error>>(
+    key: &ObjectKey,
+    plaintext: &[u8],
+    check: Check<'_, E>,
+) -> core::result::Result<Vec<u8>, E> {
+    encrypt_inner::<C, E>(key, plaintext, &mut |_| crate::stream::random_prefix(), check)
 }
 
 /// [`encrypt`] with caller-chosen prefixes (`prefix(segment_ordinal)`), for vectors.
@@ -32,18 +53,19 @@ pub fn encrypt_with_prefixes<C: FrameCipher>(
     plaintext: &[u8],
     prefix: &mut dyn FnMut(u32) -> Result<Prefix>,
 ) -> Result<Vec<u8>> {
-    encrypt_inner::<C>(key, plaintext, prefix)
+    encrypt_inner::<C, Error>(key, plaintext, prefix, &mut || Ok(()))
 }
 
 #[cfg_attr(
     not(any(feature = "getrandom", feature = "hazmat")),
     allow(dead_code, reason = "used by the random and hazmat front ends")
 )]
-fn encrypt_inner<C: FrameCipher>(
+fn encrypt_inner<C: FrameCipher, E: From<Error>>(
     key: &ObjectKey,
     plaintext: &[u8],
     prefix: &mut dyn FnMut(u32) -> Result<Prefix>,
-) -> Result<Vec<u8>> {
+    check: Check<'_, E>,
+) -> core::result::Result<Vec<u8>, E> {
     let header = key.header();
     let shape = Shape::from_plaintext_len(header, plaintext.len() as u64)?;
     let total = usize::try_from(shape.ciphertext_len()).map_err(|_| Error::LimitExceeded)?;
@@ -56,25 +78,30 @@ fn encrypt_inner<C: FrameCipher>(
             Layout::Single => None,
             _ => Some(seg.number),
         };
-        seal_segment::<C>(key, part, seg.is_last, prefix(ordinal)?, pt, dst)?;
+        seal_segment::<C, E>(key, part, seg.is_last, prefix(ordinal)?, pt, dst, check)?;
     }
     Ok(out)
 }
 
 /// Encrypts one segment (a part, or a whole single-layout body) into `out`, which must be
 /// exactly [`crate::shape::segment_ct_len`] bytes.
-fn seal_segment<C: FrameCipher>(
+fn seal_segment<C: FrameCipher, E: From<Error>>(
     key: &ObjectKey,
     part: Option<u32>,
     is_last: bool,
     prefix: Prefix,
     pt: &[u8],
     out: &mut [u8],
-) -> Result<()> {
+    check: Check<'_, E>,
+) -> core::result::Result<(), E> {
     let mut enc = Encryptor::<C>::build_for(key, part, is_last, prefix)?;
-    let n = enc.update(pt, out)?;
-    let m = enc.finish(&mut out[n..])?;
-    if n + m == out.len() { Ok(()) } else { Err(Error::InvalidState) }
+    let mut n = 0;
+    for step in pt.chunks(STEP) {
+        check()?;
+        n += enc.update(step, out.get_mut(n..).ok_or(Error::InvalidState)?)?;
+    }
+    let m = enc.finish(out.get_mut(n..).ok_or(Error::InvalidState)?)?;
+    if n + m == out.len() { Ok(()) } else { Err(Error::InvalidState.into()) }
 }
 
 /// Encrypts one multipart part in one call (any layout with parts).
@@ -89,6 +116,24 @@ pub fn encrypt_part<C: FrameCipher>(
     plaintext: &[u8],
 ) -> Result<Vec<u8>> {
     encrypt_part_inner::<C>(key, part_number, is_last, crate::stream::random_prefix()?, plaintext)
+}
+
+/// [`encrypt_part`] into `out` (at least the part's ciphertext length), for a caller that
+/// reuses its buffers; returns the bytes written.
+///
+/// # Errors
+/// As [`encrypt_part`]; [`Error::BufferTooSmall`] if `out` is too short.
+#[cfg(feature = "getrandom")]
+pub fn encrypt_part_into<C: FrameCipher>(
+    key: &ObjectKey,
+    part_number: u32,
+    is_last: bool,
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<usize> {
+    let mut enc = Encryptor::<C>::for_part(key, part_number, is_last)?;
+    let n = enc.update(plaintext, out)?;
+    Ok(n + enc.finish(out.get_mut(n..).ok_or(Error::InvalidState)?)?)
 }
 
 /// [`encrypt_part`] with a caller-chosen prefix, for vectors.
@@ -114,7 +159,7 @@ fn encrypt_part_inner<C: FrameCipher>(key: &ObjectKey, n: u32, last: bool, p: Pr
     let frames = frames_in(pt.len() as u64, key.header().frame_size());
     let len = pt.len() + usize::try_from(frames).map_err(|_| Error::LimitExceeded)? * FRAME_OVERHEAD;
     let mut out = vec![0u8; len];
-    seal_segment::<C>(key, Some(n), last, p, pt, &mut out)?;
+    seal_segment::<C, Error>(key, Some(n), last, p, pt, &mut out, &mut || Ok(()))?;
     Ok(out)
 }
 
@@ -124,8 +169,19 @@ fn encrypt_part_inner<C: FrameCipher>(key: &ObjectKey, n: u32, last: bool, p: Pr
 /// # Errors
 /// Any stream or authentication error.
 pub fn decrypt<C: FrameCipher>(key: &ObjectKey, ciphertext: &[u8]) -> Result<Vec<u8>> {
-    let dec = Decryptor::<C>::new(key)?;
-    run_decryptor(dec, ciphertext)
+    decrypt_checked::<C, Error>(key, ciphertext, &mut || Ok(()))
+}
+
+/// [`decrypt`], running `check` between steps so that a caller can stop it.
+///
+/// # Errors
+/// As [`decrypt`], or the error `check` returns.
+pub fn decrypt_checked<C: FrameCipher, E: From<Error>>(
+    key: &ObjectKey,
+    ciphertext: &[u8],
+    check: Check<'_, E>,
+) -> core::result::Result<Vec<u8>, E> {
+    run_decryptor(Decryptor::<C>::new(key)?, ciphertext, check)
 }
 
 /// Decrypts a whole table-layout object given its encoded, authenticated segment table.
@@ -133,9 +189,22 @@ pub fn decrypt<C: FrameCipher>(key: &ObjectKey, ciphertext: &[u8]) -> Result<Vec
 /// # Errors
 /// Segment-table errors, then as [`decrypt`].
 pub fn decrypt_with_table<C: FrameCipher>(key: &ObjectKey, table: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>> {
+    decrypt_with_table_checked::<C, Error>(key, table, ciphertext, &mut || Ok(()))
+}
+
+/// [`decrypt_with_table`], running `check` between steps so that a caller can stop it.
+///
+/// # Errors
+/// As [`decrypt_with_table`], or the error `check` returns.
+pub fn decrypt_with_table_checked<C: FrameCipher, E: From<Error>>(
+    key: &ObjectKey,
+    table: &[u8],
+    ciphertext: &[u8],
+    check: Check<'_, E>,
+) -> core::result::Result<Vec<u8>, E> {
     let table = SegmentTable::decode(table, key)?;
     let shape = Shape::from_table(key.header(), table, ciphertext.len() as u64)?;
-    run_decryptor(Decryptor::<C>::with_shape(key, shape)?, ciphertext)
+    run_decryptor(Decryptor::<C>::with_shape(key, shape)?, ciphertext, check)
 }
 
 /// Decrypts the plaintext range `[start, end)` of an object of `ct_len` ciphertext bytes,
@@ -155,7 +224,7 @@ pub fn decrypt_range<C: FrameCipher>(
     if ct.len() as u64 != plan.ct_end - plan.ct_start {
         return Err(Error::Truncated);
     }
-    run_decryptor(Decryptor::<C>::for_range(key, shape, &plan)?, &ct)
+    run_decryptor::<C, Error>(Decryptor::<C>::for_range(key, shape, &plan)?, &ct, &mut || Ok(()))
 }
 
 /// Decrypts the plaintext range `[start, end)` from ciphertext already fetched for it (the
@@ -174,15 +243,25 @@ pub fn decrypt_fetched<C: FrameCipher>(
     if fetched.len() as u64 != plan.ct_end - plan.ct_start {
         return Err(Error::Truncated);
     }
-    run_decryptor(Decryptor::<C>::for_range(key, shape, &plan)?, fetched)
+    run_decryptor::<C, Error>(Decryptor::<C>::for_range(key, shape, &plan)?, fetched, &mut || Ok(()))
 }
 
-fn run_decryptor<C: FrameCipher>(mut dec: Decryptor<C>, ciphertext: &[u8]) -> Result<Vec<u8>> {
+/// All or nothing: on any error (the check's included) the partial output is wiped.
+fn run_decryptor<C: FrameCipher, E: From<Error>>(
+    mut dec: Decryptor<C>,
+    ciphertext: &[u8],
+    check: Check<'_, E>,
+) -> core::result::Result<Vec<u8>, E> {
     let mut out = vec![0u8; dec.update_len(ciphertext.len())];
-    let result = dec.update(ciphertext, &mut out).and_then(|n| {
-        let m = dec.finish(&mut out[n..])?;
-        Ok(n + m)
-    });
+    let mut run = || -> core::result::Result<usize, E> {
+        let mut n = 0;
+        for step in ciphertext.chunks(STEP) {
+            check()?;
+            n += dec.update(step, out.get_mut(n..).ok_or(Error::InvalidState)?)?;
+        }
+        Ok(n + dec.finish(out.get_mut(n..).ok_or(Error::InvalidState)?)?)
+    };
+    let result = run();
     match result {
         Ok(n) => {
             out.truncate(n);
