@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use isec_core::{
     Decryptor, DefaultCipher, Encryptor, Envelope, Error, Kek, KeyState, Keyring, ObjectKey, Params, SegmentTable,
-    Shape, oneshot,
+    Shape, Stream, oneshot,
 };
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
