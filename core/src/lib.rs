@@ -41,9 +41,9 @@ extern crate std;
 
 pub mod cipher;
 pub mod envelope;
-pub mod error;
+pub(crate) mod error;
 pub mod frame;
-pub mod header;
+pub(crate) mod header;
 pub mod kdf;
 pub mod limits;
 pub mod nonce;
@@ -51,7 +51,7 @@ pub mod shape;
 pub mod wrap;
 
 #[cfg(feature = "getrandom")]
-pub mod random;
+pub(crate) mod random;
 
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -1,15 +1,6 @@
-//! DEK rotation and legacy migration: re-encryption as a resumable, throttled state machine
-//! (SPEC.md §13).
-//!
-//! Like everything in core it does no I/O and reads no clock. The caller fetches source
-//! ciphertext from [`Reencryption::source_offset`], feeds it to [`Reencryption::update`] with
-//! the current time, and stores what comes out at [`Reencryption::target_offset`]. The new
-//! object is written in the parts layout, so that it maps onto an S3 multipart upload and,
-//! above all, so that a resumed job never encrypts anything under a nonce it used before:
-//! [`Reencryption::checkpoint`] records whole parts only, and the part being written when the
-//! job stopped is encrypted again from its start under a fresh nonce prefix. (Resuming a
-//! single segment mid-way would need the old prefix again, which is safe only if the source
-//! bytes at every offset are fixed; the previous proxy's objects do not guarantee that.)
+//! The re-encryption job: a resumable state machine that decrypts a [`Source`] and encrypts
+//! it again as a new parts-layout object, throttled by a [`RateLimiter`] and recorded in
+//! checkpoints at part boundaries.
 
 #![cfg_attr(
     not(any(feature = "getrandom", feature = "hazmat")),
@@ -20,211 +11,22 @@ use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::cipher::FrameCipher;
 use crate::envelope::{Envelope, Params};
 use crate::error::{Error, Result};
 use crate::header::Layout;
-use crate::kdf::{LABEL_CHECKPOINT_MAC, LABEL_CHECKPOINT_SOURCE, ObjectKey, hmac_sha256};
+use crate::kdf::ObjectKey;
 use crate::keyring::Keyring;
-use crate::limits::{FRAME_OVERHEAD, KEY_LEN};
+use crate::limits::FRAME_OVERHEAD;
 use crate::nonce::Prefix;
 use crate::shape::Shape;
-use crate::stream::{Decryptor, Encryptor, Stream};
+use crate::stream::{Encryptor, Stream};
 
-/// A decryptor the job can drive: isec's own, or the legacy proxy's. `Send + Sync` so that
-/// a job can move between threads and be shared behind a lock.
-pub type SourceDecryptor = Box<dyn Stream + Send + Sync>;
-
-/// A source object that can be decrypted from any plaintext offset.
-pub trait Source: Send + Sync {
-    /// Plaintext bytes in the object.
-    fn plaintext_len(&self) -> u64;
-    /// Stored ciphertext bytes.
-    fn ciphertext_len(&self) -> u64;
-    /// A digest that changes if the object (its metadata or size) changes.
-    fn identity(&self) -> [u8; 32];
-    /// A secret only a holder of the source's key knows: half of a checkpoint's MAC key, so
-    /// that being able to wrap a DEK under some kid of the keyring is not enough to mint a
-    /// checkpoint for this source.
-    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]>;
-    /// The ciphertext offset to read from, and a decryptor that releases plaintext from
-    /// exactly `pt_offset` to the end when fed the ciphertext from that offset.
-    ///
-    /// # Errors
-    /// Shape or key errors.
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)>;
-}
-
-/// An isec object as a re-encryption source.
-pub struct IsecSource<C> {
-    key: ObjectKey,
-    shape: Shape,
-    identity: [u8; 32],
-    _cipher: core::marker::PhantomData<C>,
-}
-
-impl<C: FrameCipher + 'static> IsecSource<C> {
-    /// Opens `envelope` with `keyring` for an object of `shape` (from its ciphertext length,
-    /// or its segment table).
-    ///
-    /// # Errors
-    /// As [`Keyring::open`].
-    pub fn new(keyring: &Keyring, envelope: &Envelope, shape: Shape) -> Result<Self> {
-        Self::with_key(keyring.open(envelope)?, envelope, shape)
-    }
-
-    /// The source from the key of `envelope`, opened beforehand (by a [`crate::KeyTask`]
-    /// when the key answers asynchronously).
-    ///
-    /// # Errors
-    /// [`Error::InvalidParameter`] for a key of another header.
-    pub fn with_key(key: ObjectKey, envelope: &Envelope, shape: Shape) -> Result<Self> {
-        if key.header() != envelope.header() {
-            return Err(Error::InvalidParameter);
-        }
-        let mut h = Sha256::new();
-        h.update(b"isec source");
-        h.update(envelope.to_bytes());
-        h.update(shape.ciphertext_len().to_be_bytes());
-        Ok(Self { key, shape, identity: h.finalize().into(), _cipher: core::marker::PhantomData })
-    }
-}
-
-impl<C: FrameCipher + 'static> Source for IsecSource<C> {
-    fn plaintext_len(&self) -> u64 {
-        self.shape.plaintext_len()
-    }
-    fn ciphertext_len(&self) -> u64 {
-        self.shape.ciphertext_len()
-    }
-    fn identity(&self) -> [u8; 32] {
-        self.identity
-    }
-    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
-        self.key.mac_key(LABEL_CHECKPOINT_SOURCE)
-    }
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)> {
-        if pt_offset == 0 {
-            // The whole object, so that an empty one's single frame is read and verified.
-            return Ok((0, Box::new(Decryptor::<C>::with_shape(&self.key, self.shape.clone())?)));
-        }
-        let plan = self.shape.map_range(pt_offset, self.shape.plaintext_len());
-        let dec = Decryptor::<C>::for_range(&self.key, self.shape.clone(), &plan)?;
-        Ok((plan.ct_start, Box::new(dec)))
-    }
-}
-
-/// A legacy proxy object as a re-encryption source: migration to isec (SPEC.md §11.4).
-pub struct LegacySource<C> {
-    key: crate::legacy::LegacyKey,
-    object: crate::legacy::LegacyObject,
-    identity: [u8; 32],
-    _cipher: core::marker::PhantomData<C>,
-}
-
-impl<C: FrameCipher + 'static> LegacySource<C> {
-    /// Opens a legacy object with the keyring's legacy key for its kid (`kid` overrides the
-    /// object's own, for the oldest objects that recorded none).
-    ///
-    /// # Errors
-    /// [`Error::VersionRefused`] if the keyring refuses legacy objects, key errors, and
-    /// [`Error::UnwrapFailed`].
-    pub fn new(keyring: &Keyring, object: crate::legacy::LegacyObject, kid: Option<&str>) -> Result<Self> {
-        let key = keyring.open_legacy(&object, kid)?;
-        let mut h = Sha256::new();
-        h.update(b"legacy source");
-        h.update(object.wrapped_dek_b64().as_bytes());
-        h.update(object.ciphertext_len().to_be_bytes());
-        h.update(object.plaintext_len().to_be_bytes());
-        Ok(Self { key, object, identity: h.finalize().into(), _cipher: core::marker::PhantomData })
-    }
-}
-
-impl<C: FrameCipher + 'static> Source for LegacySource<C> {
-    fn plaintext_len(&self) -> u64 {
-        self.object.plaintext_len()
-    }
-    fn ciphertext_len(&self) -> u64 {
-        self.object.ciphertext_len()
-    }
-    fn identity(&self) -> [u8; 32] {
-        self.identity
-    }
-    fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
-        Zeroizing::new(hmac_sha256(self.key.dek().expose(), &[LABEL_CHECKPOINT_SOURCE]))
-    }
-    /// The migration decryptor: seals too long to buffer (the proxy wrote single objects of
-    /// up to 32 MiB and early multipart parts of up to 5 GiB as one seal) are decrypted as
-    /// they arrive and their tags checked at their ends. Their plaintext only ever reaches
-    /// the new object's pending upload, which the job never checkpoints past
-    /// [`Stream::verified_pt_end`] and which is abandoned if a tag fails.
-    fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)> {
-        use crate::legacy::LegacyDecryptor;
-        if pt_offset == 0 {
-            // The whole object, so that an empty one's single seal is read and verified.
-            return Ok((0, Box::new(LegacyDecryptor::<C>::for_migration(&self.key, &self.object, None)?)));
-        }
-        let range = self.object.plan_range(pt_offset, self.object.plaintext_len())?;
-        let dec = LegacyDecryptor::<C>::for_migration(&self.key, &self.object, Some(&range))?;
-        Ok((range.ct_start, Box::new(dec)))
-    }
-}
-
-/// A token bucket in bytes per second, driven by the caller's clock in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimiter {
-    rate: u64,
-    burst: u64,
-    tokens: u64,
-    last_ms: Option<u64>,
-}
-
-impl RateLimiter {
-    /// `rate` bytes per second (0: unlimited), with a burst of one second's worth (at least
-    /// `min_burst`, so one frame can always pass): callers that poll up to once a second
-    /// still get the full rate.
-    #[must_use]
-    pub fn new(rate: u64, min_burst: u64) -> Self {
-        let burst = rate.max(min_burst);
-        // Start nearly empty: a full bucket at start would exceed the rate by a second's worth.
-        Self { rate, burst, tokens: min_burst.min(burst), last_ms: None }
-    }
-
-    /// How many of `want` bytes may pass at `now_ms`; those are taken from the bucket.
-    pub fn take(&mut self, now_ms: u64, want: u64) -> u64 {
-        if self.rate == 0 {
-            return want;
-        }
-        if let Some(last) = self.last_ms {
-            let elapsed = now_ms.saturating_sub(last);
-            let refill = u128::from(elapsed) * u128::from(self.rate) / 1000;
-            let refill = u64::try_from(refill).unwrap_or(u64::MAX);
-            if refill > 0 {
-                self.tokens = self.tokens.saturating_add(refill).min(self.burst);
-                // Keep the remainder of a partial millisecond's worth from being lost.
-                let used_ms = u64::try_from(u128::from(refill) * 1000 / u128::from(self.rate)).unwrap_or(elapsed);
-                self.last_ms = Some(last + used_ms.min(elapsed));
-            }
-        } else {
-            self.last_ms = Some(now_ms);
-        }
-        let n = want.min(self.tokens);
-        self.tokens -= n;
-        n
-    }
-
-    /// Milliseconds until `bytes` tokens are available (0 if they are now).
-    #[must_use]
-    pub fn wait_ms(&self, bytes: u64) -> u64 {
-        if self.rate == 0 || self.tokens >= bytes {
-            return 0;
-        }
-        (bytes.min(self.burst) - self.tokens).saturating_mul(1000).div_ceil(self.rate)
-    }
-}
+use super::checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, checkpoint_mac};
+use super::rate::RateLimiter;
+use super::source::{Source, SourceDecryptor};
 
 /// How much of a job is done and left.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,9 +57,6 @@ pub struct Step {
     /// When nothing could be consumed for the rate limit: milliseconds to wait.
     pub wait_ms: u64,
 }
-
-const CHECKPOINT_MAGIC: &[u8; 4] = b"ISCK";
-const CHECKPOINT_VERSION: u8 = 2;
 /// Part size of the new object when the caller's parameters do not name one: S3's 5 MiB
 /// minimum rounded up to 8 MiB, grown to fit 10000 parts.
 pub const DEFAULT_PART_SIZE: u64 = 8 << 20;
@@ -732,84 +531,13 @@ impl<C: FrameCipher> Reencryption<C> {
     }
 }
 
-/// The fields of a checkpoint, readable without a key (for progress reports).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Checkpoint {
-    /// Digest of the source object's metadata and size.
-    pub source_identity: [u8; 32],
-    /// Source ciphertext length.
-    pub source_ciphertext_len: u64,
-    /// The new object's binary envelope.
-    pub envelope: Vec<u8>,
-    /// Parts of the new object whose output is final.
-    pub parts_done: u32,
-}
-
-impl Checkpoint {
-    /// Parses a checkpoint's structure (the MAC is checked by [`Reencryption::resume`]).
-    ///
-    /// # Errors
-    /// [`Error::MalformedCheckpoint`].
-    pub fn parse(b: &[u8]) -> Result<Self> {
-        let bad = Error::MalformedCheckpoint;
-        if b.get(..4) != Some(CHECKPOINT_MAGIC) || b.get(4) != Some(&CHECKPOINT_VERSION) {
-            return Err(bad);
-        }
-        let mut id = [0u8; 32];
-        id.copy_from_slice(b.get(5..37).ok_or(bad)?);
-        let ct_len = u64::from_be_bytes(b.get(37..45).and_then(|s| s.try_into().ok()).ok_or(bad)?);
-        let env_len = usize::from(u16::from_be_bytes(b.get(45..47).and_then(|s| s.try_into().ok()).ok_or(bad)?));
-        let env = b.get(47..47 + env_len).ok_or(bad)?.to_vec();
-        let at = 47 + env_len;
-        let parts = u32::from_be_bytes(b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(bad)?);
-        if b.len() != at + 4 + 32 {
-            return Err(bad);
-        }
-        Ok(Self { source_identity: id, source_ciphertext_len: ct_len, envelope: env, parts_done: parts })
-    }
-
-    /// Where the output resumes: bytes of the new object that are final.
-    ///
-    /// # Errors
-    /// [`Error::MalformedCheckpoint`] if the envelope inside does not decode or is not a
-    /// parts-layout envelope with a declared size.
-    pub fn target_offset(&self) -> Result<u64> {
-        let env = Envelope::decode(&self.envelope).map_err(|_| Error::MalformedCheckpoint)?;
-        let header = env.header();
-        let (Some(part), Some(size)) = (header.part_size(), header.declared_size) else {
-            return Err(Error::MalformedCheckpoint);
-        };
-        let frame = header.frame_size();
-        let part_ct = part + part.div_ceil(frame) * FRAME_OVERHEAD as u64;
-        let done = u64::from(self.parts_done);
-        if done > size.div_ceil(part).max(1) {
-            return Err(Error::MalformedCheckpoint);
-        }
-        if done * part >= size {
-            // Every part is final: the whole object.
-            return Shape::from_plaintext_len(header, size)
-                .map(|s| s.ciphertext_len())
-                .map_err(|_| Error::MalformedCheckpoint);
-        }
-        Ok(done * part_ct)
-    }
-}
-
-/// HMAC-SHA256 under `checkpoint key of the new object || checkpoint key of the source`
-/// (SPEC.md §13.2): minting one needs both the new DEK and the source's key.
-fn checkpoint_mac(key: &ObjectKey, source: &dyn Source, body: &[u8]) -> [u8; 32] {
-    let mut k = Zeroizing::new([0u8; 2 * KEY_LEN]);
-    k[..KEY_LEN].copy_from_slice(&key.mac_key(LABEL_CHECKPOINT_MAC)[..]);
-    k[KEY_LEN..].copy_from_slice(&source.checkpoint_key()[..]);
-    hmac_sha256(&k[..], &[body])
-}
-
 #[cfg(all(test, feature = "hazmat", feature = "getrandom"))]
 mod tests {
     use super::*;
     use crate::cipher::RustCrypto;
+    use crate::kdf::{LABEL_CHECKPOINT_MAC, hmac_sha256};
     use crate::keyring::KeyState;
+    use crate::reencrypt::IsecSource;
     use crate::wrap::{Dek, Kek};
 
     /// A checkpoint MAC'd under the new object's key alone (what anyone who can wrap a DEK
