@@ -203,7 +203,7 @@ fn sized<const N: usize>(b: &[u8], what: &str) -> Fallible<[u8; N]> {
 /// Parses a 12-byte frame nonce.
 #[napi]
 pub fn parse_nonce(env: Env, #[napi(ts_arg_type = "Uint8Array")] nonce: Bytes) -> napi::Result<NonceFields> {
-    let n = Nonce(sized(nonce.0, "nonce").js(&env)?);
+    let n = Nonce::from_bytes(sized(nonce.0, "nonce").js(&env)?);
     let p = n.position().js(&env)?;
     Ok(NonceFields {
         prefix: n.prefix().to_vec().into(),
@@ -224,5 +224,5 @@ pub fn build_nonce(
 ) -> napi::Result<Buffer> {
     let p = sized(prefix.0, "prefix").js(&env)?;
     let pos = FramePosition { index: index.u32().js(&env)?, segment_end: segment_end.0, object_end: object_end.0 };
-    Ok(Nonce::new(&p, pos).0.to_vec().into())
+    Ok(Nonce::new(&p, pos).as_bytes().to_vec().into())
 }

@@ -214,7 +214,7 @@ impl PyNonce {
     fn new(data: In) -> PyResult<Self> {
         let b = data.as_slice();
         let bytes: [u8; NONCE_LEN] = b.try_into().map_err(|_| to_py(Error::InvalidParameter))?;
-        Ok(Self { inner: Nonce(bytes) })
+        Ok(Self { inner: Nonce::from_bytes(bytes) })
     }
 
     /// The nonce of the frame at `position` in the segment encryption with `prefix`.
@@ -238,10 +238,10 @@ impl PyNonce {
     }
 
     fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.0)
+        PyBytes::new(py, self.inner.as_bytes())
     }
 
     fn __repr__(&self) -> String {
-        format!("Nonce({})", crate::convert::hex(&self.inner.0))
+        format!("Nonce({})", crate::convert::hex(self.inner.as_bytes()))
     }
 }

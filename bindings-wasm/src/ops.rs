@@ -148,7 +148,7 @@ fn decide_copy(request: &JsValue, keyring: Option<&Keyring>, source_shape: Optio
 /// Parses a 12-byte frame nonce (SPEC.md §5.1): `{ prefix, index, segmentEnd, objectEnd }`.
 #[wasm_bindgen(js_name = parseNonce, unchecked_return_type = "NonceFields")]
 pub fn parse_nonce(nonce: &[u8]) -> Result<Object, Failure> {
-    let n = Nonce(nonce.try_into().map_err(|_| Failure::Type("a nonce is 12 bytes".into()))?);
+    let n = Nonce::from_bytes(nonce.try_into().map_err(|_| Failure::Type("a nonce is 12 bytes".into()))?);
     let pos = n.position()?;
     let o = Object::new();
     set(&o, "prefix", js_sys::Uint8Array::from(&n.prefix()[..]));
@@ -167,5 +167,5 @@ pub fn build_nonce(
     #[wasm_bindgen(js_name = objectEnd)] object_end: bool,
 ) -> Result<Vec<u8>, Failure> {
     let p = prefix.try_into().map_err(|_| Failure::Type("a nonce prefix is 7 bytes".into()))?;
-    Ok(Nonce::new(&p, FramePosition { index, segment_end, object_end }).0.to_vec())
+    Ok(Nonce::new(&p, FramePosition { index, segment_end, object_end }).as_bytes().to_vec())
 }

@@ -77,6 +77,7 @@ impl Directive {
 
 /// Everything the decision looks at.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct CopyRequest<'a> {
     /// The source's user metadata as HEAD returns it.
     pub source_metadata: &'a [(&'a str, &'a str)],

@@ -228,6 +228,7 @@ pub struct Envelope {
 
 /// The key-free view of an envelope that `inspect` reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnvelopeInfo<'a> {
     /// Format version.
     pub version: u8,

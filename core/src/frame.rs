@@ -43,9 +43,9 @@ impl<C: FrameCipher> SegmentSealer<C> {
         }
         let nonce = Nonce::new(&self.prefix, pos);
         let (head, rest) = out.split_at_mut(NONCE_LEN);
-        head.copy_from_slice(&nonce.0);
+        head.copy_from_slice(nonce.as_bytes());
         let (body, tag) = rest.split_at_mut(plaintext.len());
-        tag.copy_from_slice(&self.cipher.seal_to(&nonce.0, plaintext, body)?);
+        tag.copy_from_slice(&self.cipher.seal_to(nonce.as_bytes(), plaintext, body)?);
         Ok(())
     }
 
@@ -60,10 +60,10 @@ impl<C: FrameCipher> SegmentSealer<C> {
         }
         let nonce = Nonce::new(&self.prefix, pos);
         let (head, rest) = frame.split_at_mut(NONCE_LEN);
-        head.copy_from_slice(&nonce.0);
+        head.copy_from_slice(nonce.as_bytes());
         let body_len = rest.len() - TAG_LEN;
         let (body, tag) = rest.split_at_mut(body_len);
-        tag.copy_from_slice(&self.cipher.seal_in_place(&nonce.0, body)?);
+        tag.copy_from_slice(&self.cipher.seal_in_place(nonce.as_bytes(), body)?);
         Ok(())
     }
 }
@@ -91,7 +91,7 @@ impl<C: FrameCipher> SegmentOpener<C> {
         let out = out.get_mut(..n).ok_or(Error::BufferTooSmall)?;
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&frame[NONCE_LEN + n..]);
-        match self.cipher.open_to(&nonce.0, &frame[NONCE_LEN..NONCE_LEN + n], &tag, out) {
+        match self.cipher.open_to(nonce.as_bytes(), &frame[NONCE_LEN..NONCE_LEN + n], &tag, out) {
             Ok(()) => Ok(n),
             Err(e) => {
                 out.fill(0);
@@ -108,7 +108,7 @@ impl<C: FrameCipher> SegmentOpener<C> {
     pub fn open_in_place(&self, frame: &mut [u8]) -> Result<usize> {
         let n = frame.len().checked_sub(FRAME_OVERHEAD).ok_or(Error::BadFrameLength)?;
         let nonce = Nonce::read(frame)?;
-        match self.cipher.open_in_place(&nonce.0, &mut frame[NONCE_LEN..]) {
+        match self.cipher.open_in_place(nonce.as_bytes(), &mut frame[NONCE_LEN..]) {
             Ok(()) => Ok(n),
             Err(e) => {
                 frame.fill(0);

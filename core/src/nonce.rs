@@ -46,11 +46,40 @@ impl FramePosition {
     }
 }
 
-/// A frame nonce. See the module docs for the byte layout.
+/// A frame nonce. See the module docs for the byte layout. The bytes are private so every
+/// nonce is either built from a prefix and position or read whole from a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Nonce(pub [u8; NONCE_LEN]);
+pub struct Nonce([u8; NONCE_LEN]);
+
+impl From<[u8; NONCE_LEN]> for Nonce {
+    fn from(bytes: [u8; NONCE_LEN]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl TryFrom<&[u8]> for Nonce {
+    type Error = Error;
+
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless exactly 12 bytes are given.
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        bytes.try_into().map(Self).map_err(|_| Error::InvalidParameter)
+    }
+}
 
 impl Nonce {
+    /// Wraps the 12 nonce bytes as they stand in front of a frame.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; NONCE_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 12 nonce bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; NONCE_LEN] {
+        &self.0
+    }
+
     /// Builds the nonce for `pos` in the segment encryption identified by `prefix`.
     #[must_use]
     pub fn new(prefix: &Prefix, pos: FramePosition) -> Self {

@@ -56,6 +56,7 @@ impl ScanClass {
 
 /// Object count and stored bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Tally {
     /// Objects.
     pub objects: u64,

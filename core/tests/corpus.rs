@@ -122,7 +122,7 @@ fn envelope_vectors() {
 fn nonce_vectors() {
     for t in load("nonces.json")["tests"].as_array().unwrap() {
         let bytes: [u8; 12] = hex::decode(t["nonce"].as_str().unwrap()).unwrap().try_into().unwrap();
-        let n = Nonce(bytes);
+        let n = Nonce::from_bytes(bytes);
         if t["result"] == "valid" {
             let prefix: [u8; 7] = hex::decode(t["prefix"].as_str().unwrap()).unwrap().try_into().unwrap();
             let pos = FramePosition {

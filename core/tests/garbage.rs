@@ -232,7 +232,7 @@ proptest! {
 
     #[test]
     fn nonce_position_arbitrary(b in any::<[u8; 12]>()) {
-        let n = Nonce(b);
+        let n = Nonce::from_bytes(b);
         if let Ok(pos) = n.position() {
             prop_assert_eq!(Nonce::new(&n.prefix(), pos), n);
         } else {

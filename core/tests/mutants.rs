@@ -542,22 +542,25 @@ fn nonce_bytes() {
     assert_eq!((FLAG_SEGMENT_END, FLAG_OBJECT_END, NONCE_LEN), (1, 2, 12));
     let prefix = [1, 2, 3, 4, 5, 6, 7];
     let n = Nonce::new(&prefix, pos(0x0a0b_0c0d, false, false));
-    assert_eq!(n.0, [1, 2, 3, 4, 5, 6, 7, 0x0a, 0x0b, 0x0c, 0x0d, 0]);
+    assert_eq!(*n.as_bytes(), [1, 2, 3, 4, 5, 6, 7, 0x0a, 0x0b, 0x0c, 0x0d, 0]);
     assert_eq!(n.prefix(), prefix);
     // Object end always carries segment end too.
     for (seg, obj, flags) in [(false, false, 0u8), (true, false, 1), (false, true, 3), (true, true, 3)] {
-        assert_eq!(Nonce::new(&prefix, pos(7, seg, obj)).0[11], flags, "{seg} {obj}");
+        assert_eq!(Nonce::new(&prefix, pos(7, seg, obj)).as_bytes()[11], flags, "{seg} {obj}");
     }
     let mut all = [0xff; 12];
     all[11] = 3;
-    assert_eq!(Nonce::new(&[0xff; 7], pos(u32::MAX, true, true)).0, all);
+    assert_eq!(*Nonce::new(&[0xff; 7], pos(u32::MAX, true, true)).as_bytes(), all);
 }
 
 #[test]
 fn nonce_read() {
     let frame: Vec<u8> = (0u8..40).collect();
-    assert_eq!(Nonce::read(&frame).unwrap().0, core::array::from_fn::<u8, 12, _>(|i| u8::try_from(i).unwrap()));
-    assert_eq!(Nonce::read(&frame[..12]).unwrap().0[11], 11);
+    assert_eq!(
+        *Nonce::read(&frame).unwrap().as_bytes(),
+        core::array::from_fn::<u8, 12, _>(|i| u8::try_from(i).unwrap())
+    );
+    assert_eq!(Nonce::read(&frame[..12]).unwrap().as_bytes()[11], 11);
     assert_eq!(Nonce::read(&frame[..11]), Err(Error::BadFrameLength));
     assert_eq!(Nonce::read(&[]), Err(Error::BadFrameLength));
     assert_eq!(Nonce::read(&frame).unwrap().prefix(), [0, 1, 2, 3, 4, 5, 6]);
@@ -566,7 +569,7 @@ fn nonce_read() {
 #[test]
 fn nonce_position_for_every_flags_byte() {
     for flags in 0..=255u8 {
-        let got = Nonce([9, 9, 9, 9, 9, 9, 9, 0x80, 0, 0x01, 0xfe, flags]).position();
+        let got = Nonce::from_bytes([9, 9, 9, 9, 9, 9, 9, 0x80, 0, 0x01, 0xfe, flags]).position();
         let want = match flags {
             0 => Ok(pos(0x8000_01fe, false, false)),
             1 => Ok(pos(0x8000_01fe, true, false)),

@@ -111,6 +111,7 @@ impl core::fmt::Debug for Keyring {
 
 /// One key's public description.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyInfo {
     /// Key id.
     pub kid: String,

@@ -23,6 +23,7 @@ pub const CARRIED_HEADERS: [&str; 6] =
 
 /// An object in a bucket.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ObjectRef {
     /// The bucket.
     pub bucket: String,
@@ -228,6 +229,7 @@ pub struct Fields<'a> {
 
 /// A request and what to send, in order, if it fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Step {
     /// The request.
     pub request: Request,

@@ -30,6 +30,7 @@ pub const EMPTY_OBJECT_STATUS: u16 = 416;
 
 /// The plan of a whole read, made from the answer to its first request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WholeRead {
     stored: u64,
     first: u64,

@@ -257,9 +257,9 @@ impl<C: FrameCipher> Decryptor<C> {
             self.locked = true;
             return Err(Error::InvalidState);
         }
-        let r = self
-            .locate(frame_len, at_end)
-            .and_then(|(_, lo, hi)| self.accept_authentic(&Nonce(*nonce), frame_len - FRAME_OVERHEAD, at_end, lo, hi));
+        let r = self.locate(frame_len, at_end).and_then(|(_, lo, hi)| {
+            self.accept_authentic(&Nonce::from_bytes(*nonce), frame_len - FRAME_OVERHEAD, at_end, lo, hi)
+        });
         if r.is_err() {
             self.locked = true;
         }

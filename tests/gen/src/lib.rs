@@ -634,13 +634,13 @@ fn nonces_file() -> Value {
         let n = Nonce::new(&p, FramePosition { index, segment_end: seg, object_end: obj });
         tests
             .push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p), "index": index,
-            "segment_end": seg, "object_end": obj, "nonce": hex::encode(n.0), "result": "valid"}));
+            "segment_end": seg, "object_end": obj, "nonce": hex::encode(n.as_bytes()), "result": "valid"}));
     }
     for (flags, comment) in
         [(0x02u8, "object end without segment end"), (0x04, "unknown flag bit 0x04"), (0x80, "unknown flag bit 0x80")]
     {
         id += 1;
-        let mut n = Nonce::new(&p, FramePosition { index: 3, segment_end: false, object_end: false }).0;
+        let mut n = *Nonce::new(&p, FramePosition { index: 3, segment_end: false, object_end: false }).as_bytes();
         n[11] = flags;
         tests.push(json!({"tcId": id, "comment": comment, "flags": ["BadFlags"], "nonce": hex::encode(n), "result": "invalid", "error": "bad_frame_flags"}));
     }
