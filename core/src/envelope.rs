@@ -327,7 +327,8 @@ impl Envelope {
         self.header == other.header && self.commitment == other.commitment
     }
 
-    /// The wrapped DEK.
+    /// The wrapped DEK, for the keyring's requests to an external wrapper.
+    #[cfg(feature = "alloc")]
     pub(crate) fn wrapped(&self) -> &[u8] {
         self.wrapped.as_bytes()
     }
