@@ -297,7 +297,8 @@ impl<C: FrameCipher> Framed<C> {
     /// `Encryptor::with_prefix` + one `update` of the whole plaintext + `finish`, into the
     /// reused output buffer (timed). Returns the ciphertext length.
     pub fn encrypt(&mut self) -> usize {
-        let mut enc = Encryptor::<C>::with_prefix(&self.key, None, true, [4; 7]).expect("encryptor");
+        let mut enc =
+            Encryptor::<C>::with_prefix(&self.key, None, true, isec_core::Prefix::from([4; 7])).expect("encryptor");
         let n = enc.update(&self.pt, &mut self.out).expect("update");
         let m = enc.finish(&mut self.out[n..]).expect("finish");
         black_box(&self.out);
@@ -328,7 +329,8 @@ impl<C: FrameCipher> Framed<C> {
     /// the frame slots, so nothing is copied.
     pub fn encrypt_in_place(&mut self) {
         let slot = self.fs + FRAME_OVERHEAD;
-        let mut enc = Encryptor::<C>::with_prefix(&self.key, None, true, [4; 7]).expect("encryptor");
+        let mut enc =
+            Encryptor::<C>::with_prefix(&self.key, None, true, isec_core::Prefix::from([4; 7])).expect("encryptor");
         let frames = self.slots.len().div_ceil(slot);
         let (body, last) = self.slots.split_at_mut((frames - 1) * slot);
         for frame in body.chunks_exact_mut(slot) {

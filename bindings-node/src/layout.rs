@@ -157,7 +157,11 @@ impl SegmentTable {
         env: Env,
         #[napi(ts_arg_type = "Array<[number, number, Uint8Array]>")] entries: TableEntries,
     ) -> napi::Result<Self> {
-        let entries = entries.0.iter().map(|&(n, l, p)| Ok((n.u32()?, l.0, p))).collect::<Fallible<Vec<_>>>();
+        let entries = entries
+            .0
+            .iter()
+            .map(|&(n, l, p)| Ok((n.u32()?, l.0, isec_core::Prefix::from(p))))
+            .collect::<Fallible<Vec<_>>>();
         entries.and_then(|e| Ok(CoreTable::new(e)?)).map(|inner| Self { inner }).js(&env)
     }
 
@@ -181,7 +185,7 @@ impl SegmentTable {
     #[napi(getter, ts_return_type = "Array<[number, number, Buffer]>")]
     pub fn entries(&self) -> Vec<Vec<Either<f64, Buffer>>> {
         let entry = |&(n, l, p): &(u32, u64, isec_core::Prefix)| {
-            vec![Either::A(f64::from(n)), Either::A(f(l)), Either::B(p.to_vec().into())]
+            vec![Either::A(f64::from(n)), Either::A(f(l)), Either::B(p.as_bytes().to_vec().into())]
         };
         self.inner.entries().iter().map(entry).collect()
     }
@@ -206,7 +210,7 @@ pub fn parse_nonce(env: Env, #[napi(ts_arg_type = "Uint8Array")] nonce: Bytes) -
     let n = Nonce::from_bytes(sized(nonce.0, "nonce").js(&env)?);
     let p = n.position().js(&env)?;
     Ok(NonceFields {
-        prefix: n.prefix().to_vec().into(),
+        prefix: n.prefix().as_bytes().to_vec().into(),
         index: p.index,
         segment_end: p.segment_end,
         object_end: p.object_end,
@@ -224,5 +228,5 @@ pub fn build_nonce(
 ) -> napi::Result<Buffer> {
     let p = sized(prefix.0, "prefix").js(&env)?;
     let pos = FramePosition { index: index.u32().js(&env)?, segment_end: segment_end.0, object_end: object_end.0 };
-    Ok(Nonce::new(&p, pos).as_bytes().to_vec().into())
+    Ok(Nonce::new(&isec_core::Prefix::from(p), pos).as_bytes().to_vec().into())
 }

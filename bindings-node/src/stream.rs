@@ -296,7 +296,7 @@ impl Encryptor {
     /// encryption it completed the upload with. Readable after `final`.
     #[napi(getter)]
     pub fn prefix(&self) -> Buffer {
-        self.prefix.to_vec().into()
+        self.prefix.as_bytes().to_vec().into()
     }
 }
 

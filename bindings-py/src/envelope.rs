@@ -229,7 +229,7 @@ impl PyNonce {
     /// The segment prefix.
     #[getter]
     fn prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, &self.inner.prefix())
+        PyBytes::new(py, self.inner.prefix().as_bytes())
     }
 
     /// The decoded position; `bad_frame_flags` for flags no writer sets.

@@ -184,7 +184,7 @@ getters! { PySegmentTable {
     /// `(part_number, plaintext_len, prefix)` entries.
     #[getter]
     fn entries<'py>(&self, py: Python<'py>) -> Vec<(u32, u64, Bound<'py, PyBytes>)> {
-        self.inner.entries().iter().map(|&(n, len, p)| (n, len, PyBytes::new(py, &p))).collect()
+        self.inner.entries().iter().map(|&(n, len, p)| (n, len, PyBytes::new(py, p.as_bytes()))).collect()
     }
 
     fn __len__(&self) -> usize {
@@ -197,7 +197,7 @@ getters! { PySegmentTable {
             .entries()
             .iter()
             .map(|(n, len, p)| {
-                let hex: String = p.iter().map(|b| format!("\\x{b:02x}")).collect();
+                let hex: String = p.as_bytes().iter().map(|b| format!("\\x{b:02x}")).collect();
                 format!("({n}, {len}, b'{hex}')")
             })
             .collect();

@@ -200,7 +200,7 @@ stream_class! {
     #[getter]
     fn prefix<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
         let prefix: Prefix = self.s.ctx.prefix();
-        PyBytes::new(py, &prefix)
+        PyBytes::new(py, prefix.as_bytes())
     }
 
     /// Seals one full, non-final frame in place, for callers that read plaintext straight

@@ -77,7 +77,7 @@ impl Encryptor {
     #[wasm_bindgen(getter, js_name = prefix)]
     #[must_use]
     pub fn prefix(&self) -> js_sys::Uint8Array {
-        js_sys::Uint8Array::from(&self.prefix[..])
+        js_sys::Uint8Array::from(&self.prefix.as_bytes()[..])
     }
 
     /// Exact bytes `update` returns for `n` more input bytes.

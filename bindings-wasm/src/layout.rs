@@ -162,7 +162,11 @@ impl SegmentTable {
                 return Err(Failure::Detail(CoreError::InvalidParameter, m));
             }
             p.copy_to(&mut prefix);
-            list.push((u32::try_from(n).map_err(|_| Failure::Core(CoreError::InvalidParameter))?, l, prefix));
+            list.push((
+                u32::try_from(n).map_err(|_| Failure::Core(CoreError::InvalidParameter))?,
+                l,
+                isec_core::Prefix::from(prefix),
+            ));
         }
         Ok(Self { inner: CoreTable::new(list)? })
     }
@@ -185,7 +189,7 @@ impl SegmentTable {
     #[must_use]
     pub fn entries(&self) -> Array {
         let entry = |(n, l, p): &(u32, u64, isec_core::Prefix)| {
-            JsValue::from(Array::of3(&(*n).into(), &num(*l).into(), &Uint8Array::from(&p[..]).into()))
+            JsValue::from(Array::of3(&(*n).into(), &num(*l).into(), &Uint8Array::from(&p.as_bytes()[..]).into()))
         };
         self.inner.entries().iter().map(entry).collect()
     }

@@ -151,7 +151,7 @@ pub fn parse_nonce(nonce: &[u8]) -> Result<Object, Failure> {
     let n = Nonce::from_bytes(nonce.try_into().map_err(|_| Failure::Type("a nonce is 12 bytes".into()))?);
     let pos = n.position()?;
     let o = Object::new();
-    set(&o, "prefix", js_sys::Uint8Array::from(&n.prefix()[..]));
+    set(&o, "prefix", js_sys::Uint8Array::from(&n.prefix().as_bytes()[..]));
     set(&o, "index", pos.index);
     set(&o, "segmentEnd", pos.segment_end);
     set(&o, "objectEnd", pos.object_end);

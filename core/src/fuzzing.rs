@@ -20,6 +20,7 @@ use crate::copy::{CopyLimits, CopyRequest, Directive, decide};
 use crate::envelope::{Envelope, Params};
 use crate::kdf::ObjectKey;
 use crate::keyring::{KeyState, Keyring};
+use crate::nonce::Prefix;
 use crate::shape::Shape;
 use crate::stream::{Decryptor, Stream};
 use crate::wrap::{Dek, Kek};
@@ -163,7 +164,7 @@ pub fn differential(data: &[u8]) {
     let (_, k) = key(12, ctl & 1 != 0);
     let len = usize::from(ctl >> 1) * 97;
     let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-    let mut ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok([9; 7])).unwrap();
+    let mut ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok(Prefix::from([9; 7]))).unwrap();
     // Mutations: (op, position, value) triples.
     for m in rest.chunks(4).take(4) {
         if m.len() < 4 {
@@ -212,7 +213,7 @@ pub fn ranged_decrypt(data: &[u8]) {
     let b = u64::from_le_bytes(data[9..17].try_into().unwrap()) % (len as u64 + 10);
     let (_, k) = key(12, data[0] & 1 != 0);
     let pt: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok([9; 7])).unwrap();
+    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &pt, &mut |_| Ok(Prefix::from([9; 7]))).unwrap();
     let shape = Shape::from_ciphertext_len(k.header(), ct.len() as u64).unwrap();
     let plan = shape.map_range(a, b);
     assert!(plan.ct_start <= plan.ct_end && plan.ct_end <= ct.len() as u64);
@@ -239,7 +240,7 @@ pub fn segment_table(data: &[u8]) {
     }
     if let Ok(t) = crate::SegmentTable::new(
         data.chunks_exact(3)
-            .map(|c| (u32::from(c[0]), u64::from(u16::from_le_bytes([c[1], c[2]])), [c[1]; 7]))
+            .map(|c| (u32::from(c[0]), u64::from(u16::from_le_bytes([c[1], c[2]])), Prefix::from([c[1]; 7])))
             .collect(),
     ) {
         let enc = t.encode(&k);
@@ -288,7 +289,7 @@ pub fn checkpoint_restore(data: &[u8]) {
     let mut ring = Keyring::new();
     ring.add_kek("fuzz", Kek::from_bytes([1; 32]), KeyState::Active).unwrap();
     let (env, k) = key(12, false);
-    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &[7u8; 5000], &mut |_| Ok([9; 7])).unwrap();
+    let ct = oneshot::encrypt_with_prefixes::<RustCrypto>(&k, &[7u8; 5000], &mut |_| Ok(Prefix::from([9; 7]))).unwrap();
     let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
     let src = alloc::boxed::Box::new(IsecSource::<RustCrypto>::new(&ring, &env, shape).unwrap());
     #[cfg(feature = "getrandom")]

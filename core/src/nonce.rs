@@ -19,8 +19,40 @@ pub const FLAG_SEGMENT_END: u8 = 0x01;
 /// Flag: this frame ends the object (always together with [`FLAG_SEGMENT_END`]).
 pub const FLAG_OBJECT_END: u8 = 0x02;
 
-/// The random per-segment part of the nonce.
-pub type Prefix = [u8; PREFIX_LEN];
+/// The random per-segment part of the nonce. A distinct type rather than a byte array so a
+/// prefix cannot be confused with other 7-byte values, and its representation may change.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Prefix([u8; PREFIX_LEN]);
+
+impl Prefix {
+    /// Wraps the 7 prefix bytes.
+    #[must_use]
+    pub const fn from_bytes(bytes: [u8; PREFIX_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The 7 prefix bytes.
+    #[must_use]
+    pub const fn as_bytes(&self) -> &[u8; PREFIX_LEN] {
+        &self.0
+    }
+}
+
+impl From<[u8; PREFIX_LEN]> for Prefix {
+    fn from(bytes: [u8; PREFIX_LEN]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl TryFrom<&[u8]> for Prefix {
+    type Error = Error;
+
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless exactly 7 bytes are given.
+    fn try_from(bytes: &[u8]) -> Result<Self> {
+        bytes.try_into().map(Self).map_err(|_| Error::InvalidParameter)
+    }
+}
 
 /// Where a frame stands, as far as its nonce says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +116,7 @@ impl Nonce {
     #[must_use]
     pub fn new(prefix: &Prefix, pos: FramePosition) -> Self {
         let mut n = [0u8; NONCE_LEN];
-        n[..PREFIX_LEN].copy_from_slice(prefix);
+        n[..PREFIX_LEN].copy_from_slice(prefix.as_bytes());
         n[PREFIX_LEN..NONCE_LEN - 1].copy_from_slice(&pos.index.to_be_bytes());
         n[NONCE_LEN - 1] = pos.flags();
         Self(n)
@@ -105,7 +137,7 @@ impl Nonce {
     pub fn prefix(&self) -> Prefix {
         let mut p = [0u8; PREFIX_LEN];
         p.copy_from_slice(&self.0[..PREFIX_LEN]);
-        p
+        Prefix(p)
     }
 
     /// The decoded position.

@@ -133,7 +133,7 @@ impl SegmentTable {
         for &(n, l, p) in &self.entries {
             out.extend_from_slice(&n.to_be_bytes());
             out.extend_from_slice(&l.to_be_bytes());
-            out.extend_from_slice(&p);
+            out.extend_from_slice(p.as_bytes());
         }
         let mac = mac(key, &out);
         out.extend_from_slice(&mac);
@@ -164,7 +164,7 @@ impl SegmentTable {
                 let l = u64::from_be_bytes([c[4], c[5], c[6], c[7], c[8], c[9], c[10], c[11]]);
                 let mut p = [0u8; PREFIX_LEN];
                 p.copy_from_slice(&c[12..]);
-                (n, l, p)
+                (n, l, Prefix::from(p))
             })
             .collect();
         Self::new(entries)

@@ -124,7 +124,8 @@ fn nonce_vectors() {
         let bytes: [u8; 12] = hex::decode(t["nonce"].as_str().unwrap()).unwrap().try_into().unwrap();
         let n = Nonce::from_bytes(bytes);
         if t["result"] == "valid" {
-            let prefix: [u8; 7] = hex::decode(t["prefix"].as_str().unwrap()).unwrap().try_into().unwrap();
+            let prefix =
+                isec_core::Prefix::try_from(hex::decode(t["prefix"].as_str().unwrap()).unwrap().as_slice()).unwrap();
             let pos = FramePosition {
                 index: t["index"].as_u64().unwrap() as u32,
                 segment_end: t["segment_end"].as_bool().unwrap(),

@@ -16,7 +16,7 @@ use isec_core::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
 use isec_core::shape::{RangePlan, Shape};
 use isec_core::{
     AwsLc, Decryptor, Dek, Encryptor, Envelope, Error, FrameCipher, Header, Kek, Layout, Nonce, ObjectKey, Params,
-    RustCrypto, SegmentTable, oneshot,
+    Prefix, RustCrypto, SegmentTable, oneshot,
 };
 use proptest::collection::vec as pvec;
 use proptest::prelude::*;
@@ -249,29 +249,29 @@ fn table_key() -> ObjectKey {
     Envelope::create_with(&kek(), "t", p, &Dek::from_bytes([2; 32]), [3; 32]).unwrap().1
 }
 
-fn table_entries() -> impl Strategy<Value = Vec<(u32, u64, [u8; 7])>> {
+fn table_entries() -> impl Strategy<Value = Vec<(u32, u64, Prefix)>> {
     pvec(
         (
             prop_oneof![3 => 0u32..40, 1 => any::<u32>(), 1 => Just(MAX_PARTS), 1 => Just(MAX_PARTS + 1)],
             prop_oneof![3 => 0u64..100_000, 1 => u64_edge()],
-            any::<[u8; 7]>(),
+            any::<[u8; 7]>().prop_map(Prefix::from),
         ),
         0..12,
     )
 }
 
 /// Strictly increasing part numbers and lengths that fit the limits: a valid table.
-fn valid_table_entries() -> impl Strategy<Value = Vec<(u32, u64, [u8; 7])>> {
+fn valid_table_entries() -> impl Strategy<Value = Vec<(u32, u64, Prefix)>> {
     (pvec((1u32..900, prop_oneof![3 => 1u64..100_000, 1 => 1u64..(MAX_PLAINTEXT_SIZE / 16)]), 1..11), any::<bool>())
         .prop_map(|(v, empty)| {
             if empty {
-                return vec![(v[0].0, 0, [v[0].0 as u8; 7])];
+                return vec![(v[0].0, 0, Prefix::from([v[0].0 as u8; 7]))];
             }
             let mut n = 0u32;
             v.into_iter()
                 .map(|(gap, len)| {
                     n += gap;
-                    (n, len, [n as u8; 7])
+                    (n, len, Prefix::from([n as u8; 7]))
                 })
                 .collect()
         })
@@ -294,7 +294,7 @@ proptest! {
         for (n, l, p) in &entries {
             b.extend_from_slice(&n.to_be_bytes());
             b.extend_from_slice(&l.to_be_bytes());
-            b.extend_from_slice(p);
+            b.extend_from_slice(p.as_bytes());
         }
         b.extend_from_slice(&mac);
         let r = SegmentTable::decode(&b, &key);
@@ -718,7 +718,7 @@ proptest! {
     #[test]
     fn update_len_arbitrary(n in prop_oneof![any::<usize>(), Just(usize::MAX), 0usize..100_000], pending in 0usize..5000) {
         let o = object::<AwsLc>(Lay::Single, 0, false, 1);
-        let mut enc = Encryptor::<AwsLc>::with_prefix(&o.key, None, true, [1; 7]).unwrap();
+        let mut enc = Encryptor::<AwsLc>::with_prefix(&o.key, None, true, Prefix::from([1; 7])).unwrap();
         let mut out = vec![0u8; enc.update_len(pending)];
         enc.update(&plaintext(pending), &mut out).unwrap();
         let _ = enc.update_len(n);
@@ -753,8 +753,8 @@ proptest! {
         let seg_len = len.min(part);
         let last = seg_len == len;
         let mut enc = match l {
-            Lay::Parts(_) => Encryptor::<RustCrypto>::with_prefix(&key, Some(1), last, [2; 7]).unwrap(),
-            _ => Encryptor::<RustCrypto>::with_prefix(&key, None, true, [2; 7]).unwrap(),
+            Lay::Parts(_) => Encryptor::<RustCrypto>::with_prefix(&key, Some(1), last, Prefix::from([2; 7])).unwrap(),
+            _ => Encryptor::<RustCrypto>::with_prefix(&key, None, true, Prefix::from([2; 7])).unwrap(),
         };
         let mut ct = Vec::new();
         let mut at = 0;
@@ -868,7 +868,7 @@ fn regression_shape_over_plaintext_limit() {
 #[test]
 fn regression_update_len_overflows() {
     let o = object::<RustCrypto>(Lay::Single, 0, false, 1);
-    let enc = Encryptor::<RustCrypto>::with_prefix(&o.key, None, true, [1; 7]).unwrap();
+    let enc = Encryptor::<RustCrypto>::with_prefix(&o.key, None, true, Prefix::from([1; 7])).unwrap();
     let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| enc.update_len(usize::MAX) >= usize::MAX / 2));
     let mut dec = Decryptor::<RustCrypto>::new(&o.key).unwrap();
     assert_eq!(dec.update(&[0u8; 5], &mut [0u8; 5]), Ok(0));

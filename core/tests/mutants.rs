@@ -13,8 +13,8 @@ use isec_core::limits::{
 use isec_core::nonce::{FLAG_OBJECT_END, FLAG_SEGMENT_END};
 use isec_core::shape::{frames_in, segment_ct_len, segment_pt_len};
 use isec_core::{
-    Dek, Envelope, Error, FramePosition, FrameSpec, Header, Kek, KeyWrap, Layout, Nonce, ObjectKey, Params, RangePlan,
-    Segment, SegmentTable, Shape, WrapAlg, WrappedKey,
+    Dek, Envelope, Error, FramePosition, FrameSpec, Header, Kek, KeyWrap, Layout, Nonce, ObjectKey, Params, Prefix,
+    RangePlan, Segment, SegmentTable, Shape, WrapAlg, WrappedKey,
 };
 
 const OVERHEAD: u64 = FRAME_OVERHEAD as u64;
@@ -540,7 +540,7 @@ fn pos(index: u32, segment_end: bool, object_end: bool) -> FramePosition {
 #[test]
 fn nonce_bytes() {
     assert_eq!((FLAG_SEGMENT_END, FLAG_OBJECT_END, NONCE_LEN), (1, 2, 12));
-    let prefix = [1, 2, 3, 4, 5, 6, 7];
+    let prefix = Prefix::from([1, 2, 3, 4, 5, 6, 7]);
     let n = Nonce::new(&prefix, pos(0x0a0b_0c0d, false, false));
     assert_eq!(*n.as_bytes(), [1, 2, 3, 4, 5, 6, 7, 0x0a, 0x0b, 0x0c, 0x0d, 0]);
     assert_eq!(n.prefix(), prefix);
@@ -550,7 +550,7 @@ fn nonce_bytes() {
     }
     let mut all = [0xff; 12];
     all[11] = 3;
-    assert_eq!(*Nonce::new(&[0xff; 7], pos(u32::MAX, true, true)).as_bytes(), all);
+    assert_eq!(*Nonce::new(&Prefix::from([0xff; 7]), pos(u32::MAX, true, true)).as_bytes(), all);
 }
 
 #[test]
@@ -563,7 +563,7 @@ fn nonce_read() {
     assert_eq!(Nonce::read(&frame[..12]).unwrap().as_bytes()[11], 11);
     assert_eq!(Nonce::read(&frame[..11]), Err(Error::BadFrameLength));
     assert_eq!(Nonce::read(&[]), Err(Error::BadFrameLength));
-    assert_eq!(Nonce::read(&frame).unwrap().prefix(), [0, 1, 2, 3, 4, 5, 6]);
+    assert_eq!(Nonce::read(&frame).unwrap().prefix(), Prefix::from([0, 1, 2, 3, 4, 5, 6]));
 }
 
 #[test]
@@ -579,7 +579,7 @@ fn nonce_position_for_every_flags_byte() {
         assert_eq!(got, want, "flags {flags:#04x}");
     }
     let p = pos(42, true, false);
-    assert_eq!(Nonce::new(&[0; 7], p).position(), Ok(p));
+    assert_eq!(Nonce::new(&Prefix::from([0; 7]), p).position(), Ok(p));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -765,7 +765,7 @@ fn parts_shape() {
 #[test]
 fn table_shape() {
     let h = header(12, Layout::Table, None);
-    let table = SegmentTable::new(vec![(1, 5000, [1; 7]), (3, 9000, [3; 7])]).unwrap();
+    let table = SegmentTable::new(vec![(1, 5000, Prefix::from([1; 7])), (3, 9000, Prefix::from([3; 7]))]).unwrap();
     let ct = (5000 + 56) + (9000 + 84);
     assert_eq!(Shape::from_table(&header(12, Layout::Single, None), table.clone(), ct), Err(Error::InvalidParameter));
     assert_eq!(Shape::from_table(&h, table.clone(), ct - 1), Err(Error::Truncated));
@@ -813,7 +813,7 @@ fn declared_size_must_match() {
         assert_eq!(Shape::from_plaintext_len(&h, 5001), Err(Error::TrailingData));
     }
     let h = header(12, Layout::Table, Some(14_000));
-    let table = || SegmentTable::new(vec![(1, 5000, [1; 7]), (3, 9000, [3; 7])]).unwrap();
+    let table = || SegmentTable::new(vec![(1, 5000, Prefix::from([1; 7])), (3, 9000, Prefix::from([3; 7]))]).unwrap();
     assert_eq!(Shape::from_table(&h, table(), 14_140).map(|s| s.plaintext_len()), Ok(14_000));
     let h = header(12, Layout::Table, Some(14_001));
     assert_eq!(Shape::from_table(&h, table(), 14_140), Err(Error::Truncated));

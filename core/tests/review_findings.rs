@@ -59,7 +59,7 @@ fn forged_checkpoint_under_a_decrypt_only_kid_is_refused() {
         0,
         &Dek::from_bytes([0x66; 32]),
         [1; 32],
-        [2; 7],
+        isec_core::Prefix::from([2; 7]),
     )
     .unwrap();
     let cp = job.checkpoint();
@@ -108,7 +108,7 @@ fn table_layout_refuses_an_older_upload_of_a_part() {
         let w = enc.update(pt, &mut out).unwrap();
         let prefix = enc.prefix();
         let f = enc.finish(&mut out[w..]).unwrap();
-        assert_eq!(out[..7], prefix, "the first frame carries the recorded prefix");
+        assert_eq!(out[..7], *prefix.as_bytes(), "the first frame carries the recorded prefix");
         offsets.push(body.len());
         body.extend_from_slice(&out[..w + f]);
         entries.push((*n, pt.len() as u64, prefix));

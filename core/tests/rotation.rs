@@ -414,9 +414,16 @@ fn reencryption_resumes_at_every_part_boundary_under_fresh_prefixes() {
     };
     // Parts of two frames: three parts, the last 4096 + 4096 + 123 bytes... here 8192, 8192, 4219.
     let params = Params::default().with_frame_size(4096).unwrap().with_part_size(8192).unwrap();
-    let mut job =
-        Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
-            .unwrap();
+    let mut job = Reencryption::<AwsLc>::start_with(
+        &r2,
+        source(),
+        params,
+        0,
+        &Dek::from_bytes([7; 32]),
+        [8; 32],
+        isec_core::Prefix::from([9; 7]),
+    )
+    .unwrap();
     let mut full = Vec::new();
     assert!(run_job(&mut job, &ct, 1000, &mut full, None));
     let p = job.progress();
@@ -459,9 +466,16 @@ fn reencryption_resumes_at_every_part_boundary_under_fresh_prefixes() {
     assert_eq!(seen_parts, (0..=2).collect(), "a checkpoint taken at every part boundary");
 
     // Checkpoints are authenticated and bound to their source.
-    let mut job =
-        Reencryption::<AwsLc>::start_with(&r2, source(), params, 0, &Dek::from_bytes([7; 32]), [8; 32], [9; 7])
-            .unwrap();
+    let mut job = Reencryption::<AwsLc>::start_with(
+        &r2,
+        source(),
+        params,
+        0,
+        &Dek::from_bytes([7; 32]),
+        [8; 32],
+        isec_core::Prefix::from([9; 7]),
+    )
+    .unwrap();
     let mut out = Vec::new();
     run_job(&mut job, &ct, 5000, &mut out, Some(2));
     let mut cp = job.checkpoint();

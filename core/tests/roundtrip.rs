@@ -20,7 +20,7 @@ fn setup(frame_exp: u8, part_frames: Option<u32>, declared: Option<u64>) -> (Env
 }
 
 fn stream_encrypt<C: FrameCipher>(key: &isec_core::ObjectKey, pt: &[u8], splits: &[usize]) -> Vec<u8> {
-    let mut enc = Encryptor::<C>::with_prefix(key, None, true, [1; 7]).unwrap();
+    let mut enc = Encryptor::<C>::with_prefix(key, None, true, isec_core::Prefix::from([1; 7])).unwrap();
     let mut out = Vec::new();
     let mut at = 0usize;
     for &s in splits.iter().chain(std::iter::once(&usize::MAX)) {
@@ -67,7 +67,7 @@ fn stream_decrypt<C: FrameCipher>(
 fn check_all<C: FrameCipher>(exp: u8, len: usize, splits: &[usize], range: (u64, u64)) {
     let (_, key) = setup(exp, None, None);
     let pt = plaintext(len);
-    let one = oneshot::encrypt_with_prefixes::<C>(&key, &pt, &mut |_| Ok([1; 7])).unwrap();
+    let one = oneshot::encrypt_with_prefixes::<C>(&key, &pt, &mut |_| Ok(isec_core::Prefix::from([1; 7]))).unwrap();
     let streamed = stream_encrypt::<C>(&key, &pt, splits);
     assert_eq!(one, streamed, "streaming encrypt differs from one-shot");
     assert_eq!(oneshot::decrypt::<C>(&key, &one).unwrap(), pt);
@@ -86,8 +86,9 @@ fn check_all<C: FrameCipher>(exp: u8, len: usize, splits: &[usize], range: (u64,
 fn backends_agree_byte_for_byte() {
     let (_, key) = setup(12, None, None);
     let pt = plaintext(20_000);
-    let a = oneshot::encrypt_with_prefixes::<RustCrypto>(&key, &pt, &mut |_| Ok([5; 7])).unwrap();
-    let b = oneshot::encrypt_with_prefixes::<AwsLc>(&key, &pt, &mut |_| Ok([5; 7])).unwrap();
+    let a =
+        oneshot::encrypt_with_prefixes::<RustCrypto>(&key, &pt, &mut |_| Ok(isec_core::Prefix::from([5; 7]))).unwrap();
+    let b = oneshot::encrypt_with_prefixes::<AwsLc>(&key, &pt, &mut |_| Ok(isec_core::Prefix::from([5; 7]))).unwrap();
     assert_eq!(a, b);
     assert_eq!(oneshot::decrypt::<AwsLc>(&key, &a).unwrap(), pt);
     assert_eq!(oneshot::decrypt::<RustCrypto>(&key, &b).unwrap(), pt);
@@ -146,7 +147,7 @@ fn in_place_encrypt<C: FrameCipher>(key: &isec_core::ObjectKey, pt: &[u8]) -> Ve
     let f = key.header().frame_size() as usize;
     let frames = pt.len().div_ceil(f).max(1);
     let mut out = vec![0u8; pt.len() + frames * 28];
-    let mut enc = Encryptor::<C>::with_prefix(key, None, true, [1; 7]).unwrap();
+    let mut enc = Encryptor::<C>::with_prefix(key, None, true, isec_core::Prefix::from([1; 7])).unwrap();
     for i in 0..frames - 1 {
         let frame = &mut out[i * (f + 28)..(i + 1) * (f + 28)];
         frame[12..12 + f].copy_from_slice(&pt[i * f..(i + 1) * f]);
@@ -194,7 +195,7 @@ fn in_place_frames_match_the_streaming_api() {
     assert_eq!(dec.finish(&mut []).err(), Some(isec_core::Error::Truncated));
     // Sealing past the declared size is refused.
     let (_, key) = setup(12, None, Some(4096));
-    let mut enc = Encryptor::<AwsLc>::with_prefix(&key, None, true, [1; 7]).unwrap();
+    let mut enc = Encryptor::<AwsLc>::with_prefix(&key, None, true, isec_core::Prefix::from([1; 7])).unwrap();
     assert_eq!(enc.seal_frame_in_place(&mut vec![0; 4124]).err(), Some(isec_core::Error::InvalidParameter));
 }
 

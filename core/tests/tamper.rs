@@ -225,8 +225,8 @@ fn frames_of(lay: Lay, f: usize, segs: &[Seg]) -> Vec<Fr> {
     out
 }
 
-fn prefix(tag: u8, ordinal: usize) -> [u8; 7] {
-    [tag, ordinal as u8, 0x5a, 0xc3, 0x01, 0x02, tag ^ 0xff]
+fn prefix(tag: u8, ordinal: usize) -> isec_core::Prefix {
+    isec_core::Prefix::from([tag, ordinal as u8, 0x5a, 0xc3, 0x01, 0x02, tag ^ 0xff])
 }
 
 fn seal<C: FrameCipher>(key: &ObjectKey, lay: Lay, segs: &[Seg], pt: &[u8], tag: u8) -> (Vec<u8>, Option<Vec<u8>>) {
@@ -286,7 +286,7 @@ fn build<C: FrameCipher>(lay: Lay, f: usize, len: usize, v: Variant) -> Obj {
     assert_eq!(o.other_ct.len(), o.ct.len());
     for fr in &o.frames {
         let nonce = &o.ct[fr.ct_start..fr.ct_start + 12];
-        assert_eq!(&nonce[..7], &prefix(0xa1, fr.seg), "{}: prefix", o.name());
+        assert_eq!(&nonce[..7], prefix(0xa1, fr.seg).as_bytes(), "{}: prefix", o.name());
         assert_eq!(&nonce[7..11], &(fr.idx as u32).to_be_bytes(), "{}: index", o.name());
         let flags = u8::from(fr.seg_end) | (u8::from(fr.obj_end) << 1);
         assert_eq!(nonce[11], flags, "{}: flags of frame {:?}", o.name(), fr);
@@ -1122,7 +1122,7 @@ fn forge<C: FrameCipher>(key: &ObjectKey, spec: &Forged) -> Vec<u8> {
     let mut ct = Vec::new();
     let mut at = 0usize;
     for &(seg, index, seg_end, obj_end, len, tag) in &spec.frames {
-        let sealer = key.sealer::<C>(seg, [tag; 7]).unwrap();
+        let sealer = key.sealer::<C>(seg, isec_core::Prefix::from([tag; 7])).unwrap();
         let pt = &plaintext(at + len)[at..];
         let mut frame = vec![0u8; len + OVER];
         frame[12..12 + len].copy_from_slice(pt);
@@ -1302,7 +1302,7 @@ fn finish_wipes_buffer_when_declared_size_disagrees() {
     let mut frame = vec![0u8; 5 + OVER];
     frame[12..17].copy_from_slice(b"hello");
     let pos = FramePosition { index: 0, segment_end: true, object_end: true };
-    key.sealer::<RustCrypto>(0, [1; 7]).unwrap().seal_in_place(pos, &mut frame).unwrap();
+    key.sealer::<RustCrypto>(0, isec_core::Prefix::from([1; 7])).unwrap().seal_in_place(pos, &mut frame).unwrap();
     let mut dec = Decryptor::<RustCrypto>::new(&key).unwrap();
     assert_eq!(dec.update(&frame, &mut [0u8; 5 + OVER]), Ok(0));
     let mut out = vec![0u8; dec.finish_len()];

@@ -560,7 +560,7 @@ mod tests {
             0,
             &Dek::from_bytes([6; 32]),
             [7; 32],
-            [8; 7],
+            crate::nonce::Prefix::from([8; 7]),
         )
         .unwrap();
         let good = job.checkpoint();

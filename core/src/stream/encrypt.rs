@@ -21,7 +21,7 @@ use crate::nonce::{FramePosition, Prefix};
 pub fn random_prefix() -> Result<Prefix> {
     let mut p = [0u8; crate::limits::PREFIX_LEN];
     crate::random::fill(&mut p)?;
-    Ok(p)
+    Ok(Prefix::from(p))
 }
 
 /// What the segment being encrypted must look like when it ends.

@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use isec_core::envelope::HEADER_LEN;
 use isec_core::s3::{Headers, ObjectRef, Request, Step};
 use isec_core::{
-    Dek, Envelope, FramePosition, Kek, Layout, Nonce, ObjectKey, Params, RustCrypto, SegmentTable, Shape, oneshot,
+    Dek, Envelope, FramePosition, Kek, Layout, Nonce, ObjectKey, Params, Prefix, RustCrypto, SegmentTable, Shape,
+    oneshot,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -33,11 +34,11 @@ fn h(label: &str) -> [u8; 32] {
     Sha256::digest(label.as_bytes()).into()
 }
 
-fn prefix(label: &str) -> [u8; 7] {
+fn prefix(label: &str) -> Prefix {
     let d = h(label);
     let mut p = [0u8; 7];
     p.copy_from_slice(&d[..7]);
-    p
+    Prefix::from(p)
 }
 
 /// The named KEKs of `keys.json`.
@@ -633,7 +634,7 @@ fn nonces_file() -> Value {
         id += 1;
         let n = Nonce::new(&p, FramePosition { index, segment_end: seg, object_end: obj });
         tests
-            .push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p), "index": index,
+            .push(json!({"tcId": id, "comment": "nonce layout", "flags": [], "prefix": hex::encode(p.as_bytes()), "index": index,
             "segment_end": seg, "object_end": obj, "nonce": hex::encode(n.as_bytes()), "result": "valid"}));
     }
     for (flags, comment) in
