@@ -242,13 +242,12 @@ fn copy_request<'a>(
     req.require_encryption = r.require_encryption.is_some_and(|b| b.0);
     if let Some(l) = &r.limits {
         let d = CopyLimits::default();
-        req.limits = CopyLimits {
-            single_copy_max: l.single_copy_max.map_or(d.single_copy_max, |v| v.0),
-            part_min: l.part_min.map_or(d.part_min, |v| v.0),
-            part_max: l.part_max.map_or(d.part_max, |v| v.0),
-            max_parts: l.max_parts.map_or(Ok(d.max_parts), U64::u32)?,
-            metadata_max: l.metadata_max.map_or(Ok(d.metadata_max), U64::usize)?,
-        };
+        req.limits = d
+            .with_single_copy_max(l.single_copy_max.map_or(d.single_copy_max, |v| v.0))
+            .with_part_min(l.part_min.map_or(d.part_min, |v| v.0))
+            .with_part_max(l.part_max.map_or(d.part_max, |v| v.0))
+            .with_max_parts(l.max_parts.map_or(Ok(d.max_parts), U64::u32)?)
+            .with_metadata_max(l.metadata_max.map_or(Ok(d.metadata_max), U64::usize)?);
     }
     Ok(req)
 }

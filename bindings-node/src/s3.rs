@@ -264,17 +264,8 @@ fn plan_of(p: &CopyPlanInput) -> Fallible<CorePlan> {
             _ => return Err(bad("a range is [start, end]".into())),
         }
     }
-    Ok(CorePlan {
-        action,
-        metadata: p.metadata.as_ref().and_then(Option::as_ref).map(|m| m.0.clone()),
-        ranges,
-        copy_sidecar: p.copy_sidecar.0,
-        sidecar,
-        rewrapped: false,
-        reason: None,
-        requests: 0,
-        client_bytes: 0,
-    })
+    let metadata = p.metadata.as_ref().and_then(Option::as_ref).map(|m| m.0.clone());
+    Ok(CorePlan::new(action, metadata, ranges, p.copy_sidecar.0, sidecar))
 }
 
 /// The S3 requests, in order, that execute `plan` (from `decideCopy`) for a copy of

@@ -138,13 +138,12 @@ record! {
 
 impl From<&PyCopyLimits> for CopyLimits {
     fn from(l: &PyCopyLimits) -> Self {
-        CopyLimits {
-            single_copy_max: l.single_copy_max,
-            part_min: l.part_min,
-            part_max: l.part_max,
-            max_parts: l.max_parts,
-            metadata_max: l.metadata_max,
-        }
+        CopyLimits::default()
+            .with_single_copy_max(l.single_copy_max)
+            .with_part_min(l.part_min)
+            .with_part_max(l.part_max)
+            .with_max_parts(l.max_parts)
+            .with_metadata_max(l.metadata_max)
     }
 }
 

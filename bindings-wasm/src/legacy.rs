@@ -131,7 +131,7 @@ impl LegacyObject {
         let (a, b) = to_range(start, end)?;
         let r = self.inner.plan_range(a, b)?;
         let (ct_start, ct_end, skip, len, pt_start) = (r.ct_start, r.ct_end, r.skip, r.len, r.pt_start);
-        let o = plan_js(&RangePlan { ct_start, ct_end, skip, len, pt_start });
+        let o = plan_js(&RangePlan::new(ct_start, ct_end, skip, len, pt_start));
         set(&o, "firstSeal", num(r.first_seal));
         set(&o, "endSeal", num(r.end_seal));
         Ok(o)

@@ -36,13 +36,11 @@ pub fn classify_metadata(
 fn limits_from(v: &JsValue) -> Fallible<CopyLimits> {
     let d = CopyLimits::default();
     let invalid = |_| Failure::Core(CoreError::InvalidParameter);
-    Ok(CopyLimits {
-        single_copy_max: opt_u64(v, "singleCopyMax")?.unwrap_or(d.single_copy_max),
-        part_min: opt_u64(v, "partMin")?.unwrap_or(d.part_min),
-        part_max: opt_u64(v, "partMax")?.unwrap_or(d.part_max),
-        max_parts: opt_u64(v, "maxParts")?.map_or(Ok(d.max_parts), u32::try_from).map_err(invalid)?,
-        metadata_max: opt_u64(v, "metadataMax")?.map_or(Ok(d.metadata_max), usize::try_from).map_err(invalid)?,
-    })
+    Ok(d.with_single_copy_max(opt_u64(v, "singleCopyMax")?.unwrap_or(d.single_copy_max))
+        .with_part_min(opt_u64(v, "partMin")?.unwrap_or(d.part_min))
+        .with_part_max(opt_u64(v, "partMax")?.unwrap_or(d.part_max))
+        .with_max_parts(opt_u64(v, "maxParts")?.map_or(Ok(d.max_parts), u32::try_from).map_err(invalid)?)
+        .with_metadata_max(opt_u64(v, "metadataMax")?.map_or(Ok(d.metadata_max), usize::try_from).map_err(invalid)?))
 }
 
 /// The copy decision without a keyring (the JS `decideCopy` picks the variant: wasm-bindgen

@@ -40,7 +40,7 @@ pub fn copy_plan(ring: Option<&Keyring>, a: &PlanArgs<'_>) -> Res<()> {
     req.migrate_legacy = a.migrate_legacy;
     req.require_encryption = a.require_encryption;
     if let Some(m) = a.single_copy_max {
-        req.limits = CopyLimits { single_copy_max: m, ..CopyLimits::default() };
+        req.limits = CopyLimits::default().with_single_copy_max(m);
     }
     let p = decide(&req, ring).ctx(|| "copy decision".into())?;
     if a.as_json {

@@ -18,7 +18,11 @@ use crate::metadata::{self, ISEC_KEYS, LEGACY_KEYS, LegacyKind, META_TABLE, Obje
 use crate::shape::Shape;
 
 /// S3's limits that shape a copy; smaller values make tests cheap.
+///
+/// Non-exhaustive so that a limit S3 adds later is not a breaking change: start from
+/// [`CopyLimits::default`] (S3's own values) and override with the `with_*` setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CopyLimits {
     /// Largest object one CopyObject may copy (5 GiB).
     pub single_copy_max: u64,
@@ -33,6 +37,41 @@ pub struct CopyLimits {
 }
 
 impl CopyLimits {
+    /// These limits with another [`single_copy_max`](Self::single_copy_max).
+    #[must_use]
+    pub const fn with_single_copy_max(mut self, v: u64) -> Self {
+        self.single_copy_max = v;
+        self
+    }
+
+    /// These limits with another [`part_min`](Self::part_min).
+    #[must_use]
+    pub const fn with_part_min(mut self, v: u64) -> Self {
+        self.part_min = v;
+        self
+    }
+
+    /// These limits with another [`part_max`](Self::part_max).
+    #[must_use]
+    pub const fn with_part_max(mut self, v: u64) -> Self {
+        self.part_max = v;
+        self
+    }
+
+    /// These limits with another [`max_parts`](Self::max_parts).
+    #[must_use]
+    pub const fn with_max_parts(mut self, v: u32) -> Self {
+        self.max_parts = v;
+        self
+    }
+
+    /// These limits with another [`metadata_max`](Self::metadata_max).
+    #[must_use]
+    pub const fn with_metadata_max(mut self, v: usize) -> Self {
+        self.metadata_max = v;
+        self
+    }
+
     /// Refuses limits no S3 accepts, before any plan is sized by them: a caller-supplied
     /// `max_parts` of four billion must not turn into four billion ranges.
     fn check(&self) -> Result<()> {
@@ -217,7 +256,11 @@ impl Sidecar {
 }
 
 /// The decision.
+///
+/// Non-exhaustive so that a field added later is not a breaking change; a caller that gets a
+/// plan back from its host language rebuilds it with [`CopyPlan::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CopyPlan {
     /// What to do.
     pub action: CopyAction,
@@ -240,6 +283,32 @@ pub struct CopyPlan {
     pub requests: u64,
     /// Object bytes that pass through the client (down plus up).
     pub client_bytes: u64,
+}
+
+impl CopyPlan {
+    /// A plan from what executing it needs (what [`crate::s3::copy_steps`] reads), for a plan
+    /// a binding handed out and takes back from its host language. The fields that only
+    /// describe the decision (`rewrapped`, `reason`, `requests`, `client_bytes`) are empty.
+    #[must_use]
+    pub fn new(
+        action: CopyAction,
+        metadata: Option<Vec<(String, String)>>,
+        ranges: Vec<(u64, u64)>,
+        copy_sidecar: bool,
+        sidecar: Option<Sidecar>,
+    ) -> Self {
+        Self {
+            action,
+            metadata,
+            ranges,
+            copy_sidecar,
+            sidecar,
+            rewrapped: false,
+            reason: None,
+            requests: 0,
+            client_bytes: 0,
+        }
+    }
 }
 
 /// Decides how to copy. `keyring` is needed only when a key must change or the source must

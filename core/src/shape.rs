@@ -80,7 +80,12 @@ pub struct Shape {
 }
 
 /// The ciphertext to fetch for a plaintext range, and what to keep of it.
+///
+/// Non-exhaustive so that a field added later is not a breaking change; a caller that must
+/// rebuild a plan it stored (a binding taking one back from its host language) uses
+/// [`RangePlan::new`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RangePlan {
     /// First ciphertext byte to fetch (inclusive).
     pub ct_start: u64,
@@ -95,6 +100,13 @@ pub struct RangePlan {
 }
 
 impl RangePlan {
+    /// A plan from its fields, in declaration order: fetch `[ct_start, ct_end)`, drop `skip`
+    /// plaintext bytes, return `len` bytes starting at plaintext offset `pt_start`.
+    #[must_use]
+    pub const fn new(ct_start: u64, ct_end: u64, skip: u64, len: u64, pt_start: u64) -> Self {
+        Self { ct_start, ct_end, skip, len, pt_start }
+    }
+
     /// Whether nothing needs fetching (empty range, or a range at or past the end).
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -319,13 +319,12 @@ fn copy_decision_vectors() {
         req.rotate_dek = r["rotate_dek"].as_bool().unwrap();
         req.migrate_legacy = r["migrate_legacy"].as_bool().unwrap();
         req.require_encryption = r["require_encryption"].as_bool().unwrap();
-        req.limits = CopyLimits {
-            single_copy_max: l["single_copy_max"].as_u64().unwrap(),
-            part_min: l["part_min"].as_u64().unwrap(),
-            part_max: l["part_max"].as_u64().unwrap(),
-            max_parts: l["max_parts"].as_u64().unwrap() as u32,
-            metadata_max: l["metadata_max"].as_u64().unwrap() as usize,
-        };
+        req.limits = CopyLimits::default()
+            .with_single_copy_max(l["single_copy_max"].as_u64().unwrap())
+            .with_part_min(l["part_min"].as_u64().unwrap())
+            .with_part_max(l["part_max"].as_u64().unwrap())
+            .with_max_parts(l["max_parts"].as_u64().unwrap() as u32)
+            .with_metadata_max(l["metadata_max"].as_u64().unwrap() as usize);
         let ring = keyring_with(Some(&t["keys"]));
         let got = decide(&req, Some(&ring));
         if t["result"] == "invalid" {

@@ -670,7 +670,7 @@ proptest! {
         let plan = if mapped {
             shape.map_range(pt_start % (len as u64 + 2), (pt_start % (len as u64 + 2)).saturating_add(plen))
         } else {
-            RangePlan { ct_start, ct_end, skip, len: plen, pt_start }
+            RangePlan::new(ct_start, ct_end, skip, plen, pt_start)
         };
         match Decryptor::<AwsLc>::for_range(&o.key, shape.clone(), &plan) {
             Ok(dec) => {
@@ -823,8 +823,8 @@ fn regression_for_part_start_overflows() {
 fn regression_for_range_trusts_the_plan() {
     let o = object::<RustCrypto>(Lay::Single, 1, false, 1);
     let shape = Shape::from_ciphertext_len(o.key.header(), o.ct.len() as u64).unwrap();
-    let overflowing = RangePlan { ct_start: 0, ct_end: 29, skip: 0, len: u64::MAX, pt_start: 1 };
-    let past_end = RangePlan { ct_start: 0, ct_end: 29, skip: 0, len: 5, pt_start: 100 };
+    let overflowing = RangePlan::new(0, 29, 0, u64::MAX, 1);
+    let past_end = RangePlan::new(0, 29, 0, 5, 100);
     let outcomes: Vec<_> = [overflowing, past_end]
         .iter()
         .map(|plan| {

@@ -780,7 +780,10 @@ fn decryptor_contract() {
 
     // A range plan from elsewhere is refused.
     let plan = obj.plan_range(10, 20).unwrap();
-    let forged = LegacyRange { plan: isec_core::RangePlan { skip: 3, ..plan.plan }, ..plan };
+    let forged = LegacyRange {
+        plan: isec_core::RangePlan::new(plan.plan.ct_start, plan.plan.ct_end, 3, plan.plan.len, plan.plan.pt_start),
+        ..plan
+    };
     assert_eq!(LegacyDecryptor::<AwsLc>::for_range(&key, &obj, &forged).err(), Some(Error::InvalidParameter));
     assert_eq!(legacy::decrypt_range::<AwsLc>(&key, &obj, &forged, &[]).err(), Some(Error::InvalidParameter));
     let empty = obj.plan_range(7, 7).unwrap();

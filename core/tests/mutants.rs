@@ -798,7 +798,7 @@ fn table_shape() {
         assert_eq!(shape.ct_boundary_floor(off), floor, "offset {off}");
     }
     let plan = shape.map_range(4000, 9200);
-    assert_eq!(plan, RangePlan { ct_start: 0, ct_end: 5056 + 2 * FULL, skip: 4000, len: 5200, pt_start: 4000 });
+    assert_eq!(plan, RangePlan::new(0, 5056 + 2 * FULL, 4000, 5200, 4000));
 }
 
 #[test]
@@ -866,7 +866,7 @@ fn range_plans() {
     let pt = 3 * F + 100;
     let shape = Shape::from_plaintext_len(&h, pt).unwrap();
     let ct = shape.ciphertext_len();
-    let plan = |ct_start, ct_end, skip, len, pt_start| RangePlan { ct_start, ct_end, skip, len, pt_start };
+    let plan = RangePlan::new;
 
     assert_eq!(shape.map_range(0, pt), plan(0, ct, 0, pt, 0));
     assert_eq!(shape.map_range(0, u64::MAX), plan(0, ct, 0, pt, 0));

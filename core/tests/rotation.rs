@@ -148,7 +148,12 @@ fn view(v: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 fn small_limits() -> CopyLimits {
-    CopyLimits { single_copy_max: 100_000, part_min: 20_000, part_max: 40_000, max_parts: 10_000, metadata_max: 2048 }
+    CopyLimits::default()
+        .with_single_copy_max(100_000)
+        .with_part_min(20_000)
+        .with_part_max(40_000)
+        .with_max_parts(10_000)
+        .with_metadata_max(2048)
 }
 
 fn put(store: &mut Store, key: &str, env: &Envelope, body: Vec<u8>, extra: &[(&str, &str)]) {

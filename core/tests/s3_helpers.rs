@@ -80,10 +80,10 @@ fn copy_limits_no_s3_accepts_are_refused_before_planning() {
     let text = env.to_text();
     let meta = [("isec", text.as_str()), ("isec-kid", "k1")];
     let bad = [
-        CopyLimits { max_parts: 4_000_000_000, part_max: 1, part_min: 1, ..CopyLimits::default() },
-        CopyLimits { max_parts: 0, ..CopyLimits::default() },
-        CopyLimits { part_max: 0, part_min: 0, ..CopyLimits::default() },
-        CopyLimits { part_min: 10, part_max: 5, ..CopyLimits::default() },
+        CopyLimits::default().with_max_parts(4_000_000_000).with_part_max(1).with_part_min(1),
+        CopyLimits::default().with_max_parts(0),
+        CopyLimits::default().with_part_max(0).with_part_min(0),
+        CopyLimits::default().with_part_min(10).with_part_max(5),
     ];
     for limits in bad {
         let mut req = CopyRequest::new(&meta, 1 << 40);

@@ -793,13 +793,12 @@ fn copy_decisions_file() -> R<Value> {
     use isec_core::KeyState::{Active, DecryptOnly, Disabled};
     use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
     use isec_core::s3::copy_steps;
-    let small = CopyLimits {
-        single_copy_max: 100_000,
-        part_min: 20_000,
-        part_max: 40_000,
-        max_parts: 10_000,
-        metadata_max: 2048,
-    };
+    let small = CopyLimits::default()
+        .with_single_copy_max(100_000)
+        .with_part_min(20_000)
+        .with_part_max(40_000)
+        .with_max_parts(10_000)
+        .with_metadata_max(2048);
     let (env_a, _) = make_envelope("CA", "kek-a", params(4096, None, None)?)?;
     let (env_p, _) = make_envelope("CP", "kek-a", params(4096, Some(3 * 4096), None)?)?;
     let isec_meta = |e: &Envelope| {
