@@ -78,85 +78,13 @@ function legacyDecrypt(key, object, ciphertext, options) {
   return abortable(opt(options), (t) => native.legacyDecryptAsync(key, object, ciphertext, t))
 }
 
-/**
- * KEKs by key id, their states and the one active key. Local keys work synchronously
- * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
- *
- * Every keyring operation is a core `KeyTask` (`beginOpen`, `beginCreate`, `beginRewrap`,
- * `ReencryptionJob.beginTarget`, `beginCopyRewrap`): core runs it until it needs an
- * external key, hands over the request, and resumes with the wrapper's answer, which it
- * checks. `withExternal(task)` does the awaiting.
- */
-class Keyring extends native.Keyring {
-  #wrappers = new Map()
-
-  /**
-   * Adds a key held by an external service: `wrapper.wrap(kid, dek)` and
-   * `wrapper.unwrap(kid, wrapped)` return (promises of) `Uint8Array`s. The DEK given to
-   * `wrap` is zeroed after the call returns.
-   */
-  addExternal(kid, wrapper, state = 'active') {
-    if (wrapper == null || typeof wrapper.wrap !== 'function' || typeof wrapper.unwrap !== 'function') {
-      throw typeError('addExternal needs { wrap(kid, dek), unwrap(kid, wrapped) }')
-    }
-    this._registerExternal(kid, state)
-    this.#wrappers.set(kid, wrapper)
-  }
-
-  async #answer(req) {
-    const w = this.#wrappers.get(req.kid)
-    let out
-    try {
-      if (!w) throw new Error(`no wrapper for ${req.kid}`)
-      out = await (req.op === 'wrap' ? w.wrap(req.kid, req.input) : w.unwrap(req.kid, req.input))
-    } catch (cause) {
-      const e = native.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} failed`)
-      e.cause = cause
-      throw e
-    } finally {
-      if (req.op === 'wrap') req.input.fill(0)
-    }
-    if (!(out instanceof Uint8Array)) {
-      throw native.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} returned no Uint8Array`)
-    }
-    return out
-  }
-
-  /**
-   * Drives a `KeyTask` of this keyring to its result, awaiting the external wrappers it
-   * asks for.
-   */
-  async withExternal(task) {
-    if (!(task instanceof native.KeyTask)) throw typeError('withExternal needs a KeyTask (keyring.beginOpen, ...)')
-    for (let req; (req = task.step(this)) != null; ) task.answer(await this.#answer(req))
-    return task.finish()
-  }
-
-  /** Opens an envelope with the key its kid names (local or external). */
-  open(envelope) {
-    return this.#run(() => this.beginOpen(envelope))
-  }
-
-  /** A new envelope under the active key: `{ envelope, key }`. */
-  createEnvelope(options) {
-    return this.#run(() => this.beginCreate(options))
-  }
-
-  /** The same object's envelope under the active key (metadata only). */
-  rewrap(envelope) {
-    return this.#run(() => this.beginRewrap(envelope))
-  }
-
-  /** `rewrap` to a named key, which must be the active key. */
-  rewrapTo(envelope, kid) {
-    return this.#run(() => this.beginRewrap(envelope, kid))
-  }
-
-  /** Errors of starting a task reject the promise, as errors of running it do. */
-  async #run(begin) {
-    return this.withExternal(begin())
-  }
-}
+// The Keyring class (external KMS wrappers awaited for core's KeyTasks) is one source for
+// both JS packages: ./keyring.js is written from bindings-wasm/js/keyring.js.
+const Keyring = require('./keyring.js').externalKeyring(native.Keyring, {
+  isecError: native.isecError,
+  typeError,
+  KeyTask: native.KeyTask,
+})
 
 function typeError(message) {
   const e = native.isecError('invalid_parameter', message)

@@ -1,5 +1,6 @@
 // Rebuilds the addon into a temporary directory and fails when the generated index.d.ts or
-// index.js differ from the committed ones (the declarations drifted from the Rust code).
+// index.js differ from the committed ones (the declarations drifted from the Rust code), or
+// lib/keyring.js from its source (scripts/sync-keyring.mjs).
 // Usage: node scripts/check-dts.mjs [--out DIR] [--install]
 //   --out DIR   build into DIR (kept) instead of a fresh temporary directory
 //   --install   then copy the built .node next to package.json
@@ -8,6 +9,7 @@ import { copyFileSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { keyringDrift } from './sync-keyring.mjs'
 
 const pkg = join(dirname(fileURLToPath(import.meta.url)), '..')
 const args = process.argv.slice(2)
@@ -23,7 +25,7 @@ export function build(dir) {
 }
 
 export function drift(dir) {
-  const problems = []
+  const problems = keyringDrift()
   for (const f of ['index.d.ts', 'index.js']) {
     const fresh = readFileSync(join(dir, f), 'utf8')
     const committed = readFileSync(join(pkg, f), 'utf8')
@@ -42,5 +44,5 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     for (const p of problems) console.error(`DRIFT: ${p}`)
     process.exit(1)
   }
-  console.log(`index.d.ts and index.js match the code (fresh build in ${out})`)
+  console.log(`index.d.ts, index.js and lib/keyring.js match their sources (fresh build in ${out})`)
 }

@@ -5,6 +5,7 @@
 
 import { makeGuard, SIGNATURES } from './guard.js'
 import { makeStreams, toBytes as bytesOrThrow } from './streams.js'
+import { externalKeyring } from './keyring.js'
 
 SIGNATURES.decideCopy = ['any', 'Keyring?']
 SIGNATURES.fetchAndDecryptRange = { async: true, params: ['ObjectKey', 'Envelope', 'number', 'number', 'number', 'function', 'any'] }
@@ -22,86 +23,9 @@ export function bind(raw) {
   }
   const toBytes = (chunk) => bytesOrThrow(chunk, typeError)
 
-  /**
-   * KEKs by key id, their states and the one active key. Local keys work synchronously
-   * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
-   *
-   * Every keyring operation is a core `KeyTask` (`beginOpen`, `beginCreate`, `beginRewrap`,
-   * `beginCopyRewrap`): core runs it until it needs an external key, hands over the
-   * request, and resumes with the wrapper's answer, which it checks. `withExternal(task)`
-   * does the awaiting.
-   */
-  class Keyring extends wasm.Keyring {
-    #wrappers = new Map()
-
-    /**
-     * Adds a key held by an external service: `wrapper.wrap(kid, dek)` and
-     * `wrapper.unwrap(kid, wrapped)` return (promises of) `Uint8Array`s. The DEK given to
-     * `wrap` is zeroed after the call settles.
-     */
-    addExternal(kid, wrapper, state = 'active') {
-      if (wrapper == null || typeof wrapper.wrap !== 'function' || typeof wrapper.unwrap !== 'function') {
-        throw typeError('addExternal needs { wrap(kid, dek), unwrap(kid, wrapped) }')
-      }
-      this._registerExternal(kid, state)
-      this.#wrappers.set(kid, wrapper)
-    }
-
-    async #answer(req) {
-      const w = this.#wrappers.get(req.kid)
-      let out
-      try {
-        if (!w) throw new Error(`no wrapper for ${req.kid}`)
-        out = await (req.op === 'wrap' ? w.wrap(req.kid, req.input) : w.unwrap(req.kid, req.input))
-      } catch (cause) {
-        const e = wasm.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} failed`)
-        e.cause = cause
-        throw e
-      } finally {
-        if (req.op === 'wrap') req.input.fill(0)
-      }
-      if (!(out instanceof Uint8Array)) {
-        throw wasm.isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} returned no Uint8Array`)
-      }
-      return out
-    }
-
-    /**
-     * Drives a `KeyTask` of this keyring to its result, awaiting the external wrappers it
-     * asks for.
-     */
-    async withExternal(task) {
-      for (let req; (req = task.step(this)) !== undefined; ) {
-        const out = await this.#answer(req)
-        try {
-          task.answer(out)
-        } finally {
-          if (req.op === 'unwrap') out.fill(0)
-        }
-      }
-      return task.finish()
-    }
-
-    /** Opens an envelope with the key its kid names (local or external). */
-    async open(envelope) {
-      return this.withExternal(this.beginOpen(envelope))
-    }
-
-    /** A new envelope under the active key: `{ envelope, key }`. */
-    async createEnvelope(options) {
-      return this.withExternal(this.beginCreate(options))
-    }
-
-    /** The same object's envelope under the active key (metadata only). */
-    async rewrap(envelope) {
-      return this.withExternal(this.beginRewrap(envelope))
-    }
-
-    /** `rewrap` to a named key, which must be the active key. */
-    async rewrapTo(envelope, kid) {
-      return this.withExternal(this.beginRewrap(envelope, kid))
-    }
-  }
+  // The Keyring class (external KMS wrappers awaited for core's KeyTasks), shared with
+  // @isec/node. `raw.KeyTask`: tasks the module returns are instances of its own class.
+  const Keyring = externalKeyring(wasm.Keyring, { isecError: wasm.isecError, typeError, KeyTask: raw.KeyTask })
 
   /**
    * Decides how to copy an object as cheaply as the format allows (SPEC.md §12); reads no
