@@ -14,7 +14,7 @@
 //! tested) with just what sits underneath. From the bottom:
 //! `error` and `limits`; then `random`, `nonce`, `cipher`, `header`; `wrap` and `frame`;
 //! `kdf`; `envelope` and `segment_table`; `shape` (an object's geometry); `stream`;
-//! `oneshot` and `legacy`; `keyring` and `metadata`; `copy` and `scan`; `reencrypt` and `s3` on top.
+//! `oneshot` and `legacy`; `keyring` and `metadata`; `copy` and `scan`; `reencrypt` and `s3`; `job` (bucket jobs) on top.
 //!
 //! ```
 //! # #[cfg(all(feature = "getrandom", feature = "alloc"))] {
@@ -59,6 +59,8 @@ pub mod fuzzing;
 
 #[cfg(feature = "alloc")]
 pub mod copy;
+#[cfg(feature = "alloc")]
+pub mod job;
 #[cfg(feature = "alloc")]
 pub mod keyring;
 #[cfg(feature = "alloc")]

@@ -55,7 +55,7 @@ impl ScanClass {
 }
 
 /// Object count and stored bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub struct Tally {
     /// Objects.
@@ -65,7 +65,13 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, size: u64) {
+    /// `objects` objects of `bytes` bytes in all.
+    #[must_use]
+    pub const fn new(objects: u64, bytes: u64) -> Self {
+        Self { objects, bytes }
+    }
+
+    pub(crate) fn add(&mut self, size: u64) {
         self.objects += 1;
         self.bytes = self.bytes.saturating_add(size);
     }
@@ -104,7 +110,12 @@ impl ScanPlanner {
         class
     }
 
-    fn classify(&self, key: &str, format: &ObjectFormat) -> ScanClass {
+    /// The state of `kid` in the keyring the planner was made from.
+    pub(crate) fn key_state(&self, kid: &str) -> Option<KeyState> {
+        self.states.get(kid).copied()
+    }
+
+    pub(crate) fn classify(&self, key: &str, format: &ObjectFormat) -> ScanClass {
         if key.starts_with(LEGACY_SIDECAR_PREFIX) || key.ends_with(TABLE_SIDECAR_SUFFIX) {
             return ScanClass::Sidecar;
         }
