@@ -9,6 +9,7 @@ mod convert;
 mod decisions;
 mod envelope;
 mod error;
+mod job;
 mod keyring;
 mod layout;
 mod legacy;
@@ -30,6 +31,8 @@ mod _isec {
     };
     #[pymodule_export]
     use crate::envelope::{PyEnvelope, PyEnvelopeInfo, PyFramePosition, PyNonce, PyObjectKey};
+    #[pymodule_export]
+    use crate::job::{PyBucketJob, PyJobAction};
     #[pymodule_export]
     use crate::keyring::{PyKeyInfo, PyKeyring, generate_kek, legacy_kek_from_secret};
     #[pymodule_export]

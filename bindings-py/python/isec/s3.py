@@ -56,7 +56,9 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol, Union, cast
 
 from ._files import PathOrFile
+from ._jobs import Job, ObjectChangedError
 from ._isec import (
+    BucketJob,
     CARRIED_HEADERS,
     CopyLimits,
     CopyPlan,
@@ -105,6 +107,8 @@ __all__ = [
     "Body",
     "Client",
     "CopyResult",
+    "Job",
+    "ObjectChangedError",
     "MigrateResult",
     "ObjectInfo",
     "PutResult",
@@ -823,6 +827,7 @@ class Client:
         require_encryption: bool = False,
         content_type: str | None = None,
         extra_args: Mapping[str, Any] | None = None,
+        if_match: str | None = None,
     ) -> CopyResult:
         """Copies an object the cheapest way the core finds valid (SPEC.md §12):
 
@@ -844,9 +849,12 @@ class Client:
         exactly the requests of :func:`isec.copy_steps`, in order. When one fails, that
         step's undo requests are sent (best effort: an aborted upload, a deleted sidecar
         copy) and the failure is raised.
+
+        ``if_match``: copy only the source version with this ETag; another raises
+        :class:`ObjectChangedError` before any request that writes.
         """
         self._forget(dst_bucket, dst_key)
-        src = self.head_object(src_bucket, src_key)
+        src = self._head_matching(src_bucket, src_key, if_match)
         shape: Shape | None = None
         if src.envelope is not None and src.envelope.layout == "table" and src.table is not None:
             # Part copies of the table layout cut on its segments' frame boundaries.
@@ -866,7 +874,7 @@ class Client:
         )
         return self._execute(plan, src, dst_bucket, dst_key, content_type, extra_args)
 
-    def rewrap(self, bucket: str, key: str, new_kid: str | None = None) -> CopyResult:
+    def rewrap(self, bucket: str, key: str, new_kid: str | None = None, *, if_match: str | None = None) -> CopyResult:
         """Puts the object's DEK under ``new_kid`` (default: the keyring's active key) in
         place: a self-copy with the REPLACE directive and the rewrapped envelope, keeping the
         user metadata and system headers. No object bytes move; the body is unchanged
@@ -875,9 +883,9 @@ class Client:
         if kid is None:
             # No active key: let the core raise its typed key_not_active.
             self.keyring.create_envelope()
-        return self.copy_object(bucket, key, bucket, key, target_kid=kid)
+        return self.copy_object(bucket, key, bucket, key, target_kid=kid, if_match=if_match)
 
-    def migrate(self, bucket: str, key: str) -> MigrateResult:
+    def migrate(self, bucket: str, key: str, *, if_match: str | None = None) -> MigrateResult:
         """Re-encrypts a previous-proxy object in place into the isec format under the
         keyring's active key (SPEC.md §11, §12).
 
@@ -900,9 +908,9 @@ class Client:
 
         Failures raise with core's code. Any failure before the upload completes leaves the
         original object and its sidecar as they were; a failed check afterwards leaves the
-        sidecar in place."""
+        sidecar in place. ``if_match`` as for :meth:`copy_object`."""
         self._forget(bucket, key)
-        src = self.head_object(bucket, key)
+        src = self._head_matching(bucket, key, if_match)
         where = f"s3://{bucket}/{key}"
         if src.format == "isec":
             return MigrateResult(False, src.kid, src.plaintext_len, None)
@@ -938,6 +946,82 @@ class Client:
         assert run.verified is not None
         new, n = run.verified
         return MigrateResult(True, new.kid, n, new.etag, migration.sidecar_deleted, migration.sidecar_kept, plan)
+
+    def _head_matching(self, bucket: str, key: str, if_match: str | None) -> ObjectInfo:
+        """``head_object``, refused with :class:`ObjectChangedError` unless the ETag is
+        ``if_match`` (when given)."""
+        info = self.head_object(bucket, key)
+        if if_match is not None and info.etag.strip('"') != if_match.strip('"'):
+            raise ObjectChangedError(f"s3://{bucket}/{key} is at ETag {info.etag}, not {if_match}")
+        return info
+
+    # --- bucket jobs -------------------------------------------------------------------------
+
+    def job(
+        self,
+        kind: str,
+        bucket: str,
+        prefix: str = "",
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+        concurrency: int = 8,
+        objects_per_second: int = 0,
+        bytes_per_second: int = 0,
+        dry_run: bool = False,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        progress_bar: bool = False,
+        **options: Any,
+    ) -> Job:
+        """A bucket job (SPEC.md §15) of ``kind`` (``scan``, ``rotate``, ``reencrypt``,
+        ``migrate``) over every object under ``prefix``; :meth:`Job.run` runs it.
+
+        With ``state_path``, the state is saved there as the job runs, and a job made again
+        with the same path resumes where it stopped (or crashed); the state's kind, bucket
+        and prefix must then be these. ``options`` go to :class:`isec.BucketJob`
+        (``max_attempts``, ``backoff_ms``, ``backoff_max_ms``, ``window``)."""
+        if state_path is not None and os.path.exists(state_path):
+            with open(state_path, "rb") as f:
+                core = BucketJob.from_state(f.read(), self.keyring)
+            if (core.kind, core.bucket, core.prefix) != (kind, bucket, prefix):
+                raise ValueError(
+                    f"{os.fspath(state_path)} holds a {core.kind} job of s3://{core.bucket}/{core.prefix}"
+                )
+        else:
+            core = BucketJob(
+                kind,
+                bucket,
+                prefix,
+                self.keyring,
+                concurrency=concurrency,
+                objects_per_second=objects_per_second,
+                bytes_per_second=bytes_per_second,
+                dry_run=dry_run,
+                **options,
+            )
+        return Job(self, core, state_path=state_path, on_progress=on_progress, progress_bar=progress_bar)
+
+    def resume_job(self, state: bytes, **kw: Any) -> Job:
+        """The job saved as ``state`` (:meth:`Job.state`), to run again."""
+        return Job(self, BucketJob.from_state(state, self.keyring), **kw)
+
+    def scan(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
+        """How much of the bucket is on which key and format; changes nothing."""
+        return self.job("scan", bucket, prefix, **kw)
+
+    def rotate(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
+        """Rewraps every object under a decrypt-only key to the active key: metadata
+        only, no object bytes move."""
+        return self.job("rotate", bucket, prefix, **kw)
+
+    def reencrypt(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
+        """Gives every encrypted object a new DEK and ciphertext under the active key
+        (previous-proxy objects are migrated)."""
+        return self.job("reencrypt", bucket, prefix, **kw)
+
+    def migrate_bucket(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
+        """Migrates every previous-proxy object to the isec format (:meth:`migrate` is
+        the one-object form)."""
+        return self.job("migrate", bucket, prefix, **kw)
 
     def _verify(self, run: _CopyRun, req: S3Request) -> None:
         """``VerifyIsec``: the object just written must be isec under the step's kid with the

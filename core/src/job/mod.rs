@@ -268,6 +268,23 @@ pub enum Action {
     },
 }
 
+impl Action {
+    /// Stable name: `list`, `head`, `run`, `wait`, `idle`, `paused`, `done`, `stopped`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::List(_) => "list",
+            Self::Head { .. } => "head",
+            Self::Run(_) => "run",
+            Self::Wait { .. } => "wait",
+            Self::Idle => "idle",
+            Self::Paused => "paused",
+            Self::Done => "done",
+            Self::Stopped { .. } => "stopped",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     /// Listed; its HEAD not yet sent.
@@ -697,8 +714,8 @@ impl BucketJob {
             (false, Head::Found { metadata, etag, size }) => {
                 slot.etag = etag;
                 slot.size = size;
-                let needs_probe =
-                    metadata.is_empty() && matches!(self.kind, JobKind::Scan | JobKind::Migrate | JobKind::Reencrypt);
+                // Every kind asks, so that what it reports as plaintext is plaintext.
+                let needs_probe = metadata.is_empty();
                 slot.metadata = metadata;
                 if needs_probe {
                     // An object without metadata may be a previous-proxy object whose

@@ -70,6 +70,13 @@ impl Progress {
         Tally::new(self.listed.objects.saturating_sub(ended_objects), self.listed.bytes.saturating_sub(ended_bytes))
     }
 
+    /// The counts as JSON (the same object a saved state holds under `progress`): what the
+    /// bindings and the CLI report, so every runtime spells them alike.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
     pub(crate) fn found(&mut self, kid: &str, class: &str, size: u64) {
         self.by_class.entry(class.into()).or_default().add(size);
         self.by_kid.entry(kid.into()).or_default().entry(class.into()).or_default().add(size);

@@ -1,0 +1,331 @@
+"""Bucket jobs over boto3: scan, rotate, re-encrypt or migrate every object under a prefix.
+
+Core's :class:`isec.BucketJob` decides everything (SPEC.md §15): which page to list, which
+object to HEAD, what each object needs, the limits, the retries and the saved state. This
+module sends what it asks for, with a thread pool (the crypto releases the GIL), and hands
+the answers back. Each object's task is one of :class:`isec.s3.Client`'s own operations
+(``rewrap``, a re-encrypting ``copy_object`` onto itself, ``migrate``), pinned to the ETag
+the job's HEAD saw.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ._isec import BucketJob, IsecError, JobAction
+
+if TYPE_CHECKING:
+    from .s3 import Client
+
+__all__ = ["Job", "ObjectChangedError"]
+
+
+class ObjectChangedError(Exception):
+    """The object is no longer the version an operation was asked to act on (its ETag
+    differs from ``if_match``): nothing was written."""
+
+
+def _now() -> int:
+    return int(time.monotonic() * 1000)
+
+
+def _code(e: BaseException) -> str:
+    """An S3 error's code (``SlowDown``, ``AccessDenied``...), or the exception's name."""
+    response = getattr(e, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        if code:
+            return str(code)
+    return type(e).__name__
+
+
+def _status(e: BaseException) -> int | None:
+    response = getattr(e, "response", None)
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode") if isinstance(response, dict) else None
+    return status if isinstance(status, int) else None
+
+
+def _retryable(e: BaseException) -> bool:
+    """Whether the same request may succeed later: a 5xx, a throttle, a timeout or a lost
+    connection, not a 4xx that a retry would only repeat, nor a format or key error."""
+    if isinstance(e, IsecError):
+        return False
+    status = _status(e)
+    return status is None or status >= 500 or status in (408, 429)
+
+
+class Job:
+    """A running (or runnable) bucket job. :meth:`run` works until every object under the
+    prefix is done, skipped or failed, or until :meth:`stop`; :meth:`pause`,
+    :meth:`resume`, :meth:`set_rate`, :meth:`status` and :meth:`state` are safe from other
+    threads while it runs.
+
+    ``state_path``: where the state is saved (atomically, every ``save_every`` seconds and
+    when :meth:`run` returns); a job made with an existing ``state_path`` resumes from it.
+    ``on_progress(status)`` is called about once a second; ``progress_bar`` shows a tqdm bar
+    when tqdm is installed.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        core: BucketJob,
+        *,
+        state_path: str | os.PathLike[str] | None = None,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        progress_bar: bool = False,
+        save_every: float = 1.0,
+        max_threads: int = 64,
+    ) -> None:
+        self._client = client
+        self._core = core
+        # Read once: the native job is only touched under the lock.
+        self._bucket = core.bucket
+        self._state_path = os.fspath(state_path) if state_path is not None else None
+        self._on_progress = on_progress
+        self._progress_bar = progress_bar
+        self._save_every = save_every
+        self._max_threads = max_threads
+        self._lock = threading.Condition()
+        self._stop = False
+        self._running = False
+
+    # --- control, from any thread ------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Starts nothing new; what is in flight finishes. The pause is saved in the state."""
+        with self._lock:
+            self._core.pause()
+            self._lock.notify_all()
+
+    def resume(self) -> None:
+        """Undoes :meth:`pause`."""
+        with self._lock:
+            self._core.resume()
+            self._lock.notify_all()
+
+    def set_rate(
+        self,
+        bytes_per_second: int | None = None,
+        *,
+        objects_per_second: int | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        """Changes the limits from now on (None keeps a limit as it is; 0 is unlimited)."""
+        with self._lock:
+            c, o, b = self._core.limits
+            self._core.set_limits(
+                c if concurrency is None else concurrency,
+                o if objects_per_second is None else objects_per_second,
+                b if bytes_per_second is None else bytes_per_second,
+            )
+            self._lock.notify_all()
+
+    def stop(self) -> None:
+        """Asks :meth:`run` to return once what is in flight has finished, with the state
+        saved; running the job again (or one made from its state) goes on from there."""
+        with self._lock:
+            self._stop = True
+            self._lock.notify_all()
+
+    def status(self) -> dict[str, Any]:
+        """The counts (``listed``, ``done``, ``skipped``, ``failed``, ``planned``, ``left``,
+        each ``{"objects", "bytes"}``; by class, key id, task, reason and error code; the
+        last failures), and ``kind``, ``paused``, ``in_flight`` and ``limits``."""
+        with self._lock:
+            s: dict[str, Any] = json.loads(self._core.progress_json())
+            c, o, b = self._core.limits
+            s.update(
+                kind=self._core.kind,
+                bucket=self._core.bucket,
+                prefix=self._core.prefix,
+                paused=self._core.paused,
+                in_flight=self._core.in_flight,
+                limits={"concurrency": c, "objects_per_second": o, "bytes_per_second": b},
+            )
+        ended = [s[k] for k in ("done", "skipped", "failed", "planned")]
+        s["left"] = {
+            "objects": s["listed"]["objects"] - sum(t["objects"] for t in ended),
+            "bytes": s["listed"]["bytes"] - sum(t["bytes"] for t in ended),
+        }
+        return s
+
+    def state(self) -> bytes:
+        """The job's state, for :meth:`isec.s3.Client.resume_job` (or ``state_path``)."""
+        with self._lock:
+            return bytes(self._core.state())
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self) -> dict[str, Any]:
+        """Works until the job is done (or stopped, or its listing failed for good) and
+        returns :meth:`status`, with ``"result"``: ``done``, ``stopped`` or the listing's
+        error code."""
+        with self._lock:
+            if self._running:
+                raise RuntimeError("the job is already running")
+            self._running, self._stop = True, False
+        bar = self._bar()
+        result = "done"
+        last_save = last_report = time.monotonic()
+        try:
+            with ThreadPoolExecutor(self._max_threads, thread_name_prefix="isec-job") as pool:
+                while True:
+                    with self._lock:
+                        if self._stop:
+                            self._core.pause()
+                        act = self._core.poll(_now())
+                        if act.kind in ("list", "head", "run"):
+                            pool.submit(self._work, act)
+                            continue
+                        if act.kind == "done" or (act.kind == "paused" and self._stop):
+                            result = "stopped" if self._stop else "done"
+                            break
+                        if act.kind == "stopped":
+                            result = act.code or "stopped"
+                            break
+                        timeout = 0.5
+                        if act.kind == "wait" and act.until_ms is not None:
+                            timeout = min(timeout, max(0.0, (act.until_ms - _now()) / 1000))
+                        self._lock.wait(timeout)
+                    now = time.monotonic()
+                    if now - last_save >= self._save_every:
+                        self._save()
+                        last_save = now
+                    if now - last_report >= 1.0:
+                        self._report(bar)
+                        last_report = now
+        finally:
+            if self._stop:
+                # A stop pauses only this run: the saved state resumes running.
+                with self._lock:
+                    self._core.resume()
+            self._save()
+            self._report(bar)
+            if bar is not None:
+                bar.close()
+            with self._lock:
+                self._running = False
+        status = self.status()
+        status["result"] = result
+        return status
+
+    def _work(self, act: JobAction) -> None:
+        """Sends one action's request (on a pool thread) and answers the job."""
+        try:
+            if act.kind == "list":
+                self._list(act)
+            elif act.kind == "head":
+                self._head(act)
+            else:
+                self._task(act)
+        finally:
+            with self._lock:
+                self._lock.notify_all()
+
+    def _list(self, act: JobAction) -> None:
+        kw: dict[str, Any] = {"Bucket": self._bucket, "Prefix": act.prefix or "", "MaxKeys": act.max_keys}
+        if act.start_after:
+            kw["StartAfter"] = act.start_after
+        try:
+            r = self._client.s3.list_objects_v2(**kw)
+        except Exception as e:  # noqa: BLE001 - every failure is the job's to judge
+            with self._lock:
+                self._core.list_failed(_now(), _code(e), _retryable(e))
+            return
+        entries = [(o["Key"], int(o.get("Size", 0))) for o in r.get("Contents", [])]
+        with self._lock:
+            self._core.listed(entries, bool(r.get("IsTruncated")))
+
+    def _head(self, act: JobAction) -> None:
+        assert act.ticket is not None and act.key is not None
+        try:
+            r = self._client.s3.head_object(Bucket=self._bucket, Key=act.key)
+        except Exception as e:  # noqa: BLE001
+            with self._lock:
+                if _status(e) == 404:
+                    self._core.head_missing(act.ticket, _now())
+                else:
+                    self._core.head_failed(act.ticket, _now(), _code(e), _retryable(e))
+            return
+        meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
+        with self._lock:
+            self._core.head_found(act.ticket, _now(), meta, r["ETag"], int(r.get("ContentLength", 0)))
+
+    def _task(self, act: JobAction) -> None:
+        assert act.ticket is not None and act.key is not None
+        bucket, key, etag = self._bucket, act.key, act.etag
+        moved = 0
+        try:
+            if act.task == "rewrap":
+                self._client.rewrap(bucket, key, if_match=etag)
+            elif act.task == "reencrypt":
+                self._client.copy_object(bucket, key, bucket, key, rotate_dek=True, if_match=etag)
+                moved = act.size or 0
+            else:
+                r = self._client.migrate(bucket, key, if_match=etag)
+                moved = (act.size or 0) if r.migrated else 0
+        except ObjectChangedError:
+            with self._lock:
+                self._core.task_changed(act.ticket, _now())
+            return
+        except Exception as e:  # noqa: BLE001
+            status = _status(e)
+            with self._lock:
+                if status in (404, 412):
+                    self._core.task_changed(act.ticket, _now())
+                else:
+                    code = e.code if isinstance(e, IsecError) else _code(e)
+                    self._core.task_failed(act.ticket, _now(), code, _retryable(e))
+            return
+        with self._lock:
+            self._core.task_done(act.ticket, _now(), moved)
+
+    # --- saving and reporting ----------------------------------------------------------------
+
+    def _save(self) -> None:
+        if self._state_path is None:
+            return
+        data = self.state()
+        folder = os.path.dirname(os.path.abspath(self._state_path))
+        fd, tmp = tempfile.mkstemp(prefix=".isec-job-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self._state_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def _bar(self) -> Any:
+        if not self._progress_bar:
+            return None
+        try:
+            from tqdm import tqdm  # type: ignore[import-not-found, import-untyped, unused-ignore]
+        except ImportError:
+            return None
+        return tqdm(unit="obj", desc=f"isec {self._core.kind}")
+
+    def _report(self, bar: Any) -> None:
+        if self._on_progress is None and bar is None:
+            return
+        s = self.status()
+        if bar is not None:
+            ended = sum(s[k]["objects"] for k in ("done", "skipped", "failed", "planned"))
+            bar.total = s["listed"]["objects"] if s["listing_complete"] else None
+            bar.n = ended
+            bar.refresh()
+        if self._on_progress is not None:
+            self._on_progress(s)
+
