@@ -2,7 +2,7 @@
 
 use isec_core::legacy::{
     self, DEFAULT_SIDECAR_CAP, LegacyDecryptor, LegacyKey, LegacyMetadata, LegacyObject, LegacyRange, LegacySeal,
-    LegacySegment, LegacySidecar,
+    LegacySegment, LegacySidecar, PartRecord,
 };
 use isec_core::{AwsLc, Kek, Stream as _};
 use pyo3::prelude::*;
@@ -111,22 +111,22 @@ getters! {
     /// The parts as dicts: `number`, `plaintext_size`, `ciphertext_size`, `etag`, `md5`,
     /// `internal_parts` (dicts with `number`, `plaintext_size`, `ciphertext_size`, `etag`).
     fn parts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        // Both kinds of part are a number and a record of sizes and ETag.
+        let part = |number: u32, r: &PartRecord| -> PyResult<Bound<'py, PyDict>> {
+            let d = PyDict::new(py);
+            d.set_item("number", number)?;
+            d.set_item("plaintext_size", r.plaintext_size)?;
+            d.set_item("ciphertext_size", r.ciphertext_size)?;
+            d.set_item("etag", r.etag.as_deref())?;
+            Ok(d)
+        };
         let list = PyList::empty(py);
         for p in self.inner.parts() {
-            let d = PyDict::new(py);
-            d.set_item("number", p.number)?;
-            d.set_item("plaintext_size", p.plaintext_size)?;
-            d.set_item("ciphertext_size", p.ciphertext_size)?;
-            d.set_item("etag", p.etag.as_deref())?;
+            let d = part(p.number, &p.record)?;
             d.set_item("md5", p.md5.as_deref())?;
             let ips = PyList::empty(py);
             for ip in &p.internal_parts {
-                let i = PyDict::new(py);
-                i.set_item("number", ip.number)?;
-                i.set_item("plaintext_size", ip.plaintext_size)?;
-                i.set_item("ciphertext_size", ip.ciphertext_size)?;
-                i.set_item("etag", ip.etag.as_deref())?;
-                ips.append(i)?;
+                ips.append(part(ip.number, &ip.record)?)?;
             }
             d.set_item("internal_parts", ips)?;
             list.append(d)?;

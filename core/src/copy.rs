@@ -37,39 +37,17 @@ pub struct CopyLimits {
 }
 
 impl CopyLimits {
-    /// These limits with another [`single_copy_max`](Self::single_copy_max).
-    #[must_use]
-    pub const fn with_single_copy_max(mut self, v: u64) -> Self {
-        self.single_copy_max = v;
-        self
-    }
-
-    /// These limits with another [`part_min`](Self::part_min).
-    #[must_use]
-    pub const fn with_part_min(mut self, v: u64) -> Self {
-        self.part_min = v;
-        self
-    }
-
-    /// These limits with another [`part_max`](Self::part_max).
-    #[must_use]
-    pub const fn with_part_max(mut self, v: u64) -> Self {
-        self.part_max = v;
-        self
-    }
-
-    /// These limits with another [`max_parts`](Self::max_parts).
-    #[must_use]
-    pub const fn with_max_parts(mut self, v: u32) -> Self {
-        self.max_parts = v;
-        self
-    }
-
-    /// These limits with another [`metadata_max`](Self::metadata_max).
-    #[must_use]
-    pub const fn with_metadata_max(mut self, v: usize) -> Self {
-        self.metadata_max = v;
-        self
+    with_setters! {
+        /// These limits with another [`single_copy_max`](Self::single_copy_max).
+        with_single_copy_max => single_copy_max: u64;
+        /// These limits with another [`part_min`](Self::part_min).
+        with_part_min => part_min: u64;
+        /// These limits with another [`part_max`](Self::part_max).
+        with_part_max => part_max: u64;
+        /// These limits with another [`max_parts`](Self::max_parts).
+        with_max_parts => max_parts: u32;
+        /// These limits with another [`metadata_max`](Self::metadata_max).
+        with_metadata_max => metadata_max: usize;
     }
 
     /// Refuses limits no S3 accepts, before any plan is sized by them: a caller-supplied

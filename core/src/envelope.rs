@@ -259,44 +259,45 @@ impl Envelope {
     /// [`Error::RandomnessUnavailable`].
     #[cfg(feature = "getrandom")]
     pub fn create(wrapper: &dyn KeyWrap, kid: &str, params: Params) -> Result<(Self, ObjectKey)> {
-        let dek = Dek::generate()?;
-        let mut salt = [0u8; KEY_LEN];
-        crate::random::fill(&mut salt)?;
-        Self::create_inner(wrapper, kid, params, &dek, salt)
+        Self::create_with(wrapper, kid, params, &Dek::generate()?, crate::random::array()?)
     }
+}
 
-    /// [`Envelope::create`] with a caller-chosen DEK and salt, for deterministic vectors.
-    ///
-    /// # Errors
-    /// As [`Envelope::create`].
-    #[cfg(feature = "hazmat")]
-    pub fn create_with(
-        wrapper: &dyn KeyWrap,
-        kid: &str,
-        params: Params,
-        dek: &Dek,
-        salt: [u8; KEY_LEN],
-    ) -> Result<(Self, ObjectKey)> {
-        Self::create_inner(wrapper, kid, params, dek, salt)
-    }
+/// [`Envelope::create_with`], public under `hazmat` (deterministic vectors need to choose the
+/// DEK and salt) and otherwise private to [`Envelope::create`]: one body either way.
+macro_rules! envelope_create_with {
+    ($vis:vis) => {
+        impl Envelope {
+            /// [`Envelope::create`] with a caller-chosen DEK and salt, for deterministic vectors.
+            ///
+            /// # Errors
+            /// As [`Envelope::create`].
+            #[cfg_attr(
+                not(any(feature = "getrandom", feature = "hazmat")),
+                allow(dead_code, reason = "only the creating constructors use it")
+            )]
+            $vis fn create_with(
+                wrapper: &dyn KeyWrap,
+                kid: &str,
+                params: Params,
+                dek: &Dek,
+                salt: [u8; KEY_LEN],
+            ) -> Result<(Self, ObjectKey)> {
+                let header = params.header(salt)?;
+                let kid = Kid::new(kid)?;
+                let wrapped = wrapper.wrap(dek)?;
+                Ok(Self::assemble(header, kid, wrapper.alg(), wrapped, dek))
+            }
+        }
+    };
+}
 
-    #[cfg_attr(
-        not(any(feature = "getrandom", feature = "hazmat")),
-        allow(dead_code, reason = "only the creating constructors use it")
-    )]
-    pub(crate) fn create_inner(
-        wrapper: &dyn KeyWrap,
-        kid: &str,
-        params: Params,
-        dek: &Dek,
-        salt: [u8; KEY_LEN],
-    ) -> Result<(Self, ObjectKey)> {
-        let header = params.header(salt)?;
-        let kid = Kid::new(kid)?;
-        let wrapped = wrapper.wrap(dek)?;
-        Ok(Self::assemble(header, kid, wrapper.alg(), wrapped, dek))
-    }
+#[cfg(feature = "hazmat")]
+envelope_create_with!(pub);
+#[cfg(not(feature = "hazmat"))]
+envelope_create_with!(pub(crate));
 
+impl Envelope {
     /// The envelope of a new object from its parts: the DEK's commitment and key are derived
     /// here, so a wrapped key can only ever be paired with the DEK it wraps by the caller
     /// that holds both (the keyring's create task).

@@ -39,6 +39,10 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[macro_use]
+#[allow(unused_macros, reason = "some users are behind features")]
+mod accessors;
+
 pub mod cipher;
 pub mod envelope;
 pub(crate) mod error;

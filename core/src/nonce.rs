@@ -38,21 +38,7 @@ impl Prefix {
     }
 }
 
-impl From<[u8; PREFIX_LEN]> for Prefix {
-    fn from(bytes: [u8; PREFIX_LEN]) -> Self {
-        Self(bytes)
-    }
-}
-
-impl TryFrom<&[u8]> for Prefix {
-    type Error = Error;
-
-    /// # Errors
-    /// [`Error::InvalidParameter`] unless exactly 7 bytes are given.
-    fn try_from(bytes: &[u8]) -> Result<Self> {
-        bytes.try_into().map(Self).map_err(|_| Error::InvalidParameter)
-    }
-}
+byte_array_conversions!(Prefix, PREFIX_LEN);
 
 /// Where a frame stands, as far as its nonce says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,21 +69,7 @@ impl FramePosition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Nonce([u8; NONCE_LEN]);
 
-impl From<[u8; NONCE_LEN]> for Nonce {
-    fn from(bytes: [u8; NONCE_LEN]) -> Self {
-        Self(bytes)
-    }
-}
-
-impl TryFrom<&[u8]> for Nonce {
-    type Error = Error;
-
-    /// # Errors
-    /// [`Error::InvalidParameter`] unless exactly 12 bytes are given.
-    fn try_from(bytes: &[u8]) -> Result<Self> {
-        bytes.try_into().map(Self).map_err(|_| Error::InvalidParameter)
-    }
-}
+byte_array_conversions!(Nonce, NONCE_LEN);
 
 impl Nonce {
     /// Wraps the 12 nonce bytes as they stand in front of a frame.

@@ -25,9 +25,7 @@ impl Dek {
     /// [`Error::RandomnessUnavailable`] if the OS or browser source fails.
     #[cfg(feature = "getrandom")]
     pub fn generate() -> Result<Self> {
-        let mut b = [0u8; KEY_LEN];
-        crate::random::fill(&mut b)?;
-        Ok(Self(b))
+        crate::random::array().map(Self)
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {
@@ -167,9 +165,7 @@ impl Kek {
     /// [`Error::RandomnessUnavailable`] if the randomness source fails.
     #[cfg(feature = "getrandom")]
     pub fn generate() -> Result<Self> {
-        let mut b = [0u8; KEY_LEN];
-        crate::random::fill(&mut b)?;
-        Ok(Self(b))
+        crate::random::array().map(Self)
     }
 
     /// The legacy proxy's KEK: SHA-256 of a configured secret string, no salt and no

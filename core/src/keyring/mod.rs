@@ -420,9 +420,7 @@ impl Keyring {
     /// the parameters' errors.
     #[cfg(feature = "getrandom")]
     pub fn begin_create(&self, params: Params) -> Result<KeyTask> {
-        let mut salt = [0u8; 32];
-        crate::random::fill(&mut salt)?;
-        KeyTask::create(self, params, crate::wrap::Dek::generate()?, salt)
+        KeyTask::create(self, params, crate::wrap::Dek::generate()?, crate::random::array()?)
     }
 
     /// Starts rewrapping `envelope` to `to` (default: the active key), which must be the

@@ -31,7 +31,7 @@ pub use decrypt::{LegacyDecryptor, LegacyKey, decrypt, decrypt_range};
 pub use metadata::{LegacyFormat, LegacyMetadata};
 pub use nonce::{frame_nonce, generation_for, part_nonce};
 pub use object::{LegacyLayout, LegacyObject, LegacyRange, LegacySeal, LegacySegment, NonceRule, split_seals};
-pub use sidecar::{InternalPart, LegacySidecar, SidecarPart};
+pub use sidecar::{InternalPart, LegacySidecar, PartRecord, SidecarPart};
 
 /// Bytes a seal adds to its plaintext: the 12-byte nonce in front and the 16-byte tag behind.
 pub const SEAL_OVERHEAD: u64 = 28;

@@ -314,7 +314,7 @@ impl LegacyObject {
             if part.internal_parts.is_empty() {
                 let rule =
                     if layout == LegacyLayout::Staged { SegmentRule::Random } else { SegmentRule::Part(part.number) };
-                push(part.number, None, part.plaintext_size, part.ciphertext_size, rule)?;
+                push(part.number, None, part.record.plaintext_size, part.record.ciphertext_size, rule)?;
             } else {
                 for ip in &part.internal_parts {
                     let rule = if layout == LegacyLayout::Staged {
@@ -322,7 +322,7 @@ impl LegacyObject {
                     } else {
                         SegmentRule::Frame(ip.number)
                     };
-                    push(part.number, Some(ip.number), ip.plaintext_size, ip.ciphertext_size, rule)?;
+                    push(part.number, Some(ip.number), ip.record.plaintext_size, ip.record.ciphertext_size, rule)?;
                 }
             }
         }
@@ -364,52 +364,23 @@ impl LegacyObject {
         }
     }
 
-    /// The layout.
-    #[must_use]
-    pub fn layout(&self) -> LegacyLayout {
-        self.layout
-    }
-
-    /// The wrapped DEK, standard base64, for [`crate::legacy::LegacyKey::open`].
-    #[must_use]
-    pub fn wrapped_dek_b64(&self) -> &str {
-        &self.wrapped_dek_b64
-    }
-
-    /// The key id naming the KEK, when the proxy recorded one.
-    #[must_use]
-    pub fn kid(&self) -> Option<&str> {
-        self.kid.as_deref()
-    }
-
-    /// The upload id, when known.
-    #[must_use]
-    pub fn upload_id(&self) -> Option<&str> {
-        self.upload_id.as_deref()
-    }
-
-    /// Plaintext bytes.
-    #[must_use]
-    pub fn plaintext_len(&self) -> u64 {
-        self.pt_len
-    }
-
-    /// Ciphertext bytes: the body's length.
-    #[must_use]
-    pub fn ciphertext_len(&self) -> u64 {
-        self.ct_len
-    }
-
-    /// The segments, in order.
-    #[must_use]
-    pub fn segments(&self) -> &[LegacySegment] {
-        &self.segments
-    }
-
-    /// Number of seals.
-    #[must_use]
-    pub fn seal_count(&self) -> u64 {
-        self.seal_count
+    getters! { self;
+        /// The layout.
+        layout -> LegacyLayout { self.layout }
+        /// The wrapped DEK, standard base64, for [`crate::legacy::LegacyKey::open`].
+        wrapped_dek_b64 -> &str { &self.wrapped_dek_b64 }
+        /// The key id naming the KEK, when the proxy recorded one.
+        kid -> Option<&str> { self.kid.as_deref() }
+        /// The upload id, when known.
+        upload_id -> Option<&str> { self.upload_id.as_deref() }
+        /// Plaintext bytes.
+        plaintext_len -> u64 { self.pt_len }
+        /// Ciphertext bytes: the body's length.
+        ciphertext_len -> u64 { self.ct_len }
+        /// The segments, in order.
+        segments -> &[LegacySegment] { &self.segments }
+        /// Number of seals.
+        seal_count -> u64 { self.seal_count }
     }
 
     /// Seal `index`, or `None` past the end.

@@ -16,6 +16,28 @@ use crate::legacy::metadata::{check_wrapped_b64, parse_hex32};
 use crate::legacy::{SEAL_OVERHEAD, SEAL_PLAINTEXT, gzip};
 use crate::limits::{MAX_PARTS, MAX_PLAINTEXT_SIZE};
 
+/// What every sidecar part records, client or internal: its sizes and its ETag.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PartRecord {
+    /// Plaintext bytes (`ps`).
+    #[serde(rename = "ps")]
+    pub plaintext_size: u64,
+    /// Ciphertext bytes (`cs`).
+    #[serde(rename = "cs")]
+    pub ciphertext_size: u64,
+    /// The ETag: of the backend part for an internal part, else the one the proxy returned
+    /// to the client for this part.
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+impl PartRecord {
+    /// The number of seals these sizes hold.
+    fn seal_count(&self) -> Result<u32> {
+        seal_count(self.plaintext_size, self.ciphertext_size)
+    }
+}
+
 /// One internal (backend) part of a client part: a run of seals.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct InternalPart {
@@ -23,15 +45,9 @@ pub struct InternalPart {
     /// staged uploads count from 1 within each client part.
     #[serde(rename = "ipn")]
     pub number: u32,
-    /// Plaintext bytes (`ps`).
-    #[serde(rename = "ps")]
-    pub plaintext_size: u64,
-    /// Ciphertext bytes (`cs`).
-    #[serde(rename = "cs")]
-    pub ciphertext_size: u64,
-    /// The backend part's ETag.
-    #[serde(default)]
-    pub etag: Option<String>,
+    /// Sizes and ETag.
+    #[serde(flatten)]
+    pub record: PartRecord,
 }
 
 /// One client part (or, for a streamed PUT, one backend part).
@@ -40,15 +56,9 @@ pub struct SidecarPart {
     /// Part number (`pn`).
     #[serde(rename = "pn")]
     pub number: u32,
-    /// Plaintext bytes (`ps`).
-    #[serde(rename = "ps")]
-    pub plaintext_size: u64,
-    /// Ciphertext bytes (`cs`).
-    #[serde(rename = "cs")]
-    pub ciphertext_size: u64,
-    /// The ETag the proxy returned to the client for this part.
-    #[serde(default)]
-    pub etag: Option<String>,
+    /// Sizes and ETag.
+    #[serde(flatten)]
+    pub record: PartRecord,
     /// Hex MD5 of the part's plaintext.
     #[serde(default)]
     pub md5: Option<String>,
@@ -139,21 +149,10 @@ impl LegacySidecar {
         } else if let Some(g) = self.generation.as_deref() {
             parse_hex32(g)?;
         }
-        let mut last_pn = 0u32;
-        let (mut ps_sum, mut cs_sum) = (0u64, 0u64);
-        for part in &self.parts {
-            if part.number <= last_pn || part.number > MAX_PARTS {
-                return Err(Error::MalformedLegacy);
-            }
-            last_pn = part.number;
-            if part.internal_parts.is_empty() {
-                seal_count(part.plaintext_size, part.ciphertext_size)?;
-            } else {
-                check_internal(part)?;
-            }
-            ps_sum = ps_sum.checked_add(part.plaintext_size).ok_or(Error::MalformedLegacy)?;
-            cs_sum = cs_sum.checked_add(part.ciphertext_size).ok_or(Error::MalformedLegacy)?;
-        }
+        let (ps_sum, _) = check_run(self.parts.iter().map(|p| {
+            let valid = if p.internal_parts.is_empty() { p.record.seal_count().map(drop) } else { check_internal(p) };
+            (p.number, &p.record, valid)
+        }))?;
         if ps_sum != self.total_size || self.total_size > MAX_PLAINTEXT_SIZE {
             return Err(Error::MalformedLegacy);
         }
@@ -183,7 +182,7 @@ impl LegacySidecar {
     #[must_use]
     pub fn ciphertext_size(&self) -> u64 {
         // Checked in `check`: the sum fits.
-        self.parts.iter().fold(0u64, |a, p| a.saturating_add(p.ciphertext_size))
+        self.parts.iter().fold(0u64, |a, p| a.saturating_add(p.record.ciphertext_size))
     }
 
     /// The wrapped DEK (`dek`), standard base64 of 40 bytes.
@@ -238,25 +237,34 @@ impl LegacySidecar {
 fn check_internal(part: &SidecarPart) -> Result<()> {
     // Seals never span internal parts, so the part's own `cs - ps` only has to be a whole
     // number of overheads; each internal part obeys the frame-count rule itself.
-    let extra = part.ciphertext_size.checked_sub(part.plaintext_size).ok_or(Error::MalformedLegacy)?;
+    let extra = part.record.ciphertext_size.checked_sub(part.record.plaintext_size).ok_or(Error::MalformedLegacy)?;
     if extra % SEAL_OVERHEAD != 0 {
         return Err(Error::MalformedLegacy);
     }
-    let mut last = 0u32;
-    let (mut ps, mut cs) = (0u64, 0u64);
-    for ip in &part.internal_parts {
-        if ip.number <= last || ip.number > MAX_PARTS {
-            return Err(Error::MalformedLegacy);
-        }
-        last = ip.number;
-        seal_count(ip.plaintext_size, ip.ciphertext_size)?;
-        ps = ps.checked_add(ip.plaintext_size).ok_or(Error::MalformedLegacy)?;
-        cs = cs.checked_add(ip.ciphertext_size).ok_or(Error::MalformedLegacy)?;
-    }
-    if ps != part.plaintext_size || cs != part.ciphertext_size {
+    let (ps, cs) =
+        check_run(part.internal_parts.iter().map(|ip| (ip.number, &ip.record, ip.record.seal_count().map(drop))))?;
+    if ps != part.record.plaintext_size || cs != part.record.ciphertext_size {
         return Err(Error::MalformedLegacy);
     }
     Ok(())
+}
+
+/// Checks a run of parts, each given as its number, its record and whether its sizes
+/// describe seals the proxy could have written: numbers must increase within
+/// `1..=MAX_PARTS` and every part be valid. Returns the summed plaintext and ciphertext sizes.
+fn check_run<'a>(parts: impl Iterator<Item = (u32, &'a PartRecord, Result<()>)>) -> Result<(u64, u64)> {
+    let mut last = 0u32;
+    let (mut ps, mut cs) = (0u64, 0u64);
+    for (number, record, valid) in parts {
+        if number <= last || number > MAX_PARTS {
+            return Err(Error::MalformedLegacy);
+        }
+        last = number;
+        valid?;
+        ps = ps.checked_add(record.plaintext_size).ok_or(Error::MalformedLegacy)?;
+        cs = cs.checked_add(record.ciphertext_size).ok_or(Error::MalformedLegacy)?;
+    }
+    Ok((ps, cs))
 }
 
 /// Seals in a segment of `ps` plaintext and `cs` ciphertext bytes: `(cs - ps) / 28`. One

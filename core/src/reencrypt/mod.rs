@@ -23,4 +23,4 @@ mod source;
 pub use checkpoint::Checkpoint;
 pub use job::{DEFAULT_PART_SIZE, Progress, Reencryption, Step, target_params};
 pub use rate::RateLimiter;
-pub use source::{IsecSource, LegacySource, Source, SourceDecryptor};
+pub use source::{IsecSource, LegacySource, Source, SourceDecryptor, SourceFacts};

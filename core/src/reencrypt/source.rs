@@ -20,14 +20,44 @@ use crate::stream::{Decryptor, Stream};
 /// a job can move between threads and be shared behind a lock.
 pub type SourceDecryptor = Box<dyn Stream + Send + Sync>;
 
+/// What a job and its checkpoints know of a source: fixed when the source is opened, so
+/// every kind of source answers the same questions from one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceFacts {
+    /// Plaintext bytes in the object.
+    pub plaintext_len: u64,
+    /// Stored ciphertext bytes.
+    pub ciphertext_len: u64,
+    /// A digest that changes if the object (its metadata or size) changes.
+    pub identity: [u8; 32],
+}
+
+impl SourceFacts {
+    /// The facts of a source of these lengths whose identity is the SHA-256 of `described_by`
+    /// in order (a label, then what changes when the object does).
+    fn new(plaintext_len: u64, ciphertext_len: u64, described_by: &[&[u8]]) -> Self {
+        let mut h = Sha256::new();
+        described_by.iter().for_each(|b| h.update(b));
+        Self { plaintext_len, ciphertext_len, identity: h.finalize().into() }
+    }
+}
+
 /// A source object that can be decrypted from any plaintext offset.
 pub trait Source: Send + Sync {
+    /// The object's lengths and identity.
+    fn facts(&self) -> &SourceFacts;
     /// Plaintext bytes in the object.
-    fn plaintext_len(&self) -> u64;
+    fn plaintext_len(&self) -> u64 {
+        self.facts().plaintext_len
+    }
     /// Stored ciphertext bytes.
-    fn ciphertext_len(&self) -> u64;
+    fn ciphertext_len(&self) -> u64 {
+        self.facts().ciphertext_len
+    }
     /// A digest that changes if the object (its metadata or size) changes.
-    fn identity(&self) -> [u8; 32];
+    fn identity(&self) -> [u8; 32] {
+        self.facts().identity
+    }
     /// A secret only a holder of the source's key knows: half of a checkpoint's MAC key, so
     /// that being able to wrap a DEK under some kid of the keyring is not enough to mint a
     /// checkpoint for this source.
@@ -44,7 +74,7 @@ pub trait Source: Send + Sync {
 pub struct IsecSource<C> {
     key: ObjectKey,
     shape: Shape,
-    identity: [u8; 32],
+    facts: SourceFacts,
     _cipher: core::marker::PhantomData<C>,
 }
 
@@ -67,26 +97,18 @@ impl<C: FrameCipher + 'static> IsecSource<C> {
         if key.header() != envelope.header() {
             return Err(Error::InvalidParameter);
         }
-        let mut h = Sha256::new();
-        h.update(b"isec source");
-        h.update(envelope.to_bytes());
-        h.update(shape.ciphertext_len().to_be_bytes());
-        Ok(Self { key, shape, identity: h.finalize().into(), _cipher: core::marker::PhantomData })
+        let (pt_len, ct_len) = (shape.plaintext_len(), shape.ciphertext_len());
+        let facts = SourceFacts::new(pt_len, ct_len, &[b"isec source", &envelope.to_bytes(), &ct_len.to_be_bytes()]);
+        Ok(Self { key, shape, facts, _cipher: core::marker::PhantomData })
     }
 }
 
 impl<C: FrameCipher + 'static> Source for IsecSource<C> {
-    fn plaintext_len(&self) -> u64 {
-        self.shape.plaintext_len()
-    }
-    fn ciphertext_len(&self) -> u64 {
-        self.shape.ciphertext_len()
-    }
-    fn identity(&self) -> [u8; 32] {
-        self.identity
-    }
     fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
         self.key.mac_key(LABEL_CHECKPOINT_SOURCE)
+    }
+    fn facts(&self) -> &SourceFacts {
+        &self.facts
     }
     fn open_from(&self, pt_offset: u64) -> Result<(u64, SourceDecryptor)> {
         if pt_offset == 0 {
@@ -103,7 +125,7 @@ impl<C: FrameCipher + 'static> Source for IsecSource<C> {
 pub struct LegacySource<C> {
     key: crate::legacy::LegacyKey,
     object: crate::legacy::LegacyObject,
-    identity: [u8; 32],
+    facts: SourceFacts,
     _cipher: core::marker::PhantomData<C>,
 }
 
@@ -116,27 +138,20 @@ impl<C: FrameCipher + 'static> LegacySource<C> {
     /// [`Error::UnwrapFailed`].
     pub fn new(keyring: &Keyring, object: crate::legacy::LegacyObject, kid: Option<&str>) -> Result<Self> {
         let key = keyring.open_legacy(&object, kid)?;
-        let mut h = Sha256::new();
-        h.update(b"legacy source");
-        h.update(object.wrapped_dek_b64().as_bytes());
-        h.update(object.ciphertext_len().to_be_bytes());
-        h.update(object.plaintext_len().to_be_bytes());
-        Ok(Self { key, object, identity: h.finalize().into(), _cipher: core::marker::PhantomData })
+        let (pt_len, ct_len) = (object.plaintext_len(), object.ciphertext_len());
+        let dek = object.wrapped_dek_b64().as_bytes();
+        let facts =
+            SourceFacts::new(pt_len, ct_len, &[b"legacy source", dek, &ct_len.to_be_bytes(), &pt_len.to_be_bytes()]);
+        Ok(Self { key, object, facts, _cipher: core::marker::PhantomData })
     }
 }
 
 impl<C: FrameCipher + 'static> Source for LegacySource<C> {
-    fn plaintext_len(&self) -> u64 {
-        self.object.plaintext_len()
-    }
-    fn ciphertext_len(&self) -> u64 {
-        self.object.ciphertext_len()
-    }
-    fn identity(&self) -> [u8; 32] {
-        self.identity
-    }
     fn checkpoint_key(&self) -> Zeroizing<[u8; KEY_LEN]> {
         Zeroizing::new(hmac_sha256(self.key.dek().expose(), &[LABEL_CHECKPOINT_SOURCE]))
+    }
+    fn facts(&self) -> &SourceFacts {
+        &self.facts
     }
     /// The migration decryptor: seals too long to buffer (the proxy wrote single objects of
     /// up to 32 MiB and early multipart parts of up to 5 GiB as one seal) are decrypted as

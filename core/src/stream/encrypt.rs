@@ -19,9 +19,7 @@ use crate::nonce::{FramePosition, Prefix};
 /// [`Error::RandomnessUnavailable`].
 #[cfg(feature = "getrandom")]
 pub fn random_prefix() -> Result<Prefix> {
-    let mut p = [0u8; crate::limits::PREFIX_LEN];
-    crate::random::fill(&mut p)?;
-    Ok(Prefix::from(p))
+    crate::random::array().map(Prefix::from)
 }
 
 /// What the segment being encrypted must look like when it ends.
