@@ -59,18 +59,11 @@ impl Limits {
         Self { concurrency, objects_per_second: 0, bytes_per_second: 0 }
     }
 
-    /// These limits with another `objects_per_second`.
-    #[must_use]
-    pub const fn with_objects_per_second(mut self, v: u64) -> Self {
-        self.objects_per_second = v;
-        self
-    }
-
-    /// These limits with another `bytes_per_second`.
-    #[must_use]
-    pub const fn with_bytes_per_second(mut self, v: u64) -> Self {
-        self.bytes_per_second = v;
-        self
+    with_setters! {
+        /// These limits with another `objects_per_second`.
+        with_objects_per_second => objects_per_second: u64;
+        /// These limits with another `bytes_per_second`.
+        with_bytes_per_second => bytes_per_second: u64;
     }
 }
 
@@ -113,11 +106,11 @@ impl JobOptions {
         Self { limits, ..Self::default() }
     }
 
-    /// These options as a dry run (or not).
-    #[must_use]
-    pub const fn with_dry_run(mut self, v: bool) -> Self {
-        self.dry_run = v;
-        self
+    with_setters! {
+        /// These options as a dry run (or not).
+        with_dry_run => dry_run: bool;
+        /// These options with another window.
+        with_window => window: u32;
     }
 
     /// These options with other retry settings.
@@ -126,13 +119,6 @@ impl JobOptions {
         self.max_attempts = max_attempts;
         self.backoff_ms = backoff_ms;
         self.backoff_max_ms = backoff_max_ms;
-        self
-    }
-
-    /// These options with another window.
-    #[must_use]
-    pub const fn with_window(mut self, v: u32) -> Self {
-        self.window = v;
         self
     }
 }
