@@ -225,6 +225,10 @@ impl Driver {
                 let outcome = if self.broken.contains(&t.key) {
                     Outcome::Failed { code: "AccessDenied".into(), retryable: false }
                 } else if self.rng.chance(self.flaky) {
+                    // Half of the failures land on the server with their answer lost.
+                    if self.rng.chance(50) {
+                        bucket.run(&t);
+                    }
                     Outcome::Failed { code: "InternalError".into(), retryable: true }
                 } else {
                     bucket.run(&t)
@@ -587,4 +591,24 @@ fn bad_answers_are_errors_not_panics() {
     assert!(matches!(job.poll(100), Action::List(_)));
     job.list_failed(100, "SlowDown", true).unwrap();
     assert_eq!(job.poll(200), Action::Stopped { code: "SlowDown".into() });
+}
+
+#[test]
+fn a_task_that_landed_but_lost_its_answer_is_not_done_twice() {
+    let mut rng = Rng(31);
+    let mut bucket = Bucket::new(300, &mut rng);
+    let gens: BTreeMap<String, u32> = bucket.objects.iter().map(|(k, o)| (k.clone(), o.generation)).collect();
+    let encrypted = bucket.objects.keys().filter(|k| kid_of(&bucket, k).is_some()).count() as u64;
+    let options = JobOptions::new(Limits::new(8)).with_retries(40, 10, 100);
+    let mut job = BucketJob::new(JobKind::Reencrypt, "b", "", &bucket.job_ring, options);
+    let mut d = Driver::new(32);
+    d.flaky = 30;
+    assert_eq!(d.run(&mut job, &mut bucket, 1_000_000), Action::Done);
+    assert_eq!(job.progress().done.objects, encrypted);
+    assert_eq!(job.progress().failed.objects, 0);
+    for (k, o) in &bucket.objects {
+        if kid_of(&bucket, k).is_some() {
+            assert_eq!(o.generation, gens[k] + 1, "{k} re-encrypted exactly once");
+        }
+    }
 }

@@ -788,6 +788,11 @@ impl BucketJob {
                 }
             }
             Outcome::Failed { code, retryable } => {
+                if retryable {
+                    // The request may have landed with its answer lost (a reset, a timeout):
+                    // like a task in flight at a crash, a new ETag seen later is this one's.
+                    slot.resumed = Some(slot.etag.clone());
+                }
                 self.retry_or_fail(ticket, now_ms, kind.name(), &code, retryable, Some(kind));
             }
         }
