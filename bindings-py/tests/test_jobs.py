@@ -269,3 +269,93 @@ def test_a_dry_run_counts_and_writes_nothing(fx: Fixture) -> None:
     assert s["planned"]["objects"] == 12 + 2 + len(fx.legacy_keys)
     assert s["done"]["objects"] == 0
     assert fx.etags() == before
+
+
+def proxied(s3_env: dict[str, str], endpoint: str) -> Any:
+    """A boto3 client through the fault proxy that makes one attempt per request, so every
+    injected fault reaches the job, and gives up on an answer after one second."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=s3_env.get("ISEC_S3_REGION", "garage"),
+        aws_access_key_id=s3_env["ISEC_S3_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3_env["ISEC_S3_SECRET_ACCESS_KEY"],
+        config=Config(
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=2,
+            read_timeout=1,
+        ),
+    )
+
+
+def test_faults_slow_the_job_but_lose_nothing(fx: Fixture, s3_env: dict[str, str]) -> None:
+    from .faults import FaultProxy
+
+    fx.fill(n_old=24, n_new=2, n_plain=2, n_legacy=3, multipart=False, vectors=False)
+    proxy = FaultProxy(
+        s3_env["ISEC_S3_ENDPOINT"], slowdown=0.06, internal=0.04, reset_before=0.04, reset_after=0.03, lost_answer=0.02
+    )
+    try:
+        c = isec.s3.Client(proxied(s3_env, proxy.endpoint), fx.ring(), part_size=5 * MIB, max_workers=2, part_retries=0)
+        retries = {"max_attempts": 40, "backoff_ms": 10, "backoff_max_ms": 200}
+        rotated = c.rotate(fx.bucket, fx.prefix, concurrency=4, **retries).run()
+        assert rotated["result"] == "done" and rotated["failed"]["objects"] == 0, rotated["failed_by_code"]
+        assert rotated["done"]["objects"] == 24
+        reenc = c.reencrypt(fx.bucket, fx.prefix, concurrency=4, **retries).run()
+        assert reenc["result"] == "done" and reenc["failed"]["objects"] == 0, reenc["failed_by_code"]
+        assert reenc["done"]["objects"] == 24 + 2 + 3
+        assert all(proxy.injected[k] > 0 for k in ("slowdown", "internal", "reset_before", "reset_after")), proxy.injected
+
+        # A failure a retry would only repeat is reported with its key and code.
+        victim = fx.prefix + "old/0003"
+        proxy.deny = [victim]
+        proxy.chances = []
+        fx.writer(OLD).put_object(fx.bucket, victim, b"again under the old key", metadata={"owner": "old/0003"})
+        fx.expected[victim] = (sha(b"again under the old key"), {"owner": "old/0003"})
+        denied = c.rotate(fx.bucket, fx.prefix, concurrency=4, **retries).run()
+        assert denied["failed"]["objects"] == 1
+        assert denied["failed_by_code"] == {"AccessDenied": {"objects": 1, "bytes": denied["failed"]["bytes"]}}
+        assert [(f["key"], f["code"], f["stage"]) for f in denied["failures"]] == [(victim, "AccessDenied", "rewrap")]
+    finally:
+        proxy.close()
+    found = fx.check_reads(fx.client(), kids={NEW, OLD, "plaintext"})
+    assert [k for k, kid in found.items() if kid == OLD] == [victim]
+
+
+def test_writers_during_a_job_keep_their_data(fx: Fixture) -> None:
+    """Objects overwritten or deleted by another client while a re-encryption runs end with
+    the writer's data (or stay deleted), never with the job's re-encrypted older copy."""
+    fx.fill(n_old=40, n_new=0, n_plain=0, n_legacy=0, multipart=False, vectors=False)
+    c = fx.client()
+    job = c.reencrypt(fx.bucket, fx.prefix, concurrency=4, objects_per_second=40)
+    writer = fx.writer(OLD)
+    keys = sorted(fx.expected)
+    written: dict[str, bytes] = {}
+    deleted: set[str] = set()
+    out: dict[str, Any] = {}
+    t = threading.Thread(target=lambda: out.update(job.run()))
+    t.start()
+    for i, key in enumerate(keys[::3]):
+        time.sleep(0.02)
+        if i % 4 == 3:
+            fx.s3.delete_object(Bucket=fx.bucket, Key=key)
+            deleted.add(key)
+            written.pop(key, None)
+        else:
+            body = f"writer's version {i}".encode()
+            writer.put_object(fx.bucket, key, body, metadata={"owner": "writer"})
+            written[key] = body
+            deleted.discard(key)
+    t.join(timeout=120)
+    assert not t.is_alive() and out["result"] == "done", out.get("failed_by_code")
+    for key in deleted:
+        with pytest.raises(Exception) as e:
+            fx.s3.head_object(Bucket=fx.bucket, Key=key)
+        assert "404" in str(e.value) or "Not Found" in str(e.value), key
+    for key, body in written.items():
+        assert c.get_object(fx.bucket, key) == body, f"{key}: the writer's data"
+    assert out["failed"]["objects"] == 0

@@ -493,9 +493,13 @@ def test_migrate_reencrypts_in_place(layout: str, s3proxy: Path, s3_raw: Any, bu
     assert r.migrated and r.kid == "kek-1" and r.plaintext_len == o.plaintext_len and r.etag
     assert r.plan is not None and r.plan.action == "reencrypt"
     ops = [op for op, _ in rec.calls]
-    writes = [op for op in ops if op in ("put_object", "upload_part", "complete_multipart_upload")]
+    writes = [op for op in ops if op in ("put_object", "create_multipart_upload", "upload_part", "complete_multipart_upload")]
     n_parts = -(-o.plaintext_len // (8 * MIB))
-    assert writes == (["put_object"] if n_parts == 1 else ["upload_part"] * n_parts + ["complete_multipart_upload"])
+    # In place, even one part goes through a multipart upload, created before the source is
+    # read (SPEC.md §15.5).
+    assert writes == ["create_multipart_upload"] + ["upload_part"] * n_parts + ["complete_multipart_upload"]
+    first_get = next(i for i, (op, kw) in enumerate(rec.calls) if op == "get_object" and kw["Key"] == o.key and "IfMatch" in kw)
+    assert ops.index("create_multipart_upload") < first_get
     # The source's GET was pinned to its HEAD's ETag.
     gets = [kw for op, kw in rec.calls if op == "get_object" and kw["Key"] == o.key]
     assert gets and all("IfMatch" in kw for kw in gets)

@@ -1160,37 +1160,46 @@ class Client:
         and upload the result with ``user`` metadata plus the new envelope's keys. Returns
         the new ETag and the requests made."""
         dst_bucket, dst_key = dest
-        r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
-        with contextlib.closing(r["Body"]) as body:
-            if src.format == "plaintext":
+        if src.format == "plaintext":
+            r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
+            with contextlib.closing(r["Body"]) as body:
                 put = self.put_object(dst_bucket, dst_key, _BodyReader(body), metadata=user, extra_args=headers)
-                writes = put.parts + 2 if put.parts else 1
-                return put.etag, 1 + writes
-            source: IsecSource | LegacySource
-            if src.legacy is not None:
-                source = LegacySource(self.keyring, src.legacy)
-            else:
-                okey = self._open(src)
-                assert isinstance(okey, ObjectKey) and src.envelope is not None
-                source = IsecSource(self.keyring, src.envelope, self._shape(src, okey))
-            # The new object is in the parts layout, one isec part per S3 part.
-            job = Reencryption.start(
-                self.keyring, source, frame_size=self.frame_size, part_size=self.part_size, rate=self.reencrypt_rate
-            )
-            meta = object_metadata(user, job.target_envelope)
-            stream = _job_output(job, body.iter_chunks(MIB))
-            if job.progress.parts_total == 1:
-                ct = b"".join(stream)
-                put_r = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
-                return str(put_r.get("ETag", "")), 2
-            pieces = _rechunk(stream, job.target_part_len)
+            writes = put.parts + 2 if put.parts else 1
+            return put.etag, 1 + writes
+        source: IsecSource | LegacySource
+        if src.legacy is not None:
+            source = LegacySource(self.keyring, src.legacy)
+        else:
+            okey = self._open(src)
+            assert isinstance(okey, ObjectKey) and src.envelope is not None
+            source = IsecSource(self.keyring, src.envelope, self._shape(src, okey))
+        # The new object is in the parts layout, one isec part per S3 part.
+        job = Reencryption.start(
+            self.keyring, source, frame_size=self.frame_size, part_size=self.part_size, rate=self.reencrypt_rate
+        )
+        meta = object_metadata(user, job.target_envelope)
 
-            parts = (
-                self._uploaded_part(dst_bucket, dst_key, n, _constant(piece))
-                for n, piece in enumerate(pieces, start=1)
-            )
-            etag, _, n_parts = self._multipart(dst_bucket, dst_key, meta, headers, parts)
-            return etag, 1 + n_parts + 2
+        def pieces() -> Iterator[bytes]:
+            # Read only when the parts are asked for: for an object replaced in place, after
+            # its upload was created (SPEC.md §15.5).
+            r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
+            with contextlib.closing(r["Body"]) as body:
+                yield from _rechunk(_job_output(job, body.iter_chunks(MIB)), job.target_part_len)
+
+        in_place = (dst_bucket, dst_key) == (src.bucket, src.key)
+        if job.progress.parts_total == 1 and not in_place:
+            ct = b"".join(pieces())
+            put_r = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
+            return str(put_r.get("ETag", "")), 2
+        # In place, even one part goes through a multipart upload created before the source is
+        # read: a write to the key that starts afterwards cancels the upload on servers that
+        # order writes by their start (Garage: NoSuchUpload), instead of being overwritten by
+        # the re-encrypted older version.
+        parts = (
+            self._uploaded_part(dst_bucket, dst_key, n, _constant(piece)) for n, piece in enumerate(pieces(), start=1)
+        )
+        etag, _, n_parts = self._multipart(dst_bucket, dst_key, meta, headers, parts)
+        return etag, 1 + n_parts + 2
 
     # --- helpers -------------------------------------------------------------------------------
 
