@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,10 @@ __all__ = ["Job", "ObjectChangedError"]
 class ObjectChangedError(Exception):
     """The object is no longer the version an operation was asked to act on (its ETag
     differs from ``if_match``): nothing was written."""
+
+
+_HEADS_KEPT = 4096
+"""HEAD responses kept for tasks to come: more than a window's worth of decided objects."""
 
 
 def _now() -> int:
@@ -97,6 +102,9 @@ class Job:
         self._lock = threading.Condition()
         self._stop = False
         self._running = False
+        # The job's HEAD responses by ticket, for the task that follows (saves its HEAD);
+        # bounded, since most objects need no task.
+        self._heads: OrderedDict[int, tuple[str, dict[str, Any]]] = OrderedDict()
 
     # --- control, from any thread ------------------------------------------------------------
 
@@ -258,20 +266,29 @@ class Job:
             return
         meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
         with self._lock:
+            if meta:
+                # An object with metadata of its own may get a task, which opens it from here.
+                self._heads[act.ticket] = (act.key, r)
+                while len(self._heads) > _HEADS_KEPT:
+                    self._heads.popitem(last=False)
             self._core.head_found(act.ticket, _now(), meta, r["ETag"], int(r.get("ContentLength", 0)))
 
     def _task(self, act: JobAction) -> None:
         assert act.ticket is not None and act.key is not None
         bucket, key, etag = self._bucket, act.key, act.etag
+        with self._lock:
+            kept = self._heads.pop(act.ticket, None)
+        # Only the object's own HEAD (not its sidecar's) of the version the task pins.
+        head = kept[1] if kept is not None and kept[0] == key and kept[1].get("ETag") == etag else None
         moved = 0
         try:
             if act.task == "rewrap":
-                self._client.rewrap(bucket, key, if_match=etag)
+                self._client.rewrap(bucket, key, if_match=etag, head=head)
             elif act.task == "reencrypt":
-                self._client.copy_object(bucket, key, bucket, key, rotate_dek=True, if_match=etag)
+                self._client.copy_object(bucket, key, bucket, key, rotate_dek=True, if_match=etag, head=head)
                 moved = act.size or 0
             else:
-                r = self._client.migrate(bucket, key, if_match=etag)
+                r = self._client.migrate(bucket, key, if_match=etag, head=head)
                 moved = (act.size or 0) if r.migrated else 0
         except ObjectChangedError:
             with self._lock:

@@ -828,6 +828,7 @@ class Client:
         content_type: str | None = None,
         extra_args: Mapping[str, Any] | None = None,
         if_match: str | None = None,
+        head: Mapping[str, Any] | None = None,
     ) -> CopyResult:
         """Copies an object the cheapest way the core finds valid (SPEC.md §12):
 
@@ -851,10 +852,12 @@ class Client:
         copy) and the failure is raised.
 
         ``if_match``: copy only the source version with this ETag; another raises
-        :class:`ObjectChangedError` before any request that writes.
+        :class:`ObjectChangedError` before any request that writes. ``head``: the source's
+        HeadObject response when the caller already has it (a bucket job does), which saves
+        a request; every copy is pinned to its ETag, so a stale one fails rather than acts.
         """
         self._forget(dst_bucket, dst_key)
-        src = self._head_matching(src_bucket, src_key, if_match)
+        src = self._head_matching(src_bucket, src_key, if_match, head)
         shape: Shape | None = None
         if src.envelope is not None and src.envelope.layout == "table" and src.table is not None:
             # Part copies of the table layout cut on its segments' frame boundaries.
@@ -874,7 +877,15 @@ class Client:
         )
         return self._execute(plan, src, dst_bucket, dst_key, content_type, extra_args)
 
-    def rewrap(self, bucket: str, key: str, new_kid: str | None = None, *, if_match: str | None = None) -> CopyResult:
+    def rewrap(
+        self,
+        bucket: str,
+        key: str,
+        new_kid: str | None = None,
+        *,
+        if_match: str | None = None,
+        head: Mapping[str, Any] | None = None,
+    ) -> CopyResult:
         """Puts the object's DEK under ``new_kid`` (default: the keyring's active key) in
         place: a self-copy with the REPLACE directive and the rewrapped envelope, keeping the
         user metadata and system headers. No object bytes move; the body is unchanged
@@ -883,9 +894,11 @@ class Client:
         if kid is None:
             # No active key: let the core raise its typed key_not_active.
             self.keyring.create_envelope()
-        return self.copy_object(bucket, key, bucket, key, target_kid=kid, if_match=if_match)
+        return self.copy_object(bucket, key, bucket, key, target_kid=kid, if_match=if_match, head=head)
 
-    def migrate(self, bucket: str, key: str, *, if_match: str | None = None) -> MigrateResult:
+    def migrate(
+        self, bucket: str, key: str, *, if_match: str | None = None, head: Mapping[str, Any] | None = None
+    ) -> MigrateResult:
         """Re-encrypts a previous-proxy object in place into the isec format under the
         keyring's active key (SPEC.md §11, §12).
 
@@ -908,9 +921,9 @@ class Client:
 
         Failures raise with core's code. Any failure before the upload completes leaves the
         original object and its sidecar as they were; a failed check afterwards leaves the
-        sidecar in place. ``if_match`` as for :meth:`copy_object`."""
+        sidecar in place. ``if_match`` and ``head`` as for :meth:`copy_object`."""
         self._forget(bucket, key)
-        src = self._head_matching(bucket, key, if_match)
+        src = self._head_matching(bucket, key, if_match, head)
         where = f"s3://{bucket}/{key}"
         if src.format == "isec":
             return MigrateResult(False, src.kid, src.plaintext_len, None)
@@ -947,10 +960,12 @@ class Client:
         new, n = run.verified
         return MigrateResult(True, new.kid, n, new.etag, migration.sidecar_deleted, migration.sidecar_kept, plan)
 
-    def _head_matching(self, bucket: str, key: str, if_match: str | None) -> ObjectInfo:
-        """``head_object``, refused with :class:`ObjectChangedError` unless the ETag is
-        ``if_match`` (when given)."""
-        info = self.head_object(bucket, key)
+    def _head_matching(
+        self, bucket: str, key: str, if_match: str | None, head: Mapping[str, Any] | None = None
+    ) -> ObjectInfo:
+        """``head_object`` (or the given HEAD response, opened), refused with
+        :class:`ObjectChangedError` unless the ETag is ``if_match`` (when given)."""
+        info = self._info(bucket, key, head) if head is not None else self.head_object(bucket, key)
         if if_match is not None and info.etag.strip('"') != if_match.strip('"'):
             raise ObjectChangedError(f"s3://{bucket}/{key} is at ETag {info.etag}, not {if_match}")
         return info
