@@ -18,7 +18,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ._isec import BucketJob, IsecError, JobAction
@@ -100,8 +99,12 @@ class Job:
         self._save_every = save_every
         self._max_threads = max_threads
         self._lock = threading.Condition()
+        self._ended = threading.Event()
         self._stop = False
+        self._quit = False
         self._running = False
+        self._result: str | None = None
+        self._error: BaseException | None = None
         # The job's HEAD responses by ticket, for the task that follows (saves its HEAD);
         # bounded, since most objects need no task.
         self._heads: OrderedDict[int, tuple[str, dict[str, Any]]] = OrderedDict()
@@ -176,42 +179,44 @@ class Job:
     def run(self) -> dict[str, Any]:
         """Works until the job is done (or stopped, or its listing failed for good) and
         returns :meth:`status`, with ``"result"``: ``done``, ``stopped`` or the listing's
-        error code."""
+        error code.
+
+        Worker threads (the job's concurrency, plus one for the listing) each take the next
+        request from the job, send it and answer it, then take the next: no hand-off between
+        threads per request. This thread saves the state and reports progress."""
         with self._lock:
             if self._running:
                 raise RuntimeError("the job is already running")
-            self._running, self._stop = True, False
+            self._running, self._stop, self._quit = True, False, False
+            self._result, self._error = None, None
+        self._ended.clear()
         bar = self._bar()
-        result = "done"
+        workers: list[threading.Thread] = []
         last_save = last_report = time.monotonic()
         try:
-            with ThreadPoolExecutor(self._max_threads, thread_name_prefix="isec-job") as pool:
-                while True:
-                    with self._lock:
-                        if self._stop:
-                            self._core.pause()
-                        act = self._core.poll(_now())
-                        if act.kind in ("list", "head", "run"):
-                            pool.submit(self._work, act)
-                            continue
-                        if act.kind == "done" or (act.kind == "paused" and self._stop):
-                            result = "stopped" if self._stop else "done"
-                            break
-                        if act.kind == "stopped":
-                            result = act.code or "stopped"
-                            break
-                        timeout = 0.5
-                        if act.kind == "wait" and act.until_ms is not None:
-                            timeout = min(timeout, max(0.0, (act.until_ms - _now()) / 1000))
-                        self._lock.wait(timeout)
-                    now = time.monotonic()
-                    if now - last_save >= self._save_every:
-                        self._save()
-                        last_save = now
-                    if now - last_report >= 1.0:
-                        self._report(bar)
-                        last_report = now
+            while True:
+                with self._lock:
+                    want = min(self._max_threads, self._core.limits[0] + 1)
+                while len(workers) < want:
+                    t = threading.Thread(target=self._worker, name=f"isec-job-{len(workers)}", daemon=True)
+                    t.start()
+                    workers.append(t)
+                ended = self._ended.wait(min(self._save_every, 1.0))
+                now = time.monotonic()
+                if now - last_save >= self._save_every:
+                    self._save()
+                    last_save = now
+                if now - last_report >= 1.0:
+                    self._report(bar)
+                    last_report = now
+                if ended:
+                    break
         finally:
+            with self._lock:
+                self._quit = True
+                self._lock.notify_all()
+            for t in workers:
+                t.join()
             if self._stop:
                 # A stop pauses only this run: the saved state resumes running.
                 with self._lock:
@@ -222,22 +227,59 @@ class Job:
                 bar.close()
             with self._lock:
                 self._running = False
+        if self._error is not None:
+            raise self._error
         status = self.status()
-        status["result"] = result
+        status["result"] = self._result or "stopped"
         return status
 
-    def _work(self, act: JobAction) -> None:
-        """Sends one action's request (on a pool thread) and answers the job."""
+    def _worker(self) -> None:
         try:
-            if act.kind == "list":
-                self._list(act)
-            elif act.kind == "head":
-                self._head(act)
-            else:
-                self._task(act)
-        finally:
+            while True:
+                with self._lock:
+                    act = self._next_action()
+                    if act is None:
+                        return
+                    # There may be more to do than this thread: let one more look.
+                    self._lock.notify()
+                self._work(act)
+        except BaseException as e:  # noqa: BLE001 - handed to run(), which raises it
             with self._lock:
+                self._error = self._error or e
                 self._lock.notify_all()
+            self._ended.set()
+
+    def _next_action(self) -> JobAction | None:
+        """Under the lock: the job's next request, waiting while there is none; None once
+        the job ended (or run() is leaving)."""
+        while not self._quit and self._result is None and self._error is None:
+            if self._stop:
+                self._core.pause()
+            act = self._core.poll(_now())
+            if act.kind in ("list", "head", "run"):
+                return act
+            if act.kind == "done" or (act.kind == "paused" and self._stop):
+                self._result = "stopped" if self._stop else "done"
+            elif act.kind == "stopped":
+                self._result = act.code or "stopped"
+            if self._result is not None:
+                self._lock.notify_all()
+                self._ended.set()
+                return None
+            timeout = 0.5
+            if act.kind == "wait" and act.until_ms is not None:
+                timeout = min(timeout, max(0.0, (act.until_ms - _now()) / 1000))
+            self._lock.wait(timeout)
+        return None
+
+    def _work(self, act: JobAction) -> None:
+        """Sends one action's request and answers the job."""
+        if act.kind == "list":
+            self._list(act)
+        elif act.kind == "head":
+            self._head(act)
+        else:
+            self._task(act)
 
     def _list(self, act: JobAction) -> None:
         kw: dict[str, Any] = {"Bucket": self._bucket, "Prefix": act.prefix or "", "MaxKeys": act.max_keys}
