@@ -1,7 +1,8 @@
 """Bucket jobs over boto3: scan, rotate, re-encrypt or migrate every object under a prefix.
 
 Core's :class:`isec.BucketJob` decides everything (SPEC.md §15): which page to list, which
-object to HEAD, what each object needs, the limits, the retries and the saved state. This
+object to HEAD, which byte ranges of an object without isec metadata to read (to tell
+plaintext from isec frames that lost their envelope, §14.1), what each object needs, the limits, the retries and the saved state. This
 module sends what it asks for, with a thread pool (the crypto releases the GIL), and hands
 the answers back. Each object's task is one of :class:`isec.s3.Client`'s own operations
 (``rewrap``, a re-encrypting ``copy_object`` onto itself, ``migrate``), pinned to the ETag

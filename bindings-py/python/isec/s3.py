@@ -1078,7 +1078,9 @@ class Client:
         return Job(self, BucketJob.from_state(state, self.keyring), **kw)
 
     def scan(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
-        """How much of the bucket is on which key and format; changes nothing."""
+        """How much of the bucket is on which key and format; changes nothing. Objects
+        without isec metadata whose body is isec frames (copies that lost their envelope) are
+        counted as ``stripped_isec``: :meth:`repair` makes them readable again."""
         return self.job("scan", bucket, prefix, **kw)
 
     def rotate(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
