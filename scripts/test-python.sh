@@ -27,8 +27,21 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version'
 
-step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra); cryptography (writes previous-proxy objects in tests)"
-"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34" "cryptography>=42"
+step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra); cryptography (writes previous-proxy objects in tests); awscli v1 and s3cmd (tests/test_tools.py copies objects with them)"
+"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34" "cryptography>=42" \
+  "awscli>=1.29,<2" "s3cmd>=2.3"
+
+# rclone is not on PyPI: Debian's package. Installed when missing and the machine can (root
+# and apt-get); otherwise tests/test_tools.py fails under CI=true and skips elsewhere.
+if ! command -v rclone >/dev/null 2>&1; then
+  step "rclone (apt-get install rclone)"
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    { apt-get install -y -q rclone </dev/null || { apt-get update -q </dev/null && apt-get install -y -q rclone </dev/null; }; } >/dev/null ||
+      echo "rclone could not be installed: tests/test_tools.py will say so" >&2
+  else
+    echo "no root or no apt-get: rclone not installed; tests/test_tools.py will say so" >&2
+  fi
+fi
 
 step "the package: pip install ./bindings-py (maturin, release build)"
 # --no-build-isolation: use the maturin just installed (found on PATH by its PEP 517 hook)

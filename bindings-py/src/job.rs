@@ -2,7 +2,7 @@
 //! rotate / reencrypt / migrate` drive it with boto3 and a thread pool; this class only
 //! converts the job's actions and the answers.
 
-use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, Outcome};
+use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, Outcome, Read};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -11,19 +11,21 @@ use crate::error::{OrRaise, to_py};
 use crate::keyring::PyKeyring;
 
 record! {
-    /// What the caller does next (`BucketJob.poll`): `kind` is `list`, `head`, `run`,
-    /// `wait`, `idle`, `paused`, `done` or `stopped`; the other fields are those of its kind
-    /// and None otherwise.
+    /// What the caller does next (`BucketJob.poll`): `kind` is `list`, `head`, `read`,
+    /// `run`, `wait`, `idle`, `paused`, `done` or `stopped`; the other fields are those of
+    /// its kind and None otherwise.
     "JobAction" PyJobAction {
         kind: &'static str,
-        /// `head`, `run`: the ticket to answer with.
+        /// `head`, `read`, `run`: the ticket to answer with.
         ticket: Option<u64>,
-        /// `head`: the key to HEAD; `run`: the object's key.
+        /// `head`: the key to HEAD; `read`, `run`: the object's key.
         key: Option<String>,
         /// `run`: `rewrap`, `reencrypt` or `migrate`.
         task: Option<&'static str>,
-        /// `run`: the ETag the task pins.
+        /// `read`, `run`: the ETag the requests pin.
         etag: Option<String>,
+        /// `read`: `(start, end)` byte ranges (end exclusive), one ranged GET each.
+        ranges: Option<Vec<(u64, u64)>>,
         /// `run`: stored bytes.
         size: Option<u64>,
         /// `run`: a saved partial upload's checkpoint.
@@ -52,6 +54,7 @@ impl From<Action> for PyJobAction {
             key: None,
             task: None,
             etag: None,
+            ranges: None,
             size: None,
             checkpoint: None,
             attempt: None,
@@ -66,6 +69,9 @@ impl From<Action> for PyJobAction {
                 (r.prefix, r.start_after, r.max_keys) = (Some(l.prefix), l.start_after, Some(l.max_keys))
             }
             Action::Head { ticket, key } => (r.ticket, r.key) = (Some(ticket), Some(key)),
+            Action::Read { ticket, key, etag, ranges } => {
+                (r.ticket, r.key, r.etag, r.ranges) = (Some(ticket), Some(key), Some(etag), Some(ranges))
+            }
             Action::Run(t) => {
                 (r.ticket, r.key, r.task, r.etag) = (Some(t.ticket), Some(t.key), Some(t.kind.name()), Some(t.etag));
                 (r.size, r.checkpoint, r.attempt) = (Some(t.size), t.checkpoint, Some(t.attempt));
@@ -174,6 +180,21 @@ getters! { PyBucketJob {
     /// A HEAD failed with `code`.
     fn head_failed(&mut self, ticket: Int<u64>, now_ms: Int<u64>, code: String, retryable: bool) -> PyResult<()> {
         self.inner.headed(ticket.0, now_ms.0, Head::Failed { code, retryable }).or_raise()
+    }
+
+    /// A `read` brought back the bodies of its ranges, in order.
+    fn read_found(&mut self, ticket: Int<u64>, now_ms: Int<u64>, bodies: Vec<Vec<u8>>) -> PyResult<()> {
+        self.inner.read(ticket.0, now_ms.0, Read::Found(bodies)).or_raise()
+    }
+
+    /// A `read` found the object changed or gone (412, 404).
+    fn read_changed(&mut self, ticket: Int<u64>, now_ms: Int<u64>) -> PyResult<()> {
+        self.inner.read(ticket.0, now_ms.0, Read::Changed).or_raise()
+    }
+
+    /// A `read` failed with `code`.
+    fn read_failed(&mut self, ticket: Int<u64>, now_ms: Int<u64>, code: String, retryable: bool) -> PyResult<()> {
+        self.inner.read(ticket.0, now_ms.0, Read::Failed { code, retryable }).or_raise()
     }
 
     /// The task is done; `moved`: object bytes read and written again.

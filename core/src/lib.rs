@@ -74,6 +74,8 @@ pub mod metadata;
 #[cfg(feature = "alloc")]
 pub mod oneshot;
 #[cfg(feature = "alloc")]
+pub mod probe;
+#[cfg(feature = "alloc")]
 pub mod reencrypt;
 #[cfg(feature = "alloc")]
 pub mod s3;

@@ -27,6 +27,10 @@ pub enum ScanClass {
     Unreadable,
     /// A sidecar object (segment table, legacy sidecar): travels with its object.
     Sidecar,
+    /// No encryption metadata, but a body with the structure of isec frames
+    /// ([`crate::probe`]): a copy that lost its envelope. Unreadable until its source's
+    /// envelope is attached again; never to be taken for plaintext.
+    StrippedIsec,
 }
 
 impl ScanClass {
@@ -40,6 +44,7 @@ impl ScanClass {
             Self::Plaintext => "plaintext",
             Self::Unreadable => "unreadable",
             Self::Sidecar => "sidecar",
+            Self::StrippedIsec => "stripped_isec",
         }
     }
 
@@ -50,8 +55,15 @@ impl ScanClass {
     }
 
     /// Every class, in report order.
-    pub const ALL: [ScanClass; 6] =
-        [Self::Current, Self::NeedsRewrap, Self::NeedsReencrypt, Self::Plaintext, Self::Unreadable, Self::Sidecar];
+    pub const ALL: [ScanClass; 7] = [
+        Self::Current,
+        Self::NeedsRewrap,
+        Self::NeedsReencrypt,
+        Self::Plaintext,
+        Self::Unreadable,
+        Self::Sidecar,
+        Self::StrippedIsec,
+    ];
 }
 
 /// Object count and stored bytes.

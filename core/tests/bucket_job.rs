@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, Outcome, Task, TaskKind};
+use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, Outcome, Read, Task, TaskKind};
 use isec_core::metadata::{self, ObjectFormat};
-use isec_core::{Envelope, Kek, KeyState, Keyring, Params};
+use isec_core::{DefaultCipher, Envelope, Kek, KeyState, Keyring, Params, oneshot};
 
 const OLD: &str = "kek-old";
 const NEW: &str = "kek-new";
@@ -39,6 +39,8 @@ struct Obj {
     generation: u32,
     /// Written by the simulated application, not the job.
     by_writer: bool,
+    /// The body when it matters (isec frames that lost their metadata); otherwise text.
+    body: Option<Vec<u8>>,
 }
 
 struct Bucket {
@@ -82,6 +84,17 @@ impl Bucket {
         for i in 0..n {
             let key = format!("data/{:06}-{}", i, rng.below(1000));
             let size = 1 + rng.below(100_000);
+            if i % 20 == 11 {
+                // A copy that lost its metadata (a multipart copy by another tool): isec
+                // frames, no envelope, sometimes the tool's own metadata.
+                let (_, okey) = writer.create_envelope(Params::default()).unwrap();
+                let plaintext = vec![b'p'; 5_000 + rng.below(200_000) as usize];
+                let body = oneshot::encrypt::<DefaultCipher>(&okey, &plaintext).unwrap();
+                let meta = if i % 40 == 11 { Vec::new() } else { vec![("mtime".into(), "1".into())] };
+                b.put(&key, meta, body.len() as u64, false);
+                b.objects.get_mut(&key).unwrap().body = Some(body);
+                continue;
+            }
             let meta: Vec<(String, String)> = match i % 10 {
                 0 => metadata::object_metadata(&[("owner", "a")], &env_new),
                 1 => vec![("owner".into(), "b".into())],
@@ -109,7 +122,18 @@ impl Bucket {
     fn put(&mut self, key: &str, meta: Vec<(String, String)>, size: u64, by_writer: bool) {
         self.next_etag += 1;
         let generation = self.objects.get(key).map_or(0, |o| o.generation);
-        self.objects.insert(key.into(), Obj { meta, etag: self.next_etag, size, generation, by_writer });
+        self.objects.insert(key.into(), Obj { meta, etag: self.next_etag, size, generation, by_writer, body: None });
+    }
+
+    /// A ranged read pinned to `etag`, as the S3 helpers send it.
+    fn read(&self, key: &str, etag: &str, ranges: &[(u64, u64)]) -> Read {
+        let Some(o) = self.objects.get(key).filter(|o| o.etag.to_string() == etag) else { return Read::Changed };
+        let byte = |i: u64| o.body.as_ref().map_or(b"plain text "[(i % 11) as usize], |b| b[i as usize]);
+        Read::Found(ranges.iter().map(|&(a, z)| (a..z.min(o.size)).map(byte).collect()).collect())
+    }
+
+    fn stripped(&self) -> u64 {
+        self.objects.values().filter(|o| o.body.is_some()).count() as u64
     }
 
     fn list(&self, prefix: &str, after: Option<&str>, max: u32) -> (Vec<Entry>, bool) {
@@ -168,6 +192,7 @@ impl Bucket {
 enum Out {
     List(Option<String>, u32),
     Head(u64, String),
+    Read(u64, String, String, Vec<(u64, u64)>),
     Run(Task),
 }
 
@@ -194,6 +219,7 @@ impl Driver {
             match job.poll(self.now) {
                 Action::List(r) => self.out.push(Out::List(r.start_after.clone(), r.max_keys)),
                 Action::Head { ticket, key } => self.out.push(Out::Head(ticket, key)),
+                Action::Read { ticket, key, etag, ranges } => self.out.push(Out::Read(ticket, key, etag, ranges)),
                 Action::Run(t) => self.out.push(Out::Run(t)),
                 other => return Some(other),
             }
@@ -220,6 +246,14 @@ impl Driver {
                     bucket.head(&key)
                 };
                 job.headed(ticket, self.now, head).unwrap();
+            }
+            Out::Read(ticket, key, etag, ranges) => {
+                let read = if self.rng.chance(self.flaky) {
+                    Read::Failed { code: "SlowDown".into(), retryable: true }
+                } else {
+                    bucket.read(&key, &etag, &ranges)
+                };
+                job.read(ticket, self.now, read).unwrap();
             }
             Out::Run(t) => {
                 let outcome = if self.broken.contains(&t.key) {
@@ -305,6 +339,10 @@ fn rotate_rewraps_every_old_key_object_and_counts_every_listed_one() {
     assert_eq!(p.by_kid[OLD]["needs_rewrap"].objects, old);
     assert!(p.skipped_by_reason["plaintext"].objects > 0);
     assert!(p.skipped_by_reason["sidecar"].objects > 0);
+    let stripped = bucket.stripped();
+    assert!(stripped > 0);
+    assert_eq!(p.skipped_by_reason["stripped_isec"].objects, stripped, "a rotation cannot take them");
+    assert_eq!(p.by_class["stripped_isec"].objects, stripped);
     assert!(p.skipped_by_reason["needs_reencrypt"].objects > 0, "previous-proxy objects need a re-encryption");
     assert!(p.listing_complete);
 
@@ -313,9 +351,11 @@ fn rotate_rewraps_every_old_key_object_and_counts_every_listed_one() {
     let mut scan = BucketJob::new(JobKind::Scan, "b", "", &bucket.job_ring, JobOptions::default());
     assert_eq!(Driver::new(2).run(&mut scan, &mut bucket, 1_000_000), Action::Done);
     assert!(!scan.progress().by_class.contains_key("needs_rewrap"));
+    assert_eq!(scan.progress().by_class["stripped_isec"].objects, stripped);
+    assert_eq!(scan.progress().skipped_by_reason["stripped_isec"].objects, stripped);
     assert_eq!(
         scan.progress().skipped_by_reason["scanned"].objects,
-        total - scan.progress().skipped_by_reason["sidecar"].objects
+        total - scan.progress().skipped_by_reason["sidecar"].objects - stripped
     );
     assert_eq!(before, bucket.objects.values().map(|o| o.etag).collect::<Vec<_>>());
 }

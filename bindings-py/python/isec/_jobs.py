@@ -1,7 +1,8 @@
 """Bucket jobs over boto3: scan, rotate, re-encrypt or migrate every object under a prefix.
 
 Core's :class:`isec.BucketJob` decides everything (SPEC.md §15): which page to list, which
-object to HEAD, what each object needs, the limits, the retries and the saved state. This
+object to HEAD, which byte ranges of an object without isec metadata to read (to tell
+plaintext from isec frames that lost their envelope, §14.1), what each object needs, the limits, the retries and the saved state. This
 module sends what it asks for, with a thread pool (the crypto releases the GIL), and hands
 the answers back. Each object's task is one of :class:`isec.s3.Client`'s own operations
 (``rewrap``, a re-encrypting ``copy_object`` onto itself, ``migrate``), pinned to the ETag
@@ -256,7 +257,7 @@ class Job:
             if self._stop:
                 self._core.pause()
             act = self._core.poll(_now())
-            if act.kind in ("list", "head", "run"):
+            if act.kind in ("list", "head", "read", "run"):
                 return act
             if act.kind == "done" or (act.kind == "paused" and self._stop):
                 self._result = "stopped" if self._stop else "done"
@@ -278,6 +279,8 @@ class Job:
             self._list(act)
         elif act.kind == "head":
             self._head(act)
+        elif act.kind == "read":
+            self._read(act)
         else:
             self._task(act)
 
@@ -314,6 +317,28 @@ class Job:
                 while len(self._heads) > _HEADS_KEPT:
                     self._heads.popitem(last=False)
             self._core.head_found(act.ticket, _now(), meta, r["ETag"], int(r.get("ContentLength", 0)))
+
+    def _read(self, act: JobAction) -> None:
+        """The ranged GETs core asks for to tell an object without isec metadata from isec
+        frames that lost it (SPEC.md §14.1), pinned to the HEAD's ETag."""
+        assert act.ticket is not None and act.key is not None and act.ranges is not None
+        bodies: list[bytes] = []
+        try:
+            for start, end in act.ranges:
+                r = self._client.s3.get_object(
+                    Bucket=self._bucket, Key=act.key, Range=f"bytes={start}-{end - 1}", IfMatch=act.etag or "*"
+                )
+                with contextlib.closing(r["Body"]) as body:
+                    bodies.append(bytes(body.read(end - start)))
+        except Exception as e:  # noqa: BLE001
+            with self._lock:
+                if _status(e) in (404, 412):
+                    self._core.read_changed(act.ticket, _now())
+                else:
+                    self._core.read_failed(act.ticket, _now(), _code(e), _retryable(e))
+            return
+        with self._lock:
+            self._core.read_found(act.ticket, _now(), bodies)
 
     def _task(self, act: JobAction) -> None:
         assert act.ticket is not None and act.key is not None

@@ -96,6 +96,7 @@ from ._isec import (
     legacy_decrypt_range,
     migrate_steps,
     object_metadata,
+    table_sidecar_key,
     user_metadata,
 )
 
@@ -113,6 +114,7 @@ __all__ = [
     "ObjectInfo",
     "PutResult",
     "Readable",
+    "RepairResult",
     "UnsupportedObjectError",
 ]
 
@@ -201,6 +203,19 @@ class MigrateResult:
     object may share it."""
     plan: CopyPlan | None = None
     """The core's copy decision (``reencrypt``), None for an object left alone."""
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """What ``repair`` did: the envelope it attached and how much it verified."""
+
+    etag: str
+    """The repaired object's ETag (that of the body which verified)."""
+    kid: str | None
+    plaintext_len: int
+    """Plaintext bytes of the body, all of which decrypted before anything was written."""
+    table_sidecar: str | None
+    """The segment-table sidecar copied next to the object (table layout), or None."""
 
 
 @dataclass(frozen=True)
@@ -960,6 +975,64 @@ class Client:
         new, n = run.verified
         return MigrateResult(True, new.kid, n, new.etag, migration.sidecar_deleted, migration.sidecar_kept, plan)
 
+    def repair(self, bucket: str, dest_key: str, *, from_key: str, from_bucket: str | None = None) -> RepairResult:
+        """Gives an object that lost its isec metadata (scan class ``stripped_isec``: a copy
+        another tool made part by part without the user metadata, SPEC.md §14.1) the
+        envelope of the object it was copied from, ``from_bucket``/``from_key`` (default
+        bucket: ``bucket``).
+
+        Nothing is written before the whole body of ``dest_key`` decrypted under the
+        source's envelope (and segment table, for the table layout): a body that does not
+        raises core's code for it (``authentication_failed``, ``truncated``...), and so does
+        a destination that has isec metadata of its own (``invalid_parameter``) or a source
+        that is not an isec object (``not_encrypted`` or the code of its metadata). Then the
+        source's table sidecar, if it has one, is copied next to the destination, and the
+        destination is copied onto itself with the REPLACE directive and the source's
+        metadata (its envelope and user metadata), pinned to the ETag of the body that
+        verified: an object rewritten meanwhile fails with 412 and stays as it is."""
+        src_bucket = from_bucket if from_bucket is not None else bucket
+        src = self.head_object(src_bucket, from_key)
+        where = f"s3://{bucket}/{dest_key}"
+        if src.format != "isec" or src.envelope is None:
+            raise isec_error(
+                "not_encrypted" if src.format == "plaintext" else (src.error or "malformed_envelope"),
+                f"s3://{src_bucket}/{from_key}",
+            )
+        okey = self.keyring.open(src.envelope)
+        head = self.s3.head_object(Bucket=bucket, Key=dest_key)
+        if classify(dict(head.get("Metadata") or {})).format != "plaintext":
+            raise isec_error("invalid_parameter", f"{where} has encryption metadata of its own")
+        size, etag = int(head["ContentLength"]), str(head["ETag"])
+        self._forget(bucket, dest_key)
+        if okey.layout == "table":
+            assert src.table is not None
+            dec = Decryptor.with_table(okey, src.table, size)
+        else:
+            dec = Decryptor.with_shape(okey, Shape.from_ciphertext_len(okey, size))
+        r = self.s3.get_object(Bucket=bucket, Key=dest_key, IfMatch=etag)
+        try:
+            with contextlib.closing(r["Body"]) as body:
+                pieces = iter(lambda: cast(bytes, body.read(MIB)), b"")
+                n = sum(len(v) for v in _plaintext(dec, pieces))
+        except IsecError as e:
+            raise isec_error(e.code, f"{where} does not decrypt under the envelope of s3://{src_bucket}/{from_key}") from e
+        sidecar = src.opened.sidecar if src.opened is not None else None
+        copied: str | None = None
+        if sidecar is not None:
+            copied = table_sidecar_key(dest_key)
+            self.s3.copy_object(Bucket=bucket, Key=copied, CopySource={"Bucket": src_bucket, "Key": sidecar})
+        self.s3.copy_object(
+            Bucket=bucket,
+            Key=dest_key,
+            CopySource={"Bucket": bucket, "Key": dest_key},
+            CopySourceIfMatch=etag,
+            MetadataDirective="REPLACE",
+            Metadata=dict(src.metadata),
+            **src.headers,
+        )
+        self._forget(bucket, dest_key)
+        return RepairResult(etag, src.kid, n, copied)
+
     def _head_matching(
         self, bucket: str, key: str, if_match: str | None, head: Mapping[str, Any] | None = None
     ) -> ObjectInfo:
@@ -1020,7 +1093,9 @@ class Client:
         return Job(self, BucketJob.from_state(state, self.keyring), **kw)
 
     def scan(self, bucket: str, prefix: str = "", **kw: Any) -> Job:
-        """How much of the bucket is on which key and format; changes nothing."""
+        """How much of the bucket is on which key and format; changes nothing. Objects
+        without isec metadata whose body is isec frames (copies that lost their envelope) are
+        counted as ``stripped_isec``: :meth:`repair` makes them readable again."""
         return self.job("scan", bucket, prefix, **kw)
 
     def rotate(self, bucket: str, prefix: str = "", **kw: Any) -> Job:

@@ -24,6 +24,7 @@ use alloc::vec::Vec;
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, ObjectFormat, TABLE_SIDECAR_SUFFIX};
+use crate::probe::{ByteRange, Probe, Verdict};
 use crate::scan::{ScanClass, ScanPlanner};
 
 use pace::Pace;
@@ -177,6 +178,24 @@ pub enum Head {
     },
 }
 
+/// What a ranged read of an object ([`Action::Read`]) brought back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Read {
+    /// The bodies of the ranges asked for, in their order.
+    Found(Vec<Vec<u8>>),
+    /// The object is no longer the version the HEAD saw (412 on `If-Match`, or 404): the
+    /// job looks at it again.
+    Changed,
+    /// Any other failure; `retryable` as for [`Head::Failed`].
+    Failed {
+        /// The server's or client's error code.
+        code: String,
+        /// Whether the same request may succeed later.
+        retryable: bool,
+    },
+}
+
 /// How an object's task ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -233,6 +252,19 @@ pub enum Action {
         /// (`.s3proxy-internal/<key>.meta`) when the object has no metadata of its own.
         key: String,
     },
+    /// Read these byte ranges of `key` pinned to `etag` (`If-Match`), answer with
+    /// [`BucketJob::read`]: an object without isec metadata is probed for isec frames that
+    /// lost their envelope ([`crate::probe`]).
+    Read {
+        /// The ticket to answer with.
+        ticket: u64,
+        /// The object's key.
+        key: String,
+        /// The ETag the HEAD saw.
+        etag: String,
+        /// `[start, end)` byte ranges, one GET each.
+        ranges: Vec<ByteRange>,
+    },
     /// Run a task, answer with [`BucketJob::finished`].
     Run(Task),
     /// Nothing can start before the caller's clock reads this (a rate limit or a retry's
@@ -255,12 +287,13 @@ pub enum Action {
 }
 
 impl Action {
-    /// Stable name: `list`, `head`, `run`, `wait`, `idle`, `paused`, `done`, `stopped`.
+    /// Stable name: `list`, `head`, `read`, `run`, `wait`, `idle`, `paused`, `done`, `stopped`.
     #[must_use]
     pub const fn name(&self) -> &'static str {
         match self {
             Self::List(_) => "list",
             Self::Head { .. } => "head",
+            Self::Read { .. } => "read",
             Self::Run(_) => "run",
             Self::Wait { .. } => "wait",
             Self::Idle => "idle",
@@ -281,6 +314,10 @@ enum Stage {
     ProbeQueued,
     /// The sidecar's HEAD out.
     Probing,
+    /// Classified plaintext: its ranged read for isec frames is next.
+    ReadQueued,
+    /// The ranged read out.
+    Reading,
     /// Decided; waiting for the limits.
     Ready(TaskKind),
     /// Task out.
@@ -309,6 +346,19 @@ struct Slot {
     checkpoint: Option<Vec<u8>>,
     /// In flight when a previous run stopped: the ETag its task pinned.
     resumed: Option<String>,
+    /// The look for isec frames of an object classified plaintext, since its last HEAD.
+    look: Look,
+}
+
+/// Where the probe for stripped isec frames of one object stands.
+#[derive(Debug, Clone)]
+enum Look {
+    /// Not started.
+    NotYet,
+    /// Ranges to read (or out); `legacy_sidecar` as the HEADs found it.
+    Reading { probe: Probe, ranges: Vec<ByteRange>, legacy_sidecar: bool },
+    /// Judged.
+    Judged { stripped: bool },
 }
 
 /// A job over every object under a prefix. See the module docs.
@@ -573,6 +623,14 @@ impl BucketJob {
                 self.in_flight += 1;
                 return Some(Action::Head { ticket, key: metadata::legacy_sidecar_key(&slot.key) });
             }
+            if slot.stage == Stage::ReadQueued {
+                self.queued.pop_front();
+                let Look::Reading { ranges, .. } = &slot.look else { continue };
+                let ranges = ranges.clone();
+                slot.stage = Stage::Reading;
+                self.in_flight += 1;
+                return Some(Action::Read { ticket, key: slot.key.clone(), etag: slot.etag.clone(), ranges });
+            }
             if slot.stage != Stage::Queued {
                 self.queued.pop_front();
                 continue;
@@ -587,6 +645,7 @@ impl BucketJob {
             }
             self.queued.pop_front();
             slot.stage = Stage::Heading;
+            slot.look = Look::NotYet;
             slot.attempts = slot.attempts.max(1);
             self.in_flight += 1;
             return Some(Action::Head { ticket, key: slot.key.clone() });
@@ -671,6 +730,7 @@ impl BucketJob {
             metadata: Vec::new(),
             checkpoint,
             resumed,
+            look: Look::NotYet,
         };
         if done_before {
             slot.stage = Stage::Finished;
@@ -723,12 +783,80 @@ impl BucketJob {
         Ok(())
     }
 
-    /// Classifies an object from its HEAD (and sidecar probe) and queues its task or ends it.
+    /// A ranged read's answer for `ticket` ([`Action::Read`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidState`] when `ticket` has no read out; [`Error::InvalidParameter`]
+    /// when the number of bodies is not the number of ranges asked for.
+    pub fn read(&mut self, ticket: u64, now_ms: u64, read: Read) -> Result<()> {
+        let slot = self.slots.get_mut(&ticket).ok_or(Error::InvalidState)?;
+        let (Stage::Reading, Look::Reading { probe, legacy_sidecar, .. }) = (slot.stage, &mut slot.look) else {
+            return Err(Error::InvalidState);
+        };
+        let legacy_sidecar = *legacy_sidecar;
+        match read {
+            Read::Found(bodies) => {
+                let bodies: Vec<&[u8]> = bodies.iter().map(Vec::as_slice).collect();
+                let verdict = probe.judge(&bodies)?;
+                self.in_flight -= 1;
+                match verdict {
+                    Verdict::Fetch(ranges) => {
+                        let probe = probe.clone();
+                        slot.look = Look::Reading { probe, ranges, legacy_sidecar };
+                        slot.stage = Stage::ReadQueued;
+                        self.queued.push_front(ticket);
+                        return Ok(());
+                    }
+                    v => {
+                        let stripped = matches!(v, Verdict::Stripped { .. });
+                        slot.look = Look::Judged { stripped };
+                        self.decide(ticket, legacy_sidecar);
+                    }
+                }
+            }
+            Read::Changed => {
+                self.in_flight -= 1;
+                slot.attempts += 1;
+                if slot.attempts > self.options.max_attempts {
+                    slot.end(&mut self.progress, End::Skip(SkipReason::Changed));
+                } else {
+                    slot.stage = Stage::Queued;
+                    self.queued.push_front(ticket);
+                }
+            }
+            Read::Failed { code, retryable } => {
+                self.in_flight -= 1;
+                self.retry_or_fail(ticket, now_ms, "read", &code, retryable, None);
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+
+    /// Classifies an object from its HEAD (and sidecar probe, and its read for stripped isec
+    /// frames) and queues its task, its read, or ends it.
     fn decide(&mut self, ticket: u64, legacy_sidecar: bool) {
         let Some(slot) = self.slots.get_mut(&ticket) else { return };
         let meta: Vec<(&str, &str)> = slot.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let format = metadata::classify(&meta, legacy_sidecar);
-        let class = self.planner.classify(&slot.key, &format);
+        let mut class = self.planner.classify(&slot.key, &format);
+        if class == ScanClass::Plaintext {
+            match &slot.look {
+                Look::NotYet => {
+                    // What would be reported as plaintext may be isec frames that lost their
+                    // envelope: read a few ranges before saying so.
+                    let probe = Probe::new(slot.size);
+                    if let Verdict::Fetch(ranges) = probe.start() {
+                        slot.look = Look::Reading { probe, ranges, legacy_sidecar };
+                        slot.stage = Stage::ReadQueued;
+                        self.queued.push_front(ticket);
+                        return;
+                    }
+                }
+                Look::Judged { stripped: true } => class = ScanClass::StrippedIsec,
+                _ => {}
+            }
+        }
         let (kid, key_state) = match &format {
             ObjectFormat::Isec(env) => (env.kid().to_string(), self.planner.key_state(env.kid())),
             ObjectFormat::Legacy { kid, .. } => (kid.clone().unwrap_or_else(|| "-".into()), None),

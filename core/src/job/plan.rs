@@ -57,6 +57,9 @@ pub enum SkipReason {
     Deleted,
     /// Looked at by a scan, which changes nothing.
     Scanned,
+    /// isec frames without their envelope (a copy that lost its metadata): no job can
+    /// rotate or re-encrypt it; `isec.s3.Client.repair` attaches its source's envelope.
+    StrippedIsec,
 }
 
 /// What one object gets.
@@ -98,6 +101,7 @@ names!(SkipReason {
     Changed => "changed",
     Deleted => "deleted",
     Scanned => "scanned",
+    StrippedIsec => "stripped_isec",
 });
 
 /// The decision for an object of `class` and `format` (`key_state`: its isec key's state).
@@ -108,6 +112,8 @@ pub fn decide(kind: JobKind, class: ScanClass, format: &ObjectFormat, key_state:
     let disabled = key_state == Some(KeyState::Disabled);
     match (kind, class) {
         (_, ScanClass::Sidecar) => Skip(SkipReason::Sidecar),
+        // Before the scan's row, so that even a scan reports them under their own reason.
+        (_, ScanClass::StrippedIsec) => Skip(SkipReason::StrippedIsec),
         (JobKind::Scan, _) => Skip(SkipReason::Scanned),
         (_, ScanClass::Plaintext) => Skip(SkipReason::Plaintext),
         (_, ScanClass::Unreadable) => Skip(SkipReason::Unreadable),
