@@ -58,6 +58,20 @@ impl Layout {
     }
 }
 
+/// A job's limits (those not given keep their saved or default value).
+#[derive(Args, Clone, Copy)]
+struct LimitArgs {
+    /// Object bytes re-encrypted per second, e.g. 50MB/s (0: unlimited; rewraps move none).
+    #[arg(long, value_parser = size_arg)]
+    rate: Option<u64>,
+    /// Objects started per second (0: unlimited).
+    #[arg(long)]
+    objects_per_second: Option<u64>,
+    /// Requests in flight (HEADs and tasks) [default: 8].
+    #[arg(long)]
+    concurrency: Option<u32>,
+}
+
 #[derive(Args)]
 struct JobArgs {
     /// s3://BUCKET[/PREFIX]
@@ -68,15 +82,8 @@ struct JobArgs {
     /// takes commands from `isec s3 job`.
     #[arg(long)]
     state: PathBuf,
-    /// Object bytes re-encrypted per second, e.g. 50MB/s (0: unlimited; rewraps move none).
-    #[arg(long, value_parser = size_arg)]
-    rate: Option<u64>,
-    /// Objects started per second (0: unlimited).
-    #[arg(long)]
-    objects_per_second: Option<u64>,
-    /// Requests in flight (HEADs and tasks) [default: 8].
-    #[arg(long)]
-    concurrency: Option<u32>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// List, HEAD and decide; count what would be done as `planned`; write nothing.
     #[arg(long)]
     dry_run: bool,
@@ -183,13 +190,8 @@ enum JobCtl {
     SetRate {
         #[arg(long)]
         state: PathBuf,
-        /// Object bytes re-encrypted per second, e.g. 50MB/s.
-        #[arg(long, value_parser = size_arg)]
-        rate: Option<u64>,
-        #[arg(long)]
-        objects_per_second: Option<u64>,
-        #[arg(long)]
-        concurrency: Option<u32>,
+        #[command(flatten)]
+        limits: LimitArgs,
     },
 }
 
@@ -227,9 +229,9 @@ pub fn run(s3: S3Cmd, ring: impl FnOnce() -> Res<Keyring>, has_ring: bool, quiet
                     bucket: a.target.bucket,
                     prefix: a.target.key,
                     state: a.state,
-                    concurrency: a.concurrency,
-                    objects_per_second: a.objects_per_second,
-                    bytes_per_second: a.rate,
+                    concurrency: a.limits.concurrency,
+                    objects_per_second: a.limits.objects_per_second,
+                    bytes_per_second: a.limits.rate,
                     dry_run: a.dry_run,
                     json: a.json,
                     quiet,
@@ -247,18 +249,16 @@ fn job_ctl(ctl: &JobCtl) -> Res<()> {
         JobCtl::Status { state, json } => control::status(state, *json),
         JobCtl::Pause { state } => control::send(state, control::Command::Pause),
         JobCtl::Resume { state } => control::send(state, control::Command::Resume),
-        JobCtl::SetRate { state, rate, objects_per_second, concurrency } => {
-            if rate.is_none() && objects_per_second.is_none() && concurrency.is_none() {
+        JobCtl::SetRate { state, limits: l } => {
+            if l.rate.is_none() && l.objects_per_second.is_none() && l.concurrency.is_none() {
                 return Err(CliError::usage("set-rate needs --rate, --objects-per-second or --concurrency".into()));
             }
-            control::send(
-                state,
-                control::Command::SetLimits {
-                    concurrency: *concurrency,
-                    objects_per_second: *objects_per_second,
-                    bytes_per_second: *rate,
-                },
-            )
+            let cmd = control::Command::SetLimits {
+                concurrency: l.concurrency,
+                objects_per_second: l.objects_per_second,
+                bytes_per_second: l.rate,
+            };
+            control::send(state, cmd)
         }
     }
 }

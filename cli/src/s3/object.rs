@@ -110,20 +110,48 @@ async fn sidecar(c: &Client, bucket: &str, key: &str, max_len: u64) -> S3Res<Opt
         Err(e) if is_not_found(&e) => return Ok(None),
         Err(e) => return Err(sdk(e, &where_, false)),
     };
-    let mut body = r.body;
+    let mut body = Body { stream: r.body, what: where_ };
     let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Fail::S3 {
-            code: "ConnectionError".into(),
-            retryable: true,
-            msg: format!("{where_}: {e}"),
-        })?;
+    while let Some(chunk) = body.next().await? {
         out.extend_from_slice(&chunk);
         if out.len() as u64 > max_len {
             break;
         }
     }
     Ok(Some(out))
+}
+
+/// A response body, read in the pieces the connection delivers.
+pub struct Body {
+    stream: ByteStream,
+    what: String,
+}
+
+impl Body {
+    /// The next piece, or `None` at the end; a broken connection is retryable.
+    pub async fn next(&mut self) -> S3Res<Option<bytes::Bytes>> {
+        match self.stream.next().await {
+            None => Ok(None),
+            Some(Ok(b)) => Ok(Some(b)),
+            Some(Err(e)) => {
+                Err(Fail::S3 { code: "ConnectionError".into(), retryable: true, msg: format!("{}: {e}", self.what) })
+            }
+        }
+    }
+}
+
+/// GETs the whole object pinned to the ETag of `info`'s HEAD (412: [`Fail::Changed`]).
+pub async fn get_pinned(c: &Client, info: &Info) -> S3Res<Body> {
+    let what = info.where_();
+    let r = c
+        .get_object()
+        .bucket(&info.bucket)
+        .key(&info.key)
+        .if_match(&info.etag)
+        .send()
+        .await
+        .map_err(|e| sdk(e, &what, true))?;
+    Ok(Body { stream: r.body, what })
 }
 
 /// The decryptor for a whole read of an opened object (isec or previous proxy).
@@ -162,23 +190,10 @@ pub async fn read_through(
 ) -> S3Res<u64> {
     let w = info.where_();
     let mut dec = decryptor(ring, info)?;
-    let r = c
-        .get_object()
-        .bucket(&info.bucket)
-        .key(&info.key)
-        .if_match(&info.etag)
-        .send()
-        .await
-        .map_err(|e| sdk(e, &w, true))?;
-    let mut body = r.body;
+    let mut body = get_pinned(c, info).await?;
     let mut buf = Vec::new();
     let mut n = 0u64;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| Fail::S3 {
-            code: "ConnectionError".into(),
-            retryable: true,
-            msg: format!("{w}: {e}"),
-        })?;
+    while let Some(chunk) = body.next().await? {
         buf.resize(dec.update_len(chunk.len()), 0);
         let k = dec.update(&chunk, &mut buf).at(&w)?;
         sink(&buf[..k])?;

@@ -150,22 +150,9 @@ impl<'a> Run<'a> {
         let up = Upload::create(c, &dest.bucket, &dest.key, meta.into_iter().collect(), &src.headers).await?;
         let res = async {
             let part_len = usize::try_from(job.target_part_len()).unwrap_or(usize::MAX);
-            let r = c
-                .get_object()
-                .bucket(&src.bucket)
-                .key(&src.key)
-                .if_match(&src.etag)
-                .send()
-                .await
-                .map_err(|e| sdk(e, &w, true))?;
-            let mut body = r.body;
+            let mut body = object::get_pinned(c, src).await?;
             let (mut pending, mut buf, mut n) = (Vec::new(), Vec::new(), 0u32);
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| Fail::S3 {
-                    code: "ConnectionError".into(),
-                    retryable: true,
-                    msg: format!("{w}: {e}"),
-                })?;
+            while let Some(chunk) = body.next().await? {
                 let mut input: &[u8] = &chunk;
                 while !input.is_empty() {
                     buf.resize(job.update_len(input.len()), 0);
