@@ -92,15 +92,7 @@ pub async fn head(c: &Client, src: &S3Url, as_json: bool) -> Res<()> {
             }
         }
     }
-    if as_json {
-        println!("{r}");
-    } else if let Some(m) = r.as_object() {
-        for (k, v) in m {
-            if !v.is_null() {
-                println!("{k:>15}: {}", v.as_str().map_or_else(|| v.to_string(), str::to_string));
-            }
-        }
-    }
+    crate::crypt::print_report(&r, as_json);
     Ok(())
 }
 
