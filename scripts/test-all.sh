@@ -32,6 +32,9 @@ trap 'bash scripts/garage.sh stop || true' EXIT
 bash scripts/garage.sh start </dev/null >/dev/null
 bash scripts/garage.sh check </dev/null
 
+step "isec s3 (cli): objects, bucket jobs, crashes, job control against the server"
+bash scripts/test-cli-s3.sh
+
 step "Node package (bindings-node): build, index.d.ts drift, node --test"
 bash scripts/test-node.sh
 

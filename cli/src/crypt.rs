@@ -359,6 +359,12 @@ pub fn inspect(
         ObjectFormat::Unreadable(e) => report["error"] = json!(e.code()),
         ObjectFormat::Plaintext => {}
     }
+    print_report(&report, as_json);
+    Ok(())
+}
+
+/// A report as one JSON line, or one aligned `name: value` line per field that is set.
+pub fn print_report(report: &serde_json::Value, as_json: bool) {
     if as_json {
         println!("{report}");
     } else if let Some(obj) = report.as_object() {
@@ -368,7 +374,6 @@ pub fn inspect(
             }
         }
     }
-    Ok(())
 }
 
 /// `isec rewrap`: a new envelope under the active key; the object body is not read.

@@ -18,6 +18,8 @@ pub enum CliError {
     Core { error: Error, context: String },
     /// Ctrl-C: a checkpoint was written.
     Interrupted(String),
+    /// A bucket job ended with some objects failed (its report says which).
+    Failed(String),
 }
 
 /// Result alias.
@@ -42,6 +44,7 @@ impl CliError {
             Self::Usage(_) => 2,
             Self::Io(_) => 4,
             Self::Interrupted(_) => 130,
+            Self::Failed(_) => 1,
             Self::Core { error, .. } => match error.family() {
                 ErrorFamily::Authentication => 3,
                 ErrorFamily::Key => 5,
@@ -55,7 +58,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) => f.write_str(m),
+            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) => f.write_str(m),
             Self::Core { error, context } => write!(f, "{context}: {error} [code {}]", error.code()),
         }
     }

@@ -11,6 +11,7 @@ mod keyfile;
 mod meta;
 mod plan;
 mod progress;
+mod s3;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,6 +196,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Objects and bucket jobs in S3: get, put, head, cp, scan, rotate, reencrypt, migrate, job.
+    S3(s3::S3Cmd),
     /// Walk through the main job on generated data: encrypt, inspect, ranged decrypt,
     /// copy decision, rewrap, tamper.
     Demo {
@@ -295,6 +298,7 @@ fn run(cli: Cli) -> Res<()> {
             plan::copy_plan(ring.as_ref(), &args)
         }
         Command::Scan { dir, json } => plan::scan(&ring(kr)?, &dir, json),
+        Command::S3(cmd) => s3::run(cmd, || ring(kr), kr.is_some(), quiet),
         Command::Demo { size } => demo::run(size).map_err(|e| CliError::Usage(e.to_string())),
     }
 }
