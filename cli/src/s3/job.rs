@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_s3::Client;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, ListRequest};
+use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, ListRequest, Read};
 use isec_core::{Error, Keyring};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -125,7 +125,7 @@ pub async fn run(c: Client, ring: Arc<Keyring>, run: JobRun) -> Res<()> {
             }
             loop {
                 match j.poll(shared.now()) {
-                    a @ (Action::List(_) | Action::Head { .. }) => requests.push(a),
+                    a @ (Action::List(_) | Action::Head { .. } | Action::Read { .. }) => requests.push(a),
                     a @ Action::Run(_) => {
                         hands_out_tasks = true;
                         requests.push(a);
@@ -252,6 +252,10 @@ async fn work(shared: &Shared, ctx: &Ctx, a: Action) {
             let head = head(&ctx.c, &ctx.bucket, &key).await;
             report_misuse(shared.lock().headed(ticket, shared.now(), head));
         }
+        Action::Read { ticket, key, etag, ranges } => {
+            let read = read(&ctx.c, &ctx.bucket, &key, &etag, &ranges).await;
+            report_misuse(shared.lock().read(ticket, shared.now(), read));
+        }
         Action::Run(t) => {
             let outcome = task::run(ctx, &t).await;
             report_misuse(shared.lock().finished(t.ticket, shared.now(), outcome));
@@ -284,6 +288,40 @@ async fn list(c: &Client, bucket: &str, req: &ListRequest) -> Result<(Vec<Entry>
         .filter_map(|o| Some(Entry::new(o.key()?, u64::try_from(o.size().unwrap_or(0)).unwrap_or(0))))
         .collect();
     Ok((entries, r.is_truncated().unwrap_or(false)))
+}
+
+/// The ranged GETs the job asks for to tell an object without isec metadata from isec
+/// frames that lost it (SPEC.md §14.1), each pinned to the HEAD's ETag.
+async fn read(c: &Client, bucket: &str, key: &str, etag: &str, ranges: &[(u64, u64)]) -> Read {
+    let mut bodies = Vec::with_capacity(ranges.len());
+    for &(start, end) in ranges {
+        let got = c
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .if_match(etag)
+            .range(format!("bytes={start}-{}", end.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| sdk(e, key, true));
+        let body = match got {
+            Ok(r) => r.body.collect().await.map(|b| b.to_vec()).map_err(|e| Fail::S3 {
+                code: "ConnectionError".into(),
+                retryable: true,
+                msg: format!("{key}: {e}"),
+            }),
+            Err(f) => Err(f),
+        };
+        match body {
+            Ok(b) => bodies.push(b),
+            Err(Fail::Changed(_)) => return Read::Changed,
+            Err(f) => {
+                let (code, retryable) = f.code();
+                return Read::Failed { code, retryable };
+            }
+        }
+    }
+    Read::Found(bodies)
 }
 
 async fn head(c: &Client, bucket: &str, key: &str) -> Head {
