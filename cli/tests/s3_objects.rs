@@ -72,3 +72,31 @@ fn put_get_head_cp_round_trips() {
     // A missing object is an I/O error (4).
     assert_eq!(s.run(Some(&ring), &["s3", "get", &s.url("nothing"), "x"]).status.code(), Some(4));
 }
+
+#[test]
+#[ignore = "needs an S3 server: scripts/test-cli-s3.sh"]
+fn repair_gives_a_stripped_copy_its_sources_envelope_only_if_it_decrypts() {
+    let Some(s) = server("repair") else { return };
+    let ring = s.ring("ring.json", &["k1"]);
+    let big = bytes(3, 9 * 1024 * 1024 + 5);
+    std::fs::write(s.path("big"), &big).unwrap();
+    s.ok(Some(&ring), &["s3", "put", "big", &s.url("orig"), "--part-size", "5MiB", "-q"]);
+    s.ok(Some(&ring), &["s3", "put", "big", &s.url("other"), "--part-size", "5MiB", "-q"]);
+    // What a copy tool that drops user metadata leaves: the ciphertext, no envelope.
+    let (body, _) = s.get_raw("orig");
+    s.put_raw("stripped", &body, Default::default());
+    let o = s.run(Some(&ring), &["s3", "get", &s.url("stripped"), "x.out"]);
+    assert!(!o.status.success(), "a body without its envelope is not read");
+
+    // The wrong source: its envelope does not decrypt this body (exit 3), nothing written.
+    let o = s.run(Some(&ring), &["s3", "repair", &s.url("stripped"), "--from", &s.url("other")]);
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
+    let (_, meta) = s.get_raw("stripped");
+    assert!(meta.is_empty(), "nothing written after a failed verification: {meta:?}");
+
+    s.ok(Some(&ring), &["s3", "repair", &s.url("stripped"), "--from", &s.url("orig"), "-q"]);
+    assert_eq!(s.run(Some(&ring), &["s3", "get", &s.url("stripped"), "-"]).stdout, big);
+    // An object with metadata of its own is refused (usage: exit 2).
+    let o = s.run(Some(&ring), &["s3", "repair", &s.url("other"), "--from", &s.url("orig")]);
+    assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -119,3 +119,53 @@ pub async fn cp(
     eprintln!("copied s3://{}/{} to s3://{}/{} ({})", src.bucket, src.key, dst.bucket, dst.key, plan.action.name());
     Ok(())
 }
+
+/// `isec s3 repair s3://B/DEST --from s3://B/SRC`: gives an object that lost its isec
+/// metadata (scan class `stripped_isec`: a copy another tool made part by part without the
+/// user metadata, SPEC.md §14.1) the envelope of the object it was copied from.
+///
+/// Nothing is written before DEST's whole body decrypted under SRC's envelope (and segment
+/// table, for the table layout), pinned to DEST's ETag; then SRC's table sidecar, if it has
+/// one, is copied next to DEST, and DEST is copied onto itself with the REPLACE directive and
+/// SRC's metadata and content headers, pinned to the ETag of the body that verified.
+pub async fn repair(c: &Client, ring: &Keyring, dest: &S3Url, from: &S3Url, quiet: bool) -> Res<()> {
+    let src = object::head(c, &from.bucket, &from.key, None).await?;
+    let Opened::Isec { envelope, table, table_sidecar } = src.opened()? else {
+        return Err(Fail::core(isec_core::Error::NotEncrypted, format!("{}: not an isec object", src.where_())).into());
+    };
+    let dst = object::head(c, &dest.bucket, &dest.key, None).await?;
+    if !matches!(dst.opened, Ok(Opened::Plaintext)) {
+        let msg = format!("{}: has encryption metadata of its own", dst.where_());
+        return Err(Fail::core(isec_core::Error::InvalidParameter, msg).into());
+    }
+    // DEST's body read as if it carried SRC's envelope: every frame and its end verified.
+    let probe = object::Info {
+        opened: Ok(Opened::Isec { envelope: envelope.clone(), table: table.clone(), table_sidecar: None }),
+        ..dst
+    };
+    let n = object::read_through(c, ring, &probe, |_| Ok(())).await?;
+    let w = probe.where_();
+    if let Some(side) = table_sidecar {
+        let to = isec_core::metadata::table_sidecar_key(&dest.key);
+        c.copy_object()
+            .bucket(&dest.bucket)
+            .key(&to)
+            .copy_source(format!("{}/{side}", from.bucket))
+            .send()
+            .await
+            .map_err(|e| super::client::sdk(e, &format!("s3://{}/{to}", dest.bucket), false))?;
+    }
+    let b = c
+        .copy_object()
+        .bucket(&dest.bucket)
+        .key(&dest.key)
+        .copy_source(format!("{}/{}", dest.bucket, dest.key))
+        .copy_source_if_match(&probe.etag)
+        .metadata_directive(aws_sdk_s3::types::MetadataDirective::Replace)
+        .set_metadata(Some(src.metadata.iter().cloned().collect()));
+    object::carry!(b, src.headers).send().await.map_err(|e| super::client::sdk(e, &w, true))?;
+    if !quiet {
+        eprintln!("repaired {w}: {n} bytes verified under the envelope of {} ({})", src.where_(), envelope.kid());
+    }
+    Ok(())
+}

@@ -145,6 +145,18 @@ enum S3Sub {
         #[command(flatten)]
         layout: Layout,
     },
+    /// Give a copy that lost its isec metadata (scan class stripped_isec) its source's envelope.
+    ///
+    /// DEST's whole body must decrypt under SRC's envelope before anything is written; then
+    /// DEST gets SRC's metadata by a REPLACE self-copy pinned to DEST's ETag.
+    /// Example: isec --keyring ring.json s3 repair s3://bucket/copy.bin --from s3://bucket/orig.bin
+    Repair {
+        #[arg(value_parser = url::object)]
+        dest: S3Url,
+        /// The object DEST was copied from.
+        #[arg(long, value_parser = url::object)]
+        from: S3Url,
+    },
     /// Classify every object under a prefix by format and key; change nothing.
     #[command(after_help = JOB_HELP)]
     Scan(JobArgs),
@@ -223,6 +235,7 @@ pub fn run(s3: S3Cmd, ring: impl FnOnce() -> Res<Keyring>, has_ring: bool, quiet
                 let ring = if has_ring { Some(Arc::new(ring()?)) } else { None };
                 cmd::cp(&c, ring, &source, &dest, target_kid.as_deref(), layout.params()).await
             }
+            S3Sub::Repair { dest, from } => cmd::repair(&c, &ring()?, &dest, &from, quiet).await,
             S3Sub::Scan(a) | S3Sub::Rotate(a) | S3Sub::Reencrypt(a) | S3Sub::Migrate(a) => {
                 let run = job::JobRun {
                     kind: kind.unwrap_or(JobKind::Scan),
