@@ -95,6 +95,23 @@ impl S3 {
         self.rt.block_on(req.send()).unwrap();
     }
 
+    /// PUT under `key` as it is (not under this run's prefix): a previous-proxy sidecar.
+    pub fn put_abs(&self, key: &str, body: &[u8], meta: HashMap<String, String>) {
+        let req = self
+            .c
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .set_metadata(Some(meta))
+            .body(ByteStream::from(body.to_vec()));
+        self.rt.block_on(req.send()).unwrap();
+    }
+
+    /// Whether `key` (as it is) exists.
+    pub fn exists_abs(&self, key: &str) -> bool {
+        self.rt.block_on(self.c.head_object().bucket(&self.bucket).key(key).send()).is_ok()
+    }
+
     pub fn get_raw(&self, key: &str) -> (Vec<u8>, HashMap<String, String>) {
         let k = format!("{}{key}", self.prefix);
         self.rt.block_on(async {
