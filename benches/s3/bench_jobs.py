@@ -28,6 +28,7 @@ import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -92,6 +93,22 @@ def bare_get_put(s3: Any, key: str) -> None:
     s3.put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=h["Metadata"])
 
 
+def each(conc: int, op: Callable[[str], None], prefix: str, s3: Any) -> None:
+    """Lists `prefix` and runs `op` on every key, `conc` at a time."""
+    with ThreadPoolExecutor(conc) as pool:
+        list(pool.map(op, keys(s3, prefix)))
+
+
+def pair(rep: int, work: float, isec_run: Callable[[], None], bare_run: Callable[[], None],
+         isec_rates: list[float], bare_rates: list[float]) -> None:
+    """Times both sides once (`work` per second), the first side alternating with `rep`."""
+    sides = [(isec_run, isec_rates), (bare_run, bare_rates)]
+    for run, rates in sides if rep % 2 == 0 else sides[::-1]:
+        t = time.perf_counter()
+        run()
+        rates.append(work / (time.perf_counter() - t))
+
+
 def bench_rotate(s3: Any) -> tuple[list[float], list[float]]:
     prefix = f"bench-jobs-{uuid.uuid4().hex[:8]}/"
     k1, k2 = isec.generate_kek(), isec.generate_kek()
@@ -110,22 +127,13 @@ def bench_rotate(s3: Any) -> tuple[list[float], list[float]]:
             ring.add_kek(active, k1 if active == "k1" else k2, "active")
             client = isec.s3.Client(s3, ring)
 
-            def run_isec() -> float:
-                t = time.perf_counter()
+            def isec_rotate() -> None:
                 s = client.rotate(BUCKET, prefix, concurrency=CONC).run()
                 assert s["done"]["objects"] == OBJECTS and s["failed"]["objects"] == 0, s["failed_by_code"]
-                return OBJECTS / (time.perf_counter() - t)
 
-            def run_bare() -> float:
-                # The same work as the job's: list the prefix, then HEAD and copy each key.
-                t = time.perf_counter()
-                with ThreadPoolExecutor(CONC) as pool:
-                    list(pool.map(lambda k: bare_rewrite(s3, k), keys(s3, prefix)))
-                return OBJECTS / (time.perf_counter() - t)
-
-            order = [run_isec, run_bare] if rep % 2 == 0 else [run_bare, run_isec]
-            for f in order:
-                (isec_rates if f is run_isec else bare_rates).append(f())
+            # The same work as the job's: list the prefix, then HEAD and copy each key.
+            pair(rep, OBJECTS, isec_rotate, lambda: each(CONC, lambda k: bare_rewrite(s3, k), prefix, s3),
+                 isec_rates, bare_rates)
     finally:
         clean(s3, prefix)
     return isec_rates, bare_rates
@@ -144,21 +152,12 @@ def bench_reencrypt(s3: Any) -> tuple[list[float], list[float]]:
     try:
         for rep in range(REPS):
 
-            def run_isec() -> float:
-                t = time.perf_counter()
+            def isec_reencrypt() -> None:
                 s = client.reencrypt(BUCKET, prefix, concurrency=REENC_CONC).run()
                 assert s["done"]["objects"] == n and s["failed"]["objects"] == 0, s["failed_by_code"]
-                return total_mb / (time.perf_counter() - t)
 
-            def run_bare() -> float:
-                t = time.perf_counter()
-                with ThreadPoolExecutor(REENC_CONC) as pool:
-                    list(pool.map(lambda k: bare_get_put(s3, k), keys(s3, prefix)))
-                return total_mb / (time.perf_counter() - t)
-
-            order = [run_isec, run_bare] if rep % 2 == 0 else [run_bare, run_isec]
-            for f in order:
-                (isec_rates if f is run_isec else bare_rates).append(f())
+            pair(rep, total_mb, isec_reencrypt, lambda: each(REENC_CONC, lambda k: bare_get_put(s3, k), prefix, s3),
+                 isec_rates, bare_rates)
     finally:
         clean(s3, prefix)
     return isec_rates, bare_rates
