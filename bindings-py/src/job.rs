@@ -3,6 +3,7 @@
 //! converts the job's actions and the answers.
 
 use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, Outcome, Read};
+use isec_core::reencrypt::UploadCheckpoint;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -12,7 +13,7 @@ use crate::keyring::PyKeyring;
 
 record! {
     /// What the caller does next (`BucketJob.poll`): `kind` is `list`, `head`, `read`,
-    /// `run`, `wait`, `idle`, `paused`, `done` or `stopped`; the other fields are those of
+    /// `run`, `abort`, `wait`, `idle`, `paused`, `done` or `stopped`; the other fields are those of
     /// its kind and None otherwise.
     "JobAction" PyJobAction {
         kind: &'static str,
@@ -28,8 +29,10 @@ record! {
         ranges: Option<Vec<(u64, u64)>>,
         /// `run`: stored bytes.
         size: Option<u64>,
-        /// `run`: a saved partial upload's checkpoint.
+        /// `run`, `abort`: a saved partial upload's checkpoint.
         checkpoint: Option<Vec<u8>>,
+        /// `abort`: the multipart upload to abort (None if the checkpoint names none).
+        upload_id: Option<String>,
         /// `run`: 1 for the first attempt.
         attempt: Option<u32>,
         /// `list`: the prefix.
@@ -57,6 +60,7 @@ impl From<Action> for PyJobAction {
             ranges: None,
             size: None,
             checkpoint: None,
+            upload_id: None,
             attempt: None,
             prefix: None,
             start_after: None,
@@ -75,6 +79,10 @@ impl From<Action> for PyJobAction {
             Action::Run(t) => {
                 (r.ticket, r.key, r.task, r.etag) = (Some(t.ticket), Some(t.key), Some(t.kind.name()), Some(t.etag));
                 (r.size, r.checkpoint, r.attempt) = (Some(t.size), t.checkpoint, Some(t.attempt));
+            }
+            Action::Abort { key, checkpoint } => {
+                r.upload_id = UploadCheckpoint::parse(&checkpoint).ok().map(|u| u.upload_id);
+                (r.key, r.checkpoint) = (Some(key), Some(checkpoint));
             }
             Action::Wait { until_ms } => r.until_ms = Some(until_ms),
             Action::Stopped { code } => r.code = Some(code),

@@ -221,6 +221,45 @@ getters! { PyReencryption {
         Ok(Self { job, failed: false, scratch: Vec::new() })
     }
 
+    /// Resumes from an upload checkpoint (`upload_checkpoint`, SPEC.md §13.3): returns the
+    /// job and the multipart upload id it continues. List the upload's parts and check them
+    /// with `kept_parts` before writing more.
+    #[staticmethod]
+    #[pyo3(
+        signature = (keyring, source, checkpoint, *, rate=Int(0)),
+        text_signature = "(keyring, source, checkpoint, *, rate=0)"
+    )]
+    fn resume_upload(
+        py: Python<'_>,
+        keyring: &PyKeyring,
+        source: &Bound<'_, PyAny>,
+        checkpoint: In,
+        rate: Int<u64>,
+    ) -> PyResult<(Self, String)> {
+        let src = open_source(py, source)?;
+        let (job, id) =
+            Reencryption::<AwsLc>::resume_upload(&keyring.inner, src, checkpoint.as_slice(), rate.0).or_raise()?;
+        Ok((Self { job, failed: false, scratch: Vec::new() }, id))
+    }
+
+    /// An authenticated checkpoint of multipart upload `upload_id` whose parts
+    /// `1..=parts_stored` are stored (fewer if the job has not finished them).
+    fn upload_checkpoint<'py>(
+        &self,
+        py: Python<'py>,
+        upload_id: &str,
+        parts_stored: Int<u32>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        Ok(PyBytes::new(py, &self.job.upload_checkpoint(upload_id, parts_stored.0).or_raise()?))
+    }
+
+    /// Right after `resume_upload`: checks the upload's parts as ListParts gives them
+    /// (`(part number, size)` pairs) and returns how many to keep; raises
+    /// `malformed_checkpoint` when they are not the parts the checkpoint describes.
+    fn kept_parts(&self, listed: Vec<(u32, u64)>) -> PyResult<u32> {
+        self.job.kept_parts(&listed).or_raise()
+    }
+
     /// Stops taking input until `unpause`.
     fn pause(&mut self) {
         self.job.pause();

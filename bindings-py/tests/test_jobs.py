@@ -359,3 +359,79 @@ def test_writers_during_a_job_keep_their_data(fx: Fixture) -> None:
     for key, body in written.items():
         assert c.get_object(fx.bucket, key) == body, f"{key}: the writer's data"
     assert out["failed"]["objects"] == 0
+
+
+class _Crash(BaseException):
+    """Stands for the process dying: nothing in the job catches it."""
+
+
+class _Parts:
+    """The job's S3 client with UploadPart watched: which part numbers went out, and a fault
+    for one part number (raised instead of sending it)."""
+
+    def __init__(self, s3: Any, fail_part: int | None = None, fault: BaseException | None = None) -> None:
+        self._s3, self.fail_part, self.fault = s3, fail_part, fault
+        self.sent: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._s3, name)
+
+    def upload_part(self, **kw: Any) -> Any:
+        if kw["PartNumber"] == self.fail_part and self.fault is not None:
+            raise self.fault
+        self.sent.append(int(kw["PartNumber"]))
+        return self._s3.upload_part(**kw)
+
+
+def _open_uploads(fx: Fixture, key: str) -> list[str]:
+    r = fx.s3.list_multipart_uploads(Bucket=fx.bucket, Prefix=key)
+    return [u["UploadId"] for u in r.get("Uploads", []) if u["Key"] == key]
+
+
+def test_a_reencryption_cut_mid_upload_resumes_at_its_last_stored_part(fx: Fixture, tmp_path: Path) -> None:
+    """SPEC.md §13.3: a job killed while it uploads an object's new version resumes from the
+    state's checkpoint: ListParts shows the parts stored, only the later ones are written
+    again (under fresh nonces), the same upload completes, and the object reads back."""
+    fx.fill(n_old=0, n_new=0, n_plain=0, n_legacy=0, multipart=False, vectors=False)
+    fx._put(fx.writer(OLD), "big", 21 * MIB + 7)
+    key = fx.prefix + "big"
+    state = tmp_path / "job.json"
+    cut = _Parts(fx.s3, fail_part=4, fault=_Crash())
+    c = isec.s3.Client(cut, fx.ring(), part_size=5 * MIB, max_workers=1)
+    with pytest.raises(_Crash):
+        c.reencrypt(fx.bucket, fx.prefix, state_path=state).run()
+    assert cut.sent[:3] == [1, 2, 3]
+    saved = json.loads(state.read_text())
+    [held] = saved["in_flight"]
+    assert held["key"] == key and held["checkpoint"]
+    [upload] = _open_uploads(fx, key)
+    assert fx.s3.head_object(Bucket=fx.bucket, Key=key)["Metadata"]["isec"], "the original is untouched"
+
+    again = _Parts(fx.s3)
+    s = isec.s3.Client(again, fx.ring(), part_size=5 * MIB, max_workers=1).reencrypt(
+        fx.bucket, fx.prefix, state_path=state
+    ).run()
+    assert s["result"] == "done" and s["done"]["objects"] == 1
+    # Parts 1 and 2 (at least) were kept from the first run; the rest written once more.
+    assert again.sent and again.sent[0] >= 3 and again.sent == list(range(again.sent[0], 6)), again.sent
+    assert _open_uploads(fx, key) == []
+    assert fx.client().head_object(fx.bucket, key).kid == NEW
+    fx.check_reads(fx.client(), kids={NEW})
+    assert upload not in _open_uploads(fx, key)
+
+
+def test_a_partial_upload_that_fails_for_good_is_aborted(fx: Fixture) -> None:
+    """A task that saved a checkpoint and then fails for good (here a 403 on a part) leaves no
+    upload behind: the job hands the checkpoint back for abort, and reports the failure."""
+    from botocore.exceptions import ClientError
+
+    fx.fill(n_old=0, n_new=0, n_plain=0, n_legacy=0, multipart=False, vectors=False)
+    fx._put(fx.writer(OLD), "big", 16 * MIB)
+    key = fx.prefix + "big"
+    denied = ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}, "ResponseMetadata": {"HTTPStatusCode": 403}}, "UploadPart")
+    cut = _Parts(fx.s3, fail_part=3, fault=denied)
+    s = isec.s3.Client(cut, fx.ring(), part_size=5 * MIB, max_workers=1).reencrypt(fx.bucket, fx.prefix).run()
+    assert s["failed_by_code"] == {"AccessDenied": {"objects": 1, "bytes": s["failed"]["bytes"]}}
+    assert cut.sent == [1, 2]
+    assert _open_uploads(fx, key) == []
+    fx.check_reads(fx.client(), kids={OLD})

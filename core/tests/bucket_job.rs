@@ -652,3 +652,73 @@ fn a_task_that_landed_but_lost_its_answer_is_not_done_twice() {
         }
     }
 }
+
+/// A partial upload a task saved is handed back for abort whenever no task will take it up:
+/// the object changed under it, its task failed for good, or (after a restart) the listing
+/// passed the object without finding it. The abort survives a saved state.
+#[test]
+fn partial_uploads_no_task_takes_up_are_aborted() {
+    let (_, ring) = keyrings();
+    let meta = {
+        let (writer, _) = keyrings();
+        let (env, _) = writer.create_envelope(Params::default()).unwrap();
+        metadata::object_metadata(&[], &env)
+    };
+    let start = |keys: &[&str]| {
+        let mut job = BucketJob::new(JobKind::Reencrypt, "b", "", &ring, JobOptions::default());
+        assert!(matches!(job.poll(0), Action::List(_)));
+        job.listed(keys.iter().map(|k| Entry::new(k, 10)).collect(), false).unwrap();
+        job
+    };
+    let run_task = |job: &mut BucketJob| -> Task {
+        let Action::Head { ticket, .. } = job.poll(0) else { panic!("a HEAD") };
+        job.headed(ticket, 0, Head::Found { metadata: meta.clone(), etag: "e1".into(), size: 10 }).unwrap();
+        let Action::Run(t) = job.poll(0) else { panic!("a task") };
+        t
+    };
+    // Changed underneath: the upload of the old version is aborted, the object looked at again.
+    let mut job = start(&["a"]);
+    let t = run_task(&mut job);
+    job.save_checkpoint(t.ticket, b"cp-a").unwrap();
+    job.finished(t.ticket, 0, Outcome::Changed).unwrap();
+    assert_eq!(job.poll(0), Action::Abort { key: "a".into(), checkpoint: b"cp-a".to_vec() });
+    assert!(matches!(job.poll(0), Action::Head { .. }));
+
+    // A retryable failure keeps the checkpoint for the retry; a final failure aborts it.
+    let mut job = start(&["b"]);
+    let t = run_task(&mut job);
+    job.save_checkpoint(t.ticket, b"cp-b").unwrap();
+    job.finished(t.ticket, 0, Outcome::Failed { code: "SlowDown".into(), retryable: true }).unwrap();
+    let retry = loop {
+        match job.poll(1_000_000) {
+            Action::Run(r) => break r,
+            Action::Wait { .. } | Action::Idle => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(retry.checkpoint.as_deref(), Some(&b"cp-b"[..]));
+    job.finished(retry.ticket, 1_000_000, Outcome::Failed { code: "AccessDenied".into(), retryable: false }).unwrap();
+    assert_eq!(job.poll(1_000_000), Action::Abort { key: "b".into(), checkpoint: b"cp-b".to_vec() });
+    assert_eq!(job.poll(1_000_000), Action::Done);
+
+    // Done: nothing to abort.
+    let mut job = start(&["c"]);
+    let t = run_task(&mut job);
+    job.save_checkpoint(t.ticket, b"cp-c").unwrap();
+    job.finished(t.ticket, 0, Outcome::Done { moved: 10 }).unwrap();
+    assert_eq!(job.poll(0), Action::Done);
+
+    // Saved mid-task, resumed: the object is gone from the listing, so its upload is aborted,
+    // also when the state is saved again before the abort went out.
+    let mut job = start(&["d", "e"]);
+    let t = run_task(&mut job);
+    assert_eq!(t.key, "d");
+    job.save_checkpoint(t.ticket, b"cp-d").unwrap();
+    let mut resumed = BucketJob::from_state(&job.state(), &ring).unwrap();
+    assert!(matches!(resumed.poll(0), Action::List(_)));
+    resumed.listed(vec![Entry::new("e", 10)], false).unwrap();
+    let again = BucketJob::from_state(&resumed.state(), &ring).unwrap();
+    let mut again = again;
+    assert_eq!(again.poll(0), Action::Abort { key: "d".into(), checkpoint: b"cp-d".to_vec() });
+    assert_eq!(resumed.poll(0), Action::Abort { key: "d".into(), checkpoint: b"cp-d".to_vec() });
+}

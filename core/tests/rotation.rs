@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use isec_core::copy::{CopyAction, CopyLimits, CopyRequest, Directive, ReencryptReason, decide};
-use isec_core::reencrypt::{Checkpoint, IsecSource, RateLimiter, Reencryption};
+use isec_core::reencrypt::{Checkpoint, IsecSource, RateLimiter, Reencryption, UploadCheckpoint};
 use isec_core::scan::{ScanClass, ScanPlanner};
 use isec_core::shape::Shape;
 use isec_core::{AwsLc, Dek, Envelope, Error, Kek, KeyState, Keyring, Params, SegmentTable, oneshot};
@@ -494,6 +494,73 @@ fn reencryption_resumes_at_every_part_boundary_under_fresh_prefixes() {
             .unwrap(),
     );
     assert_eq!(Reencryption::<AwsLc>::resume(&r2, other, &job.checkpoint(), 0).err(), Some(Error::MalformedCheckpoint));
+}
+
+/// A bucket job's partial upload (SPEC.md §13.3): the upload id is authenticated with the
+/// checkpoint, the parts the caller has stored bound it, and ListParts must show exactly
+/// the parts kept.
+#[test]
+fn upload_checkpoints_bind_the_upload_and_its_stored_parts() {
+    let r = old_only();
+    let pt = pattern(5 * 4096 + 123);
+    let (env, ct) = encrypt_under(&r, Params::default().with_frame_size(4096).unwrap(), &pt);
+    let mut r2 = ring();
+    r2.set_state("new", KeyState::Active).unwrap();
+    let source = || -> Box<dyn isec_core::reencrypt::Source> {
+        let shape = Shape::from_ciphertext_len(env.header(), ct.len() as u64).unwrap();
+        Box::new(IsecSource::<AwsLc>::new(&r2, &env, shape).unwrap())
+    };
+    let params = Params::default().with_frame_size(4096).unwrap().with_part_size(8192).unwrap();
+    let mut job = Reencryption::<AwsLc>::start(&r2, source(), params, 0).unwrap();
+    let mut out = Vec::new();
+    // Far enough that the job has written two whole parts.
+    assert!(!run_job(&mut job, &ct, 4096 + 28, &mut out, Some(5)));
+    assert_eq!(job.progress().parts_done, 2);
+    let part = job.target_part_len();
+    // The caller has stored only part 1: the checkpoint says one part.
+    let cp = job.upload_checkpoint("upload-7", 1).unwrap();
+    let parsed = UploadCheckpoint::parse(&cp).unwrap();
+    assert_eq!(parsed.upload_id, "upload-7");
+    assert_eq!(Checkpoint::parse(&parsed.checkpoint).unwrap().parts_done, 1);
+    assert_eq!(job.upload_checkpoint("", 1).err(), Some(Error::InvalidParameter));
+
+    let (mut resumed, id) = Reencryption::<AwsLc>::resume_upload(&r2, source(), &cp, 0).unwrap();
+    assert_eq!(id, "upload-7");
+    assert_eq!(resumed.target_offset(), part);
+    // ListParts: part 1 as written, part 2 (uploaded after the checkpoint) is written again.
+    assert_eq!(resumed.kept_parts(&[(1, part), (2, part)]), Ok(1));
+    assert_eq!(resumed.kept_parts(&[(2, part)]).err(), Some(Error::MalformedCheckpoint));
+    assert_eq!(resumed.kept_parts(&[(1, part - 1)]).err(), Some(Error::MalformedCheckpoint));
+    out.truncate(part as usize);
+    assert!(run_job(&mut resumed, &ct, 999, &mut out, None));
+    assert_eq!(oneshot::decrypt::<AwsLc>(&new_key_of(&r2, &parsed.checkpoint), &out).unwrap(), pt);
+
+    // Another upload id under the same MAC, or any flipped bit, is refused.
+    let body_at = 7 + "upload-7".len();
+    let mut other = cp.clone();
+    other[body_at - 1] = b'8';
+    assert_eq!(Reencryption::<AwsLc>::resume_upload(&r2, source(), &other, 0).err(), Some(Error::AuthenticationFailed));
+    let mut flipped = cp.clone();
+    let n = flipped.len();
+    flipped[n - 1] ^= 1;
+    assert_eq!(
+        Reencryption::<AwsLc>::resume_upload(&r2, source(), &flipped, 0).err(),
+        Some(Error::AuthenticationFailed)
+    );
+    assert_eq!(UploadCheckpoint::parse(&cp[..n - 1]).err(), Some(Error::MalformedCheckpoint));
+    // A plain checkpoint is not an upload checkpoint, nor the other way round.
+    assert_eq!(UploadCheckpoint::parse(&job.checkpoint()).err(), Some(Error::MalformedCheckpoint));
+    assert_eq!(Reencryption::<AwsLc>::resume(&r2, source(), &cp, 0).err(), Some(Error::MalformedCheckpoint));
+
+    // Finished: every part is kept, the last one shorter.
+    let mut done = Reencryption::<AwsLc>::start(&r2, source(), params, 0).unwrap();
+    let mut all = Vec::new();
+    assert!(run_job(&mut done, &ct, 5000, &mut all, None));
+    let cp = done.upload_checkpoint("u", u32::MAX).unwrap();
+    let (fin, _) = Reencryption::<AwsLc>::resume_upload(&r2, source(), &cp, 0).unwrap();
+    let last = all.len() as u64 - 2 * part;
+    assert_eq!(fin.kept_parts(&[(1, part), (2, part), (3, last)]), Ok(3));
+    assert_eq!(fin.kept_parts(&[(1, part), (2, part), (3, part)]).err(), Some(Error::MalformedCheckpoint));
 }
 
 fn new_key_of(r: &Keyring, cp: &[u8]) -> isec_core::ObjectKey {

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._isec import BucketJob, IsecError, JobAction
@@ -65,6 +66,15 @@ def _retryable(e: BaseException) -> bool:
         return False
     status = _status(e)
     return status is None or status >= 500 or status in (408, 429)
+
+
+@dataclass
+class _Resume:
+    """A bucket job's hold on an object's partial upload (SPEC.md §13.3): the checkpoint of an
+    earlier attempt, if any, and where each new one goes."""
+
+    checkpoint: bytes | None
+    save: Callable[[bytes], None]
 
 
 class Job:
@@ -257,7 +267,7 @@ class Job:
             if self._stop:
                 self._core.pause()
             act = self._core.poll(_now())
-            if act.kind in ("list", "head", "read", "run"):
+            if act.kind in ("list", "head", "read", "run", "abort"):
                 return act
             if act.kind == "done" or (act.kind == "paused" and self._stop):
                 self._result = "stopped" if self._stop else "done"
@@ -281,6 +291,10 @@ class Job:
             self._head(act)
         elif act.kind == "read":
             self._read(act)
+        elif act.kind == "abort":
+            # A partial upload no task will take up (SPEC.md §15.2); no answer.
+            if act.key is not None and act.upload_id is not None:
+                self._client._abort(self._bucket, act.key, act.upload_id)
         else:
             self._task(act)
 
@@ -348,14 +362,23 @@ class Job:
         # Only the object's own HEAD (not its sidecar's) of the version the task pins.
         head = kept[1] if kept is not None and kept[0] == key and kept[1].get("ETag") == etag else None
         moved = 0
+        ticket = act.ticket
+
+        def save(checkpoint: bytes) -> None:
+            with self._lock:
+                self._core.save_checkpoint(ticket, checkpoint)
+
+        resume = _Resume(act.checkpoint, save)
         try:
             if act.task == "rewrap":
                 self._client.rewrap(bucket, key, if_match=etag, head=head)
             elif act.task == "reencrypt":
-                self._client.copy_object(bucket, key, bucket, key, rotate_dek=True, if_match=etag, head=head)
+                self._client.copy_object(
+                    bucket, key, bucket, key, rotate_dek=True, if_match=etag, head=head, _resume=resume
+                )
                 moved = act.size or 0
             else:
-                r = self._client.migrate(bucket, key, if_match=etag, head=head)
+                r = self._client.migrate(bucket, key, if_match=etag, head=head, _resume=resume)
                 moved = (act.size or 0) if r.migrated else 0
         except ObjectChangedError:
             with self._lock:

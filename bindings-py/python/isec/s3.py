@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol, Union, cast
 
 from ._files import PathOrFile
-from ._jobs import Job, ObjectChangedError
+from ._jobs import Job, ObjectChangedError, _Resume
 from ._isec import (
     BucketJob,
     CARRIED_HEADERS,
@@ -502,23 +502,52 @@ class Client:
         metadata: dict[str, str],
         extra: Mapping[str, Any],
         parts: Iterable[_Part],
+        *,
+        upload_id: str | None = None,
+        kept: list[dict[str, Any]] | None = None,
+        stored: Callable[[str, int], None] | None = None,
     ) -> tuple[str, int, int]:
         """One multipart upload: each of ``parts`` is called with the upload id in a worker
         thread and returns its part entry and the bytes it stored. At most ``max_workers + 1``
         parts are held at once, so memory stays bounded whatever the object's size; input
         stops being read after the first failure. Returns (ETag, bytes stored, part count);
-        aborts the upload on any failure."""
-        created = self.s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata, **extra)
-        upload_id = created["UploadId"]
+        aborts the upload on any failure.
+
+        ``upload_id`` and ``kept``: an open upload to go on with and the entries of its parts
+        already stored. ``stored(upload_id, n)`` is called from this thread, between parts,
+        whenever parts ``1..=n`` are all stored; the caller then owns the upload, which a
+        failure leaves open for it to take up or abort."""
+        if upload_id is None:
+            created = self.s3.create_multipart_upload(Bucket=bucket, Key=key, Metadata=metadata, **extra)
+            upload_id = str(created["UploadId"])
+        kept = list(kept or ())
+        # Parts 1..upto are stored; a checkpoint of 1..saved is the caller's.
+        upto = saved = len(kept)
         try:
             failed = threading.Event()
             slots = threading.BoundedSemaphore(self.max_workers + 1)
             futures: list[Future[tuple[dict[str, Any], int]]] = []
+            landed: set[int] = set()
+            guard = threading.Lock()
 
-            def release(f: Future[Any]) -> None:
-                slots.release()
+            def release(f: Future[tuple[dict[str, Any], int]]) -> None:
                 if f.cancelled() or f.exception() is not None:
                     failed.set()
+                else:
+                    # Before the slot is free: a part taken after it sees it stored.
+                    with guard:
+                        landed.add(int(f.result()[0]["PartNumber"]))
+                slots.release()
+
+            def report() -> None:
+                nonlocal upto, saved
+                with guard:
+                    while upto + 1 in landed:
+                        upto += 1
+                if stored is not None and upto > saved:
+                    assert upload_id is not None
+                    stored(upload_id, upto)
+                    saved = upto
 
             with ThreadPoolExecutor(max_workers=self.max_workers, thread_name_prefix="isec-s3") as pool:
                 try:
@@ -530,18 +559,20 @@ class Client:
                         fut = pool.submit(part, upload_id)
                         fut.add_done_callback(release)
                         futures.append(fut)
+                        report()
                 except BaseException:
                     for f in futures:
                         f.cancel()
                     raise
             results = [f.result() for f in futures]
-            entries = sorted((e for e, _ in results), key=lambda e: int(e["PartNumber"]))
+            entries = sorted([*kept, *(e for e, _ in results)], key=_part_number)
             r = self.s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": entries}
             )
         except BaseException:
-            with contextlib.suppress(Exception):
-                self.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+            if stored is None or saved == 0:
+                # No checkpoint names the upload: nobody could take it up.
+                self._abort(bucket, key, upload_id)
             raise
         return str(r.get("ETag", "")), sum(n for _, n in results), len(entries)
 
@@ -844,6 +875,7 @@ class Client:
         extra_args: Mapping[str, Any] | None = None,
         if_match: str | None = None,
         head: Mapping[str, Any] | None = None,
+        _resume: _Resume | None = None,
     ) -> CopyResult:
         """Copies an object the cheapest way the core finds valid (SPEC.md §12):
 
@@ -890,7 +922,7 @@ class Client:
             require_encryption=require_encryption,
             limits=self.copy_limits,
         )
-        return self._execute(plan, src, dst_bucket, dst_key, content_type, extra_args)
+        return self._execute(plan, src, dst_bucket, dst_key, content_type, extra_args, _resume)
 
     def rewrap(
         self,
@@ -912,7 +944,13 @@ class Client:
         return self.copy_object(bucket, key, bucket, key, target_kid=kid, if_match=if_match, head=head)
 
     def migrate(
-        self, bucket: str, key: str, *, if_match: str | None = None, head: Mapping[str, Any] | None = None
+        self,
+        bucket: str,
+        key: str,
+        *,
+        if_match: str | None = None,
+        head: Mapping[str, Any] | None = None,
+        _resume: _Resume | None = None,
     ) -> MigrateResult:
         """Re-encrypts a previous-proxy object in place into the isec format under the
         keyring's active key (SPEC.md §11, §12).
@@ -970,7 +1008,7 @@ class Client:
             active,
             src.plaintext_len,
         )
-        run = self._run(src, migration.steps, {})
+        run = self._run(src, migration.steps, {}, _resume)
         assert run.verified is not None
         new, n = run.verified
         return MigrateResult(True, new.kid, n, new.etag, migration.sidecar_deleted, migration.sidecar_kept, plan)
@@ -1157,16 +1195,20 @@ class Client:
         dst_key: str,
         content_type: str | None,
         extra_args: Mapping[str, Any] | None,
+        resume: _Resume | None = None,
     ) -> CopyResult:
         asked = self._extra(content_type, extra_args)
         steps = copy_steps(plan, (src.bucket, src.key), src.metadata, (dst_bucket, dst_key), bool(asked))
-        run = self._run(src, steps, asked)
+        run = self._run(src, steps, asked, resume)
         return CopyResult(plan, run.etag, run.requests)
 
-    def _run(self, src: ObjectInfo, steps: list[CopyStep], asked: dict[str, Any]) -> _CopyRun:
+    def _run(
+        self, src: ObjectInfo, steps: list[CopyStep], asked: dict[str, Any], resume: _Resume | None = None
+    ) -> _CopyRun:
         """Sends core's steps in order; when one fails, its undo requests (best effort),
         then the failure."""
         run = _CopyRun(src, {**src.headers, **asked})
+        run.resume = resume
         for step in steps:
             try:
                 self._send(run, step.request)
@@ -1230,7 +1272,7 @@ class Client:
             self.s3.delete_object(Bucket=req.object[0], Key=req.object[1])
         elif req.op == "Reencrypt":
             assert req.dest is not None
-            etag, requests = self._reencrypt(src, req.dest, dict(req.metadata or ()), carried)
+            etag, requests = self._reencrypt(src, req.dest, dict(req.metadata or ()), carried, run.resume)
             run.etag = etag
             run.requests += requests
         elif req.op == "VerifyIsec":
@@ -1244,11 +1286,16 @@ class Client:
         dest: tuple[str, str],
         user: dict[str, str],
         headers: dict[str, Any],
+        resume: _Resume | None = None,
     ) -> tuple[str, int]:
         """The data path of a ``reencrypt`` step: GET the source pinned to its ETag,
         re-encrypt it with a :class:`isec.Reencryption` job (or encrypt a plaintext source)
         and upload the result with ``user`` metadata plus the new envelope's keys. Returns
-        the new ETag and the requests made."""
+        the new ETag and the requests made.
+
+        ``resume`` (a bucket job's, for an object replaced in place): its checkpoint names a
+        partial upload to take up, and each part stored is saved as a new checkpoint (SPEC.md
+        §13.3), so that a crash or a retry costs only the parts in flight."""
         dst_bucket, dst_key = dest
         if src.format == "plaintext":
             r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
@@ -1256,27 +1303,39 @@ class Client:
                 put = self.put_object(dst_bucket, dst_key, _BodyReader(body), metadata=user, extra_args=headers)
             writes = put.parts + 2 if put.parts else 1
             return put.etag, 1 + writes
-        source: IsecSource | LegacySource
-        if src.legacy is not None:
-            source = LegacySource(self.keyring, src.legacy)
-        else:
+
+        def source() -> IsecSource | LegacySource:
+            if src.legacy is not None:
+                return LegacySource(self.keyring, src.legacy)
             okey = self._open(src)
             assert isinstance(okey, ObjectKey) and src.envelope is not None
-            source = IsecSource(self.keyring, src.envelope, self._shape(src, okey))
-        # The new object is in the parts layout, one isec part per S3 part.
-        job = Reencryption.start(
-            self.keyring, source, frame_size=self.frame_size, part_size=self.part_size, rate=self.reencrypt_rate
-        )
+            return IsecSource(self.keyring, src.envelope, self._shape(src, okey))
+
+        in_place = (dst_bucket, dst_key) == (src.bucket, src.key)
+        resume = resume if in_place else None
+        taken = self._take_up(src, resume, source) if resume is not None and resume.checkpoint else None
+        upload_id: str | None = None
+        kept: list[dict[str, Any]] = []
+        if taken is not None:
+            job, upload_id, kept = taken
+        else:
+            # The new object is in the parts layout, one isec part per S3 part.
+            job = Reencryption.start(
+                self.keyring, source(), frame_size=self.frame_size, part_size=self.part_size, rate=self.reencrypt_rate
+            )
         meta = object_metadata(user, job.target_envelope)
 
         def pieces() -> Iterator[bytes]:
             # Read only when the parts are asked for: for an object replaced in place, after
-            # its upload was created (SPEC.md §15.5).
-            r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag)
+            # its upload was created (SPEC.md §15.5); a resumed job from its restart point.
+            if job.progress.finished:
+                return
+            at = job.source_offset
+            ranged = {"Range": f"bytes={at}-"} if at else {}
+            r = self.s3.get_object(Bucket=src.bucket, Key=src.key, IfMatch=src.etag, **ranged)
             with contextlib.closing(r["Body"]) as body:
                 yield from _rechunk(_job_output(job, body.iter_chunks(MIB)), job.target_part_len)
 
-        in_place = (dst_bucket, dst_key) == (src.bucket, src.key)
         if job.progress.parts_total == 1 and not in_place:
             ct = b"".join(pieces())
             put_r = self.s3.put_object(Bucket=dst_bucket, Key=dst_key, Body=ct, Metadata=meta, **headers)
@@ -1286,10 +1345,59 @@ class Client:
         # order writes by their start (Garage: NoSuchUpload), instead of being overwritten by
         # the re-encrypted older version.
         parts = (
-            self._uploaded_part(dst_bucket, dst_key, n, _constant(piece)) for n, piece in enumerate(pieces(), start=1)
+            self._uploaded_part(dst_bucket, dst_key, n, _constant(piece))
+            for n, piece in enumerate(pieces(), start=len(kept) + 1)
         )
-        etag, _, n_parts = self._multipart(dst_bucket, dst_key, meta, headers, parts)
-        return etag, 1 + n_parts + 2
+        stored: Callable[[str, int], None] | None = None
+        if resume is not None:
+            save = resume.save
+
+            def stored(uid: str, n: int) -> None:
+                save(job.upload_checkpoint(uid, n))
+
+        etag, _, n_parts = self._multipart(
+            dst_bucket, dst_key, meta, headers, parts, upload_id=upload_id, kept=kept, stored=stored
+        )
+        return etag, (0 if taken is not None else 1) + n_parts - len(kept) + 2
+
+    def _take_up(
+        self, src: ObjectInfo, resume: _Resume, source: Callable[[], IsecSource | LegacySource]
+    ) -> tuple[Reencryption, str, list[dict[str, Any]]] | None:
+        """A bucket job's partial upload of ``src`` in place, where its checkpoint says
+        (SPEC.md §13.3): the resumed job, the upload id and the parts kept (ListParts must
+        show exactly the parts the checkpoint counts). None when there is nothing to take up:
+        an upload that is gone or does not match is aborted, and the object starts afresh. A
+        checkpoint that does not authenticate names no upload of this job's, which is left
+        alone. A transient failure raises, and the job retries with the same checkpoint."""
+        assert resume.checkpoint is not None
+        try:
+            job, upload_id = Reencryption.resume_upload(
+                self.keyring, source(), resume.checkpoint, rate=self.reencrypt_rate
+            )
+        except IsecError:
+            return None
+        try:
+            listed: list[tuple[int, int, str]] = []
+            pages = self.s3.get_paginator("list_parts").paginate(Bucket=src.bucket, Key=src.key, UploadId=upload_id)
+            for page in pages:
+                listed.extend((int(p["PartNumber"]), int(p["Size"]), str(p["ETag"])) for p in page.get("Parts", []))
+            k = job.kept_parts([(n, size) for n, size, _ in listed])
+        except IsecError:
+            pass
+        except Exception as e:
+            if _status(e) != 404:
+                raise
+        else:
+            kept = sorted(({"PartNumber": n, "ETag": etag} for n, _, etag in listed if n <= k), key=_part_number)
+            return job, upload_id, kept
+        self._abort(src.bucket, src.key, upload_id)
+        return None
+
+    def _abort(self, bucket: str, key: str, upload_id: str) -> None:
+        """Best effort: an upload the server already dropped answers NoSuchUpload, and one a
+        failure left behind is removed by the bucket's lifecycle rule."""
+        with contextlib.suppress(Exception):
+            self.s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -1324,6 +1432,10 @@ class Client:
         return Shape.from_ciphertext_len(okey, info.ciphertext_len)
 
 
+def _part_number(entry: Mapping[str, Any]) -> int:
+    return int(entry["PartNumber"])
+
+
 class _CopyRun:
     """What the requests of one copy have produced so far."""
 
@@ -1337,6 +1449,8 @@ class _CopyRun:
         self.requests = 0
         # What a VerifyIsec step read back: the object and its plaintext length.
         self.verified: tuple[ObjectInfo, int] | None = None
+        # A bucket job's partial upload of this object, for a re-encryption in place.
+        self.resume: _Resume | None = None
 
 
 # --- module helpers ------------------------------------------------------------------------------

@@ -267,6 +267,16 @@ pub enum Action {
     },
     /// Run a task, answer with [`BucketJob::finished`].
     Run(Task),
+    /// Abort the multipart upload named in `checkpoint`
+    /// ([`crate::reencrypt::UploadCheckpoint::parse`]): a task saved it and no task will take
+    /// it up (the object changed, was deleted, failed for good, or was found done). Best
+    /// effort, no answer: a server that already dropped the upload says `NoSuchUpload`.
+    Abort {
+        /// The object's key.
+        key: String,
+        /// The task's last checkpoint.
+        checkpoint: Vec<u8>,
+    },
     /// Nothing can start before the caller's clock reads this (a rate limit or a retry's
     /// backoff); answers may still arrive before.
     Wait {
@@ -287,7 +297,8 @@ pub enum Action {
 }
 
 impl Action {
-    /// Stable name: `list`, `head`, `read`, `run`, `wait`, `idle`, `paused`, `done`, `stopped`.
+    /// Stable name: `list`, `head`, `read`, `run`, `abort`, `wait`, `idle`, `paused`, `done`,
+    /// `stopped`.
     #[must_use]
     pub const fn name(&self) -> &'static str {
         match self {
@@ -295,6 +306,7 @@ impl Action {
             Self::Head { .. } => "head",
             Self::Read { .. } => "read",
             Self::Run(_) => "run",
+            Self::Abort { .. } => "abort",
             Self::Wait { .. } => "wait",
             Self::Idle => "idle",
             Self::Paused => "paused",
@@ -392,6 +404,8 @@ pub struct BucketJob {
     /// with their pinned ETag and checkpoint. Both only shrink as the listing passes them.
     resumed_done: BTreeSet<String>,
     resumed_running: BTreeMap<String, (String, Option<Vec<u8>>)>,
+    /// Checkpoints no task will take up: their uploads are handed out as [`Action::Abort`].
+    abandoned: VecDeque<(String, Vec<u8>)>,
 }
 
 impl BucketJob {
@@ -423,6 +437,7 @@ impl BucketJob {
             bytes_pace: Pace::new(limits.bytes_per_second),
             resumed_done: BTreeSet::new(),
             resumed_running: BTreeMap::new(),
+            abandoned: VecDeque::new(),
             options,
         }
     }
@@ -499,6 +514,9 @@ impl BucketJob {
     pub fn poll(&mut self, now_ms: u64) -> Action {
         if let Some(code) = &self.stopped {
             return Action::Stopped { code: code.clone() };
+        }
+        if let Some((key, checkpoint)) = self.abandoned.pop_front() {
+            return Action::Abort { key, checkpoint };
         }
         let mut wake: Option<u64> = None;
         let mut soonest = |t: u64| wake = Some(wake.map_or(t, |w| w.min(t)));
@@ -680,6 +698,7 @@ impl BucketJob {
         for e in entries {
             self.admit(e);
         }
+        self.forget_passed();
         self.advance();
         Ok(())
     }
@@ -737,7 +756,7 @@ impl BucketJob {
         } else if slot.key.starts_with(LEGACY_SIDECAR_PREFIX) || slot.key.ends_with(TABLE_SIDECAR_SUFFIX) {
             // Sidecars travel with their objects: no HEAD needed to know that.
             slot.found = Some(("-".into(), ScanClass::Sidecar));
-            slot.end(&mut self.progress, End::Skip(SkipReason::Sidecar));
+            slot.end(&mut self.progress, &mut self.abandoned, End::Skip(SkipReason::Sidecar));
         } else {
             self.queued.push_back(ticket);
         }
@@ -776,7 +795,7 @@ impl BucketJob {
             (true, Head::Missing) => self.decide(ticket, false),
             // Deleted by another writer since the listing (or, if it was in flight when the
             // last run stopped, since then): nothing of the job's is lost with it.
-            (false, Head::Missing) => slot.end(&mut self.progress, End::Skip(SkipReason::Deleted)),
+            (false, Head::Missing) => slot.end(&mut self.progress, &mut self.abandoned, End::Skip(SkipReason::Deleted)),
             (_, Head::Failed { code, retryable }) => self.retry_or_fail(ticket, now_ms, "head", &code, retryable, None),
         }
         self.advance();
@@ -818,7 +837,7 @@ impl BucketJob {
                 self.in_flight -= 1;
                 slot.attempts += 1;
                 if slot.attempts > self.options.max_attempts {
-                    slot.end(&mut self.progress, End::Skip(SkipReason::Changed));
+                    slot.end(&mut self.progress, &mut self.abandoned, End::Skip(SkipReason::Changed));
                 } else {
                     slot.stage = Stage::Queued;
                     self.queued.push_front(ticket);
@@ -866,13 +885,13 @@ impl BucketJob {
         slot.metadata = Vec::new();
         slot.found = Some((kid, class));
         match decision {
-            Decision::Run(_) if self.options.dry_run => slot.end(&mut self.progress, End::Planned),
+            Decision::Run(_) if self.options.dry_run => slot.end(&mut self.progress, &mut self.abandoned, End::Planned),
             Decision::Run(kind)
                 if slot.resumed.as_deref().is_some_and(|e| e != slot.etag) && kind != TaskKind::Rewrap =>
             {
                 // In flight when the last run stopped, and replaced since: by that run (its
                 // new object) or by another writer; either way under a new DEK.
-                slot.end(&mut self.progress, End::Done(kind, 0));
+                slot.end(&mut self.progress, &mut self.abandoned, End::Done(kind, 0));
             }
             Decision::Run(kind) => {
                 slot.stage = Stage::Ready(kind);
@@ -885,9 +904,9 @@ impl BucketJob {
                     JobKind::Migrate => TaskKind::Migrate,
                     _ => TaskKind::Reencrypt,
                 };
-                slot.end(&mut self.progress, End::Done(task, 0));
+                slot.end(&mut self.progress, &mut self.abandoned, End::Done(task, 0));
             }
-            Decision::Skip(reason) => slot.end(&mut self.progress, End::Skip(reason)),
+            Decision::Skip(reason) => slot.end(&mut self.progress, &mut self.abandoned, End::Skip(reason)),
         }
     }
 
@@ -902,14 +921,17 @@ impl BucketJob {
         match outcome {
             Outcome::Done { moved } => {
                 slot.checkpoint = None;
-                slot.end(&mut self.progress, End::Done(kind, moved));
+                slot.end(&mut self.progress, &mut self.abandoned, End::Done(kind, moved));
             }
             Outcome::Changed => {
-                // Look again: the new version may need nothing, or another task.
-                slot.checkpoint = None;
+                // Look again: the new version may need nothing, or another task; a partial
+                // upload of the old one is of no use.
+                if let Some(cp) = slot.checkpoint.take() {
+                    self.abandoned.push_back((slot.key.clone(), cp));
+                }
                 slot.charged = false;
                 if slot.attempts >= self.options.max_attempts {
-                    slot.end(&mut self.progress, End::Skip(SkipReason::Changed));
+                    slot.end(&mut self.progress, &mut self.abandoned, End::Skip(SkipReason::Changed));
                 } else {
                     slot.stage = Stage::Queued;
                     self.queued.push_front(ticket);
@@ -962,7 +984,22 @@ impl BucketJob {
             }
             self.retries.insert((now_ms.saturating_add(delay), ticket));
         } else {
-            slot.end(&mut self.progress, End::Failed(stage, code));
+            slot.end(&mut self.progress, &mut self.abandoned, End::Failed(stage, code));
+        }
+    }
+
+    /// Objects of a saved state that the listing has passed without finding them were
+    /// deleted since: a partial upload of theirs is aborted.
+    fn forget_passed(&mut self) {
+        let complete = self.progress.listing_complete;
+        let to = self.listed_to.clone();
+        let passed = |k: &String| complete || to.as_ref().is_some_and(|t| k <= t);
+        self.resumed_done.retain(|k| !passed(k));
+        let gone: Vec<String> = self.resumed_running.keys().filter(|k| passed(k)).cloned().collect();
+        for key in gone {
+            if let Some((_, Some(cp))) = self.resumed_running.remove(&key) {
+                self.abandoned.push_back((key, cp));
+            }
         }
     }
 
@@ -1003,7 +1040,11 @@ impl Slot {
     }
 
     /// Finishes the object and counts it: its class and key once, and how it ended.
-    fn end(&mut self, progress: &mut Progress, end: End<'_>) {
+    /// A checkpoint the object still holds goes to `abandoned`: its upload is aborted.
+    fn end(&mut self, progress: &mut Progress, abandoned: &mut VecDeque<(String, Vec<u8>)>, end: End<'_>) {
+        if let Some(cp) = self.checkpoint.take() {
+            abandoned.push_back((self.key.clone(), cp));
+        }
         // Counted at the listed size, so that `listed` is the sum of the ends and `left`.
         let size = self.listed_size;
         if let Some((kid, class)) = &self.found {

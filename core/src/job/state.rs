@@ -39,6 +39,9 @@ struct Saved {
     finished: Vec<String>,
     /// Objects whose task had started: the ETag it pinned and its checkpoint (base64).
     in_flight: Vec<InFlight>,
+    /// Partial uploads no task will take up, still to abort: key and checkpoint (base64).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    abandoned: Vec<(String, String)>,
     progress: Progress,
 }
 
@@ -86,6 +89,7 @@ impl BucketJob {
                 checkpoint: cp.as_deref().map(Base64::encode_string),
             });
         }
+        let abandoned = self.abandoned.iter().map(|(k, cp)| (k.clone(), Base64::encode_string(cp))).collect();
         progress.listing_complete = false;
         let o = &self.options;
         let saved = Saved {
@@ -105,6 +109,7 @@ impl BucketJob {
             after: self.after.clone(),
             finished,
             in_flight,
+            abandoned,
             progress,
         };
         serde_json::to_vec(&saved).unwrap_or_default()
@@ -139,6 +144,9 @@ impl BucketJob {
                 None => None,
             };
             job.resumed_running.insert(f.key, (f.etag, cp));
+        }
+        for (key, cp) in s.abandoned {
+            job.abandoned.push_back((key, Base64::decode_vec(&cp).map_err(|_| Error::MalformedCheckpoint)?));
         }
         Ok(job)
     }

@@ -89,3 +89,63 @@ pub(super) fn checkpoint_mac(key: &ObjectKey, source: &dyn Source, body: &[u8]) 
     k[KEY_LEN..].copy_from_slice(&source.checkpoint_key()[..]);
     hmac_sha256(&k[..], &[body])
 }
+
+pub(super) const UPLOAD_MAGIC: &[u8; 4] = b"ISUP";
+pub(super) const UPLOAD_VERSION: u8 = 1;
+
+/// A partial S3 upload's checkpoint (SPEC.md §13.3): the multipart upload that holds the
+/// new object's first parts and the [`Checkpoint`] of the job writing it, MAC'd under the same
+/// two keys. A bucket job saves it after each uploaded part so that a crash costs at most the
+/// parts in flight; the upload id is authenticated because completing a foreign upload would
+/// replace the object with parts nobody verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UploadCheckpoint {
+    /// The multipart upload's id.
+    pub upload_id: alloc::string::String,
+    /// The re-encryption checkpoint inside (its own MAC is checked on resume).
+    pub checkpoint: Vec<u8>,
+}
+
+impl UploadCheckpoint {
+    /// Parses the structure without a key: enough to abort an upload no job will take up
+    /// (the MAC is checked by [`super::Reencryption::resume_upload`]).
+    ///
+    /// # Errors
+    /// [`Error::MalformedCheckpoint`].
+    pub fn parse(b: &[u8]) -> Result<Self> {
+        let bad = Error::MalformedCheckpoint;
+        if b.get(..4) != Some(UPLOAD_MAGIC) || b.get(4) != Some(&UPLOAD_VERSION) {
+            return Err(bad);
+        }
+        let id_len = usize::from(u16::from_be_bytes(b.get(5..7).and_then(|s| s.try_into().ok()).ok_or(bad)?));
+        let id = b.get(7..7 + id_len).ok_or(bad)?;
+        let id = core::str::from_utf8(id).map_err(|_| bad)?;
+        let at = 7 + id_len;
+        let cp_len = u32::from_be_bytes(b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(bad)?);
+        let cp_len = usize::try_from(cp_len).map_err(|_| bad)?;
+        let cp = b.get(at + 4..at + 4 + cp_len).ok_or(bad)?;
+        if id.is_empty() || b.len() != at + 4 + cp_len + 32 {
+            return Err(bad);
+        }
+        Checkpoint::parse(cp)?;
+        Ok(Self { upload_id: id.into(), checkpoint: cp.to_vec() })
+    }
+
+    /// The bytes before the MAC.
+    pub(super) fn body(upload_id: &str, checkpoint: &[u8]) -> Result<Vec<u8>> {
+        let id_len = u16::try_from(upload_id.len()).map_err(|_| Error::InvalidParameter)?;
+        let cp_len = u32::try_from(checkpoint.len()).map_err(|_| Error::InvalidParameter)?;
+        if upload_id.is_empty() {
+            return Err(Error::InvalidParameter);
+        }
+        let mut b = Vec::with_capacity(4 + 1 + 2 + upload_id.len() + 4 + checkpoint.len() + 32);
+        b.extend_from_slice(UPLOAD_MAGIC);
+        b.push(UPLOAD_VERSION);
+        b.extend_from_slice(&id_len.to_be_bytes());
+        b.extend_from_slice(upload_id.as_bytes());
+        b.extend_from_slice(&cp_len.to_be_bytes());
+        b.extend_from_slice(checkpoint);
+        Ok(b)
+    }
+}

@@ -24,7 +24,7 @@ use crate::nonce::Prefix;
 use crate::shape::Shape;
 use crate::stream::{Encryptor, Stream};
 
-use super::checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, checkpoint_mac};
+use super::checkpoint::{CHECKPOINT_MAGIC, CHECKPOINT_VERSION, Checkpoint, UploadCheckpoint, checkpoint_mac};
 use super::rate::RateLimiter;
 use super::source::{Source, SourceDecryptor};
 
@@ -515,7 +515,13 @@ impl<C: FrameCipher> Reencryption<C> {
     /// nonce prefixes, on resume.
     #[must_use]
     pub fn checkpoint(&self) -> Vec<u8> {
-        let parts = if self.finished { self.parts } else { self.checkpoint_parts() };
+        self.checkpoint_upto(u32::MAX)
+    }
+
+    /// [`Reencryption::checkpoint`] of at most `parts_stored` parts: the output the caller has
+    /// stored may lag behind what the job wrote (parts still uploading).
+    fn checkpoint_upto(&self, parts_stored: u32) -> Vec<u8> {
+        let parts = if self.finished { self.parts } else { self.checkpoint_parts() }.min(parts_stored);
         let env = self.target_env.to_bytes();
         let mut b = Vec::with_capacity(4 + 1 + 32 + 8 + 2 + env.len() + 4 + 32);
         b.extend_from_slice(CHECKPOINT_MAGIC);
@@ -528,6 +534,68 @@ impl<C: FrameCipher> Reencryption<C> {
         let mac = checkpoint_mac(&self.target_key, self.source.as_ref(), &b);
         b.extend_from_slice(&mac);
         b
+    }
+
+    /// An [`UploadCheckpoint`] (SPEC.md §13.3) for multipart upload `upload_id`, of which parts
+    /// `1..=parts_stored` are stored: what a crashed bucket job resumes from.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for an empty or over-long upload id.
+    pub fn upload_checkpoint(&self, upload_id: &str, parts_stored: u32) -> Result<Vec<u8>> {
+        let mut b = UploadCheckpoint::body(upload_id, &self.checkpoint_upto(parts_stored))?;
+        let mac = checkpoint_mac(&self.target_key, self.source.as_ref(), &b);
+        b.extend_from_slice(&mac);
+        Ok(b)
+    }
+
+    /// Resumes from an [`UploadCheckpoint`]: the job and the upload id to continue. The
+    /// caller lists the upload's parts and checks them with [`Reencryption::kept_parts`];
+    /// if the upload is gone or does not match, it aborts it and starts afresh.
+    ///
+    /// # Errors
+    /// As [`Reencryption::resume`], and [`Error::AuthenticationFailed`] for an upload id
+    /// that is not the one the job recorded.
+    #[cfg(feature = "getrandom")]
+    pub fn resume_upload(
+        keyring: &Keyring,
+        source: Box<dyn Source>,
+        checkpoint: &[u8],
+        rate: u64,
+    ) -> Result<(Self, alloc::string::String)> {
+        let up = UploadCheckpoint::parse(checkpoint)?;
+        let (_, env) = Self::resume_target(keyring, source.as_ref(), &up.checkpoint)?;
+        let key = keyring.open(&env)?;
+        let job = Self::resume_keyed(keyring, source, &up.checkpoint, key, rate)?;
+        use subtle::ConstantTimeEq;
+        let body = &checkpoint[..checkpoint.len() - 32];
+        let mac = checkpoint_mac(&job.target_key, job.source.as_ref(), body);
+        if !bool::from(mac.ct_eq(&checkpoint[checkpoint.len() - 32..])) {
+            return Err(Error::AuthenticationFailed);
+        }
+        Ok((job, up.upload_id))
+    }
+
+    /// Checks a resumed upload's parts (ListParts: part number and size): parts
+    /// `1..=parts_done` of the checkpoint must all be there with the sizes this job writes.
+    /// Returns how many parts to keep (the rest, if any, are written again).
+    ///
+    /// # Errors
+    /// [`Error::MalformedCheckpoint`] when a kept part is missing or has another size: the
+    /// upload is not the one the checkpoint describes, and must be aborted.
+    pub fn kept_parts(&self, listed: &[(u32, u64)]) -> Result<u32> {
+        let kept = if self.finished { self.parts } else { self.parts_written };
+        let part_len = self.target_part_len();
+        let target_len = self.target_len();
+        for n in 1..=kept {
+            let start = u64::from(n - 1) * part_len;
+            let want = target_len.saturating_sub(start).min(part_len);
+            let mut sizes = listed.iter().filter(|(m, _)| *m == n).map(|&(_, s)| s);
+            match (sizes.next(), sizes.next()) {
+                (Some(size), None) if size == want => {}
+                _ => return Err(Error::MalformedCheckpoint),
+            }
+        }
+        Ok(kept)
     }
 }
 

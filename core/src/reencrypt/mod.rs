@@ -20,7 +20,7 @@ mod job;
 mod rate;
 mod source;
 
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, UploadCheckpoint};
 pub use job::{DEFAULT_PART_SIZE, Progress, Reencryption, Step, target_params};
 pub use rate::RateLimiter;
 pub use source::{IsecSource, LegacySource, Source, SourceDecryptor, SourceFacts};
