@@ -338,3 +338,78 @@ fn migrate_turns_the_previous_proxys_objects_of_every_layout_into_isec() {
     let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(report["done"]["objects"], 0, "{report}");
 }
+
+/// The partial uploads named by the checkpoints of a job state's objects in flight: key,
+/// upload id and the new object's envelope.
+fn held_uploads(state: &Path) -> Vec<(String, String, Vec<u8>)> {
+    use base64ct::{Base64, Encoding};
+    use isec_core::reencrypt::{Checkpoint, UploadCheckpoint};
+    let Ok(text) = std::fs::read_to_string(state) else { return Vec::new() };
+    let Ok(v) = serde_json::from_str::<Value>(&text) else { return Vec::new() };
+    let mut out = Vec::new();
+    for f in v["in_flight"].as_array().into_iter().flatten() {
+        let Some(cp) = f["checkpoint"].as_str() else { continue };
+        let up = UploadCheckpoint::parse(&Base64::decode_vec(cp).unwrap()).unwrap();
+        let env = Checkpoint::parse(&up.checkpoint).unwrap().envelope;
+        out.push((f["key"].as_str().unwrap().to_string(), up.upload_id, env));
+    }
+    out
+}
+
+fn open_uploads(s: &S3) -> Vec<String> {
+    let r = s.rt.block_on(s.c.list_multipart_uploads().bucket(&s.bucket).prefix(&s.prefix).send()).unwrap();
+    r.uploads().iter().filter_map(|u| u.upload_id().map(str::to_string)).collect()
+}
+
+#[test]
+#[ignore = "needs an S3 server: scripts/test-cli-s3.sh"]
+fn reencrypt_killed_mid_upload_completes_the_same_upload() {
+    let Some(s) = server("midupload") else { return };
+    let (ring, objects) = bucket(&s, 3, 0, 0, 40 << 20);
+    let t = target(&s);
+    let state = s.path("re.json");
+    let args = ["s3", "reencrypt", &t, "--state", "re.json", "--concurrency", "1", "--part-size", "5MiB", "-q"];
+    // Kill the job as soon as its state names a partial upload that is still open.
+    let mut caught = None;
+    for _ in 0..6 {
+        let mut child = spawn(&s, &ring, &args);
+        let start = Instant::now();
+        while caught.is_none() && start.elapsed() < Duration::from_secs(60) {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            if let Some(h) = held_uploads(&state).into_iter().next() {
+                child.kill().unwrap(); // SIGKILL
+                if open_uploads(&s).contains(&h.1) {
+                    caught = Some(h);
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = child.kill();
+        child.wait().unwrap();
+        if caught.is_some() {
+            break;
+        }
+    }
+    let (key, upload_id, envelope) = caught.expect("the job was never caught mid-upload");
+    let r = last_json(
+        &s.ok(Some(&ring), &["s3", "reencrypt", &t, "--state", "re.json", "--part-size", "5MiB", "--json", "-q"]),
+    );
+    assert_eq!(r["result"], "done", "{r}");
+    assert_eq!(count(&r, "done"), 3, "{r}");
+    assert_eq!(count(&r, "failed"), 0, "{r}");
+    // The upload the crash left was completed, not redone: the object has its envelope.
+    let name = key.strip_prefix(&s.prefix).unwrap();
+    let meta: Vec<(String, String)> = s.meta(name).into_iter().collect();
+    let view: Vec<(&str, &str)> = meta.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let isec_core::metadata::ObjectFormat::Isec(env) = isec_core::metadata::classify(&view, false) else {
+        panic!("{key} is not isec")
+    };
+    assert_eq!(env.to_bytes(), envelope, "{key}: a new upload replaced the one the crash left");
+    assert!(open_uploads(&s).is_empty(), "no upload left open (was {upload_id})");
+    for (name, _) in &objects {
+        assert_eq!(s.meta(name)["isec-kid"], "k2", "{name}");
+    }
+    check_all(&s, &ring, &objects, 3);
+}

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_s3::Client;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use isec_core::job::{Action, BucketJob, Entry, Head, JobKind, JobOptions, Limits, ListRequest, Read};
+use isec_core::reencrypt::UploadCheckpoint;
 use isec_core::{Error, Keyring};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
@@ -49,6 +50,9 @@ struct Shared {
     job: Mutex<BucketJob>,
     wake: Notify,
     start: Instant,
+    /// A task saved a partial upload's checkpoint since the state was last written: written
+    /// at once, so that a crash redoes at most the parts in flight.
+    checkpointed: AtomicBool,
 }
 
 impl Shared {
@@ -107,7 +111,12 @@ pub async fn run(c: Client, ring: Arc<Keyring>, run: JobRun) -> Res<()> {
     let mut job = open(&run, &ring)?;
     apply_control(&run.state, &mut job);
     save(&run.state, &job)?;
-    let shared = Arc::new(Shared { job: Mutex::new(job), wake: Notify::new(), start: Instant::now() });
+    let shared = Arc::new(Shared {
+        job: Mutex::new(job),
+        wake: Notify::new(),
+        start: Instant::now(),
+        checkpointed: AtomicBool::new(false),
+    });
     let ctx = Arc::new(Ctx { c, ring, bucket: run.bucket.clone(), params: run.params });
     let stop = Arc::new(AtomicBool::new(false));
     listen_for_stop(&stop, &shared);
@@ -125,7 +134,9 @@ pub async fn run(c: Client, ring: Arc<Keyring>, run: JobRun) -> Res<()> {
             }
             loop {
                 match j.poll(shared.now()) {
-                    a @ (Action::List(_) | Action::Head { .. } | Action::Read { .. }) => requests.push(a),
+                    a @ (Action::List(_) | Action::Head { .. } | Action::Read { .. } | Action::Abort { .. }) => {
+                        requests.push(a)
+                    }
                     a @ Action::Run(_) => {
                         hands_out_tasks = true;
                         requests.push(a);
@@ -134,7 +145,7 @@ pub async fn run(c: Client, ring: Arc<Keyring>, run: JobRun) -> Res<()> {
                 }
             }
         };
-        if hands_out_tasks {
+        if hands_out_tasks || shared.checkpointed.swap(false, Ordering::SeqCst) {
             save(&run.state, &shared.lock())?;
             last_save = Instant::now();
         }
@@ -257,8 +268,20 @@ async fn work(shared: &Shared, ctx: &Ctx, a: Action) {
             report_misuse(shared.lock().read(ticket, shared.now(), read));
         }
         Action::Run(t) => {
-            let outcome = task::run(ctx, &t).await;
+            let save = |cp: &[u8]| {
+                report_misuse(shared.lock().save_checkpoint(t.ticket, cp));
+                shared.checkpointed.store(true, Ordering::SeqCst);
+                shared.wake.notify_one();
+            };
+            let outcome = task::run(ctx, &t, &save).await;
             report_misuse(shared.lock().finished(t.ticket, shared.now(), outcome));
+        }
+        Action::Abort { key, checkpoint } => {
+            // A partial upload no task will take up (SPEC.md §15.2): best effort, no answer.
+            if let Ok(up) = UploadCheckpoint::parse(&checkpoint) {
+                let _ =
+                    ctx.c.abort_multipart_upload().bucket(&ctx.bucket).key(key).upload_id(up.upload_id).send().await;
+            }
         }
         _ => {}
     }

@@ -142,12 +142,19 @@ impl Body {
 
 /// GETs the whole object pinned to the ETag of `info`'s HEAD (412: [`Fail::Changed`]).
 pub async fn get_pinned(c: &Client, info: &Info) -> S3Res<Body> {
+    get_pinned_from(c, info, 0).await
+}
+
+/// [`get_pinned`] from byte `from` on (a resumed re-encryption's restart point).
+pub async fn get_pinned_from(c: &Client, info: &Info, from: u64) -> S3Res<Body> {
     let what = info.where_();
+    let range = (from > 0).then(|| format!("bytes={from}-"));
     let r = c
         .get_object()
         .bucket(&info.bucket)
         .key(&info.key)
         .if_match(&info.etag)
+        .set_range(range)
         .send()
         .await
         .map_err(|e| sdk(e, &what, true))?;
@@ -337,6 +344,24 @@ impl Upload {
             msg: format!("{w}: CreateMultipartUpload returned no upload id"),
         })?;
         Ok(Self { bucket: bucket.into(), key: key.into(), id: id.into(), parts: std::sync::Mutex::default() })
+    }
+
+    /// An upload opened earlier, with its parts as ListParts gives them: `(number, size,
+    /// ETag)`. A 404 (`NoSuchUpload`) is [`Fail::Changed`].
+    pub async fn listed(c: &Client, bucket: &str, key: &str, id: &str) -> S3Res<(Self, Vec<(u32, u64, String)>)> {
+        let w = format!("s3://{bucket}/{key}");
+        let mut pages = c.list_parts().bucket(bucket).key(key).upload_id(id).into_paginator().send();
+        let mut parts = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sdk(e, &w, true))?;
+            for p in page.parts() {
+                let n = u32::try_from(p.part_number().unwrap_or(0)).unwrap_or(0);
+                let size = u64::try_from(p.size().unwrap_or(-1)).unwrap_or(u64::MAX);
+                parts.push((n, size, p.e_tag().unwrap_or_default().to_string()));
+            }
+        }
+        let up = Self { bucket: bucket.into(), key: key.into(), id: id.into(), parts: std::sync::Mutex::default() };
+        Ok((up, parts))
     }
 
     fn where_(&self) -> String {

@@ -15,6 +15,14 @@ use super::client::{CoreCtx, Fail, S3Res, sdk};
 use super::object::{self, Info, PutParams, Upload, carry};
 use super::url::copy_source;
 
+/// A bucket job's hold on an object's partial upload (SPEC.md §13.3): the checkpoint of an
+/// earlier attempt, if any, and where each new one goes.
+#[derive(Clone, Copy)]
+pub struct Resume<'a> {
+    pub checkpoint: Option<&'a [u8]>,
+    pub save: &'a (dyn Fn(&[u8]) + Send + Sync),
+}
+
 /// What the steps of one copy need and have produced so far.
 pub struct Run<'a> {
     pub c: &'a Client,
@@ -27,11 +35,13 @@ pub struct Run<'a> {
     pub etag: Option<String>,
     /// Bytes the data path moved.
     pub moved: u64,
+    /// For a re-encryption in place by a bucket job.
+    pub resume: Option<Resume<'a>>,
 }
 
 impl<'a> Run<'a> {
     pub fn new(c: &'a Client, ring: &'a Arc<Keyring>, source: &'a Info, params: PutParams) -> Self {
-        Self { c, ring, source, params, upload: None, etag: None, moved: 0 }
+        Self { c, ring, source, params, upload: None, etag: None, moved: 0, resume: None }
     }
 
     /// Sends `steps` in order; when one fails, its undo requests (best effort), then the failure.
@@ -127,10 +137,91 @@ impl<'a> Run<'a> {
     /// conditional writes (Garage) a write to the key that starts afterwards cancels the
     /// upload (`NoSuchUpload`: [`Fail::Changed`]) instead of being overwritten (§15.5). The
     /// upload is completed only after the job's `finish` verified the whole source.
+    ///
+    /// With a bucket job's [`Resume`] (in place only), a checkpoint of an earlier attempt is
+    /// taken up where it stopped and each part stored is checkpointed (§13.3); a failure then
+    /// leaves the upload to the job, which retries from it or has it aborted.
     async fn reencrypt(&mut self, dest: &ObjectRef, user: &[(String, String)]) -> S3Res<String> {
         let (c, src) = (self.c, self.source);
         let w = src.where_();
-        let source: Box<dyn Source> = match src.opened()? {
+        let in_place = dest.bucket == src.bucket && dest.key == src.key;
+        let resume = if in_place { self.resume } else { None };
+        let taken = match resume.and_then(|r| r.checkpoint) {
+            Some(cp) => self.take_up(cp).await?,
+            None => None,
+        };
+        let (mut job, up, kept) = match taken {
+            Some(t) => t,
+            None => {
+                let params =
+                    Params::new(LayoutRequest::Parts(self.params.part_size), Some(self.params.frame_size), None)
+                        .at("--part-size (a multiple of --frame-size)")?;
+                let job = Reencryption::<AwsLc>::start(self.ring, self.open_source()?, params, 0).at("keyring")?;
+                let view: Vec<(&str, &str)> = user.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                let meta = isec_core::metadata::object_metadata(&view, job.target_envelope());
+                let up = Upload::create(c, &dest.bucket, &dest.key, meta.into_iter().collect(), &src.headers).await?;
+                (job, up, 0)
+            }
+        };
+        // Whether a checkpoint names the upload (then the job owns it).
+        let mut held = kept > 0;
+        let res = async {
+            let part_len = usize::try_from(job.target_part_len()).unwrap_or(usize::MAX);
+            let mut n = kept;
+            let mut stored = async |job: &Reencryption<AwsLc>, n: u32, body: Vec<u8>| -> S3Res<()> {
+                up.part(c, n, body).await?;
+                if let Some(r) = resume {
+                    (r.save)(&job.upload_checkpoint(&up.id, n).at(&w)?);
+                    held = true;
+                }
+                Ok(())
+            };
+            if !job.progress().finished {
+                let mut body = object::get_pinned_from(c, src, job.source_offset()).await?;
+                let (mut pending, mut buf) = (Vec::new(), Vec::new());
+                while let Some(chunk) = body.next().await? {
+                    let mut input: &[u8] = &chunk;
+                    while !input.is_empty() {
+                        buf.resize(job.update_len(input.len()), 0);
+                        let step = job.update(input, &mut buf, 0).at(&w)?;
+                        pending.extend_from_slice(&buf[..step.written]);
+                        input = &input[step.consumed..];
+                        if step.consumed == 0 && step.written == 0 {
+                            return Err(Fail::core(
+                                Error::InvalidState,
+                                format!("{w}: re-encryption made no progress"),
+                            ));
+                        }
+                    }
+                    while pending.len() > part_len {
+                        let rest = pending.split_off(part_len);
+                        n += 1;
+                        stored(&job, n, std::mem::replace(&mut pending, rest)).await?;
+                    }
+                }
+                buf.resize(job.finish_len(), 0);
+                let k = job.finish(&mut buf).at(&w)?;
+                pending.extend_from_slice(&buf[..k]);
+                while !pending.is_empty() {
+                    let rest = pending.split_off(part_len.min(pending.len()));
+                    n += 1;
+                    stored(&job, n, std::mem::replace(&mut pending, rest)).await?;
+                }
+            }
+            up.complete(c).await
+        }
+        .await;
+        if res.is_err() && !held {
+            up.abort(c).await;
+        }
+        res
+    }
+
+    /// The source as a re-encryption job reads it.
+    fn open_source(&self) -> S3Res<Box<dyn Source>> {
+        let src = self.source;
+        let w = src.where_();
+        Ok(match src.opened()? {
             Opened::Isec { envelope, table, .. } => {
                 let key = self.ring.open(envelope).at(&format!("{w}: envelope"))?;
                 let shape = object::shape(&key, table.as_deref(), src.size).at(&w)?;
@@ -141,49 +232,32 @@ impl<'a> Run<'a> {
                 Box::new(LegacySource::<AwsLc>::new(self.ring, object.clone(), Some(&kid)).at(&w)?)
             }
             Opened::Plaintext => return Err(Fail::core(Error::NotEncrypted, w)),
+        })
+    }
+
+    /// A bucket job's partial upload of the source, where its checkpoint says (§13.3): the
+    /// resumed job, the upload with the parts kept, and their count. None when there is
+    /// nothing to take up: an upload that is gone or does not match the checkpoint is
+    /// aborted, and a checkpoint that does not authenticate names no upload of this job's.
+    async fn take_up(&self, cp: &[u8]) -> S3Res<Option<(Reencryption<AwsLc>, Upload, u32)>> {
+        let src = self.source;
+        let Ok((job, id)) = Reencryption::<AwsLc>::resume_upload(self.ring, self.open_source()?, cp, 0) else {
+            return Ok(None);
         };
-        let params = Params::new(LayoutRequest::Parts(self.params.part_size), Some(self.params.frame_size), None)
-            .at("--part-size (a multiple of --frame-size)")?;
-        let mut job = Reencryption::<AwsLc>::start(self.ring, source, params, 0).at("keyring")?;
-        let view: Vec<(&str, &str)> = user.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let meta = isec_core::metadata::object_metadata(&view, job.target_envelope());
-        let up = Upload::create(c, &dest.bucket, &dest.key, meta.into_iter().collect(), &src.headers).await?;
-        let res = async {
-            let part_len = usize::try_from(job.target_part_len()).unwrap_or(usize::MAX);
-            let mut body = object::get_pinned(c, src).await?;
-            let (mut pending, mut buf, mut n) = (Vec::new(), Vec::new(), 0u32);
-            while let Some(chunk) = body.next().await? {
-                let mut input: &[u8] = &chunk;
-                while !input.is_empty() {
-                    buf.resize(job.update_len(input.len()), 0);
-                    let step = job.update(input, &mut buf, 0).at(&w)?;
-                    pending.extend_from_slice(&buf[..step.written]);
-                    input = &input[step.consumed..];
-                    if step.consumed == 0 && step.written == 0 {
-                        return Err(Fail::core(Error::InvalidState, format!("{w}: re-encryption made no progress")));
-                    }
-                }
-                while pending.len() > part_len {
-                    let rest = pending.split_off(part_len);
-                    n += 1;
-                    up.part(c, n, std::mem::replace(&mut pending, rest)).await?;
-                }
-            }
-            buf.resize(job.finish_len(), 0);
-            let k = job.finish(&mut buf).at(&w)?;
-            pending.extend_from_slice(&buf[..k]);
-            while !pending.is_empty() {
-                let rest = pending.split_off(part_len.min(pending.len()));
-                n += 1;
-                up.part(c, n, std::mem::replace(&mut pending, rest)).await?;
-            }
-            up.complete(c).await
+        let (up, listed) = match Upload::listed(self.c, &src.bucket, &src.key, &id).await {
+            Ok(found) => found,
+            Err(Fail::Changed(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let sizes: Vec<(u32, u64)> = listed.iter().map(|(n, size, _)| (*n, *size)).collect();
+        let Ok(kept) = job.kept_parts(&sizes) else {
+            up.abort(self.c).await;
+            return Ok(None);
+        };
+        for (n, _, etag) in listed.iter().filter(|(n, _, _)| *n <= kept) {
+            up.add(*n, etag);
         }
-        .await;
-        if res.is_err() {
-            up.abort(c).await;
-        }
-        res
+        Ok(Some((job, up, kept)))
     }
 
     /// `VerifyIsec`: the object just written must be isec under `kid` with the ETag the

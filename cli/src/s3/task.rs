@@ -12,7 +12,7 @@ use isec_core::{Error, Keyring};
 
 use super::client::{CoreCtx, S3Res};
 use super::object::{self, Info, PutParams};
-use super::steps::Run;
+use super::steps::{Resume, Run};
 
 /// What every task of a job shares.
 pub struct Ctx {
@@ -22,18 +22,19 @@ pub struct Ctx {
     pub params: PutParams,
 }
 
-/// Runs `t` and says how it ended.
-pub async fn run(ctx: &Ctx, t: &Task) -> Outcome {
-    match go(ctx, t).await {
+/// Runs `t` and says how it ended; `save` keeps a partial upload's checkpoint in the job.
+pub async fn run(ctx: &Ctx, t: &Task, save: &(dyn Fn(&[u8]) + Send + Sync)) -> Outcome {
+    match go(ctx, t, save).await {
         Ok(moved) => Outcome::Done { moved },
         Err(f) => f.outcome(),
     }
 }
 
-async fn go(ctx: &Ctx, t: &Task) -> S3Res<u64> {
+async fn go(ctx: &Ctx, t: &Task, save: &(dyn Fn(&[u8]) + Send + Sync)) -> S3Res<u64> {
     let src = object::head(&ctx.c, &ctx.bucket, &t.key, Some(&t.etag)).await?;
     let here = ObjectRef::new(&ctx.bucket, &t.key);
     let mut run = Run::new(&ctx.c, &ctx.ring, &src, ctx.params);
+    run.resume = Some(Resume { checkpoint: t.checkpoint.as_deref(), save });
     let meta = src.meta_view();
     let shape = table_shape(&ctx.ring, &src);
     let mut req = copy_request(&src, &meta, shape.as_ref());
