@@ -885,11 +885,11 @@ class IsecS3 {
    * concatenates them into the same bytes). Used for re-encrypted copies, whose job's
    * `targetPartLength` makes each S3 part one part of the new object.
    */
-  async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal, partSize) {
+  async #putBytes(Bucket, Key, total, chunks, Metadata, rest, signal, partSize, multipart = false) {
     const { PutObjectCommand, UploadPartCommand } = s3()
     const src = await openSource(chunks, total)
     try {
-      if (total <= partSize) {
+      if (total <= partSize && !multipart) {
         const body = await src.take(total)
         if (body.length !== total || (await src.ahead(1)) !== 0) {
           throw isec.isecError('invalid_state', `re-encryption produced other than ${total} bytes`)
@@ -1781,8 +1781,15 @@ class IsecS3 {
     const Metadata = this.#objectMetadata(target, user)
     const { GetObjectCommand } = s3()
     const inner = linked(signal)
-    const g = await this.#send(new GetObjectCommand(src), inner.signal)
+    const send = (cmd) => this.#send(cmd, inner.signal)
+    let g
+    // In place, the source is read only once the new object's multipart upload exists (even
+    // for one part): on a server that orders writes by their start (Garage), a write to the
+    // key that starts afterwards cancels the upload (NoSuchUpload) instead of being
+    // overwritten by the re-encrypted older version (SPEC.md §15.5).
+    const inPlace = src.Bucket === Bucket && src.Key === Key
     async function* output() {
+      g = await send(new GetObjectCommand(src))
       for await (const c of g.Body) {
         let chunk = toBuffer(c)
         while (chunk.length > 0) {
@@ -1805,11 +1812,12 @@ class IsecS3 {
         carried,
         inner.signal,
         job.targetPartLength,
+        inPlace,
       )
       return { output: r, extra: { kid: target.kid, envelope: target } }
     } catch (e) {
       inner.abort(e)
-      if (g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()
+      if (g && g.Body && typeof g.Body.destroy === 'function') g.Body.destroy()
       throw e
     } finally {
       inner.dispose()

@@ -352,14 +352,15 @@ describe("IsecS3 on the previous proxy's objects (Garage)", { skip, concurrency:
       assert.equal(r.plaintextLength, l.v.plaintext.len)
       assert.equal(r.sidecarDeleted, objectKeyed ? sidecar : null)
       assert.equal(r.sidecarLeft, sidecar && !objectKeyed ? sidecar : null)
-      // The upload: one PutObject for one part, else one S3 part per isec part, completed.
+      // In place, even one part is a multipart upload, created before the source is read
+      // (SPEC.md §15.5): one S3 part per isec part, completed.
       const sent = log.slice(before).map((q) => q.command)
-      const parts = Math.ceil(l.v.plaintext.len / (5 * MiB))
-      if (parts === 1) assert.ok(sent.includes('PutObjectCommand'), sent.join())
-      else {
-        assert.equal(sent.filter((c) => c === 'UploadPartCommand').length, parts, sent.join())
-        assert.ok(sent.includes('CompleteMultipartUploadCommand'))
-      }
+      const parts = Math.max(1, Math.ceil(l.v.plaintext.len / (5 * MiB)))
+      assert.ok(!sent.includes('PutObjectCommand'), sent.join())
+      const created = sent.indexOf('CreateMultipartUploadCommand')
+      assert.ok(created >= 0 && sent.slice(created, sent.indexOf('UploadPartCommand')).includes('GetObjectCommand'), sent.join())
+      assert.equal(sent.filter((c) => c === 'UploadPartCommand').length, parts, sent.join())
+      assert.ok(sent.includes('CompleteMultipartUploadCommand'))
       // The deletion comes after the new object was read back.
       if (objectKeyed) {
         assert.equal(sent.at(-1), 'DeleteObjectCommand')

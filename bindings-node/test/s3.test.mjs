@@ -531,6 +531,41 @@ describe('IsecS3 against Garage', { skip, concurrency: false }, () => {
     assert.ok((await onlyB.getObject({ Bucket: BUCKET, Key: K('p-dst-b') })).Body.equals(body))
   })
 
+  test('reencrypt in place: the upload exists before the source is read, so a writer that starts after it wins', async () => {
+    const Key = K('in-place')
+    const s3w = new IsecS3(client, ringA(), { partSize: PART })
+    await s3w.putObject({ Bucket: BUCKET, Key, Body: data(1000, 3) })
+    // A client that lets another writer overwrite the key just after the source's GET
+    // answered: the window between reading the source and completing its replacement.
+    const { client: racing } = countingClient()
+    const writer = Buffer.from('the writer was here')
+    const order = []
+    racing.middlewareStack.add(
+      (next, context) => async (args) => {
+        order.push(context.commandName)
+        const out = await next(args)
+        if (context.commandName === 'GetObjectCommand' && args.input.Key === Key && !order.includes('writer')) {
+          order.push('writer')
+          await client.send(new sdk.PutObjectCommand({ Bucket: BUCKET, Key, Body: writer }))
+        }
+        return out
+      },
+      { step: 'initialize', name: 'isecTestWriter' },
+    )
+    try {
+      const s3 = new IsecS3(racing, ringA(), { partSize: PART })
+      const err = await s3
+        .copyObject({ SourceBucket: BUCKET, SourceKey: Key, Bucket: BUCKET, Key, rotateDek: true })
+        .then(() => null, (e) => e)
+      assert.ok(order.indexOf('CreateMultipartUploadCommand') < order.indexOf('GetObjectCommand'), order.join())
+      assert.ok(err, `the stale re-encryption completed: ${order.join()}`)
+      assert.ok((await raw(client, Key)).equals(writer), 'the writer keeps its data')
+      assert.deepEqual(await uploadsFor(client, Key), [])
+    } finally {
+      racing.destroy()
+    }
+  })
+
   test('copy: reencrypt for a DEK rotation and for a plaintext source', async () => {
     const s3 = new IsecS3(client, ringA(), { partSize: PART })
     const body = data(PART + 4321, 41)
