@@ -99,6 +99,15 @@ getters! { PyKeyring {
         Self { inner: Keyring::new() }
     }
 
+    /// Reads a keyring file, the `isec` command's (`{"min_version", "keys": [{"kid", "kek"
+    /// (hex) | "legacy_secret", "state"}]}`); its text is wiped once parsed. Raises OSError
+    /// when it cannot be read and `invalid_parameter` when it is not a keyring file.
+    #[staticmethod]
+    fn from_file(path: std::path::PathBuf) -> PyResult<Self> {
+        let text = zeroize::Zeroizing::new(std::fs::read(&path)?);
+        Ok(Self { inner: Keyring::from_file_text(&text).or_raise()? })
+    }
+
     /// Adds a raw 32-byte KEK. Adding an active key demotes the previous active key.
     #[pyo3(signature = (kid, kek, state="active"))]
     fn add_kek(&mut self, kid: &str, kek: In, state: &str) -> PyResult<()> {

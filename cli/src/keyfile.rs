@@ -9,27 +9,11 @@ use serde_json::{Value, json};
 
 use crate::fail::{CliError, Res};
 
-/// Reads a keyring file.
+/// Reads a keyring file (parsed by core, `Keyring::from_file_text`; the text is wiped after).
 pub fn load(path: &Path) -> Res<Keyring> {
-    let doc = read_doc(path)?;
-    let mut ring = Keyring::new();
-    for k in doc["keys"].as_array().ok_or_else(|| CliError::usage(format!("{}: no \"keys\" array", path.display())))? {
-        let kid = k["kid"].as_str().ok_or_else(|| CliError::usage(format!("{}: key without kid", path.display())))?;
-        let state = KeyState::from_name(k["state"].as_str().unwrap_or("decrypt_only"))
-            .map_err(|e| CliError::core(e, format!("{}: key {kid}", path.display())))?;
-        let added = if let Some(secret) = k["legacy_secret"].as_str() {
-            ring.add_legacy_secret_string(kid, secret)
-        } else {
-            let raw = hex::decode(k["kek"].as_str().unwrap_or(""))
-                .map_err(|_| CliError::usage(format!("{}: key {kid}: kek is not hex", path.display())))?;
-            Kek::from_slice(&raw).and_then(|kek| ring.add_kek(kid, kek, state))
-        };
-        added.map_err(|e| CliError::core(e, format!("{}: key {kid}", path.display())))?;
-    }
-    if let Some(v) = doc["min_version"].as_u64() {
-        ring.set_min_version(u8::try_from(v).unwrap_or(u8::MAX));
-    }
-    Ok(ring)
+    let text = zeroize::Zeroizing::new(fs::read(path).map_err(|e| CliError::io(path, e))?);
+    Keyring::from_file_text(&text)
+        .map_err(|e| CliError::core(e, format!("{}: not a valid keyring file", path.display())))
 }
 
 fn read_doc(path: &Path) -> Res<Value> {

@@ -722,3 +722,47 @@ fn partial_uploads_no_task_takes_up_are_aborted() {
     assert_eq!(again.poll(0), Action::Abort { key: "d".into(), checkpoint: b"cp-d".to_vec() });
     assert_eq!(resumed.poll(0), Action::Abort { key: "d".into(), checkpoint: b"cp-d".to_vec() });
 }
+
+/// An upload checkpoint's structure (the MACs are not checked here): "ISUP", the upload id,
+/// and an inner "ISCK" record.
+fn upload_checkpoint(upload_id: &str) -> Vec<u8> {
+    let mut inner = b"ISCK\x02".to_vec();
+    inner.extend_from_slice(&[7; 32]);
+    inner.extend_from_slice(&9u64.to_be_bytes());
+    inner.extend_from_slice(&3u16.to_be_bytes());
+    inner.extend_from_slice(b"env");
+    inner.extend_from_slice(&1u32.to_be_bytes());
+    inner.extend_from_slice(&[0; 32]);
+    let mut b = b"ISUP\x01".to_vec();
+    b.extend_from_slice(&(upload_id.len() as u16).to_be_bytes());
+    b.extend_from_slice(upload_id.as_bytes());
+    b.extend_from_slice(&(inner.len() as u32).to_be_bytes());
+    b.extend_from_slice(&inner);
+    b.extend_from_slice(&[0; 32]);
+    b
+}
+
+/// A task run again after its runner died starts a new upload: its first checkpoint hands
+/// the dead runner's upload out for abort; further checkpoints of the same upload do not.
+#[test]
+fn a_checkpoint_of_another_upload_aborts_the_one_before() {
+    let (writer, ring) = keyrings();
+    let (env, _) = writer.create_envelope(Params::default()).unwrap();
+    let meta = metadata::object_metadata(&[], &env);
+    let mut job = BucketJob::new(JobKind::Reencrypt, "b", "", &ring, JobOptions::default());
+    assert!(matches!(job.poll(0), Action::List(_)));
+    job.listed(vec![Entry::new("k", 10)], false).unwrap();
+    let Action::Head { ticket, .. } = job.poll(0) else { panic!("a HEAD") };
+    job.headed(ticket, 0, Head::Found { metadata: meta, etag: "e".into(), size: 10 }).unwrap();
+    let Action::Run(t) = job.poll(0) else { panic!("a task") };
+    let (first, second) = (upload_checkpoint("dead-runner"), upload_checkpoint("second-runner"));
+    assert_eq!(isec_core::reencrypt::UploadCheckpoint::parse(&first).unwrap().upload_id, "dead-runner");
+    job.save_checkpoint(t.ticket, &first).unwrap();
+    job.save_checkpoint(t.ticket, &first).unwrap();
+    assert_eq!(job.poll(0), Action::Idle, "the same upload again: nothing to abort");
+    job.save_checkpoint(t.ticket, &second).unwrap();
+    assert_eq!(job.poll(0), Action::Abort { key: "k".into(), checkpoint: first });
+    job.save_checkpoint(t.ticket, &second).unwrap();
+    job.finished(t.ticket, 0, Outcome::Done { moved: 10 }).unwrap();
+    assert_eq!(job.poll(0), Action::Done, "the upload that completed is not aborted");
+}

@@ -1,6 +1,7 @@
 # Type stubs of the native module isec._isec (bindings-py/src). Checked against the built
 # module by tests/test_stubs.py (mypy.stubtest).
 
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final, Protocol, final
 
@@ -249,6 +250,8 @@ class KeyInfo:
 @final
 class Keyring:
     def __new__(cls) -> Keyring: ...
+    @staticmethod
+    def from_file(path: str | os.PathLike[str]) -> Keyring: ...
     def add_kek(self, kid: str, kek: Buffer, state: str = "active") -> None: ...
     def add_legacy_secret_string(self, kid: str, secret: str) -> None: ...
     def add_external(self, kid: str, wrapper: _KeyWrapper, state: str = "active") -> None: ...

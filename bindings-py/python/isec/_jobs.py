@@ -284,19 +284,34 @@ class Job:
         return None
 
     def _work(self, act: JobAction) -> None:
-        """Sends one action's request and answers the job."""
+        """Sends one action's requests and answers the job."""
         if act.kind == "list":
             self._list(act)
-        elif act.kind == "head":
-            self._head(act)
-        elif act.kind == "read":
-            self._read(act)
-        elif act.kind == "abort":
-            # A partial upload no task will take up (SPEC.md §15.2); no answer.
-            if act.key is not None and act.upload_id is not None:
-                self._client._abort(self._bucket, act.key, act.upload_id)
-        else:
-            self._task(act)
+            return
+        a = Act.of(act)
+        head = None
+        if a.kind == "run":
+            with self._lock:
+                kept = self._heads.pop(a.ticket, None) if a.ticket is not None else None
+            # Only the object's own HEAD (not its sidecar's) of the version the task pins.
+            head = kept[1] if kept is not None and kept[0] == a.key and kept[1].get("ETag") == a.etag else None
+        answer, response = perform(self._client, self._bucket, a, self._saver(a), head)
+        with self._lock:
+            if response is not None and a.ticket is not None:
+                # An object with metadata of its own may get a task, which opens it from here.
+                self._heads[a.ticket] = (a.key or "", response)
+                while len(self._heads) > _HEADS_KEPT:
+                    self._heads.popitem(last=False)
+            apply(self._core, a, answer, _now())
+
+    def _saver(self, a: Act) -> Callable[[bytes], None]:
+        ticket = a.ticket if a.ticket is not None else -1
+
+        def save(checkpoint: bytes) -> None:
+            with self._lock:
+                self._core.save_checkpoint(ticket, checkpoint)
+
+        return save
 
     def _list(self, act: JobAction) -> None:
         kw: dict[str, Any] = {"Bucket": self._bucket, "Prefix": act.prefix or "", "MaxKeys": act.max_keys}
@@ -311,90 +326,6 @@ class Job:
         entries = [(o["Key"], int(o.get("Size", 0))) for o in r.get("Contents", [])]
         with self._lock:
             self._core.listed(entries, bool(r.get("IsTruncated")))
-
-    def _head(self, act: JobAction) -> None:
-        assert act.ticket is not None and act.key is not None
-        try:
-            r = self._client.s3.head_object(Bucket=self._bucket, Key=act.key)
-        except Exception as e:  # noqa: BLE001
-            with self._lock:
-                if _status(e) == 404:
-                    self._core.head_missing(act.ticket, _now())
-                else:
-                    self._core.head_failed(act.ticket, _now(), _code(e), _retryable(e))
-            return
-        meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
-        with self._lock:
-            if meta:
-                # An object with metadata of its own may get a task, which opens it from here.
-                self._heads[act.ticket] = (act.key, r)
-                while len(self._heads) > _HEADS_KEPT:
-                    self._heads.popitem(last=False)
-            self._core.head_found(act.ticket, _now(), meta, r["ETag"], int(r.get("ContentLength", 0)))
-
-    def _read(self, act: JobAction) -> None:
-        """The ranged GETs core asks for to tell an object without isec metadata from isec
-        frames that lost it (SPEC.md §14.1), pinned to the HEAD's ETag."""
-        assert act.ticket is not None and act.key is not None and act.ranges is not None
-        bodies: list[bytes] = []
-        try:
-            for start, end in act.ranges:
-                r = self._client.s3.get_object(
-                    Bucket=self._bucket, Key=act.key, Range=f"bytes={start}-{end - 1}", IfMatch=act.etag or "*"
-                )
-                with contextlib.closing(r["Body"]) as body:
-                    bodies.append(bytes(body.read(end - start)))
-        except Exception as e:  # noqa: BLE001
-            with self._lock:
-                if _status(e) in (404, 412):
-                    self._core.read_changed(act.ticket, _now())
-                else:
-                    self._core.read_failed(act.ticket, _now(), _code(e), _retryable(e))
-            return
-        with self._lock:
-            self._core.read_found(act.ticket, _now(), bodies)
-
-    def _task(self, act: JobAction) -> None:
-        assert act.ticket is not None and act.key is not None
-        bucket, key, etag = self._bucket, act.key, act.etag
-        with self._lock:
-            kept = self._heads.pop(act.ticket, None)
-        # Only the object's own HEAD (not its sidecar's) of the version the task pins.
-        head = kept[1] if kept is not None and kept[0] == key and kept[1].get("ETag") == etag else None
-        moved = 0
-        ticket = act.ticket
-
-        def save(checkpoint: bytes) -> None:
-            with self._lock:
-                self._core.save_checkpoint(ticket, checkpoint)
-
-        resume = _Resume(act.checkpoint, save)
-        try:
-            if act.task == "rewrap":
-                self._client.rewrap(bucket, key, if_match=etag, head=head)
-            elif act.task == "reencrypt":
-                self._client.copy_object(
-                    bucket, key, bucket, key, rotate_dek=True, if_match=etag, head=head, _resume=resume
-                )
-                moved = act.size or 0
-            else:
-                r = self._client.migrate(bucket, key, if_match=etag, head=head, _resume=resume)
-                moved = (act.size or 0) if r.migrated else 0
-        except ObjectChangedError:
-            with self._lock:
-                self._core.task_changed(act.ticket, _now())
-            return
-        except Exception as e:  # noqa: BLE001
-            status = _status(e)
-            with self._lock:
-                if status in (404, 412):
-                    self._core.task_changed(act.ticket, _now())
-                else:
-                    code = e.code if isinstance(e, IsecError) else _code(e)
-                    self._core.task_failed(act.ticket, _now(), code, _retryable(e))
-            return
-        with self._lock:
-            self._core.task_done(act.ticket, _now(), moved)
 
     # --- saving and reporting ----------------------------------------------------------------
 
@@ -436,3 +367,138 @@ class Job:
         if self._on_progress is not None:
             self._on_progress(s)
 
+
+
+# --- one action: sent by whoever runs it, answered by whoever holds the job ----------------
+
+
+@dataclass(frozen=True)
+class Act:
+    """A plain, picklable copy of a :class:`isec.JobAction` of kind ``head``, ``read``,
+    ``run`` or ``abort``: what a runner (a thread here, a Dask worker in :mod:`isec.dask`)
+    needs to send its requests. It holds no key material (a checkpoint is MAC'd, not secret)."""
+
+    kind: str
+    ticket: int | None = None
+    key: str | None = None
+    task: str | None = None
+    etag: str | None = None
+    ranges: tuple[tuple[int, int], ...] | None = None
+    size: int | None = None
+    checkpoint: bytes | None = None
+    upload_id: str | None = None
+
+    @staticmethod
+    def of(a: JobAction) -> Act:
+        return Act(
+            a.kind,
+            a.ticket,
+            a.key,
+            a.task,
+            a.etag,
+            tuple(a.ranges) if a.ranges is not None else None,
+            a.size,
+            a.checkpoint,
+            a.upload_id,
+        )
+
+
+Answer = tuple[Any, ...]
+"""An action's outcome, for :func:`apply`: ``("found", ...)``, ``("missing",)``,
+``("changed",)``, ``("done", moved)``, ``("failed", code, retryable)``, or ``("none",)``."""
+
+
+def perform(
+    client: Client, bucket: str, act: Act, save: Callable[[bytes], None], head: Any = None
+) -> tuple[Answer, dict[str, Any] | None]:
+    """Sends ``act``'s requests with ``client``; returns the answer and, for a HEAD of an
+    object with metadata of its own, the HeadObject response (a task may reuse it).
+    ``save`` keeps a partial upload's checkpoint; ``head`` is the task's object HEAD, if
+    the caller kept it."""
+    if act.kind == "head":
+        return _perform_head(client, bucket, act)
+    if act.kind == "read":
+        return _perform_read(client, bucket, act), None
+    if act.kind == "abort":
+        # A partial upload no task will take up (SPEC.md §15.2); no answer.
+        if act.key is not None and act.upload_id is not None:
+            client._abort(bucket, act.key, act.upload_id)
+        return ("none",), None
+    return _perform_task(client, bucket, act, save, head), None
+
+
+def _perform_head(client: Client, bucket: str, act: Act) -> tuple[Answer, dict[str, Any] | None]:
+    try:
+        r = client.s3.head_object(Bucket=bucket, Key=act.key)
+    except Exception as e:  # noqa: BLE001 - every failure is the job's to judge
+        if _status(e) == 404:
+            return ("missing",), None
+        return ("failed", _code(e), _retryable(e)), None
+    meta = {k.lower(): v for k, v in (r.get("Metadata") or {}).items()}
+    return ("found", meta, r["ETag"], int(r.get("ContentLength", 0))), (r if meta else None)
+
+
+def _perform_read(client: Client, bucket: str, act: Act) -> Answer:
+    """The ranged GETs core asks for to tell an object without isec metadata from isec
+    frames that lost it (SPEC.md §14.1), pinned to the HEAD's ETag."""
+    bodies: list[bytes] = []
+    try:
+        for start, end in act.ranges or ():
+            r = client.s3.get_object(Bucket=bucket, Key=act.key, Range=f"bytes={start}-{end - 1}", IfMatch=act.etag or "*")
+            with contextlib.closing(r["Body"]) as body:
+                bodies.append(bytes(body.read(end - start)))
+    except Exception as e:  # noqa: BLE001
+        if _status(e) in (404, 412):
+            return ("changed",)
+        return ("failed", _code(e), _retryable(e))
+    return ("found", bodies)
+
+
+def _perform_task(client: Client, bucket: str, act: Act, save: Callable[[bytes], None], head: Any) -> Answer:
+    assert act.key is not None
+    key, etag = act.key, act.etag
+    resume = _Resume(act.checkpoint, save)
+    moved = 0
+    try:
+        if act.task == "rewrap":
+            client.rewrap(bucket, key, if_match=etag, head=head)
+        elif act.task == "reencrypt":
+            client.copy_object(bucket, key, bucket, key, rotate_dek=True, if_match=etag, head=head, _resume=resume)
+            moved = act.size or 0
+        else:
+            r = client.migrate(bucket, key, if_match=etag, head=head, _resume=resume)
+            moved = (act.size or 0) if r.migrated else 0
+    except ObjectChangedError:
+        return ("changed",)
+    except Exception as e:  # noqa: BLE001
+        if _status(e) in (404, 412):
+            return ("changed",)
+        return ("failed", e.code if isinstance(e, IsecError) else _code(e), _retryable(e))
+    return ("done", moved)
+
+
+def apply(core: BucketJob, act: Act, answer: Answer, now_ms: int) -> None:
+    """Hands ``answer`` to the job (under the caller's lock)."""
+    t, what = act.ticket, answer[0]
+    if act.kind == "abort" or t is None:
+        return
+    if act.kind == "head":
+        if what == "found":
+            core.head_found(t, now_ms, answer[1], answer[2], answer[3])
+        elif what == "missing":
+            core.head_missing(t, now_ms)
+        else:
+            core.head_failed(t, now_ms, answer[1], answer[2])
+    elif act.kind == "read":
+        if what == "found":
+            core.read_found(t, now_ms, answer[1])
+        elif what == "changed":
+            core.read_changed(t, now_ms)
+        else:
+            core.read_failed(t, now_ms, answer[1], answer[2])
+    elif what == "done":
+        core.task_done(t, now_ms, answer[1])
+    elif what == "changed":
+        core.task_changed(t, now_ms)
+    else:
+        core.task_failed(t, now_ms, answer[1], answer[2])

@@ -565,6 +565,9 @@ class Client:
                         f.cancel()
                     raise
             results = [f.result() for f in futures]
+            # Every part stored: the checkpoint names the upload about to complete, so a
+            # checkpoint of an upload before it (a runner that died) is aborted, not this one.
+            report()
             entries = sorted([*kept, *(e for e, _ in results)], key=_part_number)
             r = self.s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": entries}

@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 use crate::keyring::Keyring;
 use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, ObjectFormat, TABLE_SIDECAR_SUFFIX};
 use crate::probe::{ByteRange, Probe, Verdict};
+use crate::reencrypt::UploadCheckpoint;
 use crate::scan::{ScanClass, ScanPlanner};
 
 use pace::Pace;
@@ -955,12 +956,21 @@ impl BucketJob {
     ///
     /// # Errors
     /// [`Error::InvalidState`] when `ticket` has no task out.
+    ///
+    /// A checkpoint of another upload than the one saved before (a task run again elsewhere
+    /// after its runner died started afresh) hands the older upload out for abort.
     pub fn save_checkpoint(&mut self, ticket: u64, checkpoint: &[u8]) -> Result<()> {
         let slot = self.slots.get_mut(&ticket).ok_or(Error::InvalidState)?;
         if !matches!(slot.stage, Stage::Running(_)) {
             return Err(Error::InvalidState);
         }
-        slot.checkpoint = Some(checkpoint.to_vec());
+        if let Some(old) = slot.checkpoint.replace(checkpoint.to_vec()) {
+            let upload = |b: &[u8]| UploadCheckpoint::parse(b).ok().map(|u| u.upload_id);
+            let was = upload(&old);
+            if was.is_some() && was != upload(checkpoint) {
+                self.abandoned.push_back((slot.key.clone(), old));
+            }
+        }
         Ok(())
     }
 

@@ -5,6 +5,8 @@
 //! one becomes decrypt-only), rewrap envelopes in the background, then disable the old key.
 //! Every step keeps serving reads and writes.
 
+#[cfg(feature = "alloc")]
+mod file;
 mod task;
 
 use alloc::boxed::Box;
