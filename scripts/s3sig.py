@@ -4,10 +4,15 @@
 Used by scripts/garage.sh to set the test bucket's CORS rule, and as a self-test of the
 local Garage server. Importable: S3(...).request(...), S3.presign(...), metrics_counter(...).
 
-    python3 scripts/s3sig.py [--env-file F] put-cors BUCKET
-    python3 scripts/s3sig.py [--env-file F] selftest
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] put-cors BUCKET
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] selftest
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] put BUCKET KEY <BODY
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] get BUCKET KEY >BODY
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] delete BUCKET KEY
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] list BUCKET
 
-Without --env-file the ISEC_S3_* variables are read from the environment.
+Without --env-file the ISEC_S3_* variables are read from the environment. --endpoint
+replaces ISEC_S3_ENDPOINT, so one env file serves every node of a cluster.
 """
 
 from __future__ import annotations
@@ -392,23 +397,45 @@ def load_env(path: str | None) -> dict:
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--env-file")
+    ap.add_argument("--endpoint", help="S3 endpoint instead of ISEC_S3_ENDPOINT")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("put-cors", help="set a permissive CORS rule on BUCKET")
     p.add_argument("bucket")
     sub.add_parser("selftest", help="exercise the S3 API used by the tests")
+    for name, what in [("put", "PutObject with the body read from stdin"),
+                       ("get", "GetObject, body to stdout"),
+                       ("delete", "DeleteObject")]:
+        p = sub.add_parser(name, help=what)
+        p.add_argument("bucket")
+        p.add_argument("key")
+    p = sub.add_parser("list", help="ListObjectsV2 (first page), one key a line")
+    p.add_argument("bucket")
     args = ap.parse_args(argv)
     env = load_env(args.env_file)
+    if args.endpoint:
+        env["ISEC_S3_ENDPOINT"] = args.endpoint
     s3 = S3.from_env(env)
     if args.cmd == "put-cors":
         put_cors(s3, args.bucket)
     elif args.cmd == "selftest":
         selftest(s3, env)
+    elif args.cmd == "put":
+        s3.request("PUT", args.bucket, args.key, body=sys.stdin.buffer.read())
+    elif args.cmd == "get":
+        sys.stdout.buffer.write(s3.request("GET", args.bucket, args.key).body)
+    elif args.cmd == "delete":
+        s3.request("DELETE", args.bucket, args.key)
+    elif args.cmd == "list":
+        root = s3.request("GET", args.bucket, query={"list-type": "2"}).xml()
+        for k in root.iter(f"{{{S3_NS}}}Key"):
+            print(k.text)
     return 0
 
 
 if __name__ == "__main__":
     try:
         sys.exit(main(sys.argv[1:]))
-    except (S3Error, AssertionError) as e:
+    # OSError: urllib's URLError (connection refused, timeout) when a node is down.
+    except (S3Error, AssertionError, OSError) as e:
         print(f"s3sig: FAILED: {e}", file=sys.stderr)
         sys.exit(1)
