@@ -16,6 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
+# What this script started, stopped on exit.
+stops=()
+stop_started() { local c; for c in "${stops[@]}"; do $c </dev/null || true; done; }
+trap stop_started EXIT
 export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PYTHONDONTWRITEBYTECODE=1
 
 venv=bindings-py/.venv
@@ -27,9 +31,9 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -c 'import sys; assert sys.version_info >= (3, 11), sys.version'
 
-step "tools: maturin, pytest, mypy, numpy; boto3 (the package's s3 extra); cryptography (writes previous-proxy objects in tests); awscli v1 and s3cmd (tests/test_tools.py copies objects with them)"
-"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34" "cryptography>=42" \
-  "awscli>=1.29,<2" "s3cmd>=2.3"
+step "tools: maturin, pytest, mypy, numpy; boto3 and distributed (the package's s3 and dask extras); cryptography (writes previous-proxy objects in tests); awscli v1 and s3cmd (tests/test_tools.py copies objects with them)"
+"$venv/bin/pip" install -q "maturin>=1.16,<2" "pytest>=8" "mypy>=1.10" numpy "boto3>=1.34" "distributed>=2024.1" \
+  "cryptography>=42" "awscli>=1.29,<2" "s3cmd>=2.3"
 
 # rclone is not on PyPI: Debian's package. Installed when missing and the machine can (root
 # and apt-get); otherwise tests/test_tools.py fails under CI=true and skips elsewhere.
@@ -60,10 +64,18 @@ else
     echo "using the running server"
   else
     # Only a server this script started is stopped on exit.
-    trap 'bash scripts/garage.sh stop </dev/null || true' EXIT
+    stops+=("bash scripts/garage.sh stop")
     bash scripts/garage.sh start </dev/null >/dev/null
   fi
   bash scripts/garage.sh bucket isec-py </dev/null
+  step "S3 cluster: three Garage nodes, replication factor 3 (scripts/garage.sh cluster), for tests/test_dask.py"
+  if bash scripts/garage.sh cluster status </dev/null 2>/dev/null; then
+    echo "using the running cluster"
+  else
+    # Only a cluster this script started is stopped on exit.
+    stops+=("bash scripts/garage.sh cluster stop")
+    bash scripts/garage.sh cluster start </dev/null >/dev/null
+  fi
   set -a
   # shellcheck disable=SC1091
   . "${ISEC_GARAGE_STATE:-target/garage}/env"
