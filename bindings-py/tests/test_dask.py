@@ -353,3 +353,26 @@ def test_a_driver_killed_and_started_again_resumes_the_job_from_its_state(bucket
     assert r["done"]["objects"] == 400, "every object counted once across both drivers"
     assert r["listed"]["objects"] == 400
     assert b.check({"new"}) == {"new": 400}
+
+
+def test_the_readme_example_runs_as_written(cluster: dict[str, str], tmp_path: Path) -> None:
+    """README.md's "Scale out with Dask" example, as a user runs it against the cluster."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("## Scale out with Dask", 1)[1]
+    script = section.split("```python\n# scale_out.py\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "scale_out.py").write_text(script)
+    env = {**os.environ, **{k: v for k, v in cluster.items() if k.startswith("ISEC_S3_")}}
+    r = subprocess.run(
+        [sys.executable, "scale_out.py"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "'objects': 300" in r.stdout and "{'objects': 0, 'bytes': 0}" in r.stdout, r.stdout
+
+
+def test_the_dask_extra_names_distributed() -> None:
+    """`pip install "./bindings-py[dask]"` brings what `import isec.dask` runs with."""
+    from importlib.metadata import requires
+
+    reqs = requires("isec") or []
+    dask = [r.split(";")[0].strip() for r in reqs if "extra" in r and "dask" in r.split(";")[1]]
+    assert any(r.startswith("distributed") for r in dask) and any(r.startswith("boto3") for r in dask), reqs
