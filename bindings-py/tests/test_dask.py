@@ -245,18 +245,28 @@ def test_migrate_and_rotate_3000_objects_through_a_lost_worker_and_a_stopped_nod
         assert victim not in worker_pids(dc).values(), "the worker was killed (and its nanny started another)"
 
         # Rotate, with Garage node 3 stopped mid-job and started again (quorum 2 of 3 holds).
-        job = isec.dask.rotate(dc, b.name, b.prefix, s3=b.s3cfg, keys=b.keys, concurrency=24, batch=8)
+        # At most 300 objects/s: the job outlasts the node's stop and restart (a few seconds).
+        job = isec.dask.rotate(
+            dc, b.name, b.prefix, s3=b.s3cfg, keys=b.keys, concurrency=24, batch=8, objects_per_second=300
+        )
         stopped = threading.Event()
+        t0 = time.monotonic()
+        timeline: list[tuple[str, float]] = []
 
         def bounce() -> None:
+            timeline.append(("stopping node 3", time.monotonic() - t0))
             garage("node-stop", "3")
             stopped.set()
+            timeline.append(("node 3 stopped", time.monotonic() - t0))
             time.sleep(2)
             garage("node-start", "3")
+            timeline.append(("node 3 answers again", time.monotonic() - t0))
 
         bouncer = when(lambda: job.status()["done"]["objects"] >= 200, bounce)
         r = job.run()
+        timeline.append(("rotation ended", time.monotonic() - t0))
         bouncer.join()
+        print("rotation with a node stopped:", timeline)
         assert stopped.is_set(), "node 3 was stopped while the job ran"
         assert r["result"] == "done", r
         assert r["failed"]["objects"] == 0, r["failures"]

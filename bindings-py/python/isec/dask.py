@@ -38,8 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._isec import BucketJob, IsecError, Keyring
-from ._jobs import Act, Answer, Job, _code, _now, apply, perform
+from ._isec import IsecError, Keyring
+from ._jobs import Act, Answer, _code, _now, apply, perform
 
 if TYPE_CHECKING:
     from .s3 import Client
@@ -56,13 +56,19 @@ class S3Config:
     ``endpoints``: S3 endpoint URLs; each worker uses one of them, chosen by its address, so
     that the workers' requests spread over the nodes of a cluster (empty: AWS's own).
     ``client_options``: keyword arguments of :class:`isec.s3.Client` (``part_size``,
-    ``max_workers``, ``allow_plaintext``...)."""
+    ``max_workers``, ``allow_plaintext``...). ``connect_timeout``, ``read_timeout`` (seconds)
+    and ``attempts`` (boto3's own tries per request) are short: a request to a node that
+    stopped answering should fail soon and be retried by the job, with backoff, rather than
+    hold a worker thread for botocore's default minute."""
 
     endpoints: tuple[str, ...] = ()
     region: str | None = None
     profile: str | None = None
     path_style: bool = True
     max_pool_connections: int = 32
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    attempts: int = 2
     client_options: tuple[tuple[str, Any], ...] = ()
 
     def boto3_client(self, endpoint: str | None = None) -> Any:
@@ -72,7 +78,9 @@ class S3Config:
         config = config_cls(
             s3={"addressing_style": "path" if self.path_style else "auto"},
             max_pool_connections=self.max_pool_connections,
-            retries={"max_attempts": 3, "mode": "standard"},
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            retries={"max_attempts": self.attempts, "mode": "standard"},
         )
         url = endpoint if endpoint is not None else (self.endpoints[0] if self.endpoints else None)
         return session.client("s3", endpoint_url=url, region_name=self.region, config=config)
@@ -233,37 +241,25 @@ class DaskJob:
         listing = Client(s3.boto3_client(), ring)
         self._kind, self._batch_size = kind, max(1, batch)
         self._spec = _Spec(s3, keys, bucket, f"isec-job-{uuid.uuid4().hex}", threads)
-        core: BucketJob | None = None
-        if state_path is not None and os.path.exists(state_path):
-            with open(state_path, "rb") as f:
-                core = BucketJob.from_state(f.read(), ring)
-            if core.kind != kind or core.bucket != bucket or core.prefix != prefix:
-                raise ValueError(f"{os.fspath(state_path)} holds a {core.kind} job of s3://{core.bucket}/{core.prefix}")
-            core.set_limits(concurrency, objects_per_second, bytes_per_second)
-        else:
-            core = BucketJob(
-                kind,
-                bucket,
-                prefix,
-                ring,
-                concurrency=concurrency,
-                objects_per_second=objects_per_second,
-                bytes_per_second=bytes_per_second,
-                dry_run=dry_run,
-                max_attempts=max_attempts,
-                backoff_ms=backoff_ms,
-                backoff_max_ms=backoff_max_ms,
-                window=window,
-            )
-        # The single-machine job's controls, state file and reports; its threads are unused:
-        # this driver's loop sends the listing and hands everything else to the workers.
-        self._job = Job(
-            listing,
-            core,
+        # The single-machine job's core, controls, state file and reports (a saved state at
+        # `state_path` is resumed with its own limits); its threads are unused: this driver's
+        # loop sends the listing and hands everything else to the workers.
+        self._job = listing.job(
+            kind,
+            bucket,
+            prefix,
             state_path=state_path,
+            concurrency=concurrency,
+            objects_per_second=objects_per_second,
+            bytes_per_second=bytes_per_second,
+            dry_run=dry_run,
             on_progress=on_progress,
             progress_bar=progress_bar,
             save_every=save_every,
+            max_attempts=max_attempts,
+            backoff_ms=backoff_ms,
+            backoff_max_ms=backoff_max_ms,
+            window=window,
         )
         self._out: list[_Batch] = []
         # How many times each batch out has started on a worker.

@@ -1099,6 +1099,7 @@ class Client:
         dry_run: bool = False,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         progress_bar: bool = False,
+        save_every: float = 1.0,
         **options: Any,
     ) -> Job:
         """A bucket job (SPEC.md §15) of ``kind`` (``scan``, ``rotate``, ``reencrypt``,
@@ -1127,7 +1128,9 @@ class Client:
                 dry_run=dry_run,
                 **options,
             )
-        return Job(self, core, state_path=state_path, on_progress=on_progress, progress_bar=progress_bar)
+        return Job(
+            self, core, state_path=state_path, on_progress=on_progress, progress_bar=progress_bar, save_every=save_every
+        )
 
     def resume_job(self, state: bytes, **kw: Any) -> Job:
         """The job saved as ``state`` (:meth:`Job.state`), to run again."""
