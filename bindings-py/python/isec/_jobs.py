@@ -19,7 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ._isec import BucketJob, IsecError, JobAction
@@ -387,6 +387,9 @@ class Act:
     size: int | None = None
     checkpoint: bytes | None = None
     upload_id: str | None = None
+    head: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """``run``: the object's HeadObject response from the job's HEAD, when the runner kept
+    it (the task then sends no HEAD of its own; every write is pinned to its ETag anyway)."""
 
     @staticmethod
     def of(a: JobAction) -> Act:

@@ -28,18 +28,20 @@ again with the same ``state_path``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._isec import IsecError, Keyring
-from ._jobs import Act, Answer, _code, _now, apply, perform
+from ._jobs import _HEADS_KEPT, Act, Answer, _code, _now, apply, perform
 
 if TYPE_CHECKING:
     from .s3 import Client
@@ -166,11 +168,25 @@ def _worker_client(spec: _Spec) -> Client:
         return c
 
 
-def _run_batch(spec: _Spec, batch: str, acts: tuple[Act, ...]) -> list[Answer]:
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    """This worker's pool for sending a batch's actions, one per size, kept for the life of
+    the process: a pool per batch would start and stop threads thousands of times, which
+    also races Dask's sampling profiler on older Pythons (CPython gh-106883)."""
+    with _clients_lock:
+        pool = _pools.get(threads)
+        if pool is None:
+            pool = _pools[threads] = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="isec-dask")
+        return pool
+
+
+def _run_batch(spec: _Spec, batch: str, acts: tuple[Act, ...]) -> list[tuple[Answer, dict[str, Any] | None]]:
     """Runs on a worker: sends each action's requests (up to ``spec.threads`` at once) and
-    returns the answers in order. It first tells the driver it started (Dask runs a batch
-    again when its worker dies, and the driver must know), and a task's checkpoints go to
-    the driver as parts are stored."""
+    returns the answers in order, each with the HEAD response a task may reuse. It first
+    tells the driver it started (Dask runs a batch again when its worker dies, and the
+    driver must know), and a task's checkpoints go to the driver as parts are stored."""
     client = _worker_client(spec)
     queue: Any = None
     try:
@@ -180,15 +196,14 @@ def _run_batch(spec: _Spec, batch: str, acts: tuple[Act, ...]) -> list[Answer]:
     if queue is not None:
         queue.put(("started", batch))
 
-    def one(a: Act) -> Answer:
+    def one(a: Act) -> tuple[Answer, dict[str, Any] | None]:
         def save(cp: bytes) -> None:
             if queue is not None and a.ticket is not None:
                 queue.put((a.ticket, cp))
 
-        return perform(client, spec.bucket, a, save)[0]
+        return perform(client, spec.bucket, a, save, a.head)
 
-    with ThreadPoolExecutor(max_workers=max(1, min(spec.threads, len(acts)))) as pool:
-        return list(pool.map(one, acts))
+    return list(_pool(max(1, spec.threads)).map(one, acts))
 
 
 @dataclass
@@ -262,6 +277,8 @@ class DaskJob:
             window=window,
         )
         self._out: list[_Batch] = []
+        # HEAD responses by ticket, for the object's task (bounded: most objects need none).
+        self._heads: OrderedDict[int, tuple[str | None, dict[str, Any]]] = OrderedDict()
         # How many times each batch out has started on a worker.
         self._starts: dict[str, int] = {}
         self._queue: Any = None
@@ -369,12 +386,21 @@ class DaskJob:
     def _send(self, acts: list[Act]) -> None:
         """Hands the actions to the cluster, ``batch`` per Dask task; aborts go first and
         alone (they need no answer)."""
+        acts = [self._with_head(a) for a in acts]
         for i in range(0, len(acts), self._batch_size):
             chunk = tuple(acts[i : i + self._batch_size])
             batch = uuid.uuid4().hex
             fut = self._dask.submit(_run_batch, self._spec, batch, chunk, pure=False)
             self._out.append(_Batch(batch, chunk, fut))
             self.batches_sent += 1
+
+    def _with_head(self, a: Act) -> Act:
+        """A task with the HEAD its object's look returned, if it is of the version pinned."""
+        kept = self._heads.pop(a.ticket, None) if a.kind == "run" and a.ticket is not None else None
+        # Only the object's own HEAD (not its sidecar's) of the version the task pins.
+        if kept is None or kept[0] != a.key or kept[1].get("ETag") != a.etag:
+            return a
+        return dataclasses.replace(a, head=kept[1])
 
     def _collect(self) -> None:
         """Folds the answers of the batches that ended into the job.
@@ -392,7 +418,7 @@ class DaskJob:
                 still.append(b)
                 continue
             again = self._starts.pop(b.id, 0) > 1
-            answers: list[Answer] | None = None
+            answers: list[tuple[Answer, dict[str, Any] | None]] | None = None
             failure = "WorkerLost"
             try:
                 answers = b.future.result()
@@ -402,7 +428,13 @@ class DaskJob:
             with self._job._lock:
                 now = _now()
                 for i, a in enumerate(b.acts):
-                    answer = answers[i] if answers is not None else ("failed", failure, True)
+                    answer: Answer = ("failed", failure, True)
+                    if answers is not None:
+                        answer, head = answers[i]
+                        if head is not None and a.ticket is not None:
+                            self._heads[a.ticket] = (a.key, head)
+                            while len(self._heads) > _HEADS_KEPT:
+                                self._heads.popitem(last=False)
                     if again and a.kind == "run" and answer[0] == "changed":
                         answer = ("failed", "WorkerLost", True)
                     apply(self._job._core, a, answer, now)
