@@ -386,3 +386,41 @@ def test_the_dask_extra_names_distributed() -> None:
     reqs = requires("isec") or []
     dask = [r.split(";")[0].strip() for r in reqs if "extra" in r and "dask" in r.split(";")[1]]
     assert any(r.startswith("distributed") for r in dask) and any(r.startswith("boto3") for r in dask), reqs
+
+
+def test_pause_resume_and_rate_steer_the_whole_cluster(bucket: Bucket, dask_client: Any) -> None:
+    """The driver's controls, from another thread, act on every worker at once: a pause
+    stops handing out work (nothing is done while paused), a rate limit holds the whole
+    cluster to it, and a resumed job ends with every object done."""
+    b, dc = bucket, dask_client
+    b.put_many("old", 240, lambda i: 100 + i)
+    job = isec.dask.rotate(dc, b.name, b.prefix, s3=b.s3cfg, keys=b.keys, concurrency=12, batch=4, objects_per_second=40)
+    seen: dict[str, Any] = {}
+
+    def steer() -> None:
+        while job.status()["done"]["objects"] < 20:
+            time.sleep(0.02)
+        job.pause()
+        time.sleep(2.0)  # what was out finishes
+        seen["paused_at"] = job.status()["done"]["objects"]
+        time.sleep(1.5)
+        seen["still"] = job.status()["done"]["objects"]
+        seen["paused"] = job.status()["paused"]
+        job.set_rate(objects_per_second=20)
+        t0, d0 = time.monotonic(), job.status()["done"]["objects"]
+        job.resume()
+        time.sleep(5.0)
+        seen["rate"] = (job.status()["done"]["objects"] - d0) / (time.monotonic() - t0)
+        job.set_rate(objects_per_second=0)
+
+    t = threading.Thread(target=steer)
+    t.start()
+    r = job.run()
+    t.join()
+    assert r["result"] == "done" and r["done"]["objects"] == 240, r
+    assert seen["paused"] is True
+    assert seen["still"] == seen["paused_at"], "nothing was done while paused"
+    # 20 objects/s (was 40) with a one-second burst, plus the objects decided before the
+    # pause (at most the concurrency): at most (12 + 20 + 5 x 20) / 5 = 26.4 per second.
+    assert 0 < seen["rate"] <= 30, seen
+    assert r["limits"]["objects_per_second"] == 0
