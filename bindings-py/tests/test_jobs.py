@@ -435,3 +435,56 @@ def test_a_partial_upload_that_fails_for_good_is_aborted(fx: Fixture) -> None:
     assert cut.sent == [1, 2]
     assert _open_uploads(fx, key) == []
     fx.check_reads(fx.client(), kids={OLD})
+
+
+KILLED_JOB = """
+import sys, isec, isec.s3, boto3
+from botocore.config import Config
+endpoint, region, key_id, secret, bucket, prefix, state, old, new = sys.argv[1:]
+ring = isec.Keyring()
+ring.add_kek("kek-old", bytes.fromhex(old), "decrypt_only")
+ring.add_kek("kek-new", bytes.fromhex(new), "active")
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name=region, aws_access_key_id=key_id,
+                  aws_secret_access_key=secret, config=Config(s3={"addressing_style": "path"}))
+c = isec.s3.Client(s3, ring, part_size=5 << 20, max_workers=2)
+c.reencrypt(bucket, prefix, state_path=state, concurrency=4, objects_per_second=10).run()
+"""
+
+
+def test_a_job_killed_at_any_moment_reencrypts_each_object_once(fx: Fixture, s3_env: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL, not a stop: a task is in the saved state before it writes, so the resumed job
+    takes up or counts every object the killed one touched, and re-encrypts none twice (each
+    in-place re-encryption completes one multipart upload: the server's count says how many)."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    def completes() -> float:
+        with urllib.request.urlopen(s3_env["ISEC_S3_METRICS"], timeout=5) as r:
+            text = r.read().decode()
+        m = re.search(r'^api_s3_request_counter\{api_endpoint="CompleteMultipartUpload"\} (\S+)$', text, re.M)
+        return float(m.group(1)) if m else 0.0
+
+    fx.fill(n_old=60, n_new=0, n_plain=0, n_legacy=0, multipart=False, vectors=False)
+    state = tmp_path / "job.json"
+    args = [s3_env["ISEC_S3_ENDPOINT"], s3_env.get("ISEC_S3_REGION", "garage"), s3_env["ISEC_S3_ACCESS_KEY_ID"]]
+    args += [s3_env["ISEC_S3_SECRET_ACCESS_KEY"], fx.bucket, fx.prefix, str(state), fx.old.hex(), fx.new.hex()]
+    before = completes()
+    kills = 0
+    for _ in range(3):
+        child = subprocess.Popen([sys.executable, "-c", KILLED_JOB, *args])
+        time.sleep(1.2 + 0.3 * kills)
+        if child.poll() is not None:
+            break
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        kills += 1
+    assert kills >= 2, "the job ended before it could be killed twice"
+    s = fx.client().reencrypt(fx.bucket, fx.prefix, state_path=state, concurrency=4).run()
+    assert s["result"] == "done" and s["failed"]["objects"] == 0, s
+    assert s["done"]["objects"] == 60, "every object counted once across the runs"
+    done = completes() - before
+    assert done == 60, f"{done} uploads completed for 60 objects: some object was re-encrypted twice"
+    fx.check_reads(fx.client(), kids={NEW})

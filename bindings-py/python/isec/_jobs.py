@@ -119,6 +119,12 @@ class Job:
         # The job's HEAD responses by ticket, for the task that follows (saves its HEAD);
         # bounded, since most objects need no task.
         self._heads: OrderedDict[int, tuple[str, dict[str, Any]]] = OrderedDict()
+        # Tasks handed out so far, each one's number by ticket, and how many the state file
+        # on disk covers (see _save).
+        self._handed = 0
+        self._task_no: dict[int, int] = {}
+        self._saved_upto = 0
+        self._save_lock = threading.Lock()
 
     # --- control, from any thread ------------------------------------------------------------
 
@@ -267,6 +273,9 @@ class Job:
             if self._stop:
                 self._core.pause()
             act = self._core.poll(_now())
+            if act.kind == "run" and act.ticket is not None:
+                self._handed += 1
+                self._task_no[act.ticket] = self._handed
             if act.kind in ("list", "head", "read", "run", "abort"):
                 return act
             if act.kind == "done" or (act.kind == "paused" and self._stop):
@@ -291,6 +300,9 @@ class Job:
         a = Act.of(act)
         head = None
         if a.kind == "run":
+            with self._lock:
+                no = self._task_no.pop(a.ticket, 0) if a.ticket is not None else 0
+            self._save(upto=no)
             with self._lock:
                 kept = self._heads.pop(a.ticket, None) if a.ticket is not None else None
             # Only the object's own HEAD (not its sidecar's) of the version the task pins.
@@ -329,10 +341,24 @@ class Job:
 
     # --- saving and reporting ----------------------------------------------------------------
 
-    def _save(self) -> None:
+    def _save(self, upto: int | None = None) -> None:
+        """Writes the state file. ``upto``: a worker is about to start the ``upto``-th task
+        handed out, which must be in the saved state before it can write (so that a crash
+        resumes it as in flight and counts it once); a save made since covers it, so workers
+        starting tasks together share one write."""
         if self._state_path is None:
             return
-        data = self.state()
+        with self._save_lock:
+            if upto is not None and self._saved_upto >= upto:
+                return
+            with self._lock:
+                data = bytes(self._core.state())
+                covered = self._handed
+            self._write(data)
+            self._saved_upto = covered
+
+    def _write(self, data: bytes) -> None:
+        assert self._state_path is not None
         folder = os.path.dirname(os.path.abspath(self._state_path))
         fd, tmp = tempfile.mkstemp(prefix=".isec-job-", dir=folder)
         try:
