@@ -650,3 +650,20 @@ fn scan_planner_counts_what_is_left() {
     assert_eq!(old_rows.len(), 1);
     assert_eq!(old_rows[0].2.objects, 2);
 }
+
+/// Declared lengths that run past the record (up to u32::MAX) are malformed, not a panic.
+#[test]
+fn upload_checkpoint_lengths_past_the_record_are_refused() {
+    for cp_len in [u32::MAX, u32::MAX - 3, 1 << 31, 10] {
+        let mut b = b"ISUP\x01\x00\x01u".to_vec();
+        b.extend_from_slice(&cp_len.to_be_bytes());
+        b.extend_from_slice(&[0; 40]);
+        assert_eq!(UploadCheckpoint::parse(&b).err(), Some(Error::MalformedCheckpoint), "{cp_len}");
+    }
+    for n in 0..12 {
+        assert_eq!(
+            UploadCheckpoint::parse(&b"ISUP\x01\x00\x01u\xff\xff\xff\xff"[..n]).err(),
+            Some(Error::MalformedCheckpoint)
+        );
+    }
+}

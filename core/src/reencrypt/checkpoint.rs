@@ -124,8 +124,10 @@ impl UploadCheckpoint {
         let at = 7 + id_len;
         let cp_len = u32::from_be_bytes(b.get(at..at + 4).and_then(|s| s.try_into().ok()).ok_or(bad)?);
         let cp_len = usize::try_from(cp_len).map_err(|_| bad)?;
-        let cp = b.get(at + 4..at + 4 + cp_len).ok_or(bad)?;
-        if id.is_empty() || b.len() != at + 4 + cp_len + 32 {
+        // Checked: a declared length near u32::MAX must not wrap on 32-bit targets (wasm32).
+        let end = (at + 4).checked_add(cp_len).ok_or(bad)?;
+        let cp = b.get(at + 4..end).ok_or(bad)?;
+        if id.is_empty() || end.checked_add(32) != Some(b.len()) {
             return Err(bad);
         }
         Checkpoint::parse(cp)?;
