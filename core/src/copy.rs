@@ -348,7 +348,7 @@ fn plaintext(req: &CopyRequest<'_>) -> Result<CopyPlan> {
 fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Result<CopyPlan> {
     if req.rotate_dek {
         let ring = keyring.ok_or(Error::UnknownKid)?;
-        ring.unwrapper(env.kid())?;
+        ring.check_open(env)?;
         ring.active_kid()?;
         return Ok(reencrypt(req, ReencryptReason::DekRotation));
     }

@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 pub use crate::header::{Header, Layout, SUITE_AES256GCM_HKDF_SHA256, VERSION};
 use crate::kdf::ObjectKey;
 use crate::limits::{
-    DEFAULT_FRAME_EXP, KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_KID_LEN, MAX_PARTS, MAX_PLAINTEXT_SIZE,
-    MIN_FRAME_EXP,
+    DEFAULT_FRAME_EXP, HPKE_WRAPPED_LEN, KEY_LEN, MAX_ENVELOPE_LEN, MAX_FRAME_EXP, MAX_KID_LEN, MAX_PARTS,
+    MAX_PLAINTEXT_SIZE, MIN_FRAME_EXP,
 };
 pub use crate::limits::{FIXED_LEN, HEADER_LEN};
 use crate::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
@@ -456,7 +456,12 @@ impl Envelope {
         if at + 2 + wrapped_len != b.len() {
             return Err(Error::MalformedEnvelope);
         }
-        if wrap_alg == WrapAlg::AesKwp && wrapped_len != KEY_LEN + 8 {
+        let exact = match wrap_alg {
+            WrapAlg::AesKwp => Some(KEY_LEN + 8),
+            WrapAlg::HpkeX25519 => Some(HPKE_WRAPPED_LEN),
+            WrapAlg::External => None,
+        };
+        if exact.is_some_and(|n| n != wrapped_len) {
             return Err(Error::MalformedEnvelope);
         }
         let wrapped = WrappedKey::from_slice(wrapped_bytes).map_err(|_| Error::MalformedEnvelope)?;

@@ -34,6 +34,9 @@ pub enum Error {
     WrongKeyKind,
     /// The key may decrypt but not create envelopes (decrypt-only, or not the active key).
     KeyNotActive,
+    /// The key id names a public-key recipient whose private key this keyring does not hold:
+    /// it creates envelopes but never opens one.
+    PublicKeyOnly,
     /// The object's format version is below the keyring's minimum.
     VersionRefused,
     /// The key-encryption key could not unwrap the DEK (wrong KEK or damaged wrapped DEK).
@@ -87,6 +90,7 @@ impl Error {
             Self::KeyDisabled => "key_disabled",
             Self::WrongKeyKind => "wrong_key_kind",
             Self::KeyNotActive => "key_not_active",
+            Self::PublicKeyOnly => "public_key_only",
             Self::VersionRefused => "version_refused",
             Self::UnwrapFailed => "unwrap_failed",
             Self::CommitmentMismatch => "commitment_mismatch",
@@ -117,6 +121,7 @@ impl Error {
             | Self::KeyDisabled
             | Self::WrongKeyKind
             | Self::KeyNotActive
+            | Self::PublicKeyOnly
             | Self::VersionRefused
             | Self::ExternalWrapperFailed => ErrorFamily::Key,
             Self::FrameOutOfOrder
@@ -142,7 +147,7 @@ impl Error {
     }
 
     /// Every variant, for bindings that build their error tables and for exhaustive tests.
-    pub const ALL: [Error; 28] = [
+    pub const ALL: [Error; 29] = [
         Self::MalformedEnvelope,
         Self::UnsupportedVersion,
         Self::UnsupportedSuite,
@@ -153,6 +158,7 @@ impl Error {
         Self::KeyDisabled,
         Self::WrongKeyKind,
         Self::KeyNotActive,
+        Self::PublicKeyOnly,
         Self::VersionRefused,
         Self::UnwrapFailed,
         Self::CommitmentMismatch,
@@ -220,8 +226,11 @@ impl fmt::Display for Error {
             Self::BufferTooSmall => "output buffer too small",
             Self::UnknownKid => "no key with this key id",
             Self::KeyDisabled => "key is disabled",
-            Self::WrongKeyKind => "key id names a key of another kind (previous-proxy secret or isec KEK)",
+            Self::WrongKeyKind => {
+                "key id names a key of another kind (previous-proxy secret, isec KEK or public-key recipient)"
+            }
             Self::KeyNotActive => "key is not the active key for encryption",
+            Self::PublicKeyOnly => "only the public key of this recipient is here: it encrypts, never decrypts",
             Self::VersionRefused => "object format version is below the keyring minimum",
             Self::UnwrapFailed => "could not unwrap the data key",
             Self::CommitmentMismatch => "data key does not match the envelope commitment",

@@ -76,6 +76,8 @@ pub mod oneshot;
 #[cfg(feature = "alloc")]
 pub mod probe;
 #[cfg(feature = "alloc")]
+pub mod recipient;
+#[cfg(feature = "alloc")]
 pub mod reencrypt;
 #[cfg(feature = "alloc")]
 pub mod s3;

@@ -27,6 +27,8 @@ pub const KEY_LEN: usize = 32;
 pub const MAX_KID_LEN: usize = 64;
 /// Longest wrapped DEK (AES-KWP gives 40; an external KMS blob may be larger).
 pub const MAX_WRAPPED_LEN: usize = 200;
+/// Bytes of an HPKE-wrapped DEK (SPEC.md §3.5): encapsulated key, sealed DEK, tag.
+pub const HPKE_WRAPPED_LEN: usize = 32 + KEY_LEN + 16;
 /// Bytes of the header: the part bound into every derived key.
 pub const HEADER_LEN: usize = 49;
 /// Bytes of the header plus the commitment.

@@ -55,6 +55,9 @@ pub enum WrapAlg {
     AesKwp = 1,
     /// An opaque blob produced by an external wrapper (KMS); its own format.
     External = 2,
+    /// HPKE (RFC 9180) to an X25519 public-key recipient, bound to the envelope header:
+    /// 80 bytes (SPEC.md §3.5).
+    HpkeX25519 = 3,
 }
 
 impl WrapAlg {
@@ -66,6 +69,7 @@ impl WrapAlg {
         match b {
             1 => Ok(Self::AesKwp),
             2 => Ok(Self::External),
+            3 => Ok(Self::HpkeX25519),
             _ => Err(Error::UnsupportedSuite),
         }
     }
@@ -76,6 +80,7 @@ impl WrapAlg {
         match self {
             Self::AesKwp => "aes-kwp",
             Self::External => "external",
+            Self::HpkeX25519 => "hpke-x25519",
         }
     }
 }

@@ -476,3 +476,42 @@ fn check_steps(got: &[Step], want: &serde_json::Value, what: &str) {
         }
     }
 }
+
+/// `recipients.json`: each case's keyring is a keyring file (SPEC.md §10.3), so the file
+/// format is part of the contract too.
+#[test]
+fn recipient_vectors() {
+    let doc = load("recipients.json");
+    let tests = doc["tests"].as_array().unwrap();
+    assert!(tests.len() >= 10);
+    for t in tests {
+        let id = t["tcId"].as_u64().unwrap();
+        let ring_of = |v: &Value| Keyring::from_file_text(v.to_string().as_bytes()).unwrap();
+        let ct = hex::decode(t["ciphertext"].as_str().unwrap()).unwrap();
+        let want = pattern(t["plaintext_len"].as_u64().unwrap() as usize);
+        let env = Envelope::decode_text(t["envelope"].as_str().unwrap());
+        if t["stage"] == "decode" {
+            assert_eq!(code(env), t["error"].as_str(), "case {id}");
+            continue;
+        }
+        let mut env = env.unwrap_or_else(|e| panic!("case {id}: {e}"));
+        let mut ring = ring_of(&t["keyring"]);
+        if let Some(i) = t.get("inspect") {
+            assert_eq!(env.info().wrap_alg.name(), i["wrap_alg"].as_str().unwrap(), "case {id}");
+            assert_eq!(env.info().envelope_len as u64, i["envelope_len"].as_u64().unwrap(), "case {id}");
+        }
+        if let Some(then) = t.get("rewrap_then_open_with") {
+            env = ring.rewrap(&env).unwrap();
+            assert_eq!(env.wrap_alg().name(), t["rewrapped_wrap_alg"].as_str().unwrap(), "case {id}");
+            ring = ring_of(then);
+        }
+        let opened = ring.open(&env);
+        match t["result"].as_str().unwrap() {
+            "valid" => {
+                let key = opened.unwrap_or_else(|e| panic!("case {id}: {e}"));
+                assert_eq!(oneshot::decrypt::<RustCrypto>(&key, &ct).unwrap(), want, "case {id}");
+            }
+            _ => assert_eq!(code(opened), t["error"].as_str(), "case {id}"),
+        }
+    }
+}

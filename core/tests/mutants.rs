@@ -435,7 +435,9 @@ fn decode_kid_and_wrapped_key_rules() {
         rejects(&b, |x| x[84] = c, Error::MalformedEnvelope, "kid byte");
     }
     rejects(&b, |x| x[87] = 0, Error::UnsupportedSuite, "wrap_alg 0");
-    rejects(&b, |x| x[87] = 3, Error::UnsupportedSuite, "wrap_alg 3");
+    rejects(&b, |x| x[87] = 4, Error::UnsupportedSuite, "wrap_alg 4");
+    // 3 is HPKE-X25519, whose wrap is exactly 80 bytes: a 40-byte one is malformed.
+    rejects(&b, |x| x[87] = 3, Error::MalformedEnvelope, "wrap_alg 3 with 40 bytes");
     rejects(&b, |x| x[88] = 0, Error::MalformedEnvelope, "wrapped_len 0");
     rejects(&b, |x| x[88] = 39, Error::MalformedEnvelope, "wrapped_len 39");
     rejects(&b, |x| x[88] = 41, Error::MalformedEnvelope, "wrapped_len 41");

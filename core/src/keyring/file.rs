@@ -1,5 +1,5 @@
-//! The keyring file (SPEC.md §10.1): JSON `{"min_version": 0, "keys": [{"kid", "kek" (64 hex
-//! digits) | "legacy_secret", "state"}]}`. Parsed here so that the `isec` command, the Python
+//! The keyring file (SPEC.md §10.3): JSON `{"min_version": 0, "keys": [{"kid", "kek" (64 hex
+//! digits) | "legacy_secret" | "public_key" | "private_key", "state", "created"}]}`. Parsed here so that the `isec` command, the Python
 //! package and every Dask worker read the same file the same way. The secrets are borrowed
 //! from the caller's buffer while parsing (no copy is left behind in a parser's strings) and
 //! decoded into zeroized storage.
@@ -7,9 +7,12 @@
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{KeyState, Keyring};
+use alloc::string::String;
+
+use super::{KeyState, Keyring, Private, Source};
 use crate::error::{Error, Result};
 use crate::limits::KEY_LEN;
+use crate::recipient::{PrivateKey, PublicKey};
 use crate::wrap::Kek;
 
 #[derive(Deserialize)]
@@ -30,7 +33,13 @@ struct Entry<'a> {
     #[serde(default)]
     legacy_secret: Option<&'a str>,
     #[serde(default)]
+    public_key: Option<&'a str>,
+    #[serde(default)]
+    private_key: Option<&'a str>,
+    #[serde(default)]
     state: Option<&'a str>,
+    #[serde(default)]
+    created: Option<&'a str>,
 }
 
 impl Keyring {
@@ -46,14 +55,101 @@ impl Keyring {
         let mut ring = Self::new();
         for k in &file.keys {
             let state = KeyState::from_name(k.state.unwrap_or("decrypt_only"))?;
-            match (k.kek, k.legacy_secret) {
-                (Some(hex), None) => ring.add_kek(k.kid, Kek::from_bytes(*decode_key(hex)?), state)?,
-                (None, Some(secret)) => ring.add_legacy_secret_string(k.kid, secret)?,
+            match (k.kek, k.legacy_secret, k.public_key, k.private_key) {
+                (Some(hex), None, None, None) => ring.add_kek(k.kid, Kek::from_bytes(*decode_key(hex)?), state)?,
+                (None, Some(secret), None, None) => ring.add_legacy_secret_string(k.kid, secret)?,
+                (None, None, Some(pk), None) => ring.add_public_key(k.kid, PublicKey::from_text(pk)?, state)?,
+                (None, None, pk, Some(sk)) => {
+                    let sk = PrivateKey::from_text(sk)?;
+                    // A file that also names the public key must name this key's.
+                    if pk.map(PublicKey::from_text).transpose()?.is_some_and(|pk| pk != sk.public_key()) {
+                        return Err(Error::InvalidParameter);
+                    }
+                    ring.add_private_key(k.kid, sk, state)?;
+                }
                 _ => return Err(Error::InvalidParameter),
+            }
+            if let Some(c) = k.created {
+                ring.set_created(k.kid, c)?;
             }
         }
         ring.set_min_version(file.min_version);
         Ok(ring)
+    }
+}
+
+impl Keyring {
+    /// The keyring file's text for this keyring, secrets included: what `isec keys` writes
+    /// back after a change. The text is wiped when dropped.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a key held outside the process (a KMS or a service
+    /// holding a private key), which a file cannot hold.
+    pub fn to_file_text(&self) -> Result<Zeroizing<String>> {
+        let mut out = Zeroizing::new(String::with_capacity(256 + 192 * self.entries.len()));
+        out.push_str("{\n  \"min_version\": ");
+        out.push_str(&alloc::format!("{}", self.min_version));
+        out.push_str(",\n  \"keys\": [");
+        for (i, e) in self.entries.iter().enumerate() {
+            out.push_str(if i == 0 { "\n    {\"kid\": " } else { ",\n    {\"kid\": " });
+            push_json(&mut out, &e.kid);
+            match &e.source {
+                Source::Local(_) if e.legacy => {
+                    let secret = e.legacy_secret.as_ref().ok_or(Error::InvalidParameter)?;
+                    out.push_str(", \"legacy_secret\": ");
+                    push_json(&mut out, secret);
+                }
+                Source::Local(k) => {
+                    out.push_str(", \"kek\": \"");
+                    push_hex(&mut out, k.expose_secret());
+                    out.push('"');
+                }
+                Source::Recipient(_, Private::Local(sk)) => {
+                    out.push_str(", \"private_key\": \"");
+                    out.push_str(&sk.to_text());
+                    out.push('"');
+                }
+                Source::Recipient(pk, Private::Absent) => {
+                    out.push_str(", \"public_key\": \"");
+                    out.push_str(&pk.to_text());
+                    out.push('"');
+                }
+                _ => return Err(Error::InvalidParameter),
+            }
+            out.push_str(", \"state\": \"");
+            out.push_str(e.state.name());
+            out.push('"');
+            if let Some(c) = &e.created {
+                out.push_str(", \"created\": ");
+                push_json(&mut out, c);
+            }
+            out.push('}');
+        }
+        out.push_str(if self.entries.is_empty() { "]\n}\n" } else { "\n  ]\n}\n" });
+        Ok(out)
+    }
+}
+
+/// A JSON string literal of `s`, written in place.
+fn push_json(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&alloc::format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Lowercase hex, written in place (no intermediate string holds the key).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
     }
 }
 

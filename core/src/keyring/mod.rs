@@ -18,7 +18,8 @@ use crate::envelope::Params;
 use crate::envelope::{Envelope, Kid};
 use crate::error::{Error, Result};
 use crate::kdf::ObjectKey;
-use crate::wrap::{Kek, KeyWrap};
+use crate::recipient::{PrivateKey, PublicKey};
+use crate::wrap::{Kek, KeyWrap, WrapAlg};
 
 pub use task::{KeyOp, KeyOutput, KeyRequest, KeyStep, KeyTask};
 
@@ -71,6 +72,73 @@ enum Source {
     /// asynchronously: operations under this key stop at a [`KeyRequest`] and resume with
     /// the caller's answer.
     Deferred,
+    /// A public-key recipient (SPEC.md §3.5): wraps with the public key, held here; opens
+    /// with the private key, wherever it is.
+    Recipient(PublicKey, Private),
+}
+
+/// Where a recipient's private key is.
+enum Private {
+    /// Nowhere in this keyring: the writer's case. Opening is `public_key_only`.
+    Absent,
+    /// Here.
+    Local(PrivateKey),
+    /// In a service that opens HPKE-wrapped DEKs synchronously (an HSM client).
+    External(Box<dyn RecipientUnwrap + Send + Sync>),
+    /// In a service the caller reaches itself: opening stops at a [`KeyRequest`].
+    Deferred,
+}
+
+/// A service that holds a recipient's private key and opens wrapped DEKs with it (an HSM or
+/// KMS that decapsulates): given the 80-byte wrapped DEK and the envelope's HPKE `info`
+/// (SPEC.md §3.5), it returns the DEK, whose commitment core then checks.
+pub trait RecipientUnwrap {
+    /// Opens `wrapped` under `info`.
+    ///
+    /// # Errors
+    /// [`Error::UnwrapFailed`] when it does not open; [`Error::ExternalWrapperFailed`] when the
+    /// service fails.
+    fn unwrap(&self, wrapped: &[u8], info: &[u8]) -> Result<crate::wrap::Dek>;
+}
+
+impl RecipientUnwrap for PrivateKey {
+    fn unwrap(&self, wrapped: &[u8], info: &[u8]) -> Result<crate::wrap::Dek> {
+        PrivateKey::unwrap(self, wrapped, info)
+    }
+}
+
+/// The kind of key an entry holds, as `isec keys list` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyKind {
+    /// A local 256-bit KEK (AES-KWP).
+    Kek,
+    /// The previous proxy's secret string (decrypt-only).
+    Legacy,
+    /// A KEK held by an external service (a KMS).
+    External,
+    /// A recipient's public key only: creates envelopes, opens none.
+    PublicKey,
+    /// A recipient's key pair, held here.
+    PrivateKey,
+    /// A recipient whose private key an external service holds.
+    ExternalPrivateKey,
+}
+
+impl KeyKind {
+    /// Stable name: `kek`, `legacy`, `external`, `public_key`, `private_key`,
+    /// `external_private_key`.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Kek => "kek",
+            Self::Legacy => "legacy",
+            Self::External => "external",
+            Self::PublicKey => "public_key",
+            Self::PrivateKey => "private_key",
+            Self::ExternalPrivateKey => "external_private_key",
+        }
+    }
 }
 
 struct Entry {
@@ -78,15 +146,50 @@ struct Entry {
     state: KeyState,
     legacy: bool,
     source: Source,
+    /// When the key was made, as its file records it (free text, RFC 3339 by convention).
+    created: Option<String>,
+    /// The previous proxy's secret string, kept only to write the keyring file back.
+    legacy_secret: Option<zeroize::Zeroizing<String>>,
+}
+
+/// How core opens a DEK under one entry.
+pub(crate) enum Opener<'a> {
+    /// A KEK-family wrapper (local, legacy or KMS).
+    Wrap(&'a dyn KeyWrap),
+    /// A recipient's private key, here or in a synchronous service.
+    Recipient(&'a dyn RecipientUnwrap),
+    /// The caller answers.
+    Caller,
+}
+
+/// How core wraps a new DEK under one entry.
+pub(crate) enum Wrapper<'a> {
+    /// A KEK-family wrapper.
+    Wrap(&'a dyn KeyWrap),
+    /// A recipient's public key.
+    Recipient(&'a PublicKey),
+    /// The caller answers.
+    Caller,
 }
 
 impl Entry {
-    /// The synchronous wrapper, or `None` when the caller answers for this key.
+    /// The synchronous KEK-family wrapper, or `None` when the caller answers for this key.
     fn wrapper(&self) -> Option<&dyn KeyWrap> {
         match &self.source {
             Source::Local(k) => Some(k),
             Source::External(w) => Some(w.as_ref()),
-            Source::Deferred => None,
+            Source::Deferred | Source::Recipient(..) => None,
+        }
+    }
+
+    fn kind(&self) -> KeyKind {
+        match &self.source {
+            Source::Local(_) if self.legacy => KeyKind::Legacy,
+            Source::Local(_) => KeyKind::Kek,
+            Source::External(_) | Source::Deferred => KeyKind::External,
+            Source::Recipient(_, Private::Absent) => KeyKind::PublicKey,
+            Source::Recipient(_, Private::Local(_)) => KeyKind::PrivateKey,
+            Source::Recipient(_, Private::External(_) | Private::Deferred) => KeyKind::ExternalPrivateKey,
         }
     }
 }
@@ -121,8 +224,14 @@ pub struct KeyInfo {
     pub state: KeyState,
     /// Whether the key comes from the legacy secret-string derivation.
     pub legacy: bool,
-    /// Whether an external wrapper holds the key.
+    /// Whether an external wrapper holds the key (a KMS KEK, or a recipient's private key).
     pub external: bool,
+    /// What kind of key it is.
+    pub kind: KeyKind,
+    /// A public-key recipient's public key.
+    pub public_key: Option<PublicKey>,
+    /// When the key was made, as its file records it.
+    pub created: Option<String>,
 }
 
 impl Keyring {
@@ -140,7 +249,7 @@ impl Keyring {
         if state == KeyState::Active {
             self.demote_active();
         }
-        self.entries.push(Entry { kid: kid.into(), state, legacy, source });
+        self.entries.push(Entry { kid: kid.into(), state, legacy, source, created: None, legacy_secret: None });
         Ok(())
     }
 
@@ -167,7 +276,11 @@ impl Keyring {
     /// # Errors
     /// As [`Keyring::add_kek`].
     pub fn add_legacy_secret_string(&mut self, kid: &str, secret: &str) -> Result<()> {
-        self.insert(kid, KeyState::DecryptOnly, true, Source::Local(Kek::legacy_from_secret_string(secret)))
+        self.insert(kid, KeyState::DecryptOnly, true, Source::Local(Kek::legacy_from_secret_string(secret)))?;
+        if let Some(e) = self.entries.last_mut() {
+            e.legacy_secret = Some(zeroize::Zeroizing::new(secret.into()));
+        }
+        Ok(())
     }
 
     /// Adds an external wrapper (KMS) under `kid`.
@@ -186,6 +299,60 @@ impl Keyring {
     /// As [`Keyring::add_kek`].
     pub fn add_external_kid(&mut self, kid: &str, state: KeyState) -> Result<()> {
         self.insert(kid, state, false, Source::Deferred)
+    }
+
+    /// Adds a public-key recipient by its public key only (SPEC.md §3.5): it creates envelopes
+    /// when active; opening one of its envelopes is `public_key_only`. A writer that must never
+    /// read holds only this.
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_public_key(&mut self, kid: &str, public: PublicKey, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::Recipient(public, Private::Absent))
+    }
+
+    /// Adds a public-key recipient with its private key: it opens and rewraps its envelopes,
+    /// and creates them when active.
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_private_key(&mut self, kid: &str, private: PrivateKey, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::Recipient(private.public_key(), Private::Local(private)))
+    }
+
+    /// Adds a public-key recipient whose private key a service holds (an HSM client that
+    /// opens wrapped DEKs synchronously).
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_private_key_external(
+        &mut self,
+        kid: &str,
+        public: PublicKey,
+        opener: Box<dyn RecipientUnwrap + Send + Sync>,
+        state: KeyState,
+    ) -> Result<()> {
+        self.insert(kid, state, false, Source::Recipient(public, Private::External(opener)))
+    }
+
+    /// Adds a public-key recipient whose private key a service holds that the caller reaches
+    /// itself: opening stops at a [`KeyRequest`] with the wrapped DEK and the HPKE `info`,
+    /// answered with the DEK (see [`KeyTask`]).
+    ///
+    /// # Errors
+    /// As [`Keyring::add_kek`].
+    pub fn add_private_key_deferred(&mut self, kid: &str, public: PublicKey, state: KeyState) -> Result<()> {
+        self.insert(kid, state, false, Source::Recipient(public, Private::Deferred))
+    }
+
+    /// Records when `kid` was made (shown by `isec keys list`, kept in the keyring file).
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`].
+    pub fn set_created(&mut self, kid: &str, created: &str) -> Result<()> {
+        let i = self.entries.iter().position(|e| e.kid == kid).ok_or(Error::UnknownKid)?;
+        self.entries[i].created = Some(created.into());
+        Ok(())
     }
 
     /// Changes a key's state. Making a key active demotes the previous active key; legacy
@@ -226,7 +393,13 @@ impl Keyring {
                 kid: e.kid.clone(),
                 state: e.state,
                 legacy: e.legacy,
-                external: !matches!(e.source, Source::Local(_)),
+                external: matches!(e.kind(), KeyKind::External | KeyKind::ExternalPrivateKey),
+                kind: e.kind(),
+                public_key: match &e.source {
+                    Source::Recipient(pk, _) => Some(*pk),
+                    _ => None,
+                },
+                created: e.created.clone(),
             })
             .collect()
     }
@@ -259,16 +432,56 @@ impl Keyring {
     /// `None` for a key the caller answers for ([`Keyring::add_external_kid`]).
     ///
     /// # Errors
-    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`] for a legacy key.
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`] for a legacy key
+    /// or a public-key recipient (whose envelopes [`Keyring::open`] opens).
     pub fn unwrapper(&self, kid: &str) -> Result<Option<&dyn KeyWrap>> {
         let e = self.entry(kid)?;
         if e.state == KeyState::Disabled {
             return Err(Error::KeyDisabled);
         }
-        if e.legacy {
+        if e.legacy || matches!(e.source, Source::Recipient(..)) {
             return Err(Error::WrongKeyKind);
         }
         Ok(e.wrapper())
+    }
+
+    /// How the DEK of `envelope` is opened, after the keyring's checks (SPEC.md §10.1): the
+    /// key's state, then its kind against the envelope's wrap algorithm. A recipient opens
+    /// only HPKE envelopes and KEKs only the others, so a wrapped DEK is never handed to a key
+    /// of the other family.
+    ///
+    /// # Errors
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`],
+    /// [`Error::PublicKeyOnly`] for a recipient without its private key,
+    /// [`Error::UnsupportedSuite`] for a caller-answered KEK and a local wrap algorithm.
+    pub(crate) fn opener(&self, envelope: &Envelope) -> Result<Opener<'_>> {
+        let e = self.entry(envelope.kid())?;
+        if e.state == KeyState::Disabled {
+            return Err(Error::KeyDisabled);
+        }
+        let hpke = envelope.wrap_alg() == WrapAlg::HpkeX25519;
+        match &e.source {
+            Source::Recipient(_, private) if hpke => match private {
+                Private::Absent => Err(Error::PublicKeyOnly),
+                Private::Local(k) => Ok(Opener::Recipient(k)),
+                Private::External(o) => Ok(Opener::Recipient(o.as_ref())),
+                Private::Deferred => Ok(Opener::Caller),
+            },
+            Source::Recipient(..) => Err(Error::WrongKeyKind),
+            _ if hpke || e.legacy => Err(Error::WrongKeyKind),
+            Source::Deferred if envelope.wrap_alg() != WrapAlg::External => Err(Error::UnsupportedSuite),
+            Source::Deferred => Ok(Opener::Caller),
+            _ => e.wrapper().map(Opener::Wrap).ok_or(Error::WrongKeyKind),
+        }
+    }
+
+    /// Checks that `envelope` could be opened with this keyring (its key's state and kind),
+    /// without unwrapping: what a copy plan needs before it commits to a re-encryption.
+    ///
+    /// # Errors
+    /// As [`Keyring::opener`].
+    pub fn check_open(&self, envelope: &Envelope) -> Result<()> {
+        self.opener(envelope).map(|_| ())
     }
 
     /// The wrapper for new wrappings under `kid`, which must be the active key: envelopes
@@ -276,12 +489,15 @@ impl Keyring {
     ///
     /// # Errors
     /// [`Error::UnknownKid`], [`Error::KeyNotActive`].
-    fn wrapper_for(&self, kid: &str) -> Result<Option<&dyn KeyWrap>> {
+    fn wrapper_for(&self, kid: &str) -> Result<Wrapper<'_>> {
         let e = self.entry(kid)?;
         if e.state != KeyState::Active {
             return Err(Error::KeyNotActive);
         }
-        Ok(e.wrapper())
+        Ok(match &e.source {
+            Source::Recipient(pk, _) => Wrapper::Recipient(pk),
+            _ => e.wrapper().map_or(Wrapper::Caller, Wrapper::Wrap),
+        })
     }
 
     /// The local KEK of `kid` for reading legacy objects, after the version and state checks.

@@ -16,7 +16,7 @@ use core::mem;
 
 use zeroize::Zeroizing;
 
-use super::Keyring;
+use super::{Keyring, Opener, Wrapper};
 #[cfg(any(feature = "getrandom", feature = "hazmat"))]
 use crate::envelope::Params;
 use crate::envelope::{Envelope, Kid};
@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::header::{Header, VERSION};
 use crate::kdf::ObjectKey;
 use crate::limits::KEY_LEN;
+use crate::recipient;
 use crate::wrap::{Dek, WrapAlg, WrappedKey};
 
 /// What the caller's wrapper must do.
@@ -51,7 +52,9 @@ impl KeyOp {
 pub struct KeyRequest {
     kid: String,
     op: KeyOp,
+    alg: WrapAlg,
     input: Zeroizing<Vec<u8>>,
+    info: Vec<u8>,
 }
 
 impl KeyRequest {
@@ -71,6 +74,20 @@ impl KeyRequest {
     #[must_use]
     pub fn input(&self) -> &[u8] {
         &self.input
+    }
+
+    /// The wrap algorithm: [`WrapAlg::External`] for a KMS key, [`WrapAlg::HpkeX25519`] for
+    /// the unwrap of a public-key recipient's envelope by the service holding its private key.
+    #[must_use]
+    pub fn wrap_alg(&self) -> WrapAlg {
+        self.alg
+    }
+
+    /// For [`WrapAlg::HpkeX25519`], the HPKE `info` the wrapped DEK opens under (SPEC.md
+    /// §3.5); empty otherwise.
+    #[must_use]
+    pub fn info(&self) -> &[u8] {
+        &self.info
     }
 }
 
@@ -215,25 +232,23 @@ impl KeyTask {
     /// [`Error::InvalidParameter`] after the task finished or failed.
     pub fn step(&mut self, keyring: &Keyring) -> Result<KeyStep<KeyOutput>> {
         loop {
-            let request = match &self.stage {
-                Stage::Open(envelope) | Stage::Unwrap { envelope, .. } => match keyring.unwrapper(envelope.kid()) {
-                    Ok(Some(w)) => Some(envelope.unwrap_dek(w).map(Answer::Dek)),
-                    Ok(None) if envelope.wrap_alg() != WrapAlg::External => Some(Err(Error::UnsupportedSuite)),
-                    Ok(None) => return Ok(KeyStep::Need(request(envelope.kid(), KeyOp::Unwrap, envelope.wrapped()))),
-                    Err(e) => Some(Err(e)),
-                },
-                Stage::Create { kid, dek, .. } | Stage::Wrap { to: kid, dek, .. } => {
-                    match keyring.wrapper_for(kid.as_str()) {
-                        Ok(Some(w)) => Some(w.wrap(dek).map(|k| Answer::Wrapped(w.alg(), k))),
-                        Ok(None) => return Ok(KeyStep::Need(request(kid.as_str(), KeyOp::Wrap, dek.expose()))),
-                        Err(e) => Some(Err(e)),
+            let next = match &self.stage {
+                Stage::Open(envelope) | Stage::Unwrap { envelope, .. } => match keyring.opener(envelope) {
+                    Ok(Opener::Wrap(w)) => Next::Answer(envelope.unwrap_dek(w).map(Answer::Dek)),
+                    Ok(Opener::Recipient(r)) => {
+                        Next::Answer(r.unwrap(envelope.wrapped(), &recipient::info(envelope.header())).map(Answer::Dek))
                     }
-                }
-                Stage::Done(_) | Stage::Spent => None,
+                    Ok(Opener::Caller) => Next::Need(unwrap_request(envelope)),
+                    Err(e) => Next::Answer(Err(e)),
+                },
+                Stage::Create { kid, dek, header } => wrap(keyring, kid, dek, header),
+                Stage::Wrap { to, dek, envelope } => wrap(keyring, to, dek, envelope.header()),
+                Stage::Done(_) | Stage::Spent => Next::Finish,
             };
-            match request {
-                Some(answer) => self.advance(answer)?,
-                None => {
+            match next {
+                Next::Answer(answer) => self.advance(answer)?,
+                Next::Need(request) => return Ok(KeyStep::Need(request)),
+                Next::Finish => {
                     return match mem::replace(&mut self.stage, Stage::Spent) {
                         Stage::Done(out) => Ok(KeyStep::Ready(out)),
                         _ => Err(Error::InvalidParameter),
@@ -332,6 +347,52 @@ enum Answer {
     Wrapped(WrapAlg, WrappedKey),
 }
 
-fn request(kid: &str, op: KeyOp, input: &[u8]) -> KeyRequest {
-    KeyRequest { kid: kid.to_string(), op, input: Zeroizing::new(input.to_vec()) }
+/// What a step does next.
+enum Next {
+    /// Advance with core's own wrap or unwrap (or its error).
+    Answer(Result<Answer>),
+    /// Stop for the caller.
+    Need(KeyRequest),
+    /// Hand the output over.
+    Finish,
+}
+
+/// Wraps `dek` under `kid` for an envelope with `header`, or asks the caller to.
+fn wrap(keyring: &Keyring, kid: &Kid, dek: &Dek, header: &Header) -> Next {
+    match keyring.wrapper_for(kid.as_str()) {
+        Ok(Wrapper::Wrap(w)) => Next::Answer(w.wrap(dek).map(|k| Answer::Wrapped(w.alg(), k))),
+        Ok(Wrapper::Recipient(pk)) => Next::Answer(seal(pk, dek, header)),
+        Ok(Wrapper::Caller) => Next::Need(KeyRequest {
+            kid: kid.as_str().to_string(),
+            op: KeyOp::Wrap,
+            alg: WrapAlg::External,
+            input: Zeroizing::new(dek.expose().to_vec()),
+            info: Vec::new(),
+        }),
+        Err(e) => Next::Answer(Err(e)),
+    }
+}
+
+/// A recipient's wrap draws a fresh ephemeral key; a keyring built without a randomness
+/// source (no `getrandom`) cannot make one.
+fn seal(pk: &crate::recipient::PublicKey, dek: &Dek, header: &Header) -> Result<Answer> {
+    #[cfg(feature = "getrandom")]
+    let wrapped = pk.wrap(dek, header);
+    #[cfg(not(feature = "getrandom"))]
+    let wrapped = {
+        let _ = (pk, dek, header);
+        Err(Error::RandomnessUnavailable)
+    };
+    wrapped.map(|k| Answer::Wrapped(WrapAlg::HpkeX25519, k))
+}
+
+fn unwrap_request(envelope: &Envelope) -> KeyRequest {
+    let alg = envelope.wrap_alg();
+    KeyRequest {
+        kid: envelope.kid().to_string(),
+        op: KeyOp::Unwrap,
+        alg,
+        input: Zeroizing::new(envelope.wrapped().to_vec()),
+        info: if alg == WrapAlg::HpkeX25519 { recipient::info(envelope.header()).to_vec() } else { Vec::new() },
+    }
 }

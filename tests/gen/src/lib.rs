@@ -1425,6 +1425,179 @@ fn std_base64(b: &[u8]) -> String {
     s
 }
 
+/// The recipients of `recipients.json`: X25519 private keys derived (RFC 9180 DeriveKeyPair)
+/// from SHA-256 of their names.
+fn recipient(name: &str) -> isec_core::recipient::PrivateKey {
+    isec_core::recipient::PrivateKey::derive(&h(&format!("isec-vector-x25519:{name}"))).unwrap()
+}
+
+/// A keyring file (SPEC.md §10.3) naming `kid` with the key material of `entries`.
+fn ring_file(entries: &[(&str, &str, &str)]) -> Value {
+    let keys: Vec<Value> = entries
+        .iter()
+        .map(|&(kid, kind, state)| match kind {
+            "private_key" => json!({"kid": kid, "private_key": recipient(kid).to_text().as_str(), "state": state}),
+            "public_key" => json!({"kid": kid, "public_key": recipient(kid).public_key().to_text(), "state": state}),
+            // Another recipient's private key under this kid: the wrong private key.
+            "other_private_key" => {
+                json!({"kid": kid, "private_key": recipient("x25519-b").to_text().as_str(), "state": state})
+            }
+            _ => json!({"kid": kid, "kek": hex::encode(kek("kek-a").expose_secret()), "state": state}),
+        })
+        .collect();
+    json!({"keys": keys})
+}
+
+fn recipients_file() -> R<Value> {
+    let pk = recipient("x25519-a").public_key();
+    let make = |name: &str, params: Params| {
+        pk.create_envelope_with(
+            "x25519-a",
+            params,
+            &Dek::from_bytes(h(&format!("isec-vector-dek:{name}"))),
+            h(&format!("isec-vector-salt:{name}")),
+            &h(&format!("isec-vector-ephemeral:{name}")),
+        )
+    };
+    let (env, key) = make("R", params(65_536, None, None)?)?;
+    let (env2, _) = make("R2", params(4096, None, Some(1000))?)?;
+    let pt = pattern(1000);
+    let ct = encrypt("R", &key, &pt)?;
+    let wrap_at = env.encoded_len() - 80;
+    let private = ring_file(&[("x25519-a", "private_key", "decrypt_only")]);
+    let mut tests = Vec::new();
+    let mut push = |comment: &str, flags: Vec<&str>, text: String, ring: &Value, result: Value| {
+        let mut v = json!({"tcId": tests.len() + 1, "comment": comment, "flags": flags, "envelope": text, "keyring": ring,
+                           "plaintext_len": pt.len(), "ciphertext": hex::encode(&ct)});
+        if let Value::Object(m) = result {
+            for (k, x) in m {
+                v[k] = x;
+            }
+        }
+        tests.push(v);
+    };
+    let i = env.info();
+    let inspect = json!({"version": i.version, "suite": i.suite, "kid": i.kid, "wrap_alg": i.wrap_alg.name(), "frame_size": i.frame_size,
+                         "layout": i.layout.name(), "part_size": i.part_size, "declared_size": i.declared_size, "envelope_len": i.envelope_len});
+    push(
+        "opened with the recipient's private key",
+        vec![],
+        env.to_text(),
+        &private,
+        json!({"result": "valid", "inspect": inspect}),
+    );
+    let opn = |e: &str| json!({"result": "invalid", "stage": "open", "error": e});
+    let dec = |e: &str| json!({"result": "invalid", "stage": "decode", "error": e});
+    push(
+        "a keyring holding only the public key creates but never opens",
+        vec!["PublicOnly"],
+        env.to_text(),
+        &ring_file(&[("x25519-a", "public_key", "active")]),
+        opn("public_key_only"),
+    );
+    push(
+        "another recipient's private key under the same kid",
+        vec!["WrongKey"],
+        env.to_text(),
+        &ring_file(&[("x25519-a", "other_private_key", "decrypt_only")]),
+        opn("unwrap_failed"),
+    );
+    push(
+        "a KEK under the recipient's kid",
+        vec!["WrongKind"],
+        env.to_text(),
+        &ring_file(&[("x25519-a", "kek", "decrypt_only")]),
+        opn("wrong_key_kind"),
+    );
+    push(
+        "the recipient's key disabled",
+        vec!["WrongKey"],
+        env.to_text(),
+        &ring_file(&[("x25519-a", "private_key", "disabled")]),
+        opn("key_disabled"),
+    );
+    push(
+        "encapsulated key altered (first byte)",
+        vec!["Tampered"],
+        patch_envelope(&env, |b| b[wrap_at] ^= 1),
+        &private,
+        opn("unwrap_failed"),
+    );
+    push(
+        "encapsulated key altered (last byte)",
+        vec!["Tampered"],
+        patch_envelope(&env, |b| b[wrap_at + 31] ^= 0x80),
+        &private,
+        opn("unwrap_failed"),
+    );
+    push(
+        "sealed DEK altered",
+        vec!["Tampered"],
+        patch_envelope(&env, |b| b[wrap_at + 40] ^= 1),
+        &private,
+        opn("unwrap_failed"),
+    );
+    push(
+        "HPKE tag altered",
+        vec!["Tampered"],
+        patch_envelope(&env, |b| b[wrap_at + 79] ^= 1),
+        &private,
+        opn("unwrap_failed"),
+    );
+    let wrapped = env.to_bytes()[wrap_at..].to_vec();
+    push(
+        "wrapped DEK moved to another envelope's header (HPKE info binds the header)",
+        vec!["Binding"],
+        patch_envelope(&env2, |b| {
+            let n = b.len();
+            b[n - 80..].copy_from_slice(&wrapped);
+        }),
+        &private,
+        opn("unwrap_failed"),
+    );
+    push("salt changed", vec!["Binding"], patch_envelope(&env, |b| b[20] ^= 1), &private, opn("unwrap_failed"));
+    push(
+        "commitment changed",
+        vec!["Binding"],
+        patch_envelope(&env, |b| b[HEADER_LEN + 3] ^= 1),
+        &private,
+        opn("commitment_mismatch"),
+    );
+    push(
+        "HPKE wrap of 79 bytes",
+        vec!["Malformed"],
+        patch_envelope(&env, |b| {
+            b[wrap_at - 1] = 79;
+            b.pop();
+        }),
+        &private,
+        dec("malformed_envelope"),
+    );
+    let kek_env = make_envelope("R", "kek-a", params(65_536, None, None)?)?.0;
+    let rewrap_from = ring_file(&[("kek-a", "kek", "decrypt_only"), ("x25519-a", "public_key", "active")]);
+    let mut rewrap = json!({"tcId": tests.len() + 1, "comment": "a KEK-wrapped envelope rewrapped to the recipient by a keyring that holds the KEK and the public key; the private key opens the result",
+        "flags": ["Rewrap"], "envelope": kek_env.to_text(), "keyring": rewrap_from, "rewrap_then_open_with": private,
+        "plaintext_len": pt.len(), "ciphertext": hex::encode(&ct), "result": "valid"});
+    rewrap["rewrapped_wrap_alg"] = json!("hpke-x25519");
+    tests.push(rewrap);
+    Ok(json!({
+        "schema": "isec-recipients-v1",
+        "algorithm": "isec v1 envelope with an HPKE-X25519 wrapped DEK (SPEC.md §3.5)",
+        "notes": {
+            "PublicOnly": "the keyring has the recipient's public key only",
+            "WrongKey": "the private key is not the recipient's, or the key is disabled",
+            "WrongKind": "a key of the other family under the kid",
+            "Tampered": "bytes of the wrapped DEK were changed",
+            "Binding": "the wrap or a header field was moved or changed",
+            "Malformed": "rejected by decode, key-free",
+            "Rewrap": "rewrap with `keyring`, then open the result with `rewrap_then_open_with`"
+        },
+        "stages": {"decode": "Envelope text to envelope, no key", "open": "build the keyring from `keyring` (a keyring file, SPEC.md §10.3), open the envelope, decrypt `ciphertext` to pattern(plaintext_len)"},
+        "numberOfTests": tests.len(),
+        "tests": tests,
+    }))
+}
+
 fn keys_file() -> Value {
     let mut keys: serde_json::Map<String, Value> = keks()
         .into_iter()
@@ -1454,6 +1627,7 @@ pub fn generate() -> R<BTreeMap<String, String>> {
         ("copy_decisions.json", copy_decisions_file()?),
         ("rotation.json", rotation_file()?),
         ("legacy.json", legacy_file()?),
+        ("recipients.json", recipients_file()?),
     ];
     let mut manifest = Vec::new();
     for (name, doc) in docs {
