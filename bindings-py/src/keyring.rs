@@ -1,7 +1,8 @@
 //! The keyring, and external (KMS) wrappers written in Python (SPEC.md §10).
 
-use isec_core::keyring::KeyInfo;
+use isec_core::keyring::{KeyInfo, RecipientUnwrap};
 use isec_core::limits::KEY_LEN;
+use isec_core::recipient::{PrivateKey, PublicKey};
 use isec_core::wrap::{Dek, KeyWrap, WrapAlg, WrappedKey};
 use isec_core::{Error, Kek, KeyState, Keyring, LayoutRequest, Params};
 use pyo3::exceptions::PyTypeError;
@@ -60,21 +61,57 @@ impl KeyWrap for PyKeyWrap {
     }
 }
 
+/// A recipient's private key held by a Python object (an HSM client) whose
+/// `unwrap(kid, wrapped, info)` returns the DEK; failures become `external_wrapper_failed`
+/// with the original chained, like a KMS wrapper's.
+struct PyRecipientUnwrap(PyKeyWrap);
+
+impl RecipientUnwrap for PyRecipientUnwrap {
+    fn unwrap(&self, wrapped: &[u8], info: &[u8]) -> Result<Dek, Error> {
+        let mut dek = Python::attach(|py| {
+            let w = &self.0;
+            w.obj
+                .bind(py)
+                .call_method1("unwrap", (w.kid.as_str(), PyBytes::new(py, wrapped), PyBytes::new(py, info)))
+                .and_then(|r| In::get(&r).map(|b| b.as_slice().to_vec()))
+                .map_err(|e| {
+                    stash_callback_error(e);
+                    Error::ExternalWrapperFailed
+                })
+        })?;
+        let bytes: Result<[u8; KEY_LEN], _> = dek.as_slice().try_into();
+        dek.fill(0);
+        bytes.map(Dek::from_bytes).map_err(|_| Error::ExternalWrapperFailed)
+    }
+}
+
 record! {
-    /// One key's public description.
+    /// One key's public description: `kind` is `kek`, `legacy`, `external`, `public_key`,
+    /// `private_key` or `external_private_key`; `public_key` is a recipient's public key text.
     #[derive(Clone, PartialEq)]
     "KeyInfo" PyKeyInfo [eq] {
         kid: String,
         state: String,
         legacy: bool,
         external: bool,
+        kind: String,
+        public_key: Option<String>,
+        created: Option<String>,
     }
-    repr(kid, state, legacy, external)
+    repr(kid, state, kind, public_key, created)
 }
 
 impl From<KeyInfo> for PyKeyInfo {
     fn from(k: KeyInfo) -> Self {
-        Self { kid: k.kid, state: k.state.name().to_string(), legacy: k.legacy, external: k.external }
+        Self {
+            kid: k.kid,
+            state: k.state.name().to_string(),
+            legacy: k.legacy,
+            external: k.external,
+            kind: k.kind.name().to_string(),
+            public_key: k.public_key.map(|p| p.to_text()),
+            created: k.created,
+        }
     }
 }
 
@@ -99,13 +136,64 @@ getters! { PyKeyring {
         Self { inner: Keyring::new() }
     }
 
-    /// Reads a keyring file, the `isec` command's (`{"min_version", "keys": [{"kid", "kek"
-    /// (hex) | "legacy_secret", "state"}]}`); its text is wiped once parsed. Raises OSError
-    /// when it cannot be read and `invalid_parameter` when it is not a keyring file.
+    /// Reads a keyring file, the `isec` command's (SPEC.md §10.3: `{"min_version", "keys":
+    /// [{"kid", "kek" (hex) | "legacy_secret" | "public_key" | "private_key", "state",
+    /// "created"}]}`); its text is wiped once parsed. Raises OSError when it cannot be read
+    /// and `invalid_parameter` when it is not a keyring file.
     #[staticmethod]
     fn from_file(path: std::path::PathBuf) -> PyResult<Self> {
         let text = zeroize::Zeroizing::new(std::fs::read(&path)?);
         Ok(Self { inner: Keyring::from_file_text(&text).or_raise()? })
+    }
+
+    /// A keyring from the text of a keyring file (see `from_file`).
+    #[staticmethod]
+    fn from_text(text: In) -> PyResult<Self> {
+        Ok(Self { inner: Keyring::from_file_text(text.as_slice()).or_raise()? })
+    }
+
+    /// The keyring file's text for this keyring, secrets included (`invalid_parameter` when
+    /// a key is held by a service, which a file cannot hold).
+    fn to_text(&self) -> PyResult<String> {
+        Ok(self.inner.to_file_text().or_raise()?.to_string())
+    }
+
+    /// Adds a public-key recipient by its public key text (`isec-x25519-public:...`): it
+    /// creates envelopes when active and opens none (`public_key_only`).
+    #[pyo3(signature = (kid, public_key, state="active"))]
+    fn add_public_key(&mut self, kid: &str, public_key: &str, state: &str) -> PyResult<()> {
+        let s = self::state(state)?;
+        let pk = PublicKey::from_text(public_key).or_raise()?;
+        self.inner.add_public_key(kid, pk, s).or_raise()
+    }
+
+    /// Adds a public-key recipient with its private key text (`isec-x25519-private:...`): it
+    /// opens and rewraps its envelopes.
+    #[pyo3(signature = (kid, private_key, state="active"))]
+    fn add_private_key(&mut self, kid: &str, private_key: &str, state: &str) -> PyResult<()> {
+        let s = self::state(state)?;
+        let sk = PrivateKey::from_text(private_key).or_raise()?;
+        self.inner.add_private_key(kid, sk, s).or_raise()
+    }
+
+    /// Adds a public-key recipient whose private key a service holds: `opener` has
+    /// `unwrap(kid: str, wrapped: bytes, info: bytes) -> bytes` returning the DEK (an HSM
+    /// client; `open_wrapped_dek` is what such a service computes).
+    #[pyo3(signature = (kid, public_key, opener, state="active"))]
+    fn add_external_private_key(
+        &mut self,
+        kid: &str,
+        public_key: &str,
+        opener: Bound<'_, PyAny>,
+        state: &str,
+    ) -> PyResult<()> {
+        if !opener.getattr("unwrap").map(|m| m.is_callable()).unwrap_or(false) {
+            return Err(PyTypeError::new_err("the opener has no callable 'unwrap' method"));
+        }
+        let s = self::state(state)?;
+        let pk = PublicKey::from_text(public_key).or_raise()?;
+        let o = PyRecipientUnwrap(PyKeyWrap { kid: kid.to_string(), obj: opener.unbind() });
+        self.inner.add_private_key_external(kid, pk, Box::new(o), s).or_raise()
     }
 
     /// Adds a raw 32-byte KEK. Adding an active key demotes the previous active key.
@@ -217,6 +305,33 @@ getters! { PyKeyring {
     fn __repr__(&self) -> String {
         format!("Keyring({:?})", self.inner)
     }
+}
+
+/// A fresh recipient key pair: `(private_key, public_key)` texts (SPEC.md §3.5).
+#[pyfunction]
+pub(crate) fn generate_recipient() -> PyResult<(String, String)> {
+    let sk = PrivateKey::generate().or_raise()?;
+    Ok((sk.to_text().to_string(), sk.public_key().to_text()))
+}
+
+/// The public key text of a recipient's private key text.
+#[pyfunction]
+pub(crate) fn recipient_public_key(private_key: &str) -> PyResult<String> {
+    Ok(PrivateKey::from_text(private_key).or_raise()?.public_key().to_text())
+}
+
+/// What a service holding a recipient's private key computes for `add_external_private_key`:
+/// the DEK sealed in `wrapped` under `info` (`unwrap_failed` when it does not open).
+#[pyfunction]
+pub(crate) fn open_wrapped_dek<'py>(
+    py: Python<'py>,
+    private_key: &str,
+    wrapped: In,
+    info: In,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let sk = PrivateKey::from_text(private_key).or_raise()?;
+    let dek = sk.unwrap(wrapped.as_slice(), info.as_slice()).or_raise()?;
+    Ok(PyBytes::new(py, dek.expose()))
 }
 
 /// A fresh random 32-byte KEK.

@@ -34,7 +34,10 @@ mod _isec {
     #[pymodule_export]
     use crate::job::{PyBucketJob, PyJobAction};
     #[pymodule_export]
-    use crate::keyring::{PyKeyInfo, PyKeyring, generate_kek, legacy_kek_from_secret};
+    use crate::keyring::{
+        PyKeyInfo, PyKeyring, generate_kek, generate_recipient, legacy_kek_from_secret, open_wrapped_dek,
+        recipient_public_key,
+    };
     #[pymodule_export]
     use crate::layout::{PyRangePlan, PySegment, PySegmentTable, PyShape, fit_part_size, shape_for};
     #[pymodule_export]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import array
 import hashlib
+import json
 import random
 from collections.abc import Callable
 from typing import Any
@@ -440,6 +441,31 @@ def run_legacy(doc: Any, t: Any) -> None:
                 through_keyring(sizes)
 
 
+# --- recipients.json -------------------------------------------------------------------------
+
+
+def run_recipients(doc: Any, t: Any) -> None:
+    """Each case's keyring is a keyring file (SPEC.md §10.3), read by core through the binding."""
+    if t.get("stage") == "decode":
+        with expect_error(t["error"]):
+            isec.Envelope.decode_text(t["envelope"])
+        return
+    env = isec.Envelope.decode_text(t["envelope"])
+    ring = isec.Keyring.from_text(json.dumps(t["keyring"]).encode())
+    if "inspect" in t:
+        assert env.info().to_dict() == t["inspect"]
+    if "rewrap_then_open_with" in t:
+        env = ring.rewrap(env)
+        assert env.info().wrap_alg == t["rewrapped_wrap_alg"]
+        ring = isec.Keyring.from_text(json.dumps(t["rewrap_then_open_with"]).encode())
+    ct = bytes.fromhex(t["ciphertext"])
+    if t["result"] == "valid":
+        assert isec.decrypt(ring.open(env), ct) == pattern(t["plaintext_len"])
+    else:
+        with expect_error(t["error"]):
+            ring.open(env)
+
+
 HANDLERS: dict[str, Callable[[Any, Any], None] | None] = {
     "isec-keys-v1": None,
     "isec-envelope-v1": run_envelope,
@@ -450,6 +476,7 @@ HANDLERS: dict[str, Callable[[Any, Any], None] | None] = {
     "isec-copy-decisions-v1": run_copy,
     "isec-rotation-v1": run_rotation,
     "isec-legacy-v1": run_legacy,
+    "isec-recipients-v1": run_recipients,
 }
 
 CASES = [

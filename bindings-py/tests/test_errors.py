@@ -87,6 +87,14 @@ def _frames(code: str) -> Callable[[], object]:
     raise AssertionError(f"no vector for {code}")
 
 
+def _public_key_only() -> None:
+    """A writer holding only a recipient's public key opens nothing it wrote."""
+    _, public = isec.generate_recipient()
+    r = isec.Keyring()
+    r.add_public_key("uploads", public)
+    r.open(r.create_envelope()[0])
+
+
 def _wrong_key_kind() -> None:
     """An isec envelope naming a previous-proxy secret's kid: such secrets never wrap, so the
     envelope is refused before any unwrap."""
@@ -132,6 +140,7 @@ TRIGGERS: dict[str, Callable[[], object]] = {
     "key_disabled": _disabled,
     "wrong_key_kind": _wrong_key_kind,
     "key_not_active": lambda: isec.Keyring().create_envelope(),
+    "public_key_only": _public_key_only,
     "version_refused": _refused,
     "unwrap_failed": _unwrap_failed,
     "commitment_mismatch": lambda: keyring_with().open(
