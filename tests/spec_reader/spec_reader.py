@@ -2,17 +2,20 @@
 
 No Rust source was read to write it. Section numbers (§) refer to SPEC.md. Where SPEC.md is
 silent and the corpus decides, the line is marked `GAP n`, explained in SPEC_GAPS.md.
-It reads only: it never writes an object (rewrap, §10.2, is the one metadata-only writer).
+It reads only: it never writes an object (rewrap, §10.2, is the one metadata-only writer,
+and the only place it seals to a public key, §3.5).
 """
 import base64
 import bisect
 import hashlib
 import hmac
+import json
 import re
 import struct
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from cryptography.hazmat.primitives.keywrap import (
@@ -28,7 +31,8 @@ MAX_PARTS = 10000
 OVERHEAD = 28  # nonce(12) + tag(16), §5.2
 TABLE_ENTRY = 4 + 8 + 7  # u32 part || u64 plaintext_len || prefix(7), §6.3
 LAYOUTS = {0: "single", 1: "parts", 2: "table"}
-WRAP_ALGS = {1: "aes-kwp", 2: "external"}
+WRAP_ALGS = {1: "aes-kwp", 2: "external", 3: "hpke-x25519"}
+WRAP_LEN = {1: 40, 3: 80}  # §3.1: the exact wrapped_len of the fixed-size wraps
 
 
 class IsecError(Exception):
@@ -107,7 +111,7 @@ class Envelope:
             fail("unsupported_suite", "wrap_alg")
         self.wrap_alg = raw[at]
         wlen = raw[at + 1] if n > at + 1 else 0
-        if not 1 <= wlen <= 200 or (self.wrap_alg == 1 and wlen != 40) or n != at + 2 + wlen:
+        if not 1 <= wlen <= 200 or WRAP_LEN.get(self.wrap_alg, wlen) != wlen or n != at + 2 + wlen:
             fail("malformed_envelope", "wrapped DEK length")
         self.raw, self.header, self.salt = bytes(raw), bytes(raw[:HEADER_LEN]), raw[17:49]
         self.commitment, self.kid, self.wrapped = raw[49:81], kid.decode("ascii"), raw[at + 2 :]
@@ -119,6 +123,12 @@ class Envelope:
 
     def text(self):
         return b64url_encode(self.raw)
+
+    def with_wrap(self, kid, wrap_alg, wrapped):
+        """§10.2: the same header and commitment under another kid and wrapped DEK."""
+        kid = kid.encode("ascii")
+        tail = bytes([len(kid)]) + kid + bytes([wrap_alg, len(wrapped)]) + wrapped
+        return Envelope(self.raw[:81] + tail)
 
     def inspect(self):  # §3.3
         return {
@@ -160,47 +170,211 @@ class ObjectKeys:
         return self.derive(b"isec/v1/segment-table-mac")
 
 
+# §3.5: public-key recipients (HPKE-X25519) --------------------------------------------
+
+HPKE_SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+HPKE_LABEL = b"isec/v1/hpke-x25519"
+PUBLIC_PREFIX, PRIVATE_PREFIX = "isec-x25519-public:", "isec-x25519-private:"
+
+
+def hpke_info(header):
+    return HPKE_LABEL + header  # 68 bytes
+
+
+def hpke_seal(public, dek, header):
+    """SealBase(pkR, info, aad = "", DEK) with a fresh ephemeral key: enc || ct || tag."""
+    try:
+        wrapped = HPKE_SUITE.encrypt(dek, public, info=hpke_info(header))  # aad is empty
+    except ValueError:  # GAP 15: a low-order public key (the DH output is all zero)
+        fail("invalid_parameter", "public key")
+    assert len(wrapped) == 80
+    return wrapped
+
+
+def hpke_open(private, wrapped, header):
+    """OpenBase(skR, enc, info, "", ct || tag); any failure is unwrap_failed."""
+    try:
+        return HPKE_SUITE.decrypt(wrapped, private, info=hpke_info(header))
+    except (InvalidTag, ValueError):
+        fail("unwrap_failed")
+
+
+def _key_text(text, prefix):
+    if not isinstance(text, str) or not text.startswith(prefix) or len(text) != len(prefix) + 43:
+        fail("invalid_parameter", "not " + prefix + "<43 characters>")
+    return b64url_decode(text[len(prefix) :], "invalid_parameter")
+
+
+def public_key_from_text(text):
+    return X25519PublicKey.from_public_bytes(_key_text(text, PUBLIC_PREFIX))
+
+
+def private_key_from_text(text):
+    return X25519PrivateKey.from_private_bytes(_key_text(text, PRIVATE_PREFIX))
+
+
+def public_key_text(public):
+    return PUBLIC_PREFIX + b64url_encode(public.public_bytes_raw())
+
+
+def private_key_text(private):
+    return PRIVATE_PREFIX + b64url_encode(private.private_bytes_raw())
+
+
 # §10: keyring --------------------------------------------------------------------------
+
+
+class Recipient:
+    """A public-key recipient (§10.1): the public key, and the private key when held."""
+
+    def __init__(self, public=None, private=None):
+        assert public is not None or private is not None
+        self.private = private
+        self.public = private.public_key() if public is None else public
+
+
+class LegacySecret:
+    """The previous proxy's secret (§11.3): opens only previous-proxy objects."""
+
+    def __init__(self, secret):
+        self.secret = secret
+
+
+STATES = ("active", "decrypt_only", "disabled")
 
 
 class Keyring:
     def __init__(self, min_version=0):
-        self.min_version, self.keys = min_version, {}  # kid -> [kek, state]
+        self.min_version, self.keys = min_version, {}  # kid -> [key, state]
 
-    def add(self, kid, kek, state="active"):
-        assert state in ("active", "decrypt_only", "disabled")
+    def add(self, kid, key, state="active"):
+        """`key`: a 32-byte KEK, a Recipient or a LegacySecret."""
+        assert state in STATES
         if state == "active":
             for entry in self.keys.values():
                 if entry[1] == "active":
                     entry[1] = "decrypt_only"
-        self.keys[kid] = [kek, state]
+        self.keys[kid] = [key, state]
 
     def open(self, env):
+        """§10.1's order: version_refused, unknown_kid, key_disabled, wrong_key_kind,
+        public_key_only, then the unwrap (and §4's commitment)."""
         if env.version < self.min_version:
             fail("version_refused")
         if env.kid not in self.keys:
             fail("unknown_kid", env.kid)
-        kek, state = self.keys[env.kid]
+        key, state = self.keys[env.kid]
         if state == "disabled":
             fail("key_disabled", env.kid)
-        if env.wrap_alg != 1:
+        hpke_envelope = env.wrap_alg == 3
+        if isinstance(key, LegacySecret) or isinstance(key, Recipient) != hpke_envelope:
+            fail("wrong_key_kind", env.kid)
+        if hpke_envelope:
+            if key.private is None:
+                fail("public_key_only", env.kid)
+            dek = hpke_open(key.private, env.wrapped, env.header)
+        elif env.wrap_alg != 1:
             fail("external_wrapper_failed", "this reader has no KMS")
-        try:
-            dek = aes_key_unwrap_with_padding(kek, env.wrapped)
-        except InvalidUnwrap:
-            fail("unwrap_failed")
+        else:
+            try:
+                dek = aes_key_unwrap_with_padding(key, env.wrapped)
+            except InvalidUnwrap:
+                fail("unwrap_failed")
         if len(dek) != 32:
             fail("unwrap_failed", "DEK is not 32 bytes")
         return ObjectKeys(env, dek)
 
-    def rewrap(self, env):  # §10.2
+    def rewrap(self, env):  # §10.2: to the active key, of either family
         keys = self.open(env)
         active = [kid for kid, (_, state) in self.keys.items() if state == "active"]
         if not active:
             fail("key_not_active")
-        kid = active[0].encode("ascii")
-        wrapped = aes_key_wrap_with_padding(self.keys[active[0]][0], keys.dek)
-        return Envelope(env.raw[:81] + bytes([len(kid)]) + kid + bytes([1, len(wrapped)]) + wrapped)
+        key = self.keys[active[0]][0]
+        if isinstance(key, Recipient):
+            return env.with_wrap(active[0], 3, hpke_seal(key.public, keys.dek, env.header))
+        return env.with_wrap(active[0], 1, aes_key_wrap_with_padding(key, keys.dek))
+
+    @classmethod
+    def from_file(cls, text):
+        """§10.3: the keyring file; anything it does not allow is invalid_parameter."""
+        if "\\" in text:  # outside strings a backslash is no JSON either
+            fail("invalid_parameter", "a string written with a JSON escape")
+        try:
+            doc = json.loads(text, object_pairs_hook=_unique_members)
+        except ValueError as e:  # json.JSONDecodeError is a ValueError
+            fail("invalid_parameter", f"not JSON: {e}")
+        _fields(doc, {"keys"}, {"min_version"})
+        min_version = doc.get("min_version", 0)  # GAP 13
+        if type(min_version) is not int or min_version not in (0, 1):  # GAP 14
+            fail("invalid_parameter", "min_version")
+        if not isinstance(doc["keys"], list):  # GAP 14: an empty list is a keyring of no keys
+            fail("invalid_parameter", "keys")
+        ring = cls(min_version)
+        for entry in doc["keys"]:
+            kid, key, state = _file_entry(entry)
+            if kid in ring.keys:
+                fail("invalid_parameter", "two keys with one kid")
+            if state == "active" and any(s == "active" for _, s in ring.keys.values()):
+                fail("invalid_parameter", "two active keys")
+            ring.add(kid, key, state)
+        return ring
+
+    @classmethod
+    def from_json(cls, doc):
+        """A keyring file given as a parsed JSON object (the corpus's `keyring`)."""
+        return cls.from_file(json.dumps(doc, ensure_ascii=False))
+
+
+def _unique_members(pairs):
+    names = [name for name, _ in pairs]
+    if len(set(names)) != len(names):
+        fail("invalid_parameter", "a member named twice")  # GAP 14
+    return dict(pairs)
+
+
+def _fields(obj, required, optional):
+    if not isinstance(obj, dict):
+        fail("invalid_parameter", "not an object")
+    if not required <= obj.keys() <= required | optional:
+        fail("invalid_parameter", f"fields {sorted(obj)}")
+
+
+_KEK_HEX = re.compile(r"[0-9a-fA-F]{64}\Z")  # GAP 14: either case
+
+
+def _file_entry(entry):
+    """One entry of §10.3: (kid, key, state)."""
+    kinds = {"kek", "legacy_secret", "public_key", "private_key"}
+    _fields(entry, {"kid"}, kinds | {"state", "created"})
+    kid, state = entry["kid"], entry.get("state", "decrypt_only")
+    if not isinstance(kid, str) or not 1 <= len(kid) <= 64 or not all("!" <= c <= "~" for c in kid):
+        fail("invalid_parameter", "kid")  # GAP 14: §3.1's kid rule
+    if state not in STATES:
+        fail("invalid_parameter", "state")
+    if "created" in entry and not isinstance(entry["created"], str):  # GAP 14: "free text"
+        fail("invalid_parameter", "created")
+    present = kinds & entry.keys()
+    if present == {"private_key", "public_key"}:  # GAP 14: the one pair allowed
+        private = private_key_from_text(entry["private_key"])
+        public = public_key_from_text(entry["public_key"])
+        if public.public_bytes_raw() != private.public_key().public_bytes_raw():
+            fail("invalid_parameter", "public_key does not match private_key")
+        return kid, Recipient(private=private), state
+    if len(present) != 1:
+        fail("invalid_parameter", f"key fields {sorted(present)}")
+    (kind,) = present
+    value = entry[kind]
+    if kind == "kek":
+        if not isinstance(value, str) or not _KEK_HEX.match(value):
+            fail("invalid_parameter", "kek")
+        return kid, bytes.fromhex(value), state
+    if kind == "legacy_secret":
+        if not isinstance(value, str) or not value or state == "active":
+            fail("invalid_parameter", "legacy_secret")  # GAP 14: always decrypt-only
+        return kid, LegacySecret(value), state
+    if kind == "public_key":
+        return kid, Recipient(public=public_key_from_text(value)), state
+    return kid, Recipient(private=private_key_from_text(value)), state
 
 
 # §5: nonces and frames -----------------------------------------------------------------
