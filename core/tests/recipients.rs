@@ -247,3 +247,21 @@ fn keyring_files_hold_every_local_kind_and_write_back_what_they_read() {
     ext.add_private_key_deferred("d", pk, KeyState::Active).unwrap();
     assert_eq!(ext.to_file_text().err(), Some(Error::InvalidParameter));
 }
+
+#[test]
+fn a_low_order_public_key_is_refused_when_sealing() {
+    // The identity (all zero) and a point of order 8: X25519 yields the all-zero secret.
+    let order8 = hex::decode("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800").unwrap();
+    for pk in [[0u8; 32], <[u8; 32]>::try_from(&order8[..]).unwrap()] {
+        let w = writer(PublicKey::from_bytes(pk));
+        assert_eq!(w.create_envelope(Params::default()).err(), Some(Error::InvalidParameter));
+    }
+}
+
+#[test]
+fn a_legacy_secret_in_a_file_is_never_active_and_can_be_disabled() {
+    let active = br#"{"keys": [{"kid": "p", "legacy_secret": "s", "state": "active"}]}"#;
+    assert_eq!(Keyring::from_file_text(active).err(), Some(Error::InvalidParameter));
+    let disabled = br#"{"keys": [{"kid": "p", "legacy_secret": "s", "state": "disabled"}]}"#;
+    assert_eq!(Keyring::from_file_text(disabled).unwrap().state("p"), Some(KeyState::Disabled));
+}

@@ -57,7 +57,15 @@ impl Keyring {
             let state = KeyState::from_name(k.state.unwrap_or("decrypt_only"))?;
             match (k.kek, k.legacy_secret, k.public_key, k.private_key) {
                 (Some(hex), None, None, None) => ring.add_kek(k.kid, Kek::from_bytes(*decode_key(hex)?), state)?,
-                (None, Some(secret), None, None) => ring.add_legacy_secret_string(k.kid, secret)?,
+                (None, Some(secret), None, None) => {
+                    // Always decrypt-only, or disabled; never active (SPEC.md §10.1).
+                    ring.add_legacy_secret_string(k.kid, secret)?;
+                    match state {
+                        KeyState::Active => return Err(Error::InvalidParameter),
+                        KeyState::Disabled => ring.set_state(k.kid, state)?,
+                        KeyState::DecryptOnly => {}
+                    }
+                }
                 (None, None, Some(pk), None) => ring.add_public_key(k.kid, PublicKey::from_text(pk)?, state)?,
                 (None, None, pk, Some(sk)) => {
                     let sk = PrivateKey::from_text(sk)?;
