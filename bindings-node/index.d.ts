@@ -125,7 +125,7 @@ export declare class Envelope {
   constructor()
   /** The key id. */
   get kid(): string
-  /** `aes-kwp` or `external`. */
+  /** `aes-kwp`, `external` or `hpke-x25519`. */
   get wrapAlg(): string
   /** Plaintext bytes per frame. */
   get frameSize(): number
@@ -176,6 +176,25 @@ export declare class Keyring {
    * `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
    */
   setDefaultLegacy(kid: string): void
+  /** A keyring from the text of a keyring file (SPEC.md §10.3). */
+  static fromFileText(text: string | Uint8Array): Keyring
+  /**
+   * The keyring file's text for this keyring, secrets included (`invalid_parameter` when a
+   * key is held by a service, which a file cannot hold).
+   */
+  toFileText(): string
+  /**
+   * Adds a public-key recipient by its public key text: it creates envelopes when active
+   * and opens none (`public_key_only`).
+   */
+  addPublicKey(kid: string, publicKey: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
+  /** Adds a public-key recipient with its private key text: it opens and rewraps. */
+  addPrivateKey(kid: string, privateKey: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
+  /**
+   * Registers a recipient whose private key a service reached from JS holds (see
+   * `addExternalPrivateKey`): opening stops at a request with `wrapAlg: 'hpke-x25519'`.
+   */
+  _registerExternalPrivateKey(kid: string, publicKey: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
   /** Registers an external key whose wrapper lives in JS (see `addExternal`). */
   _registerExternal(kid: string, state?: 'active' | 'decrypt_only' | 'disabled'): void
   /** Starts opening an envelope (drive it with `withExternal`). */
@@ -697,7 +716,7 @@ export interface EnvelopeInfo {
   version: number
   suite: number
   kid: string
-  /** `aes-kwp` or `external`. */
+  /** `aes-kwp`, `external` or `hpke-x25519`. */
   wrapAlg: string
   frameSize: number
   /** `single`, `parts` or `table`. */
@@ -746,6 +765,10 @@ export interface ExternalRequest {
   /** `wrap` (input: the DEK) or `unwrap` (input: the wrapped DEK). */
   op: string
   input: Buffer
+  /** `external` for a KMS key, `hpke-x25519` for a recipient whose private key a service holds. */
+  wrapAlg: string
+  /** For `hpke-x25519`, the HPKE info the wrapped DEK opens under; empty otherwise. */
+  info: Buffer
 }
 
 /** The part number of a whole read's first GetObject. */
@@ -765,6 +788,9 @@ export interface FitParts {
   preferred: number
 }
 
+/** A fresh recipient key pair. */
+export declare function generateRecipient(): RecipientKeys
+
 /**
  * The error the binding throws for `code` (the same mapper as every other error), for
  * the JS layer's own failures (an external wrapper that rejected, a bad argument).
@@ -778,6 +804,12 @@ export interface KeyInfo {
   state: string
   legacy: boolean
   external: boolean
+  /** `kek`, `legacy`, `external`, `public_key`, `private_key` or `external_private_key`. */
+  kind: string
+  /** A public-key recipient's public key text (`isec-x25519-public:...`). */
+  publicKey?: string
+  /** When the key was made, as its keyring file records it. */
+  created?: string
 }
 
 /** One `(kid, class)` row of a scan. */
@@ -898,6 +930,12 @@ export interface OpenStep {
   legacySidecar?: string
 }
 
+/**
+ * What a service holding a recipient's private key computes for an external private key:
+ * the DEK sealed in `wrapped` under `info` (`unwrap_failed` when it does not open).
+ */
+export declare function openWrappedDek(privateKey: string, wrapped: Uint8Array, info: Uint8Array): Buffer
+
 /** Parses a 12-byte frame nonce. */
 export declare function parseNonce(nonce: Uint8Array): NonceFields
 
@@ -928,6 +966,17 @@ export interface RangePlan {
   /** The HTTP `Range` header for the fetch, absent when nothing is needed. */
   httpRange?: string
 }
+
+/** A recipient key pair, as texts (SPEC.md §3.5). */
+export interface RecipientKeys {
+  /** `isec-x25519-private:...` */
+  privateKey: string
+  /** `isec-x25519-public:...` */
+  publicKey: string
+}
+
+/** The public key text of a recipient's private key text. */
+export declare function recipientPublicKey(privateKey: string): string
 
 /** Options of a re-encryption job. */
 export interface ReencryptOptions {

@@ -7,10 +7,11 @@
 
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
+use isec_core::recipient::{PrivateKey, PublicKey};
 use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use napi::Env;
-use napi::bindgen_prelude::{Buffer, Either3};
+use napi::bindgen_prelude::{Buffer, Either, Either3};
 use napi_derive::napi;
 
 use crate::convert::{Bytes, Flag, Obj, Ref, Text, U64};
@@ -35,7 +36,7 @@ pub struct EnvelopeInfo {
     pub version: u32,
     pub suite: u32,
     pub kid: String,
-    /// `aes-kwp` or `external`.
+    /// `aes-kwp`, `external` or `hpke-x25519`.
     pub wrap_alg: String,
     pub frame_size: f64,
     /// `single`, `parts` or `table`.
@@ -80,7 +81,7 @@ made_by! {
 
 getters!(Envelope {
     #[doc = "The key id."] kid -> String = |s| s.kid().to_string();
-    #[doc = "`aes-kwp` or `external`."] wrap_alg -> String = |s| s.wrap_alg().name().to_string();
+    #[doc = "`aes-kwp`, `external` or `hpke-x25519`."] wrap_alg -> String = |s| s.wrap_alg().name().to_string();
     #[doc = "Plaintext bytes per frame."] frame_size -> f64 = |s| f(s.header().frame_size());
     #[doc = "`single`, `parts` or `table`."] layout -> String = |s| s.header().layout.name().to_string();
 });
@@ -206,6 +207,35 @@ pub struct KeyInfo {
     pub state: String,
     pub legacy: bool,
     pub external: bool,
+    /// `kek`, `legacy`, `external`, `public_key`, `private_key` or `external_private_key`.
+    pub kind: String,
+    /// A public-key recipient's public key text (`isec-x25519-public:...`).
+    pub public_key: Option<String>,
+    /// When the key was made, as its keyring file records it.
+    pub created: Option<String>,
+}
+
+impl From<isec_core::KeyInfo> for KeyInfo {
+    fn from(k: isec_core::KeyInfo) -> Self {
+        Self {
+            kid: k.kid,
+            state: k.state.name().to_string(),
+            legacy: k.legacy,
+            external: k.external,
+            kind: k.kind.name().to_string(),
+            public_key: k.public_key.map(|p| p.to_text()),
+            created: k.created,
+        }
+    }
+}
+
+/// A recipient key pair, as texts (SPEC.md §3.5).
+#[napi(object, object_from_js = false)]
+pub struct RecipientKeys {
+    /// `isec-x25519-private:...`
+    pub private_key: String,
+    /// `isec-x25519-public:...`
+    pub public_key: String,
 }
 
 /// A wrap or unwrap a `KeyTask` needs from an external key.
@@ -215,6 +245,36 @@ pub struct ExternalRequest {
     /// `wrap` (input: the DEK) or `unwrap` (input: the wrapped DEK).
     pub op: String,
     pub input: Buffer,
+    /// `external` for a KMS key, `hpke-x25519` for a recipient whose private key a service holds.
+    pub wrap_alg: String,
+    /// For `hpke-x25519`, the HPKE info the wrapped DEK opens under; empty otherwise.
+    pub info: Buffer,
+}
+
+/// A fresh recipient key pair.
+#[napi]
+pub fn generate_recipient(env: Env) -> napi::Result<RecipientKeys> {
+    let sk = PrivateKey::generate().js(&env)?;
+    Ok(RecipientKeys { private_key: sk.to_text().to_string(), public_key: sk.public_key().to_text() })
+}
+
+/// The public key text of a recipient's private key text.
+#[napi]
+pub fn recipient_public_key(env: Env, #[napi(ts_arg_type = "string")] private_key: Text) -> napi::Result<String> {
+    Ok(PrivateKey::from_text(&private_key.0).js(&env)?.public_key().to_text())
+}
+
+/// What a service holding a recipient's private key computes for an external private key:
+/// the DEK sealed in `wrapped` under `info` (`unwrap_failed` when it does not open).
+#[napi]
+pub fn open_wrapped_dek(
+    env: Env,
+    #[napi(ts_arg_type = "string")] private_key: Text,
+    #[napi(ts_arg_type = "Uint8Array")] wrapped: Bytes,
+    #[napi(ts_arg_type = "Uint8Array")] info: Bytes,
+) -> napi::Result<Buffer> {
+    let sk = PrivateKey::from_text(&private_key.0).js(&env)?;
+    Ok(sk.unwrap(wrapped.0, info.0).js(&env)?.expose().to_vec().into())
 }
 
 /// One keyring operation in progress: `step(keyring)` runs it until it needs an external
@@ -239,6 +299,8 @@ impl KeyTask {
             kid: r.kid().to_string(),
             op: r.op().name().to_string(),
             input: r.input().to_vec().into(),
+            wrap_alg: r.wrap_alg().name().to_string(),
+            info: r.info().to_vec().into(),
         }))
     }
 
@@ -324,6 +386,70 @@ impl Keyring {
         self.inner.set_default_legacy(&kid.0).js(&env)
     }
 
+    /// A keyring from the text of a keyring file (SPEC.md §10.3).
+    #[napi(factory)]
+    pub fn from_file_text(
+        env: Env,
+        #[napi(ts_arg_type = "string | Uint8Array")] text: Either<String, Bytes>,
+    ) -> napi::Result<Self> {
+        let bytes = match &text {
+            Either::A(s) => s.as_bytes(),
+            Either::B(b) => b.0,
+        };
+        Ok(Self { inner: isec_core::Keyring::from_file_text(bytes).js(&env)? })
+    }
+
+    /// The keyring file's text for this keyring, secrets included (`invalid_parameter` when a
+    /// key is held by a service, which a file cannot hold).
+    #[napi]
+    pub fn to_file_text(&self, env: Env) -> napi::Result<String> {
+        Ok(self.inner.to_file_text().js(&env)?.to_string())
+    }
+
+    /// Adds a public-key recipient by its public key text: it creates envelopes when active
+    /// and opens none (`public_key_only`).
+    #[napi]
+    pub fn add_public_key(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "string")] public_key: Text,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
+    ) -> napi::Result<()> {
+        let state = state_from(state.as_ref()).js(&env)?;
+        let pk = PublicKey::from_text(&public_key.0).js(&env)?;
+        self.inner.add_public_key(&kid.0, pk, state).js(&env)
+    }
+
+    /// Adds a public-key recipient with its private key text: it opens and rewraps.
+    #[napi]
+    pub fn add_private_key(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "string")] private_key: Text,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
+    ) -> napi::Result<()> {
+        let state = state_from(state.as_ref()).js(&env)?;
+        let sk = PrivateKey::from_text(&private_key.0).js(&env)?;
+        self.inner.add_private_key(&kid.0, sk, state).js(&env)
+    }
+
+    /// Registers a recipient whose private key a service reached from JS holds (see
+    /// `addExternalPrivateKey`): opening stops at a request with `wrapAlg: 'hpke-x25519'`.
+    #[napi(js_name = "_registerExternalPrivateKey")]
+    pub fn register_external_private_key(
+        &mut self,
+        env: Env,
+        #[napi(ts_arg_type = "string")] kid: Text,
+        #[napi(ts_arg_type = "string")] public_key: Text,
+        #[napi(ts_arg_type = "'active' | 'decrypt_only' | 'disabled'")] state: Option<Text>,
+    ) -> napi::Result<()> {
+        let state = state_from(state.as_ref()).js(&env)?;
+        let pk = PublicKey::from_text(&public_key.0).js(&env)?;
+        self.inner.add_private_key_deferred(&kid.0, pk, state).js(&env)
+    }
+
     /// Registers an external key whose wrapper lives in JS (see `addExternal`).
     #[napi(js_name = "_registerExternal")]
     pub fn register_external(
@@ -392,11 +518,7 @@ impl Keyring {
     /// The keys, in insertion order.
     #[napi]
     pub fn keys(&self) -> Vec<KeyInfo> {
-        self.inner
-            .keys()
-            .into_iter()
-            .map(|k| KeyInfo { kid: k.kid, state: k.state.name().to_string(), legacy: k.legacy, external: k.external })
-            .collect()
+        self.inner.keys().into_iter().map(KeyInfo::from).collect()
     }
 
     /// A new envelope under the active key (local keys; `createEnvelope` also serves
