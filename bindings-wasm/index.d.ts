@@ -27,12 +27,26 @@ export interface KeyWrapper {
 }
 
 /**
+ * Opens a public-key recipient's wrapped DEK with its private key, held by a service (an
+ * HSM): `wrapped` is the 80-byte HPKE wrap, `info` the envelope's HPKE info (SPEC.md §3.5);
+ * returns the 32-byte DEK.
+ */
+export type RecipientUnwrap = (request: { kid: string; wrapped: Uint8Array; info: Uint8Array }) => Promise<Uint8Array> | Uint8Array
+
+/**
  * KEKs by key id, their states and the one active key. Local keys work synchronously
  * (`openSync`, ...); the async methods also serve external keys added with `addExternal`.
  */
 export declare class Keyring extends wasm.Keyring {
+  /** A keyring from the text of a keyring file (SPEC.md §10.3). */
+  static fromFileText(text: string): Keyring
   /** Adds a key held by an external service (default state `active`). */
   addExternal(kid: string, wrapper: KeyWrapper, state?: KeyState): void
+  /**
+   * Adds a public-key recipient by its public key whose private key a service holds,
+   * reached with `unwrap` (default state `active`).
+   */
+  addExternalPrivateKey(kid: string, publicKey: string, unwrap: RecipientUnwrap, state?: KeyState): void
   /**
    * Drives a `KeyTask` of this keyring (`beginOpen`, `beginCreate`, `beginRewrap`,
    * `beginCopyRewrap`) to its result, awaiting the external wrappers it asks for.

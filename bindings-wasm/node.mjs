@@ -14,7 +14,7 @@ export default async function init() {
 export const {
   Envelope, ObjectKey, Keyring, Encryptor, Decryptor, Shape, SegmentTable,
   LegacyMetadata, LegacySidecar, LegacyObject, LegacyKey, LegacyDecryptor,
-  backends, errorCodes, isecError, limits, wasmMemoryBytes,
+  backends, errorCodes, isecError, limits, wasmMemoryBytes, generateRecipient, publicKeyOf,
   encrypt, encryptSync, encryptPart, encryptPartSync, decrypt, decryptSync,
   decryptWithTable, decryptWithTableSync, decryptRange, decryptRangeSync, fetchAndDecryptRange,
   classifyMetadata, decideCopy, shapeFor, parseNonce, buildNonce,

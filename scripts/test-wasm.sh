@@ -6,9 +6,10 @@
 # backends) and the headless-Chromium tests (corpus, 256 MiB stream in bounded memory).
 # Non-interactive (CI=true, no stdin); exits non-zero on any failure.
 #
-# Then the upload example end to end against Garage (scripts/garage.sh): headless Chromium
-# encrypts and uploads a file, downloads ranges of it, and the Python package
-# (bindings-py/.venv, built here if it lacks `isec`) reads the same object back. A running
+# Then the upload example end to end against Garage (scripts/garage.sh): headless Chromium,
+# holding only a recipient's public key, encrypts and uploads a file and fails to read it
+# back (public_key_only), and the Python package (bindings-py/.venv, built here if it lacks
+# `isec`) reads the same object whole and by range with the private key. A running
 # Garage is reused (scripts/test-all.sh starts one); otherwise one is started here and
 # stopped on exit. The suite uses its own bucket, isec-wasm.
 #
@@ -111,7 +112,7 @@ if [ "$e2e" = 1 ]; then
     "$venv/bin/python" -c 'import isec; print("isec", isec.__version__, "built")'
   fi
 
-  step "upload example end to end: Chromium upload to Garage, ranged downloads, Python read-back"
+  step "upload example end to end: Chromium upload to a public key on Garage, no read-back in the page, Python read-back with the private key"
   ISEC_WASM_BUCKET=isec-wasm ISEC_PYTHON="$venv/bin/python" node --test examples/upload/e2e.test.mjs </dev/null
 else
   if [ "${ISEC_WASM_E2E:-auto}" = 0 ]; then

@@ -1,8 +1,8 @@
 // The JS `Keyring`: the native (napi or wasm-bindgen) keyring plus the one thing a
 // synchronous core cannot do, awaiting an external (KMS) wrapper. Core drives every keyring
-// operation as a `KeyTask` and stops at each `{ kid, op, input }` it needs; this class looks
-// up the wrapper, awaits it and hands the answer back, which core checks. No format logic
-// lives here.
+// operation as a `KeyTask` and stops at each `{ kid, op, input, wrapAlg, info }` it needs;
+// this class looks up the wrapper, awaits it and hands the answer back, which core checks.
+// No format logic lives here.
 //
 // This file is the one source for both JS packages: @isec/wasm imports it as it is, and
 // @isec/node ships it as lib/keyring.js, written from it by
@@ -28,6 +28,16 @@ export function externalKeyring(Base, { isecError, typeError, KeyTask }) {
     #wrappers = new Map()
 
     /**
+     * A keyring from the text of a keyring file (SPEC.md §10.3: KEKs, previous-proxy
+     * secrets, recipients' public and private keys), parsed by core.
+     */
+    static fromFileText(text) {
+      const ring = new this()
+      ring._loadFileText(text)
+      return ring
+    }
+
+    /**
      * Adds a key held by an external service: `wrapper.wrap(kid, dek)` and
      * `wrapper.unwrap(kid, wrapped)` return (promises of) `Uint8Array`s. The DEK given to
      * `wrap` is zeroed when the call settles, and the DEK `unwrap` returns once core has
@@ -41,13 +51,31 @@ export function externalKeyring(Base, { isecError, typeError, KeyTask }) {
       this.#wrappers.set(kid, wrapper)
     }
 
+    /**
+     * Adds a public-key recipient (`publicKey`: `isec-x25519-public:...`) whose private key
+     * a service holds (an HSM): `unwrap({ kid, wrapped, info })` opens the HPKE-wrapped DEK
+     * under `info` (the envelope's HPKE info, SPEC.md §3.5) and returns (a promise of) the
+     * 32-byte DEK, which core checks against the envelope's commitment. New envelopes are
+     * wrapped here with the public key. The DEK is zeroed once core has taken it.
+     */
+    addExternalPrivateKey(kid, publicKey, unwrap, state = 'active') {
+      if (typeof unwrap !== 'function') throw typeError('addExternalPrivateKey needs unwrap({ kid, wrapped, info })')
+      this._registerExternalPrivateKey(kid, publicKey, state)
+      this.#wrappers.set(kid, { recipient: unwrap })
+    }
+
     /** Awaits the wrapper a request names; every failure is `external_wrapper_failed`. */
     async #answer(req) {
       const w = this.#wrappers.get(req.kid)
       let out
       try {
         if (!w) throw new Error(`no wrapper for ${req.kid}`)
-        out = await (req.op === 'wrap' ? w.wrap(req.kid, req.input) : w.unwrap(req.kid, req.input))
+        if (w.recipient) {
+          if (req.op !== 'unwrap') throw new Error(`${req.op} asked of the private key of ${req.kid}`)
+          out = await w.recipient({ kid: req.kid, wrapped: req.input, info: req.info })
+        } else {
+          out = await (req.op === 'wrap' ? w.wrap(req.kid, req.input) : w.unwrap(req.kid, req.input))
+        }
       } catch (cause) {
         const e = isecError('external_wrapper_failed', `external ${req.op} under ${req.kid} failed`)
         e.cause = cause

@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use isec_core::envelope::Layout;
 use isec_core::keyring::KeyState;
+use isec_core::recipient::{PrivateKey, PublicKey};
 use isec_core::shape::Shape as CoreShape;
 use isec_core::{Error as CoreError, Kek, KeyOutput, LayoutRequest, ObjectKey as CoreKey, Params};
 use js_sys::{Array, Object, Uint8Array};
@@ -22,6 +23,59 @@ use crate::{get, num, opt_bool, opt_u64, set, to_u64};
 fn state_from(name: Option<String>) -> Fallible<KeyState> {
     let name = name.unwrap_or_else(|| "active".into());
     KeyState::from_name(&name).map_err(|e| Failure::Detail(e, format!("unknown key state {name:?}")))
+}
+
+/// A recipient's public key from its text form (`isec-x25519-public:...`).
+fn public_key(text: &str) -> Fallible<PublicKey> {
+    PublicKey::from_text(text).map_err(|e| Failure::Detail(e, "not a public key (isec-x25519-public:...)".into()))
+}
+
+/// Runs `f` on the bytes of a secret the caller handed over (a private key's text, a keyring
+/// file), then overwrites them: wasm-bindgen copies a JS string into linear memory, which is
+/// reused without being cleared. (The JS string itself is beyond reach.)
+fn with_secret<T>(text: String, f: impl FnOnce(&[u8]) -> T) -> T {
+    let mut bytes = text.into_bytes();
+    let out = f(&bytes);
+    bytes.fill(0);
+    // Keeps the overwrite from being dropped as a dead store before the free.
+    std::hint::black_box(&bytes);
+    out
+}
+
+/// A recipient's private key from its text form (`isec-x25519-private:...`); the message
+/// never repeats the text.
+fn private_key(text: String) -> Fallible<PrivateKey> {
+    with_secret(text, |b| {
+        let parsed = std::str::from_utf8(b).map_err(|_| CoreError::InvalidParameter).and_then(PrivateKey::from_text);
+        parsed.map_err(|e| Failure::Detail(e, "not a private key (isec-x25519-private:...)".into()))
+    })
+}
+
+/// A fresh recipient key pair: `{ privateKey, publicKey }` in their text forms
+/// (`isec-x25519-private:...`, `isec-x25519-public:...`). The private key opens what the
+/// public key encrypts; give writers only the public key.
+#[wasm_bindgen(js_name = generateRecipient, unchecked_return_type = "{ privateKey: string, publicKey: string }")]
+pub fn generate_recipient() -> Result<Object, Failure> {
+    let sk = PrivateKey::generate()?;
+    let o = Object::new();
+    set(&o, "privateKey", sk.to_text().as_str());
+    set(&o, "publicKey", sk.public_key().to_text());
+    Ok(o)
+}
+
+/// The public key text of a private key text.
+#[wasm_bindgen(js_name = publicKeyOf)]
+pub fn public_key_of(#[wasm_bindgen(js_name = privateKey)] private_key_text: String) -> Result<String, Failure> {
+    Ok(private_key(private_key_text)?.public_key().to_text())
+}
+
+/// Test hook (feature `test-hooks`, never in the shipped build): what a service holding a
+/// recipient's private key computes for `addExternalPrivateKey` (core's `PrivateKey::unwrap`),
+/// so the tests can answer its requests. Returns the DEK.
+#[cfg(feature = "test-hooks")]
+#[wasm_bindgen(js_name = __recipientUnwrap, skip_typescript)]
+pub fn recipient_unwrap(private_key_text: String, wrapped: &[u8], info: &[u8]) -> Result<Vec<u8>, Failure> {
+    Ok(private_key(private_key_text)?.unwrap(wrapped, info)?.expose().to_vec())
 }
 
 /// A decoded envelope. Holds no secret.
@@ -113,7 +167,7 @@ impl Envelope {
 getters!(Envelope {
     /// The key id (also sent in clear as `x-amz-meta-isec-kid`).
     kid kid -> String = |e| e.kid().to_string();
-    /// `aes-kwp` or `external`.
+    /// `aes-kwp`, `external` or `hpke-x25519`.
     wrapAlg wrap_alg -> String = |e| e.wrap_alg().name().to_string();
     /// Plaintext bytes per frame.
     frameSize frame_size -> f64 = |e| num(e.header().frame_size());
@@ -163,7 +217,7 @@ pub(crate) fn params(opts: Option<&JsValue>) -> Fallible<Params> {
 }
 
 /// One keyring operation in progress: `step(keyring)` runs it until it needs an external
-/// key's answer (returned as `{ kid, op, input }`) or is done (`undefined`);
+/// key's answer (returned as `{ kid, op, input, wrapAlg, info }`) or is done (`undefined`);
 /// `answer(output)` feeds the wrapper's output back; `finish()` hands over the result.
 /// `Keyring.withExternal` drives it.
 #[wasm_bindgen(js_name = KeyTask)]
@@ -172,14 +226,20 @@ pub struct KeyTask(pub(crate) isec_core::KeyTask);
 #[wasm_bindgen(js_class = KeyTask)]
 impl KeyTask {
     /// Runs the task as far as core can: the request of an external key, or `undefined`
-    /// when done.
-    #[wasm_bindgen(unchecked_return_type = "{ kid: string, op: 'wrap' | 'unwrap', input: Uint8Array } | undefined")]
+    /// when done. `wrapAlg` is `external` for a KMS key and `hpke-x25519` for the unwrap of
+    /// a recipient's envelope by the service holding its private key, which opens `input`
+    /// under `info` (empty for a KMS key).
+    #[wasm_bindgen(
+        unchecked_return_type = "{ kid: string, op: 'wrap' | 'unwrap', input: Uint8Array, wrapAlg: 'external' | 'hpke-x25519', info: Uint8Array } | undefined"
+    )]
     pub fn step(&mut self, keyring: &Keyring) -> Result<JsValue, Failure> {
         let Some(r) = self.0.next_request(&keyring.inner.borrow())? else { return Ok(JsValue::UNDEFINED) };
         let o = Object::new();
         set(&o, "kid", r.kid());
         set(&o, "op", r.op().name());
         set(&o, "input", Uint8Array::from(r.input()));
+        set(&o, "wrapAlg", r.wrap_alg().name());
+        set(&o, "info", Uint8Array::from(r.info()));
         Ok(o.into())
     }
 
@@ -248,6 +308,67 @@ impl Keyring {
         Ok(self.inner.borrow_mut().add_legacy_secret_string(kid, secret)?)
     }
 
+    /// Adds a public-key recipient by its public key (`isec-x25519-public:...`) in `state`
+    /// (default `active`): it creates envelopes that only the private key opens; opening one
+    /// with this keyring is `public_key_only`. What a writer that must never read holds.
+    #[wasm_bindgen(js_name = addPublicKey)]
+    pub fn add_public_key(
+        &self,
+        kid: &str,
+        #[wasm_bindgen(js_name = publicKey)] public_key_text: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "KeyState")] state: Option<String>,
+    ) -> Result<(), Failure> {
+        let state = state_from(state)?;
+        let pk = public_key(public_key_text)?;
+        Ok(self.inner.borrow_mut().add_public_key(kid, pk, state)?)
+    }
+
+    /// Adds a public-key recipient with its private key (`isec-x25519-private:...`) in
+    /// `state` (default `active`): it opens and rewraps the recipient's envelopes, and
+    /// creates them when active.
+    #[wasm_bindgen(js_name = addPrivateKey)]
+    pub fn add_private_key(
+        &self,
+        kid: &str,
+        #[wasm_bindgen(js_name = privateKey)] private_key_text: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "KeyState")] state: Option<String>,
+    ) -> Result<(), Failure> {
+        let state = state_from(state)?;
+        let sk = private_key(private_key_text)?;
+        Ok(self.inner.borrow_mut().add_private_key(kid, sk, state)?)
+    }
+
+    /// Registers a recipient whose private key a service holds, reached by a JS callback
+    /// (see `addExternalPrivateKey`): opening stops at a request carrying the wrapped DEK and
+    /// the HPKE `info`.
+    #[wasm_bindgen(js_name = _registerExternalPrivateKey)]
+    pub fn register_external_private_key(
+        &self,
+        kid: &str,
+        #[wasm_bindgen(js_name = publicKey)] public_key_text: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "KeyState")] state: Option<String>,
+    ) -> Result<(), Failure> {
+        let state = state_from(state)?;
+        let pk = public_key(public_key_text)?;
+        Ok(self.inner.borrow_mut().add_private_key_deferred(kid, pk, state)?)
+    }
+
+    /// Fills an empty keyring from the text of a keyring file (SPEC.md §10.3); core parses
+    /// it. `Keyring.fromFileText` calls it on a new keyring of the JS class.
+    #[wasm_bindgen(js_name = _loadFileText)]
+    pub fn load_file_text(&self, text: String) -> Result<(), Failure> {
+        if !self.inner.borrow().keys().is_empty() {
+            return Err(Failure::Detail(
+                CoreError::InvalidParameter,
+                "a keyring file loads into an empty keyring".into(),
+            ));
+        }
+        let ring = with_secret(text, isec_core::Keyring::from_file_text)
+            .map_err(|e| Failure::Detail(e, "not a keyring file (SPEC.md §10.3)".into()))?;
+        *self.inner.borrow_mut() = ring;
+        Ok(())
+    }
+
     /// Makes the previous-proxy key `kid` the one that opens legacy objects recording no
     /// `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
     #[wasm_bindgen(js_name = setDefaultLegacy)]
@@ -308,11 +429,9 @@ impl Keyring {
         Ok(())
     }
 
-    /// The keys, in insertion order: `{ kid, state, legacy, external }`.
-    #[wasm_bindgen(
-        js_name = keys,
-        unchecked_return_type = "Array<{ kid: string, state: 'active' | 'decrypt_only' | 'disabled', legacy: boolean, external: boolean }>"
-    )]
+    /// The keys, in insertion order: `{ kid, state, kind, legacy, external, publicKey,
+    /// created }` (`publicKey` for recipients, `created` when a keyring file records it).
+    #[wasm_bindgen(js_name = keys, unchecked_return_type = "Array<KeyInfo>")]
     #[must_use]
     pub fn keys(&self) -> Array {
         self.inner
@@ -325,6 +444,13 @@ impl Keyring {
                 set(&o, "state", k.state.name());
                 set(&o, "legacy", k.legacy);
                 set(&o, "external", k.external);
+                set(&o, "kind", k.kind.name());
+                if let Some(pk) = k.public_key {
+                    set(&o, "publicKey", pk.to_text());
+                }
+                if let Some(c) = k.created {
+                    set(&o, "created", c);
+                }
                 JsValue::from(o)
             })
             .collect()

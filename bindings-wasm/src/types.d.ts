@@ -6,6 +6,21 @@ export interface BackendOptions {
 }
 /** A key's lifecycle state (SPEC.md §10.1). */
 export type KeyState = 'active' | 'decrypt_only' | 'disabled'
+/** What a keyring entry holds: a KEK, the previous proxy's secret, a KMS key, or a public-key recipient (SPEC.md §3.5) by its public key only, with its private key, or with its private key held by a service. */
+export type KeyKind = 'kek' | 'legacy' | 'external' | 'public_key' | 'private_key' | 'external_private_key'
+/** One key of a keyring (`Keyring#keys`). */
+export interface KeyInfo {
+  kid: string
+  state: KeyState
+  kind: KeyKind
+  legacy: boolean
+  /** A KMS key, or a recipient whose private key a service holds. */
+  external: boolean
+  /** A recipient's public key (`isec-x25519-public:...`). */
+  publicKey?: string
+  /** When the key was made, as its keyring file records it. */
+  created?: string
+}
 /** S3 user metadata: `[[name, value], ...]` or `{ name: value }` (names with or without `x-amz-meta-`). */
 export type Metadata = Array<[string, string]> | Record<string, string>
 /** Options of a new envelope. */
@@ -24,7 +39,7 @@ export interface EnvelopeInfo {
   version: number
   suite: number
   kid: string
-  wrapAlg: 'aes-kwp' | 'external'
+  wrapAlg: 'aes-kwp' | 'external' | 'hpke-x25519'
   frameSize: number
   layout: 'single' | 'parts' | 'table'
   partSize?: number

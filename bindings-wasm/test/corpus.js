@@ -41,7 +41,7 @@ export async function runCorpus(isec, load, options = {}) {
   const manifest = await load('manifest.json')
   const handled = new Set([
     'keys.json', 'envelope.json', 'nonces.json', 'frames.json', 'ranges.json',
-    'multipart.json', 'copy_decisions.json', 'rotation.json', 'legacy.json',
+    'multipart.json', 'copy_decisions.json', 'rotation.json', 'legacy.json', 'recipients.json',
   ])
   for (const f of manifest.files) {
     check(handled.has(f.file), `manifest: ${f.file} has no runner in this harness`)
@@ -301,6 +301,52 @@ export async function runCorpus(isec, load, options = {}) {
       else check(c === t.error, `${id}: ${c} != ${t.error}`)
     }
     ran('legacy.json', doc.tests.length)
+  }
+
+  // --- recipients.json: keyrings from keyring files, opened sync and async --------------
+  {
+    const doc = await load('recipients.json')
+    const fromFile = (k) => isec.Keyring.fromFileText(JSON.stringify(k))
+    for (const t of doc.tests) {
+      const id = `recipients tc ${t.tcId}`
+      let env
+      const decoded = await codeOf(() => (env = isec.Envelope.decodeText(t.envelope)))
+      if (t.stage === 'decode') {
+        check(decoded === t.error, `${id}: decode ${decoded} != ${t.error}`)
+        continue
+      }
+      check(decoded === null, `${id}: decode failed ${decoded}`)
+      if (!env) continue
+      if (t.inspect) {
+        const i = env.inspect()
+        check(i.kid === t.inspect.kid && i.wrapAlg === t.inspect.wrap_alg, `${id}: inspect kid/wrapAlg`)
+        check(i.envelopeLength === t.inspect.envelope_len && i.layout === t.inspect.layout, `${id}: inspect len/layout`)
+      }
+      let ring
+      const built = await codeOf(() => (ring = fromFile(t.keyring)))
+      check(built === null, `${id}: keyring file ${built}`)
+      if (!ring) continue
+      if (t.rewrap_then_open_with) {
+        const c = await codeOf(async () => (env = await ring.rewrap(env)))
+        check(c === null && env.wrapAlg === t.rewrapped_wrap_alg, `${id}: rewrap ${c} ${env.wrapAlg}`)
+        ring = fromFile(t.rewrap_then_open_with)
+      }
+      const want = t.result === 'valid' ? null : t.error
+      let key
+      const cs = await codeOf(() => (key = ring.openSync(env)))
+      check(cs === want, `${id}: openSync ${cs} != ${want}`)
+      const ca = await codeOf(async () => (key = await ring.open(env)))
+      check(ca === want, `${id}: open ${ca} != ${want}`)
+      if (want !== null || !key) continue
+      const ct = hex(t.ciphertext)
+      const pt = pattern(t.plaintext_len)
+      for (const backend of backends) {
+        let got
+        const c = await codeOf(async () => (got = await isec.decrypt(key, ct, { backend })))
+        check(c === null && got && equal(got, pt), `${id} [${backend}]: decrypt ${c}`)
+      }
+    }
+    ran('recipients.json', doc.tests.length)
   }
 
   return report

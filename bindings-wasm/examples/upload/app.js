@@ -1,12 +1,14 @@
-// The page: pick a file, encrypt and upload it in a Worker with a progress bar; then
-// download any byte range of it, fetching only the frames the range needs (HEAD for the
-// envelope and size, one ranged GET, decryptRange), or the whole object as a stream.
+// The page: pick a file, encrypt and upload it in a Worker with a progress bar. The page
+// holds the recipient's public key only, so reading back fails: `downloadRange` (HEAD for the
+// envelope and size, one ranged GET of the frames the range needs, decryptRange) and
+// `downloadAll` (a DecryptStream) stop at opening the envelope with `public_key_only`. The
+// same calls work in a context whose keyring holds the private key.
 import init from '../../index.js'
 import { api, keyring } from './client.js'
 
 const isec = await init()
 const $ = (id) => document.getElementById(id)
-const ring = keyring(isec)
+const ring = await keyring(isec)
 
 /** Encrypts and uploads `file` under `key` in a Worker; resolves when the upload completes. */
 export function upload(file, key, options = {}) {
@@ -66,7 +68,7 @@ export async function downloadAll(key) {
   return { sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''), size: blob.size }
 }
 
-window.isecDemo = { upload, downloadRange, downloadAll }
+window.isecDemo = { upload, downloadRange, downloadAll, keys: () => ring.keys() }
 
 $('upload').onclick = async () => {
   const file = $('file').files[0]
@@ -97,5 +99,6 @@ $('download').onclick = async () => {
       `as text: ${JSON.stringify(text)}${more}`
   } catch (e) {
     $('range').textContent = `failed: ${e.code ?? ''} ${e.message}`
+    window.__lastDownload = { code: e.code }
   }
 }

@@ -1,8 +1,6 @@
-// Shared by the page and its Worker: the backend calls and the keyring whose key lives in
-// the example server's toy KMS (an external, async key wrapper).
-const b64 = (u8) => btoa(String.fromCharCode(...u8))
-const unb64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0))
-
+// Shared by the page and its Worker: the backend calls and the keyring holding the
+// recipient's public key only (GET /api/recipient): it encrypts to the recipient and can
+// never decrypt, not even what this page uploaded.
 export async function api(path, body) {
   const r = await fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
   const j = await r.json()
@@ -10,13 +8,13 @@ export async function api(path, body) {
   return j
 }
 
-/** A keyring with one external key: the KEK never reaches the browser. */
-export function keyring(isec) {
+/** A keyring with the recipient's public key as its active key: no key that decrypts. */
+export async function keyring(isec) {
+  const r = await fetch('/api/recipient')
+  if (!r.ok) throw new Error(`/api/recipient: ${r.status}`)
+  const { kid, publicKey } = await r.json()
   const ring = new isec.Keyring()
-  ring.addExternal('demo-kms', {
-    wrap: async (kid, dek) => unb64((await api('/api/kms/wrap', { kid, data: b64(dek) })).data),
-    unwrap: async (kid, blob) => unb64((await api('/api/kms/unwrap', { kid, data: b64(blob) })).data),
-  })
+  ring.addPublicKey(kid, publicKey, 'active')
   return ring
 }
 

@@ -1,15 +1,16 @@
 // The upload example end to end in headless Chromium against Garage on 127.0.0.1
-// (scripts/garage.sh): a 21 MiB file picked in the page is encrypted in a Worker and
-// uploaded as parallel multipart parts; S3 holds ciphertext with the envelope in its
-// metadata; ranged downloads fetch only their frames and decrypt; the whole object streams
-// back to the file's SHA-256. Then the Python package (bindings-py) reads the same object:
-// a plain SigV4 GET, the envelope opened through the same KMS, the whole object and byte
+// (scripts/garage.sh): the page gets the recipient's PUBLIC key from the backend and nothing
+// else; a 21 MiB file picked in the page is encrypted in a Worker to that key and uploaded as
+// parallel multipart parts; S3 holds ciphertext with the envelope in its metadata. The page
+// cannot read back what it uploaded (`public_key_only`), and the backend has no endpoint that
+// unwraps. Then the Python package (bindings-py) reads the same object with the private key
+// from the keyring file the backend wrote: a plain SigV4 GET, the whole object and byte
 // ranges decrypted (read_back.py), equal to the file's bytes.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile, execFileSync } from 'node:child_process'
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -56,9 +57,9 @@ before(async () => {
     accessKeyId: env.ISEC_S3_ACCESS_KEY_ID,
     secretAccessKey: env.ISEC_S3_SECRET_ACCESS_KEY,
   }
-  server = await startExample({ s3 })
-  browser = await launch()
   dir = await mkdtemp(path.join(os.tmpdir(), 'isec-upload-'))
+  server = await startExample({ s3, keyringFile: path.join(dir, 'recipient.keyring.json') })
+  browser = await launch()
 })
 
 after(async () => {
@@ -68,7 +69,21 @@ after(async () => {
   if (startedGarage.value) execFileSync('bash', [path.join(repo, 'scripts/garage.sh'), 'stop'], { stdio: 'ignore' })
 })
 
-test('upload example: Worker encryption, parallel multipart upload, ranged download', async () => {
+test('upload example: public key only in the page, parallel multipart upload, no read-back but with the private key', async () => {
+  // The backend hands out the public key and nothing that decrypts.
+  const rcpt = await (await fetch(`${server.url}/api/recipient`)).json()
+  assert.deepEqual(Object.keys(rcpt).sort(), ['kid', 'publicKey'])
+  assert.equal(rcpt.kid, 'upload-recipient')
+  assert.match(rcpt.publicKey, /^isec-x25519-public:[\w-]{43}$/)
+  for (const p of ['/api/kms/unwrap', '/api/kms/wrap', '/api/unwrap', '/api/keyring']) {
+    const r = await fetch(`${server.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"kid":"upload-recipient","data":"AA"}' })
+    assert.equal(r.status, 404, `POST ${p}`)
+  }
+  assert.equal((await fetch(`${server.url}/api/recipient`, { method: 'POST', body: '{}' })).status, 404)
+  // The private key is in the keyring file only, readable by its owner alone.
+  assert.equal((await stat(server.keyringFile)).mode & 0o777, 0o600)
+  assert.match(await readFile(server.keyringFile, 'utf8'), /"private_key": "isec-x25519-private:/)
+
   const data = randomBytes(21 * 1024 * 1024 + 12345)
   const file = path.join(dir, 'photo.bin')
   await writeFile(file, data)
@@ -78,6 +93,10 @@ test('upload example: Worker encryption, parallel multipart upload, ranged downl
   page.on('console', (m) => console.log(`[page] ${m.text()}`))
   await page.goto(`${server.url}/examples/upload/`)
   await page.waitForFunction(() => window.isecDemo !== undefined)
+  assert.deepEqual(
+    await page.evaluate(() => window.isecDemo.keys().map((k) => [k.kid, k.kind, k.state, k.publicKey])),
+    [['upload-recipient', 'public_key', 'active', rcpt.publicKey]],
+  )
   await page.setInputFiles('#file', file)
   await page.click('#upload')
   await page.waitForFunction(() => window.__lastUpload !== undefined, null, { timeout: 300_000 })
@@ -93,35 +112,30 @@ test('upload example: Worker encryption, parallel multipart upload, ranged downl
   assert.equal(head.status, 200)
   assert.equal(Number(head.headers.get('content-length')), up.ciphertextSize)
   assert.equal(head.headers.get('x-amz-meta-isec'), up.envelope)
-  assert.equal(head.headers.get('x-amz-meta-isec-kid'), 'demo-kms')
+  assert.equal(head.headers.get('x-amz-meta-isec-kid'), 'upload-recipient')
   const stored = Buffer.from(await (await fetch(presign(s3, { method: 'GET', bucket: s3.bucket, key: up.key }))).arrayBuffer())
   assert.equal(stored.indexOf(data.subarray(1000, 1064)), -1, 'no plaintext in the stored object')
 
-  // Ranged downloads: only the frames holding the range are fetched.
-  for (const [a, b] of [[0, 100], [8 * 1024 * 1024 - 10, 8 * 1024 * 1024 + 10], [data.length - 5, data.length + 100], [123_456, 1_234_567]]) {
-    const r = await page.evaluate(async ([k, a, b]) => {
-      const r = await window.isecDemo.downloadRange(k, a, b)
-      return { pt: Array.from(r.plaintext), fetched: r.fetched }
-    }, [up.key, a, b])
-    assert.deepEqual(Buffer.from(r.pt), data.subarray(a, Math.min(b, data.length)), `range ${a}..${b}`)
-    assert.ok(r.fetched <= Math.min(b, data.length) - a + 2 * (65536 + 28), `range ${a}..${b} fetched ${r.fetched}`)
-  }
+  // The page cannot read back its own upload: every path stops at the envelope.
+  const refused = await page.evaluate(async (k) => {
+    const codeOf = async (p) => p.then(() => null, (e) => e.code ?? String(e))
+    return {
+      range: await codeOf(window.isecDemo.downloadRange(k, 0, 100)),
+      all: await codeOf(window.isecDemo.downloadAll(k)),
+    }
+  }, up.key)
+  assert.deepEqual(refused, { range: 'public_key_only', all: 'public_key_only' })
   // The UI path too.
-  await page.fill('#start', '5')
-  await page.fill('#end', '9')
+  await page.fill('#objkey', up.key)
   await page.click('#download')
-  await page.waitForFunction(() => document.getElementById('range').textContent.length > 0)
-  assert.match(await page.textContent('#range'), new RegExp(`^4 bytes .*: ${[...data.subarray(5, 9)].map((x) => x.toString(16).padStart(2, '0')).join(' ')}\n`))
-
-  // The whole object streamed back through DecryptStream.
-  const all = await page.evaluate((k) => window.isecDemo.downloadAll(k), up.key)
-  assert.equal(all.size, data.length)
-  assert.equal(all.sha256, createHash('sha256').update(data).digest('hex'))
+  await page.waitForFunction(() => window.__lastDownload !== undefined)
+  assert.equal(await page.evaluate(() => window.__lastDownload.code), 'public_key_only')
+  assert.match(await page.textContent('#range'), /^failed: public_key_only /)
   assert.deepEqual(errors, [])
   await page.close()
 
-  // The Python package reads the object the browser wrote. Asynchronously: the toy KMS it
-  // calls is served by this process.
+  // The Python package reads the object the browser wrote, with the private key from the
+  // keyring file the backend wrote (the only place it is).
   const out = path.join(dir, 'python')
   const ranges = [[0, 1], [0, 100], [8 * 1024 * 1024 - 10, 8 * 1024 * 1024 + 10], [123_456, 1_234_567], [data.length - 5, data.length], [data.length - 70_000, data.length + 100]]
   const { stdout } = await promisify(execFile)(
@@ -130,7 +144,7 @@ test('upload example: Worker encryption, parallel multipart upload, ranged downl
       path.join(here, 'read_back.py'),
       '--bucket', BUCKET,
       '--key', up.key,
-      '--kms', server.url,
+      '--keyring', server.keyringFile,
       '--out', out,
       ...ranges.flatMap(([a, b]) => ['--range', `${a}:${b}`]),
     ],
@@ -138,9 +152,9 @@ test('upload example: Worker encryption, parallel multipart upload, ranged downl
   )
   const py = JSON.parse(stdout)
   console.log(`python isec ${py.isec}: read ${py.ciphertext_len} stored bytes, ${py.ranges.length} ranges`)
-  assert.equal(py.kid, 'demo-kms')
-  assert.equal(py.kid_meta, 'demo-kms')
-  assert.equal(py.wrap_alg, 'external')
+  assert.equal(py.kid, 'upload-recipient')
+  assert.equal(py.kid_meta, 'upload-recipient')
+  assert.equal(py.wrap_alg, 'hpke-x25519')
   assert.equal(py.layout, 'parts')
   assert.equal(py.ciphertext_len, up.ciphertextSize)
   assert.equal(py.plaintext_len, data.length)

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Reads an object the upload example stored, with the Python package (isec).
 
-The browser encrypted and uploaded it; a Python service reads it back: a plain SigV4 GET
-(scripts/s3sig.py, standard library only) of the stored ciphertext and its metadata, the
-envelope opened through the same KMS the browser used (the example server's
-/api/kms/unwrap: the KEK never leaves it), then the whole object decrypted (one-shot and
-streamed) and byte ranges decrypted from ranged GETs of only their frames.
+The browser encrypted and uploaded it to the recipient's public key; a Python service that
+holds the recipient's private key reads it back: a plain SigV4 GET (scripts/s3sig.py,
+standard library only) of the stored ciphertext and its metadata, the envelope opened with the
+keyring file holding the private key (the one the example server wrote), then the whole
+object decrypted (one-shot and streamed) and byte ranges decrypted from ranged GETs of only
+their frames.
 
-    read_back.py [--env-file target/garage/env] --bucket B --key K --kms http://127.0.0.1:P \\
+    read_back.py [--env-file target/garage/env] --bucket B --key K --keyring FILE \\
         --out DIR [--range START:END ...]
 
 S3 settings: the ISEC_S3_* variables (scripts/garage.sh env), from the environment or
@@ -20,38 +21,14 @@ summary; the caller compares the files with the original. Exits 1 on any failure
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
-import urllib.request
 
 import isec
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../../scripts"))
 import s3sig  # noqa: E402
-
-
-class Kms:
-    """The example server's toy KMS as an isec external key wrapper."""
-
-    def __init__(self, url: str):
-        self.url = url.rstrip("/")
-
-    def _call(self, op: str, kid: str, data: bytes) -> bytes:
-        body = json.dumps({"kid": kid, "data": base64.b64encode(data).decode()}).encode()
-        req = urllib.request.Request(
-            f"{self.url}/api/kms/{op}", data=body, method="POST",
-            headers={"content-type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return base64.b64decode(json.load(r)["data"])
-
-    def wrap(self, kid: str, dek: bytes) -> bytes:
-        return self._call("wrap", kid, dek)
-
-    def unwrap(self, kid: str, wrapped: bytes) -> bytes:
-        return self._call("unwrap", kid, wrapped)
 
 
 def parse_range(s: str) -> tuple[int, int]:
@@ -64,8 +41,7 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--env-file")
     ap.add_argument("--bucket", required=True)
     ap.add_argument("--key", required=True)
-    ap.add_argument("--kms", required=True, help="base URL of the example server")
-    ap.add_argument("--kid", default="demo-kms")
+    ap.add_argument("--keyring", required=True, help="keyring file with the recipient's private key")
     ap.add_argument("--out", required=True)
     ap.add_argument("--range", action="append", type=parse_range, default=[])
     args = ap.parse_args(argv)
@@ -78,8 +54,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"read_back: {args.key} has no x-amz-meta-{isec.META_ENVELOPE}")
     envelope = isec.Envelope.decode_text(meta)
 
-    ring = isec.Keyring()
-    ring.add_external(args.kid, Kms(args.kms))
+    ring = isec.Keyring.from_file(args.keyring)
     key = ring.open(envelope)
 
     os.makedirs(args.out, exist_ok=True)

@@ -1,7 +1,8 @@
 // Encrypts a File in a Worker and uploads its parts in parallel to presigned multipart URLs.
 // Every part is encrypted independently (isec's parts layout), so parts go up in any order,
 // several at a time, and a failed part is simply encrypted again (with a fresh nonce prefix)
-// and re-sent. Memory: `concurrency` parts in flight.
+// and re-sent. Memory: `concurrency` parts in flight. The keyring holds the recipient's public
+// key only: the DEK is wrapped to it (HPKE), and nothing here can unwrap it again.
 import init from '../../index.js'
 import { api, keyring, partSize } from './client.js'
 
@@ -22,7 +23,7 @@ function put(url, body, onProgress) {
 async function upload({ file, key: objectKey, concurrency = 4, backend }) {
   const isec = await isecReady
   const t0 = performance.now()
-  const ring = keyring(isec)
+  const ring = await keyring(isec)
   const frameSize = 65536
   const P = partSize(file.size, frameSize)
   const { envelope, key } = await ring.createEnvelope({ frameSize, partSize: P, declaredSize: file.size })

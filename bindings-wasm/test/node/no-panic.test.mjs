@@ -137,6 +137,13 @@ function world() {
   w.lptLen = lv.plaintext_len
   w.lring = new isec.Keyring()
   w.lring.addLegacySecretString(lv.kid, lv.legacy_secret)
+  // A public-key recipient: a writer with the public key, a reader from a keyring file.
+  ;({ privateKey: w.rpriv, publicKey: w.rpub } = isec.generateRecipient())
+  w.rfile = JSON.stringify({ keys: [{ kid: 'rcp', private_key: w.rpriv, state: 'active', created: '2026-12-07' }] })
+  w.rwriter = new isec.Keyring()
+  w.rwriter.addPublicKey('rcp', w.rpub)
+  w.rreader = isec.Keyring.fromFileText(w.rfile)
+  ;({ envelope: w.renv, key: w.rkey } = w.rwriter.createEnvelopeSync({ frameSize: F }))
   return w
 }
 
@@ -198,6 +205,52 @@ test('garbage for every other parser and authenticated input, on both backends',
       const got = await outcome(() => parse(raw))
       if (seed && !sameBytes(raw, seed)) assert.notEqual(got, 'ok', `${name} accepted ${Buffer.from(raw).toString('hex').slice(0, 80)}`)
     }
+  }
+})
+
+test('garbage keyring files, key texts, HPKE-wrapped DEKs and service answers: typed errors', async () => {
+  const r = rng(20261207)
+  const mutate = (text) => {
+    const b = Buffer.from(text, 'latin1')
+    for (let k = 1 + r.int(3); k > 0; k--) b[r.int(b.length)] = r.pick([r.int(256), 0x22, 0x5c, 0x7b, 0x7d, 0x2c, 0x3a, 0x30, 0x41])
+    const t = b.toString('latin1')
+    return r.random() < 0.3 ? t.slice(0, r.int(t.length + 1)) : t
+  }
+  const texts = {
+    'Keyring.fromFileText': [(t) => isec.Keyring.fromFileText(t), W.rfile],
+    'Keyring.addPublicKey': [(t) => new isec.Keyring().addPublicKey('k', t), W.rpub],
+    'Keyring.addPrivateKey': [(t) => new isec.Keyring().addPrivateKey('k', t), W.rpriv],
+    publicKeyOf: [(t) => isec.publicKeyOf(t), W.rpriv],
+  }
+  for (const [name, [parse, seed]] of Object.entries(texts)) {
+    for (let i = 0; i < 400; i++) {
+      const t = r.random() < 0.8 ? mutate(seed) : Buffer.from(r.bytes(r.int(200))).toString('latin1')
+      await outcome(() => parse(t))
+    }
+  }
+  // The wrapped DEK and the header it is bound to, altered: never opens.
+  const good = W.renv.encode()
+  for (let i = 0; i < 300; i++) {
+    const b = new Uint8Array(good)
+    const at = r.random() < 0.7 ? b.length - 1 - r.int(80) : r.int(b.length)
+    b[at] ^= 1 << r.int(8)
+    const got = await outcome(() => W.rreader.openSync(isec.Envelope.decode(b)))
+    assert.notEqual(got, 'ok', `opened with byte ${at} altered`)
+  }
+  // A service holding the private key that answers with anything but the DEK.
+  const answers = [undefined, null, 1, 'dek', new Uint8Array(0), new Uint8Array(31), new Uint8Array(33), new Uint8Array(32)]
+  const services = [
+    ...answers.map((a) => [describe(a), () => a]),
+    ['a rejection', () => Promise.reject(new Error('x'))],
+    ['a throw', () => {
+      throw new Error('y')
+    }],
+  ]
+  for (const [what, service] of services) {
+    const ring = new isec.Keyring()
+    ring.addExternalPrivateKey('rcp', W.rpub, service)
+    const got = await outcome(() => ring.open(W.renv))
+    assert.ok(['external_wrapper_failed', 'commitment_mismatch'].includes(got), `${what}: ${got}`)
   }
 })
 
@@ -291,6 +344,14 @@ function calls(w) {
     ['legacyDecryptRange', (k, o, a, b, c) => isec.legacyDecryptRange(k, o, a, b, c), [w.lkey, w.lobj, 0, 5, w.lct.subarray(lplan.ctStart, lplan.ctEnd)]],
     ['LegacyDecryptStream', (k, o, opt) => drain(new isec.LegacyDecryptStream(k, o, opt), [w.lct]), [w.lkey, w.lobj, { start: 1, end: 5 }]],
     ['toBytes', (c) => isec.toBytes(c), [w.pt]],
+    ['generateRecipient', () => isec.generateRecipient(), []],
+    ['publicKeyOf', (t) => isec.publicKeyOf(t), [w.rpriv]],
+    ['Keyring.addPublicKey', (k, t, s) => new isec.Keyring().addPublicKey(k, t, s), ['kid', w.rpub, 'active']],
+    ['Keyring.addPrivateKey', (k, t, s) => new isec.Keyring().addPrivateKey(k, t, s), ['kid', w.rpriv, 'decrypt_only']],
+    ['Keyring.addExternalPrivateKey', (k, t, f, s) => new isec.Keyring().addExternalPrivateKey(k, t, f, s), ['kid', w.rpub, () => 1, 'active']],
+    ['Keyring.fromFileText', (t) => isec.Keyring.fromFileText(t), [w.rfile]],
+    ['Keyring.openSync(recipient)', (e) => w.rreader.openSync(e), [w.renv]],
+    ['Keyring.open(public key only)', (e) => w.rwriter.open(e), [w.renv]],
   ]
   for (const backend of BACKENDS) {
     const o = { backend }

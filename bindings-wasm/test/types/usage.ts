@@ -1,5 +1,5 @@
 // Compile-only check of index.d.ts (test/node/types.test.mjs runs tsc --noEmit on it).
-import init, { DecryptStream, EncryptStream, Encryptor, Envelope, Keyring, SegmentTable, Shape, decideCopy, encrypt, type IsecError } from '../../index.js'
+import init, { DecryptStream, EncryptStream, Encryptor, Envelope, Keyring, SegmentTable, Shape, decideCopy, encrypt, generateRecipient, publicKeyOf, type IsecError, type KeyKind } from '../../index.js'
 
 export async function demo(file: Blob, upload: WritableStream<Uint8Array>): Promise<number> {
   const isec = await init()
@@ -11,6 +11,19 @@ export async function demo(file: Blob, upload: WritableStream<Uint8Array>): Prom
   ring.setDefaultLegacy(1)
   ring.addExternal('kms', { wrap: async (_kid, dek) => dek, unwrap: (_kid, w) => w })
   const { envelope, key } = await ring.createEnvelope({ frameSize: 65536, partSize: 8 << 20 })
+  // Public-key recipients: a writer with the public key, a reader from a keyring file, a
+  // private key held by a service.
+  const pair: { privateKey: string; publicKey: string } = generateRecipient()
+  const pub: string = publicKeyOf(pair.privateKey)
+  ring.addPublicKey('rcp', pub, 'decrypt_only')
+  const reader = Keyring.fromFileText('{"keys": []}')
+  reader.addPrivateKey('rcp', pair.privateKey)
+  reader.addExternalPrivateKey('hsm', pub, async ({ wrapped, info }) => wrapped.subarray(0, 32).map((b, i) => b ^ (info[i] ?? 0)))
+  const kinds: KeyKind[] = reader.keys().map((k) => k.kind)
+  const created: Array<string | undefined> = reader.keys().map((k) => k.created)
+  // @ts-expect-error: the callback takes one request object
+  reader.addExternalPrivateKey('hsm2', pub, (kid: string, wrapped: Uint8Array) => wrapped)
+  void [kinds, created]
   const es = new EncryptStream(key, { partNumber: 1, isLast: true, backend: 'webcrypto' })
   await file.stream().pipeThrough(es).pipeTo(upload)
   // Table entries carry each part's nonce prefix.
