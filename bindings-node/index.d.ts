@@ -176,8 +176,11 @@ export declare class Keyring {
    * `isec-kid` (`wrong_key_kind` unless `kid` is a legacy secret, `unknown_kid` if absent).
    */
   setDefaultLegacy(kid: string): void
-  /** A keyring from the text of a keyring file (SPEC.md §10.3). */
-  static fromFileText(text: string | Uint8Array): Keyring
+  /**
+   * Replaces this keyring's keys with those of a keyring file's text (SPEC.md §10.3); the
+   * JS `Keyring.fromFileText` calls it on a new keyring.
+   */
+  _loadFileText(text: string | Uint8Array): void
   /**
    * The keyring file's text for this keyring, secrets included (`invalid_parameter` when a
    * key is held by a service, which a file cannot hold).
@@ -951,6 +954,9 @@ export interface Progress {
   paused: boolean
 }
 
+/** The public key text of a recipient's private key text. */
+export declare function publicKeyOf(privateKey: string): string
+
 /** The ciphertext to fetch for a plaintext range, and what to keep of it (SPEC.md §7). */
 export interface RangePlan {
   /** First ciphertext byte to fetch. */
@@ -974,9 +980,6 @@ export interface RecipientKeys {
   /** `isec-x25519-public:...` */
   publicKey: string
 }
-
-/** The public key text of a recipient's private key text. */
-export declare function recipientPublicKey(privateKey: string): string
 
 /** Options of a re-encryption job. */
 export interface ReencryptOptions {

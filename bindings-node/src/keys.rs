@@ -260,7 +260,7 @@ pub fn generate_recipient(env: Env) -> napi::Result<RecipientKeys> {
 
 /// The public key text of a recipient's private key text.
 #[napi]
-pub fn recipient_public_key(env: Env, #[napi(ts_arg_type = "string")] private_key: Text) -> napi::Result<String> {
+pub fn public_key_of(env: Env, #[napi(ts_arg_type = "string")] private_key: Text) -> napi::Result<String> {
     Ok(PrivateKey::from_text(&private_key.0).js(&env)?.public_key().to_text())
 }
 
@@ -386,17 +386,20 @@ impl Keyring {
         self.inner.set_default_legacy(&kid.0).js(&env)
     }
 
-    /// A keyring from the text of a keyring file (SPEC.md §10.3).
-    #[napi(factory)]
-    pub fn from_file_text(
+    /// Replaces this keyring's keys with those of a keyring file's text (SPEC.md §10.3); the
+    /// JS `Keyring.fromFileText` calls it on a new keyring.
+    #[napi(js_name = "_loadFileText")]
+    pub fn load_file_text(
+        &mut self,
         env: Env,
         #[napi(ts_arg_type = "string | Uint8Array")] text: Either<String, Bytes>,
-    ) -> napi::Result<Self> {
+    ) -> napi::Result<()> {
         let bytes = match &text {
             Either::A(s) => s.as_bytes(),
             Either::B(b) => b.0,
         };
-        Ok(Self { inner: isec_core::Keyring::from_file_text(bytes).js(&env)? })
+        self.inner = isec_core::Keyring::from_file_text(bytes).js(&env)?;
+        Ok(())
     }
 
     /// The keyring file's text for this keyring, secrets included (`invalid_parameter` when a

@@ -8,7 +8,7 @@ import { isec, codeOf, codeOfAsync } from './helpers.mjs'
 test('a public key creates envelopes that only the private key opens', async () => {
   const { privateKey, publicKey } = isec.generateRecipient()
   assert.match(publicKey, /^isec-x25519-public:[A-Za-z0-9_-]{43}$/)
-  assert.equal(isec.recipientPublicKey(privateKey), publicKey)
+  assert.equal(isec.publicKeyOf(privateKey), publicKey)
   const writer = new isec.Keyring()
   writer.addPublicKey('uploads', publicKey)
   const { envelope, key } = await writer.createEnvelope()
