@@ -1,10 +1,10 @@
 // The package as npm users get it, through the bundlers they use: `npm pack`, installed from
 // the tarball into a fresh consumer project, bundled there with esbuild (ESM and IIFE, with
-// the README's one line), Vite and webpack (no configuration), each bundle loaded in headless
-// Chromium for an encrypt + decrypt round trip on every backend. A bundle that cannot find
-// the module (esbuild without the line) fails with ERR_ISEC_WASM_LOAD, and the declarations
-// type-check in the consumer with lib ["es2022", "dom"]. The bundlers are this package's
-// pinned devDependencies.
+// the README's one line), Vite (build and dev server) and webpack (no configuration), each
+// loaded in headless Chromium for an encrypt + decrypt round trip on every backend. A bundle
+// that cannot find the module (esbuild without the line) fails with ERR_ISEC_WASM_LOAD, and
+// the declarations type-check in the consumer with lib ["es2022", "dom"]. The bundlers are
+// this package's pinned devDependencies.
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
@@ -123,6 +123,18 @@ test('Vite (vite build, no configuration): round trip in Chromium', async () => 
   await writeFile(path.join(consumer, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/src/default.js"></script>\n')
   await build({ root: consumer, base: './', configFile: false, logLevel: 'warn', build: { outDir: path.join(dist, 'vite'), emptyOutDir: true } })
   assertRoundTrip(await runPage(browser.context, `${server.url}/dist/vite/index.html`, { log }), 'vite')
+})
+
+test('Vite dev server (dependency pre-bundling, no configuration): round trip in Chromium', async () => {
+  const { createServer } = await import('vite')
+  await writeFile(path.join(consumer, 'index.html'), '<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><script type="module" src="/src/default.js"></script>\n')
+  const vite = await createServer({ root: consumer, configFile: false, logLevel: 'error', server: { host: '127.0.0.1', port: 0 } })
+  try {
+    await vite.listen()
+    assertRoundTrip(await runPage(browser.context, vite.resolvedUrls.local[0], { log }), 'vite dev')
+  } finally {
+    await vite.close()
+  }
 })
 
 test('webpack 5 (production, no configuration beyond the entry): round trip in Chromium', async () => {
