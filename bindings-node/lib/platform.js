@@ -5,7 +5,6 @@
 
 const pkg = require('../package.json')
 
-
 /** 'glibc', 'musl' or '' (not Linux), as npm's `libc` field names them. */
 function detectLibc(platform = process.platform) {
   if (platform !== 'linux') return ''
