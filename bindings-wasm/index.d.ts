@@ -17,6 +17,16 @@ import type {
 
 export * from './pkg/web/isec_wasm.js'
 
+// The generated classes declare `[Symbol.dispose]()` (explicit resource management), which
+// TypeScript's lib has only from `esnext`. Declared here as @types/node declares it, so the
+// package type-checks with older libs too (`lib: ["es2022", "dom"]`); identical to, and merged
+// with, lib.esnext's declaration where that is in use.
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol
+  }
+}
+
 /** Instantiates the WebAssembly module (once); resolves to this module's API. */
 export default function init(moduleOrPath?: wasm.InitInput | Promise<wasm.InitInput>): Promise<typeof import('./index.js')>
 

@@ -2,7 +2,9 @@
 # The Node binding from a fresh machine with only node/npm and cargo: installs its npm
 # dependencies (inside bindings-node/), builds the addon in release mode, fails when the
 # committed index.d.ts / index.js drift from the code, makes an S3 server available for the
-# S3 helper's tests, and runs `node --test`.
+# S3 helper's tests, and runs `node --test`. Among them test/package.test.mjs packs the package
+# and the host's platform package and installs them into a fresh project (npm registry
+# reachable: the other platforms' optional dependencies are looked up; about 25 s).
 #
 # S3 server: a Garage already running (scripts/garage.sh status; e.g. started by
 # test-all.sh) is used as is; otherwise this script starts one (building garage into

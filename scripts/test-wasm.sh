@@ -3,7 +3,9 @@
 # wasm32 target; the wasm-bindgen CLI pinned to the crate's exact version, into .tools/;
 # Debian's chromium; npm packages inside bindings-wasm/), builds the web and nodejs outputs,
 # and runs the Node tests (API, byte identity of the backends, the shared corpus on both
-# backends) and the headless-Chromium tests (corpus, 256 MiB stream in bounded memory).
+# backends) and the headless-Chromium tests (corpus, 256 MiB stream in bounded memory; the
+# packed tarball bundled by esbuild, Vite and webpack, pinned devDependencies, in a fresh
+# project: about 35 s, plus about 20 s of npm install for the bundlers).
 # Non-interactive (CI=true, no stdin); exits non-zero on any failure.
 #
 # Then the upload example end to end against Garage (scripts/garage.sh): headless Chromium,

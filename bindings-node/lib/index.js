@@ -4,8 +4,13 @@
 // - the `Keyring` subclass that serves external (KMS) key wrappers, which are async,
 // - `stream.Transform` classes and file helpers (./streams.js).
 // No format logic lives here: every decision is made by isec-core behind the addon.
+//
+// The exports are one object literal whose spreads are `require()` calls: Node's CommonJS
+// named-export detection (cjs-module-lexer) sees each name through them (a spread of a
+// variable hides its names), so every export imports by name from ESM, including native
+// exports added later (test/package.test.mjs imports each one from the packed tarball).
 
-const native = require('../index.js')
+const native = require('./native.js')
 
 /** An `AbortError` (code `ABORT_ERR`) made by the addon's error mapper. */
 function abortError(signal) {
@@ -92,10 +97,8 @@ function typeError(message) {
   return e
 }
 
-const streams = require('./streams.js')
-
 module.exports = {
-  ...native,
+  ...require('./native.js'),
   Keyring,
   encrypt,
   decrypt,
@@ -105,5 +108,5 @@ module.exports = {
   decryptRange,
   legacyDecrypt,
   abortable,
-  ...streams,
+  ...require('./streams.js'),
 }

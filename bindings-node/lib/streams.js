@@ -10,7 +10,7 @@ const crypto = require('node:crypto')
 const { Transform } = require('node:stream')
 const { pipeline } = require('node:stream/promises')
 
-const native = require('../index.js')
+const native = require('./native.js')
 
 /** Chunks at least this large are processed on the libuv pool. */
 const ASYNC_THRESHOLD = 256 * 1024
