@@ -20,6 +20,8 @@ pub enum CliError {
     Interrupted(String),
     /// A bucket job ended with some objects failed (its report says which).
     Failed(String),
+    /// A key that objects still need was not disabled.
+    KeyInUse(String),
 }
 
 /// Result alias.
@@ -45,6 +47,7 @@ impl CliError {
             Self::Io(_) => 4,
             Self::Interrupted(_) => 130,
             Self::Failed(_) => 1,
+            Self::KeyInUse(_) => 5,
             Self::Core { error, .. } => match error.family() {
                 ErrorFamily::Authentication => 3,
                 ErrorFamily::Key => 5,
@@ -58,7 +61,7 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) => f.write_str(m),
+            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) | Self::KeyInUse(m) => f.write_str(m),
             Self::Core { error, context } => write!(f, "{context}: {error} [code {}]", error.code()),
         }
     }

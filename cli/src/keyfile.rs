@@ -42,22 +42,25 @@ pub fn add_generated(path: &Path, kid: &str, state: KeyState) -> Res<()> {
     write_secret(path, &serde_json::to_string_pretty(&doc).unwrap_or_default())
 }
 
-fn write_secret(path: &Path, text: &str) -> Res<()> {
+/// Writes a keyring file with mode 0600: to a temporary beside it, synced, then renamed over
+/// it, so a crash leaves the old file or the new one, never a torn keyring.
+pub fn write_secret(path: &Path, text: &str) -> Res<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("isec-tmp");
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(|e| CliError::io(path, e))?;
-        f.write_all(text.as_bytes()).map_err(|e| CliError::io(path, e))
+        opts.mode(0o600);
     }
-    #[cfg(not(unix))]
-    {
-        fs::write(path, text).map_err(|e| CliError::io(path, e))
+    let written = opts.open(&tmp).and_then(|mut f| {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()
+    });
+    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
+        let _ = fs::remove_file(&tmp);
+        return Err(CliError::io(path, e));
     }
+    Ok(())
 }

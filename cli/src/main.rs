@@ -8,6 +8,7 @@ mod demo;
 mod fail;
 mod jobs;
 mod keyfile;
+mod keys;
 mod meta;
 mod plan;
 mod progress;
@@ -198,6 +199,10 @@ enum Command {
     },
     /// Objects and bucket jobs in S3: get, put, head, cp, scan, rotate, reencrypt, migrate, job.
     S3(s3::S3Cmd),
+    /// Manage the keyring file: list, add (KEK, recipient public or private key), activate,
+    /// retire, disable, export-public.
+    #[command(subcommand)]
+    Keys(keys::KeysCmd),
     /// Walk through the main job on generated data: encrypt, inspect, ranged decrypt,
     /// copy decision, rewrap, tamper.
     Demo {
@@ -299,6 +304,7 @@ fn run(cli: Cli) -> Res<()> {
         }
         Command::Scan { dir, json } => plan::scan(&ring(kr)?, &dir, json),
         Command::S3(cmd) => s3::run(cmd, || ring(kr), kr.is_some(), quiet),
+        Command::Keys(cmd) => keys::run(cmd, kr),
         Command::Demo { size } => demo::run(size).map_err(|e| CliError::Usage(e.to_string())),
     }
 }

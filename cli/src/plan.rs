@@ -80,7 +80,19 @@ pub fn copy_plan(ring: Option<&Keyring>, a: &PlanArgs<'_>) -> Res<()> {
 
 /// `isec scan DIR`: objects are files; `<object>.meta.json` beside each holds its metadata;
 /// legacy sidecars live under `DIR/.s3proxy-internal/`.
+/// How many objects in `dir` (as `isec scan` sees them) name `kid`.
+pub fn objects_under_kid(ring: &Keyring, dir: &Path, kid: &str) -> Res<u64> {
+    let planner = scan_dir(ring, dir)?;
+    Ok(planner.by_kid().filter(|(k, _, _)| *k == kid).map(|(_, _, t)| t.objects).sum())
+}
+
 pub fn scan(ring: &Keyring, dir: &Path, as_json: bool) -> Res<()> {
+    let planner = scan_dir(ring, dir)?;
+    report(&planner, as_json)
+}
+
+/// Every object file in `dir` (with its `.meta.json` and sidecar) added to a scan planner.
+fn scan_dir(ring: &Keyring, dir: &Path) -> Res<ScanPlanner> {
     let mut planner = ScanPlanner::new(ring);
     let mut files = Vec::new();
     walk(dir, &mut files)?;
@@ -96,6 +108,10 @@ pub fn scan(ring: &Keyring, dir: &Path, as_json: bool) -> Res<()> {
         let sidecar = dir.join(legacy_sidecar_key(&rel)).exists();
         planner.add(&rel, &meta::view(&meta), size, sidecar);
     }
+    Ok(planner)
+}
+
+fn report(planner: &ScanPlanner, as_json: bool) -> Res<()> {
     let left = planner.remaining();
     if as_json {
         let classes: serde_json::Map<_, _> = ScanClass::ALL

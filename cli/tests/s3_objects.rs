@@ -100,3 +100,30 @@ fn repair_gives_a_stripped_copy_its_sources_envelope_only_if_it_decrypts() {
     let o = s.run(Some(&ring), &["s3", "repair", &s.url("other"), "--from", &s.url("orig")]);
     assert_eq!(o.status.code(), Some(2), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+#[ignore = "needs an S3 server: scripts/test-cli-s3.sh"]
+fn keys_disable_is_refused_while_an_s3_scan_finds_objects_and_a_public_key_writer_cannot_read() {
+    let Some(s) = server("keys") else { return };
+    let owner = s.path("owner.json");
+    let writer = s.path("writer.json");
+    s.ok(Some(&owner), &["keys", "add", "old", "--generate", "kek"]);
+    std::fs::write(s.path("obj"), bytes(3, 70_001)).unwrap();
+    s.ok(Some(&owner), &["s3", "put", "obj", &s.url("a/obj"), "-q"]);
+    let o = s.run(Some(&owner), &["keys", "disable", "old", "--check", &s.url("a/")]);
+    assert_eq!(o.status.code(), Some(5), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 in s3://"), "{}", String::from_utf8_lossy(&o.stderr));
+    // An empty prefix holds none of its objects.
+    s.ok(Some(&owner), &["keys", "disable", "old", "--check", &s.url("empty/")]);
+
+    // A recipient: the writer's keyring holds the public key only.
+    s.ok(Some(&owner), &["keys", "add", "archive", "--generate", "x25519"]);
+    let public = s.ok(Some(&owner), &["keys", "export-public", "archive"]);
+    s.ok(Some(&writer), &["keys", "add", "archive", "--public-key", public.trim()]);
+    s.ok(Some(&writer), &["s3", "put", "obj", &s.url("b/obj"), "-q"]);
+    let o = s.run(Some(&writer), &["s3", "get", &s.url("b/obj"), "out"]);
+    assert_eq!(o.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("public_key_only"));
+    s.ok(Some(&owner), &["s3", "get", &s.url("b/obj"), "out"]);
+    assert_eq!(std::fs::read(s.path("out")).unwrap(), bytes(3, 70_001));
+}

@@ -19,7 +19,7 @@ use isec_core::Keyring;
 use isec_core::job::JobKind;
 
 use crate::fail::{CliError, Res};
-use client::Conn;
+pub use client::Conn;
 use object::PutParams;
 use url::S3Url;
 
@@ -255,6 +255,40 @@ pub fn run(s3: S3Cmd, ring: impl FnOnce() -> Res<Keyring>, has_ring: bool, quiet
             S3Sub::Job(_) => Ok(()),
         }
     })
+}
+
+/// How many objects under `place` (s3://BUCKET[/PREFIX]) a scan finds under `kid`: a scan
+/// job (`isec s3 scan`) run to its end with a state file of its own, read back afterwards.
+pub fn objects_under_kid(conn: &Conn, ring: &Arc<Keyring>, place: &str, kid: &str) -> Res<u64> {
+    let target = url::prefix(place).map_err(CliError::usage)?;
+    let dir = std::env::temp_dir().join(format!("isec-keys-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::io(&dir, e))?;
+    let state = dir.join("scan.json");
+    let _ = std::fs::remove_file(&state);
+    let run = job::JobRun {
+        kind: JobKind::Scan,
+        bucket: target.bucket,
+        prefix: target.key,
+        state: state.clone(),
+        concurrency: None,
+        objects_per_second: None,
+        bytes_per_second: None,
+        dry_run: false,
+        json: false,
+        quiet: true,
+        params: PutParams { part_size: 64 << 20, frame_size: 64 << 10 },
+    };
+    let ring = ring.clone();
+    let scanned = runtime()?.block_on(async move { job::run(client::connect(conn).await, ring, run).await });
+    let saved = std::fs::read_to_string(&state).map_err(|e| CliError::io(&state, e));
+    let _ = std::fs::remove_dir_all(&dir);
+    scanned?;
+    let saved: serde_json::Value =
+        serde_json::from_str(&saved?).map_err(|e| CliError::Io(format!("scan state: {e}")))?;
+    let by_kid = &saved["progress"]["by_kid"][kid];
+    Ok(by_kid.as_object().map_or(0, |classes| {
+        classes.values().filter_map(|t| t.get("objects").and_then(serde_json::Value::as_u64)).sum()
+    }))
 }
 
 fn job_ctl(ctl: &JobCtl) -> Res<()> {
