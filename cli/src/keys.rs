@@ -135,7 +135,7 @@ fn list(ring: &Keyring, as_json: bool) -> Res<()> {
         println!("{}", Value::Array(v));
         return Ok(());
     }
-    println!("{:<24} {:<12} {:<13} {}", "kid", "kind", "state", "created");
+    println!("{:<24} {:<12} {:<13} created", "kid", "kind", "state");
     for k in keys {
         println!("{:<24} {:<12} {:<13} {}", k.kid, k.kind.name(), k.state.name(), k.created.as_deref().unwrap_or("-"));
     }
