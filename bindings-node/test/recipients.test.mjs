@@ -67,3 +67,28 @@ test('rewrap moves an object between a KEK and a recipient, and the keyring text
   assert.deepEqual(again.keys(), ring.keys())
   assert.equal(codeOf(() => isec.Keyring.fromFileText('{"keys": [{"kid": "a"}]}')), 'invalid_parameter')
 })
+
+test('addExternalPrivateKey awaits the service for each open; its failures are external_wrapper_failed', async () => {
+  const { privateKey, publicKey } = isec.generateRecipient()
+  const writer = new isec.Keyring()
+  writer.addPublicKey('uploads', publicKey)
+  const { envelope, key } = writer.createEnvelopeSync()
+  const seen = []
+  const ring = new isec.Keyring()
+  ring.addExternalPrivateKey('uploads', publicKey, async ({ kid, wrapped, info }) => {
+    seen.push([kid, wrapped.length, Buffer.from(info.subarray(0, 19)).toString()])
+    await new Promise((r) => setImmediate(r))
+    return isec.openWrappedDek(privateKey, wrapped, info)
+  }, 'decrypt_only')
+  const opened = await ring.open(envelope)
+  const ct = isec.encryptSync(key, Buffer.from('from a service'))
+  assert.deepEqual(isec.decryptSync(opened, ct), Buffer.from('from a service'))
+  assert.deepEqual(seen, [['uploads', 80, 'isec/v1/hpke-x25519']])
+  const down = new isec.Keyring()
+  down.addExternalPrivateKey('uploads', publicKey, async () => {
+    throw new Error('hsm unreachable')
+  })
+  await assert.rejects(down.open(envelope), (e) => e.code === 'external_wrapper_failed' && e.cause.message === 'hsm unreachable')
+  // Creating needs no service: the public key is here.
+  assert.equal((await down.createEnvelope()).envelope.wrapAlg, 'hpke-x25519')
+})

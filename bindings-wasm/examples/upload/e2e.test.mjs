@@ -14,6 +14,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
+import { existsSync, readdirSync } from 'node:fs'
 import { promisify } from 'node:util'
 
 import { startExample } from './server.mjs'
@@ -167,4 +169,38 @@ test('upload example: public key only in the page, parallel multipart upload, no
     assert.equal(py.ranges[i].len, want.length)
     assert.ok(py.ranges[i].fetched <= want.length + 2 * (65536 + 28), `python: range ${a}..${b} fetched ${py.ranges[i].fetched}`)
   }
+
+  // The Node package reads it too, with the same keyring file, through its S3 helper (built by
+  // scripts/test-node.sh, which scripts/test-all.sh runs first).
+  const nodeDir = path.join(repo, 'bindings-node')
+  const built = existsSync(path.join(nodeDir, 'node_modules/@aws-sdk/client-s3')) &&
+    readdirSync(nodeDir).some((f) => f.endsWith('.node'))
+  if (!built) {
+    assert.notEqual(process.env.CI, 'true', 'CI: the Node package must be built before this test')
+    console.log('skipped the Node read-back: bindings-node is not built')
+    return
+  }
+  const nodePkg = createRequire(path.join(nodeDir, 'package.json'))
+  const { Keyring } = nodePkg('./lib/index.js')
+  const { IsecS3 } = nodePkg('./lib/s3.js')
+  const { S3Client } = nodePkg('@aws-sdk/client-s3')
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+  })
+  const reader = new IsecS3(client, Keyring.fromFileText(await readFile(server.keyringFile)))
+  const whole = await reader.getObject({ Bucket: BUCKET, Key: up.key })
+  assert.equal(whole.kid, 'upload-recipient')
+  assert.ok(whole.Body.equals(data), 'node: whole object')
+  for (const [a, b] of ranges) {
+    const r = await reader.getRange({ Bucket: BUCKET, Key: up.key, start: a, end: b })
+    assert.ok(r.Body.equals(data.subarray(a, Math.min(b, data.length))), `node: range ${a}..${b}`)
+  }
+  // A Node writer holding only the public key is refused the same way the page is.
+  const pub = new Keyring()
+  pub.addPublicKey('upload-recipient', Keyring.fromFileText(await readFile(server.keyringFile)).keys()[0].publicKey)
+  await assert.rejects(new IsecS3(client, pub).getObject({ Bucket: BUCKET, Key: up.key }), (e) => e.code === 'public_key_only')
+  client.destroy()
 })
