@@ -146,6 +146,34 @@ pub fn envelope_decode(data: &[u8]) {
     }
 }
 
+/// The keyring file parser (SPEC.md §10.3) on arbitrary text: no panic; a file it accepts is
+/// written back to text it reads to the same keys; and an HPKE envelope whose wrapped DEK is
+/// the input never opens under a recipient's private key (the fuzzer cannot forge the tag).
+pub fn keyring_file(data: &[u8]) {
+    if let Ok(ring) = Keyring::from_file_text(data)
+        && let Ok(text) = ring.to_file_text()
+    {
+        let again = Keyring::from_file_text(text.as_bytes()).expect("written keyring reads back");
+        assert_eq!(again.keys(), ring.keys());
+    }
+    let sk = crate::recipient::PrivateKey::derive(&[5; 32]).unwrap();
+    let mut bytes = vec![0u8; crate::limits::HPKE_WRAPPED_LEN];
+    let n = data.len().min(bytes.len());
+    bytes[..n].copy_from_slice(&data[..n]);
+    let (env, _) = sk
+        .public_key()
+        .create_envelope_with("fuzz", Params::default(), &Dek::from_bytes([2; 32]), [3; 32], &[4; 32])
+        .unwrap();
+    let mut b = env.to_bytes();
+    let at = b.len() - bytes.len();
+    let original = b[at..].to_vec();
+    b[at..].copy_from_slice(&bytes);
+    let mut ring = Keyring::new();
+    ring.add_private_key("fuzz", sk, KeyState::DecryptOnly).unwrap();
+    let opened = ring.open(&Envelope::decode(&b).unwrap());
+    assert_eq!(opened.is_ok(), bytes == original, "a forged HPKE wrap opened");
+}
+
 /// Streaming decryption of arbitrary ciphertext with arbitrary chunking: it must fail (the
 /// key is fixed and the fuzzer cannot forge a tag) and release nothing unauthenticated.
 pub fn stream_decrypt(data: &[u8]) {

@@ -10,6 +10,7 @@ proptest! {
     #[test]
     fn entry_points_hold_their_invariants(data in proptest::collection::vec(any::<u8>(), 0..600)) {
         fuzzing::envelope_decode(&data);
+        fuzzing::keyring_file(&data);
         fuzzing::stream_decrypt(&data);
         fuzzing::differential(&data);
         fuzzing::ranged_decrypt(&data);
