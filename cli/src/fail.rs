@@ -48,7 +48,11 @@ impl CliError {
             Self::Core { error, .. } => match error.family() {
                 ErrorFamily::Authentication => 3,
                 ErrorFamily::Key => 5,
-                ErrorFamily::Usage if *error == Error::InvalidParameter => 2,
+                ErrorFamily::Usage
+                    if matches!(error, Error::InvalidParameter | Error::DuplicateKid | Error::RangeNotSatisfiable) =>
+                {
+                    2
+                }
                 _ => 1,
             },
         })

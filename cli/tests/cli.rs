@@ -54,7 +54,7 @@ fn keygen_writes_a_private_keyring_with_one_active_key() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(dir.path().join("ring.json")).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    fails(isec(dir.path()).args(["keygen", "--kid", "kek-2"]), 2, "invalid_parameter");
+    fails(isec(dir.path()).args(["keygen", "--kid", "kek-2"]), 2, "duplicate_kid");
     fails(isec(dir.path()).args(["keygen", "--kid", "bad kid"]), 2, "invalid_parameter");
 }
 
