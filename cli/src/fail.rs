@@ -1,5 +1,6 @@
-//! Errors and exit codes: usage 2, authentication 3, I/O 4, key 5, other format or stream
-//! errors 1, interrupted 130. Messages name the file and the core's error code.
+//! Errors and exit codes: usage 2, authentication 3, I/O 4, key 5, keyring file readable by
+//! others 6, other format or stream errors 1, interrupted 130. Messages name the file and the
+//! core's error code.
 
 use std::fmt;
 use std::path::Path;
@@ -20,6 +21,8 @@ pub enum CliError {
     Interrupted(String),
     /// A bucket job ended with some objects failed (its report says which).
     Failed(String),
+    /// The keyring file is open to group or others.
+    OpenKeyring(String),
 }
 
 /// Result alias.
@@ -45,6 +48,7 @@ impl CliError {
             Self::Io(_) => 4,
             Self::Interrupted(_) => 130,
             Self::Failed(_) => 1,
+            Self::OpenKeyring(_) => 6,
             Self::Core { error, .. } => match error.family() {
                 ErrorFamily::Authentication => 3,
                 ErrorFamily::Key => 5,
@@ -62,7 +66,9 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) => f.write_str(m),
+            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) | Self::OpenKeyring(m) => {
+                f.write_str(m)
+            }
             Self::Core { error, context } => write!(f, "{context}: {error} [code {}]", error.code()),
         }
     }
