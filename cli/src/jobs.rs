@@ -93,12 +93,19 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         })?;
         Reencryption::<AwsLc>::start(ring, source, params, job.rate).ctx(|| "keyring".into())?
     };
-    let mut out = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(!resuming)
-        .open(job.output)
-        .map_err(|e| CliError::io(Path::new(job.output), e))?;
+    // A new output gets at most the input's permission bits (an existing file would keep
+    // its own: start from a new one); a resumed one is kept as it is.
+    if !resuming {
+        let _ = fs::remove_file(job.output);
+    }
+    let mut open = OpenOptions::new();
+    open.create(true).write(true).truncate(!resuming);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(opened.inp.mode.map_or(0o666, |m| m & 0o666));
+    }
+    let mut out = open.open(job.output).map_err(|e| CliError::io(Path::new(job.output), e))?;
     // Output past the checkpoint (the unfinished part) is encrypted again: drop it.
     out.set_len(task.target_offset()).map_err(|e| CliError::io(Path::new(job.output), e))?;
     out.seek(SeekFrom::Start(task.target_offset())).map_err(|e| CliError::io(Path::new(job.output), e))?;

@@ -184,6 +184,11 @@ fn outputs_are_never_more_open_than_their_input() {
     fs::set_permissions(d.join("obj.isec"), fs::Permissions::from_mode(0o700)).unwrap();
     ok(isec(d).args(["decrypt", "obj.isec", "exec.bin"]));
     assert_eq!(mode("exec.bin"), 0o600);
+    // A re-encryption's output too.
+    fs::write(d.join("re.isec"), b"x").unwrap();
+    fs::set_permissions(d.join("re.isec"), fs::Permissions::from_mode(0o644)).unwrap();
+    ok(isec(d).args(["reencrypt", "obj.isec", "re.isec", "--quiet"]));
+    assert_eq!(mode("re.isec"), 0o600);
 }
 
 #[test]

@@ -70,12 +70,24 @@ fn a_checkpoint_of_another_input_says_so() {
     let args = |input: &'static str, rate: &'static str| {
         ["reencrypt", input, "new.isec", "--checkpoint", "job.ckpt", "--rate", rate, "--quiet"]
     };
-    // Interrupted early (throttled), the job leaves its checkpoint.
-    let mut child = isec(d).args(args("a.isec", "200KB/s")).spawn().unwrap();
+    // Interrupted early (throttled), the job leaves its checkpoint, and its progress bar
+    // (forced on) is cleared before the one message.
+    let mut child = isec(d)
+        .env("ISEC_PROGRESS", "always")
+        .args(["reencrypt", "a.isec", "new.isec", "--checkpoint", "job.ckpt", "--rate", "200KB/s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
     assert!(d.join("job.ckpt").exists());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err.rfind("reencrypt [").unwrap_or_else(|| panic!("a bar was drawn: {err:?}"));
+    let msg = err[last..].find("isec: interrupted").unwrap_or_else(|| panic!("{err:?}"));
+    assert!(err[last..last + msg].contains("\x1b[2K"), "bar cleared before the message: {err:?}");
+    assert_eq!(err.matches("interrupted at").count(), 1, "{err:?}");
     let err = fails(isec(d).args(args("b.isec", "0")), 1, "belongs to another input");
     assert!(err.contains("job.ckpt") && err.contains("b.isec"), "{err}");
     ok(isec(d).args(args("a.isec", "0")));
