@@ -231,7 +231,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a directory of objects (with .meta.json files) by class and key.
+    /// Summarise a directory of objects (self-contained, or with .meta.json files) by class and key.
     ///
     /// Example: isec --keyring ring.json scan ./bucket-dump
     Scan {
