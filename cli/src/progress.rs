@@ -67,10 +67,15 @@ pub fn bar_from(total: Option<u64>, start: u64, quiet: bool, label: &str) -> Bar
 }
 
 /// Bytes per second done since the bar appeared.
-#[allow(clippy::cast_precision_loss, reason = "a display value")]
 fn run_rate(s: &ProgressState, start: u64) -> f64 {
-    let secs = s.elapsed().as_secs_f64();
-    if secs < 0.05 { 0.0 } else { s.pos().saturating_sub(start) as f64 / secs }
+    rate(s.pos(), start, s.elapsed().as_secs_f64())
+}
+
+/// The rate of a run that went from `start` to `pos` in `secs`: what an earlier run did
+/// (a resumed job's checkpoint) is not this run's speed.
+#[allow(clippy::cast_precision_loss, reason = "a display value")]
+fn rate(pos: u64, start: u64, secs: f64) -> f64 {
+    if secs < 0.05 { 0.0 } else { pos.saturating_sub(start) as f64 / secs }
 }
 
 /// Seconds left at this run's rate (`?` before there is one).
@@ -132,5 +137,19 @@ impl TermLike for RawStderr {
     }
     fn flush(&self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resumed_run_counts_only_its_own_bytes() {
+        // Resumed at 1 GB, 2 MB done in 2 s: 1 MB/s, not 500 MB/s.
+        assert!((rate(1_002_000_000, 1_000_000_000, 2.0) - 1_000_000.0).abs() < 1.0);
+        assert!((rate(10, 0, 0.01)).abs() < f64::EPSILON, "no rate before there is one");
+        assert!((rate(5, 10, 1.0)).abs() < f64::EPSILON);
+        assert_eq!(human(1536.0), "1.5 KiB");
     }
 }
