@@ -153,7 +153,7 @@ enum Command {
     ///
     /// Given a metadata file, only it is rewritten; given a self-contained file, the file is
     /// rewritten with the new header and the same ciphertext.
-    /// Example: isec --keyring ring.json rewrap photo.jpg.isec.meta.json
+    /// Example: isec --keyring ring.json rewrap photo.jpg.isec
     Rewrap {
         /// Metadata file holding the envelope, or a self-contained encrypted file.
         meta: PathBuf,

@@ -109,8 +109,9 @@ fn plan_error(e: Error, ring: Option<&Keyring>, a: &PlanArgs<'_>) -> CliError {
     }
 }
 
-/// `isec scan DIR`: objects are files; `<object>.meta.json` beside each holds its metadata;
-/// legacy sidecars live under `DIR/.s3proxy-internal/`.
+/// `isec scan DIR`: objects are files, self-contained (their header holds the envelope) or
+/// with `<object>.meta.json` beside them holding their metadata; legacy sidecars live under
+/// `DIR/.s3proxy-internal/`.
 pub fn scan(ring: &Keyring, dir: &Path, as_json: bool) -> Res<()> {
     let mut planner = ScanPlanner::new(ring);
     let mut files = Vec::new();
