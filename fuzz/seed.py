@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Seeds fuzz/corpus/<target>/ from the spec corpus in tests/vectors (run before fuzzing)."""
+import base64
 import hashlib
 import json
 import pathlib
@@ -21,6 +22,10 @@ def load(name: str) -> dict:
 
 for t in load("envelope.json")["tests"]:
     put("envelope_decode", t["envelope"].encode())
+    # The self-contained file's header around the same envelope (SPEC.md §17).
+    if t["result"] == "valid":
+        env = base64.urlsafe_b64decode(t["envelope"] + "=" * (-len(t["envelope"]) % 4))
+        put("container_parse", b"ISEC\x01" + len(env).to_bytes(2, "big") + env + b"body")
 for name in ("frames.json", "multipart.json"):
     for t in load(name)["tests"]:
         ct = bytes.fromhex(t["ciphertext"])

@@ -57,7 +57,7 @@ test('local keyring: states, min version, keys(), activeKid, sync and async agre
   assert.equal(codeOf(() => ring.openSync(envelope)), 'key_disabled')
   ring.setMinVersion(2)
   assert.equal(codeOf(() => ring.openSync(moved)), 'version_refused')
-  assert.equal(codeOf(() => ring.addKek('k2', randomBytes(32))), 'invalid_parameter')
+  assert.equal(codeOf(() => ring.addKek('k2', randomBytes(32))), 'duplicate_kid')
 })
 
 test('wrong_key_kind: a legacy secret never opens an isec envelope, an isec KEK is no legacy key', () => {

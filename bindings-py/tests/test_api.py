@@ -74,8 +74,8 @@ def test_keyring_refusals() -> None:
         r.add_kek("kek-a", b"\x00" * 31)
     r.add_kek("kek-a", b"\x00" * 32, "decrypt_only")
     assert r.active_kid is None
-    with expect_error("invalid_parameter"):
-        r.add_kek("kek-a", b"\x01" * 32)  # duplicate
+    with expect_error("duplicate_kid"):
+        r.add_kek("kek-a", b"\x01" * 32)
     for bad_kid in ["", "has space", "x" * 65, "tab\t"]:
         with expect_error("invalid_parameter"):
             r.add_kek(bad_kid, b"\x01" * 32)

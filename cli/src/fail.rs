@@ -1,5 +1,6 @@
-//! Errors and exit codes: usage 2, authentication 3, I/O 4, key 5, other format or stream
-//! errors 1, interrupted 130. Messages name the file and the core's error code.
+//! Errors and exit codes: usage 2, authentication 3, I/O 4, key 5, keyring file readable by
+//! others 6, other format or stream errors 1, interrupted 130. Messages name the file and the
+//! core's error code.
 
 use std::fmt;
 use std::path::Path;
@@ -22,6 +23,8 @@ pub enum CliError {
     Failed(String),
     /// A key that objects still need was not disabled.
     KeyInUse(String),
+    /// The keyring file is open to group or others.
+    OpenKeyring(String),
 }
 
 /// Result alias.
@@ -48,10 +51,15 @@ impl CliError {
             Self::Interrupted(_) => 130,
             Self::Failed(_) => 1,
             Self::KeyInUse(_) => 5,
+            Self::OpenKeyring(_) => 6,
             Self::Core { error, .. } => match error.family() {
                 ErrorFamily::Authentication => 3,
                 ErrorFamily::Key => 5,
-                ErrorFamily::Usage if *error == Error::InvalidParameter => 2,
+                ErrorFamily::Usage
+                    if matches!(error, Error::InvalidParameter | Error::DuplicateKid | Error::RangeNotSatisfiable) =>
+                {
+                    2
+                }
                 _ => 1,
             },
         })
@@ -61,7 +69,12 @@ impl CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(m) | Self::Io(m) | Self::Interrupted(m) | Self::Failed(m) | Self::KeyInUse(m) => f.write_str(m),
+            Self::Usage(m)
+            | Self::Io(m)
+            | Self::Interrupted(m)
+            | Self::Failed(m)
+            | Self::KeyInUse(m)
+            | Self::OpenKeyring(m) => f.write_str(m),
             Self::Core { error, context } => write!(f, "{context}: {error} [code {}]", error.code()),
         }
     }

@@ -14,11 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use isec_core::metadata::{ObjectFormat, classify};
-use isec_core::reencrypt::{IsecSource, LegacySource, Reencryption, Source};
+use isec_core::reencrypt::{Checkpoint, IsecSource, LegacySource, Reencryption, Source};
 use isec_core::shape::Shape;
 use isec_core::{AwsLc, Error, Keyring, LayoutRequest, Params};
 
-use crate::crypt::{load_meta, read_full};
+use crate::crypt::{body_shape, key_context, open_object, read_full};
 use crate::fail::{CliError, Context, Res};
 use crate::meta;
 use crate::progress;
@@ -42,13 +42,22 @@ pub struct Job<'a> {
 
 /// Runs (or resumes) the job until done or interrupted.
 pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<()> {
-    let meta = load_meta(job.input, job.meta_in, None)?;
+    if job.input == "-" {
+        return Err(CliError::usage("reencrypt reads a file, not stdin (it resumes by seeking)".into()));
+    }
+    let opened = open_object(job.input, job.meta_in, None)?;
+    let meta = opened.meta.clone();
+    // The body of a self-contained file starts after its header.
+    let body = opened.body_offset;
+    let len = opened.body_len.unwrap_or(0);
     let mut input = File::open(job.input).map_err(|e| CliError::io(Path::new(job.input), e))?;
-    let len = input.metadata().map_err(|e| CliError::io(Path::new(job.input), e))?.len();
     let source: Box<dyn Source> = match classify(&meta::view(&meta), job.sidecar.is_some()) {
         ObjectFormat::Isec(env) => {
-            let shape = Shape::from_ciphertext_len(env.header(), len).ctx(|| job.input.to_string())?;
-            Box::new(IsecSource::<AwsLc>::new(ring, &env, shape).ctx(|| format!("{}: envelope", job.input))?)
+            let shape = match body_shape(&opened, &env, len)? {
+                Some(s) => s,
+                None => Shape::from_ciphertext_len(env.header(), len).ctx(|| job.input.to_string())?,
+            };
+            Box::new(IsecSource::<AwsLc>::new(ring, &env, shape).ctx(|| key_context(job.input, env.kid()))?)
         }
         ObjectFormat::Legacy { .. } => {
             let lo = crate::crypt::open_legacy(ring, &meta, job.sidecar, len, job.input)?;
@@ -62,6 +71,19 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
     let resuming = job.checkpoint.exists();
     let mut task = if resuming {
         let cp = fs::read(job.checkpoint).map_err(|e| CliError::io(job.checkpoint, e))?;
+        if let Ok(c) = Checkpoint::parse(&cp)
+            && (c.source_identity != source.identity() || c.source_ciphertext_len != source.ciphertext_len())
+        {
+            return Err(CliError::core(
+                Error::MalformedCheckpoint,
+                format!(
+                    "{}: this checkpoint belongs to another input than {} (another object, or it changed); \
+                     remove it to start over, or give this job its own --checkpoint",
+                    job.checkpoint.display(),
+                    job.input
+                ),
+            ));
+        }
         Reencryption::<AwsLc>::resume(ring, source, &cp, job.rate).ctx(|| job.checkpoint.display().to_string())?
     } else {
         let params = Params::new(LayoutRequest::Parts(job.part_size), Some(job.frame_size), None).map_err(|e| {
@@ -71,20 +93,26 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         })?;
         Reencryption::<AwsLc>::start(ring, source, params, job.rate).ctx(|| "keyring".into())?
     };
-    let mut out = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(!resuming)
-        .open(job.output)
-        .map_err(|e| CliError::io(Path::new(job.output), e))?;
+    // A new output gets at most the input's permission bits (an existing file would keep
+    // its own: start from a new one); a resumed one is kept as it is.
+    if !resuming {
+        let _ = fs::remove_file(job.output);
+    }
+    let mut open = OpenOptions::new();
+    open.create(true).write(true).truncate(!resuming);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(opened.inp.mode.map_or(0o666, |m| m & 0o666));
+    }
+    let mut out = open.open(job.output).map_err(|e| CliError::io(Path::new(job.output), e))?;
     // Output past the checkpoint (the unfinished part) is encrypted again: drop it.
     out.set_len(task.target_offset()).map_err(|e| CliError::io(Path::new(job.output), e))?;
     out.seek(SeekFrom::Start(task.target_offset())).map_err(|e| CliError::io(Path::new(job.output), e))?;
-    input.seek(SeekFrom::Start(task.source_offset())).map_err(|e| CliError::io(Path::new(job.input), e))?;
+    input.seek(SeekFrom::Start(body + task.source_offset())).map_err(|e| CliError::io(Path::new(job.input), e))?;
     save_checkpoint(job.checkpoint, &task.checkpoint())?;
 
-    let bar = progress::bar(Some(total), job.quiet, "reencrypt");
-    bar.set_position(task.progress().bytes_done);
+    let bar = progress::bar_from(Some(total), task.progress().bytes_done, job.quiet, "reencrypt");
     let started = Instant::now();
     let mut last_cp = Instant::now();
     let mut chunk = vec![0u8; CHUNK];
@@ -95,7 +123,8 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
         if stop.load(Ordering::SeqCst) {
             out.sync_data().map_err(|e| CliError::io(Path::new(job.output), e))?;
             save_checkpoint(job.checkpoint, &task.checkpoint())?;
-            bar.abandon();
+            // The bar is cleared (dropped) before the message is printed: one line, not two.
+            drop(bar);
             return Err(CliError::Interrupted(format!(
                 "interrupted at {} of {total} bytes; checkpoint {} resumes it",
                 task.progress().bytes_done,
@@ -129,7 +158,7 @@ pub fn reencrypt(ring: &Keyring, job: &Job<'_>, stop: &Arc<AtomicBool>) -> Res<(
     let n = task.finish(&mut buf).ctx(|| job.input.to_string())?;
     out.write_all(&buf[..n]).map_err(|e| CliError::io(Path::new(job.output), e))?;
     out.sync_all().map_err(|e| CliError::io(Path::new(job.output), e))?;
-    bar.finish_and_clear();
+    drop(bar);
     let env = task.target_envelope();
     let meta_out = job.meta_out.map(Path::to_path_buf).or_else(|| meta::default_path(job.output));
     if let Some(p) = meta_out {

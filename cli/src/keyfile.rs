@@ -1,16 +1,53 @@
 //! The keyring file: JSON `{"min_version": 0, "keys": [{"kid", "kek" (hex) | "legacy_secret",
-//! "state"}]}`. Written with mode 0600; the KEKs in it are secrets.
+//! "state"}]}`. Written with mode 0600; the KEKs in it are secrets in plain hex, so a file that
+//! group or others may open is refused, as ssh refuses an open private key, unless the
+//! user says otherwise (`--allow-open-keyring` / `ISEC_ALLOW_OPEN_KEYRING=1`).
 
 use std::fs;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use isec_core::{Kek, KeyState, Keyring};
 use serde_json::{Value, json};
 
 use crate::fail::{CliError, Res};
 
+static ALLOW_OPEN: AtomicBool = AtomicBool::new(false);
+
+/// Accept keyring files that group or others may open (`--allow-open-keyring`).
+pub fn allow_open(yes: bool) {
+    ALLOW_OPEN.store(yes, Ordering::Relaxed);
+}
+
+/// Refuses a keyring file with any permission for group or others (Unix).
+fn check_private(path: &Path) -> Res<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).map_err(|e| CliError::io(path, e))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            let what = format!(
+                "{}: keyring file permissions {mode:04o} are too open: it holds keys in plain hex, and group or others may open it",
+                path.display()
+            );
+            if ALLOW_OPEN.load(Ordering::Relaxed) {
+                eprintln!("isec: warning: {what} (used anyway: --allow-open-keyring)");
+                return Ok(());
+            }
+            return Err(CliError::OpenKeyring(format!(
+                "{what}. Run `chmod 600 {}`, or pass --allow-open-keyring (ISEC_ALLOW_OPEN_KEYRING=1) to use it anyway",
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// Reads a keyring file (parsed by core, `Keyring::from_file_text`; the text is wiped after).
 pub fn load(path: &Path) -> Res<Keyring> {
+    check_private(path)?;
     let text = zeroize::Zeroizing::new(fs::read(path).map_err(|e| CliError::io(path, e))?);
     Keyring::from_file_text(&text)
         .map_err(|e| CliError::core(e, format!("{}: not a valid keyring file", path.display())))

@@ -1,7 +1,8 @@
 //! `isec`: break-glass and operations tool over `isec-core`.
 //!
 //! Exit codes: 0 success, 1 format or stream error, 2 usage error, 3 authentication failure,
-//! 4 I/O error, 5 key error (unknown, disabled, not active), 130 interrupted.
+//! 4 I/O error, 5 key error (unknown, disabled, not active), 6 keyring file open to group or
+//! others, 130 interrupted.
 
 mod crypt;
 mod demo;
@@ -21,17 +22,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Parser, Subcommand};
 use isec_core::KeyState;
+use isec_core::range::ByteRange;
 
 use fail::{CliError, Res};
 
 /// Client-side envelope encryption for object storage.
+///
+/// Exit codes: 0 ok, 1 format or stream error, 2 usage, 3 authentication failure, 4 I/O,
+/// 5 key error, 6 keyring file open to group or others, 130 interrupted.
 #[derive(Parser)]
-#[command(name = "isec", version, about, long_about = None)]
+#[command(name = "isec", version, about, long_about)]
 struct Cli {
-    /// Keyring file (JSON; see `isec keygen --help`). Also from ISEC_KEYRING.
-    #[arg(long, global = true, env = "ISEC_KEYRING")]
+    /// Keyring file (also from ISEC_KEYRING): JSON {"keys": [{"kid", "kek" (64 hex digits) |
+    /// "legacy_secret", "state"}], "min_version"}, mode 0600 (`isec keygen --help` has the
+    /// details).
+    #[arg(long, global = true, env = "ISEC_KEYRING", value_name = "FILE")]
     keyring: Option<PathBuf>,
-    /// No progress bars.
+    /// Use a keyring file that group or others may open (refused otherwise, exit code 6).
+    #[arg(long, global = true, env = "ISEC_ALLOW_OPEN_KEYRING", value_parser = clap::builder::BoolishValueParser::new())]
+    allow_open_keyring: bool,
+    /// No progress bars (ISEC_PROGRESS=always draws them even when stderr is not a terminal).
     #[arg(long, short, global = true)]
     quiet: bool,
     #[command(subcommand)]
@@ -42,19 +52,23 @@ fn size_arg(s: &str) -> Result<u64, String> {
     meta::parse_size(s)
 }
 
-fn range_arg(s: &str) -> Result<(u64, u64), String> {
-    let (a, b) = s.split_once('-').ok_or_else(|| format!("range must be A-B (inclusive): {s}"))?;
-    let a: u64 = a.trim().parse().map_err(|_| format!("bad range start: {s}"))?;
-    let b: u64 = b.trim().parse().map_err(|_| format!("bad range end: {s}"))?;
-    if b < a {
-        return Err(format!("range end before start: {s}"));
-    }
-    Ok((a, b))
+fn range_arg(s: &str) -> Result<ByteRange, String> {
+    ByteRange::parse(s)
+        .map_err(|_| format!("not a byte range: {s:?} (A-B inclusive, A- to the end, -N the last N bytes; A <= B)"))
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Add a fresh random KEK to a keyring file (created with mode 0600).
+    ///
+    /// The keyring file is JSON: {"min_version": 0, "keys": [{"kid": "kek-2026", "kek":
+    /// "<64 hex digits>", "state": "active"}, ...]}. Each key has a kid (1-64 visible ASCII
+    /// characters), either "kek" (a 32-byte AES key in hex) or "legacy_secret" (the previous
+    /// proxy's secret string; always decrypt-only), and a state: active (at most one; new
+    /// objects use it), decrypt_only (the default) or disabled. min_version 1 refuses
+    /// previous-proxy objects. The keys are secrets in plain hex: the file must have mode 0600
+    /// (isec refuses a keyring file that group or others may open, exit code 6, unless
+    /// --allow-open-keyring or ISEC_ALLOW_OPEN_KEYRING=1 is given).
     ///
     /// Example: isec --keyring ring.json keygen --kid kek-2026
     Keygen {
@@ -67,13 +81,20 @@ enum Command {
     },
     /// Encrypt a file or stdin (`-`) under the keyring's active key.
     ///
-    /// The envelope goes to OUTPUT.meta.json (or --meta), ready for x-amz-meta-isec.
+    /// The output is self-contained: an ISEC header carrying the envelope, then the
+    /// ciphertext (SPEC.md §17), so `isec encrypt - - | isec decrypt - -` works. With --meta
+    /// the envelope goes to that file instead (ready for x-amz-meta-isec) and the output is
+    /// the bare ciphertext, as stored in S3. The output gets at most the input's permissions.
+    ///
     /// Example: isec --keyring ring.json encrypt photo.jpg photo.jpg.isec
     Encrypt {
+        /// Plaintext file, or - for stdin.
         input: String,
+        /// Encrypted file to write, or - for stdout.
         output: String,
-        /// Metadata file to write (default OUTPUT.meta.json; required for stdout).
-        #[arg(long)]
+        /// Write the envelope to this metadata file (detached form) instead of the output's
+        /// header.
+        #[arg(long, value_name = "FILE")]
         meta: Option<PathBuf>,
         /// Frame size: a power of two from 4KiB to 8MiB.
         #[arg(long, default_value = "64KiB", value_parser = size_arg)]
@@ -81,51 +102,66 @@ enum Command {
     },
     /// Decrypt a file or stdin; a failed decrypt leaves no output file.
     ///
+    /// A self-contained file (the default output of encrypt) carries its envelope; a detached
+    /// one needs its metadata: --meta, --envelope, or INPUT.meta.json beside it. The output
+    /// gets at most the input's permissions.
+    ///
     /// Example: isec --keyring ring.json decrypt photo.jpg.isec photo.jpg --range 0-1023
     Decrypt {
+        /// Encrypted file, or - for stdin.
         input: String,
+        /// Plaintext file to write, or - for stdout.
         output: String,
-        /// Metadata file (default INPUT.meta.json).
-        #[arg(long)]
+        /// Metadata file of a detached object (default INPUT.meta.json).
+        #[arg(long, value_name = "FILE")]
         meta: Option<PathBuf>,
-        /// The envelope text itself, instead of a metadata file.
-        #[arg(long, conflicts_with = "meta")]
+        /// The envelope text itself (the x-amz-meta-isec value), instead of a metadata file.
+        #[arg(long, conflicts_with = "meta", value_name = "TEXT")]
         envelope: Option<String>,
         /// Legacy proxy sidecar file (for its multipart objects).
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         sidecar: Option<PathBuf>,
-        /// Plaintext byte range A-B, inclusive (as HTTP Range); only its frames are read.
-        #[arg(long, value_parser = range_arg)]
-        range: Option<(u64, u64)>,
+        /// Plaintext byte range as in HTTP: A-B (inclusive), A- (to the end) or -N (the last N
+        /// bytes; write --range=-N). Only its frames are read; a range starting past the end
+        /// fails.
+        #[arg(long, value_parser = range_arg, allow_hyphen_values = true, value_name = "RANGE")]
+        range: Option<ByteRange>,
     },
     /// Show what an object is and which key it needs, without any key.
     ///
     /// Example: isec inspect photo.jpg.isec
     Inspect {
-        /// The object file (for its size); optional.
+        /// The object file (self-contained, or detached with its metadata), or - for stdin;
+        /// optional with --meta or --envelope.
         object: Option<String>,
-        #[arg(long)]
+        /// Metadata file of a detached object (default OBJECT.meta.json).
+        #[arg(long, value_name = "FILE")]
         meta: Option<PathBuf>,
-        #[arg(long, conflicts_with = "meta")]
+        /// The envelope text itself (the x-amz-meta-isec value), instead of a metadata file.
+        #[arg(long, conflicts_with = "meta", value_name = "TEXT")]
         envelope: Option<String>,
         /// Stored size, when the object file is not at hand.
         #[arg(long, value_parser = size_arg)]
         size: Option<u64>,
-        #[arg(long)]
+        /// Legacy proxy sidecar file (for the layout of its multipart objects).
+        #[arg(long, value_name = "FILE")]
         sidecar: Option<PathBuf>,
-        /// Machine-readable output.
+        /// Print one JSON object instead of aligned lines.
         #[arg(long)]
         json: bool,
     },
-    /// Rewrap an envelope under the active key; the object body is not touched.
+    /// Rewrap an envelope under the active key; the ciphertext is not changed.
     ///
-    /// Example: isec --keyring ring.json rewrap photo.jpg.isec.meta.json
+    /// Given a metadata file, only it is rewritten; given a self-contained file, the file is
+    /// rewritten with the new header and the same ciphertext.
+    /// Example: isec --keyring ring.json rewrap photo.jpg.isec
     Rewrap {
-        /// Metadata file holding the envelope.
+        /// Metadata file holding the envelope, or a self-contained encrypted file.
         meta: PathBuf,
-        /// Where to write the new metadata (default: in place).
-        #[arg(long)]
+        /// Where to write the result (default: in place).
+        #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Print {"from_kid", "to_kid"} as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -134,9 +170,11 @@ enum Command {
     /// Ctrl-C writes the checkpoint; run the same command again to resume.
     /// Example: isec --keyring ring.json reencrypt old.bin new.bin --rate 50MB/s --checkpoint job.ckpt
     Reencrypt {
+        /// Source encrypted file (self-contained or detached; legacy objects too).
         input: String,
+        /// New encrypted file (parts layout; its envelope goes to OUTPUT.meta.json).
         output: String,
-        /// Source metadata file (default INPUT.meta.json).
+        /// Source metadata file of a detached object (default INPUT.meta.json).
         #[arg(long)]
         meta: Option<PathBuf>,
         /// New metadata file (default OUTPUT.meta.json).
@@ -173,27 +211,34 @@ enum Command {
         #[arg(long)]
         sidecar: bool,
         /// REPLACE directive with this new metadata file.
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         replace: Option<PathBuf>,
-        #[arg(long)]
+        /// The copy's envelope must be under this key (rewrapped if the source's is not).
+        #[arg(long, value_name = "KID")]
         target_kid: Option<String>,
+        /// The copy gets a new data key: a re-encryption, never a server-side copy.
         #[arg(long)]
         rotate_dek: bool,
+        /// A previous-proxy source is re-encrypted into an isec object.
         #[arg(long)]
         migrate_legacy: bool,
+        /// Refuse (not_encrypted) a source with no encryption metadata.
         #[arg(long)]
         require_encryption: bool,
         /// Override the 5 GiB single-copy limit.
         #[arg(long, value_parser = size_arg)]
         single_copy_max: Option<u64>,
+        /// Print the plan as one JSON object.
         #[arg(long)]
         json: bool,
     },
-    /// Summarise a directory of objects (with .meta.json files) by class and key.
+    /// Summarise a directory of objects (self-contained, or with .meta.json files) by class and key.
     ///
     /// Example: isec --keyring ring.json scan ./bucket-dump
     Scan {
+        /// Directory of objects: self-contained files, or detached ones with .meta.json beside.
         dir: PathBuf,
+        /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -219,6 +264,7 @@ fn ring(cli_ring: Option<&PathBuf>) -> Res<isec_core::Keyring> {
 
 fn run(cli: Cli) -> Res<()> {
     let quiet = cli.quiet;
+    keyfile::allow_open(cli.allow_open_keyring);
     let kr = cli.keyring.as_ref();
     match cli.command {
         Command::Keygen { kid, state } => {

@@ -3,13 +3,13 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use isec_core::Keyring;
 use isec_core::copy::{CopyLimits, CopyRequest, Directive, decide};
-use isec_core::metadata::legacy_sidecar_key;
+use isec_core::metadata::{ObjectFormat, classify, legacy_sidecar_key};
 use isec_core::scan::{ScanClass, ScanPlanner};
+use isec_core::{Error, Keyring};
 use serde_json::json;
 
-use crate::fail::{CliError, Context, Res};
+use crate::fail::{CliError, Res};
 use crate::meta::{self, Meta};
 
 /// Options of `copy-plan`.
@@ -42,7 +42,7 @@ pub fn copy_plan(ring: Option<&Keyring>, a: &PlanArgs<'_>) -> Res<()> {
     if let Some(m) = a.single_copy_max {
         req.limits = CopyLimits::default().with_single_copy_max(m);
     }
-    let p = decide(&req, ring).ctx(|| "copy decision".into())?;
+    let p = decide(&req, ring).map_err(|e| plan_error(e, ring, a))?;
     if a.as_json {
         println!(
             "{}",
@@ -78,14 +78,46 @@ pub fn copy_plan(ring: Option<&Keyring>, a: &PlanArgs<'_>) -> Res<()> {
     Ok(())
 }
 
-/// `isec scan DIR`: objects are files; `<object>.meta.json` beside each holds its metadata;
-/// legacy sidecars live under `DIR/.s3proxy-internal/`.
 /// How many objects in `dir` (as `isec scan` sees them) name `kid`.
 pub fn objects_under_kid(ring: &Keyring, dir: &Path, kid: &str) -> Res<u64> {
     let planner = scan_dir(ring, dir)?;
     Ok(planner.by_kid().filter(|(k, _, _)| *k == kid).map(|(_, _, t)| t.objects).sum())
 }
 
+/// A copy-decision error that says which argument it is about: a size the metadata rules
+/// out, or the key id that is missing.
+fn plan_error(e: Error, ring: Option<&Keyring>, a: &PlanArgs<'_>) -> CliError {
+    let source = classify(&meta::view(&a.meta), a.sidecar);
+    match e {
+        Error::Truncated | Error::TrailingData | Error::BadFrameLength => {
+            let declared = match &source {
+                ObjectFormat::Isec(env) => env
+                    .header()
+                    .declared_size
+                    .map_or_else(String::new, |d| format!(" (the metadata declares {d} plaintext bytes)")),
+                _ => String::new(),
+            };
+            CliError::core(
+                Error::MetadataMismatch,
+                format!("copy decision: --size {} does not fit this metadata{declared}", a.size),
+            )
+        }
+        Error::UnknownKid => {
+            let target_missing = a.target_kid.filter(|t| ring.is_some_and(|r| r.state(t).is_none()));
+            let what = match (target_missing, source.kid()) {
+                (Some(t), _) => format!("--target-kid {t:?} is not in the keyring"),
+                (None, Some(k)) => format!("the source's key {k:?} is not in the keyring"),
+                (None, None) => "a key is not in the keyring".into(),
+            };
+            CliError::core(e, format!("copy decision: {what}"))
+        }
+        _ => CliError::core(e, "copy decision".into()),
+    }
+}
+
+/// `isec scan DIR`: objects are files, self-contained (their header holds the envelope) or
+/// with `<object>.meta.json` beside them holding their metadata; legacy sidecars live under
+/// `DIR/.s3proxy-internal/`.
 pub fn scan(ring: &Keyring, dir: &Path, as_json: bool) -> Res<()> {
     let planner = scan_dir(ring, dir)?;
     report(&planner, as_json)
@@ -104,7 +136,11 @@ fn scan_dir(ring: &Keyring, dir: &Path) -> Res<ScanPlanner> {
         }
         let size = fs::metadata(&path).map_err(|e| CliError::io(&path, e))?.len();
         let meta_path = PathBuf::from(format!("{}.meta.json", path.display()));
-        let meta = if meta_path.exists() { meta::read(&meta_path)? } else { Vec::new() };
+        let (meta, size) = if meta_path.exists() {
+            (meta::read(&meta_path)?, size)
+        } else {
+            contained_meta(&path)?.unwrap_or((Vec::new(), size))
+        };
         let sidecar = dir.join(legacy_sidecar_key(&rel)).exists();
         planner.add(&rel, &meta::view(&meta), size, sidecar);
     }
@@ -141,6 +177,18 @@ fn report(planner: &ScanPlanner, as_json: bool) -> Res<()> {
         println!("\nleft to rotate: {} objects, {} bytes", left.objects, left.bytes);
     }
     Ok(())
+}
+
+/// The envelope and body size of a self-contained file, `None` for any other file.
+fn contained_meta(path: &Path) -> Res<Option<(Meta, u64)>> {
+    let mut head = vec![0u8; isec_core::container::MAX_HEADER_LEN];
+    let mut f = fs::File::open(path).map_err(|e| CliError::io(path, e))?;
+    let n = crate::crypt::read_full(&mut f, &mut head).map_err(|e| CliError::io(path, e))?;
+    let size = f.metadata().map_err(|e| CliError::io(path, e))?.len();
+    Ok(match isec_core::container::parse(&head[..n]) {
+        Ok(Some((env, at))) => Some((crate::crypt::envelope_meta(&env), size - at as u64)),
+        _ => None,
+    })
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Res<()> {

@@ -54,7 +54,7 @@ fn keygen_writes_a_private_keyring_with_one_active_key() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(dir.path().join("ring.json")).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    fails(isec(dir.path()).args(["keygen", "--kid", "kek-2"]), 2, "invalid_parameter");
+    fails(isec(dir.path()).args(["keygen", "--kid", "kek-2"]), 2, "duplicate_kid");
     fails(isec(dir.path()).args(["keygen", "--kid", "bad kid"]), 2, "invalid_parameter");
 }
 
@@ -63,7 +63,8 @@ fn encrypt_decrypt_inspect_and_ranges() {
     let (dir, plain) = setup(300_001);
     let d = dir.path();
     ok(isec(d).args(["encrypt", "plain.bin", "obj.isec"]));
-    assert!(d.join("obj.isec.meta.json").exists());
+    assert!(!d.join("obj.isec.meta.json").exists(), "self-contained: no metadata file");
+    assert_eq!(&fs::read(d.join("obj.isec")).unwrap()[..5], b"ISEC\x01");
     ok(isec(d).args(["decrypt", "obj.isec", "back.bin"]));
     assert_eq!(fs::read(d.join("back.bin")).unwrap(), fs::read(&plain).unwrap());
 
@@ -116,7 +117,8 @@ fn stdin_and_stdout_pipe() {
     writer.join().unwrap();
     assert!(back.status.success());
     assert_eq!(back.stdout, data(70_000));
-    fails(isec(d).args(["encrypt", "-", "-"]).stdin(Stdio::null()), 2, "--meta");
+    // Detached ciphertext on stdin without its metadata: the message says what is missing.
+    fails(isec(d).args(["decrypt", "-", "-"]).stdin(fs::File::open(d.join("piped.isec")).unwrap()), 2, "--meta");
 }
 
 #[test]
@@ -127,14 +129,14 @@ fn tampered_object_fails_authentication_and_leaves_no_output() {
     let mut ct = fs::read(d.join("obj.isec")).unwrap();
     ct[150_000] ^= 1;
     fs::write(d.join("obj.isec"), &ct).unwrap();
-    fs::copy(d.join("obj.isec.meta.json"), d.join("bad.meta.json")).unwrap();
     let err = fails(isec(d).args(["decrypt", "obj.isec", "out.bin"]), 3, "authentication_failed");
     assert!(err.contains("obj.isec"), "error names the file: {err}");
     assert!(!d.join("out.bin").exists(), "no output file after a failed decrypt");
     assert!(!d.join("out.bin.isec-partial").exists());
     // Truncation is a stream error; missing key is a key error; missing file is I/O.
-    fs::write(d.join("short.isec"), &ct[..65_564]).unwrap();
-    fails(isec(d).args(["decrypt", "short.isec", "o2", "--meta", "bad.meta.json"]), 1, "truncated");
+    let header = ct.len() - (200_000 / 65_536 + 1) * 28 - 200_000;
+    fs::write(d.join("short.isec"), &ct[..header + 65_564]).unwrap();
+    fails(isec(d).args(["decrypt", "short.isec", "o2"]), 1, "truncated");
     let other = tempfile::tempdir().unwrap();
     ok(isec(other.path()).args(["keygen", "--kid", "kek-9"]));
     fails(
@@ -142,7 +144,7 @@ fn tampered_object_fails_authentication_and_leaves_no_output() {
         5,
         "unknown_kid",
     );
-    fails(isec(d).args(["decrypt", "nope.isec", "o4", "--meta", "bad.meta.json"]), 4, "nope.isec");
+    fails(isec(d).args(["decrypt", "nope.isec", "o4"]), 4, "nope.isec");
     fails(isec(d).args(["decrypt", "obj.isec", "o5", "--envelope", "AAAA"]), 1, "unsupported_version");
 }
 
@@ -150,7 +152,7 @@ fn tampered_object_fails_authentication_and_leaves_no_output() {
 fn rewrap_changes_only_the_metadata() {
     let (dir, plain) = setup(50_000);
     let d = dir.path();
-    ok(isec(d).args(["encrypt", "plain.bin", "obj.isec"]));
+    ok(isec(d).args(["encrypt", "plain.bin", "obj.isec", "--meta", "obj.isec.meta.json"]));
     let body = fs::read(d.join("obj.isec")).unwrap();
     ok(isec(d).args(["keygen", "--kid", "kek-2"]));
     let out = ok(isec(d).args(["rewrap", "obj.isec.meta.json"]));
@@ -170,7 +172,7 @@ fn rewrap_changes_only_the_metadata() {
 fn copy_plan_reports_each_branch() {
     let (dir, _) = setup(1000);
     let d = dir.path();
-    ok(isec(d).args(["encrypt", "plain.bin", "obj.isec"]));
+    ok(isec(d).args(["encrypt", "plain.bin", "obj.isec", "--meta", "obj.isec.meta.json"]));
     let plan = |extra: &[&str]| -> Value {
         let mut args = vec!["copy-plan", "--meta", "obj.isec.meta.json", "--json"];
         args.extend_from_slice(extra);
@@ -179,8 +181,10 @@ fn copy_plan_reports_each_branch() {
     assert_eq!(plan(&["--size", "1028"])["action"], "native");
     fs::write(d.join("new.json"), r#"{"owner": "x"}"#).unwrap();
     assert_eq!(plan(&["--size", "1028", "--replace", "new.json"])["action"], "native_replace");
-    // A size that contradicts the declared size is refused.
-    fails(isec(d).args(["copy-plan", "--meta", "obj.isec.meta.json", "--size", "6442550000"]), 1, "trailing_data");
+    // A size that contradicts the declared size is refused, saying so.
+    let err =
+        fails(isec(d).args(["copy-plan", "--meta", "obj.isec.meta.json", "--size", "6442550000"]), 1, "does not fit");
+    assert!(err.contains("metadata_mismatch") && err.contains("--size 6442550000"), "{err}");
     // An object streamed from stdin declares no size: over 5 GiB it becomes a part copy.
     ok(isec(d)
         .args(["encrypt", "-", "s.isec", "--meta", "s.meta.json"])
@@ -202,11 +206,12 @@ fn copy_plan_reports_each_branch() {
     assert_eq!((p["action"].as_str(), p["rewrapped"].as_bool()), (Some("native_replace"), Some(true)));
     let text = ok(isec(d).args(["copy-plan", "--meta", "obj.isec.meta.json", "--size", "1028"]));
     assert!(text.contains("action:        native"), "{text}");
-    fails(
+    let err = fails(
         isec(d).args(["copy-plan", "--meta", "obj.isec.meta.json", "--size", "1028", "--target-kid", "nope"]),
         5,
         "unknown_kid",
     );
+    assert!(err.contains("\"nope\""), "names the kid: {err}");
 }
 
 #[test]
@@ -336,6 +341,11 @@ fn legacy_objects_decrypt_and_migrate() {
         {"kid": "AKIAVECTORTEST000001", "legacy_secret": secret},
         {"kid": "kek-new", "kek": "11".repeat(32), "state": "active"}]});
     fs::write(d.join("ring.json"), ring.to_string()).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(d.join("ring.json"), fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let info: Value = serde_json::from_str(&ok(isec(d).args(["inspect", "old.bin", "--json"]))).unwrap();
     assert_eq!(info["format"], "legacy");
     ok(isec(d).args(["decrypt", "old.bin", "plain.bin"]));

@@ -316,6 +316,12 @@ fn migrate_turns_the_previous_proxys_objects_of_every_layout_into_isec() {
     }
     let ring = s.path("ring.json");
     std::fs::write(&ring, serde_json::json!({ "keys": keys }).to_string()).unwrap();
+    // A keyring file must not be open to others (the isec command refuses it otherwise).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let target = format!("s3://{}/{}legacy/", s.bucket, s.prefix);
     let out = s.ok(Some(&ring), &["s3", "migrate", &target, "--state", "m.json", "--json"]);
     let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();

@@ -73,6 +73,14 @@ pub enum Error {
     InvalidState,
     /// The object carries no encryption metadata of any kind, and the caller needs it encrypted.
     NotEncrypted,
+    /// A key id is already in the keyring.
+    DuplicateKid,
+    /// Detached metadata (an envelope given apart from the object) does not belong to the
+    /// object: its declared size or its frame arithmetic rules out the object's length, or
+    /// the object carries another envelope of its own.
+    MetadataMismatch,
+    /// A byte range starts at or past the end of the object (HTTP 416).
+    RangeNotSatisfiable,
 }
 
 impl Error {
@@ -109,6 +117,9 @@ impl Error {
             Self::RandomnessUnavailable => "randomness_unavailable",
             Self::InvalidState => "invalid_state",
             Self::NotEncrypted => "not_encrypted",
+            Self::DuplicateKid => "duplicate_kid",
+            Self::MetadataMismatch => "metadata_mismatch",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
         }
     }
 
@@ -137,8 +148,11 @@ impl Error {
             | Self::MalformedCheckpoint
             | Self::MalformedLegacy
             | Self::SidecarTooLarge
-            | Self::NotEncrypted => ErrorFamily::Format,
+            | Self::NotEncrypted
+            | Self::MetadataMismatch => ErrorFamily::Format,
             Self::InvalidParameter
+            | Self::DuplicateKid
+            | Self::RangeNotSatisfiable
             | Self::BufferTooSmall
             | Self::LimitExceeded
             | Self::RandomnessUnavailable
@@ -147,7 +161,7 @@ impl Error {
     }
 
     /// Every variant, for bindings that build their error tables and for exhaustive tests.
-    pub const ALL: [Error; 29] = [
+    pub const ALL: [Error; 32] = [
         Self::MalformedEnvelope,
         Self::UnsupportedVersion,
         Self::UnsupportedSuite,
@@ -177,6 +191,9 @@ impl Error {
         Self::RandomnessUnavailable,
         Self::InvalidState,
         Self::NotEncrypted,
+        Self::DuplicateKid,
+        Self::MetadataMismatch,
+        Self::RangeNotSatisfiable,
     ];
 
     /// Looks a variant up by its code (for corpus harnesses in other languages' tooling).
@@ -249,6 +266,9 @@ impl fmt::Display for Error {
             Self::RandomnessUnavailable => "randomness source unavailable",
             Self::InvalidState => "operation invalid in the current state",
             Self::NotEncrypted => "object is not encrypted",
+            Self::DuplicateKid => "a key with this key id is already in the keyring",
+            Self::MetadataMismatch => "this metadata does not belong to this object",
+            Self::RangeNotSatisfiable => "byte range starts at or past the end of the object",
         };
         write!(f, "{text} ({})", self.code())
     }

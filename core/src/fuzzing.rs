@@ -174,6 +174,16 @@ pub fn keyring_file(data: &[u8]) {
     assert_eq!(opened.is_ok(), bytes == original, "a forged HPKE wrap opened");
 }
 
+/// The self-contained file header: whatever parses re-encodes to the same bytes, and the
+/// probe agrees with the parse on where the body starts.
+pub fn container_parse(data: &[u8]) {
+    let probed = crate::container::probe(data);
+    if let Ok(Some((env, at))) = crate::container::parse(data) {
+        assert_eq!(crate::container::header(&env), data[..at]);
+        assert_eq!(probed, Ok(crate::container::Probe::Contained { header_len: at }));
+    }
+}
+
 /// Streaming decryption of arbitrary ciphertext with arbitrary chunking: it must fail (the
 /// key is fixed and the fuzzer cannot forge a tag) and release nothing unauthenticated.
 pub fn stream_decrypt(data: &[u8]) {

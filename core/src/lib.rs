@@ -13,7 +13,8 @@
 //! Modules import only modules below them, never each other, so each can be read (and
 //! tested) with just what sits underneath. From the bottom:
 //! `error` and `limits`; then `random`, `nonce`, `cipher`, `header`; `wrap` and `frame`;
-//! `kdf`; `envelope` and `segment_table`; `shape` (an object's geometry); `stream`;
+//! `kdf`; `envelope` and `segment_table`; `shape` (an object's geometry) and `range`;
+//! `container` (the self-contained local file); `stream`;
 //! `oneshot` and `legacy`; `keyring` and `metadata`; `copy` and `scan`; `reencrypt` and `s3`; `job` (bucket jobs) on top.
 //!
 //! ```
@@ -44,6 +45,7 @@ extern crate std;
 mod accessors;
 
 pub mod cipher;
+pub mod container;
 pub mod envelope;
 pub(crate) mod error;
 pub mod frame;
@@ -51,6 +53,7 @@ pub(crate) mod header;
 pub mod kdf;
 pub mod limits;
 pub mod nonce;
+pub mod range;
 pub mod shape;
 pub mod wrap;
 

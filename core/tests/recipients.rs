@@ -259,6 +259,19 @@ fn a_low_order_public_key_is_refused_when_sealing() {
 }
 
 #[test]
+fn a_keyring_file_with_two_active_keys_or_an_unknown_min_version_is_refused() {
+    let k = "ab".repeat(32);
+    let two = format!(
+        r#"{{"keys": [{{"kid": "a", "kek": "{k}", "state": "active"}}, {{"kid": "b", "kek": "{k}", "state": "active"}}]}}"#
+    );
+    assert_eq!(Keyring::from_file_text(two.as_bytes()).err(), Some(Error::InvalidParameter));
+    let mv = format!(r#"{{"min_version": 2, "keys": [{{"kid": "a", "kek": "{k}"}}]}}"#);
+    assert_eq!(Keyring::from_file_text(mv.as_bytes()).err(), Some(Error::InvalidParameter));
+    let dup = format!(r#"{{"keys": [{{"kid": "a", "kek": "{k}"}}, {{"kid": "a", "kek": "{k}"}}]}}"#);
+    assert_eq!(Keyring::from_file_text(dup.as_bytes()).err(), Some(Error::DuplicateKid));
+}
+
+#[test]
 fn a_legacy_secret_in_a_file_is_never_active_and_can_be_disabled() {
     let active = br#"{"keys": [{"kid": "p", "legacy_secret": "s", "state": "active"}]}"#;
     assert_eq!(Keyring::from_file_text(active).err(), Some(Error::InvalidParameter));

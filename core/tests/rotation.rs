@@ -64,7 +64,7 @@ fn keyring_states() {
     assert_eq!(l.state("AKIA"), Some(KeyState::DecryptOnly));
     assert_eq!(l.set_state("AKIA", KeyState::Active).err(), Some(Error::InvalidParameter));
     // Duplicate kids and bad kids.
-    assert_eq!(l.add_kek("new", kek(9), KeyState::DecryptOnly).err(), Some(Error::InvalidParameter));
+    assert_eq!(l.add_kek("new", kek(9), KeyState::DecryptOnly).err(), Some(Error::DuplicateKid));
     assert_eq!(l.add_kek("has space", kek(9), KeyState::DecryptOnly).err(), Some(Error::InvalidParameter));
     let _ = ct;
 }

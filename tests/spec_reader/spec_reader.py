@@ -313,7 +313,7 @@ class Keyring:
         for entry in doc["keys"]:
             kid, key, state = _file_entry(entry)
             if kid in ring.keys:
-                fail("invalid_parameter", "two keys with one kid")
+                fail("duplicate_kid", "two keys with one kid")
             if state == "active" and any(s == "active" for _, s in ring.keys.values()):
                 fail("invalid_parameter", "two active keys")
             ring.add(kid, key, state)

@@ -94,6 +94,7 @@ fn cli_code(e: &CliError) -> &'static str {
     match e {
         CliError::Io(_) => "io_error",
         CliError::Interrupted(_) => "interrupted",
+        CliError::OpenKeyring(_) => "open_keyring",
         CliError::Usage(_) | CliError::Core { .. } | CliError::Failed(_) | CliError::KeyInUse(_) => "invalid_parameter",
     }
 }

@@ -108,8 +108,10 @@ enum S3Sub {
     /// Exit 3 when the object fails authentication, 5 when its key is not in the keyring.
     /// Example: isec --keyring ring.json s3 get s3://bucket/photo.jpg photo.jpg
     Get {
+        /// The object, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         source: S3Url,
+        /// Plaintext file to write, or - for stdout.
         output: String,
     },
     /// Encrypt a file or stdin (`-`) under the active key and upload it.
@@ -118,7 +120,9 @@ enum S3Sub {
     /// parts layout, one isec part per S3 part.
     /// Example: isec --keyring ring.json s3 put photo.jpg s3://bucket/photo.jpg
     Put {
+        /// Plaintext file, or - for stdin.
         input: String,
+        /// Where to upload, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         dest: S3Url,
         #[command(flatten)]
@@ -126,8 +130,10 @@ enum S3Sub {
     },
     /// Show an object's format, key id, layout and sizes (no key needed).
     Head {
+        /// The object, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         source: S3Url,
+        /// Print one JSON object instead of aligned lines.
         #[arg(long)]
         json: bool,
     },
@@ -135,8 +141,10 @@ enum S3Sub {
     ///
     /// Example: isec --keyring ring.json s3 cp s3://a/k s3://b/k --target-kid kek-2026
     Cp {
+        /// The object to copy, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         source: S3Url,
+        /// The copy, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         dest: S3Url,
         /// Put the copy's DEK under this key (must be active); no object bytes move.
@@ -151,6 +159,7 @@ enum S3Sub {
     /// DEST gets SRC's metadata by a REPLACE self-copy pinned to DEST's ETag.
     /// Example: isec --keyring ring.json s3 repair s3://bucket/copy.bin --from s3://bucket/orig.bin
     Repair {
+        /// The copy that lost its metadata, s3://BUCKET/KEY.
         #[arg(value_parser = url::object)]
         dest: S3Url,
         /// The object DEST was copied from.
@@ -183,23 +192,28 @@ enum S3Sub {
 enum JobCtl {
     /// Progress from the state file (rewritten every second) and whether the job runs.
     Status {
+        /// The job's state file.
         #[arg(long)]
         state: PathBuf,
+        /// Print the status as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Start nothing new; what is in flight finishes. Saved in the state.
     Pause {
+        /// The job's state file.
         #[arg(long)]
         state: PathBuf,
     },
     /// Undo a pause.
     Resume {
+        /// The job's state file.
         #[arg(long)]
         state: PathBuf,
     },
     /// Change the job's limits (those not given stay; 0 is unlimited).
     SetRate {
+        /// The job's state file.
         #[arg(long)]
         state: PathBuf,
         #[command(flatten)]

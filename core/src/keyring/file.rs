@@ -48,10 +48,16 @@ impl Keyring {
     /// # Errors
     /// [`Error::InvalidParameter`] for text that is not a keyring file (including strings
     /// written with JSON escapes), a KEK that is not 64 hex digits, an entry with both or
-    /// neither of `kek` and `legacy_secret`, and the keyring's own errors (a duplicate kid,
-    /// two active keys).
+    /// neither of `kek` and `legacy_secret`, and the keyring's own errors
+    /// ([`Error::DuplicateKid`] for a kid given twice).
     pub fn from_file_text(text: &[u8]) -> Result<Self> {
         let file: File<'_> = serde_json::from_slice(text).map_err(|_| Error::InvalidParameter)?;
+        // Adding an active key demotes the previous one, which a file must not rely on: two
+        // active keys there are a mistake to report, not to resolve by order.
+        let actives = file.keys.iter().filter(|k| k.state == Some("active")).count();
+        if file.min_version > crate::header::VERSION || actives > 1 {
+            return Err(Error::InvalidParameter);
+        }
         let mut ring = Self::new();
         for k in &file.keys {
             let state = KeyState::from_name(k.state.unwrap_or("decrypt_only"))?;
@@ -212,7 +218,6 @@ mod tests {
             br#"{"keys": [{"kid": "a"}]}"#,
             br#"{"keys": [{"kid": "a", "legacy_secret": "x", "kek": "00"}]}"#,
             br#"{"keys": [{"kid": "a", "legacy_secret": "x", "state": "sideways"}]}"#,
-            br#"{"keys": [{"kid": "a", "legacy_secret": "x"}, {"kid": "a", "legacy_secret": "y"}]}"#,
             br#"{"keys": [], "extra": 1}"#,
             b"[]",
             b"",
@@ -224,6 +229,13 @@ mod tests {
                 alloc::string::String::from_utf8_lossy(bad)
             );
         }
+        assert_eq!(
+            Keyring::from_file_text(
+                br#"{"keys": [{"kid": "a", "legacy_secret": "x"}, {"kid": "a", "legacy_secret": "y"}]}"#
+            )
+            .err(),
+            Some(Error::DuplicateKid)
+        );
         for c in 0..=255u8 {
             let (v, bad) = nibble(c);
             match c {

@@ -244,7 +244,7 @@ impl Keyring {
     fn insert(&mut self, kid: &str, state: KeyState, legacy: bool, source: Source) -> Result<()> {
         Kid::new(kid)?;
         if self.entries.iter().any(|e| e.kid == kid) {
-            return Err(Error::InvalidParameter);
+            return Err(Error::DuplicateKid);
         }
         if state == KeyState::Active {
             self.demote_active();
@@ -265,7 +265,8 @@ impl Keyring {
     /// decrypt-only, so exactly one key is ever active.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for an invalid or duplicate key id.
+    /// [`Error::InvalidParameter`] for an invalid key id, [`Error::DuplicateKid`] for one
+    /// already in the keyring.
     pub fn add_kek(&mut self, kid: &str, kek: Kek, state: KeyState) -> Result<()> {
         self.insert(kid, state, false, Source::Local(kek))
     }
