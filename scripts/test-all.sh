@@ -22,6 +22,9 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
 
+step "release packaging of the crates: licenses, metadata, cargo package, docs.rs build (scripts/test-publish.sh)"
+bash scripts/test-publish.sh
+
 step "second reader: tests/spec_reader (Python + cryptography, written from SPEC.md alone) against the corpus"
 sh tests/spec_reader/run.sh </dev/null
 
