@@ -87,8 +87,9 @@ step "isec-core builds from what it ships (cargo package, verified); isec-cli pa
 cargo package -q --allow-dirty -p isec-core
 cargo package -q --allow-dirty --no-verify -p isec-core -p isec-cli
 version=$(cargo pkgid -p isec-core | sed 's/.*[#@]//')
+target_dir=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["target_directory"])' "$scratch/metadata.json")
 for crate in "${published[@]}"; do
-  tar -xzf "target/package/$crate-$version.crate" -C "$scratch"
+  tar -xzf "$target_dir/package/$crate-$version.crate" -C "$scratch"
 done
 python3 - "$scratch/isec-cli-$version/Cargo.toml" "$version" <<'PY' || fail "isec-cli's packaged manifest"
 import sys, tomllib
