@@ -12,8 +12,8 @@
 # must be the one the wheel claims, and no library outside the base system may be linked),
 # the same rules read from the ELF files for musl (see audit_musl); the glibc wheels
 # are installed into a scratch venv and run (`import isec` and a round trip; `isec
-# --version` and `isec demo`). The musl wheels cannot run here (no musl Python); auditwheel
-# checks what they link.
+# --version` and `isec demo`). The musl isec wheel cannot run here (no musl Python); the musl
+# isec-cli is a static executable and runs here as it is.
 #
 # CI builds and tests only the isec manylinux2014 wheel and the sdist
 # (scripts/test-python.sh): the others are release artifacts, each a full release build of
@@ -145,6 +145,16 @@ if ls "$out"/isec_cli-*manylinux_2_17_x86_64*.whl >/dev/null 2>&1; then
   echo "$version"
   [ "$version" = "isec $(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)" ] || fail "unexpected version: $version"
   (cd "$scratch" && "$scratch/cli/bin/isec" demo >/dev/null)
+fi
+
+if ls "$out"/isec_cli-*musllinux_1_2_x86_64.whl >/dev/null 2>&1; then
+  # The musl build of the command is one static executable: it runs on this machine too.
+  step "isec-cli musl wheel: its static isec runs (isec --version, isec demo)"
+  mkdir "$scratch/cli-musl"
+  wheel=$(ls "$repo/$out"/isec_cli-*musllinux_1_2_x86_64.whl)
+  (cd "$scratch/cli-musl" && "$python" -m zipfile -e "$wheel" . &&
+    chmod +x isec_cli-*.data/scripts/isec && ./isec_cli-*.data/scripts/isec --version &&
+    ./isec_cli-*.data/scripts/isec demo >/dev/null)
 fi
 
 ls -l "$out"
