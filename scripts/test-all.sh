@@ -22,6 +22,9 @@ cargo clippy -q --workspace --lib --bins -- -D warnings
 step "Rust tests: core (both backends), corpus, CLI"
 cargo test --workspace
 
+step "release packaging of the crates: licenses, metadata, cargo package, docs.rs build (scripts/test-publish.sh)"
+bash scripts/test-publish.sh
+
 step "second reader: tests/spec_reader (Python + cryptography, written from SPEC.md alone) against the corpus"
 sh tests/spec_reader/run.sh </dev/null
 
@@ -38,7 +41,7 @@ bash scripts/test-cli-s3.sh
 step "Node package (bindings-node): build, index.d.ts drift, node --test"
 bash scripts/test-node.sh
 
-step "Python package (bindings-py): build, stubtest, pytest"
+step "Python package (bindings-py): the release wheel (abi3, manylinux2014), auditwheel, twine, installed in a clean venv; stubtest, pytest"
 bash scripts/test-python.sh
 
 step "Node <-> Python: objects written by each S3 helper read by the other (tests/cross)"

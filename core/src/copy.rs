@@ -292,6 +292,47 @@ impl CopyPlan {
 /// Decides how to copy. `keyring` is needed only when a key must change or the source must
 /// be re-encrypted; the decision checks that the keyring can do what the plan needs.
 ///
+/// ```
+/// # #[cfg(feature = "getrandom")] {
+/// use isec_core::copy::{self, CopyAction, CopyRequest, Directive, ReencryptReason};
+/// use isec_core::{Kek, KeyState, Keyring, Params, Shape, metadata};
+///
+/// let mut ring = Keyring::new();
+/// ring.add_kek("kek-2026", Kek::generate()?, KeyState::Active)?;
+/// let (envelope, _key) = ring.create_envelope(Params::default())?;
+/// // The source as HEAD returns it: user metadata with the envelope, and its size.
+/// let head = metadata::object_metadata(&[("owner", "finance")], &envelope);
+/// let head: Vec<(&str, &str)> = head.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+/// let size = Shape::from_plaintext_len(envelope.header(), 1 << 20)?.ciphertext_len();
+///
+/// // A byte copy is a valid object: one CopyObject, no object byte through the client.
+/// let plan = copy::decide(&CopyRequest::new(&head, size), Some(&ring))?;
+/// assert_eq!((plan.action, plan.requests, plan.client_bytes), (CopyAction::Native, 1, 0));
+///
+/// // REPLACE carries the envelope into the new metadata.
+/// let mut req = CopyRequest::new(&head, size);
+/// req.directive = Directive::Replace;
+/// req.new_metadata = &[("owner", "audit")];
+/// let plan = copy::decide(&req, Some(&ring))?;
+/// assert_eq!(plan.action, CopyAction::NativeReplace);
+/// let meta = plan.metadata.unwrap_or_default();
+/// assert!(meta.iter().any(|(k, v)| k == "isec" && *v == envelope.to_text()));
+///
+/// // Above CopyObject's 5 GiB: UploadPartCopy ranges that fall on frame boundaries.
+/// let big = Shape::from_plaintext_len(envelope.header(), 6 << 30)?.ciphertext_len();
+/// let plan = copy::decide(&CopyRequest::new(&head, big), Some(&ring))?;
+/// assert_eq!(plan.action, CopyAction::PartCopy);
+/// assert_eq!(plan.ranges.last().map(|r| r.1), Some(big));
+///
+/// // A new DEK is the one thing that needs the bytes.
+/// let mut req = CopyRequest::new(&head, size);
+/// req.rotate_dek = true;
+/// let plan = copy::decide(&req, Some(&ring))?;
+/// assert_eq!((plan.action, plan.reason), (CopyAction::Reencrypt, Some(ReencryptReason::DekRotation)));
+/// # }
+/// # Ok::<(), isec_core::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::KeyNotActive`] when the keyring
 /// cannot do the plan; [`Error::LimitExceeded`] when the metadata would exceed S3's budget or

@@ -1,4 +1,30 @@
 //! One-shot helpers over the streaming contexts, for callers that hold whole objects.
+//!
+//! Both frame-cipher backends write the same bytes, so either reads what the other wrote:
+//!
+//! ```
+//! # #[cfg(feature = "getrandom")] {
+//! use isec_core::{Envelope, Error, Kek, KeyState, Keyring, Params, RustCrypto, oneshot};
+//!
+//! let mut ring = Keyring::new();
+//! ring.add_kek("kek-2026", Kek::generate()?, KeyState::Active)?;
+//! let (envelope, key) = ring.create_envelope(Params::default())?;
+//! let body = oneshot::encrypt::<RustCrypto>(&key, b"quarterly numbers")?;
+//! // PUT `body` with the metadata isec = envelope.to_text(), isec-kid = envelope.kid().
+//!
+//! // Later, elsewhere: the envelope comes back from HEAD, the keyring opens it.
+//! let key = ring.open(&Envelope::decode_text(&envelope.to_text())?)?;
+//! assert_eq!(oneshot::decrypt::<RustCrypto>(&key, &body)?, b"quarterly numbers");
+//! #[cfg(feature = "aws-lc")]
+//! assert_eq!(oneshot::decrypt::<isec_core::AwsLc>(&key, &body)?, b"quarterly numbers");
+//!
+//! // All or nothing: one flipped bit of the tag and no plaintext comes back.
+//! let mut tampered = body.clone();
+//! *tampered.last_mut().unwrap() ^= 1;
+//! assert_eq!(oneshot::decrypt::<RustCrypto>(&key, &tampered), Err(Error::AuthenticationFailed));
+//! # }
+//! # Ok::<(), isec_core::Error>(())
+//! ```
 
 use alloc::vec;
 use alloc::vec::Vec;

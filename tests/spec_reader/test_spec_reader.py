@@ -343,7 +343,7 @@ def test_keyring_file():  # §10.3
     raises("wrong_key_kind", rec.open, env)
 
 
-def test_keyring_file_refusals():  # §10.3: each is invalid_parameter
+def test_keyring_file_refusals():  # §10.3: each is invalid_parameter, two keys with one kid duplicate_kid
     private, public = recipient_pair()
     other_public = sr.public_key_text(sr.X25519PrivateKey.generate().public_key())
     good = keyring_file()
@@ -357,7 +357,6 @@ def test_keyring_file_refusals():  # §10.3: each is invalid_parameter
         keyring_file(kid="x", kek="0g" * 32),
         keyring_file(kid="x", kek="00" * 32, state="enabled"),
         keyring_file(kid="x", kek="00" * 32, state="active"),  # a second active key
-        keyring_file(kid="kek-2026", kek="00" * 32),  # a second key named kek-2026
         keyring_file(kid="x", public_key=public + "="),
         keyring_file(kid="x", private_key=public),
         keyring_file(kid="", kek="00" * 32),
@@ -373,6 +372,7 @@ def test_keyring_file_refusals():  # §10.3: each is invalid_parameter
     ]
     for text in bad:
         raises("invalid_parameter", sr.Keyring.from_file, text)
+    raises("duplicate_kid", sr.Keyring.from_file, keyring_file(kid="kek-2026", kek="00" * 32))
 
 
 def derive_key_pair(ikm):

@@ -195,6 +195,36 @@ impl Entry {
 }
 
 /// A set of KEKs by key id.
+///
+/// Opening an envelope, then rotating the KEK by rewrapping it (the object's body and DEK
+/// stay as they are):
+///
+/// ```
+/// # #[cfg(feature = "getrandom")] {
+/// use isec_core::{Error, Kek, KeyState, Keyring, Params, RustCrypto, oneshot};
+///
+/// let mut ring = Keyring::new();
+/// ring.add_kek("kek-2026", Kek::generate()?, KeyState::Active)?;
+/// let (envelope, key) = ring.create_envelope(Params::default())?;
+/// let body = oneshot::encrypt::<RustCrypto>(&key, b"payroll")?;
+/// assert_eq!(oneshot::decrypt::<RustCrypto>(&ring.open(&envelope)?, &body)?, b"payroll");
+///
+/// // A new active key demotes the old one to decrypt-only.
+/// ring.add_kek("kek-2027", Kek::generate()?, KeyState::Active)?;
+/// assert_eq!(ring.state("kek-2026"), Some(KeyState::DecryptOnly));
+///
+/// // Rewrap: the same DEK under the active key, in a new envelope (a metadata-only copy in S3).
+/// let rewrapped = ring.rewrap(&envelope)?;
+/// assert_eq!(rewrapped.kid(), "kek-2027");
+/// assert_eq!(oneshot::decrypt::<RustCrypto>(&ring.open(&rewrapped)?, &body)?, b"payroll");
+///
+/// // Once every envelope is rewrapped, the old key is disabled: what still names it fails.
+/// ring.set_state("kek-2026", KeyState::Disabled)?;
+/// assert_eq!(ring.open(&envelope).err(), Some(Error::KeyDisabled));
+/// assert_eq!(ring.open(&rewrapped).map(|_| ()), Ok(()));
+/// # }
+/// # Ok::<(), isec_core::Error>(())
+/// ```
 #[derive(Default)]
 pub struct Keyring {
     entries: Vec<Entry>,

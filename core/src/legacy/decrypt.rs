@@ -408,7 +408,7 @@ impl<C: FrameCipher> Stream for LegacyDecryptor<C> {
 
     /// Feeds ciphertext; writes the plaintext of every seal completed and verified by it
     /// (in migration, also a large seal's plaintext as it arrives: see
-    /// [`LegacyDecryptor::for_migration`]).
+    /// `LegacyDecryptor::for_migration` and [`Stream::verified_pt_end`]).
     ///
     /// # Errors
     /// [`Error::BufferTooSmall`] if `out` is shorter than [`Stream::update_len`];

@@ -32,7 +32,7 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Parses a checkpoint's structure (the MAC is checked by [`Reencryption::resume`]).
+    /// Parses a checkpoint's structure (the MAC is checked by [`Reencryption::resume`](super::Reencryption::resume)).
     ///
     /// # Errors
     /// [`Error::MalformedCheckpoint`].

@@ -11,9 +11,10 @@
 //! single segment mid-way would need the old prefix again, which is safe only if the source
 //! bytes at every offset are fixed; the previous proxy's objects do not guarantee that.)
 //!
-//! The job is split by what each piece holds: [`source`] the objects a job reads from (isec's
-//! own and the legacy proxy's), [`job`] the state machine itself, [`rate`] its token-bucket
-//! throttle, and [`checkpoint`] the authenticated record a stopped job resumes from.
+//! The job is split by what each piece holds: `source` the objects a job reads from (isec's
+//! own and the legacy proxy's: [`Source`]), `job` the state machine itself, `rate` its
+//! token-bucket throttle ([`RateLimiter`]), and `checkpoint` the authenticated record a
+//! stopped job resumes from ([`Checkpoint`]).
 
 mod checkpoint;
 mod job;

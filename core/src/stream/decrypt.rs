@@ -211,10 +211,10 @@ impl<C: FrameCipher> Decryptor<C> {
     }
 
     /// For a frame cipher outside Rust (the browser's WebCrypto, which is asynchronous): the
-    /// segment whose key ([`ObjectKey::segment_key`]) opens the next frame, which is
-    /// `frame_len` bytes long (`at_end`: the last bytes of the input). The caller then
-    /// verifies and decrypts the frame with AES-256-GCM (nonce = its first 12 bytes, empty
-    /// AAD) and reports the outcome with [`Decryptor::external_accept`] or
+    /// segment whose key (`ObjectKey::segment_key`, under the `external-cipher` feature)
+    /// opens the next frame, which is `frame_len` bytes long (`at_end`: the last bytes of the
+    /// input). The caller then verifies and decrypts the frame with AES-256-GCM (nonce = its
+    /// first 12 bytes, empty AAD) and reports the outcome with [`Decryptor::external_accept`] or
     /// [`Decryptor::external_reject`]. Every format rule stays here; only AES runs outside.
     ///
     /// # Errors

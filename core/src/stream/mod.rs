@@ -10,6 +10,84 @@
 //! the context refuses further use.
 //!
 //! Both contexts, and the legacy decryptor, share one shape: the [`Stream`] trait.
+//!
+//! ```
+//! # #[cfg(feature = "getrandom")] {
+//! use isec_core::{Decryptor, Encryptor, Error, Kek, KeyState, Keyring, Params, RustCrypto, Shape, Stream};
+//!
+//! let mut ring = Keyring::new();
+//! ring.add_kek("kek-2026", Kek::generate()?, KeyState::Active)?;
+//! let (envelope, key) = ring.create_envelope(Params::default().with_frame_size(4096)?)?;
+//!
+//! // Input arrives in pieces of any size; `update_len` bounds what each call writes.
+//! let plaintext: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+//! let mut enc = Encryptor::<RustCrypto>::new(&key)?;
+//! let mut body = Vec::new();
+//! for piece in plaintext.chunks(3000) {
+//!     let mut out = vec![0u8; enc.update_len(piece.len())];
+//!     let n = enc.update(piece, &mut out)?;
+//!     body.extend_from_slice(&out[..n]);
+//! }
+//! body.extend_from_slice(&enc.finish_vec()?);
+//!
+//! // The whole object, fed at odd split points: a frame is released once its tag verified.
+//! let key = ring.open(&envelope)?;
+//! let mut dec = Decryptor::<RustCrypto>::new(&key)?;
+//! let mut got = Vec::new();
+//! for chunk in body.chunks(777) {
+//!     got.extend_from_slice(&dec.update_vec(chunk)?);
+//! }
+//! got.extend_from_slice(&dec.finish_vec()?);
+//! assert_eq!(got, plaintext);
+//!
+//! // A body cut short is refused at its end.
+//! let mut dec = Decryptor::<RustCrypto>::new(&key)?;
+//! dec.update_vec(&body[..4096 + 28])?;
+//! assert_eq!(dec.finish_vec(), Err(Error::Truncated));
+//!
+//! // A range: fetch only the frames that hold plaintext bytes [5000, 5100).
+//! let shape = Shape::from_ciphertext_len(key.header(), body.len() as u64)?;
+//! let plan = shape.map_range(5000, 5100);
+//! assert_eq!(plan.http_range().as_deref(), Some("bytes=4124-8247"));
+//! let fetched = &body[plan.ct_start as usize..plan.ct_end as usize];
+//! let mut dec = Decryptor::<RustCrypto>::for_range(&key, shape, &plan)?;
+//! let mut got = dec.update_vec(fetched)?;
+//! got.extend_from_slice(&dec.finish_vec()?);
+//! assert_eq!(got, &plaintext[5000..5100]);
+//! # }
+//! # Ok::<(), isec_core::Error>(())
+//! ```
+//!
+//! Multipart: with [`Params::with_part_size`](crate::Params::with_part_size), each part is
+//! encrypted on its own, in any order, on any machine:
+//!
+//! ```
+//! # #[cfg(feature = "getrandom")] {
+//! use isec_core::{Decryptor, Encryptor, Kek, KeyState, Keyring, Params, RustCrypto, Stream};
+//!
+//! let mut ring = Keyring::new();
+//! ring.add_kek("kek-2026", Kek::generate()?, KeyState::Active)?;
+//! let (_envelope, key) = ring.create_envelope(Params::default().with_frame_size(4096)?.with_part_size(8192)?)?;
+//! let plaintext = vec![7u8; 20_000];
+//! let parts: Vec<&[u8]> = plaintext.chunks(8192).collect();
+//!
+//! // Part 3 (the last) first, then parts 1 and 2: each is one UploadPart body.
+//! let mut bodies = vec![Vec::new(); parts.len()];
+//! for n in [3u32, 1, 2] {
+//!     let i = n as usize - 1;
+//!     let mut enc = Encryptor::<RustCrypto>::for_part(&key, n, n == 3)?;
+//!     bodies[i] = enc.update_vec(parts[i])?;
+//!     bodies[i].extend_from_slice(&enc.finish_vec()?);
+//! }
+//!
+//! // S3 joins the parts in order; the whole object decrypts as one stream.
+//! let mut dec = Decryptor::<RustCrypto>::new(&key)?;
+//! let mut got = dec.update_vec(&bodies.concat())?;
+//! got.extend_from_slice(&dec.finish_vec()?);
+//! assert_eq!(got, plaintext);
+//! # }
+//! # Ok::<(), isec_core::Error>(())
+//! ```
 
 use alloc::vec;
 use alloc::vec::Vec;

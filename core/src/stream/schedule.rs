@@ -87,7 +87,8 @@ pub struct NextFrame {
     /// Whether `ct_len` is exact: the decryptor knows the object's shape (table layout, a
     /// range), not merely that frames are full until the last.
     pub exact: bool,
-    /// The segment whose key ([`ObjectKey::segment_key`]) opens the frame.
+    /// The segment whose key (`ObjectKey::segment_key`, under the `external-cipher` feature)
+    /// opens the frame.
     pub segment: u32,
 }
 
