@@ -143,7 +143,8 @@ impl PublicKey {
 #[cfg(feature = "hazmat")]
 impl PublicKey {
     /// A new envelope for this recipient with a caller-chosen DEK, salt and ephemeral seed,
-    /// for deterministic vectors only (see [`PublicKey::wrap_with`]).
+    /// for deterministic vectors only: one seed used twice seals two DEKs under one AEAD key
+    /// and nonce.
     ///
     /// # Errors
     /// The parameters' errors, [`crate::envelope::Kid::new`]'s, and the wrap's.

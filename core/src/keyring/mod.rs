@@ -510,7 +510,9 @@ impl Keyring {
     /// without unwrapping: what a copy plan needs before it commits to a re-encryption.
     ///
     /// # Errors
-    /// As [`Keyring::opener`].
+    /// [`Error::UnknownKid`], [`Error::KeyDisabled`], [`Error::WrongKeyKind`],
+    /// [`Error::PublicKeyOnly`] for a recipient without its private key,
+    /// [`Error::UnsupportedSuite`] for a caller-answered KEK and a local wrap algorithm.
     pub fn check_open(&self, envelope: &Envelope) -> Result<()> {
         self.opener(envelope).map(|_| ())
     }
