@@ -1,5 +1,7 @@
 //! The `isec` command on success and failure paths, as an operator would run it.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -8,24 +10,12 @@ use std::time::Duration;
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
+use support::{fails, ok};
+
 fn isec(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("isec").unwrap();
     c.current_dir(dir).env("ISEC_KEYRING", dir.join("ring.json")).env_remove("CI");
     c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(c: &mut Command, code: i32, needle: &str) -> String {
-    let out = c.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "{c:?}: {err}");
-    assert!(err.contains(needle), "stderr of {c:?} lacks {needle:?}: {err}");
-    err
 }
 
 fn data(n: usize) -> Vec<u8> {

@@ -1,6 +1,8 @@
 //! Local objects: the self-contained form through files and pipes, metadata that is not the
 //! object's, truncation, open-ended ranges and the permissions of what is written.
 
+mod support;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,24 +11,12 @@ use std::process::{Command, Output, Stdio};
 use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
+use support::{fails, ok};
+
 fn isec(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("isec").unwrap();
     c.current_dir(dir).env("ISEC_KEYRING", dir.join("ring.json")).env_remove("CI").env_remove("ISEC_PROGRESS");
     c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(c: &mut Command, code: i32, needle: &str) -> String {
-    let out = c.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "{c:?}: {err}");
-    assert!(err.contains(needle), "stderr of {c:?} lacks {needle:?}: {err}");
-    err
 }
 
 /// Runs `c` with `input` on stdin (written from another thread, so a full pipe cannot block).

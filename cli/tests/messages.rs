@@ -2,12 +2,16 @@
 //! about, the keyring file's permissions, progress lines that do not outlive their run, and
 //! help text for every argument.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use assert_cmd::cargo::CommandCargoExt;
+
+use support::{fails, ok};
 
 fn isec(dir: &Path) -> Command {
     let mut c = Command::cargo_bin("isec").unwrap();
@@ -17,20 +21,6 @@ fn isec(dir: &Path) -> Command {
         .env_remove("ISEC_PROGRESS")
         .env_remove("ISEC_ALLOW_OPEN_KEYRING");
     c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(out.status.success(), "{c:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn fails(c: &mut Command, code: i32, needle: &str) -> String {
-    let out = c.output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert_eq!(out.status.code(), Some(code), "{c:?}: {err}");
-    assert!(err.contains(needle), "stderr of {c:?} lacks {needle:?}: {err}");
-    err
 }
 
 fn setup(size: usize) -> tempfile::TempDir {
