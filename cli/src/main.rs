@@ -7,6 +7,7 @@
 mod crypt;
 mod demo;
 mod fail;
+mod gateway;
 mod jobs;
 mod keyfile;
 mod keys;
@@ -244,6 +245,9 @@ enum Command {
     },
     /// Objects and bucket jobs in S3: get, put, head, cp, scan, rotate, reencrypt, migrate, job.
     S3(s3::S3Cmd),
+    /// Serve an S3 endpoint that encrypts: any S3 client reads and writes plaintext, the
+    /// backend bucket holds isec objects.
+    Gateway(gateway::GatewayCmd),
     /// Manage the keyring file: list, add (KEK, recipient public or private key), activate,
     /// retire, disable, export-public.
     #[command(subcommand)]
@@ -351,6 +355,7 @@ fn run(cli: Cli) -> Res<()> {
         Command::Scan { dir, json } => plan::scan(&ring(kr)?, &dir, json),
         Command::S3(cmd) => s3::run(cmd, || ring(kr), kr.is_some(), quiet),
         Command::Keys(cmd) => keys::run(cmd, kr),
+        Command::Gateway(cmd) => gateway::run(cmd, ring(kr)?),
         Command::Demo { size } => demo::run(size).map_err(|e| CliError::Usage(e.to_string())),
     }
 }

@@ -14,7 +14,7 @@ use crate::envelope::{Envelope, META_ENVELOPE, META_KID};
 use crate::error::{Error, Result};
 use crate::header::Layout;
 use crate::keyring::Keyring;
-use crate::metadata::{self, ISEC_KEYS, LEGACY_KEYS, LegacyKind, META_TABLE, ObjectFormat};
+use crate::metadata::{self, ISEC_KEYS, LEGACY_KEYS, LegacyKind, META_ETAG, META_TABLE, ObjectFormat};
 use crate::shape::Shape;
 
 /// S3's limits that shape a copy; smaller values make tests cheap.
@@ -404,8 +404,11 @@ fn isec(req: &CopyRequest<'_>, env: &Envelope, keyring: Option<&Keyring>) -> Res
     };
     let mut carry =
         alloc::vec![(META_ENVELOPE.to_string(), env.to_text()), (META_KID.to_string(), env.kid().to_string())];
-    if let Some(t) = metadata::get(req.source_metadata, META_TABLE) {
-        carry.push((META_TABLE.to_string(), t.to_string()));
+    // The table and the plaintext's ETag describe bytes a copy keeps.
+    for k in [META_TABLE, META_ETAG] {
+        if let Some(v) = metadata::get(req.source_metadata, k) {
+            carry.push((k.to_string(), v.to_string()));
+        }
     }
     let sidecar = (env.header().layout == Layout::Table && req.source_sidecar).then_some(Sidecar::Table);
     let meta = (req.directive == Directive::Replace || rewrapped).then(|| base_metadata(req, &carry, &ISEC_KEYS));

@@ -16,8 +16,12 @@ use crate::error::Error;
 pub const META_TABLE: &str = "isec-table";
 /// Suffix of the sidecar object holding a segment table: `<key>.isec-table`.
 pub const TABLE_SIDECAR_SUFFIX: &str = ".isec-table";
+/// Metadata key of the ETag an S3 client was given for the object's plaintext (the
+/// gateway's, SPEC.md §18.3): the hex MD5 of the plaintext, or `hex-N` for a multipart
+/// upload. Not authenticated: it only tells a client what it already computed.
+pub const META_ETAG: &str = "isec-etag";
 /// Metadata keys isec owns on its objects; a metadata REPLACE carries them over.
-pub const ISEC_KEYS: [&str; 3] = [META_ENVELOPE, META_KID, META_TABLE];
+pub const ISEC_KEYS: [&str; 4] = [META_ENVELOPE, META_KID, META_TABLE, META_ETAG];
 /// Metadata keys the legacy proxy owns on its objects.
 pub const LEGACY_KEYS: [&str; 6] =
     ["isec", "isec-kid", "client-etag", "plaintext-size", "s3proxy-format", "s3proxy-generation"];

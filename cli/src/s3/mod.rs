@@ -2,14 +2,14 @@
 //! (how to open, copy, migrate or re-encrypt an object, what a bucket job does next) is
 //! core's; this module sends the requests and feeds the answers back.
 
-mod client;
+pub(crate) mod client;
 mod cmd;
 mod control;
 mod job;
-mod object;
-mod steps;
-mod task;
-mod url;
+pub(crate) mod object;
+pub(crate) mod steps;
+pub(crate) mod task;
+pub(crate) mod url;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -45,6 +45,8 @@ pub struct Info {
     pub size: u64,
     pub metadata: Vec<(String, String)>,
     pub headers: Carried,
+    /// When the backend last wrote the object.
+    pub last_modified: Option<std::time::SystemTime>,
     /// The opened object, or the metadata's own error (a byte copy may still keep it).
     pub opened: Result<Opened, Error>,
 }
@@ -86,6 +88,7 @@ pub async fn head(c: &Client, bucket: &str, key: &str, if_match: Option<&str>) -
         content_language: r.content_language().map(str::to_string),
         cache_control: r.cache_control().map(str::to_string),
     };
+    let last_modified = r.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
     let view: Vec<(&str, &str)> = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let opened = match ObjectOpen::new(key, &view, size) {
         Err(e) => Err(e),
@@ -99,7 +102,7 @@ pub async fn head(c: &Client, bucket: &str, key: &str, if_match: Option<&str>) -
             }
         },
     };
-    Ok(Info { bucket: bucket.into(), key: key.into(), etag, size, metadata, headers, opened })
+    Ok(Info { bucket: bucket.into(), key: key.into(), etag, size, metadata, headers, last_modified, opened })
 }
 
 /// A sidecar's body (at most one byte over `max_len`: core refuses a longer one), or `None`.

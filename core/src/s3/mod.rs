@@ -3,6 +3,7 @@
 //! takes the answer back.
 
 mod copy;
+pub mod gateway;
 mod open;
 mod read;
 

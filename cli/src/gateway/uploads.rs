@@ -1,0 +1,64 @@
+//! Multipart uploads in progress: each client upload is one backend upload of a
+//! table-layout object, whose parts the client sizes as it likes. The gateway keeps the
+//! object key and each part's record (core's [`TableUpload`]) in memory until the upload
+//! completes or aborts, so an upload must finish on the gateway process that began it (a
+//! restart answers NoSuchUpload and the client starts over; SPEC.md §18.4).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use isec_core::s3::gateway::{PartRecord, TableUpload};
+use isec_core::ObjectKey;
+
+use crate::s3::object::Carried;
+
+/// One client upload.
+pub struct Upload {
+    pub bucket: String,
+    pub key: String,
+    pub okey: ObjectKey,
+    /// The object's metadata (user metadata and the envelope).
+    pub meta: Vec<(String, String)>,
+    pub headers: Carried,
+    pub table: TableUpload,
+}
+
+/// The uploads this process began, by upload id (the backend's).
+#[derive(Default)]
+pub struct Uploads(Mutex<HashMap<String, Arc<Mutex<Upload>>>>);
+
+impl Uploads {
+    pub fn insert(&self, id: &str, up: Upload) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(id.to_string(), Arc::new(Mutex::new(up)));
+        }
+    }
+
+    /// The upload `id` of `bucket/key`.
+    pub fn get(&self, id: &str, bucket: &str, key: &str) -> Option<Arc<Mutex<Upload>>> {
+        let up = self.0.lock().ok()?.get(id).cloned()?;
+        let same = up.lock().ok().is_some_and(|u| u.bucket == bucket && u.key == key);
+        same.then_some(up)
+    }
+
+    pub fn remove(&self, id: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.remove(id);
+        }
+    }
+
+    /// Every open upload: `(id, bucket, key)`.
+    pub fn all(&self) -> Vec<(String, String, String)> {
+        let Ok(m) = self.0.lock() else { return Vec::new() };
+        m.iter()
+            .filter_map(|(id, u)| u.lock().ok().map(|u| (id.clone(), u.bucket.clone(), u.key.clone())))
+            .collect()
+    }
+}
+
+/// Records part `n` of an upload.
+pub fn record(up: &Mutex<Upload>, n: u32, part: PartRecord) {
+    if let Ok(mut u) = up.lock() {
+        u.table.record(n, part);
+    }
+}
