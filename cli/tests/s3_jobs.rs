@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{S3, bytes, count, last_json, par, server};
+use common::{S3, bytes, count, last_json, legacy_vectors, par, server, shared_vectors};
 use serde_json::Value;
 
 /// `n_old` objects under k1 (written with a keyring where k1 was active), `n_new` under k2,
@@ -206,97 +206,6 @@ fn ctrl_c_saves_the_state_and_a_rerun_completes() {
     check_all(&s, &ring, &objects, 30);
 }
 
-/// The previous proxy's objects of every layout (../shared/vectors/s3proxy), stored as that
-/// proxy stored them: body, metadata and sidecar.
-struct Legacy {
-    suffix: String,
-    body: Vec<u8>,
-    meta: std::collections::HashMap<String, String>,
-    sidecar: Option<(String, Vec<u8>)>,
-    sha256: String,
-    kid: String,
-    secret: String,
-}
-
-fn shared_vectors() -> Option<std::path::PathBuf> {
-    let dir = std::env::var("ISEC_SHARED_VECTORS")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
-    let d = if dir.join("s3proxy").is_dir() { dir.join("s3proxy") } else { dir };
-    if d.join("single_put.json").is_file() {
-        return Some(d);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI: the previous proxy's vectors must be beside the repository"
-    );
-    eprintln!("NOT CHECKED: isec s3 migrate: no ../shared/vectors/s3proxy");
-    None
-}
-
-fn legacy_vectors(d: &std::path::Path, prefix: &str) -> Vec<Legacy> {
-    use serde_json::Value;
-    let load = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap() };
-    let meta_of = |v: &Value| -> std::collections::HashMap<String, String> {
-        v.as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| !k.starts_with('_'))
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    let single = load("single_put.json");
-    let case = single["cases"].as_array().unwrap().iter().find(|c| c["case"] == "single_put_1048583").unwrap();
-    out.push(Legacy {
-        suffix: "legacy/single".into(),
-        body: std::fs::read(d.join(case["ciphertext"]["bin_file"].as_str().unwrap())).unwrap(),
-        meta: meta_of(&case["object_metadata"]["pr107_07bca1bf"]),
-        sidecar: None,
-        sha256: case["plaintext"]["sha256"].as_str().unwrap().into(),
-        kid: case["kek"]["kid"].as_str().unwrap().into(),
-        secret: case["kek"]["kek_secret"].as_str().unwrap().into(),
-    });
-    for (layout, file) in [
-        ("streamed", "streaming_put_v2.json"),
-        ("framed", "multipart_v2_framed.json"),
-        ("staged", "multipart_v3_staged.json"),
-    ] {
-        let v = load(file);
-        let (side, text) = if layout == "streamed" {
-            let sc = &v["sidecars"]["pr107-07bca1bf"];
-            (
-                sc["sidecar_key"].as_str().unwrap().to_string(),
-                sc["sidecar"]["body_base64_text"].as_str().unwrap().to_string(),
-            )
-        } else {
-            (
-                v["sidecar_key"].as_str().unwrap().to_string(),
-                v["sidecar"]["body_base64_text"].as_str().unwrap().to_string(),
-            )
-        };
-        let suffix = format!("legacy/{layout}");
-        // An object-keyed sidecar goes where the proxy puts it for the key used here.
-        let side = if layout == "staged" {
-            side
-        } else {
-            isec_core::metadata::legacy_sidecar_key(&format!("{prefix}{suffix}"))
-        };
-        out.push(Legacy {
-            suffix,
-            body: std::fs::read(d.join(v["object_ciphertext"]["bin_file"].as_str().unwrap())).unwrap(),
-            meta: meta_of(&v["object_metadata"]),
-            sidecar: Some((side, text.into_bytes())),
-            sha256: v["plaintext"]["sha256"].as_str().unwrap().into(),
-            kid: v["kek"]["kid"].as_str().unwrap().into(),
-            secret: v["kek"]["kek_secret"].as_str().unwrap().into(),
-        });
-    }
-    out
-}
-
 #[test]
 #[ignore = "needs an S3 server: scripts/test-cli-s3.sh"]
 fn migrate_turns_the_previous_proxys_objects_of_every_layout_into_isec() {
@@ -304,24 +213,7 @@ fn migrate_turns_the_previous_proxys_objects_of_every_layout_into_isec() {
     let Some(s) = server("migrate") else { return };
     let Some(d) = shared_vectors() else { return };
     let vectors = legacy_vectors(&d, &s.prefix);
-    let mut keys = vec![serde_json::json!({"kid": "k1", "kek": hex::encode(common::bytes(9, 32)), "state": "active"})];
-    for v in &vectors {
-        if !keys.iter().any(|k| k["kid"] == v.kid.as_str()) {
-            keys.push(serde_json::json!({"kid": v.kid, "legacy_secret": v.secret}));
-        }
-        if let Some((side, body)) = &v.sidecar {
-            s.put_abs(side, body, Default::default());
-        }
-        s.put_raw(&v.suffix, &v.body, v.meta.clone());
-    }
-    let ring = s.path("ring.json");
-    std::fs::write(&ring, serde_json::json!({ "keys": keys }).to_string()).unwrap();
-    // A keyring file must not be open to others (the isec command refuses it otherwise).
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    let ring = common::store_legacy(&s, &vectors);
     let target = format!("s3://{}/{}legacy/", s.bucket, s.prefix);
     let out = s.ok(Some(&ring), &["s3", "migrate", &target, "--state", "m.json", "--json"]);
     let report: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();

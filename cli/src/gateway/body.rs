@@ -97,7 +97,9 @@ impl Checks {
         }
         let h = &self.header;
         let trailed = self.trailer.as_ref().and_then(|(name, t)| {
-            t.read(|m| m.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string)).flatten().map(|v| (name, v))
+            t.read(|m| m.get(name.as_str()).and_then(|v| v.to_str().ok()).map(str::to_string))
+                .flatten()
+                .map(|v| (name, v))
         });
         if let Some((name, _)) = &self.trailer
             && trailed.is_none()
@@ -112,11 +114,15 @@ impl Checks {
             ("x-amz-checksum-crc64nvme", &h.checksum_crc64nvme, &got.checksum_crc64nvme),
         ];
         for (name, header, computed) in pairs {
-            let want = header.clone().or_else(|| trailed.as_ref().filter(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone()));
+            let want =
+                header.clone().or_else(|| trailed.as_ref().filter(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone()));
             if let Some(want) = want
                 && computed.as_deref() != Some(want.trim())
             {
-                return Err(s3(S3ErrorCode::BadDigest, format!("the {name} you specified did not match what was received")));
+                return Err(s3(
+                    S3ErrorCode::BadDigest,
+                    format!("the {name} you specified did not match what was received"),
+                ));
             }
         }
         Ok(got)

@@ -9,7 +9,7 @@ use isec_core::copy::{Directive, decide};
 use isec_core::s3::gateway as rules;
 use isec_core::s3::{ObjectRef, copy_steps};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, S3ErrorCode};
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::body::Checks;
 use super::error::{self, from_fail, s3};
@@ -23,7 +23,9 @@ use crate::s3::task::{copy_request, table_shape};
 fn source(c: &CopySource) -> S3Result<(String, String)> {
     match c {
         CopySource::Bucket { bucket, key, version_id: None } => Ok((bucket.to_string(), key.to_string())),
-        CopySource::Bucket { .. } => Err(s3(S3ErrorCode::NotImplemented, "copies of object versions are not supported")),
+        CopySource::Bucket { .. } => {
+            Err(s3(S3ErrorCode::NotImplemented, "copies of object versions are not supported"))
+        }
         _ => Err(s3(S3ErrorCode::NotImplemented, "access point copy sources are not supported")),
     }
 }
@@ -139,7 +141,9 @@ pub async fn part_copy(g: &Gateway, req: S3Request<UploadPartCopyInput>) -> S3Re
         None => (0, src.len),
         Some(r) => {
             let r = Range::parse(r).map_err(|_| s3(S3ErrorCode::InvalidArgument, "bad x-amz-copy-source-range"))?;
-            let span = r.check(src.len).map_err(|_| s3(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"))?;
+            let span = r
+                .check(src.len)
+                .map_err(|_| s3(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"))?;
             (span.start, span.end)
         }
     };

@@ -14,7 +14,8 @@ pub fn s3(code: S3ErrorCode, msg: impl Into<String>) -> S3Error {
 
 /// An error code of isec's own, with its HTTP status.
 fn custom(code: &str, status: StatusCode, msg: String) -> S3Error {
-    let mut e = S3Error::with_message(S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError), msg);
+    let mut e =
+        S3Error::with_message(S3ErrorCode::from_bytes(code.as_bytes()).unwrap_or(S3ErrorCode::InternalError), msg);
     e.set_status_code(status);
     e
 }
@@ -26,7 +27,9 @@ pub fn core(error: Error, context: &str) -> S3Error {
     match error {
         Error::NotEncrypted => s3(S3ErrorCode::AccessDenied, msg),
         Error::RangeNotSatisfiable => s3(S3ErrorCode::InvalidRange, msg),
-        Error::InvalidParameter | Error::InvalidFrameSize | Error::LimitExceeded => s3(S3ErrorCode::InvalidArgument, msg),
+        Error::InvalidParameter | Error::InvalidFrameSize | Error::LimitExceeded => {
+            s3(S3ErrorCode::InvalidArgument, msg)
+        }
         e if e.family() == ErrorFamily::Key => custom("IsecKeyUnavailable", StatusCode::FORBIDDEN, msg),
         _ => custom("IsecIntegrityError", StatusCode::INTERNAL_SERVER_ERROR, msg),
     }
@@ -35,7 +38,9 @@ pub fn core(error: Error, context: &str) -> S3Error {
 /// A failure of a backend request or of isec, as the client sees it.
 pub fn from_fail(f: Fail) -> S3Error {
     match f {
-        Fail::Changed(m) => custom("SlowDown", StatusCode::SERVICE_UNAVAILABLE, format!("the object changed while read: {m}")),
+        Fail::Changed(m) => {
+            custom("SlowDown", StatusCode::SERVICE_UNAVAILABLE, format!("the object changed while read: {m}"))
+        }
         Fail::Core { error, context } => core(error, &context),
         Fail::S3 { code, msg, .. } => backend(&code, msg),
         Fail::Cli(e) => s3(S3ErrorCode::InternalError, e.to_string()),

@@ -27,16 +27,19 @@ const LOOKUPS: usize = 16;
 /// Entries remembered before the cache starts over.
 const CACHE_MAX: usize = 200_000;
 
-/// `(bucket, key, backend ETag)` → `(plaintext size, client ETag)`.
+/// `(bucket, key, backend ETag)`: one stored version of an object.
+type Version = (String, String, String);
+
+/// Each stored version's plaintext size and client ETag, as a lookup found them.
 #[derive(Default)]
-pub struct Sizes(Mutex<HashMap<(String, String, String), (u64, String)>>);
+pub struct Sizes(Mutex<HashMap<Version, (u64, String)>>);
 
 impl Sizes {
-    fn get(&self, k: &(String, String, String)) -> Option<(u64, String)> {
+    fn get(&self, k: &Version) -> Option<(u64, String)> {
         self.0.lock().ok()?.get(k).cloned()
     }
 
-    fn put(&self, k: (String, String, String), v: (u64, String)) {
+    fn put(&self, k: Version, v: (u64, String)) {
         if let Ok(mut m) = self.0.lock() {
             if m.len() >= CACHE_MAX {
                 m.clear();
@@ -103,25 +106,27 @@ fn entries(objects: &[aws_sdk_s3::types::Object]) -> Vec<Entry> {
             key: o.key().unwrap_or_default().to_string(),
             size: u64::try_from(o.size().unwrap_or(0)).unwrap_or(0),
             etag: o.e_tag().unwrap_or_default().to_string(),
-            last_modified: o.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()).map(Timestamp::from),
+            last_modified: o
+                .last_modified()
+                .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                .map(Timestamp::from),
         })
         .collect()
 }
 
 pub async fn list_v2(g: &Gateway, i: ListObjectsV2Input) -> S3Result<S3Response<ListObjectsV2Output>> {
     let w = format!("s3://{}", i.bucket);
-    let r = g
-        .c
-        .list_objects_v2()
-        .bucket(&i.bucket)
-        .set_prefix(i.prefix.clone())
-        .set_delimiter(i.delimiter.clone())
-        .set_continuation_token(i.continuation_token.clone())
-        .set_start_after(i.start_after.clone())
-        .set_max_keys(i.max_keys)
-        .send()
-        .await
-        .map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let r =
+        g.c.list_objects_v2()
+            .bucket(&i.bucket)
+            .set_prefix(i.prefix.clone())
+            .set_delimiter(i.delimiter.clone())
+            .set_continuation_token(i.continuation_token.clone())
+            .set_start_after(i.start_after.clone())
+            .set_max_keys(i.max_keys)
+            .send()
+            .await
+            .map_err(|e| from_fail(sdk(e, &w, false)))?;
     let contents = view(g, &i.bucket, entries(r.contents())).await;
     let common = prefixes(r.common_prefixes());
     let out = ListObjectsV2Output {
@@ -144,22 +149,22 @@ pub async fn list_v2(g: &Gateway, i: ListObjectsV2Input) -> S3Result<S3Response<
 
 pub async fn list_v1(g: &Gateway, i: ListObjectsInput) -> S3Result<S3Response<ListObjectsOutput>> {
     let w = format!("s3://{}", i.bucket);
-    let r = g
-        .c
-        .list_objects()
-        .bucket(&i.bucket)
-        .set_prefix(i.prefix.clone())
-        .set_delimiter(i.delimiter.clone())
-        .set_marker(i.marker.clone())
-        .set_max_keys(i.max_keys)
-        .send()
-        .await
-        .map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let r =
+        g.c.list_objects()
+            .bucket(&i.bucket)
+            .set_prefix(i.prefix.clone())
+            .set_delimiter(i.delimiter.clone())
+            .set_marker(i.marker.clone())
+            .set_max_keys(i.max_keys)
+            .send()
+            .await
+            .map_err(|e| from_fail(sdk(e, &w, false)))?;
     let raw = entries(r.contents());
     // Without a delimiter S3 leaves NextMarker out: the last key listed (hidden or not) is it.
     let last = raw.last().map(|e| e.key.clone());
     let common = prefixes(r.common_prefixes());
-    let next = r.next_marker().map(str::to_string).or_else(|| r.is_truncated().unwrap_or(false).then_some(last).flatten());
+    let next =
+        r.next_marker().map(str::to_string).or_else(|| r.is_truncated().unwrap_or(false).then_some(last).flatten());
     let contents = view(g, &i.bucket, raw).await;
     let out = ListObjectsOutput {
         name: Some(i.bucket),
@@ -179,28 +184,42 @@ pub async fn list_v1(g: &Gateway, i: ListObjectsInput) -> S3Result<S3Response<Li
 
 /// Deletes `keys` and their sidecars, at most 1000 backend keys per request; returns the
 /// client keys deleted and those that failed with their code and message.
-async fn delete_keys(g: &Gateway, bucket: &str, keys: &[String]) -> S3Result<(Vec<String>, Vec<(String, String, String)>)> {
+async fn delete_keys(
+    g: &Gateway,
+    bucket: &str,
+    keys: &[String],
+) -> S3Result<(Vec<String>, Vec<(String, String, String)>)> {
     let (mut deleted, mut failed) = (Vec::new(), Vec::new());
     for chunk in keys.chunks(1000 / 3) {
         let mut ids = Vec::with_capacity(chunk.len() * 3);
         for k in chunk {
             for key in rules::delete_keys(k) {
-                let id = ObjectIdentifier::builder().key(key).build().map_err(|e| super::error::s3(s3s::S3ErrorCode::InternalError, e.to_string()))?;
+                let id = ObjectIdentifier::builder()
+                    .key(key)
+                    .build()
+                    .map_err(|e| super::error::s3(s3s::S3ErrorCode::InternalError, e.to_string()))?;
                 ids.push(id);
             }
         }
-        let del = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| super::error::s3(s3s::S3ErrorCode::InternalError, e.to_string()))?;
-        let r = g
-            .c
-            .delete_objects()
-            .bucket(bucket)
-            .delete(del)
-            .send()
-            .await
-            .map_err(|e| from_fail(sdk(e, &format!("s3://{bucket}"), false)))?;
+        let del = Delete::builder()
+            .set_objects(Some(ids))
+            .quiet(true)
+            .build()
+            .map_err(|e| super::error::s3(s3s::S3ErrorCode::InternalError, e.to_string()))?;
+        let r =
+            g.c.delete_objects()
+                .bucket(bucket)
+                .delete(del)
+                .send()
+                .await
+                .map_err(|e| from_fail(sdk(e, &format!("s3://{bucket}"), false)))?;
         for k in chunk {
             match r.errors().iter().find(|e| e.key() == Some(k.as_str())) {
-                Some(e) => failed.push((k.clone(), e.code().unwrap_or("InternalError").into(), e.message().unwrap_or_default().into())),
+                Some(e) => failed.push((
+                    k.clone(),
+                    e.code().unwrap_or("InternalError").into(),
+                    e.message().unwrap_or_default().into(),
+                )),
                 None => deleted.push(k.clone()),
             }
         }
@@ -211,7 +230,10 @@ async fn delete_keys(g: &Gateway, bucket: &str, keys: &[String]) -> S3Result<(Ve
 pub async fn delete(g: &Gateway, i: DeleteObjectInput) -> S3Result<S3Response<DeleteObjectOutput>> {
     super::write::writable(&i.key)?;
     if i.version_id.is_some() || i.if_match.is_some() {
-        return Err(super::error::s3(s3s::S3ErrorCode::NotImplemented, "versioned and conditional deletes are not supported"));
+        return Err(super::error::s3(
+            s3s::S3ErrorCode::NotImplemented,
+            "versioned and conditional deletes are not supported",
+        ));
     }
     let (_, failed) = delete_keys(g, &i.bucket, std::slice::from_ref(&i.key)).await?;
     if let Some((k, code, msg)) = failed.into_iter().next() {
@@ -244,7 +266,8 @@ pub async fn delete_many(g: &Gateway, i: DeleteObjectsInput) -> S3Result<S3Respo
     }));
     let quiet = i.delete.quiet.unwrap_or(false);
     let out = DeleteObjectsOutput {
-        deleted: (!quiet).then(|| deleted.into_iter().map(|k| DeletedObject { key: Some(k), ..Default::default() }).collect()),
+        deleted: (!quiet)
+            .then(|| deleted.into_iter().map(|k| DeletedObject { key: Some(k), ..Default::default() }).collect()),
         errors: (!errors.is_empty()).then_some(errors),
         ..Default::default()
     };

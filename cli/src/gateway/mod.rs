@@ -71,8 +71,9 @@ pub struct GatewayCmd {
 fn credentials(path: Option<&PathBuf>) -> Res<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     if let Some(p) = path {
-        let text =
-            zeroize::Zeroizing::new(std::fs::read_to_string(p).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?);
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(p).map_err(|e| CliError::Io(format!("{}: {e}", p.display())))?,
+        );
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
             let mut it = line.split_whitespace();
             match (it.next(), it.next(), it.next()) {
@@ -80,7 +81,8 @@ fn credentials(path: Option<&PathBuf>) -> Res<Vec<(String, String)>> {
                 _ => return Err(CliError::usage(format!("{}: expected ACCESS_KEY SECRET_KEY per line", p.display()))),
             }
         }
-    } else if let (Ok(a), Ok(s)) = (std::env::var("ISEC_GATEWAY_ACCESS_KEY"), std::env::var("ISEC_GATEWAY_SECRET_KEY")) {
+    } else if let (Ok(a), Ok(s)) = (std::env::var("ISEC_GATEWAY_ACCESS_KEY"), std::env::var("ISEC_GATEWAY_SECRET_KEY"))
+    {
         pairs.push((a, s));
     }
     if pairs.is_empty() {
@@ -96,7 +98,9 @@ fn credentials(path: Option<&PathBuf>) -> Res<Vec<(String, String)>> {
 /// flight finish (up to 30 s), and aborts the multipart uploads still open, so nothing half
 /// written becomes visible.
 pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
-    isec_core::Params::default().with_frame_size(cmd.frame_size).map_err(|e| CliError::core(e, "--frame-size".into()))?;
+    isec_core::Params::default()
+        .with_frame_size(cmd.frame_size)
+        .map_err(|e| CliError::core(e, "--frame-size".into()))?;
     let pairs = credentials(cmd.credentials.as_ref())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,7 +8,9 @@ use isec_core::s3::Opened;
 use isec_core::s3::gateway::{self as rules, Conditions, Precondition};
 use isec_core::shape::Shape;
 use isec_core::{AwsLc, Decryptor, ObjectKey};
-use s3s::dto::{ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, Timestamp};
+use s3s::dto::{
+    ETag, ETagCondition, GetObjectInput, GetObjectOutput, HeadObjectInput, HeadObjectOutput, Range, Timestamp,
+};
 use s3s::{S3Error, S3ErrorCode, S3Response, S3Result};
 
 use super::body;
@@ -108,7 +110,13 @@ impl Readable {
     }
 
     /// Evaluates a read's conditions against the client ETag and Last-Modified.
-    fn check(&self, m: &Option<ETagCondition>, n: &Option<ETagCondition>, ms: &Option<Timestamp>, us: &Option<Timestamp>) -> S3Result<()> {
+    fn check(
+        &self,
+        m: &Option<ETagCondition>,
+        n: &Option<ETagCondition>,
+        ms: &Option<Timestamp>,
+        us: &Option<Timestamp>,
+    ) -> S3Result<()> {
         let (m, n) = (condition_text(m), condition_text(n));
         let c = Conditions {
             if_match: m.as_deref(),
@@ -119,7 +127,10 @@ impl Readable {
         match c.evaluate(&self.etag, self.last_modified_secs()) {
             Precondition::Proceed => Ok(()),
             Precondition::NotModified => Err(S3Error::new(S3ErrorCode::NotModified)),
-            Precondition::Failed => Err(s3(S3ErrorCode::PreconditionFailed, "At least one of the preconditions you specified did not hold.")),
+            Precondition::Failed => Err(s3(
+                S3ErrorCode::PreconditionFailed,
+                "At least one of the preconditions you specified did not hold.",
+            )),
         }
     }
 
@@ -225,18 +236,20 @@ pub async fn plaintext(g: &Gateway, r: &Readable, start: u64, end: u64) -> S3Res
         Kind::Plain => (Box::new(Identity), (!whole).then(|| format!("bytes={}-{}", start, end - 1))),
     };
     if start == end && !whole {
-        return Ok((s3s::dto::StreamingBlob::wrap(futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>()), 0));
+        return Ok((
+            s3s::dto::StreamingBlob::wrap(futures_util::stream::empty::<Result<bytes::Bytes, std::io::Error>>()),
+            0,
+        ));
     }
-    let resp = g
-        .c
-        .get_object()
-        .bucket(&r.info.bucket)
-        .key(&r.info.key)
-        .if_match(&r.info.etag)
-        .set_range(range)
-        .send()
-        .await
-        .map_err(|e| from_fail(sdk(e, &w, true)))?;
+    let resp =
+        g.c.get_object()
+            .bucket(&r.info.bucket)
+            .key(&r.info.key)
+            .if_match(&r.info.etag)
+            .set_range(range)
+            .send()
+            .await
+            .map_err(|e| from_fail(sdk(e, &w, true)))?;
     Ok((body::decrypt(resp.body, dec, w), end - start))
 }
 

@@ -31,7 +31,15 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn new(c: Client, ring: Arc<Keyring>, frame: u64, serve_plaintext: bool) -> Self {
-        Self { c, ring, frame, serve_plaintext, uploads: Uploads::default(), sizes: Sizes::default(), moved: AtomicU64::new(0) }
+        Self {
+            c,
+            ring,
+            frame,
+            serve_plaintext,
+            uploads: Uploads::default(),
+            sizes: Sizes::default(),
+            moved: AtomicU64::new(0),
+        }
     }
 
     pub fn moved(&self, n: u64) {
@@ -53,7 +61,10 @@ impl Gateway {
 /// The service s3s calls.
 pub struct Shared(pub Arc<Gateway>);
 
-fn bucket_err<E>(e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>, bucket: &str) -> s3s::S3Error
+fn bucket_err<E>(
+    e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    bucket: &str,
+) -> s3s::S3Error
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
@@ -91,7 +102,10 @@ impl S3 for Shared {
         write::part(&self.0, req).await
     }
 
-    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
         copy::part_copy(&self.0, req).await
     }
 
@@ -140,7 +154,10 @@ impl S3 for Shared {
             .iter()
             .map(|b| Bucket {
                 name: b.name().map(str::to_string),
-                creation_date: b.creation_date().and_then(|t| std::time::SystemTime::try_from(*t).ok()).map(Timestamp::from),
+                creation_date: b
+                    .creation_date()
+                    .and_then(|t| std::time::SystemTime::try_from(*t).ok())
+                    .map(Timestamp::from),
                 ..Default::default()
             })
             .collect();

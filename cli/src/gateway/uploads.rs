@@ -7,8 +7,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use isec_core::s3::gateway::{PartRecord, TableUpload};
 use isec_core::ObjectKey;
+use isec_core::s3::gateway::{PartRecord, TableUpload};
 
 use crate::s3::object::Carried;
 
@@ -50,9 +50,7 @@ impl Uploads {
     /// Every open upload: `(id, bucket, key)`.
     pub fn all(&self) -> Vec<(String, String, String)> {
         let Ok(m) = self.0.lock() else { return Vec::new() };
-        m.iter()
-            .filter_map(|(id, u)| u.lock().ok().map(|u| (id.clone(), u.bucket.clone(), u.key.clone())))
-            .collect()
+        m.iter().filter_map(|(id, u)| u.lock().ok().map(|u| (id.clone(), u.bucket.clone(), u.key.clone()))).collect()
     }
 }
 

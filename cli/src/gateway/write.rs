@@ -11,7 +11,7 @@ use isec_core::s3::gateway::{self as rules, PartRecord, TablePlacement};
 use isec_core::{AwsLc, Encryptor, LayoutRequest, Params, SegmentTable};
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
-use s3s::{S3Request, S3Response, S3Result, S3ErrorCode};
+use s3s::{S3ErrorCode, S3Request, S3Response, S3Result};
 
 use super::body::{self, Checks, hex16};
 use super::error::{self, from_fail, s3};
@@ -50,7 +50,8 @@ fn view(m: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 fn content_length(n: Option<i64>) -> S3Result<u64> {
-    let n = n.ok_or_else(|| s3(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."))?;
+    let n =
+        n.ok_or_else(|| s3(S3ErrorCode::MissingContentLength, "You must provide the Content-Length HTTP header."))?;
     u64::try_from(n).map_err(|_| s3(S3ErrorCode::InvalidArgument, "negative Content-Length"))
 }
 
@@ -106,7 +107,10 @@ pub async fn put(g: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Resp
         meta.push((META_ETAG.into(), e.clone()));
     }
     if metadata::metadata_size(&meta) > METADATA_BUDGET {
-        return Err(s3(S3ErrorCode::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
+        return Err(s3(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
     }
     let headers = Carried {
         content_type: i.content_type.clone(),
@@ -128,14 +132,13 @@ pub async fn put(g: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Resp
     let mut req = req;
     let blob = req.input.body.take().unwrap_or_else(empty);
     let (backend_body, task) = body::encrypt(blob, len, ct_len, enc, checks);
-    let b = g
-        .c
-        .put_object()
-        .bucket(&req.input.bucket)
-        .key(&req.input.key)
-        .set_metadata(Some(meta.iter().cloned().collect()))
-        .content_length(i64::try_from(ct_len).unwrap_or(i64::MAX))
-        .body(backend_body.into_stream());
+    let b =
+        g.c.put_object()
+            .bucket(&req.input.bucket)
+            .key(&req.input.key)
+            .set_metadata(Some(meta.iter().cloned().collect()))
+            .content_length(i64::try_from(ct_len).unwrap_or(i64::MAX))
+            .body(backend_body.into_stream());
     let sent = carry!(b, headers).send().await;
     let got = task.await.map_err(|e| s3(S3ErrorCode::InternalError, format!("encrypting task: {e}")))?;
     let received = got?;
@@ -167,17 +170,23 @@ fn empty() -> StreamingBlob {
 /// the ETag the write returned (a newer write by someone else is left alone). Until this
 /// lands a HEAD shows an ETag marked as not an MD5 (SPEC.md §18.3); it is retried, and a
 /// failure is logged, never fatal to the write.
-async fn set_metadata(g: &Gateway, bucket: &str, key: &str, meta: &[(String, String)], h: &Carried, etag: &str) -> bool {
+async fn set_metadata(
+    g: &Gateway,
+    bucket: &str,
+    key: &str,
+    meta: &[(String, String)],
+    h: &Carried,
+    etag: &str,
+) -> bool {
     for _ in 0..3 {
-        let b = g
-            .c
-            .copy_object()
-            .bucket(bucket)
-            .key(key)
-            .copy_source(copy_source(bucket, key))
-            .copy_source_if_match(etag)
-            .metadata_directive(MetadataDirective::Replace)
-            .set_metadata(Some(meta.iter().cloned().collect()));
+        let b =
+            g.c.copy_object()
+                .bucket(bucket)
+                .key(key)
+                .copy_source(copy_source(bucket, key))
+                .copy_source_if_match(etag)
+                .metadata_directive(MetadataDirective::Replace)
+                .set_metadata(Some(meta.iter().cloned().collect()));
         match carry!(b, h).send().await {
             Ok(_) => return true,
             Err(e) => {
@@ -200,7 +209,10 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
     let user = user_meta(&i.metadata);
     let meta = metadata::object_metadata(&view(&user), &envelope);
     if metadata::metadata_size(&meta) > METADATA_BUDGET {
-        return Err(s3(S3ErrorCode::MetadataTooLarge, "Your metadata headers exceed the maximum allowed metadata size."));
+        return Err(s3(
+            S3ErrorCode::MetadataTooLarge,
+            "Your metadata headers exceed the maximum allowed metadata size.",
+        ));
     }
     let headers = Carried {
         content_type: i.content_type.clone(),
@@ -209,25 +221,18 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
         content_language: i.content_language.clone(),
         cache_control: i.cache_control.clone(),
     };
-    let b = g
-        .c
-        .create_multipart_upload()
-        .bucket(&i.bucket)
-        .key(&i.key)
-        .set_metadata(Some(meta.iter().cloned().collect::<HashMap<_, _>>()));
+    let b =
+        g.c.create_multipart_upload()
+            .bucket(&i.bucket)
+            .key(&i.key)
+            .set_metadata(Some(meta.iter().cloned().collect::<HashMap<_, _>>()));
     let r = carry!(b, headers).send().await.map_err(|e| from_fail(sdk(e, &w, false)))?;
     let id = r.upload_id().unwrap_or_default().to_string();
     if id.is_empty() {
         return Err(s3(S3ErrorCode::InternalError, "the backend returned no upload id"));
     }
-    let up = Upload {
-        bucket: i.bucket.clone(),
-        key: i.key.clone(),
-        okey,
-        meta,
-        headers,
-        table: rules::TableUpload::new(),
-    };
+    let up =
+        Upload { bucket: i.bucket.clone(), key: i.key.clone(), okey, meta, headers, table: rules::TableUpload::new() };
     g.uploads.insert(&id, up);
     let out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
@@ -258,23 +263,23 @@ pub async fn part_body(
     let w = format!("s3://{bucket}/{key} part {n}");
     let up = g.uploads.get(id, bucket, key).ok_or_else(no_upload)?;
     let number = u32::try_from(n).ok().filter(|n| rules::TableUpload::valid_part_number(*n));
-    let number = number.ok_or_else(|| s3(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000"))?;
+    let number =
+        number.ok_or_else(|| s3(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000"))?;
     let okey = up.lock().map(|u| u.okey.clone()).map_err(|_| no_upload())?;
     let enc = Encryptor::<AwsLc>::for_part(&okey, number, false).map_err(|e| error::core(e, &w))?;
     let prefix = enc.prefix();
     let ct_len = segment_ct_len(len, g.frame).map_err(|e| error::core(e, &w))?;
     let (backend_body, task) = body::encrypt(blob, len, ct_len, enc, checks);
-    let sent = g
-        .c
-        .upload_part()
-        .bucket(bucket)
-        .key(key)
-        .upload_id(id)
-        .part_number(n)
-        .content_length(i64::try_from(ct_len).unwrap_or(i64::MAX))
-        .body(backend_body.into_stream())
-        .send()
-        .await;
+    let sent =
+        g.c.upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(id)
+            .part_number(n)
+            .content_length(i64::try_from(ct_len).unwrap_or(i64::MAX))
+            .body(backend_body.into_stream())
+            .send()
+            .await;
     let received = task.await.map_err(|e| s3(S3ErrorCode::InternalError, format!("encrypting task: {e}")))??;
     let r = sent.map_err(|e| from_fail(sdk(e, &w, false)))?;
     g.moved(ct_len);
@@ -347,7 +352,8 @@ pub async fn complete(
         (done, u.okey.clone(), u.meta.clone(), u.headers.clone())
     };
     let table = SegmentTable::new(done.entries.clone()).map_err(|e| error::core(e, &w))?.encode(&okey);
-    let placement = rules::table_placement(metadata::metadata_size(&meta) + 64, table.len(), done.aligned, METADATA_BUDGET);
+    let placement =
+        rules::table_placement(metadata::metadata_size(&meta) + 64, table.len(), done.aligned, METADATA_BUDGET);
     let mut md5 = Md5::new();
     for e in &done.client_etags {
         md5.update(&hex::decode(e).unwrap_or_default());
@@ -369,16 +375,15 @@ pub async fn complete(
         .iter()
         .map(|(n, e)| CompletedPart::builder().part_number(i32::try_from(*n).unwrap_or(i32::MAX)).e_tag(e).build())
         .collect();
-    let r = g
-        .c
-        .complete_multipart_upload()
-        .bucket(&i.bucket)
-        .key(&i.key)
-        .upload_id(&i.upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
-        .send()
-        .await
-        .map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let r =
+        g.c.complete_multipart_upload()
+            .bucket(&i.bucket)
+            .key(&i.key)
+            .upload_id(&i.upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| from_fail(sdk(e, &w, false)))?;
     g.uploads.remove(&i.upload_id);
     meta.push((META_ETAG.into(), etag.clone()));
     if placement == TablePlacement::Inline {

@@ -166,3 +166,118 @@ pub fn par(n: usize, threads: usize, f: impl Fn(usize) + Sync) {
         }
     });
 }
+
+/// The previous proxy's objects of every layout (../shared/vectors/s3proxy), stored as that
+/// proxy stored them: body, metadata and sidecar.
+pub struct Legacy {
+    pub suffix: String,
+    pub body: Vec<u8>,
+    pub meta: std::collections::HashMap<String, String>,
+    pub sidecar: Option<(String, Vec<u8>)>,
+    pub sha256: String,
+    pub kid: String,
+    pub secret: String,
+}
+
+pub fn shared_vectors() -> Option<std::path::PathBuf> {
+    let dir = std::env::var("ISEC_SHARED_VECTORS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"));
+    let d = if dir.join("s3proxy").is_dir() { dir.join("s3proxy") } else { dir };
+    if d.join("single_put.json").is_file() {
+        return Some(d);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI: the previous proxy's vectors must be beside the repository"
+    );
+    eprintln!("NOT CHECKED: isec s3 migrate: no ../shared/vectors/s3proxy");
+    None
+}
+
+pub fn legacy_vectors(d: &std::path::Path, prefix: &str) -> Vec<Legacy> {
+    use serde_json::Value;
+    let load = |f: &str| -> Value { serde_json::from_str(&std::fs::read_to_string(d.join(f)).unwrap()).unwrap() };
+    let meta_of = |v: &Value| -> std::collections::HashMap<String, String> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !k.starts_with('_'))
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut out = Vec::new();
+    let single = load("single_put.json");
+    let case = single["cases"].as_array().unwrap().iter().find(|c| c["case"] == "single_put_1048583").unwrap();
+    out.push(Legacy {
+        suffix: "legacy/single".into(),
+        body: std::fs::read(d.join(case["ciphertext"]["bin_file"].as_str().unwrap())).unwrap(),
+        meta: meta_of(&case["object_metadata"]["pr107_07bca1bf"]),
+        sidecar: None,
+        sha256: case["plaintext"]["sha256"].as_str().unwrap().into(),
+        kid: case["kek"]["kid"].as_str().unwrap().into(),
+        secret: case["kek"]["kek_secret"].as_str().unwrap().into(),
+    });
+    for (layout, file) in [
+        ("streamed", "streaming_put_v2.json"),
+        ("framed", "multipart_v2_framed.json"),
+        ("staged", "multipart_v3_staged.json"),
+    ] {
+        let v = load(file);
+        let (side, text) = if layout == "streamed" {
+            let sc = &v["sidecars"]["pr107-07bca1bf"];
+            (
+                sc["sidecar_key"].as_str().unwrap().to_string(),
+                sc["sidecar"]["body_base64_text"].as_str().unwrap().to_string(),
+            )
+        } else {
+            (
+                v["sidecar_key"].as_str().unwrap().to_string(),
+                v["sidecar"]["body_base64_text"].as_str().unwrap().to_string(),
+            )
+        };
+        let suffix = format!("legacy/{layout}");
+        // An object-keyed sidecar goes where the proxy puts it for the key used here.
+        let side = if layout == "staged" {
+            side
+        } else {
+            isec_core::metadata::legacy_sidecar_key(&format!("{prefix}{suffix}"))
+        };
+        out.push(Legacy {
+            suffix,
+            body: std::fs::read(d.join(v["object_ciphertext"]["bin_file"].as_str().unwrap())).unwrap(),
+            meta: meta_of(&v["object_metadata"]),
+            sidecar: Some((side, text.into_bytes())),
+            sha256: v["plaintext"]["sha256"].as_str().unwrap().into(),
+            kid: v["kek"]["kid"].as_str().unwrap().into(),
+            secret: v["kek"]["kek_secret"].as_str().unwrap().into(),
+        });
+    }
+    out
+}
+
+/// Stores `vectors` under this run's prefix as the previous proxy stored them; returns a
+/// keyring file with an active KEK `k1` and each vector's legacy secret.
+pub fn store_legacy(s: &S3, vectors: &[Legacy]) -> PathBuf {
+    let mut keys = vec![serde_json::json!({"kid": "k1", "kek": hex::encode(bytes(9, 32)), "state": "active"})];
+    for v in vectors {
+        if !keys.iter().any(|k| k["kid"] == v.kid.as_str()) {
+            keys.push(serde_json::json!({"kid": v.kid, "legacy_secret": v.secret}));
+        }
+        if let Some((side, body)) = &v.sidecar {
+            s.put_abs(side, body, HashMap::default());
+        }
+        s.put_raw(&v.suffix, &v.body, v.meta.clone());
+    }
+    let ring = s.path("ring.json");
+    std::fs::write(&ring, serde_json::json!({ "keys": keys }).to_string()).unwrap();
+    // A keyring file must not be open to others (the isec command refuses it otherwise).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ring, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    ring
+}

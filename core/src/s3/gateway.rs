@@ -280,7 +280,12 @@ mod tests {
     use super::*;
 
     fn rec(pt_len: u64, etag: &str) -> PartRecord {
-        PartRecord { pt_len, prefix: Prefix::from_bytes([0; 7]), client_etag: etag.into(), backend_etag: alloc::format!("b{etag}") }
+        PartRecord {
+            pt_len,
+            prefix: Prefix::from_bytes([0; 7]),
+            client_etag: etag.into(),
+            backend_etag: alloc::format!("b{etag}"),
+        }
     }
 
     const MIB: u64 = 1024 * 1024;
@@ -346,7 +351,8 @@ mod tests {
 
     #[test]
     fn conditions_follow_rfc_9110_order() {
-        let c = |m, n, ms, us| Conditions { if_match: m, if_none_match: n, if_modified_since: ms, if_unmodified_since: us };
+        let c =
+            |m, n, ms, us| Conditions { if_match: m, if_none_match: n, if_modified_since: ms, if_unmodified_since: us };
         let e = "abc";
         assert_eq!(c(None, None, None, None).evaluate(e, 10), Precondition::Proceed);
         assert_eq!(c(Some("\"abc\""), None, None, None).evaluate(e, 10), Precondition::Proceed);
