@@ -30,37 +30,20 @@ fn source(c: &CopySource) -> S3Result<(String, String)> {
     }
 }
 
-/// The client ETag and Last-Modified a copy source's conditions are checked against.
-fn check_source(
-    etag: &str,
-    last_modified: Option<std::time::SystemTime>,
-    m: Option<&ETagCondition>,
-    n: Option<&ETagCondition>,
-    ms: Option<&Timestamp>,
-    us: Option<&Timestamp>,
-) -> S3Result<()> {
-    let text = |c: Option<&ETagCondition>| {
-        c.map(|c| match c {
-            ETagCondition::Any => "*".to_string(),
-            ETagCondition::ETag(e) => e.value().to_string(),
-        })
-    };
-    let secs = |t: Option<&Timestamp>| {
-        t.map(|t| u64::try_from(time::OffsetDateTime::from(t.clone()).unix_timestamp()).unwrap_or(0))
-    };
-    let (m, n) = (text(m), text(n));
-    let c = rules::Conditions {
-        if_match: m.as_deref(),
-        if_none_match: n.as_deref(),
-        if_modified_since: secs(ms),
-        if_unmodified_since: secs(us),
-    };
-    let lm = last_modified.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
-    match c.evaluate(etag, lm) {
-        rules::Precondition::Proceed => Ok(()),
-        // A copy answers 412 for both (S3's CopyObject has no 304).
-        _ => Err(s3(S3ErrorCode::PreconditionFailed, "At least one of the preconditions you specified did not hold.")),
-    }
+/// A copy source's conditions; a failed one answers 412 (S3's copies have no 304).
+macro_rules! check_source {
+    ($i:expr, $etag:expr, $last_modified:expr) => {{
+        let c = read::Cond {
+            if_match: $i.copy_source_if_match.as_ref(),
+            if_none_match: $i.copy_source_if_none_match.as_ref(),
+            modified_since: $i.copy_source_if_modified_since.as_ref(),
+            unmodified_since: $i.copy_source_if_unmodified_since.as_ref(),
+        };
+        match c.evaluate($etag, $last_modified) {
+            rules::Precondition::Proceed => Ok(()),
+            _ => Err(read::precondition_failed()),
+        }
+    }};
 }
 
 pub async fn copy(g: &Gateway, i: CopyObjectInput) -> S3Result<S3Response<CopyObjectOutput>> {
@@ -71,14 +54,7 @@ pub async fn copy(g: &Gateway, i: CopyObjectInput) -> S3Result<S3Response<CopyOb
     let meta_owned = info.metadata.clone();
     let meta: Vec<(&str, &str)> = meta_owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let etag = rules::client_etag(&meta).map_or_else(|| rules::opaque_etag(&info.etag), str::to_string);
-    check_source(
-        &etag,
-        info.last_modified,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-    )?;
+    check_source!(i, &etag, info.last_modified)?;
     let replace = i.metadata_directive.as_ref().is_some_and(|d| d.as_str() == "REPLACE");
     let new_meta: Vec<(String, String)> =
         i.metadata.iter().flatten().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
@@ -129,14 +105,7 @@ pub async fn part_copy(g: &Gateway, req: S3Request<UploadPartCopyInput>) -> S3Re
     let i = &req.input;
     let (sb, sk) = source(&i.copy_source)?;
     let src = read::open(g, &sb, &sk, true).await?;
-    check_source(
-        &src.etag,
-        src.info.last_modified,
-        i.copy_source_if_match.as_ref(),
-        i.copy_source_if_none_match.as_ref(),
-        i.copy_source_if_modified_since.as_ref(),
-        i.copy_source_if_unmodified_since.as_ref(),
-    )?;
+    check_source!(i, &src.etag, src.info.last_modified)?;
     let (start, end) = match &i.copy_source_range {
         None => (0, src.len),
         Some(r) => {

@@ -90,47 +90,64 @@ pub fn not_found(f: Fail) -> S3Error {
     }
 }
 
-fn condition_text(c: &Option<ETagCondition>) -> Option<String> {
-    c.as_ref().map(|c| match c {
+fn condition_text(c: Option<&ETagCondition>) -> Option<String> {
+    c.map(|c| match c {
         ETagCondition::Any => "*".to_string(),
         ETagCondition::ETag(e) => e.value().to_string(),
     })
 }
 
-fn secs(t: &Option<Timestamp>) -> Option<u64> {
-    t.as_ref().map(|t| {
-        let t: time::OffsetDateTime = t.clone().into();
-        u64::try_from(t.unix_timestamp()).unwrap_or(0)
-    })
+fn secs(t: Option<&Timestamp>) -> Option<u64> {
+    t.map(|t| u64::try_from(time::OffsetDateTime::from(t.clone()).unix_timestamp()).unwrap_or(0))
 }
 
-impl Readable {
-    fn last_modified_secs(&self) -> u64 {
-        self.info.last_modified.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs())
-    }
+/// A request's conditional headers (If-Match, If-None-Match, If-Modified-Since,
+/// If-Unmodified-Since, or their copy-source forms), as s3s parsed them.
+pub struct Cond<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub modified_since: Option<&'a Timestamp>,
+    pub unmodified_since: Option<&'a Timestamp>,
+}
 
-    /// Evaluates a read's conditions against the client ETag and Last-Modified.
-    fn check(
-        &self,
-        m: &Option<ETagCondition>,
-        n: &Option<ETagCondition>,
-        ms: &Option<Timestamp>,
-        us: &Option<Timestamp>,
-    ) -> S3Result<()> {
-        let (m, n) = (condition_text(m), condition_text(n));
+/// A HeadObject's or GetObject's conditional headers.
+macro_rules! read_conditions {
+    ($req:expr) => {
+        Cond {
+            if_match: $req.if_match.as_ref(),
+            if_none_match: $req.if_none_match.as_ref(),
+            modified_since: $req.if_modified_since.as_ref(),
+            unmodified_since: $req.if_unmodified_since.as_ref(),
+        }
+    };
+}
+
+impl Cond<'_> {
+    /// Core's evaluation against a client ETag and Last-Modified.
+    pub fn evaluate(&self, etag: &str, last_modified: Option<std::time::SystemTime>) -> Precondition {
+        let (m, n) = (condition_text(self.if_match), condition_text(self.if_none_match));
         let c = Conditions {
             if_match: m.as_deref(),
             if_none_match: n.as_deref(),
-            if_modified_since: secs(ms),
-            if_unmodified_since: secs(us),
+            if_modified_since: secs(self.modified_since),
+            if_unmodified_since: secs(self.unmodified_since),
         };
-        match c.evaluate(&self.etag, self.last_modified_secs()) {
+        let lm = last_modified.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_secs());
+        c.evaluate(etag, lm)
+    }
+}
+
+pub fn precondition_failed() -> S3Error {
+    s3(S3ErrorCode::PreconditionFailed, "At least one of the preconditions you specified did not hold.")
+}
+
+impl Readable {
+    /// Evaluates a read's conditions against the client ETag and Last-Modified.
+    fn check(&self, c: &Cond<'_>) -> S3Result<()> {
+        match c.evaluate(&self.etag, self.info.last_modified) {
             Precondition::Proceed => Ok(()),
             Precondition::NotModified => Err(S3Error::new(S3ErrorCode::NotModified)),
-            Precondition::Failed => Err(s3(
-                S3ErrorCode::PreconditionFailed,
-                "At least one of the preconditions you specified did not hold.",
-            )),
+            Precondition::Failed => Err(precondition_failed()),
         }
     }
 
@@ -149,7 +166,7 @@ pub async fn head(g: &Gateway, req: HeadObjectInput) -> S3Result<S3Response<Head
         return Err(s3(S3ErrorCode::NotImplemented, "partNumber and versionId reads are not supported"));
     }
     let r = open(g, &req.bucket, &req.key, false).await?;
-    r.check(&req.if_match, &req.if_none_match, &req.if_modified_since, &req.if_unmodified_since)?;
+    r.check(&read_conditions!(req))?;
     let (len, content_range) = match &req.range {
         None => (r.len, None),
         Some(range) => {
@@ -184,7 +201,7 @@ pub async fn get(g: &Gateway, req: GetObjectInput) -> S3Result<S3Response<GetObj
         return Err(s3(S3ErrorCode::NotImplemented, "partNumber and versionId reads are not supported"));
     }
     let r = open(g, &req.bucket, &req.key, true).await?;
-    r.check(&req.if_match, &req.if_none_match, &req.if_modified_since, &req.if_unmodified_since)?;
+    r.check(&read_conditions!(req))?;
     let span = match &req.range {
         Some(range) => Some(checked(range, r.len)?),
         None => None,

@@ -7,7 +7,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, MetadataDirecti
 use base64ct::{Base64, Base64UrlUnpadded, Encoding};
 use isec_core::frame::segment_ct_len;
 use isec_core::metadata::{self, META_ETAG, META_TABLE};
-use isec_core::s3::gateway::{self as rules, PartRecord, TablePlacement};
+use isec_core::s3::gateway::{self as rules, METADATA_BUDGET, PartRecord, TablePlacement};
 use isec_core::{AwsLc, Encryptor, LayoutRequest, Params, SegmentTable};
 use s3s::crypto::{Checksum as _, Md5};
 use s3s::dto::*;
@@ -21,9 +21,6 @@ use crate::s3::client::sdk;
 use crate::s3::object::{Carried, carry};
 use crate::s3::url::copy_source;
 
-/// S3's budget for user metadata (keys and values).
-const METADATA_BUDGET: usize = 2048;
-
 /// Writes to the format's own keys are refused.
 pub fn writable(key: &str) -> S3Result<()> {
     if rules::is_internal_key(key) {
@@ -32,11 +29,35 @@ pub fn writable(key: &str) -> S3Result<()> {
     Ok(())
 }
 
-/// Content-Encoding without the `aws-chunked` token s3s decoded (S3 does not store it).
+/// The system headers a new object keeps from the request that writes it.
+macro_rules! carried {
+    ($i:expr) => {
+        Carried {
+            content_type: $i.content_type.clone(),
+            content_encoding: stored_encoding($i.content_encoding.clone()),
+            content_disposition: $i.content_disposition.clone(),
+            content_language: $i.content_language.clone(),
+            cache_control: $i.cache_control.clone(),
+        }
+    };
+}
+
+/// The `x-amz-checksum-*` values a request carries in headers.
+macro_rules! checksums {
+    ($i:expr) => {
+        Checksum {
+            checksum_crc32: $i.checksum_crc32.clone(),
+            checksum_crc32c: $i.checksum_crc32c.clone(),
+            checksum_sha1: $i.checksum_sha1.clone(),
+            checksum_sha256: $i.checksum_sha256.clone(),
+            checksum_crc64nvme: $i.checksum_crc64nvme.clone(),
+            ..Default::default()
+        }
+    };
+}
+
 fn stored_encoding(v: Option<String>) -> Option<String> {
-    let v = v?;
-    let kept: Vec<&str> = v.split(',').map(str::trim).filter(|t| !t.is_empty() && *t != "aws-chunked").collect();
-    (!kept.is_empty()).then(|| kept.join(","))
+    rules::stored_content_encoding(&v?)
 }
 
 fn user_meta(m: &Option<Metadata>) -> Vec<(String, String)> {
@@ -67,23 +88,6 @@ fn checks<T>(req: &S3Request<T>, content_md5: Option<String>, header: Checksum) 
     Checks { content_md5, header, trailer }
 }
 
-fn checksum_of(
-    crc32: Option<String>,
-    crc32c: Option<String>,
-    sha1: Option<String>,
-    sha256: Option<String>,
-    crc64nvme: Option<String>,
-) -> Checksum {
-    Checksum {
-        checksum_crc32: crc32,
-        checksum_crc32c: crc32c,
-        checksum_sha1: sha1,
-        checksum_sha256: sha256,
-        checksum_crc64nvme: crc64nvme,
-        ..Default::default()
-    }
-}
-
 /// The client's Content-MD5 as the hex ETag it will be given, if it is one.
 fn md5_hex(content_md5: Option<&str>) -> Option<String> {
     let raw = Base64::decode_vec(content_md5?.trim()).ok()?;
@@ -112,22 +116,10 @@ pub async fn put(g: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Resp
             "Your metadata headers exceed the maximum allowed metadata size.",
         ));
     }
-    let headers = Carried {
-        content_type: i.content_type.clone(),
-        content_encoding: stored_encoding(i.content_encoding.clone()),
-        content_disposition: i.content_disposition.clone(),
-        content_language: i.content_language.clone(),
-        cache_control: i.cache_control.clone(),
-    };
+    let headers = carried!(i);
     let ct_len = segment_ct_len(len, g.frame).map_err(|e| error::core(e, &w))?;
     let enc = Encryptor::<AwsLc>::new(&okey).map_err(|e| error::core(e, &w))?;
-    let header = checksum_of(
-        i.checksum_crc32.clone(),
-        i.checksum_crc32c.clone(),
-        i.checksum_sha1.clone(),
-        i.checksum_sha256.clone(),
-        i.checksum_crc64nvme.clone(),
-    );
+    let header = checksums!(i);
     let checks = checks(&req, i.content_md5.clone(), header);
     let mut req = req;
     let blob = req.input.body.take().unwrap_or_else(empty);
@@ -214,13 +206,7 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
             "Your metadata headers exceed the maximum allowed metadata size.",
         ));
     }
-    let headers = Carried {
-        content_type: i.content_type.clone(),
-        content_encoding: stored_encoding(i.content_encoding.clone()),
-        content_disposition: i.content_disposition.clone(),
-        content_language: i.content_language.clone(),
-        cache_control: i.cache_control.clone(),
-    };
+    let headers = carried!(i);
     let b =
         g.c.create_multipart_upload()
             .bucket(&i.bucket)
@@ -297,13 +283,7 @@ pub async fn part_body(
 pub async fn part(g: &Gateway, mut req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
     let len = content_length(req.input.content_length)?;
     let i = &req.input;
-    let header = checksum_of(
-        i.checksum_crc32.clone(),
-        i.checksum_crc32c.clone(),
-        i.checksum_sha1.clone(),
-        i.checksum_sha256.clone(),
-        i.checksum_crc64nvme.clone(),
-    );
+    let header = checksums!(i);
     let checks = checks(&req, i.content_md5.clone(), header);
     let blob = req.input.body.take().unwrap_or_else(empty);
     let i = &req.input;

@@ -26,6 +26,19 @@ pub const INTERNAL_PREFIX: &str = ".isec-gateway/";
 /// S3's smallest part, except the last (CompleteMultipartUpload answers `EntityTooSmall`).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 
+/// S3's budget for an object's user metadata, keys and values (`MetadataTooLarge` above).
+pub const METADATA_BUDGET: usize = 2048;
+
+/// The Content-Encoding to store for a request sent with `value`: without the
+/// `aws-chunked` token, which names the request's transfer framing, not the object (S3
+/// drops it too). `None` when nothing else is left.
+#[must_use]
+pub fn stored_content_encoding(value: &str) -> Option<String> {
+    let kept: Vec<&str> =
+        value.split(',').map(str::trim).filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case("aws-chunked")).collect();
+    (!kept.is_empty()).then(|| kept.join(","))
+}
+
 /// Whether `key` is one of the format's own objects, hidden from clients: a listing leaves
 /// it out and a request naming it is refused.
 #[must_use]
@@ -340,6 +353,14 @@ mod tests {
         assert_eq!(up.complete(&[], 65536), Err(PartRefusal::MalformedXml));
         assert_eq!(PartRefusal::EntityTooSmall.s3_code(), "EntityTooSmall");
         assert!(TableUpload::valid_part_number(10_000) && !TableUpload::valid_part_number(0));
+    }
+
+    #[test]
+    fn aws_chunked_is_not_stored_as_a_content_encoding() {
+        assert_eq!(stored_content_encoding("aws-chunked"), None);
+        assert_eq!(stored_content_encoding("aws-chunked, gzip").as_deref(), Some("gzip"));
+        assert_eq!(stored_content_encoding("gzip,br").as_deref(), Some("gzip,br"));
+        assert_eq!(stored_content_encoding(" , "), None);
     }
 
     #[test]
