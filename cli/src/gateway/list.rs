@@ -60,7 +60,7 @@ struct Entry {
 /// The client's view of a page of entries: internal keys dropped, sizes and ETags exact.
 /// An entry that vanished since the listing is dropped; one that cannot be opened keeps its
 /// stored size and an ETag marked as not an MD5.
-async fn view(g: &Gateway, bucket: &str, entries: Vec<Entry>) -> Vec<Object> {
+async fn view(g: &Gateway, bucket: &str, entries: Vec<Entry>, url: Url) -> Vec<Object> {
     let shown = entries.into_iter().filter(|e| !rules::is_internal_key(&e.key));
     let looked = futures_util::stream::iter(shown)
         .map(|e| async move {
@@ -77,7 +77,7 @@ async fn view(g: &Gateway, bucket: &str, entries: Vec<Entry>) -> Vec<Object> {
                 },
             };
             Some(Object {
-                key: Some(e.key),
+                key: Some(url.key(&e.key)),
                 size: i64::try_from(size).ok(),
                 e_tag: Some(ETag::Strong(etag)),
                 last_modified: e.last_modified,
@@ -89,14 +89,34 @@ async fn view(g: &Gateway, bucket: &str, entries: Vec<Entry>) -> Vec<Object> {
     looked.filter_map(|o| async move { o }).collect().await
 }
 
-fn prefixes(p: &[aws_sdk_s3::types::CommonPrefix]) -> Option<Vec<CommonPrefix>> {
+fn prefixes(p: &[aws_sdk_s3::types::CommonPrefix], url: Url) -> Option<Vec<CommonPrefix>> {
     let v: Vec<CommonPrefix> = p
         .iter()
         .filter_map(|c| c.prefix())
         .filter(|p| !rules::is_internal_key(p))
-        .map(|p| CommonPrefix { prefix: Some(p.to_string()) })
+        .map(|p| CommonPrefix { prefix: Some(url.key(p)) })
         .collect();
     (!v.is_empty()).then_some(v)
+}
+
+/// Whether the client asked for keys URL-encoded (`encoding-type=url`: the AWS CLI and
+/// boto3 always do, and decode `+` as a space): keys, prefixes, markers and delimiters in
+/// the answer are then encoded.
+#[derive(Clone, Copy)]
+struct Url(bool);
+
+impl Url {
+    fn of(e: Option<&EncodingType>) -> Self {
+        Self(e.is_some_and(|e| e.as_str().eq_ignore_ascii_case("url")))
+    }
+
+    fn key(self, k: &str) -> String {
+        if self.0 { crate::s3::url::encode(k) } else { k.to_string() }
+    }
+
+    fn opt(self, k: Option<String>) -> Option<String> {
+        k.map(|k| self.key(&k))
+    }
 }
 
 fn entries(objects: &[aws_sdk_s3::types::Object]) -> Vec<Entry> {
@@ -127,16 +147,17 @@ pub async fn list_v2(g: &Gateway, i: ListObjectsV2Input) -> S3Result<S3Response<
             .send()
             .await
             .map_err(|e| from_fail(sdk(e, &w, false)))?;
-    let contents = view(g, &i.bucket, entries(r.contents())).await;
-    let common = prefixes(r.common_prefixes());
+    let url = Url::of(i.encoding_type.as_ref());
+    let contents = view(g, &i.bucket, entries(r.contents()), url).await;
+    let common = prefixes(r.common_prefixes(), url);
     let out = ListObjectsV2Output {
         name: Some(i.bucket),
-        prefix: i.prefix,
-        delimiter: i.delimiter,
+        prefix: url.opt(i.prefix),
+        delimiter: url.opt(i.delimiter),
         max_keys: i.max_keys.or(Some(1000)),
         key_count: i32::try_from(contents.len() + common.as_ref().map_or(0, Vec::len)).ok(),
         continuation_token: i.continuation_token,
-        start_after: i.start_after,
+        start_after: url.opt(i.start_after),
         is_truncated: r.is_truncated(),
         next_continuation_token: r.next_continuation_token().map(str::to_string),
         encoding_type: i.encoding_type,
@@ -162,18 +183,19 @@ pub async fn list_v1(g: &Gateway, i: ListObjectsInput) -> S3Result<S3Response<Li
     let raw = entries(r.contents());
     // Without a delimiter S3 leaves NextMarker out: the last key listed (hidden or not) is it.
     let last = raw.last().map(|e| e.key.clone());
-    let common = prefixes(r.common_prefixes());
+    let url = Url::of(i.encoding_type.as_ref());
+    let common = prefixes(r.common_prefixes(), url);
     let next =
         r.next_marker().map(str::to_string).or_else(|| r.is_truncated().unwrap_or(false).then_some(last).flatten());
-    let contents = view(g, &i.bucket, raw).await;
+    let contents = view(g, &i.bucket, raw, url).await;
     let out = ListObjectsOutput {
         name: Some(i.bucket),
-        prefix: i.prefix,
-        delimiter: i.delimiter,
-        marker: i.marker,
+        prefix: url.opt(i.prefix),
+        delimiter: url.opt(i.delimiter),
+        marker: url.opt(i.marker),
         max_keys: i.max_keys.or(Some(1000)),
         is_truncated: r.is_truncated(),
-        next_marker: next,
+        next_marker: url.opt(next),
         encoding_type: i.encoding_type,
         contents: Some(contents),
         common_prefixes: common,

@@ -32,8 +32,14 @@ pub fn prefix(s: &str) -> Result<S3Url, String> {
 
 /// `x-amz-copy-source`: `bucket/key`, percent-encoded except for unreserved characters and `/`.
 pub fn copy_source(bucket: &str, key: &str) -> String {
-    let mut out = String::with_capacity(bucket.len() + key.len() + 1);
-    for b in format!("{bucket}/{key}").bytes() {
+    encode(&format!("{bucket}/{key}"))
+}
+
+/// Percent-encoded except for unreserved characters and `/`: S3's URL encoding of keys
+/// (`x-amz-copy-source`, and listings asked for with `encoding-type=url`).
+pub fn encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
             out.push(char::from(b));
         } else {
