@@ -2,7 +2,9 @@
 """Minimal S3 client (AWS Signature V4, path-style) on the Python standard library.
 
 Used by scripts/garage.sh to set the test bucket's CORS rule, and as a self-test of the
-local Garage server. Importable: S3(...).request(...), S3.presign(...), metrics_counter(...).
+local Garage server. Importable: S3(...).request(...), S3.presign(...),
+S3.put_chunked(...) (the signed aws-chunked upload no installed SDK sends),
+metrics_counter(...).
 
     python3 scripts/s3sig.py [--env-file F] [--endpoint URL] put-cors BUCKET
     python3 scripts/s3sig.py [--env-file F] [--endpoint URL] selftest
@@ -10,6 +12,8 @@ local Garage server. Importable: S3(...).request(...), S3.presign(...), metrics_
     python3 scripts/s3sig.py [--env-file F] [--endpoint URL] get BUCKET KEY >BODY
     python3 scripts/s3sig.py [--env-file F] [--endpoint URL] delete BUCKET KEY
     python3 scripts/s3sig.py [--env-file F] [--endpoint URL] list BUCKET
+    python3 scripts/s3sig.py [--env-file F] [--endpoint URL] put-chunked BUCKET KEY \
+        [--bad-chunk N] [--declared N] <BODY      # prints the status and the error code
 
 Without --env-file the ISEC_S3_* variables are read from the environment. --endpoint
 replaces ISEC_S3_ENDPOINT, so one env file serves every node of a cluster.
@@ -171,6 +175,40 @@ class S3:
         if ok and resp.status not in ok:
             raise S3Error(resp, what or f"{method} {path}")
         return resp
+
+
+    def put_chunked(self, bucket: str, key: str, body: bytes, chunk: int = 65536,
+                    bad_chunk: int | None = None, declared: int | None = None) -> Response:
+        """PutObject with a signed aws-chunked body (STREAMING-AWS4-HMAC-SHA256-PAYLOAD):
+        every chunk carries a signature chained from the request's. `bad_chunk`: the index
+        of a chunk whose signature is wrong; `declared`: a decoded length other than
+        len(body) (a body that ends early)."""
+        streaming = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+        pieces = [body[i:i + chunk] for i in range(0, len(body), chunk)] + [b""]
+        encoded_len = sum(len(f"{len(p):x};chunk-signature=") + 64 + 2 + len(p) + 2 for p in pieces)
+        path = self.path(bucket, key)
+        now = datetime.datetime.now(datetime.timezone.utc)
+        h = self.sign("PUT", path, {}, {
+            "Content-Encoding": "aws-chunked",
+            "Content-Type": "application/octet-stream",
+            "Content-Length": str(encoded_len),
+            "x-amz-decoded-content-length": str(len(body) if declared is None else declared),
+        }, streaming, now=now)
+        prev = h["authorization"].rsplit("Signature=", 1)[1]
+        amz_date = now.strftime("%Y%m%dT%H%M%SZ")
+        scope = f"{amz_date[:8]}/{self.region}/s3/aws4_request"
+        key_ = self._signing_key(amz_date[:8])
+        empty = hashlib.sha256(b"").hexdigest()
+        out = bytearray()
+        for i, p in enumerate(pieces):
+            to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", amz_date, scope, prev, empty,
+                                 hashlib.sha256(p).hexdigest()])
+            sig = hmac.new(key_, to_sign.encode(), hashlib.sha256).hexdigest()
+            prev = sig
+            if i == bad_chunk:
+                sig = ("0" if sig[0] != "0" else "1") + sig[1:]
+            out += f"{len(p):x};chunk-signature={sig}\r\n".encode() + p + b"\r\n"
+        return raw_request("PUT", self.endpoint + path, h, bytes(out))
 
 
 def raw_request(method: str, url: str, headers: dict | None = None, body: bytes = b"",
@@ -410,6 +448,11 @@ def main(argv: list[str]) -> int:
         p.add_argument("key")
     p = sub.add_parser("list", help="ListObjectsV2 (first page), one key a line")
     p.add_argument("bucket")
+    p = sub.add_parser("put-chunked", help="PutObject with a signed aws-chunked body from stdin")
+    p.add_argument("bucket")
+    p.add_argument("key")
+    p.add_argument("--bad-chunk", type=int, help="index of a chunk whose signature is wrong")
+    p.add_argument("--declared", type=int, help="decoded length to declare instead of the body's")
     args = ap.parse_args(argv)
     env = load_env(args.env_file)
     if args.endpoint:
@@ -425,6 +468,11 @@ def main(argv: list[str]) -> int:
         sys.stdout.buffer.write(s3.request("GET", args.bucket, args.key).body)
     elif args.cmd == "delete":
         s3.request("DELETE", args.bucket, args.key)
+    elif args.cmd == "put-chunked":
+        r = s3.put_chunked(args.bucket, args.key, sys.stdin.buffer.read(),
+                           bad_chunk=args.bad_chunk, declared=args.declared)
+        code = re.search(rb"<Code>([^<]*)</Code>", r.body)
+        print(r.status, code.group(1).decode() if code else "-")
     elif args.cmd == "list":
         root = s3.request("GET", args.bucket, query={"list-type": "2"}).xml()
         for k in root.iter(f"{{{S3_NS}}}Key"):

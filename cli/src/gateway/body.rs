@@ -203,6 +203,10 @@ async fn pump<E: isec_core::Stream>(
 fn client_body(e: s3s::StdError) -> S3Error {
     match e.downcast::<S3Error>() {
         Ok(e) => *e,
+        // s3s's aws-chunked error type is not public: its message names a bad chunk signature.
+        Err(e) if e.to_string().contains("SignatureMismatch") => {
+            s3(S3ErrorCode::SignatureDoesNotMatch, format!("a chunk signature of the request body does not match: {e}"))
+        }
         Err(e) => s3(S3ErrorCode::IncompleteBody, format!("reading the request body: {e}")),
     }
 }
