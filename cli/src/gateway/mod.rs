@@ -126,7 +126,7 @@ pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
         if open > 0 {
             eprintln!("isec gateway: aborted {open} unfinished multipart upload(s)");
         }
-        eprintln!("isec gateway: stopped");
+        eprintln!("isec gateway: stopped ({} bytes of objects written to the backend)", gateway.moved_total());
         Ok(())
     })
 }

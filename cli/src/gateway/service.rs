@@ -46,6 +46,11 @@ impl Gateway {
         self.moved.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Object bytes sent to the backend so far.
+    pub fn moved_total(&self) -> u64 {
+        self.moved.load(Ordering::Relaxed)
+    }
+
     /// Aborts every multipart upload this process began and did not finish (at shutdown:
     /// their object keys live only here). Returns how many.
     pub async fn abort_open_uploads(&self) -> usize {
