@@ -1,11 +1,13 @@
 //! Multipart uploads in progress: each client upload is one backend upload of a
 //! table-layout object, whose parts the client sizes as it likes. The gateway keeps the
 //! object key and each part's record (core's [`TableUpload`]) in memory until the upload
-//! completes or aborts, so an upload must finish on the gateway process that began it (a
-//! restart answers NoSuchUpload and the client starts over; SPEC.md §18.4).
+//! completes or aborts (or sits unused for a week), so an upload must finish on the gateway
+//! process that began it (a restart answers NoSuchUpload and the client starts over;
+//! SPEC.md §18.4).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use isec_core::ObjectKey;
 use isec_core::s3::gateway::{PartRecord, TableUpload};
@@ -23,20 +25,34 @@ pub struct Upload {
     pub table: TableUpload,
 }
 
-/// The uploads this process began, by upload id (the backend's).
+/// How long an upload's key is kept without a request: past it the upload is forgotten (its
+/// object key wiped), as an S3 lifecycle rule would abort the backend upload.
+const IDLE_LIMIT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The uploads this process began, by upload id (the backend's), with their last use.
 #[derive(Default)]
-pub struct Uploads(Mutex<HashMap<String, Arc<Mutex<Upload>>>>);
+pub struct Uploads(Mutex<HashMap<String, (Shared, Instant)>>);
+
+/// One upload, shared by its requests.
+type Shared = Arc<Mutex<Upload>>;
 
 impl Uploads {
     pub fn insert(&self, id: &str, up: Upload) {
         if let Ok(mut m) = self.0.lock() {
-            m.insert(id.to_string(), Arc::new(Mutex::new(up)));
+            let now = Instant::now();
+            m.retain(|_, (_, used)| now.duration_since(*used) < IDLE_LIMIT);
+            m.insert(id.to_string(), (Arc::new(Mutex::new(up)), now));
         }
     }
 
     /// The upload `id` of `bucket/key`.
-    pub fn get(&self, id: &str, bucket: &str, key: &str) -> Option<Arc<Mutex<Upload>>> {
-        let up = self.0.lock().ok()?.get(id).cloned()?;
+    pub fn get(&self, id: &str, bucket: &str, key: &str) -> Option<Shared> {
+        let up = {
+            let mut m = self.0.lock().ok()?;
+            let (up, used) = m.get_mut(id)?;
+            *used = Instant::now();
+            up.clone()
+        };
         let same = up.lock().ok().is_some_and(|u| u.bucket == bucket && u.key == key);
         same.then_some(up)
     }
@@ -50,7 +66,9 @@ impl Uploads {
     /// Every open upload: `(id, bucket, key)`.
     pub fn all(&self) -> Vec<(String, String, String)> {
         let Ok(m) = self.0.lock() else { return Vec::new() };
-        m.iter().filter_map(|(id, u)| u.lock().ok().map(|u| (id.clone(), u.bucket.clone(), u.key.clone()))).collect()
+        m.iter()
+            .filter_map(|(id, (u, _))| u.lock().ok().map(|u| (id.clone(), u.bucket.clone(), u.key.clone())))
+            .collect()
     }
 }
 
