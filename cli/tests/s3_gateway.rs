@@ -222,6 +222,7 @@ fn gateway_round_trips_sizes_ranges_conditions_and_etags() {
     }
     assert_eq!(gw.get(&s, "o200000", Some("bytes=200000-")).unwrap_err(), "416 InvalidRange");
     assert_eq!(gw.get(&s, "o0", Some("bytes=0-0")).unwrap_err(), "416 InvalidRange");
+    assert_eq!(gw.get(&s, "o0", Some("bytes=-5")).unwrap_err(), "416 InvalidRange");
     // The listing shows plaintext sizes and the clients' ETags.
     let mut listed = gw.list(&s);
     listed.sort();
@@ -574,6 +575,9 @@ fn gateway_refuses_bad_input_and_stores_nothing_half_written() {
             .upload_id()
             .unwrap()
             .to_string();
+    let listed = s.rt.block_on(gw.c.list_multipart_uploads().bucket(&s.bucket).prefix(&s.prefix).send()).unwrap();
+    let ids: Vec<&str> = listed.uploads().iter().filter_map(|u| u.upload_id()).collect();
+    assert_eq!(ids, vec![id.as_str()], "ListMultipartUploads: the gateway's open upload");
     let st = gw.stop().expect("the gateway did not stop within 15 s of SIGTERM");
     assert!(st.success(), "{st:?}");
     let ups = s.rt.block_on(s.c.list_multipart_uploads().bucket(&s.bucket).prefix(&s.prefix).send()).unwrap();

@@ -192,8 +192,14 @@ pub async fn head(g: &Gateway, req: HeadObjectInput) -> S3Result<S3Response<Head
     Ok(S3Response::new(out))
 }
 
+/// The bytes a Range names; none (any range of an empty object, a start past the end) is
+/// 416.
 fn checked(range: &Range, len: u64) -> S3Result<std::ops::Range<u64>> {
-    range.check(len).map_err(|_| s3(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"))
+    range
+        .check(len)
+        .ok()
+        .filter(|span| !span.is_empty())
+        .ok_or_else(|| s3(S3ErrorCode::InvalidRange, "The requested range is not satisfiable"))
 }
 
 pub async fn get(g: &Gateway, req: GetObjectInput) -> S3Result<S3Response<GetObjectOutput>> {

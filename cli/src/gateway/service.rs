@@ -132,6 +132,13 @@ impl S3 for Shared {
         write::list_parts(&self.0, req.input).await
     }
 
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        write::list_uploads(&self.0, req.input).await
+    }
+
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
         copy::copy(&self.0, req.input).await
     }
@@ -180,8 +187,12 @@ impl S3 for Shared {
         req: S3Request<GetBucketLocationInput>,
     ) -> S3Result<S3Response<GetBucketLocationOutput>> {
         let b = &req.input.bucket;
-        self.0.c.head_bucket().bucket(b).send().await.map_err(|e| bucket_err(e, b))?;
-        Ok(S3Response::new(GetBucketLocationOutput::default()))
+        let r = self.0.c.get_bucket_location().bucket(b).send().await.map_err(|e| bucket_err(e, b))?;
+        let location_constraint = r
+            .location_constraint()
+            .map(|l| BucketLocationConstraint::from(l.as_str().to_string()))
+            .filter(|l| !l.as_str().is_empty());
+        Ok(S3Response::new(GetBucketLocationOutput { location_constraint }))
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {

@@ -23,6 +23,8 @@ pub struct Upload {
     pub meta: Vec<(String, String)>,
     pub headers: Carried,
     pub table: TableUpload,
+    /// When the client began it.
+    pub initiated: std::time::SystemTime,
 }
 
 /// How long an upload's key is kept without a request: past it the upload is forgotten (its
@@ -61,6 +63,21 @@ impl Uploads {
         if let Ok(mut m) = self.0.lock() {
             m.remove(id);
         }
+    }
+
+    /// The open uploads of `bucket` whose key starts with `prefix`, in key order:
+    /// `(key, id, initiated)`.
+    pub fn listed(&self, bucket: &str, prefix: &str) -> Vec<(String, String, std::time::SystemTime)> {
+        let Ok(m) = self.0.lock() else { return Vec::new() };
+        let mut v: Vec<(String, String, std::time::SystemTime)> = m
+            .iter()
+            .filter_map(|(id, (u, _))| {
+                let u = u.lock().ok()?;
+                (u.bucket == bucket && u.key.starts_with(prefix)).then(|| (u.key.clone(), id.clone(), u.initiated))
+            })
+            .collect();
+        v.sort();
+        v
     }
 
     /// Every open upload: `(id, bucket, key)`.

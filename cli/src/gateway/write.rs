@@ -217,8 +217,15 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
     if id.is_empty() {
         return Err(s3(S3ErrorCode::InternalError, "the backend returned no upload id"));
     }
-    let up =
-        Upload { bucket: i.bucket.clone(), key: i.key.clone(), okey, meta, headers, table: rules::TableUpload::new() };
+    let up = Upload {
+        bucket: i.bucket.clone(),
+        key: i.key.clone(),
+        okey,
+        meta,
+        headers,
+        table: rules::TableUpload::new(),
+        initiated: std::time::SystemTime::now(),
+    };
     g.uploads.insert(&id, up);
     let out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
@@ -422,6 +429,47 @@ pub async fn list_parts(g: &Gateway, i: ListPartsInput) -> S3Result<S3Response<L
         next_part_number_marker: parts.last().and_then(|p| p.part_number),
         max_parts: i32::try_from(max).ok(),
         parts: Some(parts),
+        ..Default::default()
+    };
+    Ok(S3Response::new(out))
+}
+
+/// The uploads this gateway process began and has not finished (uploads of other writers to
+/// the backend are not the client's to complete through it).
+pub async fn list_uploads(
+    g: &Gateway,
+    i: ListMultipartUploadsInput,
+) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+    let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
+    let after = (i.key_marker.clone().unwrap_or_default(), i.upload_id_marker.clone().unwrap_or_default());
+    let all: Vec<_> = g
+        .uploads
+        .listed(&i.bucket, i.prefix.as_deref().unwrap_or_default())
+        .into_iter()
+        .filter(|(k, id, _)| after.0.is_empty() || (k.as_str(), id.as_str()) > (after.0.as_str(), after.1.as_str()))
+        .collect();
+    let truncated = all.len() > max;
+    let page: Vec<_> = all.into_iter().take(max).collect();
+    let last = page.last().map(|(k, id, _)| (k.clone(), id.clone()));
+    let uploads = page
+        .into_iter()
+        .map(|(key, id, at)| MultipartUpload {
+            key: Some(key),
+            upload_id: Some(id),
+            initiated: Some(Timestamp::from(at)),
+            ..Default::default()
+        })
+        .collect();
+    let out = ListMultipartUploadsOutput {
+        bucket: Some(i.bucket),
+        prefix: i.prefix,
+        key_marker: i.key_marker,
+        upload_id_marker: i.upload_id_marker,
+        max_uploads: i32::try_from(max).ok(),
+        is_truncated: Some(truncated),
+        next_key_marker: truncated.then(|| last.clone().map(|l| l.0)).flatten(),
+        next_upload_id_marker: truncated.then(|| last.map(|l| l.1)).flatten(),
+        uploads: Some(uploads),
         ..Default::default()
     };
     Ok(S3Response::new(out))
