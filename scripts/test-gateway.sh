@@ -314,6 +314,51 @@ aws_sync() {
 }
 check "aws s3 sync of a directory, a second sync uploads nothing, sync back equal" aws_sync
 
+aws_part_copy() {
+  local key="$run/aws/f30m"
+  # Above the CLI's 8 MiB threshold an S3-to-S3 copy is CreateMultipartUpload and
+  # UploadPartCopy with source ranges, which the gateway re-encrypts part by part.
+  awsgw s3 cp --only-show-errors "$tmp/files/f30m" "s3://$bucket/$key"
+  awsgw s3 cp --only-show-errors "s3://$bucket/$key" "s3://$bucket/$key-copy"
+  awsgw s3 cp --only-show-errors "s3://$bucket/$key-copy" "$tmp/back/aws-f30m-copy"
+  roundtrip "$key-copy" "$tmp/files/f30m" "$tmp/back/aws-f30m-copy" $((8 * MiB))
+}
+check "aws s3 cp s3:// to s3:// of 30 MiB (UploadPartCopy of ranges) reads back equal; ETag -4" aws_part_copy
+
+aws_stream() {
+  local key="$run/aws/stdin"
+  # From standard input the CLI does not know the size: multipart in 8 MiB parts as read.
+  head -c 20000000 "$GW_BIG" | awsgw s3 cp --only-show-errors - "s3://$bucket/$key"
+  awsgw s3 cp --only-show-errors "s3://$bucket/$key" - | cmp - <(head -c 20000000 "$GW_BIG")
+  expect_eq "size" "$(head_size "$key")" 20000000
+}
+check "aws s3 cp from standard input (20 MB, size unknown) and to standard output" aws_stream
+
+aws_headers() {
+  local key="$run/aws/headers" out
+  awsgw s3 cp --only-show-errors --content-type text/x-isec --cache-control max-age=5 \
+    --content-disposition 'attachment; filename="h.txt"' --metadata team=blue,Owner=ana \
+    "$tmp/files/f1" "s3://$bucket/$key"
+  out=$(awsgw s3api head-object --bucket "$bucket" --key "$key" --output json \
+    --query '[ContentType,CacheControl,ContentDisposition,Metadata.team,Metadata.owner]')
+  expect_eq "headers" "$(tr -d ' \n' <<<"$out")" '["text/x-isec","max-age=5","attachment;filename=\"h.txt\"","blue","ana"]'
+}
+check "aws s3 cp keeps Content-Type, Cache-Control, Content-Disposition and user metadata" aws_headers
+
+# Keys that URL encodings treat differently: space, '+', '%', '~', non-ASCII.
+special_keys=("a b+c%41d é.txt" "~!\$&'()*,;=:@.bin" "dir é/中文 key")
+aws_special_keys() {
+  local k i=0
+  for k in "${special_keys[@]}"; do
+    awsgw s3 cp --only-show-errors "$tmp/files/f65537" "s3://$bucket/$run/aws-keys/$k"
+    awsgw s3 cp --only-show-errors "s3://$bucket/$run/aws-keys/$k" "$tmp/back/aws-key$i"
+    cmp "$tmp/files/f65537" "$tmp/back/aws-key$i"
+    expect_eq "size of '$k'" "$(head_size "$run/aws-keys/$k")" 65537
+    i=$((i + 1))
+  done
+}
+check "aws s3 cp up and down of keys with space, +, %, ~, non-ASCII" aws_special_keys
+
 # --- rclone ----------------------------------------------------------------------------------
 
 step "$(rclone version 2>/dev/null | head -n1)"
@@ -346,6 +391,26 @@ rclone_check() {
   ! rcl check --download "$tmp/tree2" "gw:$bucket/$run/rclone-tree" || fail "rclone check missed a changed byte"
 }
 check "rclone check --download: equal tree passes, one changed byte fails" rclone_check
+
+rclone_special_keys() {
+  local k
+  for k in "${special_keys[@]}"; do
+    rcl copyto "$tmp/files/f1" "gw:$bucket/$run/rclone-keys/$k"
+    rcl cat "gw:$bucket/$run/rclone-keys/$k" | cmp - "$tmp/files/f1"
+  done
+  expect_eq "keys listed" "$(rcl lsf -R --files-only "gw:$bucket/$run/rclone-keys" | LC_ALL=C sort)" \
+    "$(printf '%s\n' "${special_keys[@]}" | LC_ALL=C sort)"
+}
+check "rclone copyto, cat and lsf of keys with space, +, %, ~, non-ASCII" rclone_special_keys
+
+rclone_rcat() {
+  local key="$run/rclone/rcat"
+  # A stream of unknown size: rclone uploads it in --s3-chunk-size parts as it reads.
+  head -c 12000000 "$GW_BIG" | rcl rcat --s3-chunk-size 5M "gw:$bucket/$key"
+  rcl cat "gw:$bucket/$key" | cmp - <(head -c 12000000 "$GW_BIG")
+  rcl cat --offset $((5 * MiB - 10)) --count 20 "gw:$bucket/$key" | cmp - <(tail -c +$((5 * MiB - 9)) "$GW_BIG" | head -c 20)
+}
+check "rclone rcat (12 MB stream, 5 MiB parts), cat whole and at an offset" rclone_rcat
 
 # --- s3cmd -----------------------------------------------------------------------------------
 
@@ -393,6 +458,23 @@ s3cmd_sync() {
 }
 check "s3cmd sync up, ls --recursive with plaintext sizes, nothing left to sync, sync down equal" s3cmd_sync
 
+s3cmd_special_keys() {
+  local k out
+  for k in "${special_keys[@]}"; do
+    s3c put -q "$tmp/files/f65536" "s3://$bucket/$run/s3cmd-keys/$k"
+    s3c get -q --force "s3://$bucket/$run/s3cmd-keys/$k" "$tmp/back/s3cmd-key"
+    cmp "$tmp/files/f65536" "$tmp/back/s3cmd-key"
+  done
+  out=$(s3c ls --recursive "s3://$bucket/$run/s3cmd-keys/")
+  echo "$out"
+  for k in "${special_keys[@]}"; do
+    grep -F "s3://$bucket/$run/s3cmd-keys/$k" <<<"$out" | grep -q ' 65536 ' || fail "'$k' not listed with 65536 bytes"
+  done
+  s3c del -q --recursive --force "s3://$bucket/$run/s3cmd-keys/"
+  expect_eq "listing after del --recursive" "$(s3c ls --recursive "s3://$bucket/$run/s3cmd-keys/")" ""
+}
+check "s3cmd put, get, ls and del --recursive of keys with space, +, %, ~, non-ASCII" s3cmd_special_keys
+
 # --- boto3 and the Python helper (pytest) -----------------------------------------------------
 
 step "boto3 and isec.s3 (tests/gateway/test_clients.py)"
@@ -418,6 +500,16 @@ if stop_gateway; then
 else
   failed+=("$what")
   printf '  FAIL  %s\n' "$what"
+fi
+
+what="the gateway logged no panic"
+if ! grep -q 'panicked' "$tmp/gateway.err"; then
+  passed+=("$what")
+  printf '  ok    %s\n' "$what"
+else
+  failed+=("$what")
+  printf '  FAIL  %s\n' "$what"
+  grep -A3 'panicked' "$tmp/gateway.err" | head -n 20 | sed 's/^/        /'
 fi
 
 printf '\n%d checks passed, %d failed (%d s)\n' "${#passed[@]}" "${#failed[@]}" $((SECONDS - start_time))
