@@ -458,6 +458,18 @@ s3cmd_sync() {
 }
 check "s3cmd sync up, ls --recursive with plaintext sizes, nothing left to sync, sync down equal" s3cmd_sync
 
+s3cmd_signurl() {
+  local key="$run/s3cmd/f65537" url
+  # A Signature V2 query string: valid for a minute, then one already expired.
+  url=$(s3c signurl "s3://$bucket/$key" +60)
+  expect_eq "valid URL status" "$(gwtool fetch "$url" "$tmp/back/signurl")" 200
+  cmp "$tmp/back/signurl" "$tmp/files/f65537"
+  url=$(s3c signurl "s3://$bucket/$key" $(($(date +%s) - 5)))
+  expect_eq "expired URL status" "$(gwtool fetch "$url" "$tmp/expired.xml")" 403
+  grep -qi 'expired' "$tmp/expired.xml" || fail "no 'expired' in: $(cat "$tmp/expired.xml")"
+}
+check "s3cmd signurl (SigV2 presigned GET): valid URL reads the bytes, expired one is 403" s3cmd_signurl
+
 s3cmd_special_keys() {
   local k out
   for k in "${special_keys[@]}"; do

@@ -12,6 +12,7 @@ request counters, and the ETag a client's upload must get.
     python gwtool.py backend-differs KEY FILE  exit 0 when the backend's bytes of KEY exist and
                                                differ from FILE (they are ciphertext)
     python gwtool.py backend-clean PREFIX      delete every backend object under PREFIX
+    python gwtool.py fetch URL FILE            GET URL (a presigned one) into FILE; print the status
 
 The backend is ISEC_S3_* (target/garage/env); the bucket GW_BUCKET.
 """
@@ -23,6 +24,7 @@ import json
 import os
 import re
 import sys
+import urllib.error
 import urllib.request
 
 import boto3
@@ -94,6 +96,15 @@ def main(argv: list[str]) -> int:
         if stored == plain or (len(plain) >= 64 and plain[:64] in stored):
             print(f"{argv[1]}: the backend holds the plaintext", file=sys.stderr)
             return 1
+    elif cmd == "fetch":
+        try:
+            with urllib.request.urlopen(argv[1], timeout=30) as r:
+                code, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            code, body = e.code, e.read()
+        with open(argv[2], "wb") as f:
+            f.write(body)
+        print(code)
     elif cmd == "backend-clean":
         s3 = backend()
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=argv[1]):

@@ -22,6 +22,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import zlib
 from pathlib import Path
 
 import boto3
@@ -383,3 +384,36 @@ def test_delete_objects_takes_sidecars(gw, backend):
     for k in (key, key + ".isec-table", f"{PREFIX}/delete/one"):
         assert status(lambda: backend.head_object(Bucket=BUCKET, Key=k)) == 404, k
     assert json.dumps(gw.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/delete/").get("Contents", [])) == "[]"
+
+
+@pytest.mark.parametrize("alg", ["SHA256", "CRC32"])
+def test_wrong_checksum_stores_nothing(gw, backend, alg):
+    key = f"{PREFIX}/bad/checksum-{alg}"
+    body = b"checksummed bytes"
+    put = gw.put_object(Bucket=BUCKET, Key=key, Body=body, ChecksumAlgorithm=alg)
+    assert put[f"Checksum{alg}"]
+    assert gw.get_object(Bucket=BUCKET, Key=key)["Body"].read() == body
+    other = hashlib.sha256(b"other").digest() if alg == "SHA256" else zlib.crc32(b"other").to_bytes(4, "big")
+    bad = f"{key}-bad"
+    with pytest.raises(ClientError) as e:
+        gw.put_object(Bucket=BUCKET, Key=bad, Body=body, **{f"Checksum{alg}": base64.b64encode(other).decode()})
+    assert e.value.response["Error"]["Code"] == "BadDigest"
+    assert status(lambda: gw.head_object(Bucket=BUCKET, Key=bad)) == 404
+    assert status(lambda: backend.head_object(Bucket=BUCKET, Key=bad)) == 404
+
+
+def test_overwrites_between_layouts(gw, backend):
+    """A single PUT over an object whose table is in a sidecar, and back: each read sees the
+    latest bytes, and deleting the last one leaves nothing of either."""
+    key = f"{PREFIX}/overwrite"
+    data, _ = upload_three_parts(gw, key)
+    assert gw.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
+    gw.put_object(Bucket=BUCKET, Key=key, Body=b"now small")
+    assert gw.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"now small"
+    assert gw.head_object(Bucket=BUCKET, Key=key)["ContentLength"] == 9
+    data, etag = upload_three_parts(gw, key)
+    assert gw.get_object(Bucket=BUCKET, Key=key, Range="bytes=5242870-5242890")["Body"].read() == data[5242870:5242891]
+    assert gw.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"') == etag
+    gw.delete_object(Bucket=BUCKET, Key=key)
+    for k in (key, key + ".isec-table"):
+        assert status(lambda: backend.head_object(Bucket=BUCKET, Key=k)) == 404, k
