@@ -100,8 +100,8 @@ fi
 # rclone is not on PyPI: Debian's package (sudo only when not root).
 if ! command -v rclone >/dev/null 2>&1; then
   sudo=; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-  apt() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@" </dev/null >/dev/null; }
-  apt install -y -q rclone || { apt update -q && apt install -y -q rclone; }
+  apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@" </dev/null >/dev/null; }
+  apt_get install -y -q rclone || { apt_get update -q && apt_get install -y -q rclone; }
 fi
 # No user configuration of any client: only what this script sets.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
@@ -402,6 +402,18 @@ rclone_special_keys() {
     "$(printf '%s\n' "${special_keys[@]}" | LC_ALL=C sort)"
 }
 check "rclone copyto, cat and lsf of keys with space, +, %, ~, non-ASCII" rclone_special_keys
+
+rclone_many() {
+  local i
+  mkdir -p "$tmp/many"
+  for i in $(seq 1 200); do head -c $((i * 517)) /dev/urandom >"$tmp/many/f$i"; done
+  # 32 uploads and checks at once: more than the CLI's usual load on the gateway.
+  rcl copy --transfers 32 --checkers 32 "$tmp/many" "gw:$bucket/$run/rclone-many"
+  rcl check --download --checkers 32 "$tmp/many" "gw:$bucket/$run/rclone-many"
+  rcl delete --checkers 32 "gw:$bucket/$run/rclone-many"
+  expect_eq "objects left" "$(rcl lsf "gw:$bucket/$run/rclone-many" | wc -l)" 0
+}
+check "rclone copy, check --download and delete of 200 files, 32 at a time" rclone_many
 
 rclone_rcat() {
   local key="$run/rclone/rcat"

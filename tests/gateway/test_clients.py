@@ -301,6 +301,20 @@ def test_copy_object_stays_on_the_backend(gw):
     assert gw.head_object(Bucket=BUCKET, Key=dst)["ETag"].strip('"') == hashlib.md5(data).hexdigest()
 
 
+def test_copy_of_an_object_with_a_sidecar(gw, backend):
+    """The copy gets its own table: it reads back whole and by range after the source and
+    the source's sidecar are gone."""
+    src, dst = f"{PREFIX}/copy/sidecar-src", f"{PREFIX}/copy/sidecar-dst"
+    data, etag = upload_three_parts(gw, src)
+    gw.copy_object(Bucket=BUCKET, Key=dst, CopySource={"Bucket": BUCKET, "Key": src})
+    gw.delete_object(Bucket=BUCKET, Key=src)
+    assert status(lambda: backend.head_object(Bucket=BUCKET, Key=src + ".isec-table")) == 404
+    assert gw.get_object(Bucket=BUCKET, Key=dst)["Body"].read() == data
+    r = gw.get_object(Bucket=BUCKET, Key=dst, Range=f"bytes={5 * MIB - 2}-{5 * MIB + 8}")
+    assert r["Body"].read() == data[5 * MIB - 2 : 5 * MIB + 9]
+    assert gw.head_object(Bucket=BUCKET, Key=dst)["ETag"].strip('"') == etag
+
+
 # --- what must fail --------------------------------------------------------------------------
 
 
