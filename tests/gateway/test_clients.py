@@ -121,8 +121,11 @@ def test_put_get_head(gw, backend, n):
     assert head["ContentLength"] == n
     assert head["Metadata"] == {"origin": "boto3"}
     # The backend holds ciphertext, longer than the plaintext by at least a header and a tag.
-    stored = backend.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    raw = backend.get_object(Bucket=BUCKET, Key=key)
+    stored = raw["Body"].read()
     assert stored != data and len(stored) > n
+    # An isec object: the envelope in its metadata, the client's metadata beside it.
+    assert "isec" in raw["Metadata"] and raw["Metadata"]["origin"] == "boto3"
     if n >= 64:
         assert data[:64] not in stored
 
@@ -383,6 +386,24 @@ def test_abandoned_upload_stores_nothing(gw, backend):
     with urllib.request.urlopen(req, timeout=10) as r:
         assert r.status == 200
     assert gw.get_object(Bucket=BUCKET, Key=key)["Body"].read() == b"y" * 1000
+
+
+def test_cut_downloads_leave_the_gateway_serving(gw):
+    key = f"{PREFIX}/cut-download"
+    data = os.urandom(8 * MIB)
+    gw.put_object(Bucket=BUCKET, Key=key, Body=data)
+    url = urllib.parse.urlsplit(
+        gw.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=300)
+    )
+    for n in (1, 100_000, 3_000_000):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        conn.request("GET", f"{url.path}?{url.query}")
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert resp.read(n) == data[:n]
+        conn.sock.close()
+        conn.close()
+    assert gw.get_object(Bucket=BUCKET, Key=key)["Body"].read() == data
 
 
 def test_delete_objects_takes_sidecars(gw, backend):
