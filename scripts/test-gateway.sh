@@ -359,6 +359,19 @@ aws_special_keys() {
 }
 check "aws s3 cp up and down of keys with space, +, %, ~, non-ASCII" aws_special_keys
 
+aws_refused() {
+  local out
+  ! out=$(AWS_SECRET_ACCESS_KEY="x$GW_SECRET_KEY" awsgw s3 cp "$tmp/files/f1" "s3://$bucket/$run/aws/refused" 2>&1) ||
+    fail "accepted with a wrong secret"
+  grep -q 'SignatureDoesNotMatch' <<<"$out" || fail "wrong secret: $out"
+  ! out=$(AWS_ACCESS_KEY_ID="unknown-$GW_ACCESS_KEY" awsgw s3 ls "s3://$bucket/$run/" 2>&1) ||
+    fail "accepted with an unknown access key"
+  # AWS answers InvalidAccessKeyId, Garage AccessDenied, s3s NotSignedUp: all refusals.
+  grep -Eq '\((InvalidAccessKeyId|AccessDenied|NotSignedUp)\)' <<<"$out" || fail "unknown key: $out"
+  expect_eq "refused object on the backend" "$(gwtool backend-status "$run/aws/refused")" 404
+}
+check "aws with a wrong secret: SignatureDoesNotMatch; with an unknown access key: refused" aws_refused
+
 # --- rclone ----------------------------------------------------------------------------------
 
 step "$(rclone version 2>/dev/null | head -n1)"
