@@ -372,6 +372,19 @@ aws_refused() {
 }
 check "aws with a wrong secret: SignatureDoesNotMatch; with an unknown access key: refused" aws_refused
 
+aws_special_listing() {
+  local out k
+  # The CLI lists with encoding-type=url and decodes what it gets.
+  out=$(awsgw s3 ls --recursive "s3://$bucket/$run/aws-keys/")
+  echo "$out"
+  for k in "${special_keys[@]}"; do
+    grep -qF " 65537 $run/aws-keys/$k" <<<"$out" || fail "'$k' not listed as it is"
+  done
+  awsgw s3 cp --only-show-errors --recursive "s3://$bucket/$run/aws-keys/" "$tmp/back/aws-keys/"
+  for k in "${special_keys[@]}"; do cmp "$tmp/files/f65537" "$tmp/back/aws-keys/$k"; done
+}
+check "aws s3 ls --recursive and cp --recursive of keys with space, +, %, ~, non-ASCII" aws_special_listing
+
 # --- rclone ----------------------------------------------------------------------------------
 
 step "$(rclone version 2>/dev/null | head -n1)"

@@ -452,3 +452,21 @@ def test_overwrites_between_layouts(gw, backend):
     gw.delete_object(Bucket=BUCKET, Key=key)
     for k in (key, key + ".isec-table"):
         assert status(lambda: backend.head_object(Bucket=BUCKET, Key=k)) == 404, k
+
+
+def test_listing_with_url_encoding(gw):
+    """boto3 (and the AWS CLI) list with encoding-type=url and decode every key, prefix and
+    marker of the answer: the gateway must encode them, or '+' reads back as a space and
+    '%41' as 'A' (names that do not exist)."""
+    keys = [f"{PREFIX}/enc/a b+c%41d é.txt", f"{PREFIX}/enc/plus+dir/x", f"{PREFIX}/enc/z%2Fslash"]
+    for k in keys:
+        gw.put_object(Bucket=BUCKET, Key=k, Body=b"k")
+    v2 = gw.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/enc/")
+    assert [o["Key"] for o in v2["Contents"]] == keys
+    v1 = gw.list_objects(Bucket=BUCKET, Prefix=f"{PREFIX}/enc/")
+    assert [o["Key"] for o in v1["Contents"]] == keys
+    d = gw.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/enc/", Delimiter="/")
+    assert [p["Prefix"] for p in d["CommonPrefixes"]] == [f"{PREFIX}/enc/plus+dir/"]
+    for o in v2["Contents"]:
+        assert gw.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() == b"k"
+
