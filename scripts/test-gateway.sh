@@ -209,14 +209,19 @@ roundtrip() {
 # A copy through the gateway must stay on the backend: Garage counts a CopyObject (or
 # UploadPartCopy) and no GetObject, PutObject or UploadPart. The counters are the whole
 # server's, shared with any other client of it: when something else moved them meanwhile the
-# copy is measured again (the gateway's own reads or writes would move them every time).
+# copy is measured again, to a new destination (a client may skip a copy whose destination
+# already matches); the gateway's own reads or writes would move them every time.
+#   server_side_copy WHAT SRC_FILE DST_KEY BACK_FILE CMD...   (@DST@ in CMD: the destination key)
 server_side_copy() {
   local what=$1 src=$2 dst=$3 back=$4
   shift 4
-  local attempt before after moved
+  local attempt before after moved key a cmd
   for attempt in 1 2 3; do
+    key="$dst-$attempt"
+    cmd=()
+    for a in "$@"; do cmd+=("${a//@DST@/$key}"); done
     before=$(gwtool counters)
-    "$@" >/dev/null
+    "${cmd[@]}" >/dev/null
     after=$(gwtool counters)
     moved=$(gwtool moved "$before" "$after")
     echo "attempt $attempt of $what: $(tr '\n' ' ' <<<"$moved")"
@@ -225,7 +230,7 @@ server_side_copy() {
     [ "$attempt" -lt 3 ] || fail "$what: bytes went through the gateway: $moved"
     sleep 1
   done
-  awsgw s3 cp --only-show-errors "s3://$bucket/$dst" "$back"
+  awsgw s3 cp --only-show-errors "s3://$bucket/$key" "$back"
   cmp "$src" "$back"
 }
 
@@ -296,7 +301,7 @@ check "aws s3api 3-part upload (5 MiB+3, 5 MiB, 1): sidecar table hidden; aws s3
 
 check "aws s3api copy-object stays on the backend (CopyObject only), copy reads back equal" \
   server_side_copy "aws copy-object" "$tmp/files/f3000000" "$run/aws/f3000000-copy" "$tmp/back/aws-copy" \
-  awsgw s3api copy-object --bucket "$bucket" --key "$run/aws/f3000000-copy" \
+  awsgw s3api copy-object --bucket "$bucket" --key "@DST@" \
   --copy-source "$bucket/$run/aws/f3000000"
 
 mkdir -p "$tmp/tree/sub"
@@ -406,7 +411,7 @@ check "rclone 30 MiB multipart (--s3-chunk-size 16M) up, cat back; ETag -2" rclo
 
 check "rclone copyto within the gateway stays on the backend, copy reads back equal" \
   server_side_copy "rclone copyto" "$tmp/files/f65537" "$run/rclone/f65537-copy" "$tmp/back/rclone-copy" \
-  rcl copyto "gw:$bucket/$run/rclone/f65537" "gw:$bucket/$run/rclone/f65537-copy"
+  rcl copyto "gw:$bucket/$run/rclone/f65537" "gw:$bucket/@DST@"
 
 rclone_check() {
   rcl copy "$tmp/tree" "gw:$bucket/$run/rclone-tree"

@@ -469,4 +469,3 @@ def test_listing_with_url_encoding(gw):
     assert [p["Prefix"] for p in d["CommonPrefixes"]] == [f"{PREFIX}/enc/plus+dir/"]
     for o in v2["Contents"]:
         assert gw.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() == b"k"
-
