@@ -47,6 +47,9 @@ bash scripts/test-python.sh
 step "Node <-> Python: objects written by each S3 helper read by the other (tests/cross)"
 node --test tests/cross/ </dev/null
 
+step "isec gateway: AWS CLI, boto3, s3cmd, rclone and JS SDK v3 through it; the backend checked directly (scripts/test-gateway.sh)"
+bash scripts/test-gateway.sh </dev/null
+
 step "browser package (bindings-wasm): build, Node and headless-Chromium tests, upload end to end"
 bash scripts/test-wasm.sh
 
