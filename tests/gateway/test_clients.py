@@ -469,3 +469,17 @@ def test_listing_with_url_encoding(gw):
     assert [p["Prefix"] for p in d["CommonPrefixes"]] == [f"{PREFIX}/enc/plus+dir/"]
     for o in v2["Contents"]:
         assert gw.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() == b"k"
+
+
+def test_suffix_range_of_an_empty_object(gw):
+    """bytes=-N of an empty object: an answer (416, or the empty body), not a dropped connection."""
+    key = f"{PREFIX}/empty-suffix"
+    gw.put_object(Bucket=BUCKET, Key=key, Body=b"")
+    for rng in ("bytes=-5", "bytes=-1000000"):
+        try:
+            r = gw.get_object(Bucket=BUCKET, Key=key, Range=rng)
+        except ClientError as e:
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 416, rng
+            assert e.response["Error"]["Code"] == "InvalidRange", rng
+        else:
+            assert r["Body"].read() == b"", rng
