@@ -544,6 +544,12 @@ check "node --test tests/gateway/sdk_v3.test.mjs" node --test tests/gateway/sdk_
 grep -E '^# (pass|fail)' "$tmp/check.log" | tr '\n' ' ' | sed 's/^/        /'
 echo
 
+# --- the README's commands -------------------------------------------------------------------
+
+step "README.md's Gateway commands, as written (scripts/test-readme-gateway.sh)"
+check "the README Gateway block runs and reads back what it wrote" \
+  env AWS_CLI_BIN_DIR="$venv/bin" ISEC_README_ISEC_DIR="$(dirname "$ISEC_BIN")" bash scripts/test-readme-gateway.sh
+
 # --- stop ------------------------------------------------------------------------------------
 
 step "stop"

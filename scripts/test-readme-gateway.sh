@@ -6,10 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-[ -x target/debug/isec ] || cargo build -q -p isec-cli
+bin_dir=${ISEC_README_ISEC_DIR:-$PWD/target/debug}
+[ -x "$bin_dir/isec" ] || cargo build -q -p isec-cli
 block=$(awk '/^## Gateway$/{on=1; next} on && /^## /{exit} on' README.md | sed -n '/^```sh$/,/^```$/p' | sed '1d;$d')
 [ -n "$block" ] || { echo "README.md: no sh block under ## Gateway" >&2; exit 1; }
-export PATH="$PWD/target/debug:${AWS_CLI_BIN_DIR:-$PWD/bindings-py/.venv/bin}:$PATH"
+export PATH="$bin_dir:${AWS_CLI_BIN_DIR:-$PWD/bindings-py/.venv/bin}:$PATH"
 # No shared AWS files of the machine's user: only the server the block names.
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE AWS_SESSION_TOKEN
