@@ -507,6 +507,11 @@ fn gateway_refuses_bad_input_and_stores_nothing_half_written() {
     let bad = client(&gw.url, "not-the-secret");
     let e = s.rt.block_on(bad.list_objects_v2().bucket(&s.bucket).send()).unwrap_err();
     assert_eq!(code(&e), "403 SignatureDoesNotMatch");
+    // A backend refusal is the client's answer, also when the body was still streaming.
+    for n in [10usize, 3 * MIB] {
+        let put = gw.c.put_object().bucket("no-such-bucket-isec").key("k").body(ByteStream::from(bytes(1, n)));
+        assert_eq!(code(&s.rt.block_on(put.send()).unwrap_err()), "404 NoSuchBucket", "{n} bytes");
+    }
     // The format's own keys are not the client's.
     let e = s
         .rt

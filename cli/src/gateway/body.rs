@@ -145,14 +145,14 @@ pub fn encrypt<E>(
     ct_len: u64,
     mut enc: E,
     checks: Checks,
-) -> (BackendBody, tokio::task::JoinHandle<Result<Received, S3Error>>)
+) -> (BackendBody, tokio::task::JoinHandle<Result<Received, Stopped>>)
 where
     E: isec_core::Stream + Send + 'static,
 {
     let (tx, rx) = mpsc::channel::<Piece>(4);
     let task = tokio::spawn(async move {
         let r = pump(body, len, &mut enc, &checks, &tx).await;
-        if let Err(e) = &r {
+        if let Err(Stopped::Client(e)) = &r {
             // The backend request fails before its last byte: nothing is stored.
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
@@ -167,36 +167,62 @@ async fn pump<E: isec_core::Stream>(
     enc: &mut E,
     checks: &Checks,
     tx: &mpsc::Sender<Piece>,
-) -> Result<Received, S3Error> {
+) -> Result<Received, Stopped> {
     let mut md5 = Md5::new();
     let mut hasher = checks.hasher();
     let mut seen = 0u64;
-    let gone = || s3(S3ErrorCode::InternalError, "the backend closed the upload");
+    let gone = |_| Stopped::Backend;
     while let Some(piece) = body.next().await {
-        let piece = piece.map_err(client_body)?;
+        let piece = piece.map_err(client_body).map_err(Stopped::Client)?;
         seen += piece.len() as u64;
         if seen > len {
-            return Err(s3(S3ErrorCode::InvalidRequest, "the body is longer than its Content-Length"));
+            return Err(Stopped::Client(s3(S3ErrorCode::InvalidRequest, "the body is longer than its Content-Length")));
         }
         md5.update(&piece);
         hasher.update(&piece);
         let mut out = vec![0u8; enc.update_len(piece.len())];
-        let n = enc.update(&piece, &mut out).map_err(|e| super::error::core(e, "encrypt"))?;
+        let n = enc.update(&piece, &mut out).map_err(|e| Stopped::Client(super::error::core(e, "encrypt")))?;
         out.truncate(n);
         if !out.is_empty() {
-            tx.send(Ok(Bytes::from(out))).await.map_err(|_| gone())?;
+            tx.send(Ok(Bytes::from(out))).await.map_err(gone)?;
         }
     }
     if seen != len {
-        return Err(s3(S3ErrorCode::IncompleteBody, format!("the body ended after {seen} of {len} bytes")));
+        return Err(Stopped::Client(s3(
+            S3ErrorCode::IncompleteBody,
+            format!("the body ended after {seen} of {len} bytes"),
+        )));
     }
     let md5 = md5.finalize();
-    let checksum = checks.verify(&md5, hasher.finalize())?;
+    let checksum = checks.verify(&md5, hasher.finalize()).map_err(Stopped::Client)?;
     let mut last = vec![0u8; enc.finish_len()];
-    let n = enc.finish(&mut last).map_err(|e| super::error::core(e, "encrypt"))?;
+    let n = enc.finish(&mut last).map_err(|e| Stopped::Client(super::error::core(e, "encrypt")))?;
     last.truncate(n);
-    tx.send(Ok(Bytes::from(last))).await.map_err(|_| gone())?;
+    tx.send(Ok(Bytes::from(last))).await.map_err(gone)?;
     Ok(Received { md5, checksum })
+}
+
+/// Why an upload's body stopped short.
+pub enum Stopped {
+    /// The client's body was refused (a digest, a signature, its length).
+    Client(S3Error),
+    /// The backend request ended first (its own error says why).
+    Backend,
+}
+
+/// The outcome of an upload: the backend's answer and what the body turned out to be. A
+/// refused client body is the answer even though the backend request failed too (it
+/// failed because the body was cut); otherwise the backend's error is.
+pub async fn settle<T>(
+    task: tokio::task::JoinHandle<Result<Received, Stopped>>,
+    sent: Result<T, S3Error>,
+) -> Result<(T, Received), S3Error> {
+    let got = task.await.map_err(|e| s3(S3ErrorCode::InternalError, format!("encrypting task: {e}")))?;
+    match (sent, got) {
+        (Ok(t), Ok(r)) => Ok((t, r)),
+        (_, Err(Stopped::Client(e))) | (Err(e), _) => Err(e),
+        (Ok(_), Err(Stopped::Backend)) => Err(s3(S3ErrorCode::InternalError, "the backend ended the upload early")),
+    }
 }
 
 /// A client body that failed (a chunk signature, a disconnect): s3s's own error when it is one.

@@ -132,9 +132,7 @@ pub async fn put(g: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Resp
             .content_length(i64::try_from(ct_len).unwrap_or(i64::MAX))
             .body(backend_body.into_stream());
     let sent = carry!(b, headers).send().await;
-    let got = task.await.map_err(|e| s3(S3ErrorCode::InternalError, format!("encrypting task: {e}")))?;
-    let received = got?;
-    let r = sent.map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let (r, received) = body::settle(task, sent.map_err(|e| from_fail(sdk(e, &w, false)))).await?;
     g.moved(ct_len);
     let etag = hex16(&received.md5);
     if known_etag.is_none() {
@@ -273,8 +271,7 @@ pub async fn part_body(
             .body(backend_body.into_stream())
             .send()
             .await;
-    let received = task.await.map_err(|e| s3(S3ErrorCode::InternalError, format!("encrypting task: {e}")))??;
-    let r = sent.map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let (r, received) = body::settle(task, sent.map_err(|e| from_fail(sdk(e, &w, false)))).await?;
     g.moved(ct_len);
     let client_etag = hex16(&received.md5);
     let rec = PartRecord {
