@@ -573,18 +573,49 @@ fn gateway_refuses_bad_input_and_stores_nothing_half_written() {
     // An object nobody encrypted is not served (without --serve-plaintext).
     s.put_raw("plain", b"plaintext", Default::default());
     assert_eq!(gw.get(&s, "plain", None).unwrap_err(), "403 AccessDenied");
-    // SIGTERM: an open multipart upload is aborted, and the gateway exits 0.
+    // SIGTERM: the gateway exits 0, and an upload it left open is completed by another
+    // gateway process: the upload's records are in the bucket, not in the process.
+    let key = k("taken-over");
+    let (p1, p2) = (bytes(8, 5 * MIB), bytes(9, 1000));
     let id =
-        s.rt.block_on(gw.c.create_multipart_upload().bucket(&s.bucket).key(k("open")).send())
+        s.rt.block_on(gw.c.create_multipart_upload().bucket(&s.bucket).key(&key).send())
             .unwrap()
             .upload_id()
             .unwrap()
             .to_string();
+    let part = |c: &Client, n: i32, data: &[u8]| -> String {
+        let r = c
+            .upload_part()
+            .bucket(&s.bucket)
+            .key(&key)
+            .upload_id(&id)
+            .part_number(n)
+            .body(ByteStream::from(data.to_vec()));
+        s.rt.block_on(r.send()).unwrap().e_tag().unwrap().to_string()
+    };
+    let e1 = part(&gw.c, 1, &p1);
     let listed = s.rt.block_on(gw.c.list_multipart_uploads().bucket(&s.bucket).prefix(&s.prefix).send()).unwrap();
     let ids: Vec<&str> = listed.uploads().iter().filter_map(|u| u.upload_id()).collect();
-    assert_eq!(ids, vec![id.as_str()], "ListMultipartUploads: the gateway's open upload");
+    assert_eq!(ids, vec![id.as_str()], "ListMultipartUploads: the open upload, no record objects");
     let st = gw.stop().expect("the gateway did not stop within 15 s of SIGTERM");
     assert!(st.success(), "{st:?}");
-    let ups = s.rt.block_on(s.c.list_multipart_uploads().bucket(&s.bucket).prefix(&s.prefix).send()).unwrap();
-    assert!(ups.uploads().iter().all(|u| u.upload_id() != Some(id.as_str())), "upload left open");
+    let gw2 = Gw::start(&s, &ring);
+    let e2 = part(&gw2.c, 2, &p2);
+    let parts = vec![
+        CompletedPart::builder().part_number(1).e_tag(e1).build(),
+        CompletedPart::builder().part_number(2).e_tag(e2).build(),
+    ];
+    let done = gw2
+        .c
+        .complete_multipart_upload()
+        .bucket(&s.bucket)
+        .key(&key)
+        .upload_id(&id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build());
+    s.rt.block_on(done.send()).unwrap();
+    assert_eq!(gw2.get(&s, "taken-over", None).unwrap(), [p1, p2].concat());
+    let records =
+        s.rt.block_on(s.c.list_objects_v2().bucket(&s.bucket).prefix(format!(".isec-gateway/uploads/{id}")).send())
+            .unwrap();
+    assert!(records.contents().is_empty(), "the upload's records outlived it");
 }

@@ -28,6 +28,17 @@ pub const LEGACY_KEYS: [&str; 6] =
 /// The legacy proxy's sidecar for an object key: `.s3proxy-internal/<key>.meta`.
 pub const LEGACY_SIDECAR_PREFIX: &str = ".s3proxy-internal/";
 
+/// Prefix of the records `isec gateway` keeps in a bucket (SPEC.md §18.4).
+pub const GATEWAY_PREFIX: &str = ".isec-gateway/";
+
+/// Whether `key` is one of the format's own objects, never an object of its own: a segment
+/// table sidecar, a previous-proxy sidecar, or a gateway record. Bucket jobs skip them,
+/// scans count them as sidecars, the gateway hides them.
+#[must_use]
+pub fn is_sidecar_key(key: &str) -> bool {
+    key.ends_with(TABLE_SIDECAR_SUFFIX) || key.starts_with(LEGACY_SIDECAR_PREFIX) || key.starts_with(GATEWAY_PREFIX)
+}
+
 /// The legacy proxy's sidecar object key for `object_key`.
 #[must_use]
 pub fn legacy_sidecar_key(object_key: &str) -> String {

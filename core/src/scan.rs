@@ -9,7 +9,7 @@ use alloc::string::{String, ToString};
 
 use crate::header::VERSION;
 use crate::keyring::{KeyState, Keyring};
-use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, ObjectFormat, TABLE_SIDECAR_SUFFIX};
+use crate::metadata::{self, ObjectFormat};
 
 /// What an object needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -128,7 +128,7 @@ impl ScanPlanner {
     }
 
     pub(crate) fn classify(&self, key: &str, format: &ObjectFormat) -> ScanClass {
-        if key.starts_with(LEGACY_SIDECAR_PREFIX) || key.ends_with(TABLE_SIDECAR_SUFFIX) {
+        if metadata::is_sidecar_key(key) {
             return ScanClass::Sidecar;
         }
         match format {

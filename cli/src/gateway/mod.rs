@@ -94,9 +94,9 @@ fn credentials(path: Option<&PathBuf>) -> Res<Vec<(String, String)>> {
     Ok(pairs)
 }
 
-/// Runs the gateway until SIGTERM or Ctrl-C: then it stops accepting, lets the requests in
-/// flight finish (up to 30 s), and aborts the multipart uploads still open, so nothing half
-/// written becomes visible.
+/// Runs the gateway until SIGTERM or Ctrl-C: then it stops accepting and lets the requests
+/// in flight finish (up to 30 s). Multipart uploads still open stay open: their records are
+/// in the bucket, so a restarted gateway (or another one) completes them.
 pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
     isec_core::Params::default()
         .with_frame_size(cmd.frame_size)
@@ -122,10 +122,6 @@ pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
         println!("isec gateway on http://{addr}");
         let _ = std::io::Write::flush(&mut std::io::stdout());
         serve(listener, service, cmd.max_connections.max(1)).await;
-        let open = gateway.abort_open_uploads().await;
-        if open > 0 {
-            eprintln!("isec gateway: aborted {open} unfinished multipart upload(s)");
-        }
         eprintln!("isec gateway: stopped ({} bytes of objects written to the backend)", gateway.moved_total());
         Ok(())
     })

@@ -50,17 +50,6 @@ impl Gateway {
     pub fn moved_total(&self) -> u64 {
         self.moved.load(Ordering::Relaxed)
     }
-
-    /// Aborts every multipart upload this process began and did not finish (at shutdown:
-    /// their object keys live only here). Returns how many.
-    pub async fn abort_open_uploads(&self) -> usize {
-        let open = self.uploads.all();
-        for (id, bucket, key) in &open {
-            let _ = self.c.abort_multipart_upload().bucket(bucket).key(key).upload_id(id).send().await;
-            self.uploads.remove(id);
-        }
-        open.len()
-    }
 }
 
 /// The service s3s calls.

@@ -215,16 +215,12 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
     if id.is_empty() {
         return Err(s3(S3ErrorCode::InternalError, "the backend returned no upload id"));
     }
-    let up = Upload {
-        bucket: i.bucket.clone(),
-        key: i.key.clone(),
-        okey,
-        meta,
-        headers,
-        table: rules::TableUpload::new(),
-        initiated: std::time::SystemTime::now(),
-    };
-    g.uploads.insert(&id, up);
+    let up = Upload { bucket: i.bucket.clone(), key: i.key.clone(), okey, meta, headers };
+    if let Err(e) = uploads::begin(g, &id, up).await {
+        // No record, no upload: a client could not complete it.
+        let _ = g.c.abort_multipart_upload().bucket(&i.bucket).key(&i.key).upload_id(&id).send().await;
+        return Err(e);
+    }
     let out = CreateMultipartUploadOutput {
         bucket: Some(i.bucket),
         key: Some(i.key),
@@ -232,10 +228,6 @@ pub async fn create(g: &Gateway, i: CreateMultipartUploadInput) -> S3Result<S3Re
         ..Default::default()
     };
     Ok(S3Response::new(out))
-}
-
-fn no_upload() -> s3s::S3Error {
-    s3(S3ErrorCode::NoSuchUpload, "The specified upload does not exist (or was begun by another gateway process).")
 }
 
 /// Encrypts `blob` (`len` plaintext bytes) as part `n` of an upload and uploads it; returns
@@ -252,12 +244,11 @@ pub async fn part_body(
     checks: Checks,
 ) -> S3Result<(String, Checksum)> {
     let w = format!("s3://{bucket}/{key} part {n}");
-    let up = g.uploads.get(id, bucket, key).ok_or_else(no_upload)?;
+    let up = uploads::find(g, bucket, key, id).await?;
     let number = u32::try_from(n).ok().filter(|n| rules::TableUpload::valid_part_number(*n));
     let number =
         number.ok_or_else(|| s3(S3ErrorCode::InvalidArgument, "Part number must be an integer between 1 and 10000"))?;
-    let okey = up.lock().map(|u| u.okey.clone()).map_err(|_| no_upload())?;
-    let enc = Encryptor::<AwsLc>::for_part(&okey, number, false).map_err(|e| error::core(e, &w))?;
+    let enc = Encryptor::<AwsLc>::for_part(&up.okey, number, false).map_err(|e| error::core(e, &w))?;
     let prefix = enc.prefix();
     let ct_len = segment_ct_len(len, g.frame).map_err(|e| error::core(e, &w))?;
     let (backend_body, task) = body::encrypt(blob, len, ct_len, enc, checks);
@@ -280,7 +271,9 @@ pub async fn part_body(
         client_etag: client_etag.clone(),
         backend_etag: r.e_tag().unwrap_or_default().to_string(),
     };
-    uploads::record(&up, number, rec);
+    // Recorded before the client hears of the part: a part it was told about is one any
+    // gateway can complete.
+    uploads::record(g, &up, id, number, &rec).await?;
     Ok((client_etag, received.checksum))
 }
 
@@ -312,7 +305,7 @@ pub async fn complete(
         return Err(s3(S3ErrorCode::NotImplemented, "conditional writes are not supported"));
     }
     let w = format!("s3://{}/{}", i.bucket, i.key);
-    let up = g.uploads.get(&i.upload_id, &i.bucket, &i.key).ok_or_else(no_upload)?;
+    let up = uploads::find(g, &i.bucket, &i.key, &i.upload_id).await?;
     let listed: Vec<(u32, String)> = i
         .multipart_upload
         .as_ref()
@@ -327,15 +320,12 @@ pub async fn complete(
         })
         .unwrap_or_default();
     let listed_ref: Vec<(u32, &str)> = listed.iter().map(|(n, e)| (*n, e.as_str())).collect();
-    let (done, okey, mut meta, headers) = {
-        let u = up.lock().map_err(|_| no_upload())?;
-        let done = u.table.complete(&listed_ref, g.frame).map_err(|r| {
-            let code = S3ErrorCode::from_bytes(r.s3_code().as_bytes()).unwrap_or(S3ErrorCode::InvalidPart);
-            s3(code, format!("{w}: {}", r.s3_code()))
-        })?;
-        (done, u.okey.clone(), u.meta.clone(), u.headers.clone())
-    };
-    let table = SegmentTable::new(done.entries.clone()).map_err(|e| error::core(e, &w))?.encode(&okey);
+    let done = uploads::table(g, &up, &i.upload_id).await?.complete(&listed_ref, g.frame).map_err(|r| {
+        let code = S3ErrorCode::from_bytes(r.s3_code().as_bytes()).unwrap_or(S3ErrorCode::InvalidPart);
+        s3(code, format!("{w}: {}", r.s3_code()))
+    })?;
+    let (mut meta, headers) = (up.meta.clone(), up.headers.clone());
+    let table = SegmentTable::new(done.entries.clone()).map_err(|e| error::core(e, &w))?.encode(&up.okey);
     let placement =
         rules::table_placement(metadata::metadata_size(&meta) + 64, table.len(), done.aligned, METADATA_BUDGET);
     let mut md5 = Md5::new();
@@ -368,7 +358,7 @@ pub async fn complete(
             .send()
             .await
             .map_err(|e| from_fail(sdk(e, &w, false)))?;
-    g.uploads.remove(&i.upload_id);
+    uploads::forget(g, &i.bucket, &i.upload_id).await;
     meta.push((META_ETAG.into(), etag.clone()));
     if placement == TablePlacement::Inline {
         meta.push((META_TABLE.into(), Base64UrlUnpadded::encode_string(&table)));
@@ -396,17 +386,16 @@ pub async fn abort(g: &Gateway, i: AbortMultipartUploadInput) -> S3Result<S3Resp
         .send()
         .await
         .map_err(|e| from_fail(sdk(e, &w, false)))?;
-    g.uploads.remove(&i.upload_id);
+    uploads::forget(g, &i.bucket, &i.upload_id).await;
     Ok(S3Response::new(AbortMultipartUploadOutput::default()))
 }
 
 pub async fn list_parts(g: &Gateway, i: ListPartsInput) -> S3Result<S3Response<ListPartsOutput>> {
-    let up = g.uploads.get(&i.upload_id, &i.bucket, &i.key).ok_or_else(no_upload)?;
+    let up = uploads::find(g, &i.bucket, &i.key, &i.upload_id).await?;
+    let table = uploads::table(g, &up, &i.upload_id).await?;
     let after = i.part_number_marker.and_then(|m| u32::try_from(m).ok()).unwrap_or(0);
     let max = usize::try_from(i.max_parts.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
-    let u = up.lock().map_err(|_| no_upload())?;
-    let all: Vec<Part> = u
-        .table
+    let all: Vec<Part> = table
         .parts()
         .filter(|(n, _)| *n > after)
         .map(|(n, p)| Part {
@@ -431,41 +420,44 @@ pub async fn list_parts(g: &Gateway, i: ListPartsInput) -> S3Result<S3Response<L
     Ok(S3Response::new(out))
 }
 
-/// The uploads this gateway process began and has not finished (uploads of other writers to
-/// the backend are not the client's to complete through it).
+/// The backend's multipart uploads, the format's own keys left out.
 pub async fn list_uploads(
     g: &Gateway,
     i: ListMultipartUploadsInput,
 ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
-    let max = usize::try_from(i.max_uploads.unwrap_or(1000).clamp(1, 1000)).unwrap_or(1000);
-    let after = (i.key_marker.clone().unwrap_or_default(), i.upload_id_marker.clone().unwrap_or_default());
-    let all: Vec<_> = g
-        .uploads
-        .listed(&i.bucket, i.prefix.as_deref().unwrap_or_default())
-        .into_iter()
-        .filter(|(k, id, _)| after.0.is_empty() || (k.as_str(), id.as_str()) > (after.0.as_str(), after.1.as_str()))
-        .collect();
-    let truncated = all.len() > max;
-    let page: Vec<_> = all.into_iter().take(max).collect();
-    let last = page.last().map(|(k, id, _)| (k.clone(), id.clone()));
-    let uploads = page
-        .into_iter()
-        .map(|(key, id, at)| MultipartUpload {
-            key: Some(key),
-            upload_id: Some(id),
-            initiated: Some(Timestamp::from(at)),
+    let w = format!("s3://{}", i.bucket);
+    let r =
+        g.c.list_multipart_uploads()
+            .bucket(&i.bucket)
+            .set_prefix(i.prefix.clone())
+            .set_delimiter(i.delimiter.clone())
+            .set_key_marker(i.key_marker.clone())
+            .set_upload_id_marker(i.upload_id_marker.clone())
+            .set_max_uploads(i.max_uploads)
+            .send()
+            .await
+            .map_err(|e| from_fail(sdk(e, &w, false)))?;
+    let uploads = r
+        .uploads()
+        .iter()
+        .filter(|u| !u.key().is_some_and(rules::is_internal_key))
+        .map(|u| MultipartUpload {
+            key: u.key().map(str::to_string),
+            upload_id: u.upload_id().map(str::to_string),
+            initiated: u.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok()).map(Timestamp::from),
             ..Default::default()
         })
         .collect();
     let out = ListMultipartUploadsOutput {
         bucket: Some(i.bucket),
         prefix: i.prefix,
+        delimiter: i.delimiter,
         key_marker: i.key_marker,
         upload_id_marker: i.upload_id_marker,
-        max_uploads: i32::try_from(max).ok(),
-        is_truncated: Some(truncated),
-        next_key_marker: truncated.then(|| last.clone().map(|l| l.0)).flatten(),
-        next_upload_id_marker: truncated.then(|| last.map(|l| l.1)).flatten(),
+        max_uploads: r.max_uploads(),
+        is_truncated: r.is_truncated(),
+        next_key_marker: r.next_key_marker().map(str::to_string),
+        next_upload_id_marker: r.next_upload_id_marker().map(str::to_string),
         uploads: Some(uploads),
         ..Default::default()
     };

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use crate::error::{Error, Result};
 use crate::keyring::Keyring;
-use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, ObjectFormat, TABLE_SIDECAR_SUFFIX};
+use crate::metadata::{self, ObjectFormat};
 use crate::probe::{ByteRange, Probe, Verdict};
 use crate::reencrypt::UploadCheckpoint;
 use crate::scan::{ScanClass, ScanPlanner};
@@ -754,7 +754,7 @@ impl BucketJob {
         };
         if done_before {
             slot.stage = Stage::Finished;
-        } else if slot.key.starts_with(LEGACY_SIDECAR_PREFIX) || slot.key.ends_with(TABLE_SIDECAR_SUFFIX) {
+        } else if metadata::is_sidecar_key(&slot.key) {
             // Sidecars travel with their objects: no HEAD needed to know that.
             slot.found = Some(("-".into(), ScanClass::Sidecar));
             slot.end(&mut self.progress, &mut self.abandoned, End::Skip(SkipReason::Sidecar));

@@ -14,14 +14,10 @@ use alloc::vec::Vec;
 use crate::frame::segment_pt_len;
 use crate::legacy::LegacyMetadata;
 use crate::limits::MAX_PARTS;
-use crate::metadata::{self, LEGACY_SIDECAR_PREFIX, META_ETAG, TABLE_SIDECAR_SUFFIX};
+use crate::metadata::{self, META_ETAG};
 use crate::nonce::Prefix;
 use crate::segment_table::TableEntry;
-
-/// Prefix of backend keys a gateway keeps for itself. Bucket keys under it, the segment
-/// table sidecars (`<key>.isec-table`) and the previous proxy's sidecars
-/// (`.s3proxy-internal/`) are never listed, read or written as objects.
-pub const INTERNAL_PREFIX: &str = ".isec-gateway/";
+use base64ct::{Base64UrlUnpadded, Encoding};
 
 /// S3's smallest part, except the last (CompleteMultipartUpload answers `EntityTooSmall`).
 pub const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
@@ -39,11 +35,11 @@ pub fn stored_content_encoding(value: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(","))
 }
 
-/// Whether `key` is one of the format's own objects, hidden from clients: a listing leaves
-/// it out and a request naming it is refused.
+/// Whether `key` is one of the format's own objects ([`metadata::is_sidecar_key`]), hidden
+/// from clients: a listing leaves it out and a request naming it is refused.
 #[must_use]
 pub fn is_internal_key(key: &str) -> bool {
-    key.ends_with(TABLE_SIDECAR_SUFFIX) || key.starts_with(LEGACY_SIDECAR_PREFIX) || key.starts_with(INTERNAL_PREFIX)
+    metadata::is_sidecar_key(key)
 }
 
 /// The keys a client's DeleteObject removes: the object and the sidecars only it can own.
@@ -100,6 +96,49 @@ pub struct PartRecord {
     pub client_etag: String,
     /// The ETag the backend gave the encrypted part.
     pub backend_etag: String,
+}
+
+impl PartRecord {
+    /// The record's name under [`part_records_prefix`]: every field in the key itself, so
+    /// one listing gives a gateway all of an upload's parts:
+    /// `<part, 5 digits>.<plaintext length>.<prefix, base64url>.<client ETag>.<backend ETag>`.
+    #[must_use]
+    pub fn record_name(&self, n: u32) -> String {
+        let prefix = Base64UrlUnpadded::encode_string(self.prefix.as_bytes());
+        let backend = self.backend_etag.trim_matches('"');
+        alloc::format!("{n:05}.{}.{prefix}.{}.{backend}", self.pt_len, self.client_etag)
+    }
+
+    /// A record from its name, or `None` for a name no gateway wrote.
+    #[must_use]
+    pub fn parse_record_name(name: &str) -> Option<(u32, Self)> {
+        let mut it = name.splitn(5, '.');
+        let n: u32 = it.next()?.parse().ok().filter(|n| TableUpload::valid_part_number(*n))?;
+        let pt_len: u64 = it.next()?.parse().ok()?;
+        let raw = Base64UrlUnpadded::decode_vec(it.next()?).ok()?;
+        let prefix = Prefix::from_bytes(raw.try_into().ok()?);
+        let client_etag = it.next()?.to_string();
+        let backend_etag = it.next()?.to_string();
+        if client_etag.is_empty() || backend_etag.is_empty() {
+            return None;
+        }
+        Some((n, Self { pt_len, prefix, client_etag, backend_etag }))
+    }
+}
+
+/// The key of an upload's record (its object's metadata, so that any gateway sharing the
+/// keyring can continue the upload): `.isec-gateway/uploads/<upload id>`. `None` for an id
+/// that cannot be part of a key.
+#[must_use]
+pub fn upload_record_key(upload_id: &str) -> Option<String> {
+    (!upload_id.is_empty() && !upload_id.contains('/'))
+        .then(|| alloc::format!("{}uploads/{upload_id}", metadata::GATEWAY_PREFIX))
+}
+
+/// The prefix under which an upload's part records are kept (`<upload record key>/`).
+#[must_use]
+pub fn part_records_prefix(upload_id: &str) -> Option<String> {
+    upload_record_key(upload_id).map(|k| k + "/")
 }
 
 /// Why a CompleteMultipartUpload is refused, as S3 names it.
@@ -166,6 +205,21 @@ impl TableUpload {
     /// Records part `n` (replacing an earlier upload of it).
     pub fn record(&mut self, n: u32, part: PartRecord) {
         self.parts.insert(n, part);
+    }
+
+    /// The upload as stored records say, for the parts the backend holds: `backend` is the
+    /// backend's own part list (`(number, ETag)`), and of the records for a part number
+    /// (one per upload of it, by any gateway) the one naming that ETag is the part's.
+    #[must_use]
+    pub fn from_records(records: impl IntoIterator<Item = (u32, PartRecord)>, backend: &[(u32, &str)]) -> Self {
+        let mut parts = BTreeMap::new();
+        for (n, rec) in records {
+            let current = backend.iter().any(|(b, e)| *b == n && same_etag(e, &rec.backend_etag));
+            if current {
+                parts.insert(n, rec);
+            }
+        }
+        Self { parts }
     }
 
     /// The recorded parts in part-number order (ListParts).
@@ -361,6 +415,33 @@ mod tests {
         assert_eq!(stored_content_encoding("aws-chunked, gzip").as_deref(), Some("gzip"));
         assert_eq!(stored_content_encoding("gzip,br").as_deref(), Some("gzip,br"));
         assert_eq!(stored_content_encoding(" , "), None);
+    }
+
+    #[test]
+    fn part_records_round_trip_through_their_names_and_the_backend_picks_the_current_one() {
+        let a = PartRecord {
+            pt_len: 5 * MIB + 3,
+            prefix: Prefix::from_bytes([250, 1, 2, 3, 4, 5, 255]),
+            client_etag: "0123abcd".into(),
+            backend_etag: "\"beef\"".into(),
+        };
+        let name = a.record_name(7);
+        assert_eq!(name, "00007.5242883.-gECAwQF_w.0123abcd.beef");
+        let (n, back) = PartRecord::parse_record_name(&name).unwrap();
+        assert_eq!((n, back.pt_len, back.prefix, back.backend_etag.as_str()), (7, a.pt_len, a.prefix, "beef"));
+        for bad in
+            ["", "7", "00000.1.AAAAAAAAAA.x.y", "00001.1.AAAA.x.y", "00001.x.AAAAAAAAAA.x.y", "00001.1.AAAAAAAAAA..y"]
+        {
+            assert_eq!(PartRecord::parse_record_name(bad), None, "{bad}");
+        }
+        let older = PartRecord { backend_etag: "old".into(), ..a.clone() };
+        let up = TableUpload::from_records([(7, older), (7, back), (8, rec(1, "z"))], &[(7, "\"beef\"")]);
+        let parts: Vec<(u32, &str)> = up.parts().map(|(n, p)| (n, p.backend_etag.as_str())).collect();
+        assert_eq!(parts, [(7, "beef")]);
+        assert_eq!(upload_record_key("abc").as_deref(), Some(".isec-gateway/uploads/abc"));
+        assert_eq!(part_records_prefix("abc").as_deref(), Some(".isec-gateway/uploads/abc/"));
+        assert_eq!(upload_record_key("a/b"), None);
+        assert!(is_internal_key(&upload_record_key("abc").unwrap()));
     }
 
     #[test]
