@@ -276,6 +276,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_formats_own_keys_are_sidecars() {
+        for k in
+            ["a.isec-table", ".s3proxy-internal/a.meta", ".isec-gateway/uploads/1", ".isec-gateway/uploads/1/00001.x"]
+        {
+            assert!(is_sidecar_key(k), "{k}");
+        }
+        for k in ["a", "a.isec-tables", "x/.isec-gateway/uploads/1", "isec-table"] {
+            assert!(!is_sidecar_key(k), "{k}");
+        }
+    }
+
+    #[test]
     fn accessors_name_each_variant_once() {
         let staged = ObjectFormat::Legacy { kid: None, kind: LegacyKind::Staged { generation: "ab".into() } };
         assert_eq!(staged.legacy_kind().map(LegacyKind::name), Some("staged"));
