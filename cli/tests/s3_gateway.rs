@@ -573,6 +573,9 @@ fn gateway_refuses_bad_input_and_stores_nothing_half_written() {
     // An object nobody encrypted is not served (without --serve-plaintext).
     s.put_raw("plain", b"plaintext", Default::default());
     assert_eq!(gw.get(&s, "plain", None).unwrap_err(), "403 AccessDenied");
+    let cp =
+        gw.c.copy_object().bucket(&s.bucket).key(k("plain-copy")).copy_source(format!("{}/{}", s.bucket, k("plain")));
+    assert_eq!(code(&s.rt.block_on(cp.send()).unwrap_err()), "403 AccessDenied", "a copy would launder it");
     // SIGTERM: the gateway exits 0, and an upload it left open is completed by another
     // gateway process: the upload's records are in the bucket, not in the process.
     let key = k("taken-over");

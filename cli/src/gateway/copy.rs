@@ -51,6 +51,11 @@ pub async fn copy(g: &Gateway, i: CopyObjectInput) -> S3Result<S3Response<CopyOb
     hidden(&sk)?;
     writable(&i.key)?;
     let mut info = object::head(&g.c, &sb, &sk, None).await.map_err(not_found)?;
+    // An object nobody encrypted is unauthenticated: copying it through the gateway would
+    // give it an envelope and make it readable, so it is refused as a read is.
+    if matches!(info.opened, Ok(isec_core::s3::Opened::Plaintext)) && !g.serve_plaintext {
+        return Err(error::core(isec_core::Error::NotEncrypted, &info.where_()));
+    }
     let meta_owned = info.metadata.clone();
     let meta: Vec<(&str, &str)> = meta_owned.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let etag = rules::client_etag(&meta).map_or_else(|| rules::opaque_etag(&info.etag), str::to_string);
