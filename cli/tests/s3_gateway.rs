@@ -32,9 +32,14 @@ struct Gw {
 
 impl Gw {
     fn start(s: &S3, ring: &Path) -> Self {
+        Self::start_with(s, ring, &[])
+    }
+
+    fn start_with(s: &S3, ring: &Path, extra: &[&str]) -> Self {
         let mut child = s
             .isec(Some(ring))
             .args(["gateway", "--listen", "127.0.0.1:0", "--endpoint-url", &s.endpoint])
+            .args(extra)
             .env("ISEC_GATEWAY_ACCESS_KEY", "gw-access")
             .env("ISEC_GATEWAY_SECRET_KEY", "gw-secret")
             .stdout(Stdio::piped())
@@ -44,7 +49,7 @@ impl Gw {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().rsplit(' ').next().unwrap().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "{line}");
+        assert!(url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"), "{line}");
         let c = client(&url, "gw-secret");
         Self { child, url, c }
     }
@@ -621,4 +626,33 @@ fn gateway_refuses_bad_input_and_stores_nothing_half_written() {
         s.rt.block_on(s.c.list_objects_v2().bucket(&s.bucket).prefix(format!(".isec-gateway/uploads/{id}")).send())
             .unwrap();
     assert!(records.contents().is_empty(), "the upload's records outlived it");
+}
+
+#[test]
+#[ignore = "needs an S3 server: scripts/test-cli-s3.sh"]
+fn gateway_serves_https_with_the_given_certificate() {
+    let Some(s) = server("gw-tls") else { return };
+    let ring = s.ring("ring.json", &["k1"]);
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    std::fs::write(s.path("cert.pem"), cert.cert.pem()).unwrap();
+    std::fs::write(s.path("key.pem"), cert.signing_key.serialize_pem()).unwrap();
+    let (c, k) = (s.path("cert.pem"), s.path("key.pem"));
+    let gw = Gw::start_with(&s, &ring, &["--tls-cert", c.to_str().unwrap(), "--tls-key", k.to_str().unwrap()]);
+    assert!(gw.url.starts_with("https://"), "{}", gw.url);
+    // A client that trusts the certificate reaches S3 over TLS (an anonymous request: 403);
+    // one that does not is refused at the handshake.
+    let probe = |cafile: Option<&Path>| -> String {
+        let script = "import ssl, sys, urllib.request, urllib.error\n\
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if sys.argv[2] else ssl.create_default_context()\n\
+try:\n    urllib.request.urlopen(sys.argv[1] + '/' , context=ctx, timeout=10); print('200')\n\
+except urllib.error.HTTPError as e: print(e.code, b'AccessDenied' in e.read())\n\
+except urllib.error.URLError as e: print('refused', type(e.reason).__name__)\n";
+        let o = std::process::Command::new("python3")
+            .args(["-c", script, &gw.url, cafile.map(|p| p.to_str().unwrap()).unwrap_or("")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(probe(Some(&c)), "403 True");
+    assert_eq!(probe(None), "refused SSLCertVerificationError");
 }

@@ -65,6 +65,34 @@ pub struct GatewayCmd {
     /// Serve objects that are not encrypted at all as they are (refused by default).
     #[arg(long)]
     serve_plaintext: bool,
+    /// Serve HTTPS with this PEM certificate chain (and --tls-key); plain HTTP otherwise,
+    /// which suits only a gateway its clients reach on loopback.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+}
+
+/// The TLS acceptor for --tls-cert/--tls-key.
+fn tls(cert: &PathBuf, key: &PathBuf) -> Res<tokio_rustls::TlsAcceptor> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |p: &PathBuf, e: &dyn std::fmt::Display| CliError::usage(format!("{}: {e}", p.display()));
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| bad(cert, &e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(cert, &e))?;
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, &e))?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(cert, &e))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key_der)
+        .map_err(|e| bad(cert, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The client credentials: the file's pairs, else the environment's one pair.
@@ -102,6 +130,10 @@ pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
         .with_frame_size(cmd.frame_size)
         .map_err(|e| CliError::core(e, "--frame-size".into()))?;
     let pairs = credentials(cmd.credentials.as_ref())?;
+    let acceptor = match (&cmd.tls_cert, &cmd.tls_key) {
+        (Some(c), Some(k)) => Some(tls(c, k)?),
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,15 +151,20 @@ pub fn run(cmd: GatewayCmd, ring: Keyring) -> Res<()> {
         let listener =
             TcpListener::bind(cmd.listen).await.map_err(|e| CliError::Io(format!("listen on {}: {e}", cmd.listen)))?;
         let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
-        println!("isec gateway on http://{addr}");
+        println!("isec gateway on {}://{addr}", if acceptor.is_some() { "https" } else { "http" });
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        serve(listener, service, cmd.max_connections.max(1)).await;
+        serve(listener, service, acceptor, cmd.max_connections.max(1)).await;
         eprintln!("isec gateway: stopped ({} bytes of objects written to the backend)", gateway.moved_total());
         Ok(())
     })
 }
 
-async fn serve(listener: TcpListener, service: s3s::service::S3Service, max: usize) {
+async fn serve(
+    listener: TcpListener,
+    service: s3s::service::S3Service,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    max: usize,
+) {
     let conns = ConnBuilder::new(TokioExecutor::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(max));
@@ -152,12 +189,29 @@ async fn serve(listener: TcpListener, service: s3s::service::S3Service, max: usi
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         };
-        let conn = conns.serve_connection(TokioIo::new(sock), service.clone()).into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
+        match &acceptor {
+            None => {
+                let conn = graceful.watch(conns.serve_connection(TokioIo::new(sock), service.clone()).into_owned());
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+            Some(acceptor) => {
+                // The handshake runs in the connection's task, so a slow client holds no one up.
+                let (acceptor, conns, service, watcher) =
+                    (acceptor.clone(), conns.clone(), service.clone(), graceful.watcher());
+                tokio::spawn(async move {
+                    let Ok(Ok(stream)) = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(sock)).await
+                    else {
+                        return;
+                    };
+                    let conn = watcher.watch(conns.serve_connection(TokioIo::new(stream), service).into_owned());
+                    let _ = conn.await;
+                    drop(permit);
+                });
+            }
+        }
     }
     drop(listener);
     eprintln!("isec gateway: stopping; letting requests in flight finish");
