@@ -85,6 +85,19 @@ def proc_cpu(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def peak_rss_mib(pid: int | None) -> float:
+    """The process's peak resident set (VmHWM) in MiB: what bounded memory per request means
+    for a run moving objects many times that size; 0 when it is not there."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def self_cpu() -> float:
     t = os.times()
     return t.user + t.system
@@ -259,6 +272,7 @@ def main() -> None:
                     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
                         print(f"cleanup {k}: {e}", file=sys.stderr)
             gw_cpu_total = proc_cpu(gw.pid)
+            gw_peak_rss = peak_rss_mib(gw.pid)
             rc = gw.stop()
             log = gw.stderr().strip()
         load_end = os.getloadavg()
@@ -304,7 +318,8 @@ def main() -> None:
         f"load average (1, 5, 15 min): start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
         f"end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}"
     )
-    print(f"gateway: {gw_cpu_total:.1f} CPU s in all (warm-up included); exit code {rc} after SIGTERM")
+    print(f"gateway: {gw_cpu_total:.1f} CPU s in all (warm-up included); peak resident memory "
+          f"{gw_peak_rss:.0f} MiB; exit code {rc} after SIGTERM")
     noise = [ln for ln in log.splitlines() if ln and "stopping" not in ln and "stopped" not in ln]
     if noise:
         print("gateway stderr:\n  " + "\n  ".join(noise[-10:]))
