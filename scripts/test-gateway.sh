@@ -304,6 +304,17 @@ check "aws s3api copy-object stays on the backend (CopyObject only), copy reads 
   awsgw s3api copy-object --bucket "$bucket" --key "@DST@" \
   --copy-source "$bucket/$run/aws/f3000000"
 
+aws_mv() {
+  # A rename below the CLI's multipart threshold: CopyObject (on the backend) and a delete.
+  local key="$run/aws/mv-src"
+  awsgw s3 cp --only-show-errors "$tmp/files/f3000000" "s3://$bucket/$key"
+  awsgw s3 mv --only-show-errors "s3://$bucket/$key" "s3://$bucket/$run/aws/mv-dst"
+  expect_eq "source after mv" "$(gwtool backend-status "$key")" 404
+  awsgw s3 cp --only-show-errors "s3://$bucket/$run/aws/mv-dst" "$tmp/back/aws-mv"
+  cmp "$tmp/files/f3000000" "$tmp/back/aws-mv"
+}
+check "aws s3 mv renames: the source is gone, the destination reads back equal" aws_mv
+
 mkdir -p "$tmp/tree/sub"
 for n in 1 65537 3000000; do cp "$tmp/files/f$n" "$tmp/tree/f$n"; done
 cp "$tmp/files/f65536" "$tmp/tree/sub/f65536"
