@@ -563,6 +563,17 @@ check "the README Gateway block runs and reads back what it wrote" \
 
 # --- stop ------------------------------------------------------------------------------------
 
+step "memory"
+# 100 MiB objects went through it both ways, parts 10 at a time: a gateway that held an
+# object (or a part per request) in memory would have passed 100 MiB.
+gateway_memory() {
+  local peak
+  peak=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$gw_pid/status")
+  echo "peak resident memory: $peak MiB"
+  [ "$peak" -lt 100 ] || fail "the gateway's peak resident memory is $peak MiB"
+}
+check "the gateway's memory stayed bounded (peak resident set under 100 MiB)" gateway_memory
+
 step "stop"
 # Not through check: only this shell can wait for the gateway it started.
 what="the gateway stops on SIGTERM within 10 s with exit status 0"
