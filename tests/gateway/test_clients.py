@@ -17,7 +17,6 @@ import hashlib
 import http.client
 import json
 import os
-import re
 import time
 import urllib.error
 import urllib.parse
@@ -32,6 +31,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import isec
+# Garage's request counters, read as the shell checks read them (pytest puts this directory
+# on sys.path: it has no __init__.py).
+from gwtool import counters
 import isec.s3
 
 ENV = os.environ
@@ -269,15 +271,6 @@ def test_gateway_reads_what_the_helper_wrote(gw, helper):
 # --- copies stay on the backend ------------------------------------------------------------------
 
 
-def counters() -> dict[str, float]:
-    with urllib.request.urlopen(ENV["ISEC_S3_METRICS"], timeout=5) as r:
-        text = r.read().decode()
-    out: dict[str, float] = {}
-    for m in re.finditer(r"^api_s3_request_counter\{([^}]*)\}\s+(\S+)$", text, re.M):
-        ep = re.search(r'api_endpoint="(\w+)"', m.group(1))
-        if ep:
-            out[ep.group(1)] = out.get(ep.group(1), 0.0) + float(m.group(2))
-    return out
 
 
 def test_copy_object_stays_on_the_backend(gw):

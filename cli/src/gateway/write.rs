@@ -56,6 +56,21 @@ macro_rules! checksums {
     };
 }
 
+/// An upload's answer: the client's ETag and the checksums it asked for, as computed.
+macro_rules! answer {
+    ($ty:ident, $etag:expr, $c:expr) => {
+        $ty {
+            e_tag: Some(ETag::Strong($etag)),
+            checksum_crc32: $c.checksum_crc32,
+            checksum_crc32c: $c.checksum_crc32c,
+            checksum_sha1: $c.checksum_sha1,
+            checksum_sha256: $c.checksum_sha256,
+            checksum_crc64nvme: $c.checksum_crc64nvme,
+            ..Default::default()
+        }
+    };
+}
+
 fn stored_encoding(v: Option<String>) -> Option<String> {
     rules::stored_content_encoding(&v?)
 }
@@ -142,15 +157,7 @@ pub async fn put(g: &Gateway, req: S3Request<PutObjectInput>) -> S3Result<S3Resp
         set_metadata(g, &req.input.bucket, &req.input.key, &meta, &headers, r.e_tag().unwrap_or_default()).await;
     }
     let c = received.checksum;
-    let out = PutObjectOutput {
-        e_tag: Some(ETag::Strong(etag)),
-        checksum_crc32: c.checksum_crc32,
-        checksum_crc32c: c.checksum_crc32c,
-        checksum_sha1: c.checksum_sha1,
-        checksum_sha256: c.checksum_sha256,
-        checksum_crc64nvme: c.checksum_crc64nvme,
-        ..Default::default()
-    };
+    let out = answer!(PutObjectOutput, etag, c);
     Ok(S3Response::new(out))
 }
 
@@ -288,15 +295,7 @@ pub async fn part(g: &Gateway, mut req: S3Request<UploadPartInput>) -> S3Result<
     let blob = req.input.body.take().unwrap_or_else(empty);
     let i = &req.input;
     let (etag, c) = part_body(g, &i.bucket, &i.key, &i.upload_id, i.part_number, blob, len, checks).await?;
-    let out = UploadPartOutput {
-        e_tag: Some(ETag::Strong(etag)),
-        checksum_crc32: c.checksum_crc32,
-        checksum_crc32c: c.checksum_crc32c,
-        checksum_sha1: c.checksum_sha1,
-        checksum_sha256: c.checksum_sha256,
-        checksum_crc64nvme: c.checksum_crc64nvme,
-        ..Default::default()
-    };
+    let out = answer!(UploadPartOutput, etag, c);
     Ok(S3Response::new(out))
 }
 
